@@ -1,0 +1,79 @@
+import path from 'node:path';
+
+/** Server and CLI configuration, read once from the environment (CONTRACT.md, "Configuration"). */
+export interface Config {
+  port: number;
+  host: string;
+  /** External base URL of the MCP resource, without a trailing slash. */
+  publicUrl: string;
+  /** The OAuth issuer, without a trailing slash. */
+  issuerUrl: string;
+  /** External PostgreSQL; undefined means the embedded cluster in dataDir. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** base64 of 32 bytes, or undefined to generate one into dataDir. */
+  secretKey: string | undefined;
+  allowPrivateNetwork: boolean;
+  trustProxy: boolean;
+  registrationLimit: number;
+  signinLimit: number;
+  toolCallLimit: number;
+  sqlConcurrency: number;
+  logLevel: string;
+  allowedOrigins: string[];
+}
+
+export class ConfigError extends Error {}
+
+function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be a whole number >= ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+function url(name: string, raw: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be an absolute URL such as https://mcp.example.com, got "${raw}"`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw new ConfigError(`${name} must use http or https, got "${raw}"`);
+  }
+  if (parsed.search || parsed.hash) throw new ConfigError(`${name} must not have a query or fragment`);
+  return parsed.href.replace(/\/+$/, '');
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const port = integer(env, 'PORT', 3000);
+  if (port > 65535) throw new ConfigError(`PORT must be at most 65535, got ${port}`);
+  const publicUrl = url('PUBLIC_URL', env.PUBLIC_URL || `http://localhost:${port}`);
+  const issuerUrl = url('ISSUER_URL', env.ISSUER_URL || publicUrl);
+  const extraOrigins = (env.ALLOWED_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((o) => new URL(url('ALLOWED_ORIGINS', o)).origin);
+  return {
+    port,
+    host: env.HOST || '127.0.0.1',
+    publicUrl,
+    issuerUrl,
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: path.resolve(env.DATA_DIR || '.data'),
+    secretKey: env.SECRET_KEY || undefined,
+    allowPrivateNetwork: env.ALLOW_PRIVATE_NETWORK === '1',
+    trustProxy: env.TRUST_PROXY === '1',
+    registrationLimit: integer(env, 'REGISTRATION_LIMIT', 20),
+    signinLimit: integer(env, 'SIGNIN_LIMIT', 10),
+    toolCallLimit: integer(env, 'TOOL_CALL_LIMIT', 1200),
+    sqlConcurrency: integer(env, 'SQL_CONCURRENCY', 4, 1),
+    logLevel: env.LOG_LEVEL || 'info',
+    allowedOrigins: [...new Set([new URL(publicUrl).origin, new URL(issuerUrl).origin, ...extraOrigins])],
+  };
+}
