@@ -1,0 +1,33 @@
+import { STATUS_CODES } from 'node:http';
+import type { Context } from 'koa';
+import { AppError } from '../errors.js';
+
+/** Maps anything thrown to an AppError; unknown errors become a bare 500. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  // Errors from koa and raw-body carry a status and an `expose` flag.
+  const e = error as { status?: unknown; expose?: unknown; message?: unknown; type?: unknown };
+  const status = typeof e.status === 'number' && e.status >= 400 && e.status < 600 ? e.status : 500;
+  if (status === 413) return new AppError(413, 'payload_too_large', 'The request body is larger than the limit.');
+  if (status < 500 && e.expose === true && typeof e.message === 'string') {
+    const code = (STATUS_CODES[status] ?? 'error').toLowerCase().replace(/[^a-z0-9]+/g, '_');
+    return new AppError(status, code, e.message);
+  }
+  return new AppError(500, 'internal_error', 'Internal server error');
+}
+
+/** Writes an RFC 9457 problem document; the detail is exposed only below 500. */
+export function sendProblem(ctx: Context, error: AppError, requestId: string): void {
+  ctx.status = error.status;
+  for (const [name, value] of Object.entries(error.headers ?? {})) ctx.set(name, value);
+  ctx.type = 'application/problem+json';
+  ctx.body = {
+    type: 'about:blank',
+    title: STATUS_CODES[error.status] ?? 'Error',
+    status: error.status,
+    code: error.code,
+    detail: error.expose ? error.message : 'Internal server error. Quote the instance id when reporting it.',
+    instance: requestId,
+    ...(error.violations ? { errors: error.violations } : {}),
+  };
+}

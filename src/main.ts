@@ -1,0 +1,40 @@
+import { ConfigError } from './config.js';
+import { startServer } from './server.js';
+
+/** `npm start`: the server, until SIGINT or SIGTERM; then a clean stop of the HTTP server and the embedded database. */
+async function main(): Promise<void> {
+  const started = Date.now();
+  const server = await startServer();
+  const { publicUrl } = server.config;
+  process.stdout.write(
+    [
+      `lakehouse-mcp listening on ${server.config.host}:${server.port} (started in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      `  MCP endpoint:   ${publicUrl}/v1`,
+      `  API contract:   ${publicUrl}/openapi.json`,
+      `  Create a user:  npm run admin -- user create you@example.com --password '<12+ characters>'`,
+      `ready ${publicUrl}`,
+      '',
+    ].join('\n'),
+  );
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.log.info({ signal }, 'stopping');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server.log.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof ConfigError ? `configuration error: ${error.message}` : `cannot start: ${error instanceof Error ? error.message : String(error)}`;
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,87 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { notFound } from '../errors.js';
+import type { ToolHandler } from '../generated/handlers.js';
+import type { Logger } from '../logger.js';
+
+/** Markdown emphasis and heading marks, stripped from snippets so that only matches are in bold. */
+const MARKDOWN_MARKS = '[*_`#]+';
+
+export const searchDocs: ToolHandler<'search_docs'> = async ({ query, limit = 10 }, { db }) => {
+  const q = sql`websearch_to_tsquery('english', ${query})`;
+  const rows = await db
+    .selectFrom('docs')
+    .select([
+      'slug',
+      'title',
+      sql<string>`ts_headline('english', regexp_replace(body, ${MARKDOWN_MARKS}, '', 'g'), ${q}, 'StartSel=**, StopSel=**, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=" … "')`.as(
+        'snippet',
+      ),
+    ])
+    .where(sql<boolean>`search @@ ${q}`)
+    .orderBy(sql`ts_rank_cd(search, ${q})`, 'desc')
+    .orderBy('slug')
+    .limit(limit)
+    .execute();
+  return { items: rows };
+};
+
+export const getDoc: ToolHandler<'get_doc'> = async ({ slug }, { db }) => {
+  const doc = await db
+    .selectFrom('docs')
+    .select(['slug', 'title', 'body', 'updated_at'])
+    .where('slug', '=', slug)
+    .executeTakeFirst();
+  if (!doc) throw notFound(`No documentation page "${slug}". Find pages with search_docs.`);
+  return { slug: doc.slug, title: doc.title, body: doc.body, updated_at: new Date(doc.updated_at).toISOString() };
+};
+
+interface DocFile {
+  slug: string;
+  title: string;
+  body: string;
+  hash: string;
+}
+
+function readDocs(dir: string, prefix = ''): DocFile[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: DocFile[] = [];
+  for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...readDocs(full, `${prefix}${entry.name}/`));
+    else if (entry.name.endsWith('.md')) {
+      const body = fs.readFileSync(full, 'utf8');
+      const slug = `${prefix}${entry.name.slice(0, -3)}`.toLowerCase();
+      const title = /^#\s+(.+)$/m.exec(body)?.[1]?.trim() ?? slug;
+      out.push({ slug, title, body, hash: crypto.createHash('sha256').update(body).digest('hex') });
+    }
+  }
+  return out;
+}
+
+/** Indexes docs/ into Postgres full-text search, touching only pages that changed. */
+export async function indexDocs(db: Kysely<Database>, dir: string, log: Logger): Promise<void> {
+  const files = readDocs(dir);
+  const existing = new Map(
+    (await db.selectFrom('docs').select(['slug', 'content_hash']).execute()).map((r) => [r.slug, r.content_hash]),
+  );
+  const changed = files.filter((f) => existing.get(f.slug) !== f.hash);
+  const removed = [...existing.keys()].filter((slug) => !files.some((f) => f.slug === slug));
+  if (changed.length === 0 && removed.length === 0) return;
+  await db.transaction().execute(async (trx) => {
+    for (const f of changed) {
+      await trx
+        .insertInto('docs')
+        .values({ slug: f.slug, title: f.title, body: f.body, content_hash: f.hash })
+        .onConflict((oc) =>
+          oc.column('slug').doUpdateSet({ title: f.title, body: f.body, content_hash: f.hash, updated_at: sql`now()` }),
+        )
+        .execute();
+    }
+    if (removed.length > 0) await trx.deleteFrom('docs').where('slug', 'in', removed).execute();
+  });
+  log.info({ changed: changed.length, removed: removed.length }, 'documentation indexed');
+}

@@ -1,0 +1,28 @@
+import fs from 'node:fs';
+import { unavailable } from '../errors.js';
+import type { OperationHandler } from '../generated/handlers.js';
+import { metricsRegistry } from '../http/metrics.js';
+
+export const getHealth: OperationHandler<'getHealth'> = async () => ({ status: 200, body: { status: 'ok' } });
+
+export const getReadiness: OperationHandler<'getReadiness'> = async (_request, { ping, log }) => {
+  try {
+    await ping();
+  } catch (error) {
+    log.warn({ err: error }, 'readiness check failed: database unreachable');
+    throw unavailable('The database cannot be reached; retry shortly.');
+  }
+  return { status: 200, body: { status: 'ok' } };
+};
+
+export const getMetrics: OperationHandler<'getMetrics'> = async () => ({
+  status: 200,
+  body: await metricsRegistry.metrics(),
+  headers: { 'content-type': metricsRegistry.contentType },
+});
+
+const openApiDocument = JSON.parse(
+  fs.readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8'),
+) as Record<string, unknown>;
+
+export const getOpenApi: OperationHandler<'getOpenApi'> = async () => ({ status: 200, body: openApiDocument });

@@ -1,0 +1,20 @@
+import type { KoaOperationHandlers, OperationHandlers, ToolHandlers } from '../generated/handlers.js';
+import { getDoc, searchDocs } from './docs.js';
+import { getHealth, getMetrics, getOpenApi, getReadiness } from './health.js';
+
+/** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
+export const toolHandlers = {
+  search_docs: searchDocs,
+  get_doc: getDoc,
+} satisfies ToolHandlers;
+
+/** Every typed REST operation that is not a tool. */
+export const operationHandlers = {
+  getHealth,
+  getReadiness,
+  getMetrics,
+  getOpenApi,
+} satisfies OperationHandlers;
+
+/** Operations served by their own Koa middleware (sign-in pages, OAuth endpoints). */
+export const koaOperationHandlers = {} satisfies KoaOperationHandlers;

@@ -1,0 +1,84 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sql } from 'kysely';
+import { loadConfig, type Config } from './config.js';
+import { openDatabase, type OpenDatabase } from './db/database.js';
+import { createApp } from './http/app.js';
+import { createLogger, type Logger } from './logger.js';
+import type { Services } from './operations/context.js';
+import { indexDocs } from './operations/docs.js';
+import { koaOperationHandlers, operationHandlers } from './operations/index.js';
+
+export const DOCS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs');
+
+export interface RunningServer {
+  config: Config;
+  /** The base URL the server answers on (PUBLIC_URL). */
+  url: string;
+  port: number;
+  database: OpenDatabase;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/**
+ * Binds the port first (so that PORT=0 can resolve PUBLIC_URL), answers 503 until the database is
+ * migrated and the docs are indexed, then serves the app.
+ */
+export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
+  let config = loadConfig(env);
+  const log = createLogger(config.logLevel);
+  let handler: http.RequestListener = (_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
+    res.end(JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'starting', detail: 'The server is starting; retry in a moment.' }));
+  };
+  const server = http.createServer((req, res) => handler(req, res));
+  server.keepAliveTimeout = 65_000;
+  const port = await listen(server, config.port, config.host);
+  if (config.port === 0) config = loadConfig({ ...env, PORT: String(port) });
+
+  let database: OpenDatabase;
+  try {
+    database = await openDatabase(config, log);
+    await indexDocs(database.db, DOCS_DIR, log);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  const db = database.db;
+  const services: Services = {
+    config,
+    db,
+    log,
+    ping: async () => {
+      await sql`SELECT 1`.execute(db);
+    },
+  };
+  const app = createApp(services, { operations: operationHandlers, koa: koaOperationHandlers });
+  handler = app.callback();
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // In-flight requests get a grace period, then their connections are cut.
+        setTimeout(() => server.closeAllConnections(), 5_000).unref();
+      });
+      await database.close();
+    })());
+  return { config, url: config.publicUrl, port, database, log, close };
+}
