@@ -1,0 +1,126 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import type { Config } from '../config.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres, type StartupLog } from './embedded-postgres.js';
+import { migrateToLatest } from './migrate.js';
+import type { Database } from './schema.js';
+
+export type { Database } from './schema.js';
+
+/** The application database inside the embedded cluster. */
+export const APP_DATABASE = 'lakehouse';
+
+const INT8_OID = 20;
+
+/** int8 (bigint ids, count(*)) as a number while exact, as the digit string beyond 2^53 rather than a wrong number. */
+function parseInt8(value: string): number | string {
+  const parsed = Number(value);
+  return Number.isSafeInteger(parsed) ? parsed : value;
+}
+
+// Per pool rather than pg.types.setTypeParser: the lakehouse sandbox opens its own connections with other rules.
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
+};
+
+export function createPool(url: string, options: Omit<pg.PoolConfig, 'connectionString' | 'types'> = {}): pg.Pool {
+  return new pg.Pool({ max: 10, ...options, connectionString: url, types });
+}
+
+/** A typed Kysely over a pool (created from `url`, or given). Destroying it ends the pool. */
+export function createDb(urlOrPool: string | pg.Pool): Kysely<Database> {
+  const pool = typeof urlOrPool === 'string' ? createPool(urlOrPool) : urlOrPool;
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** `url` with another database name. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.href;
+}
+
+/** The URL without its password, for messages. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.href;
+  } catch {
+    return '(unparsable URL)';
+  }
+}
+
+/** CREATE DATABASE unless it exists; safe when two processes race (the loser sees 42P04). */
+export async function ensureDatabaseExists(serverUrl: string, database: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (found.rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE ${client.escapeIdentifier(database)}`);
+      return true;
+    } catch (error) {
+      if ((error as { code?: string }).code === '42P04') return false;
+      throw error;
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+export interface OpenDatabase {
+  db: Kysely<Database>;
+  pool: pg.Pool;
+  /** URL of the application database (superuser of the embedded cluster, or DATABASE_URL). */
+  url: string;
+  /** The embedded cluster, when DATABASE_URL is unset. */
+  embedded: EmbeddedPostgres | undefined;
+  /** Destroy the pool, then stop the embedded cluster if this process started it. */
+  close(): Promise<void>;
+}
+
+/**
+ * The migrated application database: DATABASE_URL when set, else the `lakehouse` database of the embedded
+ * cluster in DATA_DIR (started, or attached to when another process runs it).
+ */
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  log: StartupLog,
+  options: { durable?: boolean } = {},
+): Promise<OpenDatabase> {
+  let embedded: EmbeddedPostgres | undefined;
+  let url: string;
+  if (config.databaseUrl) {
+    url = config.databaseUrl;
+  } else {
+    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, log, ...options });
+    try {
+      if (await ensureDatabaseExists(embedded.url, APP_DATABASE)) log.info(`created database "${APP_DATABASE}"`);
+    } catch (error) {
+      await embedded.stop();
+      throw error;
+    }
+    url = withDatabase(embedded.url, APP_DATABASE);
+  }
+  const pool = createPool(url);
+  const db = createDb(pool);
+  const close = async () => {
+    await db.destroy();
+    await embedded?.stop();
+  };
+  try {
+    await sql`SELECT 1`.execute(db).catch((error: unknown) => {
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new Error(`cannot connect to the database at ${redact(url)}: ${reason}`, { cause: error });
+    });
+    const applied = await migrateToLatest(db);
+    if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  return { db, pool, url, embedded, close };
+}

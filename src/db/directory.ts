@@ -1,0 +1,147 @@
+import { sql, type Kysely } from 'kysely';
+import { DirectoryError } from './errors.js';
+import { checkEmail, checkSlug, formatEnvironmentRef, parseRole, type EnvironmentRef } from './names.js';
+import { hashPassword, passwordWeakness } from './passwords.js';
+import type { Database, Role } from './schema.js';
+
+// Organizations, environments, users and memberships: the writes behind `admin org|env|user|member` (and later
+// the server). Each validates first, then writes in one transaction; "already exists" is detected by the insert
+// itself (ON CONFLICT DO NOTHING), so concurrent callers cannot both succeed.
+
+export interface OrganizationInfo {
+  id: string;
+  name: string;
+}
+
+export interface EnvironmentInfo {
+  id: string;
+  organization_id: string;
+  organization: string;
+  name: string;
+}
+
+export interface UserInfo {
+  id: string;
+  email: string;
+}
+
+export interface MembershipInfo {
+  user_id: string;
+  email: string;
+  environment_id: string;
+  organization: string;
+  environment: string;
+  role: Role;
+  /** The role before, when the user was already a member (the call then changed or kept it). */
+  previous_role: Role | null;
+}
+
+export async function createOrganization(db: Kysely<Database>, name: string): Promise<OrganizationInfo> {
+  checkSlug('organization', name);
+  const row = await db
+    .insertInto('organizations')
+    .values({ name })
+    .onConflict((oc) => oc.column('name').doNothing())
+    .returning(['id', 'name'])
+    .executeTakeFirst();
+  if (!row) throw new DirectoryError('already_exists', `organization "${name}" already exists`);
+  return row;
+}
+
+export async function createEnvironment(db: Kysely<Database>, ref: EnvironmentRef): Promise<EnvironmentInfo> {
+  checkSlug('organization', ref.organization);
+  checkSlug('environment', ref.environment);
+  return db.transaction().execute(async (trx) => {
+    const organization = await trx
+      .selectFrom('organizations')
+      .select(['id', 'name'])
+      .where('name', '=', ref.organization)
+      .forShare() // the organization cannot disappear under the insert
+      .executeTakeFirst();
+    if (!organization) {
+      throw new DirectoryError(
+        'not_found',
+        `unknown organization "${ref.organization}": create it with \`admin org create ${ref.organization}\``,
+      );
+    }
+    const row = await trx
+      .insertInto('environments')
+      .values({ organization_id: organization.id, name: ref.environment })
+      .onConflict((oc) => oc.columns(['organization_id', 'name']).doNothing())
+      .returning(['id', 'organization_id', 'name'])
+      .executeTakeFirst();
+    if (!row) throw new DirectoryError('already_exists', `environment ${formatEnvironmentRef(ref)} already exists`);
+    return { ...row, organization: organization.name };
+  });
+}
+
+export async function createUser(db: Kysely<Database>, email: string, password: string): Promise<UserInfo> {
+  checkEmail(email);
+  const weakness = passwordWeakness(password);
+  if (weakness) throw new DirectoryError('weak_password', weakness);
+  const password_hash = await hashPassword(password);
+  const row = await db
+    .insertInto('users')
+    .values({ email, password_hash })
+    .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing())
+    .returning(['id', 'email'])
+    .executeTakeFirst();
+  if (!row) throw new DirectoryError('already_exists', `user ${email} already exists`);
+  return row;
+}
+
+/** Make the user a member of the environment with `role`; for an existing member, set the role. */
+export async function addMember(
+  db: Kysely<Database>,
+  email: string,
+  ref: EnvironmentRef,
+  role: string,
+): Promise<MembershipInfo> {
+  checkSlug('organization', ref.organization);
+  checkSlug('environment', ref.environment);
+  const checkedRole = parseRole(role);
+  return db.transaction().execute(async (trx) => {
+    const user = await trx
+      .selectFrom('users')
+      .select(['id', 'email'])
+      .where(sql<string>`lower(email)`, '=', email.toLowerCase())
+      .forShare()
+      .executeTakeFirst();
+    if (!user) {
+      throw new DirectoryError('not_found', `unknown user ${email}: create it with \`admin user create ${email} --password <password>\``);
+    }
+    const environment = await trx
+      .selectFrom('environments')
+      .innerJoin('organizations', 'organizations.id', 'environments.organization_id')
+      .select(['environments.id'])
+      .where('organizations.name', '=', ref.organization)
+      .where('environments.name', '=', ref.environment)
+      .forShare('environments')
+      .executeTakeFirst();
+    if (!environment) {
+      const name = formatEnvironmentRef(ref);
+      throw new DirectoryError('not_found', `unknown environment ${name}: create it with \`admin env create ${name}\``);
+    }
+    const previous = await trx
+      .selectFrom('memberships')
+      .select('role')
+      .where('user_id', '=', user.id)
+      .where('environment_id', '=', environment.id)
+      .forUpdate()
+      .executeTakeFirst();
+    await trx
+      .insertInto('memberships')
+      .values({ user_id: user.id, environment_id: environment.id, role: checkedRole })
+      .onConflict((oc) => oc.columns(['user_id', 'environment_id']).doUpdateSet({ role: checkedRole }))
+      .execute();
+    return {
+      user_id: user.id,
+      email: user.email,
+      environment_id: environment.id,
+      organization: ref.organization,
+      environment: ref.environment,
+      role: checkedRole,
+      previous_role: previous?.role ?? null,
+    };
+  });
+}

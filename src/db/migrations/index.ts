@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as initial from './0001-initial.js';
+
+/**
+ * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
+ * so migrations are bundled like any other module. Add a file `NNNN-what.ts` and a line here.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001-initial': initial,
+};
