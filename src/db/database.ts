@@ -25,7 +25,11 @@ const types = {
 };
 
 export function createPool(url: string, options: Omit<pg.PoolConfig, 'connectionString' | 'types'> = {}): pg.Pool {
-  return new pg.Pool({ max: 10, ...options, connectionString: url, types });
+  const pool = new pg.Pool({ max: 10, ...options, connectionString: url, types });
+  // An idle connection that the server ends (restart, pg_terminate_backend) emits 'error' on the pool;
+  // unhandled, that would crash the process. The pool drops it and opens a new one on the next query.
+  pool.on('error', () => undefined);
+  return pool;
 }
 
 /** A typed Kysely over a pool (created from `url`, or given). Destroying it ends the pool. */

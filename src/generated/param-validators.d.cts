@@ -2,7 +2,6 @@
 import type { ValidateFunction } from 'ajv';
 
 declare const validators: {
-  readonly op_searchDocs_query: ValidateFunction;
   readonly op_getDoc_path: ValidateFunction;
 };
 export = validators;

@@ -25,35 +25,6 @@ export interface RouteDefinition {
 
 export const routes: readonly RouteDefinition[] = [
 {
-  "operationId": "searchDocs",
-  "method": "get",
-  "path": "/api/v1/docs",
-  "koaPath": "/api/v1/docs",
-  "kind": "tool",
-  "tool": "search_docs",
-  "scope": "read",
-  "pathParams": [],
-  "queryParams": [
-    "query",
-    "limit"
-  ],
-  "validators": {
-    "query": "op_searchDocs_query"
-  },
-  "requestBody": null,
-  "responses": {
-    "200": {
-      "application/json": "op_searchDocs_response_200_application_json"
-    },
-    "400": {
-      "application/problem+json": "op_searchDocs_response_400_application_problem_json"
-    },
-    "default": {
-      "application/problem+json": "op_searchDocs_response_default_application_problem_json"
-    }
-  }
-},
-{
   "operationId": "getDoc",
   "method": "get",
   "path": "/api/v1/docs/{slug}",
@@ -78,6 +49,35 @@ export const routes: readonly RouteDefinition[] = [
     },
     "default": {
       "application/problem+json": "op_getDoc_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "searchDocs",
+  "method": "post",
+  "path": "/api/v1/docs/search",
+  "koaPath": "/api/v1/docs/search",
+  "kind": "tool",
+  "tool": "search_docs",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_searchDocs_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_searchDocs_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_searchDocs_response_default_application_problem_json"
     }
   }
 },

@@ -156,8 +156,8 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "additionalProperties": false
   },
   "rest": {
-    "method": "GET",
-    "path": "/api/v1/docs",
+    "method": "POST",
+    "path": "/api/v1/docs/search",
     "operationId": "searchDocs"
   }
 }

@@ -55,7 +55,13 @@ export function createApp(services: Services, handlers: RouteHandlers): Koa<AppS
   // Anything no route answered is a 404 problem; runs after the router so that 405s stay 405s.
   app.use(async (ctx, next) => {
     await next();
-    if (ctx.status === 404 && ctx.body == null) throw notFound(`No route ${ctx.method} ${ctx.path}. The API is described at /openapi.json.`);
+    if (ctx.body != null) return;
+    if (ctx.status === 404) throw notFound(`No route ${ctx.method} ${ctx.path}. The API is described at /openapi.json.`);
+    if (ctx.status === 405) {
+      const allow = ctx.response.get('Allow');
+      throw new AppError(405, 'method_not_allowed', `This route accepts ${allow}.`, undefined, { Allow: allow });
+    }
+    if (ctx.status === 501) throw new AppError(501, 'not_implemented', `The method ${ctx.method} is not supported.`);
   });
 
   app.use(
@@ -66,13 +72,7 @@ export function createApp(services: Services, handlers: RouteHandlers): Koa<AppS
   );
 
   app.use(router.routes());
-  app.use(
-    router.allowedMethods({
-      throw: true,
-      methodNotAllowed: () => new AppError(405, 'method_not_allowed', 'This route does not accept that method; see the Allow header.'),
-      notImplemented: () => new AppError(501, 'not_implemented', 'This method is not supported.'),
-    }),
-  );
+  app.use(router.allowedMethods());
 
   // Errors that escape every handler (e.g. a client that hung up) are logged, never printed raw.
   app.on('error', (error: unknown) => services.log.debug({ err: error }, 'connection error'));
