@@ -4,8 +4,8 @@ function typeOf(schema: Json): string {
   if (!isObject(schema)) return 'any';
   if (Array.isArray(schema.enum)) return schema.enum.map((v) => `\`${JSON.stringify(v)}\``).join(' \\| ');
   if (schema.type === 'array') return `${typeOf(schema.items ?? {})}[]`;
-  if (Array.isArray(schema.type)) return schema.type.join(' \\| ');
-  if (typeof schema.type === 'string') return schema.format ? `${schema.type} (${String(schema.format)})` : schema.type;
+  if (Array.isArray(schema.type)) return schema.type.map(String).join(' \\| ');
+  if (typeof schema.type === 'string') return typeof schema.format === 'string' ? `${schema.type} (${schema.format})` : schema.type;
   if (Array.isArray(schema.oneOf) || Array.isArray(schema.anyOf)) {
     return ((schema.oneOf ?? schema.anyOf) as Json[]).map(typeOf).join(' \\| ');
   }

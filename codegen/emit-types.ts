@@ -14,7 +14,7 @@ export async function openapiTypes(bundle: JsonObject): Promise<string> {
 /** A named TypeScript declaration emitted from a JSON Schema (an interface, not a type-level schema parser). */
 export async function schemaType(schema: JsonObject, name: string): Promise<string> {
   const { title: _title, ...rest } = schema;
-  return compile(structuredClone(rest) as unknown as Parameters<typeof compile>[0], name, {
+  return compile(structuredClone(rest), name, {
     bannerComment: '',
     additionalProperties: false,
     strictIndexSignatures: true,

@@ -49,7 +49,7 @@ export function listOperations(bundle: JsonObject, specs: Specs): OperationInfo[
       ids.add(operationId);
       const params = (Array.isArray(op.parameters) ? op.parameters : []).map((p) => full(p, where));
       const toParam = (p: JsonObject): Param => ({
-        name: String(p.name),
+        name: typeof p.name === 'string' ? p.name : '',
         required: p.required === true,
         schema: full(p.schema ?? {}, where),
       });

@@ -67,7 +67,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     },
   };
   const app = createApp(services, { operations: operationHandlers, koa: koaOperationHandlers });
-  handler = app.callback();
+  const callback = app.callback();
+  handler = (req, res) => void callback(req, res);
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -5,11 +5,11 @@ import { metricsRegistry } from '../http/metrics.js';
 
 export const getHealth: OperationHandler<'getHealth'> = async () => ({ status: 200, body: { status: 'ok' } });
 
-export const getReadiness: OperationHandler<'getReadiness'> = async (_request, { ping, log }) => {
+export const getReadiness: OperationHandler<'getReadiness'> = async (_request, ctx) => {
   try {
-    await ping();
+    await ctx.ping();
   } catch (error) {
-    log.warn({ err: error }, 'readiness check failed: database unreachable');
+    ctx.log.warn({ err: error }, 'readiness check failed: database unreachable');
     throw unavailable('The database cannot be reached; retry shortly.');
   }
   return { status: 200, body: { status: 'ok' } };

@@ -1,11 +1,13 @@
 import type { KoaOperationHandlers, OperationHandlers, ToolHandlers } from '../generated/handlers.js';
 import { getDoc, searchDocs } from './docs.js';
 import { getHealth, getMetrics, getOpenApi, getReadiness } from './health.js';
+import { getSessionContext } from './session.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
 export const toolHandlers = {
   search_docs: searchDocs,
   get_doc: getDoc,
+  get_session_context: getSessionContext,
 } satisfies ToolHandlers;
 
 /** Every typed REST operation that is not a tool. */

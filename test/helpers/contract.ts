@@ -20,7 +20,7 @@ export async function assertMatchesContract(method: string, pathTemplate: string
   const validatorName = declared[contentType];
   if (!validatorName) return;
   const body: unknown = await response.clone().json();
-  const validate = validators[validatorName] as ValidateFunction;
+  const validate = validators[validatorName];
   assert.ok(
     validate(body),
     `${method} ${pathTemplate} ${response.status} body breaks the contract: ${JSON.stringify(validate.errors)}\n${JSON.stringify(body)}`,
