@@ -7,6 +7,8 @@ export async function openapiTypes(bundle: JsonObject): Promise<string> {
   const ast = await openapiTS(structuredClone(bundle) as unknown as Parameters<typeof openapiTS>[0], {
     exportType: true,
     alphabetize: true,
+    // A default makes a field optional for the sender, not present: request types must not require it.
+    defaultNonNullable: false,
   });
   return astToString(ast);
 }

@@ -6,6 +6,7 @@ import type * as T from './tool-types.js';
 /** Each tool's input (after validation and defaults) and output. */
 export interface ToolIO {
   get_doc: { input: T.GetDocInput; output: T.GetDocOutput };
+  get_session_context: { input: T.GetSessionContextInput; output: T.GetSessionContextOutput };
   search_docs: { input: T.SearchDocsInput; output: T.SearchDocsOutput };
 }
 export type ToolName = keyof ToolIO;

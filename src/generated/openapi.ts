@@ -44,6 +44,28 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/session": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe this session
+         * @description Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, and how many connections, semantic models, insights, dashboards and memories the environment holds. Call it first to know what you can do; it changes nothing.
+         *
+         *     The REST mirror of the MCP tool `get_session_context` (scope `read`).
+         */
+        get: operations["getSessionContext"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -143,6 +165,46 @@ export type components = {
             /** Format: date-time */
             updated_at: string;
         };
+        GetSessionContextInput: Record<string, never>;
+        GetSessionContextOutput: {
+            /** @description The OAuth client the token was issued to. */
+            client: {
+                id: string;
+                name: string;
+            };
+            environment: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+            };
+            /** @description How many of each thing the environment holds. */
+            holds: {
+                /** @description Built-in connections (`lakehouse`, `sample`) included. */
+                connections: number;
+                dashboards: number;
+                insights: number;
+                memories: number;
+                semantic_models: number;
+            };
+            organization: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+            };
+            /** @description The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API. */
+            protocol_version?: string;
+            /** @description The scopes granted to this token; tools of another scope are refused. */
+            scopes: ("read" | "write")[];
+            /** @description The user or service account the token speaks for. */
+            subject: {
+                /** @description The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`. */
+                id: string;
+                /** @enum {string} */
+                kind: "user" | "service";
+                /** @description The user's email address or the service account's name. */
+                name: string;
+            };
+        };
         Health: {
             /** @enum {string} */
             status: "ok";
@@ -178,7 +240,7 @@ export type components = {
              * @description At most this many pages.
              * @default 10
              */
-            limit: number;
+            limit?: number;
             /**
              * @description Words to look for; quotes, `or` and `-word` work as in a web search.
              * @example semantic model
@@ -284,6 +346,36 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SearchDocsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSessionContext: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetSessionContextOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -82,6 +82,30 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "getSessionContext",
+  "method": "get",
+  "path": "/api/v1/session",
+  "koaPath": "/api/v1/session",
+  "kind": "tool",
+  "tool": "get_session_context",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_getSessionContext_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_getSessionContext_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_getSessionContext_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "getHealth",
   "method": "get",
   "path": "/healthz",

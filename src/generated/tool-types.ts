@@ -17,6 +17,61 @@ export interface GetDocOutput {
   updated_at: string;
 }
 
+export interface GetSessionContextInput {}
+
+export interface GetSessionContextOutput {
+  organization: {
+    id: string;
+    name: string;
+  };
+  environment: {
+    id: string;
+    name: string;
+  };
+  /**
+   * The user or service account the token speaks for.
+   */
+  subject: {
+    kind: "user" | "service";
+    /**
+     * The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`.
+     */
+    id: string;
+    /**
+     * The user's email address or the service account's name.
+     */
+    name: string;
+  };
+  /**
+   * The OAuth client the token was issued to.
+   */
+  client: {
+    id: string;
+    name: string;
+  };
+  /**
+   * The scopes granted to this token; tools of another scope are refused.
+   */
+  scopes: ("read" | "write")[];
+  /**
+   * The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API.
+   */
+  protocol_version?: string;
+  /**
+   * How many of each thing the environment holds.
+   */
+  holds: {
+    /**
+     * Built-in connections (`lakehouse`, `sample`) included.
+     */
+    connections: number;
+    semantic_models: number;
+    insights: number;
+    dashboards: number;
+    memories: number;
+  };
+}
+
 export interface SearchDocsInput {
   /**
    * Words to look for; quotes, `or` and `-word` work as in a web search.

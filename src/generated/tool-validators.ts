@@ -12,6 +12,10 @@ export const toolValidators: {
     input: validators.tool_get_doc_input as ValidateFunction<T.GetDocInput>,
     output: validators.tool_get_doc_output as ValidateFunction<T.GetDocOutput>,
   },
+  get_session_context: {
+    input: validators.tool_get_session_context_input as ValidateFunction<T.GetSessionContextInput>,
+    output: validators.tool_get_session_context_output as ValidateFunction<T.GetSessionContextOutput>,
+  },
   search_docs: {
     input: validators.tool_search_docs_input as ValidateFunction<T.SearchDocsInput>,
     output: validators.tool_search_docs_output as ValidateFunction<T.SearchDocsOutput>,

@@ -85,6 +85,171 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "get_session_context",
+  "title": "Describe this session",
+  "description": "Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, and how many connections, semantic models, insights, dashboards and memories the environment holds. Call it first to know what you can do; it changes nothing.",
+  "scope": "read",
+  "annotations": {
+    "title": "Describe this session",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {},
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "organization",
+      "environment",
+      "subject",
+      "client",
+      "scopes",
+      "holds"
+    ],
+    "properties": {
+      "organization": {
+        "type": "object",
+        "required": [
+          "id",
+          "name"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "name": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "environment": {
+        "type": "object",
+        "required": [
+          "id",
+          "name"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "name": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "subject": {
+        "type": "object",
+        "description": "The user or service account the token speaks for.",
+        "required": [
+          "kind",
+          "id",
+          "name"
+        ],
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "user",
+              "service"
+            ]
+          },
+          "id": {
+            "type": "string",
+            "description": "The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."
+          },
+          "name": {
+            "type": "string",
+            "description": "The user's email address or the service account's name."
+          }
+        },
+        "additionalProperties": false
+      },
+      "client": {
+        "type": "object",
+        "description": "The OAuth client the token was issued to.",
+        "required": [
+          "id",
+          "name"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "name": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "scopes": {
+        "type": "array",
+        "description": "The scopes granted to this token; tools of another scope are refused.",
+        "items": {
+          "type": "string",
+          "enum": [
+            "read",
+            "write"
+          ]
+        },
+        "uniqueItems": true
+      },
+      "protocol_version": {
+        "type": "string",
+        "description": "The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."
+      },
+      "holds": {
+        "type": "object",
+        "description": "How many of each thing the environment holds.",
+        "required": [
+          "connections",
+          "semantic_models",
+          "insights",
+          "dashboards",
+          "memories"
+        ],
+        "properties": {
+          "connections": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Built-in connections (`lakehouse`, `sample`) included."
+          },
+          "semantic_models": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "insights": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "dashboards": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "memories": {
+            "type": "integer",
+            "minimum": 0
+          }
+        },
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/session",
+    "operationId": "getSessionContext"
+  }
+},
+{
   "name": "search_docs",
   "title": "Search the documentation",
   "description": "Full-text search over this server's documentation (guides and the tool reference). Returns the best matching pages first, each with a snippet in which matching words are marked **like this**. Read a whole page with get_doc.",

@@ -4,6 +4,8 @@ import type { ValidateFunction } from 'ajv';
 declare const validators: {
   readonly tool_get_doc_input: ValidateFunction;
   readonly tool_get_doc_output: ValidateFunction;
+  readonly tool_get_session_context_input: ValidateFunction;
+  readonly tool_get_session_context_output: ValidateFunction;
   readonly tool_search_docs_input: ValidateFunction;
   readonly tool_search_docs_output: ValidateFunction;
   readonly op_getDoc_response_200_application_json: ValidateFunction;
@@ -12,6 +14,9 @@ declare const validators: {
   readonly op_searchDocs_response_200_application_json: ValidateFunction;
   readonly op_searchDocs_response_400_application_problem_json: ValidateFunction;
   readonly op_searchDocs_response_default_application_problem_json: ValidateFunction;
+  readonly op_getSessionContext_response_200_application_json: ValidateFunction;
+  readonly op_getSessionContext_response_400_application_problem_json: ValidateFunction;
+  readonly op_getSessionContext_response_default_application_problem_json: ValidateFunction;
   readonly op_getHealth_response_200_application_json: ValidateFunction;
   readonly op_getOpenApi_response_200_application_json: ValidateFunction;
   readonly op_getReadiness_response_200_application_json: ValidateFunction;

@@ -1,6 +1,5 @@
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type { ValidateFunction } from 'ajv';
 import { AppError, validationFailed, type Violation } from '../errors.js';
 import type { KoaOperationHandlers, OperationHandlers, OperationId, ToolName } from '../generated/handlers.js';
 import paramValidators from '../generated/param-validators.cjs';

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { ValidateFunction } from 'ajv';
 import createClient, { type Middleware } from 'openapi-fetch';
 import type { paths } from '../../src/generated/openapi.js';
 import { routes } from '../../src/generated/routes.js';
