@@ -2,9 +2,9 @@ import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Kysely } from 'kysely';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { loadConfig } from '../config.js';
-import { openDatabase, type OpenDatabase } from '../db/database.js';
+import type { OpenDatabase } from '../db/database.js';
 import { DirectoryError } from '../db/errors.js';
 import type { Database } from '../db/schema.js';
 import { UsageError, type Command } from './command.js';
@@ -98,6 +98,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
 
     const config = loadConfig();
+    // Loaded only now: under tsx, importing kysely and pg costs about a second that --help and usage errors skip.
+    const [{ pino }, { openDatabase }] = await Promise.all([import('pino'), import('../db/database.js')]);
     // Quiet unless asked: the CLI's own output is the point; LOG_LEVEL=info shows the start-up steps.
     const logger = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination({ fd: 2, sync: true }));
     log = logger;

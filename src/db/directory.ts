@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import { DirectoryError } from './errors.js';
 import { checkEmail, checkSlug, formatEnvironmentRef, parseRole, type EnvironmentRef } from './names.js';
 import { hashPassword, passwordWeakness } from './passwords.js';
@@ -6,7 +6,8 @@ import type { Database, Role } from './schema.js';
 
 // Organizations, environments, users and memberships: the writes behind `admin org|env|user|member` (and later
 // the server). Each validates first, then writes in one transaction; "already exists" is detected by the insert
-// itself (ON CONFLICT DO NOTHING), so concurrent callers cannot both succeed.
+// itself (ON CONFLICT DO NOTHING, or the unique violation), so concurrent callers cannot both succeed.
+// Only type imports from kysely: the CLI loads this module before it knows whether it needs the database.
 
 export interface OrganizationInfo {
   id: string;
@@ -34,6 +35,10 @@ export interface MembershipInfo {
   role: Role;
   /** The role before, when the user was already a member (the call then changed or kept it). */
   previous_role: Role | null;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '23505';
 }
 
 export async function createOrganization(db: Kysely<Database>, name: string): Promise<OrganizationInfo> {
@@ -80,14 +85,13 @@ export async function createUser(db: Kysely<Database>, email: string, password: 
   const weakness = passwordWeakness(password);
   if (weakness) throw new DirectoryError('weak_password', weakness);
   const password_hash = await hashPassword(password);
-  const row = await db
-    .insertInto('users')
-    .values({ email, password_hash })
-    .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing())
-    .returning(['id', 'email'])
-    .executeTakeFirst();
-  if (!row) throw new DirectoryError('already_exists', `user ${email} already exists`);
-  return row;
+  try {
+    return await db.insertInto('users').values({ email, password_hash }).returning(['id', 'email']).executeTakeFirstOrThrow();
+  } catch (error) {
+    // The unique index is on lower(email), an expression that ON CONFLICT cannot name without raw SQL.
+    if (isUniqueViolation(error)) throw new DirectoryError('already_exists', `user ${email} already exists`);
+    throw error;
+  }
 }
 
 /** Make the user a member of the environment with `role`; for an existing member, set the role. */
@@ -104,7 +108,7 @@ export async function addMember(
     const user = await trx
       .selectFrom('users')
       .select(['id', 'email'])
-      .where(sql<string>`lower(email)`, '=', email.toLowerCase())
+      .where((eb) => eb.fn<string>('lower', ['email']), '=', email.toLowerCase())
       .forShare()
       .executeTakeFirst();
     if (!user) {

@@ -4,6 +4,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { resolveBinaries, type Binaries } from './embedded/binaries.js';
 import { ensureCluster, locateCluster, superuserPassword } from './embedded/cluster-dir.js';
+
+export { removeCluster as removeEmbeddedCluster } from './embedded/cluster-dir.js';
 import { inspectPostmaster, READY_STATUS, removeStalePid } from './embedded/postmaster-pid.js';
 import { identity, resolveRunAs, type RunAs } from './embedded/run-as.js';
 

@@ -1,12 +1,18 @@
-import { Migrator, type Kysely } from 'kysely';
-import { migrations } from './migrations/index.js';
+import { Migrator, type Kysely, type Migration } from 'kysely';
+import { migrations as allMigrations } from './migrations/index.js';
 
 export class MigrationError extends Error {
   override name = 'MigrationError';
 }
 
-/** Apply pending migrations (under Kysely's advisory lock, so concurrent starts are safe); returns the names applied. */
-export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<string[]> {
+/**
+ * Apply pending migrations (under Kysely's advisory lock, so a server and the CLI starting together are safe);
+ * returns the names applied. `migrations` is replaceable for tests.
+ */
+export async function migrateToLatest<DB>(
+  db: Kysely<DB>,
+  migrations: Record<string, Migration> = allMigrations,
+): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error) {

@@ -137,3 +137,14 @@ export async function ensureCluster({ clusterDir, password, binaries, runAs, dur
     await fs.rm(staging, { recursive: true, force: true });
   }
 }
+
+/**
+ * Delete the cluster of `dataDir`, following the relocation link (tests, `rm -rf DATA_DIR` would leave a
+ * relocated cluster behind). The cluster must be stopped.
+ */
+export async function removeCluster(dataDir: string): Promise<void> {
+  const link = path.join(dataDir, 'postgres');
+  const stat = await lstatOrUndefined(link);
+  if (stat?.isSymbolicLink()) await fs.rm(path.resolve(dataDir, await fs.readlink(link)), { recursive: true, force: true });
+  await fs.rm(link, { recursive: true, force: true });
+}

@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import { createDb, withDatabase } from '../../src/db/database.js';
+import { removeEmbeddedCluster, type StartupLog } from '../../src/db/embedded-postgres.js';
+import { migrateToLatest } from '../../src/db/migrate.js';
+import type { Database } from '../../src/db/schema.js';
+
+/** Superuser URL of the run's PostgreSQL, exported by test/run.ts. */
+export function testServerUrl(): string {
+  const url = process.env.TEST_PG_URL || process.env.DATABASE_URL;
+  if (!url) throw new Error('TEST_PG_URL is not set: run tests through `npm test` (test/run.ts), which starts PostgreSQL');
+  return url;
+}
+
+export interface TestDatabase {
+  name: string;
+  /** Superuser URL of this database. */
+  url: string;
+  db: Kysely<Database>;
+  /** Close `db`, end other sessions on the database and drop it. */
+  drop(): Promise<void>;
+}
+
+async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: testServerUrl() });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh database `t_<random>` on the run's server, migrated unless `migrate: false`; one per test file. */
+export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+  const name = `t_${randomBytes(6).toString('hex')}`;
+  await admin((client) => client.query(`CREATE DATABASE ${name}`));
+  const url = withDatabase(testServerUrl(), name);
+  const db = createDb(url);
+  if (options.migrate ?? true) await migrateToLatest(db);
+  let dropped = false;
+  return {
+    name,
+    url,
+    db,
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await db.destroy();
+      // WITH (FORCE) terminates sessions a test left open (e.g. a CLI child killed mid-way).
+      await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+    },
+  };
+}
+
+/** A temporary DATA_DIR other users can enter (mkdtemp makes 0700), so root runs postgres in place. */
+export async function makeDataDir(prefix = 'lakehouse-data-'): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  await fs.chmod(dir, 0o755);
+  return dir;
+}
+
+/** Remove a DATA_DIR and its embedded cluster, wherever that was relocated. The cluster must be stopped. */
+export async function removeDataDir(dir: string): Promise<void> {
+  await removeEmbeddedCluster(dir);
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+/** A StartupLog that keeps its lines, for assertions (and quiet test output). */
+export function captureLog(): StartupLog & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    info: (message) => lines.push(`info: ${message}`),
+    warn: (message) => lines.push(`warn: ${message}`),
+    debug: () => undefined,
+  };
+}

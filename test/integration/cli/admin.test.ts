@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { runCli, singleJson, type CliResult } from './run-cli.js';
+
+const PASSWORD = 'correct horse battery';
+
+let test: TestDatabase;
+const admin = (...args: string[]) => runCli(args, { DATABASE_URL: test.url });
+
+async function rowCounts(): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (const table of ['organizations', 'environments', 'users', 'memberships'] as const) {
+    const row = await test.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    counts[table] = row.n;
+  }
+  return counts;
+}
+
+function assertRefused(result: CliResult, code: number, message: RegExp): void {
+  assert.equal(result.code, code, result.stderr);
+  const lines = result.stderr.trimEnd().split('\n');
+  assert.equal(lines.length, 1, `expected one line on stderr, got:\n${result.stderr}`);
+  assert.match(lines[0] ?? '', /^error: /);
+  assert.match(lines[0] ?? '', message);
+}
+
+before(async () => {
+  test = await createTestDatabase();
+});
+after(() => test.drop());
+
+describe('admin CLI commands with --json', () => {
+  it('org create prints {"organization": {id, name}}', async () => {
+    const result = await admin('org', 'create', 'acme', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const { organization } = singleJson(result) as { organization: { id: string; name: string } };
+    assert.equal(organization.name, 'acme');
+    assert.match(organization.id, /^[0-9a-f-]{36}$/);
+  });
+
+  it('env create prints {"environment": …} for <org>/<env>', async () => {
+    const result = await admin('env', 'create', 'acme/production', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const { environment } = singleJson(result) as { environment: { organization: string; name: string } };
+    assert.deepEqual([environment.organization, environment.name], ['acme', 'production']);
+  });
+
+  it('user create prints {"user": {id, email}} and stores an argon2id hash, never the password', async () => {
+    const result = await admin('user', 'create', 'ada@example.com', '--password', PASSWORD, '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const { user } = singleJson(result) as { user: { id: string; email: string } };
+    assert.equal(user.email, 'ada@example.com');
+    const row = await test.db.selectFrom('users').select('password_hash').where('id', '=', user.id).executeTakeFirstOrThrow();
+    assert.match(row.password_hash, /^\$argon2id\$/);
+  });
+
+  it('member add prints {"membership": …}, and without --json one human line', async () => {
+    const result = await admin('member', 'add', 'ada@example.com', 'acme/production', '--role', 'writer', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const { membership } = singleJson(result) as { membership: { role: string; email: string } };
+    assert.deepEqual([membership.email, membership.role], ['ada@example.com', 'writer']);
+
+    const human = await admin('member', 'add', 'ada@example.com', 'acme/production', '--role', 'admin');
+    assert.equal(human.code, 0, human.stderr);
+    assert.equal(human.stdout, 'ada@example.com is admin of acme/production (was writer)\n');
+    assert.equal(human.stderr, '');
+  });
+
+  it('--help lists every command and exits 0', async () => {
+    const result = await admin('--help');
+    assert.equal(result.code, 0);
+    for (const words of ['org create', 'env create', 'user create', 'member add']) assert.ok(result.stdout.includes(words));
+  });
+});
+
+describe('admin CLI refusals: one line on stderr, non-zero exit, database unchanged', { concurrency: true }, () => {
+  let before_: Record<string, number>;
+  before(async () => {
+    before_ = await rowCounts();
+  });
+  const unchanged = async () => assert.deepEqual(await rowCounts(), before_);
+
+  // One spawn per rule the CLI itself must show (each costs ~1-2 s of tsx start-up); the full matrix of
+  // refusals is covered in-process by test/integration/db/directory.test.ts.
+  const cases: Array<[string, string[], number, RegExp]> = [
+    ['a duplicate organization', ['org', 'create', 'acme'], 1, /organization "acme" already exists/],
+    ['an organization name that is not a slug', ['org', 'create', 'Bad_Name'], 1, /invalid organization name "Bad_Name"/],
+    ['an environment name that is not a slug', ['env', 'create', 'acme/Prod'], 1, /invalid environment name "Prod"/],
+    ['an environment of an unknown organization', ['env', 'create', 'nope/production'], 1, /unknown organization "nope": create it with `admin org create nope`/],
+    ['a duplicate email, whatever its case', ['user', 'create', 'ADA@example.com', '--password', PASSWORD], 1, /already exists/],
+    ['a weak password', ['user', 'create', 'bob@example.com', '--password', 'password'], 1, /at least 12 characters/],
+    ['an unknown user', ['member', 'add', 'ghost@example.com', 'acme/production', '--role', 'reader'], 1, /unknown user ghost@example.com: create it with `admin user create/],
+    ['an unknown environment', ['member', 'add', 'ada@example.com', 'acme/staging', '--role', 'reader'], 1, /unknown environment acme\/staging: create it with `admin env create acme\/staging`/],
+    ['a bad role', ['member', 'add', 'ada@example.com', 'acme/production', '--role', 'owner'], 1, /invalid role "owner": use one of reader, writer, admin/],
+    ['an unknown command (usage, exit 2)', ['org', 'delete', 'acme'], 2, /unknown command "org delete"/],
+    ['a missing --password (usage, exit 2)', ['user', 'create', 'bob@example.com'], 2, /missing --password/],
+    ['an unknown option (usage, exit 2)', ['org', 'create', 'x', '--force'], 2, /Unknown option '--force'/],
+  ];
+  for (const [what, args, code, message] of cases) {
+    it(`refuses ${what}`, async () => {
+      assertRefused(await admin(...args), code, message);
+      await unchanged();
+    });
+  }
+
+  it('prints the refusal as one JSON document {"error": {code, message}} with --json', async () => {
+    const result = await admin('org', 'create', 'acme', '--json');
+    assertRefused(result, 1, /already exists/);
+    assert.deepEqual(singleJson(result), {
+      error: { code: 'already_exists', message: 'organization "acme" already exists' },
+    });
+    await unchanged();
+  });
+});
