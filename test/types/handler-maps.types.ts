@@ -1,0 +1,30 @@
+/**
+ * Type tests, checked by `npm run typecheck` (tsc): each `@ts-expect-error` line must fail to compile, so a
+ * handler map with a missing, extra or wrongly typed implementation can never build. If one of these stops
+ * failing, tsc reports the directive as unused and the check fails.
+ */
+import type { OperationHandlers, ToolHandlers } from '../../src/generated/handlers.js';
+import { operationHandlers, toolHandlers } from '../../src/operations/index.js';
+
+toolHandlers satisfies ToolHandlers;
+operationHandlers satisfies OperationHandlers;
+
+const { get_doc: _getDoc, ...withoutGetDoc } = toolHandlers;
+// @ts-expect-error a tool without an implementation
+withoutGetDoc satisfies ToolHandlers;
+
+// @ts-expect-error an implementation of a tool that has no spec
+({ ...toolHandlers, drop_everything: async () => ({}) }) satisfies ToolHandlers;
+
+// @ts-expect-error an implementation that takes the wrong input type
+({ ...toolHandlers, search_docs: async (input: { query: number }) => ({ items: [{ slug: String(input.query), title: '', snippet: '' }] }) }) satisfies ToolHandlers;
+
+// @ts-expect-error an implementation that answers the wrong result type
+({ ...toolHandlers, get_doc: async () => ({ slug: 'a', title: 'b', body: 42, updated_at: '' }) }) satisfies ToolHandlers;
+
+const { getHealth: _getHealth, ...withoutHealth } = operationHandlers;
+// @ts-expect-error a REST operation without an implementation
+withoutHealth satisfies OperationHandlers;
+
+// @ts-expect-error a REST operation answering a status its contract does not declare
+({ ...operationHandlers, getHealth: async () => ({ status: 201 as const, body: { status: 'ok' as const } }) }) satisfies OperationHandlers;
