@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import Koa from 'koa';
+import Koa, { type Middleware } from 'koa';
 import helmet from 'koa-helmet';
 import { AppError, notFound } from '../errors.js';
 import type { AppState, Services } from '../operations/context.js';
@@ -13,7 +13,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  * The Koa app. Order matters: request id → access log and metrics (see the final status) → error mapping
  * → security headers → the router built from the generated route table → 404 for everything else.
  */
-export function createApp(services: Services, handlers: RouteHandlers): Koa<AppState> {
+export function createApp(services: Services, handlers: RouteHandlers, mcp?: Middleware<AppState>): Koa<AppState> {
   const app = new Koa<AppState>({ proxy: services.config.trustProxy });
   const router = buildRouter(handlers, services);
 
@@ -71,6 +71,8 @@ export function createApp(services: Services, handlers: RouteHandlers): Koa<AppS
     }),
   );
 
+  // The MCP endpoint (/v1, src/mcp/endpoint.ts) answers its own path and passes everything else on.
+  if (mcp) app.use(mcp);
   app.use(router.routes());
   app.use(router.allowedMethods());
 
