@@ -103,7 +103,8 @@ export function bundleOpenApi(specs: Specs): JsonObject {
     for (const name of [names.input, names.output]) {
       if (schemas[name]) throw new SpecError(`${tool.file}: component schema "${name}" already exists in openapi.yaml`);
     }
-    schemas[names.input] = input;
+    // The input is a component only where it is the whole body; otherwise it is spread over parameters.
+    if (tool.rest.method !== 'get' && tool.rest.method !== 'delete' && !tool.rest.path.includes('{')) schemas[names.input] = input;
     schemas[names.output] = output;
     const existing = paths[tool.rest.path];
     const item: JsonObject = isObject(existing) ? { ...existing } : {};

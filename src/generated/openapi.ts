@@ -150,13 +150,6 @@ export type paths = {
 export type webhooks = Record<string, never>;
 export type components = {
     schemas: {
-        GetDocInput: {
-            /**
-             * @description The page's slug, e.g. `getting-started` or `reference/tools`.
-             * @example reference/tools
-             */
-            slug: string;
-        };
         GetDocOutput: {
             /** @description The page in Markdown. */
             body: string;
@@ -165,7 +158,6 @@ export type components = {
             /** Format: date-time */
             updated_at: string;
         };
-        GetSessionContextInput: Record<string, never>;
         GetSessionContextOutput: {
             /** @description The OAuth client the token was issued to. */
             client: {
@@ -261,15 +253,6 @@ export type components = {
     responses: {
         /** @description The request is malformed or fails its schema; `errors` lists every violation. */
         BadRequest: {
-            headers: {
-                [name: string]: unknown;
-            };
-            content: {
-                "application/problem+json": components["schemas"]["Problem"];
-            };
-        };
-        /** @description No such resource in this environment. */
-        NotFound: {
             headers: {
                 [name: string]: unknown;
             };
