@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { ToolName } from '../../../src/generated/handlers.js';
+import { toolValidators } from '../../../src/generated/tool-validators.js';
+import { toolCatalogue, type ToolDefinition } from '../../../src/generated/tools.js';
+import { generatedTools, type ToolRegistry } from '../../../src/mcp/tool-catalogue.js';
+import { connectClient, postMcp, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+
+// Tools over MCP, driven by the SDK's Client: the catalogue by scope, structured results that match each
+// tool's output schema, errors as isError results or JSON-RPC errors, step-up on a missing scope, audit.
+
+/** A tool that fails with an unexpected error, to check that internals never reach the client. */
+const explodingTool: ToolDefinition = {
+  name: 'explode' as ToolName,
+  title: 'Explode',
+  description: 'Fails with an unexpected error (test double).',
+  scope: 'read',
+  annotations: { readOnlyHint: true },
+  inputSchema: { type: 'object', properties: {}, additionalProperties: false },
+  outputSchema: { type: 'object' },
+  rest: { method: 'GET', path: '/api/v1/explode', operationId: 'explode' },
+};
+const tools: ToolRegistry = {
+  tools: [...toolCatalogue, explodingTool],
+  run: (name, input, ctx) =>
+    name === 'explode' ? Promise.reject(new Error('connection to 10.0.0.5 refused, password=hunter2')) : generatedTools.run(name, input, ctx),
+};
+
+let server: McpTestServer;
+let reader: Client;
+let writer: Client;
+before(async () => {
+  server = await startMcpTestServer({ tools });
+  reader = await connectClient(server.mcpUrl, TOKENS.read);
+  writer = await connectClient(server.mcpUrl, TOKENS.readWrite);
+});
+after(async () => {
+  await reader?.close();
+  await writer?.close();
+  await server?.close();
+});
+
+/** Checks the invariant of every successful call: structuredContent matches the output schema, and the text item is the same JSON. */
+function structured<N extends ToolName>(name: N, result: CallToolResult) {
+  assert.notEqual(result.isError, true, JSON.stringify(result.content));
+  const validate = toolValidators[name].output;
+  assert.ok(validate(result.structuredContent), `${name} output breaks its schema: ${JSON.stringify(validate.errors)}`);
+  const text = result.content.find((c) => c.type === 'text');
+  assert.ok(text && text.type === 'text');
+  assert.deepEqual(JSON.parse(text.text), result.structuredContent);
+  return result.structuredContent as Parameters<typeof validate>[0];
+}
+
+function errorMeta(result: CallToolResult): { code: string; violations?: { location: string; message: string }[] } {
+  assert.equal(result.isError, true);
+  return (result._meta as Record<string, { code: string; violations?: { location: string; message: string }[] }>)['lakehouse-mcp/error'] ?? assert.fail('no error code in _meta');
+}
+
+describe('MCP tools: the catalogue', () => {
+  it('initializes with the SDK client: server info, tools and logging capabilities', () => {
+    assert.equal(reader.getServerVersion()?.name, 'lakehouse-mcp');
+    assert.deepEqual(reader.getServerCapabilities(), { tools: { listChanged: false }, logging: {} });
+    assert.match(reader.getInstructions() ?? '', /get_session_context/);
+  });
+
+  it('lists the tools a read token may call, with schemas and annotations, without internal keys', async () => {
+    const { tools: listed } = await reader.listTools();
+    const expected = toolCatalogue.filter((t) => t.scope === 'read').map((t) => t.name);
+    assert.deepEqual(listed.map((t) => t.name).filter((n) => n !== 'explode').sort(), [...expected].sort());
+    for (const tool of listed) {
+      assert.ok(!('scope' in tool) && !('rest' in tool), `${tool.name} leaks internal keys`);
+      assert.equal(tool.inputSchema.type, 'object');
+      assert.equal(tool.outputSchema?.type, 'object');
+      assert.ok(tool.description);
+    }
+    const session = listed.find((t) => t.name === 'get_session_context');
+    assert.deepEqual(session?.annotations, { title: 'Describe this session', readOnlyHint: true, idempotentHint: true, openWorldHint: false });
+  });
+
+  it('lists no read tool to a token without the read scope', async () => {
+    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, TOKENS.writeOnly);
+    const body = (await response.json()) as { result: { tools: { name: string }[] } };
+    assert.deepEqual(body.result.tools, toolCatalogue.filter((t) => t.scope === 'write'));
+  });
+});
+
+describe('MCP tools: calls', () => {
+  it('get_session_context answers the token’s organization, environment, subject, client, scopes and protocol version', async () => {
+    const out = structured('get_session_context', await writer.callTool({ name: 'get_session_context', arguments: {} }) as CallToolResult);
+    const p = server.principals.readWrite;
+    assert.deepEqual(out.organization, { id: p.organizationId, name: p.organization });
+    assert.deepEqual(out.environment, { id: p.environmentId, name: p.environment });
+    assert.deepEqual(out.subject, { kind: 'user', id: p.subject, name: p.subjectName });
+    assert.deepEqual(out.client, { id: p.clientId, name: p.clientName });
+    assert.deepEqual(out.scopes, ['read', 'write']);
+    assert.equal(out.protocol_version, '2025-11-25');
+    assert.equal(out.holds.connections, 2);
+  });
+
+  it('search_docs and get_doc answer structured content that matches their output schemas', async () => {
+    const found = structured('search_docs', await reader.callTool({ name: 'search_docs', arguments: { query: 'connection' } }) as CallToolResult);
+    assert.ok(found.items.length > 0, 'the docs mention connections');
+    const first = found.items[0];
+    assert.ok(first);
+    const page = structured('get_doc', await reader.callTool({ name: 'get_doc', arguments: { slug: first.slug } }) as CallToolResult);
+    assert.equal(page.slug, first.slug);
+  });
+
+  it('answers an error raised inside a tool as an isError result with its message and code', async () => {
+    const result = (await reader.callTool({ name: 'get_doc', arguments: { slug: 'no-such-page' } })) as CallToolResult;
+    assert.equal(errorMeta(result).code, 'not_found');
+    assert.deepEqual(result.content, [{ type: 'text', text: 'No documentation page "no-such-page". Find pages with search_docs.' }]);
+    assert.equal(result.structuredContent, undefined);
+  });
+
+  it('answers input that fails its schema with an isError result listing each violation (SEP-1303)', async () => {
+    const result = (await reader.callTool({ name: 'search_docs', arguments: { query: '', limit: 500, colour: 'red' } })) as CallToolResult;
+    const meta = errorMeta(result);
+    assert.equal(meta.code, 'validation_failed');
+    assert.deepEqual(
+      meta.violations?.map((v) => v.location).sort(),
+      ['input/colour', 'input/limit', 'input/query'],
+    );
+    const text = JSON.stringify(result.content);
+    for (const field of ['input/colour', 'input/limit', 'input/query']) assert.ok(text.includes(field), `${field} missing from ${text}`);
+  });
+
+  it('answers an unknown tool with JSON-RPC error -32602', async () => {
+    await assert.rejects(reader.callTool({ name: 'drop_database', arguments: {} }), (error: unknown) => {
+      assert.ok(error instanceof McpError);
+      assert.equal(error.code, -32602);
+      assert.match(error.message, /Unknown tool/);
+      return true;
+    });
+  });
+
+  it('answers an unexpected failure as isError "internal error" without internals', async () => {
+    const result = (await reader.callTool({ name: 'explode', arguments: {} })) as CallToolResult;
+    assert.equal(errorMeta(result).code, 'internal_error');
+    const text = JSON.stringify(result);
+    assert.match(text, /Internal error/);
+    assert.ok(!text.includes('hunter2') && !text.includes('10.0.0.5'), text);
+  });
+
+  it('refuses a tool whose scope the token lacks with HTTP 403 insufficient_scope and a step-up challenge', async () => {
+    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } }, TOKENS.writeOnly);
+    assert.equal(response.status, 403);
+    const challenge = response.headers.get('www-authenticate') ?? '';
+    assert.match(challenge, /^Bearer /);
+    assert.ok(challenge.includes('error="insufficient_scope"'), challenge);
+    // What the call needs plus what the token has, so that re-authorizing loses nothing.
+    assert.ok(challenge.includes('scope="read write"'), challenge);
+    assert.ok(challenge.includes(`resource_metadata="${server.url}/.well-known/oauth-protected-resource/v1"`), challenge);
+    const body = (await response.json()) as { id: number; error: { code: number; message: string } };
+    assert.equal(body.id, 9);
+    assert.match(body.error.message, /read/);
+  });
+});
+
+describe('MCP tools: audit', () => {
+  it('writes one audit row per tools/call with actor, client, environment, tool, outcome and duration', async () => {
+    await server.audit.flush();
+    const { last } = await server.database.db.selectFrom('audit_log').select((eb) => eb.fn.coalesce(eb.fn.max('id'), eb.lit(0)).as('last')).executeTakeFirstOrThrow();
+    const marker = await connectClient(server.mcpUrl, TOKENS.readWrite);
+    const p = server.principals.readWrite;
+    await marker.callTool({ name: 'get_session_context', arguments: {} });
+    await marker.callTool({ name: 'get_doc', arguments: { slug: 'missing-page' } });
+    await marker.callTool({ name: 'search_docs', arguments: {} });
+    await marker.callTool({ name: 'nope', arguments: {} }).catch(() => undefined);
+    await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_doc', arguments: { slug: 'x' } } }, TOKENS.writeOnly);
+    await marker.close();
+    await server.audit.flush();
+
+    const rows = await server.database.db.selectFrom('audit_log').selectAll().where('id', '>', Number(last)).orderBy('id').execute();
+    assert.deepEqual(
+      rows.map((r) => [r.operation, r.outcome]),
+      [
+        ['get_session_context', 'ok'],
+        ['get_doc', 'error:not_found'],
+        ['search_docs', 'invalid_input'],
+        ['nope', 'error:unknown_tool'],
+        ['get_doc', 'forbidden'],
+      ],
+    );
+    const first = rows[0];
+    assert.ok(first);
+    assert.equal(first.actor, p.subject);
+    assert.equal(first.client_id, p.clientId);
+    assert.equal(first.organization_id, p.organizationId);
+    assert.equal(first.environment_id, p.environmentId);
+    assert.equal(first.sql, null);
+    assert.ok(first.duration_ms >= 0);
+  });
+});
