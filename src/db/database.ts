@@ -19,9 +19,11 @@ function parseInt8(value: string): number | string {
 }
 
 // Per pool rather than pg.types.setTypeParser: the lakehouse sandbox opens its own connections with other rules.
+type TextParser = (value: string) => unknown;
+const builtinParser = pg.types.getTypeParser as (oid: number, format: 'text' | 'binary') => TextParser;
 const types = {
-  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
+  getTypeParser: ((oid: number, format?: 'text' | 'binary'): TextParser =>
+    oid === INT8_OID && format !== 'binary' ? parseInt8 : builtinParser(oid, format ?? 'text')) as pg.CustomTypesConfig['getTypeParser'],
 };
 
 export function createPool(url: string, options: Omit<pg.PoolConfig, 'connectionString' | 'types'> = {}): pg.Pool {

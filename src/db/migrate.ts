@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { Migrator, type Kysely, type Migration } from 'kysely';
 import { migrations as allMigrations } from './migrations/index.js';
 
@@ -17,7 +18,7 @@ export async function migrateToLatest<DB>(
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error) {
     const failed = results.find((r) => r.status === 'Error')?.migrationName;
-    const cause = error instanceof Error ? error.message : String(error);
+    const cause = error instanceof Error ? error.message : inspect(error);
     throw new MigrationError(
       `database migration ${failed ? `"${failed}" ` : ''}failed: ${cause}. Nothing of it was applied; ` +
         'fix the cause (or restore the database) and start again',

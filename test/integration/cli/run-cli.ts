@@ -23,8 +23,10 @@ export function runCli(args: string[], env: Record<string, string>, via: 'npm' |
       : ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'admin.ts'), ...args];
   return new Promise((resolve, reject) => {
     execFile(process.execPath, argv, { cwd: ROOT, env: cliEnv(env), timeout: 60_000 }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== 'number') reject(error);
-      else resolve({ code: typeof error?.code === 'number' ? error.code : 0, stdout, stderr });
+      // A non-zero exit is a result to assert on; only a failure to run at all (spawn error, timeout) rejects.
+      if (!error) resolve({ code: 0, stdout, stderr });
+      else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr });
+      else reject(new Error(`could not run the CLI: ${error.message}`, { cause: error }));
     });
   });
 }
