@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { toolCatalogue } from '../../../src/generated/tools.js';
+import { startBearerProxy, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+
+// Third-party clients against the endpoint: the official MCP conformance suite (server mode) and the MCP
+// Inspector CLI, both fetched with npx (cached after the first run). The suite does not send tokens, so
+// it goes through a reverse proxy that adds one (never an auth-off switch in the server); the proxy is
+// the server's PUBLIC_URL, as a real reverse proxy would be, so the Host and Origin checks stay on.
+
+const CONFORMANCE = ['-y', '-p', 'node@22', '-p', '@modelcontextprotocol/conformance@0.1.16', '--', 'conformance'];
+const INSPECTOR = ['-y', '@modelcontextprotocol/inspector-cli@1.0.3', '--cli'];
+/**
+ * inspector-cli 1.0.3 tests for `../package.json` relative to the working directory but imports it relative
+ * to its own build/ directory; run from a directory whose parent holds a package.json (test/ → the repo's)
+ * so that the check passes and the import finds the CLI's own package.json.
+ */
+const INSPECTOR_CWD = path.resolve(import.meta.dirname, '../..');
+const RUN_TIMEOUT_MS = 150_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+function npx(args: string[], cwd?: string, timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn('npx', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: null, stdout, stderr: `${stderr}\n${error.message}`, timedOut });
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, timedOut });
+    });
+  });
+}
+
+/** npm could not fetch the package (offline, registry down): the test skips rather than fails. */
+const fetchFailed = (run: Run) =>
+  run.code !== 0 && /npm (ERR!|error) (code )?(E404|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNREFUSED|ECONNRESET|ENETUNREACH|network)|could not determine executable/i.test(run.stderr);
+
+function explain(run: Run): string {
+  return `exit ${String(run.code)}${run.timedOut ? ' (timed out)' : ''}\n--- stdout\n${run.stdout.slice(-6000)}\n--- stderr\n${run.stderr.slice(-3000)}`;
+}
+
+/** Scenarios that must pass (warnings allowed). */
+const REQUIRED = ['server-initialize', 'ping', 'tools-list', 'logging-set-level', 'dns-rebinding-protection', 'server-sse-multiple-streams'];
+
+/** Scenarios that do not apply to this server, and why. */
+const NOT_APPLICABLE: Record<string, string> = {
+  'tools-call-simple-text': 'needs the suite’s test tool test_simple_text; we serve only our own tools',
+  'tools-call-image': 'needs the suite’s test tool test_image_content',
+  'tools-call-audio': 'needs the suite’s test tool test_audio_content',
+  'tools-call-embedded-resource': 'needs the suite’s test tool test_embedded_resource',
+  'tools-call-mixed-content': 'needs the suite’s test tool test_multiple_content_types',
+  'tools-call-with-logging': 'needs the suite’s test tool test_tool_with_logging',
+  'tools-call-error': 'needs the suite’s test tool test_error_handling',
+  'tools-call-with-progress': 'needs the suite’s test tool test_tool_with_progress (progress is tested in streaming.test.ts)',
+  'tools-call-sampling': 'needs the suite’s test tool test_sampling and server-to-client requests, which a stateless server does not make',
+  'tools-call-elicitation': 'needs the suite’s test tool test_elicitation and server-to-client requests',
+  'elicitation-sep1034-defaults': 'needs the suite’s elicitation test tool and server-to-client requests',
+  'elicitation-sep1330-enums': 'needs the suite’s elicitation test tool and server-to-client requests',
+  'json-schema-2020-12': 'needs the suite’s test tool json_schema_2020_12_tool',
+  'server-sse-polling': 'needs the suite’s test tool test_reconnection and resumable streams (Last-Event-ID), which a stateless server does not keep',
+  'completion-complete': 'the server offers no prompts or resource templates, hence no completions capability',
+  'resources-list': 'the server offers no resources capability',
+  'resources-read-text': 'the server offers no resources capability',
+  'resources-read-binary': 'the server offers no resources capability',
+  'resources-templates-read': 'the server offers no resources capability',
+  'resources-subscribe': 'the server offers no resources capability',
+  'resources-unsubscribe': 'the server offers no resources capability',
+  'prompts-list': 'the server offers no prompts capability',
+  'prompts-get-simple': 'the server offers no prompts capability',
+  'prompts-get-with-args': 'the server offers no prompts capability',
+  'prompts-get-embedded-resource': 'the server offers no prompts capability',
+  'prompts-get-with-image': 'the server offers no prompts capability',
+};
+
+let proxied: McpTestServer;
+let direct: McpTestServer;
+let proxy: Awaited<ReturnType<typeof startBearerProxy>>;
+const runs = new Map<string, Promise<Run>>();
+
+before(async () => {
+  proxy = await startBearerProxy(TOKENS.readWrite);
+  proxied = await startMcpTestServer({ publicUrl: () => proxy.url });
+  proxy.target = proxied.port;
+  // A second process on the same database, reached directly, for the Inspector (which sends its own token).
+  direct = await startMcpTestServer({ database: proxied.database });
+  // The suite runs one scenario per process; start them all at once (each takes a few seconds).
+  for (const scenario of REQUIRED) runs.set(scenario, npx([...CONFORMANCE, 'server', '--url', `${proxy.url}/v1`, '--scenario', scenario]));
+});
+after(async () => {
+  await Promise.allSettled(runs.values());
+  await direct?.close();
+  await proxied?.close();
+  await proxy?.close();
+});
+
+describe('MCP conformance suite (@modelcontextprotocol/conformance 0.1.16, server mode)', { timeout: RUN_TIMEOUT_MS + 30_000 }, () => {
+  for (const scenario of REQUIRED) {
+    it(`passes the ${scenario} scenario`, async (t) => {
+      const run = await (runs.get(scenario) ?? assert.fail('not started'));
+      if (fetchFailed(run)) return t.skip(`npx could not fetch the conformance suite: ${run.stderr.split('\n').find((l) => /ERR|error/.test(l)) ?? ''}`);
+      assert.equal(run.code, 0, explain(run));
+      assert.doesNotMatch(run.stdout, /FAILURE|✗/, explain(run));
+    });
+  }
+  for (const [scenario, reason] of Object.entries(NOT_APPLICABLE)) {
+    it(`does not apply: ${scenario}`, { skip: `not applicable: ${reason}` }, () => undefined);
+  }
+});
+
+describe('MCP Inspector CLI (@modelcontextprotocol/inspector-cli 1.0.3)', { timeout: RUN_TIMEOUT_MS + 30_000 }, () => {
+  const inspect = (...args: string[]) =>
+    npx([...INSPECTOR, direct.mcpUrl, '--transport', 'http', '--header', `Authorization: Bearer ${TOKENS.read}`, ...args], INSPECTOR_CWD);
+
+  it('lists the tools a read token may call', async (t) => {
+    const run = await inspect('--method', 'tools/list');
+    if (fetchFailed(run)) return t.skip('npx could not fetch the Inspector CLI');
+    assert.equal(run.code, 0, explain(run));
+    const listed = (JSON.parse(run.stdout) as { tools: { name: string }[] }).tools.map((tool) => tool.name).sort();
+    assert.deepEqual(listed, toolCatalogue.filter((tool) => tool.scope === 'read').map((tool) => tool.name).sort());
+  });
+
+  it('calls get_session_context and search_docs', async (t) => {
+    const [session, search] = await Promise.all([
+      inspect('--method', 'tools/call', '--tool-name', 'get_session_context'),
+      inspect('--method', 'tools/call', '--tool-name', 'search_docs', '--tool-arg', 'query=connection', 'limit=2'),
+    ]);
+    if (fetchFailed(session)) return t.skip('npx could not fetch the Inspector CLI');
+    assert.equal(session.code, 0, explain(session));
+    const context = JSON.parse(session.stdout) as { structuredContent: { environment: { name: string }; scopes: string[] } };
+    assert.equal(context.structuredContent.environment.name, direct.principals.read.environment);
+    assert.deepEqual(context.structuredContent.scopes, ['read']);
+    assert.equal(search.code, 0, explain(search));
+    const found = JSON.parse(search.stdout) as { structuredContent: { items: unknown[] } };
+    assert.ok(found.structuredContent.items.length > 0 && found.structuredContent.items.length <= 2, search.stdout);
+  });
+
+  it('is refused without a token, with the OAuth challenge', async (t) => {
+    const run = await npx([...INSPECTOR, direct.mcpUrl, '--transport', 'http', '--method', 'tools/list'], INSPECTOR_CWD);
+    if (fetchFailed(run)) return t.skip('npx could not fetch the Inspector CLI');
+    assert.notEqual(run.code, 0, explain(run));
+    assert.match(run.stdout + run.stderr, /401|Unauthorized/i, explain(run));
+  });
+});
