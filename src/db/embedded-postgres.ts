@@ -59,13 +59,22 @@ function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+const PASSWORD_FILE = 'DATA_DIR/postgres-password';
+
 async function canConnect(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
     return true;
-  } catch {
+  } catch (error) {
+    // A wrong password never heals by waiting: say what to do instead of retrying until the deadline.
+    if ((error as { code?: string }).code === '28P01') {
+      throw new Error(
+        `the embedded PostgreSQL refuses the password in ${PASSWORD_FILE}: the cluster and DATA_DIR do not belong ` +
+          'together (was DATA_DIR copied without its cluster?). Restore the matching password file, or move the cluster away to start afresh.',
+      );
+    }
     return false;
   } finally {
     await client.end().catch(() => undefined);

@@ -47,6 +47,12 @@ export async function locateCluster(dataDir: string, runAs: RunAs, info: LogLine
     }
     if (!canReach(root, runAs)) continue;
     const target = path.join(root, hash);
+    if (await lstatOrUndefined(target)) {
+      // DATA_DIR was deleted (a reset) but its relocated cluster was not: keep it aside, start afresh.
+      const aside = `${target}.orphaned-${Date.now()}`;
+      await fs.rename(target, aside);
+      info(`${dataDir} had no cluster link; the old relocated cluster was moved to ${aside} (delete it if you do not need it)`);
+    }
     await fs.symlink(target, link);
     info(`the postgres user cannot enter ${dataDir}; the embedded PostgreSQL cluster lives in ${target} (linked from ${link})`);
     return target;

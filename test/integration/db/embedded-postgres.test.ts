@@ -116,7 +116,7 @@ const isRoot = process.getuid?.() === 0;
 
 describe('embedded PostgreSQL started by root', () => {
   it(
-    'runs as the postgres user when DATA_DIR is under a 0700 folder owned by root, relocating the cluster',
+    'runs as the postgres user when DATA_DIR is under a 0700 folder owned by root, relocating the cluster; deleting DATA_DIR starts afresh',
     { skip: isRoot ? false : 'needs root: only root drops to the postgres user and relocates unreachable clusters' },
     async () => {
       const locked = await fs.mkdtemp(path.join(os.tmpdir(), 'lakehouse-locked-'));
@@ -136,9 +136,24 @@ describe('embedded PostgreSQL started by root', () => {
         assert.deepEqual(await query(cluster.url, 'SELECT 1 AS ok'), [{ ok: 1 }]);
 
         // The next start follows the link to the same cluster.
+        await query(cluster.url, 'CREATE TABLE kept (x int)');
         await cluster.stop();
         cluster = await startEmbeddedPostgres({ dataDir, log: captureLog(), durable: false });
         assert.equal(cluster.ownsProcess, true);
+        assert.equal((await query(cluster.url, "SELECT to_regclass('kept') IS NOT NULL AS kept"))[0]?.kept, true);
+
+        // Deleting DATA_DIR resets: the next start makes a fresh cluster (the old one is moved aside, not reused
+        // with a password it does not know).
+        const oldCluster = cluster.clusterDir;
+        await cluster.stop();
+        cluster = undefined;
+        await fs.rm(dataDir, { recursive: true, force: true });
+        const resetLog = captureLog();
+        cluster = await startEmbeddedPostgres({ dataDir, log: resetLog, durable: false });
+        assert.equal((await query(cluster.url, "SELECT to_regclass('kept') IS NULL AS fresh"))[0]?.fresh, true);
+        const aside = resetLog.lines.find((l) => l.includes('moved to'))?.match(/moved to (\S+)/)?.[1];
+        assert.ok(aside?.startsWith(`${oldCluster}.orphaned-`), resetLog.lines.join('\n'));
+        await fs.rm(aside, { recursive: true, force: true });
       } finally {
         await cluster?.stop();
         await removeDataDir(dataDir);
