@@ -1,10 +1,37 @@
 import { ConfigError } from './config.js';
-import { startServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
 
-/** `npm start`: the server, until SIGINT or SIGTERM; then a clean stop of the HTTP server and the embedded database. */
+/**
+ * `npm start`: the server, until SIGINT or SIGTERM; then a clean stop of the HTTP server and the embedded
+ * database. A signal during start-up stops the server as soon as start-up ends, so no PostgreSQL is orphaned.
+ */
 async function main(): Promise<void> {
   const started = Date.now();
-  const server = await startServer();
+  let server: RunningServer | undefined;
+  let stopRequested: string | undefined;
+  const stop = (signal: string) => {
+    if (stopRequested) return;
+    stopRequested = signal;
+    if (!server) return; // start-up is still running; main() stops once it ends
+    server.log.info({ signal }, 'stopping');
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        server?.log.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  server = await startServer();
+  if (stopRequested) {
+    const signal = stopRequested;
+    stopRequested = undefined;
+    stop(signal);
+    return;
+  }
   const { publicUrl } = server.config;
   process.stdout.write(
     [
@@ -16,25 +43,13 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    server.log.info({ signal }, 'stopping');
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        server.log.error({ err: error }, 'error while stopping');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
 main().catch((error: unknown) => {
-  const message = error instanceof ConfigError ? `configuration error: ${error.message}` : `cannot start: ${error instanceof Error ? error.message : String(error)}`;
+  const message =
+    error instanceof ConfigError
+      ? `configuration error: ${error.message}`
+      : `cannot start: ${error instanceof Error ? error.message : String(error)}`;
   process.stderr.write(`${message}\n`);
   process.exit(1);
 });
