@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { makeDataDir, removeDataDir } from '../../helpers/db.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+
+interface Started {
+  child: ChildProcess;
+  url: string;
+  stdout: string[];
+  exited: Promise<number | null>;
+}
+
+/** `npm start` as a user runs it (node + tsx on src/main.ts), on a free port and its own DATA_DIR. */
+async function start(dataDir: string): Promise<Started> {
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
+  delete env.DATABASE_URL;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "ready" line within 60 s; stderr:\n${stderr}`)), 60_000);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout.push(...chunk.toString().split('\n'));
+      const ready = stdout.find((line) => line.startsWith('ready '));
+      if (ready) {
+        clearTimeout(timer);
+        resolve(ready.slice('ready '.length));
+      }
+    });
+    void exited.then((code) => reject(new Error(`exited with ${code} before ready; stderr:\n${stderr}`)));
+  });
+  return { child, url, stdout, exited };
+}
+
+describe('npm start', () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const dir of dirs) await removeDataDir(dir);
+  });
+
+  it('prints the MCP URL and "ready <PUBLIC_URL>", serves /healthz, and stops its PostgreSQL on SIGINT', async () => {
+    const dataDir = await makeDataDir('lakehouse-start-');
+    dirs.push(dataDir);
+    const first = await start(dataDir);
+    assert.match(first.url, /^http:\/\/localhost:\d+$/);
+    assert.ok(first.stdout.some((line) => line.includes(`${first.url}/v1`)), first.stdout.join('\n'));
+    assert.ok(first.stdout.some((line) => line.includes('npm run admin -- user create')));
+    const health = await fetch(`${first.url}/healthz`);
+    assert.deepEqual(await health.json(), { status: 'ok' });
+
+    first.child.kill('SIGINT');
+    assert.equal(await first.exited, 0);
+    const pidFile = path.join(await fs.realpath(path.join(dataDir, 'postgres')), 'postmaster.pid');
+    await assert.rejects(fs.access(pidFile), 'the embedded PostgreSQL was stopped');
+
+    // A second start reuses the data directory.
+    const second = await start(dataDir);
+    assert.equal((await fetch(`${second.url}/readyz`)).status, 200);
+    second.child.kill('SIGTERM');
+    assert.equal(await second.exited, 0);
+  });
+
+  it('refuses a bad configuration with one clear line and a non-zero exit', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: 'eighty', DATABASE_URL: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 1);
+    assert.equal(stderr.trim(), 'configuration error: PORT must be a whole number >= 0, got "eighty"');
+  });
+});
