@@ -7,17 +7,18 @@ import { startServer, type RunningServer } from './server.js';
  */
 async function main(): Promise<void> {
   const started = Date.now();
-  let server: RunningServer | undefined;
+  const running: { server?: RunningServer } = {};
   let stopRequested: string | undefined;
   const stop = (signal: string) => {
     if (stopRequested) return;
     stopRequested = signal;
+    const { server } = running;
     if (!server) return; // start-up is still running; main() stops once it ends
     server.log.info({ signal }, 'stopping');
     server.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        server?.log.error({ err: error }, 'error while stopping');
+        server.log.error({ err: error }, 'error while stopping');
         process.exit(1);
       },
     );
@@ -25,7 +26,7 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
-  server = await startServer();
+  const server = (running.server = await startServer());
   if (stopRequested) {
     const signal = stopRequested;
     stopRequested = undefined;
