@@ -7,9 +7,14 @@ import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
 import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
+import { createMcpEndpoint } from './mcp/endpoint.js';
+import { OAuthServer } from './oauth/oauth-server.js';
+import { issuerPathRewrite } from './oauth/routes.js';
+import { AuditLog } from './operations/audit.js';
 import type { Services } from './operations/context.js';
 import { indexDocs } from './operations/docs.js';
 import { koaOperationHandlers, operationHandlers } from './operations/index.js';
+import { loadSecretKey } from './secret-key.js';
 
 export const DOCS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs');
 
@@ -20,6 +25,8 @@ export interface RunningServer {
   port: number;
   database: OpenDatabase;
   log: Logger;
+  /** The authorization server and token verifier of this process. */
+  oauth: OAuthServer;
   close(): Promise<void>;
 }
 
@@ -49,12 +56,19 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   const port = await listen(server, config.port, config.host);
   if (config.port === 0) config = loadConfig({ ...env, PORT: String(port) });
 
-  let database: OpenDatabase;
+  let database: OpenDatabase | undefined;
+  let oauth: OAuthServer;
   try {
+    // SECRET_KEY, or the key generated into DATA_DIR (also with DATABASE_URL: one process works as is; several
+    // processes of one deployment must all be given the same SECRET_KEY).
+    const secret = loadSecretKey(config);
     database = await openDatabase(config, log);
     await indexDocs(database.db, DOCS_DIR, log);
+    oauth = new OAuthServer({ config, db: database.db, log, secret });
+    await oauth.start();
   } catch (error) {
     server.close();
+    await database?.close();
     throw error;
   }
   const db = database.db;
@@ -66,7 +80,10 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
       await sql`SELECT 1`.execute(db);
     },
   };
-  const app = createApp(services, { operations: operationHandlers, koa: koaOperationHandlers });
+  const audit = new AuditLog(db, log);
+  const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit });
+  const app = createApp(services, { operations: operationHandlers, koa: koaOperationHandlers }, mcp, [issuerPathRewrite(config)]);
+  app.context.oauth = oauth;
   const callback = app.callback();
   handler = (req, res) => void callback(req, res);
 
@@ -79,7 +96,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
         // In-flight requests get a grace period, then their connections are cut.
         setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });
+      oauth.close();
+      await audit.close();
       await database.close();
     })());
-  return { config, url: config.publicUrl, port, database, log, close };
+  return { config, url: config.publicUrl, port, database, log, oauth, close };
 }

@@ -64,6 +64,84 @@ export interface DocsTable {
   updated_at: Generated<Date>;
 }
 
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials';
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
+
+export interface OAuthClientsTable {
+  id: string;
+  name: string;
+  redirect_uris: string[];
+  grant_types: GrantType[];
+  token_endpoint_auth_method: TokenEndpointAuthMethod;
+  /** SHA-256 of the client secret; null for public clients. */
+  secret_hash: Buffer | null;
+  /** Registered scope (space-separated), or null for "whatever the user grants". */
+  scope: string | null;
+  metadata_document: Generated<boolean>;
+  created_at: DatabaseDefault<Date>;
+}
+
+export interface ServiceAccountsTable {
+  client_id: string;
+  environment_id: string;
+  name: string;
+  scopes: string[];
+  created_at: DatabaseDefault<Date>;
+  revoked_at: Date | null;
+}
+
+export interface OAuthGrantsTable {
+  id: Generated<string>;
+  client_id: string;
+  environment_id: string;
+  user_id: string | null;
+  service_account_id: string | null;
+  scopes: string[];
+  created_at: DatabaseDefault<Date>;
+  revoked_at: Date | null;
+  revoked_reason: string | null;
+}
+
+export interface OAuthAuthorizationCodesTable {
+  code_hash: Buffer;
+  client_id: string;
+  redirect_uri: string;
+  code_challenge: string;
+  resource: string | null;
+  user_id: string;
+  environment_id: string;
+  scopes: string[];
+  created_at: DatabaseDefault<Date>;
+  expires_at: Date;
+  consumed_at: Date | null;
+  grant_id: string | null;
+}
+
+export interface OAuthRefreshTokensTable {
+  token_hash: Buffer;
+  grant_id: string;
+  parent_hash: Buffer | null;
+  scopes: string[];
+  created_at: DatabaseDefault<Date>;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+export interface OAuthSigningKeysTable {
+  kid: string;
+  alg: 'ES256';
+  public_jwk: JsonObject;
+  private_jwk_encrypted: string;
+  created_at: DatabaseDefault<Date>;
+  retired_at: Date | null;
+}
+
+export interface RateLimitCountersTable {
+  key: string;
+  window_start: Date;
+  hits: number;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   environments: EnvironmentsTable;
@@ -71,6 +149,13 @@ export interface Database {
   memberships: MembershipsTable;
   audit_log: AuditLogTable;
   docs: DocsTable;
+  oauth_clients: OAuthClientsTable;
+  service_accounts: ServiceAccountsTable;
+  oauth_grants: OAuthGrantsTable;
+  oauth_authorization_codes: OAuthAuthorizationCodesTable;
+  oauth_refresh_tokens: OAuthRefreshTokensTable;
+  oauth_signing_keys: OAuthSigningKeysTable;
+  rate_limit_counters: RateLimitCountersTable;
 }
 
 export type Organization = Selectable<OrganizationsTable>;
@@ -80,3 +165,6 @@ export type Membership = Selectable<MembershipsTable>;
 export type AuditLogEntry = Selectable<AuditLogTable>;
 export type NewAuditLogEntry = Insertable<AuditLogTable>;
 export type Doc = Selectable<DocsTable>;
+export type OAuthClient = Selectable<OAuthClientsTable>;
+export type ServiceAccount = Selectable<ServiceAccountsTable>;
+export type OAuthGrant = Selectable<OAuthGrantsTable>;

@@ -16,6 +16,18 @@ export type ToolHandlers = { [N in ToolName]: ToolHandler<N> };
 
 /** Request and response types of the operations that are not tools. */
 export interface OperationIO {
+  getProtectedResourceMetadata: {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: undefined;
+    response: { status: 200; body: operations["getProtectedResourceMetadata"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> };
+  };
+  getProtectedResourceMetadataV1: {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: undefined;
+    response: { status: 200; body: operations["getProtectedResourceMetadataV1"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> };
+  };
   getHealth: {
     params: Record<string, never>;
     query: Record<string, never>;
@@ -54,5 +66,5 @@ export type OperationHandler<K extends OperationId> = (
 export type OperationHandlers = { [K in OperationId]: OperationHandler<K> };
 
 /** Operations served by Koa middleware of their own (HTML pages, redirects, form posts). */
-export type KoaOperationId = never;
+export type KoaOperationId = "getAuthorizationServerMetadata" | "authorize" | "submitAuthorization" | "introspectToken" | "getJwks" | "registerClient" | "revokeToken" | "requestToken";
 export type KoaOperationHandlers = { [K in KoaOperationId]: KoaOperationHandler };

@@ -3,5 +3,6 @@ import type { ValidateFunction } from 'ajv';
 
 declare const validators: {
   readonly op_getDoc_path: ValidateFunction;
+  readonly op_authorize_query: ValidateFunction;
 };
 export = validators;

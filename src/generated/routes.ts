@@ -25,6 +25,57 @@ export interface RouteDefinition {
 
 export const routes: readonly RouteDefinition[] = [
 {
+  "operationId": "getAuthorizationServerMetadata",
+  "method": "get",
+  "path": "/.well-known/oauth-authorization-server",
+  "koaPath": "/.well-known/oauth-authorization-server",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_getAuthorizationServerMetadata_response_200_application_json"
+    },
+    "404": {
+      "application/problem+json": "op_getAuthorizationServerMetadata_response_404_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "getProtectedResourceMetadata",
+  "method": "get",
+  "path": "/.well-known/oauth-protected-resource",
+  "koaPath": "/.well-known/oauth-protected-resource",
+  "kind": "typed",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_getProtectedResourceMetadata_response_200_application_json"
+    }
+  }
+},
+{
+  "operationId": "getProtectedResourceMetadataV1",
+  "method": "get",
+  "path": "/.well-known/oauth-protected-resource/v1",
+  "koaPath": "/.well-known/oauth-protected-resource/v1",
+  "kind": "typed",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_getProtectedResourceMetadataV1_response_200_application_json"
+    }
+  }
+},
+{
   "operationId": "getDoc",
   "method": "get",
   "path": "/api/v1/docs/{slug}",
@@ -134,6 +185,214 @@ export const routes: readonly RouteDefinition[] = [
   "responses": {
     "200": {
       "text/plain": null
+    }
+  }
+},
+{
+  "operationId": "authorize",
+  "method": "get",
+  "path": "/oauth/authorize",
+  "koaPath": "/oauth/authorize",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "resource"
+  ],
+  "validators": {
+    "query": "op_authorize_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "text/html": null
+    },
+    "302": {},
+    "400": {
+      "text/html": null
+    }
+  }
+},
+{
+  "operationId": "submitAuthorization",
+  "method": "post",
+  "path": "/oauth/authorize",
+  "koaPath": "/oauth/authorize",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/x-www-form-urlencoded": "op_submitAuthorization_body_application_x_www_form_urlencoded"
+    }
+  },
+  "responses": {
+    "200": {
+      "text/html": null
+    },
+    "302": {},
+    "400": {
+      "text/html": null
+    },
+    "403": {
+      "text/html": null
+    },
+    "429": {
+      "text/html": null
+    }
+  }
+},
+{
+  "operationId": "introspectToken",
+  "method": "post",
+  "path": "/oauth/introspect",
+  "koaPath": "/oauth/introspect",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/x-www-form-urlencoded": "op_introspectToken_body_application_x_www_form_urlencoded"
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_introspectToken_response_200_application_json"
+    },
+    "400": {
+      "application/json": "op_introspectToken_response_400_application_json"
+    },
+    "401": {
+      "application/json": "op_introspectToken_response_401_application_json"
+    },
+    "413": {
+      "application/json": "op_introspectToken_response_413_application_json"
+    },
+    "415": {
+      "application/json": "op_introspectToken_response_415_application_json"
+    }
+  }
+},
+{
+  "operationId": "getJwks",
+  "method": "get",
+  "path": "/oauth/jwks.json",
+  "koaPath": "/oauth/jwks.json",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_getJwks_response_200_application_json"
+    }
+  }
+},
+{
+  "operationId": "registerClient",
+  "method": "post",
+  "path": "/oauth/register",
+  "koaPath": "/oauth/register",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": "op_registerClient_body_application_json"
+    }
+  },
+  "responses": {
+    "201": {
+      "application/json": "op_registerClient_response_201_application_json"
+    },
+    "400": {
+      "application/json": "op_registerClient_response_400_application_json"
+    },
+    "413": {
+      "application/json": "op_registerClient_response_413_application_json"
+    },
+    "415": {
+      "application/json": "op_registerClient_response_415_application_json"
+    },
+    "429": {
+      "application/json": "op_registerClient_response_429_application_json"
+    }
+  }
+},
+{
+  "operationId": "revokeToken",
+  "method": "post",
+  "path": "/oauth/revoke",
+  "koaPath": "/oauth/revoke",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/x-www-form-urlencoded": "op_revokeToken_body_application_x_www_form_urlencoded"
+    }
+  },
+  "responses": {
+    "200": {},
+    "400": {
+      "application/json": "op_revokeToken_response_400_application_json"
+    },
+    "401": {
+      "application/json": "op_revokeToken_response_401_application_json"
+    },
+    "413": {
+      "application/json": "op_revokeToken_response_413_application_json"
+    },
+    "415": {
+      "application/json": "op_revokeToken_response_415_application_json"
+    }
+  }
+},
+{
+  "operationId": "requestToken",
+  "method": "post",
+  "path": "/oauth/token",
+  "koaPath": "/oauth/token",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/x-www-form-urlencoded": "op_requestToken_body_application_x_www_form_urlencoded"
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_requestToken_response_200_application_json"
+    },
+    "400": {
+      "application/json": "op_requestToken_response_400_application_json"
+    },
+    "401": {
+      "application/json": "op_requestToken_response_401_application_json"
+    },
+    "413": {
+      "application/json": "op_requestToken_response_413_application_json"
+    },
+    "415": {
+      "application/json": "op_requestToken_response_415_application_json"
     }
   }
 },

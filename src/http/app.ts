@@ -13,7 +13,13 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  * The Koa app. Order matters: request id → access log and metrics (see the final status) → error mapping
  * → security headers → the router built from the generated route table → 404 for everything else.
  */
-export function createApp(services: Services, handlers: RouteHandlers, mcp?: Middleware<AppState>): Koa<AppState> {
+export function createApp(
+  services: Services,
+  handlers: RouteHandlers,
+  mcp?: Middleware<AppState>,
+  /** Run before the MCP endpoint and the router (the issuer-path rewrite of src/oauth/routes.ts). */
+  beforeRoutes: Middleware<AppState>[] = [],
+): Koa<AppState> {
   const app = new Koa<AppState>({ proxy: services.config.trustProxy });
   const router = buildRouter(handlers, services);
 
@@ -71,6 +77,7 @@ export function createApp(services: Services, handlers: RouteHandlers, mcp?: Mid
     }),
   );
 
+  for (const middleware of beforeRoutes) app.use(middleware);
   // The MCP endpoint (/v1, src/mcp/endpoint.ts) answers its own path and passes everything else on.
   if (mcp) app.use(mcp);
   app.use(router.routes());

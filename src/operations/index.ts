@@ -2,6 +2,7 @@ import type { KoaOperationHandlers, OperationHandlers, ToolHandlers } from '../g
 import { getDoc, searchDocs } from './docs.js';
 import { getHealth, getMetrics, getOpenApi, getReadiness } from './health.js';
 import { getSessionContext } from './session.js';
+import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
 export const toolHandlers = {
@@ -16,7 +17,11 @@ export const operationHandlers = {
   getReadiness,
   getMetrics,
   getOpenApi,
+  getProtectedResourceMetadata,
+  getProtectedResourceMetadataV1,
 } satisfies OperationHandlers;
 
 /** Operations served by their own Koa middleware (sign-in pages, OAuth endpoints). */
-export const koaOperationHandlers = {} satisfies KoaOperationHandlers;
+export const koaOperationHandlers = {
+  ...oauthKoaHandlers,
+} satisfies KoaOperationHandlers;

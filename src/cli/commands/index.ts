@@ -1,8 +1,21 @@
 import type { Command } from '../command.js';
 import { envCreate } from './env-create.js';
+import { keysRotate } from './keys-rotate.js';
 import { memberAdd } from './member-add.js';
+import { memberRemove } from './member-remove.js';
 import { orgCreate } from './org-create.js';
+import { serviceAccountCreate, serviceAccountList, serviceAccountRevoke } from './service-account.js';
 import { userCreate } from './user-create.js';
 
 /** Every admin command, in --help order. Adding one: write `commands/<words>.ts` and list it here. */
-export const commands: readonly Command[] = [orgCreate, envCreate, userCreate, memberAdd];
+export const commands: readonly Command[] = [
+  orgCreate,
+  envCreate,
+  userCreate,
+  memberAdd,
+  memberRemove,
+  serviceAccountCreate,
+  serviceAccountList,
+  serviceAccountRevoke,
+  keysRotate,
+];

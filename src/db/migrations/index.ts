@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as initial from './0001-initial.js';
+import * as oauth from './0002-oauth.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -7,4 +8,5 @@ import * as initial from './0001-initial.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
+  '0002-oauth': oauth,
 };

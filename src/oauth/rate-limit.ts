@@ -1,0 +1,49 @@
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+
+// Fixed-window counters in PostgreSQL, so that a limit holds across every server process of a deployment.
+// One statement per hit (an upsert that returns the new count). We do not use rate-limiter-flexible: its
+// Postgres store wants its own pg client and creates its own table outside our migrations, for what is
+// here one upsert and one select through the same Kysely pool.
+
+export interface Window {
+  /** Hits so far in the current window (after this one, for `hit`). */
+  hits: number;
+  /** Seconds until the window ends. */
+  retryAfter: number;
+}
+
+function windowStart(seconds: number) {
+  return sql<Date>`date_bin(make_interval(secs => ${seconds}), now(), timestamptz '2000-01-01')`;
+}
+
+function retryAfter(start: Date, seconds: number): number {
+  return Math.max(1, Math.ceil((start.getTime() + seconds * 1000 - Date.now()) / 1000));
+}
+
+/** Counts one hit of `key` in the current window of `seconds`. */
+export async function hit(db: Kysely<Database>, key: string, seconds: number): Promise<Window> {
+  const row = await db
+    .insertInto('rate_limit_counters')
+    .values({ key, window_start: windowStart(seconds), hits: 1 })
+    .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet({ hits: sql`rate_limit_counters.hits + 1` }))
+    .returning(['hits', 'window_start'])
+    .executeTakeFirstOrThrow();
+  return { hits: row.hits, retryAfter: retryAfter(row.window_start, seconds) };
+}
+
+/** The hits of `key` in the current window, without counting one. */
+export async function peek(db: Kysely<Database>, key: string, seconds: number): Promise<Window> {
+  const row = await db
+    .selectFrom('rate_limit_counters')
+    .select(['hits', 'window_start'])
+    .where('key', '=', key)
+    .where('window_start', '=', windowStart(seconds))
+    .executeTakeFirst();
+  return row ? { hits: row.hits, retryAfter: retryAfter(row.window_start, seconds) } : { hits: 0, retryAfter: seconds };
+}
+
+/** Deletes windows that ended long ago. */
+export async function pruneCounters(db: Kysely<Database>, olderThanSeconds = 2 * 3600): Promise<void> {
+  await db.deleteFrom('rate_limit_counters').where('window_start', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`).execute();
+}

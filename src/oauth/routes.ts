@@ -1,0 +1,230 @@
+import type { Context, Middleware } from 'koa';
+import getRawBody from 'raw-body';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import type { OperationHandler } from '../generated/handlers.js';
+import validators from '../generated/validators.cjs';
+import type { AppState, KoaOperationHandler } from '../operations/context.js';
+import { invalidClient, invalidRequest, OAuthError, oauthJson } from './errors.js';
+import { readForm } from './form.js';
+import { authorizationServerMetadata, protectedResourceMetadata } from './metadata.js';
+import type { OAuthServer } from './oauth-server.js';
+import { hit } from './rate-limit.js';
+import { registerClient } from './clients.js';
+import { resourceUrl } from './tokens.js';
+
+// The OAuth endpoints as Koa handlers (x-handler: koa in specs/openapi.yaml): they answer RFC 6749 bodies,
+// HTML pages and redirects, which the typed handlers do not. Each finds the process's OAuthServer on the
+// context (`app.context.oauth`, set by src/server.ts).
+
+declare module 'koa' {
+  interface DefaultContext {
+    /** The OAuth server of this process; absent in apps built without one (some tests). */
+    oauth?: OAuthServer;
+  }
+}
+
+const REGISTRATION_BODY_LIMIT = 64 * 1024;
+const REGISTRATION_WINDOW_SECONDS = 3600;
+
+function oauthOf(ctx: Context): OAuthServer {
+  if (!ctx.oauth) throw new AppError(503, 'unavailable', 'The OAuth server is not running in this process.');
+  return ctx.oauth;
+}
+
+/** Refuses a form that breaks its schema with invalid_request, naming the first problem. */
+function checkForm(name: keyof typeof validators, form: Record<string, string>): void {
+  const validate = validators[name];
+  if (validate(form)) return;
+  const first = validate.errors?.[0];
+  const where = first?.instancePath ? first.instancePath.slice(1) : (first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? 'the form';
+  throw invalidRequest(`${where}: ${first?.message ?? 'is invalid'}.`);
+}
+
+/** 'Cache-Control: no-store' on every token-bearing answer (RFC 6749 §5.1). */
+function sendJson(ctx: Context, status: number, body: unknown): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Pragma', 'no-cache');
+  ctx.type = 'application/json';
+  ctx.body = body;
+}
+
+const getAuthorizationServerMetadata: KoaOperationHandler = async (ctx) => {
+  const oauth = oauthOf(ctx);
+  const original = new URL(ctx.originalUrl, 'http://x').pathname;
+  if (oauth.issuerPath && original === '/.well-known/oauth-authorization-server') {
+    throw new AppError(404, 'not_found', `The issuer has a path: its metadata is at /.well-known/oauth-authorization-server${oauth.issuerPath}.`);
+  }
+  ctx.set('Cache-Control', 'public, max-age=300');
+  ctx.type = 'application/json';
+  ctx.body = authorizationServerMetadata(oauth.config);
+};
+
+const getJwks: KoaOperationHandler = async (ctx) => {
+  ctx.set('Cache-Control', 'public, max-age=60');
+  ctx.type = 'application/json';
+  ctx.body = oauthOf(ctx).keys.jwks();
+};
+
+const registerClientHandler: KoaOperationHandler = async (ctx) =>
+  oauthJson(ctx, async () => {
+    const oauth = oauthOf(ctx);
+    if (!ctx.request.is('application/json')) throw new OAuthError('invalid_client_metadata', 'Send the client metadata as application/json.', 415);
+    if (oauth.config.registrationLimit > 0) {
+      const window = await hit(oauth.db, `register:${ctx.ip}`, REGISTRATION_WINDOW_SECONDS);
+      if (window.hits > oauth.config.registrationLimit) {
+        throw new OAuthError('temporarily_unavailable', `Too many client registrations from this address; try again in ${Math.ceil(window.retryAfter / 60)} minutes.`, 429, {
+          'Retry-After': String(window.retryAfter),
+        });
+      }
+    }
+    const text = await getRawBody(ctx.req, { limit: REGISTRATION_BODY_LIMIT, length: ctx.request.length, encoding: 'utf8' });
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new OAuthError('invalid_client_metadata', 'The body is not valid JSON.');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new OAuthError('invalid_client_metadata', 'The body must be a JSON object of client metadata.');
+    }
+    if (!validators.op_registerClient_body_application_json(body)) {
+      const first = validators.op_registerClient_body_application_json.errors?.[0];
+      throw new OAuthError('invalid_client_metadata', `${first?.instancePath.slice(1) || 'body'} ${first?.message ?? 'is invalid'}.`);
+    }
+    sendJson(ctx, 201, await registerClient(oauth.db, body));
+  });
+
+const requestToken: KoaOperationHandler = async (ctx) =>
+  oauthJson(ctx, async () => {
+    const oauth = oauthOf(ctx);
+    const form = await readForm(ctx);
+    if (form.grant_type === undefined) throw invalidRequest('grant_type is required.');
+    if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(form.grant_type)) {
+      throw new OAuthError('unsupported_grant_type', `The grant type ${JSON.stringify(form.grant_type.slice(0, 60))} is not supported.`);
+    }
+    checkForm('op_requestToken_body_application_x_www_form_urlencoded', form);
+    const { client, authenticated } = await oauth.clients.authenticate(ctx, form);
+    const tokens =
+      form.grant_type === 'authorization_code'
+        ? await oauth.grants.redeemCode(client, form)
+        : form.grant_type === 'refresh_token'
+          ? await oauth.grants.refresh(client, form)
+          : await oauth.grants.clientCredentials(client, authenticated, form);
+    sendJson(ctx, 200, tokens);
+  });
+
+/** The grant and owner of a token of ours (a refresh token, or an access token this server signed). */
+async function describeToken(oauth: OAuthServer, token: string) {
+  const refresh = token.length <= 512 ? await oauth.grants.findRefreshToken(token) : undefined;
+  if (refresh) return { type: 'refresh_token' as const, refresh };
+  try {
+    const principal = await oauth.verifier.verify(token);
+    return { type: 'access_token' as const, principal };
+  } catch (error) {
+    if (error instanceof AppError && error.status === 401) return undefined;
+    throw error;
+  }
+}
+
+const revokeToken: KoaOperationHandler = async (ctx) =>
+  oauthJson(ctx, async () => {
+    const oauth = oauthOf(ctx);
+    const form = await readForm(ctx);
+    checkForm('op_revokeToken_body_application_x_www_form_urlencoded', form);
+    const { client } = await oauth.clients.authenticate(ctx, form);
+    const found = await describeToken(oauth, form.token ?? '');
+    // RFC 7009 §2.2: an unknown, expired or foreign token is answered 200 too, and nothing happens.
+    let grantId: string | undefined;
+    if (found?.type === 'refresh_token' && found.refresh.client_id === client.id) grantId = found.refresh.grant_id;
+    // An access token of a user's grant revokes that grant; a service account is revoked with `admin service-account revoke`.
+    if (found?.type === 'access_token' && found.principal.clientId === client.id && found.principal.kind === 'user') grantId = found.principal.grantId;
+    if (grantId) {
+      await oauth.grants.revokeGrant(oauth.db, grantId, 'revoked by the client');
+      oauth.verifier.markRevoked(grantId);
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 200;
+    ctx.body = '';
+  });
+
+const introspectToken: KoaOperationHandler = async (ctx) =>
+  oauthJson(ctx, async () => {
+    const oauth = oauthOf(ctx);
+    const form = await readForm(ctx);
+    checkForm('op_introspectToken_body_application_x_www_form_urlencoded', form);
+    const { client, authenticated } = await oauth.clients.authenticate(ctx, form);
+    if (!authenticated) throw invalidClient('Introspection is for confidential clients that authenticate.');
+    const found = await describeToken(oauth, form.token ?? '');
+    if (found?.type === 'access_token' && found.principal.clientId === client.id) {
+      const p = found.principal;
+      return sendJson(ctx, 200, {
+        active: true,
+        token_type: 'Bearer',
+        scope: [...p.scopes].join(' '),
+        client_id: p.clientId,
+        sub: p.subject,
+        aud: resourceUrl(oauth.config),
+        iss: oauth.config.issuerUrl,
+        exp: p.expiresAt,
+        jti: p.tokenId,
+        org: p.organizationId,
+        env: p.environmentId,
+      });
+    }
+    const r = found?.type === 'refresh_token' ? found.refresh : undefined;
+    if (r && r.client_id === client.id && !r.used_at && !r.revoked_at && r.expires_at.getTime() > Date.now()) {
+      return sendJson(ctx, 200, {
+        active: true,
+        token_type: 'refresh_token',
+        scope: r.scopes.join(' '),
+        client_id: r.client_id,
+        ...(r.user_id ? { sub: `user:${r.user_id}` } : {}),
+        iss: oauth.config.issuerUrl,
+        iat: Math.floor(r.created_at.getTime() / 1000),
+        exp: Math.floor(r.expires_at.getTime() / 1000),
+        env: r.environment_id,
+      });
+    }
+    sendJson(ctx, 200, { active: false });
+  });
+
+/** Koa handlers of the OAuth operations, for `koaOperationHandlers` in src/operations/index.ts. */
+export const oauthKoaHandlers = {
+  getAuthorizationServerMetadata,
+  getJwks,
+  registerClient: registerClientHandler,
+  authorize: (async (ctx) => oauthOf(ctx).authorization.get(ctx)) as KoaOperationHandler,
+  submitAuthorization: (async (ctx) => oauthOf(ctx).authorization.post(ctx)) as KoaOperationHandler,
+  requestToken,
+  revokeToken,
+  introspectToken,
+};
+
+/** Typed handlers of the RFC 9728 documents (they need only the configuration). */
+export const getProtectedResourceMetadata: OperationHandler<'getProtectedResourceMetadata'> = async (_request, { config }) => ({
+  status: 200,
+  body: protectedResourceMetadata(config),
+});
+export const getProtectedResourceMetadataV1: OperationHandler<'getProtectedResourceMetadataV1'> = async (_request, { config }) => ({
+  status: 200,
+  body: protectedResourceMetadata(config),
+});
+
+/**
+ * When ISSUER_URL has a path (`https://app.example.com/auth`), the OAuth endpoints are reached under it
+ * (`/auth/oauth/token`) and the metadata at `/.well-known/oauth-authorization-server/auth` (RFC 8414 §3.1):
+ * this maps those paths onto the routes of the contract. Mount it before the router.
+ */
+export function issuerPathRewrite(config: Pick<Config, 'issuerUrl'>): Middleware<AppState> {
+  const issuerPath = new URL(config.issuerUrl).pathname.replace(/\/+$/, '');
+  const metadataPath = `/.well-known/oauth-authorization-server${issuerPath}`;
+  return async (ctx, next) => {
+    if (issuerPath) {
+      if (ctx.path === metadataPath) ctx.path = '/.well-known/oauth-authorization-server';
+      else if (ctx.path.startsWith(`${issuerPath}/oauth/`)) ctx.path = ctx.path.slice(issuerPath.length);
+    }
+    await next();
+  };
+}
