@@ -360,7 +360,10 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
   }
 
   return async (ctx, next) => {
-    if (ctx.path !== path) return next();
+    if (ctx.path !== path) {
+      await next();
+      return;
+    }
     ctx.state.route = path;
     try {
       await serve(ctx);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { ToolName } from '../../../src/generated/handlers.js';
+import type { ToolIO, ToolName } from '../../../src/generated/handlers.js';
 import { toolValidators } from '../../../src/generated/tool-validators.js';
 import { toolCatalogue, type ToolDefinition } from '../../../src/generated/tools.js';
 import { generatedTools, type ToolRegistry } from '../../../src/mcp/tool-catalogue.js';
@@ -43,14 +43,14 @@ after(async () => {
 });
 
 /** Checks the invariant of every successful call: structuredContent matches the output schema, and the text item is the same JSON. */
-function structured<N extends ToolName>(name: N, result: CallToolResult) {
+function structured<N extends ToolName>(name: N, result: CallToolResult): ToolIO[N]['output'] {
   assert.notEqual(result.isError, true, JSON.stringify(result.content));
   const validate = toolValidators[name].output;
   assert.ok(validate(result.structuredContent), `${name} output breaks its schema: ${JSON.stringify(validate.errors)}`);
   const text = result.content.find((c) => c.type === 'text');
   assert.ok(text && text.type === 'text');
   assert.deepEqual(JSON.parse(text.text), result.structuredContent);
-  return result.structuredContent as Parameters<typeof validate>[0];
+  return result.structuredContent;
 }
 
 function errorMeta(result: CallToolResult): { code: string; violations?: { location: string; message: string }[] } {
