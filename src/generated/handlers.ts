@@ -28,6 +28,12 @@ export interface OperationIO {
     body: undefined;
     response: { status: 200; body: operations["getProtectedResourceMetadataV1"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> };
   };
+  listToolCatalogue: {
+    params: Record<string, never>;
+    query: Record<string, never>;
+    body: undefined;
+    response: { status: 200; body: operations["listToolCatalogue"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> };
+  };
   getHealth: {
     params: Record<string, never>;
     query: Record<string, never>;
@@ -66,5 +72,5 @@ export type OperationHandler<K extends OperationId> = (
 export type OperationHandlers = { [K in OperationId]: OperationHandler<K> };
 
 /** Operations served by Koa middleware of their own (HTML pages, redirects, form posts). */
-export type KoaOperationId = "getAuthorizationServerMetadata" | "authorize" | "submitAuthorization" | "introspectToken" | "getJwks" | "registerClient" | "revokeToken" | "requestToken";
+export type KoaOperationId = "getAuthorizationServerMetadata" | "getApiReference" | "getApiReferenceScript" | "authorize" | "submitAuthorization" | "introspectToken" | "getJwks" | "registerClient" | "revokeToken" | "requestToken";
 export type KoaOperationHandlers = { [K in KoaOperationId]: KoaOperationHandler };

@@ -126,6 +126,66 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tools": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tool catalogue
+         * @description Every MCP tool of this server, whatever the caller's scopes: name, title, description, the scope it needs, its annotations, its input and output JSON Schemas (self-contained, as `tools/list` serves them) and its REST mirror.
+         */
+        get: operations["listToolCatalogue"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/api": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The API reference
+         * @description A human-readable reference of this contract (Redoc, served from this server: no CDN). The page loads `/docs/api/redoc.standalone.js` and `/openapi.json`; its Content-Security-Policy allows exactly that script.
+         */
+        get: operations["getApiReference"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/docs/api/redoc.standalone.js": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The API reference's script
+         * @description Redoc's standalone bundle, from the `redoc` package installed with this server.
+         */
+        get: operations["getApiReferenceScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -583,6 +643,38 @@ export type components = {
         } & {
             [key: string]: string;
         };
+        ToolCatalogue: {
+            tools: components["schemas"]["ToolDescription"][];
+        };
+        ToolDescription: {
+            /** @description MCP tool annotations (`readOnlyHint`, `idempotentHint`, ...). */
+            annotations: {
+                [key: string]: unknown;
+            };
+            description: string;
+            /** @description The input's JSON Schema (2020-12), self-contained. */
+            inputSchema: {
+                [key: string]: unknown;
+            };
+            /** @description The tool's name, for `tools/call`. */
+            name: string;
+            /** @description The output's JSON Schema (2020-12), self-contained; `structuredContent` matches it. */
+            outputSchema: {
+                [key: string]: unknown;
+            };
+            /** @description The REST route that mirrors the tool. */
+            rest: {
+                method: string;
+                operationId: string;
+                path: string;
+            };
+            /**
+             * @description The OAuth scope a token needs to call it.
+             * @enum {string}
+             */
+            scope: "read" | "write";
+            title: string;
+        };
     };
     responses: {
         /** @description The request is malformed or fails its schema; `errors` lists every violation. */
@@ -782,6 +874,73 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
+            };
+        };
+    };
+    listToolCatalogue: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The catalogue, in the order of `tools/list`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ToolCatalogue"];
+                };
+            };
+        };
+    };
+    getApiReference: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description An HTML page that renders `/openapi.json`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    getApiReferenceScript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The script. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/javascript": string;
+                };
+            };
+            /** @description Not modified (the `ETag` given in `If-None-Match` still matches). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

@@ -157,6 +157,55 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "listToolCatalogue",
+  "method": "get",
+  "path": "/api/v1/tools",
+  "koaPath": "/api/v1/tools",
+  "kind": "typed",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listToolCatalogue_response_200_application_json"
+    }
+  }
+},
+{
+  "operationId": "getApiReference",
+  "method": "get",
+  "path": "/docs/api",
+  "koaPath": "/docs/api",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "text/html": null
+    }
+  }
+},
+{
+  "operationId": "getApiReferenceScript",
+  "method": "get",
+  "path": "/docs/api/redoc.standalone.js",
+  "koaPath": "/docs/api/redoc.standalone.js",
+  "kind": "koa",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "text/javascript": null
+    },
+    "304": {}
+  }
+},
+{
   "operationId": "getHealth",
   "method": "get",
   "path": "/healthz",

@@ -21,6 +21,7 @@ declare const validators: {
   readonly op_getSessionContext_response_200_application_json: ValidateFunction;
   readonly op_getSessionContext_response_400_application_problem_json: ValidateFunction;
   readonly op_getSessionContext_response_default_application_problem_json: ValidateFunction;
+  readonly op_listToolCatalogue_response_200_application_json: ValidateFunction;
   readonly op_getHealth_response_200_application_json: ValidateFunction;
   readonly op_submitAuthorization_body_application_x_www_form_urlencoded: ValidateFunction;
   readonly op_introspectToken_body_application_x_www_form_urlencoded: ValidateFunction;

@@ -1,4 +1,5 @@
 import type { KoaOperationHandlers, OperationHandlers, ToolHandlers } from '../generated/handlers.js';
+import { getApiReference, getApiReferenceScript, listToolCatalogue } from './contract.js';
 import { getDoc, searchDocs } from './docs.js';
 import { getHealth, getMetrics, getOpenApi, getReadiness } from './health.js';
 import { getSessionContext } from './session.js';
@@ -19,9 +20,12 @@ export const operationHandlers = {
   getOpenApi,
   getProtectedResourceMetadata,
   getProtectedResourceMetadataV1,
+  listToolCatalogue,
 } satisfies OperationHandlers;
 
 /** Operations served by their own Koa middleware (sign-in pages, OAuth endpoints). */
 export const koaOperationHandlers = {
   ...oauthKoaHandlers,
+  getApiReference,
+  getApiReferenceScript,
 } satisfies KoaOperationHandlers;
