@@ -22,6 +22,7 @@ import type { ToolDefinition } from '../generated/tools.js';
 import type { AuditLog, AuditOutcome } from '../operations/audit.js';
 import { auditActor } from '../operations/audit.js';
 import type { AppState, ClientLogLevel, Services, ToolContext } from '../operations/context.js';
+import { bearerChallenge, resourceMetadataUrl, type ChallengeParams } from '../oauth/challenge.js';
 import type { Principal, TokenVerifier } from '../oauth/principal.js';
 import { acceptsJsonAndSse, hostChecker, isJsonContentType, originChecker } from './http-guards.js';
 import { CancelledError, InFlightRequests } from './in-flight.js';
@@ -103,13 +104,9 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
   const inFlight = new InFlightRequests();
   const hostAllowed = hostChecker(config.publicUrl);
   const originAllowed = originChecker(config.allowedOrigins);
-  const resourceMetadata = `${config.publicUrl}/.well-known/oauth-protected-resource${path}`;
-
-  const challenge = (params: Record<string, string>) =>
-    'Bearer ' +
-    Object.entries({ ...params, resource_metadata: resourceMetadata })
-      .map(([k, v]) => `${k}="${v.replace(/["\\]/g, '')}"`)
-      .join(', ');
+  const metadataUrl = resourceMetadataUrl(config, path);
+  // The same challenges as the REST routes (src/oauth/challenge.ts), quoted-string safe.
+  const challenge = (params: ChallengeParams) => bearerChallenge(metadataUrl, params);
 
   const initializeResult = (requested: string): InitializeResult => ({
     protocolVersion: negotiate(requested),

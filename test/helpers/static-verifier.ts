@@ -15,7 +15,8 @@ export class StaticTokenVerifier implements TokenVerifier {
     this.calls.push(token);
     const principal = this.tokens.get(token);
     if (!principal || principal.expiresAt * 1000 < Date.now()) {
-      return Promise.reject(new AppError(401, 'invalid_token', 'The access token is invalid or expired.'));
+      // Non-ASCII on purpose (“…”): the endpoint must keep such a message out of the WWW-Authenticate header.
+      return Promise.reject(new AppError(401, 'invalid_token', 'The access token is invalid or expired … sign in again.'));
     }
     return Promise.resolve(principal);
   }
