@@ -1,0 +1,288 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import { startServer, type RunningServer } from '../../../src/server.js';
+import { createServiceAccount } from '../../../src/oauth/admin.js';
+import {
+  authorizationUrl,
+  eventually,
+  mcpCall,
+  pkce,
+  postForm,
+  registerPublicClient,
+  startOAuthApp,
+  TEST_SECRET_KEY,
+  userTokens,
+  walkSignInPages,
+} from '../../helpers/oauth.js';
+
+// /oauth/token, /oauth/revoke and /oauth/introspect: one rule per test.
+
+const REDIRECT = 'http://127.0.0.1:9/callback';
+let app: Awaited<ReturnType<typeof startOAuthApp>>;
+let token: string;
+before(async () => {
+  app = await startOAuthApp();
+  token = `${app.issuer}/oauth/token`;
+});
+after(async () => {
+  await app?.close();
+});
+
+/** A fresh client and a code for it (not yet exchanged). */
+async function freshCode(walk: Parameters<typeof walkSignInPages>[1] = {}) {
+  const { client_id } = await registerPublicClient(app.issuer, REDIRECT);
+  const { verifier, challenge } = pkce();
+  const back = await walkSignInPages(
+    authorizationUrl(app.issuer, { response_type: 'code', client_id, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' }),
+    walk,
+  );
+  const code = back.searchParams.get('code') ?? '';
+  const exchange = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, client_id };
+  return { clientId: client_id, verifier, code, exchange };
+}
+
+async function works(accessToken: string, base = app.url): Promise<boolean> {
+  const response = await mcpCall(base, accessToken, 'tools/list');
+  await response.body?.cancel();
+  return response.status === 200;
+}
+
+describe('authorization_code', () => {
+  it('answers tokens with Cache-Control: no-store', async () => {
+    const { exchange } = await freshCode();
+    const { status, body, response } = await postForm(token, exchange);
+    assert.equal(status, 200);
+    assert.equal(response.headers.get('cache-control'), 'no-store');
+    assert.equal(body.token_type, 'Bearer');
+    assert.ok((body.expires_in as number) <= 900);
+  });
+
+  it('refuses a wrong code_verifier with invalid_grant', async () => {
+    const { exchange } = await freshCode();
+    const { status, body } = await postForm(token, { ...exchange, code_verifier: pkce().verifier });
+    assert.equal(status, 400);
+    assert.equal(body.error, 'invalid_grant');
+    // The code stays usable by its rightful holder.
+    assert.equal((await postForm(token, exchange)).status, 200);
+  });
+
+  it('refuses a missing code_verifier with invalid_request', async () => {
+    const { exchange } = await freshCode();
+    const { code_verifier: _v, ...withoutVerifier } = exchange;
+    const { status, body } = await postForm(token, withoutVerifier);
+    assert.equal(status, 400);
+    assert.equal(body.error, 'invalid_request');
+  });
+
+  it('a verifier without a challenge gets nothing: the authorization request without one is refused', async () => {
+    const { client_id } = await registerPublicClient(app.issuer, REDIRECT);
+    const response = await fetch(authorizationUrl(app.issuer, { response_type: 'code', client_id, redirect_uri: REDIRECT }), { redirect: 'manual' });
+    assert.equal(response.status, 302);
+    const location = new URL(response.headers.get('location') ?? '');
+    assert.equal(location.searchParams.get('error'), 'invalid_request');
+    assert.equal(location.searchParams.get('code'), null);
+  });
+
+  it('refuses a replayed code and revokes the tokens issued from it', async () => {
+    const { exchange } = await freshCode();
+    const first = await postForm(token, exchange);
+    assert.equal(first.status, 200);
+    const access = first.body.access_token as string;
+    assert.ok(await works(access));
+    const replay = await postForm(token, exchange);
+    assert.equal(replay.status, 400);
+    assert.equal(replay.body.error, 'invalid_grant');
+    assert.equal(await works(access), false, 'the access token of the first redemption is revoked');
+    const refresh = await postForm(token, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token as string, client_id: exchange.client_id });
+    assert.equal(refresh.body.error, 'invalid_grant');
+  });
+
+  it('refuses an expired code', async () => {
+    const { exchange } = await freshCode();
+    await sql`UPDATE oauth_authorization_codes SET expires_at = now() - interval '1 second'`.execute(app.database.db);
+    const { status, body } = await postForm(token, exchange);
+    assert.equal(status, 400);
+    assert.equal(body.error, 'invalid_grant');
+    assert.match(String(body.error_description), /expired/);
+  });
+
+  it('codes live at most 10 minutes (a database constraint)', async () => {
+    await assert.rejects(sql`UPDATE oauth_authorization_codes SET expires_at = created_at + interval '11 minutes'`.execute(app.database.db), /check constraint/);
+  });
+
+  it('two concurrent redemptions of one code: exactly one succeeds', async () => {
+    const { exchange } = await freshCode();
+    const results = await Promise.all([postForm(token, exchange), postForm(token, exchange), postForm(token, exchange)]);
+    assert.deepEqual(results.map((r) => r.status).sort(), [200, 400, 400]);
+  });
+
+  it('binds the code to its client and redirect URI', async () => {
+    const { exchange } = await freshCode();
+    const other = await registerPublicClient(app.issuer, REDIRECT);
+    assert.equal((await postForm(token, { ...exchange, client_id: other.client_id })).body.error, 'invalid_grant');
+    assert.equal((await postForm(token, { ...exchange, redirect_uri: `${REDIRECT}/` })).body.error, 'invalid_grant');
+  });
+
+  it('refuses a resource other than the MCP resource with invalid_target', async () => {
+    const { exchange } = await freshCode();
+    const { body } = await postForm(token, { ...exchange, resource: 'https://elsewhere.example/v1' });
+    assert.equal(body.error, 'invalid_target');
+  });
+
+  it('refuses a repeated parameter with invalid_request (RFC 6749 §3.1)', async () => {
+    const { exchange } = await freshCode();
+    const { status, body } = await postForm(token, `${new URLSearchParams(exchange).toString()}&code=again`);
+    assert.equal(status, 400);
+    assert.equal(body.error, 'invalid_request');
+    assert.match(String(body.error_description), /repeated/);
+  });
+
+  it('refuses another content type with 415 and an unknown grant type with unsupported_grant_type', async () => {
+    const response = await fetch(token, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials"}' });
+    assert.equal(response.status, 415);
+    assert.equal(((await response.json()) as { error: string }).error, 'invalid_request');
+    assert.equal((await postForm(token, { grant_type: 'password', username: 'a', password: 'b' })).body.error, 'unsupported_grant_type');
+  });
+});
+
+describe('refresh_token', () => {
+  it('rotates the refresh token on every use', async () => {
+    const user = await userTokens(app);
+    const next = await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId });
+    assert.equal(next.status, 200);
+    assert.notEqual(next.body.refresh_token, user.refreshToken);
+    assert.equal(next.body.scope, 'read write');
+  });
+
+  it('a reused refresh token revokes the whole grant', async () => {
+    const user = await userTokens(app);
+    const next = await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId });
+    const reuse = await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId });
+    assert.equal(reuse.status, 400);
+    assert.equal(reuse.body.error, 'invalid_grant');
+    const after = await postForm(token, { grant_type: 'refresh_token', refresh_token: next.body.refresh_token as string, client_id: user.clientId });
+    assert.equal(after.body.error, 'invalid_grant', 'the newest refresh token died with the grant');
+    assert.equal(await works(next.body.access_token as string), false);
+    assert.equal(await works(user.accessToken), false);
+  });
+
+  it('can narrow the scope but never widen it', async () => {
+    const readOnly = await userTokens(app, { readOnly: true });
+    const widened = await postForm(token, { grant_type: 'refresh_token', refresh_token: readOnly.refreshToken, client_id: readOnly.clientId, scope: 'read write' });
+    assert.equal(widened.status, 400);
+    assert.equal(widened.body.error, 'invalid_scope');
+    const full = await userTokens(app);
+    const narrowed = await postForm(token, { grant_type: 'refresh_token', refresh_token: full.refreshToken, client_id: full.clientId, scope: 'read' });
+    assert.equal(narrowed.body.scope, 'read');
+  });
+
+  it('follows the user\'s current role (a demoted writer refreshes to read)', async () => {
+    const user = await userTokens(app, { email: 'rita@example.com' });
+    assert.equal(user.scope, 'read');
+    const again = await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId });
+    assert.equal(again.body.scope, 'read');
+  });
+
+  it('refuses a refresh token of another client', async () => {
+    const user = await userTokens(app);
+    const other = await registerPublicClient(app.issuer, REDIRECT);
+    const { body } = await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: other.client_id });
+    assert.equal(body.error, 'invalid_grant');
+  });
+});
+
+describe('client_credentials', () => {
+  it('issues tokens to a service account for its own environment and scopes', async () => {
+    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'staging' }, 'ci-bot', ['read']);
+    const basic = `Basic ${Buffer.from(`${account.client_id}:${account.client_secret}`).toString('base64')}`;
+    const { status, body } = await postForm(token, { grant_type: 'client_credentials' }, '/oauth/token', { authorization: basic });
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.scope, 'read');
+    assert.equal(body.refresh_token, undefined);
+    const response = await mcpCall(app.url, body.access_token as string, 'tools/call', { name: 'get_session_context', arguments: {} });
+    const result = (await response.json()) as { result: { structuredContent: Record<string, unknown> } };
+    assert.match(JSON.stringify(result.result.structuredContent), /staging/);
+    // The request never widens what the account has.
+    const wider = await postForm(token, { grant_type: 'client_credentials', scope: 'read write' }, '/oauth/token', { authorization: basic });
+    assert.equal(wider.body.error, 'invalid_scope');
+    // client_secret_post works too; a wrong secret does not.
+    assert.equal((await postForm(token, { grant_type: 'client_credentials', client_id: account.client_id, client_secret: account.client_secret })).status, 200);
+    const wrong = await postForm(token, { grant_type: 'client_credentials', client_id: account.client_id, client_secret: 'nope' });
+    assert.equal(wrong.status, 401);
+    assert.equal(wrong.body.error, 'invalid_client');
+  });
+
+  it('is refused to a public client', async () => {
+    const { client_id } = await registerPublicClient(app.issuer, REDIRECT);
+    const { status, body } = await postForm(token, { grant_type: 'client_credentials', client_id });
+    assert.equal(status, 400);
+    assert.equal(body.error, 'unauthorized_client');
+  });
+
+  it('is refused to a confidential client that is not a service account', async () => {
+    const { client_id, client_secret } = await registerPublicClient(app.issuer, REDIRECT, { token_endpoint_auth_method: 'client_secret_post' });
+    const { body } = await postForm(token, { grant_type: 'client_credentials', client_id, client_secret: client_secret ?? '' });
+    assert.equal(body.error, 'unauthorized_client');
+  });
+});
+
+describe('revocation and introspection', () => {
+  it('revoking a refresh token stops its access tokens within 5 seconds on every server process', async () => {
+    // A second process of the same deployment (same database, SECRET_KEY and PUBLIC_URL, as behind a load balancer).
+    const second: RunningServer = await startServer({
+      PATH: process.env.PATH,
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: app.database.url,
+      SECRET_KEY: TEST_SECRET_KEY,
+      PUBLIC_URL: app.url,
+    });
+    try {
+      const user = await userTokens(app);
+      const verifyOnSecond = () => second.oauth.verifier.verify(user.accessToken).then(() => true, () => false);
+      assert.equal(await verifyOnSecond(), true, 'the other process accepts (and caches) the token');
+      const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: user.refreshToken, client_id: user.clientId }, '/oauth/revoke');
+      assert.equal(status, 200);
+      const took = await eventually(async () => !(await verifyOnSecond()), 5_000, 50);
+      assert.ok(took < 5_000, `took ${took} ms`);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('revoking a refresh token revokes the grant: its access tokens stop within 5 seconds', async () => {
+    const user = await userTokens(app);
+    assert.ok(await works(user.accessToken));
+    const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: user.refreshToken, client_id: user.clientId }, '/oauth/revoke');
+    assert.equal(status, 200);
+    const took = await eventually(async () => !(await works(user.accessToken)), 5_000);
+    assert.ok(took < 5_000);
+    assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId })).body.error, 'invalid_grant');
+  });
+
+  it('answers 200 for an unknown token and does nothing for another client\'s token', async () => {
+    const user = await userTokens(app);
+    const other = await registerPublicClient(app.issuer, REDIRECT);
+    assert.equal((await postForm(`${app.issuer}/oauth/revoke`, { token: 'garbage', client_id: other.client_id }, '/oauth/revoke')).status, 200);
+    assert.equal((await postForm(`${app.issuer}/oauth/revoke`, { token: user.refreshToken, client_id: other.client_id }, '/oauth/revoke')).status, 200);
+    assert.ok(await works(user.accessToken));
+  });
+
+  it('introspection is for authenticated clients, about their own tokens', async () => {
+    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'introspector', ['read', 'write']);
+    const basic = `Basic ${Buffer.from(`${account.client_id}:${account.client_secret}`).toString('base64')}`;
+    const issued = await postForm(token, { grant_type: 'client_credentials' }, '/oauth/token', { authorization: basic });
+    const introspect = `${app.issuer}/oauth/introspect`;
+    const own = await postForm(introspect, { token: issued.body.access_token as string }, '/oauth/introspect', { authorization: basic });
+    assert.equal(own.body.active, true);
+    assert.equal(own.body.scope, 'read write');
+    assert.equal(own.body.sub, `service:${account.client_id}`);
+    const user = await userTokens(app);
+    const foreign = await postForm(introspect, { token: user.accessToken }, '/oauth/introspect', { authorization: basic });
+    assert.deepEqual(foreign.body, { active: false });
+    const publicClient = await postForm(introspect, { token: user.accessToken, client_id: user.clientId }, '/oauth/introspect');
+    assert.equal(publicClient.status, 401);
+    assert.equal(publicClient.body.error, 'invalid_client');
+  });
+});
