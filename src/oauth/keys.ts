@@ -89,6 +89,7 @@ export class KeyStore {
   private publicKeys = new Map<string, PublicKeyEntry>();
   private lastLoad = 0;
   private loading: Promise<void> | undefined;
+  private scheduled: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly sealKey: Buffer;
 
@@ -96,7 +97,7 @@ export class KeyStore {
     private readonly db: Kysely<Database>,
     secret: Buffer,
     private readonly log: Pick<Logger, 'warn' | 'info'>,
-    private readonly minReloadIntervalMs = 2_000,
+    private readonly minReloadIntervalMs = 1_000,
   ) {
     this.sealKey = signingKeySealKey(secret);
   }
@@ -163,15 +164,24 @@ export class KeyStore {
     return this.current;
   }
 
-  /** The public key of `kid`; an unknown kid triggers a reload, at most once per minReloadIntervalMs. */
+  /**
+   * The public key of `kid`. An unknown kid (a key rotated in by another process) triggers a reload; reloads
+   * are at most one per minReloadIntervalMs, and callers within that window share the next one, so a stream
+   * of forged kids costs the database one query per interval and a new real key is found at the latest then.
+   */
   async publicKey(kid: string): Promise<CryptoKey | undefined> {
     const known = this.publicKeys.get(kid);
     if (known) return known.key;
-    if (Date.now() - this.lastLoad < this.minReloadIntervalMs) {
-      await this.loading;
-      return this.publicKeys.get(kid)?.key;
+    const wait = this.lastLoad + this.minReloadIntervalMs - Date.now();
+    if (wait > 0) {
+      this.scheduled ??= new Promise<void>((resolve) => setTimeout(resolve, wait).unref()).then(() => {
+        this.scheduled = undefined;
+        return this.load();
+      });
+      await this.scheduled;
+    } else {
+      await this.load();
     }
-    await this.load();
     return this.publicKeys.get(kid)?.key;
   }
 
