@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
+import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
 import { createApp } from './http/app.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMcpEndpoint } from './mcp/endpoint.js';
@@ -58,16 +59,19 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
 
   let database: OpenDatabase | undefined;
   let oauth: OAuthServer;
+  let lakehouse: Lakehouse | undefined;
   try {
     // SECRET_KEY, or the key generated into DATA_DIR (also with DATABASE_URL: one process works as is; several
     // processes of one deployment must all be given the same SECRET_KEY).
     const secret = loadSecretKey(config);
     database = await openDatabase(config, log);
     await indexDocs(database.db, DOCS_DIR, log);
+    lakehouse = await startLakehouse({ config, db: database.db, url: database.url, secret, log });
     oauth = new OAuthServer({ config, db: database.db, log, secret });
     await oauth.start();
   } catch (error) {
     server.close();
+    await lakehouse?.close();
     await database?.close();
     throw error;
   }
@@ -98,6 +102,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
       });
       oauth.close();
       await audit.close();
+      await lakehouse?.close();
       await database.close();
     })());
   return { config, url: config.publicUrl, port, database, log, oauth, close };

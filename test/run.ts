@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { captureLog, makeDataDir, removeDataDir } from './helpers/db.js';
+import { captureLog, createTemplateDatabase, makeDataDir, removeDataDir } from './helpers/db.js';
 
 // `npm test [-- <filters…>] [-- --node-test-options]`: runs test/**/*.test.ts with node:test against ONE
 // PostgreSQL for the whole run (embedded, in a temp DATA_DIR, unless TEST_PG_URL/DATABASE_URL names one).
@@ -47,7 +47,10 @@ async function main(): Promise<number> {
   let cluster: EmbeddedPostgres | undefined;
   let dataDir: string | undefined;
   let url = process.env.TEST_PG_URL || process.env.DATABASE_URL;
+  let template: Awaited<ReturnType<typeof createTemplateDatabase>> | undefined;
   const cleanup = async () => {
+    await template?.drop().catch(() => undefined);
+    template = undefined;
     await cluster?.stop();
     if (dataDir) await removeDataDir(dataDir);
     cluster = undefined;
@@ -82,10 +85,15 @@ async function main(): Promise<number> {
       process.stderr.write(`tests use an embedded PostgreSQL on port ${cluster.port} (ready in ${Date.now() - started} ms)\n`);
     }
     if (interrupted) return 130;
+    // Migrated test databases are copies of one template holding the sample data (made once per run).
+    process.stderr.write('building the test template database (migrations + sample data)\n');
+    template = await createTemplateDatabase(url, (line) => process.stderr.write(`${line}\n`));
+    process.stderr.write(`template ${template.name} ready in ${template.ms} ms\n`);
+    if (interrupted) return 130;
 
     const concurrency = nodeTestOptions.some((o) => o.startsWith('--test-concurrency')) ? [] : ['--test-concurrency=2'];
     const argv = ['--import', 'tsx', '--test', ...concurrency, ...nodeTestOptions, ...files];
-    child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: ROOT, env: { ...process.env, TEST_PG_URL: url } });
+    child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: ROOT, env: { ...process.env, TEST_PG_URL: url, TEST_TEMPLATE_DB: template.name } });
     const running = child;
     const code = await new Promise<number>((resolve) => {
       running.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 130 : 1)));

@@ -142,6 +142,45 @@ export interface RateLimitCountersTable {
   hits: number;
 }
 
+export interface LakehouseInstallTable {
+  database_name: string;
+  /** 10 lowercase letters/digits; part of every sandbox role name of this database. */
+  install_id: string;
+  created_at: DatabaseDefault<Date>;
+}
+
+export interface LakehouseSampleTable {
+  version: number;
+  /** The last day of the sample data's 90 days. */
+  anchor: string;
+  row_counts: JsonObject;
+  duration_ms: number;
+  generated_at: DatabaseDefault<Date>;
+}
+
+export interface ConnectionsTable {
+  id: Generated<string>;
+  environment_id: string;
+  name: string;
+  kind: 'postgres';
+  /** The connection URL sealed with SECRET_KEY (AES-256-GCM, bound to the environment and name). */
+  sealed_url: string;
+  /** The URL without its password, for display. */
+  display_url: string;
+  created_at: DatabaseDefault<Date>;
+}
+
+export interface SemanticModelsTable {
+  id: Generated<string>;
+  environment_id: string;
+  name: string;
+  /** A document of specs/schemas/semantic-model.yaml. */
+  definition: JsonObject;
+  version: Generated<number>;
+  created_at: DatabaseDefault<Date>;
+  updated_at: Generated<Date>;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   environments: EnvironmentsTable;
@@ -149,6 +188,10 @@ export interface Database {
   memberships: MembershipsTable;
   audit_log: AuditLogTable;
   docs: DocsTable;
+  lakehouse_install: LakehouseInstallTable;
+  lakehouse_sample: LakehouseSampleTable;
+  connections: ConnectionsTable;
+  semantic_models: SemanticModelsTable;
   oauth_clients: OAuthClientsTable;
   service_accounts: ServiceAccountsTable;
   oauth_grants: OAuthGrantsTable;

@@ -5,9 +5,15 @@ import type * as T from './tool-types.js';
 
 /** Each tool's input (after validation and defaults) and output. */
 export interface ToolIO {
+  explain_sql: { input: T.ExplainSqlInput; output: T.ExplainSqlOutput };
+  get_connection: { input: T.GetConnectionInput; output: T.GetConnectionOutput };
   get_doc: { input: T.GetDocInput; output: T.GetDocOutput };
   get_session_context: { input: T.GetSessionContextInput; output: T.GetSessionContextOutput };
+  list_connections: { input: T.ListConnectionsInput; output: T.ListConnectionsOutput };
+  list_events: { input: T.ListEventsInput; output: T.ListEventsOutput };
+  query_lakehouse: { input: T.QueryLakehouseInput; output: T.QueryLakehouseOutput };
   search_docs: { input: T.SearchDocsInput; output: T.SearchDocsOutput };
+  validate_sql: { input: T.ValidateSqlInput; output: T.ValidateSqlOutput };
 }
 export type ToolName = keyof ToolIO;
 export type ToolHandler<N extends ToolName> = (input: ToolIO[N]['input'], ctx: ToolContext) => Promise<ToolIO[N]['output']>;

@@ -60,6 +60,50 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/connections": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the connections
+         * @description The connections this environment can query: `lakehouse` (its own tables, where loads write), `sample` (generated product analytics: events, users, sessions, pageviews) and any external PostgreSQL databases an admin added. Pass a name to get_connection for its tables and columns.
+         *
+         *     The REST mirror of the MCP tool `list_connections` (scope `read`).
+         */
+        get: operations["listConnections"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/connections/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe a connection
+         * @description The schemas, tables and columns (with types) of a connection, and each table's estimated row count. With `table`, also a profile of that table from PostgreSQL's statistics: per column the fraction of nulls, an estimate of distinct values, and the smallest and largest values seen (approximate).
+         *
+         *     The REST mirror of the MCP tool `get_connection` (scope `read`).
+         */
+        get: operations["getConnection"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/docs/{slug}": {
         parameters: {
             query?: never;
@@ -98,6 +142,94 @@ export type paths = {
          *     The REST mirror of the MCP tool `search_docs` (scope `read`).
          */
         post: operations["searchDocs"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List event names with counts
+         * @description The distinct event names of an events table (a table with `event` and `occurred_at` columns) with how many times each occurred in a period, most frequent first. Defaults: the `sample` connection's `events` table over the last 7 days.
+         *
+         *     The REST mirror of the MCP tool `list_events` (scope `read`).
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/lakehouse/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Explain a query plan
+         * @description The PostgreSQL plan of one read statement (EXPLAIN (FORMAT JSON)), without running it, and a summary in words. With `analyze: true` the statement runs (read-only sandbox, same timeout as query_lakehouse) and the plan carries actual times and row counts.
+         *
+         *     The REST mirror of the MCP tool `explain_sql` (scope `read`).
+         */
+        post: operations["explainSql"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/lakehouse/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run a read-only SQL query
+         * @description Runs one read-only SQL statement (SELECT, WITH … SELECT, VALUES or TABLE; PostgreSQL 17 syntax) on a connection of this environment and returns its rows. Tables of the connection are seen unqualified (`SELECT … FROM events` with connection `sample`). At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement runs in a read-only transaction and is cancelled after `timeout_ms`.
+         *
+         *     The REST mirror of the MCP tool `query_lakehouse` (scope `read`).
+         */
+        post: operations["queryLakehouse"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/lakehouse/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check SQL without running it
+         * @description Checks a statement the way query_lakehouse would, without running it: first the PostgreSQL 17 parser (syntax errors with their position and a hint; anything but one read statement is invalid), then the planner on the connection (unknown tables, columns or functions, type errors).
+         *
+         *     The REST mirror of the MCP tool `validate_sql` (scope `read`).
+         */
+        post: operations["validateSql"];
         delete?: never;
         options?: never;
         head?: never;
@@ -461,6 +593,52 @@ export type components = {
             /** @enum {string} */
             token_endpoint_auth_method: "none" | "client_secret_basic" | "client_secret_post";
         };
+        ExplainSqlInput: {
+            /** @default false */
+            analyze?: boolean;
+            /** @default lakehouse */
+            connection?: string;
+            sql: string;
+            /** @default 15000 */
+            timeout_ms?: number;
+        };
+        ExplainSqlOutput: {
+            /** @description The PostgreSQL JSON plan (the object holding `Plan`). */
+            plan: Record<string, never>;
+            summary: string;
+        };
+        GetConnectionOutput: {
+            /** @enum {string} */
+            kind: "lakehouse" | "sample" | "postgres";
+            name: string;
+            profile?: {
+                columns: {
+                    /** @description Estimated distinct values (PostgreSQL's n_distinct made absolute). */
+                    distinct_estimate?: number;
+                    max?: string;
+                    min?: string;
+                    name: string;
+                    null_fraction?: number;
+                    type: string;
+                }[];
+                estimated_rows: number;
+                table: string;
+            };
+            schemas: {
+                name: string;
+                tables: {
+                    columns: {
+                        name: string;
+                        nullable: boolean;
+                        type: string;
+                    }[];
+                    description?: string;
+                    /** @description PostgreSQL's estimate (-1 when the table was never analyzed). */
+                    estimated_rows: number;
+                    name: string;
+                }[];
+            }[];
+        };
         GetDocOutput: {
             /** @description The page in Markdown. */
             body: string;
@@ -527,6 +705,26 @@ export type components = {
                 y?: string;
             }[];
         };
+        ListConnectionsOutput: {
+            items: {
+                description: string;
+                /** @enum {string} */
+                kind: "lakehouse" | "sample" | "postgres";
+                name: string;
+            }[];
+        };
+        ListEventsOutput: {
+            /** Format: date-time */
+            from: string;
+            items: {
+                count: number;
+                event: string;
+                /** @description Distinct users who fired it in the period. */
+                users?: number;
+            }[];
+            /** Format: date-time */
+            to: string;
+        };
         /** @description An RFC 6749 §5.2 (or RFC 7591 §3.2.2) error. */
         OAuthError: {
             /**
@@ -574,6 +772,48 @@ export type components = {
             resource_documentation?: string;
             resource_name?: string;
             scopes_supported: ("read" | "write")[];
+        };
+        QueryLakehouseInput: {
+            /**
+             * @description The connection to query (list_connections); `lakehouse` is the environment's own, `sample` the sample data.
+             * @default lakehouse
+             */
+            connection?: string;
+            /**
+             * @description At most this many rows.
+             * @default 1000
+             */
+            limit?: number;
+            /**
+             * @description Skip this many rows first (use `next_offset` of a truncated answer).
+             * @default 0
+             */
+            offset?: number;
+            /**
+             * @description One read statement.
+             * @example SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5
+             */
+            sql: string;
+            /**
+             * @description Cancel the statement after this many milliseconds.
+             * @default 15000
+             */
+            timeout_ms?: number;
+        };
+        QueryLakehouseOutput: {
+            columns: {
+                name: string;
+                /** @description The PostgreSQL type, e.g. `bigint`, `timestamp with time zone`. */
+                type: string;
+            }[];
+            elapsed_ms: number;
+            /** @description The `offset` that continues a truncated answer. */
+            next_offset?: number;
+            row_count: number;
+            /** @description Rows as arrays in column order. bigint and numeric are strings, timestamps ISO-8601 (UTC), json and jsonb JSON values, other types their PostgreSQL text. */
+            rows: unknown[][];
+            /** @description More rows exist than were returned (row or byte cap). */
+            truncated: boolean;
         };
         SearchDocsInput: {
             /**
@@ -674,6 +914,25 @@ export type components = {
              */
             scope: "read" | "write";
             title: string;
+        };
+        ValidateSqlInput: {
+            /** @default lakehouse */
+            connection?: string;
+            sql: string;
+        };
+        ValidateSqlOutput: {
+            errors: {
+                hint?: string;
+                message: string;
+                /** @description 1-based character position in `sql`. */
+                position?: number;
+            }[];
+            /**
+             * @description The kind of statement, when it parsed as one read statement.
+             * @enum {string}
+             */
+            statement_type?: "select" | "values" | "with_select";
+            valid: boolean;
         };
     };
     responses: {
@@ -781,6 +1040,70 @@ export interface operations {
             };
         };
     };
+    listConnections: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListConnectionsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getConnection: {
+        parameters: {
+            query?: {
+                table?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetConnectionOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getDoc: {
         parameters: {
             query?: never;
@@ -833,6 +1156,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["SearchDocsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                connection?: string;
+                from?: string;
+                limit?: number;
+                table?: string;
+                to?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListEventsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    explainSql: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExplainSqlInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExplainSqlOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    queryLakehouse: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QueryLakehouseInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueryLakehouseOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    validateSql: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ValidateSqlInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ValidateSqlOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

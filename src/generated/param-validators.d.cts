@@ -2,7 +2,10 @@
 import type { ValidateFunction } from 'ajv';
 
 declare const validators: {
+  readonly op_getConnection_path: ValidateFunction;
+  readonly op_getConnection_query: ValidateFunction;
   readonly op_getDoc_path: ValidateFunction;
+  readonly op_listEvents_query: ValidateFunction;
   readonly op_authorize_query: ValidateFunction;
 };
 export = validators;

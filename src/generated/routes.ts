@@ -76,6 +76,61 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "listConnections",
+  "method": "get",
+  "path": "/api/v1/connections",
+  "koaPath": "/api/v1/connections",
+  "kind": "tool",
+  "tool": "list_connections",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listConnections_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listConnections_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listConnections_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "getConnection",
+  "method": "get",
+  "path": "/api/v1/connections/{name}",
+  "koaPath": "/api/v1/connections/:name",
+  "kind": "tool",
+  "tool": "get_connection",
+  "scope": "read",
+  "pathParams": [
+    "name"
+  ],
+  "queryParams": [
+    "table"
+  ],
+  "validators": {
+    "path": "op_getConnection_path",
+    "query": "op_getConnection_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_getConnection_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_getConnection_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_getConnection_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "getDoc",
   "method": "get",
   "path": "/api/v1/docs/{slug}",
@@ -129,6 +184,125 @@ export const routes: readonly RouteDefinition[] = [
     },
     "default": {
       "application/problem+json": "op_searchDocs_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "listEvents",
+  "method": "get",
+  "path": "/api/v1/events",
+  "koaPath": "/api/v1/events",
+  "kind": "tool",
+  "tool": "list_events",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [
+    "connection",
+    "table",
+    "from",
+    "to",
+    "limit"
+  ],
+  "validators": {
+    "query": "op_listEvents_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listEvents_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listEvents_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listEvents_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "explainSql",
+  "method": "post",
+  "path": "/api/v1/lakehouse/explain",
+  "koaPath": "/api/v1/lakehouse/explain",
+  "kind": "tool",
+  "tool": "explain_sql",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_explainSql_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_explainSql_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_explainSql_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "queryLakehouse",
+  "method": "post",
+  "path": "/api/v1/lakehouse/query",
+  "koaPath": "/api/v1/lakehouse/query",
+  "kind": "tool",
+  "tool": "query_lakehouse",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_queryLakehouse_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_queryLakehouse_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_queryLakehouse_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "validateSql",
+  "method": "post",
+  "path": "/api/v1/lakehouse/validate",
+  "koaPath": "/api/v1/lakehouse/validate",
+  "kind": "tool",
+  "tool": "validate_sql",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_validateSql_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_validateSql_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_validateSql_response_default_application_problem_json"
     }
   }
 },

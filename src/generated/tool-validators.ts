@@ -8,6 +8,14 @@ import type * as T from './tool-types.js';
 export const toolValidators: {
   [N in ToolName]: { input: ValidateFunction<ToolIO[N]['input']>; output: ValidateFunction<ToolIO[N]['output']> };
 } = {
+  explain_sql: {
+    input: validators.tool_explain_sql_input as ValidateFunction<T.ExplainSqlInput>,
+    output: validators.tool_explain_sql_output as ValidateFunction<T.ExplainSqlOutput>,
+  },
+  get_connection: {
+    input: validators.tool_get_connection_input as ValidateFunction<T.GetConnectionInput>,
+    output: validators.tool_get_connection_output as ValidateFunction<T.GetConnectionOutput>,
+  },
   get_doc: {
     input: validators.tool_get_doc_input as ValidateFunction<T.GetDocInput>,
     output: validators.tool_get_doc_output as ValidateFunction<T.GetDocOutput>,
@@ -16,8 +24,24 @@ export const toolValidators: {
     input: validators.tool_get_session_context_input as ValidateFunction<T.GetSessionContextInput>,
     output: validators.tool_get_session_context_output as ValidateFunction<T.GetSessionContextOutput>,
   },
+  list_connections: {
+    input: validators.tool_list_connections_input as ValidateFunction<T.ListConnectionsInput>,
+    output: validators.tool_list_connections_output as ValidateFunction<T.ListConnectionsOutput>,
+  },
+  list_events: {
+    input: validators.tool_list_events_input as ValidateFunction<T.ListEventsInput>,
+    output: validators.tool_list_events_output as ValidateFunction<T.ListEventsOutput>,
+  },
+  query_lakehouse: {
+    input: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
+    output: validators.tool_query_lakehouse_output as ValidateFunction<T.QueryLakehouseOutput>,
+  },
   search_docs: {
     input: validators.tool_search_docs_input as ValidateFunction<T.SearchDocsInput>,
     output: validators.tool_search_docs_output as ValidateFunction<T.SearchDocsOutput>,
+  },
+  validate_sql: {
+    input: validators.tool_validate_sql_input as ValidateFunction<T.ValidateSqlInput>,
+    output: validators.tool_validate_sql_output as ValidateFunction<T.ValidateSqlOutput>,
   },
 };

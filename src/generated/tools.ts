@@ -23,6 +23,240 @@ export interface ToolDefinition {
 
 export const toolCatalogue: readonly ToolDefinition[] = [
 {
+  "name": "explain_sql",
+  "title": "Explain a query plan",
+  "description": "The PostgreSQL plan of one read statement (EXPLAIN (FORMAT JSON)), without running it, and a summary in words. With `analyze: true` the statement runs (read-only sandbox, same timeout as query_lakehouse) and the plan carries actual times and row counts.",
+  "scope": "read",
+  "annotations": {
+    "title": "Explain a query plan",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "sql"
+    ],
+    "properties": {
+      "sql": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100000
+      },
+      "connection": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "lakehouse"
+      },
+      "analyze": {
+        "type": "boolean",
+        "default": false
+      },
+      "timeout_ms": {
+        "type": "integer",
+        "minimum": 100,
+        "maximum": 60000,
+        "default": 15000
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "plan",
+      "summary"
+    ],
+    "properties": {
+      "plan": {
+        "type": "object",
+        "description": "The PostgreSQL JSON plan (the object holding `Plan`)."
+      },
+      "summary": {
+        "type": "string"
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/lakehouse/explain",
+    "operationId": "explainSql"
+  }
+},
+{
+  "name": "get_connection",
+  "title": "Describe a connection",
+  "description": "The schemas, tables and columns (with types) of a connection, and each table's estimated row count. With `table`, also a profile of that table from PostgreSQL's statistics: per column the fraction of nulls, an estimate of distinct values, and the smallest and largest values seen (approximate).",
+  "scope": "read",
+  "annotations": {
+    "title": "Describe a connection",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "name"
+    ],
+    "properties": {
+      "name": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "description": "The connection, as list_connections names it."
+      },
+      "table": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 63,
+        "description": "A table to profile."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "name",
+      "kind",
+      "schemas"
+    ],
+    "properties": {
+      "name": {
+        "type": "string"
+      },
+      "kind": {
+        "type": "string",
+        "enum": [
+          "lakehouse",
+          "sample",
+          "postgres"
+        ]
+      },
+      "schemas": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "name",
+            "tables"
+          ],
+          "properties": {
+            "name": {
+              "type": "string"
+            },
+            "tables": {
+              "type": "array",
+              "items": {
+                "type": "object",
+                "required": [
+                  "name",
+                  "estimated_rows",
+                  "columns"
+                ],
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  },
+                  "description": {
+                    "type": "string"
+                  },
+                  "estimated_rows": {
+                    "type": "integer",
+                    "description": "PostgreSQL's estimate (-1 when the table was never analyzed)."
+                  },
+                  "columns": {
+                    "type": "array",
+                    "items": {
+                      "type": "object",
+                      "required": [
+                        "name",
+                        "type",
+                        "nullable"
+                      ],
+                      "properties": {
+                        "name": {
+                          "type": "string"
+                        },
+                        "type": {
+                          "type": "string"
+                        },
+                        "nullable": {
+                          "type": "boolean"
+                        }
+                      },
+                      "additionalProperties": false
+                    }
+                  }
+                },
+                "additionalProperties": false
+              }
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "profile": {
+        "type": "object",
+        "required": [
+          "table",
+          "estimated_rows",
+          "columns"
+        ],
+        "properties": {
+          "table": {
+            "type": "string"
+          },
+          "estimated_rows": {
+            "type": "integer"
+          },
+          "columns": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "type"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string"
+                },
+                "type": {
+                  "type": "string"
+                },
+                "null_fraction": {
+                  "type": "number"
+                },
+                "distinct_estimate": {
+                  "type": "number",
+                  "description": "Estimated distinct values (PostgreSQL's n_distinct made absolute)."
+                },
+                "min": {
+                  "type": "string"
+                },
+                "max": {
+                  "type": "string"
+                }
+              },
+              "additionalProperties": false
+            }
+          }
+        },
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/connections/{name}",
+    "operationId": "getConnection"
+  }
+},
+{
   "name": "get_doc",
   "title": "Read a documentation page",
   "description": "Returns one documentation page as Markdown, by the slug that search_docs gave.",
@@ -250,6 +484,275 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "list_connections",
+  "title": "List the connections",
+  "description": "The connections this environment can query: `lakehouse` (its own tables, where loads write), `sample` (generated product analytics: events, users, sessions, pageviews) and any external PostgreSQL databases an admin added. Pass a name to get_connection for its tables and columns.",
+  "scope": "read",
+  "annotations": {
+    "title": "List the connections",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {},
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "name",
+            "kind",
+            "description"
+          ],
+          "properties": {
+            "name": {
+              "type": "string"
+            },
+            "kind": {
+              "type": "string",
+              "enum": [
+                "lakehouse",
+                "sample",
+                "postgres"
+              ]
+            },
+            "description": {
+              "type": "string"
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/connections",
+    "operationId": "listConnections"
+  }
+},
+{
+  "name": "list_events",
+  "title": "List event names with counts",
+  "description": "The distinct event names of an events table (a table with `event` and `occurred_at` columns) with how many times each occurred in a period, most frequent first. Defaults: the `sample` connection's `events` table over the last 7 days.",
+  "scope": "read",
+  "annotations": {
+    "title": "List event names with counts",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {
+      "connection": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "sample"
+      },
+      "table": {
+        "type": "string",
+        "pattern": "^[a-z_][a-z0-9_]{0,62}$",
+        "default": "events"
+      },
+      "from": {
+        "type": "string",
+        "format": "date-time",
+        "description": "Start of the period (inclusive); default 7 days before `to`."
+      },
+      "to": {
+        "type": "string",
+        "format": "date-time",
+        "description": "End of the period (exclusive); default now."
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1000,
+        "default": 100
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items",
+      "from",
+      "to"
+    ],
+    "properties": {
+      "from": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "to": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "items": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "event",
+            "count"
+          ],
+          "properties": {
+            "event": {
+              "type": "string"
+            },
+            "count": {
+              "type": "integer"
+            },
+            "users": {
+              "type": "integer",
+              "description": "Distinct users who fired it in the period."
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/events",
+    "operationId": "listEvents"
+  }
+},
+{
+  "name": "query_lakehouse",
+  "title": "Run a read-only SQL query",
+  "description": "Runs one read-only SQL statement (SELECT, WITH … SELECT, VALUES or TABLE; PostgreSQL 17 syntax) on a connection of this environment and returns its rows. Tables of the connection are seen unqualified (`SELECT … FROM events` with connection `sample`). At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement runs in a read-only transaction and is cancelled after `timeout_ms`.",
+  "scope": "read",
+  "annotations": {
+    "title": "Run a read-only SQL query",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "sql"
+    ],
+    "properties": {
+      "sql": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100000,
+        "description": "One read statement.",
+        "examples": [
+          "SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+        ]
+      },
+      "connection": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "lakehouse",
+        "description": "The connection to query (list_connections); `lakehouse` is the environment's own, `sample` the sample data."
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10000,
+        "default": 1000,
+        "description": "At most this many rows."
+      },
+      "offset": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1000000,
+        "default": 0,
+        "description": "Skip this many rows first (use `next_offset` of a truncated answer)."
+      },
+      "timeout_ms": {
+        "type": "integer",
+        "minimum": 100,
+        "maximum": 60000,
+        "default": 15000,
+        "description": "Cancel the statement after this many milliseconds."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "columns",
+      "rows",
+      "row_count",
+      "truncated",
+      "elapsed_ms"
+    ],
+    "properties": {
+      "columns": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "name",
+            "type"
+          ],
+          "properties": {
+            "name": {
+              "type": "string"
+            },
+            "type": {
+              "type": "string",
+              "description": "The PostgreSQL type, e.g. `bigint`, `timestamp with time zone`."
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "rows": {
+        "type": "array",
+        "description": "Rows as arrays in column order. bigint and numeric are strings, timestamps ISO-8601 (UTC), json and jsonb JSON values, other types their PostgreSQL text.",
+        "items": {
+          "type": "array"
+        }
+      },
+      "row_count": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "truncated": {
+        "type": "boolean",
+        "description": "More rows exist than were returned (row or byte cap)."
+      },
+      "next_offset": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "The `offset` that continues a truncated answer."
+      },
+      "elapsed_ms": {
+        "type": "number",
+        "minimum": 0
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/lakehouse/query",
+    "operationId": "queryLakehouse"
+  }
+},
+{
   "name": "search_docs",
   "title": "Search the documentation",
   "description": "Full-text search over this server's documentation (guides and the tool reference). Returns the best matching pages first, each with a snippet in which matching words are marked **like this**. Read a whole page with get_doc.",
@@ -324,6 +827,87 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "POST",
     "path": "/api/v1/docs/search",
     "operationId": "searchDocs"
+  }
+},
+{
+  "name": "validate_sql",
+  "title": "Check SQL without running it",
+  "description": "Checks a statement the way query_lakehouse would, without running it: first the PostgreSQL 17 parser (syntax errors with their position and a hint; anything but one read statement is invalid), then the planner on the connection (unknown tables, columns or functions, type errors).",
+  "scope": "read",
+  "annotations": {
+    "title": "Check SQL without running it",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "sql"
+    ],
+    "properties": {
+      "sql": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100000
+      },
+      "connection": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "lakehouse"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "valid",
+      "errors"
+    ],
+    "properties": {
+      "valid": {
+        "type": "boolean"
+      },
+      "errors": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "message"
+          ],
+          "properties": {
+            "message": {
+              "type": "string"
+            },
+            "position": {
+              "type": "integer",
+              "minimum": 1,
+              "description": "1-based character position in `sql`."
+            },
+            "hint": {
+              "type": "string"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "statement_type": {
+        "type": "string",
+        "enum": [
+          "select",
+          "values",
+          "with_select"
+        ],
+        "description": "The kind of statement, when it parsed as one read statement."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/lakehouse/validate",
+    "operationId": "validateSql"
   }
 }
 ];

@@ -3,6 +3,8 @@ import { getApiReference, getApiReferenceScript, listToolCatalogue } from './con
 import { getDoc, searchDocs } from './docs.js';
 import { getHealth, getMetrics, getOpenApi, getReadiness } from './health.js';
 import { getSessionContext } from './session.js';
+import { getConnection, listConnections, listEvents } from './catalog.js';
+import { explainSql, queryLakehouse, validateSql } from './lakehouse.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
@@ -10,6 +12,12 @@ export const toolHandlers = {
   search_docs: searchDocs,
   get_doc: getDoc,
   get_session_context: getSessionContext,
+  list_connections: listConnections,
+  get_connection: getConnection,
+  list_events: listEvents,
+  query_lakehouse: queryLakehouse,
+  validate_sql: validateSql,
+  explain_sql: explainSql,
 } satisfies ToolHandlers;
 
 /** Every typed REST operation that is not a tool. */

@@ -35,13 +35,21 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** A fresh database `t_<random>` on the run's server, migrated unless `migrate: false`; one per test file. */
+/**
+ * A fresh database `t_<random>` on the run's server, migrated unless `migrate: false`; one per test file.
+ * A migrated one is a copy of the run's template (test/run.ts: migrated, with the sample data), made in
+ * about half a second, so that a server started on it finds the sample data and generates nothing.
+ */
 export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `t_${randomBytes(6).toString('hex')}`;
-  await admin((client) => client.query(`CREATE DATABASE ${name}`));
+  const template = process.env.TEST_TEMPLATE_DB;
+  const migrate = options.migrate ?? true;
+  await admin((client) =>
+    client.query(migrate && template ? `CREATE DATABASE ${name} TEMPLATE ${template} STRATEGY FILE_COPY` : `CREATE DATABASE ${name}`),
+  );
   const url = withDatabase(testServerUrl(), name);
   const db = createDb(url);
-  if (options.migrate ?? true) await migrateToLatest(db);
+  if (migrate) await migrateToLatest(db);
   let dropped = false;
   return {
     name,
@@ -53,6 +61,62 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
       await db.destroy();
       // WITH (FORCE) terminates sessions a test left open (e.g. a CLI child killed mid-way).
       await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+      await dropSandboxRoles(name);
+    },
+  };
+}
+
+/**
+ * The sandbox roles of a dropped test database (roles are cluster-wide): named `lh_<install id>_…`, with
+ * the install id the database drew (src/lakehouse/provision.ts), remembered here by database name.
+ */
+const installIds = new Map<string, string>();
+
+/** Remembers a test database's install id, so that drop() can remove its roles. */
+export function noteInstallId(database: string, installId: string): void {
+  installIds.set(database, installId);
+}
+
+async function dropSandboxRoles(database: string): Promise<void> {
+  const install = installIds.get(database);
+  if (!install) return;
+  await admin(async (client) => {
+    const roles = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1', [`lh\\_${install}\\_%`]);
+    for (const { rolname } of roles.rows) await client.query(`DROP ROLE IF EXISTS "${rolname}"`);
+  });
+}
+
+/** Builds the template database that migrated test databases are copied from (once per run). */
+export async function createTemplateDatabase(serverUrl: string, progress: (line: string) => void): Promise<{ name: string; ms: number; drop(): Promise<void> }> {
+  const started = Date.now();
+  const name = `lh_template_${randomBytes(4).toString('hex')}`;
+  const client = new pg.Client({ connectionString: serverUrl });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await client.end();
+  }
+  const db = createDb(withDatabase(serverUrl, name));
+  try {
+    await migrateToLatest(db);
+    const { ensureSampleData } = await import('../../src/lakehouse/sample-data.js');
+    const info = await ensureSampleData(db, (p) => progress(`  ${p.step} ${p.rows ?? ''} (${p.ms} ms)`));
+    progress(`sample data generated in ${info.durationMs} ms (${JSON.stringify(info.rowCounts)})`);
+  } finally {
+    await db.destroy();
+  }
+  return {
+    name,
+    ms: Date.now() - started,
+    async drop() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      try {
+        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await c.end();
+      }
     },
   };
 }

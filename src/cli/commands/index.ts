@@ -1,5 +1,7 @@
 import type { Command } from '../command.js';
+import { connectionAdd } from './connection-add.js';
 import { envCreate } from './env-create.js';
+import { envRepair } from './env-repair.js';
 import { keysRotate } from './keys-rotate.js';
 import { memberAdd } from './member-add.js';
 import { memberRemove } from './member-remove.js';
@@ -11,6 +13,7 @@ import { userCreate } from './user-create.js';
 export const commands: readonly Command[] = [
   orgCreate,
   envCreate,
+  envRepair,
   userCreate,
   memberAdd,
   memberRemove,
@@ -18,4 +21,5 @@ export const commands: readonly Command[] = [
   serviceAccountList,
   serviceAccountRevoke,
   keysRotate,
+  connectionAdd,
 ];

@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as initial from './0001-initial.js';
 import * as oauth from './0002-oauth.js';
+import * as lakehouse from './0003-lakehouse.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -9,4 +10,5 @@ import * as oauth from './0002-oauth.js';
 export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-oauth': oauth,
+  '0003-lakehouse': lakehouse,
 };

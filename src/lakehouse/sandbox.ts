@@ -1,0 +1,448 @@
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import Cursor from 'pg-cursor';
+import type { Database } from '../db/schema.js';
+import { AppError, notFound } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { jsonTypes, TYPE_NAMES } from './json-types.js';
+import {
+  environmentSchema,
+  hardenDatabase,
+  installId,
+  provisionEnvironment,
+  quoteIdent,
+  SAMPLE_SCHEMA,
+  sandboxRoleName,
+  sandboxRolePassword,
+} from './provision.js';
+import { openSealedUrl } from './connections.js';
+import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-guard.js';
+
+// The SQL sandbox (DESIGN.md §4). Every user statement runs:
+//  - on a pooled connection of the environment's own role (or of an external connection's user),
+//  - inside BEGIN READ ONLY with statement_timeout, lock_timeout and idle_in_transaction_session_timeout
+//    set by one trusted simple-protocol round trip,
+//  - as exactly one statement through the extended protocol (a cursor: node-postgres refuses several
+//    statements there), reading at most cap + 1 rows,
+//  - then ROLLBACK and DISCARD ALL, or the connection is dropped when anything went wrong.
+// At most `sqlConcurrency` statements run at once per environment (the rest fail fast as busy), and all
+// pools together keep at most `maxConnections` connections, evicting idle pools first.
+
+export const BUILT_IN_CONNECTIONS = ['lakehouse', 'sample'] as const;
+
+export interface LakehouseOptions {
+  /** The application database, as the application's user; sandbox roles connect to it with their own. */
+  appUrl: string;
+  secretKey: Buffer;
+  sqlConcurrency: number;
+  /** All sandbox connections of this process together (default 40: well inside max_connections = 100). */
+  maxConnections?: number;
+  /** A pool unused this long is closed (default 60 s). */
+  idleMs?: number;
+  log: Logger;
+}
+
+export interface RunOptions {
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+export interface Column {
+  name: string;
+  type: string;
+}
+
+export interface QueryResult {
+  columns: Column[];
+  rows: unknown[][];
+  row_count: number;
+  truncated: boolean;
+  next_offset?: number;
+  elapsed_ms: number;
+}
+
+interface Target {
+  key: string;
+  config: pg.PoolConfig;
+  /** For built-in connections: the schema the statement sees unqualified. */
+  searchPath: string | undefined;
+}
+
+interface PoolEntry {
+  pool: pg.Pool;
+  config: pg.PoolConfig;
+  lastUsed: number;
+  active: number;
+  typeNames: Map<number, string>;
+}
+
+/** A refusal with the PostgreSQL error's message, position and hint (not an internal error). */
+export class SqlError extends AppError {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    readonly position?: number,
+    readonly hint?: string,
+    readonly sqlState?: string,
+  ) {
+    super(status, code, message);
+  }
+}
+
+const PG_ERROR = /^[0-9A-Z]{5}$/;
+
+function isPgError(error: unknown): error is pg.DatabaseError {
+  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && PG_ERROR.test((error as unknown as { code: string }).code);
+}
+
+export class Lakehouse {
+  private readonly pools = new Map<string, PoolEntry>();
+  private readonly running = new Map<string, number>();
+  private readonly provisioned = new Map<string, Promise<string>>();
+  private install: string | undefined;
+  private readonly appConfig: pg.PoolConfig;
+  private readonly maxConnections: number;
+  private readonly idleMs: number;
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(
+    readonly db: Kysely<Database>,
+    readonly options: LakehouseOptions,
+  ) {
+    const url = new URL(options.appUrl);
+    this.appConfig = {
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      database: decodeURIComponent(url.pathname.slice(1)),
+    };
+    this.maxConnections = options.maxConnections ?? 40;
+    this.idleMs = options.idleMs ?? 60_000;
+    this.sweeper = setInterval(() => this.evictIdle(), Math.min(this.idleMs, 10_000)).unref();
+  }
+
+  /** Loads the parser, hardens the database's default privileges and learns this database's install id. */
+  async init(): Promise<this> {
+    await loadSqlParser();
+    await hardenDatabase(this.db);
+    this.install = await installId(this.db);
+    return this;
+  }
+
+  roleName(environmentId: string): string {
+    if (!this.install) throw new Error('Lakehouse.init() was not awaited');
+    return sandboxRoleName(this.install, environmentId);
+  }
+
+  /** Provisions (or repairs) the environment's role and schema once per process, with its password. */
+  private ensureEnvironment(environmentId: string): Promise<string> {
+    let done = this.provisioned.get(environmentId);
+    if (!done) {
+      const role = this.roleName(environmentId);
+      done = provisionEnvironment(this.db, environmentId, { password: sandboxRolePassword(this.options.secretKey, role) }).then(() => role);
+      done.catch(() => this.provisioned.delete(environmentId));
+      this.provisioned.set(environmentId, done);
+    }
+    return done;
+  }
+
+  /** Where a connection of an environment runs: built-in ones as its role here, external ones there. */
+  async target(environmentId: string, connection: string): Promise<Target> {
+    if (connection === 'lakehouse' || connection === 'sample') {
+      const role = await this.ensureEnvironment(environmentId);
+      return {
+        key: `${environmentId}:builtin`,
+        config: { ...this.appConfig, user: role, password: sandboxRolePassword(this.options.secretKey, role) },
+        searchPath: connection === 'sample' ? SAMPLE_SCHEMA : environmentSchema(environmentId),
+      };
+    }
+    const key = `${environmentId}:${connection}`;
+    const existing = this.pools.get(key);
+    if (existing) return { key, config: existing.config, searchPath: undefined };
+    const row = await this.db
+      .selectFrom('connections')
+      .select(['sealed_url'])
+      .where('environment_id', '=', environmentId)
+      .where('name', '=', connection)
+      .executeTakeFirst();
+    if (!row) {
+      throw notFound(`No connection "${connection}" in this environment. list_connections names them; lakehouse and sample always exist.`);
+    }
+    const url = openSealedUrl(this.options.secretKey, row.sealed_url, environmentId, connection);
+    return { key, config: { connectionString: url }, searchPath: undefined };
+  }
+
+  /**
+   * Runs `work` on a sandbox connection inside a READ ONLY transaction with the timeouts set, then rolls
+   * back and resets the session (or drops the connection). Cancels the running statement on abort.
+   */
+  async withSandbox<T>(environmentId: string, connection: string, options: RunOptions, work: (client: pg.PoolClient, entry: PoolEntry) => Promise<T>): Promise<T> {
+    if (this.closed) throw new AppError(503, 'unavailable', 'The server is shutting down.');
+    const running = this.running.get(environmentId) ?? 0;
+    if (running >= this.options.sqlConcurrency) {
+      throw new AppError(
+        429,
+        'busy',
+        `This environment already runs ${running} SQL statements, its limit (SQL_CONCURRENCY); retry in a moment.`,
+        undefined,
+        { 'Retry-After': '1' },
+      );
+    }
+    this.running.set(environmentId, running + 1);
+    let client: pg.PoolClient | undefined;
+    let entry: PoolEntry | undefined;
+    let broken = false;
+    let cancelled = false;
+    const cancel = () => {
+      if (!client || cancelled) return;
+      cancelled = true;
+      broken = true;
+      this.cancelBackend(client, entry?.config ?? {});
+    };
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      options.signal?.throwIfAborted();
+      const target = await this.target(environmentId, connection);
+      entry = this.pool(target);
+      entry.active += 1;
+      entry.lastUsed = Date.now();
+      client = await entry.pool.connect().catch((error: unknown) => {
+        throw this.connectError(error, connection);
+      });
+      options.signal?.addEventListener('abort', cancel, { once: true });
+      if (options.signal?.aborted) cancel();
+      // Statement timeout in PostgreSQL, and a backstop here should the server not answer it.
+      timer = setTimeout(cancel, options.timeoutMs + 2_000);
+      const timeout = Math.max(1, Math.round(options.timeoutMs));
+      await client.query(
+        [
+          'BEGIN READ ONLY',
+          `SET LOCAL statement_timeout = ${timeout}`,
+          `SET LOCAL lock_timeout = ${Math.min(timeout, 5_000)}`,
+          `SET LOCAL idle_in_transaction_session_timeout = ${timeout + 10_000}`,
+          "SET LOCAL TimeZone = 'UTC'",
+          ...(target.searchPath ? [`SET LOCAL search_path = ${quoteIdent(target.searchPath)}`] : []),
+        ].join('; '),
+      );
+      return await work(client, entry);
+    } catch (error) {
+      if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new AppError(499, 'cancelled', 'The call was cancelled.');
+      throw this.mapError(error, options.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', cancel);
+      if (entry) {
+        entry.active -= 1;
+        entry.lastUsed = Date.now();
+      }
+      if (client) await this.release(client, broken);
+      this.running.set(environmentId, (this.running.get(environmentId) ?? 1) - 1);
+    }
+  }
+
+  /** ROLLBACK and DISCARD ALL (two round trips: DISCARD ALL refuses to run in a multi-statement string). */
+  private async release(client: pg.PoolClient, broken: boolean): Promise<void> {
+    if (broken) {
+      client.release(true);
+      return;
+    }
+    try {
+      await client.query('ROLLBACK');
+      await client.query('DISCARD ALL');
+      client.release();
+    } catch (error) {
+      client.release(error instanceof Error ? error : true);
+    }
+  }
+
+  /** A protocol-level cancel request (needs no privilege; works for external servers too). */
+  private cancelBackend(client: pg.PoolClient, config: pg.PoolConfig): void {
+    try {
+      const canceller = new pg.Client(config) as unknown as { cancel(victim: unknown, query: unknown): void };
+      canceller.cancel(client, (client as unknown as { activeQuery: unknown }).activeQuery);
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'sandbox: cancel request failed');
+    }
+  }
+
+  private pool(target: Target): PoolEntry {
+    let entry = this.pools.get(target.key);
+    if (entry) return entry;
+    const total = () => [...this.pools.values()].reduce((n, e) => n + e.pool.totalCount, 0);
+    while (total() + this.options.sqlConcurrency > this.maxConnections) {
+      const idle = [...this.pools.entries()].filter(([, e]) => e.active === 0).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)[0];
+      if (!idle) {
+        throw new AppError(503, 'busy', `The server runs its maximum of ${this.maxConnections} sandbox connections; retry in a moment.`, undefined, { 'Retry-After': '1' });
+      }
+      this.pools.delete(idle[0]);
+      void idle[1].pool.end();
+    }
+    const pool = new pg.Pool({
+      ...target.config,
+      max: this.options.sqlConcurrency,
+      idleTimeoutMillis: this.idleMs,
+      connectionTimeoutMillis: 10_000,
+      application_name: 'lakehouse-mcp sandbox',
+      types: jsonTypes,
+    });
+    pool.on('error', () => undefined);
+    entry = { pool, config: target.config, lastUsed: Date.now(), active: 0, typeNames: new Map() };
+    this.pools.set(target.key, entry);
+    return entry;
+  }
+
+  private evictIdle(): void {
+    const now = Date.now();
+    for (const [key, entry] of this.pools) {
+      if (entry.active === 0 && now - entry.lastUsed > this.idleMs) {
+        this.pools.delete(key);
+        void entry.pool.end();
+      }
+    }
+  }
+
+  /** Open pools and their connections (for tests and metrics). */
+  stats(): { pools: number; connections: number; running: Record<string, number> } {
+    return {
+      pools: this.pools.size,
+      connections: [...this.pools.values()].reduce((n, e) => n + e.pool.totalCount, 0),
+      running: Object.fromEntries(this.running),
+    };
+  }
+
+  private connectError(error: unknown, connection: string): AppError {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.options.log.warn({ err: error, connection }, 'sandbox: cannot connect');
+    return new AppError(503, 'connection_failed', `Cannot connect to "${connection}": ${reason.replace(/password[^\s]*/gi, '***')}`);
+  }
+
+  private mapError(error: unknown, timeoutMs: number): unknown {
+    if (!isPgError(error)) return error;
+    const position = error.position ? Number(error.position) : undefined;
+    if (error.code === '57014') {
+      return new SqlError(400, 'query_timeout', `The statement ran past its ${timeoutMs} ms timeout and was cancelled. Narrow it (a time range, LIMIT) or raise timeout_ms (at most 60000).`);
+    }
+    if (error.code === '42501') {
+      return new SqlError(403, 'permission_denied', `${error.message}. This environment may read only its own tables and the sample data.`, position, error.hint, error.code);
+    }
+    if (error.code === '25006') {
+      return new SqlError(400, 'read_only', `${error.message}: the sandbox only reads.`, position, error.hint, error.code);
+    }
+    return new SqlError(400, 'sql_error', `${error.message}${error.hint ? ` (${error.hint})` : ''}`, position, error.hint, error.code);
+  }
+
+  /** Type names of result columns, from pg_type for OIDs not known by heart (cached per pool). */
+  private async typeNames(client: pg.PoolClient, entry: PoolEntry, fields: pg.FieldDef[]): Promise<Column[]> {
+    const unknown = fields.map((f) => f.dataTypeID).filter((oid) => !(oid in TYPE_NAMES) && !entry.typeNames.has(oid));
+    if (unknown.length > 0) {
+      const found = await client.query<{ oid: number; name: string }>('SELECT oid::int AS oid, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1::oid[])', [unknown]);
+      for (const row of found.rows) entry.typeNames.set(row.oid, row.name);
+    }
+    return fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? entry.typeNames.get(f.dataTypeID) ?? 'unknown' }));
+  }
+
+  /** query_lakehouse: one checked read statement, rows through a cursor, row and byte caps. */
+  async query(
+    environmentId: string,
+    connection: string,
+    rawSql: string,
+    options: RunOptions & { limit: number; offset: number; maxBytes: number },
+  ): Promise<QueryResult> {
+    const checked = checkReadStatement(rawSql);
+    const started = performance.now();
+    return this.withSandbox(environmentId, connection, options, async (client, entry) => {
+      const cursor = client.query(new Cursor<unknown[]>(checked.text, [], { rowMode: 'array', types: jsonTypes }));
+      let fields: pg.FieldDef[] = [];
+      const read = (n: number) =>
+        new Promise<unknown[][]>((resolve, reject) => {
+          cursor.read(n, (error, rows, result) => {
+            if (error) reject(error);
+            else {
+              fields = result.fields;
+              resolve(rows);
+            }
+          });
+        });
+      try {
+        // Skipped rows are read and dropped in batches: a cursor has no MOVE in node-postgres.
+        let skipped = 0;
+        while (skipped < options.offset) {
+          const batch = await read(Math.min(1_000, options.offset - skipped));
+          skipped += batch.length;
+          if (batch.length === 0) break;
+        }
+        const rows: unknown[][] = [];
+        let bytes = 0;
+        let truncated = false;
+        let done = false;
+        while (!done && !truncated) {
+          const want = options.limit + 1 - rows.length;
+          const batch = await read(Math.min(want, 500));
+          if (batch.length < Math.min(want, 500)) done = true;
+          for (const row of batch) {
+            if (rows.length === options.limit) {
+              truncated = true;
+              break;
+            }
+            bytes += JSON.stringify(row).length + 1;
+            if (bytes > options.maxBytes) {
+              truncated = true;
+              break;
+            }
+            rows.push(row);
+          }
+        }
+        const columns = await this.typeNames(client, entry, fields);
+        return {
+          columns,
+          rows,
+          row_count: rows.length,
+          truncated,
+          ...(truncated ? { next_offset: options.offset + rows.length } : {}),
+          elapsed_ms: Math.round((performance.now() - started) * 10) / 10,
+        };
+      } finally {
+        await new Promise<void>((resolve) => cursor.close(() => resolve()));
+      }
+    });
+  }
+
+  /** EXPLAIN (FORMAT JSON) of a checked statement; with `analyze`, it runs under the same sandbox rules. */
+  async explain(environmentId: string, connection: string, checked: CheckedStatement, options: RunOptions & { analyze: boolean }): Promise<unknown> {
+    const prefix = options.analyze ? 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ' : 'EXPLAIN (FORMAT JSON) ';
+    return this.withSandbox(environmentId, connection, options, async (client) => {
+      try {
+        const result = await client.query<{ 'QUERY PLAN': unknown[] }>({ text: prefix + checked.text, values: [], queryMode: 'extended' } as pg.QueryConfig);
+        return result.rows[0]?.['QUERY PLAN'][0];
+      } catch (error) {
+        if (isPgError(error) && error.position) {
+          (error as { position: string }).position = String(Math.max(1, Number(error.position) - prefix.length));
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** Closes every pool. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((e) => e.pool.end().catch(() => undefined)));
+  }
+}
+
+/** The Lakehouse of a database handle: set by the server (and test harnesses) at start. */
+const registry = new WeakMap<Kysely<Database>, Lakehouse>();
+
+export function attachLakehouse(db: Kysely<Database>, lakehouse: Lakehouse): void {
+  registry.set(db, lakehouse);
+}
+
+export function lakehouseOf(db: Kysely<Database>): Lakehouse {
+  const lakehouse = registry.get(db);
+  if (!lakehouse) throw new AppError(503, 'unavailable', 'The lakehouse is not initialised in this process.');
+  return lakehouse;
+}

@@ -1,0 +1,211 @@
+import { createRequire } from 'node:module';
+import { AppError } from '../errors.js';
+
+// The first line of the sandbox (DESIGN.md §4): user SQL is parsed with the real PostgreSQL 17 parser
+// (libpg-query, WASM, the major of the embedded cluster) and refused unless it is exactly one read statement.
+// The database role's privileges and the READ ONLY transaction are the second and third lines: this check
+// gives clear messages and closes the doors privileges cannot (functions that run SQL text of their own).
+
+interface ParserModule {
+  loadModule(): Promise<void>;
+  parseSync(query: string): ParseResult;
+}
+interface SqlErrorDetails {
+  message: string;
+  cursorPosition: number;
+}
+type Node = Record<string, unknown>;
+interface RawStatement {
+  stmt: Node;
+  stmt_location?: number;
+  stmt_len?: number;
+}
+interface ParseResult {
+  stmts?: RawStatement[];
+}
+
+// The package's ESM entry re-exports a CommonJS build; require() keeps its types out of our way.
+const parser = createRequire(import.meta.url)('libpg-query') as ParserModule;
+let loaded: Promise<void> | undefined;
+
+/** Loads the WASM parser once per process (about 50 ms); call at start so no request pays for it. */
+export function loadSqlParser(): Promise<void> {
+  return (loaded ??= parser.loadModule());
+}
+
+/** `select` includes `TABLE name`, which PostgreSQL parses as `SELECT * FROM name`. */
+export type StatementType = 'select' | 'values' | 'with_select';
+
+export interface CheckedStatement {
+  /** The one statement's text, without a trailing semicolon or surrounding comments. */
+  text: string;
+  statementType: StatementType;
+}
+
+export interface SqlProblem {
+  message: string;
+  /** 1-based character position in the given SQL, as PostgreSQL reports it. */
+  position?: number;
+  hint?: string;
+}
+
+/** A refusal before anything ran: the caller's SQL is not one read statement. */
+export class SqlRefused extends AppError {
+  constructor(
+    readonly problem: SqlProblem,
+    code = 'sql_refused',
+  ) {
+    super(400, code, problem.hint ? `${problem.message}. ${problem.hint}` : problem.message);
+  }
+}
+
+/**
+ * Functions refused by name wherever they appear. Most dangerous functions are already not executable
+ * by the sandbox role (pg_read_file, lo_import…: PostgreSQL grants them to no one); these are refused here
+ * because they run SQL text that this check never saw, change the session, or reach outside the database.
+ */
+const REFUSED_FUNCTIONS = new Map<string, string>([
+  ...['query_to_xml', 'query_to_xml_and_xmlschema', 'query_to_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema'].map(
+    (name) => [name, 'runs SQL text of its own'] as const,
+  ),
+  ...['set_config'].map((name) => [name, 'changes session settings'] as const),
+  ...['dblink', 'dblink_exec', 'dblink_connect', 'dblink_connect_u', 'dblink_send_query', 'dblink_open', 'dblink_fetch'].map(
+    (name) => [name, 'reaches another database'] as const,
+  ),
+  ...['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'lo_import', 'lo_export', 'lo_get', 'lo_put', 'lo_from_bytea'].map(
+    (name) => [name, 'reads or writes files or large objects'] as const,
+  ),
+  ...['pg_cancel_backend', 'pg_terminate_backend', 'pg_reload_conf', 'pg_notify', 'pg_sleep_for', 'pg_sleep_until'].map(
+    (name) => [name, 'acts on the server or other sessions'] as const,
+  ),
+]);
+
+const WRITES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
+
+/** The statement kinds of the parse tree, for messages (`VariableSetStmt` → `SET`). */
+const STATEMENT_NAMES: Record<string, string> = {
+  VariableSetStmt: 'SET',
+  VariableShowStmt: 'SHOW',
+  TransactionStmt: 'a transaction command',
+  InsertStmt: 'INSERT',
+  UpdateStmt: 'UPDATE',
+  DeleteStmt: 'DELETE',
+  MergeStmt: 'MERGE',
+  CopyStmt: 'COPY',
+  DoStmt: 'DO',
+  CreateExtensionStmt: 'CREATE EXTENSION',
+  PrepareStmt: 'PREPARE',
+  ExecuteStmt: 'EXECUTE',
+  ExplainStmt: 'EXPLAIN (use explain_sql)',
+  DropStmt: 'DROP',
+  CreateStmt: 'CREATE TABLE',
+  CreateTableAsStmt: 'CREATE TABLE AS',
+  VariableResetStmt: 'RESET',
+  DiscardStmt: 'DISCARD',
+  LockStmt: 'LOCK',
+  CallStmt: 'CALL',
+  GrantStmt: 'GRANT',
+  GrantRoleStmt: 'GRANT',
+  AlterRoleSetStmt: 'ALTER ROLE',
+};
+
+const HINT = 'Send one SELECT (or WITH … SELECT, VALUES, TABLE) per call; nothing else runs here';
+
+/** Parses `sql`; a syntax error becomes a SqlRefused with the position PostgreSQL reports. */
+function parse(sql: string): RawStatement[] {
+  if (!loaded) throw new Error('loadSqlParser() was not awaited before the first parse');
+  try {
+    return parser.parseSync(sql).stmts ?? [];
+  } catch (error) {
+    const details = (error as { sqlDetails?: SqlErrorDetails }).sqlDetails;
+    const message = details?.message ?? (error instanceof Error ? error.message : String(error));
+    throw new SqlRefused(
+      {
+        message: `Syntax error: ${message}`,
+        ...(details && details.cursorPosition >= 0 ? { position: details.cursorPosition + 1 } : {}),
+        hint: 'Check the SQL near that position (PostgreSQL 17 syntax)',
+      },
+      'sql_syntax_error',
+    );
+  }
+}
+
+/** Every node of a parse tree, depth first, with its type name. */
+function* walk(value: unknown, type = ''): Generator<[string, Node]> {
+  if (Array.isArray(value)) {
+    for (const item of value) yield* walk(item);
+    return;
+  }
+  if (value === null || typeof value !== 'object') return;
+  const node = value as Node;
+  if (type) yield [type, node];
+  for (const [key, child] of Object.entries(node)) {
+    if (child !== null && typeof child === 'object') yield* walk(child, /^[A-Z]/.test(key) ? key : '');
+  }
+}
+
+function functionName(call: Node): string {
+  const parts = (call.funcname as { String?: { sval?: string } }[] | undefined) ?? [];
+  return (parts[parts.length - 1]?.String?.sval ?? '').toLowerCase();
+}
+
+/** Character offset (1-based) of a byte offset in `sql`: the parser counts UTF-8 bytes. */
+function charPosition(sql: string, byteOffset: number): number {
+  return Buffer.from(sql, 'utf8').subarray(0, byteOffset).toString('utf8').length + 1;
+}
+
+/**
+ * Checks that `sql` is exactly one read statement and answers its text and kind; throws SqlRefused
+ * (HTTP 400, code `sql_refused` or `sql_syntax_error`) with a message that says what to do.
+ */
+export function checkReadStatement(sql: string): CheckedStatement {
+  const statements = parse(sql);
+  if (statements.length === 0) {
+    throw new SqlRefused({ message: 'The SQL holds no statement', hint: HINT });
+  }
+  if (statements.length > 1) {
+    const second = statements[1];
+    throw new SqlRefused({
+      message: `The SQL holds ${statements.length} statements; only one is allowed`,
+      ...(second?.stmt_location !== undefined ? { position: charPosition(sql, second.stmt_location) } : {}),
+      hint: HINT,
+    });
+  }
+  const [first] = statements as [RawStatement];
+  const [kind, body] = Object.entries(first.stmt)[0] ?? ['', {}];
+  if (kind !== 'SelectStmt') {
+    const name = STATEMENT_NAMES[kind] ?? kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+    throw new SqlRefused({ message: `${name} is not a read statement`, hint: HINT });
+  }
+  const select = body as Node;
+  if (select.intoClause) throw new SqlRefused({ message: 'SELECT … INTO creates a table; it is not a read statement', hint: HINT });
+  for (const [type, node] of walk(select, 'SelectStmt')) {
+    if (WRITES.has(type)) {
+      throw new SqlRefused({ message: `A data-modifying WITH clause (${STATEMENT_NAMES[type] ?? type}) is not a read statement`, hint: HINT });
+    }
+    if (type === 'SelectStmt' && Array.isArray(node.lockingClause) && node.lockingClause.length > 0) {
+      throw new SqlRefused({ message: 'FOR UPDATE / FOR SHARE takes row locks; the sandbox only reads', hint: 'Remove the locking clause' });
+    }
+    if (type === 'SelectStmt' && node.intoClause) {
+      throw new SqlRefused({ message: 'SELECT … INTO creates a table; it is not a read statement', hint: HINT });
+    }
+    if (type === 'FuncCall') {
+      const name = functionName(node);
+      const reason = REFUSED_FUNCTIONS.get(name);
+      if (reason) {
+        const location = typeof node.location === 'number' ? { position: charPosition(sql, node.location) } : {};
+        throw new SqlRefused({ message: `The function ${name}() is not allowed here: it ${reason}`, ...location, hint: HINT });
+      }
+    }
+  }
+  const start = first.stmt_location ?? 0;
+  const bytes = Buffer.from(sql, 'utf8');
+  const text = bytes.subarray(start, first.stmt_len ? start + first.stmt_len : bytes.length).toString('utf8').trim();
+  return { text, statementType: statementType(select) };
+}
+
+function statementType(select: Node): StatementType {
+  if (select.withClause) return 'with_select';
+  if (select.valuesLists) return 'values';
+  return 'select';
+}

@@ -1,0 +1,64 @@
+import type { ToolHandler } from '../generated/handlers.js';
+import { lakehouseOf, SqlError } from '../lakehouse/sandbox.js';
+import { checkReadStatement, SqlRefused } from '../lakehouse/sql-guard.js';
+import { summarizePlan } from '../lakehouse/plan-summary.js';
+
+/** CONTRACT.md: 1 MiB of rows per answer at most. */
+const MAX_BYTES = 1024 * 1024;
+
+export const queryLakehouse: ToolHandler<'query_lakehouse'> = async (input, ctx) => {
+  ctx.audit.sql = input.sql;
+  const { sql, connection = 'lakehouse', limit = 1000, offset = 0, timeout_ms = 15_000 } = input;
+  return lakehouseOf(ctx.db).query(ctx.principal.environmentId, connection, sql, {
+    limit,
+    offset,
+    timeoutMs: timeout_ms,
+    maxBytes: MAX_BYTES,
+    signal: ctx.signal,
+  });
+};
+
+export const validateSql: ToolHandler<'validate_sql'> = async (input, ctx) => {
+  ctx.audit.sql = input.sql;
+  const { sql, connection = 'lakehouse' } = input;
+  let checked;
+  try {
+    checked = checkReadStatement(sql);
+  } catch (error) {
+    if (error instanceof SqlRefused) return { valid: false, errors: [error.problem] };
+    throw error;
+  }
+  // The planner finds unknown tables, columns and functions without running anything.
+  const offset = sql.indexOf(checked.text);
+  try {
+    await lakehouseOf(ctx.db).explain(ctx.principal.environmentId, connection, checked, { analyze: false, timeoutMs: 5_000, signal: ctx.signal });
+  } catch (error) {
+    if (error instanceof SqlError) {
+      return {
+        valid: false,
+        statement_type: checked.statementType,
+        errors: [
+          {
+            message: error.message,
+            ...(error.position !== undefined ? { position: error.position + Math.max(0, offset) } : {}),
+            ...(error.hint ? { hint: error.hint } : {}),
+          },
+        ],
+      };
+    }
+    throw error;
+  }
+  return { valid: true, errors: [], statement_type: checked.statementType };
+};
+
+export const explainSql: ToolHandler<'explain_sql'> = async (input, ctx) => {
+  ctx.audit.sql = input.sql;
+  const { sql, connection = 'lakehouse', analyze = false, timeout_ms = 15_000 } = input;
+  const checked = checkReadStatement(sql);
+  const plan = (await lakehouseOf(ctx.db).explain(ctx.principal.environmentId, connection, checked, {
+    analyze,
+    timeoutMs: timeout_ms,
+    signal: ctx.signal,
+  })) as Record<string, unknown>;
+  return { plan, summary: summarizePlan(plan, analyze) };
+};

@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
+import type { ToolIO, ToolName } from '../../../src/generated/handlers.js';
+import { toolValidators } from '../../../src/generated/tool-validators.js';
+import { installId } from '../../../src/lakehouse/provision.js';
+import { attachLakehouse, Lakehouse } from '../../../src/lakehouse/sandbox.js';
+import { createLogger } from '../../../src/logger.js';
+import { createTestDatabase, noteInstallId, type TestDatabase } from '../../helpers/db.js';
+import { connectClient, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+
+// One test file's lakehouse: a copy of the run's template database (sample data included), two
+// environments ("acme/production" and "acme/staging") with their sandboxes, the Lakehouse attached, and
+// one MCP server per environment (the stand-in verifier's read token speaks for that environment).
+
+export interface LakehouseHarness {
+  database: TestDatabase;
+  lakehouse: Lakehouse;
+  install: string;
+  env: { a: { id: string; schema: string; role: string }; b: { id: string; schema: string; role: string } };
+  servers: { a: McpTestServer; b: McpTestServer };
+  clients: { a: Client; b: Client };
+  close(): Promise<void>;
+}
+
+export const SECRET = crypto.createHash('sha256').update('lakehouse tests').digest();
+
+export async function startLakehouseHarness(options: { sqlConcurrency?: number } = {}): Promise<LakehouseHarness> {
+  const database = await createTestDatabase();
+  const org = await createOrganization(database.db, 'acme');
+  const a = await createEnvironment(database.db, { organization: 'acme', environment: 'production' });
+  const b = await createEnvironment(database.db, { organization: 'acme', environment: 'staging' });
+  const install = await installId(database.db);
+  noteInstallId(database.name, install);
+  const lakehouse = await new Lakehouse(database.db, {
+    appUrl: database.url,
+    secretKey: SECRET,
+    sqlConcurrency: options.sqlConcurrency ?? 4,
+    log: createLogger('silent'),
+  }).init();
+  attachLakehouse(database.db, lakehouse);
+  const env = (id: string) => ({ id, schema: `env_${id.replace(/-/g, '')}`, role: lakehouse.roleName(id) });
+  const start = async (environmentId: string, environment: string) => {
+    const server = await startMcpTestServer({ database, env: { SECRET_KEY: SECRET.toString('base64'), SQL_CONCURRENCY: String(options.sqlConcurrency ?? 4) } });
+    for (const principal of Object.values(server.principals)) {
+      Object.assign(principal, { organizationId: org.id, organization: 'acme', environmentId, environment });
+    }
+    return server;
+  };
+  const servers = { a: await start(a.id, 'production'), b: await start(b.id, 'staging') };
+  const clients = { a: await connectClient(servers.a.mcpUrl, TOKENS.read), b: await connectClient(servers.b.mcpUrl, TOKENS.read) };
+  return {
+    database,
+    lakehouse,
+    install,
+    env: { a: env(a.id), b: env(b.id) },
+    servers,
+    clients,
+    async close() {
+      await clients.a.close();
+      await clients.b.close();
+      await servers.a.close();
+      await servers.b.close();
+      await lakehouse.close();
+      await database.drop();
+    },
+  };
+}
+
+/** Calls a tool; answers its structured output (checked against the output schema) or fails. */
+export async function call<N extends ToolName>(client: Client, name: N, args: ToolIO[N]['input']): Promise<ToolIO[N]['output']> {
+  const result = (await client.callTool({ name, arguments: args as Record<string, unknown> })) as CallToolResult;
+  assert.notEqual(result.isError, true, `${name} failed: ${JSON.stringify(result.content)}`);
+  const validate = toolValidators[name].output;
+  assert.ok(validate(result.structuredContent), `${name} output breaks its schema: ${JSON.stringify(validate.errors)}`);
+  return result.structuredContent;
+}
+
+/** Calls a tool that must fail; answers its error code and message. */
+export async function callError(client: Client, name: ToolName, args: Record<string, unknown>): Promise<{ code: string; message: string }> {
+  const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
+  assert.equal(result.isError, true, `${name} should have failed: ${JSON.stringify(result.structuredContent)}`);
+  const meta = (result._meta as Record<string, { code: string }> | undefined)?.['lakehouse-mcp/error'];
+  const text = result.content.find((c) => c.type === 'text');
+  return { code: meta?.code ?? '', message: text && text.type === 'text' ? text.text : '' };
+}

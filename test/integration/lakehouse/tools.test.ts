@@ -1,0 +1,155 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
+import { call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
+
+// The happy paths of the lakehouse tools on the sample data, as an agent would use them, and the
+// question of issue 5: "what were the top 5 events last week, and how did signups convert to purchases?"
+
+let h: LakehouseHarness;
+before(async () => {
+  h = await startLakehouseHarness();
+});
+after(async () => {
+  await h?.close();
+});
+
+describe('lakehouse tools on the sample data', () => {
+  it('list_connections names the built-in connections', async () => {
+    const result = await call(h.clients.a, 'list_connections', {});
+    assert.deepEqual(result.items.map((c) => [c.name, c.kind]), [['lakehouse', 'lakehouse'], ['sample', 'sample']]);
+  });
+
+  it('get_connection describes the sample tables with the columns of CONTRACT.md and row estimates', async () => {
+    const result = await call(h.clients.a, 'get_connection', { name: 'sample' });
+    const tables = Object.fromEntries(result.schemas.flatMap((s) => s.tables).map((t) => [t.name, t]));
+    assert.deepEqual(Object.keys(tables).sort(), ['events', 'pageviews', 'sessions', 'users']);
+    assert.deepEqual(tables.events?.columns.map((c) => `${c.name} ${c.type}`), [
+      'event_id bigint', 'event text', 'user_id bigint', 'session_id bigint', 'occurred_at timestamp with time zone', 'properties jsonb',
+    ]);
+    assert.ok((tables.events?.estimated_rows ?? 0) >= 1_000_000);
+    assert.deepEqual(tables.users?.columns.map((c) => c.name), ['user_id', 'signed_up_at', 'plan', 'country']);
+    assert.deepEqual(tables.sessions?.columns.map((c) => c.name), ['session_id', 'user_id', 'started_at', 'ended_at', 'device']);
+    assert.deepEqual(tables.pageviews?.columns.map((c) => c.name), ['pageview_id', 'session_id', 'user_id', 'path', 'viewed_at']);
+  });
+
+  it('get_connection profiles one table from the statistics', async () => {
+    const result = await call(h.clients.a, 'get_connection', { name: 'sample', table: 'users' });
+    const plan = result.profile?.columns.find((c) => c.name === 'plan');
+    assert.equal(plan?.null_fraction, 0);
+    assert.equal(plan?.distinct_estimate, 3);
+    assert.equal((await callError(h.clients.a, 'get_connection', { name: 'sample', table: 'nope' })).code, 'not_found');
+  });
+
+  it("get_connection on lakehouse shows the environment's own (empty) schema", async () => {
+    const result = await call(h.clients.a, 'get_connection', { name: 'lakehouse' });
+    assert.deepEqual(result.schemas, [{ name: h.env.a.schema, tables: [] }]);
+  });
+
+  it('list_events counts event names over a period', async () => {
+    const result = await call(h.clients.a, 'list_events', {});
+    assert.ok(result.items.length >= 8);
+    assert.equal(result.items[0]?.event, 'page_view');
+    const total = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'sample',
+      sql: `SELECT count(*) FROM events WHERE occurred_at >= '${result.from}' AND occurred_at < '${result.to}' AND event = 'page_view'`,
+    });
+    assert.equal(String(result.items[0]?.count), total.rows[0]?.[0]);
+  });
+
+  it('query_lakehouse maps types to JSON faithfully', async () => {
+    const result = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'sample',
+      sql: `SELECT 9007199254740993::bigint AS big, 1.10::numeric AS num, 42 AS int, 0.5::float8 AS dbl, true AS yes,
+                   TIMESTAMPTZ '2025-01-02 03:04:05.678+00' AS ts, '{"a":[1,2]}'::jsonb AS doc, NULL::text AS nothing, DATE '2025-01-02' AS day`,
+    });
+    assert.deepEqual(result.columns.map((c) => c.type), ['bigint', 'numeric', 'integer', 'double precision', 'boolean', 'timestamp with time zone', 'jsonb', 'text', 'date']);
+    assert.deepEqual(result.rows, [['9007199254740993', '1.10', 42, 0.5, true, '2025-01-02T03:04:05.678Z', { a: [1, 2] }, null, '2025-01-02']]);
+    assert.equal(result.truncated, false);
+    assert.equal(result.next_offset, undefined);
+    assert.ok(result.elapsed_ms >= 0);
+  });
+
+  it('query_lakehouse pages with limit, truncated and next_offset', async () => {
+    const text = 'SELECT user_id FROM users ORDER BY user_id';
+    const first = await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: text, limit: 3 });
+    assert.deepEqual(first.rows, [['1'], ['2'], ['3']]);
+    assert.equal(first.truncated, true);
+    const next = await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: text, limit: 3, offset: first.next_offset ?? 0 });
+    assert.deepEqual(next.rows, [['4'], ['5'], ['6']]);
+  });
+
+  it('query_lakehouse caps the bytes of an answer at 1 MiB', async () => {
+    const result = await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: "SELECT repeat('x', 10000) FROM generate_series(1, 500)" });
+    assert.equal(result.truncated, true);
+    assert.ok(result.row_count > 90 && result.row_count < 110, String(result.row_count));
+  });
+
+  it('validate_sql reports parse errors with position and hint, and planner errors without running', async () => {
+    const syntax = await call(h.clients.a, 'validate_sql', { sql: 'SELECT event FORM events' });
+    assert.equal(syntax.valid, false);
+    assert.equal(syntax.errors[0]?.position, 19);
+    assert.ok(syntax.errors[0]?.hint);
+    const column = await call(h.clients.a, 'validate_sql', { connection: 'sample', sql: '  SELECT nope FROM events' });
+    assert.equal(column.valid, false);
+    assert.match(column.errors[0]?.message ?? '', /column "nope" does not exist/);
+    assert.equal(column.errors[0]?.position, 10);
+    const table = await call(h.clients.a, 'validate_sql', { connection: 'sample', sql: 'SELECT * FROM nothing_here' });
+    assert.match(table.errors[0]?.message ?? '', /relation "nothing_here" does not exist/);
+    const ok = await call(h.clients.a, 'validate_sql', { connection: 'sample', sql: 'WITH e AS (SELECT * FROM events) SELECT count(*) FROM e' });
+    assert.deepEqual(ok, { valid: true, errors: [], statement_type: 'with_select' });
+    const write = await call(h.clients.a, 'validate_sql', { sql: 'DELETE FROM events' });
+    assert.equal(write.valid, false);
+  });
+
+  it('explain_sql answers the JSON plan and a summary, with analyze inside the sandbox', async () => {
+    const plain = await call(h.clients.a, 'explain_sql', { connection: 'sample', sql: 'SELECT count(*) FROM events' });
+    assert.ok('Plan' in plain.plan);
+    assert.match(plain.summary, /events/);
+    assert.match(plain.summary, /Not executed/);
+    const analyzed = await call(h.clients.a, 'explain_sql', { connection: 'sample', sql: "SELECT count(*) FROM users WHERE plan = 'pro'", analyze: true });
+    assert.ok('Execution Time' in analyzed.plan);
+    assert.match(analyzed.summary, /Ran in/);
+  });
+
+  it('answers "top 5 events last week, and how signups converted to purchases" with these tools alone', async () => {
+    const top = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'sample',
+      sql: `SELECT event, count(*) AS n FROM events
+            WHERE occurred_at >= date_trunc('week', now()) - interval '1 week' AND occurred_at < date_trunc('week', now())
+            GROUP BY event ORDER BY n DESC LIMIT 5`,
+    });
+    assert.equal(top.row_count, 5);
+    const funnel = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'sample',
+      sql: `SELECT count(DISTINCT user_id) FILTER (WHERE event = 'signup') AS signups,
+                   count(DISTINCT user_id) FILTER (WHERE event = 'purchase') AS buyers,
+                   round(100.0 * count(DISTINCT user_id) FILTER (WHERE event = 'purchase') / count(DISTINCT user_id) FILTER (WHERE event = 'signup'), 1) AS pct
+            FROM events WHERE event IN ('signup', 'purchase')`,
+    });
+    const [signups, buyers, pct] = funnel.rows[0] as [string, string, string];
+    assert.equal(signups, '20000');
+    assert.ok(Number(buyers) > 1000 && Number(pct) > 5 && Number(pct) < 15, `${buyers} buyers, ${pct}%`);
+  });
+
+  it('measures point-query latency through MCP against raw pg', async () => {
+    const raw = new pg.Client({ connectionString: h.database.url });
+    await raw.connect();
+    const time = async (n: number, run: () => Promise<unknown>) => {
+      const samples: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const t = performance.now();
+        await run();
+        samples.push(performance.now() - t);
+      }
+      samples.sort((x, y) => x - y);
+      return samples[Math.floor(n / 2)] ?? 0;
+    };
+    const rawP50 = await time(100, () => raw.query('SELECT * FROM sample.users WHERE user_id = $1', [4242]));
+    const sandboxP50 = await time(100, () => h.lakehouse.query(h.env.a.id, 'sample', 'SELECT * FROM users WHERE user_id = 4242', { limit: 1000, offset: 0, maxBytes: 1 << 20, timeoutMs: 15_000 }));
+    const mcpP50 = await time(100, () => call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: 'SELECT * FROM users WHERE user_id = 4242' }));
+    await raw.end();
+    console.log(`point query p50: raw pg ${rawP50.toFixed(2)} ms, sandbox ${sandboxP50.toFixed(2)} ms, query_lakehouse over MCP ${mcpP50.toFixed(2)} ms`);
+    assert.ok(mcpP50 < 100);
+  });
+});
