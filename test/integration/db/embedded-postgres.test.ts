@@ -153,7 +153,7 @@ describe('embedded PostgreSQL started by root', () => {
         assert.equal((await query(cluster.url, "SELECT to_regclass('kept') IS NULL AS fresh"))[0]?.fresh, true);
         const aside = resetLog.lines.find((l) => l.includes('moved to'))?.match(/moved to (\S+)/)?.[1];
         assert.ok(aside?.startsWith(`${oldCluster}.orphaned-`), resetLog.lines.join('\n'));
-        await fs.rm(aside, { recursive: true, force: true });
+        await fs.rm(aside ?? '', { recursive: true, force: true });
       } finally {
         await cluster?.stop();
         await removeDataDir(dataDir);

@@ -5,6 +5,7 @@ import { MigrationError, migrateToLatest } from '../../../src/db/migrate.js';
 import { migrations } from '../../../src/db/migrations/index.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
 
+// The foundation tables; later migrations add more (OAuth, lakehouse, assets).
 const TABLES = ['audit_log', 'docs', 'environments', 'memberships', 'organizations', 'users'];
 
 async function tables<DB>(db: Kysely<DB>): Promise<string[]> {
@@ -33,12 +34,14 @@ describe('migrations', () => {
   it('apply on an empty database, creating every table', async () => {
     assert.deepEqual(await tables(test.db), []);
     assert.deepEqual(await migrateToLatest(test.db), Object.keys(migrations));
-    assert.deepEqual(await tables(test.db), TABLES);
+    const created = await tables(test.db);
+    for (const table of TABLES) assert.ok(created.includes(table), `${table} is created`);
   });
 
   it('are idempotent: a second run applies nothing and changes nothing', async () => {
+    const before = await tables(test.db);
     assert.deepEqual(await migrateToLatest(test.db), []);
-    assert.deepEqual(await tables(test.db), TABLES);
+    assert.deepEqual(await tables(test.db), before);
   });
 
   it('enforce slug names, case-insensitive unique emails and known roles in the database too', async () => {
