@@ -55,12 +55,14 @@ describe('admin service-account', () => {
   });
 
   it('refuses bad scopes, unknown environments and unknown accounts with one error line', async () => {
-    for (const args of [
-      ['service-account', 'create', 'acme/production', '--name', 'x', '--scopes', 'admin'],
-      ['service-account', 'create', 'acme/nowhere', '--name', 'x', '--scopes', 'read'],
-      ['service-account', 'revoke', crypto.randomUUID()],
-    ]) {
-      const result = await admin(...args);
+    const results = await Promise.all(
+      [
+        ['service-account', 'create', 'acme/production', '--name', 'x', '--scopes', 'admin'],
+        ['service-account', 'create', 'acme/nowhere', '--name', 'x', '--scopes', 'read'],
+        ['service-account', 'revoke', crypto.randomUUID()],
+      ].map((args) => admin(...args)),
+    );
+    for (const result of results) {
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stderr.trim(), /^error: [^\n]+$/);
     }
