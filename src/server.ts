@@ -16,6 +16,8 @@ import type { Services } from './operations/context.js';
 import { indexDocs } from './operations/docs.js';
 import { koaOperationHandlers, operationHandlers } from './operations/index.js';
 import { loadSecretKey } from './secret-key.js';
+import { webhookSettings } from './webhooks/settings.js';
+import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 
 export const DOCS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs');
 
@@ -60,6 +62,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   let database: OpenDatabase | undefined;
   let oauth: OAuthServer;
   let lakehouse: Lakehouse | undefined;
+  let webhooks: WebhookWorker | undefined;
   try {
     // SECRET_KEY, or the key generated into DATA_DIR (also with DATABASE_URL: one process works as is; several
     // processes of one deployment must all be given the same SECRET_KEY).
@@ -69,8 +72,11 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     lakehouse = await startLakehouse({ config, db: database.db, url: database.url, secret, log });
     oauth = new OAuthServer({ config, db: database.db, log, secret });
     await oauth.start();
+    // The notification outbox (src/webhooks/worker.ts): one worker per process, safe with several processes.
+    webhooks = startWebhookWorker({ db: database.db, secretKey: secret, allowPrivateNetwork: config.allowPrivateNetwork, settings: webhookSettings(env), log });
   } catch (error) {
     server.close();
+    await webhooks?.stop();
     await lakehouse?.close();
     await database?.close();
     throw error;
@@ -101,6 +107,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
         setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });
       oauth.close();
+      await webhooks?.stop();
       await audit.close();
       await lakehouse?.close();
       await database.close();

@@ -181,6 +181,136 @@ export interface SemanticModelsTable {
   updated_at: Generated<Date>;
 }
 
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** Saved assets (migration 0004): every row belongs to one environment; keys are (environment_id, id). */
+export interface InsightsTable {
+  environment_id: string;
+  id: Generated<string>;
+  title: string;
+  description: Generated<string>;
+  sql: string;
+  connection: string;
+  /** JSON array of { name, type, default?, description? }; pass through JSON.stringify (pg sends arrays as Postgres arrays). */
+  parameters: ColumnType<JsonValue, string, string>;
+  chart: JsonObject;
+  version: Generated<number>;
+  created_by: string;
+  created_at: DatabaseDefault<Date>;
+  updated_at: Generated<Date>;
+  search: DatabaseDefault<string>;
+}
+
+export interface DashboardsTable {
+  environment_id: string;
+  id: Generated<string>;
+  title: string;
+  description: Generated<string>;
+  variables: ColumnType<JsonValue, string, string>;
+  version: Generated<number>;
+  created_by: string;
+  created_at: DatabaseDefault<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface DashboardWidgetsTable {
+  environment_id: string;
+  dashboard_id: string;
+  position: number;
+  insight_id: string;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export interface NotificationsTable {
+  environment_id: string;
+  id: Generated<string>;
+  title: string;
+  body: string;
+  severity: Severity;
+  link: string | null;
+  created_by: string;
+  created_at: Generated<Date>;
+}
+
+export type DiscoveryStatus = 'pending' | 'approved' | 'rejected';
+
+export interface DiscoveriesTable {
+  environment_id: string;
+  id: Generated<string>;
+  title: string;
+  summary: string;
+  severity: Severity;
+  sql: string | null;
+  insight_id: string | null;
+  status: Generated<DiscoveryStatus>;
+  decided_by: string | null;
+  decided_at: Date | null;
+  decision_note: string | null;
+  notification_id: string | null;
+  version: Generated<number>;
+  created_by: string;
+  created_at: DatabaseDefault<Date>;
+  updated_at: Generated<Date>;
+}
+
+export type MemoryType = 'episodic' | 'semantic' | 'procedural';
+
+export interface MemoriesTable {
+  environment_id: string;
+  id: Generated<string>;
+  content: string;
+  type: MemoryType;
+  importance: number;
+  tags: string[];
+  source: string | null;
+  created_by: string;
+  created_at: Generated<Date>;
+  search: DatabaseDefault<string>;
+}
+
+export interface WebhooksTable {
+  environment_id: string;
+  id: Generated<string>;
+  url: string;
+  /** The `whsec_` secret sealed with SECRET_KEY (src/webhooks/secrets.ts). */
+  sealed_secret: string;
+  created_at: DatabaseDefault<Date>;
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'dead';
+
+export interface WebhookDeliveriesTable {
+  /** The Standard Webhooks message id (`msg_…`), the same on every attempt. */
+  id: string;
+  environment_id: string;
+  webhook_id: string;
+  notification_id: string;
+  /** The exact JSON body that is signed and sent. */
+  payload: string;
+  status: Generated<DeliveryStatus>;
+  attempts: Generated<number>;
+  next_attempt_at: Generated<Date>;
+  /** The lease of the worker attempt that holds the row (null when none does). */
+  claim: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  created_at: DatabaseDefault<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface IdempotencyKeysTable {
+  environment_id: string;
+  tool: string;
+  key: string;
+  request_hash: Buffer;
+  /** The first answer, as JSON text on the way in (JSON.stringify). */
+  result: ColumnType<JsonValue | null, string | null, string>;
+  created_at: Generated<Date>;
+}
+
 export interface Database {
   organizations: OrganizationsTable;
   environments: EnvironmentsTable;
@@ -192,6 +322,15 @@ export interface Database {
   lakehouse_sample: LakehouseSampleTable;
   connections: ConnectionsTable;
   semantic_models: SemanticModelsTable;
+  insights: InsightsTable;
+  dashboards: DashboardsTable;
+  dashboard_widgets: DashboardWidgetsTable;
+  notifications: NotificationsTable;
+  discoveries: DiscoveriesTable;
+  memories: MemoriesTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  idempotency_keys: IdempotencyKeysTable;
   oauth_clients: OAuthClientsTable;
   service_accounts: ServiceAccountsTable;
   oauth_grants: OAuthGrantsTable;

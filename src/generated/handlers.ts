@@ -5,15 +5,22 @@ import type * as T from './tool-types.js';
 
 /** Each tool's input (after validation and defaults) and output. */
 export interface ToolIO {
+  create_discovery: { input: T.CreateDiscoveryInput; output: T.CreateDiscoveryOutput };
+  create_memory: { input: T.CreateMemoryInput; output: T.CreateMemoryOutput };
+  create_notification: { input: T.CreateNotificationInput; output: T.CreateNotificationOutput };
   explain_sql: { input: T.ExplainSqlInput; output: T.ExplainSqlOutput };
   get_connection: { input: T.GetConnectionInput; output: T.GetConnectionOutput };
   get_doc: { input: T.GetDocInput; output: T.GetDocOutput };
   get_session_context: { input: T.GetSessionContextInput; output: T.GetSessionContextOutput };
   list_connections: { input: T.ListConnectionsInput; output: T.ListConnectionsOutput };
+  list_discoveries: { input: T.ListDiscoveriesInput; output: T.ListDiscoveriesOutput };
   list_events: { input: T.ListEventsInput; output: T.ListEventsOutput };
+  list_notifications: { input: T.ListNotificationsInput; output: T.ListNotificationsOutput };
   query_lakehouse: { input: T.QueryLakehouseInput; output: T.QueryLakehouseOutput };
   search_docs: { input: T.SearchDocsInput; output: T.SearchDocsOutput };
+  search_memories: { input: T.SearchMemoriesInput; output: T.SearchMemoriesOutput };
   validate_sql: { input: T.ValidateSqlInput; output: T.ValidateSqlOutput };
+  view_discovery: { input: T.ViewDiscoveryInput; output: T.ViewDiscoveryOutput };
 }
 export type ToolName = keyof ToolIO;
 export type ToolHandler<N extends ToolName> = (input: ToolIO[N]['input'], ctx: ToolContext) => Promise<ToolIO[N]['output']>;
@@ -33,6 +40,18 @@ export interface OperationIO {
     query: Record<string, never>;
     body: undefined;
     response: { status: 200; body: operations["getProtectedResourceMetadataV1"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> };
+  };
+  approveDiscovery: {
+    params: NonNullable<operations["approveDiscovery"]['parameters']['path']>;
+    query: Record<string, never>;
+    body: NonNullable<operations["approveDiscovery"]['requestBody']>['content']["application/json"] | undefined;
+    response: { status: 200; body: operations["approveDiscovery"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> };
+  };
+  rejectDiscovery: {
+    params: NonNullable<operations["rejectDiscovery"]['parameters']['path']>;
+    query: Record<string, never>;
+    body: NonNullable<operations["rejectDiscovery"]['requestBody']>['content']["application/json"] | undefined;
+    response: { status: 200; body: operations["rejectDiscovery"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> };
   };
   listToolCatalogue: {
     params: Record<string, never>;

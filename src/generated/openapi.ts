@@ -104,6 +104,96 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/discoveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List discoveries
+         * @description This environment's discoveries, newest first, optionally only those of one status or severity.
+         *
+         *     The REST mirror of the MCP tool `list_discoveries` (scope `read`).
+         */
+        get: operations["listDiscoveries"];
+        put?: never;
+        /**
+         * Record a discovery
+         * @description Records a finding about the data (an anomaly, a trend, a data-quality problem) with its evidence: the SQL that shows it and/or an insight of this environment. It starts `pending` until an environment admin approves or rejects it (REST). With `notify` (default true) it also creates a notification, delivered to the environment's webhooks.
+         *
+         *     The REST mirror of the MCP tool `create_discovery` (scope `write`).
+         */
+        post: operations["createDiscovery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/discoveries/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * View a discovery
+         * @description One discovery of this environment with its evidence, status and, when it has one, its insight.
+         *
+         *     The REST mirror of the MCP tool `view_discovery` (scope `read`).
+         */
+        get: operations["viewDiscovery"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/discoveries/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a discovery
+         * @description Marks a discovery of the token's environment `approved`. For environment admins, with a token of the `write` scope. Give `version` to make sure nobody changed it since you read it (a stale one answers 409 `conflict`). An id from another environment answers 404.
+         */
+        post: operations["approveDiscovery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/discoveries/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject a discovery
+         * @description Marks a discovery of the token's environment `rejected`, with an optional note saying why. For environment admins, with a token of the `write` scope; `version` as for approving.
+         */
+        post: operations["rejectDiscovery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/docs/{slug}": {
         parameters: {
             query?: never;
@@ -230,6 +320,78 @@ export type paths = {
          *     The REST mirror of the MCP tool `validate_sql` (scope `read`).
          */
         post: operations["validateSql"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/memories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Remember something
+         * @description Saves a memory in this environment for later sessions to find with search_memories: a fact learned (`semantic`), something that happened (`episodic`) or how to do something (`procedural`), with an importance from 0 to 1 and optional tags. Content is at most 8 KiB (UTF-8).
+         *
+         *     The REST mirror of the MCP tool `create_memory` (scope `write`).
+         */
+        post: operations["createMemory"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/memories/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search memories
+         * @description Full-text search over this environment's memories, best first. Each match is scored score = ts_rank_cd(search, query, 32) × (0.1 + 0.9 × importance) × 0.5^(age_days / 30): PostgreSQL's cover-density rank normalised to 0–1 (tags weigh more than content), scaled by importance (an importance-0 memory keeps a tenth of its relevance) and halved for every 30 days of age. The query is read like a web search (quotes, `or`, `-word`).
+         *
+         *     The REST mirror of the MCP tool `search_memories` (scope `read`).
+         */
+        post: operations["searchMemories"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List notifications
+         * @description This environment's notifications, newest first, each with the delivery status of every webhook.
+         *
+         *     The REST mirror of the MCP tool `list_notifications` (scope `read`).
+         */
+        get: operations["listNotifications"];
+        put?: never;
+        /**
+         * Notify people
+         * @description Stores a notification in this environment and delivers it to every webhook of the environment (signed as Standard Webhooks says, retried with backoff until delivered or given up). list_notifications shows each delivery's status.
+         *
+         *     The REST mirror of the MCP tool `create_notification` (scope `write`).
+         */
+        post: operations["createNotification"];
         delete?: never;
         options?: never;
         head?: never;
@@ -593,6 +755,146 @@ export type components = {
             /** @enum {string} */
             token_endpoint_auth_method: "none" | "client_secret_basic" | "client_secret_post";
         };
+        CreateDiscoveryInput: {
+            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            idempotency_key?: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            insight_id?: string;
+            /**
+             * @description Also create a notification (delivered to the environment's webhooks).
+             * @default true
+             */
+            notify?: boolean;
+            /** @enum {string} */
+            severity: "info" | "warning" | "critical";
+            sql?: string;
+            summary: string;
+            title: string;
+        };
+        CreateDiscoveryOutput: {
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            /** Format: date-time */
+            decided_at?: string;
+            decided_by?: string;
+            decision_note?: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            insight_id?: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            notification_id?: string;
+            /** @enum {string} */
+            severity: "info" | "warning" | "critical";
+            sql?: string;
+            /** @enum {string} */
+            status: "pending" | "approved" | "rejected";
+            summary: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            version: number;
+        };
+        CreateMemoryInput: {
+            /**
+             * @description What to remember, at most 8192 bytes in UTF-8.
+             * @example Revenue dashboards must exclude test accounts (users.plan = 'internal').
+             */
+            content: string;
+            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            idempotency_key?: string;
+            /** @description 0 (trivia) to 1 (must not be forgotten); weighs the memory in search_memories. */
+            importance: number;
+            /** @description Where it comes from (a URL, a table, a conversation). */
+            source?: string;
+            tags?: string[];
+            /** @enum {string} */
+            type: "episodic" | "semantic" | "procedural";
+        };
+        CreateMemoryOutput: {
+            content: string;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            importance: number;
+            source?: string;
+            tags: string[];
+            /** @enum {string} */
+            type: "episodic" | "semantic" | "procedural";
+        };
+        CreateNotificationInput: {
+            body: string;
+            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            idempotency_key?: string;
+            /**
+             * Format: uri
+             * @description An http(s) link for the reader (a dashboard, a runbook).
+             */
+            link?: string;
+            /** @enum {string} */
+            severity: "info" | "warning" | "critical";
+            title: string;
+        };
+        CreateNotificationOutput: {
+            body: string;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            /** @description One delivery per webhook of the environment at the time the notification was created. */
+            deliveries: {
+                attempts: number;
+                last_error?: string;
+                /** @description The HTTP status of the last attempt. */
+                last_status?: number;
+                /** Format: date-time */
+                next_attempt_at?: string;
+                /**
+                 * @description `pending` (not yet delivered; retried with backoff), `delivered` (a 2xx answer) or `dead` (gave up).
+                 * @enum {string}
+                 */
+                status: "pending" | "delivered" | "dead";
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                webhook_id: string;
+            }[];
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            link?: string;
+            /** @enum {string} */
+            severity: "info" | "warning" | "critical";
+            title: string;
+        };
+        /** @description An admin's decision on a discovery. */
+        DiscoveryDecision: {
+            /** @description Why (shown with the discovery). */
+            note?: string;
+            /** @description The version you read; the decision is refused with `conflict` when the discovery has changed since. */
+            version?: number;
+        };
         ExplainSqlInput: {
             /** @default false */
             analyze?: boolean;
@@ -713,6 +1015,45 @@ export type components = {
                 name: string;
             }[];
         };
+        ListDiscoveriesOutput: {
+            items: {
+                /** Format: date-time */
+                created_at: string;
+                created_by: string;
+                /** Format: date-time */
+                decided_at?: string;
+                decided_by?: string;
+                decision_note?: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                insight_id?: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                notification_id?: string;
+                /** @enum {string} */
+                severity: "info" | "warning" | "critical";
+                sql?: string;
+                /** @enum {string} */
+                status: "pending" | "approved" | "rejected";
+                summary: string;
+                title: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                version: number;
+            }[];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string;
+        };
         ListEventsOutput: {
             /** Format: date-time */
             from: string;
@@ -724,6 +1065,44 @@ export type components = {
             }[];
             /** Format: date-time */
             to: string;
+        };
+        ListNotificationsOutput: {
+            items: {
+                body: string;
+                /** Format: date-time */
+                created_at: string;
+                created_by: string;
+                /** @description One delivery per webhook of the environment at the time the notification was created. */
+                deliveries: {
+                    attempts: number;
+                    last_error?: string;
+                    /** @description The HTTP status of the last attempt. */
+                    last_status?: number;
+                    /** Format: date-time */
+                    next_attempt_at?: string;
+                    /**
+                     * @description `pending` (not yet delivered; retried with backoff), `delivered` (a 2xx answer) or `dead` (gave up).
+                     * @enum {string}
+                     */
+                    status: "pending" | "delivered" | "dead";
+                    /**
+                     * Format: uuid
+                     * @description The asset's id (a UUID), unique within its environment.
+                     */
+                    webhook_id: string;
+                }[];
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                link?: string;
+                /** @enum {string} */
+                severity: "info" | "warning" | "critical";
+                title: string;
+            }[];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string;
         };
         /** @description An RFC 6749 §5.2 (or RFC 7591 §3.2.2) error. */
         OAuthError: {
@@ -837,6 +1216,42 @@ export type components = {
                 title: string;
             }[];
         };
+        SearchMemoriesInput: {
+            /** @default 10 */
+            limit?: number;
+            /** @example revenue test accounts */
+            query: string;
+            /** @description Only memories carrying every one of these tags. */
+            tags?: string[];
+            /**
+             * @description Only memories of this type.
+             * @enum {string}
+             */
+            type?: "episodic" | "semantic" | "procedural";
+        };
+        SearchMemoriesOutput: {
+            /** @description Matching memories, best first. */
+            items: {
+                memory: {
+                    content: string;
+                    /** Format: date-time */
+                    created_at: string;
+                    created_by: string;
+                    /**
+                     * Format: uuid
+                     * @description The asset's id (a UUID), unique within its environment.
+                     */
+                    id: string;
+                    importance: number;
+                    source?: string;
+                    tags: string[];
+                    /** @enum {string} */
+                    type: "episodic" | "semantic" | "procedural";
+                };
+                /** @description The score of the formula above. */
+                score: number;
+            }[];
+        };
         TokenIntrospectionRequest: components["schemas"]["TokenRevocationRequest"];
         TokenIntrospectionResponse: {
             active: boolean;
@@ -934,10 +1349,96 @@ export type components = {
             statement_type?: "select" | "values" | "with_select";
             valid: boolean;
         };
+        ViewDiscoveryOutput: {
+            discovery: {
+                /** Format: date-time */
+                created_at: string;
+                created_by: string;
+                /** Format: date-time */
+                decided_at?: string;
+                decided_by?: string;
+                decision_note?: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                insight_id?: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                notification_id?: string;
+                /** @enum {string} */
+                severity: "info" | "warning" | "critical";
+                sql?: string;
+                /** @enum {string} */
+                status: "pending" | "approved" | "rejected";
+                summary: string;
+                title: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                version: number;
+            };
+            insight?: {
+                /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+                chart: {
+                    /** @enum {string} */
+                    kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+                    /** @description A column whose values split the data into series (colors). */
+                    series?: string;
+                    /** @description A title drawn above the chart (default the insight's title). */
+                    title?: string;
+                    /** @description The column on the horizontal axis. */
+                    x?: string;
+                    /** @description The column on the vertical axis (a number). */
+                    y?: string;
+                } & unknown;
+                connection: string;
+                /** Format: date-time */
+                created_at: string;
+                /** @description Who created it (`user:<id>` or `service:<id>`). */
+                created_by: string;
+                description: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                parameters: {
+                    /** @description The value used when render_insight or a dashboard gives none. */
+                    default?: string | number | boolean;
+                    description?: string;
+                    name: string;
+                    /** @enum {string} */
+                    type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+                }[];
+                sql: string;
+                title: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                version: number;
+            };
+        };
     };
     responses: {
         /** @description The request is malformed or fails its schema; `errors` lists every violation. */
         BadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description 401 without a valid bearer token, 403 `insufficient_scope` or `forbidden` (not an admin of the environment), 404 `not_found`, 409 `conflict` (stale version). */
+        DiscoveryDecisionError: {
             headers: {
                 [name: string]: unknown;
             };
@@ -964,7 +1465,9 @@ export type components = {
             };
         };
     };
-    parameters: never;
+    parameters: {
+        DiscoveryId: string;
+    };
     requestBodies: never;
     headers: never;
     pathItems: never;
@@ -1102,6 +1605,161 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+        };
+    };
+    listDiscoveries: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                severity?: "info" | "warning" | "critical";
+                status?: "pending" | "approved" | "rejected";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDiscoveriesOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createDiscovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateDiscoveryInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateDiscoveryOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    viewDiscovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewDiscoveryOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    approveDiscovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["DiscoveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DiscoveryDecision"];
+            };
+        };
+        responses: {
+            /** @description The discovery, decided. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateDiscoveryOutput"];
+                };
+            };
+            default: components["responses"]["DiscoveryDecisionError"];
+        };
+    };
+    rejectDiscovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["parameters"]["DiscoveryId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["DiscoveryDecision"];
+            };
+        };
+        responses: {
+            /** @description The discovery, decided. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateDiscoveryOutput"];
+                };
+            };
+            default: components["responses"]["DiscoveryDecisionError"];
         };
     };
     getDoc: {
@@ -1294,6 +1952,142 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ValidateSqlOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateMemoryInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateMemoryOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    searchMemories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchMemoriesInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchMemoriesOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listNotifications: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                severity?: "info" | "warning" | "critical";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListNotificationsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateNotificationInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateNotificationOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

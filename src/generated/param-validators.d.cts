@@ -4,8 +4,13 @@ import type { ValidateFunction } from 'ajv';
 declare const validators: {
   readonly op_getConnection_path: ValidateFunction;
   readonly op_getConnection_query: ValidateFunction;
+  readonly op_listDiscoveries_query: ValidateFunction;
+  readonly op_viewDiscovery_path: ValidateFunction;
+  readonly op_approveDiscovery_path: ValidateFunction;
+  readonly op_rejectDiscovery_path: ValidateFunction;
   readonly op_getDoc_path: ValidateFunction;
   readonly op_listEvents_query: ValidateFunction;
+  readonly op_listNotifications_query: ValidateFunction;
   readonly op_authorize_query: ValidateFunction;
 };
 export = validators;

@@ -131,6 +131,150 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "listDiscoveries",
+  "method": "get",
+  "path": "/api/v1/discoveries",
+  "koaPath": "/api/v1/discoveries",
+  "kind": "tool",
+  "tool": "list_discoveries",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [
+    "status",
+    "severity",
+    "limit",
+    "cursor"
+  ],
+  "validators": {
+    "query": "op_listDiscoveries_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listDiscoveries_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listDiscoveries_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listDiscoveries_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "createDiscovery",
+  "method": "post",
+  "path": "/api/v1/discoveries",
+  "koaPath": "/api/v1/discoveries",
+  "kind": "tool",
+  "tool": "create_discovery",
+  "scope": "write",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_createDiscovery_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_createDiscovery_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_createDiscovery_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "viewDiscovery",
+  "method": "get",
+  "path": "/api/v1/discoveries/{id}",
+  "koaPath": "/api/v1/discoveries/:id",
+  "kind": "tool",
+  "tool": "view_discovery",
+  "scope": "read",
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_viewDiscovery_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_viewDiscovery_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_viewDiscovery_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_viewDiscovery_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "approveDiscovery",
+  "method": "post",
+  "path": "/api/v1/discoveries/{id}/approve",
+  "koaPath": "/api/v1/discoveries/:id/approve",
+  "kind": "typed",
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_approveDiscovery_path"
+  },
+  "requestBody": {
+    "required": false,
+    "content": {
+      "application/json": "op_approveDiscovery_body_application_json"
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_approveDiscovery_response_200_application_json"
+    },
+    "default": {
+      "application/problem+json": "op_approveDiscovery_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "rejectDiscovery",
+  "method": "post",
+  "path": "/api/v1/discoveries/{id}/reject",
+  "koaPath": "/api/v1/discoveries/:id/reject",
+  "kind": "typed",
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_rejectDiscovery_path"
+  },
+  "requestBody": {
+    "required": false,
+    "content": {
+      "application/json": "op_rejectDiscovery_body_application_json"
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_rejectDiscovery_response_200_application_json"
+    },
+    "default": {
+      "application/problem+json": "op_rejectDiscovery_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "getDoc",
   "method": "get",
   "path": "/api/v1/docs/{slug}",
@@ -303,6 +447,123 @@ export const routes: readonly RouteDefinition[] = [
     },
     "default": {
       "application/problem+json": "op_validateSql_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "createMemory",
+  "method": "post",
+  "path": "/api/v1/memories",
+  "koaPath": "/api/v1/memories",
+  "kind": "tool",
+  "tool": "create_memory",
+  "scope": "write",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_createMemory_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_createMemory_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_createMemory_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "searchMemories",
+  "method": "post",
+  "path": "/api/v1/memories/search",
+  "koaPath": "/api/v1/memories/search",
+  "kind": "tool",
+  "tool": "search_memories",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_searchMemories_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_searchMemories_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_searchMemories_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "listNotifications",
+  "method": "get",
+  "path": "/api/v1/notifications",
+  "koaPath": "/api/v1/notifications",
+  "kind": "tool",
+  "tool": "list_notifications",
+  "scope": "read",
+  "pathParams": [],
+  "queryParams": [
+    "severity",
+    "limit",
+    "cursor"
+  ],
+  "validators": {
+    "query": "op_listNotifications_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listNotifications_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listNotifications_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listNotifications_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "createNotification",
+  "method": "post",
+  "path": "/api/v1/notifications",
+  "koaPath": "/api/v1/notifications",
+  "kind": "tool",
+  "tool": "create_notification",
+  "scope": "write",
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_createNotification_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_createNotification_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_createNotification_response_default_application_problem_json"
     }
   }
 },

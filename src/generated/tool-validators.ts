@@ -8,6 +8,18 @@ import type * as T from './tool-types.js';
 export const toolValidators: {
   [N in ToolName]: { input: ValidateFunction<ToolIO[N]['input']>; output: ValidateFunction<ToolIO[N]['output']> };
 } = {
+  create_discovery: {
+    input: validators.tool_create_discovery_input as ValidateFunction<T.CreateDiscoveryInput>,
+    output: validators.tool_create_discovery_output as ValidateFunction<T.CreateDiscoveryOutput>,
+  },
+  create_memory: {
+    input: validators.tool_create_memory_input as ValidateFunction<T.CreateMemoryInput>,
+    output: validators.tool_create_memory_output as ValidateFunction<T.CreateMemoryOutput>,
+  },
+  create_notification: {
+    input: validators.tool_create_notification_input as ValidateFunction<T.CreateNotificationInput>,
+    output: validators.tool_create_notification_output as ValidateFunction<T.CreateNotificationOutput>,
+  },
   explain_sql: {
     input: validators.tool_explain_sql_input as ValidateFunction<T.ExplainSqlInput>,
     output: validators.tool_explain_sql_output as ValidateFunction<T.ExplainSqlOutput>,
@@ -28,9 +40,17 @@ export const toolValidators: {
     input: validators.tool_list_connections_input as ValidateFunction<T.ListConnectionsInput>,
     output: validators.tool_list_connections_output as ValidateFunction<T.ListConnectionsOutput>,
   },
+  list_discoveries: {
+    input: validators.tool_list_discoveries_input as ValidateFunction<T.ListDiscoveriesInput>,
+    output: validators.tool_list_discoveries_output as ValidateFunction<T.ListDiscoveriesOutput>,
+  },
   list_events: {
     input: validators.tool_list_events_input as ValidateFunction<T.ListEventsInput>,
     output: validators.tool_list_events_output as ValidateFunction<T.ListEventsOutput>,
+  },
+  list_notifications: {
+    input: validators.tool_list_notifications_input as ValidateFunction<T.ListNotificationsInput>,
+    output: validators.tool_list_notifications_output as ValidateFunction<T.ListNotificationsOutput>,
   },
   query_lakehouse: {
     input: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
@@ -40,8 +60,16 @@ export const toolValidators: {
     input: validators.tool_search_docs_input as ValidateFunction<T.SearchDocsInput>,
     output: validators.tool_search_docs_output as ValidateFunction<T.SearchDocsOutput>,
   },
+  search_memories: {
+    input: validators.tool_search_memories_input as ValidateFunction<T.SearchMemoriesInput>,
+    output: validators.tool_search_memories_output as ValidateFunction<T.SearchMemoriesOutput>,
+  },
   validate_sql: {
     input: validators.tool_validate_sql_input as ValidateFunction<T.ValidateSqlInput>,
     output: validators.tool_validate_sql_output as ValidateFunction<T.ValidateSqlOutput>,
+  },
+  view_discovery: {
+    input: validators.tool_view_discovery_input as ValidateFunction<T.ViewDiscoveryInput>,
+    output: validators.tool_view_discovery_output as ValidateFunction<T.ViewDiscoveryOutput>,
   },
 };

@@ -23,6 +23,440 @@ export interface ToolDefinition {
 
 export const toolCatalogue: readonly ToolDefinition[] = [
 {
+  "name": "create_discovery",
+  "title": "Record a discovery",
+  "description": "Records a finding about the data (an anomaly, a trend, a data-quality problem) with its evidence: the SQL that shows it and/or an insight of this environment. It starts `pending` until an environment admin approves or rejects it (REST). With `notify` (default true) it also creates a notification, delivered to the environment's webhooks.",
+  "scope": "write",
+  "annotations": {
+    "title": "Record a discovery",
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": true
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "title",
+      "summary",
+      "severity"
+    ],
+    "properties": {
+      "title": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "summary": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 8000
+      },
+      "severity": {
+        "type": "string",
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "sql": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100000
+      },
+      "insight_id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "notify": {
+        "type": "boolean",
+        "default": true,
+        "description": "Also create a notification (delivered to the environment's webhooks)."
+      },
+      "idempotency_key": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[\\x21-\\x7e]+$",
+        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version",
+      "title",
+      "summary",
+      "severity",
+      "status",
+      "created_by",
+      "created_at",
+      "updated_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+      },
+      "title": {
+        "type": "string"
+      },
+      "summary": {
+        "type": "string"
+      },
+      "severity": {
+        "type": "string",
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "status": {
+        "type": "string",
+        "enum": [
+          "pending",
+          "approved",
+          "rejected"
+        ]
+      },
+      "sql": {
+        "type": "string"
+      },
+      "insight_id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "notification_id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "decided_by": {
+        "type": "string"
+      },
+      "decided_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "decision_note": {
+        "type": "string"
+      },
+      "created_by": {
+        "type": "string"
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "updated_at": {
+        "type": "string",
+        "format": "date-time"
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/discoveries",
+    "operationId": "createDiscovery"
+  }
+},
+{
+  "name": "create_memory",
+  "title": "Remember something",
+  "description": "Saves a memory in this environment for later sessions to find with search_memories: a fact learned (`semantic`), something that happened (`episodic`) or how to do something (`procedural`), with an importance from 0 to 1 and optional tags. Content is at most 8 KiB (UTF-8).",
+  "scope": "write",
+  "annotations": {
+    "title": "Remember something",
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "content",
+      "type",
+      "importance"
+    ],
+    "properties": {
+      "content": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 8192,
+        "description": "What to remember, at most 8192 bytes in UTF-8.",
+        "examples": [
+          "Revenue dashboards must exclude test accounts (users.plan = 'internal')."
+        ]
+      },
+      "type": {
+        "type": "string",
+        "enum": [
+          "episodic",
+          "semantic",
+          "procedural"
+        ]
+      },
+      "importance": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1,
+        "description": "0 (trivia) to 1 (must not be forgotten); weighs the memory in search_memories."
+      },
+      "tags": {
+        "type": "array",
+        "maxItems": 20,
+        "uniqueItems": true,
+        "items": {
+          "type": "string",
+          "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,49}$"
+        }
+      },
+      "source": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500,
+        "description": "Where it comes from (a URL, a table, a conversation)."
+      },
+      "idempotency_key": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[\\x21-\\x7e]+$",
+        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "content",
+      "type",
+      "importance",
+      "tags",
+      "created_by",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "content": {
+        "type": "string"
+      },
+      "type": {
+        "type": "string",
+        "enum": [
+          "episodic",
+          "semantic",
+          "procedural"
+        ]
+      },
+      "importance": {
+        "type": "number",
+        "minimum": 0,
+        "maximum": 1
+      },
+      "tags": {
+        "type": "array",
+        "items": {
+          "type": "string"
+        }
+      },
+      "source": {
+        "type": "string"
+      },
+      "created_by": {
+        "type": "string"
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/memories",
+    "operationId": "createMemory"
+  }
+},
+{
+  "name": "create_notification",
+  "title": "Notify people",
+  "description": "Stores a notification in this environment and delivers it to every webhook of the environment (signed as Standard Webhooks says, retried with backoff until delivered or given up). list_notifications shows each delivery's status.",
+  "scope": "write",
+  "annotations": {
+    "title": "Notify people",
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": true
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "title",
+      "body",
+      "severity"
+    ],
+    "properties": {
+      "title": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "body": {
+        "type": "string",
+        "maxLength": 8000
+      },
+      "severity": {
+        "type": "string",
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "link": {
+        "type": "string",
+        "format": "uri",
+        "maxLength": 2000,
+        "pattern": "^https?://",
+        "description": "An http(s) link for the reader (a dashboard, a runbook)."
+      },
+      "idempotency_key": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[\\x21-\\x7e]+$",
+        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "title",
+      "body",
+      "severity",
+      "created_by",
+      "created_at",
+      "deliveries"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "title": {
+        "type": "string"
+      },
+      "body": {
+        "type": "string"
+      },
+      "severity": {
+        "type": "string",
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "link": {
+        "type": "string"
+      },
+      "created_by": {
+        "type": "string"
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "deliveries": {
+        "type": "array",
+        "description": "One delivery per webhook of the environment at the time the notification was created.",
+        "items": {
+          "type": "object",
+          "required": [
+            "webhook_id",
+            "status",
+            "attempts"
+          ],
+          "properties": {
+            "webhook_id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "status": {
+              "type": "string",
+              "enum": [
+                "pending",
+                "delivered",
+                "dead"
+              ],
+              "description": "`pending` (not yet delivered; retried with backoff), `delivered` (a 2xx answer) or `dead` (gave up)."
+            },
+            "attempts": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "next_attempt_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "last_status": {
+              "type": "integer",
+              "description": "The HTTP status of the last attempt."
+            },
+            "last_error": {
+              "type": "string"
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/notifications",
+    "operationId": "createNotification"
+  }
+},
+{
   "name": "explain_sql",
   "title": "Explain a query plan",
   "description": "The PostgreSQL plan of one read statement (EXPLAIN (FORMAT JSON)), without running it, and a summary in words. With `analyze: true` the statement runs (read-only sandbox, same timeout as query_lakehouse) and the plan carries actual times and row counts.",
@@ -543,6 +977,162 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "list_discoveries",
+  "title": "List discoveries",
+  "description": "This environment's discoveries, newest first, optionally only those of one status or severity.",
+  "scope": "read",
+  "annotations": {
+    "title": "List discoveries",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {
+      "status": {
+        "type": "string",
+        "enum": [
+          "pending",
+          "approved",
+          "rejected"
+        ]
+      },
+      "severity": {
+        "type": "string",
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+        "description": "At most this many items."
+      },
+      "cursor": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500,
+        "pattern": "^[A-Za-z0-9_-]+$",
+        "description": "The `next_cursor` of the previous page, to continue a list."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "id",
+            "version",
+            "title",
+            "summary",
+            "severity",
+            "status",
+            "created_by",
+            "created_at",
+            "updated_at"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "version": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 2147483647,
+              "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+            },
+            "title": {
+              "type": "string"
+            },
+            "summary": {
+              "type": "string"
+            },
+            "severity": {
+              "type": "string",
+              "enum": [
+                "info",
+                "warning",
+                "critical"
+              ]
+            },
+            "status": {
+              "type": "string",
+              "enum": [
+                "pending",
+                "approved",
+                "rejected"
+              ]
+            },
+            "sql": {
+              "type": "string"
+            },
+            "insight_id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "notification_id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "decided_by": {
+              "type": "string"
+            },
+            "decided_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "decision_note": {
+              "type": "string"
+            },
+            "created_by": {
+              "type": "string"
+            },
+            "created_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "updated_at": {
+              "type": "string",
+              "format": "date-time"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "next_cursor": {
+        "type": "string",
+        "description": "Pass as `cursor` to get the next page; absent on the last page."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/discoveries",
+    "operationId": "listDiscoveries"
+  }
+},
+{
   "name": "list_events",
   "title": "List event names with counts",
   "description": "The distinct event names of an events table (a table with `event` and `occurred_at` columns) with how many times each occurred in a period, most frequent first. Defaults: the `sample` connection's `events` table over the last 7 days.",
@@ -631,6 +1221,157 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "GET",
     "path": "/api/v1/events",
     "operationId": "listEvents"
+  }
+},
+{
+  "name": "list_notifications",
+  "title": "List notifications",
+  "description": "This environment's notifications, newest first, each with the delivery status of every webhook.",
+  "scope": "read",
+  "annotations": {
+    "title": "List notifications",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {
+      "severity": {
+        "type": "string",
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+        "description": "At most this many items."
+      },
+      "cursor": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500,
+        "pattern": "^[A-Za-z0-9_-]+$",
+        "description": "The `next_cursor` of the previous page, to continue a list."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "id",
+            "title",
+            "body",
+            "severity",
+            "created_by",
+            "created_at",
+            "deliveries"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "title": {
+              "type": "string"
+            },
+            "body": {
+              "type": "string"
+            },
+            "severity": {
+              "type": "string",
+              "enum": [
+                "info",
+                "warning",
+                "critical"
+              ]
+            },
+            "link": {
+              "type": "string"
+            },
+            "created_by": {
+              "type": "string"
+            },
+            "created_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "deliveries": {
+              "type": "array",
+              "description": "One delivery per webhook of the environment at the time the notification was created.",
+              "items": {
+                "type": "object",
+                "required": [
+                  "webhook_id",
+                  "status",
+                  "attempts"
+                ],
+                "properties": {
+                  "webhook_id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                    "description": "The asset's id (a UUID), unique within its environment."
+                  },
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "pending",
+                      "delivered",
+                      "dead"
+                    ],
+                    "description": "`pending` (not yet delivered; retried with backoff), `delivered` (a 2xx answer) or `dead` (gave up)."
+                  },
+                  "attempts": {
+                    "type": "integer",
+                    "minimum": 0
+                  },
+                  "next_attempt_at": {
+                    "type": "string",
+                    "format": "date-time"
+                  },
+                  "last_status": {
+                    "type": "integer",
+                    "description": "The HTTP status of the last attempt."
+                  },
+                  "last_error": {
+                    "type": "string"
+                  }
+                },
+                "additionalProperties": false
+              }
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "next_cursor": {
+        "type": "string",
+        "description": "Pass as `cursor` to get the next page; absent on the last page."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/notifications",
+    "operationId": "listNotifications"
   }
 },
 {
@@ -830,6 +1571,145 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "search_memories",
+  "title": "Search memories",
+  "description": "Full-text search over this environment's memories, best first. Each match is scored score = ts_rank_cd(search, query, 32) × (0.1 + 0.9 × importance) × 0.5^(age_days / 30): PostgreSQL's cover-density rank normalised to 0–1 (tags weigh more than content), scaled by importance (an importance-0 memory keeps a tenth of its relevance) and halved for every 30 days of age. The query is read like a web search (quotes, `or`, `-word`).",
+  "scope": "read",
+  "annotations": {
+    "title": "Search memories",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "query"
+    ],
+    "properties": {
+      "query": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500,
+        "examples": [
+          "revenue test accounts"
+        ]
+      },
+      "type": {
+        "type": "string",
+        "enum": [
+          "episodic",
+          "semantic",
+          "procedural"
+        ],
+        "description": "Only memories of this type."
+      },
+      "tags": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "type": "string",
+          "maxLength": 50
+        },
+        "description": "Only memories carrying every one of these tags."
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 50,
+        "default": 10
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "description": "Matching memories, best first.",
+        "items": {
+          "type": "object",
+          "required": [
+            "memory",
+            "score"
+          ],
+          "properties": {
+            "memory": {
+              "type": "object",
+              "required": [
+                "id",
+                "content",
+                "type",
+                "importance",
+                "tags",
+                "created_by",
+                "created_at"
+              ],
+              "properties": {
+                "id": {
+                  "type": "string",
+                  "format": "uuid",
+                  "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                  "description": "The asset's id (a UUID), unique within its environment."
+                },
+                "content": {
+                  "type": "string"
+                },
+                "type": {
+                  "type": "string",
+                  "enum": [
+                    "episodic",
+                    "semantic",
+                    "procedural"
+                  ]
+                },
+                "importance": {
+                  "type": "number",
+                  "minimum": 0,
+                  "maximum": 1
+                },
+                "tags": {
+                  "type": "array",
+                  "items": {
+                    "type": "string"
+                  }
+                },
+                "source": {
+                  "type": "string"
+                },
+                "created_by": {
+                  "type": "string"
+                },
+                "created_at": {
+                  "type": "string",
+                  "format": "date-time"
+                }
+              },
+              "additionalProperties": false
+            },
+            "score": {
+              "type": "number",
+              "minimum": 0,
+              "description": "The score of the formula above."
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/memories/search",
+    "operationId": "searchMemories"
+  }
+},
+{
   "name": "validate_sql",
   "title": "Check SQL without running it",
   "description": "Checks a statement the way query_lakehouse would, without running it: first the PostgreSQL 17 parser (syntax errors with their position and a hint; anything but one read statement is invalid), then the planner on the connection (unknown tables, columns or functions, type errors).",
@@ -908,6 +1788,312 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "POST",
     "path": "/api/v1/lakehouse/validate",
     "operationId": "validateSql"
+  }
+},
+{
+  "name": "view_discovery",
+  "title": "View a discovery",
+  "description": "One discovery of this environment with its evidence, status and, when it has one, its insight.",
+  "scope": "read",
+  "annotations": {
+    "title": "View a discovery",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "discovery"
+    ],
+    "properties": {
+      "discovery": {
+        "type": "object",
+        "required": [
+          "id",
+          "version",
+          "title",
+          "summary",
+          "severity",
+          "status",
+          "created_by",
+          "created_at",
+          "updated_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            "description": "The asset's id (a UUID), unique within its environment."
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 2147483647,
+            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+          },
+          "title": {
+            "type": "string"
+          },
+          "summary": {
+            "type": "string"
+          },
+          "severity": {
+            "type": "string",
+            "enum": [
+              "info",
+              "warning",
+              "critical"
+            ]
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "pending",
+              "approved",
+              "rejected"
+            ]
+          },
+          "sql": {
+            "type": "string"
+          },
+          "insight_id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            "description": "The asset's id (a UUID), unique within its environment."
+          },
+          "notification_id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            "description": "The asset's id (a UUID), unique within its environment."
+          },
+          "decided_by": {
+            "type": "string"
+          },
+          "decided_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "decision_note": {
+            "type": "string"
+          },
+          "created_by": {
+            "type": "string"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
+      },
+      "insight": {
+        "type": "object",
+        "required": [
+          "id",
+          "version",
+          "title",
+          "description",
+          "sql",
+          "connection",
+          "parameters",
+          "chart",
+          "created_by",
+          "created_at",
+          "updated_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            "description": "The asset's id (a UUID), unique within its environment."
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 2147483647,
+            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+          },
+          "title": {
+            "type": "string"
+          },
+          "description": {
+            "type": "string"
+          },
+          "sql": {
+            "type": "string"
+          },
+          "connection": {
+            "type": "string"
+          },
+          "parameters": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+              "type": "object",
+              "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+              "required": [
+                "name",
+                "type"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_]{0,62}$"
+                },
+                "type": {
+                  "type": "string",
+                  "enum": [
+                    "text",
+                    "integer",
+                    "number",
+                    "boolean",
+                    "date",
+                    "timestamp"
+                  ]
+                },
+                "default": {
+                  "anyOf": [
+                    {
+                      "type": "string",
+                      "maxLength": 1000
+                    },
+                    {
+                      "type": "number"
+                    },
+                    {
+                      "type": "boolean"
+                    }
+                  ],
+                  "description": "The value used when render_insight or a dashboard gives none."
+                },
+                "description": {
+                  "type": "string",
+                  "maxLength": 500
+                }
+              },
+              "additionalProperties": false
+            }
+          },
+          "chart": {
+            "type": "object",
+            "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+            "required": [
+              "kind"
+            ],
+            "properties": {
+              "kind": {
+                "type": "string",
+                "enum": [
+                  "table",
+                  "number",
+                  "line",
+                  "bar",
+                  "area",
+                  "scatter"
+                ]
+              },
+              "x": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 63,
+                "description": "The column on the horizontal axis."
+              },
+              "y": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 63,
+                "description": "The column on the vertical axis (a number)."
+              },
+              "series": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 63,
+                "description": "A column whose values split the data into series (colors)."
+              },
+              "title": {
+                "type": "string",
+                "maxLength": 200,
+                "description": "A title drawn above the chart (default the insight's title)."
+              }
+            },
+            "allOf": [
+              {
+                "if": {
+                  "properties": {
+                    "kind": {
+                      "enum": [
+                        "line",
+                        "bar",
+                        "area",
+                        "scatter"
+                      ]
+                    }
+                  }
+                },
+                "then": {
+                  "required": [
+                    "x",
+                    "y"
+                  ],
+                  "properties": {
+                    "x": {
+                      "type": "string"
+                    },
+                    "y": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            ],
+            "additionalProperties": false
+          },
+          "created_by": {
+            "type": "string",
+            "description": "Who created it (`user:<id>` or `service:<id>`)."
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/discoveries/{id}",
+    "operationId": "viewDiscovery"
   }
 }
 ];

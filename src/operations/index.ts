@@ -5,6 +5,10 @@ import { getHealth, getMetrics, getOpenApi, getReadiness } from './health.js';
 import { getSessionContext } from './session.js';
 import { getConnection, listConnections, listEvents } from './catalog.js';
 import { explainSql, queryLakehouse, validateSql } from './lakehouse.js';
+import { createDiscovery, listDiscoveries, viewDiscovery } from '../assets/discoveries.js';
+import { approveDiscovery, rejectDiscovery } from '../assets/discovery-routes.js';
+import { createMemory, searchMemories } from '../assets/memories.js';
+import { createNotification, listNotifications } from '../assets/notifications.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
@@ -18,6 +22,13 @@ export const toolHandlers = {
   query_lakehouse: queryLakehouse,
   validate_sql: validateSql,
   explain_sql: explainSql,
+  create_memory: createMemory,
+  search_memories: searchMemories,
+  create_notification: createNotification,
+  list_notifications: listNotifications,
+  create_discovery: createDiscovery,
+  list_discoveries: listDiscoveries,
+  view_discovery: viewDiscovery,
 } satisfies ToolHandlers;
 
 /** Every typed REST operation that is not a tool. */
@@ -29,6 +40,8 @@ export const operationHandlers = {
   getProtectedResourceMetadata,
   getProtectedResourceMetadataV1,
   listToolCatalogue,
+  approveDiscovery,
+  rejectDiscovery,
 } satisfies OperationHandlers;
 
 /** Operations served by their own Koa middleware (sign-in pages, OAuth endpoints). */

@@ -8,6 +8,7 @@ import { memberRemove } from './member-remove.js';
 import { orgCreate } from './org-create.js';
 import { serviceAccountCreate, serviceAccountList, serviceAccountRevoke } from './service-account.js';
 import { userCreate } from './user-create.js';
+import { webhookAdd, webhookList, webhookRemove, webhookReplay } from './webhook.js';
 
 /** Every admin command, in --help order. Adding one: write `commands/<words>.ts` and list it here. */
 export const commands: readonly Command[] = [
@@ -22,4 +23,8 @@ export const commands: readonly Command[] = [
   serviceAccountRevoke,
   keysRotate,
   connectionAdd,
+  webhookAdd,
+  webhookList,
+  webhookRemove,
+  webhookReplay,
 ];

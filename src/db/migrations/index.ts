@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as initial from './0001-initial.js';
 import * as oauth from './0002-oauth.js';
 import * as lakehouse from './0003-lakehouse.js';
+import * as assets from './0004-assets.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001-initial': initial,
   '0002-oauth': oauth,
   '0003-lakehouse': lakehouse,
+  '0004-assets': assets,
 };

@@ -1,0 +1,49 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Database, JsonValue } from '../db/schema.js';
+import type { ToolIO } from '../generated/handlers.js';
+import { assetNotFound, compact, iso } from './common.js';
+
+export type Insight = NonNullable<ToolIO['view_discovery']['output']['insight']>;
+
+export const INSIGHT_COLUMNS = ['id', 'version', 'title', 'description', 'sql', 'connection', 'parameters', 'chart', 'created_by', 'created_at', 'updated_at'] as const;
+
+export interface InsightRow {
+  id: string;
+  version: number;
+  title: string;
+  description: string;
+  sql: string;
+  connection: string;
+  parameters: JsonValue;
+  chart: JsonValue;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export const toInsight = (row: InsightRow): Insight =>
+  compact({
+    id: row.id,
+    version: row.version,
+    title: row.title,
+    description: row.description,
+    sql: row.sql,
+    connection: row.connection,
+    parameters: row.parameters as Insight['parameters'],
+    chart: row.chart as Insight['chart'],
+    created_by: row.created_by,
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+  });
+
+/** An insight of the environment, or not_found (also for another environment's id: no hint it exists). */
+export async function findInsight(db: Kysely<Database> | Transaction<Database>, environmentId: string, id: string): Promise<InsightRow> {
+  const row = await db
+    .selectFrom('insights')
+    .select(INSIGHT_COLUMNS)
+    .where('environment_id', '=', environmentId)
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (!row) throw assetNotFound('insight', id);
+  return row;
+}
