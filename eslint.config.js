@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'src/generated/', 'bench/results/', '.data/', '.tmp/', 'test/types/fixtures/'] },
+  { ignores: ['node_modules/', 'dist/', 'src/generated/', 'bench/results/', '.data/', '.tmp/', 'test/types/fixtures/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

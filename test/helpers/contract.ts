@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import createClient, { type Middleware } from 'openapi-fetch';
-import type { paths } from '../../src/generated/openapi.js';
+import type { Middleware } from 'openapi-fetch';
+import { createLakehouseClient } from '../../src/client/index.js';
 import { routes } from '../../src/generated/routes.js';
 import validators from '../../src/generated/validators.cjs';
 
@@ -33,9 +33,9 @@ const contractCheck: Middleware = {
   },
 };
 
-/** An openapi-fetch client for the REST API whose every response is checked against the contract. */
+/** The partner client (`lakehouse-mcp/client`) for the REST API, with every response checked against the contract. */
 export function restClient(baseUrl: string, headers: Record<string, string> = {}) {
-  const client = createClient<paths>({ baseUrl, headers });
+  const client = createLakehouseClient(baseUrl, { headers });
   client.use(contractCheck);
   return client;
 }
