@@ -50,6 +50,7 @@ function toolOperation(tool: ToolSpec, input: JsonObject): JsonObject {
     tags: [tool.rest.tag ?? 'tools'],
     'x-tool': tool.name,
     'x-scope': tool.scope,
+    security: [{ oauth2: [tool.scope] }],
   };
   const rest = Object.keys(properties).filter((p) => !inPath.includes(p));
   if (tool.rest.method === 'get' || tool.rest.method === 'delete') {

@@ -68,6 +68,7 @@ export function routesModule(ops: OperationInfo[]): string {
       kind: op.kind,
       ...(op.tool ? { tool: op.tool } : {}),
       ...(op.scope ? { scope: op.scope } : {}),
+      security: op.security,
       pathParams: op.pathParams.map((p) => p.name),
       queryParams: op.queryParams.map((p) => p.name),
       validators: {
@@ -112,6 +113,8 @@ export interface RouteDefinition {
   kind: 'tool' | 'typed' | 'koa';
   tool?: ToolName;
   scope?: 'read' | 'write';
+  /** null: public; otherwise a bearer token with these scopes is needed. */
+  security: { scopes: ('read' | 'write')[] } | null;
   pathParams: string[];
   queryParams: string[];
   validators: { path?: ParamValidatorName; query?: ParamValidatorName };

@@ -20,6 +20,8 @@ export interface OperationInfo {
   scope: 'read' | 'write' | undefined;
   pathParams: Param[];
   queryParams: Param[];
+  /** null: public; otherwise a bearer token is needed, with every listed scope. */
+  security: { scopes: string[] } | null;
   /** Request content type → self-contained schema. */
   requestBody: { required: boolean; content: Map<string, JsonObject> } | undefined;
   /** Status → content type → self-contained schema (undefined: no schema, e.g. a redirect). */
@@ -72,6 +74,7 @@ export function listOperations(bundle: JsonObject, specs: Specs): OperationInfo[
         responses.set(status, content);
       }
       const tool = typeof op['x-tool'] === 'string' ? op['x-tool'] : undefined;
+      const security = readSecurity(op.security ?? bundle.security, where);
       const handler = op['x-handler'];
       const scope = op['x-scope'];
       ops.push({
@@ -81,6 +84,7 @@ export function listOperations(bundle: JsonObject, specs: Specs): OperationInfo[
         kind: tool ? 'tool' : handler === 'koa' ? 'koa' : 'typed',
         tool,
         scope: scope === 'read' || scope === 'write' ? scope : undefined,
+        security,
         pathParams: params.filter((p) => p.in === 'path').map(toParam),
         queryParams: params.filter((p) => p.in === 'query').map(toParam),
         requestBody,
@@ -89,6 +93,25 @@ export function listOperations(bundle: JsonObject, specs: Specs): OperationInfo[
     }
   }
   return ops;
+}
+
+/**
+ * An operation's security: `[]` makes it public; one `oauth2` requirement names the scopes it needs.
+ * Alternatives (several requirement objects) are not supported: one way to authenticate keeps it simple.
+ */
+function readSecurity(security: unknown, where: string): { scopes: string[] } | null {
+  if (security === undefined) throw new SpecError(`${where}: no security requirement (set \`security: []\` for a public route)`);
+  if (!Array.isArray(security)) throw new SpecError(`${where}: security must be a list`);
+  if (security.length === 0) return null;
+  const [requirement, ...others] = security as unknown[];
+  if (others.length > 0 || !isObject(requirement) || !Array.isArray(requirement.oauth2) || Object.keys(requirement).length !== 1) {
+    throw new SpecError(`${where}: security must be [] or one \`oauth2: [scopes]\` requirement`);
+  }
+  const scopes = requirement.oauth2.map(String);
+  for (const scope of scopes) {
+    if (scope !== 'read' && scope !== 'write') throw new SpecError(`${where}: unknown scope "${scope}"`);
+  }
+  return { scopes };
 }
 
 /** An object schema for a set of parameters, validated after coercion from strings. */

@@ -92,7 +92,14 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   };
   const audit = new AuditLog(db, log);
   const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit });
-  const app = createApp(services, { operations: operationHandlers, koa: koaOperationHandlers }, mcp, [issuerPathRewrite(config)]);
+  const app = createApp({
+    services,
+    handlers: { operations: operationHandlers, koa: koaOperationHandlers },
+    verifier: oauth.verifier,
+    audit,
+    mcp,
+    beforeRoutes: [issuerPathRewrite(config)],
+  });
   app.context.oauth = oauth;
   const callback = app.callback();
   handler = (req, res) => void callback(req, res);

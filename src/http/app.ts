@@ -2,10 +2,10 @@ import crypto from 'node:crypto';
 import Koa, { type Middleware } from 'koa';
 import helmet from 'koa-helmet';
 import { AppError, notFound } from '../errors.js';
-import type { AppState, Services } from '../operations/context.js';
+import type { AppState } from '../operations/context.js';
 import { httpDuration, httpRequests } from './metrics.js';
 import { sendProblem, toAppError } from './problem.js';
-import { buildRouter, type RouteHandlers } from './router.js';
+import { buildRouter, type RouteHandlers, type RouterDeps } from './router.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -13,15 +13,17 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  * The Koa app. Order matters: request id → access log and metrics (see the final status) → error mapping
  * → security headers → the router built from the generated route table → 404 for everything else.
  */
-export function createApp(
-  services: Services,
-  handlers: RouteHandlers,
-  mcp?: Middleware<AppState>,
+export interface AppOptions extends RouterDeps {
+  handlers: RouteHandlers;
+  /** The MCP endpoint (/v1), mounted before the router. */
+  mcp?: Middleware<AppState>;
   /** Run before the MCP endpoint and the router (the issuer-path rewrite of src/oauth/routes.ts). */
-  beforeRoutes: Middleware<AppState>[] = [],
-): Koa<AppState> {
+  beforeRoutes?: Middleware<AppState>[];
+}
+
+export function createApp({ services, handlers, verifier, audit, mcp, beforeRoutes = [] }: AppOptions): Koa<AppState> {
   const app = new Koa<AppState>({ proxy: services.config.trustProxy });
-  const router = buildRouter(handlers, services);
+  const router = buildRouter(handlers, { services, verifier, audit });
 
   app.use(async (ctx, next) => {
     const given = ctx.get('x-request-id');

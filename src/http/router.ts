@@ -8,11 +8,22 @@ import validators from '../generated/validators.cjs';
 import type { AppState, KoaOperationHandler, Services } from '../operations/context.js';
 import { runTool } from '../operations/run-tool.js';
 import { toViolations } from '../operations/validation.js';
+import { authenticateBearer, requireScope } from '../oauth/challenge.js';
+import type { Principal, TokenVerifier } from '../oauth/principal.js';
+import { auditActor, type AuditLog, type AuditOutcome } from '../operations/audit.js';
 import { readBody } from './body.js';
+import { toAppError } from './problem.js';
 
 export interface RouteHandlers {
   operations: OperationHandlers;
   koa: KoaOperationHandlers;
+}
+
+/** What the router needs besides the handlers: bearer verification, and the audit log for every REST call. */
+export interface RouterDeps {
+  services: Services;
+  verifier: TokenVerifier;
+  audit: AuditLog;
 }
 
 type Ctx = Context & { state: AppState };
@@ -55,10 +66,59 @@ function send(ctx: Ctx, route: RouteDefinition, response: { status: number; body
   ctx.body = response.body;
 }
 
+/**
+ * A route's principal: public routes have none; the others need a bearer token holding every scope the
+ * contract names (401 with a challenge without one, 403 insufficient_scope when a scope is missing).
+ */
+async function authenticate(route: RouteDefinition, ctx: Ctx, deps: RouterDeps): Promise<Principal | undefined> {
+  if (!route.security) return undefined;
+  const { config } = deps.services;
+  const principal = await authenticateBearer(deps.verifier, config, ctx.get('authorization') || undefined);
+  for (const scope of route.security.scopes) {
+    requireScope(config, principal, scope, `${route.method.toUpperCase()} ${route.path}`);
+  }
+  ctx.state.principal = principal;
+  return principal;
+}
+
+/** Audit outcome of a finished or failed REST call, in the same vocabulary as tool calls over MCP. */
+function outcomeOf(error: unknown): AuditOutcome {
+  if (error === undefined) return 'ok';
+  const { status, code } = toAppError(error);
+  if (code === 'validation_failed') return 'invalid_input';
+  if (status === 403) return 'forbidden';
+  return `error:${code}`;
+}
+
 /** Serves one route of the generated table: tool mirror, typed operation or Koa handler. */
-function routeHandler(route: RouteDefinition, handlers: RouteHandlers, services: Services) {
+function routeHandler(route: RouteDefinition, handlers: RouteHandlers, deps: RouterDeps) {
+  const { services } = deps;
   return async (ctx: Ctx, next: () => Promise<void>) => {
     ctx.state.route = route.path;
+    const principal = await authenticate(route, ctx, deps);
+    const audit: { sql?: string } = {};
+    const started = performance.now();
+    let failure: unknown;
+    try {
+      await serve(ctx, next, principal, audit);
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      // Every authenticated REST call is audited, like every tool call over MCP.
+      if (principal) {
+        deps.audit.record({
+          ...auditActor(principal),
+          operation: route.tool ?? route.operationId,
+          outcome: outcomeOf(failure),
+          durationMs: Math.round(performance.now() - started),
+          ...(audit.sql !== undefined ? { sql: audit.sql } : {}),
+        });
+      }
+    }
+  };
+
+  async function serve(ctx: Ctx, next: () => Promise<void>, principal: Principal | undefined, audit: { sql?: string }) {
     if (route.kind === 'koa') {
       const handler = (handlers.koa as unknown as Record<string, KoaOperationHandler | undefined>)[route.operationId];
       if (!handler) throw new AppError(500, 'internal_error', `no handler for ${route.operationId}`);
@@ -68,6 +128,7 @@ function routeHandler(route: RouteDefinition, handlers: RouteHandlers, services:
     const { params, query } = checkParams(route, ctx);
     const body = await parseBody(route, ctx);
     if (route.kind === 'tool') {
+      if (!principal) throw new AppError(500, 'internal_error', `tool route ${route.path} is not protected`);
       const input = { ...(body as Record<string, unknown> | undefined), ...query, ...params };
       const locate = (field: string) =>
         route.pathParams.includes(field) ? 'path' : route.queryParams.includes(field) ? 'query' : 'body';
@@ -75,33 +136,36 @@ function routeHandler(route: RouteDefinition, handlers: RouteHandlers, services:
       ctx.req.once('close', () => {
         if (!ctx.res.writableFinished) controller.abort();
       });
-      const output = await runTool(route.tool as ToolName, input, {
-        ...services,
-        requestId: ctx.state.requestId,
-        signal: controller.signal,
-        // TODO(auth): REST has no bearer verification yet; until the lead wires the TokenVerifier here,
-        // a tool that reads the principal answers 401 rather than running for nobody.
-        get principal(): never {
-          throw new AppError(401, 'unauthorized', 'This route needs a bearer token; REST authentication is not wired yet.');
+      const output = await runTool(
+        route.tool as ToolName,
+        input,
+        {
+          ...services,
+          requestId: ctx.state.requestId,
+          signal: controller.signal,
+          principal,
+          // REST has no MCP session: no protocol version, progress or client log notifications.
+          protocolVersion: undefined,
+          progress: () => undefined,
+          clientLog: () => undefined,
+          audit,
         },
-        protocolVersion: undefined,
-        progress: () => undefined,
-        clientLog: () => undefined,
-        audit: {},
-      }, locate);
-      return send(ctx, route, { status: 200, body: output });
+        locate,
+      );
+      send(ctx, route, { status: 200, body: output });
+      return;
     }
     const handler = handlers.operations[route.operationId as OperationId] as (
       request: unknown,
       context: unknown,
     ) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
-    const response = await handler({ params, query, body }, { ...services, requestId: ctx.state.requestId });
+    const response = await handler({ params, query, body }, { ...services, requestId: ctx.state.requestId, principal });
     send(ctx, route, response);
-  };
+  }
 }
 
-export function buildRouter(handlers: RouteHandlers, services: Services): Router<AppState> {
+export function buildRouter(handlers: RouteHandlers, deps: RouterDeps): Router<AppState> {
   const router = new Router<AppState>();
-  for (const route of routes) router[route.method](route.koaPath, routeHandler(route, handlers, services));
+  for (const route of routes) router[route.method](route.koaPath, routeHandler(route, handlers, deps));
   return router;
 }

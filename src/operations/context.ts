@@ -17,6 +17,14 @@ export interface Services {
 /** MCP log levels (RFC 5424 severities), lowest first. */
 export type ClientLogLevel = 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical' | 'alert' | 'emergency';
 
+/** An MCP content item a tool adds to its result (CallToolResult.content). */
+export interface ToolContentItem {
+  type: 'image';
+  /** base64 */
+  data: string;
+  mimeType: string;
+}
+
 /** The context of one tool call, served over MCP or REST. */
 export interface ToolContext extends Services {
   requestId: string;
@@ -38,11 +46,18 @@ export interface ToolContext extends Services {
   clientLog(level: ClientLogLevel, data: unknown): void;
   /** What the audit row of this call records besides who, what and the outcome: SQL tools set `sql`. */
   audit: { sql?: string };
+  /**
+   * Extra MCP content items, sent after the JSON text item (render_insight's chart). Present only over MCP;
+   * a tool that has something to show on REST puts it in its output instead.
+   */
+  content?: ToolContentItem[];
 }
 
 /** The context of one typed REST operation. */
 export interface OperationContext extends Services {
   requestId: string;
+  /** The caller, on routes that need a bearer token (undefined on public ones). */
+  principal: Principal | undefined;
 }
 
 /** Koa state set by our middleware before a route runs. */
@@ -52,6 +67,8 @@ export interface AppState {
   body?: unknown;
   /** The matched route template, for metrics and logs. */
   route?: string;
+  /** The verified caller of a bearer-protected route. */
+  principal?: Principal;
 }
 
 export type KoaOperationHandler = Middleware<AppState>;

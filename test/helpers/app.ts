@@ -16,6 +16,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: database.url,
+    // A fixed key, so that test servers never write one into the repository's .data.
+    SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
     ...env,
   });
   return {

@@ -88,7 +88,7 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
   );
   const audit = new AuditLog(db, log, { intervalMs: 50 });
   const mcp = createMcpEndpoint({ services, verifier, audit, ...(options.tools ? { tools: options.tools } : {}) });
-  const callback = createApp(services, { operations: operationHandlers, koa: koaOperationHandlers }, mcp).callback();
+  const callback = createApp({ services, handlers: { operations: operationHandlers, koa: koaOperationHandlers }, verifier, audit, mcp }).callback();
   handler = (req, res) => void callback(req, res);
   return {
     url: config.publicUrl,

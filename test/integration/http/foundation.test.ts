@@ -4,17 +4,22 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { assertMatchesContract, restClient } from '../../helpers/contract.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
+import { serviceToken } from '../../helpers/tokens.js';
 
 let app: TestApp;
+let token: string;
+let auth: Record<string, string>;
 before(async () => {
   app = await startTestApp();
+  token = await serviceToken(app, 'acme/production', ['read']);
+  auth = { authorization: `Bearer ${token}` };
 });
 after(async () => {
   await app?.close();
 });
 
 async function post(path: string, body: string | Buffer, contentType = 'application/json'): Promise<Response> {
-  const response = await fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': contentType }, body });
+  const response = await fetch(`${app.url}${path}`, { method: 'POST', headers: { 'content-type': contentType, ...auth }, body });
   return response;
 }
 
@@ -46,7 +51,7 @@ describe('operational routes', () => {
   });
 
   it('counts requests by route template in /metrics', async () => {
-    await fetch(`${app.url}/api/v1/docs/concepts`);
+    await fetch(`${app.url}/api/v1/docs/concepts`, { headers: auth });
     const response = await restClient(app.url).GET('/metrics', { parseAs: 'text' });
     assert.match(response.data ?? '', /http_requests_total\{method="GET",route="\/api\/v1\/docs\/\{slug\}",status="200"\} \d+/);
     assert.match(response.data ?? '', /http_request_duration_seconds_bucket/);
@@ -64,14 +69,14 @@ describe('operational routes', () => {
 
 describe('documentation tools over REST', () => {
   it('search_docs ranks pages and marks the matches in bold', async () => {
-    const { data } = await restClient(app.url).POST('/api/v1/docs/search', { body: { query: 'environment membership' } });
+    const { data } = await restClient(app.url, auth).POST('/api/v1/docs/search', { body: { query: 'environment membership' } });
     assert.ok(data && data.items.length > 0);
     assert.ok(data.items.some((item) => item.slug === 'concepts'));
     assert.match(data.items[0]?.snippet ?? '', /\*\*[A-Za-z]+\*\*/);
   });
 
   it('search_docs honours limit and finds nothing for unknown words', async () => {
-    const client = restClient(app.url);
+    const client = restClient(app.url, auth);
     const one = await client.POST('/api/v1/docs/search', { body: { query: 'environment', limit: 1 } });
     assert.equal(one.data?.items.length, 1);
     const none = await client.POST('/api/v1/docs/search', { body: { query: 'xylophonequartz' } });
@@ -79,7 +84,7 @@ describe('documentation tools over REST', () => {
   });
 
   it('get_doc returns a page, including slugs with a slash', async () => {
-    const client = restClient(app.url);
+    const client = restClient(app.url, auth);
     const page = await client.GET('/api/v1/docs/{slug}', { params: { path: { slug: 'concepts' } } });
     assert.equal(page.data?.title, 'Concepts');
     const reference = await client.GET('/api/v1/docs/{slug}', { params: { path: { slug: 'reference/tools' } } });
@@ -87,7 +92,7 @@ describe('documentation tools over REST', () => {
   });
 
   it('get_doc answers 404 not_found for an unknown page', async () => {
-    const response = await fetch(`${app.url}/api/v1/docs/no-such-page`);
+    const response = await fetch(`${app.url}/api/v1/docs/no-such-page`, { headers: auth });
     await assertMatchesContract('GET', '/api/v1/docs/{slug}', response);
     const body = await problem(response, 404, 'not_found');
     assert.match(body.detail, /search_docs/);
@@ -122,7 +127,7 @@ describe('bad input gets a clear problem and changes nothing', () => {
   });
 
   it('checks path parameters against their schema', async () => {
-    const response = await fetch(`${app.url}/api/v1/docs/..%2Fetc%2Fpasswd`);
+    const response = await fetch(`${app.url}/api/v1/docs/..%2Fetc%2Fpasswd`, { headers: auth });
     const body = await problem(response, 400, 'validation_failed');
     assert.equal(body.errors?.[0]?.location, 'path/slug');
   });
@@ -166,5 +171,45 @@ describe('failures', () => {
     }
     const again = await fetch(`${app.url}/readyz`);
     assert.equal(again.status, 200);
+  });
+});
+
+describe('REST authentication and audit', () => {
+  it('answers 401 with a challenge naming the resource metadata when a tool route gets no token', async () => {
+    const response = await fetch(`${app.url}/api/v1/docs/concepts`);
+    await assertMatchesContract('GET', '/api/v1/docs/{slug}', response);
+    assert.equal(
+      response.headers.get('www-authenticate'),
+      `Bearer resource_metadata="${app.url}/.well-known/oauth-protected-resource/v1", scope="read write"`,
+    );
+    await problem(response, 401, 'unauthorized');
+  });
+
+  it('answers 401 invalid_token for a forged token', async () => {
+    const [header = '', payload = ''] = token.split('.');
+    const forged = `${header}.${payload}.${Buffer.from('not the signature').toString('base64url')}`;
+    const response = await fetch(`${app.url}/api/v1/docs/concepts`, { headers: { authorization: `Bearer ${forged}` } });
+    assert.match(response.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    await problem(response, 401, 'invalid_token');
+  });
+
+  it('answers 403 insufficient_scope when a read token calls a write tool, and creates nothing', async () => {
+    const response = await post('/api/v1/memories', JSON.stringify({ content: 'x', type: 'semantic', importance: 0.5 }));
+    assert.match(response.headers.get('www-authenticate') ?? '', /error="insufficient_scope", scope="read write"|scope="read write".*error="insufficient_scope"/);
+    await problem(response, 403, 'insufficient_scope');
+  });
+
+  it('writes every authenticated REST call to the audit log', async () => {
+    await fetch(`${app.url}/api/v1/docs/getting-started`, { headers: auth });
+    let rows: { operation: string; outcome: string; actor: string }[] = [];
+    for (let i = 0; i < 50 && rows.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      rows = await app.database.db
+        .selectFrom('audit_log')
+        .select(['operation', 'outcome', 'actor'])
+        .where('operation', '=', 'get_doc')
+        .execute();
+    }
+    assert.ok(rows.some((r) => r.outcome === 'ok' && r.actor.startsWith('service:')), JSON.stringify(rows));
   });
 });
