@@ -15,6 +15,8 @@ export interface RouteDefinition {
   kind: 'tool' | 'typed' | 'koa';
   tool?: ToolName;
   scope?: 'read' | 'write';
+  /** null: public; otherwise a bearer token with these scopes is needed. */
+  security: { scopes: ('read' | 'write')[] } | null;
   pathParams: string[];
   queryParams: string[];
   validators: { path?: ParamValidatorName; query?: ParamValidatorName };
@@ -30,6 +32,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/.well-known/oauth-authorization-server",
   "koaPath": "/.well-known/oauth-authorization-server",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -49,6 +52,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/.well-known/oauth-protected-resource",
   "koaPath": "/.well-known/oauth-protected-resource",
   "kind": "typed",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -65,6 +69,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/.well-known/oauth-protected-resource/v1",
   "koaPath": "/.well-known/oauth-protected-resource/v1",
   "kind": "typed",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -83,6 +88,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "list_connections",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -107,6 +117,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "get_connection",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [
     "name"
   ],
@@ -138,6 +153,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "list_discoveries",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [
     "status",
@@ -169,6 +189,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "create_discovery",
   "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -198,6 +223,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "view_discovery",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [
     "id"
   ],
@@ -224,6 +254,11 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/api/v1/discoveries/{id}/approve",
   "koaPath": "/api/v1/discoveries/:id/approve",
   "kind": "typed",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
   "pathParams": [
     "id"
   ],
@@ -252,6 +287,11 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/api/v1/discoveries/{id}/reject",
   "koaPath": "/api/v1/discoveries/:id/reject",
   "kind": "typed",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
   "pathParams": [
     "id"
   ],
@@ -282,6 +322,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "get_doc",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [
     "slug"
   ],
@@ -310,6 +355,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "search_docs",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -339,6 +389,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "list_events",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [
     "connection",
@@ -371,6 +426,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "explain_sql",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -400,6 +460,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "query_lakehouse",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -429,6 +494,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "validate_sql",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -458,6 +528,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "create_memory",
   "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -487,6 +562,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "search_memories",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -516,6 +596,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "list_notifications",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [
     "severity",
@@ -546,6 +631,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "create_notification",
   "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -575,6 +665,11 @@ export const routes: readonly RouteDefinition[] = [
   "kind": "tool",
   "tool": "get_session_context",
   "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -597,6 +692,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/api/v1/tools",
   "koaPath": "/api/v1/tools",
   "kind": "typed",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -613,6 +709,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/docs/api",
   "koaPath": "/docs/api",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -629,6 +726,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/docs/api/redoc.standalone.js",
   "koaPath": "/docs/api/redoc.standalone.js",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -646,6 +744,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/healthz",
   "koaPath": "/healthz",
   "kind": "typed",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -662,6 +761,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/metrics",
   "koaPath": "/metrics",
   "kind": "typed",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -678,6 +778,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/oauth/authorize",
   "koaPath": "/oauth/authorize",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [
     "response_type",
@@ -709,6 +810,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/oauth/authorize",
   "koaPath": "/oauth/authorize",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -740,6 +842,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/oauth/introspect",
   "koaPath": "/oauth/introspect",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -773,6 +876,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/oauth/jwks.json",
   "koaPath": "/oauth/jwks.json",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -789,6 +893,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/oauth/register",
   "koaPath": "/oauth/register",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -822,6 +927,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/oauth/revoke",
   "koaPath": "/oauth/revoke",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -853,6 +959,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/oauth/token",
   "koaPath": "/oauth/token",
   "kind": "koa",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -886,6 +993,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/openapi.json",
   "koaPath": "/openapi.json",
   "kind": "typed",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
@@ -902,6 +1010,7 @@ export const routes: readonly RouteDefinition[] = [
   "path": "/readyz",
   "koaPath": "/readyz",
   "kind": "typed",
+  "security": null,
   "pathParams": [],
   "queryParams": [],
   "validators": {},
