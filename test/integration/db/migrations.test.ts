@@ -87,11 +87,13 @@ describe('migrations', () => {
         },
       },
     };
+    const before = await tables(test.db);
     await assert.rejects(migrateToLatest(test.db, broken), (error: unknown) => {
       assert.ok(error instanceof MigrationError);
       assert.match(error.message, /migration "9999-broken" failed: function no_such_function\(\) does not exist/);
       return true;
     });
-    assert.deepEqual(await tables(test.db), TABLES);
+    assert.deepEqual(await tables(test.db), before);
+    assert.ok(!before.includes('half_done'));
   });
 });
