@@ -127,8 +127,8 @@ describe('lakehouse-mcp conformance <url>', () => {
 
 describe('lakehouse-mcp conformance catches a broken deployment', () => {
   it('fails, naming the tool and the field, when a proxy corrupts one field of structuredContent', async () => {
-    // search_docs' output requires `items`; the proxy renames it in every tools/call result.
-    const proxy = await startProxy((body) => body.replace(/"structuredContent":\{"items":(\[(\{"slug":|\]))/g, '"structuredContent":{"itemz":$1'));
+    // search_docs' output requires `items`; the proxy renames it in its results (the only ones whose items have a `slug`).
+    const proxy = await startProxy((body) => body.replace(/"structuredContent":\{"items":\[\{"slug":/g, '"structuredContent":{"itemz":[{"slug":'));
     const app = await startApp({ PUBLIC_URL: proxy.url });
     try {
       proxy.state.target = app.server.port;
