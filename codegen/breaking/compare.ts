@@ -153,9 +153,10 @@ class Differ {
     }
   }
 
-  operation(before: JsonObject, after: JsonObject, at: string, docs: { before: JsonObject; after: JsonObject }): void {
+  /** `scopeChanged`: the operation mirrors a tool whose scope changed, reported once as the tool's changed-scope. */
+  operation(before: JsonObject, after: JsonObject, at: string, docs: { before: JsonObject; after: JsonObject }, scopeChanged = false): void {
     this.deprecated(before, after, at, 'operation');
-    this.security(before, after, at, docs);
+    if (!scopeChanged) this.security(before, after, at, docs);
     if (before['x-scope'] !== after['x-scope'] && (before['x-scope'] !== undefined || after['x-scope'] !== undefined)) {
       if (typeof before['x-tool'] !== 'string') this.breaking(`${at}/x-scope`, 'changed-scope');
     }
@@ -226,7 +227,9 @@ export function diffContracts(before: CompiledContract, after: CompiledContract)
       if (!isObject(op)) continue;
       const at = `openapi.json#/paths/${esc(p)}/${method}`;
       const next = obj(aPaths[p])[method];
-      if (isObject(next)) d.operation(op, next, at, docs);
+      const tool = typeof op['x-tool'] === 'string' ? op['x-tool'] : undefined;
+      const scopeChanged = tool !== undefined && before.tools.get(tool)?.scope !== after.tools.get(tool)?.scope;
+      if (isObject(next)) d.operation(op, next, at, docs, scopeChanged);
       // A removed tool is reported once, as the tool; a tool whose REST route moved is a removed operation.
       else if (!(typeof op['x-tool'] === 'string' && !after.tools.has(op['x-tool']))) d.breaking(at, 'removed-operation');
     }

@@ -24,7 +24,7 @@ after(async () => {
 });
 
 describe('lakehouse-mcp/client', () => {
-  it('calls the REST API with typed paths, parameters and bodies, sending the bearer token', async () => {
+  it('calls the REST API with typed paths and bodies, sending the bearer token on every request', async () => {
     const seen: string[] = [];
     const api = createLakehouseClient(`${app.url}/`, {
       token: async () => 'a-token',
@@ -33,12 +33,13 @@ describe('lakehouse-mcp/client', () => {
         return fetch(request);
       },
     });
-    const { data, error } = await api.POST('/api/v1/docs/search', { body: { query: 'semantic model', limit: 3 } });
+    const { data, error } = await api.GET('/api/v1/tools');
     assert.equal(error, undefined);
-    assert.ok(data && data.items.length <= 3);
-    const doc = await api.GET('/api/v1/docs/{slug}', { params: { path: { slug: 'no-such-page' } } });
-    assert.equal(doc.response.status, 404);
-    assert.equal(doc.error?.code, 'not_found');
+    assert.ok(data && data.tools.some((t) => t.name === 'search_docs'));
+    // An authenticated route refuses the made-up token with a typed problem document.
+    const search = await api.POST('/api/v1/docs/search', { body: { query: 'semantic model', limit: 3 } });
+    assert.equal(search.response.status, 401);
+    assert.equal(typeof search.error?.code, 'string');
     assert.deepEqual(seen, ['Bearer a-token', 'Bearer a-token']);
   });
 
