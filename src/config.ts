@@ -17,7 +17,11 @@ export interface Config {
   trustProxy: boolean;
   registrationLimit: number;
   signinLimit: number;
+  /** Failed token requests per client address per minute (TOKEN_LIMIT; not in CONTRACT.md's table yet). */
+  tokenLimit: number;
   toolCallLimit: number;
+  /** Audit rows older than this many days are pruned. */
+  auditRetentionDays: number;
   sqlConcurrency: number;
   logLevel: string;
   allowedOrigins: string[];
@@ -71,7 +75,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: env.TRUST_PROXY === '1',
     registrationLimit: integer(env, 'REGISTRATION_LIMIT', 20),
     signinLimit: integer(env, 'SIGNIN_LIMIT', 10),
+    tokenLimit: integer(env, 'TOKEN_LIMIT', 60),
     toolCallLimit: integer(env, 'TOOL_CALL_LIMIT', 1200),
+    auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1),
     sqlConcurrency: integer(env, 'SQL_CONCURRENCY', 4, 1),
     logLevel: env.LOG_LEVEL || 'info',
     allowedOrigins: [...new Set([new URL(publicUrl).origin, new URL(issuerUrl).origin, ...extraOrigins])],

@@ -13,6 +13,7 @@ import type { Principal, TokenVerifier } from '../oauth/principal.js';
 import { auditActor, type AuditLog, type AuditOutcome } from '../operations/audit.js';
 import { readBody } from './body.js';
 import { toAppError } from './problem.js';
+import { toolCallLimiter, toolCallLimitError } from './rate-limit.js';
 
 export interface RouteHandlers {
   operations: OperationHandlers;
@@ -93,6 +94,8 @@ function outcomeOf(error: unknown): AuditOutcome {
 /** Serves one route of the generated table: tool mirror, typed operation or Koa handler. */
 function routeHandler(route: RouteDefinition, handlers: RouteHandlers, deps: RouterDeps) {
   const { services } = deps;
+  // TOOL_CALL_LIMIT, in this process's memory (shared with the MCP endpoint of the same process).
+  const limiter = toolCallLimiter(services.config);
   return async (ctx: Ctx, next: () => Promise<void>) => {
     ctx.state.route = route.path;
     const principal = await authenticate(route, ctx, deps);
@@ -129,6 +132,8 @@ function routeHandler(route: RouteDefinition, handlers: RouteHandlers, deps: Rou
     const body = await parseBody(route, ctx);
     if (route.kind === 'tool') {
       if (!principal) throw new AppError(500, 'internal_error', `tool route ${route.path} is not protected`);
+      const admission = limiter.take(principal.environmentId);
+      if (!admission.ok) throw toolCallLimitError(admission);
       const input = { ...(body as Record<string, unknown> | undefined), ...query, ...params };
       const locate = (field: string) =>
         route.pathParams.includes(field) ? 'path' : route.queryParams.includes(field) ? 'query' : 'body';

@@ -9,7 +9,7 @@ import { invalidClient, invalidRequest, OAuthError, oauthJson } from './errors.j
 import { readForm } from './form.js';
 import { authorizationServerMetadata, protectedResourceMetadata } from './metadata.js';
 import type { OAuthServer } from './oauth-server.js';
-import { hit } from './rate-limit.js';
+import { hit, peek } from './rate-limit.js';
 import { registerClient } from './clients.js';
 import { resourceUrl } from './tokens.js';
 
@@ -26,6 +26,9 @@ declare module 'koa' {
 
 const REGISTRATION_BODY_LIMIT = 64 * 1024;
 const REGISTRATION_WINDOW_SECONDS = 3600;
+const TOKEN_WINDOW_SECONDS = 60;
+/** Token-endpoint answers that count against TOKEN_LIMIT: a wrong secret, code or refresh token. */
+const TOKEN_FAILURES = new Set(['invalid_client', 'invalid_grant', 'unauthorized_client']);
 
 function oauthOf(ctx: Context): OAuthServer {
   if (!ctx.oauth) throw new AppError(503, 'unavailable', 'The OAuth server is not running in this process.');
@@ -96,24 +99,51 @@ const registerClientHandler: KoaOperationHandler = async (ctx) =>
     sendJson(ctx, 201, await registerClient(oauth.db, body));
   });
 
+/**
+ * TOKEN_LIMIT: failed token requests per client address per minute, counted in Postgres (shared by every
+ * process). A request first peeks at the window (429 with Retry-After once it is full) and a failure counts
+ * one hit, so that guessing secrets, codes or refresh tokens is throttled and successful requests never are.
+ */
+async function limitTokenFailures(ctx: Context, oauth: OAuthServer, work: () => Promise<void>): Promise<void> {
+  const limit = oauth.config.tokenLimit;
+  if (limit <= 0) return work();
+  const key = `token:${ctx.ip}`;
+  const window = await peek(oauth.db, key, TOKEN_WINDOW_SECONDS);
+  if (window.hits >= limit) {
+    throw new OAuthError('temporarily_unavailable', `Too many failed token requests from this address; try again in ${window.retryAfter} s.`, 429, {
+      'Retry-After': String(window.retryAfter),
+    });
+  }
+  try {
+    await work();
+  } catch (error) {
+    if (error instanceof OAuthError && TOKEN_FAILURES.has(error.error)) await hit(oauth.db, key, TOKEN_WINDOW_SECONDS);
+    throw error;
+  }
+}
+
 const requestToken: KoaOperationHandler = async (ctx) =>
   oauthJson(ctx, async () => {
     const oauth = oauthOf(ctx);
-    const form = await readForm(ctx);
-    if (form.grant_type === undefined) throw invalidRequest('grant_type is required.');
-    if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(form.grant_type)) {
-      throw new OAuthError('unsupported_grant_type', `The grant type ${JSON.stringify(form.grant_type.slice(0, 60))} is not supported.`);
-    }
-    checkForm('op_requestToken_body_application_x_www_form_urlencoded', form);
-    const { client, authenticated } = await oauth.clients.authenticate(ctx, form);
-    const tokens =
-      form.grant_type === 'authorization_code'
-        ? await oauth.grants.redeemCode(client, form)
-        : form.grant_type === 'refresh_token'
-          ? await oauth.grants.refresh(client, form)
-          : await oauth.grants.clientCredentials(client, authenticated, form);
-    sendJson(ctx, 200, tokens);
+    await limitTokenFailures(ctx, oauth, () => issueTokens(ctx, oauth));
   });
+
+async function issueTokens(ctx: Context, oauth: OAuthServer): Promise<void> {
+  const form = await readForm(ctx);
+  if (form.grant_type === undefined) throw invalidRequest('grant_type is required.');
+  if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(form.grant_type)) {
+    throw new OAuthError('unsupported_grant_type', `The grant type ${JSON.stringify(form.grant_type.slice(0, 60))} is not supported.`);
+  }
+  checkForm('op_requestToken_body_application_x_www_form_urlencoded', form);
+  const { client, authenticated } = await oauth.clients.authenticate(ctx, form);
+  const tokens =
+    form.grant_type === 'authorization_code'
+      ? await oauth.grants.redeemCode(client, form)
+      : form.grant_type === 'refresh_token'
+        ? await oauth.grants.refresh(client, form)
+        : await oauth.grants.clientCredentials(client, authenticated, form);
+  sendJson(ctx, 200, tokens);
+}
 
 /** The grant and owner of a token of ours (a refresh token, or an access token this server signed). */
 async function describeToken(oauth: OAuthServer, token: string) {

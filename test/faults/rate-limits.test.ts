@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createServiceAccount } from '../../src/oauth/admin.js';
+import { FixedWindowLimiter } from '../../src/http/rate-limit.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { serviceToken } from '../helpers/tokens.js';
+import { answerOf, awayFromMinuteEdge, callTool, malformedOAuthError, malformedProblem, resultOf } from './support.js';
+
+// The limits of CONTRACT.md beyond registration and sign-in (test/integration/oauth/registration.test.ts,
+// authorize.test.ts): TOOL_CALL_LIMIT (per environment, per process, in memory) and TOKEN_LIMIT (failed
+// token requests per address, shared in Postgres).
+
+describe('FixedWindowLimiter', () => {
+  it('admits `limit` calls per key and window, then refuses with the seconds left in the window', () => {
+    let now = 120_000 + 15_000;
+    const limiter = new FixedWindowLimiter(2, 60_000, () => now);
+    assert.deepEqual([limiter.take('a'), limiter.take('a')], [{ ok: true }, { ok: true }]);
+    assert.deepEqual(limiter.take('a'), { ok: false, retryAfter: 45, limit: 2 });
+    assert.deepEqual(limiter.take('b'), { ok: true }, 'another key has its own budget');
+    now = 180_000;
+    assert.deepEqual(limiter.take('a'), { ok: true }, 'a new window starts afresh');
+  });
+
+  it('is unlimited at 0', () => {
+    const limiter = new FixedWindowLimiter(0);
+    for (let i = 0; i < 10_000; i++) assert.equal(limiter.take('a').ok, true);
+  });
+});
+
+describe('rate limits over HTTP', () => {
+  let app: TestApp;
+  let token: string;
+  let other: string;
+  before(async () => {
+    app = await startTestApp({ TOOL_CALL_LIMIT: '3', TOKEN_LIMIT: '3', REGISTRATION_LIMIT: '0', SIGNIN_LIMIT: '0' });
+    token = await serviceToken(app, 'acme/production', ['read']);
+    other = await serviceToken(app, 'acme/staging', ['read']);
+  });
+  after(async () => app?.close());
+
+  it('refuses tool calls over TOOL_CALL_LIMIT per environment: isError rate_limited on MCP, 429 + Retry-After on REST', async () => {
+    await awayFromMinuteEdge();
+    for (let i = 0; i < 3; i++) {
+      const ok = resultOf(await callTool(app.url, token, 'get_session_context', {}, i));
+      assert.notEqual(ok.isError, true);
+    }
+    const refused = resultOf(await callTool(app.url, token, 'get_session_context', {}, 9));
+    assert.equal(refused.isError, true);
+    assert.equal(refused._meta?.['lakehouse-mcp/error']?.code, 'rate_limited');
+    assert.ok((refused._meta?.['lakehouse-mcp/error']?.retry_after ?? 0) >= 1);
+    assert.match(refused.content?.[0]?.text ?? '', /TOOL_CALL_LIMIT.*per server process.*Retry in \d+ s/);
+
+    const rest = await answerOf(await fetch(`${app.url}/api/v1/session`, { headers: { authorization: `Bearer ${token}` } }));
+    assert.equal(rest.status, 429);
+    assert.equal(malformedProblem(rest), undefined);
+    assert.equal((rest.json as { code: string }).code, 'rate_limited');
+    assert.ok(Number(rest.headers.get('retry-after')) >= 1);
+
+    // Another environment has its own budget.
+    assert.notEqual(resultOf(await callTool(app.url, other, 'get_session_context', {}, 10)).isError, true);
+    const ok = await fetch(`${app.url}/api/v1/session`, { headers: { authorization: `Bearer ${other}` } });
+    assert.equal(ok.status, 200);
+  });
+
+  it('refuses token requests from an address after TOKEN_LIMIT failures, with 429 + Retry-After, counted in Postgres', async () => {
+    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'limit test', ['read']);
+    const post = async (secret: string) =>
+      answerOf(
+        await fetch(`${app.url}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${account.client_id}:${secret}`).toString('base64')}` },
+          body: new URLSearchParams({ grant_type: 'client_credentials' }),
+        }),
+      );
+    await awayFromMinuteEdge();
+    // Successes never count.
+    for (let i = 0; i < 4; i++) assert.equal((await post(account.client_secret)).status, 200);
+    for (let i = 0; i < 3; i++) assert.equal((await post('wrong')).status, 401);
+    const limited = await post(account.client_secret);
+    assert.equal(limited.status, 429);
+    assert.equal(malformedOAuthError(limited), undefined);
+    assert.equal((limited.json as { error: string }).error, 'temporarily_unavailable');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    const counter = await app.database.db.selectFrom('rate_limit_counters').select('hits').where('key', 'like', 'token:%').executeTakeFirstOrThrow();
+    assert.equal(counter.hits, 3);
+  });
+});
