@@ -24,5 +24,7 @@ export async function schemaType(schema: JsonObject, name: string): Promise<stri
     enableConstEnums: false,
     format: true,
     unknownAny: true,
+    // maxItems bounds a list; it must not turn the type into a union of tuples of every length.
+    maxItems: -1,
   });
 }

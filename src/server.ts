@@ -12,6 +12,7 @@ import { createMcpEndpoint } from './mcp/endpoint.js';
 import { OAuthServer } from './oauth/oauth-server.js';
 import { issuerPathRewrite } from './oauth/routes.js';
 import { AuditLog } from './operations/audit.js';
+import { startAuditRetention } from './operations/audit-trail.js';
 import type { Services } from './operations/context.js';
 import { indexDocs } from './operations/docs.js';
 import { koaOperationHandlers, operationHandlers } from './operations/index.js';
@@ -28,6 +29,8 @@ export interface RunningServer {
   port: number;
   database: OpenDatabase;
   log: Logger;
+  /** The batched audit log of this process (flush() to write what it holds). */
+  audit: AuditLog;
   /** The authorization server and token verifier of this process. */
   oauth: OAuthServer;
   close(): Promise<void>;
@@ -91,6 +94,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     },
   };
   const audit = new AuditLog(db, log);
+  const auditRetention = startAuditRetention(db, config.auditRetentionDays, log);
   const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit });
   const app = createApp({
     services,
@@ -115,9 +119,10 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
       });
       oauth.close();
       await webhooks?.stop();
+      auditRetention.stop();
       await audit.close();
       await lakehouse?.close();
       await database.close();
     })());
-  return { config, url: config.publicUrl, port, database, log, oauth, close };
+  return { config, url: config.publicUrl, port, database, log, audit, oauth, close };
 }

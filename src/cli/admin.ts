@@ -47,7 +47,7 @@ function helpText(): string {
 }
 
 function findCommand(argv: string[]): Command | undefined {
-  return commands.find((c) => c.words[0] === argv[0] && c.words[1] === argv[1]);
+  return commands.find((c) => c.words.every((word, i) => argv[i] === word));
 }
 
 function parseCommandArgs(command: Command, rest: string[]) {
@@ -88,7 +88,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ');
       throw new UsageError(`unknown command "${words}"`);
     }
-    const { values, positionals } = parseCommandArgs(command, argv.slice(2));
+    const { values, positionals } = parseCommandArgs(command, argv.slice(command.words.length));
     if (values.help) {
       io.stdout(`usage: admin ${command.words.join(' ')} ${command.usage} [--json]\n  ${command.summary}`);
       return 0;

@@ -28,7 +28,7 @@ export interface CommandResult {
 
 /** One row of the command table: `words` are matched first, the rest is parsed with `options`. */
 export interface Command {
-  words: [string, string];
+  words: readonly [string] | readonly [string, string];
   /** Arguments and options after the words, for --help, e.g. `<email> --password <p>`. */
   usage: string;
   summary: string;

@@ -41,6 +41,12 @@ export interface OperationIO {
     body: undefined;
     response: { status: 200; body: operations["getProtectedResourceMetadataV1"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> };
   };
+  listAuditLog: {
+    params: Record<string, never>;
+    query: NonNullable<operations["listAuditLog"]['parameters']['query']>;
+    body: undefined;
+    response: { status: 200; body: operations["listAuditLog"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> } | { status: 400; body: operations["listAuditLog"]['responses'][400]['content']["application/problem+json"]; headers?: Record<string, string> };
+  };
   approveDiscovery: {
     params: NonNullable<operations["approveDiscovery"]['parameters']['path']>;
     query: Record<string, never>;

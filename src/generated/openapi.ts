@@ -60,6 +60,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description The token's environment's audit log, newest first: every tool call and REST call with who made it, through which client, the outcome, the duration and the SQL run. For environment admins (users with the admin role in the environment); anyone else gets 403. Rows older than AUDIT_RETENTION_DAYS are pruned.
+         */
+        get: operations["listAuditLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/connections": {
         parameters: {
             query?: never;
@@ -688,6 +708,24 @@ export type paths = {
 export type webhooks = Record<string, never>;
 export type components = {
     schemas: {
+        AuditPage: {
+            items: {
+                /** @description `user:<id>` or `service:<id>`. */
+                actor: string;
+                /** Format: date-time */
+                at: string;
+                client_id: string | null;
+                duration_ms: number;
+                id: number;
+                /** @description The tool name, or the REST operationId. */
+                operation: string;
+                /** @description `ok`, `invalid_input`, `forbidden` or `error:<code>`. */
+                outcome: string;
+                sql: string | null;
+            }[];
+            /** @description Present when older entries remain. */
+            next_cursor?: string;
+        };
         /** @description One of the sign-in forms: `email` and `password`; or `environment` (`<org>/<env>`), `read_only` and `decision` (`approve` or `deny`). Every form carries `request` (signed state) and `csrf_token`. */
         AuthorizationForm: {
             csrf_token: string;
@@ -1539,6 +1577,42 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+        };
+    };
+    listAuditLog: {
+        parameters: {
+            query?: {
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: string;
+                limit?: number;
+                /** @description Only entries at or after this time (ISO-8601), or this far back (`30m`, `24h`, `7d`). */
+                since?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of the audit log. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code` (403 `forbidden` for anyone but an environment admin). */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

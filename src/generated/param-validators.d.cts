@@ -2,6 +2,7 @@
 import type { ValidateFunction } from 'ajv';
 
 declare const validators: {
+  readonly op_listAuditLog_query: ValidateFunction;
   readonly op_getConnection_path: ValidateFunction;
   readonly op_getConnection_query: ValidateFunction;
   readonly op_listDiscoveries_query: ValidateFunction;

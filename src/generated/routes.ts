@@ -81,6 +81,39 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "listAuditLog",
+  "method": "get",
+  "path": "/api/v1/audit",
+  "koaPath": "/api/v1/audit",
+  "kind": "typed",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [
+    "since",
+    "limit",
+    "cursor"
+  ],
+  "validators": {
+    "query": "op_listAuditLog_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listAuditLog_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listAuditLog_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listAuditLog_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "listConnections",
   "method": "get",
   "path": "/api/v1/connections",

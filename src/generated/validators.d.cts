@@ -38,6 +38,9 @@ declare const validators: {
   readonly op_getAuthorizationServerMetadata_response_404_application_problem_json: ValidateFunction;
   readonly op_getProtectedResourceMetadata_response_200_application_json: ValidateFunction;
   readonly op_getProtectedResourceMetadataV1_response_200_application_json: ValidateFunction;
+  readonly op_listAuditLog_response_200_application_json: ValidateFunction;
+  readonly op_listAuditLog_response_400_application_problem_json: ValidateFunction;
+  readonly op_listAuditLog_response_default_application_problem_json: ValidateFunction;
   readonly op_listConnections_response_200_application_json: ValidateFunction;
   readonly op_listConnections_response_400_application_problem_json: ValidateFunction;
   readonly op_listConnections_response_default_application_problem_json: ValidateFunction;

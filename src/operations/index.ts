@@ -1,3 +1,4 @@
+import { listAuditLog } from './audit-trail.js';
 import type { KoaOperationHandlers, OperationHandlers, ToolHandlers } from '../generated/handlers.js';
 import { getApiReference, getApiReferenceScript, listToolCatalogue } from './contract.js';
 import { getDoc, searchDocs } from './docs.js';
@@ -42,6 +43,7 @@ export const operationHandlers = {
   listToolCatalogue,
   approveDiscovery,
   rejectDiscovery,
+  listAuditLog,
 } satisfies OperationHandlers;
 
 /** Operations served by their own Koa middleware (sign-in pages, OAuth endpoints). */

@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { audit } from './audit.js';
 import { connectionAdd } from './connection-add.js';
 import { envCreate } from './env-create.js';
 import { envRepair } from './env-repair.js';
@@ -27,4 +28,5 @@ export const commands: readonly Command[] = [
   webhookList,
   webhookRemove,
   webhookReplay,
+  audit,
 ];
