@@ -1,0 +1,61 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+
+// The "limit" baseline: a bare node:http handler that verifies the same JWT with jose (on every request, as
+// a handler without a cache would) and answers the same JSON-RPC result bytes as our get_session_context.
+// No framework, no JSON-RPC parsing beyond finding the id: the floor for authenticated JSON-RPC over HTTP
+// in Node. Config from the environment (bench/run.ts starts it):
+//   BENCH_JWKS_URL, BENCH_ISSUER, BENCH_AUDIENCE   what the token is checked against
+//   BENCH_RESULTS  JSON object: method name → the `result` JSON text to answer (tools/call, tools/list)
+
+const env = (name: string): string => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+
+const jwks = createRemoteJWKSet(new URL(env('BENCH_JWKS_URL')));
+const issuer = env('BENCH_ISSUER');
+const audience = env('BENCH_AUDIENCE');
+const results = JSON.parse(env('BENCH_RESULTS')) as Record<string, string>;
+
+function reply(res: http.ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const server = http.createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    void (async () => {
+      const header = req.headers.authorization ?? '';
+      const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+      try {
+        await jwtVerify(token, jwks, { issuer, audience, algorithms: ['ES256'], typ: 'at+jwt' });
+      } catch {
+        reply(res, 401, '{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Unauthorized"}}');
+        return;
+      }
+      let message: { id?: unknown; method?: unknown };
+      try {
+        message = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: unknown; method?: unknown };
+      } catch {
+        reply(res, 400, '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}');
+        return;
+      }
+      const result = typeof message.method === 'string' ? results[message.method] : undefined;
+      if (result === undefined) {
+        reply(res, 200, `{"jsonrpc":"2.0","id":${JSON.stringify(message.id ?? null)},"error":{"code":-32601,"message":"Method not found"}}`);
+        return;
+      }
+      reply(res, 200, `{"jsonrpc":"2.0","id":${JSON.stringify(message.id ?? null)},"result":${result}}`);
+    })();
+  });
+});
+server.keepAliveTimeout = 65_000;
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => {
+  process.stdout.write(`ready ${(server.address() as AddressInfo).port}\n`);
+});
+process.on('SIGTERM', () => process.exit(0));

@@ -1,0 +1,425 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import type { Job, JobAnswer } from './load.js';
+import { clientCredentialsToken, basicAuth, userRefreshTokens } from './lib/oauth-flow.js';
+import { CAN_PIN, LOAD_CPU, memoryOf, pin, resetPeak, SERVER_CPU, startProcess, type Started } from './lib/processes.js';
+import { summarizeProfile, type ProfileSummary } from './lib/profile.js';
+import { median, medianOf, type LoadResult } from './lib/stats.js';
+
+// `npm run bench`: the scenarios of issue 8, ours against baselines run in the same invocation, on loopback.
+// Our server runs as `npm start` would run it (its own process, embedded PostgreSQL in a temp DATA_DIR, or
+// DATABASE_URL); the baselines (bench/baselines/) and the load generator (bench/load.ts) are processes of
+// their own; servers are pinned to core 0 and the load generator to core 1 where taskset exists.
+// Prints a table and writes bench/results/latest.json. `--smoke`: a second per run, one round, no targets.
+//
+//   npm run bench [-- --smoke] [--data-dir DIR (kept; reused when it holds a cluster)] [--database-url URL] [--out FILE]
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const { values: args } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    'data-dir': { type: 'string' },
+    'database-url': { type: 'string' },
+    out: { type: 'string' },
+    quiet: { type: 'boolean', default: false },
+  },
+});
+const SMOKE = args.smoke ?? false;
+const PLAN = SMOKE
+  ? { rounds: 1, s1Ms: 1000, s2Ms: 1000, s4Ms: 1000, s5Ms: 1000, warmupMs: 300, profileMs: 1000, s3Runs: 1 }
+  : { rounds: 3, s1Ms: 3000, s2Ms: 3000, s4Ms: 3000, s5Ms: 2500, warmupMs: 1000, profileMs: 3000, s3Runs: 3 };
+const S1_CONNECTIONS = 32;
+const S2_CONNECTIONS = 8;
+const S4_CONNECTIONS = 8;
+/** A point query on the sample data (users has a primary key), and the same SQL qualified for raw pg. */
+const POINT_SQL = 'SELECT * FROM users WHERE user_id = 4242';
+const RAW_POINT_SQL = 'SELECT * FROM sample.users WHERE user_id = 4242';
+const BIG_SQL = 'SELECT generate_series(1, 100000000)';
+const SECRET_KEY = Buffer.alloc(32, 8).toString('base64');
+
+const say = (line: string) => {
+  if (!args.quiet) process.stderr.write(`${line}\n`);
+};
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lakehouse-bench-'));
+const logFile = path.join(work, 'server.log');
+
+const started: Started[] = [];
+let loadChild: ChildProcess | undefined;
+
+async function stopAll(): Promise<void> {
+  loadChild?.kill('SIGTERM');
+  await Promise.all(started.map((s) => s.stop()));
+}
+
+function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of ['PORT', 'HOST', 'PUBLIC_URL', 'ISSUER_URL', 'DATABASE_URL', 'DATA_DIR', 'LOG_LEVEL', 'NODE_OPTIONS', 'TEST_PG_URL', 'TEST_TEMPLATE_DB']) delete env[name];
+  return {
+    ...env,
+    PORT: '0',
+    SECRET_KEY,
+    LOG_LEVEL: 'info',
+    // The benchmark's load is far above the per-environment defaults meant for one agent: no tool-call
+    // rate limit, and as many SQL statements at once as scenario 2 has connections.
+    TOOL_CALL_LIMIT: '0',
+    SQL_CONCURRENCY: String(S2_CONNECTIONS),
+    REGISTRATION_LIMIT: '0',
+    SIGNIN_LIMIT: '0',
+    ...(args['database-url'] ? { DATABASE_URL: args['database-url'] } : { DATA_DIR: dataDir }),
+    ...extra,
+  };
+}
+
+const dataDir = args['data-dir'] ? path.resolve(args['data-dir']) : path.join(work, 'data');
+
+async function startOurs(nodeArgs: string[] = []): Promise<Started & { url: string }> {
+  const server = await startProcess(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], { env: serverEnv({}), cwd: ROOT, logFile, timeoutMs: 300_000 });
+  started.push(server);
+  pin(server.pid, SERVER_CPU);
+  return Object.assign(server, { url: server.ready });
+}
+
+async function stopServer(server: Started): Promise<number> {
+  const at = await server.stop();
+  started.splice(started.indexOf(server), 1);
+  return at;
+}
+
+async function startBaseline(file: string, env: Record<string, string>): Promise<Started & { url: string }> {
+  const nodeArgs = [process.execPath, '--import', 'tsx', file];
+  const [command, ...rest] = CAN_PIN ? ['taskset', '-c', SERVER_CPU, ...nodeArgs] : nodeArgs;
+  const server = await startProcess(command as string, rest, { env: { ...process.env, ...env, PORT: '0' }, cwd: ROOT, logFile, timeoutMs: 60_000 });
+  started.push(server);
+  return Object.assign(server, { url: `http://127.0.0.1:${server.ready}` });
+}
+
+/** The load generator process, pinned to its own core; jobs run one at a time. */
+async function startLoad(): Promise<(job: Job) => Promise<LoadResult & { refreshTokens?: string[] }>> {
+  const nodeArgs = [process.execPath, '--import', 'tsx', path.join(ROOT, 'bench/load.ts')];
+  const [command, ...rest] = CAN_PIN ? ['taskset', '-c', LOAD_CPU, ...nodeArgs] : nodeArgs;
+  const child = spawn(command as string, rest, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  loadChild = child;
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the load generator exited (${code})`)));
+  });
+  return (job) =>
+    new Promise((resolve, reject) => {
+      child.once('message', (answer: JobAnswer) => (answer.ok ? resolve(answer.result) : reject(new Error(answer.error))));
+      child.send(job);
+    });
+}
+
+async function runNode(file: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  if (code !== 0) throw new Error(`${file} failed (${code})`);
+  return out;
+}
+
+const mcpHeaders = (token: string) => ({
+  'content-type': 'application/json',
+  accept: 'application/json, text/event-stream',
+  'mcp-protocol-version': '2025-11-25',
+  authorization: `Bearer ${token}`,
+});
+const rpc = (method: string, params: Record<string, unknown>) => JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
+const SESSION_CONTEXT = rpc('tools/call', { name: 'get_session_context', arguments: {} });
+const TOOLS_LIST = rpc('tools/list', {});
+const POINT_QUERY = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: POINT_SQL, connection: 'sample' } });
+const BIG_QUERY = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: BIG_SQL } });
+
+interface RpcAnswer {
+  result?: { structuredContent?: Record<string, unknown>; isError?: boolean; content?: { text?: string }[] } & Record<string, unknown>;
+  error?: unknown;
+}
+
+async function call(url: string, token: string, body: string): Promise<{ status: number; text: string; json: RpcAnswer }> {
+  const response = await fetch(url, { method: 'POST', headers: mcpHeaders(token), body });
+  const text = await response.text();
+  return { status: response.status, text, json: JSON.parse(text) as RpcAnswer };
+}
+
+function check(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+const round1 = (n: number) => Math.round(n * 10) / 10;
+const round2 = (n: number) => Math.round(n * 100) / 100;
+
+async function main(): Promise<void> {
+  const machine = {
+    cores: os.availableParallelism(),
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    node: process.version,
+    platform: `${os.type()} ${os.release()}`,
+    pinned: CAN_PIN ? `servers on core ${SERVER_CPU}, load generator on core ${LOAD_CPU}` : 'no (taskset missing or one core)',
+    loadavgBefore: os.loadavg().map(round2),
+  };
+  say(`bench: ${machine.cores} cores, Node ${machine.node}, load average ${machine.loadavgBefore.join(' ')}${SMOKE ? ' (smoke run)' : ''}`);
+  const t0 = performance.now();
+
+  // Preparation (untimed): the first start migrates and generates the sample data.
+  say(`preparing the database (${args['database-url'] ? 'DATABASE_URL' : dataDir}); a first start generates the sample data`);
+  const first = await startOurs();
+  const prepareMs = first.readyMs;
+  await stopServer(first);
+
+  // Scenario 6: `npm start` to `ready`, with an existing data directory.
+  const npmStart = await startProcess('npm', ['start', '--silent'], { env: serverEnv({}), cwd: ROOT, logFile, timeoutMs: 120_000 });
+  started.push(npmStart);
+  const startupMs = npmStart.readyMs;
+  await stopServer(npmStart);
+  say(`start-up: ${Math.round(startupMs)} ms`);
+
+  const ours = await startOurs();
+  const setup = JSON.parse(await runNode('bench/setup.ts', serverEnv({}))) as { databaseUrl: string; clientId: string; clientSecret: string };
+  const token = await clientCredentialsToken(ours.url, setup.clientId, setup.clientSecret);
+  const mcpUrl = `${ours.url}/v1`;
+
+  const context = await call(mcpUrl, token, SESSION_CONTEXT);
+  check(context.status === 200 && context.json.result?.structuredContent, `get_session_context failed: ${context.text}`);
+  const list = await call(mcpUrl, token, TOOLS_LIST);
+  check(list.status === 200 && list.json.result, `tools/list failed: ${list.text}`);
+  const point = await call(mcpUrl, token, POINT_QUERY);
+  check(point.json.result?.structuredContent?.row_count === 1, `the point query failed: ${point.text}`);
+
+  const verification = {
+    BENCH_JWKS_URL: `${ours.url}/oauth/jwks`,
+    BENCH_ISSUER: ours.url,
+    BENCH_AUDIENCE: mcpUrl,
+  };
+  const jwks = await fetch(`${ours.url}/.well-known/oauth-authorization-server`).then((r) => r.json() as Promise<{ jwks_uri: string; issuer: string }>);
+  verification.BENCH_JWKS_URL = jwks.jwks_uri;
+  verification.BENCH_ISSUER = jwks.issuer;
+  const reference = await startBaseline('bench/baselines/reference.ts', { ...verification, BENCH_SESSION_CONTEXT: JSON.stringify(context.json.result?.structuredContent) });
+  const limit = await startBaseline('bench/baselines/limit.ts', {
+    ...verification,
+    BENCH_RESULTS: JSON.stringify({ 'tools/call': JSON.stringify(context.json.result), 'tools/list': JSON.stringify(list.json.result) }),
+  });
+  for (const baseline of [reference, limit]) {
+    const answer = await call(baseline.url, token, SESSION_CONTEXT);
+    check(
+      answer.status === 200 && JSON.stringify(answer.json.result?.structuredContent) === JSON.stringify(context.json.result?.structuredContent),
+      `a baseline answers differently: ${answer.status} ${answer.text.slice(0, 300)}`,
+    );
+  }
+  const run = await startLoad();
+  const http = (url: string, body: string, connections: number, durationMs: number, headers = mcpHeaders(token)): Job => ({ kind: 'autocannon', url, headers, body, connections, durationMs });
+
+  // Warm-up (JIT, pools, caches), untimed.
+  if (PLAN.warmupMs > 0) {
+    for (const url of [mcpUrl, reference.url, limit.url]) await run(http(url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.warmupMs));
+    await run({ kind: 'loop', url: mcpUrl, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.warmupMs });
+  }
+
+  // Scenario 1: tools/call get_session_context, 32 connections, rounds alternating ours / reference / limit.
+  say('scenario 1: tools/call get_session_context @32');
+  const s1 = { ours: [] as LoadResult[], reference: [] as LoadResult[], limit: [] as LoadResult[] };
+  for (let r = 0; r < PLAN.rounds; r++) {
+    s1.ours.push(await run(http(mcpUrl, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms)));
+    s1.reference.push(await run(http(reference.url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms)));
+    s1.limit.push(await run(http(limit.url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms)));
+  }
+
+  // Scenario 5: tools/list against the limit.
+  say('scenario 5: tools/list @32');
+  const s5 = { ours: [] as LoadResult[], limit: [] as LoadResult[] };
+  for (let r = 0; r < PLAN.rounds; r++) {
+    s5.ours.push(await run(http(mcpUrl, TOOLS_LIST, S1_CONNECTIONS, PLAN.s5Ms)));
+    s5.limit.push(await run(http(limit.url, TOOLS_LIST, S1_CONNECTIONS, PLAN.s5Ms)));
+  }
+
+  // Scenario 2: a point query through query_lakehouse against the same SQL on a plain pg pool.
+  say('scenario 2: query_lakehouse point query @8 vs raw pg');
+  const s2 = { ours: [] as LoadResult[], rawPg: [] as LoadResult[] };
+  for (let r = 0; r < PLAN.rounds; r++) {
+    s2.ours.push(await run({ kind: 'loop', url: mcpUrl, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }));
+    s2.rawPg.push(await run({ kind: 'pg', url: setup.databaseUrl, sql: RAW_POINT_SQL, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }));
+  }
+
+  // Scenario 3: the capped answer to a hundred million rows; time and peak RSS growth of our process.
+  say('scenario 3: SELECT generate_series(1, 100000000)');
+  const peakReset = resetPeak(ours.pid);
+  const before = memoryOf(ours.pid);
+  const s3Times: number[] = [];
+  for (let i = 0; i < PLAN.s3Runs; i++) {
+    const t = performance.now();
+    const big = await call(mcpUrl, token, BIG_QUERY);
+    s3Times.push(performance.now() - t);
+    const out = big.json.result?.structuredContent;
+    check(out?.truncated === true && out.row_count === 1000, `the capped query did not answer as expected: ${big.text.slice(0, 300)}`);
+  }
+  const after = memoryOf(ours.pid);
+  const s3 = {
+    timeMs: median(s3Times),
+    runsMs: s3Times.map(round1),
+    rssBeforeMiB: before ? round1(before.rssMiB) : null,
+    peakMiB: after ? round1(after.hwmMiB) : null,
+    rssGrowthMiB: before && after && peakReset ? round1(after.hwmMiB - before.rssMiB) : null,
+  };
+
+  // Scenario 4: the token endpoint: refresh-token rotations (8 chains, one grant each) and client_credentials.
+  say('scenario 4: token endpoint');
+  const user = { email: 'bench@example.com', password: 'a sturdy benchmark passphrase', environment: 'bench/main' };
+  let chains = await userRefreshTokens(ours.url, user, S4_CONNECTIONS);
+  const s4 = { refresh: [] as LoadResult[], clientCredentials: [] as LoadResult[] };
+  const tokenUrl = `${ours.url}/oauth/token`;
+  for (let r = 0; r < PLAN.rounds; r++) {
+    if (chains.refreshTokens.length < S4_CONNECTIONS) {
+      const more = await userRefreshTokens(ours.url, user, S4_CONNECTIONS);
+      chains = more;
+    }
+    const refreshed = await run({ kind: 'refresh', url: tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, clientId: chains.clientId, refreshTokens: chains.refreshTokens, connections: S4_CONNECTIONS, durationMs: PLAN.s4Ms });
+    chains = { clientId: chains.clientId, refreshTokens: refreshed.refreshTokens ?? [] };
+    s4.refresh.push(refreshed);
+    s4.clientCredentials.push(
+      await run(
+        http(tokenUrl, 'grant_type=client_credentials', S4_CONNECTIONS, PLAN.s4Ms, {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: basicAuth(setup.clientId, setup.clientSecret),
+        } as ReturnType<typeof mcpHeaders>),
+      ),
+    );
+  }
+  await stopServer(ours);
+
+  // The CPU profile: our server again, under node --cpu-prof, through scenario 1 and scenario 2 (ours only).
+  say('profiling scenarios 1 and 2 (node --cpu-prof)');
+  const profileDir = path.join(work, 'profile');
+  const profiled = await startOurs(['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+  const profiledToken = await clientCredentialsToken(profiled.url, setup.clientId, setup.clientSecret);
+  const profiledUrl = `${profiled.url}/v1`;
+  await run(http(profiledUrl, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.warmupMs || 300, mcpHeaders(profiledToken)));
+  const w1 = performance.now();
+  await run(http(profiledUrl, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.profileMs, mcpHeaders(profiledToken)));
+  const w2 = performance.now();
+  await run({ kind: 'loop', url: profiledUrl, headers: mcpHeaders(profiledToken), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.profileMs });
+  const w3 = performance.now();
+  const exitedAt = await stopServer(profiled);
+  const profileFile = fs.readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
+  // Windows counted back from the process's exit; trimmed at both ends for the warm-up request and the IPC.
+  const margin = 250;
+  const profiles: { s1?: ProfileSummary; s2?: ProfileSummary; file?: string } = {};
+  if (profileFile) {
+    const file = path.join(profileDir, profileFile);
+    profiles.s1 = summarizeProfile(file, { fromEndMs: exitedAt - w1 - margin, toEndMs: exitedAt - w2 + margin });
+    profiles.s2 = summarizeProfile(file, { fromEndMs: exitedAt - w2 - margin - 300, toEndMs: exitedAt - w3 + margin });
+    const kept = path.join(ROOT, 'bench/results/latest.cpuprofile');
+    fs.mkdirSync(path.dirname(kept), { recursive: true });
+    if (!args.out) fs.copyFileSync(file, kept);
+    profiles.file = args.out ? file : path.relative(ROOT, kept);
+  }
+  await stopAll();
+
+  // Figures, ratios, targets.
+  const m1 = { ours: medianOf(s1.ours), reference: medianOf(s1.reference), limit: medianOf(s1.limit) };
+  const m5 = { ours: medianOf(s5.ours), limit: medianOf(s5.limit) };
+  const m2 = { ours: medianOf(s2.ours), rawPg: medianOf(s2.rawPg) };
+  const m4 = { refresh: medianOf(s4.refresh), clientCredentials: medianOf(s4.clientCredentials) };
+  const ratios = {
+    s1VsReference: m1.ours.rps / m1.reference.rps,
+    s1VsLimit: m1.ours.rps / m1.limit.rps,
+    s5VsLimit: m5.ours.rps / m5.limit.rps,
+    s2OverheadP50Ms: m2.ours.p50 - m2.rawPg.p50,
+    s2OverheadP99Ms: m2.ours.p99 - m2.rawPg.p99,
+  };
+  const targets = [
+    { scenario: 1, what: 'rps vs reference', value: ratios.s1VsReference, target: '>= 3x', pass: ratios.s1VsReference >= 3 },
+    { scenario: 1, what: 'rps vs limit', value: ratios.s1VsLimit, target: '>= 0.5x', pass: ratios.s1VsLimit >= 0.5 },
+    { scenario: 1, what: 'p99 (ms)', value: m1.ours.p99, target: '< 50 ms', pass: m1.ours.p99 < 50 },
+    { scenario: 2, what: 'overhead at p50 (ms)', value: ratios.s2OverheadP50Ms, target: '< 1.5 ms', pass: ratios.s2OverheadP50Ms < 1.5 },
+    { scenario: 3, what: 'time to the capped answer (ms)', value: s3.timeMs, target: '< 500 ms', pass: s3.timeMs < 500 },
+    { scenario: 3, what: 'peak RSS growth (MiB)', value: s3.rssGrowthMiB ?? NaN, target: '< 64 MiB', pass: s3.rssGrowthMiB !== null && s3.rssGrowthMiB < 64 },
+    { scenario: 4, what: 'refresh grants/s', value: m4.refresh.rps, target: '>= 300/s', pass: m4.refresh.rps >= 300 },
+    { scenario: 5, what: 'tools/list rps vs limit', value: ratios.s5VsLimit, target: '>= 0.8x', pass: ratios.s5VsLimit >= 0.8 },
+    { scenario: 6, what: 'npm start to ready (ms)', value: startupMs, target: '< 3000 ms', pass: startupMs < 3000 },
+  ].map((t) => ({ ...t, value: round2(t.value) }));
+
+  const results = {
+    date: new Date().toISOString(),
+    smoke: SMOKE,
+    machine: { ...machine, loadavgAfter: os.loadavg().map(round2) },
+    plan: { ...PLAN, s1Connections: S1_CONNECTIONS, s2Connections: S2_CONNECTIONS, s4Connections: S4_CONNECTIONS, sqlConcurrency: S2_CONNECTIONS, logLevel: 'info' },
+    totalSeconds: round1((performance.now() - t0) / 1000),
+    prepareMs: Math.round(prepareMs),
+    scenarios: {
+      s1_session_context: { medians: m1, rounds: s1 },
+      s2_point_query: { sql: POINT_SQL, medians: m2, rounds: s2, overheadP50Ms: ratios.s2OverheadP50Ms, overheadP99Ms: ratios.s2OverheadP99Ms, profile: profiles.s2 },
+      s3_capped_query: { sql: BIG_SQL, ...s3 },
+      s4_token_endpoint: { medians: m4, rounds: s4 },
+      s5_tools_list: { medians: m5, rounds: s5 },
+      s6_startup: { npmStartToReadyMs: Math.round(startupMs) },
+      profile_s1: profiles.s1,
+      profileFile: profiles.file,
+    },
+    ratios,
+    targets,
+  };
+  const out = args.out ? path.resolve(args.out) : path.join(ROOT, 'bench/results/latest.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+
+  process.stdout.write(`${table(results, m1, m2, m4, m5, s3, startupMs)}\n`);
+  if (!SMOKE) {
+    for (const t of targets) process.stdout.write(`  ${t.pass ? 'pass' : 'MISS'}  scenario ${t.scenario}: ${t.what} = ${t.value} (target ${t.target})\n`);
+  }
+  for (const [name, summary] of [['scenario 1', profiles.s1], ['scenario 2', profiles.s2]] as const) {
+    if (!summary) continue;
+    process.stdout.write(`\nCPU profile of our server, ${name} (${summary.busyMs} ms busy of ${summary.windowMs} ms): top self time\n`);
+    for (const f of summary.top.slice(0, 10)) process.stdout.write(`  ${String(f.selfPct).padStart(5)}%  ${f.function}  ${f.where}\n`);
+    process.stdout.write(`  by place: ${summary.byPlace.slice(0, 8).map((p) => `${p.place} ${p.selfPct}%`).join(', ')}\n`);
+  }
+  process.stdout.write(`\nwritten to ${path.relative(process.cwd(), out)} in ${results.totalSeconds} s\n`);
+}
+
+type Medians = ReturnType<typeof medianOf>;
+
+function table(
+  results: { date: string; machine: { cores: number; node: string; loadavgBefore: number[]; loadavgAfter: number[] } },
+  m1: Record<'ours' | 'reference' | 'limit', Medians>,
+  m2: Record<'ours' | 'rawPg', Medians>,
+  m4: Record<'refresh' | 'clientCredentials', Medians>,
+  m5: Record<'ours' | 'limit', Medians>,
+  s3: { timeMs: number; rssGrowthMiB: number | null },
+  startupMs: number,
+): string {
+  const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
+  const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
+  const rows: string[][] = [
+    ['scenario', 'figure', 'ours', 'reference', 'limit / raw pg', 'ratio'],
+    ['1 tools/call get_session_context @32', 'req/s', f0(m1.ours.rps), f0(m1.reference.rps), f0(m1.limit.rps), `${x(m1.ours.rps, m1.reference.rps)} ref, ${x(m1.ours.rps, m1.limit.rps)} limit`],
+    ['', 'p50 / p99 ms', `${f2(m1.ours.p50)} / ${f2(m1.ours.p99)}`, `${f2(m1.reference.p50)} / ${f2(m1.reference.p99)}`, `${f2(m1.limit.p50)} / ${f2(m1.limit.p99)}`, ''],
+    ['', 'errors', String(m1.ours.errors), String(m1.reference.errors), String(m1.limit.errors), ''],
+    ['2 query_lakehouse point query @8', 'p50 / p99 ms', `${f2(m2.ours.p50)} / ${f2(m2.ours.p99)}`, '', `${f2(m2.rawPg.p50)} / ${f2(m2.rawPg.p99)}`, `+${f2(m2.ours.p50 - m2.rawPg.p50)} ms p50`],
+    ['', 'req/s', f0(m2.ours.rps), '', f0(m2.rawPg.rps), `errors ${m2.ours.errors}`],
+    ['3 generate_series(1, 1e8), capped', 'ms / RSS growth', `${f0(s3.timeMs)} ms / ${s3.rssGrowthMiB ?? '-'} MiB`, '', '', ''],
+    ['4 token endpoint @8', 'refresh grants/s, p99', `${f0(m4.refresh.rps)}, ${f2(m4.refresh.p99)} ms`, '', '', `errors ${m4.refresh.errors}`],
+    ['', 'client_credentials/s, p99', `${f0(m4.clientCredentials.rps)}, ${f2(m4.clientCredentials.p99)} ms`, '', '', `errors ${m4.clientCredentials.errors}`],
+    ['5 tools/list @32', 'req/s', f0(m5.ours.rps), '', f0(m5.limit.rps), x(m5.ours.rps, m5.limit.rps)],
+    ['6 npm start to ready', 'ms', f0(startupMs), '', '', ''],
+  ];
+  const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
+  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  const header = `${results.date.slice(0, 10)}, ${results.machine.cores} cores, Node ${results.machine.node}, load average ${results.machine.loadavgBefore[0]} → ${results.machine.loadavgAfter[0]}`;
+  return [header, line(rows[0] ?? []), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+process.on('SIGINT', () => void stopAll().finally(() => process.exit(130)));
+process.on('SIGTERM', () => void stopAll().finally(() => process.exit(143)));
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n(server log: ${logFile})\n`);
+  process.exitCode = 1;
+  await stopAll();
+} finally {
+  if (process.exitCode !== 1) fs.rmSync(work, { recursive: true, force: true });
+}
