@@ -31,6 +31,10 @@ export function createPool(url: string, options: Omit<pg.PoolConfig, 'connection
   // An idle connection that the server ends (restart, pg_terminate_backend) emits 'error' on the pool;
   // unhandled, that would crash the process. The pool drops it and opens a new one on the next query.
   pool.on('error', () => undefined);
+  // pg-pool listens for errors only on idle clients: a checked-out client that loses its server between two
+  // queries (inside a transaction, say) would emit an unhandled 'error' and crash the process when the
+  // database goes away. Its next query fails instead, and the pool discards it on release.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

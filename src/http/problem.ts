@@ -1,10 +1,13 @@
 import { STATUS_CODES } from 'node:http';
 import type { Context } from 'koa';
+import { DatabaseUnavailableError, isDatabaseUnavailable } from '../db/unavailable.js';
 import { AppError } from '../errors.js';
 
 /** Maps anything thrown to an AppError; unknown errors become a bare 500. */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  // The database down or unreachable: 503 database_unavailable with Retry-After, not a 500.
+  if (isDatabaseUnavailable(error)) return new DatabaseUnavailableError();
   // Errors from koa and raw-body carry a status and an `expose` flag.
   const e = error as { status?: unknown; expose?: unknown; message?: unknown; type?: unknown };
   const status = typeof e.status === 'number' && e.status >= 400 && e.status < 600 ? e.status : 500;

@@ -287,6 +287,8 @@ export class Lakehouse {
       types: jsonTypes,
     });
     pool.on('error', () => undefined);
+    // As in src/db/database.ts createPool: a checked-out client that loses its server must not crash the process.
+    pool.on('connect', (client) => client.on('error', () => undefined));
     entry = { pool, config: target.config, lastUsed: Date.now(), active: 0, typeNames: new Map() };
     this.pools.set(target.key, entry);
     return entry;

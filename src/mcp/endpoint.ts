@@ -17,6 +17,7 @@ import {
   type ProgressToken,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.js';
 import { AppError } from '../errors.js';
 import { toolCallLimiter, toolCallLimitMessage } from '../http/rate-limit.js';
 import type { ToolDefinition } from '../generated/tools.js';
@@ -157,6 +158,7 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         });
       }
       if (error instanceof AppError && error.expose) throw httpError(error.status, HTTP_LAYER_ERROR, error.message, id, error.headers);
+      if (isDatabaseUnavailable(error)) throw httpError(503, HTTP_LAYER_ERROR, DATABASE_UNAVAILABLE_MESSAGE, id, { 'retry-after': '2' });
       log.error({ req_id: ctx.state.requestId, err: error }, 'token verification failed');
       throw httpError(500, ErrorCode.InternalError, 'Internal error', id);
     }
@@ -248,6 +250,9 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         code = error.code;
         message = error.message;
         violations = error.violations;
+      } else if (isDatabaseUnavailable(error)) {
+        code = 'database_unavailable';
+        message = DATABASE_UNAVAILABLE_MESSAGE;
       } else {
         log.error({ req_id: ctx.state.requestId, tool: name, err: error }, 'tool failed');
       }

@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import { DATABASE_RETRY_AFTER_SECONDS, DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.js';
 
 /**
  * An OAuth error (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 7009, RFC 7662): answered as `{error, error_description}`
@@ -40,6 +41,9 @@ export async function oauthJson(ctx: Context, work: () => Promise<void>): Promis
     await work();
   } catch (error) {
     if (error instanceof OAuthError) return sendOAuthError(ctx, error);
+    if (isDatabaseUnavailable(error)) {
+      return sendOAuthError(ctx, new OAuthError('temporarily_unavailable', DATABASE_UNAVAILABLE_MESSAGE, 503, { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) }));
+    }
     // raw-body's own errors (too large, aborted) carry a status: keep them OAuth-shaped too.
     const status = (error as { status?: unknown }).status;
     if (status === 413) return sendOAuthError(ctx, new OAuthError('invalid_request', 'The request body is too large.', 413));
