@@ -3,7 +3,7 @@ import type { Database, JsonValue } from '../db/schema.js';
 import type { ToolIO } from '../generated/handlers.js';
 import { assetNotFound, compact, iso } from './common.js';
 
-export type Insight = NonNullable<ToolIO['view_discovery']['output']['insight']>;
+export type Insight = ToolIO['view_insight']['output']['insight'];
 
 export const INSIGHT_COLUMNS = ['id', 'version', 'title', 'description', 'sql', 'connection', 'parameters', 'chart', 'created_by', 'created_at', 'updated_at'] as const;
 

@@ -5,7 +5,9 @@ import type * as T from './tool-types.js';
 
 /** Each tool's input (after validation and defaults) and output. */
 export interface ToolIO {
+  create_dashboard: { input: T.CreateDashboardInput; output: T.CreateDashboardOutput };
   create_discovery: { input: T.CreateDiscoveryInput; output: T.CreateDiscoveryOutput };
+  create_insight: { input: T.CreateInsightInput; output: T.CreateInsightOutput };
   create_memory: { input: T.CreateMemoryInput; output: T.CreateMemoryOutput };
   create_notification: { input: T.CreateNotificationInput; output: T.CreateNotificationOutput };
   explain_sql: { input: T.ExplainSqlInput; output: T.ExplainSqlOutput };
@@ -13,14 +15,21 @@ export interface ToolIO {
   get_doc: { input: T.GetDocInput; output: T.GetDocOutput };
   get_session_context: { input: T.GetSessionContextInput; output: T.GetSessionContextOutput };
   list_connections: { input: T.ListConnectionsInput; output: T.ListConnectionsOutput };
+  list_dashboards: { input: T.ListDashboardsInput; output: T.ListDashboardsOutput };
   list_discoveries: { input: T.ListDiscoveriesInput; output: T.ListDiscoveriesOutput };
   list_events: { input: T.ListEventsInput; output: T.ListEventsOutput };
+  list_insights: { input: T.ListInsightsInput; output: T.ListInsightsOutput };
   list_notifications: { input: T.ListNotificationsInput; output: T.ListNotificationsOutput };
   query_lakehouse: { input: T.QueryLakehouseInput; output: T.QueryLakehouseOutput };
+  render_insight: { input: T.RenderInsightInput; output: T.RenderInsightOutput };
   search_docs: { input: T.SearchDocsInput; output: T.SearchDocsOutput };
   search_memories: { input: T.SearchMemoriesInput; output: T.SearchMemoriesOutput };
+  update_dashboard: { input: T.UpdateDashboardInput; output: T.UpdateDashboardOutput };
+  update_insight: { input: T.UpdateInsightInput; output: T.UpdateInsightOutput };
   validate_sql: { input: T.ValidateSqlInput; output: T.ValidateSqlOutput };
+  view_dashboard: { input: T.ViewDashboardInput; output: T.ViewDashboardOutput };
   view_discovery: { input: T.ViewDiscoveryInput; output: T.ViewDiscoveryOutput };
+  view_insight: { input: T.ViewInsightInput; output: T.ViewInsightOutput };
 }
 export type ToolName = keyof ToolIO;
 export type ToolHandler<N extends ToolName> = (input: ToolIO[N]['input'], ctx: ToolContext) => Promise<ToolIO[N]['output']>;

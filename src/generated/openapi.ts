@@ -124,6 +124,62 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dashboards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List dashboards
+         * @description This environment's dashboards, newest first.
+         *
+         *     The REST mirror of the MCP tool `list_dashboards` (scope `read`).
+         */
+        get: operations["listDashboards"];
+        put?: never;
+        /**
+         * Create a dashboard
+         * @description Creates a dashboard of insights of this environment on a 12-column grid (`x` + `w` ≤ 12), with optional variables: a widget whose insight has a parameter of a variable's name gets the variable's value.
+         *
+         *     The REST mirror of the MCP tool `create_dashboard` (scope `write`).
+         */
+        post: operations["createDashboard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dashboards/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * View a dashboard
+         * @description One dashboard with its variables and its widgets, each with its insight's definition and, with `include_data`, the insight's current rows (run in the sandbox with the dashboard's variable values; a widget whose run fails carries `error` instead of `data`).
+         *
+         *     The REST mirror of the MCP tool `view_dashboard` (scope `read`).
+         */
+        get: operations["viewDashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change a dashboard
+         * @description Changes the given fields of a dashboard; omitted fields keep their values. A given `widgets` list replaces the old one whole, and a given `variables` list likewise, in one transaction. `version` must be the version you read (view_dashboard): a stale one is refused with `conflict`.
+         *
+         *     The REST mirror of the MCP tool `update_dashboard` (scope `write`).
+         */
+        patch: operations["updateDashboard"];
+        trace?: never;
+    };
     "/api/v1/discoveries": {
         parameters: {
             query?: never;
@@ -274,6 +330,84 @@ export type paths = {
         get: operations["listEvents"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/insights": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List insights
+         * @description This environment's insights, newest first, optionally only those whose title or description match `query` (full-text, read like a web search).
+         *
+         *     The REST mirror of the MCP tool `list_insights` (scope `read`).
+         */
+        get: operations["listInsights"];
+        put?: never;
+        /**
+         * Save an insight
+         * @description Saves a SQL insight in this environment: a title, the SQL (one read statement, checked by the sandbox's parser and planned by PostgreSQL before it is saved), typed parameters that the SQL uses as `$1`, `$2`… (bound as query parameters at run time, never pasted into the SQL), and a chart spec for render_insight.
+         *
+         *     The REST mirror of the MCP tool `create_insight` (scope `write`).
+         */
+        post: operations["createInsight"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/insights/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * View an insight
+         * @description One insight of this environment with its SQL, parameters, chart spec and version.
+         *
+         *     The REST mirror of the MCP tool `view_insight` (scope `read`).
+         */
+        get: operations["viewInsight"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change an insight
+         * @description Changes the given fields of an insight; omitted fields keep their values. `version` must be the version you read (view_insight): a stale one is refused with `conflict`, so two concurrent edits cannot overwrite each other. A changed SQL, connection or parameter list is checked again as in create_insight.
+         *
+         *     The REST mirror of the MCP tool `update_insight` (scope `write`).
+         */
+        patch: operations["updateInsight"];
+        trace?: never;
+    };
+    "/api/v1/insights/{id}/render": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Run an insight and draw its chart
+         * @description Runs an insight's SQL in the sandbox (read-only, as this environment's role, parameters bound) and answers its rows and its chart drawn server-side as a PNG image (Vega-Lite → SVG → PNG). Over MCP the PNG is an `image/png` content item next to the JSON; over REST it is `image.data` (base64).
+         *
+         *     The REST mirror of the MCP tool `render_insight` (scope `read`).
+         */
+        post: operations["renderInsight"];
         delete?: never;
         options?: never;
         head?: never;
@@ -793,6 +927,45 @@ export type components = {
             /** @enum {string} */
             token_endpoint_auth_method: "none" | "client_secret_basic" | "client_secret_post";
         };
+        CreateDashboardInput: {
+            description?: string;
+            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            idempotency_key?: string;
+            title: string;
+            variables?: {
+                default?: string | number | boolean;
+                label?: string;
+                name: string;
+            }[];
+            widgets: {
+                h: number;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                insight_id: string;
+                w: number;
+                x: number;
+                y: number;
+            }[];
+        };
+        CreateDashboardOutput: {
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            description: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            version: number;
+            widget_count: number;
+        };
         CreateDiscoveryInput: {
             /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
             idempotency_key?: string;
@@ -841,6 +1014,80 @@ export type components = {
             /** @enum {string} */
             status: "pending" | "approved" | "rejected";
             summary: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            version: number;
+        };
+        CreateInsightInput: {
+            /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+            chart: {
+                /** @enum {string} */
+                kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+                /** @description A column whose values split the data into series (colors). */
+                series?: string;
+                /** @description A title drawn above the chart (default the insight's title). */
+                title?: string;
+                /** @description The column on the horizontal axis. */
+                x?: string;
+                /** @description The column on the vertical axis (a number). */
+                y?: string;
+            } & unknown;
+            /**
+             * @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.
+             * @default lakehouse
+             */
+            connection?: string;
+            description?: string;
+            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            idempotency_key?: string;
+            parameters?: {
+                /** @description The value used when render_insight or a dashboard gives none. */
+                default?: string | number | boolean;
+                description?: string;
+                name: string;
+                /** @enum {string} */
+                type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+            }[];
+            /** @example SELECT date_trunc('day', occurred_at) AS day, count(*) AS events FROM events WHERE occurred_at > now() - $1::interval GROUP BY 1 ORDER BY 1 */
+            sql: string;
+            title: string;
+        };
+        CreateInsightOutput: {
+            /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+            chart: {
+                /** @enum {string} */
+                kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+                /** @description A column whose values split the data into series (colors). */
+                series?: string;
+                /** @description A title drawn above the chart (default the insight's title). */
+                title?: string;
+                /** @description The column on the horizontal axis. */
+                x?: string;
+                /** @description The column on the vertical axis (a number). */
+                y?: string;
+            } & unknown;
+            connection: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Who created it (`user:<id>` or `service:<id>`). */
+            created_by: string;
+            description: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            parameters: {
+                /** @description The value used when render_insight or a dashboard gives none. */
+                default?: string | number | boolean;
+                description?: string;
+                name: string;
+                /** @enum {string} */
+                type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+            }[];
+            sql: string;
             title: string;
             /** Format: date-time */
             updated_at: string;
@@ -1053,6 +1300,27 @@ export type components = {
                 name: string;
             }[];
         };
+        ListDashboardsOutput: {
+            items: {
+                /** Format: date-time */
+                created_at: string;
+                created_by: string;
+                description: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                title: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                version: number;
+                widget_count: number;
+            }[];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string;
+        };
         ListDiscoveriesOutput: {
             items: {
                 /** Format: date-time */
@@ -1103,6 +1371,50 @@ export type components = {
             }[];
             /** Format: date-time */
             to: string;
+        };
+        ListInsightsOutput: {
+            items: {
+                /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+                chart: {
+                    /** @enum {string} */
+                    kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+                    /** @description A column whose values split the data into series (colors). */
+                    series?: string;
+                    /** @description A title drawn above the chart (default the insight's title). */
+                    title?: string;
+                    /** @description The column on the horizontal axis. */
+                    x?: string;
+                    /** @description The column on the vertical axis (a number). */
+                    y?: string;
+                } & unknown;
+                connection: string;
+                /** Format: date-time */
+                created_at: string;
+                /** @description Who created it (`user:<id>` or `service:<id>`). */
+                created_by: string;
+                description: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                parameters: {
+                    /** @description The value used when render_insight or a dashboard gives none. */
+                    default?: string | number | boolean;
+                    description?: string;
+                    name: string;
+                    /** @enum {string} */
+                    type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+                }[];
+                sql: string;
+                title: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                version: number;
+            }[];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string;
         };
         ListNotificationsOutput: {
             items: {
@@ -1231,6 +1543,38 @@ export type components = {
             rows: unknown[][];
             /** @description More rows exist than were returned (row or byte cap). */
             truncated: boolean;
+        };
+        RenderInsightOutput: {
+            /** @description The rows of a run, as query_lakehouse answers them. */
+            data: {
+                columns: {
+                    name: string;
+                    type: string;
+                }[];
+                elapsed_ms?: number;
+                row_count: number;
+                rows: unknown[][];
+                truncated: boolean;
+            };
+            image: {
+                bytes: number;
+                /** @description The PNG, base64 (REST only; over MCP it is an image content item). */
+                data?: string;
+                height: number;
+                /** @constant */
+                mime_type: "image/png";
+                width: number;
+            };
+            insight: {
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                title: string;
+                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                version: number;
+            };
         };
         SearchDocsInput: {
             /**
@@ -1368,6 +1712,63 @@ export type components = {
             scope: "read" | "write";
             title: string;
         };
+        UpdateDashboardOutput: {
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            description: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            version: number;
+            widget_count: number;
+        };
+        UpdateInsightOutput: {
+            /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+            chart: {
+                /** @enum {string} */
+                kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+                /** @description A column whose values split the data into series (colors). */
+                series?: string;
+                /** @description A title drawn above the chart (default the insight's title). */
+                title?: string;
+                /** @description The column on the horizontal axis. */
+                x?: string;
+                /** @description The column on the vertical axis (a number). */
+                y?: string;
+            } & unknown;
+            connection: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Who created it (`user:<id>` or `service:<id>`). */
+            created_by: string;
+            description: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            parameters: {
+                /** @description The value used when render_insight or a dashboard gives none. */
+                default?: string | number | boolean;
+                description?: string;
+                name: string;
+                /** @enum {string} */
+                type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+            }[];
+            sql: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            version: number;
+        };
         ValidateSqlInput: {
             /** @default lakehouse */
             connection?: string;
@@ -1386,6 +1787,96 @@ export type components = {
              */
             statement_type?: "select" | "values" | "with_select";
             valid: boolean;
+        };
+        ViewDashboardOutput: {
+            dashboard: {
+                /** Format: date-time */
+                created_at: string;
+                created_by: string;
+                description: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                title: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                version: number;
+                widget_count: number;
+            };
+            variables: {
+                default?: string | number | boolean;
+                label?: string;
+                name: string;
+            }[];
+            widgets: {
+                /** @description The rows of a run, as query_lakehouse answers them. */
+                data?: {
+                    columns: {
+                        name: string;
+                        type: string;
+                    }[];
+                    elapsed_ms?: number;
+                    row_count: number;
+                    rows: unknown[][];
+                    truncated: boolean;
+                };
+                error?: {
+                    code: string;
+                    message: string;
+                };
+                h: number;
+                insight: {
+                    /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+                    chart: {
+                        /** @enum {string} */
+                        kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+                        /** @description A column whose values split the data into series (colors). */
+                        series?: string;
+                        /** @description A title drawn above the chart (default the insight's title). */
+                        title?: string;
+                        /** @description The column on the horizontal axis. */
+                        x?: string;
+                        /** @description The column on the vertical axis (a number). */
+                        y?: string;
+                    } & unknown;
+                    connection: string;
+                    /** Format: date-time */
+                    created_at: string;
+                    /** @description Who created it (`user:<id>` or `service:<id>`). */
+                    created_by: string;
+                    description: string;
+                    /**
+                     * Format: uuid
+                     * @description The asset's id (a UUID), unique within its environment.
+                     */
+                    id: string;
+                    parameters: {
+                        /** @description The value used when render_insight or a dashboard gives none. */
+                        default?: string | number | boolean;
+                        description?: string;
+                        name: string;
+                        /** @enum {string} */
+                        type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+                    }[];
+                    sql: string;
+                    title: string;
+                    /** Format: date-time */
+                    updated_at: string;
+                    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                    version: number;
+                };
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                insight_id: string;
+                w: number;
+                x: number;
+                y: number;
+            }[];
         };
         ViewDiscoveryOutput: {
             discovery: {
@@ -1424,6 +1915,48 @@ export type components = {
                 version: number;
             };
             insight?: {
+                /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+                chart: {
+                    /** @enum {string} */
+                    kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+                    /** @description A column whose values split the data into series (colors). */
+                    series?: string;
+                    /** @description A title drawn above the chart (default the insight's title). */
+                    title?: string;
+                    /** @description The column on the horizontal axis. */
+                    x?: string;
+                    /** @description The column on the vertical axis (a number). */
+                    y?: string;
+                } & unknown;
+                connection: string;
+                /** Format: date-time */
+                created_at: string;
+                /** @description Who created it (`user:<id>` or `service:<id>`). */
+                created_by: string;
+                description: string;
+                /**
+                 * Format: uuid
+                 * @description The asset's id (a UUID), unique within its environment.
+                 */
+                id: string;
+                parameters: {
+                    /** @description The value used when render_insight or a dashboard gives none. */
+                    default?: string | number | boolean;
+                    description?: string;
+                    name: string;
+                    /** @enum {string} */
+                    type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+                }[];
+                sql: string;
+                title: string;
+                /** Format: date-time */
+                updated_at: string;
+                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                version: number;
+            };
+        };
+        ViewInsightOutput: {
+            insight: {
                 /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
                 chart: {
                     /** @enum {string} */
@@ -1681,6 +2214,164 @@ export interface operations {
             };
         };
     };
+    listDashboards: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListDashboardsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateDashboardInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateDashboardOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    viewDashboard: {
+        parameters: {
+            query?: {
+                include_data?: boolean;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewDashboardOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    description?: string;
+                    title?: string;
+                    variables?: {
+                        default?: string | number | boolean;
+                        label?: string;
+                        name: string;
+                    }[];
+                    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                    version: number;
+                    widgets?: {
+                        h: number;
+                        /**
+                         * Format: uuid
+                         * @description The asset's id (a UUID), unique within its environment.
+                         */
+                        insight_id: string;
+                        w: number;
+                        x: number;
+                        y: number;
+                    }[];
+                };
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateDashboardOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listDiscoveries: {
         parameters: {
             query?: {
@@ -1924,6 +2615,227 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ListEventsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listInsights: {
+        parameters: {
+            query?: {
+                cursor?: string;
+                limit?: number;
+                query?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListInsightsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createInsight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateInsightInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateInsightOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    viewInsight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewInsightOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateInsight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+                    chart?: {
+                        /** @enum {string} */
+                        kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+                        /** @description A column whose values split the data into series (colors). */
+                        series?: string;
+                        /** @description A title drawn above the chart (default the insight's title). */
+                        title?: string;
+                        /** @description The column on the horizontal axis. */
+                        x?: string;
+                        /** @description The column on the vertical axis (a number). */
+                        y?: string;
+                    } & unknown;
+                    /** @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own. */
+                    connection?: string;
+                    description?: string;
+                    parameters?: {
+                        /** @description The value used when render_insight or a dashboard gives none. */
+                        default?: string | number | boolean;
+                        description?: string;
+                        name: string;
+                        /** @enum {string} */
+                        type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+                    }[];
+                    sql?: string;
+                    title?: string;
+                    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                    version: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateInsightOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    renderInsight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Height of the PNG in pixels.
+                     * @default 450
+                     */
+                    height?: number;
+                    /**
+                     * @description At most this many rows are read and drawn.
+                     * @default 1000
+                     */
+                    limit?: number;
+                    /** @description Values of the insight's parameters by name (missing ones take their default). */
+                    parameters?: {
+                        [key: string]: string | number | boolean;
+                    };
+                    /**
+                     * @description Width of the PNG in pixels.
+                     * @default 800
+                     */
+                    width?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RenderInsightOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -179,6 +179,148 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "listDashboards",
+  "method": "get",
+  "path": "/api/v1/dashboards",
+  "koaPath": "/api/v1/dashboards",
+  "kind": "tool",
+  "tool": "list_dashboards",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [
+    "limit",
+    "cursor"
+  ],
+  "validators": {
+    "query": "op_listDashboards_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listDashboards_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listDashboards_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listDashboards_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "createDashboard",
+  "method": "post",
+  "path": "/api/v1/dashboards",
+  "koaPath": "/api/v1/dashboards",
+  "kind": "tool",
+  "tool": "create_dashboard",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_createDashboard_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_createDashboard_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_createDashboard_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "viewDashboard",
+  "method": "get",
+  "path": "/api/v1/dashboards/{id}",
+  "koaPath": "/api/v1/dashboards/:id",
+  "kind": "tool",
+  "tool": "view_dashboard",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [
+    "include_data"
+  ],
+  "validators": {
+    "path": "op_viewDashboard_path",
+    "query": "op_viewDashboard_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_viewDashboard_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_viewDashboard_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_viewDashboard_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "updateDashboard",
+  "method": "patch",
+  "path": "/api/v1/dashboards/{id}",
+  "koaPath": "/api/v1/dashboards/:id",
+  "kind": "tool",
+  "tool": "update_dashboard",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_updateDashboard_path"
+  },
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_updateDashboard_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_updateDashboard_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_updateDashboard_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "listDiscoveries",
   "method": "get",
   "path": "/api/v1/discoveries",
@@ -448,6 +590,184 @@ export const routes: readonly RouteDefinition[] = [
     },
     "default": {
       "application/problem+json": "op_listEvents_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "listInsights",
+  "method": "get",
+  "path": "/api/v1/insights",
+  "koaPath": "/api/v1/insights",
+  "kind": "tool",
+  "tool": "list_insights",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [
+    "query",
+    "limit",
+    "cursor"
+  ],
+  "validators": {
+    "query": "op_listInsights_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listInsights_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listInsights_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listInsights_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "createInsight",
+  "method": "post",
+  "path": "/api/v1/insights",
+  "koaPath": "/api/v1/insights",
+  "kind": "tool",
+  "tool": "create_insight",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_createInsight_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_createInsight_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_createInsight_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "viewInsight",
+  "method": "get",
+  "path": "/api/v1/insights/{id}",
+  "koaPath": "/api/v1/insights/:id",
+  "kind": "tool",
+  "tool": "view_insight",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_viewInsight_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_viewInsight_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_viewInsight_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_viewInsight_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "updateInsight",
+  "method": "patch",
+  "path": "/api/v1/insights/{id}",
+  "koaPath": "/api/v1/insights/:id",
+  "kind": "tool",
+  "tool": "update_insight",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_updateInsight_path"
+  },
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_updateInsight_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_updateInsight_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_updateInsight_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "renderInsight",
+  "method": "post",
+  "path": "/api/v1/insights/{id}/render",
+  "koaPath": "/api/v1/insights/:id/render",
+  "kind": "tool",
+  "tool": "render_insight",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_renderInsight_path"
+  },
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_renderInsight_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_renderInsight_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_renderInsight_response_default_application_problem_json"
     }
   }
 },

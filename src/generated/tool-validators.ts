@@ -8,9 +8,17 @@ import type * as T from './tool-types.js';
 export const toolValidators: {
   [N in ToolName]: { input: ValidateFunction<ToolIO[N]['input']>; output: ValidateFunction<ToolIO[N]['output']> };
 } = {
+  create_dashboard: {
+    input: validators.tool_create_dashboard_input as ValidateFunction<T.CreateDashboardInput>,
+    output: validators.tool_create_dashboard_output as ValidateFunction<T.CreateDashboardOutput>,
+  },
   create_discovery: {
     input: validators.tool_create_discovery_input as ValidateFunction<T.CreateDiscoveryInput>,
     output: validators.tool_create_discovery_output as ValidateFunction<T.CreateDiscoveryOutput>,
+  },
+  create_insight: {
+    input: validators.tool_create_insight_input as ValidateFunction<T.CreateInsightInput>,
+    output: validators.tool_create_insight_output as ValidateFunction<T.CreateInsightOutput>,
   },
   create_memory: {
     input: validators.tool_create_memory_input as ValidateFunction<T.CreateMemoryInput>,
@@ -40,6 +48,10 @@ export const toolValidators: {
     input: validators.tool_list_connections_input as ValidateFunction<T.ListConnectionsInput>,
     output: validators.tool_list_connections_output as ValidateFunction<T.ListConnectionsOutput>,
   },
+  list_dashboards: {
+    input: validators.tool_list_dashboards_input as ValidateFunction<T.ListDashboardsInput>,
+    output: validators.tool_list_dashboards_output as ValidateFunction<T.ListDashboardsOutput>,
+  },
   list_discoveries: {
     input: validators.tool_list_discoveries_input as ValidateFunction<T.ListDiscoveriesInput>,
     output: validators.tool_list_discoveries_output as ValidateFunction<T.ListDiscoveriesOutput>,
@@ -47,6 +59,10 @@ export const toolValidators: {
   list_events: {
     input: validators.tool_list_events_input as ValidateFunction<T.ListEventsInput>,
     output: validators.tool_list_events_output as ValidateFunction<T.ListEventsOutput>,
+  },
+  list_insights: {
+    input: validators.tool_list_insights_input as ValidateFunction<T.ListInsightsInput>,
+    output: validators.tool_list_insights_output as ValidateFunction<T.ListInsightsOutput>,
   },
   list_notifications: {
     input: validators.tool_list_notifications_input as ValidateFunction<T.ListNotificationsInput>,
@@ -56,6 +72,10 @@ export const toolValidators: {
     input: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
     output: validators.tool_query_lakehouse_output as ValidateFunction<T.QueryLakehouseOutput>,
   },
+  render_insight: {
+    input: validators.tool_render_insight_input as ValidateFunction<T.RenderInsightInput>,
+    output: validators.tool_render_insight_output as ValidateFunction<T.RenderInsightOutput>,
+  },
   search_docs: {
     input: validators.tool_search_docs_input as ValidateFunction<T.SearchDocsInput>,
     output: validators.tool_search_docs_output as ValidateFunction<T.SearchDocsOutput>,
@@ -64,12 +84,28 @@ export const toolValidators: {
     input: validators.tool_search_memories_input as ValidateFunction<T.SearchMemoriesInput>,
     output: validators.tool_search_memories_output as ValidateFunction<T.SearchMemoriesOutput>,
   },
+  update_dashboard: {
+    input: validators.tool_update_dashboard_input as ValidateFunction<T.UpdateDashboardInput>,
+    output: validators.tool_update_dashboard_output as ValidateFunction<T.UpdateDashboardOutput>,
+  },
+  update_insight: {
+    input: validators.tool_update_insight_input as ValidateFunction<T.UpdateInsightInput>,
+    output: validators.tool_update_insight_output as ValidateFunction<T.UpdateInsightOutput>,
+  },
   validate_sql: {
     input: validators.tool_validate_sql_input as ValidateFunction<T.ValidateSqlInput>,
     output: validators.tool_validate_sql_output as ValidateFunction<T.ValidateSqlOutput>,
   },
+  view_dashboard: {
+    input: validators.tool_view_dashboard_input as ValidateFunction<T.ViewDashboardInput>,
+    output: validators.tool_view_dashboard_output as ValidateFunction<T.ViewDashboardOutput>,
+  },
   view_discovery: {
     input: validators.tool_view_discovery_input as ValidateFunction<T.ViewDiscoveryInput>,
     output: validators.tool_view_discovery_output as ValidateFunction<T.ViewDiscoveryOutput>,
+  },
+  view_insight: {
+    input: validators.tool_view_insight_input as ValidateFunction<T.ViewInsightInput>,
+    output: validators.tool_view_insight_output as ValidateFunction<T.ViewInsightOutput>,
   },
 };

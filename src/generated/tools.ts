@@ -23,6 +23,179 @@ export interface ToolDefinition {
 
 export const toolCatalogue: readonly ToolDefinition[] = [
 {
+  "name": "create_dashboard",
+  "title": "Create a dashboard",
+  "description": "Creates a dashboard of insights of this environment on a 12-column grid (`x` + `w` ≤ 12), with optional variables: a widget whose insight has a parameter of a variable's name gets the variable's value.",
+  "scope": "write",
+  "annotations": {
+    "title": "Create a dashboard",
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "title",
+      "widgets"
+    ],
+    "properties": {
+      "title": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "description": {
+        "type": "string",
+        "maxLength": 4000
+      },
+      "widgets": {
+        "type": "array",
+        "maxItems": 50,
+        "items": {
+          "type": "object",
+          "description": "An insight of this environment placed on a 12-column grid (x + w ≤ 12).",
+          "required": [
+            "insight_id",
+            "x",
+            "y",
+            "w",
+            "h"
+          ],
+          "properties": {
+            "insight_id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "x": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 11
+            },
+            "y": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 1000
+            },
+            "w": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 12
+            },
+            "h": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 50
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "variables": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "type": "object",
+          "description": "A dashboard variable; widgets whose insight has a parameter of the same name receive its value.",
+          "required": [
+            "name"
+          ],
+          "properties": {
+            "name": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
+            },
+            "label": {
+              "type": "string",
+              "maxLength": 200
+            },
+            "default": {
+              "anyOf": [
+                {
+                  "type": "string",
+                  "maxLength": 1000
+                },
+                {
+                  "type": "number"
+                },
+                {
+                  "type": "boolean"
+                }
+              ]
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "idempotency_key": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[\\x21-\\x7e]+$",
+        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version",
+      "title",
+      "description",
+      "widget_count",
+      "created_by",
+      "created_at",
+      "updated_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+      },
+      "title": {
+        "type": "string"
+      },
+      "description": {
+        "type": "string"
+      },
+      "widget_count": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "created_by": {
+        "type": "string"
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "updated_at": {
+        "type": "string",
+        "format": "date-time"
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/dashboards",
+    "operationId": "createDashboard"
+  }
+},
+{
   "name": "create_discovery",
   "title": "Record a discovery",
   "description": "Records a finding about the data (an anomaly, a trend, a data-quality problem) with its evidence: the SQL that shows it and/or an insight of this environment. It starts `pending` until an environment admin approves or rejects it (REST). With `notify` (default true) it also creates a notification, delivered to the environment's webhooks.",
@@ -177,6 +350,366 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "POST",
     "path": "/api/v1/discoveries",
     "operationId": "createDiscovery"
+  }
+},
+{
+  "name": "create_insight",
+  "title": "Save an insight",
+  "description": "Saves a SQL insight in this environment: a title, the SQL (one read statement, checked by the sandbox's parser and planned by PostgreSQL before it is saved), typed parameters that the SQL uses as `$1`, `$2`… (bound as query parameters at run time, never pasted into the SQL), and a chart spec for render_insight.",
+  "scope": "write",
+  "annotations": {
+    "title": "Save an insight",
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "title",
+      "sql",
+      "chart"
+    ],
+    "properties": {
+      "title": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "description": {
+        "type": "string",
+        "maxLength": 4000
+      },
+      "sql": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100000,
+        "examples": [
+          "SELECT date_trunc('day', occurred_at) AS day, count(*) AS events FROM events WHERE occurred_at > now() - $1::interval GROUP BY 1 ORDER BY 1"
+        ]
+      },
+      "connection": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "description": "The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.",
+        "default": "lakehouse"
+      },
+      "parameters": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "type": "object",
+          "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+          "required": [
+            "name",
+            "type"
+          ],
+          "properties": {
+            "name": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
+            },
+            "type": {
+              "type": "string",
+              "enum": [
+                "text",
+                "integer",
+                "number",
+                "boolean",
+                "date",
+                "timestamp"
+              ]
+            },
+            "default": {
+              "anyOf": [
+                {
+                  "type": "string",
+                  "maxLength": 1000
+                },
+                {
+                  "type": "number"
+                },
+                {
+                  "type": "boolean"
+                }
+              ],
+              "description": "The value used when render_insight or a dashboard gives none."
+            },
+            "description": {
+              "type": "string",
+              "maxLength": 500
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "chart": {
+        "type": "object",
+        "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+        "required": [
+          "kind"
+        ],
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "table",
+              "number",
+              "line",
+              "bar",
+              "area",
+              "scatter"
+            ]
+          },
+          "x": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "The column on the horizontal axis."
+          },
+          "y": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "The column on the vertical axis (a number)."
+          },
+          "series": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "A column whose values split the data into series (colors)."
+          },
+          "title": {
+            "type": "string",
+            "maxLength": 200,
+            "description": "A title drawn above the chart (default the insight's title)."
+          }
+        },
+        "allOf": [
+          {
+            "if": {
+              "properties": {
+                "kind": {
+                  "enum": [
+                    "line",
+                    "bar",
+                    "area",
+                    "scatter"
+                  ]
+                }
+              }
+            },
+            "then": {
+              "required": [
+                "x",
+                "y"
+              ],
+              "properties": {
+                "x": {
+                  "type": "string"
+                },
+                "y": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        ],
+        "additionalProperties": false
+      },
+      "idempotency_key": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "pattern": "^[\\x21-\\x7e]+$",
+        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version",
+      "title",
+      "description",
+      "sql",
+      "connection",
+      "parameters",
+      "chart",
+      "created_by",
+      "created_at",
+      "updated_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+      },
+      "title": {
+        "type": "string"
+      },
+      "description": {
+        "type": "string"
+      },
+      "sql": {
+        "type": "string"
+      },
+      "connection": {
+        "type": "string"
+      },
+      "parameters": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "type": "object",
+          "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+          "required": [
+            "name",
+            "type"
+          ],
+          "properties": {
+            "name": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
+            },
+            "type": {
+              "type": "string",
+              "enum": [
+                "text",
+                "integer",
+                "number",
+                "boolean",
+                "date",
+                "timestamp"
+              ]
+            },
+            "default": {
+              "anyOf": [
+                {
+                  "type": "string",
+                  "maxLength": 1000
+                },
+                {
+                  "type": "number"
+                },
+                {
+                  "type": "boolean"
+                }
+              ],
+              "description": "The value used when render_insight or a dashboard gives none."
+            },
+            "description": {
+              "type": "string",
+              "maxLength": 500
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "chart": {
+        "type": "object",
+        "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+        "required": [
+          "kind"
+        ],
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "table",
+              "number",
+              "line",
+              "bar",
+              "area",
+              "scatter"
+            ]
+          },
+          "x": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "The column on the horizontal axis."
+          },
+          "y": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "The column on the vertical axis (a number)."
+          },
+          "series": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "A column whose values split the data into series (colors)."
+          },
+          "title": {
+            "type": "string",
+            "maxLength": 200,
+            "description": "A title drawn above the chart (default the insight's title)."
+          }
+        },
+        "allOf": [
+          {
+            "if": {
+              "properties": {
+                "kind": {
+                  "enum": [
+                    "line",
+                    "bar",
+                    "area",
+                    "scatter"
+                  ]
+                }
+              }
+            },
+            "then": {
+              "required": [
+                "x",
+                "y"
+              ],
+              "properties": {
+                "x": {
+                  "type": "string"
+                },
+                "y": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        ],
+        "additionalProperties": false
+      },
+      "created_by": {
+        "type": "string",
+        "description": "Who created it (`user:<id>` or `service:<id>`)."
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "updated_at": {
+        "type": "string",
+        "format": "date-time"
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/insights",
+    "operationId": "createInsight"
   }
 },
 {
@@ -977,6 +1510,108 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "list_dashboards",
+  "title": "List dashboards",
+  "description": "This environment's dashboards, newest first.",
+  "scope": "read",
+  "annotations": {
+    "title": "List dashboards",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+        "description": "At most this many items."
+      },
+      "cursor": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500,
+        "pattern": "^[A-Za-z0-9_-]+$",
+        "description": "The `next_cursor` of the previous page, to continue a list."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "id",
+            "version",
+            "title",
+            "description",
+            "widget_count",
+            "created_by",
+            "created_at",
+            "updated_at"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "version": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 2147483647,
+              "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+            },
+            "title": {
+              "type": "string"
+            },
+            "description": {
+              "type": "string"
+            },
+            "widget_count": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "created_by": {
+              "type": "string"
+            },
+            "created_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "updated_at": {
+              "type": "string",
+              "format": "date-time"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "next_cursor": {
+        "type": "string",
+        "description": "Pass as `cursor` to get the next page; absent on the last page."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/dashboards",
+    "operationId": "listDashboards"
+  }
+},
+{
   "name": "list_discoveries",
   "title": "List discoveries",
   "description": "This environment's discoveries, newest first, optionally only those of one status or severity.",
@@ -1221,6 +1856,242 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "GET",
     "path": "/api/v1/events",
     "operationId": "listEvents"
+  }
+},
+{
+  "name": "list_insights",
+  "title": "List insights",
+  "description": "This environment's insights, newest first, optionally only those whose title or description match `query` (full-text, read like a web search).",
+  "scope": "read",
+  "annotations": {
+    "title": "List insights",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {
+      "query": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "default": 20,
+        "description": "At most this many items."
+      },
+      "cursor": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500,
+        "pattern": "^[A-Za-z0-9_-]+$",
+        "description": "The `next_cursor` of the previous page, to continue a list."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "id",
+            "version",
+            "title",
+            "description",
+            "sql",
+            "connection",
+            "parameters",
+            "chart",
+            "created_by",
+            "created_at",
+            "updated_at"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "version": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 2147483647,
+              "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+            },
+            "title": {
+              "type": "string"
+            },
+            "description": {
+              "type": "string"
+            },
+            "sql": {
+              "type": "string"
+            },
+            "connection": {
+              "type": "string"
+            },
+            "parameters": {
+              "type": "array",
+              "maxItems": 20,
+              "items": {
+                "type": "object",
+                "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+                "required": [
+                  "name",
+                  "type"
+                ],
+                "properties": {
+                  "name": {
+                    "type": "string",
+                    "pattern": "^[a-z][a-z0-9_]{0,62}$"
+                  },
+                  "type": {
+                    "type": "string",
+                    "enum": [
+                      "text",
+                      "integer",
+                      "number",
+                      "boolean",
+                      "date",
+                      "timestamp"
+                    ]
+                  },
+                  "default": {
+                    "anyOf": [
+                      {
+                        "type": "string",
+                        "maxLength": 1000
+                      },
+                      {
+                        "type": "number"
+                      },
+                      {
+                        "type": "boolean"
+                      }
+                    ],
+                    "description": "The value used when render_insight or a dashboard gives none."
+                  },
+                  "description": {
+                    "type": "string",
+                    "maxLength": 500
+                  }
+                },
+                "additionalProperties": false
+              }
+            },
+            "chart": {
+              "type": "object",
+              "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+              "required": [
+                "kind"
+              ],
+              "properties": {
+                "kind": {
+                  "type": "string",
+                  "enum": [
+                    "table",
+                    "number",
+                    "line",
+                    "bar",
+                    "area",
+                    "scatter"
+                  ]
+                },
+                "x": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 63,
+                  "description": "The column on the horizontal axis."
+                },
+                "y": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 63,
+                  "description": "The column on the vertical axis (a number)."
+                },
+                "series": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 63,
+                  "description": "A column whose values split the data into series (colors)."
+                },
+                "title": {
+                  "type": "string",
+                  "maxLength": 200,
+                  "description": "A title drawn above the chart (default the insight's title)."
+                }
+              },
+              "allOf": [
+                {
+                  "if": {
+                    "properties": {
+                      "kind": {
+                        "enum": [
+                          "line",
+                          "bar",
+                          "area",
+                          "scatter"
+                        ]
+                      }
+                    }
+                  },
+                  "then": {
+                    "required": [
+                      "x",
+                      "y"
+                    ],
+                    "properties": {
+                      "x": {
+                        "type": "string"
+                      },
+                      "y": {
+                        "type": "string"
+                      }
+                    }
+                  }
+                }
+              ],
+              "additionalProperties": false
+            },
+            "created_by": {
+              "type": "string",
+              "description": "Who created it (`user:<id>` or `service:<id>`)."
+            },
+            "created_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "updated_at": {
+              "type": "string",
+              "format": "date-time"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "next_cursor": {
+        "type": "string",
+        "description": "Pass as `cursor` to get the next page; absent on the last page."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/insights",
+    "operationId": "listInsights"
   }
 },
 {
@@ -1494,6 +2365,197 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "render_insight",
+  "title": "Run an insight and draw its chart",
+  "description": "Runs an insight's SQL in the sandbox (read-only, as this environment's role, parameters bound) and answers its rows and its chart drawn server-side as a PNG image (Vega-Lite → SVG → PNG). Over MCP the PNG is an `image/png` content item next to the JSON; over REST it is `image.data` (base64).",
+  "scope": "read",
+  "annotations": {
+    "title": "Run an insight and draw its chart",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "parameters": {
+        "type": "object",
+        "description": "Values of the insight's parameters by name (missing ones take their default).",
+        "maxProperties": 20,
+        "propertyNames": {
+          "pattern": "^[a-z][a-z0-9_]{0,62}$"
+        },
+        "additionalProperties": {
+          "anyOf": [
+            {
+              "type": "string",
+              "maxLength": 1000
+            },
+            {
+              "type": "number"
+            },
+            {
+              "type": "boolean"
+            }
+          ]
+        }
+      },
+      "width": {
+        "type": "integer",
+        "minimum": 200,
+        "maximum": 2000,
+        "default": 800,
+        "description": "Width of the PNG in pixels."
+      },
+      "height": {
+        "type": "integer",
+        "minimum": 150,
+        "maximum": 2000,
+        "default": 450,
+        "description": "Height of the PNG in pixels."
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10000,
+        "default": 1000,
+        "description": "At most this many rows are read and drawn."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "insight",
+      "data",
+      "image"
+    ],
+    "properties": {
+      "insight": {
+        "type": "object",
+        "required": [
+          "id",
+          "version",
+          "title"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            "description": "The asset's id (a UUID), unique within its environment."
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 2147483647,
+            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+          },
+          "title": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "data": {
+        "type": "object",
+        "description": "The rows of a run, as query_lakehouse answers them.",
+        "required": [
+          "columns",
+          "rows",
+          "row_count",
+          "truncated"
+        ],
+        "properties": {
+          "columns": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "type"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string"
+                },
+                "type": {
+                  "type": "string"
+                }
+              },
+              "additionalProperties": false
+            }
+          },
+          "rows": {
+            "type": "array",
+            "items": {
+              "type": "array"
+            }
+          },
+          "row_count": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "truncated": {
+            "type": "boolean"
+          },
+          "elapsed_ms": {
+            "type": "number",
+            "minimum": 0
+          }
+        },
+        "additionalProperties": false
+      },
+      "image": {
+        "type": "object",
+        "required": [
+          "mime_type",
+          "width",
+          "height",
+          "bytes"
+        ],
+        "properties": {
+          "mime_type": {
+            "type": "string",
+            "const": "image/png"
+          },
+          "width": {
+            "type": "integer"
+          },
+          "height": {
+            "type": "integer"
+          },
+          "bytes": {
+            "type": "integer"
+          },
+          "data": {
+            "type": "string",
+            "contentEncoding": "base64",
+            "description": "The PNG, base64 (REST only; over MCP it is an image content item)."
+          }
+        },
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/insights/{id}/render",
+    "operationId": "renderInsight"
+  }
+},
+{
   "name": "search_docs",
   "title": "Search the documentation",
   "description": "Full-text search over this server's documentation (guides and the tool reference). Returns the best matching pages first, each with a snippet in which matching words are marked **like this**. Read a whole page with get_doc.",
@@ -1710,6 +2772,544 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "update_dashboard",
+  "title": "Change a dashboard",
+  "description": "Changes the given fields of a dashboard; omitted fields keep their values. A given `widgets` list replaces the old one whole, and a given `variables` list likewise, in one transaction. `version` must be the version you read (view_dashboard): a stale one is refused with `conflict`.",
+  "scope": "write",
+  "annotations": {
+    "title": "Change a dashboard",
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+      },
+      "title": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "description": {
+        "type": "string",
+        "maxLength": 4000
+      },
+      "widgets": {
+        "type": "array",
+        "maxItems": 50,
+        "items": {
+          "type": "object",
+          "description": "An insight of this environment placed on a 12-column grid (x + w ≤ 12).",
+          "required": [
+            "insight_id",
+            "x",
+            "y",
+            "w",
+            "h"
+          ],
+          "properties": {
+            "insight_id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "x": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 11
+            },
+            "y": {
+              "type": "integer",
+              "minimum": 0,
+              "maximum": 1000
+            },
+            "w": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 12
+            },
+            "h": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 50
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "variables": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "type": "object",
+          "description": "A dashboard variable; widgets whose insight has a parameter of the same name receive its value.",
+          "required": [
+            "name"
+          ],
+          "properties": {
+            "name": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
+            },
+            "label": {
+              "type": "string",
+              "maxLength": 200
+            },
+            "default": {
+              "anyOf": [
+                {
+                  "type": "string",
+                  "maxLength": 1000
+                },
+                {
+                  "type": "number"
+                },
+                {
+                  "type": "boolean"
+                }
+              ]
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version",
+      "title",
+      "description",
+      "widget_count",
+      "created_by",
+      "created_at",
+      "updated_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+      },
+      "title": {
+        "type": "string"
+      },
+      "description": {
+        "type": "string"
+      },
+      "widget_count": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "created_by": {
+        "type": "string"
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "updated_at": {
+        "type": "string",
+        "format": "date-time"
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "PATCH",
+    "path": "/api/v1/dashboards/{id}",
+    "operationId": "updateDashboard"
+  }
+},
+{
+  "name": "update_insight",
+  "title": "Change an insight",
+  "description": "Changes the given fields of an insight; omitted fields keep their values. `version` must be the version you read (view_insight): a stale one is refused with `conflict`, so two concurrent edits cannot overwrite each other. A changed SQL, connection or parameter list is checked again as in create_insight.",
+  "scope": "write",
+  "annotations": {
+    "title": "Change an insight",
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+      },
+      "title": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "description": {
+        "type": "string",
+        "maxLength": 4000
+      },
+      "sql": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100000
+      },
+      "connection": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "description": "The connection the SQL runs on (list_connections); `lakehouse` is the environment's own."
+      },
+      "parameters": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "type": "object",
+          "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+          "required": [
+            "name",
+            "type"
+          ],
+          "properties": {
+            "name": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
+            },
+            "type": {
+              "type": "string",
+              "enum": [
+                "text",
+                "integer",
+                "number",
+                "boolean",
+                "date",
+                "timestamp"
+              ]
+            },
+            "default": {
+              "anyOf": [
+                {
+                  "type": "string",
+                  "maxLength": 1000
+                },
+                {
+                  "type": "number"
+                },
+                {
+                  "type": "boolean"
+                }
+              ],
+              "description": "The value used when render_insight or a dashboard gives none."
+            },
+            "description": {
+              "type": "string",
+              "maxLength": 500
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "chart": {
+        "type": "object",
+        "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+        "required": [
+          "kind"
+        ],
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "table",
+              "number",
+              "line",
+              "bar",
+              "area",
+              "scatter"
+            ]
+          },
+          "x": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "The column on the horizontal axis."
+          },
+          "y": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "The column on the vertical axis (a number)."
+          },
+          "series": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "A column whose values split the data into series (colors)."
+          },
+          "title": {
+            "type": "string",
+            "maxLength": 200,
+            "description": "A title drawn above the chart (default the insight's title)."
+          }
+        },
+        "allOf": [
+          {
+            "if": {
+              "properties": {
+                "kind": {
+                  "enum": [
+                    "line",
+                    "bar",
+                    "area",
+                    "scatter"
+                  ]
+                }
+              }
+            },
+            "then": {
+              "required": [
+                "x",
+                "y"
+              ],
+              "properties": {
+                "x": {
+                  "type": "string"
+                },
+                "y": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        ],
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version",
+      "title",
+      "description",
+      "sql",
+      "connection",
+      "parameters",
+      "chart",
+      "created_by",
+      "created_at",
+      "updated_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+      },
+      "title": {
+        "type": "string"
+      },
+      "description": {
+        "type": "string"
+      },
+      "sql": {
+        "type": "string"
+      },
+      "connection": {
+        "type": "string"
+      },
+      "parameters": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "type": "object",
+          "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+          "required": [
+            "name",
+            "type"
+          ],
+          "properties": {
+            "name": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
+            },
+            "type": {
+              "type": "string",
+              "enum": [
+                "text",
+                "integer",
+                "number",
+                "boolean",
+                "date",
+                "timestamp"
+              ]
+            },
+            "default": {
+              "anyOf": [
+                {
+                  "type": "string",
+                  "maxLength": 1000
+                },
+                {
+                  "type": "number"
+                },
+                {
+                  "type": "boolean"
+                }
+              ],
+              "description": "The value used when render_insight or a dashboard gives none."
+            },
+            "description": {
+              "type": "string",
+              "maxLength": 500
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "chart": {
+        "type": "object",
+        "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+        "required": [
+          "kind"
+        ],
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "table",
+              "number",
+              "line",
+              "bar",
+              "area",
+              "scatter"
+            ]
+          },
+          "x": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "The column on the horizontal axis."
+          },
+          "y": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "The column on the vertical axis (a number)."
+          },
+          "series": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 63,
+            "description": "A column whose values split the data into series (colors)."
+          },
+          "title": {
+            "type": "string",
+            "maxLength": 200,
+            "description": "A title drawn above the chart (default the insight's title)."
+          }
+        },
+        "allOf": [
+          {
+            "if": {
+              "properties": {
+                "kind": {
+                  "enum": [
+                    "line",
+                    "bar",
+                    "area",
+                    "scatter"
+                  ]
+                }
+              }
+            },
+            "then": {
+              "required": [
+                "x",
+                "y"
+              ],
+              "properties": {
+                "x": {
+                  "type": "string"
+                },
+                "y": {
+                  "type": "string"
+                }
+              }
+            }
+          }
+        ],
+        "additionalProperties": false
+      },
+      "created_by": {
+        "type": "string",
+        "description": "Who created it (`user:<id>` or `service:<id>`)."
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "updated_at": {
+        "type": "string",
+        "format": "date-time"
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "PATCH",
+    "path": "/api/v1/insights/{id}",
+    "operationId": "updateInsight"
+  }
+},
+{
   "name": "validate_sql",
   "title": "Check SQL without running it",
   "description": "Checks a statement the way query_lakehouse would, without running it: first the PostgreSQL 17 parser (syntax errors with their position and a hint; anything but one read statement is invalid), then the planner on the connection (unknown tables, columns or functions, type errors).",
@@ -1788,6 +3388,417 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "POST",
     "path": "/api/v1/lakehouse/validate",
     "operationId": "validateSql"
+  }
+},
+{
+  "name": "view_dashboard",
+  "title": "View a dashboard",
+  "description": "One dashboard with its variables and its widgets, each with its insight's definition and, with `include_data`, the insight's current rows (run in the sandbox with the dashboard's variable values; a widget whose run fails carries `error` instead of `data`).",
+  "scope": "read",
+  "annotations": {
+    "title": "View a dashboard",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      },
+      "include_data": {
+        "type": "boolean",
+        "default": false,
+        "description": "Also run every widget's insight (at most 1,000 rows each)."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "dashboard",
+      "variables",
+      "widgets"
+    ],
+    "properties": {
+      "dashboard": {
+        "type": "object",
+        "required": [
+          "id",
+          "version",
+          "title",
+          "description",
+          "widget_count",
+          "created_by",
+          "created_at",
+          "updated_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            "description": "The asset's id (a UUID), unique within its environment."
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 2147483647,
+            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+          },
+          "title": {
+            "type": "string"
+          },
+          "description": {
+            "type": "string"
+          },
+          "widget_count": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "created_by": {
+            "type": "string"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
+      },
+      "variables": {
+        "type": "array",
+        "maxItems": 20,
+        "items": {
+          "type": "object",
+          "description": "A dashboard variable; widgets whose insight has a parameter of the same name receive its value.",
+          "required": [
+            "name"
+          ],
+          "properties": {
+            "name": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
+            },
+            "label": {
+              "type": "string",
+              "maxLength": 200
+            },
+            "default": {
+              "anyOf": [
+                {
+                  "type": "string",
+                  "maxLength": 1000
+                },
+                {
+                  "type": "number"
+                },
+                {
+                  "type": "boolean"
+                }
+              ]
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "widgets": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "insight_id",
+            "x",
+            "y",
+            "w",
+            "h",
+            "insight"
+          ],
+          "properties": {
+            "insight_id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+              "description": "The asset's id (a UUID), unique within its environment."
+            },
+            "x": {
+              "type": "integer"
+            },
+            "y": {
+              "type": "integer"
+            },
+            "w": {
+              "type": "integer"
+            },
+            "h": {
+              "type": "integer"
+            },
+            "insight": {
+              "type": "object",
+              "required": [
+                "id",
+                "version",
+                "title",
+                "description",
+                "sql",
+                "connection",
+                "parameters",
+                "chart",
+                "created_by",
+                "created_at",
+                "updated_at"
+              ],
+              "properties": {
+                "id": {
+                  "type": "string",
+                  "format": "uuid",
+                  "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                  "description": "The asset's id (a UUID), unique within its environment."
+                },
+                "version": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 2147483647,
+                  "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+                },
+                "title": {
+                  "type": "string"
+                },
+                "description": {
+                  "type": "string"
+                },
+                "sql": {
+                  "type": "string"
+                },
+                "connection": {
+                  "type": "string"
+                },
+                "parameters": {
+                  "type": "array",
+                  "maxItems": 20,
+                  "items": {
+                    "type": "object",
+                    "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+                    "required": [
+                      "name",
+                      "type"
+                    ],
+                    "properties": {
+                      "name": {
+                        "type": "string",
+                        "pattern": "^[a-z][a-z0-9_]{0,62}$"
+                      },
+                      "type": {
+                        "type": "string",
+                        "enum": [
+                          "text",
+                          "integer",
+                          "number",
+                          "boolean",
+                          "date",
+                          "timestamp"
+                        ]
+                      },
+                      "default": {
+                        "anyOf": [
+                          {
+                            "type": "string",
+                            "maxLength": 1000
+                          },
+                          {
+                            "type": "number"
+                          },
+                          {
+                            "type": "boolean"
+                          }
+                        ],
+                        "description": "The value used when render_insight or a dashboard gives none."
+                      },
+                      "description": {
+                        "type": "string",
+                        "maxLength": 500
+                      }
+                    },
+                    "additionalProperties": false
+                  }
+                },
+                "chart": {
+                  "type": "object",
+                  "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+                  "required": [
+                    "kind"
+                  ],
+                  "properties": {
+                    "kind": {
+                      "type": "string",
+                      "enum": [
+                        "table",
+                        "number",
+                        "line",
+                        "bar",
+                        "area",
+                        "scatter"
+                      ]
+                    },
+                    "x": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 63,
+                      "description": "The column on the horizontal axis."
+                    },
+                    "y": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 63,
+                      "description": "The column on the vertical axis (a number)."
+                    },
+                    "series": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 63,
+                      "description": "A column whose values split the data into series (colors)."
+                    },
+                    "title": {
+                      "type": "string",
+                      "maxLength": 200,
+                      "description": "A title drawn above the chart (default the insight's title)."
+                    }
+                  },
+                  "allOf": [
+                    {
+                      "if": {
+                        "properties": {
+                          "kind": {
+                            "enum": [
+                              "line",
+                              "bar",
+                              "area",
+                              "scatter"
+                            ]
+                          }
+                        }
+                      },
+                      "then": {
+                        "required": [
+                          "x",
+                          "y"
+                        ],
+                        "properties": {
+                          "x": {
+                            "type": "string"
+                          },
+                          "y": {
+                            "type": "string"
+                          }
+                        }
+                      }
+                    }
+                  ],
+                  "additionalProperties": false
+                },
+                "created_by": {
+                  "type": "string",
+                  "description": "Who created it (`user:<id>` or `service:<id>`)."
+                },
+                "created_at": {
+                  "type": "string",
+                  "format": "date-time"
+                },
+                "updated_at": {
+                  "type": "string",
+                  "format": "date-time"
+                }
+              },
+              "additionalProperties": false
+            },
+            "data": {
+              "type": "object",
+              "description": "The rows of a run, as query_lakehouse answers them.",
+              "required": [
+                "columns",
+                "rows",
+                "row_count",
+                "truncated"
+              ],
+              "properties": {
+                "columns": {
+                  "type": "array",
+                  "items": {
+                    "type": "object",
+                    "required": [
+                      "name",
+                      "type"
+                    ],
+                    "properties": {
+                      "name": {
+                        "type": "string"
+                      },
+                      "type": {
+                        "type": "string"
+                      }
+                    },
+                    "additionalProperties": false
+                  }
+                },
+                "rows": {
+                  "type": "array",
+                  "items": {
+                    "type": "array"
+                  }
+                },
+                "row_count": {
+                  "type": "integer",
+                  "minimum": 0
+                },
+                "truncated": {
+                  "type": "boolean"
+                },
+                "elapsed_ms": {
+                  "type": "number",
+                  "minimum": 0
+                }
+              },
+              "additionalProperties": false
+            },
+            "error": {
+              "type": "object",
+              "required": [
+                "code",
+                "message"
+              ],
+              "properties": {
+                "code": {
+                  "type": "string"
+                },
+                "message": {
+                  "type": "string"
+                }
+              },
+              "additionalProperties": false
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/dashboards/{id}",
+    "operationId": "viewDashboard"
   }
 },
 {
@@ -2094,6 +4105,225 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "GET",
     "path": "/api/v1/discoveries/{id}",
     "operationId": "viewDiscovery"
+  }
+},
+{
+  "name": "view_insight",
+  "title": "View an insight",
+  "description": "One insight of this environment with its SQL, parameters, chart spec and version.",
+  "scope": "read",
+  "annotations": {
+    "title": "View an insight",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "insight"
+    ],
+    "properties": {
+      "insight": {
+        "type": "object",
+        "required": [
+          "id",
+          "version",
+          "title",
+          "description",
+          "sql",
+          "connection",
+          "parameters",
+          "chart",
+          "created_by",
+          "created_at",
+          "updated_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+            "description": "The asset's id (a UUID), unique within its environment."
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 2147483647,
+            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+          },
+          "title": {
+            "type": "string"
+          },
+          "description": {
+            "type": "string"
+          },
+          "sql": {
+            "type": "string"
+          },
+          "connection": {
+            "type": "string"
+          },
+          "parameters": {
+            "type": "array",
+            "maxItems": 20,
+            "items": {
+              "type": "object",
+              "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+              "required": [
+                "name",
+                "type"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_]{0,62}$"
+                },
+                "type": {
+                  "type": "string",
+                  "enum": [
+                    "text",
+                    "integer",
+                    "number",
+                    "boolean",
+                    "date",
+                    "timestamp"
+                  ]
+                },
+                "default": {
+                  "anyOf": [
+                    {
+                      "type": "string",
+                      "maxLength": 1000
+                    },
+                    {
+                      "type": "number"
+                    },
+                    {
+                      "type": "boolean"
+                    }
+                  ],
+                  "description": "The value used when render_insight or a dashboard gives none."
+                },
+                "description": {
+                  "type": "string",
+                  "maxLength": 500
+                }
+              },
+              "additionalProperties": false
+            }
+          },
+          "chart": {
+            "type": "object",
+            "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+            "required": [
+              "kind"
+            ],
+            "properties": {
+              "kind": {
+                "type": "string",
+                "enum": [
+                  "table",
+                  "number",
+                  "line",
+                  "bar",
+                  "area",
+                  "scatter"
+                ]
+              },
+              "x": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 63,
+                "description": "The column on the horizontal axis."
+              },
+              "y": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 63,
+                "description": "The column on the vertical axis (a number)."
+              },
+              "series": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 63,
+                "description": "A column whose values split the data into series (colors)."
+              },
+              "title": {
+                "type": "string",
+                "maxLength": 200,
+                "description": "A title drawn above the chart (default the insight's title)."
+              }
+            },
+            "allOf": [
+              {
+                "if": {
+                  "properties": {
+                    "kind": {
+                      "enum": [
+                        "line",
+                        "bar",
+                        "area",
+                        "scatter"
+                      ]
+                    }
+                  }
+                },
+                "then": {
+                  "required": [
+                    "x",
+                    "y"
+                  ],
+                  "properties": {
+                    "x": {
+                      "type": "string"
+                    },
+                    "y": {
+                      "type": "string"
+                    }
+                  }
+                }
+              }
+            ],
+            "additionalProperties": false
+          },
+          "created_by": {
+            "type": "string",
+            "description": "Who created it (`user:<id>` or `service:<id>`)."
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/insights/{id}",
+    "operationId": "viewInsight"
   }
 }
 ];

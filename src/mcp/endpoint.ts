@@ -17,9 +17,7 @@ import {
   type ProgressToken,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
-import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.js';
 import { AppError } from '../errors.js';
-import { toolCallLimiter, toolCallLimitMessage } from '../http/rate-limit.js';
 import type { ToolDefinition } from '../generated/tools.js';
 import type { AuditLog, AuditOutcome } from '../operations/audit.js';
 import { auditActor } from '../operations/audit.js';
@@ -107,8 +105,6 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
   const hostAllowed = hostChecker(config.publicUrl);
   const originAllowed = originChecker(config.allowedOrigins);
   const metadataUrl = resourceMetadataUrl(config, path);
-  // TOOL_CALL_LIMIT, in this process's memory (shared with the REST tool routes of the same process).
-  const limiter = toolCallLimiter(config);
   // The same challenges as the REST routes (src/oauth/challenge.ts), quoted-string safe.
   const challenge = (params: ChallengeParams) => bearerChallenge(metadataUrl, params);
 
@@ -158,7 +154,6 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         });
       }
       if (error instanceof AppError && error.expose) throw httpError(error.status, HTTP_LAYER_ERROR, error.message, id, error.headers);
-      if (isDatabaseUnavailable(error)) throw httpError(503, HTTP_LAYER_ERROR, DATABASE_UNAVAILABLE_MESSAGE, id, { 'retry-after': '2' });
       log.error({ req_id: ctx.state.requestId, err: error }, 'token verification failed');
       throw httpError(500, ErrorCode.InternalError, 'Internal error', id);
     }
@@ -191,17 +186,6 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
       });
     }
 
-    const admission = limiter.take(principal.environmentId);
-    if (!admission.ok) {
-      record(name, 'error:rate_limited');
-      const result = {
-        content: [{ type: 'text', text: toolCallLimitMessage(admission) }],
-        isError: true,
-        _meta: { 'lakehouse-mcp/error': { code: 'rate_limited', retry_after: admission.retryAfter, request_id: ctx.state.requestId } },
-      };
-      return serialize({ jsonrpc: '2.0', id: request.id, result });
-    }
-
     const progressToken: ProgressToken | undefined = _meta?.progressToken;
     const controller = new AbortController();
     const done = inFlight.add(principal, request.id, controller);
@@ -229,6 +213,7 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         notify({ jsonrpc: '2.0', method: 'notifications/message', params: { level, logger: name, data } });
       },
       audit: {},
+      content: [],
     };
 
     try {
@@ -237,7 +222,9 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
       record(name, 'ok', toolCtx.audit.sql);
       const text = JSON.stringify(output);
       // The same JSON twice, serialized once: as structuredContent and as a text item for older clients.
-      return resultWithRawJson(request.id, `{"content":[{"type":"text","text":${JSON.stringify(text)}}],"structuredContent":${text}}`);
+      // Content items a tool added (an image) follow the text item.
+      const extra = (toolCtx.content ?? []).map((item) => `,${JSON.stringify(item)}`).join('');
+      return resultWithRawJson(request.id, `{"content":[{"type":"text","text":${JSON.stringify(text)}}${extra}],"structuredContent":${text}}`);
     } catch (error) {
       if (controller.signal.aborted) {
         record(name, 'error:cancelled', toolCtx.audit.sql);
@@ -250,9 +237,6 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         code = error.code;
         message = error.message;
         violations = error.violations;
-      } else if (isDatabaseUnavailable(error)) {
-        code = 'database_unavailable';
-        message = DATABASE_UNAVAILABLE_MESSAGE;
       } else {
         log.error({ req_id: ctx.state.requestId, tool: name, err: error }, 'tool failed');
       }

@@ -8,6 +8,8 @@ import { getConnection, listConnections, listEvents } from './catalog.js';
 import { explainSql, queryLakehouse, validateSql } from './lakehouse.js';
 import { createDiscovery, listDiscoveries, viewDiscovery } from '../assets/discoveries.js';
 import { approveDiscovery, rejectDiscovery } from '../assets/discovery-routes.js';
+import { createDashboard, listDashboards, updateDashboard, viewDashboard } from '../assets/dashboards.js';
+import { createInsight, listInsights, renderInsight, updateInsight, viewInsight } from '../assets/insights.js';
 import { createMemory, searchMemories } from '../assets/memories.js';
 import { createNotification, listNotifications } from '../assets/notifications.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
@@ -30,6 +32,15 @@ export const toolHandlers = {
   create_discovery: createDiscovery,
   list_discoveries: listDiscoveries,
   view_discovery: viewDiscovery,
+  create_insight: createInsight,
+  list_insights: listInsights,
+  view_insight: viewInsight,
+  update_insight: updateInsight,
+  render_insight: renderInsight,
+  create_dashboard: createDashboard,
+  list_dashboards: listDashboards,
+  view_dashboard: viewDashboard,
+  update_dashboard: updateDashboard,
 } satisfies ToolHandlers;
 
 /** Every typed REST operation that is not a tool. */

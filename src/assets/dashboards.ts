@@ -1,0 +1,199 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import type { ToolHandler, ToolIO } from '../generated/handlers.js';
+import { actorOf, assetNotFound, compact, decodeCursor, iso, page, staleVersion } from './common.js';
+import { createOnce } from './idempotency.js';
+import { runInsight, type InsightParameter, type Scalar } from './insight-run.js';
+import { INSIGHT_COLUMNS, toInsight } from './insight-rows.js';
+
+type Widget = NonNullable<ToolIO['create_dashboard']['input']['widgets']>[number];
+type Variable = NonNullable<ToolIO['create_dashboard']['input']['variables']>[number];
+type Summary = ToolIO['create_dashboard']['output'];
+
+const GRID_COLUMNS = 12;
+
+interface DashboardRow {
+  id: string;
+  version: number;
+  title: string;
+  description: string;
+  created_by: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = ['id', 'version', 'title', 'description', 'created_by', 'created_at', 'updated_at'] as const;
+
+const toSummary = (row: DashboardRow, widgetCount: number): Summary => ({
+  id: row.id,
+  version: row.version,
+  title: row.title,
+  description: row.description,
+  widget_count: widgetCount,
+  created_by: row.created_by,
+  created_at: iso(row.created_at),
+  updated_at: iso(row.updated_at),
+});
+
+function checkLayout(widgets: Widget[], variables: Variable[]): void {
+  widgets.forEach((w, i) => {
+    if (w.x + w.w > GRID_COLUMNS) {
+      throw new AppError(400, 'invalid_layout', `widgets[${i}] ends at column ${w.x + w.w}; the grid has ${GRID_COLUMNS} columns (x + w ≤ 12).`);
+    }
+  });
+  const names = new Set<string>();
+  for (const v of variables) {
+    if (names.has(v.name)) throw new AppError(400, 'invalid_layout', `The variable name "${v.name}" is used twice.`);
+    names.add(v.name);
+  }
+}
+
+/** Every widget's insight must be one of this environment's (the composite foreign key enforces it too). */
+async function checkInsights(trx: Transaction<Database>, environmentId: string, widgets: Widget[]): Promise<void> {
+  const ids = [...new Set(widgets.map((w) => w.insight_id.toLowerCase()))];
+  if (ids.length === 0) return;
+  const found = await trx.selectFrom('insights').select('id').where('environment_id', '=', environmentId).where('id', 'in', ids).execute();
+  const missing = ids.find((id) => !found.some((f) => f.id === id));
+  if (missing) throw assetNotFound('insight', missing);
+}
+
+async function writeWidgets(trx: Transaction<Database>, environmentId: string, dashboardId: string, widgets: Widget[]): Promise<void> {
+  await trx.deleteFrom('dashboard_widgets').where('environment_id', '=', environmentId).where('dashboard_id', '=', dashboardId).execute();
+  if (widgets.length === 0) return;
+  await trx
+    .insertInto('dashboard_widgets')
+    .values(widgets.map((w, position) => ({ environment_id: environmentId, dashboard_id: dashboardId, position, insight_id: w.insight_id.toLowerCase(), x: w.x, y: w.y, w: w.w, h: w.h })))
+    .execute();
+}
+
+export const createDashboard: ToolHandler<'create_dashboard'> = async (input, ctx) => {
+  const { principal } = ctx;
+  const variables = input.variables ?? [];
+  checkLayout(input.widgets, variables);
+  return createOnce(ctx.db, { environmentId: principal.environmentId, tool: 'create_dashboard' }, input, async (trx) => {
+    await checkInsights(trx, principal.environmentId, input.widgets);
+    const row = await trx
+      .insertInto('dashboards')
+      .values({
+        environment_id: principal.environmentId,
+        title: input.title,
+        description: input.description ?? '',
+        variables: JSON.stringify(variables),
+        created_by: actorOf(principal),
+      })
+      .returning(COLUMNS)
+      .executeTakeFirstOrThrow();
+    await writeWidgets(trx, principal.environmentId, row.id, input.widgets);
+    return toSummary(row, input.widgets.length);
+  });
+};
+
+/** Replaces the given fields, widgets and variables whole, in one transaction, at the version the caller read. */
+export const updateDashboard: ToolHandler<'update_dashboard'> = async (input, ctx) => {
+  const environmentId = ctx.principal.environmentId;
+  if (input.widgets || input.variables) checkLayout(input.widgets ?? [], input.variables ?? []);
+  return ctx.db.transaction().execute(async (trx) => {
+    if (input.widgets) await checkInsights(trx, environmentId, input.widgets);
+    const row = await trx
+      .updateTable('dashboards')
+      .set((eb) => ({
+        ...(input.title !== undefined ? { title: input.title } : {}),
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.variables !== undefined ? { variables: JSON.stringify(input.variables) } : {}),
+        version: eb('version', '+', 1),
+        updated_at: sql<Date>`now()`,
+      }))
+      .where('environment_id', '=', environmentId)
+      .where('id', '=', input.id)
+      .where('version', '=', input.version)
+      .returning(COLUMNS)
+      .executeTakeFirst();
+    if (!row) {
+      const now = await trx.selectFrom('dashboards').select('version').where('environment_id', '=', environmentId).where('id', '=', input.id).executeTakeFirst();
+      if (!now) throw assetNotFound('dashboard', input.id);
+      throw staleVersion('dashboard', input.id, input.version, now.version);
+    }
+    if (input.widgets) await writeWidgets(trx, environmentId, input.id, input.widgets);
+    return toSummary(row, await widgetCount(trx, environmentId, input.id));
+  });
+};
+
+async function widgetCount(db: Kysely<Database> | Transaction<Database>, environmentId: string, dashboardId: string): Promise<number> {
+  const row = await db
+    .selectFrom('dashboard_widgets')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('environment_id', '=', environmentId)
+    .where('dashboard_id', '=', dashboardId)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+export const listDashboards: ToolHandler<'list_dashboards'> = async (input, ctx) => {
+  const environmentId = ctx.principal.environmentId;
+  const limit = input.limit ?? 20;
+  const after = decodeCursor(input.cursor);
+  let query = ctx.db
+    .selectFrom('dashboards as d')
+    .select(['d.id', 'd.version', 'd.title', 'd.description', 'd.created_by', 'd.created_at', 'd.updated_at'])
+    .select(sql<string>`to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('sort_key'))
+    .select((eb) =>
+      eb
+        .selectFrom('dashboard_widgets as w')
+        .select(eb.fn.countAll<string>().as('n'))
+        .whereRef('w.environment_id', '=', 'd.environment_id')
+        .whereRef('w.dashboard_id', '=', 'd.id')
+        .as('widget_count'),
+    )
+    .where('d.environment_id', '=', environmentId);
+  if (after) query = query.where(sql<boolean>`(d.created_at, d.id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
+  const rows = await query.orderBy('d.created_at', 'desc').orderBy('d.id', 'desc').limit(limit + 1).execute();
+  const { rows: kept, next_cursor } = page(rows, limit);
+  return compact({ items: kept.map(({ sort_key: _key, widget_count, ...row }) => toSummary(row, Number(widget_count ?? 0))), next_cursor });
+};
+
+export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) => {
+  const environmentId = ctx.principal.environmentId;
+  const row = await ctx.db
+    .selectFrom('dashboards')
+    .select([...COLUMNS, 'variables'])
+    .where('environment_id', '=', environmentId)
+    .where('id', '=', input.id)
+    .executeTakeFirst();
+  if (!row) throw assetNotFound('dashboard', input.id);
+  const widgets = await ctx.db
+    .selectFrom('dashboard_widgets as w')
+    .innerJoin('insights as i', (join) => join.onRef('i.environment_id', '=', 'w.environment_id').onRef('i.id', '=', 'w.insight_id'))
+    .select(['w.x', 'w.y', 'w.w', 'w.h', 'w.position'])
+    .select(INSIGHT_COLUMNS.map((c) => `i.${c}` as const))
+    .where('w.environment_id', '=', environmentId)
+    .where('w.dashboard_id', '=', input.id)
+    .orderBy('w.position')
+    .execute();
+  const variables = row.variables as unknown as Variable[];
+  const values: Record<string, Scalar> = {};
+  for (const v of variables) if (v.default !== undefined) values[v.name] = v.default;
+  const out = [];
+  for (const w of widgets) {
+    const insight = toInsight(w);
+    let result: Pick<ToolIO['view_dashboard']['output']['widgets'][number], 'data' | 'error'> = {};
+    if (input.include_data) {
+      const parameters = insight.parameters as InsightParameter[];
+      // Only the variables this insight has a parameter for.
+      const given = Object.fromEntries(Object.entries(values).filter(([name]) => parameters.some((p) => p.name === name)));
+      try {
+        const data = await runInsight(ctx.db, environmentId, { sql: insight.sql, connection: insight.connection, parameters }, given, {
+          limit: 1000,
+          timeoutMs: 15_000,
+          signal: ctx.signal,
+        });
+        result = { data: compact({ columns: data.columns, rows: data.rows, row_count: data.row_count, truncated: data.truncated, elapsed_ms: data.elapsed_ms }) };
+      } catch (error) {
+        if (!(error instanceof AppError) || !error.expose) throw error;
+        result = { error: { code: error.code, message: error.message } };
+      }
+    }
+    out.push({ insight_id: w.id, x: w.x, y: w.y, w: w.w, h: w.h, insight, ...result });
+  }
+  return { dashboard: toSummary(row, widgets.length), variables: variables, widgets: out };
+};

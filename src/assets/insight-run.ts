@@ -1,0 +1,189 @@
+import { createRequire } from 'node:module';
+import type { Kysely } from 'kysely';
+import type pg from 'pg';
+import Cursor from 'pg-cursor';
+import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import { jsonTypes, TYPE_NAMES } from '../lakehouse/json-types.js';
+import { lakehouseOf, type QueryResult } from '../lakehouse/sandbox.js';
+import { checkReadStatement, loadSqlParser, type CheckedStatement } from '../lakehouse/sql-guard.js';
+
+// Insights run through the SQL sandbox (src/lakehouse/): the same parser check, the environment's role, a
+// READ ONLY transaction with timeouts and a reset connection. Parameters are bound as query parameters
+// ($1, $2…). Lakehouse.query() and explain() take no bind values yet, so a parameterized statement runs on
+// Lakehouse.withSandbox() (the same sandboxed connection) with its values; once the lakehouse takes
+// `values`, this file calls query()/explain() for both cases.
+
+export interface InsightParameter {
+  name: string;
+  type: 'text' | 'integer' | 'number' | 'boolean' | 'date' | 'timestamp';
+  default?: string | number | boolean;
+  description?: string;
+}
+
+export type Scalar = string | number | boolean;
+
+const MAX_BYTES = 1024 * 1024;
+
+interface ParseNode {
+  [key: string]: unknown;
+}
+const parser = createRequire(import.meta.url)('libpg-query') as { parseSync(sql: string): ParseNode };
+
+/** The highest `$n` the statement uses (0 when none), from the PostgreSQL parser's tree. */
+export async function highestParameter(sql: string): Promise<number> {
+  await loadSqlParser();
+  let highest = 0;
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (!node || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node as ParseNode)) {
+      if (key === 'ParamRef' && value && typeof value === 'object') {
+        const n = (value as { number?: unknown }).number;
+        if (typeof n === 'number') highest = Math.max(highest, n);
+      }
+      walk(value);
+    }
+  };
+  walk(parser.parseSync(sql));
+  return highest;
+}
+
+/**
+ * Checks an insight's SQL before it is saved: one read statement (the sandbox's parser), parameters that
+ * match the `$n` it uses, and a plan from PostgreSQL (unknown tables, columns, functions, type errors),
+ * made as the environment's role without running the statement.
+ */
+export async function validateInsightSql(
+  db: Kysely<Database>,
+  environmentId: string,
+  insight: { sql: string; connection: string; parameters: InsightParameter[] },
+  signal?: AbortSignal,
+): Promise<void> {
+  const checked = checkReadStatement(insight.sql);
+  const highest = await highestParameter(checked.text);
+  if (highest > insight.parameters.length) {
+    throw new AppError(
+      400,
+      'invalid_parameters',
+      `The SQL uses $${highest} but ${insight.parameters.length} parameter${insight.parameters.length === 1 ? ' is' : 's are'} declared; declare one parameter per $n, in order.`,
+    );
+  }
+  const names = new Set<string>();
+  for (const p of insight.parameters) {
+    if (names.has(p.name)) throw new AppError(400, 'invalid_parameters', `The parameter name "${p.name}" is used twice.`);
+    names.add(p.name);
+    if (p.default !== undefined) bindValue(p, p.default);
+  }
+  const lakehouse = lakehouseOf(db);
+  if (insight.parameters.length === 0) {
+    await lakehouse.explain(environmentId, insight.connection, checked, { analyze: false, timeoutMs: 5_000, signal });
+    return;
+  }
+  // Planned with every $n bound to NULL (types are inferred at parse time; nothing runs). GENERIC_PLAN would
+  // need the simple query protocol, which user SQL never goes through.
+  await lakehouse.withSandbox(environmentId, insight.connection, { timeoutMs: 5_000, signal }, async (client) => {
+    const values = Array.from({ length: highest }, () => null);
+    await client.query({ text: `EXPLAIN (FORMAT JSON) ${checked.text}`, values, queryMode: 'extended' } as pg.QueryConfig);
+  });
+}
+
+/** One parameter's value as the text sent to PostgreSQL, checked against its declared type. */
+export function bindValue(parameter: InsightParameter, value: Scalar): string {
+  const bad = (what: string) =>
+    new AppError(400, 'invalid_parameters', `Parameter "${parameter.name}" is a ${parameter.type}: ${JSON.stringify(value)} is not ${what}.`);
+  switch (parameter.type) {
+    case 'text':
+      return String(value);
+    case 'integer': {
+      const text = String(value).trim();
+      if (!/^-?\d{1,18}$/.test(text)) throw bad('a whole number');
+      return text;
+    }
+    case 'number': {
+      const n = typeof value === 'number' ? value : Number(String(value).trim());
+      if (typeof value === 'boolean' || !Number.isFinite(n) || String(value).trim() === '') throw bad('a finite number');
+      return String(n);
+    }
+    case 'boolean':
+      if (value === true || value === 'true') return 'true';
+      if (value === false || value === 'false') return 'false';
+      throw bad('true or false');
+    case 'date':
+      if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(value))) throw bad('a date (YYYY-MM-DD)');
+      return value;
+    case 'timestamp':
+      if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw bad('an ISO-8601 timestamp');
+      return new Date(value).toISOString();
+  }
+}
+
+/** The values of an insight's parameters, in order: given ones, else defaults; unknown names are refused. */
+export function bindValues(parameters: InsightParameter[], given: Record<string, Scalar>): string[] {
+  for (const name of Object.keys(given)) {
+    if (!parameters.some((p) => p.name === name)) {
+      throw new AppError(400, 'invalid_parameters', `This insight has no parameter "${name}"; it has ${parameters.map((p) => p.name).join(', ') || 'none'}.`);
+    }
+  }
+  return parameters.map((p) => {
+    const value = given[p.name] ?? p.default;
+    if (value === undefined) throw new AppError(400, 'invalid_parameters', `Parameter "${p.name}" has no default; give it a value.`);
+    return bindValue(p, value);
+  });
+}
+
+/** Runs an insight's SQL in the sandbox with its parameters bound; at most `limit` rows and 1 MiB. */
+export async function runInsight(
+  db: Kysely<Database>,
+  environmentId: string,
+  insight: { sql: string; connection: string; parameters: InsightParameter[] },
+  given: Record<string, Scalar>,
+  options: { limit: number; timeoutMs: number; signal?: AbortSignal | undefined },
+): Promise<QueryResult> {
+  const values = bindValues(insight.parameters, given);
+  const lakehouse = lakehouseOf(db);
+  if (values.length === 0) {
+    return lakehouse.query(environmentId, insight.connection, insight.sql, { ...options, offset: 0, maxBytes: MAX_BYTES });
+  }
+  const checked = checkReadStatement(insight.sql);
+  const started = performance.now();
+  return lakehouse.withSandbox(environmentId, insight.connection, options, (client) => readRows(client, checked, values, options.limit, started));
+}
+
+async function readRows(client: pg.PoolClient, checked: CheckedStatement, values: string[], limit: number, started: number): Promise<QueryResult> {
+  const cursor = client.query(new Cursor<unknown[]>(checked.text, values, { rowMode: 'array', types: jsonTypes }));
+  try {
+    const rows: unknown[][] = [];
+    let fields: pg.FieldDef[] = [];
+    let bytes = 0;
+    let truncated = false;
+    for (;;) {
+      const want = Math.min(500, limit + 1 - rows.length);
+      const batch = await new Promise<unknown[][]>((resolve, reject) =>
+        cursor.read(want, (error, got, result) => {
+          if (error) return reject(error);
+          fields = result.fields;
+          resolve(got);
+        }),
+      );
+      for (const row of batch) {
+        bytes += JSON.stringify(row).length + 1;
+        if (rows.length === limit || bytes > MAX_BYTES) {
+          truncated = true;
+          break;
+        }
+        rows.push(row);
+      }
+      if (truncated || batch.length < want) break;
+    }
+    return {
+      columns: fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? 'unknown' })),
+      rows,
+      row_count: rows.length,
+      truncated,
+      elapsed_ms: Math.round((performance.now() - started) * 10) / 10,
+    };
+  } finally {
+    await new Promise<void>((resolve) => cursor.close(() => resolve()));
+  }
+}
