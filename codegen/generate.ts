@@ -5,13 +5,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleOpenApi, toolSchemaNames, toolSchemas } from './bundle.js';
+import { bundleOpenApi, pascalCase, toolSchemaNames, toolSchemas } from './bundle.js';
 import { catalogueModule, handlersModule, routesModule, validatorName } from './emit-code.js';
 import { toolReference } from './emit-docs.js';
 import { openapiTypes, schemaType } from './emit-types.js';
 import { compileValidators, validatorDeclarations, type ValidatorSource } from './emit-validators.js';
 import { listOperations, paramsSchema } from './operations.js';
-import { plainSchema } from './refs.js';
+import { dereference, plainSchema } from './refs.js';
 import { isObject, loadSpecs, SpecError, type JsonObject } from './specs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,6 +45,16 @@ export async function generate(root = ROOT): Promise<Map<string, string>> {
     main.push({ exportName: validatorName.toolInput(spec.name), schema: input });
     main.push({ exportName: validatorName.toolOutput(spec.name), schema: output });
   }
+  // Shared schemas marked `x-validator: <name>` are compiled too (`schema_<name>`, typed by pascalCase(name)):
+  // documents that are no tool's input, such as the semantic models `admin semantic-model apply` reads.
+  const shared: { name: string; schema: JsonObject }[] = [];
+  for (const [file, schema] of specs.schemas) {
+    const name = schema['x-validator'];
+    if (!path.isAbsolute(file) || typeof name !== 'string') continue;
+    const { $defs: _defs, ...inlined } = dereference(schema, file, schema, specs) as JsonObject;
+    shared.push({ name, schema: plain(inlined) });
+  }
+  for (const { name, schema } of shared) main.push({ exportName: `schema_${name}`, schema });
   for (const op of ops) {
     if (op.pathParams.length) params.push({ exportName: validatorName.path(op.operationId), schema: paramsSchema(op.pathParams) });
     if (op.queryParams.length) params.push({ exportName: validatorName.query(op.operationId), schema: paramsSchema(op.queryParams) });
@@ -65,6 +75,7 @@ export async function generate(root = ROOT): Promise<Map<string, string>> {
     const names = toolSchemaNames(spec);
     toolTypes.push(await schemaType(input, names.input), await schemaType(output, names.output));
   }
+  for (const { name, schema } of shared) toolTypes.push(await schemaType(schema, pascalCase(name)));
   const typedValidators = tools.map(({ spec }) => {
     const n = toolSchemaNames(spec);
     return `  ${spec.name}: {

@@ -103,15 +103,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     // Quiet unless asked: the CLI's own output is the point; LOG_LEVEL=info shows the start-up steps.
     const logger = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination({ fd: 2, sync: true }));
     log = logger;
-    let db: Promise<Kysely<Database>> | undefined;
-    const context = {
-      log: logger,
-      db: () =>
-        (db ??= openDatabase(config, logger).then((o) => {
-          opened = o;
-          return o.db;
-        })),
-    };
+    let database: Promise<OpenDatabase> | undefined;
+    const open = () =>
+      (database ??= openDatabase(config, logger).then((o) => {
+        opened = o;
+        return o;
+      }));
+    const context = { log: logger, database: open, db: async (): Promise<Kysely<Database>> => (await open()).db };
     const result = await command.run(context, { values, positionals });
     io.stdout(wantsJson ? JSON.stringify(result.json) : result.text);
     return 0;

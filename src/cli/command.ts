@@ -1,6 +1,7 @@
 import type { ParseArgsConfig } from 'node:util';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import type { OpenDatabase } from '../db/database.js';
 import type { Database } from '../db/schema.js';
 
 /** Wrong command line: exit code 2 and a pointer to --help. */
@@ -11,6 +12,8 @@ export class UsageError extends Error {
 export interface CommandContext {
   /** The migrated database, opened on first use (so a usage error never starts Postgres). */
   db(): Promise<Kysely<Database>>;
+  /** The same database with its pool and URL (for commands that need raw connections: COPY, the sandbox). */
+  database(): Promise<OpenDatabase>;
   log: Logger;
 }
 

@@ -13,6 +13,7 @@ export interface ToolIO {
   explain_sql: { input: T.ExplainSqlInput; output: T.ExplainSqlOutput };
   get_connection: { input: T.GetConnectionInput; output: T.GetConnectionOutput };
   get_doc: { input: T.GetDocInput; output: T.GetDocOutput };
+  get_semantic_model: { input: T.GetSemanticModelInput; output: T.GetSemanticModelOutput };
   get_session_context: { input: T.GetSessionContextInput; output: T.GetSessionContextOutput };
   list_connections: { input: T.ListConnectionsInput; output: T.ListConnectionsOutput };
   list_dashboards: { input: T.ListDashboardsInput; output: T.ListDashboardsOutput };
@@ -20,7 +21,9 @@ export interface ToolIO {
   list_events: { input: T.ListEventsInput; output: T.ListEventsOutput };
   list_insights: { input: T.ListInsightsInput; output: T.ListInsightsOutput };
   list_notifications: { input: T.ListNotificationsInput; output: T.ListNotificationsOutput };
+  list_semantic_models: { input: T.ListSemanticModelsInput; output: T.ListSemanticModelsOutput };
   query_lakehouse: { input: T.QueryLakehouseInput; output: T.QueryLakehouseOutput };
+  query_semantic_model: { input: T.QuerySemanticModelInput; output: T.QuerySemanticModelOutput };
   render_insight: { input: T.RenderInsightInput; output: T.RenderInsightOutput };
   search_docs: { input: T.SearchDocsInput; output: T.SearchDocsOutput };
   search_memories: { input: T.SearchMemoriesInput; output: T.SearchMemoriesOutput };

@@ -552,6 +552,72 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/semantic-models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the semantic models
+         * @description The semantic models of this environment: named dimensions and measures over a table of a connection, queried with query_semantic_model (no SQL needed, and the numbers mean the same for everyone). The built-in `product_events` and `product_users` models describe the `sample` data; admins add others with `admin semantic-model apply`. get_semantic_model gives a model's dimensions and measures in full.
+         *
+         *     The REST mirror of the MCP tool `list_semantic_models` (scope `read`).
+         */
+        get: operations["listSemanticModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/semantic-models/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Describe a semantic model
+         * @description A semantic model in full: its base table and connection, joins, dimensions (name, type, SQL expression) and measures (aggregation, expression, filter). Dimension types decide which filter operators query_semantic_model accepts: string (eq, neq, in, not_in, contains, starts_with), number (eq, neq, gt, gte, lt, lte, between, in, not_in), time (eq, gt, gte, lt, lte, between; ISO-8601 values) and boolean (eq, neq); every type also takes is_null and is_not_null.
+         *
+         *     The REST mirror of the MCP tool `get_semantic_model` (scope `read`).
+         */
+        get: operations["getSemanticModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/semantic-models/query": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Query a semantic model
+         * @description Aggregates a semantic model's measures by its dimensions, with typed filters, order and limit, and answers the rows with the SQL it ran. The SQL is generated from the model alone: dimension and measure names are looked up in it and every filter value is a bind parameter. Time dimensions can be truncated with `granularity` (`{"name": "occurred_at", "granularity": "day"}`). Filters on a measure apply after aggregation. Runs in the same read-only sandbox as query_lakehouse.
+         *
+         *     The REST mirror of the MCP tool `query_semantic_model` (scope `read`).
+         */
+        post: operations["querySemanticModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/session": {
         parameters: {
             query?: never;
@@ -1234,6 +1300,73 @@ export type components = {
             /** Format: date-time */
             updated_at: string;
         };
+        GetSemanticModelOutput: {
+            built_in: boolean;
+            /**
+             * Semantic model
+             * @description Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).
+             */
+            model: {
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                alias?: string;
+                /** @description The connection holding the base table (`sample`, `lakehouse` or an external one). */
+                connection: string;
+                description?: string;
+                dimensions: {
+                    description?: string;
+                    /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
+                    expr: string;
+                    /** @description Lowercase letters, digits and `_`, starting with a letter. */
+                    name: string;
+                    /**
+                     * @description Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity.
+                     * @enum {string}
+                     */
+                    type: "string" | "number" | "time" | "boolean";
+                }[];
+                /** @description Tables joined to the base table; expressions name them by `name`. */
+                joins?: {
+                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                    base_column: string;
+                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                    column: string;
+                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                    name: string;
+                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                    schema?: string;
+                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                    table: string;
+                    /**
+                     * @default left
+                     * @enum {string}
+                     */
+                    type?: "left" | "inner";
+                }[];
+                measures: {
+                    /**
+                     * @description The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given.
+                     * @enum {string}
+                     */
+                    agg: "count" | "count_distinct" | "sum" | "avg" | "min" | "max";
+                    description?: string;
+                    /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
+                    expr?: string;
+                    /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
+                    filter?: string;
+                    /** @description Lowercase letters, digits and `_`, starting with a letter. */
+                    name: string;
+                }[];
+                /** @description Lowercase letters, digits and `_`, starting with a letter. */
+                name: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                schema?: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                table: string;
+                title?: string;
+            };
+            /** @description Grows by one each time an admin applies a changed definition. */
+            version: number;
+        };
         GetSessionContextOutput: {
             /** @description The OAuth client the token was issued to. */
             client: {
@@ -1454,6 +1587,22 @@ export type components = {
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string;
         };
+        ListSemanticModelsOutput: {
+            items: {
+                /** @description Shipped with the server (for the sample data) rather than applied by an admin. */
+                built_in: boolean;
+                connection: string;
+                description?: string;
+                /** @description The names of its dimensions. */
+                dimensions: string[];
+                /** @description The names of its measures. */
+                measures: string[];
+                name: string;
+                table: string;
+                title?: string;
+                version: number;
+            }[];
+        };
         /** @description An RFC 6749 §5.2 (or RFC 7591 §3.2.2) error. */
         OAuthError: {
             /**
@@ -1542,6 +1691,70 @@ export type components = {
             /** @description Rows as arrays in column order. bigint and numeric are strings, timestamps ISO-8601 (UTC), json and jsonb JSON values, other types their PostgreSQL text. */
             rows: unknown[][];
             /** @description More rows exist than were returned (row or byte cap). */
+            truncated: boolean;
+        };
+        QuerySemanticModelInput: {
+            /**
+             * @description Dimensions to group by, by name, or `{name, granularity}` for a time dimension.
+             * @example [
+             *       "event"
+             *     ]
+             */
+            dimensions?: (string | {
+                /** @enum {string} */
+                granularity?: "hour" | "day" | "week" | "month" | "quarter" | "year";
+                name: string;
+            })[];
+            filters?: {
+                /** @description A dimension (filters rows) or a measure (filters groups). */
+                field: string;
+                /** @enum {string} */
+                op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null";
+                /** @description The operand of eq, neq, gt, gte, lt, lte, contains and starts_with. */
+                value?: string | number | boolean;
+                /** @description The operands of in and not_in (1 to 1,000), or of between (2). */
+                values?: (string | number | boolean)[];
+            }[];
+            /** @default 1000 */
+            limit?: number;
+            /**
+             * @description Measures to compute, e.g. `["events", "users"]`.
+             * @example [
+             *       "events",
+             *       "users"
+             *     ]
+             */
+            measures?: string[];
+            /**
+             * @description The model (list_semantic_models).
+             * @example product_events
+             */
+            model: string;
+            order?: {
+                /**
+                 * @default asc
+                 * @enum {string}
+                 */
+                direction?: "asc" | "desc";
+                /** @description A dimension or measure of the query. */
+                field: string;
+            }[];
+            /** @default 15000 */
+            timeout_ms?: number;
+        };
+        QuerySemanticModelOutput: {
+            columns: {
+                name: string;
+                type: string;
+            }[];
+            elapsed_ms: number;
+            model: string;
+            parameters: unknown[];
+            row_count: number;
+            /** @description Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse. */
+            rows: unknown[][];
+            /** @description The statement that ran, with `$1`, `$2`… for the values in `parameters`. */
+            sql: string;
             truncated: boolean;
         };
         RenderInsightOutput: {
@@ -3074,6 +3287,102 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CreateNotificationOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSemanticModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListSemanticModelsOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getSemanticModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GetSemanticModelOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    querySemanticModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuerySemanticModelInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuerySemanticModelOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -20,6 +20,7 @@ declare const validators: {
   readonly op_updateInsight_path: ValidateFunction;
   readonly op_renderInsight_path: ValidateFunction;
   readonly op_listNotifications_query: ValidateFunction;
+  readonly op_getSemanticModel_path: ValidateFunction;
   readonly op_authorize_query: ValidateFunction;
 };
 export = validators;

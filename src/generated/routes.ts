@@ -1011,6 +1011,102 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "listSemanticModels",
+  "method": "get",
+  "path": "/api/v1/semantic-models",
+  "koaPath": "/api/v1/semantic-models",
+  "kind": "tool",
+  "tool": "list_semantic_models",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listSemanticModels_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listSemanticModels_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listSemanticModels_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "getSemanticModel",
+  "method": "get",
+  "path": "/api/v1/semantic-models/{name}",
+  "koaPath": "/api/v1/semantic-models/:name",
+  "kind": "tool",
+  "tool": "get_semantic_model",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [
+    "name"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_getSemanticModel_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_getSemanticModel_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_getSemanticModel_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_getSemanticModel_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "querySemanticModel",
+  "method": "post",
+  "path": "/api/v1/semantic-models/query",
+  "koaPath": "/api/v1/semantic-models/query",
+  "kind": "tool",
+  "tool": "query_semantic_model",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_querySemanticModel_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_querySemanticModel_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_querySemanticModel_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "getSessionContext",
   "method": "get",
   "path": "/api/v1/session",

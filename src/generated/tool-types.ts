@@ -331,6 +331,157 @@ export interface GetDocOutput {
   updated_at: string;
 }
 
+export interface GetSemanticModelInput {
+  /**
+   * The model, as list_semantic_models names it.
+   */
+  name: string;
+}
+
+export interface GetSemanticModelOutput {
+  model: SemanticModel;
+  built_in: boolean;
+  /**
+   * Grows by one each time an admin applies a changed definition.
+   */
+  version: number;
+}
+/**
+ * Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).
+ */
+export interface SemanticModel {
+  /**
+   * Lowercase letters, digits and `_`, starting with a letter.
+   */
+  name: string;
+  title?: string;
+  description?: string;
+  /**
+   * The connection holding the base table (`sample`, `lakehouse` or an external one).
+   */
+  connection: string;
+  /**
+   * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+   */
+  schema?: string;
+  /**
+   * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+   */
+  table: string;
+  /**
+   * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+   */
+  alias?: string;
+  /**
+   * Tables joined to the base table; expressions name them by `name`.
+   *
+   * @maxItems 32
+   */
+  joins?: {
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    name: string;
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    schema?: string;
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    table: string;
+    type?: "left" | "inner";
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    base_column: string;
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    column: string;
+  }[];
+  /**
+   * @minItems 1
+   * @maxItems 200
+   */
+  dimensions: [
+    {
+      /**
+       * Lowercase letters, digits and `_`, starting with a letter.
+       */
+      name: string;
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      expr: string;
+      /**
+       * Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity.
+       */
+      type: "string" | "number" | "time" | "boolean";
+      description?: string;
+    },
+    ...{
+      /**
+       * Lowercase letters, digits and `_`, starting with a letter.
+       */
+      name: string;
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      expr: string;
+      /**
+       * Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity.
+       */
+      type: "string" | "number" | "time" | "boolean";
+      description?: string;
+    }[]
+  ];
+  /**
+   * @minItems 1
+   * @maxItems 200
+   */
+  measures: [
+    {
+      /**
+       * Lowercase letters, digits and `_`, starting with a letter.
+       */
+      name: string;
+      /**
+       * The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given.
+       */
+      agg: "count" | "count_distinct" | "sum" | "avg" | "min" | "max";
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      expr?: string;
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      filter?: string;
+      description?: string;
+    },
+    ...{
+      /**
+       * Lowercase letters, digits and `_`, starting with a letter.
+       */
+      name: string;
+      /**
+       * The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given.
+       */
+      agg: "count" | "count_distinct" | "sum" | "avg" | "min" | "max";
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      expr?: string;
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      filter?: string;
+      description?: string;
+    }[]
+  ];
+}
+
 export interface GetSessionContextInput {}
 
 export interface GetSessionContextOutput {
@@ -614,6 +765,31 @@ export interface ListNotificationsOutput {
   next_cursor?: string;
 }
 
+export interface ListSemanticModelsInput {}
+
+export interface ListSemanticModelsOutput {
+  items: {
+    name: string;
+    title?: string;
+    description?: string;
+    connection: string;
+    table: string;
+    /**
+     * Shipped with the server (for the sample data) rather than applied by an admin.
+     */
+    built_in: boolean;
+    version: number;
+    /**
+     * The names of its dimensions.
+     */
+    dimensions: string[];
+    /**
+     * The names of its measures.
+     */
+    measures: string[];
+  }[];
+}
+
 export interface QueryLakehouseInput {
   /**
    * One read statement.
@@ -658,6 +834,97 @@ export interface QueryLakehouseOutput {
    * The `offset` that continues a truncated answer.
    */
   next_offset?: number;
+  elapsed_ms: number;
+}
+
+export interface QuerySemanticModelInput {
+  /**
+   * The model (list_semantic_models).
+   */
+  model: string;
+  /**
+   * Measures to compute, e.g. `["events", "users"]`.
+   *
+   * @maxItems 50
+   */
+  measures?: string[];
+  /**
+   * Dimensions to group by, by name, or `{name, granularity}` for a time dimension.
+   *
+   * @maxItems 50
+   */
+  dimensions?: (
+    | string
+    | {
+        name: string;
+        granularity?: "hour" | "day" | "week" | "month" | "quarter" | "year";
+      }
+  )[];
+  /**
+   * @maxItems 50
+   */
+  filters?: {
+    /**
+     * A dimension (filters rows) or a measure (filters groups).
+     */
+    field: string;
+    op:
+      | "eq"
+      | "neq"
+      | "gt"
+      | "gte"
+      | "lt"
+      | "lte"
+      | "between"
+      | "in"
+      | "not_in"
+      | "contains"
+      | "starts_with"
+      | "is_null"
+      | "is_not_null";
+    /**
+     * The operand of eq, neq, gt, gte, lt, lte, contains and starts_with.
+     */
+    value?: string | number | boolean;
+    /**
+     * The operands of in and not_in (1 to 1,000), or of between (2).
+     *
+     * @minItems 1
+     * @maxItems 1000
+     */
+    values?: [string | number | boolean, ...(string | number | boolean)[]];
+  }[];
+  /**
+   * @maxItems 10
+   */
+  order?: {
+    /**
+     * A dimension or measure of the query.
+     */
+    field: string;
+    direction?: "asc" | "desc";
+  }[];
+  limit?: number;
+  timeout_ms?: number;
+}
+
+export interface QuerySemanticModelOutput {
+  model: string;
+  /**
+   * The statement that ran, with `$1`, `$2`… for the values in `parameters`.
+   */
+  sql: string;
+  parameters: unknown[];
+  columns: {
+    name: string;
+    type: string;
+  }[];
+  /**
+   * Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.
+   */
+  rows: unknown[][];
+  row_count: number;
+  truncated: boolean;
   elapsed_ms: number;
 }
 
@@ -1164,4 +1431,140 @@ export interface ViewInsightOutput {
     created_at: string;
     updated_at: string;
   };
+}
+
+/**
+ * Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).
+ */
+export interface SemanticModel {
+  /**
+   * Lowercase letters, digits and `_`, starting with a letter.
+   */
+  name: string;
+  title?: string;
+  description?: string;
+  /**
+   * The connection holding the base table (`sample`, `lakehouse` or an external one).
+   */
+  connection: string;
+  /**
+   * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+   */
+  schema?: string;
+  /**
+   * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+   */
+  table: string;
+  /**
+   * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+   */
+  alias?: string;
+  /**
+   * Tables joined to the base table; expressions name them by `name`.
+   *
+   * @maxItems 32
+   */
+  joins?: {
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    name: string;
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    schema?: string;
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    table: string;
+    type?: "left" | "inner";
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    base_column: string;
+    /**
+     * A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified.
+     */
+    column: string;
+  }[];
+  /**
+   * @minItems 1
+   * @maxItems 200
+   */
+  dimensions: [
+    {
+      /**
+       * Lowercase letters, digits and `_`, starting with a letter.
+       */
+      name: string;
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      expr: string;
+      /**
+       * Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity.
+       */
+      type: "string" | "number" | "time" | "boolean";
+      description?: string;
+    },
+    ...{
+      /**
+       * Lowercase letters, digits and `_`, starting with a letter.
+       */
+      name: string;
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      expr: string;
+      /**
+       * Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity.
+       */
+      type: "string" | "number" | "time" | "boolean";
+      description?: string;
+    }[]
+  ];
+  /**
+   * @minItems 1
+   * @maxItems 200
+   */
+  measures: [
+    {
+      /**
+       * Lowercase letters, digits and `_`, starting with a letter.
+       */
+      name: string;
+      /**
+       * The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given.
+       */
+      agg: "count" | "count_distinct" | "sum" | "avg" | "min" | "max";
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      expr?: string;
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      filter?: string;
+      description?: string;
+    },
+    ...{
+      /**
+       * Lowercase letters, digits and `_`, starting with a letter.
+       */
+      name: string;
+      /**
+       * The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given.
+       */
+      agg: "count" | "count_distinct" | "sum" | "avg" | "min" | "max";
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      expr?: string;
+      /**
+       * One SQL scalar expression (checked with the PostgreSQL parser when the model is applied).
+       */
+      filter?: string;
+      description?: string;
+    }[]
+  ];
 }

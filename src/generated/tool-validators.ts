@@ -40,6 +40,10 @@ export const toolValidators: {
     input: validators.tool_get_doc_input as ValidateFunction<T.GetDocInput>,
     output: validators.tool_get_doc_output as ValidateFunction<T.GetDocOutput>,
   },
+  get_semantic_model: {
+    input: validators.tool_get_semantic_model_input as ValidateFunction<T.GetSemanticModelInput>,
+    output: validators.tool_get_semantic_model_output as ValidateFunction<T.GetSemanticModelOutput>,
+  },
   get_session_context: {
     input: validators.tool_get_session_context_input as ValidateFunction<T.GetSessionContextInput>,
     output: validators.tool_get_session_context_output as ValidateFunction<T.GetSessionContextOutput>,
@@ -68,9 +72,17 @@ export const toolValidators: {
     input: validators.tool_list_notifications_input as ValidateFunction<T.ListNotificationsInput>,
     output: validators.tool_list_notifications_output as ValidateFunction<T.ListNotificationsOutput>,
   },
+  list_semantic_models: {
+    input: validators.tool_list_semantic_models_input as ValidateFunction<T.ListSemanticModelsInput>,
+    output: validators.tool_list_semantic_models_output as ValidateFunction<T.ListSemanticModelsOutput>,
+  },
   query_lakehouse: {
     input: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
     output: validators.tool_query_lakehouse_output as ValidateFunction<T.QueryLakehouseOutput>,
+  },
+  query_semantic_model: {
+    input: validators.tool_query_semantic_model_input as ValidateFunction<T.QuerySemanticModelInput>,
+    output: validators.tool_query_semantic_model_output as ValidateFunction<T.QuerySemanticModelOutput>,
   },
   render_insight: {
     input: validators.tool_render_insight_input as ValidateFunction<T.RenderInsightInput>,

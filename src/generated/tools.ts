@@ -1286,6 +1286,244 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "get_semantic_model",
+  "title": "Describe a semantic model",
+  "description": "A semantic model in full: its base table and connection, joins, dimensions (name, type, SQL expression) and measures (aggregation, expression, filter). Dimension types decide which filter operators query_semantic_model accepts: string (eq, neq, in, not_in, contains, starts_with), number (eq, neq, gt, gte, lt, lte, between, in, not_in), time (eq, gt, gte, lt, lte, between; ISO-8601 values) and boolean (eq, neq); every type also takes is_null and is_not_null.",
+  "scope": "read",
+  "annotations": {
+    "title": "Describe a semantic model",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "name"
+    ],
+    "properties": {
+      "name": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "description": "The model, as list_semantic_models names it."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "model",
+      "built_in",
+      "version"
+    ],
+    "properties": {
+      "model": {
+        "title": "Semantic model",
+        "description": "Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).",
+        "type": "object",
+        "required": [
+          "name",
+          "connection",
+          "table",
+          "dimensions",
+          "measures"
+        ],
+        "properties": {
+          "name": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$",
+            "description": "Lowercase letters, digits and `_`, starting with a letter."
+          },
+          "title": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200
+          },
+          "description": {
+            "type": "string",
+            "maxLength": 2000
+          },
+          "connection": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$",
+            "description": "The connection holding the base table (`sample`, `lakehouse` or an external one)."
+          },
+          "schema": {
+            "type": "string",
+            "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+            "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+          },
+          "table": {
+            "type": "string",
+            "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+            "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+          },
+          "alias": {
+            "type": "string",
+            "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+            "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+          },
+          "joins": {
+            "type": "array",
+            "maxItems": 32,
+            "description": "Tables joined to the base table; expressions name them by `name`.",
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "table",
+                "base_column",
+                "column"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                  "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+                },
+                "schema": {
+                  "type": "string",
+                  "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                  "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+                },
+                "table": {
+                  "type": "string",
+                  "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                  "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+                },
+                "type": {
+                  "type": "string",
+                  "enum": [
+                    "left",
+                    "inner"
+                  ],
+                  "default": "left"
+                },
+                "base_column": {
+                  "type": "string",
+                  "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                  "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+                },
+                "column": {
+                  "type": "string",
+                  "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                  "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+                }
+              },
+              "additionalProperties": false
+            }
+          },
+          "dimensions": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 200,
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "expr",
+                "type"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_]{0,62}$",
+                  "description": "Lowercase letters, digits and `_`, starting with a letter."
+                },
+                "expr": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 2000,
+                  "description": "One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."
+                },
+                "type": {
+                  "type": "string",
+                  "enum": [
+                    "string",
+                    "number",
+                    "time",
+                    "boolean"
+                  ],
+                  "description": "Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."
+                },
+                "description": {
+                  "type": "string",
+                  "maxLength": 2000
+                }
+              },
+              "additionalProperties": false
+            }
+          },
+          "measures": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 200,
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "agg"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_]{0,62}$",
+                  "description": "Lowercase letters, digits and `_`, starting with a letter."
+                },
+                "agg": {
+                  "type": "string",
+                  "enum": [
+                    "count",
+                    "count_distinct",
+                    "sum",
+                    "avg",
+                    "min",
+                    "max"
+                  ],
+                  "description": "The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."
+                },
+                "expr": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 2000,
+                  "description": "One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."
+                },
+                "filter": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 2000,
+                  "description": "One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."
+                },
+                "description": {
+                  "type": "string",
+                  "maxLength": 2000
+                }
+              },
+              "additionalProperties": false
+            }
+          }
+        },
+        "additionalProperties": false
+      },
+      "built_in": {
+        "type": "boolean"
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "description": "Grows by one each time an admin applies a changed definition."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/semantic-models/{name}",
+    "operationId": "getSemanticModel"
+  }
+},
+{
   "name": "get_session_context",
   "title": "Describe this session",
   "description": "Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, and how many connections, semantic models, insights, dashboards and memories the environment holds. Call it first to know what you can do; it changes nothing.",
@@ -2246,6 +2484,92 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "list_semantic_models",
+  "title": "List the semantic models",
+  "description": "The semantic models of this environment: named dimensions and measures over a table of a connection, queried with query_semantic_model (no SQL needed, and the numbers mean the same for everyone). The built-in `product_events` and `product_users` models describe the `sample` data; admins add others with `admin semantic-model apply`. get_semantic_model gives a model's dimensions and measures in full.",
+  "scope": "read",
+  "annotations": {
+    "title": "List the semantic models",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {},
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "name",
+            "connection",
+            "table",
+            "built_in",
+            "version",
+            "dimensions",
+            "measures"
+          ],
+          "properties": {
+            "name": {
+              "type": "string"
+            },
+            "title": {
+              "type": "string"
+            },
+            "description": {
+              "type": "string"
+            },
+            "connection": {
+              "type": "string"
+            },
+            "table": {
+              "type": "string"
+            },
+            "built_in": {
+              "type": "boolean",
+              "description": "Shipped with the server (for the sample data) rather than applied by an admin."
+            },
+            "version": {
+              "type": "integer",
+              "minimum": 1
+            },
+            "dimensions": {
+              "type": "array",
+              "description": "The names of its dimensions.",
+              "items": {
+                "type": "string"
+              }
+            },
+            "measures": {
+              "type": "array",
+              "description": "The names of its measures.",
+              "items": {
+                "type": "string"
+              }
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/semantic-models",
+    "operationId": "listSemanticModels"
+  }
+},
+{
   "name": "query_lakehouse",
   "title": "Run a read-only SQL query",
   "description": "Runs one read-only SQL statement (SELECT, WITH … SELECT, VALUES or TABLE; PostgreSQL 17 syntax) on a connection of this environment and returns its rows. Tables of the connection are seen unqualified (`SELECT … FROM events` with connection `sample`). At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement runs in a read-only transaction and is cancelled after `timeout_ms`.",
@@ -2362,6 +2686,272 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "POST",
     "path": "/api/v1/lakehouse/query",
     "operationId": "queryLakehouse"
+  }
+},
+{
+  "name": "query_semantic_model",
+  "title": "Query a semantic model",
+  "description": "Aggregates a semantic model's measures by its dimensions, with typed filters, order and limit, and answers the rows with the SQL it ran. The SQL is generated from the model alone: dimension and measure names are looked up in it and every filter value is a bind parameter. Time dimensions can be truncated with `granularity` (`{\"name\": \"occurred_at\", \"granularity\": \"day\"}`). Filters on a measure apply after aggregation. Runs in the same read-only sandbox as query_lakehouse.",
+  "scope": "read",
+  "annotations": {
+    "title": "Query a semantic model",
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "model"
+    ],
+    "properties": {
+      "model": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "description": "The model (list_semantic_models).",
+        "examples": [
+          "product_events"
+        ]
+      },
+      "measures": {
+        "type": "array",
+        "maxItems": 50,
+        "uniqueItems": true,
+        "items": {
+          "type": "string",
+          "pattern": "^[a-z][a-z0-9_]{0,62}$"
+        },
+        "description": "Measures to compute, e.g. `[\"events\", \"users\"]`.",
+        "examples": [
+          [
+            "events",
+            "users"
+          ]
+        ]
+      },
+      "dimensions": {
+        "type": "array",
+        "maxItems": 50,
+        "description": "Dimensions to group by, by name, or `{name, granularity}` for a time dimension.",
+        "items": {
+          "anyOf": [
+            {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
+            },
+            {
+              "type": "object",
+              "required": [
+                "name"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_]{0,62}$"
+                },
+                "granularity": {
+                  "type": "string",
+                  "enum": [
+                    "hour",
+                    "day",
+                    "week",
+                    "month",
+                    "quarter",
+                    "year"
+                  ]
+                }
+              },
+              "additionalProperties": false
+            }
+          ]
+        },
+        "examples": [
+          [
+            "event"
+          ]
+        ]
+      },
+      "filters": {
+        "type": "array",
+        "maxItems": 50,
+        "items": {
+          "type": "object",
+          "required": [
+            "field",
+            "op"
+          ],
+          "properties": {
+            "field": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$",
+              "description": "A dimension (filters rows) or a measure (filters groups)."
+            },
+            "op": {
+              "type": "string",
+              "enum": [
+                "eq",
+                "neq",
+                "gt",
+                "gte",
+                "lt",
+                "lte",
+                "between",
+                "in",
+                "not_in",
+                "contains",
+                "starts_with",
+                "is_null",
+                "is_not_null"
+              ]
+            },
+            "value": {
+              "description": "The operand of eq, neq, gt, gte, lt, lte, contains and starts_with.",
+              "anyOf": [
+                {
+                  "type": "string",
+                  "maxLength": 10000
+                },
+                {
+                  "type": "number"
+                },
+                {
+                  "type": "boolean"
+                }
+              ]
+            },
+            "values": {
+              "description": "The operands of in and not_in (1 to 1,000), or of between (2).",
+              "type": "array",
+              "minItems": 1,
+              "maxItems": 1000,
+              "items": {
+                "anyOf": [
+                  {
+                    "type": "string",
+                    "maxLength": 10000
+                  },
+                  {
+                    "type": "number"
+                  },
+                  {
+                    "type": "boolean"
+                  }
+                ]
+              }
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "order": {
+        "type": "array",
+        "maxItems": 10,
+        "items": {
+          "type": "object",
+          "required": [
+            "field"
+          ],
+          "properties": {
+            "field": {
+              "type": "string",
+              "pattern": "^[a-z][a-z0-9_]{0,62}$",
+              "description": "A dimension or measure of the query."
+            },
+            "direction": {
+              "type": "string",
+              "enum": [
+                "asc",
+                "desc"
+              ],
+              "default": "asc"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10000,
+        "default": 1000
+      },
+      "timeout_ms": {
+        "type": "integer",
+        "minimum": 100,
+        "maximum": 60000,
+        "default": 15000
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "model",
+      "sql",
+      "parameters",
+      "columns",
+      "rows",
+      "row_count",
+      "truncated",
+      "elapsed_ms"
+    ],
+    "properties": {
+      "model": {
+        "type": "string"
+      },
+      "sql": {
+        "type": "string",
+        "description": "The statement that ran, with `$1`, `$2`… for the values in `parameters`."
+      },
+      "parameters": {
+        "type": "array",
+        "items": {}
+      },
+      "columns": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "name",
+            "type"
+          ],
+          "properties": {
+            "name": {
+              "type": "string"
+            },
+            "type": {
+              "type": "string"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "rows": {
+        "type": "array",
+        "description": "Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.",
+        "items": {
+          "type": "array"
+        }
+      },
+      "row_count": {
+        "type": "integer",
+        "minimum": 0
+      },
+      "truncated": {
+        "type": "boolean"
+      },
+      "elapsed_ms": {
+        "type": "number",
+        "minimum": 0
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/semantic-models/query",
+    "operationId": "querySemanticModel"
   }
 },
 {

@@ -18,6 +18,8 @@ declare const validators: {
   readonly tool_get_connection_output: ValidateFunction;
   readonly tool_get_doc_input: ValidateFunction;
   readonly tool_get_doc_output: ValidateFunction;
+  readonly tool_get_semantic_model_input: ValidateFunction;
+  readonly tool_get_semantic_model_output: ValidateFunction;
   readonly tool_get_session_context_input: ValidateFunction;
   readonly tool_get_session_context_output: ValidateFunction;
   readonly tool_list_connections_input: ValidateFunction;
@@ -32,8 +34,12 @@ declare const validators: {
   readonly tool_list_insights_output: ValidateFunction;
   readonly tool_list_notifications_input: ValidateFunction;
   readonly tool_list_notifications_output: ValidateFunction;
+  readonly tool_list_semantic_models_input: ValidateFunction;
+  readonly tool_list_semantic_models_output: ValidateFunction;
   readonly tool_query_lakehouse_input: ValidateFunction;
   readonly tool_query_lakehouse_output: ValidateFunction;
+  readonly tool_query_semantic_model_input: ValidateFunction;
+  readonly tool_query_semantic_model_output: ValidateFunction;
   readonly tool_render_insight_input: ValidateFunction;
   readonly tool_render_insight_output: ValidateFunction;
   readonly tool_search_docs_input: ValidateFunction;
@@ -52,6 +58,7 @@ declare const validators: {
   readonly tool_view_discovery_output: ValidateFunction;
   readonly tool_view_insight_input: ValidateFunction;
   readonly tool_view_insight_output: ValidateFunction;
+  readonly schema_semantic_model: ValidateFunction;
   readonly op_getAuthorizationServerMetadata_response_200_application_json: ValidateFunction;
   readonly op_getAuthorizationServerMetadata_response_404_application_problem_json: ValidateFunction;
   readonly op_getProtectedResourceMetadata_response_200_application_json: ValidateFunction;
@@ -137,6 +144,15 @@ declare const validators: {
   readonly op_createNotification_response_200_application_json: ValidateFunction;
   readonly op_createNotification_response_400_application_problem_json: ValidateFunction;
   readonly op_createNotification_response_default_application_problem_json: ValidateFunction;
+  readonly op_listSemanticModels_response_200_application_json: ValidateFunction;
+  readonly op_listSemanticModels_response_400_application_problem_json: ValidateFunction;
+  readonly op_listSemanticModels_response_default_application_problem_json: ValidateFunction;
+  readonly op_getSemanticModel_response_200_application_json: ValidateFunction;
+  readonly op_getSemanticModel_response_400_application_problem_json: ValidateFunction;
+  readonly op_getSemanticModel_response_default_application_problem_json: ValidateFunction;
+  readonly op_querySemanticModel_response_200_application_json: ValidateFunction;
+  readonly op_querySemanticModel_response_400_application_problem_json: ValidateFunction;
+  readonly op_querySemanticModel_response_default_application_problem_json: ValidateFunction;
   readonly op_getSessionContext_response_200_application_json: ValidateFunction;
   readonly op_getSessionContext_response_400_application_problem_json: ValidateFunction;
   readonly op_getSessionContext_response_default_application_problem_json: ValidateFunction;

@@ -135,8 +135,8 @@ export class Lakehouse {
     return sandboxRoleName(this.install, environmentId);
   }
 
-  /** Provisions (or repairs) the environment's role and schema once per process, with its password. */
-  private ensureEnvironment(environmentId: string): Promise<string> {
+  /** Provisions (or repairs) the environment's role and schema once per process, with its password (loads need the schema too). */
+  ensureEnvironment(environmentId: string): Promise<string> {
     let done = this.provisioned.get(environmentId);
     if (!done) {
       const role = this.roleName(environmentId);
@@ -349,12 +349,12 @@ export class Lakehouse {
     environmentId: string,
     connection: string,
     rawSql: string,
-    options: RunOptions & { limit: number; offset: number; maxBytes: number },
+    options: RunOptions & { limit: number; offset: number; maxBytes: number; /** Bind parameters ($1…) of the statement. */ values?: unknown[] },
   ): Promise<QueryResult> {
     const checked = checkReadStatement(rawSql);
     const started = performance.now();
     return this.withSandbox(environmentId, connection, options, async (client, entry) => {
-      const cursor = client.query(new Cursor<unknown[]>(checked.text, [], { rowMode: 'array', types: jsonTypes }));
+      const cursor = client.query(new Cursor<unknown[]>(checked.text, options.values ?? [], { rowMode: 'array', types: jsonTypes }));
       let fields: pg.FieldDef[] = [];
       const read = (n: number) =>
         new Promise<unknown[][]>((resolve, reject) => {

@@ -209,3 +209,36 @@ function statementType(select: Node): StatementType {
   if (select.valuesLists) return 'values';
   return 'select';
 }
+
+/** The clauses `SELECT <expr> FROM t` parses into; anything more means `expr` was not one expression. */
+const EXPRESSION_PROBE_KEYS = new Set(['targetList', 'fromClause', 'limitOption', 'op']);
+const PROBE_TABLE = 'semantic_model_expression_probe';
+
+/**
+ * Checks that `expr` is exactly one SQL scalar expression (a semantic model's dimension, measure or filter):
+ * parsed as `SELECT <expr> FROM t`, it must give one target without an alias, the one table and no other
+ * clause, so that a comment, a second column, a FROM or a semicolon hidden in it is refused. The compiled
+ * query is checked again as a whole (checkReadStatement) and runs in the sandbox.
+ */
+export function checkExpression(expr: string): void {
+  const statements = parse(`SELECT ${expr} FROM ${PROBE_TABLE}`);
+  const select = statements.length === 1 ? (statements[0]?.stmt.SelectStmt as Node | undefined) : undefined;
+  const targets = select?.targetList as { ResTarget?: Node }[] | undefined;
+  const from = select?.fromClause as { RangeVar?: Node }[] | undefined;
+  const ok =
+    select !== undefined &&
+    Object.keys(select).every((key) => EXPRESSION_PROBE_KEYS.has(key)) &&
+    targets?.length === 1 &&
+    targets[0]?.ResTarget?.name === undefined &&
+    from?.length === 1 &&
+    from[0]?.RangeVar?.relname === PROBE_TABLE &&
+    from[0].RangeVar.alias === undefined;
+  if (!ok) throw new SqlRefused({ message: `"${expr}" is not one SQL expression`, hint: 'Write a single scalar expression, e.g. `lower(country)`' });
+  for (const [type, node] of walk(select)) {
+    if (WRITES.has(type)) throw new SqlRefused({ message: `"${expr}" modifies data`, hint: HINT });
+    if (type === 'FuncCall') {
+      const reason = REFUSED_FUNCTIONS.get(functionName(node));
+      if (reason) throw new SqlRefused({ message: `The function ${functionName(node)}() is not allowed in "${expr}": it ${reason}` });
+    }
+  }
+}

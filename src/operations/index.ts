@@ -6,6 +6,7 @@ import { getHealth, getMetrics, getOpenApi, getReadiness } from './health.js';
 import { getSessionContext } from './session.js';
 import { getConnection, listConnections, listEvents } from './catalog.js';
 import { explainSql, queryLakehouse, validateSql } from './lakehouse.js';
+import { getSemanticModel, listSemanticModels, querySemanticModel } from './semantic-models.js';
 import { createDiscovery, listDiscoveries, viewDiscovery } from '../assets/discoveries.js';
 import { approveDiscovery, rejectDiscovery } from '../assets/discovery-routes.js';
 import { createDashboard, listDashboards, updateDashboard, viewDashboard } from '../assets/dashboards.js';
@@ -25,6 +26,9 @@ export const toolHandlers = {
   query_lakehouse: queryLakehouse,
   validate_sql: validateSql,
   explain_sql: explainSql,
+  list_semantic_models: listSemanticModels,
+  get_semantic_model: getSemanticModel,
+  query_semantic_model: querySemanticModel,
   create_memory: createMemory,
   search_memories: searchMemories,
   create_notification: createNotification,

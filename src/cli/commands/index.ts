@@ -7,6 +7,7 @@ import { keysRotate } from './keys-rotate.js';
 import { memberAdd } from './member-add.js';
 import { memberRemove } from './member-remove.js';
 import { orgCreate } from './org-create.js';
+import { semanticModelApply } from './semantic-model-apply.js';
 import { serviceAccountCreate, serviceAccountList, serviceAccountRevoke } from './service-account.js';
 import { userCreate } from './user-create.js';
 import { webhookAdd, webhookList, webhookRemove, webhookReplay } from './webhook.js';
@@ -24,6 +25,7 @@ export const commands: readonly Command[] = [
   serviceAccountRevoke,
   keysRotate,
   connectionAdd,
+  semanticModelApply,
   webhookAdd,
   webhookList,
   webhookRemove,

@@ -1,0 +1,54 @@
+import type { ToolHandler } from '../generated/handlers.js';
+import { lakehouseOf } from '../lakehouse/sandbox.js';
+import { compileQuery, findModel, listModels } from '../lakehouse/semantic-models.js';
+
+/** CONTRACT.md: 1 MiB of rows per answer at most (as query_lakehouse). */
+const MAX_BYTES = 1024 * 1024;
+
+export const listSemanticModels: ToolHandler<'list_semantic_models'> = async (_input, ctx) => {
+  const found = await listModels(ctx.db, ctx.principal.environmentId);
+  return {
+    items: found.map(({ model, builtIn, version }) => ({
+      name: model.name,
+      ...(model.title === undefined ? {} : { title: model.title }),
+      ...(model.description === undefined ? {} : { description: model.description }),
+      connection: model.connection,
+      table: model.table,
+      built_in: builtIn,
+      version,
+      dimensions: model.dimensions.map((d) => d.name),
+      measures: model.measures.map((m) => m.name),
+    })),
+  };
+};
+
+export const getSemanticModel: ToolHandler<'get_semantic_model'> = async ({ name }, ctx) => {
+  const { model, builtIn, version } = await findModel(ctx.db, ctx.principal.environmentId, name);
+  return { model, built_in: builtIn, version };
+};
+
+/** Compiled from the model (identifiers and expressions) and the request (values, as bind parameters only). */
+export const querySemanticModel: ToolHandler<'query_semantic_model'> = async (input, ctx) => {
+  const { model } = await findModel(ctx.db, ctx.principal.environmentId, input.model);
+  const { limit = 1000, timeout_ms = 15_000 } = input;
+  const compiled = compileQuery(model, { ...input, limit });
+  ctx.audit.sql = compiled.sql;
+  const result = await lakehouseOf(ctx.db).query(ctx.principal.environmentId, model.connection, compiled.sql, {
+    values: compiled.values,
+    limit,
+    offset: 0,
+    timeoutMs: timeout_ms,
+    maxBytes: MAX_BYTES,
+    signal: ctx.signal,
+  });
+  return {
+    model: model.name,
+    sql: compiled.sql,
+    parameters: compiled.values,
+    columns: result.columns,
+    rows: result.rows,
+    row_count: result.row_count,
+    truncated: result.truncated,
+    elapsed_ms: result.elapsed_ms,
+  };
+};
