@@ -138,9 +138,13 @@ function routeHandler(route: RouteDefinition, handlers: RouteHandlers, deps: Rou
       const locate = (field: string) =>
         route.pathParams.includes(field) ? 'path' : route.queryParams.includes(field) ? 'query' : 'body';
       const controller = new AbortController();
-      ctx.req.once('close', () => {
+      // The response's 'close' (not the request's: that fires once the body has been read) tells that the
+      // client hung up before the answer; the tool's statement is then cancelled (test/faults/client-disconnect).
+      const onClose = () => {
         if (!ctx.res.writableFinished) controller.abort();
-      });
+      };
+      if (ctx.res.destroyed) onClose();
+      else ctx.res.once('close', onClose);
       const output = await runTool(
         route.tool as ToolName,
         input,
