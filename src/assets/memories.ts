@@ -48,7 +48,8 @@ export const createMemory: ToolHandler<'create_memory'> = async (input, ctx) => 
         environment_id: principal.environmentId,
         content: input.content,
         type: input.type,
-        importance: input.importance,
+        // Stored as a 4-byte real: keep 6 decimals, so that a value like 2e-59 does not underflow in Postgres.
+        importance: Math.round(input.importance * 1e6) / 1e6,
         tags: input.tags ?? [],
         source: input.source ?? null,
         created_by: actorOf(principal),
