@@ -6,7 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { Job, JobAnswer } from './load.js';
 import { clientCredentialsToken, basicAuth, userRefreshTokens } from './lib/oauth-flow.js';
-import { CAN_PIN, LOAD_CPU, memoryOf, pin, resetPeak, SERVER_CPU, startProcess, type Started } from './lib/processes.js';
+import { CAN_PIN, cpuMsOf, LOAD_CPU, memoryOf, pin, resetPeak, SERVER_CPU, startProcess, type Started } from './lib/processes.js';
 import { summarizeProfile, type ProfileSummary } from './lib/profile.js';
 import { median, medianOf, type LoadResult } from './lib/stats.js';
 
@@ -166,19 +166,30 @@ async function main(): Promise<void> {
   const t0 = performance.now();
 
   // Preparation (untimed): the first start migrates and generates the sample data.
-  say(`preparing the database (${args['database-url'] ? 'DATABASE_URL' : dataDir}); a first start generates the sample data`);
-  const first = await startOurs();
-  const prepareMs = first.readyMs;
-  await stopServer(first);
+  // (Skipped by a smoke run on DATABASE_URL: the tests' template database holds the sample data already.)
+  let prepareMs = NaN;
+  if (!(SMOKE && args['database-url'])) {
+    say(`preparing the database (${args['database-url'] ? 'DATABASE_URL' : dataDir}); a first start generates the sample data`);
+    const first = await startOurs();
+    prepareMs = first.readyMs;
+    await stopServer(first);
+  }
 
-  // Scenario 6: `npm start` to `ready`, with an existing data directory.
-  const npmStart = await startProcess('npm', ['start', '--silent'], { env: serverEnv({}), cwd: ROOT, logFile, timeoutMs: 120_000 });
-  started.push(npmStart);
-  const startupMs = npmStart.readyMs;
-  await stopServer(npmStart);
-  say(`start-up: ${Math.round(startupMs)} ms`);
+  // Scenario 6: `npm start` to `ready`, with an existing data directory. A smoke run starts our server once,
+  // under the profiler, and takes that start (node, not npm) as its figure.
+  const profileDir = path.join(work, 'profile');
+  const profileArgs = ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  let startupMs = NaN;
+  if (!SMOKE) {
+    const npmStart = await startProcess('npm', ['start', '--silent'], { env: serverEnv({}), cwd: ROOT, logFile, timeoutMs: 120_000 });
+    started.push(npmStart);
+    startupMs = npmStart.readyMs;
+    await stopServer(npmStart);
+    say(`start-up: ${Math.round(startupMs)} ms`);
+  }
 
-  const ours = await startOurs();
+  const ours = await startOurs(SMOKE ? profileArgs : []);
+  if (SMOKE) startupMs = ours.readyMs;
   const setup = JSON.parse(await runNode('bench/setup.ts', serverEnv({}))) as { databaseUrl: string; clientId: string; clientSecret: string };
   const token = await clientCredentialsToken(ours.url, setup.clientId, setup.clientSecret);
   const mcpUrl = `${ours.url}/v1`;
@@ -210,7 +221,14 @@ async function main(): Promise<void> {
       `a baseline answers differently: ${answer.status} ${answer.text.slice(0, 300)}`,
     );
   }
-  const run = await startLoad();
+  const runLoad = await startLoad();
+  /** A load job, with the CPU time the server under test (`pid`) spent per request. */
+  const run = async (job: Job, pid?: number) => {
+    const before = pid === undefined ? NaN : cpuMsOf(pid);
+    const result = await runLoad(job);
+    const used = pid === undefined ? NaN : cpuMsOf(pid) - before;
+    return { ...result, ...(Number.isFinite(used) && result.requests > 0 ? { cpuUs: Math.round((used * 1000) / result.requests) } : {}) };
+  };
   const http = (url: string, body: string, connections: number, durationMs: number, headers = mcpHeaders(token)): Job => ({ kind: 'autocannon', url, headers, body, connections, durationMs });
 
   // Warm-up (JIT, pools, caches), untimed.
@@ -223,24 +241,24 @@ async function main(): Promise<void> {
   say('scenario 1: tools/call get_session_context @32');
   const s1 = { ours: [] as LoadResult[], reference: [] as LoadResult[], limit: [] as LoadResult[] };
   for (let r = 0; r < PLAN.rounds; r++) {
-    s1.ours.push(await run(http(mcpUrl, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms)));
-    s1.reference.push(await run(http(reference.url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms)));
-    s1.limit.push(await run(http(limit.url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms)));
+    s1.ours.push(await run(http(mcpUrl, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms), ours.pid));
+    s1.reference.push(await run(http(reference.url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms), reference.pid));
+    s1.limit.push(await run(http(limit.url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms), limit.pid));
   }
 
   // Scenario 5: tools/list against the limit.
   say('scenario 5: tools/list @32');
   const s5 = { ours: [] as LoadResult[], limit: [] as LoadResult[] };
   for (let r = 0; r < PLAN.rounds; r++) {
-    s5.ours.push(await run(http(mcpUrl, TOOLS_LIST, S1_CONNECTIONS, PLAN.s5Ms)));
-    s5.limit.push(await run(http(limit.url, TOOLS_LIST, S1_CONNECTIONS, PLAN.s5Ms)));
+    s5.ours.push(await run(http(mcpUrl, TOOLS_LIST, S1_CONNECTIONS, PLAN.s5Ms), ours.pid));
+    s5.limit.push(await run(http(limit.url, TOOLS_LIST, S1_CONNECTIONS, PLAN.s5Ms), limit.pid));
   }
 
   // Scenario 2: a point query through query_lakehouse against the same SQL on a plain pg pool.
   say('scenario 2: query_lakehouse point query @8 vs raw pg');
   const s2 = { ours: [] as LoadResult[], rawPg: [] as LoadResult[] };
   for (let r = 0; r < PLAN.rounds; r++) {
-    s2.ours.push(await run({ kind: 'loop', url: mcpUrl, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }));
+    s2.ours.push(await run({ kind: 'loop', url: mcpUrl, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }, ours.pid));
     s2.rawPg.push(await run({ kind: 'pg', url: setup.databaseUrl, sql: RAW_POINT_SQL, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }));
   }
 
@@ -276,7 +294,7 @@ async function main(): Promise<void> {
       const more = await userRefreshTokens(ours.url, user, S4_CONNECTIONS);
       chains = more;
     }
-    const refreshed = await run({ kind: 'refresh', url: tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, clientId: chains.clientId, refreshTokens: chains.refreshTokens, connections: S4_CONNECTIONS, durationMs: PLAN.s4Ms });
+    const refreshed = await runLoad({ kind: 'refresh', url: tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, clientId: chains.clientId, refreshTokens: chains.refreshTokens, connections: S4_CONNECTIONS, durationMs: PLAN.s4Ms });
     chains = { clientId: chains.clientId, refreshTokens: refreshed.refreshTokens ?? [] };
     s4.refresh.push(refreshed);
     s4.clientCredentials.push(
@@ -288,12 +306,13 @@ async function main(): Promise<void> {
       ),
     );
   }
-  await stopServer(ours);
-
   // The CPU profile: our server again, under node --cpu-prof, through scenario 1 and scenario 2 (ours only).
   say('profiling scenarios 1 and 2 (node --cpu-prof)');
-  const profileDir = path.join(work, 'profile');
-  const profiled = await startOurs(['--cpu-prof', `--cpu-prof-dir=${profileDir}`]);
+  let profiled = ours;
+  if (!SMOKE) {
+    await stopServer(ours);
+    profiled = await startOurs(profileArgs);
+  }
   const profiledToken = await clientCredentialsToken(profiled.url, setup.clientId, setup.clientSecret);
   const profiledUrl = `${profiled.url}/v1`;
   await run(http(profiledUrl, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.warmupMs || 300, mcpHeaders(profiledToken)));
@@ -397,13 +416,15 @@ function table(
     ['scenario', 'figure', 'ours', 'reference', 'limit / raw pg', 'ratio'],
     ['1 tools/call get_session_context @32', 'req/s', f0(m1.ours.rps), f0(m1.reference.rps), f0(m1.limit.rps), `${x(m1.ours.rps, m1.reference.rps)} ref, ${x(m1.ours.rps, m1.limit.rps)} limit`],
     ['', 'p50 / p99 ms', `${f2(m1.ours.p50)} / ${f2(m1.ours.p99)}`, `${f2(m1.reference.p50)} / ${f2(m1.reference.p99)}`, `${f2(m1.limit.p50)} / ${f2(m1.limit.p99)}`, ''],
+    ['', 'server CPU µs/request', f0(m1.ours.cpuUs), f0(m1.reference.cpuUs), f0(m1.limit.cpuUs), `${x(m1.reference.cpuUs, m1.ours.cpuUs)} ref, ${x(m1.limit.cpuUs, m1.ours.cpuUs)} limit`],
     ['', 'errors', String(m1.ours.errors), String(m1.reference.errors), String(m1.limit.errors), ''],
     ['2 query_lakehouse point query @8', 'p50 / p99 ms', `${f2(m2.ours.p50)} / ${f2(m2.ours.p99)}`, '', `${f2(m2.rawPg.p50)} / ${f2(m2.rawPg.p99)}`, `+${f2(m2.ours.p50 - m2.rawPg.p50)} ms p50`],
-    ['', 'req/s', f0(m2.ours.rps), '', f0(m2.rawPg.rps), `errors ${m2.ours.errors}`],
+    ['', 'req/s; server CPU µs/request', `${f0(m2.ours.rps)}; ${f0(m2.ours.cpuUs)}`, '', f0(m2.rawPg.rps), `errors ${m2.ours.errors}`],
     ['3 generate_series(1, 1e8), capped', 'ms / RSS growth', `${f0(s3.timeMs)} ms / ${s3.rssGrowthMiB ?? '-'} MiB`, '', '', ''],
     ['4 token endpoint @8', 'refresh grants/s, p99', `${f0(m4.refresh.rps)}, ${f2(m4.refresh.p99)} ms`, '', '', `errors ${m4.refresh.errors}`],
     ['', 'client_credentials/s, p99', `${f0(m4.clientCredentials.rps)}, ${f2(m4.clientCredentials.p99)} ms`, '', '', `errors ${m4.clientCredentials.errors}`],
     ['5 tools/list @32', 'req/s', f0(m5.ours.rps), '', f0(m5.limit.rps), x(m5.ours.rps, m5.limit.rps)],
+    ['', 'server CPU µs/request', f0(m5.ours.cpuUs), '', f0(m5.limit.cpuUs), x(m5.limit.cpuUs, m5.ours.cpuUs)],
     ['6 npm start to ready', 'ms', f0(startupMs), '', '', ''],
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];

@@ -5,6 +5,8 @@ export interface LoadResult {
   p99: number;
   errors: number;
   requests: number;
+  /** CPU time the server process spent per request (user + system, from /proc), in µs: steadier than rps on a loaded machine. */
+  cpuUs?: number;
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -33,13 +35,14 @@ export function median(values: readonly number[]): number {
 }
 
 /** The median of each figure over several runs (rps, p50, p99 separately; errors summed). */
-export function medianOf(runs: readonly LoadResult[]): LoadResult & { rounds: number } {
+export function medianOf(runs: readonly LoadResult[]): LoadResult & { rounds: number; cpuUs: number } {
   return {
     rps: median(runs.map((r) => r.rps)),
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     errors: runs.reduce((n, r) => n + r.errors, 0),
     requests: runs.reduce((n, r) => n + r.requests, 0),
+    cpuUs: median(runs.map((r) => r.cpuUs ?? NaN)),
     rounds: runs.length,
   };
 }

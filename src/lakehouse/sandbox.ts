@@ -24,11 +24,18 @@ import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-
 //    set by one trusted simple-protocol round trip,
 //  - as exactly one statement through the extended protocol (a cursor: node-postgres refuses several
 //    statements there), reading at most cap + 1 rows,
-//  - then ROLLBACK and DISCARD ALL, or the connection is dropped when anything went wrong.
+//  - then ROLLBACK and the equivalent of DISCARD ALL in one round trip, or the connection is dropped when
+//    anything went wrong. A call costs four round trips: set-up, the cursor's rows, its close, the reset
+//    (awaited, so that an answer means its session is clean: no advisory lock outlives the call).
 // At most `sqlConcurrency` statements run at once per environment (the rest fail fast as busy), and all
 // pools together keep at most `maxConnections` connections, evicting idle pools first.
 
 export const BUILT_IN_CONNECTIONS = ['lakehouse', 'sample'] as const;
+
+/** ROLLBACK, then DISCARD ALL spelled out (https://www.postgresql.org/docs/17/sql-discard.html). */
+const RESET_SESSION =
+  'ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; ' +
+  'SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES';
 
 export interface LakehouseOptions {
   /** The application database, as the application's user; sandbox roles connect to it with their own. */
@@ -100,6 +107,7 @@ export class Lakehouse {
   private readonly pools = new Map<string, PoolEntry>();
   private readonly running = new Map<string, number>();
   private readonly provisioned = new Map<string, Promise<string>>();
+  private readonly passwords = new Map<string, string>();
   private install: string | undefined;
   private readonly appConfig: pg.PoolConfig;
   private readonly maxConnections: number;
@@ -153,7 +161,7 @@ export class Lakehouse {
       const role = await this.ensureEnvironment(environmentId);
       return {
         key: `${environmentId}:builtin`,
-        config: { ...this.appConfig, user: role, password: sandboxRolePassword(this.options.secretKey, role) },
+        config: { ...this.appConfig, user: role, password: this.rolePassword(role) },
         searchPath: connection === 'sample' ? SAMPLE_SCHEMA : environmentSchema(environmentId),
       };
     }
@@ -241,15 +249,26 @@ export class Lakehouse {
     }
   }
 
-  /** ROLLBACK and DISCARD ALL (two round trips: DISCARD ALL refuses to run in a multi-statement string). */
+  /** The role's password (an HKDF of SECRET_KEY), derived once per role rather than once per statement. */
+  private rolePassword(role: string): string {
+    let password = this.passwords.get(role);
+    if (password === undefined) this.passwords.set(role, (password = sandboxRolePassword(this.options.secretKey, role)));
+    return password;
+  }
+
+  /**
+   * ROLLBACK and a reset of the session, in one simple-protocol round trip of our own statements. DISCARD ALL
+   * refuses to run in a multi-statement string (it cannot run in a transaction block), so this spells out what
+   * the PostgreSQL documentation says it is equivalent to; the advisory locks and session settings a user's
+   * SELECT could leave behind (pg_advisory_lock, set_config) go with it.
+   */
   private async release(client: pg.PoolClient, broken: boolean): Promise<void> {
     if (broken) {
       client.release(true);
       return;
     }
     try {
-      await client.query('ROLLBACK');
-      await client.query('DISCARD ALL');
+      await client.query(RESET_SESSION);
       client.release();
     } catch (error) {
       client.release(error instanceof Error ? error : true);

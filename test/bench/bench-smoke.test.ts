@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { installId } from '../../src/lakehouse/provision.js';
+import { createTestDatabase, noteInstallId } from '../helpers/db.js';
+
+// `npm run bench -- --smoke` end to end (a second per run, one round, no targets), so that the benchmark
+// cannot rot: every scenario runs against our server (on a copy of the test template, which holds the sample
+// data) and the baselines, and the JSON names every figure.
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+
+describe('npm run bench (smoke)', () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'bench-smoke-')), 'smoke.json');
+  after(() => fs.rmSync(path.dirname(out), { recursive: true, force: true }));
+
+  it('runs every scenario against ours and the baselines and writes every figure', { timeout: 120_000 }, async () => {
+    const database = await createTestDatabase();
+    noteInstallId(database.name, await installId(database.db));
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--quiet', '--database-url', database.url, '--out', out], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      assert.equal(code, 0, output);
+
+      const results = JSON.parse(fs.readFileSync(out, 'utf8')) as {
+        machine: { cores: number; node: string };
+        scenarios: Record<string, { medians?: Record<string, { rps: number; p50: number; errors: number }> } & Record<string, unknown>>;
+        targets: { scenario: number; value: number }[];
+      };
+      assert.equal(results.machine.node, process.version);
+      assert.ok(results.machine.cores >= 1);
+      const { s1_session_context: s1, s2_point_query: s2, s3_capped_query: s3, s4_token_endpoint: s4, s5_tools_list: s5, s6_startup: s6 } = results.scenarios;
+      for (const server of ['ours', 'reference', 'limit']) {
+        assert.ok((s1?.medians?.[server]?.rps ?? 0) > 0, `scenario 1 ${server}`);
+        assert.equal(s1?.medians?.[server]?.errors, 0, `scenario 1 ${server} errors`);
+      }
+      assert.ok((s2?.medians?.ours?.rps ?? 0) > 0 && (s2?.medians?.rawPg?.rps ?? 0) > 0, 'scenario 2');
+      assert.equal(s2?.medians?.ours?.errors, 0, 'scenario 2 errors');
+      assert.ok(Number(s3?.timeMs) > 0, 'scenario 3');
+      assert.ok((s4?.medians?.refresh?.rps ?? 0) > 0 && (s4?.medians?.clientCredentials?.rps ?? 0) > 0, 'scenario 4');
+      assert.equal(s4?.medians?.refresh?.errors, 0, 'scenario 4 refresh errors');
+      assert.ok((s5?.medians?.ours?.rps ?? 0) > 0 && (s5?.medians?.limit?.rps ?? 0) > 0, 'scenario 5');
+      assert.ok(Number(s6?.npmStartToReadyMs) > 0, 'scenario 6');
+      assert.equal(results.targets.length, 9);
+      assert.match(output, /\| 1 tools\/call get_session_context @32/);
+    } finally {
+      await database.drop();
+    }
+  });
+});
