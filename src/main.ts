@@ -38,6 +38,7 @@ async function main(): Promise<void> {
     [
       `lakehouse-mcp listening on ${server.config.host}:${server.port} (started in ${((Date.now() - started) / 1000).toFixed(1)} s)`,
       `  MCP endpoint:   ${publicUrl}/v1`,
+      `  Sign-in:        ${server.config.issuerUrl}/oauth/authorize (MCP clients open it for their user)`,
       `  API contract:   ${publicUrl}/openapi.json`,
       `  Create a user:  npm run admin -- user create you@example.com --password '<12+ characters>'`,
       `ready ${publicUrl}`,
