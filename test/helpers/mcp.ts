@@ -4,24 +4,30 @@ import { sql } from 'kysely';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import { createEnvironment, createOrganization } from '../../src/db/directory.js';
 import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
 import { createMcpEndpoint } from '../../src/mcp/endpoint.js';
 import type { ToolRegistry } from '../../src/mcp/tool-catalogue.js';
+import { createServiceAccount } from '../../src/oauth/admin.js';
+import { OAuthServer } from '../../src/oauth/oauth-server.js';
+import type { Principal, Scope } from '../../src/oauth/principal.js';
+import { issuerPathRewrite } from '../../src/oauth/routes.js';
 import { AuditLog } from '../../src/operations/audit.js';
 import type { Services } from '../../src/operations/context.js';
 import { indexDocs } from '../../src/operations/docs.js';
 import { koaOperationHandlers, operationHandlers } from '../../src/operations/index.js';
-import type { Principal } from '../../src/oauth/principal.js';
+import { loadSecretKey } from '../../src/secret-key.js';
 import { DOCS_DIR } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
-import { StaticTokenVerifier, testPrincipal } from './static-verifier.js';
+import { TEST_SECRET_KEY } from './oauth.js';
 
-/** Bearer tokens of the stand-in verifier (test/helpers/static-verifier.ts) until OAuth issues real ones. */
-export const TOKENS = { read: 'token-read', readWrite: 'token-read-write', writeOnly: 'token-write-only' } as const;
+/** The service accounts every test server makes, and the scopes of each. */
+export const TOKEN_SCOPES = { read: ['read'], readWrite: ['read', 'write'], writeOnly: ['write'] } as const satisfies Record<string, Scope[]>;
+export type TokenKind = keyof typeof TOKEN_SCOPES;
 
 export interface McpTestServer {
-  /** The base URL the server answers on (its PUBLIC_URL). */
+  /** The base URL the server answers on (its PUBLIC_URL, also its issuer). */
   url: string;
   /** `${url}/v1` */
   mcpUrl: string;
@@ -31,8 +37,19 @@ export interface McpTestServer {
   database: TestDatabase;
   services: Services;
   audit: AuditLog;
-  verifier: StaticTokenVerifier;
-  principals: Record<keyof typeof TOKENS, Principal>;
+  /** The real authorization server and token verifier of this server (as src/server.ts wires them). */
+  oauth: OAuthServer;
+  /** The organization and environment the tokens speak for. */
+  organization: { id: string; name: string };
+  environment: { id: string; name: string };
+  /**
+   * Real access tokens (RFC 9068 JWTs), issued by this server's token endpoint with client_credentials to
+   * three service accounts of `environment`: read, read+write and write-only. Valid on this server only
+   * (the audience is its PUBLIC_URL), for 15 minutes.
+   */
+  tokens: Record<TokenKind, string>;
+  /** What this server's verifier makes of each token (copies: changing them changes nothing). */
+  principals: Record<TokenKind, Principal>;
   close(): Promise<void>;
 }
 
@@ -44,6 +61,8 @@ export interface McpTestServerOptions {
   tools?: ToolRegistry;
   /** Share a database (and its audit log) between servers, as processes of one deployment do. */
   database?: TestDatabase;
+  /** `organization/environment` the tokens speak for, created when missing; default `acme/production`. */
+  environment?: string;
 }
 
 function listen(server: http.Server): Promise<number> {
@@ -53,10 +72,23 @@ function listen(server: http.Server): Promise<number> {
   });
 }
 
+/** The ids of `organization/environment`, creating either when missing. */
+async function ensureEnvironment(database: TestDatabase, ref: string): Promise<{ organization: { id: string; name: string }; environment: { id: string; name: string } }> {
+  const [organization = '', environment = ''] = ref.split('/');
+  const { db } = database;
+  const org =
+    (await db.selectFrom('organizations').select('id').where('name', '=', organization).executeTakeFirst()) ?? (await createOrganization(db, organization));
+  const env =
+    (await db.selectFrom('environments').select('id').where('organization_id', '=', org.id).where('name', '=', environment).executeTakeFirst()) ??
+    (await createEnvironment(db, { organization, environment }));
+  return { organization: { id: org.id, name: organization }, environment: { id: env.id, name: environment } };
+}
+
 /**
- * The Koa app of src/http/app.ts with the MCP endpoint mounted, on a free port, over a fresh test database
- * (docs indexed), with the stand-in token verifier. TODO: switch to test/helpers/app.ts (the real
- * server) once src/server.ts mounts the endpoint with the OAuth verifier.
+ * The Koa app of src/http/app.ts with the MCP endpoint and the real OAuth server mounted (as src/server.ts
+ * does, without the lakehouse and webhook workers, and with a replaceable tool registry), on a free port,
+ * over a fresh test database (docs indexed) or a shared one. It makes three service accounts in
+ * `options.environment` and gets their access tokens from its own token endpoint.
  */
 export async function startMcpTestServer(options: McpTestServerOptions = {}): Promise<McpTestServer> {
   const ownDatabase = !options.database;
@@ -68,47 +100,83 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
     PORT: String(port),
     PUBLIC_URL: options.publicUrl?.(port) ?? `http://localhost:${port}`,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // A fixed key, so that test servers never write one into the repository's .data.
+    SECRET_KEY: TEST_SECRET_KEY,
     ...options.env,
   });
   const log = createLogger(config.logLevel);
   const db = database.db;
   const services: Services = { config, db, log, ping: async () => void (await sql`SELECT 1`.execute(db)) };
   if (ownDatabase) await indexDocs(db, DOCS_DIR, log);
-  const principals = {
-    read: testPrincipal(['read']),
-    readWrite: testPrincipal(['read', 'write']),
-    writeOnly: testPrincipal(['write'], { kind: 'service', subjectName: 'ci-bot' }),
-  };
-  const verifier = new StaticTokenVerifier(
-    new Map([
-      [TOKENS.read, principals.read],
-      [TOKENS.readWrite, principals.readWrite],
-      [TOKENS.writeOnly, principals.writeOnly],
-    ]),
-  );
+  const oauth = new OAuthServer({ config, db, log, secret: loadSecretKey(config) });
+  await oauth.start();
   const audit = new AuditLog(db, log, { intervalMs: 50 });
-  const mcp = createMcpEndpoint({ services, verifier, audit, ...(options.tools ? { tools: options.tools } : {}) });
-  const callback = createApp({ services, handlers: { operations: operationHandlers, koa: koaOperationHandlers }, verifier, audit, mcp }).callback();
-  handler = (req, res) => void callback(req, res);
-  return {
-    url: config.publicUrl,
-    mcpUrl: `${config.publicUrl}/v1`,
-    port,
-    config,
-    database,
-    services,
-    audit,
-    verifier,
-    principals,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await audit.close();
-      if (ownDatabase) await database.drop();
-    },
+  const close = async () => {
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+    oauth.close();
+    await audit.close();
+    if (ownDatabase) await database.drop();
   };
+  try {
+    const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit, ...(options.tools ? { tools: options.tools } : {}) });
+    const app = createApp({
+      services,
+      handlers: { operations: operationHandlers, koa: koaOperationHandlers },
+      verifier: oauth.verifier,
+      audit,
+      mcp,
+      beforeRoutes: [issuerPathRewrite(config)],
+    });
+    app.context.oauth = oauth;
+    const callback = app.callback();
+    handler = (req, res) => void callback(req, res);
+
+    const ref = options.environment ?? 'acme/production';
+    const { organization, environment } = await ensureEnvironment(database, ref);
+    // Straight to the app's port: PUBLIC_URL may name a proxy that is not forwarding yet.
+    const tokenEndpoint = `http://127.0.0.1:${port}${oauth.issuerPath}/oauth/token`;
+    const issue = async (kind: TokenKind): Promise<[TokenKind, string]> => {
+      const scopes = [...TOKEN_SCOPES[kind]];
+      const account = await createServiceAccount(db, { organization: organization.name, environment: environment.name }, `tests ${scopes.join('+')} :${port}`, scopes);
+      const response = await fetch(tokenEndpoint, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${account.client_id}:${account.client_secret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', resource: `${config.publicUrl}/v1` }),
+      });
+      const body = (await response.json()) as { access_token?: string; scope?: string };
+      if (!body.access_token || body.scope !== scopes.join(' ')) throw new Error(`client_credentials for ${kind} failed: ${JSON.stringify(body)}`);
+      return [kind, body.access_token];
+    };
+    const tokens = Object.fromEntries(await Promise.all((Object.keys(TOKEN_SCOPES) as TokenKind[]).map(issue))) as Record<TokenKind, string>;
+    const verified = await Promise.all(
+      Object.entries(tokens).map(async ([kind, token]) => [kind, { ...(await oauth.verifier.verify(token)) }] as const),
+    );
+    const principals = Object.fromEntries(verified) as Record<TokenKind, Principal>;
+    return {
+      url: config.publicUrl,
+      mcpUrl: `${config.publicUrl}/v1`,
+      port,
+      config,
+      database,
+      services,
+      audit,
+      oauth,
+      organization,
+      environment,
+      tokens,
+      principals,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
 /** An SDK client connected over streamable HTTP with a bearer token (or none). */
@@ -145,13 +213,14 @@ export function postMcp(mcpUrl: string, body: unknown, token?: string, extra: Re
  * A reverse proxy in front of the app that adds `Authorization: Bearer <token>` to every request and
  * forwards everything else untouched (Host included, as a reverse proxy configured to pass Host does).
  * Lets token-unaware tools (the conformance suite) reach the endpoint without an auth-off switch.
- * Start it first, then start the app with PUBLIC_URL = the proxy's URL, then set `target`.
+ * Start it first, then start the app with PUBLIC_URL = the proxy's URL, then set `target` and `token`
+ * (a token of that app: its audience is the proxy's URL).
  */
-export async function startBearerProxy(token: string): Promise<{ url: string; port: number; target: number; close(): Promise<void> }> {
-  const state = { target: 0 };
+export async function startBearerProxy(token = ''): Promise<{ url: string; port: number; target: number; token: string; close(): Promise<void> }> {
+  const state = { target: 0, token };
   const server = http.createServer((req, res) => {
     const upstream = http.request(
-      { host: '127.0.0.1', port: state.target, method: req.method, path: req.url, headers: { ...req.headers, authorization: `Bearer ${token}` } },
+      { host: '127.0.0.1', port: state.target, method: req.method, path: req.url, headers: { ...req.headers, authorization: `Bearer ${state.token}` } },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
@@ -170,6 +239,12 @@ export async function startBearerProxy(token: string): Promise<{ url: string; po
     },
     set target(value: number) {
       state.target = value;
+    },
+    get token() {
+      return state.token;
+    },
+    set token(value: string) {
+      state.token = value;
     },
     async close() {
       await new Promise<void>((resolve) => {

@@ -5,22 +5,28 @@ import { decideDiscovery } from '../../../src/assets/discoveries.js';
 import { addMember, createUser } from '../../../src/db/directory.js';
 import type { Principal } from '../../../src/oauth/principal.js';
 import { addWebhook } from '../../../src/webhooks/admin.js';
-import { TOKENS } from '../../helpers/mcp.js';
+import { userTokens } from '../../helpers/oauth.js';
 import { assertReaderRefused, call, callError, SECRET, startAssetHarness, type AssetHarness } from './harness.js';
 
 let h: AssetHarness;
+/** Real users of acme/production, signed in through server a's pages: their principals and access tokens. */
 let admin: Principal;
 let writer: Principal;
+let adminToken: string;
+let writerToken: string;
 before(async () => {
   h = await startAssetHarness();
   await addWebhook(h.database.db, { secretKey: SECRET, allowPrivateNetwork: true }, h.env.a.id, 'http://127.0.0.1:9/hook');
-  const asUser = async (email: string, role: 'admin' | 'writer') => {
-    const user = await createUser(h.database.db, email, 'correct horse battery staple');
+  const asUser = async (email: string, role: 'admin' | 'writer'): Promise<[Principal, string]> => {
+    const password = 'correct horse battery staple';
+    await createUser(h.database.db, email, password);
     await addMember(h.database.db, email, { organization: 'acme', environment: 'production' }, role);
-    return { ...h.principal('a'), subject: `user:${user.id}`, subjectName: email };
+    const server = h.servers.a;
+    const { accessToken } = await userTokens({ issuer: server.config.issuerUrl, url: server.url }, { email, password });
+    return [await server.oauth.verifier.verify(accessToken), accessToken];
   };
-  admin = await asUser('admin@example.com', 'admin');
-  writer = await asUser('writer@example.com', 'writer');
+  [admin, adminToken] = await asUser('admin@example.com', 'admin');
+  [writer, writerToken] = await asUser('writer@example.com', 'writer');
 });
 after(() => h.close());
 
@@ -134,20 +140,21 @@ describe('discoveries', () => {
         body,
       });
     assert.equal((await post('approve', undefined, '{"version":1}')).status, 401);
-    const reader = await post('approve', TOKENS.read, '{"version":1}');
+    const reader = await post('approve', h.servers.a.tokens.read, '{"version":1}');
     assert.equal(reader.status, 403);
     assert.equal(((await reader.json()) as { code: string }).code, 'insufficient_scope');
-    const notAdmin = await post('approve', TOKENS.readWrite, '{"version":1}');
-    assert.equal(notAdmin.status, 403);
-    assert.equal(((await notAdmin.json()) as { code: string }).code, 'forbidden');
-    assert.equal((await post('reject', TOKENS.readWrite, '{"version":"one"}')).status, 400);
-    // The token's user becomes an admin of the environment.
-    Object.assign(h.principal('a'), { subject: admin.subject });
-    const approved = await post('approve', TOKENS.readWrite, '{"version":1,"note":"confirmed"}');
+    // A writer, and a read+write service account (never an admin), may not decide.
+    for (const token of [writerToken, h.servers.a.tokens.readWrite]) {
+      const notAdmin = await post('approve', token, '{"version":1}');
+      assert.equal(notAdmin.status, 403);
+      assert.equal(((await notAdmin.json()) as { code: string }).code, 'forbidden');
+    }
+    assert.equal((await post('reject', adminToken, '{"version":"one"}')).status, 400);
+    const approved = await post('approve', adminToken, '{"version":1,"note":"confirmed"}');
     assert.equal(approved.status, 200);
     const body = (await approved.json()) as { status: string; version: number; decision_note: string };
     assert.deepEqual([body.status, body.version, body.decision_note], ['approved', 2, 'confirmed']);
-    const stale = await post('reject', TOKENS.readWrite, '{"version":1}');
+    const stale = await post('reject', adminToken, '{"version":1}');
     assert.equal(stale.status, 409);
     assert.equal(((await stale.json()) as { code: string }).code, 'conflict');
   });

@@ -13,11 +13,11 @@ import type { Principal } from '../../../src/oauth/principal.js';
 import { webhookSettings, type WebhookSettings } from '../../../src/webhooks/settings.js';
 import { WebhookWorker } from '../../../src/webhooks/worker.js';
 import { createTestDatabase, noteInstallId, type TestDatabase } from '../../helpers/db.js';
-import { connectClient, mcpHeaders, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+import { connectClient, mcpHeaders, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // One test file's saved-asset world: a copy of the run's template database, two environments
-// (acme/production = a, acme/staging = b) with the lakehouse attached, one MCP server per environment (the
-// stand-in verifier's tokens speak for that environment), clients with a read+write and a read-only token.
+// (acme/production = a, acme/staging = b) with the lakehouse attached, one MCP server per environment (its
+// real tokens are service accounts' of that environment), clients with a read+write and a read-only token.
 
 export const SECRET = crypto.createHash('sha256').update('asset tests').digest();
 
@@ -36,25 +36,20 @@ export interface AssetHarness {
 
 export async function startAssetHarness(): Promise<AssetHarness> {
   const database = await createTestDatabase();
-  const org = await createOrganization(database.db, 'acme');
+  await createOrganization(database.db, 'acme');
   const a = await createEnvironment(database.db, { organization: 'acme', environment: 'production' });
   const b = await createEnvironment(database.db, { organization: 'acme', environment: 'staging' });
   const install = await installId(database.db);
   noteInstallId(database.name, install);
   const lakehouse = await new Lakehouse(database.db, { appUrl: database.url, secretKey: SECRET, sqlConcurrency: 4, log: createLogger('silent') }).init();
   attachLakehouse(database.db, lakehouse);
-  const start = async (environmentId: string, environment: string) => {
-    const server = await startMcpTestServer({ database, env: { SECRET_KEY: SECRET.toString('base64'), ALLOW_PRIVATE_NETWORK: '1' } });
-    for (const principal of Object.values(server.principals)) {
-      Object.assign(principal, { organizationId: org.id, organization: 'acme', environmentId, environment });
-    }
-    return server;
-  };
-  const servers = { a: await start(a.id, 'production'), b: await start(b.id, 'staging') };
+  const start = (environment: string) =>
+    startMcpTestServer({ database, environment, env: { SECRET_KEY: SECRET.toString('base64'), ALLOW_PRIVATE_NETWORK: '1' } });
+  const servers = { a: await start('acme/production'), b: await start('acme/staging') };
   const clients = {
-    a: await connectClient(servers.a.mcpUrl, TOKENS.readWrite),
-    b: await connectClient(servers.b.mcpUrl, TOKENS.readWrite),
-    reader: await connectClient(servers.a.mcpUrl, TOKENS.read),
+    a: await connectClient(servers.a.mcpUrl, servers.a.tokens.readWrite),
+    b: await connectClient(servers.b.mcpUrl, servers.b.tokens.readWrite),
+    reader: await connectClient(servers.a.mcpUrl, servers.a.tokens.read),
   };
   const pools: { destroy(): Promise<void> }[] = [];
   return {
@@ -108,7 +103,7 @@ export async function callError(client: Client, name: ToolName, args: Record<str
 export async function assertReaderRefused(server: McpTestServer, name: ToolName, args: Record<string, unknown>): Promise<void> {
   const response = await fetch(server.mcpUrl, {
     method: 'POST',
-    headers: mcpHeaders(TOKENS.read),
+    headers: mcpHeaders(server.tokens.read),
     body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }),
   });
   assert.equal(response.status, 403, `${name} with a read-only token`);

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { PNG } from 'pngjs';
-import { TOKENS } from '../../helpers/mcp.js';
 import { assertReaderRefused, call, callError, startAssetHarness, type AssetHarness } from './harness.js';
 
 let h: AssetHarness;
@@ -132,7 +131,7 @@ describe('insights', () => {
     const insight = await call(h.clients.a, 'create_insight', { title: 'Devices', sql: 'SELECT device, count(*) AS n FROM sessions GROUP BY 1 ORDER BY 1', connection: 'sample', chart: { kind: 'bar', x: 'device', y: 'n' } });
     const response = await fetch(`${h.servers.a.url}/api/v1/insights/${insight.id}/render`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKENS.read}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${h.servers.a.tokens.read}` },
       body: JSON.stringify({ width: 400, height: 300 }),
     });
     assert.equal(response.status, 200, await response.clone().text());

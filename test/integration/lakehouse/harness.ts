@@ -9,11 +9,11 @@ import { installId } from '../../../src/lakehouse/provision.js';
 import { attachLakehouse, Lakehouse } from '../../../src/lakehouse/sandbox.js';
 import { createLogger } from '../../../src/logger.js';
 import { createTestDatabase, noteInstallId, type TestDatabase } from '../../helpers/db.js';
-import { connectClient, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+import { connectClient, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // One test file's lakehouse: a copy of the run's template database (sample data included), two
 // environments ("acme/production" and "acme/staging") with their sandboxes, the Lakehouse attached, and
-// one MCP server per environment (the stand-in verifier's read token speaks for that environment).
+// one MCP server per environment (its read token, a real one, is a service account's of that environment).
 
 export interface LakehouseHarness {
   database: TestDatabase;
@@ -29,7 +29,7 @@ export const SECRET = crypto.createHash('sha256').update('lakehouse tests').dige
 
 export async function startLakehouseHarness(options: { sqlConcurrency?: number } = {}): Promise<LakehouseHarness> {
   const database = await createTestDatabase();
-  const org = await createOrganization(database.db, 'acme');
+  await createOrganization(database.db, 'acme');
   const a = await createEnvironment(database.db, { organization: 'acme', environment: 'production' });
   const b = await createEnvironment(database.db, { organization: 'acme', environment: 'staging' });
   const install = await installId(database.db);
@@ -42,15 +42,10 @@ export async function startLakehouseHarness(options: { sqlConcurrency?: number }
   }).init();
   attachLakehouse(database.db, lakehouse);
   const env = (id: string) => ({ id, schema: `env_${id.replace(/-/g, '')}`, role: lakehouse.roleName(id) });
-  const start = async (environmentId: string, environment: string) => {
-    const server = await startMcpTestServer({ database, env: { SECRET_KEY: SECRET.toString('base64'), SQL_CONCURRENCY: String(options.sqlConcurrency ?? 4) } });
-    for (const principal of Object.values(server.principals)) {
-      Object.assign(principal, { organizationId: org.id, organization: 'acme', environmentId, environment });
-    }
-    return server;
-  };
-  const servers = { a: await start(a.id, 'production'), b: await start(b.id, 'staging') };
-  const clients = { a: await connectClient(servers.a.mcpUrl, TOKENS.read), b: await connectClient(servers.b.mcpUrl, TOKENS.read) };
+  const start = (environment: string) =>
+    startMcpTestServer({ database, environment, env: { SECRET_KEY: SECRET.toString('base64'), SQL_CONCURRENCY: String(options.sqlConcurrency ?? 4) } });
+  const servers = { a: await start('acme/production'), b: await start('acme/staging') };
+  const clients = { a: await connectClient(servers.a.mcpUrl, servers.a.tokens.read), b: await connectClient(servers.b.mcpUrl, servers.b.tokens.read) };
   return {
     database,
     lakehouse,

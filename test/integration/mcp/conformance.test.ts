@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { toolCatalogue } from '../../../src/generated/tools.js';
-import { startBearerProxy, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+import { startBearerProxy, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // Third-party clients against the endpoint: the official MCP conformance suite (server mode) and the MCP
 // Inspector CLI, both fetched with npx (cached after the first run). The suite does not send tokens, so
@@ -97,9 +97,10 @@ let proxy: Awaited<ReturnType<typeof startBearerProxy>>;
 const runs = new Map<string, Promise<Run>>();
 
 before(async () => {
-  proxy = await startBearerProxy(TOKENS.readWrite);
+  proxy = await startBearerProxy();
   proxied = await startMcpTestServer({ publicUrl: () => proxy.url });
   proxy.target = proxied.port;
+  proxy.token = proxied.tokens.readWrite;
   // A second process on the same database, reached directly, for the Inspector (which sends its own token).
   direct = await startMcpTestServer({ database: proxied.database });
   // The suite runs one scenario per process; start them all at once (each takes a few seconds).
@@ -128,7 +129,7 @@ describe('MCP conformance suite (@modelcontextprotocol/conformance 0.1.16, serve
 
 describe('MCP Inspector CLI (@modelcontextprotocol/inspector-cli 1.0.3)', { timeout: RUN_TIMEOUT_MS + 30_000 }, () => {
   const inspect = (...args: string[]) =>
-    npx([...INSPECTOR, direct.mcpUrl, '--transport', 'http', '--header', `Authorization: Bearer ${TOKENS.read}`, ...args], INSPECTOR_CWD);
+    npx([...INSPECTOR, direct.mcpUrl, '--transport', 'http', '--header', `Authorization: Bearer ${direct.tokens.read}`, ...args], INSPECTOR_CWD);
 
   it('lists the tools a read token may call', async (t) => {
     const run = await inspect('--method', 'tools/list');

@@ -9,7 +9,7 @@ import type { ToolName } from '../../../src/generated/handlers.js';
 import type { ToolDefinition } from '../../../src/generated/tools.js';
 import { ResponseChannel } from '../../../src/mcp/response-channel.js';
 import { generatedTools, type ToolRegistry } from '../../../src/mcp/tool-catalogue.js';
-import { connectClient, postMcp, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+import { connectClient, postMcp, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // Progress over SSE, cancellation and disconnects. The server has no long-running tool yet, so these
 // tests inject two test doubles through the endpoint's `tools` option (never part of the server).
@@ -71,7 +71,7 @@ let server: McpTestServer;
 let client: Client;
 before(async () => {
   server = await startMcpTestServer({ tools });
-  client = await connectClient(server.mcpUrl, TOKENS.read);
+  client = await connectClient(server.mcpUrl, server.tokens.read);
 });
 after(async () => {
   await client?.close();
@@ -126,14 +126,14 @@ describe('MCP progress notifications', () => {
   });
 
   it('answers plain JSON when the call carries no progressToken, whatever the tool reports', async () => {
-    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'count_slowly', arguments: {} } }, TOKENS.read);
+    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'count_slowly', arguments: {} } }, server.tokens.read);
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
     const body = (await response.json()) as { result: { structuredContent: unknown } };
     assert.deepEqual(body.result.structuredContent, { counted: 3 });
   });
 
   it('answers plain JSON to a progressToken when the tool reports no progress', async () => {
-    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_session_context', arguments: {}, _meta: { progressToken: 'p1' } } }, TOKENS.read);
+    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_session_context', arguments: {}, _meta: { progressToken: 'p1' } } }, server.tokens.read);
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
   });
 });
@@ -154,13 +154,13 @@ describe('MCP cancellation', () => {
 
   it('ignores a cancellation sent by another principal, and honours the owner’s', async () => {
     const request = { jsonrpc: '2.0', id: 77, method: 'tools/call', params: { name: 'wait_for_abort', arguments: { key: 'owner' } } };
-    const pending = postMcp(server.mcpUrl, request, TOKENS.read);
+    const pending = postMcp(server.mcpUrl, request, server.tokens.read);
     await until(() => seen.get('owner')?.includes('started') ?? false);
     const cancel = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 77, reason: 'not yours' } };
-    assert.equal((await postMcp(server.mcpUrl, cancel, TOKENS.readWrite)).status, 202);
+    assert.equal((await postMcp(server.mcpUrl, cancel, server.tokens.readWrite)).status, 202);
     await sleep(100);
     assert.deepEqual(seen.get('owner'), ['started']);
-    assert.equal((await postMcp(server.mcpUrl, { ...cancel, params: { requestId: 77, reason: 'mine' } }, TOKENS.read)).status, 202);
+    assert.equal((await postMcp(server.mcpUrl, { ...cancel, params: { requestId: 77, reason: 'mine' } }, server.tokens.read)).status, 202);
     const body = (await (await pending).json()) as { id: number; error: { code: number; message: string } };
     assert.deepEqual(seen.get('owner'), ['started', 'aborted: mine']);
     assert.equal(body.id, 77);
@@ -170,12 +170,12 @@ describe('MCP cancellation', () => {
   it('aborts the running call when the HTTP client disconnects', async () => {
     const controller = new AbortController();
     const request = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'wait_for_abort', arguments: { key: 'gone' } } };
-    const pending = postMcp(server.mcpUrl, request, TOKENS.read, {}).catch(() => undefined);
+    const pending = postMcp(server.mcpUrl, request, server.tokens.read, {}).catch(() => undefined);
     void pending;
     const response = fetch(server.mcpUrl, {
       method: 'POST',
       signal: controller.signal,
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${TOKENS.read}` },
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${server.tokens.read}` },
       body: JSON.stringify({ ...request, params: { ...request.params, arguments: { key: 'hangup' } } }),
     }).catch(() => undefined);
     await until(() => seen.get('hangup')?.includes('started') ?? false);

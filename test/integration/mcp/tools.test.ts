@@ -2,11 +2,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { addMember, createUser } from '../../../src/db/directory.js';
 import type { ToolIO, ToolName } from '../../../src/generated/handlers.js';
 import { toolValidators } from '../../../src/generated/tool-validators.js';
 import { toolCatalogue, type ToolDefinition } from '../../../src/generated/tools.js';
 import { generatedTools, type ToolRegistry } from '../../../src/mcp/tool-catalogue.js';
-import { connectClient, postMcp, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+import { connectClient, postMcp, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
+import { PASSWORD, userTokens } from '../../helpers/oauth.js';
 
 // Tools over MCP, driven by the SDK's Client: the catalogue by scope, structured results that match each
 // tool's output schema, errors as isError results or JSON-RPC errors, step-up on a missing scope, audit.
@@ -33,8 +35,8 @@ let reader: Client;
 let writer: Client;
 before(async () => {
   server = await startMcpTestServer({ tools });
-  reader = await connectClient(server.mcpUrl, TOKENS.read);
-  writer = await connectClient(server.mcpUrl, TOKENS.readWrite);
+  reader = await connectClient(server.mcpUrl, server.tokens.read);
+  writer = await connectClient(server.mcpUrl, server.tokens.readWrite);
 });
 after(async () => {
   await reader?.close();
@@ -80,7 +82,7 @@ describe('MCP tools: the catalogue', () => {
   });
 
   it('lists no read tool to a token without the read scope', async () => {
-    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, TOKENS.writeOnly);
+    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, server.tokens.writeOnly);
     const body = (await response.json()) as { result: { tools: { name: string }[] } };
     const writeTools = toolCatalogue.filter((t) => t.scope === 'write').map((t) => t.name);
     assert.ok(writeTools.length > 0);
@@ -92,13 +94,28 @@ describe('MCP tools: calls', () => {
   it('get_session_context answers the token’s organization, environment, subject, client, scopes and protocol version', async () => {
     const out = structured('get_session_context', await writer.callTool({ name: 'get_session_context', arguments: {} }) as CallToolResult);
     const p = server.principals.readWrite;
-    assert.deepEqual(out.organization, { id: p.organizationId, name: p.organization });
-    assert.deepEqual(out.environment, { id: p.environmentId, name: p.environment });
-    assert.deepEqual(out.subject, { kind: 'user', id: p.subject, name: p.subjectName });
-    assert.deepEqual(out.client, { id: p.clientId, name: p.clientName });
+    assert.deepEqual(out.organization, { id: server.organization.id, name: 'acme' });
+    assert.deepEqual(out.environment, { id: server.environment.id, name: 'production' });
+    // The token's subject is the read+write service account, which is also its client.
+    assert.deepEqual(out.subject, { kind: 'service', id: `service:${p.clientId}`, name: `tests read+write :${server.port}` });
+    assert.deepEqual(out.client, { id: p.clientId, name: `tests read+write :${server.port}` });
     assert.deepEqual(out.scopes, ['read', 'write']);
     assert.equal(out.protocol_version, '2025-11-25');
     assert.equal(out.holds.connections, 2);
+  });
+
+  it('get_session_context answers a signed-in user as the subject and the registered client as the client', async () => {
+    const { db } = server.database;
+    const user = await createUser(db, 'ada@example.com', PASSWORD);
+    await addMember(db, user.email, { organization: 'acme', environment: 'production' }, 'reader');
+    const { accessToken, clientId } = await userTokens({ issuer: server.config.issuerUrl, url: server.url }, { email: user.email });
+    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } }, accessToken);
+    const body = (await response.json()) as { result: CallToolResult };
+    const out = structured('get_session_context', body.result);
+    assert.deepEqual(out.subject, { kind: 'user', id: `user:${user.id}`, name: 'ada@example.com' });
+    assert.deepEqual(out.client, { id: clientId, name: 'Test Client' });
+    assert.deepEqual(out.environment, { id: server.environment.id, name: 'production' });
+    assert.deepEqual(out.scopes, ['read'], 'a reader’s role caps the scopes');
   });
 
   it('search_docs and get_doc answer structured content that matches their output schemas', async () => {
@@ -147,7 +164,7 @@ describe('MCP tools: calls', () => {
   });
 
   it('refuses a tool whose scope the token lacks with HTTP 403 insufficient_scope and a step-up challenge', async () => {
-    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } }, TOKENS.writeOnly);
+    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } }, server.tokens.writeOnly);
     assert.equal(response.status, 403);
     const challenge = response.headers.get('www-authenticate') ?? '';
     assert.match(challenge, /^Bearer /);
@@ -165,13 +182,13 @@ describe('MCP tools: audit', () => {
   it('writes one audit row per tools/call with actor, client, environment, tool, outcome and duration', async () => {
     await server.audit.flush();
     const { last } = await server.database.db.selectFrom('audit_log').select((eb) => eb.fn.coalesce(eb.fn.max('id'), eb.lit(0)).as('last')).executeTakeFirstOrThrow();
-    const marker = await connectClient(server.mcpUrl, TOKENS.readWrite);
+    const marker = await connectClient(server.mcpUrl, server.tokens.readWrite);
     const p = server.principals.readWrite;
     await marker.callTool({ name: 'get_session_context', arguments: {} });
     await marker.callTool({ name: 'get_doc', arguments: { slug: 'missing-page' } });
     await marker.callTool({ name: 'search_docs', arguments: {} });
     await marker.callTool({ name: 'nope', arguments: {} }).catch(() => undefined);
-    await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_doc', arguments: { slug: 'x' } } }, TOKENS.writeOnly);
+    await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_doc', arguments: { slug: 'x' } } }, server.tokens.writeOnly);
     await marker.close();
     await server.audit.flush();
 

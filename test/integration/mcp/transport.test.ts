@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { mcpHeaders, postMcp, startMcpTestServer, TOKENS, type McpTestServer } from '../../helpers/mcp.js';
+import { mcpHeaders, postMcp, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // The HTTP rules of the streamable HTTP transport on /v1, driven with raw requests: each bad input gets
 // its own status and a JSON-RPC error body, and changes nothing.
@@ -57,7 +57,7 @@ function rawPost(host: string, body: unknown, headers: Record<string, string> = 
 describe('MCP transport: methods and media types', () => {
   it('answers GET and DELETE with 405 and Allow: POST (stateless: no SSE stream, no session)', async () => {
     for (const method of ['GET', 'DELETE']) {
-      const response = await fetch(server.mcpUrl, { method, headers: mcpHeaders(TOKENS.read) });
+      const response = await fetch(server.mcpUrl, { method, headers: mcpHeaders(server.tokens.read) });
       await jsonRpcError(response, 405, -32000);
       assert.equal(response.headers.get('allow'), 'POST');
     }
@@ -77,20 +77,20 @@ describe('MCP transport: methods and media types', () => {
 
   it('refuses with 413 a body over 1 MiB, without reading it all', async () => {
     const huge = JSON.stringify({ ...call(1, 'search_docs', { query: 'x'.repeat(1024 * 1024 + 10) }) });
-    const response = await postMcp(server.mcpUrl, huge, TOKENS.read);
+    const response = await postMcp(server.mcpUrl, huge, server.tokens.read);
     await jsonRpcError(response, 413, -32000);
   });
 });
 
 describe('MCP transport: JSON-RPC framing', () => {
   it('answers malformed JSON with a parse error (-32700, HTTP 400)', async () => {
-    const body = await jsonRpcError(await postMcp(server.mcpUrl, '{"jsonrpc": "2.0", "id": 1, "method": ', TOKENS.read), 400, -32700);
+    const body = await jsonRpcError(await postMcp(server.mcpUrl, '{"jsonrpc": "2.0", "id": 1, "method": ', server.tokens.read), 400, -32700);
     assert.equal(body.id, null);
   });
 
   it('refuses a JSON-RPC batch with -32600 and says that batching is gone, in every protocol version', async () => {
     for (const version of ['2025-03-26', '2025-06-18', '2025-11-25']) {
-      const response = await postMcp(server.mcpUrl, [initialize(1), initialize(2)], TOKENS.read, { 'mcp-protocol-version': version });
+      const response = await postMcp(server.mcpUrl, [initialize(1), initialize(2)], server.tokens.read, { 'mcp-protocol-version': version });
       const body = await jsonRpcError(response, 400, -32600);
       assert.match(body.error.message, /batch/i);
     }
@@ -99,13 +99,13 @@ describe('MCP transport: JSON-RPC framing', () => {
   it('refuses with -32600 a message that is not a JSON-RPC 2.0 message, echoing a usable id', async () => {
     const cases: unknown[] = [{ id: 7, method: 'ping' }, { jsonrpc: '1.0', id: 7, method: 'ping' }, { jsonrpc: '2.0', id: 7 }, 42, null, { jsonrpc: '2.0', id: 7, method: 'ping', extra: true }];
     for (const message of cases) {
-      const body = await jsonRpcError(await postMcp(server.mcpUrl, message, TOKENS.read), 400, -32600);
+      const body = await jsonRpcError(await postMcp(server.mcpUrl, message, server.tokens.read), 400, -32600);
       if (message && typeof message === 'object' && 'id' in message) assert.equal(body.id, 7);
     }
   });
 
   it('answers an unknown method with -32601 (HTTP 200)', async () => {
-    const body = await jsonRpcError(await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 'x', method: 'resources/list' }, TOKENS.read), 200, -32601);
+    const body = await jsonRpcError(await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 'x', method: 'resources/list' }, server.tokens.read), 200, -32601);
     assert.equal(body.id, 'x');
   });
 
@@ -115,7 +115,7 @@ describe('MCP transport: JSON-RPC framing', () => {
       { jsonrpc: '2.0', method: 'notifications/unknown-but-harmless' },
       { jsonrpc: '2.0', id: 5, result: {} },
     ]) {
-      const response = await postMcp(server.mcpUrl, message, TOKENS.read);
+      const response = await postMcp(server.mcpUrl, message, server.tokens.read);
       assert.equal(response.status, 202);
       assert.equal(await response.text(), '');
     }
@@ -147,12 +147,12 @@ describe('MCP transport: protocol versions', () => {
 
   it('refuses an unsupported MCP-Protocol-Version header with 400', async () => {
     for (const version of ['2024-11-05', 'banana']) {
-      await jsonRpcError(await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, TOKENS.read, { 'mcp-protocol-version': version }), 400, -32000);
+      await jsonRpcError(await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, server.tokens.read, { 'mcp-protocol-version': version }), 400, -32000);
     }
   });
 
   it('takes a request without MCP-Protocol-Version to be 2025-03-26', async () => {
-    const headers = mcpHeaders(TOKENS.read);
+    const headers = mcpHeaders(server.tokens.read);
     delete headers['mcp-protocol-version'];
     const response = await fetch(server.mcpUrl, { method: 'POST', headers, body: JSON.stringify(call(1, 'get_session_context')) });
     const body = (await response.json()) as { result: { structuredContent: { protocol_version: string } } };
@@ -229,8 +229,8 @@ describe('MCP transport: isolation of concurrent requests', () => {
     const rounds = await Promise.all(
       Array.from({ length: 50 }, async () => {
         const [a, b] = await Promise.all([
-          postMcp(server.mcpUrl, call(1, 'get_session_context'), TOKENS.read),
-          postMcp(server.mcpUrl, call(1, 'get_session_context'), TOKENS.readWrite),
+          postMcp(server.mcpUrl, call(1, 'get_session_context'), server.tokens.read),
+          postMcp(server.mcpUrl, call(1, 'get_session_context'), server.tokens.readWrite),
         ]);
         type Answer = { id: number; result: { structuredContent: { subject: { id: string }; scopes: string[] } } };
         return [(await a.json()) as Answer, (await b.json()) as Answer];
