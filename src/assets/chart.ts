@@ -1,6 +1,5 @@
 import { Resvg } from '@resvg/resvg-js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import { AppError } from '../errors.js';
 import type { QueryResult } from '../lakehouse/sandbox.js';
 
@@ -94,6 +93,13 @@ function numberSvg(result: QueryResult, spec: ChartSpec, title: string, width: n
 <text x="${width / 2}" y="${height * 0.6}" text-anchor="middle" font-family="${FONT}" font-size="${size}" font-weight="bold" fill="#1f5fbf">${escape(shown)}</text></svg>`;
 }
 
+/**
+ * vega and vega-lite are loaded with the first chart that needs them, not at start-up: they are hundreds of
+ * modules, which cost `npm start` seconds (issue 8, scenario 6) and most processes never draw a chart.
+ */
+let vegaModules: Promise<[typeof import('vega'), typeof import('vega-lite')]> | undefined;
+const loadVega = () => (vegaModules ??= Promise.all([import('vega'), import('vega-lite')]));
+
 async function vegaSvg(result: QueryResult, spec: ChartSpec, title: string, width: number, height: number): Promise<string> {
   const x = columnIndex(result, spec.x ?? '', 'x');
   const y = columnIndex(result, spec.y ?? '', 'y');
@@ -122,6 +128,7 @@ async function vegaSvg(result: QueryResult, spec: ChartSpec, title: string, widt
       ...(series === undefined ? {} : { color: { field: 's', type: 'nominal', title: spec.series ?? '' } }),
     },
   };
+  const [vega, { compile }] = await loadVega();
   const view = new vega.View(vega.parse(compile(vl).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
