@@ -103,16 +103,24 @@ export class GrantService {
     let refreshToken: string | undefined;
     if (refresh) {
       refreshToken = randomToken(32);
-      await db
-        .insertInto('oauth_refresh_tokens')
-        .values({
-          token_hash: sha256(refreshToken),
-          grant_id: subject.grantId,
-          parent_hash: refresh.parentHash,
-          scopes: [...subject.scopes],
-          expires_at: seconds(REFRESH_TOKEN_TTL_SECONDS),
-        })
-        .execute();
+      const row = {
+        token_hash: sha256(refreshToken),
+        grant_id: subject.grantId,
+        parent_hash: refresh.parentHash,
+        scopes: [...subject.scopes],
+        expires_at: seconds(REFRESH_TOKEN_TTL_SECONDS),
+      };
+      // A rotation marks its parent used in the same statement that inserts the successor (one round trip).
+      const { parentHash } = refresh;
+      if (parentHash) {
+        await db
+          .with('used', (q) => q.updateTable('oauth_refresh_tokens').set({ used_at: sql<Date>`now()` }).where('token_hash', '=', parentHash).returning('token_hash'))
+          .insertInto('oauth_refresh_tokens')
+          .values(row)
+          .execute();
+      } else {
+        await db.insertInto('oauth_refresh_tokens').values(row).execute();
+      }
     }
     const access = await signAccessToken(this.config, this.keys, subject);
     return {
@@ -197,10 +205,17 @@ export class GrantService {
     this.checkResource(form.resource);
     const requested = parseScope(form.scope);
     const outcome = await this.db.transaction().execute(async (trx) => {
+      // The token, its grant and what userSubject() reads (the user's membership, names), in one round trip.
       const row = await trx
         .selectFrom('oauth_refresh_tokens as r')
         .innerJoin('oauth_grants as g', 'g.id', 'r.grant_id')
+        .leftJoin('memberships as m', (join) => join.onRef('m.user_id', '=', 'g.user_id').onRef('m.environment_id', '=', 'g.environment_id'))
+        .leftJoin('users as u', 'u.id', 'm.user_id')
+        .leftJoin('environments as e', 'e.id', 'm.environment_id')
+        .leftJoin('organizations as o', 'o.id', 'e.organization_id')
+        .leftJoin('oauth_clients as c', 'c.id', 'g.client_id')
         .select(['r.token_hash', 'r.scopes', 'r.expires_at', 'r.used_at', 'g.id as grant_id', 'g.client_id', 'g.user_id', 'g.environment_id', 'g.revoked_at'])
+        .select(['m.role', 'u.email', 'e.name as environment', 'o.id as organization_id', 'o.name as organization', 'c.name as client_name'])
         .where('r.token_hash', '=', sha256(token))
         .forUpdate('r')
         .executeTakeFirst();
@@ -214,10 +229,14 @@ export class GrantService {
       if (requested && requested.some((s) => !row.scopes.includes(s))) {
         return { error: invalidScope(`The scope may narrow but not widen: this grant has "${formatScope(row.scopes)}".`) };
       }
-      await trx.updateTable('oauth_refresh_tokens').set({ used_at: sql<Date>`now()` }).where('token_hash', '=', row.token_hash).execute();
-      const who = row.user_id ? await userSubject(trx, { id: row.grant_id, user_id: row.user_id, environment_id: row.environment_id, client_id: client.id }) : undefined;
+      const { role, email, environment, organization_id: organizationId, organization, client_name: clientName } = row;
+      const who =
+        row.user_id && role && email && environment && organizationId && organization && clientName
+          ? { role, email, environment, organization_id: organizationId, organization, client_name: clientName }
+          : undefined;
       const scopes = who ? intersect(requested ?? row.scopes, roleScopes(who.role)) : [];
       if (!who || !row.user_id || scopes.length === 0) {
+        await trx.updateTable('oauth_refresh_tokens').set({ used_at: sql<Date>`now()` }).where('token_hash', '=', row.token_hash).execute();
         await this.revokeGrant(trx, row.grant_id, 'access removed');
         return { error: invalidGrant('The user no longer has access to this environment.'), revoked: row.grant_id };
       }
