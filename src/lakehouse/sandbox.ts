@@ -373,6 +373,11 @@ export class Lakehouse {
     const checked = checkReadStatement(rawSql);
     const started = performance.now();
     return this.withSandbox(environmentId, connection, options, async (client, entry) => {
+      // pg-cursor sends Parse, Bind, Describe, Flush and (with the first read, below) Execute, Flush as six
+      // socket writes (pg's own Query corks the socket; the cursor does not): corked, they leave as one.
+      const socket = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
+      socket?.cork?.();
+      process.nextTick(() => socket?.uncork?.());
       const cursor = client.query(new Cursor<unknown[]>(checked.text, options.values ?? [], { rowMode: 'array', types: jsonTypes }));
       let fields: pg.FieldDef[] = [];
       const read = (n: number) =>
