@@ -458,6 +458,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/lakehouse/tables/{table}/rows": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Load rows into a table of the environment
+         * @description Appends the rows of a streamed CSV (`text/csv`: a header row naming the columns, then records; an empty field is NULL) or NDJSON (`application/x-ndjson`: one JSON object per line; keys are columns, nested values become jsonb) body to a table of the token's environment, the `lakehouse` connection. The first load creates the table, with the narrowest type that fits every value of each column (boolean, bigint, numeric, date, timestamptz, jsonb, else text); later loads must fit its columns. A load is atomic: all rows or none. Malformed input (ragged rows, invalid UTF-8 or JSON, a value of the wrong type) answers 400 `invalid_load` naming the line, and nothing is loaded. At most 256 MiB per request (413 above). Column names are lowercased, with `_` for other characters. Needs the `write` scope; the environment's queries can then read the table.
+         */
+        post: operations["loadLakehouseTable"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/lakehouse/validate": {
         parameters: {
             query?: never;
@@ -3121,6 +3141,54 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    loadLakehouseTable: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The table, created on the first load. */
+                table: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-ndjson": string;
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description The rows were loaded. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The table's columns and their types. */
+                        columns: {
+                            name: string;
+                            type: string;
+                        }[];
+                        /** @description This load created the table. */
+                        created: boolean;
+                        elapsed_ms: number;
+                        rows: number;
+                        table: string;
+                    };
+                };
+            };
+            /** @description 400 `invalid_load` (with the line), 401 without a valid bearer token, 403 `insufficient_scope`, 413 `payload_too_large`, 415 `unsupported_media_type`. */
             default: {
                 headers: {
                     [name: string]: unknown;

@@ -19,6 +19,7 @@ declare const validators: {
   readonly op_viewInsight_path: ValidateFunction;
   readonly op_updateInsight_path: ValidateFunction;
   readonly op_renderInsight_path: ValidateFunction;
+  readonly op_loadLakehouseTable_path: ValidateFunction;
   readonly op_listNotifications_query: ValidateFunction;
   readonly op_getSemanticModel_path: ValidateFunction;
   readonly op_authorize_query: ValidateFunction;

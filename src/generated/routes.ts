@@ -840,6 +840,40 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "loadLakehouseTable",
+  "method": "post",
+  "path": "/api/v1/lakehouse/tables/{table}/rows",
+  "koaPath": "/api/v1/lakehouse/tables/:table/rows",
+  "kind": "koa",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "table"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_loadLakehouseTable_path"
+  },
+  "requestBody": {
+    "required": true,
+    "content": {
+      "text/csv": "op_loadLakehouseTable_body_text_csv",
+      "application/x-ndjson": "op_loadLakehouseTable_body_application_x_ndjson"
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_loadLakehouseTable_response_200_application_json"
+    },
+    "default": {
+      "application/problem+json": "op_loadLakehouseTable_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "validateSql",
   "method": "post",
   "path": "/api/v1/lakehouse/validate",

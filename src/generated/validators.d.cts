@@ -129,6 +129,10 @@ declare const validators: {
   readonly op_queryLakehouse_response_200_application_json: ValidateFunction;
   readonly op_queryLakehouse_response_400_application_problem_json: ValidateFunction;
   readonly op_queryLakehouse_response_default_application_problem_json: ValidateFunction;
+  readonly op_loadLakehouseTable_body_text_csv: ValidateFunction;
+  readonly op_loadLakehouseTable_body_application_x_ndjson: ValidateFunction;
+  readonly op_loadLakehouseTable_response_200_application_json: ValidateFunction;
+  readonly op_loadLakehouseTable_response_default_application_problem_json: ValidateFunction;
   readonly op_validateSql_response_200_application_json: ValidateFunction;
   readonly op_validateSql_response_400_application_problem_json: ValidateFunction;
   readonly op_validateSql_response_default_application_problem_json: ValidateFunction;

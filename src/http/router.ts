@@ -125,6 +125,7 @@ function routeHandler(route: RouteDefinition, handlers: RouteHandlers, deps: Rou
     if (route.kind === 'koa') {
       const handler = (handlers.koa as unknown as Record<string, KoaOperationHandler | undefined>)[route.operationId];
       if (!handler) throw new AppError(500, 'internal_error', `no handler for ${route.operationId}`);
+      ctx.state.services = services;
       await handler(ctx, next);
       return;
     }

@@ -69,6 +69,8 @@ export interface AppState {
   route?: string;
   /** The verified caller of a bearer-protected route. */
   principal?: Principal;
+  /** The process's services, set by the router before it calls a Koa operation handler. */
+  services?: Services;
 }
 
 export type KoaOperationHandler = Middleware<AppState>;

@@ -7,6 +7,7 @@ import { getSessionContext } from './session.js';
 import { getConnection, listConnections, listEvents } from './catalog.js';
 import { explainSql, queryLakehouse, validateSql } from './lakehouse.js';
 import { getSemanticModel, listSemanticModels, querySemanticModel } from './semantic-models.js';
+import { loadLakehouseTable } from './load.js';
 import { createDiscovery, listDiscoveries, viewDiscovery } from '../assets/discoveries.js';
 import { approveDiscovery, rejectDiscovery } from '../assets/discovery-routes.js';
 import { createDashboard, listDashboards, updateDashboard, viewDashboard } from '../assets/dashboards.js';
@@ -66,4 +67,5 @@ export const koaOperationHandlers = {
   ...oauthKoaHandlers,
   getApiReference,
   getApiReferenceScript,
+  loadLakehouseTable,
 } satisfies KoaOperationHandlers;

@@ -7,6 +7,7 @@ import { keysRotate } from './keys-rotate.js';
 import { memberAdd } from './member-add.js';
 import { memberRemove } from './member-remove.js';
 import { orgCreate } from './org-create.js';
+import { lakehouseImport } from './lakehouse-import.js';
 import { semanticModelApply } from './semantic-model-apply.js';
 import { serviceAccountCreate, serviceAccountList, serviceAccountRevoke } from './service-account.js';
 import { userCreate } from './user-create.js';
@@ -26,6 +27,7 @@ export const commands: readonly Command[] = [
   keysRotate,
   connectionAdd,
   semanticModelApply,
+  lakehouseImport,
   webhookAdd,
   webhookList,
   webhookRemove,
