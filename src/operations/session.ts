@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
 import type { ToolHandler } from '../generated/handlers.js';
 import { BUILT_IN_CONNECTIONS } from '../lakehouse/sandbox.js';
 import { builtInModels } from '../lakehouse/semantic-models.js';
@@ -17,15 +18,37 @@ interface Counts {
  * (`lakehouse`, `sample`) and the sample data's semantic models are part of every environment by definition,
  * not rows, so they are added here.
  */
-export const getSessionContext: ToolHandler<'get_session_context'> = async (_input, { principal, protocolVersion, db }) => {
-  const env = principal.environmentId;
+/**
+ * Counts are kept per environment for a few seconds, so that the hot path (agents call this tool often) does no
+ * database round trip of its own (DESIGN.md §5); a count may lag a change by up to COUNTS_TTL_MS.
+ */
+const COUNTS_TTL_MS = 5_000;
+const countsCache = new Map<string, { at: number; counts: Promise<Counts> }>();
+
+function countsOf(db: Kysely<Database>, env: string): Promise<Counts> {
+  const now = Date.now();
+  const cached = countsCache.get(env);
+  if (cached && now - cached.at < COUNTS_TTL_MS) return cached.counts;
+  const counts = queryCounts(db, env);
+  countsCache.set(env, { at: now, counts });
+  // A failed query is not cached: the next call asks again.
+  counts.catch(() => countsCache.delete(env));
+  if (countsCache.size > 10_000) countsCache.delete(countsCache.keys().next().value ?? '');
+  return counts;
+}
+
+async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
   const result = await sql<Counts>`
     SELECT (SELECT count(*) FROM connections WHERE environment_id = ${env})::int AS connections,
            (SELECT count(*) FROM semantic_models WHERE environment_id = ${env})::int AS semantic_models,
            (SELECT count(*) FROM insights WHERE environment_id = ${env})::int AS insights,
            (SELECT count(*) FROM dashboards WHERE environment_id = ${env})::int AS dashboards,
            (SELECT count(*) FROM memories WHERE environment_id = ${env})::int AS memories`.execute(db);
-  const counts = result.rows[0] ?? { connections: 0, semantic_models: 0, insights: 0, dashboards: 0, memories: 0 };
+  return result.rows[0] ?? { connections: 0, semantic_models: 0, insights: 0, dashboards: 0, memories: 0 };
+}
+
+export const getSessionContext: ToolHandler<'get_session_context'> = async (_input, { principal, protocolVersion, db }) => {
+  const counts = await countsOf(db, principal.environmentId);
   return {
     organization: { id: principal.organizationId, name: principal.organization },
     environment: { id: principal.environmentId, name: principal.environment },

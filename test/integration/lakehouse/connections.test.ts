@@ -62,6 +62,16 @@ after(async () => {
 const stored = async () =>
   (await sql<{ name: string; sealed_url: string; display_url: string }>`SELECT name, sealed_url, display_url FROM connections ORDER BY name`.execute(h.database.db)).rows;
 
+/** get_session_context's counts may lag a change by a few seconds (a per-process cache): poll for them. */
+async function sessionHolds(client: Parameters<typeof call>[0], until: (holds: { connections: number; semantic_models: number }) => boolean) {
+  let holds = (await call(client, 'get_session_context', {})).holds;
+  for (let waited = 0; !until(holds) && waited < 8_000; waited += 250) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    holds = (await call(client, 'get_session_context', {})).holds;
+  }
+  return holds;
+}
+
 describe('external connections: admin connection add', () => {
   it('adds a database with a read-only user from the CLI, its credentials sealed at rest', async () => {
     const result = await runCli(['connection', 'add', 'acme/production', 'warehouse', '--postgres-url', url, '--json'], {
@@ -105,12 +115,12 @@ describe('external connections: queried under the sandbox rules', () => {
     assert.ok(!warehouse?.description.includes(password));
     const described = await call(h.clients.a, 'get_connection', { name: 'warehouse' });
     assert.deepEqual(described.schemas.flatMap((s) => s.tables.map((t) => t.name)), ['orders']);
-    assert.equal((await call(h.clients.a, 'get_session_context', {})).holds.connections, 3);
+    assert.equal((await sessionHolds(h.clients.a, (holds) => holds.connections === 3)).connections, 3);
   });
 
   it('is not seen by another environment', async () => {
     assert.equal((await callError(h.clients.b, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 1' })).code, 'not_found');
-    assert.equal((await call(h.clients.b, 'get_session_context', {})).holds.connections, 2);
+    assert.equal((await sessionHolds(h.clients.b, (holds) => holds.connections === 2)).connections, 2);
   });
 
   it('runs in a READ ONLY transaction: a write the user may do is refused, and nothing is written', async () => {
