@@ -39,12 +39,21 @@ describe('rate limits over HTTP', () => {
   after(async () => app?.close());
 
   it('refuses tool calls over TOOL_CALL_LIMIT per environment: isError rate_limited on MCP, 429 + Retry-After on REST', async () => {
-    await awayFromMinuteEdge();
-    for (let i = 0; i < 3; i++) {
-      const ok = resultOf(await callTool(app.url, token, 'get_session_context', {}, i));
-      assert.notEqual(ok.isError, true);
+    // The window is the clock minute: on a slow machine four calls can straddle two windows, so a sequence
+    // that did is tried once more.
+    let refused: ReturnType<typeof resultOf> | undefined;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await awayFromMinuteEdge();
+      const minute = Math.floor(Date.now() / 60_000);
+      for (let i = 0; i < 3; i++) {
+        const ok = resultOf(await callTool(app.url, token, 'get_session_context', {}, i));
+        assert.notEqual(ok.isError, true);
+      }
+      refused = resultOf(await callTool(app.url, token, 'get_session_context', {}, 9));
+      if (Math.floor(Date.now() / 60_000) === minute) break;
+      await awayFromMinuteEdge(60_000); // into the next minute, whose budget is fresh
     }
-    const refused = resultOf(await callTool(app.url, token, 'get_session_context', {}, 9));
+    assert.ok(refused);
     assert.equal(refused.isError, true);
     assert.equal(refused._meta?.['lakehouse-mcp/error']?.code, 'rate_limited');
     assert.ok((refused._meta?.['lakehouse-mcp/error']?.retry_after ?? 0) >= 1);
