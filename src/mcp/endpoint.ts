@@ -17,7 +17,9 @@ import {
   type ProgressToken,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.js';
 import { AppError } from '../errors.js';
+import { toolCallLimiter, toolCallLimitMessage } from '../http/rate-limit.js';
 import type { ToolDefinition } from '../generated/tools.js';
 import type { AuditLog, AuditOutcome } from '../operations/audit.js';
 import { auditActor } from '../operations/audit.js';
@@ -105,6 +107,8 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
   const hostAllowed = hostChecker(config.publicUrl);
   const originAllowed = originChecker(config.allowedOrigins);
   const metadataUrl = resourceMetadataUrl(config, path);
+  // TOOL_CALL_LIMIT, in this process's memory (shared with the REST tool routes of the same process).
+  const limiter = toolCallLimiter(config);
   // The same challenges as the REST routes (src/oauth/challenge.ts), quoted-string safe.
   const challenge = (params: ChallengeParams) => bearerChallenge(metadataUrl, params);
 
@@ -154,6 +158,7 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         });
       }
       if (error instanceof AppError && error.expose) throw httpError(error.status, HTTP_LAYER_ERROR, error.message, id, error.headers);
+      if (isDatabaseUnavailable(error)) throw httpError(503, HTTP_LAYER_ERROR, DATABASE_UNAVAILABLE_MESSAGE, id, { 'retry-after': '2' });
       log.error({ req_id: ctx.state.requestId, err: error }, 'token verification failed');
       throw httpError(500, ErrorCode.InternalError, 'Internal error', id);
     }
@@ -184,6 +189,17 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
       throw httpError(403, HTTP_LAYER_ERROR, `Forbidden: ${name} needs the "${tool.scope}" scope, which this token was not granted.`, request.id, {
         'www-authenticate': challenge({ error: 'insufficient_scope', scope, error_description: `${name} needs the ${tool.scope} scope` }),
       });
+    }
+
+    const admission = limiter.take(principal.environmentId);
+    if (!admission.ok) {
+      record(name, 'error:rate_limited');
+      const result = {
+        content: [{ type: 'text', text: toolCallLimitMessage(admission) }],
+        isError: true,
+        _meta: { 'lakehouse-mcp/error': { code: 'rate_limited', retry_after: admission.retryAfter, request_id: ctx.state.requestId } },
+      };
+      return serialize({ jsonrpc: '2.0', id: request.id, result });
     }
 
     const progressToken: ProgressToken | undefined = _meta?.progressToken;
@@ -237,6 +253,9 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         code = error.code;
         message = error.message;
         violations = error.violations;
+      } else if (isDatabaseUnavailable(error)) {
+        code = 'database_unavailable';
+        message = DATABASE_UNAVAILABLE_MESSAGE;
       } else {
         log.error({ req_id: ctx.state.requestId, tool: name, err: error }, 'tool failed');
       }
