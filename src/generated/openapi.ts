@@ -1269,8 +1269,12 @@ export type components = {
         ExplainSqlInput: {
             /** @default false */
             analyze?: boolean;
-            /** @default lakehouse */
+            /**
+             * @default lakehouse
+             * @example sample
+             */
             connection?: string;
+            /** @example SELECT event, count(*) FROM events GROUP BY 1 */
             sql: string;
             /** @default 15000 */
             timeout_ms?: number;
@@ -1675,6 +1679,7 @@ export type components = {
             /**
              * @description The connection to query (list_connections); `lakehouse` is the environment's own, `sample` the sample data.
              * @default lakehouse
+             * @example sample
              */
             connection?: string;
             /**
@@ -2003,8 +2008,12 @@ export type components = {
             version: number;
         };
         ValidateSqlInput: {
-            /** @default lakehouse */
+            /**
+             * @default lakehouse
+             * @example sample
+             */
             connection?: string;
+            /** @example SELECT event, count(*) FROM events GROUP BY 1 */
             sql: string;
         };
         ValidateSqlOutput: {

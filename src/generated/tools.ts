@@ -1009,12 +1009,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "sql": {
         "type": "string",
         "minLength": 1,
-        "maxLength": 100000
+        "maxLength": 100000,
+        "examples": [
+          "SELECT event, count(*) FROM events GROUP BY 1"
+        ]
       },
       "connection": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "default": "lakehouse"
+        "default": "lakehouse",
+        "examples": [
+          "sample"
+        ]
       },
       "analyze": {
         "type": "boolean",
@@ -1072,7 +1078,10 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "name": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "The connection, as list_connections names it."
+        "description": "The connection, as list_connections names it.",
+        "examples": [
+          "sample"
+        ]
       },
       "table": {
         "type": "string",
@@ -2599,7 +2608,10 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
         "default": "lakehouse",
-        "description": "The connection to query (list_connections); `lakehouse` is the environment's own, `sample` the sample data."
+        "description": "The connection to query (list_connections); `lakehouse` is the environment's own, `sample` the sample data.",
+        "examples": [
+          "sample"
+        ]
       },
       "limit": {
         "type": "integer",
@@ -3919,12 +3931,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "sql": {
         "type": "string",
         "minLength": 1,
-        "maxLength": 100000
+        "maxLength": 100000,
+        "examples": [
+          "SELECT event, count(*) FROM events GROUP BY 1"
+        ]
       },
       "connection": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "default": "lakehouse"
+        "default": "lakehouse",
+        "examples": [
+          "sample"
+        ]
       }
     },
     "additionalProperties": false
