@@ -7,7 +7,7 @@ import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
 import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
 import { createApp } from './http/app.js';
-import { createLogger, type Logger } from './logger.js';
+import { createLogger, flushLogger, type Logger } from './logger.js';
 import { createMcpEndpoint } from './mcp/endpoint.js';
 import { OAuthServer } from './oauth/oauth-server.js';
 import { issuerPathRewrite } from './oauth/routes.js';
@@ -82,6 +82,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     await webhooks?.stop();
     await lakehouse?.close();
     await database?.close();
+    await flushLogger(log);
     throw error;
   }
   const db = database.db;
@@ -123,6 +124,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
       await audit.close();
       await lakehouse?.close();
       await database.close();
+      await flushLogger(log);
     })());
   return { config, url: config.publicUrl, port, database, log, audit, oauth, close };
 }
