@@ -3843,6 +3843,8 @@ export interface operations {
             401: components["responses"]["OAuthError"];
             413: components["responses"]["OAuthError"];
             415: components["responses"]["OAuthError"];
+            429: components["responses"]["OAuthError"];
+            503: components["responses"]["OAuthError"];
         };
     };
     getOpenApi: {

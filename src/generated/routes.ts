@@ -1467,6 +1467,12 @@ export const routes: readonly RouteDefinition[] = [
     },
     "415": {
       "application/json": "op_requestToken_response_415_application_json"
+    },
+    "429": {
+      "application/json": "op_requestToken_response_429_application_json"
+    },
+    "503": {
+      "application/json": "op_requestToken_response_503_application_json"
     }
   }
 },

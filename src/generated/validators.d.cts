@@ -187,6 +187,8 @@ declare const validators: {
   readonly op_requestToken_response_401_application_json: ValidateFunction;
   readonly op_requestToken_response_413_application_json: ValidateFunction;
   readonly op_requestToken_response_415_application_json: ValidateFunction;
+  readonly op_requestToken_response_429_application_json: ValidateFunction;
+  readonly op_requestToken_response_503_application_json: ValidateFunction;
   readonly op_getOpenApi_response_200_application_json: ValidateFunction;
   readonly op_getReadiness_response_200_application_json: ValidateFunction;
   readonly op_getReadiness_response_503_application_problem_json: ValidateFunction;
