@@ -2,6 +2,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { isNonPublicAddress } from '../net/non-public-address.js';
 
 // Server-side requests to URLs that someone else chose (client metadata documents; webhooks may reuse it):
 // resolve the name ourselves, refuse private, loopback, link-local, multicast and unspecified addresses, and
@@ -10,69 +11,6 @@ import net from 'node:net';
 
 export class SafeFetchError extends Error {
   override name = 'SafeFetchError';
-}
-
-const blocked = new net.BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8], // "this network", unspecified
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10], // carrier-grade NAT
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16], // link-local, cloud metadata endpoints
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.88.99.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4], // multicast
-  ['240.0.0.0', 4], // reserved, broadcast
-] as const) {
-  blocked.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128], // unspecified
-  ['::1', 128],
-  ['64:ff9b::', 96], // NAT64: may reach IPv4 private space
-  ['64:ff9b:1::', 48],
-  ['100::', 64], // discard
-  ['2001:db8::', 32], // documentation
-  ['2002::', 16], // 6to4: embeds any IPv4 address
-  ['fc00::', 7], // unique local
-  ['fe80::', 10], // link-local
-  ['fec0::', 10], // site-local (deprecated)
-  ['ff00::', 8], // multicast
-] as const) {
-  blocked.addSubnet(network, prefix, 'ipv6');
-}
-
-/** The IPv4 address inside an IPv4-mapped or -compatible IPv6 address (`::ffff:127.0.0.1`, `::ffff:7f00:1`, `::7f00:1`). */
-function embeddedIpv4(address: string): string | undefined {
-  let normalized: string;
-  try {
-    normalized = new URL(`http://[${address}]`).hostname.slice(1, -1);
-  } catch {
-    return undefined;
-  }
-  const match = /^::(?:ffff:)?([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(normalized);
-  if (!match) return undefined;
-  const hi = parseInt(match[1] ?? '0', 16);
-  const lo = parseInt(match[2] ?? '0', 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-}
-
-/** True for addresses a server-side request must not reach unless private networks are allowed. */
-export function isPrivateAddress(address: string): boolean {
-  const family = net.isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    const v4 = embeddedIpv4(address);
-    if (v4) return blocked.check(v4, 'ipv4');
-    return blocked.check(address, 'ipv6');
-  }
-  return true;
 }
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '::1']);
@@ -97,7 +35,7 @@ function checkedLookup(allowPrivate: boolean): net.LookupFunction {
   return (hostname, options, callback) => {
     dns.lookup(hostname, { all: true, family: options.family ?? 0 }, (error, addresses) => {
       if (error) return callback(error, '', 0);
-      const refused = addresses.find((a) => isPrivateAddress(a.address));
+      const refused = addresses.find((a) => isNonPublicAddress(a.address));
       if (!allowPrivate && refused) {
         return callback(new SafeFetchError(`${hostname} resolves to a private or loopback address (${refused.address})`), '', 0);
       }
@@ -125,7 +63,7 @@ export function safeFetch(url: string, options: SafeFetchOptions): Promise<SafeF
   const isHttps = parsed.protocol === 'https:';
   const httpAllowed = parsed.protocol === 'http:' && options.allowPrivateNetwork && isLoopbackHost(hostname);
   if (!isHttps && !httpAllowed) return Promise.reject(new SafeFetchError('only https URLs are fetched'));
-  if (net.isIP(hostname) && !options.allowPrivateNetwork && isPrivateAddress(hostname)) {
+  if (net.isIP(hostname) && !options.allowPrivateNetwork && isNonPublicAddress(hostname)) {
     return Promise.reject(new SafeFetchError(`${hostname} is a private or loopback address`));
   }
   const module = isHttps ? https : http;

@@ -2,6 +2,7 @@ import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import { isNonPublicAddress } from '../net/non-public-address.js';
 
 // Webhook requests go to URLs an admin typed, from inside our network: resolve the name ourselves, refuse
 // private, loopback, link-local, multicast and unspecified addresses (IPv4-mapped IPv6 included), and let the
@@ -12,68 +13,6 @@ import net from 'node:net';
 
 export class UnsafeUrlError extends Error {
   override name = 'UnsafeUrlError';
-}
-
-const blocked = new net.BlockList();
-for (const [network, prefix] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.0.2.0', 24],
-  ['192.88.99.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['198.51.100.0', 24],
-  ['203.0.113.0', 24],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const) {
-  blocked.addSubnet(network, prefix, 'ipv4');
-}
-for (const [network, prefix] of [
-  ['::', 128],
-  ['::1', 128],
-  ['64:ff9b::', 96],
-  ['64:ff9b:1::', 48],
-  ['100::', 64],
-  ['2001:db8::', 32],
-  ['2002::', 16],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['fec0::', 10],
-  ['ff00::', 8],
-] as const) {
-  blocked.addSubnet(network, prefix, 'ipv6');
-}
-
-/** The IPv4 address inside an IPv4-mapped or -compatible IPv6 address. */
-function embeddedIpv4(address: string): string | undefined {
-  let normalized: string;
-  try {
-    normalized = new URL(`http://[${address}]`).hostname.slice(1, -1);
-  } catch {
-    return undefined;
-  }
-  const match = /^::(?:ffff:)?([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(normalized);
-  if (!match) return undefined;
-  const hi = parseInt(match[1] ?? '0', 16);
-  const lo = parseInt(match[2] ?? '0', 16);
-  return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-}
-
-/** True for an address a webhook must not reach unless private networks are allowed (and for non-addresses). */
-export function isNonPublicAddress(address: string): boolean {
-  const family = net.isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) {
-    const v4 = embeddedIpv4(address);
-    return v4 ? blocked.check(v4, 'ipv4') : blocked.check(address, 'ipv6');
-  }
-  return true;
 }
 
 /** Checks a webhook URL's form (absolute, https unless private networks are allowed, no credentials). */

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { createDb } from '../../../src/db/database.js';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
-import type { ToolIO, ToolName } from '../../../src/generated/handlers.js';
-import { toolValidators } from '../../../src/generated/tool-validators.js';
+import type { ToolName } from '../../../src/generated/handlers.js';
 import { installId } from '../../../src/lakehouse/provision.js';
 import { attachLakehouse, Lakehouse } from '../../../src/lakehouse/sandbox.js';
 import { createLogger } from '../../../src/logger.js';
@@ -81,23 +79,7 @@ export async function startAssetHarness(): Promise<AssetHarness> {
   };
 }
 
-/** Calls a tool; answers its structured output (checked against the output schema) or fails. */
-export async function call<N extends ToolName>(client: Client, name: N, args: ToolIO[N]['input']): Promise<ToolIO[N]['output']> {
-  const result = (await client.callTool({ name, arguments: args as Record<string, unknown> })) as CallToolResult;
-  assert.notEqual(result.isError, true, `${name} failed: ${JSON.stringify(result.content)}`);
-  const validate = toolValidators[name].output;
-  assert.ok(validate(result.structuredContent), `${name} output breaks its schema: ${JSON.stringify(validate.errors)}`);
-  return result.structuredContent;
-}
-
-/** Calls a tool that must fail; answers its error code and message. */
-export async function callError(client: Client, name: ToolName, args: Record<string, unknown>): Promise<{ code: string; message: string }> {
-  const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
-  assert.equal(result.isError, true, `${name} should have failed: ${JSON.stringify(result.structuredContent)}`);
-  const meta = (result._meta as Record<string, { code: string }> | undefined)?.['lakehouse-mcp/error'];
-  const text = result.content.find((c) => c.type === 'text');
-  return { code: meta?.code ?? '', message: text && text.type === 'text' ? text.text : '' };
-}
+export { call, callError } from '../../helpers/mcp.js';
 
 /** A tools/call with the read-only token: must be refused with HTTP 403 insufficient_scope. */
 export async function assertReaderRefused(server: McpTestServer, name: ToolName, args: Record<string, unknown>): Promise<void> {

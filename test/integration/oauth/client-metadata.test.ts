@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ClientMetadataDocuments, isMetadataDocumentUrl } from '../../../src/oauth/client-metadata.js';
-import { isPrivateAddress } from '../../../src/oauth/safe-fetch.js';
+import { isNonPublicAddress } from '../../../src/net/non-public-address.js';
 import { authorizationUrl, pkce, postForm, startOAuthApp, walkSignInPages } from '../../helpers/oauth.js';
 
 // Client ID Metadata Documents: a local document server (reachable because ALLOW_PRIVATE_NETWORK=1) and the
@@ -102,9 +102,9 @@ describe('client ID metadata documents', () => {
       await assert.rejects(documents.get(url), /private or loopback/, url);
     }
     for (const address of ['192.168.1.1', '172.16.0.1', 'fe80::1', 'fd12::1', '::', '0.0.0.0', '224.0.0.1', '::ffff:10.0.0.1']) {
-      assert.equal(isPrivateAddress(address), true, address);
+      assert.equal(isNonPublicAddress(address), true, address);
     }
-    for (const address of ['93.184.216.34', '2606:4700:4700::1111']) assert.equal(isPrivateAddress(address), false, address);
+    for (const address of ['93.184.216.34', '2606:4700:4700::1111']) assert.equal(isNonPublicAddress(address), false, address);
   });
 
   it('gives up on a document that takes longer than the time limit', async () => {
