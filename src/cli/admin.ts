@@ -1,6 +1,6 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './args.js';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { loadConfig } from '../config.js';
@@ -52,7 +52,7 @@ function findCommand(argv: string[]): Command | undefined {
 
 function parseCommandArgs(command: Command, rest: string[]) {
   try {
-    return parseArgs({
+    return parseCliArgs({
       args: rest,
       options: { ...command.options, ...GLOBAL_OPTIONS },
       allowPositionals: true,

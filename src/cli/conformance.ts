@@ -14,7 +14,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isDeepStrictEqual, parseArgs } from 'node:util';
+import { isDeepStrictEqual } from 'node:util';
+import { parseCliArgs } from './args.js';
 import { CallToolResultSchema, InitializeResultSchema, LATEST_PROTOCOL_VERSION, ListToolsResultSchema } from '@modelcontextprotocol/sdk/types.js';
 import contract from '../generated/openapi.json' with { type: 'json' };
 import { routes } from '../generated/routes.js';
@@ -383,7 +384,7 @@ Checks the deployment at <url> (its PUBLIC_URL) against this package's contract;
 export async function main(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
+    parsed = parseCliArgs({
       args: argv,
       allowPositionals: true,
       options: {

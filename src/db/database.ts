@@ -27,7 +27,9 @@ const types = {
 };
 
 export function createPool(url: string, options: Omit<pg.PoolConfig, 'connectionString' | 'types'> = {}): pg.Pool {
-  const pool = new pg.Pool({ max: 10, ...options, connectionString: url, types });
+  // A connection attempt to a database host that went silent (no refusal, no answer) would otherwise wait for the
+  // kernel's TCP timeout with the request on hold; after 5 s it fails as "database unavailable" (503).
+  const pool = new pg.Pool({ max: 10, connectionTimeoutMillis: 5_000, ...options, connectionString: url, types });
   // An idle connection that the server ends (restart, pg_terminate_backend) emits 'error' on the pool;
   // unhandled, that would crash the process. The pool drops it and opens a new one on the next query.
   pool.on('error', () => undefined);

@@ -44,6 +44,9 @@ after(async () => {
   await database?.drop();
 });
 
+/** How long one request of the load may take before it counts as unanswered. */
+const REQUEST_BOUND_MS = 10_000;
+
 type Kind = 'mcp' | 'rest' | 'token' | 'refresh';
 interface Outcome {
   kind: Kind;
@@ -78,9 +81,16 @@ describe('the database stops in the middle of load and comes back', () => {
     const issuedRefreshTokens: string[] = [];
     let refreshToken = user.refreshToken;
     let stop = false;
-    const timed = async (kind: Kind, work: () => Promise<Answer>) => {
+    // Every request is bounded: one that never answers is recorded as status 0 (and fails the test with its
+    // reason) instead of hanging the run.
+    const timed = async (kind: Kind, work: (signal: AbortSignal) => Promise<Answer>) => {
       const at = Date.now();
-      const answer = await work();
+      let answer: Answer;
+      try {
+        answer = await work(AbortSignal.timeout(REQUEST_BOUND_MS));
+      } catch (error) {
+        answer = { status: 0, headers: new Headers(), contentType: '', text: `no answer: ${String(error)}`, json: undefined };
+      }
       outcomes.push({ kind, at, ms: Date.now() - at, answer });
       return answer;
     };
@@ -95,17 +105,18 @@ describe('the database stops in the middle of load and comes back', () => {
         })(),
       );
     let n = 0;
-    loop(() => timed('mcp', () => callTool(base, writer, 'create_memory', { content: `load ${n++}`, type: 'episodic', importance: 0.5 })));
-    loop(() => timed('mcp', () => callTool(base, writer, 'list_connections', {})));
-    loop(() => timed('rest', async () => answerOf(await fetch(`${base}/api/v1/notifications`, { headers: { authorization: `Bearer ${writer}` } }))));
+    loop(() => timed('mcp', (signal) => callTool(base, writer, 'create_memory', { content: `load ${n++}`, type: 'episodic', importance: 0.5 }, 1, signal)));
+    loop(() => timed('mcp', (signal) => callTool(base, writer, 'list_connections', {}, 1, signal)));
+    loop(() => timed('rest', async (signal) => answerOf(await fetch(`${base}/api/v1/notifications`, { headers: { authorization: `Bearer ${writer}` }, signal }))));
     loop(() =>
-      timed('refresh', async () => {
-        // Plain fetch, not postForm: the contract does not declare 503 for /oauth/token yet.
+      timed('refresh', async (signal) => {
+        // Plain fetch, bounded by the signal; 503 is an expected answer here.
         const answer = await answerOf(
           await fetch(`${server.config.issuerUrl}/oauth/token`, {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded' },
             body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: user.clientId }),
+            signal,
           }),
         );
         const body = answer.json as { refresh_token?: unknown } | undefined;
@@ -121,9 +132,9 @@ describe('the database stops in the middle of load and comes back', () => {
     const downAt = Date.now();
     await proxy.down();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const readyz = await fetch(`${base}/readyz`);
+    const readyz = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(REQUEST_BOUND_MS) });
     assert.equal(readyz.status, 503, '/readyz reports the database away');
-    assert.equal((await fetch(`${base}/healthz`)).status, 200, '/healthz: the process lives on');
+    assert.equal((await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(REQUEST_BOUND_MS) })).status, 200, '/healthz: the process lives on');
     const upAt = Date.now();
     await proxy.up();
 
