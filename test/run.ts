@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded-postgres.js';
 import { captureLog, createTemplateDatabase, makeDataDir, removeDataDir } from './helpers/db.js';
 
@@ -11,6 +12,7 @@ import { captureLog, createTemplateDatabase, makeDataDir, removeDataDir } from '
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const TEST_DIR = path.join(ROOT, 'test');
+const CONTRACT_FETCH = pathToFileURL(path.join(TEST_DIR, 'helpers', 'contract-fetch.ts')).href;
 const SKIP_DIRS = new Set(['node_modules', 'fixtures', 'helpers']);
 
 function findTestFiles(dir: string): string[] {
@@ -92,7 +94,8 @@ async function main(): Promise<number> {
     if (interrupted) return 130;
 
     const concurrency = nodeTestOptions.some((o) => o.startsWith('--test-concurrency')) ? [] : ['--test-concurrency=2'];
-    const argv = ['--import', 'tsx', '--test', ...concurrency, ...nodeTestOptions, ...files];
+    // Every test process checks what our servers answer its fetches against the contract (see the helper).
+    const argv = ['--import', 'tsx', '--import', CONTRACT_FETCH, '--test', ...concurrency, ...nodeTestOptions, ...files];
     child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: ROOT, env: { ...process.env, TEST_PG_URL: url, TEST_TEMPLATE_DB: template.name } });
     const running = child;
     const code = await new Promise<number>((resolve) => {
