@@ -132,9 +132,14 @@ export async function registerClient(db: Kysely<Database>, body: unknown): Promi
   };
 }
 
+/** How long a registered client's record may be served from a process's cache (`find(id, { cached: true })`). */
+export const CLIENT_CACHE_TTL_MS = 60_000;
+const CLIENT_CACHE_MAX_ENTRIES = 10_000;
+
 /** Finds clients: registered ones in the database, metadata documents by fetching them (and recording them). */
 export class ClientRegistry {
   readonly documents: ClientMetadataDocuments;
+  private readonly cache = new Map<string, { client: Client; until: number }>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -147,7 +152,10 @@ export class ClientRegistry {
     return isMetadataDocumentUrl(clientId, this.allowPrivateNetwork);
   }
 
-  /** The client, or undefined when unknown. A metadata document that cannot be used throws ClientMetadataError. */
+  /**
+   * The client, or undefined when unknown. A metadata document that cannot be used throws ClientMetadataError.
+   * Always read from the database (or the document); a registered client's record is also kept for `cached`.
+   */
   async find(clientId: string): Promise<Client | undefined> {
     if (clientId.length === 0 || clientId.length > 2048) return undefined;
     if (this.isDocumentUrl(clientId)) {
@@ -173,15 +181,37 @@ export class ClientRegistry {
       return row ? fromRow(row) : undefined;
     }
     const row = await this.db.selectFrom('oauth_clients').selectAll().where('id', '=', clientId).executeTakeFirst();
-    return row ? fromRow(row) : undefined;
+    if (!row) return undefined;
+    const client = fromRow(row);
+    // Every lookup refreshes the cache; unknown ids are never cached (a client registered a moment ago works at once).
+    if (this.cache.size >= CLIENT_CACHE_MAX_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+    this.cache.set(clientId, { client, until: Date.now() + CLIENT_CACHE_TTL_MS });
+    return client;
+  }
+
+  /** A registered client's record as `find` last read it, at most CLIENT_CACHE_TTL_MS ago. */
+  private cached(clientId: string): Client | undefined {
+    const entry = this.cache.get(clientId);
+    if (entry && entry.until > Date.now()) return entry.client;
+    if (entry) this.cache.delete(clientId);
+    return undefined;
+  }
+
+  /** Drops a client's cached record. */
+  forget(clientId: string): void {
+    this.cache.delete(clientId);
   }
 
   /**
    * Client authentication at the token, revocation and introspection endpoints (RFC 6749 §2.3): HTTP Basic or
    * client_secret in the body for confidential clients (one method, not both), client_id alone for public ones.
    * Answers the client and whether it proved a secret.
+   *
+   * `cached`: the client's record may come from this process's cache (up to CLIENT_CACHE_TTL_MS old), for a
+   * caller whose own statement checks that the record is still current (the refresh grant). A refusal is
+   * never answered from the cache: the record is read again first.
    */
-  async authenticate(ctx: Context, form: Record<string, string>): Promise<{ client: Client; authenticated: boolean }> {
+  async authenticate(ctx: Context, form: Record<string, string>, options: { cached?: boolean } = {}): Promise<{ client: Client; authenticated: boolean }> {
     const header = ctx.get('authorization');
     let clientId: string | undefined;
     let secret: string | undefined;
@@ -207,6 +237,15 @@ export class ClientRegistry {
       secret = form.client_secret;
     }
     if (!clientId) throw invalidClient('Identify the client: client_id, or HTTP Basic authentication.');
+    const cached = options.cached ? this.cached(clientId) : undefined;
+    if (cached) {
+      try {
+        return checkSecret(cached, secret, basic);
+      } catch (error) {
+        if (!(error instanceof OAuthError)) throw error;
+        this.forget(clientId);
+      }
+    }
     let client: Client | undefined;
     try {
       client = await this.find(clientId);
@@ -215,12 +254,17 @@ export class ClientRegistry {
       throw error;
     }
     if (!client) throw invalidClient('Unknown client.', basic);
-    if (client.secretHash === null) {
-      if (secret !== undefined) throw invalidClient('This client is public: it has no secret to send.', basic);
-      return { client, authenticated: false };
-    }
-    if (secret === undefined) throw invalidClient('This client is confidential: authenticate with its client_secret.', basic);
-    if (!crypto.timingSafeEqual(sha256(secret), client.secretHash)) throw invalidClient('The client secret is wrong.', basic);
-    return { client, authenticated: true };
+    return checkSecret(client, secret, basic);
   }
+}
+
+/** The client's secret check: none for a public client, the right one for a confidential client. */
+function checkSecret(client: Client, secret: string | undefined, basic: boolean): { client: Client; authenticated: boolean } {
+  if (client.secretHash === null) {
+    if (secret !== undefined) throw invalidClient('This client is public: it has no secret to send.', basic);
+    return { client, authenticated: false };
+  }
+  if (secret === undefined) throw invalidClient('This client is confidential: authenticate with its client_secret.', basic);
+  if (!crypto.timingSafeEqual(sha256(secret), client.secretHash)) throw invalidClient('The client secret is wrong.', basic);
+  return { client, authenticated: true };
 }

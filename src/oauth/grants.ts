@@ -1,12 +1,14 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Config } from '../config.js';
+import { ROLES } from '../db/names.js';
 import type { Database } from '../db/schema.js';
 import type { Client } from './clients.js';
 import { CODE_VERIFIER, pkceChallenge, randomToken, safeEqual, sha256 } from './crypto.js';
 import { invalidGrant, invalidRequest, invalidScope, invalidTarget, OAuthError, unauthorizedClient } from './errors.js';
 import type { KeyStore } from './keys.js';
 import type { Scope } from './principal.js';
-import { formatScope, intersect, parseScope, roleScopes, sortScopes } from './scopes.js';
+import { windowOf, type WindowGate } from './rate-limit.js';
+import { ALL_SCOPES, formatScope, intersect, parseScope, roleScopes, sortScopes } from './scopes.js';
 import {
   AUTHORIZATION_CODE_TTL_SECONDS,
   REFRESH_TOKEN_TTL_SECONDS,
@@ -27,6 +29,44 @@ export interface TokenResponse {
 type Db = Kysely<Database> | Transaction<Database>;
 
 const seconds = (n: number) => sql<Date>`now() + make_interval(secs => ${n})`;
+
+/** roleScopes() of every role, for oauth_refresh_grant (which intersects in SQL): {"reader": ["read"], ...}. */
+const ROLE_SCOPES = JSON.stringify(Object.fromEntries(ROLES.map((role) => [role, roleScopes(role)])));
+
+/** What oauth_refresh_grant answers: always one row (the token's columns are null when it judged none). */
+interface RefreshOutcome {
+  hits: number;
+  window_start: Date | null;
+  client_current: boolean;
+  verdict: 'unknown' | 'revoked' | 'reused' | 'expired' | 'widened' | 'access_removed' | 'ok' | null;
+  scopes: string[] | null;
+  new_scopes: string[] | null;
+  grant_id: string | null;
+  user_id: string | null;
+  environment_id: string | null;
+  email: string | null;
+  environment: string | null;
+  organization_id: string | null;
+  organization: string | null;
+  client_name: string | null;
+  issued: number;
+}
+
+/**
+ * The client record a refresh request was authenticated with is no longer the client's (deleted, secret or
+ * grant types changed since it was cached): nothing was done; authenticate afresh and try again. Should it
+ * escape (the client changed twice within one request), it is an invalid_client answer.
+ */
+export class StaleClientError extends OAuthError {
+  constructor() {
+    super('invalid_client', 'The client changed while this request ran; send it again.', 401);
+  }
+}
+
+function present<T>(value: T | null, what: string): T {
+  if (value === null) throw new Error(`oauth_refresh_grant answered no ${what}`);
+  return value;
+}
 
 /** Names and ids of a user's grant, for the access token's claims (null when membership or user is gone). */
 async function userSubject(db: Db, grant: { id: string; user_id: string; environment_id: string; client_id: string }) {
@@ -95,33 +135,27 @@ export class GrantService {
       .execute();
   }
 
-  private async issue(
-    db: Db,
-    subject: AccessTokenSubject,
-    refresh: { parentHash: Buffer | null } | undefined,
-  ): Promise<TokenResponse> {
+  /** Answers tokens for `subject`; with a refresh token (the first of its grant, stored in `db`) when `withRefresh`. */
+  private async issue(db: Db, subject: AccessTokenSubject, withRefresh: boolean): Promise<TokenResponse> {
     let refreshToken: string | undefined;
-    if (refresh) {
+    if (withRefresh) {
       refreshToken = randomToken(32);
-      const row = {
-        token_hash: sha256(refreshToken),
-        grant_id: subject.grantId,
-        parent_hash: refresh.parentHash,
-        scopes: [...subject.scopes],
-        expires_at: seconds(REFRESH_TOKEN_TTL_SECONDS),
-      };
-      // A rotation marks its parent used in the same statement that inserts the successor (one round trip).
-      const { parentHash } = refresh;
-      if (parentHash) {
-        await db
-          .with('used', (q) => q.updateTable('oauth_refresh_tokens').set({ used_at: sql<Date>`now()` }).where('token_hash', '=', parentHash).returning('token_hash'))
-          .insertInto('oauth_refresh_tokens')
-          .values(row)
-          .execute();
-      } else {
-        await db.insertInto('oauth_refresh_tokens').values(row).execute();
-      }
+      await db
+        .insertInto('oauth_refresh_tokens')
+        .values({
+          token_hash: sha256(refreshToken),
+          grant_id: subject.grantId,
+          parent_hash: null,
+          scopes: [...subject.scopes],
+          expires_at: seconds(REFRESH_TOKEN_TTL_SECONDS),
+        })
+        .execute();
     }
+    return this.tokenResponse(subject, refreshToken);
+  }
+
+  /** Signs the access token and answers it with `refreshToken` (already stored). */
+  private async tokenResponse(subject: AccessTokenSubject, refreshToken: string | undefined): Promise<TokenResponse> {
     const access = await signAccessToken(this.config, this.keys, subject);
     return {
       access_token: access.token,
@@ -185,7 +219,7 @@ export class GrantService {
           scopes,
           grantId: grant.id,
         },
-        client.grantTypes.includes('refresh_token') ? { parentHash: null } : undefined,
+        client.grantTypes.includes('refresh_token'),
       );
       return { tokens };
     });
@@ -197,71 +231,66 @@ export class GrantService {
   /**
    * refresh_token: rotated on every use; presenting a used one revokes the whole grant (RFC 9700 §4.14.2).
    * The scope may narrow, never widen; the environment never changes; the user's current role still applies.
+   *
+   * One round trip, committed before the answer: the function oauth_refresh_grant (migration 0005, where
+   * the statement is) reads the TOKEN_LIMIT window (`gate`) and checks that `client` (perhaps a cached
+   * record) is still the client's; then it locks the token row, judges it (the rules below, in the order they
+   * apply) and does what the verdict asks: marks the token used and inserts its successor, or revokes the
+   * grant. It does nothing at all when the window is full or the client record is stale (StaleClientError:
+   * authenticate again, then retry).
    */
-  async refresh(client: Client, form: Record<string, string>): Promise<TokenResponse> {
+  async refresh(client: Client, form: Record<string, string>, gate?: WindowGate): Promise<TokenResponse> {
     if (!client.grantTypes.includes('refresh_token')) throw unauthorizedClient('This client may not use the refresh_token grant.');
     const token = form.refresh_token;
     if (!token) throw invalidRequest('refresh_token is required.');
     this.checkResource(form.resource);
     const requested = parseScope(form.scope);
-    const outcome = await this.db.transaction().execute(async (trx) => {
-      // The token, its grant and what userSubject() reads (the user's membership, names), in one round trip.
-      const row = await trx
-        .selectFrom('oauth_refresh_tokens as r')
-        .innerJoin('oauth_grants as g', 'g.id', 'r.grant_id')
-        .leftJoin('memberships as m', (join) => join.onRef('m.user_id', '=', 'g.user_id').onRef('m.environment_id', '=', 'g.environment_id'))
-        .leftJoin('users as u', 'u.id', 'm.user_id')
-        .leftJoin('environments as e', 'e.id', 'm.environment_id')
-        .leftJoin('organizations as o', 'o.id', 'e.organization_id')
-        .leftJoin('oauth_clients as c', 'c.id', 'g.client_id')
-        .select(['r.token_hash', 'r.scopes', 'r.expires_at', 'r.used_at', 'g.id as grant_id', 'g.client_id', 'g.user_id', 'g.environment_id', 'g.revoked_at'])
-        .select(['m.role', 'u.email', 'e.name as environment', 'o.id as organization_id', 'o.name as organization', 'c.name as client_name'])
-        .where('r.token_hash', '=', sha256(token))
-        .forUpdate('r')
-        .executeTakeFirst();
-      if (!row || row.client_id !== client.id) return { error: invalidGrant('The refresh token is unknown.') };
-      if (row.revoked_at) return { error: invalidGrant('The refresh token was revoked.') };
-      if (row.used_at) {
-        await this.revokeGrant(trx, row.grant_id, 'refresh token reused');
-        return { error: invalidGrant('The refresh token was already used; the grant is revoked. Sign in again.'), revoked: row.grant_id };
-      }
-      if (row.expires_at.getTime() <= Date.now()) return { error: invalidGrant('The refresh token has expired. Sign in again.') };
-      if (requested && requested.some((s) => !row.scopes.includes(s))) {
-        return { error: invalidScope(`The scope may narrow but not widen: this grant has "${formatScope(row.scopes)}".`) };
-      }
-      const { role, email, environment, organization_id: organizationId, organization, client_name: clientName } = row;
-      const who =
-        row.user_id && role && email && environment && organizationId && organization && clientName
-          ? { role, email, environment, organization_id: organizationId, organization, client_name: clientName }
-          : undefined;
-      const scopes = who ? intersect(requested ?? row.scopes, roleScopes(who.role)) : [];
-      if (!who || !row.user_id || scopes.length === 0) {
-        await trx.updateTable('oauth_refresh_tokens').set({ used_at: sql<Date>`now()` }).where('token_hash', '=', row.token_hash).execute();
-        await this.revokeGrant(trx, row.grant_id, 'access removed');
-        return { error: invalidGrant('The user no longer has access to this environment.'), revoked: row.grant_id };
-      }
-      const tokens = await this.issue(
-        trx,
-        {
-          kind: 'user',
-          subjectId: row.user_id,
-          subjectName: who.email,
-          clientId: client.id,
-          clientName: who.client_name,
-          organizationId: who.organization_id,
-          organization: who.organization,
-          environmentId: row.environment_id,
-          environment: who.environment,
-          scopes,
-          grantId: row.grant_id,
-        },
-        { parentHash: row.token_hash },
-      );
-      return { tokens };
-    });
-    if ('revoked' in outcome && outcome.revoked) this.verifier.markRevoked(outcome.revoked);
-    if (outcome.error) throw outcome.error;
-    return outcome.tokens;
+    const successor = randomToken(32);
+    const { rows } = await sql<RefreshOutcome>`SELECT * FROM oauth_refresh_grant(
+        ${sha256(token)}, ${sha256(successor)}, ${client.id}, ${client.secretHash}::bytea, ${requested ?? null}::text[],
+        ${ROLE_SCOPES}::jsonb, ${ALL_SCOPES}::text[], ${REFRESH_TOKEN_TTL_SECONDS}::integer,
+        ${gate?.key ?? null}::text, ${gate?.seconds ?? null}::integer, ${gate?.limit ?? null}::integer)`.execute(this.db);
+    const row = rows[0];
+    if (!row) throw new Error('oauth_refresh_grant answered no row');
+    if (gate) gate.admit(windowOf({ hits: row.hits, window_start: present(row.window_start, 'rate-limit window') }, gate.seconds));
+    if (!row.client_current) throw new StaleClientError();
+    switch (row.verdict) {
+      case null:
+      case 'unknown':
+        throw invalidGrant('The refresh token is unknown.');
+      case 'revoked':
+        throw invalidGrant('The refresh token was revoked.');
+      case 'reused':
+        this.verifier.markRevoked(present(row.grant_id, 'grant'));
+        throw invalidGrant('The refresh token was already used; the grant is revoked. Sign in again.');
+      case 'expired':
+        throw invalidGrant('The refresh token has expired. Sign in again.');
+      case 'widened':
+        throw invalidScope(`The scope may narrow but not widen: this grant has "${formatScope(row.scopes ?? [])}".`);
+      case 'access_removed':
+        this.verifier.markRevoked(present(row.grant_id, 'grant'));
+        throw invalidGrant('The user no longer has access to this environment.');
+      case 'ok':
+        break;
+    }
+    // Never hand out a refresh token that was not stored (the statement was committed when it answered).
+    if (row.issued !== 1) throw new Error('oauth_refresh_grant judged the token good but stored no successor');
+    return this.tokenResponse(
+      {
+        kind: 'user',
+        subjectId: present(row.user_id, 'user'),
+        subjectName: present(row.email, 'email'),
+        clientId: client.id,
+        clientName: present(row.client_name, 'client name'),
+        organizationId: present(row.organization_id, 'organization'),
+        organization: present(row.organization, 'organization name'),
+        environmentId: present(row.environment_id, 'environment'),
+        environment: present(row.environment, 'environment name'),
+        scopes: sortScopes(present(row.new_scopes, 'scopes')),
+        grantId: present(row.grant_id, 'grant'),
+      },
+      successor,
+    );
   }
 
   /** client_credentials: service accounts only; their environment and scopes come from the account, never the request. */
@@ -298,7 +327,7 @@ export class GrantService {
         scopes: requested ?? granted,
         grantId: account.grant_id,
       },
-      undefined,
+      false,
     );
   }
 

@@ -32,6 +32,9 @@ export async function hit(db: Kysely<Database>, key: string, seconds: number): P
   return { hits: row.hits, retryAfter: retryAfter(row.window_start, seconds) };
 }
 
+/** A window read by a statement of its own (oauth_refresh_grant, migration 0005, reads the window of `windowStart`). */
+export const windowOf = (row: { hits: number; window_start: Date }, seconds: number): Window => ({ hits: row.hits, retryAfter: retryAfter(row.window_start, seconds) });
+
 /** The hits of `key` in the current window, without counting one. */
 export async function peek(db: Kysely<Database>, key: string, seconds: number): Promise<Window> {
   const row = await db
@@ -40,7 +43,38 @@ export async function peek(db: Kysely<Database>, key: string, seconds: number): 
     .where('key', '=', key)
     .where('window_start', '=', windowStart(seconds))
     .executeTakeFirst();
-  return row ? { hits: row.hits, retryAfter: retryAfter(row.window_start, seconds) } : { hits: 0, retryAfter: seconds };
+  return row ? windowOf(row, seconds) : { hits: 0, retryAfter: seconds };
+}
+
+/**
+ * A limit that a request must find not yet reached before it may succeed (TOKEN_LIMIT): checked once per
+ * request, either by its own query (`check`) or inside the request's own statement, which reads the same
+ * window, does nothing when it is full, and hands what it read to `admit` (the refresh grant).
+ */
+export class WindowGate {
+  /** Whether the window was read for this request (and found below the limit, or the request refused). */
+  checked = false;
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    readonly key: string,
+    readonly seconds: number,
+    readonly limit: number,
+    /** The error of a request that finds the window full. */
+    private readonly refuse: (window: Window) => Error,
+  ) {}
+
+  /** Reads the window unless this request did already; throws `refuse` when it is full. */
+  async check(): Promise<void> {
+    if (this.checked) return;
+    this.admit(await peek(this.db, this.key, this.seconds));
+  }
+
+  /** Records the window a statement read (it did nothing when full); throws `refuse` when it is full. */
+  admit(window: Window): void {
+    this.checked = true;
+    if (window.hits >= this.limit) throw this.refuse(window);
+  }
 }
 
 /** Deletes windows that ended long ago. */

@@ -8,8 +8,9 @@ import type { AppState, KoaOperationHandler } from '../operations/context.js';
 import { invalidClient, invalidRequest, OAuthError, oauthJson } from './errors.js';
 import { readForm } from './form.js';
 import { authorizationServerMetadata, protectedResourceMetadata } from './metadata.js';
+import { StaleClientError } from './grants.js';
 import type { OAuthServer } from './oauth-server.js';
-import { hit, peek } from './rate-limit.js';
+import { hit, WindowGate } from './rate-limit.js';
 import { registerClient } from './clients.js';
 import { resourceUrl } from './tokens.js';
 
@@ -101,23 +102,30 @@ const registerClientHandler: KoaOperationHandler = async (ctx) =>
 
 /**
  * TOKEN_LIMIT: failed token requests per client address per minute, counted in Postgres (shared by every
- * process). A request first peeks at the window (429 with Retry-After once it is full) and a failure counts
- * one hit, so that guessing secrets, codes or refresh tokens is throttled and successful requests never are.
+ * process). A request that finds the window full is refused (429 with Retry-After) and a failure counts one
+ * hit, so that guessing secrets, codes or refresh tokens is throttled and successful requests never are.
+ * The window is read once per request: by the refresh grant's own statement (no round trip of its own), by
+ * its own query before the other grants, and, on a request that failed before either, before its answer:
+ * a request from a full window is always answered 429, whatever else was wrong with it.
  */
-async function limitTokenFailures(ctx: Context, oauth: OAuthServer, work: () => Promise<void>): Promise<void> {
+async function limitTokenFailures(ctx: Context, oauth: OAuthServer, work: (gate: WindowGate | undefined) => Promise<void>): Promise<void> {
   const limit = oauth.config.tokenLimit;
-  if (limit <= 0) return work();
-  const key = `token:${ctx.ip}`;
-  const window = await peek(oauth.db, key, TOKEN_WINDOW_SECONDS);
-  if (window.hits >= limit) {
-    throw new OAuthError('temporarily_unavailable', `Too many failed token requests from this address; try again in ${window.retryAfter} s.`, 429, {
-      'Retry-After': String(window.retryAfter),
-    });
-  }
+  if (limit <= 0) return work(undefined);
+  const gate = new WindowGate(
+    oauth.db,
+    `token:${ctx.ip}`,
+    TOKEN_WINDOW_SECONDS,
+    limit,
+    (window) =>
+      new OAuthError('temporarily_unavailable', `Too many failed token requests from this address; try again in ${window.retryAfter} s.`, 429, {
+        'Retry-After': String(window.retryAfter),
+      }),
+  );
   try {
-    await work();
+    await work(gate);
   } catch (error) {
-    if (error instanceof OAuthError && TOKEN_FAILURES.has(error.error)) await hit(oauth.db, key, TOKEN_WINDOW_SECONDS);
+    if (!gate.checked && error instanceof OAuthError) await gate.check();
+    if (error instanceof OAuthError && TOKEN_FAILURES.has(error.error)) await hit(oauth.db, gate.key, TOKEN_WINDOW_SECONDS);
     throw error;
   }
 }
@@ -125,24 +133,41 @@ async function limitTokenFailures(ctx: Context, oauth: OAuthServer, work: () => 
 const requestToken: KoaOperationHandler = async (ctx) =>
   oauthJson(ctx, async () => {
     const oauth = oauthOf(ctx);
-    await limitTokenFailures(ctx, oauth, () => issueTokens(ctx, oauth));
+    await limitTokenFailures(ctx, oauth, (gate) => issueTokens(ctx, oauth, gate));
   });
 
-async function issueTokens(ctx: Context, oauth: OAuthServer): Promise<void> {
+async function issueTokens(ctx: Context, oauth: OAuthServer, gate: WindowGate | undefined): Promise<void> {
   const form = await readForm(ctx);
   if (form.grant_type === undefined) throw invalidRequest('grant_type is required.');
   if (!['authorization_code', 'refresh_token', 'client_credentials'].includes(form.grant_type)) {
     throw new OAuthError('unsupported_grant_type', `The grant type ${JSON.stringify(form.grant_type.slice(0, 60))} is not supported.`);
   }
   checkForm('op_requestToken_body_application_x_www_form_urlencoded', form);
+  if (form.grant_type === 'refresh_token') return sendJson(ctx, 200, await refreshTokens(ctx, oauth, form, gate));
+  await gate?.check();
   const { client, authenticated } = await oauth.clients.authenticate(ctx, form);
-  const tokens =
-    form.grant_type === 'authorization_code'
-      ? await oauth.grants.redeemCode(client, form)
-      : form.grant_type === 'refresh_token'
-        ? await oauth.grants.refresh(client, form)
-        : await oauth.grants.clientCredentials(client, authenticated, form);
+  const tokens = form.grant_type === 'authorization_code' ? await oauth.grants.redeemCode(client, form) : await oauth.grants.clientCredentials(client, authenticated, form);
   sendJson(ctx, 200, tokens);
+}
+
+/**
+ * The refresh grant in one round trip: the client record may come from this process's cache, because the
+ * grant's statement checks that the record is still the client's (secret, grant types) and does nothing
+ * when it is not; then the client is authenticated afresh and the grant tried once more. A client deleted,
+ * or changed to refuse refresh tokens, stops refreshing at its next request, on every process; a client
+ * allowed again refreshes again at once.
+ */
+async function refreshTokens(ctx: Context, oauth: OAuthServer, form: Record<string, string>, gate: WindowGate | undefined) {
+  const { client } = await oauth.clients.authenticate(ctx, form, { cached: true });
+  try {
+    return await oauth.grants.refresh(client, form, gate);
+  } catch (error) {
+    // Nothing was done; a refusal on account of the client is never answered from a cached record either.
+    if (!(error instanceof StaleClientError || (error instanceof OAuthError && error.error === 'unauthorized_client'))) throw error;
+    oauth.clients.forget(client.id);
+    const fresh = await oauth.clients.authenticate(ctx, form);
+    return oauth.grants.refresh(fresh.client, form, gate);
+  }
 }
 
 /** The grant and owner of a token of ours (a refresh token, or an access token this server signed). */

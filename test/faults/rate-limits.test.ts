@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { addMember, createUser } from '../../src/db/directory.js';
 import { createServiceAccount } from '../../src/oauth/admin.js';
 import { FixedWindowLimiter } from '../../src/http/rate-limit.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { PASSWORD, userTokens } from '../helpers/oauth.js';
 import { serviceToken } from '../helpers/tokens.js';
 import { answerOf, awayFromMinuteEdge, callTool, malformedOAuthError, malformedProblem, resultOf } from './support.js';
 
@@ -31,10 +34,15 @@ describe('rate limits over HTTP', () => {
   let app: TestApp;
   let token: string;
   let other: string;
+  let user: Awaited<ReturnType<typeof userTokens>>;
   before(async () => {
     app = await startTestApp({ TOOL_CALL_LIMIT: '3', TOKEN_LIMIT: '3', REGISTRATION_LIMIT: '0', SIGNIN_LIMIT: '0' });
     token = await serviceToken(app, 'acme/production', ['read']);
     other = await serviceToken(app, 'acme/staging', ['read']);
+    // A user's refresh token, got before any test fills the token window.
+    await createUser(app.database.db, 'lim@example.com', PASSWORD);
+    await addMember(app.database.db, 'lim@example.com', { organization: 'acme', environment: 'production' }, 'writer');
+    user = await userTokens({ issuer: app.server.config.issuerUrl, url: app.url }, { email: 'lim@example.com' });
   });
   after(async () => app?.close());
 
@@ -91,6 +99,40 @@ describe('rate limits over HTTP', () => {
     assert.equal((limited.json as { error: string }).error, 'temporarily_unavailable');
     assert.ok(Number(limited.headers.get('retry-after')) >= 1);
     const counter = await app.database.db.selectFrom('rate_limit_counters').select('hits').where('key', 'like', 'token:%').executeTakeFirstOrThrow();
+    assert.equal(counter.hits, 3);
+  });
+
+  it('refuses a refresh from an address over TOKEN_LIMIT with 429 before it touches the refresh token', async () => {
+    const tokenUrl = `${app.server.config.issuerUrl}/oauth/token`;
+    const refresh = async (refreshToken: string, clientId = user.clientId) =>
+      answerOf(
+        await fetch(tokenUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }),
+        }),
+      );
+    await awayFromMinuteEdge();
+    // Fill this minute's window with failed refreshes (the test before may have filled it already).
+    for (let i = 0; i < 3; i++) {
+      const failed = await refresh(`not a refresh token ${i}`);
+      if (failed.status === 429) break;
+      assert.equal(failed.status, 400);
+    }
+    const limited = await refresh(user.refreshToken);
+    assert.equal(limited.status, 429);
+    assert.equal(malformedOAuthError(limited), undefined);
+    assert.equal((limited.json as { error: string }).error, 'temporarily_unavailable');
+    assert.ok(Number(limited.headers.get('retry-after')) >= 1);
+    const stored = await app.database.db
+      .selectFrom('oauth_refresh_tokens')
+      .select('used_at')
+      .where('token_hash', '=', createHash('sha256').update(user.refreshToken).digest())
+      .executeTakeFirstOrThrow();
+    assert.equal(stored.used_at, null, 'the refused refresh did not rotate the token');
+    // Whatever else is wrong with a request from a full window, it is answered 429 (and not counted).
+    assert.equal((await refresh(user.refreshToken, 'no such client')).status, 429);
+    const counter = await app.database.db.selectFrom('rate_limit_counters').select('hits').where('key', 'like', 'token:%').orderBy('window_start', 'desc').executeTakeFirstOrThrow();
     assert.equal(counter.hits, 3);
   });
 });

@@ -3,6 +3,7 @@ import * as initial from './0001-initial.js';
 import * as oauth from './0002-oauth.js';
 import * as lakehouse from './0003-lakehouse.js';
 import * as assets from './0004-assets.js';
+import * as oauthRefreshGrant from './0005-oauth-refresh-grant.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002-oauth': oauth,
   '0003-lakehouse': lakehouse,
   '0004-assets': assets,
+  '0005-oauth-refresh-grant': oauthRefreshGrant,
 };

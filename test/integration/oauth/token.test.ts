@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { startServer, type RunningServer } from '../../../src/server.js';
@@ -41,6 +42,8 @@ async function freshCode(walk: Parameters<typeof walkSignInPages>[1] = {}) {
   const exchange = { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, client_id };
   return { clientId: client_id, verifier, code, exchange };
 }
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 async function works(accessToken: string, base = app.url): Promise<boolean> {
   const response = await mcpCall(base, accessToken, 'tools/list');
@@ -182,6 +185,52 @@ describe('refresh_token', () => {
     assert.equal(user.scope, 'read');
     const again = await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId });
     assert.equal(again.body.scope, 'read');
+  });
+
+  it('concurrent uses of one refresh token: exactly one rotates it, the others revoke the grant', async () => {
+    const user = await userTokens(app);
+    const refresh = { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId };
+    const answers = await Promise.all(Array.from({ length: 4 }, () => postForm(token, refresh)));
+    const rotated = answers.filter((a) => a.status === 200);
+    assert.equal(rotated.length, 1, JSON.stringify(answers.map((a) => a.body)));
+    for (const refused of answers.filter((a) => a.status !== 200)) assert.equal(refused.body.error, 'invalid_grant');
+    const successor = await postForm(token, { ...refresh, refresh_token: rotated[0]?.body.refresh_token as string });
+    assert.equal(successor.body.error, 'invalid_grant', 'the reuse revoked the grant, the successor with it');
+    const grant = await app.database.db
+      .selectFrom('oauth_refresh_tokens as r')
+      .innerJoin('oauth_grants as g', 'g.id', 'r.grant_id')
+      .select(['g.revoked_at', 'g.revoked_reason'])
+      .where('r.token_hash', '=', sha256(user.refreshToken))
+      .executeTakeFirstOrThrow();
+    assert.ok(grant.revoked_at);
+    assert.equal(grant.revoked_reason, 'refresh token reused');
+  });
+
+  it('a client deleted or barred from refresh tokens stops refreshing at its next request, on a cached client record too', async () => {
+    const { db } = app.database;
+    const user = await userTokens(app);
+    const refresh = (refreshToken: string) => postForm(token, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: user.clientId });
+    // A first refresh: the server now holds the client's record in its cache.
+    const first = await refresh(user.refreshToken);
+    assert.equal(first.status, 200);
+    const current = first.body.refresh_token as string;
+
+    await db.updateTable('oauth_clients').set({ grant_types: ['authorization_code'] }).where('id', '=', user.clientId).execute();
+    const barred = await refresh(current);
+    assert.equal(barred.status, 400);
+    assert.equal(barred.body.error, 'unauthorized_client');
+    const untouched = await db.selectFrom('oauth_refresh_tokens').select('used_at').where('token_hash', '=', sha256(current)).executeTakeFirstOrThrow();
+    assert.equal(untouched.used_at, null, 'the refused request did not use the refresh token');
+
+    await db.updateTable('oauth_clients').set({ grant_types: ['authorization_code', 'refresh_token'] }).where('id', '=', user.clientId).execute();
+    const again = await refresh(current);
+    assert.equal(again.status, 200, 'allowed again, it refreshes again');
+
+    await db.deleteFrom('oauth_clients').where('id', '=', user.clientId).execute();
+    const gone = await refresh(again.body.refresh_token as string);
+    assert.equal(gone.status, 401);
+    assert.equal(gone.body.error, 'invalid_client');
+    assert.match(String(gone.body.error_description), /Unknown client/);
   });
 
   it('refuses a refresh token of another client', async () => {
