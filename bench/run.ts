@@ -294,8 +294,9 @@ async function main(): Promise<void> {
       const more = await userRefreshTokens(ours.url, user, S4_CONNECTIONS);
       chains = more;
     }
-    const refreshed = await runLoad({ kind: 'refresh', url: tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, clientId: chains.clientId, refreshTokens: chains.refreshTokens, connections: S4_CONNECTIONS, durationMs: PLAN.s4Ms });
-    chains = { clientId: chains.clientId, refreshTokens: refreshed.refreshTokens ?? [] };
+    // The unused refresh tokens continue the chains next round; live secrets, they stay out of the results.
+    const { refreshTokens: unused = [], ...refreshed } = await runLoad({ kind: 'refresh', url: tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, clientId: chains.clientId, refreshTokens: chains.refreshTokens, connections: S4_CONNECTIONS, durationMs: PLAN.s4Ms });
+    chains = { clientId: chains.clientId, refreshTokens: unused };
     s4.refresh.push(refreshed);
     s4.clientCredentials.push(
       await run(

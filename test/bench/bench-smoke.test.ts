@@ -48,6 +48,7 @@ describe('npm run bench (smoke)', () => {
       assert.ok(Number(s3?.timeMs) > 0, 'scenario 3');
       assert.ok((s4?.medians?.refresh?.rps ?? 0) > 0 && (s4?.medians?.clientCredentials?.rps ?? 0) > 0, 'scenario 4');
       assert.equal(s4?.medians?.refresh?.errors, 0, 'scenario 4 refresh errors');
+      assert.doesNotMatch(fs.readFileSync(out, 'utf8'), /refreshTokens/, 'no live refresh token is written to the results');
       assert.ok((s5?.medians?.ours?.rps ?? 0) > 0 && (s5?.medians?.limit?.rps ?? 0) > 0, 'scenario 5');
       assert.ok(Number(s6?.npmStartToReadyMs) > 0, 'scenario 6');
       assert.equal(results.targets.length, 9);
