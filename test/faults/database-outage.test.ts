@@ -40,7 +40,7 @@ before(async () => {
 after(async () => {
   await proxy?.up().catch(() => undefined);
   await server?.close();
-  await proxy?.down();
+  await proxy?.close();
   await database?.drop();
 });
 
