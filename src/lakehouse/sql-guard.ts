@@ -154,11 +154,39 @@ function charPosition(sql: string, byteOffset: number): number {
   return Buffer.from(sql, 'utf8').subarray(0, byteOffset).toString('utf8').length + 1;
 }
 
+/** Statements passed recently, by their exact text: parsing and walking the tree costs more than the rest of a point query. */
+const passed = new Map<string, CheckedStatement>();
+const PASSED_ENTRIES = 256;
+const PASSED_MAX_LENGTH = 8_192;
+
 /**
  * Checks that `sql` is exactly one read statement and answers its text and kind; throws SqlRefused
  * (HTTP 400, code `sql_refused` or `sql_syntax_error`) with a message that says what to do.
+ * The check is a pure function of the text, so an identical text that passed before is answered from a
+ * small LRU cache (a few recent statements of bounded length; refusals are not cached).
  */
 export function checkReadStatement(sql: string): CheckedStatement {
+  const cached = passed.get(sql);
+  if (cached) {
+    passed.delete(sql);
+    passed.set(sql, cached);
+    return cached;
+  }
+  const checked = Object.freeze(checkUncached(sql));
+  if (sql.length <= PASSED_MAX_LENGTH) {
+    passed.set(sql, checked);
+    if (passed.size > PASSED_ENTRIES) passed.delete(passed.keys().next().value as string);
+  }
+  return checked;
+}
+
+function checkUncached(sql: string): CheckedStatement {
+  // PostgreSQL text cannot hold NUL, and the parser (a C string) would stop reading there: refuse it
+  // rather than check a prefix of what is sent.
+  const nul = sql.indexOf('\0');
+  if (nul >= 0) {
+    throw new SqlRefused({ message: 'The SQL holds a NUL character (\\0)', position: nul + 1, hint: 'Remove it; PostgreSQL text cannot contain NUL' });
+  }
   const statements = parse(sql);
   if (statements.length === 0) {
     throw new SqlRefused({ message: 'The SQL holds no statement', hint: HINT });
