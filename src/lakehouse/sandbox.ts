@@ -1,6 +1,5 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
-import Cursor from 'pg-cursor';
 import type { Database } from '../db/schema.js';
 import { AppError, notFound } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -17,25 +16,31 @@ import {
 } from './provision.js';
 import { openSealedUrl } from './connections.js';
 import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-guard.js';
+import { PipelinedStatement, type RowWindow, type StatementRows } from './pipelined-statement.js';
 
 // The SQL sandbox (DESIGN.md §4). Every user statement runs:
 //  - on a pooled connection of the environment's own role (or of an external connection's user),
 //  - inside BEGIN READ ONLY with statement_timeout, lock_timeout and idle_in_transaction_session_timeout
-//    set by one trusted simple-protocol round trip,
-//  - as exactly one statement through the extended protocol (a cursor: node-postgres refuses several
-//    statements there), reading at most cap + 1 rows,
-//  - then ROLLBACK and the equivalent of DISCARD ALL in one round trip, or the connection is dropped when
-//    anything went wrong. A call costs four round trips: set-up, the cursor's rows, its close, the reset
-//    (awaited, so that an answer means its session is clean: no advisory lock outlives the call).
+//    set by trusted set-up statements of our own,
+//  - as exactly one statement through the extended protocol (PostgreSQL refuses several statements in one
+//    Parse), reading at most cap + 1 rows through its portal,
+//  - then ROLLBACK and the equivalent of DISCARD ALL, or the connection is dropped when anything went wrong.
+// query() and explain() send all of that in one socket write and one round trip (pipelined-statement.ts
+// says why that is as safe as one round trip per step); the reset is still awaited before the answer, so
+// that an answer means its session is clean (no advisory lock outlives the call). withSandbox() (used by
+// the catalog and parameterized insights) runs the set-up, the caller's queries and the reset one after
+// another.
 // At most `sqlConcurrency` statements run at once per environment (the rest fail fast as busy), and all
 // pools together keep at most `maxConnections` connections, evicting idle pools first.
 
 export const BUILT_IN_CONNECTIONS = ['lakehouse', 'sample'] as const;
 
-/** ROLLBACK, then DISCARD ALL spelled out (https://www.postgresql.org/docs/17/sql-discard.html). */
+/** ROLLBACK, then DISCARD ALL spelled out (https://www.postgresql.org/docs/17/sql-discard.html), in one string. */
 const RESET_SESSION =
   'ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; ' +
   'SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES';
+/** The same reset as two Query messages of a pipeline (DISCARD ALL runs alone, outside a transaction block). */
+const RESET_QUERIES = ['ROLLBACK', 'DISCARD ALL'] as const;
 
 export interface LakehouseOptions {
   /** The application database, as the application's user; sandbox roles connect to it with their own. */
@@ -81,6 +86,30 @@ interface PoolEntry {
   lastUsed: number;
   active: number;
   typeNames: Map<number, string>;
+}
+
+/** A checked-out sandbox connection for one call. */
+interface Lease {
+  client: pg.PoolClient;
+  entry: PoolEntry;
+  target: Target;
+  /** Cancelled or failed: the connection is dropped, not reset. */
+  broken: boolean;
+  /** The session was reset already (by a pipelined statement): release it as it is. */
+  reset: boolean;
+}
+
+/** The trusted set-up of every sandboxed statement: a READ ONLY transaction, its timeouts, UTC, the schema. */
+function setupStatements(target: Target, timeoutMs: number): string[] {
+  const timeout = Math.max(1, Math.round(timeoutMs));
+  return [
+    'BEGIN READ ONLY',
+    `SET LOCAL statement_timeout = ${timeout}`,
+    `SET LOCAL lock_timeout = ${Math.min(timeout, 5_000)}`,
+    `SET LOCAL idle_in_transaction_session_timeout = ${timeout + 10_000}`,
+    "SET LOCAL TimeZone = 'UTC'",
+    ...(target.searchPath ? [`SET LOCAL search_path = ${quoteIdent(target.searchPath)}`] : []),
+  ];
 }
 
 /** A refusal with the PostgreSQL error's message, position and hint (not an internal error). */
@@ -186,6 +215,18 @@ export class Lakehouse {
    * back and resets the session (or drops the connection). Cancels the running statement on abort.
    */
   async withSandbox<T>(environmentId: string, connection: string, options: RunOptions, work: (client: pg.PoolClient, entry: PoolEntry) => Promise<T>): Promise<T> {
+    return this.lease(environmentId, connection, options, async ({ client, entry, target }) => {
+      await client.query(setupStatements(target, options.timeoutMs).join('; '));
+      return work(client, entry);
+    });
+  }
+
+  /**
+   * Checks out a sandbox connection of the environment (within SQL_CONCURRENCY) and runs `work` on it, with
+   * the cancel wiring (abort signal, backstop timer); afterwards resets the session, unless `work` says it
+   * did (`lease.reset`), or drops the connection when anything went wrong.
+   */
+  private async lease<T>(environmentId: string, connection: string, options: RunOptions, work: (lease: Lease) => Promise<T>): Promise<T> {
     if (this.closed) throw new AppError(503, 'unavailable', 'The server is shutting down.');
     const running = this.running.get(environmentId) ?? 0;
     if (running >= this.options.sqlConcurrency) {
@@ -200,12 +241,12 @@ export class Lakehouse {
     this.running.set(environmentId, running + 1);
     let client: pg.PoolClient | undefined;
     let entry: PoolEntry | undefined;
-    let broken = false;
+    let lease: Lease | undefined;
     let cancelled = false;
     const cancel = () => {
-      if (!client || cancelled) return;
+      if (!client || !lease || cancelled) return;
       cancelled = true;
-      broken = true;
+      lease.broken = true;
       this.cancelBackend(client, entry?.config ?? {});
     };
     let timer: NodeJS.Timeout | undefined;
@@ -218,22 +259,12 @@ export class Lakehouse {
       client = await entry.pool.connect().catch((error: unknown) => {
         throw this.connectError(error, connection);
       });
+      lease = { client, entry, target, broken: false, reset: false };
       options.signal?.addEventListener('abort', cancel, { once: true });
       if (options.signal?.aborted) cancel();
       // Statement timeout in PostgreSQL, and a backstop here should the server not answer it.
       timer = setTimeout(cancel, options.timeoutMs + 2_000);
-      const timeout = Math.max(1, Math.round(options.timeoutMs));
-      await client.query(
-        [
-          'BEGIN READ ONLY',
-          `SET LOCAL statement_timeout = ${timeout}`,
-          `SET LOCAL lock_timeout = ${Math.min(timeout, 5_000)}`,
-          `SET LOCAL idle_in_transaction_session_timeout = ${timeout + 10_000}`,
-          "SET LOCAL TimeZone = 'UTC'",
-          ...(target.searchPath ? [`SET LOCAL search_path = ${quoteIdent(target.searchPath)}`] : []),
-        ].join('; '),
-      );
-      return await work(client, entry);
+      return await work(lease);
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new AppError(499, 'cancelled', 'The call was cancelled.');
       throw this.mapError(error, options.timeoutMs);
@@ -244,8 +275,27 @@ export class Lakehouse {
         entry.active -= 1;
         entry.lastUsed = Date.now();
       }
-      if (client) await this.release(client, broken);
+      if (client) await this.release(client, lease?.broken ?? true, lease?.reset ?? false);
       this.running.set(environmentId, (this.running.get(environmentId) ?? 1) - 1);
+    }
+  }
+
+  /**
+   * One checked statement on a sandbox connection in one round trip (pipelined-statement.ts): set-up, the
+   * statement's rows in `window`, Sync and the session reset; answers once the reset has answered too.
+   */
+  private async runPipelined(lease: Lease, text: string, values: readonly unknown[], window: RowWindow, timeoutMs: number): Promise<StatementRows> {
+    const statement = new PipelinedStatement(lease.client, setupStatements(lease.target, timeoutMs), text, values, window, jsonTypes, RESET_QUERIES);
+    lease.client.query(statement);
+    try {
+      return await statement.result;
+    } finally {
+      // A cancelled statement's connection is dropped; otherwise the reset (already on the wire) is awaited.
+      if (!lease.broken) {
+        const resetError = await statement.reset;
+        if (resetError) lease.broken = true;
+        else lease.reset = true;
+      }
     }
   }
 
@@ -257,14 +307,19 @@ export class Lakehouse {
   }
 
   /**
-   * ROLLBACK and a reset of the session, in one simple-protocol round trip of our own statements. DISCARD ALL
-   * refuses to run in a multi-statement string (it cannot run in a transaction block), so this spells out what
-   * the PostgreSQL documentation says it is equivalent to; the advisory locks and session settings a user's
-   * SELECT could leave behind (pg_advisory_lock, set_config) go with it.
+   * ROLLBACK and a reset of the session, in one simple-protocol round trip of our own statements (unless
+   * the caller reset it already). DISCARD ALL refuses to run in a multi-statement string (it cannot run in
+   * a transaction block), so RESET_SESSION spells out what the PostgreSQL documentation says it is
+   * equivalent to; the advisory locks and session settings a user's SELECT could leave behind
+   * (pg_advisory_lock, set_config) go with it.
    */
-  private async release(client: pg.PoolClient, broken: boolean): Promise<void> {
+  private async release(client: pg.PoolClient, broken: boolean, alreadyReset: boolean): Promise<void> {
     if (broken) {
       client.release(true);
+      return;
+    }
+    if (alreadyReset) {
+      client.release();
       return;
     }
     try {
@@ -363,7 +418,7 @@ export class Lakehouse {
     return fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? entry.typeNames.get(f.dataTypeID) ?? 'unknown' }));
   }
 
-  /** query_lakehouse: one checked read statement, rows through a cursor, row and byte caps. */
+  /** query_lakehouse: one checked read statement, its rows read through a portal, row and byte caps. */
   async query(
     environmentId: string,
     connection: string,
@@ -372,75 +427,29 @@ export class Lakehouse {
   ): Promise<QueryResult> {
     const checked = checkReadStatement(rawSql);
     const started = performance.now();
-    return this.withSandbox(environmentId, connection, options, async (client, entry) => {
-      // pg-cursor sends Parse, Bind, Describe, Flush and (with the first read, below) Execute, Flush as six
-      // socket writes (pg's own Query corks the socket; the cursor does not): corked, they leave as one.
-      const socket = (client as unknown as { connection?: { stream?: { cork?(): void; uncork?(): void } } }).connection?.stream;
-      socket?.cork?.();
-      process.nextTick(() => socket?.uncork?.());
-      const cursor = client.query(new Cursor<unknown[]>(checked.text, options.values ?? [], { rowMode: 'array', types: jsonTypes }));
-      let fields: pg.FieldDef[] = [];
-      const read = (n: number) =>
-        new Promise<unknown[][]>((resolve, reject) => {
-          cursor.read(n, (error, rows, result) => {
-            if (error) reject(error);
-            else {
-              fields = result.fields;
-              resolve(rows);
-            }
-          });
-        });
-      try {
-        // Skipped rows are read and dropped in batches: a cursor has no MOVE in node-postgres.
-        let skipped = 0;
-        while (skipped < options.offset) {
-          const batch = await read(Math.min(1_000, options.offset - skipped));
-          skipped += batch.length;
-          if (batch.length === 0) break;
-        }
-        const rows: unknown[][] = [];
-        let bytes = 0;
-        let truncated = false;
-        let done = false;
-        while (!done && !truncated) {
-          const want = options.limit + 1 - rows.length;
-          const batch = await read(Math.min(want, 500));
-          if (batch.length < Math.min(want, 500)) done = true;
-          for (const row of batch) {
-            if (rows.length === options.limit) {
-              truncated = true;
-              break;
-            }
-            bytes += JSON.stringify(row).length + 1;
-            if (bytes > options.maxBytes) {
-              truncated = true;
-              break;
-            }
-            rows.push(row);
-          }
-        }
-        const columns = await this.typeNames(client, entry, fields);
-        return {
-          columns,
-          rows,
-          row_count: rows.length,
-          truncated,
-          ...(truncated ? { next_offset: options.offset + rows.length } : {}),
-          elapsed_ms: Math.round((performance.now() - started) * 10) / 10,
-        };
-      } finally {
-        await new Promise<void>((resolve) => cursor.close(() => resolve()));
-      }
+    return this.lease(environmentId, connection, options, async (lease) => {
+      const { offset, limit, maxBytes } = options;
+      const { fields, rows, truncated } = await this.runPipelined(lease, checked.text, options.values ?? [], { offset, limit, maxBytes }, options.timeoutMs);
+      // After the reset: a catalog lookup of our own, on a clean session (only for OIDs not seen before).
+      const columns = await this.typeNames(lease.client, lease.entry, fields);
+      return {
+        columns,
+        rows,
+        row_count: rows.length,
+        truncated,
+        ...(truncated ? { next_offset: offset + rows.length } : {}),
+        elapsed_ms: Math.round((performance.now() - started) * 10) / 10,
+      };
     });
   }
 
   /** EXPLAIN (FORMAT JSON) of a checked statement; with `analyze`, it runs under the same sandbox rules. */
   async explain(environmentId: string, connection: string, checked: CheckedStatement, options: RunOptions & { analyze: boolean }): Promise<unknown> {
     const prefix = options.analyze ? 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ' : 'EXPLAIN (FORMAT JSON) ';
-    return this.withSandbox(environmentId, connection, options, async (client) => {
+    return this.lease(environmentId, connection, options, async (lease) => {
       try {
-        const result = await client.query<{ 'QUERY PLAN': unknown[] }>({ text: prefix + checked.text, values: [], queryMode: 'extended' } as pg.QueryConfig);
-        return result.rows[0]?.['QUERY PLAN'][0];
+        const { rows } = await this.runPipelined(lease, prefix + checked.text, [], { offset: 0, limit: 1, maxBytes: Infinity }, options.timeoutMs);
+        return (rows[0]?.[0] as unknown[] | undefined)?.[0];
       } catch (error) {
         if (isPgError(error) && error.position) {
           (error as { position: string }).position = String(Math.max(1, Number(error.position) - prefix.length));

@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { jsonTypes } from '../../../src/lakehouse/json-types.js';
+import { PipelinedStatement } from '../../../src/lakehouse/pipelined-statement.js';
+import { checkReadStatement } from '../../../src/lakehouse/sql-guard.js';
+import { call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
+
+// query_lakehouse and explain_sql send the set-up, the user statement, Sync and the session reset in one
+// write (src/lakehouse/pipelined-statement.ts). These tests pin what makes that safe: the user statement
+// runs only after every set-up statement succeeded, inside the READ ONLY transaction with its timeouts;
+// nothing in its text reaches past its own Parse message; the session is reset before the answer, also
+// after an error; and windows larger than one Execute still page correctly.
+
+let h: LakehouseHarness;
+before(async () => {
+  h = await startLakehouseHarness();
+  await sql.raw(`CREATE TABLE ${h.env.a.schema}.orders AS SELECT g AS id FROM generate_series(1, 5) g`).execute(h.database.db);
+  await sql.raw('CREATE TABLE public.pipeline_probe (n int)').execute(h.database.db);
+});
+after(async () => {
+  await h?.close();
+});
+
+const RESET = ['ROLLBACK', 'DISCARD ALL'];
+const WINDOW = { offset: 0, limit: 1000, maxBytes: 1024 * 1024 };
+
+/** The session as the next statement sees it: still read-only, its timeouts, UTC, and the orders table intact. */
+async function sandboxStillHolds(timeoutMs = 15_000): Promise<void> {
+  const result = await call(h.clients.a, 'query_lakehouse', {
+    sql: "SELECT current_setting('transaction_read_only'), current_setting('statement_timeout'), current_setting('TimeZone'), (SELECT count(*) FROM orders)",
+    timeout_ms: timeoutMs,
+  });
+  assert.deepEqual(result.rows, [['on', timeoutMs % 1000 === 0 ? `${timeoutMs / 1000}s` : `${timeoutMs}ms`, 'UTC', '5']]);
+}
+
+describe('sandbox: one round trip per statement', () => {
+  it('never runs the user statement when a set-up statement fails, and resets the session anyway', async () => {
+    const client = new pg.Client({ connectionString: h.database.url });
+    await client.connect();
+    try {
+      // The application's own user may write: only the failed set-up keeps this INSERT from running.
+      const statement = new PipelinedStatement(
+        client,
+        ['BEGIN READ ONLY', "SET LOCAL statement_timeout = 'not a duration'"],
+        'INSERT INTO public.pipeline_probe VALUES (1)',
+        [],
+        WINDOW,
+        jsonTypes,
+        RESET,
+      );
+      client.query(statement);
+      await assert.rejects(statement.result, (error: Error & { code?: string }) => error.code === '22023');
+      assert.equal(await statement.reset, undefined, 'the reset ran');
+      const probe = await sql<{ n: number }>`SELECT count(*)::int AS n FROM public.pipeline_probe`.execute(h.database.db);
+      assert.equal(probe.rows[0]?.n, 0, 'the INSERT never ran');
+      const after = await client.query("SELECT current_setting('transaction_read_only') AS ro");
+      assert.deepEqual(after.rows, [{ ro: 'off' }], 'no transaction is left open');
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('runs the user statement inside the READ ONLY transaction with the timeouts of the call', async () => {
+    const result = await call(h.clients.a, 'query_lakehouse', {
+      sql: "SELECT current_setting('transaction_read_only'), current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('TimeZone')",
+      timeout_ms: 1234,
+    });
+    assert.deepEqual(result.rows, [['on', '1234ms', '1234ms', '11234ms', 'UTC']]);
+    const error = await callError(h.clients.a, 'query_lakehouse', { sql: 'SELECT pg_sleep(5)', timeout_ms: 300 });
+    assert.equal(error.code, 'query_timeout');
+    await sandboxStillHolds();
+  });
+
+  it('keeps comments, quotes, dollar quotes and backslashes inside the one statement', async () => {
+    const trailing = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT 1 AS one --' });
+    assert.deepEqual(trailing.rows, [[1]]);
+    const block = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT 2 AS two /* COMMIT */' });
+    assert.deepEqual(block.rows, [[2]]);
+    const dollars = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT $q$; COMMIT; DROP TABLE orders; $q$ AS t' });
+    assert.deepEqual(dollars.rows, [['; COMMIT; DROP TABLE orders; ']]);
+    const backslash = await call(h.clients.a, 'query_lakehouse', { sql: "SELECT '\\' AS b -- '; COMMIT" });
+    assert.deepEqual(backslash.rows, [['\\']]);
+    await sandboxStillHolds();
+  });
+
+  it('refuses what would end the statement early: a second statement, an open comment, a NUL', async () => {
+    for (const text of ['SELECT 1; COMMIT', 'SELECT 1; ROLLBACK; DROP TABLE orders', "SELECT '\\'; COMMIT; --'", 'SELECT 1 /*', "SELECT $$; COMMIT", 'SELECT 1\u0000; COMMIT', 'SELECT 1 --\u0000\nDROP TABLE orders']) {
+      const error = await callError(h.clients.a, 'query_lakehouse', { sql: text });
+      assert.ok(['sql_refused', 'sql_syntax_error'].includes(error.code), `${JSON.stringify(text)}: ${error.code} ${error.message}`);
+    }
+    await sandboxStillHolds();
+  });
+
+  it('resets the session before answering, also when the statement fails after taking a lock', async () => {
+    const error = await callError(h.clients.a, 'query_lakehouse', { sql: 'SELECT pg_advisory_lock(77), 1 / 0' });
+    assert.equal(error.code, 'sql_error');
+    assert.match(error.message, /division by zero/);
+    const locks = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`.execute(h.database.db);
+    assert.equal(locks.rows[0]?.n, 0, 'the reset released the session lock before the answer');
+    const idle = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${h.env.a.role} AND state <> 'idle'`.execute(h.database.db);
+    assert.equal(idle.rows[0]?.n, 0, 'no sandbox session is left in a transaction');
+    await sandboxStillHolds();
+  });
+
+  it('pages windows larger than one Execute: offsets and limits past 1,001 rows', async () => {
+    const text = 'SELECT g FROM generate_series(1, 5000) g';
+    const middle = await call(h.clients.a, 'query_lakehouse', { sql: text, offset: 1500, limit: 2000 });
+    assert.equal(middle.row_count, 2000);
+    assert.deepEqual([middle.rows[0], middle.rows[1999]], [[1501], [3500]]);
+    assert.equal(middle.truncated, true);
+    assert.equal(middle.next_offset, 3500);
+    const last = await call(h.clients.a, 'query_lakehouse', { sql: text, offset: 4500, limit: 1000 });
+    assert.equal(last.row_count, 500);
+    assert.deepEqual(last.rows[499], [5000]);
+    assert.equal(last.truncated, false);
+    const past = await call(h.clients.a, 'query_lakehouse', { sql: text, offset: 6000, limit: 10 });
+    assert.equal(past.row_count, 0);
+    assert.equal(past.truncated, false);
+  });
+
+  it('explain_sql and validate_sql go through the same pipeline', async () => {
+    const explained = await call(h.clients.a, 'explain_sql', { sql: 'SELECT * FROM orders WHERE id = 3', analyze: true });
+    assert.ok(JSON.stringify(explained.plan).includes('Actual Rows'), 'EXPLAIN ANALYZE ran');
+    const invalid = await call(h.clients.a, 'validate_sql', { sql: 'SELECT no_such_column FROM orders' });
+    assert.equal(invalid.valid, false);
+    assert.match(invalid.errors[0]?.message ?? '', /no_such_column/);
+    await sandboxStillHolds();
+  });
+});
+
+describe('sql guard: checked statements are cached by text', () => {
+  it('answers an identical text from the cache, frozen, and never caches a refusal', () => {
+    const first = checkReadStatement('SELECT 42 AS cached');
+    assert.equal(checkReadStatement('SELECT 42 AS cached'), first);
+    assert.ok(Object.isFrozen(first));
+    assert.throws(() => checkReadStatement('DELETE FROM orders'), /not a read statement/);
+    assert.throws(() => checkReadStatement('DELETE FROM orders'), /not a read statement/);
+  });
+});
