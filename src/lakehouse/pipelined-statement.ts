@@ -30,7 +30,8 @@ import type pg from 'pg';
 //
 // When the statement may need more rows than one Execute fetches (a large offset or limit), the first write
 // ends with Flush instead, further Executes follow while rows are wanted (the portal stays open: no Sync in
-// between, so the statement timer keeps running across them), and Sync + reset are written once done.
+// between, so the statement timer keeps running across them), and Sync + reset go with the last one the
+// window needs (or follow at once when the rows run out early): one round trip per batch.
 // Either way one Execute asks for at most 1,001 rows, and rows past the offset, the limit or the byte cap are
 // dropped as they arrive (skipped ones unparsed): memory stays bounded by the caps plus one row.
 //
@@ -251,7 +252,9 @@ export class PipelinedStatement implements pg.Submittable {
     protocol.stream.cork?.();
     try {
       protocol.execute({ rows });
-      protocol.flush();
+      // The last batch the window needs goes with the Sync and the reset, as in submit().
+      if (this.received + rows >= this.wanted) this.syncAndReset();
+      else protocol.flush();
     } finally {
       protocol.stream.uncork?.();
     }

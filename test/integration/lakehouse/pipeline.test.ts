@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
+import { createLogger } from '../../../src/logger.js';
 import { jsonTypes } from '../../../src/lakehouse/json-types.js';
 import { PipelinedStatement } from '../../../src/lakehouse/pipelined-statement.js';
+import { Lakehouse } from '../../../src/lakehouse/sandbox.js';
 import { checkReadStatement } from '../../../src/lakehouse/sql-guard.js';
-import { call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
+import { call, callError, SECRET, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
 // query_lakehouse and explain_sql send the set-up, the user statement, Sync and the session reset in one
 // write (src/lakehouse/pipelined-statement.ts). These tests pin what makes that safe: the user statement
@@ -127,6 +130,80 @@ describe('sandbox: one round trip per statement', () => {
     assert.equal(invalid.valid, false);
     assert.match(invalid.errors[0]?.message ?? '', /no_such_column/);
     await sandboxStillHolds();
+  });
+});
+
+/**
+ * A TCP proxy in front of PostgreSQL that counts round trips: each time the client speaks again after the
+ * server has answered (or for the first time) is one.
+ */
+class RoundTripCounter {
+  roundTrips = 0;
+  private readonly sockets = new Set<net.Socket>();
+  private readonly server = net.createServer((client) => {
+    const upstream = net.connect(this.target.port, this.target.host);
+    this.sockets.add(client).add(upstream);
+    let answered = true;
+    client.on('data', (chunk) => {
+      if (answered) this.roundTrips += 1;
+      answered = false;
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk) => {
+      answered = true;
+      client.write(chunk);
+    });
+    for (const socket of [client, upstream]) socket.on('error', () => undefined);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
+    return String((this.server.address() as net.AddressInfo).port);
+  }
+
+  close(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+describe('sandbox: round trips to PostgreSQL', () => {
+  it('costs one round trip per query_lakehouse call, set-up and reset included, also when the statement fails', async () => {
+    const url = new URL(h.database.url);
+    const counter = new RoundTripCounter({ host: url.hostname, port: Number(url.port) });
+    url.port = await counter.listen();
+    url.hostname = '127.0.0.1';
+    const lakehouse = await new Lakehouse(h.database.db, { appUrl: url.href, secretKey: SECRET, sqlConcurrency: 1, log: createLogger('silent') }).init();
+    const options = { limit: 1000, offset: 0, maxBytes: 1024 * 1024, timeoutMs: 15_000 };
+    try {
+      // The first call also opens (and authenticates) the pool's connection.
+      await lakehouse.query(h.env.a.id, 'sample', 'SELECT * FROM users WHERE user_id = 4242', options);
+      counter.roundTrips = 0;
+      const point = await lakehouse.query(h.env.a.id, 'sample', 'SELECT * FROM users WHERE user_id = 4242', options);
+      assert.equal(point.row_count, 1);
+      assert.equal(counter.roundTrips, 1, 'a point query');
+      counter.roundTrips = 0;
+      await assert.rejects(lakehouse.query(h.env.a.id, 'sample', 'SELECT 1 / 0', options), /division by zero/);
+      assert.equal(counter.roundTrips, 1, 'a failing statement');
+      counter.roundTrips = 0;
+      const capped = await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 100000000)', options);
+      assert.equal(capped.truncated, true);
+      assert.equal(counter.roundTrips, 1, 'a capped result of the default limit');
+      counter.roundTrips = 0;
+      await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 100000000)', { ...options, offset: 2500, limit: 10 });
+      assert.equal(counter.roundTrips, 3, 'a window of rows 2,501 to 2,511: one round trip per batch of at most 1,000 rows');
+      counter.roundTrips = 0;
+      const short = await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 1500)', { ...options, offset: 1400, limit: 1000 });
+      assert.equal(short.row_count, 100);
+      assert.equal(counter.roundTrips, 3, 'rows that run out early: two batches, then Sync and reset');
+    } finally {
+      await lakehouse.close();
+      await counter.close();
+    }
   });
 });
 
