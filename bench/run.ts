@@ -213,6 +213,8 @@ async function main(): Promise<void> {
   const limit = await startBaseline('bench/baselines/limit.ts', {
     ...verification,
     BENCH_RESULTS: JSON.stringify({ 'tools/call': JSON.stringify(context.json.result), 'tools/list': JSON.stringify(list.json.result) }),
+    BENCH_DATABASE_URL: setup.databaseUrl,
+    BENCH_POINT_SQL: RAW_POINT_SQL,
   });
   for (const baseline of [reference, limit]) {
     const answer = await call(baseline.url, token, SESSION_CONTEXT);
@@ -254,12 +256,16 @@ async function main(): Promise<void> {
     s5.limit.push(await run(http(limit.url, TOOLS_LIST, S1_CONNECTIONS, PLAN.s5Ms), limit.pid));
   }
 
-  // Scenario 2: a point query through query_lakehouse against the same SQL on a plain pg pool.
-  say('scenario 2: query_lakehouse point query @8 vs raw pg');
-  const s2 = { ours: [] as LoadResult[], rawPg: [] as LoadResult[] };
+  // Scenario 2: a point query through query_lakehouse against the same SQL on a plain pg pool, and against
+  // the limit answering the same call with one plain pg query (the floor for an authenticated call that queries).
+  say('scenario 2: query_lakehouse point query @8 vs raw pg and the limit');
+  const limitPoint = await call(limit.url, token, POINT_QUERY);
+  check(limitPoint.json.result?.structuredContent?.row_count === 1, `the limit's point query failed: ${limitPoint.text.slice(0, 300)}`);
+  const s2 = { ours: [] as LoadResult[], rawPg: [] as LoadResult[], limit: [] as LoadResult[] };
   for (let r = 0; r < PLAN.rounds; r++) {
     s2.ours.push(await run({ kind: 'loop', url: mcpUrl, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }, ours.pid));
     s2.rawPg.push(await run({ kind: 'pg', url: setup.databaseUrl, sql: RAW_POINT_SQL, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }));
+    s2.limit.push(await run({ kind: 'loop', url: limit.url, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }, limit.pid));
   }
 
   // Scenario 3: the capped answer to a hundred million rows; time and peak RSS growth of our process.
@@ -341,7 +347,7 @@ async function main(): Promise<void> {
   // Figures, ratios, targets.
   const m1 = { ours: medianOf(s1.ours), reference: medianOf(s1.reference), limit: medianOf(s1.limit) };
   const m5 = { ours: medianOf(s5.ours), limit: medianOf(s5.limit) };
-  const m2 = { ours: medianOf(s2.ours), rawPg: medianOf(s2.rawPg) };
+  const m2 = { ours: medianOf(s2.ours), rawPg: medianOf(s2.rawPg), limit: medianOf(s2.limit) };
   const m4 = { refresh: medianOf(s4.refresh), clientCredentials: medianOf(s4.clientCredentials) };
   const ratios = {
     s1VsReference: m1.ours.rps / m1.reference.rps,
@@ -349,6 +355,7 @@ async function main(): Promise<void> {
     s5VsLimit: m5.ours.rps / m5.limit.rps,
     s2OverheadP50Ms: m2.ours.p50 - m2.rawPg.p50,
     s2OverheadP99Ms: m2.ours.p99 - m2.rawPg.p99,
+    s2LimitOverheadP50Ms: m2.limit.p50 - m2.rawPg.p50,
   };
   const targets = [
     { scenario: 1, what: 'rps vs reference', value: ratios.s1VsReference, target: '>= 3x', pass: ratios.s1VsReference >= 3 },
@@ -404,7 +411,7 @@ type Medians = ReturnType<typeof medianOf>;
 function table(
   results: { date: string; machine: { cores: number; node: string; loadavgBefore: number[]; loadavgAfter: number[] } },
   m1: Record<'ours' | 'reference' | 'limit', Medians>,
-  m2: Record<'ours' | 'rawPg', Medians>,
+  m2: Record<'ours' | 'rawPg' | 'limit', Medians>,
   m4: Record<'refresh' | 'clientCredentials', Medians>,
   m5: Record<'ours' | 'limit', Medians>,
   s3: { timeMs: number; rssGrowthMiB: number | null },
@@ -421,6 +428,7 @@ function table(
     ['', 'errors', String(m1.ours.errors), String(m1.reference.errors), String(m1.limit.errors), ''],
     ['2 query_lakehouse point query @8', 'p50 / p99 ms', `${f2(m2.ours.p50)} / ${f2(m2.ours.p99)}`, '', `${f2(m2.rawPg.p50)} / ${f2(m2.rawPg.p99)}`, `+${f2(m2.ours.p50 - m2.rawPg.p50)} ms p50`],
     ['', 'req/s; server CPU µs/request', `${f0(m2.ours.rps)}; ${f0(m2.ours.cpuUs)}`, '', f0(m2.rawPg.rps), `errors ${m2.ours.errors}`],
+    ['', 'limit + pg: p50 / p99 ms; req/s; CPU µs', '', '', `${f2(m2.limit.p50)} / ${f2(m2.limit.p99)}; ${f0(m2.limit.rps)}; ${f0(m2.limit.cpuUs)}`, `limit +${f2(m2.limit.p50 - m2.rawPg.p50)} ms p50`],
     ['3 generate_series(1, 1e8), capped', 'ms / RSS growth', `${f0(s3.timeMs)} ms / ${s3.rssGrowthMiB ?? '-'} MiB`, '', '', ''],
     ['4 token endpoint @8', 'refresh grants/s, p99', `${f0(m4.refresh.rps)}, ${f2(m4.refresh.p99)} ms`, '', '', `errors ${m4.refresh.errors}`],
     ['', 'client_credentials/s, p99', `${f0(m4.clientCredentials.rps)}, ${f2(m4.clientCredentials.p99)} ms`, '', '', `errors ${m4.clientCredentials.errors}`],

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import pg from 'pg';
 
 // The "limit" baseline: a bare node:http handler that verifies the same JWT with jose (on every request, as
 // a handler without a cache would) and answers the same JSON-RPC result bytes as our get_session_context.
@@ -8,6 +9,9 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 // in Node. Config from the environment (bench/run.ts starts it):
 //   BENCH_JWKS_URL, BENCH_ISSUER, BENCH_AUDIENCE   what the token is checked against
 //   BENCH_RESULTS  JSON object: method name → the `result` JSON text to answer (tools/call, tools/list)
+//   BENCH_DATABASE_URL, BENCH_POINT_SQL  (optional) a tools/call of query_lakehouse runs BENCH_POINT_SQL on a
+//                  plain pg pool and answers its rows: the floor for scenario 2 (no sandbox, no guard, no MCP
+//                  layer; one round trip), to set our point query's overhead against.
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -19,6 +23,17 @@ const jwks = createRemoteJWKSet(new URL(env('BENCH_JWKS_URL')));
 const issuer = env('BENCH_ISSUER');
 const audience = env('BENCH_AUDIENCE');
 const results = JSON.parse(env('BENCH_RESULTS')) as Record<string, string>;
+const pointSql = process.env.BENCH_POINT_SQL;
+const pool = process.env.BENCH_DATABASE_URL ? new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL, max: 8 }) : undefined;
+
+/** The rows of the point query as query_lakehouse's result shape (columns, rows, row_count). */
+async function pointQueryResult(): Promise<string> {
+  if (!pool || !pointSql) throw new Error('BENCH_DATABASE_URL and BENCH_POINT_SQL are not set');
+  const answer = await pool.query({ text: pointSql, rowMode: 'array' });
+  const structured = { columns: answer.fields.map((f) => ({ name: f.name })), rows: answer.rows, row_count: answer.rows.length };
+  const text = JSON.stringify(structured);
+  return `{"content":[{"type":"text","text":${JSON.stringify(text)}}],"structuredContent":${text}}`;
+}
 
 function reply(res: http.ServerResponse, status: number, body: string): void {
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -38,14 +53,19 @@ const server = http.createServer((req, res) => {
         reply(res, 401, '{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Unauthorized"}}');
         return;
       }
-      let message: { id?: unknown; method?: unknown };
+      let message: { id?: unknown; method?: unknown; params?: { name?: unknown } };
       try {
-        message = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: unknown; method?: unknown };
+        message = JSON.parse(Buffer.concat(chunks).toString('utf8')) as typeof message;
       } catch {
         reply(res, 400, '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}');
         return;
       }
-      const result = typeof message.method === 'string' ? results[message.method] : undefined;
+      const result =
+        message.method === 'tools/call' && message.params?.name === 'query_lakehouse'
+          ? await pointQueryResult()
+          : typeof message.method === 'string'
+            ? results[message.method]
+            : undefined;
       if (result === undefined) {
         reply(res, 200, `{"jsonrpc":"2.0","id":${JSON.stringify(message.id ?? null)},"error":{"code":-32601,"message":"Method not found"}}`);
         return;
