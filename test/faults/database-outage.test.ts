@@ -80,6 +80,8 @@ describe('the database stops in the middle of load and comes back', () => {
     const outcomes: Outcome[] = [];
     const issuedRefreshTokens: string[] = [];
     let refreshToken = user.refreshToken;
+    let clientId = user.clientId;
+    let signedInAgain = 0;
     let stop = false;
     // Every request is bounded: one that never answers is recorded as status 0 (and fails the test with its
     // reason) instead of hanging the run.
@@ -115,14 +117,20 @@ describe('the database stops in the middle of load and comes back', () => {
           await fetch(`${server.config.issuerUrl}/oauth/token`, {
             method: 'POST',
             headers: { 'content-type': 'application/x-www-form-urlencoded' },
-            body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: user.clientId }),
+            body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId }),
             signal,
           }),
         );
-        const body = answer.json as { refresh_token?: unknown } | undefined;
+        const body = answer.json as { refresh_token?: unknown; error?: unknown } | undefined;
         if (answer.status === 200 && typeof body?.refresh_token === 'string') {
           refreshToken = body.refresh_token;
           issuedRefreshTokens.push(refreshToken);
+        } else if (body?.error === 'invalid_grant') {
+          // A rotation can commit while its answer is lost with the connection the proxy resets: the token we
+          // still hold then counts as reused and its grant is revoked (RFC 9700 §4.14.2), as for any client
+          // whose answer got lost. Like such a client, sign in again (at most once: there is one outage).
+          signedInAgain++;
+          ({ clientId, refreshToken } = await userTokens({ issuer: server.config.issuerUrl, url: base }, { email: 'ada@example.com' }));
         }
         return answer;
       }),
@@ -168,7 +176,8 @@ describe('the database stops in the middle of load and comes back', () => {
     const hashes = issuedRefreshTokens.map((t) => createHash('sha256').update(t).digest());
     const stored = await database.db.selectFrom('oauth_refresh_tokens').select('token_hash').where('token_hash', 'in', hashes).execute();
     assert.equal(stored.length, issuedRefreshTokens.length, 'every refresh token handed out was stored');
-    const last = await postForm(`${server.config.issuerUrl}/oauth/token`, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: user.clientId });
+    assert.ok(signedInAgain <= 1, `the refresh chain was refused ${signedInAgain} times (one lost answer at most)`);
+    const last = await postForm(`${server.config.issuerUrl}/oauth/token`, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId });
     assert.equal(last.status, 200, JSON.stringify(last.body));
     process.stderr.write(`database outage: ${outcomes.length} requests, ${during.length} during the outage (${failed.length} refused, slowest ${slowest} ms), recovery ${JSON.stringify(recovery)} ms\n`);
   });
