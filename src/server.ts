@@ -9,6 +9,7 @@ import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
 import { createApp } from './http/app.js';
 import { createLogger, flushLogger, type Logger } from './logger.js';
 import { createMcpEndpoint } from './mcp/endpoint.js';
+import type { ToolRegistry } from './mcp/tool-catalogue.js';
 import { OAuthServer } from './oauth/oauth-server.js';
 import { issuerPathRewrite } from './oauth/routes.js';
 import { AuditLog } from './operations/audit.js';
@@ -44,6 +45,26 @@ function listen(server: http.Server, port: number, host: string): Promise<number
       resolve((server.address() as AddressInfo).port);
     });
   });
+}
+
+/**
+ * The app a server answers with: the routes of the contract, the MCP endpoint and the OAuth server mounted on
+ * the Koa app of src/http/app.ts. `tools` replaces the generated tool registry (tests of progress and cancel).
+ */
+export function createRequestListener(parts: { services: Services; oauth: OAuthServer; audit: AuditLog; tools?: ToolRegistry }): http.RequestListener {
+  const { services, oauth, audit } = parts;
+  const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit, ...(parts.tools ? { tools: parts.tools } : {}) });
+  const app = createApp({
+    services,
+    handlers: { operations: operationHandlers, koa: koaOperationHandlers },
+    verifier: oauth.verifier,
+    audit,
+    mcp,
+    beforeRoutes: [issuerPathRewrite(services.config)],
+  });
+  app.context.oauth = oauth;
+  const callback = app.callback();
+  return (req, res) => void callback(req, res);
 }
 
 /**
@@ -96,18 +117,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   };
   const audit = new AuditLog(db, log);
   const auditRetention = startAuditRetention(db, config.auditRetentionDays, log);
-  const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit });
-  const app = createApp({
-    services,
-    handlers: { operations: operationHandlers, koa: koaOperationHandlers },
-    verifier: oauth.verifier,
-    audit,
-    mcp,
-    beforeRoutes: [issuerPathRewrite(config)],
-  });
-  app.context.oauth = oauth;
-  const callback = app.callback();
-  handler = (req, res) => void callback(req, res);
+  handler = createRequestListener({ services, oauth, audit });
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -9,20 +9,16 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { ToolIO, ToolName } from '../../src/generated/handlers.js';
 import { toolValidators } from '../../src/generated/tool-validators.js';
 import { createEnvironment, createOrganization } from '../../src/db/directory.js';
-import { createApp } from '../../src/http/app.js';
 import { createLogger } from '../../src/logger.js';
-import { createMcpEndpoint } from '../../src/mcp/endpoint.js';
 import type { ToolRegistry } from '../../src/mcp/tool-catalogue.js';
 import { createServiceAccount } from '../../src/oauth/admin.js';
 import { OAuthServer } from '../../src/oauth/oauth-server.js';
 import type { Principal, Scope } from '../../src/oauth/principal.js';
-import { issuerPathRewrite } from '../../src/oauth/routes.js';
 import { AuditLog } from '../../src/operations/audit.js';
 import type { Services } from '../../src/operations/context.js';
 import { indexDocs } from '../../src/operations/docs.js';
-import { koaOperationHandlers, operationHandlers } from '../../src/operations/index.js';
 import { loadSecretKey } from '../../src/secret-key.js';
-import { DOCS_DIR } from '../../src/server.js';
+import { createRequestListener, DOCS_DIR } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { TEST_SECRET_KEY } from './oauth.js';
 
@@ -89,8 +85,8 @@ async function ensureEnvironment(database: TestDatabase, ref: string): Promise<{
 }
 
 /**
- * The Koa app of src/http/app.ts with the MCP endpoint and the real OAuth server mounted (as src/server.ts
- * does, without the lakehouse and webhook workers, and with a replaceable tool registry), on a free port,
+ * The server's app (src/server.ts createRequestListener: the MCP endpoint and the real OAuth server mounted;
+ * without the lakehouse and webhook workers, and with a replaceable tool registry), on a free port,
  * over a fresh test database (docs indexed) or a shared one. It makes three service accounts in
  * `options.environment` and gets their access tokens from its own token endpoint.
  */
@@ -125,18 +121,7 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
     if (ownDatabase) await database.drop();
   };
   try {
-    const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit, ...(options.tools ? { tools: options.tools } : {}) });
-    const app = createApp({
-      services,
-      handlers: { operations: operationHandlers, koa: koaOperationHandlers },
-      verifier: oauth.verifier,
-      audit,
-      mcp,
-      beforeRoutes: [issuerPathRewrite(config)],
-    });
-    app.context.oauth = oauth;
-    const callback = app.callback();
-    handler = (req, res) => void callback(req, res);
+    handler = createRequestListener({ services, oauth, audit, ...(options.tools ? { tools: options.tools } : {}) });
 
     const ref = options.environment ?? 'acme/production';
     const { organization, environment } = await ensureEnvironment(database, ref);
