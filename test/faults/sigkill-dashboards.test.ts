@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { createEnvironment, createOrganization } from '../../src/db/directory.js';
 import { installId } from '../../src/lakehouse/provision.js';
 import { createServiceAccount } from '../../src/oauth/admin.js';
 import { createTestDatabase, noteInstallId, type TestDatabase } from '../helpers/db.js';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { answerOf, callTool, eventually, resultOf, type Answer } from './support.js';
 
 // The server is killed with SIGKILL in the middle of concurrent create_dashboard calls (issue 9, faults).
@@ -17,7 +16,6 @@ import { answerOf, callTool, eventually, resultOf, type Answer } from './support
 // - retrying every call with its own idempotency_key yields exactly one dashboard per key, and a call that had
 //   been answered before the kill gets the same dashboard back.
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const SECRET_KEY = Buffer.alloc(32, 11).toString('base64');
 /** Names the server's own main-pool connections in pg_stat_activity (node-pg reads PGAPPNAME). */
 const APP_NAME = 'sigkill-dashboards-server';
@@ -27,32 +25,15 @@ const IN_FLIGHT = 24;
 const KILL_AFTER = 25;
 const INSIGHTS = 4;
 
-interface Server {
-  child: ChildProcess;
+interface Server extends ServerProcess {
   url: string;
-  exited: Promise<void>;
 }
 
-function startServer(databaseUrl: string): Promise<Server> {
+async function startServer(databaseUrl: string): Promise<Server> {
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', DATABASE_URL: databaseUrl, SECRET_KEY, LOG_LEVEL: 'warn', TOOL_CALL_LIMIT: '0', PGAPPNAME: APP_NAME };
   for (const name of ['PUBLIC_URL', 'ISSUER_URL', 'DATA_DIR', 'HOST']) delete env[name];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line in 90 s:\n${stderr}`)), 90_000);
-    let stdout = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const port = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout)?.[1];
-      if (port && /^ready /m.test(stdout)) {
-        clearTimeout(timer);
-        resolve({ child, url: `http://localhost:${port}`, exited });
-      }
-    });
-    void exited.then(() => reject(new Error(`exited with ${child.exitCode} before ready:\n${stderr}`)));
-  });
+  const started = await startServerProcess(env);
+  return { ...started, url: `http://localhost:${started.port}` };
 }
 
 async function stopServer(server: Server | undefined): Promise<void> {

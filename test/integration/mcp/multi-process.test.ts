@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
 import { createServiceAccount } from '../../../src/oauth/admin.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
 import { connectClient } from '../../helpers/mcp.js';
+import { startServerProcess } from '../../helpers/server-process.js';
 
 // Two real server processes on one database, sharing nothing else, behind a round-robin proxy that plays
 // the load balancer: every request of one client alternates between them (DESIGN.md §5).
 
-const ROOT = path.resolve(import.meta.dirname, '../../..');
 const SECRET_KEY = Buffer.alloc(32, 9).toString('base64');
 
 interface Backend {
@@ -21,23 +20,9 @@ interface Backend {
   served: number;
 }
 
-function startProcess(env: NodeJS.ProcessEnv): Promise<Backend> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line in 90 s:\n${stderr}`)), 90_000);
-    let stdout = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      const port = /listening on 127\.0\.0\.1:(\d+)/.exec(stdout)?.[1];
-      if (port && /^ready /m.test(stdout)) {
-        clearTimeout(timer);
-        resolve({ child, port: Number(port), served: 0 });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`exited with ${code} before ready:\n${stderr}`)));
-  });
+async function startProcess(env: NodeJS.ProcessEnv): Promise<Backend> {
+  const { child, port } = await startServerProcess(env);
+  return { child, port, served: 0 };
 }
 
 /** A load balancer that sends each request to the next backend, Host header untouched. */
