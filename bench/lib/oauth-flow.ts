@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
+import { Browser, parseForm } from '../../test/helpers/sign-in-forms.js';
 
 // The HTTP side of OAuth for the benchmark: client_credentials, and one authorization-code flow (register a
 // public client, walk the sign-in pages as a person would, redeem the code) per refresh-token chain. The
-// page walking follows CONTRACT.md "The sign-in pages" (cf. test/helpers/oauth.ts, kept separate so that
-// the benchmark does not depend on the test helpers).
+// pages are read and posted with the tests' own form helpers (test/helpers/sign-in-forms.ts, which stands alone).
 
 export async function clientCredentialsToken(baseUrl: string, clientId: string, clientSecret: string): Promise<string> {
   const response = await fetch(`${baseUrl}/oauth/token`, {
@@ -17,44 +17,6 @@ export async function clientCredentialsToken(baseUrl: string, clientId: string, 
 }
 
 export const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
-
-const attr = (tag: string, name: string) =>
-  new RegExp(`\\s${name}="([^"]*)"`)
-    .exec(tag)?.[1]
-    ?.replace(/&#(\d+);/g, (_m, code: string) => String.fromCharCode(Number(code)))
-    .replace(/&amp;/g, '&');
-
-function parseForm(html: string, base: string): { action: string; hidden: Record<string, string> } {
-  const form = /<form\b[^>]*>/.exec(html)?.[0];
-  if (!form) throw new Error(`no form on the page: ${html.slice(0, 200)}`);
-  const hidden: Record<string, string> = {};
-  for (const tag of html.match(/<input\b[^>]*>/g) ?? []) {
-    const name = attr(tag, 'name');
-    if (name && attr(tag, 'type') === 'hidden') hidden[name] = attr(tag, 'value') ?? '';
-  }
-  return { action: new URL(attr(form, 'action') ?? '', base).href, hidden };
-}
-
-/** A cookie-keeping fetch that does not follow redirects. */
-class Browser {
-  private readonly cookies = new Map<string, string>();
-
-  async request(url: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    if (this.cookies.size) headers.set('cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    const response = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const line of response.headers.getSetCookie()) {
-      const [pair = ''] = line.split(';');
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-    return response;
-  }
-
-  post(url: string, fields: Record<string, string>): Promise<Response> {
-    return this.request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields).toString() });
-  }
-}
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 
