@@ -7,7 +7,7 @@ import { withDatabase } from '../../../src/db/database.js';
 import { addConnection } from '../../../src/lakehouse/connections.js';
 import { testServerUrl } from '../../helpers/db.js';
 import { runCli, singleJson } from '../cli/run-cli.js';
-import { call, callError, SECRET, startLakehouseHarness, type LakehouseHarness } from './harness.js';
+import { call, callError, SECRET, sessionHolds, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
 // External connections (`admin connection add`): a second database on the test cluster, read through a
 // read-only user made for it; the URL stored sealed; connectivity checked when added; queried through
@@ -61,16 +61,6 @@ after(async () => {
 
 const stored = async () =>
   (await sql<{ name: string; sealed_url: string; display_url: string }>`SELECT name, sealed_url, display_url FROM connections ORDER BY name`.execute(h.database.db)).rows;
-
-/** get_session_context's counts may lag a change by a few seconds (a per-process cache): poll for them. */
-async function sessionHolds(client: Parameters<typeof call>[0], until: (holds: { connections: number; semantic_models: number }) => boolean) {
-  let holds = (await call(client, 'get_session_context', {})).holds;
-  for (let waited = 0; !until(holds) && waited < 8_000; waited += 250) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    holds = (await call(client, 'get_session_context', {})).holds;
-  }
-  return holds;
-}
 
 describe('external connections: admin connection add', () => {
   it('adds a database with a read-only user from the CLI, its credentials sealed at rest', async () => {

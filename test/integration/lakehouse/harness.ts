@@ -60,4 +60,16 @@ export async function startLakehouseHarness(options: { sqlConcurrency?: number }
   };
 }
 
+import { call } from '../../helpers/mcp.js';
+
 export { call, callError } from '../../helpers/mcp.js';
+
+/** get_session_context's counts may lag a change by a few seconds (a per-process cache): poll for them. */
+export async function sessionHolds(client: Parameters<typeof call>[0], until: (holds: { connections: number; semantic_models: number }) => boolean) {
+  let holds = (await call(client, 'get_session_context', {})).holds;
+  for (let waited = 0; !until(holds) && waited < 8_000; waited += 250) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    holds = (await call(client, 'get_session_context', {})).holds;
+  }
+  return holds;
+}

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { applyModel, builtInModelDocuments, checkModel, InvalidModel, planInSandbox } from '../../../src/lakehouse/semantic-models.js';
 import { runCli, singleJson } from '../cli/run-cli.js';
-import { call, callError, SECRET, startLakehouseHarness, type LakehouseHarness } from './harness.js';
+import { call, callError, SECRET, sessionHolds, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
 // Semantic models: the built-in models of the sample data give the same numbers as the hand-written SQL;
 // names in a request are only looked up in the model, values only travel as bind parameters; models are
@@ -29,16 +29,6 @@ after(async () => {
 });
 
 const rowsOf = async (text: string) => (await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: text, limit: 10_000 })).rows;
-
-/** get_session_context's counts may lag a change by a few seconds (a per-process cache): poll for them. */
-async function sessionHolds(client: Parameters<typeof call>[0], until: (holds: { connections: number; semantic_models: number }) => boolean) {
-  let holds = (await call(client, 'get_session_context', {})).holds;
-  for (let waited = 0; !until(holds) && waited < 8_000; waited += 250) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    holds = (await call(client, 'get_session_context', {})).holds;
-  }
-  return holds;
-}
 
 describe('semantic models: the built-in models of the sample data', () => {
   it('pass the schema and the expression checks', () => {
