@@ -29,6 +29,16 @@ export interface AddedConnection {
   server_version: string;
 }
 
+/** The oldest PostgreSQL a connection may be: the sandbox's pipelined statement relies on 11's per-Execute statement timeout. */
+export const MIN_SERVER_VERSION_NUM = 110_000;
+
+/** Refuses a server older than MIN_SERVER_VERSION_NUM (`server_version_num`), naming what it runs. */
+export function checkServerVersion(versionNum: number, version: string): void {
+  if (!(versionNum >= MIN_SERVER_VERSION_NUM)) {
+    throw new DirectoryError('invalid_name', `the database runs PostgreSQL ${version || 'of an unknown version'}; connections need PostgreSQL 11 or later`);
+  }
+}
+
 /** Checks that the URL answers (and says what it is), then stores it sealed. */
 export async function addConnection(
   db: Kysely<Database>,
@@ -51,15 +61,18 @@ export async function addConnection(
   }
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   let version: string;
+  let versionNum: number;
   try {
     await client.connect();
-    const row = await client.query<{ v: string }>('SELECT current_setting(\'server_version\') AS v');
+    const row = await client.query<{ v: string; n: string }>("SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n");
     version = row.rows[0]?.v ?? '';
+    versionNum = Number(row.rows[0]?.n ?? 0);
   } catch (error) {
     throw new DirectoryError('not_found', `cannot connect to ${redact(url)}: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     await client.end().catch(() => undefined);
   }
+  checkServerVersion(versionNum, version);
   const row = await db
     .insertInto('connections')
     .values({ environment_id: environmentId, name, kind: 'postgres', sealed_url: sealUrl(secret, url, environmentId, name), display_url: redact(url) })
