@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { sql } from 'kysely';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
 import { installId } from '../../../src/lakehouse/provision.js';
 import { attachLakehouse, Lakehouse } from '../../../src/lakehouse/sandbox.js';
@@ -72,4 +73,17 @@ export async function sessionHolds(client: Parameters<typeof call>[0], until: (h
     holds = (await call(client, 'get_session_context', {})).holds;
   }
   return holds;
+}
+
+/**
+ * Sessions of this test database holding the advisory lock `key` (one bigint key). pg_locks is cluster-wide
+ * and the server takes advisory locks of its own (migrations, key rotation), also in the other test files
+ * running beside this one: count only this database's and this key's.
+ */
+export async function advisoryLocksHeld(h: LakehouseHarness, key: number): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    SELECT count(*)::int AS n FROM pg_locks
+     WHERE locktype = 'advisory' AND classid = 0 AND objid = ${key} AND objsubid = 1
+       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`.execute(h.database.db);
+  return rows[0]?.n ?? 0;
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
+import { advisoryLocksHeld, call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
 // The sandbox rules of DESIGN.md §4, one test per rule, through the MCP client like an agent.
 // Env A is "acme/production" (the caller), env B "acme/staging" (the neighbour whose rows must never leak).
@@ -201,8 +201,7 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     assert.equal((await query(h.clients.a, 'PREPARE leftover AS SELECT 1')).code, 'sql_refused');
     assert.equal((await query(h.clients.a, "SET search_path = 'public'")).code, 'sql_refused');
     await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT pg_advisory_lock(4242)' });
-    const locks = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory'`.execute(h.database.db);
-    assert.equal(locks.rows[0]?.n, 0, 'DISCARD ALL released the session lock');
+    assert.equal(await advisoryLocksHeld(h, 4242), 0, 'DISCARD ALL released the session lock');
     const next = await call(h.clients.a, 'query_lakehouse', {
       sql: "SELECT (SELECT count(*) FROM pg_prepared_statements) AS prepared, current_setting('search_path') AS path, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks",
     });
