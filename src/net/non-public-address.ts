@@ -1,6 +1,9 @@
+import dns from 'node:dns';
 import net from 'node:net';
 
-// One SSRF block list for every outbound request the server makes on a user's behalf.
+// One SSRF defence for every outbound request the server makes to a URL someone else chose (client metadata
+// documents, webhooks): a block list of addresses that are not public, and name resolution that refuses
+// them, used as the request's own `lookup` so that the address checked is the address connected to.
 
 const blocked = new net.BlockList();
 for (const [network, prefix] of [
@@ -67,4 +70,44 @@ export function isNonPublicAddress(address: string): boolean {
     return blocked.check(address, 'ipv6');
   }
   return true;
+}
+
+/** A host the server will not connect to: it is, or resolves to, an address that is not public. */
+export class UnsafeUrlError extends Error {
+  override name = 'UnsafeUrlError';
+}
+
+/** Resolves a host (an IP address stands for itself) and refuses it when any of its addresses is not public. */
+export async function resolvePublic(hostname: string, allowPrivateNetwork: boolean): Promise<dns.LookupAddress[]> {
+  const host = hostname.replace(/^\[|\]$/g, '');
+  const addresses = net.isIP(host) ? [{ address: host, family: net.isIP(host) }] : await dns.promises.lookup(host, { all: true });
+  if (addresses.length === 0) throw new UnsafeUrlError(`${host} has no address`);
+  const refused = addresses.find((a) => isNonPublicAddress(a.address));
+  if (refused && !allowPrivateNetwork) {
+    throw new UnsafeUrlError(
+      `${host} resolves to ${refused.address}, which is not a public address (a private or loopback address, or one otherwise reserved; set ALLOW_PRIVATE_NETWORK=1 for private deployments)`,
+    );
+  }
+  return addresses;
+}
+
+/**
+ * The `lookup` of an outbound http(s) request: connects only to addresses resolvePublic admits, checked at
+ * connect time (a name cannot be switched to a private address between a check and the connection).
+ */
+export function publicAddressLookup(allowPrivateNetwork: boolean): net.LookupFunction {
+  return (hostname, options, callback) => {
+    resolvePublic(hostname, allowPrivateNetwork).then(
+      (addresses) => {
+        const family = options.family === 4 || options.family === 6 ? options.family : 0;
+        const usable = family ? addresses.filter((a) => a.family === family) : addresses;
+        const first = usable[0];
+        if (!first) return callback(new UnsafeUrlError(`${hostname} has no IPv${family} address`), '', 0);
+        // Node asks for every address when it races families (autoSelectFamily); all of them were checked.
+        if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, usable);
+        callback(null, first.address, first.family);
+      },
+      (error: unknown) => callback(error as NodeJS.ErrnoException, '', 0),
+    );
+  };
 }

@@ -1,13 +1,11 @@
-import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { isNonPublicAddress } from '../net/non-public-address.js';
+import { isNonPublicAddress, publicAddressLookup } from '../net/non-public-address.js';
 
-// Server-side requests to URLs that someone else chose (client metadata documents; webhooks may reuse it):
-// resolve the name ourselves, refuse private, loopback, link-local, multicast and unspecified addresses, and
-// connect to exactly the address we checked (the `lookup` hook is the resolution the socket uses, so a DNS
-// answer cannot change between the check and the connection). No redirects, a deadline, a size cap.
+// GET of a URL that someone else chose (client metadata documents), under the SSRF rules of
+// src/net/non-public-address.ts (names resolved by us, non-public addresses refused, the socket connected to
+// the address checked). No redirects, a deadline, a size cap.
 
 export class SafeFetchError extends Error {
   override name = 'SafeFetchError';
@@ -29,23 +27,6 @@ export interface SafeFetchResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
-}
-
-function checkedLookup(allowPrivate: boolean): net.LookupFunction {
-  return (hostname, options, callback) => {
-    dns.lookup(hostname, { all: true, family: options.family ?? 0 }, (error, addresses) => {
-      if (error) return callback(error, '', 0);
-      const refused = addresses.find((a) => isNonPublicAddress(a.address));
-      if (!allowPrivate && refused) {
-        return callback(new SafeFetchError(`${hostname} resolves to a private or loopback address (${refused.address})`), '', 0);
-      }
-      const first = addresses[0];
-      if (!first) return callback(new SafeFetchError(`${hostname} has no address`), '', 0);
-      // Node asks for every address when it races families (autoSelectFamily); all of them were checked.
-      if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, addresses);
-      callback(null, first.address, first.family);
-    });
-  };
 }
 
 /** GET `url` under the rules above; answers any status (a redirect is not followed; callers refuse it). */
@@ -79,7 +60,7 @@ export function safeFetch(url: string, options: SafeFetchOptions): Promise<SafeF
     const request = module.request(parsed, {
       method: 'GET',
       headers: { accept: options.accept ?? 'application/json', 'user-agent': 'lakehouse-mcp' },
-      lookup: checkedLookup(options.allowPrivateNetwork),
+      lookup: publicAddressLookup(options.allowPrivateNetwork),
       agent: false,
     });
     const deadline = setTimeout(() => fail(new SafeFetchError(`no complete answer within ${timeoutMs} ms`)), timeoutMs);

@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { checkWebhookUrl, resolvePublic } from './safe-post.js';
+import { resolvePublic } from '../net/non-public-address.js';
+import { checkWebhookUrl } from './safe-post.js';
 import { sealSecret } from './secrets.js';
 import { generateSecret, secretKeyBytes } from './signature.js';
 

@@ -1,19 +1,12 @@
-import dns from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { isNonPublicAddress } from '../net/non-public-address.js';
+import { isNonPublicAddress, publicAddressLookup, UnsafeUrlError } from '../net/non-public-address.js';
 
-// Webhook requests go to URLs an admin typed, from inside our network: resolve the name ourselves, refuse
-// private, loopback, link-local, multicast and unspecified addresses (IPv4-mapped IPv6 included), and let the
-// socket connect to exactly the address that was checked (the `lookup` hook is the resolution it uses, so a
-// second DNS answer cannot swap in another address). No redirects, a deadline, a cap on the answer read.
-// ALLOW_PRIVATE_NETWORK=1 lifts the address rule and allows plain http (tests, private deployments).
-// (src/oauth/safe-fetch.ts has the same rules for GET; the two may be merged.)
-
-export class UnsafeUrlError extends Error {
-  override name = 'UnsafeUrlError';
-}
+// Webhook requests go to URLs an admin typed, from inside our network, under the SSRF rules of
+// src/net/non-public-address.ts (names resolved by us, non-public addresses refused, the socket connected to
+// the address checked). No redirects, a deadline, a cap on the answer read. ALLOW_PRIVATE_NETWORK=1 lifts the
+// address rule and allows plain http (tests, private deployments).
 
 /** Checks a webhook URL's form (absolute, https unless private networks are allowed, no credentials). */
 export function checkWebhookUrl(raw: string, allowPrivateNetwork: boolean): URL {
@@ -33,34 +26,6 @@ export function checkWebhookUrl(raw: string, allowPrivateNetwork: boolean): URL 
     throw new UnsafeUrlError(`${host} is not a public address (set ALLOW_PRIVATE_NETWORK=1 for private deployments)`);
   }
   return url;
-}
-
-/** Resolves a host and refuses it when any of its addresses is not public. */
-export async function resolvePublic(hostname: string, allowPrivateNetwork: boolean): Promise<dns.LookupAddress[]> {
-  const host = hostname.replace(/^\[|\]$/g, '');
-  const addresses = net.isIP(host) ? [{ address: host, family: net.isIP(host) }] : await dns.promises.lookup(host, { all: true });
-  if (addresses.length === 0) throw new UnsafeUrlError(`${host} has no address`);
-  const refused = addresses.find((a) => isNonPublicAddress(a.address));
-  if (refused && !allowPrivateNetwork) {
-    throw new UnsafeUrlError(`${host} resolves to ${refused.address}, which is not a public address (set ALLOW_PRIVATE_NETWORK=1 for private deployments)`);
-  }
-  return addresses;
-}
-
-function checkedLookup(allowPrivateNetwork: boolean): net.LookupFunction {
-  return (hostname, options, callback) => {
-    resolvePublic(hostname, allowPrivateNetwork).then(
-      (addresses) => {
-        const family = options.family === 4 || options.family === 6 ? options.family : 0;
-        const usable = family ? addresses.filter((a) => a.family === family) : addresses;
-        const first = usable[0];
-        if (!first) return callback(new UnsafeUrlError(`${hostname} has no IPv${family} address`), '', 0);
-        if ((options as { all?: boolean }).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, usable);
-        callback(null, first.address, first.family);
-      },
-      (error: unknown) => callback(error as NodeJS.ErrnoException, '', 0),
-    );
-  };
 }
 
 export interface PostResult {
@@ -104,7 +69,7 @@ export function safePost(rawUrl: string, body: string, options: SafePostOptions)
         'user-agent': 'lakehouse-mcp-webhooks',
         ...options.headers,
       },
-      lookup: checkedLookup(options.allowPrivateNetwork),
+      lookup: publicAddressLookup(options.allowPrivateNetwork),
       agent: false,
     });
     const deadline = setTimeout(() => finish(new Error(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);

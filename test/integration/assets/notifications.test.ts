@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { addWebhook, listWebhooks, removeWebhook, replayDead, WebhookAdminError } from '../../../src/webhooks/admin.js';
-import { isNonPublicAddress } from '../../../src/net/non-public-address.js';
-import { checkWebhookUrl, resolvePublic, safePost, UnsafeUrlError } from '../../../src/webhooks/safe-post.js';
+import { isNonPublicAddress, resolvePublic, UnsafeUrlError } from '../../../src/net/non-public-address.js';
+import { checkWebhookUrl, safePost } from '../../../src/webhooks/safe-post.js';
 import { retryDelayMs } from '../../../src/webhooks/settings.js';
 import { sign } from '../../../src/webhooks/signature.js';
 import { assertReaderRefused, call, callError, eventually, SECRET, startAssetHarness, type AssetHarness } from './harness.js';
