@@ -29,10 +29,10 @@ export async function hit(db: Kysely<Database>, key: string, seconds: number): P
     .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet({ hits: sql`rate_limit_counters.hits + 1` }))
     .returning(['hits', 'window_start'])
     .executeTakeFirstOrThrow();
-  return { hits: row.hits, retryAfter: retryAfter(row.window_start, seconds) };
+  return windowOf(row, seconds);
 }
 
-/** A window read by a statement of its own (oauth_refresh_grant, migration 0005, reads the window of `windowStart`). */
+/** A window as a counter row has it; also for a statement that reads the window itself (oauth_refresh_grant, migration 0005, bins time as `windowStart` does). */
 export const windowOf = (row: { hits: number; window_start: Date }, seconds: number): Window => ({ hits: row.hits, retryAfter: retryAfter(row.window_start, seconds) });
 
 /** The hits of `key` in the current window, without counting one. */

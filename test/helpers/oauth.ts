@@ -9,10 +9,8 @@ import { assertMatchesContract } from './contract.js';
 import { startTestApp, type TestApp } from './app.js';
 import { Browser, parseForm } from './sign-in-forms.js';
 
-export { Browser, parseForm, type ParsedForm } from './sign-in-forms.js';
-
-// Helpers for the OAuth tests: a directory to sign in to, PKCE, a cookie-keeping "browser" that walks the
-// sign-in pages over plain HTTP by reading their forms, and the token endpoint calls.
+// Helpers for the OAuth tests: a directory to sign in to, PKCE, walking the sign-in pages over plain HTTP
+// (with the form reader and cookie-keeping Browser of sign-in-forms.ts), and the token endpoint calls.
 
 export const PASSWORD = 'a sturdy passphrase 42';
 /** A fixed SECRET_KEY for test servers (so they never write one into the repository's .data). */
@@ -70,7 +68,6 @@ export function pkce(): { verifier: string; challenge: string } {
   const verifier = crypto.randomBytes(32).toString('base64url');
   return { verifier, challenge: crypto.createHash('sha256').update(verifier).digest('base64url') };
 }
-
 
 export interface WalkOptions {
   email?: string;

@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { addMember, createUser } from '../../../src/db/directory.js';
-import {
-  authorizationUrl,
-  Browser,
-  parseForm,
-  PASSWORD,
-  pkce,
-  postForm,
-  registerPublicClient,
-  startOAuthApp,
-  walkSignInPages,
-} from '../../helpers/oauth.js';
+import { authorizationUrl, PASSWORD, pkce, postForm, registerPublicClient, startOAuthApp, walkSignInPages } from '../../helpers/oauth.js';
+import { Browser, parseForm } from '../../helpers/sign-in-forms.js';
 
 // /oauth/authorize: what is checked before anything is redirected, PKCE, resource, the sign-in pages and
 // their CSRF protection. One server (SIGNIN_LIMIT 3) for the whole file.
