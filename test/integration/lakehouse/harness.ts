@@ -6,7 +6,7 @@ import { installId } from '../../../src/lakehouse/provision.js';
 import { attachLakehouse, Lakehouse } from '../../../src/lakehouse/sandbox.js';
 import { createLogger } from '../../../src/logger.js';
 import { createTestDatabase, noteInstallId, type TestDatabase } from '../../helpers/db.js';
-import { connectClient, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
+import { call, connectClient, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // One test file's lakehouse: a copy of the run's template database (sample data included), two
 // environments ("acme/production" and "acme/staging") with their sandboxes, the Lakehouse attached, and
@@ -61,12 +61,10 @@ export async function startLakehouseHarness(options: { sqlConcurrency?: number }
   };
 }
 
-import { call } from '../../helpers/mcp.js';
-
 export { call, callError } from '../../helpers/mcp.js';
 
 /** get_session_context's counts may lag a change by a few seconds (a per-process cache): poll for them. */
-export async function sessionHolds(client: Parameters<typeof call>[0], until: (holds: { connections: number; semantic_models: number }) => boolean) {
+export async function sessionHolds(client: Client, until: (holds: { connections: number; semantic_models: number }) => boolean) {
   let holds = (await call(client, 'get_session_context', {})).holds;
   for (let waited = 0; !until(holds) && waited < 8_000; waited += 250) {
     await new Promise((resolve) => setTimeout(resolve, 250));
