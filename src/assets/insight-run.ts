@@ -1,18 +1,13 @@
 import { createRequire } from 'node:module';
 import type { Kysely } from 'kysely';
-import type pg from 'pg';
-import Cursor from 'pg-cursor';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import { jsonTypes, TYPE_NAMES } from '../lakehouse/json-types.js';
 import { lakehouseOf, type QueryResult } from '../lakehouse/sandbox.js';
-import { checkReadStatement, loadSqlParser, type CheckedStatement } from '../lakehouse/sql-guard.js';
+import { checkReadStatement, loadSqlParser } from '../lakehouse/sql-guard.js';
 
-// Insights run through the SQL sandbox (src/lakehouse/): the same parser check, the environment's role, a
-// READ ONLY transaction with timeouts and a reset connection. Parameters are bound as query parameters
-// ($1, $2…). Lakehouse.query() and explain() take no bind values yet, so a parameterized statement runs on
-// Lakehouse.withSandbox() (the same sandboxed connection) with its values; once the lakehouse takes
-// `values`, this file calls query()/explain() for both cases.
+// Insights run through the SQL sandbox (src/lakehouse/) as query_lakehouse does: Lakehouse.query() and
+// explain(), the same parser check, the environment's role, a READ ONLY transaction with timeouts and a reset
+// connection. Parameters are bound as query parameters ($1, $2…), never pasted into the SQL.
 
 export interface InsightParameter {
   name: string;
@@ -62,11 +57,14 @@ export async function validateInsightSql(
 ): Promise<void> {
   const checked = checkReadStatement(insight.sql);
   const highest = await highestParameter(checked.text);
-  if (highest > insight.parameters.length) {
+  // Exactly one declared parameter per $n: PostgreSQL refuses to bind more values than the statement uses.
+  const declared = insight.parameters.length;
+  if (highest !== declared) {
+    const uses = highest === 0 ? 'no $n' : highest === 1 ? '$1' : `$1 to $${highest}`;
     throw new AppError(
       400,
       'invalid_parameters',
-      `The SQL uses $${highest} but ${insight.parameters.length} parameter${insight.parameters.length === 1 ? ' is' : 's are'} declared; declare one parameter per $n, in order.`,
+      `The SQL uses ${uses} but ${declared} parameter${declared === 1 ? ' is' : 's are'} declared; declare one parameter per $n, in order.`,
     );
   }
   const names = new Set<string>();
@@ -75,16 +73,13 @@ export async function validateInsightSql(
     names.add(p.name);
     if (p.default !== undefined) bindValue(p, p.default);
   }
-  const lakehouse = lakehouseOf(db);
-  if (insight.parameters.length === 0) {
-    await lakehouse.explain(environmentId, insight.connection, checked, { analyze: false, timeoutMs: 5_000, signal });
-    return;
-  }
   // Planned with every $n bound to NULL (types are inferred at parse time; nothing runs). GENERIC_PLAN would
   // need the simple query protocol, which user SQL never goes through.
-  await lakehouse.withSandbox(environmentId, insight.connection, { timeoutMs: 5_000, signal }, async (client) => {
-    const values = Array.from({ length: highest }, () => null);
-    await client.query({ text: `EXPLAIN (FORMAT JSON) ${checked.text}`, values, queryMode: 'extended' } as pg.QueryConfig);
+  await lakehouseOf(db).explain(environmentId, insight.connection, checked, {
+    analyze: false,
+    values: Array.from({ length: highest }, () => null),
+    timeoutMs: 5_000,
+    signal,
   });
 }
 
@@ -141,49 +136,5 @@ export async function runInsight(
   options: { limit: number; timeoutMs: number; signal?: AbortSignal | undefined },
 ): Promise<QueryResult> {
   const values = bindValues(insight.parameters, given);
-  const lakehouse = lakehouseOf(db);
-  if (values.length === 0) {
-    return lakehouse.query(environmentId, insight.connection, insight.sql, { ...options, offset: 0, maxBytes: MAX_BYTES });
-  }
-  const checked = checkReadStatement(insight.sql);
-  const started = performance.now();
-  return lakehouse.withSandbox(environmentId, insight.connection, options, (client) => readRows(client, checked, values, options.limit, started));
-}
-
-async function readRows(client: pg.PoolClient, checked: CheckedStatement, values: string[], limit: number, started: number): Promise<QueryResult> {
-  const cursor = client.query(new Cursor<unknown[]>(checked.text, values, { rowMode: 'array', types: jsonTypes }));
-  try {
-    const rows: unknown[][] = [];
-    let fields: pg.FieldDef[] = [];
-    let bytes = 0;
-    let truncated = false;
-    for (;;) {
-      const want = Math.min(500, limit + 1 - rows.length);
-      const batch = await new Promise<unknown[][]>((resolve, reject) =>
-        cursor.read(want, (error, got, result) => {
-          if (error) return reject(error);
-          fields = result.fields;
-          resolve(got);
-        }),
-      );
-      for (const row of batch) {
-        bytes += JSON.stringify(row).length + 1;
-        if (rows.length === limit || bytes > MAX_BYTES) {
-          truncated = true;
-          break;
-        }
-        rows.push(row);
-      }
-      if (truncated || batch.length < want) break;
-    }
-    return {
-      columns: fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? 'unknown' })),
-      rows,
-      row_count: rows.length,
-      truncated,
-      elapsed_ms: Math.round((performance.now() - started) * 10) / 10,
-    };
-  } finally {
-    await new Promise<void>((resolve) => cursor.close(() => resolve()));
-  }
+  return lakehouseOf(db).query(environmentId, insight.connection, insight.sql, { ...options, values, offset: 0, maxBytes: MAX_BYTES });
 }

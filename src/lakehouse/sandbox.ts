@@ -27,9 +27,9 @@ import { PipelinedStatement, type RowWindow, type StatementRows } from './pipeli
 //  - then ROLLBACK and the equivalent of DISCARD ALL, or the connection is dropped when anything went wrong.
 // query() and explain() send all of that in one socket write and one round trip (pipelined-statement.ts
 // says why that is as safe as one round trip per step); the reset is still awaited before the answer, so
-// that an answer means its session is clean (no advisory lock outlives the call). withSandbox() (used by
-// the catalog and parameterized insights) runs the set-up, the caller's queries and the reset one after
-// another.
+// that an answer means its session is clean (no advisory lock outlives the call). Every user statement goes
+// that way, with its bind values. withSandbox() serves our own trusted queries that must see what the role
+// sees (the catalog): set-up, the caller's queries and the reset one after another.
 // At most `sqlConcurrency` statements run at once per environment (the rest fail fast as busy), and all
 // pools together keep at most `maxConnections` connections, evicting idle pools first.
 
@@ -423,7 +423,7 @@ export class Lakehouse {
     environmentId: string,
     connection: string,
     rawSql: string,
-    options: RunOptions & { limit: number; offset: number; maxBytes: number; /** Bind parameters ($1…) of the statement. */ values?: unknown[] },
+    options: RunOptions & { limit: number; offset: number; maxBytes: number; /** Bind parameters ($1…) of the statement. */ values?: readonly unknown[] },
   ): Promise<QueryResult> {
     const checked = checkReadStatement(rawSql);
     const started = performance.now();
@@ -443,12 +443,20 @@ export class Lakehouse {
     });
   }
 
-  /** EXPLAIN (FORMAT JSON) of a checked statement; with `analyze`, it runs under the same sandbox rules. */
-  async explain(environmentId: string, connection: string, checked: CheckedStatement, options: RunOptions & { analyze: boolean }): Promise<unknown> {
+  /**
+   * EXPLAIN (FORMAT JSON) of a checked statement; with `analyze`, it runs under the same sandbox rules.
+   * `values` binds its parameters ($1…); without ANALYZE, NULLs plan a statement whose values are not known yet.
+   */
+  async explain(
+    environmentId: string,
+    connection: string,
+    checked: CheckedStatement,
+    options: RunOptions & { analyze: boolean; values?: readonly unknown[] },
+  ): Promise<unknown> {
     const prefix = options.analyze ? 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ' : 'EXPLAIN (FORMAT JSON) ';
     return this.lease(environmentId, connection, options, async (lease) => {
       try {
-        const { rows } = await this.runPipelined(lease, prefix + checked.text, [], { offset: 0, limit: 1, maxBytes: Infinity }, options.timeoutMs);
+        const { rows } = await this.runPipelined(lease, prefix + checked.text, options.values ?? [], { offset: 0, limit: 1, maxBytes: Infinity }, options.timeoutMs);
         return (rows[0]?.[0] as unknown[] | undefined)?.[0];
       } catch (error) {
         if (isPgError(error) && error.position) {

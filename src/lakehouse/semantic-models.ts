@@ -181,9 +181,7 @@ export async function applyModel(
 export function planInSandbox(lakehouse: Lakehouse, environmentId: string) {
   return async (compiled: CompiledQuery, model: SemanticModel): Promise<void> => {
     await lakehouse
-      .withSandbox(environmentId, model.connection, { timeoutMs: 10_000 }, (client) =>
-        client.query({ text: `EXPLAIN ${checkReadStatement(compiled.sql).text}`, values: compiled.values }),
-      )
+      .explain(environmentId, model.connection, checkReadStatement(compiled.sql), { analyze: false, values: compiled.values, timeoutMs: 10_000 })
       .catch((error: unknown) => {
         throw new InvalidModel([`it does not plan on connection "${model.connection}": ${error instanceof Error ? error.message : String(error)}`]);
       });

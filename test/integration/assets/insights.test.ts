@@ -75,6 +75,10 @@ describe('insights', () => {
     assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'DELETE FROM events' })).code, 'sql_refused');
     assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT * FROM no_such_table' })).code, 'sql_error');
     assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT $1::int' })).code, 'invalid_parameters');
+    // A declared parameter the SQL never uses could not be bound when the insight renders: refused when saved.
+    const unused = await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT $1::int AS a', parameters: [{ name: 'a', type: 'integer', default: 1 }, { name: 'b', type: 'integer', default: 2 }] });
+    assert.equal(unused.code, 'invalid_parameters');
+    assert.match(unused.message, /uses \$1 but 2 parameters are declared/);
     assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT 1', chart: { kind: 'bar', x: 'a' } })).code, 'validation_failed');
     assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT 1', chart: { kind: 'pie' } })).code, 'validation_failed');
     assert.equal((await callError(h.clients.a, 'create_insight', { ...base, title: 'x'.repeat(201), sql: 'SELECT 1' })).code, 'validation_failed');
