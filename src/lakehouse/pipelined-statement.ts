@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type pg from 'pg';
+import { DEFAULT_ROW_CAP, messageSizeGuardOf, type RowSizeWatcher } from './message-size-guard.js';
 
 // One sandboxed statement in one round trip to PostgreSQL (DESIGN.md §4, §5). A node-postgres "submittable"
 // that writes, in one socket write:
@@ -33,7 +34,9 @@ import type pg from 'pg';
 // between, so the statement timer keeps running across them), and Sync + reset go with the last one the
 // window needs (or follow at once when the rows run out early): one round trip per batch.
 // Either way one Execute asks for at most 1,001 rows, and rows past the offset, the limit or the byte cap are
-// dropped as they arrive (skipped ones unparsed): memory stays bounded by the caps plus one row.
+// dropped as they arrive (skipped ones unparsed): memory stays bounded by the caps plus one row. One row is
+// bounded too: on a guarded connection (message-size-guard.ts) a row larger than the byte cap never reaches
+// node-postgres's parser; it is counted here as a row too large to answer.
 //
 // node-postgres hands every backend message to its one active query and ends it at ReadyForQuery. The
 // reset's answers come after the first ReadyForQuery (the Sync's), so a second submittable, SessionReset,
@@ -56,6 +59,15 @@ export interface StatementRows {
   rows: unknown[][];
   /** More rows existed than the window kept (the limit or the byte cap). */
   truncated: boolean;
+  /** The window's first row alone was over the byte cap: no row could be answered. */
+  tooLarge?: TooLargeRow;
+}
+
+export interface TooLargeRow {
+  /** The row's 0-based position in the whole result (an `offset`). */
+  index: number;
+  /** Its size: on the wire when it was skipped unread, else its JSON. */
+  bytes: number;
 }
 
 /** Rows one Execute asks for at most; a window that needs no more than this is served in one round trip. */
@@ -118,7 +130,7 @@ class SessionReset implements pg.Submittable {
   }
 }
 
-export class PipelinedStatement implements pg.Submittable {
+export class PipelinedStatement implements pg.Submittable, RowSizeWatcher {
   /** The statement's rows; rejects with the backend's error (a pg DatabaseError) or the connection's. */
   readonly result: Promise<StatementRows>;
   /** Settles once the session reset has answered: undefined if it succeeded, else its error. Never rejects. */
@@ -136,6 +148,7 @@ export class PipelinedStatement implements pg.Submittable {
   private requested = 0;
   private bytes = 0;
   private truncated = false;
+  private tooLarge: TooLargeRow | undefined;
   private synced = false;
   private queuedReset = false;
   private resolve!: (rows: StatementRows) => void;
@@ -168,7 +181,13 @@ export class PipelinedStatement implements pg.Submittable {
     this.reset = this.resetReceiver.settled;
   }
 
+  /** The largest row handed to node-postgres's parser (on a guarded connection). */
+  get rowCap(): number {
+    return Math.min(this.window.maxBytes, DEFAULT_ROW_CAP);
+  }
+
   submit(connection: pg.Connection): void {
+    messageSizeGuardOf(this.client)?.watch(this);
     const protocol = (this.connection = connection as unknown as Protocol);
     protocol.stream.cork?.();
     try {
@@ -209,22 +228,42 @@ export class PipelinedStatement implements pg.Submittable {
     this.parsers = message.fields.map((field) => this.types.getTypeParser(field.dataTypeID, 'text') as TextParser);
   }
 
-  handleDataRow(message: { fields: (string | null)[] }): void {
+  /** The next row, of `bytes` on the wire, was over rowCap and skipped unread by the guard. */
+  onOversizedRow(bytes: number): void {
     const index = this.received++;
-    if (index < this.window.offset || this.truncated) return;
+    if (this.outsideWindow(index)) return;
+    this.stopAt(index, bytes);
+  }
+
+  /** Row `index` falls before the window or after its end (which it then marks). */
+  private outsideWindow(index: number): boolean {
+    if (index < this.window.offset || this.truncated) return true;
     if (this.rows.length === this.window.limit) {
       this.truncated = true;
-      return;
+      return true;
     }
+    return false;
+  }
+
+  /** Row `index` does not fit the byte cap: the answer ends before it (and says why, if it is the first). */
+  private stopAt(index: number, bytes: number): void {
+    this.truncated = true;
+    if (this.rows.length === 0) this.tooLarge = { index, bytes };
+  }
+
+  handleDataRow(message: { fields: (string | null)[] }): void {
+    const index = this.received++;
+    if (this.outsideWindow(index)) return;
     const row = new Array<unknown>(message.fields.length);
     for (let i = 0; i < row.length; i++) {
       const value = message.fields[i];
       row[i] = value === null || value === undefined ? null : (this.parsers[i] as TextParser)(value);
     }
     if (this.window.maxBytes !== Infinity) {
-      this.bytes += JSON.stringify(row).length + 1;
+      const bytes = JSON.stringify(row).length + 1;
+      this.bytes += bytes;
       if (this.bytes > this.window.maxBytes) {
-        this.truncated = true;
+        this.stopAt(index, bytes);
         return;
       }
     }
@@ -274,13 +313,15 @@ export class PipelinedStatement implements pg.Submittable {
   handleError(error: Error): void {
     // The backend now skips everything up to the Sync; if that has not been written yet, write it (and the
     // reset) now. node-postgres has already dropped this query, so the reset's receiver is queued here.
+    messageSizeGuardOf(this.client)?.watch(undefined);
     this.syncAndReset();
     this.queueReset();
     this.reject(error);
   }
 
   handleReadyForQuery(): void {
+    messageSizeGuardOf(this.client)?.watch(undefined);
     this.queueReset();
-    this.resolve({ fields: this.fields, rows: this.rows, truncated: this.truncated });
+    this.resolve({ fields: this.fields, rows: this.rows, truncated: this.truncated, ...(this.tooLarge ? { tooLarge: this.tooLarge } : {}) });
   }
 }

@@ -17,6 +17,7 @@ import {
 import { openSealedUrl } from './connections.js';
 import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-guard.js';
 import { PipelinedStatement, type RowWindow, type StatementRows } from './pipelined-statement.js';
+import { formatBytes, guardMessageSizes, messageSizeGuardOf } from './message-size-guard.js';
 
 // The SQL sandbox (DESIGN.md §4). Every user statement runs:
 //  - on a pooled connection of the environment's own role (or of an external connection's user),
@@ -127,6 +128,22 @@ export class SqlError extends AppError {
 }
 
 const PG_ERROR = /^[0-9A-Z]{5}$/;
+/** PostgreSQL's messages may quote a value whole (`invalid input syntax for type integer: "xxx…"`). */
+const MAX_ERROR_MESSAGE = 2_000;
+
+function clip(text: string): string {
+  return text.length <= MAX_ERROR_MESSAGE ? text : `${text.slice(0, MAX_ERROR_MESSAGE)}… (${text.length - MAX_ERROR_MESSAGE} more characters)`;
+}
+
+/** The first row an answer should hold is alone over its byte cap: say which, and how to get less of it. */
+function rowTooLarge(index: number, bytes: number, cap: number): AppError {
+  return new AppError(
+    400,
+    'row_too_large',
+    `Row ${index + 1} of the result (offset ${index}) is ${formatBytes(bytes)}, over the ${formatBytes(cap)} an answer holds, so it cannot be returned. ` +
+      `Select less of it: leave out or shorten its large columns (left(col, 1000), length(col), md5(col)), or skip it with offset ${index + 1}.`,
+  );
+}
 
 function isPgError(error: unknown): error is pg.DatabaseError {
   return error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && PG_ERROR.test((error as unknown as { code: string }).code);
@@ -267,7 +284,9 @@ export class Lakehouse {
       return await work(lease);
     } catch (error) {
       if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new AppError(499, 'cancelled', 'The call was cancelled.');
-      throw this.mapError(error, options.timeoutMs);
+      const guardFailure = client && messageSizeGuardOf(client)?.failure;
+      if (guardFailure && lease) lease.broken = true;
+      throw guardFailure || this.mapError(error, options.timeoutMs);
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', cancel);
@@ -288,7 +307,9 @@ export class Lakehouse {
     const statement = new PipelinedStatement(lease.client, setupStatements(lease.target, timeoutMs), text, values, window, jsonTypes, RESET_QUERIES);
     lease.client.query(statement);
     try {
-      return await statement.result;
+      const result = await statement.result;
+      if (result.tooLarge && result.rows.length === 0) throw rowTooLarge(result.tooLarge.index, result.tooLarge.bytes, statement.rowCap);
+      return result;
     } finally {
       // A cancelled statement's connection is dropped; otherwise the reset (already on the wire) is awaited.
       if (!lease.broken) {
@@ -361,8 +382,11 @@ export class Lakehouse {
       types: jsonTypes,
     });
     pool.on('error', () => undefined);
-    // As in src/db/database.ts createPool: a checked-out client that loses its server must not crash the process.
-    pool.on('connect', (client) => client.on('error', () => undefined));
+    pool.on('connect', (client) => {
+      // As in src/db/database.ts createPool: a checked-out client that loses its server must not crash the process.
+      client.on('error', () => undefined);
+      guardMessageSizes(client);
+    });
     entry = { pool, config: target.config, lastUsed: Date.now(), active: 0, typeNames: new Map() };
     this.pools.set(target.key, entry);
     return entry;
@@ -400,12 +424,12 @@ export class Lakehouse {
       return new SqlError(400, 'query_timeout', `The statement ran past its ${timeoutMs} ms timeout and was cancelled. Narrow it (a time range, LIMIT) or raise timeout_ms (at most 60000).`);
     }
     if (error.code === '42501') {
-      return new SqlError(403, 'permission_denied', `${error.message}. This environment may read only its own tables and the sample data.`, position, error.hint, error.code);
+      return new SqlError(403, 'permission_denied', `${clip(error.message)}. This environment may read only its own tables and the sample data.`, position, error.hint, error.code);
     }
     if (error.code === '25006') {
-      return new SqlError(400, 'read_only', `${error.message}: the sandbox only reads.`, position, error.hint, error.code);
+      return new SqlError(400, 'read_only', `${clip(error.message)}: the sandbox only reads.`, position, error.hint, error.code);
     }
-    return new SqlError(400, 'sql_error', `${error.message}${error.hint ? ` (${error.hint})` : ''}`, position, error.hint, error.code);
+    return new SqlError(400, 'sql_error', clip(`${error.message}${error.hint ? ` (${error.hint})` : ''}`), position, error.hint && clip(error.hint), error.code);
   }
 
   /** Type names of result columns, from pg_type for OIDs not known by heart (cached per pool). */
