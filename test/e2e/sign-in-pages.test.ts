@@ -1,17 +1,16 @@
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { browserTests, launchChromium } from '../helpers/browser.js';
 import { authorizationUrl, PASSWORD, pkce, postForm, registerPublicClient, startOAuthApp } from '../helpers/oauth.js';
 
 // The sign-in, environment and consent pages in a real headless Chromium (Debian's package, installed by
 // .ci/run): sign in, choose the environment, approve read-only, land on a local redirect receiver with
 // code, state and iss; then exchange the code.
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const skip = fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (apt-get install chromium)`;
+const { skip } = browserTests;
 
 let app: Awaited<ReturnType<typeof startOAuthApp>>;
 let browser: Browser;
@@ -30,7 +29,7 @@ before(async () => {
   redirectUri = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/callback`;
   [app, browser] = await Promise.all([
     startOAuthApp(),
-    chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] }),
+    launchChromium(),
   ]);
 });
 after(async () => {
