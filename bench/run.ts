@@ -39,6 +39,10 @@ const S4_CONNECTIONS = 8;
 const POINT_SQL = 'SELECT * FROM users WHERE user_id = 4242';
 const RAW_POINT_SQL = 'SELECT * FROM sample.users WHERE user_id = 4242';
 const BIG_SQL = 'SELECT generate_series(1, 100000000)';
+/** Scenario 7: one value far over the 1 MiB answer cap (issue 12: 540 MB of it once crashed the process). */
+const HUGE_VALUE_MB = SMOKE ? 20 : 100;
+const HUGE_SQL = `SELECT repeat('x', ${HUGE_VALUE_MB * 1_000_000}) AS huge`;
+const HUGE_PER_ENV = 2;
 const SECRET_KEY = Buffer.alloc(32, 8).toString('base64');
 
 const say = (line: string) => {
@@ -190,7 +194,12 @@ async function main(): Promise<void> {
 
   const ours = await startOurs(SMOKE ? profileArgs : []);
   if (SMOKE) startupMs = ours.readyMs;
-  const setup = JSON.parse(await runNode('bench/setup.ts', serverEnv({}))) as { databaseUrl: string; clientId: string; clientSecret: string };
+  const setup = JSON.parse(await runNode('bench/setup.ts', serverEnv({}))) as {
+    databaseUrl: string;
+    clientId: string;
+    clientSecret: string;
+    extra: { clientId: string; clientSecret: string }[];
+  };
   const token = await clientCredentialsToken(ours.url, setup.clientId, setup.clientSecret);
   const mcpUrl = `${ours.url}/v1`;
 
@@ -289,6 +298,30 @@ async function main(): Promise<void> {
     rssGrowthMiB: before && after && peakReset ? round1(after.hwmMiB - before.rssMiB) : null,
   };
 
+  // Scenario 7: huge single values, several at once in several environments; peak RSS growth of our process.
+  say(`scenario 7: ${HUGE_PER_ENV} x ${HUGE_VALUE_MB} MB values in each of ${setup.extra.length} environments at once`);
+  const hugeTokens = await Promise.all(setup.extra.map((account) => clientCredentialsToken(ours.url, account.clientId, account.clientSecret)));
+  const hugeQuery = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: HUGE_SQL, timeout_ms: 60_000 } });
+  const hugePeakReset = resetPeak(ours.pid);
+  const hugeBefore = memoryOf(ours.pid);
+  const hugeStarted = performance.now();
+  const hugeAnswers = await Promise.all(hugeTokens.flatMap((t) => Array.from({ length: HUGE_PER_ENV }, () => call(mcpUrl, t, hugeQuery))));
+  const hugeMs = performance.now() - hugeStarted;
+  for (const answer of hugeAnswers) {
+    const code = (answer.json.result?._meta as { 'lakehouse-mcp/error'?: { code?: string } } | undefined)?.['lakehouse-mcp/error']?.code;
+    check(answer.json.result?.isError === true && code === 'row_too_large', `a huge value did not answer row_too_large: ${answer.text.slice(0, 300)}`);
+  }
+  const hugeAfter = memoryOf(ours.pid);
+  const s7 = {
+    sql: HUGE_SQL,
+    queries: hugeAnswers.length,
+    environments: hugeTokens.length,
+    wallMs: Math.round(hugeMs),
+    rssBeforeMiB: hugeBefore ? round1(hugeBefore.rssMiB) : null,
+    peakMiB: hugeAfter ? round1(hugeAfter.hwmMiB) : null,
+    rssGrowthMiB: hugeBefore && hugeAfter && hugePeakReset ? round1(hugeAfter.hwmMiB - hugeBefore.rssMiB) : null,
+  };
+
   // Scenario 4: the token endpoint: refresh-token rotations (8 chains, one grant each) and client_credentials.
   say('scenario 4: token endpoint');
   const user = { email: 'bench@example.com', password: 'a sturdy benchmark passphrase', environment: 'bench/main' };
@@ -367,6 +400,7 @@ async function main(): Promise<void> {
     { scenario: 4, what: 'refresh grants/s', value: m4.refresh.rps, target: '>= 300/s', pass: m4.refresh.rps >= 300 },
     { scenario: 5, what: 'tools/list rps vs limit', value: ratios.s5VsLimit, target: '>= 0.8x', pass: ratios.s5VsLimit >= 0.8 },
     { scenario: 6, what: 'npm start to ready (ms)', value: startupMs, target: '< 3000 ms', pass: startupMs < 3000 },
+    { scenario: 7, what: 'peak RSS growth (MiB)', value: s7.rssGrowthMiB ?? NaN, target: '< 64 MiB', pass: s7.rssGrowthMiB !== null && s7.rssGrowthMiB < 64 },
   ].map((t) => ({ ...t, value: round2(t.value) }));
 
   const results = {
@@ -383,6 +417,7 @@ async function main(): Promise<void> {
       s4_token_endpoint: { medians: m4, rounds: s4 },
       s5_tools_list: { medians: m5, rounds: s5 },
       s6_startup: { npmStartToReadyMs: Math.round(startupMs) },
+      s7_huge_values: s7,
       profile_s1: profiles.s1,
       profileFile: profiles.file,
     },
@@ -393,7 +428,7 @@ async function main(): Promise<void> {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
 
-  process.stdout.write(`${table(results, m1, m2, m4, m5, s3, startupMs)}\n`);
+  process.stdout.write(`${table(results, m1, m2, m4, m5, s3, startupMs, s7)}\n`);
   if (!SMOKE) {
     for (const t of targets) process.stdout.write(`  ${t.pass ? 'pass' : 'MISS'}  scenario ${t.scenario}: ${t.what} = ${t.value} (target ${t.target})\n`);
   }
@@ -416,6 +451,7 @@ function table(
   m5: Record<'ours' | 'limit', Medians>,
   s3: { timeMs: number; rssGrowthMiB: number | null },
   startupMs: number,
+  s7: { queries: number; environments: number; wallMs: number; rssGrowthMiB: number | null },
 ): string {
   const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-');
   const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-');
@@ -435,6 +471,7 @@ function table(
     ['5 tools/list @32', 'req/s', f0(m5.ours.rps), '', f0(m5.limit.rps), x(m5.ours.rps, m5.limit.rps)],
     ['', 'server CPU µs/request', f0(m5.ours.cpuUs), '', f0(m5.limit.cpuUs), x(m5.limit.cpuUs, m5.ours.cpuUs)],
     ['6 npm start to ready', 'ms', f0(startupMs), '', '', ''],
+    [`7 ${s7.queries} huge values in ${s7.environments} envs at once`, 'ms / RSS growth', `${f0(s7.wallMs)} ms / ${s7.rssGrowthMiB ?? '-'} MiB`, '', '', ''],
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;

@@ -38,7 +38,7 @@ describe('npm run bench (smoke)', () => {
       };
       assert.equal(results.machine.node, process.version);
       assert.ok(results.machine.cores >= 1);
-      const { s1_session_context: s1, s2_point_query: s2, s3_capped_query: s3, s4_token_endpoint: s4, s5_tools_list: s5, s6_startup: s6 } = results.scenarios;
+      const { s1_session_context: s1, s2_point_query: s2, s3_capped_query: s3, s4_token_endpoint: s4, s5_tools_list: s5, s6_startup: s6, s7_huge_values: s7 } = results.scenarios;
       for (const server of ['ours', 'reference', 'limit']) {
         assert.ok((s1?.medians?.[server]?.rps ?? 0) > 0, `scenario 1 ${server}`);
         assert.equal(s1?.medians?.[server]?.errors, 0, `scenario 1 ${server} errors`);
@@ -51,7 +51,8 @@ describe('npm run bench (smoke)', () => {
       assert.doesNotMatch(fs.readFileSync(out, 'utf8'), /refreshTokens/, 'no live refresh token is written to the results');
       assert.ok((s5?.medians?.ours?.rps ?? 0) > 0 && (s5?.medians?.limit?.rps ?? 0) > 0, 'scenario 5');
       assert.ok(Number(s6?.npmStartToReadyMs) > 0, 'scenario 6');
-      assert.equal(results.targets.length, 9);
+      assert.ok(Number(s7?.queries) >= 6 && Number(s7?.environments) >= 3 && Number(s7?.wallMs) > 0, 'scenario 7');
+      assert.equal(results.targets.length, 10);
       assert.match(output, /\| 1 tools\/call get_session_context @32/);
     } finally {
       await database.drop();
