@@ -115,6 +115,16 @@ export interface OAuthAuthorizationCodesTable {
   expires_at: Date;
   consumed_at: Date | null;
   grant_id: string | null;
+  /** The authorization request the code answered (unique: a consent posted twice yields one code). */
+  request_id: string | null;
+}
+
+/** Access tokens revoked one by one (RFC 7009 on a token without a grant of its own: a service account's). */
+export interface OAuthRevokedAccessTokensTable {
+  jti: string;
+  client_id: string;
+  expires_at: Date;
+  revoked_at: DatabaseDefault<Date>;
 }
 
 export interface OAuthRefreshTokensTable {
@@ -336,6 +346,7 @@ export interface Database {
   oauth_grants: OAuthGrantsTable;
   oauth_authorization_codes: OAuthAuthorizationCodesTable;
   oauth_refresh_tokens: OAuthRefreshTokensTable;
+  oauth_revoked_access_tokens: OAuthRevokedAccessTokensTable;
   oauth_signing_keys: OAuthSigningKeysTable;
   rate_limit_counters: RateLimitCountersTable;
 }

@@ -855,7 +855,7 @@ export type paths = {
         put?: never;
         /**
          * Token revocation (RFC 7009)
-         * @description Revoking a refresh token (or an access token of a user's grant) revokes the whole grant.
+         * @description Revoking a refresh token, or an access token of a user's grant, revokes the whole grant; revoking a service account's access token revokes that token only.
          */
         post: operations["revokeToken"];
         delete?: never;

@@ -349,6 +349,7 @@ export class AuthorizationEndpoint {
       });
     }
     const code = await this.oauth.grants.createCode({
+      requestId: pending.rid,
       clientId: client.id,
       redirectUri: pending.redirect_uri,
       codeChallenge: pending.challenge,
@@ -357,6 +358,10 @@ export class AuthorizationEndpoint {
       environmentId: chosen.environment_id,
       scopes,
     });
+    // A second post of this consent form (a double click, a replay): the first one's code stands, and is the only one.
+    if (!code) {
+      throw new PageError(400, 'Already answered', `This sign-in was already approved and its code sent to ${client.name}. If ${client.name} did not receive it, start again from ${client.name}.`);
+    }
     this.redirect(ctx, pending.redirect_uri, { code, state: pending.state });
   }
 }

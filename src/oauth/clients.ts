@@ -6,6 +6,7 @@ import { ClientMetadataDocuments, ClientMetadataError, isMetadataDocumentUrl } f
 import { randomToken, sha256 } from './crypto.js';
 import { invalidClient, invalidRequest, OAuthError } from './errors.js';
 import { MAX_REDIRECT_URIS, redirectUriProblem } from './redirect-uris.js';
+import type { RegistrationLimit } from './registration-limit.js';
 import { parseScope } from './scopes.js';
 
 /** A client as the endpoints see it: registered (DCR, service account) or described by a metadata document. */
@@ -102,23 +103,27 @@ export function checkRegistration(body: unknown) {
   };
 }
 
-export async function registerClient(db: Kysely<Database>, body: unknown): Promise<RegistrationResponse> {
+/** Registers a client; `limit`, when given, counts it in the same transaction (and may refuse it). */
+export async function registerClient(db: Kysely<Database>, body: unknown, limit?: Pick<RegistrationLimit, 'count'>): Promise<RegistrationResponse> {
   const checked = checkRegistration(body);
   const id = randomToken(16);
   const secret = checked.method === 'none' ? undefined : randomToken(32);
-  const row = await db
-    .insertInto('oauth_clients')
-    .values({
-      id,
-      name: checked.name,
-      redirect_uris: checked.redirectUris,
-      grant_types: checked.grantTypes,
-      token_endpoint_auth_method: checked.method,
-      secret_hash: secret === undefined ? null : sha256(secret),
-      scope: checked.scope ?? null,
-    })
-    .returning(['created_at'])
-    .executeTakeFirstOrThrow();
+  const row = await db.transaction().execute(async (trx) => {
+    await limit?.count(trx);
+    return trx
+      .insertInto('oauth_clients')
+      .values({
+        id,
+        name: checked.name,
+        redirect_uris: checked.redirectUris,
+        grant_types: checked.grantTypes,
+        token_endpoint_auth_method: checked.method,
+        secret_hash: secret === undefined ? null : sha256(secret),
+        scope: checked.scope ?? null,
+      })
+      .returning(['created_at'])
+      .executeTakeFirstOrThrow();
+  });
   return {
     client_id: id,
     ...(secret === undefined ? {} : { client_secret: secret, client_secret_expires_at: 0 as const }),

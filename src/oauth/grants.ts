@@ -6,7 +6,7 @@ import type { Client } from './clients.js';
 import { CODE_VERIFIER, pkceChallenge, randomToken, safeEqual, sha256 } from './crypto.js';
 import { invalidGrant, invalidRequest, invalidScope, invalidTarget, OAuthError, unauthorizedClient } from './errors.js';
 import type { KeyStore } from './keys.js';
-import type { Scope } from './principal.js';
+import type { Principal, Scope } from './principal.js';
 import { windowOf, type WindowGate } from './rate-limit.js';
 import { ALL_SCOPES, formatScope, intersect, parseScope, roleScopes, sortScopes } from './scopes.js';
 import {
@@ -98,7 +98,12 @@ export class GrantService {
     }
   }
 
+  /**
+   * A code for one authorization request (`requestId`), or undefined when that request already has one: a
+   * consent form posted twice yields one code (the unique request_id decides, across processes).
+   */
   async createCode(args: {
+    requestId: string;
     clientId: string;
     redirectUri: string;
     codeChallenge: string;
@@ -106,11 +111,12 @@ export class GrantService {
     userId: string;
     environmentId: string;
     scopes: Scope[];
-  }): Promise<string> {
+  }): Promise<string | undefined> {
     const code = randomToken(32);
-    await this.db
+    const row = await this.db
       .insertInto('oauth_authorization_codes')
       .values({
+        request_id: args.requestId,
         code_hash: sha256(code),
         client_id: args.clientId,
         redirect_uri: args.redirectUri,
@@ -121,8 +127,10 @@ export class GrantService {
         scopes: args.scopes,
         expires_at: seconds(AUTHORIZATION_CODE_TTL_SECONDS),
       })
-      .execute();
-    return code;
+      .onConflict((oc) => oc.column('request_id').doNothing())
+      .returning('code_hash')
+      .executeTakeFirst();
+    return row ? code : undefined;
   }
 
   /** Marks a grant revoked (its refresh tokens die with it; its access tokens within a poll interval everywhere). */
@@ -132,6 +140,28 @@ export class GrantService {
       .set({ revoked_at: sql<Date>`clock_timestamp()`, revoked_reason: reason })
       .where('id', '=', grantId)
       .where('revoked_at', 'is', null)
+      .execute();
+  }
+
+  /**
+   * Revokes one access token (RFC 7009), for a token without a grant of its own to revoke (a service
+   * account's grant is the account). Stored for every process's verifier, refused in this one at once.
+   */
+  async revokeAccessToken(principal: Principal): Promise<void> {
+    const expiresAt = new Date(principal.expiresAt * 1000);
+    await this.db
+      .insertInto('oauth_revoked_access_tokens')
+      .values({ jti: principal.tokenId, client_id: principal.clientId, expires_at: expiresAt })
+      .onConflict((oc) => oc.column('jti').doNothing())
+      .execute();
+    this.verifier.markTokenRevoked(principal.tokenId, expiresAt.getTime());
+  }
+
+  /** Forgets single-token revocations whose tokens have expired (they are refused as expired). */
+  async pruneRevokedAccessTokens(): Promise<void> {
+    await this.db
+      .deleteFrom('oauth_revoked_access_tokens')
+      .where('expires_at', '<', sql<Date>`now() - interval '1 hour'`)
       .execute();
   }
 
@@ -169,7 +199,8 @@ export class GrantService {
   /**
    * authorization_code: the code is single-use (a replay revokes what its first use issued), lives at most
    * AUTHORIZATION_CODE_TTL_SECONDS, and is bound to the client, redirect URI, PKCE verifier, resource,
-   * environment and scopes. Two concurrent redemptions: the row lock lets exactly one through.
+   * environment and scopes. Two concurrent redemptions: the row lock lets exactly one through. A wrong
+   * verifier burns the code (it issued nothing yet, so nothing is revoked): whoever stole a code gets one guess.
    */
   async redeemCode(client: Client, form: Record<string, string>): Promise<TokenResponse> {
     if (!client.grantTypes.includes('authorization_code')) throw unauthorizedClient('This client may not use the authorization_code grant.');
@@ -182,7 +213,8 @@ export class GrantService {
       const row = await trx.selectFrom('oauth_authorization_codes').selectAll().where('code_hash', '=', sha256(code)).forUpdate().executeTakeFirst();
       if (!row) return { error: invalidGrant('The authorization code is unknown.') };
       if (row.consumed_at) {
-        if (row.grant_id) await this.revokeGrant(trx, row.grant_id, 'authorization code replayed');
+        if (!row.grant_id) return { error: invalidGrant('The authorization code was already used or refused; start the authorization again.') };
+        await this.revokeGrant(trx, row.grant_id, 'authorization code replayed');
         return { error: invalidGrant('The authorization code was already used; the tokens issued for it are revoked.'), revoked: row.grant_id };
       }
       if (row.client_id !== client.id) return { error: invalidGrant('The authorization code was issued to another client.') };
@@ -190,7 +222,10 @@ export class GrantService {
       if (redirectUri !== undefined ? redirectUri !== row.redirect_uri : client.redirectUris.length !== 1) {
         return { error: invalidGrant('redirect_uri differs from the one of the authorization request.') };
       }
-      if (!safeEqual(pkceChallenge(verifier), row.code_challenge)) return { error: invalidGrant('The code_verifier does not match the code_challenge.') };
+      if (!safeEqual(pkceChallenge(verifier), row.code_challenge)) {
+        await trx.updateTable('oauth_authorization_codes').set({ consumed_at: sql<Date>`now()` }).where('code_hash', '=', row.code_hash).execute();
+        return { error: invalidGrant('The code_verifier does not match the code_challenge; the code is now void. Start the authorization again.') };
+      }
       if (form.resource !== undefined && row.resource !== null && form.resource !== row.resource) {
         return { error: invalidTarget('resource differs from the one of the authorization request.') };
       }

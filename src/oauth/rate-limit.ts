@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 
 // Fixed-window counters in PostgreSQL, so that a limit holds across every server process of a deployment.
@@ -30,6 +30,21 @@ export async function hit(db: Kysely<Database>, key: string, seconds: number): P
     .returning(['hits', 'window_start'])
     .executeTakeFirstOrThrow();
   return windowOf(row, seconds);
+}
+
+/**
+ * Counts one hit of `key` unless the current window already has `limit`: the window after the hit, or
+ * undefined when it was full (nothing counted). Run inside a transaction, the row lock holds concurrent
+ * callers in line until it ends, so the limit holds exactly and a rollback uncounts the hit.
+ */
+export async function hitBelow(db: Kysely<Database> | Transaction<Database>, key: string, seconds: number, limit: number): Promise<Window | undefined> {
+  const row = await db
+    .insertInto('rate_limit_counters')
+    .values({ key, window_start: windowStart(seconds), hits: 1 })
+    .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet({ hits: sql`rate_limit_counters.hits + 1` }).where('rate_limit_counters.hits', '<', limit))
+    .returning(['hits', 'window_start'])
+    .executeTakeFirst();
+  return row ? windowOf(row, seconds) : undefined;
 }
 
 /** A window as a counter row has it; also for a statement that reads the window itself (oauth_refresh_grant, migration 0005, bins time as `windowStart` does). */

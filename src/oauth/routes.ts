@@ -12,6 +12,7 @@ import { StaleClientError } from './grants.js';
 import type { OAuthServer } from './oauth-server.js';
 import { hit, WindowGate } from './rate-limit.js';
 import { registerClient } from './clients.js';
+import { RegistrationLimit } from './registration-limit.js';
 import { resourceUrl } from './tokens.js';
 
 // The OAuth endpoints as Koa handlers (x-handler: koa in specs/openapi.yaml): they answer RFC 6749 bodies,
@@ -26,7 +27,6 @@ declare module 'koa' {
 }
 
 const REGISTRATION_BODY_LIMIT = 64 * 1024;
-const REGISTRATION_WINDOW_SECONDS = 3600;
 const TOKEN_WINDOW_SECONDS = 60;
 /** Token-endpoint answers that count against TOKEN_LIMIT: a wrong secret, code or refresh token. */
 const TOKEN_FAILURES = new Set(['invalid_client', 'invalid_grant', 'unauthorized_client']);
@@ -71,34 +71,43 @@ const getJwks: KoaOperationHandler = async (ctx) => {
   ctx.body = oauthOf(ctx).keys.jwks();
 };
 
+/** A registration refused on account of the request (not a limit, not an outage): counted as refused. */
+function isRefusal(error: unknown): boolean {
+  const status = error instanceof OAuthError ? error.status : (error as { status?: unknown }).status;
+  return typeof status === 'number' && status >= 400 && status < 500 && status !== 429;
+}
+
 const registerClientHandler: KoaOperationHandler = async (ctx) =>
   oauthJson(ctx, async () => {
     const oauth = oauthOf(ctx);
-    if (!ctx.request.is('application/json')) throw new OAuthError('invalid_client_metadata', 'Send the client metadata as application/json.', 415);
-    if (oauth.config.registrationLimit > 0) {
-      const window = await hit(oauth.db, `register:${ctx.ip}`, REGISTRATION_WINDOW_SECONDS);
-      if (window.hits > oauth.config.registrationLimit) {
-        throw new OAuthError('temporarily_unavailable', `Too many client registrations from this address; try again in ${Math.ceil(window.retryAfter / 60)} minutes.`, 429, {
-          'Retry-After': String(window.retryAfter),
-        });
-      }
-    }
-    const text = await getRawBody(ctx.req, { limit: REGISTRATION_BODY_LIMIT, length: ctx.request.length, encoding: 'utf8' });
-    let body: unknown;
+    const limit = oauth.config.registrationLimit > 0 ? new RegistrationLimit(oauth.db, oauth.config.registrationLimit, ctx.ip) : undefined;
+    await limit?.check();
     try {
-      body = JSON.parse(text);
-    } catch {
-      throw new OAuthError('invalid_client_metadata', 'The body is not valid JSON.');
+      await register(ctx, oauth, limit);
+    } catch (error) {
+      if (limit && isRefusal(error)) await limit.refused();
+      throw error;
     }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new OAuthError('invalid_client_metadata', 'The body must be a JSON object of client metadata.');
-    }
-    if (!validators.op_registerClient_body_application_json(body)) {
-      const first = validators.op_registerClient_body_application_json.errors?.[0];
-      throw new OAuthError('invalid_client_metadata', `${first?.instancePath.slice(1) || 'body'} ${first?.message ?? 'is invalid'}.`);
-    }
-    sendJson(ctx, 201, await registerClient(oauth.db, body));
   });
+
+async function register(ctx: Context, oauth: OAuthServer, limit: RegistrationLimit | undefined): Promise<void> {
+  if (!ctx.request.is('application/json')) throw new OAuthError('invalid_client_metadata', 'Send the client metadata as application/json.', 415);
+  const text = await getRawBody(ctx.req, { limit: REGISTRATION_BODY_LIMIT, length: ctx.request.length, encoding: 'utf8' });
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new OAuthError('invalid_client_metadata', 'The body is not valid JSON.');
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new OAuthError('invalid_client_metadata', 'The body must be a JSON object of client metadata.');
+  }
+  if (!validators.op_registerClient_body_application_json(body)) {
+    const first = validators.op_registerClient_body_application_json.errors?.[0];
+    throw new OAuthError('invalid_client_metadata', `${first?.instancePath.slice(1) || 'body'} ${first?.message ?? 'is invalid'}.`);
+  }
+  sendJson(ctx, 201, await registerClient(oauth.db, body, limit));
+}
 
 /**
  * TOKEN_LIMIT: failed token requests per client address per minute, counted in Postgres (shared by every
@@ -193,8 +202,13 @@ const revokeToken: KoaOperationHandler = async (ctx) =>
     // RFC 7009 §2.2: an unknown, expired or foreign token is answered 200 too, and nothing happens.
     let grantId: string | undefined;
     if (found?.type === 'refresh_token' && found.refresh.client_id === client.id) grantId = found.refresh.grant_id;
-    // An access token of a user's grant revokes that grant; a service account is revoked with `admin service-account revoke`.
-    if (found?.type === 'access_token' && found.principal.clientId === client.id && found.principal.kind === 'user') grantId = found.principal.grantId;
+    if (found?.type === 'access_token' && found.principal.clientId === client.id) {
+      const p = found.principal;
+      // A user's access token revokes its grant (refresh token included, RFC 7009 §2.1). A service account's
+      // grant is the account itself (`admin service-account revoke`): there, only this token is revoked.
+      if (p.kind === 'user' && p.grantId) grantId = p.grantId;
+      else await oauth.grants.revokeAccessToken(p);
+    }
     if (grantId) {
       await oauth.grants.revokeGrant(oauth.db, grantId, 'revoked by the client');
       oauth.verifier.markRevoked(grantId);

@@ -38,14 +38,16 @@ const str = (payload: JWTPayload, name: string): string | undefined => {
  * expiry) against the signing keys in the database, and keeps each verified token in memory until it
  * expires, so a request with a known token costs a map lookup: no signature check, no database round trip.
  *
- * Revocation: every process polls `oauth_grants.revoked_at` once per pollIntervalMs (one query per process,
- * not per request) and from then on refuses tokens of those grants, cached or not; so a revoked grant stops
- * working everywhere within about a second.
+ * Revocation: every process polls `oauth_grants.revoked_at` and `oauth_revoked_access_tokens.revoked_at` once
+ * per pollIntervalMs (one query per process, not per request) and from then on refuses tokens of those grants
+ * and those single tokens (by jti), cached or not; so a revocation stops working everywhere within about a second.
  */
 export class JwtTokenVerifier implements TokenVerifier {
   private readonly cache = new Map<string, Principal>();
   /** Grant id → when it was revoked (ms), while its tokens may still be unexpired. */
   private readonly revoked = new Map<string, number>();
+  /** Access tokens revoked one by one: jti → when the token expires (ms); kept until then. */
+  private readonly revokedTokens = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
   private since: Date | undefined;
   private polling: Promise<void> | undefined;
@@ -78,7 +80,7 @@ export class JwtTokenVerifier implements TokenVerifier {
     clearInterval(this.timer);
   }
 
-  /** One poll for grants revoked since the last one (exposed for tests that cannot wait). */
+  /** One poll for grants and tokens revoked since the last one (exposed for tests that cannot wait). */
   poll(): Promise<void> {
     return (this.polling ??= this.doPoll()
       .catch((error: unknown) => this.log.warn({ err: error }, 'polling for revoked grants failed'))
@@ -89,17 +91,22 @@ export class JwtTokenVerifier implements TokenVerifier {
 
   private async doPoll(): Promise<void> {
     const since = this.since ?? new Date(Date.now() - REVOKED_RETENTION_MS);
-    const { rows } = await sql<{ polled_at: Date; ids: { id: string; at: string }[] }>`
+    const { rows } = await sql<{ polled_at: Date; ids: { id: string; at: string }[]; jtis: { jti: string; exp: string }[] }>`
       SELECT statement_timestamp() AS polled_at,
-             coalesce(json_agg(json_build_object('id', id, 'at', revoked_at)), '[]'::json) AS ids
-        FROM oauth_grants
-       WHERE revoked_at > ${since}`.execute(this.db);
+             (SELECT coalesce(json_agg(json_build_object('id', id, 'at', revoked_at)), '[]'::json)
+                FROM oauth_grants WHERE revoked_at > ${since}) AS ids,
+             (SELECT coalesce(json_agg(json_build_object('jti', jti, 'exp', expires_at)), '[]'::json)
+                FROM oauth_revoked_access_tokens WHERE revoked_at > ${since}) AS jtis`.execute(this.db);
     const row = rows[0];
     if (!row) return;
     for (const { id, at } of row.ids) this.markRevoked(id, Date.parse(at));
+    for (const { jti, exp } of row.jtis) this.markTokenRevoked(jti, Date.parse(exp));
     this.since = new Date(row.polled_at.getTime() - POLL_OVERLAP_MS);
     const cutoff = Date.now() - REVOKED_RETENTION_MS;
     for (const [id, at] of this.revoked) if (at < cutoff) this.revoked.delete(id);
+    // A revoked token past its expiry (and the clock tolerance) is refused as expired anyway.
+    const expired = Date.now() - this.clockTolerance * 1000 - 60_000;
+    for (const [jti, exp] of this.revokedTokens) if (exp < expired) this.revokedTokens.delete(jti);
   }
 
   /** Refuses the grant's tokens in this process at once (the revoking process need not wait for its poll). */
@@ -109,8 +116,19 @@ export class JwtTokenVerifier implements TokenVerifier {
     for (const [token, principal] of this.cache) if (principal.grantId === grantId) this.cache.delete(token);
   }
 
+  /** Refuses one access token (by jti) in this process at once; `expiresAtMs`: when it expires anyway. */
+  markTokenRevoked(jti: string, expiresAtMs: number): void {
+    if (this.revokedTokens.has(jti)) return;
+    this.revokedTokens.set(jti, expiresAtMs);
+    for (const [token, principal] of this.cache) if (principal.tokenId === jti) this.cache.delete(token);
+  }
+
   isRevoked(grantId: string | undefined): boolean {
     return grantId !== undefined && this.revoked.has(grantId);
+  }
+
+  private refused(principal: Principal): boolean {
+    return this.isRevoked(principal.grantId) || this.revokedTokens.has(principal.tokenId);
   }
 
   private refuse(description: string): AppError {
@@ -120,7 +138,7 @@ export class JwtTokenVerifier implements TokenVerifier {
   async verify(token: string): Promise<Principal> {
     const cached = this.cache.get(token);
     if (cached) {
-      if (cached.expiresAt * 1000 > Date.now() && !this.isRevoked(cached.grantId)) return cached;
+      if (cached.expiresAt * 1000 > Date.now() && !this.refused(cached)) return cached;
       this.cache.delete(token);
     }
     const principal = await this.verifyUncached(token);
@@ -165,7 +183,7 @@ export class JwtTokenVerifier implements TokenVerifier {
     const principal = this.toPrincipal(payload);
     if (!principal) throw this.refuse('The access token lacks claims this server needs.');
     if (principal.expiresAt - (payload.iat ?? 0) > ACCESS_TOKEN_TTL_SECONDS + 60) throw this.refuse('The access token lives too long.');
-    if (this.isRevoked(principal.grantId)) throw this.refuse('The access token was revoked.');
+    if (this.refused(principal)) throw this.refuse('The access token was revoked.');
     return principal;
   }
 

@@ -4,6 +4,7 @@ import * as oauth from './0002-oauth.js';
 import * as lakehouse from './0003-lakehouse.js';
 import * as assets from './0004-assets.js';
 import * as oauthRefreshGrant from './0005-oauth-refresh-grant.js';
+import * as oauthRevocations from './0006-oauth-revocations.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003-lakehouse': lakehouse,
   '0004-assets': assets,
   '0005-oauth-refresh-grant': oauthRefreshGrant,
+  '0006-oauth-revocations': oauthRevocations,
 };

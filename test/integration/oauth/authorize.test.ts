@@ -183,6 +183,29 @@ describe('the sign-in pages', () => {
     assert.equal(response.status, 403);
   });
 
+  it('a consent form posted twice yields one code: the second post gets an error page, the first code still works', async () => {
+    const browser = new Browser();
+    const { verifier, challenge: c } = pkce();
+    const page = await browser.request(authorizationUrl(app.issuer, params({ code_challenge: c })));
+    const signIn = parseForm(await page.text(), app.issuer);
+    const consent = await browser.post(signIn.action, { ...signIn.hidden, email: 'ada@example.com', password: PASSWORD });
+    const form = parseForm(await consent.text(), app.issuer);
+    const fields = { ...form.hidden, environment: 'acme/production', decision: 'approve' };
+    const first = await browser.post(form.action, fields);
+    assert.equal(first.status, 302);
+    const code = new URL(first.headers.get('location') ?? '').searchParams.get('code');
+    assert.ok(code);
+    const second = await browser.post(form.action, fields);
+    const html = await second.text();
+    assert.equal(second.status, 400, html);
+    assert.equal(second.headers.get('location'), null);
+    assert.match(html, /already approved/);
+    const codes = await app.database.db.selectFrom('oauth_authorization_codes').select('code_hash').where('code_challenge', '=', c).execute();
+    assert.equal(codes.length, 1, 'one code for one authorization request');
+    const exchanged = await postForm(`${app.issuer}/oauth/token`, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, client_id: clientId });
+    assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
+  });
+
   it('a tampered request state is refused', async () => {
     const browser = new Browser();
     const page = await browser.request(authorizationUrl(app.issuer, params()));

@@ -63,6 +63,8 @@ describe('dynamic client registration', () => {
     ['a file: URI', JSON.stringify({ redirect_uris: ['file:///etc/passwd'] }), 'invalid_redirect_uri'],
     ['a fragment', JSON.stringify({ redirect_uris: ['https://a.example/cb#frag'] }), 'invalid_redirect_uri'],
     ['a relative URI', JSON.stringify({ redirect_uris: ['/cb'] }), 'invalid_redirect_uri'],
+    ['user information in a private-use scheme', JSON.stringify({ redirect_uris: ['x-app://u:p@host/cb'] }), 'invalid_redirect_uri'],
+    ['an empty user information in https', JSON.stringify({ redirect_uris: ['https://@app.example.com/cb'] }), 'invalid_redirect_uri'],
     ['grant types without authorization_code', JSON.stringify({ ...valid, grant_types: ['refresh_token'] }), 'invalid_client_metadata'],
     ['client_credentials', JSON.stringify({ ...valid, grant_types: ['client_credentials'] }), 'invalid_client_metadata'],
     ['an implicit response type', JSON.stringify({ ...valid, response_types: ['token'] }), 'invalid_client_metadata'],
@@ -77,6 +79,23 @@ describe('dynamic client registration', () => {
     });
   }
 
+  it('refuses loopback hosts not written as 127.0.0.1, [::1] or localhost, saying which to register', async () => {
+    for (const [uri, instead] of [
+      ['http://127.1/cb', 'http://127.0.0.1/cb'],
+      ['http://0x7f.0.0.1/cb', 'http://127.0.0.1/cb'],
+      ['http://2130706433:8080/cb', 'http://127.0.0.1:8080/cb'],
+      ['http://127.000.000.001/cb', 'http://127.0.0.1/cb'],
+      ['http://[0:0:0:0:0:0:0:1]/cb', 'http://[::1]/cb'],
+      ['http://LOCALHOST/cb', 'http://localhost/cb'],
+      ['https://127.1/cb', 'https://127.0.0.1/cb'],
+    ] as const) {
+      const { status, body } = await register(JSON.stringify({ redirect_uris: [uri] }));
+      assert.equal(status, 400, uri);
+      assert.equal(body.error, 'invalid_redirect_uri', uri);
+      assert.ok(String(body.error_description).includes(`register ${JSON.stringify(instead)} instead`), String(body.error_description));
+    }
+  });
+
   it('refuses a body that is not application/json with 415', async () => {
     const { status, body } = await register('redirect_uris=https://a.example/cb', 'application/x-www-form-urlencoded');
     assert.equal(status, 415);
@@ -90,7 +109,33 @@ describe('dynamic client registration', () => {
     assert.equal(limited.status, 429);
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
     const counter = await app.database.db.selectFrom('rate_limit_counters').select('hits').where('key', '=', `register:${ip}`).executeTakeFirstOrThrow();
-    assert.equal(counter.hits, 4);
+    assert.equal(counter.hits, 3, 'registrations made; the refused 429 is not one');
     assert.equal((await register(JSON.stringify(valid), 'application/json', '198.51.100.8')).status, 201, 'another address is not limited');
+  });
+
+  it('counts IPv6 clients per /64, and IPv4-mapped IPv6 as the IPv4 address', async () => {
+    for (const ip of ['2001:db8:7:1::1', '2001:db8:7:1::2', '2001:db8:7:1:abcd:ef01:2345:6789']) {
+      assert.equal((await register(JSON.stringify(valid), 'application/json', ip)).status, 201, ip);
+    }
+    assert.equal((await register(JSON.stringify(valid), 'application/json', '2001:db8:7:1:ffff::9')).status, 429, 'another address of the same /64');
+    assert.equal((await register(JSON.stringify(valid), 'application/json', '2001:db8:7:2::1')).status, 201, 'another /64 is not limited');
+    for (const ip of ['198.51.100.20', '::ffff:198.51.100.20', '198.51.100.20']) {
+      assert.equal((await register(JSON.stringify(valid), 'application/json', ip)).status, 201, ip);
+    }
+    assert.equal((await register(JSON.stringify(valid), 'application/json', '::ffff:198.51.100.20')).status, 429);
+  });
+
+  it('counts only successful registrations against REGISTRATION_LIMIT; refused ones have their own limit, five times higher', async () => {
+    const ip = '198.51.100.30';
+    const bad = JSON.stringify({ redirect_uris: ['javascript:alert(1)'] });
+    for (let i = 0; i < 5; i++) assert.equal((await register(bad, 'application/json', ip)).status, 400);
+    assert.equal((await register(JSON.stringify(valid), 'application/json', ip)).status, 201, 'refusals did not use up REGISTRATION_LIMIT');
+    // 3 × 5 = 15 refusals per hour; a 415 is a refusal too.
+    for (let i = 5; i < 14; i++) assert.equal((await register(bad, 'application/json', ip)).status, 400, `refusal ${i + 1}`);
+    assert.equal((await register('redirect_uris=x', 'application/x-www-form-urlencoded', ip)).status, 415, 'refusal 15');
+    const limited = await register(JSON.stringify(valid), 'application/json', ip);
+    assert.equal(limited.status, 429);
+    assert.match(String(limited.body.error_description), /refused/);
+    assert.ok(Number(limited.headers.get('retry-after')) > 0);
   });
 });

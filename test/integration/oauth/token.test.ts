@@ -61,13 +61,18 @@ describe('authorization_code', () => {
     assert.ok((body.expires_in as number) <= 900);
   });
 
-  it('refuses a wrong code_verifier with invalid_grant', async () => {
+  it('a wrong code_verifier is refused with invalid_grant and burns the code: the right one is refused after it', async () => {
     const { exchange } = await freshCode();
     const { status, body } = await postForm(token, { ...exchange, code_verifier: pkce().verifier });
     assert.equal(status, 400);
     assert.equal(body.error, 'invalid_grant');
-    // The code stays usable by its rightful holder.
-    assert.equal((await postForm(token, exchange)).status, 200);
+    // Whoever holds a stolen code gets one guess at the verifier: the code is void after it.
+    const rightful = await postForm(token, exchange);
+    assert.equal(rightful.status, 400);
+    assert.equal(rightful.body.error, 'invalid_grant');
+    const grants = await app.database.db.selectFrom('oauth_authorization_codes').select(['consumed_at', 'grant_id']).where('code_hash', '=', sha256(exchange.code)).executeTakeFirstOrThrow();
+    assert.ok(grants.consumed_at);
+    assert.equal(grants.grant_id, null, 'nothing was issued from it');
   });
 
   it('refuses a missing code_verifier with invalid_request', async () => {
@@ -277,9 +282,9 @@ describe('client_credentials', () => {
 });
 
 describe('revocation and introspection', () => {
-  it('revoking a refresh token stops its access tokens within 5 seconds on every server process', async () => {
-    // A second process of the same deployment (same database, SECRET_KEY and PUBLIC_URL, as behind a load balancer).
-    const second: RunningServer = await startServer({
+  /** A second process of the same deployment (same database, SECRET_KEY and PUBLIC_URL, as behind a load balancer). */
+  const secondProcess = (): Promise<RunningServer> =>
+    startServer({
       PATH: process.env.PATH,
       PORT: '0',
       LOG_LEVEL: 'silent',
@@ -287,12 +292,57 @@ describe('revocation and introspection', () => {
       SECRET_KEY: TEST_SECRET_KEY,
       PUBLIC_URL: app.url,
     });
+
+  it('revoking a refresh token stops its access tokens within 5 seconds on every server process', async () => {
+    const second = await secondProcess();
     try {
       const user = await userTokens(app);
       const verifyOnSecond = () => second.oauth.verifier.verify(user.accessToken).then(() => true, () => false);
       assert.equal(await verifyOnSecond(), true, 'the other process accepts (and caches) the token');
       const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: user.refreshToken, client_id: user.clientId }, '/oauth/revoke');
       assert.equal(status, 200);
+      const took = await eventually(async () => !(await verifyOnSecond()), 5_000, 50);
+      assert.ok(took < 5_000, `took ${took} ms`);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('revoking a service account\'s access token stops it within 5 seconds on every server process; the account\'s other tokens keep working', async () => {
+    const second = await secondProcess();
+    try {
+      const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'staging' }, 'revoking-bot', ['read']);
+      const basic = { authorization: `Basic ${Buffer.from(`${account.client_id}:${account.client_secret}`).toString('base64')}` };
+      const issue = async () => (await postForm(token, { grant_type: 'client_credentials' }, '/oauth/token', basic)).body.access_token as string;
+      const [revoked, kept] = [await issue(), await issue()];
+      const verifyOnSecond = (t: string) => second.oauth.verifier.verify(t).then(() => true, () => false);
+      assert.equal(await verifyOnSecond(revoked), true, 'the other process accepts (and caches) the token');
+      assert.equal(await verifyOnSecond(kept), true);
+      const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: revoked, token_type_hint: 'access_token' }, '/oauth/revoke', basic);
+      assert.equal(status, 200);
+      assert.equal(await works(revoked), false, 'refused at once by the process that revoked it');
+      const took = await eventually(async () => !(await verifyOnSecond(revoked)), 5_000, 50);
+      assert.ok(took < 5_000, `took ${took} ms`);
+      // Only that token: the account's other token and new ones work (`admin service-account revoke` stops the account).
+      assert.equal(await verifyOnSecond(kept), true);
+      assert.ok(await works(kept));
+      assert.ok(await works(await issue()));
+      const introspected = await postForm(`${app.issuer}/oauth/introspect`, { token: revoked }, '/oauth/introspect', basic);
+      assert.deepEqual(introspected.body, { active: false });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('revoking a user\'s access token stops it within 5 seconds on every server process', async () => {
+    const second = await secondProcess();
+    try {
+      const user = await userTokens(app);
+      const verifyOnSecond = () => second.oauth.verifier.verify(user.accessToken).then(() => true, () => false);
+      assert.equal(await verifyOnSecond(), true);
+      const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: user.accessToken, client_id: user.clientId }, '/oauth/revoke');
+      assert.equal(status, 200);
+      assert.equal(await works(user.accessToken), false);
       const took = await eventually(async () => !(await verifyOnSecond()), 5_000, 50);
       assert.ok(took < 5_000, `took ${took} ms`);
     } finally {
