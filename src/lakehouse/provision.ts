@@ -69,6 +69,8 @@ export async function hardenDatabase(db: Kysely<Database>): Promise<void> {
     .execute(db);
 }
 
+const PROVISION_LOCK = 'lakehouse-mcp provision environment';
+
 export interface ProvisionOptions {
   /** Set the role's login password (the sandbox does, with sandboxRolePassword). */
   password?: string;
@@ -88,6 +90,10 @@ export async function provisionEnvironment(
   environmentId: string,
   options: ProvisionOptions = {},
 ): Promise<ProvisionedSandbox> {
+  if (!db.isTransaction) return db.transaction().execute((trx) => provisionEnvironment(trx, environmentId, options));
+  // Every environment's GRANTs update the same catalog rows (the database's, the sample schema's): two at once,
+  // from first queries in two new environments or two processes, fail with "tuple concurrently updated".
+  await sql`SELECT pg_advisory_xact_lock(hashtext(${PROVISION_LOCK}))`.execute(db);
   const schema = environmentSchema(environmentId);
   const role = sandboxRoleName(await installId(db), environmentId);
   const exists = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = ${role}`.execute(db);
