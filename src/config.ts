@@ -25,6 +25,17 @@ export interface Config {
   sqlConcurrency: number;
   logLevel: string;
   allowedOrigins: string[];
+  /** Time a client has to send a request's headers (HEADERS_TIMEOUT_MS); then 408 and the connection closes. */
+  headersTimeoutMs: number;
+  /**
+   * The slowest a request body may arrive (BODY_MIN_RATE, bytes/s, 0 = not checked), averaged over the time the
+   * server was ready to read it, once that time exceeds BODY_RATE_GRACE_MS; slower → 408 and a close.
+   */
+  bodyMinRate: number;
+  /** How long a body may arrive at any speed before BODY_MIN_RATE applies (BODY_RATE_GRACE_MS). */
+  bodyRateGraceMs: number;
+  /** Connections one client address may have open at once; requests in progress with TRUST_PROXY (0 = unlimited). */
+  maxConnectionsPerClient: number;
 }
 
 export class ConfigError extends Error {}
@@ -81,5 +92,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sqlConcurrency: integer(env, 'SQL_CONCURRENCY', 4, 1),
     logLevel: env.LOG_LEVEL || 'info',
     allowedOrigins: [...new Set([new URL(publicUrl).origin, new URL(issuerUrl).origin, ...extraOrigins])],
+    headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 30_000, 1),
+    bodyMinRate: integer(env, 'BODY_MIN_RATE', 1024),
+    bodyRateGraceMs: integer(env, 'BODY_RATE_GRACE_MS', 10_000, 1),
+    maxConnectionsPerClient: integer(env, 'MAX_CONNECTIONS_PER_CLIENT', 128),
   };
 }

@@ -7,6 +7,8 @@ import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
 import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
 import { createApp } from './http/app.js';
+import { ClientConnectionLimit } from './http/client-connections.js';
+import { BodyRateGuard, slowClientServerOptions } from './http/slow-clients.js';
 import { createLogger, flushLogger, type Logger } from './logger.js';
 import { createMcpEndpoint } from './mcp/endpoint.js';
 import type { ToolRegistry } from './mcp/tool-catalogue.js';
@@ -78,7 +80,14 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
     res.end(JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'starting', detail: 'The server is starting; retry in a moment.' }));
   };
-  const server = http.createServer((req, res) => handler(req, res));
+  // Slow and greedy clients (src/http/slow-clients.ts, src/http/client-connections.ts), also while starting.
+  const bodyRate = new BodyRateGuard({ minRate: config.bodyMinRate, graceMs: config.bodyRateGraceMs, log });
+  const perClient = new ClientConnectionLimit({ max: config.maxConnectionsPerClient, trustProxy: config.trustProxy, log });
+  const server = http.createServer(slowClientServerOptions(config), (req, res) => {
+    bodyRate.track(req, res);
+    if (perClient.admit(req, res)) handler(req, res);
+  });
+  perClient.attach(server);
   server.keepAliveTimeout = 65_000;
   const port = await listen(server, config.port, config.host);
   if (config.port === 0) config = loadConfig({ ...env, PORT: String(port) });
@@ -100,6 +109,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     webhooks = startWebhookWorker({ db: database.db, secretKey: secret, allowPrivateNetwork: config.allowPrivateNetwork, settings: webhookSettings(env), log });
   } catch (error) {
     server.close();
+    bodyRate.stop();
     await webhooks?.stop();
     await lakehouse?.close();
     await database?.close();
@@ -128,6 +138,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
         // In-flight requests get a grace period, then their connections are cut.
         setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });
+      bodyRate.stop();
       oauth.close();
       await webhooks?.stop();
       auditRetention.stop();
