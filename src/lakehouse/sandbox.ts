@@ -41,7 +41,7 @@ const RESET_SESSION =
   'ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; ' +
   'SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES';
 /** The same reset as two Query messages of a pipeline (DISCARD ALL runs alone, outside a transaction block). */
-const RESET_QUERIES = ['ROLLBACK', 'DISCARD ALL'] as const;
+export const RESET_QUERIES = ['ROLLBACK', 'DISCARD ALL'] as const;
 
 export interface LakehouseOptions {
   /** The application database, as the application's user; sandbox roles connect to it with their own. */

@@ -1,10 +1,13 @@
 import { createRequire } from 'node:module';
 import { AppError } from '../errors.js';
+import { nestingBound } from './sql-nesting.js';
+import { ALLOWED_FUNCTIONS, ALLOWED_FUNCTIONS_HINT, FUNCTION_SCHEMA } from './allowed-functions.js';
 
 // The first line of the sandbox (DESIGN.md §4): user SQL is parsed with the real PostgreSQL 17 parser
 // (libpg-query, WASM, the major of the embedded cluster) and refused unless it is exactly one read statement.
 // The database role's privileges and the READ ONLY transaction are the second and third lines: this check
-// gives clear messages and closes the doors privileges cannot (functions that run SQL text of their own).
+// gives clear messages and closes the doors privileges cannot: only allowlisted functions are called
+// (allowed-functions.ts; PostgreSQL grants EXECUTE to PUBLIC on ts_stat, query_to_xml, set_config…).
 
 interface ParserModule {
   loadModule(): Promise<void>;
@@ -59,27 +62,6 @@ export class SqlRefused extends AppError {
   }
 }
 
-/**
- * Functions refused by name wherever they appear. Most dangerous functions are already not executable
- * by the sandbox role (pg_read_file, lo_import…: PostgreSQL grants them to no one); these are refused here
- * because they run SQL text that this check never saw, change the session, or reach outside the database.
- */
-const REFUSED_FUNCTIONS = new Map<string, string>([
-  ...['query_to_xml', 'query_to_xml_and_xmlschema', 'query_to_xmlschema', 'cursor_to_xml', 'cursor_to_xmlschema'].map(
-    (name) => [name, 'runs SQL text of its own'] as const,
-  ),
-  ...['set_config'].map((name) => [name, 'changes session settings'] as const),
-  ...['dblink', 'dblink_exec', 'dblink_connect', 'dblink_connect_u', 'dblink_send_query', 'dblink_open', 'dblink_fetch'].map(
-    (name) => [name, 'reaches another database'] as const,
-  ),
-  ...['pg_read_file', 'pg_read_binary_file', 'pg_ls_dir', 'pg_stat_file', 'lo_import', 'lo_export', 'lo_get', 'lo_put', 'lo_from_bytea'].map(
-    (name) => [name, 'reads or writes files or large objects'] as const,
-  ),
-  ...['pg_cancel_backend', 'pg_terminate_backend', 'pg_reload_conf', 'pg_notify', 'pg_sleep_for', 'pg_sleep_until'].map(
-    (name) => [name, 'acts on the server or other sessions'] as const,
-  ),
-]);
-
 const WRITES = new Set(['InsertStmt', 'UpdateStmt', 'DeleteStmt', 'MergeStmt']);
 
 /** The statement kinds of the parse tree, for messages (`VariableSetStmt` → `SET`). */
@@ -111,14 +93,31 @@ const STATEMENT_NAMES: Record<string, string> = {
 
 const HINT = 'Send one SELECT (or WITH … SELECT, VALUES, TABLE) per call; nothing else runs here';
 
+/**
+ * The deepest parse tree let through to the parser, in the units of nestingBound(). The parser (WASM) runs out
+ * of stack around 5,000 levels of operators or 1,200 nested subqueries, and a stack overflow inside it leaks
+ * its memory for good: some thirty such inputs leave it unable to parse anything for the rest of the process.
+ */
+export const MAX_NESTING = 1_000;
+
+const tooDeep = () =>
+  new SqlRefused({
+    message: `The SQL nests too deeply (more than ${MAX_NESTING} levels of operators, parentheses, CASE or subqueries)`,
+    hint: 'Simplify it: aggregate many terms with sum() over a VALUES list or an array, or split it into several queries',
+  });
+
 /** Parses `sql`; a syntax error becomes a SqlRefused with the position PostgreSQL reports. */
 function parse(sql: string): RawStatement[] {
   if (!loaded) throw new Error('loadSqlParser() was not awaited before the first parse');
+  if (nestingBound(sql) > MAX_NESTING) throw tooDeep();
   try {
     return parser.parseSync(sql).stmts ?? [];
   } catch (error) {
+    // A stack overflow (RangeError) that nestingBound() did not foresee, or the grammar's own stack limit.
+    if (error instanceof RangeError) throw tooDeep();
     const details = (error as { sqlDetails?: SqlErrorDetails }).sqlDetails;
     const message = details?.message ?? (error instanceof Error ? error.message : String(error));
+    if (/^memory exhausted\b/.test(message)) throw tooDeep();
     throw new SqlRefused(
       {
         message: `Syntax error: ${message}`,
@@ -130,23 +129,55 @@ function parse(sql: string): RawStatement[] {
   }
 }
 
-/** Every node of a parse tree, depth first, with its type name. */
-function* walk(value: unknown, type = ''): Generator<[string, Node]> {
-  if (Array.isArray(value)) {
-    for (const item of value) yield* walk(item);
-    return;
-  }
-  if (value === null || typeof value !== 'object') return;
-  const node = value as Node;
-  if (type) yield [type, node];
-  for (const [key, child] of Object.entries(node)) {
-    if (child !== null && typeof child === 'object') yield* walk(child, /^[A-Z]/.test(key) ? key : '');
+/** Every node of a parse tree, depth first in document order, with its type name; iterative, as trees can be deep. */
+function* walk(root: unknown, rootType = ''): Generator<[string, Node]> {
+  const pending: [unknown, string][] = [[root, rootType]];
+  for (let item = pending.pop(); item; item = pending.pop()) {
+    const [value, type] = item;
+    if (value === null || typeof value !== 'object') continue;
+    if (Array.isArray(value)) {
+      for (let k = value.length - 1; k >= 0; k--) pending.push([value[k], '']);
+      continue;
+    }
+    const node = value as Node;
+    if (type) yield [type, node];
+    const children = Object.entries(node);
+    for (let k = children.length - 1; k >= 0; k--) {
+      const [key, child] = children[k] as [string, unknown];
+      if (child !== null && typeof child === 'object') pending.push([child, /^[A-Z]/.test(key) ? key : '']);
+    }
   }
 }
 
-function functionName(call: Node): string {
-  const parts = (call.funcname as { String?: { sval?: string } }[] | undefined) ?? [];
-  return (parts[parts.length - 1]?.String?.sval ?? '').toLowerCase();
+/**
+ * The refusal of a call of a function that is not on the allowlist (allowed-functions.ts), or qualified with
+ * a schema other than pg_catalog; undefined when the call is allowed. Names are compared as the parser
+ * spelled them: `"COUNT"(x)` names another function than count(x).
+ */
+function refusedCall(call: Node, sql?: string): SqlRefused | undefined {
+  const parts = ((call.funcname as { String?: { sval?: string } }[] | undefined) ?? []).map((part) => part.String?.sval ?? '');
+  const name = parts[parts.length - 1] ?? '';
+  const schema = parts.slice(0, -1);
+  const ownSchema = schema.length === 0 || (schema.length === 1 && schema[0] === FUNCTION_SCHEMA);
+  if (ownSchema && ALLOWED_FUNCTIONS.has(name)) return undefined;
+  const position = sql !== undefined && typeof call.location === 'number' ? { position: charPosition(sql, call.location) } : {};
+  return new SqlRefused({
+    message: `The function ${ownSchema ? name : parts.join('.')}() is not allowed in the sandbox${ownSchema ? '' : `: only ${FUNCTION_SCHEMA} functions may be named with a schema`}`,
+    ...position,
+    hint: ALLOWED_FUNCTIONS_HINT,
+  });
+}
+
+/** Other nodes that call functions the allowlist does not see: XMLTABLE evaluates XPath, TABLESAMPLE a method. */
+function refusedNode(type: string, node: Node): SqlRefused | undefined {
+  if (type === 'RangeTableFunc') return new SqlRefused({ message: 'XMLTABLE is not allowed in the sandbox', hint: ALLOWED_FUNCTIONS_HINT });
+  if (type === 'RangeTableSample') {
+    const method = (node.method as { String?: { sval?: string } }[] | undefined)?.map((part) => part.String?.sval ?? '').join('.');
+    if (method !== 'system' && method !== 'bernoulli') {
+      return new SqlRefused({ message: `TABLESAMPLE ${method ?? ''} is not allowed in the sandbox`, hint: 'Use TABLESAMPLE SYSTEM or BERNOULLI' });
+    }
+  }
+  return undefined;
 }
 
 /** Character offset (1-based) of a byte offset in `sql`: the parser counts UTF-8 bytes. */
@@ -217,14 +248,8 @@ function checkUncached(sql: string): CheckedStatement {
     if (type === 'SelectStmt' && node.intoClause) {
       throw new SqlRefused({ message: 'SELECT … INTO creates a table; it is not a read statement', hint: HINT });
     }
-    if (type === 'FuncCall') {
-      const name = functionName(node);
-      const reason = REFUSED_FUNCTIONS.get(name);
-      if (reason) {
-        const location = typeof node.location === 'number' ? { position: charPosition(sql, node.location) } : {};
-        throw new SqlRefused({ message: `The function ${name}() is not allowed here: it ${reason}`, ...location, hint: HINT });
-      }
-    }
+    const refused = type === 'FuncCall' ? refusedCall(node, sql) : refusedNode(type, node);
+    if (refused) throw refused;
   }
   const start = first.stmt_location ?? 0;
   const bytes = Buffer.from(sql, 'utf8');
@@ -264,9 +289,7 @@ export function checkExpression(expr: string): void {
   if (!ok) throw new SqlRefused({ message: `"${expr}" is not one SQL expression`, hint: 'Write a single scalar expression, e.g. `lower(country)`' });
   for (const [type, node] of walk(select)) {
     if (WRITES.has(type)) throw new SqlRefused({ message: `"${expr}" modifies data`, hint: HINT });
-    if (type === 'FuncCall') {
-      const reason = REFUSED_FUNCTIONS.get(functionName(node));
-      if (reason) throw new SqlRefused({ message: `The function ${functionName(node)}() is not allowed in "${expr}": it ${reason}` });
-    }
+    const refused = type === 'FuncCall' ? refusedCall(node) : refusedNode(type, node);
+    if (refused) throw refused;
   }
 }

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { createLogger } from '../../../src/logger.js';
 import { jsonTypes } from '../../../src/lakehouse/json-types.js';
 import { PipelinedStatement } from '../../../src/lakehouse/pipelined-statement.js';
-import { Lakehouse } from '../../../src/lakehouse/sandbox.js';
+import { Lakehouse, RESET_QUERIES } from '../../../src/lakehouse/sandbox.js';
 import { checkReadStatement } from '../../../src/lakehouse/sql-guard.js';
 import { advisoryLocksHeld, call, callError, SECRET, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
@@ -97,11 +97,19 @@ describe('sandbox: one round trip per statement', () => {
   });
 
   it('resets the session before answering, also when the statement fails after taking a lock', async () => {
+    // The guard refuses advisory locks; the pipelined reset behind it is tested below the guard, on a sandbox
+    // connection: the statement takes a session lock and then fails, and the lock is gone once it answered.
     // 1 / (g - 1), not 1 / 0: the planner folds a constant division and would fail before the lock is taken.
-    const error = await callError(h.clients.a, 'query_lakehouse', { sql: 'SELECT pg_advisory_lock(77), 1 / (g - 1) FROM generate_series(1, 1) g' });
-    assert.equal(error.code, 'sql_error');
-    assert.match(error.message, /division by zero/);
-    assert.equal(await advisoryLocksHeld(h, 77), 0, 'the reset released the session lock before the answer');
+    const text = 'SELECT pg_advisory_lock(77), 1 / (g - 1) FROM generate_series(1, 1) g';
+    assert.equal((await callError(h.clients.a, 'query_lakehouse', { sql: text })).code, 'sql_refused');
+    await h.lakehouse.withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, async (client) => {
+      await client.query('ROLLBACK'); // withSandbox's own set-up: the pipelined statement opens its own
+      const statement = new PipelinedStatement(client, ['BEGIN READ ONLY'], text, [], { offset: 0, limit: 10, maxBytes: Infinity }, jsonTypes, RESET_QUERIES);
+      void client.query(statement);
+      await assert.rejects(statement.result, /division by zero/);
+      assert.equal(await statement.reset, undefined);
+      assert.equal(await advisoryLocksHeld(h, 77), 0, 'the reset released the session lock before the answer');
+    });
     const idle = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${h.env.a.role} AND state <> 'idle'`.execute(h.database.db);
     assert.equal(idle.rows[0]?.n, 0, 'no sandbox session is left in a transaction');
     await sandboxStillHolds();
