@@ -1,6 +1,6 @@
 import path from 'node:path';
 
-/** Server and CLI configuration, read once from the environment (CONTRACT.md, "Configuration"). */
+/** Server and CLI configuration, read once from the environment (README.md, "Configuration"). */
 export interface Config {
   port: number;
   host: string;
@@ -17,7 +17,7 @@ export interface Config {
   trustProxy: boolean;
   registrationLimit: number;
   signinLimit: number;
-  /** Failed token requests per client address per minute (TOKEN_LIMIT; not in CONTRACT.md's table yet). */
+  /** Failed token requests per client address per minute (TOKEN_LIMIT). */
   tokenLimit: number;
   toolCallLimit: number;
   /** Audit rows older than this many days are pruned. */

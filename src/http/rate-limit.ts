@@ -2,7 +2,7 @@ import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 
 // TOOL_CALL_LIMIT: tool calls per environment per minute, counted in this process's memory so that a call
-// adds no database round trip (DESIGN.md §5). The limit is therefore PER PROCESS: N processes behind a load
+// adds no database round trip (README.md, "Performance"). The limit is therefore PER PROCESS: N processes behind a load
 // balancer let an environment make up to N × TOOL_CALL_LIMIT calls a minute. The shared limits
 // (registration, sign-in, token requests) are counted in Postgres instead (src/oauth/rate-limit.ts).
 

@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-// Result values mapped to JSON faithfully (CONTRACT.md, query_lakehouse): integers that fit as numbers,
+// Result values mapped to JSON faithfully (specs/tools/query_lakehouse.yaml): integers that fit as numbers,
 // bigint and numeric as strings (no precision lost), timestamps as ISO-8601 (the session runs in UTC),
 // json/jsonb as JSON, everything else as PostgreSQL's own text.
 

@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type pg from 'pg';
 import { DEFAULT_ROW_CAP, messageSizeGuardOf, type RowSizeWatcher } from './message-size-guard.js';
 
-// One sandboxed statement in one round trip to PostgreSQL (DESIGN.md §4, §5). A node-postgres "submittable"
+// One sandboxed statement in one round trip to PostgreSQL (docs/sql-sandbox.md; README.md, "Performance"). A node-postgres "submittable"
 // that writes, in one socket write:
 //
 //   Parse/Bind/Execute  BEGIN READ ONLY                      our trusted set-up, one statement per Parse

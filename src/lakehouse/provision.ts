@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { deriveKey } from '../secret-key.js';
 
-// Each environment's sandbox (DESIGN.md §4): its own schema `env_<id>` for its data, and its own LOGIN role
+// Each environment's sandbox (docs/sql-sandbox.md): its own schema `env_<id>` for its data, and its own LOGIN role
 // that owns nothing, is a member of nothing, and may only SELECT from that schema and from `sample`.
 // Everything here is idempotent: createEnvironment runs it once, `admin env repair` and the first query of
 // an environment in each process run it again to put back whatever drifted.

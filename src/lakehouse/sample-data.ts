@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { SAMPLE_SCHEMA } from './provision.js';
 
-// The `sample` connection (CONTRACT.md, "Data"): product analytics of a fictional SaaS over the 90 days before
+// The `sample` connection (docs/sql-sandbox.md, "Connections"): product analytics of a fictional SaaS over the 90 days before
 // the day it was generated. Made inside PostgreSQL with generate_series and hash-based pseudo-randomness
 // (hashint8extended with fixed salts), so it is the same data on every install (shifted to its own dates)
 // and takes seconds rather than a million round trips. Shapes worth finding:

@@ -19,7 +19,7 @@ import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-
 import { PipelinedStatement, type RowWindow, type StatementRows } from './pipelined-statement.js';
 import { formatBytes, guardMessageSizes, messageSizeGuardOf } from './message-size-guard.js';
 
-// The SQL sandbox (DESIGN.md §4). Every user statement runs:
+// The SQL sandbox (docs/sql-sandbox.md). Every user statement runs:
 //  - on a pooled connection of the environment's own role (or of an external connection's user),
 //  - inside BEGIN READ ONLY with statement_timeout, lock_timeout and idle_in_transaction_session_timeout
 //    set by trusted set-up statements of our own,

@@ -3,7 +3,7 @@ import { AppError } from '../errors.js';
 import { nestingBound } from './sql-nesting.js';
 import { ALLOWED_FUNCTIONS, ALLOWED_FUNCTIONS_HINT, FUNCTION_SCHEMA } from './allowed-functions.js';
 
-// The first line of the sandbox (DESIGN.md §4): user SQL is parsed with the real PostgreSQL 17 parser
+// The first line of the sandbox (docs/sql-sandbox.md): user SQL is parsed with the real PostgreSQL 17 parser
 // (libpg-query, WASM, the major of the embedded cluster) and refused unless it is exactly one read statement.
 // The database role's privileges and the READ ONLY transaction are the second and third lines: this check
 // gives clear messages and closes the doors privileges cannot: only allowlisted functions are called

@@ -94,7 +94,7 @@ const httpError = (status: number, code: number, message: string, id: RequestId 
  *
  * We parse and shape messages with the MCP SDK's zod schemas and types, but do not use its
  * StreamableHTTPServerTransport: it converts every request to web-standard objects and costs about ten
- * times a bare handler (DESIGN.md §5).
+ * times a bare handler (README.md, "Performance").
  */
 export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppState> {
   const { services, verifier, audit } = options;

@@ -1,7 +1,7 @@
 import type { Scope } from './principal.js';
 
 // The sign-in pages: plain server-rendered HTML, one form per page, every dynamic value escaped. Field names
-// are part of the operator contract (CONTRACT.md, "The sign-in pages").
+// are part of the operator contract (docs/connecting-clients.md).
 
 export function escapeHtml(value: string): string {
   return value.replace(/[&<>"'`=]/g, (c) => `&#${c.charCodeAt(0)};`);

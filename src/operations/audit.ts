@@ -52,7 +52,7 @@ interface Pending {
 }
 
 /**
- * The audit trail, written in batches off the request path (DESIGN.md §5): `record()` only pushes to an
+ * The audit trail, written in batches off the request path (README.md, "Performance"): `record()` only pushes to an
  * in-memory buffer; a timer (every `intervalMs`) or a full batch (`batchSize` rows) triggers one multi-row
  * INSERT. A failed batch is logged and retried once with the next flush, then dropped (and logged, with its
  * size). `record()` never throws and never waits. `close()` flushes everything left: a clean shutdown loses

@@ -3,7 +3,7 @@ import { lakehouseOf, SqlError } from '../lakehouse/sandbox.js';
 import { checkReadStatement, SqlRefused } from '../lakehouse/sql-guard.js';
 import { summarizePlan } from '../lakehouse/plan-summary.js';
 
-/** CONTRACT.md: 1 MiB of rows per answer at most. */
+/** 1 MiB of rows per answer at most (specs/tools/query_lakehouse.yaml). */
 const MAX_BYTES = 1024 * 1024;
 
 export const queryLakehouse: ToolHandler<'query_lakehouse'> = async (input, ctx) => {

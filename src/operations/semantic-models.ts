@@ -2,7 +2,7 @@ import type { ToolHandler } from '../generated/handlers.js';
 import { lakehouseOf } from '../lakehouse/sandbox.js';
 import { compileQuery, findModel, listModels } from '../lakehouse/semantic-models.js';
 
-/** CONTRACT.md: 1 MiB of rows per answer at most (as query_lakehouse). */
+/** 1 MiB of rows per answer at most (as query_lakehouse). */
 const MAX_BYTES = 1024 * 1024;
 
 export const listSemanticModels: ToolHandler<'list_semantic_models'> = async (_input, ctx) => {

@@ -20,7 +20,7 @@ interface Counts {
  */
 /**
  * Counts are kept per environment for a few seconds, so that the hot path (agents call this tool often) does no
- * database round trip of its own (DESIGN.md §5); a count may lag a change by up to COUNTS_TTL_MS.
+ * database round trip of its own (README.md, "Performance"); a count may lag a change by up to COUNTS_TTL_MS.
  */
 const COUNTS_TTL_MS = 5_000;
 const countsCache = new Map<string, { at: number; counts: Promise<Counts> }>();

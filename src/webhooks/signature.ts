@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 
-// Standard Webhooks (CONTRACT.md, "Webhooks"): the secret is `whsec_` + base64 of the key bytes; each attempt
+// Standard Webhooks (docs/webhooks.md): the secret is `whsec_` + base64 of the key bytes; each attempt
 // is signed as `v1,` + base64(HMAC-SHA256(key, `${id}.${timestamp}.${body}`)), timestamp in Unix seconds.
 
 const PREFIX = 'whsec_';

@@ -9,7 +9,7 @@ import { PASSWORD, userTokens } from '../helpers/oauth.js';
 import { serviceToken } from '../helpers/tokens.js';
 import { answerOf, awayFromMinuteEdge, callTool, malformedOAuthError, malformedProblem, resultOf } from './support.js';
 
-// The limits of CONTRACT.md beyond registration and sign-in (test/integration/oauth/registration.test.ts,
+// The limits of README's configuration beyond registration and sign-in (test/integration/oauth/registration.test.ts,
 // authorize.test.ts): TOOL_CALL_LIMIT (per environment, per process, in memory) and TOKEN_LIMIT (failed
 // token requests per address, shared in Postgres).
 

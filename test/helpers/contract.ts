@@ -34,7 +34,7 @@ export async function assertMatchesContract(method: string, pathTemplate: string
 
 /**
  * Checks an error answered outside any operation of the contract (the app's 404 for an unknown path, its 405 for
- * a method a path does not serve): REST and operational errors are problem documents (CONTRACT.md, "HTTP surface").
+ * a method a path does not serve): REST and operational errors are problem documents (README.md, "HTTP surface").
  */
 export async function assertIsProblem(method: string, path: string, response: Response): Promise<void> {
   const key = `${method.toUpperCase()} ${path} (no such operation in the contract)`;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 
-// Driving the sign-in pages by hand (CONTRACT.md, "The sign-in pages"): their one form, and a cookie-keeping
+// Driving the sign-in pages by hand (docs/connecting-clients.md): their one form, and a cookie-keeping
 // fetch. Shared by the OAuth test helpers and the benchmark's user sign-ins (bench/lib/oauth-flow.ts).
 
 export interface ParsedForm {
@@ -18,7 +18,7 @@ const attr = (tag: string, name: string) => {
   return match?.[1]?.replace(/&#(\d+);/g, (_m, code: string) => String.fromCharCode(Number(code))).replace(/&amp;/g, '&');
 };
 
-/** Reads the one form of a sign-in page (CONTRACT.md, "The sign-in pages"). */
+/** Reads the one form of a sign-in page (docs/connecting-clients.md). */
 export function parseForm(html: string, base: string): ParsedForm {
   const forms = html.match(/<form\b[^>]*>/g) ?? [];
   assert.equal(forms.length, 1, 'each page holds exactly one form');

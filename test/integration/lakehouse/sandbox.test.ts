@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { advisoryLocksHeld, call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
-// The sandbox rules of DESIGN.md §4, one test per rule, through the MCP client like an agent.
+// The sandbox rules of docs/sql-sandbox.md, one test per rule, through the MCP client like an agent.
 // Env A is "acme/production" (the caller), env B "acme/staging" (the neighbour whose rows must never leak).
 
 let h: LakehouseHarness;

@@ -19,7 +19,7 @@ describe('lakehouse tools on the sample data', () => {
     assert.deepEqual(result.items.map((c) => [c.name, c.kind]), [['lakehouse', 'lakehouse'], ['sample', 'sample']]);
   });
 
-  it('get_connection describes the sample tables with the columns of CONTRACT.md and row estimates', async () => {
+  it('get_connection describes the sample tables with their columns and row estimates', async () => {
     const result = await call(h.clients.a, 'get_connection', { name: 'sample' });
     const tables = Object.fromEntries(result.schemas.flatMap((s) => s.tables).map((t) => [t.name, t]));
     assert.deepEqual(Object.keys(tables).sort(), ['events', 'pageviews', 'sessions', 'users']);

@@ -10,7 +10,7 @@ import { connectClient } from '../../helpers/mcp.js';
 import { startServerProcess } from '../../helpers/server-process.js';
 
 // Two real server processes on one database, sharing nothing else, behind a round-robin proxy that plays
-// the load balancer: every request of one client alternates between them (DESIGN.md §5).
+// the load balancer: every request of one client alternates between them (README.md, "Architecture").
 
 const SECRET_KEY = Buffer.alloc(32, 9).toString('base64');
 
