@@ -8,6 +8,7 @@ import { openDatabase, type OpenDatabase } from './db/database.js';
 import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
 import { createApp } from './http/app.js';
 import { ClientConnectionLimit } from './http/client-connections.js';
+import { writeProblem } from './http/raw-problem.js';
 import { BodyRateGuard, slowClientServerOptions } from './http/slow-clients.js';
 import { createLogger, flushLogger, type Logger } from './logger.js';
 import { createMcpEndpoint } from './mcp/endpoint.js';
@@ -76,10 +77,7 @@ export function createRequestListener(parts: { services: Services; oauth: OAuthS
 export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
   let config = loadConfig(env);
   const log = createLogger(config.logLevel);
-  let handler: http.RequestListener = (_req, res) => {
-    res.writeHead(503, { 'content-type': 'application/problem+json', 'retry-after': '1' });
-    res.end(JSON.stringify({ type: 'about:blank', title: 'Service Unavailable', status: 503, code: 'starting', detail: 'The server is starting; retry in a moment.' }));
-  };
+  let handler: http.RequestListener = (_req, res) => writeProblem(res, 503, 'starting', 'The server is starting; retry in a moment.', { 'retry-after': '1' });
   // Slow and greedy clients (src/http/slow-clients.ts, src/http/client-connections.ts), also while starting.
   const bodyRate = new BodyRateGuard({ minRate: config.bodyMinRate, graceMs: config.bodyRateGraceMs, log });
   const perClient = new ClientConnectionLimit({ max: config.maxConnectionsPerClient, trustProxy: config.trustProxy, log });
