@@ -30,7 +30,13 @@ export type JobAnswer = { ok: true; result: LoadResult & { refreshTokens?: strin
 function fromAutocannon(result: autocannon.Result): LoadResult {
   const errors = result.errors + result.timeouts + result.non2xx;
   const ok = result.requests.total - result.non2xx;
-  return { rps: ok / Math.max(result.duration, 0.001), p50: result.latency.p50, p99: result.latency.p99, errors, requests: result.requests.total };
+  return {
+    rps: ok / Math.max(result.duration, 0.001),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors,
+    requests: result.requests.total,
+  };
 }
 
 async function runAutocannon(job: HttpJob): Promise<autocannon.Result> {
@@ -107,14 +113,19 @@ async function runRefresh(job: Extract<Job, { kind: 'refresh' }>): Promise<LoadR
     (worker) => {
       const token = current[worker];
       current[worker] = undefined;
-      return token === undefined ? undefined : new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, client_id: job.clientId }).toString();
+      return token === undefined
+        ? undefined
+        : new URLSearchParams({ grant_type: 'refresh_token', refresh_token: token, client_id: job.clientId }).toString();
     },
     (worker, status, text) => {
       if (status === 200) current[worker] = (JSON.parse(text) as { refresh_token: string }).refresh_token;
     },
     false,
   );
-  return { ...result, refreshTokens: [...current.filter((t): t is string => t !== undefined), ...job.refreshTokens.slice(job.connections)] };
+  return {
+    ...result,
+    refreshTokens: [...current.filter((t): t is string => t !== undefined), ...job.refreshTokens.slice(job.connections)],
+  };
 }
 
 async function run(job: Job): Promise<LoadResult & { refreshTokens?: string[] }> {
@@ -133,7 +144,8 @@ async function run(job: Job): Promise<LoadResult & { refreshTokens?: string[] }>
 process.on('message', (job: Job) => {
   run(job).then(
     (result) => process.send?.({ ok: true, result } satisfies JobAnswer),
-    (error: unknown) => process.send?.({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies JobAnswer),
+    (error: unknown) =>
+      process.send?.({ ok: false, error: error instanceof Error ? (error.stack ?? error.message) : String(error) } satisfies JobAnswer),
   );
 });
 process.on('disconnect', () => process.exit(0));

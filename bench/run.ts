@@ -61,7 +61,19 @@ async function stopAll(): Promise<void> {
 
 function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['PORT', 'HOST', 'PUBLIC_URL', 'ISSUER_URL', 'DATABASE_URL', 'DATA_DIR', 'LOG_LEVEL', 'NODE_OPTIONS', 'TEST_PG_URL', 'TEST_TEMPLATE_DB']) delete env[name];
+  for (const name of [
+    'PORT',
+    'HOST',
+    'PUBLIC_URL',
+    'ISSUER_URL',
+    'DATABASE_URL',
+    'DATA_DIR',
+    'LOG_LEVEL',
+    'NODE_OPTIONS',
+    'TEST_PG_URL',
+    'TEST_TEMPLATE_DB',
+  ])
+    delete env[name];
   return {
     ...env,
     PORT: '0',
@@ -81,7 +93,12 @@ function serverEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 const dataDir = args['data-dir'] ? path.resolve(args['data-dir']) : path.join(work, 'data');
 
 async function startOurs(nodeArgs: string[] = []): Promise<Started & { url: string }> {
-  const server = await startProcess(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], { env: serverEnv({}), cwd: ROOT, logFile, timeoutMs: 300_000 });
+  const server = await startProcess(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+    env: serverEnv({}),
+    cwd: ROOT,
+    logFile,
+    timeoutMs: 300_000,
+  });
   started.push(server);
   pin(server.pid, SERVER_CPU);
   return Object.assign(server, { url: server.ready });
@@ -96,7 +113,12 @@ async function stopServer(server: Started): Promise<number> {
 async function startBaseline(file: string, env: Record<string, string>): Promise<Started & { url: string }> {
   const nodeArgs = [process.execPath, '--import', 'tsx', file];
   const [command, ...rest] = CAN_PIN ? ['taskset', '-c', SERVER_CPU, ...nodeArgs] : nodeArgs;
-  const server = await startProcess(command as string, rest, { env: { ...process.env, ...env, PORT: '0' }, cwd: ROOT, logFile, timeoutMs: 60_000 });
+  const server = await startProcess(command as string, rest, {
+    env: { ...process.env, ...env, PORT: '0' },
+    cwd: ROOT,
+    logFile,
+    timeoutMs: 60_000,
+  });
   started.push(server);
   return Object.assign(server, { url: `http://127.0.0.1:${server.ready}` });
 }
@@ -215,10 +237,15 @@ async function main(): Promise<void> {
     BENCH_ISSUER: ours.url,
     BENCH_AUDIENCE: mcpUrl,
   };
-  const jwks = await fetch(`${ours.url}/.well-known/oauth-authorization-server`).then((r) => r.json() as Promise<{ jwks_uri: string; issuer: string }>);
+  const jwks = await fetch(`${ours.url}/.well-known/oauth-authorization-server`).then(
+    (r) => r.json() as Promise<{ jwks_uri: string; issuer: string }>,
+  );
   verification.BENCH_JWKS_URL = jwks.jwks_uri;
   verification.BENCH_ISSUER = jwks.issuer;
-  const reference = await startBaseline('bench/baselines/reference.ts', { ...verification, BENCH_SESSION_CONTEXT: JSON.stringify(context.json.result?.structuredContent) });
+  const reference = await startBaseline('bench/baselines/reference.ts', {
+    ...verification,
+    BENCH_SESSION_CONTEXT: JSON.stringify(context.json.result?.structuredContent),
+  });
   const limit = await startBaseline('bench/baselines/limit.ts', {
     ...verification,
     BENCH_RESULTS: JSON.stringify({ 'tools/call': JSON.stringify(context.json.result), 'tools/list': JSON.stringify(list.json.result) }),
@@ -228,7 +255,8 @@ async function main(): Promise<void> {
   for (const baseline of [reference, limit]) {
     const answer = await call(baseline.url, token, SESSION_CONTEXT);
     check(
-      answer.status === 200 && JSON.stringify(answer.json.result?.structuredContent) === JSON.stringify(context.json.result?.structuredContent),
+      answer.status === 200 &&
+        JSON.stringify(answer.json.result?.structuredContent) === JSON.stringify(context.json.result?.structuredContent),
       `a baseline answers differently: ${answer.status} ${answer.text.slice(0, 300)}`,
     );
   }
@@ -240,12 +268,26 @@ async function main(): Promise<void> {
     const used = pid === undefined ? NaN : cpuMsOf(pid) - before;
     return { ...result, ...(Number.isFinite(used) && result.requests > 0 ? { cpuUs: Math.round((used * 1000) / result.requests) } : {}) };
   };
-  const http = (url: string, body: string, connections: number, durationMs: number, headers = mcpHeaders(token)): Job => ({ kind: 'autocannon', url, headers, body, connections, durationMs });
+  const http = (url: string, body: string, connections: number, durationMs: number, headers = mcpHeaders(token)): Job => ({
+    kind: 'autocannon',
+    url,
+    headers,
+    body,
+    connections,
+    durationMs,
+  });
 
   // Warm-up (JIT, pools, caches), untimed.
   if (PLAN.warmupMs > 0) {
     for (const url of [mcpUrl, reference.url, limit.url]) await run(http(url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.warmupMs));
-    await run({ kind: 'loop', url: mcpUrl, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.warmupMs });
+    await run({
+      kind: 'loop',
+      url: mcpUrl,
+      headers: mcpHeaders(token),
+      body: POINT_QUERY,
+      connections: S2_CONNECTIONS,
+      durationMs: PLAN.warmupMs,
+    });
   }
 
   // Scenario 1: tools/call get_session_context, 32 connections, rounds alternating ours / reference / limit.
@@ -272,9 +314,21 @@ async function main(): Promise<void> {
   check(limitPoint.json.result?.structuredContent?.row_count === 1, `the limit's point query failed: ${limitPoint.text.slice(0, 300)}`);
   const s2 = { ours: [] as LoadResult[], rawPg: [] as LoadResult[], limit: [] as LoadResult[] };
   for (let r = 0; r < PLAN.rounds; r++) {
-    s2.ours.push(await run({ kind: 'loop', url: mcpUrl, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }, ours.pid));
-    s2.rawPg.push(await run({ kind: 'pg', url: setup.databaseUrl, sql: RAW_POINT_SQL, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }));
-    s2.limit.push(await run({ kind: 'loop', url: limit.url, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }, limit.pid));
+    s2.ours.push(
+      await run(
+        { kind: 'loop', url: mcpUrl, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms },
+        ours.pid,
+      ),
+    );
+    s2.rawPg.push(
+      await run({ kind: 'pg', url: setup.databaseUrl, sql: RAW_POINT_SQL, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms }),
+    );
+    s2.limit.push(
+      await run(
+        { kind: 'loop', url: limit.url, headers: mcpHeaders(token), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.s2Ms },
+        limit.pid,
+      ),
+    );
   }
 
   // Scenario 3: the capped answer to a hundred million rows; time and peak RSS growth of our process.
@@ -300,7 +354,9 @@ async function main(): Promise<void> {
 
   // Scenario 7: huge single values, several at once in several environments; peak RSS growth of our process.
   say(`scenario 7: ${HUGE_PER_ENV} x ${HUGE_VALUE_MB} MB values in each of ${setup.extra.length} environments at once`);
-  const hugeTokens = await Promise.all(setup.extra.map((account) => clientCredentialsToken(ours.url, account.clientId, account.clientSecret)));
+  const hugeTokens = await Promise.all(
+    setup.extra.map((account) => clientCredentialsToken(ours.url, account.clientId, account.clientSecret)),
+  );
   const hugeQuery = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: HUGE_SQL, timeout_ms: 60_000 } });
   const hugePeakReset = resetPeak(ours.pid);
   const hugeBefore = memoryOf(ours.pid);
@@ -309,7 +365,10 @@ async function main(): Promise<void> {
   const hugeMs = performance.now() - hugeStarted;
   for (const answer of hugeAnswers) {
     const code = (answer.json.result?._meta as { 'lakehouse-mcp/error'?: { code?: string } } | undefined)?.['lakehouse-mcp/error']?.code;
-    check(answer.json.result?.isError === true && code === 'row_too_large', `a huge value did not answer row_too_large: ${answer.text.slice(0, 300)}`);
+    check(
+      answer.json.result?.isError === true && code === 'row_too_large',
+      `a huge value did not answer row_too_large: ${answer.text.slice(0, 300)}`,
+    );
   }
   const hugeAfter = memoryOf(ours.pid);
   const s7 = {
@@ -334,7 +393,15 @@ async function main(): Promise<void> {
       chains = more;
     }
     // The unused refresh tokens continue the chains next round; live secrets, they stay out of the results.
-    const { refreshTokens: unused = [], ...refreshed } = await runLoad({ kind: 'refresh', url: tokenUrl, headers: { 'content-type': 'application/x-www-form-urlencoded' }, clientId: chains.clientId, refreshTokens: chains.refreshTokens, connections: S4_CONNECTIONS, durationMs: PLAN.s4Ms });
+    const { refreshTokens: unused = [], ...refreshed } = await runLoad({
+      kind: 'refresh',
+      url: tokenUrl,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      clientId: chains.clientId,
+      refreshTokens: chains.refreshTokens,
+      connections: S4_CONNECTIONS,
+      durationMs: PLAN.s4Ms,
+    });
     chains = { clientId: chains.clientId, refreshTokens: unused };
     s4.refresh.push(refreshed);
     s4.clientCredentials.push(
@@ -359,7 +426,14 @@ async function main(): Promise<void> {
   const w1 = performance.now();
   await run(http(profiledUrl, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.profileMs, mcpHeaders(profiledToken)));
   const w2 = performance.now();
-  await run({ kind: 'loop', url: profiledUrl, headers: mcpHeaders(profiledToken), body: POINT_QUERY, connections: S2_CONNECTIONS, durationMs: PLAN.profileMs });
+  await run({
+    kind: 'loop',
+    url: profiledUrl,
+    headers: mcpHeaders(profiledToken),
+    body: POINT_QUERY,
+    connections: S2_CONNECTIONS,
+    durationMs: PLAN.profileMs,
+  });
   const w3 = performance.now();
   const exitedAt = await stopServer(profiled);
   const profileFile = fs.readdirSync(profileDir).find((f) => f.endsWith('.cpuprofile'));
@@ -396,23 +470,49 @@ async function main(): Promise<void> {
     { scenario: 1, what: 'p99 (ms)', value: m1.ours.p99, target: '< 50 ms', pass: m1.ours.p99 < 50 },
     { scenario: 2, what: 'overhead at p50 (ms)', value: ratios.s2OverheadP50Ms, target: '< 1.5 ms', pass: ratios.s2OverheadP50Ms < 1.5 },
     { scenario: 3, what: 'time to the capped answer (ms)', value: s3.timeMs, target: '< 500 ms', pass: s3.timeMs < 500 },
-    { scenario: 3, what: 'peak RSS growth (MiB)', value: s3.rssGrowthMiB ?? NaN, target: '< 64 MiB', pass: s3.rssGrowthMiB !== null && s3.rssGrowthMiB < 64 },
+    {
+      scenario: 3,
+      what: 'peak RSS growth (MiB)',
+      value: s3.rssGrowthMiB ?? NaN,
+      target: '< 64 MiB',
+      pass: s3.rssGrowthMiB !== null && s3.rssGrowthMiB < 64,
+    },
     { scenario: 4, what: 'refresh grants/s', value: m4.refresh.rps, target: '>= 300/s', pass: m4.refresh.rps >= 300 },
     { scenario: 5, what: 'tools/list rps vs limit', value: ratios.s5VsLimit, target: '>= 0.8x', pass: ratios.s5VsLimit >= 0.8 },
     { scenario: 6, what: 'npm start to ready (ms)', value: startupMs, target: '< 3000 ms', pass: startupMs < 3000 },
-    { scenario: 7, what: 'peak RSS growth (MiB)', value: s7.rssGrowthMiB ?? NaN, target: '< 64 MiB', pass: s7.rssGrowthMiB !== null && s7.rssGrowthMiB < 64 },
+    {
+      scenario: 7,
+      what: 'peak RSS growth (MiB)',
+      value: s7.rssGrowthMiB ?? NaN,
+      target: '< 64 MiB',
+      pass: s7.rssGrowthMiB !== null && s7.rssGrowthMiB < 64,
+    },
   ].map((t) => ({ ...t, value: round2(t.value) }));
 
   const results = {
     date: new Date().toISOString(),
     smoke: SMOKE,
     machine: { ...machine, loadavgAfter: os.loadavg().map(round2) },
-    plan: { ...PLAN, s1Connections: S1_CONNECTIONS, s2Connections: S2_CONNECTIONS, s4Connections: S4_CONNECTIONS, sqlConcurrency: S2_CONNECTIONS, logLevel: 'info' },
+    plan: {
+      ...PLAN,
+      s1Connections: S1_CONNECTIONS,
+      s2Connections: S2_CONNECTIONS,
+      s4Connections: S4_CONNECTIONS,
+      sqlConcurrency: S2_CONNECTIONS,
+      logLevel: 'info',
+    },
     totalSeconds: round1((performance.now() - t0) / 1000),
     prepareMs: Math.round(prepareMs),
     scenarios: {
       s1_session_context: { medians: m1, rounds: s1 },
-      s2_point_query: { sql: POINT_SQL, medians: m2, rounds: s2, overheadP50Ms: ratios.s2OverheadP50Ms, overheadP99Ms: ratios.s2OverheadP99Ms, profile: profiles.s2 },
+      s2_point_query: {
+        sql: POINT_SQL,
+        medians: m2,
+        rounds: s2,
+        overheadP50Ms: ratios.s2OverheadP50Ms,
+        overheadP99Ms: ratios.s2OverheadP99Ms,
+        profile: profiles.s2,
+      },
       s3_capped_query: { sql: BIG_SQL, ...s3 },
       s4_token_endpoint: { medians: m4, rounds: s4 },
       s5_tools_list: { medians: m5, rounds: s5 },
@@ -430,13 +530,22 @@ async function main(): Promise<void> {
 
   process.stdout.write(`${table(results, m1, m2, m4, m5, s3, startupMs, s7)}\n`);
   if (!SMOKE) {
-    for (const t of targets) process.stdout.write(`  ${t.pass ? 'pass' : 'MISS'}  scenario ${t.scenario}: ${t.what} = ${t.value} (target ${t.target})\n`);
+    for (const t of targets)
+      process.stdout.write(`  ${t.pass ? 'pass' : 'MISS'}  scenario ${t.scenario}: ${t.what} = ${t.value} (target ${t.target})\n`);
   }
-  for (const [name, summary] of [['scenario 1', profiles.s1], ['scenario 2', profiles.s2]] as const) {
+  for (const [name, summary] of [
+    ['scenario 1', profiles.s1],
+    ['scenario 2', profiles.s2],
+  ] as const) {
     if (!summary) continue;
     process.stdout.write(`\nCPU profile of our server, ${name} (${summary.busyMs} ms busy of ${summary.windowMs} ms): top self time\n`);
     for (const f of summary.top.slice(0, 10)) process.stdout.write(`  ${String(f.selfPct).padStart(5)}%  ${f.function}  ${f.where}\n`);
-    process.stdout.write(`  by place: ${summary.byPlace.slice(0, 8).map((p) => `${p.place} ${p.selfPct}%`).join(', ')}\n`);
+    process.stdout.write(
+      `  by place: ${summary.byPlace
+        .slice(0, 8)
+        .map((p) => `${p.place} ${p.selfPct}%`)
+        .join(', ')}\n`,
+    );
   }
   process.stdout.write(`\nwritten to ${path.relative(process.cwd(), out)} in ${results.totalSeconds} s\n`);
 }
@@ -458,20 +567,76 @@ function table(
   const x = (a: number, b: number) => `${(a / b).toFixed(2)}x`;
   const rows: string[][] = [
     ['scenario', 'figure', 'ours', 'reference', 'limit / raw pg', 'ratio'],
-    ['1 tools/call get_session_context @32', 'req/s', f0(m1.ours.rps), f0(m1.reference.rps), f0(m1.limit.rps), `${x(m1.ours.rps, m1.reference.rps)} ref, ${x(m1.ours.rps, m1.limit.rps)} limit`],
-    ['', 'p50 / p99 ms', `${f2(m1.ours.p50)} / ${f2(m1.ours.p99)}`, `${f2(m1.reference.p50)} / ${f2(m1.reference.p99)}`, `${f2(m1.limit.p50)} / ${f2(m1.limit.p99)}`, ''],
-    ['', 'server CPU µs/request', f0(m1.ours.cpuUs), f0(m1.reference.cpuUs), f0(m1.limit.cpuUs), `${x(m1.reference.cpuUs, m1.ours.cpuUs)} ref, ${x(m1.limit.cpuUs, m1.ours.cpuUs)} limit`],
+    [
+      '1 tools/call get_session_context @32',
+      'req/s',
+      f0(m1.ours.rps),
+      f0(m1.reference.rps),
+      f0(m1.limit.rps),
+      `${x(m1.ours.rps, m1.reference.rps)} ref, ${x(m1.ours.rps, m1.limit.rps)} limit`,
+    ],
+    [
+      '',
+      'p50 / p99 ms',
+      `${f2(m1.ours.p50)} / ${f2(m1.ours.p99)}`,
+      `${f2(m1.reference.p50)} / ${f2(m1.reference.p99)}`,
+      `${f2(m1.limit.p50)} / ${f2(m1.limit.p99)}`,
+      '',
+    ],
+    [
+      '',
+      'server CPU µs/request',
+      f0(m1.ours.cpuUs),
+      f0(m1.reference.cpuUs),
+      f0(m1.limit.cpuUs),
+      `${x(m1.reference.cpuUs, m1.ours.cpuUs)} ref, ${x(m1.limit.cpuUs, m1.ours.cpuUs)} limit`,
+    ],
     ['', 'errors', String(m1.ours.errors), String(m1.reference.errors), String(m1.limit.errors), ''],
-    ['2 query_lakehouse point query @8', 'p50 / p99 ms', `${f2(m2.ours.p50)} / ${f2(m2.ours.p99)}`, '', `${f2(m2.rawPg.p50)} / ${f2(m2.rawPg.p99)}`, `+${f2(m2.ours.p50 - m2.rawPg.p50)} ms p50`],
+    [
+      '2 query_lakehouse point query @8',
+      'p50 / p99 ms',
+      `${f2(m2.ours.p50)} / ${f2(m2.ours.p99)}`,
+      '',
+      `${f2(m2.rawPg.p50)} / ${f2(m2.rawPg.p99)}`,
+      `+${f2(m2.ours.p50 - m2.rawPg.p50)} ms p50`,
+    ],
     ['', 'req/s; server CPU µs/request', `${f0(m2.ours.rps)}; ${f0(m2.ours.cpuUs)}`, '', f0(m2.rawPg.rps), `errors ${m2.ours.errors}`],
-    ['', 'limit + pg: p50 / p99 ms; req/s; CPU µs', '', '', `${f2(m2.limit.p50)} / ${f2(m2.limit.p99)}; ${f0(m2.limit.rps)}; ${f0(m2.limit.cpuUs)}`, `limit +${f2(m2.limit.p50 - m2.rawPg.p50)} ms p50`],
+    [
+      '',
+      'limit + pg: p50 / p99 ms; req/s; CPU µs',
+      '',
+      '',
+      `${f2(m2.limit.p50)} / ${f2(m2.limit.p99)}; ${f0(m2.limit.rps)}; ${f0(m2.limit.cpuUs)}`,
+      `limit +${f2(m2.limit.p50 - m2.rawPg.p50)} ms p50`,
+    ],
     ['3 generate_series(1, 1e8), capped', 'ms / RSS growth', `${f0(s3.timeMs)} ms / ${s3.rssGrowthMiB ?? '-'} MiB`, '', '', ''],
-    ['4 token endpoint @8', 'refresh grants/s, p99', `${f0(m4.refresh.rps)}, ${f2(m4.refresh.p99)} ms`, '', '', `errors ${m4.refresh.errors}`],
-    ['', 'client_credentials/s, p99', `${f0(m4.clientCredentials.rps)}, ${f2(m4.clientCredentials.p99)} ms`, '', '', `errors ${m4.clientCredentials.errors}`],
+    [
+      '4 token endpoint @8',
+      'refresh grants/s, p99',
+      `${f0(m4.refresh.rps)}, ${f2(m4.refresh.p99)} ms`,
+      '',
+      '',
+      `errors ${m4.refresh.errors}`,
+    ],
+    [
+      '',
+      'client_credentials/s, p99',
+      `${f0(m4.clientCredentials.rps)}, ${f2(m4.clientCredentials.p99)} ms`,
+      '',
+      '',
+      `errors ${m4.clientCredentials.errors}`,
+    ],
     ['5 tools/list @32', 'req/s', f0(m5.ours.rps), '', f0(m5.limit.rps), x(m5.ours.rps, m5.limit.rps)],
     ['', 'server CPU µs/request', f0(m5.ours.cpuUs), '', f0(m5.limit.cpuUs), x(m5.limit.cpuUs, m5.ours.cpuUs)],
     ['6 npm start to ready', 'ms', f0(startupMs), '', '', ''],
-    [`7 ${s7.queries} huge values in ${s7.environments} envs at once`, 'ms / RSS growth', `${f0(s7.wallMs)} ms / ${s7.rssGrowthMiB ?? '-'} MiB`, '', '', ''],
+    [
+      `7 ${s7.queries} huge values in ${s7.environments} envs at once`,
+      'ms / RSS growth',
+      `${f0(s7.wallMs)} ms / ${s7.rssGrowthMiB ?? '-'} MiB`,
+      '',
+      '',
+      '',
+    ],
   ];
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
   const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
@@ -484,7 +649,9 @@ process.on('SIGTERM', () => void stopAll().finally(() => process.exit(143)));
 try {
   await main();
 } catch (error) {
-  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n(server log: ${logFile})\n`);
+  process.stderr.write(
+    `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n(server log: ${logFile})\n`,
+  );
   process.exitCode = 1;
   await stopAll();
 } finally {

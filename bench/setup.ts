@@ -29,7 +29,9 @@ async function main(): Promise<void> {
     }
     for (const environment of BENCH_EXTRA_ENVS) {
       // A DATA_DIR kept from an older benchmark may lack them.
-      await findEnvironment(db, { organization: BENCH_ORG, environment }).catch(() => createEnvironment(db, { organization: BENCH_ORG, environment }));
+      await findEnvironment(db, { organization: BENCH_ORG, environment }).catch(() =>
+        createEnvironment(db, { organization: BENCH_ORG, environment }),
+      );
     }
     const stamp = new Date().toISOString();
     const account = await createServiceAccount(db, ref, `bench ${stamp}`, ['read']);
@@ -38,7 +40,9 @@ async function main(): Promise<void> {
       const other = await createServiceAccount(db, { organization: BENCH_ORG, environment }, `bench ${stamp}`, ['read']);
       extra.push({ clientId: other.client_id, clientSecret: other.client_secret });
     }
-    process.stdout.write(`${JSON.stringify({ databaseUrl: database.url, clientId: account.client_id, clientSecret: account.client_secret, extra })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ databaseUrl: database.url, clientId: account.client_id, clientSecret: account.client_secret, extra })}\n`,
+    );
   } finally {
     await database.close();
   }

@@ -81,7 +81,8 @@ const ENVIRONMENTS = Number(args.environments ?? '4');
 const SANDBOX_CAP = Math.min(SANDBOX_MAX, ENVIRONMENTS * SQL_CONCURRENCY);
 const DATABASE_URL = args['database-url'] ?? process.env.DATABASE_URL;
 if (!Number.isInteger(CLIENTS) || CLIENTS < 1) throw new Error('--clients must be a positive integer');
-if (!Number.isInteger(ENVIRONMENTS) || ENVIRONMENTS < 1 || ENVIRONMENTS > CLIENTS) throw new Error('--environments must be an integer from 1 to --clients');
+if (!Number.isInteger(ENVIRONMENTS) || ENVIRONMENTS < 1 || ENVIRONMENTS > CLIENTS)
+  throw new Error('--environments must be an integer from 1 to --clients');
 if (WARMUP_MS >= DURATION_MS) throw new Error('--warmup must be shorter than --duration');
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -112,8 +113,24 @@ class CheckError extends Error {}
 
 /** Weighted: reads dominate, as with agents exploring; a write every ~8 calls. */
 const MIX: [number, (client: number, n: number) => Call][] = [
-  [10, () => ({ label: 'get_session_context', tool: 'get_session_context', arguments: {}, check: (o) => expect(o.environment, 'no environment') })],
-  [6, () => ({ label: 'list_connections', tool: 'list_connections', arguments: {}, check: (o) => expect(Array.isArray(o.items) && o.items.length >= 2, 'fewer than 2 connections') })],
+  [
+    10,
+    () => ({
+      label: 'get_session_context',
+      tool: 'get_session_context',
+      arguments: {},
+      check: (o) => expect(o.environment, 'no environment'),
+    }),
+  ],
+  [
+    6,
+    () => ({
+      label: 'list_connections',
+      tool: 'list_connections',
+      arguments: {},
+      check: (o) => expect(Array.isArray(o.items) && o.items.length >= 2, 'fewer than 2 connections'),
+    }),
+  ],
   [5, () => ({ label: 'get_connection', tool: 'get_connection', arguments: { name: 'sample' } })],
   [
     18,
@@ -135,20 +152,46 @@ const MIX: [number, (client: number, n: number) => Call][] = [
         rand(2) === 0
           ? `SELECT plan, country, count(*) AS users FROM users GROUP BY plan, country ORDER BY users DESC`
           : `SELECT event, count(*) AS n FROM events WHERE occurred_at >= (SELECT max(occurred_at) FROM events) - interval '${hours + 1} hours' AND occurred_at < (SELECT max(occurred_at) FROM events) - interval '${hours} hours' GROUP BY event ORDER BY n DESC`;
-      return { label: 'query_lakehouse aggregate', tool: 'query_lakehouse', arguments: { sql, connection: 'sample' }, check: (o) => expect(typeof o.row_count === 'number', 'no row_count') };
+      return {
+        label: 'query_lakehouse aggregate',
+        tool: 'query_lakehouse',
+        arguments: { sql, connection: 'sample' },
+        check: (o) => expect(typeof o.row_count === 'number', 'no row_count'),
+      };
     },
   ],
-  [8, () => ({ label: 'search_docs', tool: 'search_docs', arguments: { query: pick(DOC_QUERIES) }, check: (o) => expect(Array.isArray(o.items), 'no items') })],
+  [
+    8,
+    () => ({
+      label: 'search_docs',
+      tool: 'search_docs',
+      arguments: { query: pick(DOC_QUERIES) },
+      check: (o) => expect(Array.isArray(o.items), 'no items'),
+    }),
+  ],
   [
     4,
     (client, n) => ({
       label: 'create_memory',
       tool: 'create_memory',
-      arguments: { content: `Client ${client} noted ${pick(WORDS)} and ${pick(WORDS)} (call ${n}).`, type: pick(['episodic', 'semantic', 'procedural']), importance: Math.round(Math.random() * 100) / 100, tags: [pick(WORDS)] },
+      arguments: {
+        content: `Client ${client} noted ${pick(WORDS)} and ${pick(WORDS)} (call ${n}).`,
+        type: pick(['episodic', 'semantic', 'procedural']),
+        importance: Math.round(Math.random() * 100) / 100,
+        tags: [pick(WORDS)],
+      },
       check: (o) => expect(typeof o.id === 'string', 'no id'),
     }),
   ],
-  [7, () => ({ label: 'search_memories', tool: 'search_memories', arguments: { query: pick(WORDS), limit: 10 }, check: (o) => expect(Array.isArray(o.items), 'no items') })],
+  [
+    7,
+    () => ({
+      label: 'search_memories',
+      tool: 'search_memories',
+      arguments: { query: pick(WORDS), limit: 10 },
+      check: (o) => expect(Array.isArray(o.items), 'no items'),
+    }),
+  ],
   [
     3,
     (client, n) => ({
@@ -164,13 +207,25 @@ const MIX: [number, (client: number, n: number) => Call][] = [
       check: (o) => expect(typeof o.id === 'string', 'no id'),
     }),
   ],
-  [7, () => ({ label: 'list_insights', tool: 'list_insights', arguments: { limit: 20 }, check: (o) => expect(Array.isArray(o.items), 'no items') })],
+  [
+    7,
+    () => ({
+      label: 'list_insights',
+      tool: 'list_insights',
+      arguments: { limit: 20 },
+      check: (o) => expect(Array.isArray(o.items), 'no items'),
+    }),
+  ],
   [
     2,
     (client, n) => ({
       label: 'create_notification',
       tool: 'create_notification',
-      arguments: { title: `Soak ${client}.${n}`, body: `A notification from soak client ${client}.`, severity: pick(['info', 'warning', 'critical']) },
+      arguments: {
+        title: `Soak ${client}.${n}`,
+        body: `A notification from soak client ${client}.`,
+        severity: pick(['info', 'warning', 'critical']),
+      },
       check: (o) => expect(typeof o.id === 'string', 'no id'),
     }),
   ],
@@ -244,7 +299,18 @@ async function cleanup(): Promise<void> {
 
 function serverEnv(): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['PORT', 'HOST', 'PUBLIC_URL', 'ISSUER_URL', 'DATABASE_URL', 'DATA_DIR', 'NODE_OPTIONS', 'TEST_PG_URL', 'TEST_TEMPLATE_DB']) delete env[name];
+  for (const name of [
+    'PORT',
+    'HOST',
+    'PUBLIC_URL',
+    'ISSUER_URL',
+    'DATABASE_URL',
+    'DATA_DIR',
+    'NODE_OPTIONS',
+    'TEST_PG_URL',
+    'TEST_TEMPLATE_DB',
+  ])
+    delete env[name];
   return {
     ...env,
     PORT: '0',
@@ -284,7 +350,12 @@ async function main(): Promise<number> {
   }
 
   say(`starting the server (${DATABASE_URL ? 'DATABASE_URL' : `embedded PostgreSQL in ${work}`}); a first start generates the sample data`);
-  server = await startProcess(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: serverEnv(), cwd: ROOT, logFile, timeoutMs: 300_000 });
+  server = await startProcess(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    env: serverEnv(),
+    cwd: ROOT,
+    logFile,
+    timeoutMs: 300_000,
+  });
   const baseUrl = server.ready;
   say(`server pid ${server.pid} ready at ${baseUrl} in ${round1(server.readyMs / 1000)} s`);
 
@@ -296,13 +367,18 @@ async function main(): Promise<number> {
     const organization = `soak${process.pid}`;
     await createOrganization(db, organization);
     for (let e = 0; e < ENVIRONMENTS; e++) await createEnvironment(db, { organization, environment: `env${e}` });
-    for (let i = 0; i < CLIENTS; i++) accounts.push(await createServiceAccount(db, { organization, environment: `env${i % ENVIRONMENTS}` }, `soak client ${i}`, ['read', 'write']));
+    for (let i = 0; i < CLIENTS; i++)
+      accounts.push(
+        await createServiceAccount(db, { organization, environment: `env${i % ENVIRONMENTS}` }, `soak client ${i}`, ['read', 'write']),
+      );
   } finally {
     await db.destroy();
   }
   const tokens: string[] = [];
   for (let i = 0; i < accounts.length; i += 10) {
-    tokens.push(...(await Promise.all(accounts.slice(i, i + 10).map((a) => clientCredentialsToken(baseUrl, a.client_id, a.client_secret)))));
+    tokens.push(
+      ...(await Promise.all(accounts.slice(i, i + 10).map((a) => clientCredentialsToken(baseUrl, a.client_id, a.client_secret)))),
+    );
   }
   monitor = await ActivityMonitor.open(appDbUrl);
   const serverPid = server.pid;
@@ -314,7 +390,8 @@ async function main(): Promise<number> {
   const sampleNow = async () => {
     const rss = memoryOf(serverPid)?.rssMiB ?? NaN;
     const activity = await monitor?.sample();
-    if (activity) samples.push({ atS: round1((performance.now() - runStart) / 1000), phase: samplePhase, rssMiB: round1(rss), db: activity });
+    if (activity)
+      samples.push({ atS: round1((performance.now() - runStart) / 1000), phase: samplePhase, rssMiB: round1(rss), db: activity });
   };
   const sampler = setInterval(() => void sampleNow().catch(() => undefined), SAMPLE_MS);
 
@@ -335,7 +412,10 @@ async function main(): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, (index * 2000) / tokens.length));
     const client = new Client({ name: `soak-${index}`, version: '1.0.0' });
     try {
-      await client.connect(new StreamableHTTPClientTransport(new URL(`${baseUrl}/v1`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }), { timeout: CALL_TIMEOUT_MS });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${baseUrl}/v1`), { requestInit: { headers: { Authorization: `Bearer ${token}` } } }),
+        { timeout: CALL_TIMEOUT_MS },
+      );
       await client.listTools(undefined, { timeout: CALL_TIMEOUT_MS });
     } catch (error) {
       connectErrors.push(`client ${index}: ${error instanceof Error ? error.message : String(error)}`);
@@ -358,7 +438,9 @@ async function main(): Promise<number> {
             record(call.label, performance.now() - t);
             break;
           }
-          const meta = (result._meta as { 'lakehouse-mcp/error'?: { code?: string; retry_after?: number } } | undefined)?.['lakehouse-mcp/error'];
+          const meta = (result._meta as { 'lakehouse-mcp/error'?: { code?: string; retry_after?: number } } | undefined)?.[
+            'lakehouse-mcp/error'
+          ];
           const text = (result.content as { text?: string }[] | undefined)?.[0]?.text ?? '';
           if (meta?.code === 'busy' && performance.now() - t < BUSY_PATIENCE_MS) {
             busyRefusals.set(call.label, (busyRefusals.get(call.label) ?? 0) + 1);
@@ -366,7 +448,10 @@ async function main(): Promise<number> {
             await new Promise((resolve) => setTimeout(resolve, Math.min(1000, (meta.retry_after ?? 0.1) * 1000) * (0.5 + Math.random())));
             continue;
           }
-          record(call.label, performance.now() - t, { kind: meta?.code === 'busy' ? 'tool:busy after retries' : `tool:${meta?.code ?? 'unknown'}`, message: text });
+          record(call.label, performance.now() - t, {
+            kind: meta?.code === 'busy' ? 'tool:busy after retries' : `tool:${meta?.code ?? 'unknown'}`,
+            message: text,
+          });
           break;
         }
       } catch (error) {
@@ -386,7 +471,9 @@ async function main(): Promise<number> {
   const progress = setInterval(() => {
     const calls = [...phase.tools.values()].reduce((n, f) => n + f.calls, 0);
     const last = samples.at(-1);
-    say(`  ${Math.round((performance.now() - runStart) / 1000)} s: ${calls} calls this phase, RSS ${last?.rssMiB ?? '-'} MiB, server connections ${last ? last.db.main + last.db.sandbox : '-'}`);
+    say(
+      `  ${Math.round((performance.now() - runStart) / 1000)} s: ${calls} calls this phase, RSS ${last?.rssMiB ?? '-'} MiB, server connections ${last ? last.db.main + last.db.sandbox : '-'}`,
+    );
   }, 15_000);
   await Promise.all(loops);
   clearTimeout(warmupTimer);
@@ -412,7 +499,13 @@ async function main(): Promise<number> {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([label, f]) => {
       const sorted = f.latencies.sort((a, b) => a - b);
-      return { tool: label, calls: f.calls, errors: f.errors, p50Ms: round1(percentile(sorted, 50)), p99Ms: round1(percentile(sorted, 99)) };
+      return {
+        tool: label,
+        calls: f.calls,
+        errors: f.errors,
+        p50Ms: round1(percentile(sorted, 50)),
+        p99Ms: round1(percentile(sorted, 99)),
+      };
     });
   const requests = tools.reduce((n, t) => n + t.calls, 0);
   const errorsByKind = (p: Phase) => Object.fromEntries([...p.errors.entries()].sort());
@@ -436,8 +529,18 @@ async function main(): Promise<number> {
 
   const checks = [
     { what: 'unexpected errors', value: unexpected, pass: unexpected === 0, rule: '0' },
-    { what: 'RSS growth warm-up end → run end (%)', value: round1(growth * 100), pass: Number.isFinite(growth) && growth <= RSS_GROWTH_MAX, rule: `<= ${RSS_GROWTH_MAX * 100}%` },
-    { what: 'max server connections during the run', value: maxServerConnections, pass: maxServerConnections <= connectionCap, rule: `<= ${connectionCap} (main ${MAIN_POOL_MAX} + sandbox ${SANDBOX_CAP})` },
+    {
+      what: 'RSS growth warm-up end → run end (%)',
+      value: round1(growth * 100),
+      pass: Number.isFinite(growth) && growth <= RSS_GROWTH_MAX,
+      rule: `<= ${RSS_GROWTH_MAX * 100}%`,
+    },
+    {
+      what: 'max server connections during the run',
+      value: maxServerConnections,
+      pass: maxServerConnections <= connectionCap,
+      rule: `<= ${connectionCap} (main ${MAIN_POOL_MAX} + sandbox ${SANDBOX_CAP})`,
+    },
     { what: 'ms until no connection is busy after the clients close', value: afterClients.settledMs, pass: settled.met, rule: '<= 5000' },
     {
       what: 'ms until the pools are back to idle size',
@@ -445,13 +548,25 @@ async function main(): Promise<number> {
       pass: idle.met,
       rule: `<= 15000 (main <= ${MAIN_IDLE_MAX}, sandbox <= ${SANDBOX_CAP}, none busy; was main ${idle.activity.main}, sandbox ${idle.activity.sandbox}, busy ${idle.activity.busy})`,
     },
-    { what: 'server connections 5 s after the server stopped', value: gone.activity.main + gone.activity.sandbox, pass: gone.met, rule: '0' },
+    {
+      what: 'server connections 5 s after the server stopped',
+      value: gone.activity.main + gone.activity.sandbox,
+      pass: gone.met,
+      rule: '0',
+    },
   ];
 
   const results = {
     date: new Date().toISOString(),
     machine: { cores: os.availableParallelism(), node: process.version, loadavgAfter: os.loadavg().map(round1) },
-    plan: { clients: CLIENTS, environments: ENVIRONMENTS, durationMs: DURATION_MS, warmupMs: WARMUP_MS, sqlConcurrency: SQL_CONCURRENCY, database: DATABASE_URL ? 'DATABASE_URL' : 'embedded' },
+    plan: {
+      clients: CLIENTS,
+      environments: ENVIRONMENTS,
+      durationMs: DURATION_MS,
+      warmupMs: WARMUP_MS,
+      sqlConcurrency: SQL_CONCURRENCY,
+      database: DATABASE_URL ? 'DATABASE_URL' : 'embedded',
+    },
     requests,
     requestsPerSecond: round1(requests / ((runMs - WARMUP_MS) / 1000)),
     warmupRequests: [...phases.warmup.tools.values()].reduce((n, f) => n + f.calls, 0),
@@ -493,7 +608,10 @@ function report(r: {
     ...r.unexpectedExamples.map((e) => `  unexpected: ${e}`),
     '',
     `${'tool'.padEnd(26)} ${'calls'.padStart(7)} ${'errors'.padStart(7)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)}`,
-    ...r.tools.map((t) => `${t.tool.padEnd(26)} ${String(t.calls).padStart(7)} ${String(t.errors).padStart(7)} ${String(t.p50Ms).padStart(8)} ${String(t.p99Ms).padStart(8)}`),
+    ...r.tools.map(
+      (t) =>
+        `${t.tool.padEnd(26)} ${String(t.calls).padStart(7)} ${String(t.errors).padStart(7)} ${String(t.p50Ms).padStart(8)} ${String(t.p99Ms).padStart(8)}`,
+    ),
     '',
     `server RSS (MiB): ${JSON.stringify(r.rss)}`,
     `RSS / connections over time (s: MiB main+sandbox busy): ${r.samples.map((s) => `${s.atS}:${s.rssMiB} ${s.db.main}+${s.db.sandbox} ${s.db.busy}`).join(' | ')}`,

@@ -79,19 +79,14 @@ export function routesModule(ops: OperationInfo[]): string {
         ? {
             required: op.requestBody.required,
             // Tool routes validate the merged input with the tool's own validator.
-            content: Object.fromEntries(
-              bodies.map((type) => [type, op.kind === 'tool' ? null : validatorName.body(op.operationId, type)]),
-            ),
+            content: Object.fromEntries(bodies.map((type) => [type, op.kind === 'tool' ? null : validatorName.body(op.operationId, type)])),
           }
         : null,
       responses: Object.fromEntries(
         [...op.responses].map(([status, content]) => [
           status,
           Object.fromEntries(
-            [...content.keys()].map((type) => [
-              type,
-              type.includes('json') ? validatorName.response(op.operationId, status, type) : null,
-            ]),
+            [...content.keys()].map((type) => [type, type.includes('json') ? validatorName.response(op.operationId, status, type) : null]),
           ),
         ]),
       ),

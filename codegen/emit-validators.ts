@@ -39,5 +39,13 @@ export function compileValidators(sources: ValidatorSource[], coerce: boolean): 
 
 export function validatorDeclarations(sources: ValidatorSource[]): string {
   const lines = sources.map((s) => `  readonly ${s.exportName}: ValidateFunction;`);
-  return [`import type { ValidateFunction } from 'ajv';`, '', 'declare const validators: {', ...lines, '};', 'export = validators;', ''].join('\n');
+  return [
+    `import type { ValidateFunction } from 'ajv';`,
+    '',
+    'declare const validators: {',
+    ...lines,
+    '};',
+    'export = validators;',
+    '',
+  ].join('\n');
 }

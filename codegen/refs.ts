@@ -45,15 +45,10 @@ export function resolveRefs(node: Json, from: Origin, specs: Specs, keepInternal
   const ref = node.$ref;
   if (typeof ref === 'string' && !(keepInternal && ref.startsWith('#') && stack.length === 0)) {
     const { $ref: _ref, ...siblings } = node;
-    const target = ref.startsWith('#')
-      ? { origin: from, fragment: ref.slice(1) }
-      : loadTarget(ref, from, specs);
+    const target = ref.startsWith('#') ? { origin: from, fragment: ref.slice(1) } : loadTarget(ref, from, specs);
     const key = `${target.origin.file}#${target.fragment}`;
     if (stack.includes(key)) throw new SpecError(`${from.file}: recursive $ref "${ref}" is not supported`);
-    const resolved = resolveRefs(pointer(target.origin.doc, target.fragment, from.file), target.origin, specs, false, [
-      ...stack,
-      key,
-    ]);
+    const resolved = resolveRefs(pointer(target.origin.doc, target.fragment, from.file), target.origin, specs, false, [...stack, key]);
     if (!isObject(resolved)) return resolved;
     return { ...withoutResourceKeywords(resolved), ...resolveObject(siblings, from, specs, keepInternal, stack) };
   }

@@ -54,7 +54,12 @@ function listen(server: http.Server, port: number, host: string): Promise<number
  * The app a server answers with: the routes of the contract, the MCP endpoint and the OAuth server mounted on
  * the Koa app of src/http/app.ts. `tools` replaces the generated tool registry (tests of progress and cancel).
  */
-export function createRequestListener(parts: { services: Services; oauth: OAuthServer; audit: AuditLog; tools?: ToolRegistry }): http.RequestListener {
+export function createRequestListener(parts: {
+  services: Services;
+  oauth: OAuthServer;
+  audit: AuditLog;
+  tools?: ToolRegistry;
+}): http.RequestListener {
   const { services, oauth, audit } = parts;
   const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit, ...(parts.tools ? { tools: parts.tools } : {}) });
   const app = createApp({
@@ -77,7 +82,8 @@ export function createRequestListener(parts: { services: Services; oauth: OAuthS
 export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
   let config = loadConfig(env);
   const log = createLogger(config.logLevel);
-  let handler: http.RequestListener = (_req, res) => writeProblem(res, 503, 'starting', 'The server is starting; retry in a moment.', { 'retry-after': '1' });
+  let handler: http.RequestListener = (_req, res) =>
+    writeProblem(res, 503, 'starting', 'The server is starting; retry in a moment.', { 'retry-after': '1' });
   // Slow and greedy clients (src/http/slow-clients.ts, src/http/client-connections.ts), also while starting.
   const bodyRate = new BodyRateGuard({ minRate: config.bodyMinRate, graceMs: config.bodyRateGraceMs, log });
   const perClient = new ClientConnectionLimit({ max: config.maxConnectionsPerClient, trustProxy: config.trustProxy, log });
@@ -104,7 +110,13 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     oauth = new OAuthServer({ config, db: database.db, log, secret });
     await oauth.start();
     // The notification outbox (src/webhooks/worker.ts): one worker per process, safe with several processes.
-    webhooks = startWebhookWorker({ db: database.db, secretKey: secret, allowPrivateNetwork: config.allowPrivateNetwork, settings: webhookSettings(env), log });
+    webhooks = startWebhookWorker({
+      db: database.db,
+      secretKey: secret,
+      allowPrivateNetwork: config.allowPrivateNetwork,
+      settings: webhookSettings(env),
+      log,
+    });
   } catch (error) {
     server.close();
     bodyRate.stop();

@@ -96,7 +96,11 @@ async function main(): Promise<number> {
     const concurrency = nodeTestOptions.some((o) => o.startsWith('--test-concurrency')) ? [] : ['--test-concurrency=2'];
     // Every test process checks what our servers answer its fetches against the contract (see the helper).
     const argv = ['--import', 'tsx', '--import', CONTRACT_FETCH, '--test', ...concurrency, ...nodeTestOptions, ...files];
-    child = spawn(process.execPath, argv, { stdio: 'inherit', cwd: ROOT, env: { ...process.env, TEST_PG_URL: url, TEST_TEMPLATE_DB: template.name } });
+    child = spawn(process.execPath, argv, {
+      stdio: 'inherit',
+      cwd: ROOT,
+      env: { ...process.env, TEST_PG_URL: url, TEST_TEMPLATE_DB: template.name },
+    });
     const running = child;
     const code = await new Promise<number>((resolve) => {
       running.on('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 130 : 1)));

@@ -67,7 +67,11 @@ const server = http.createServer((req, res) => {
             ? results[message.method]
             : undefined;
       if (result === undefined) {
-        reply(res, 200, `{"jsonrpc":"2.0","id":${JSON.stringify(message.id ?? null)},"error":{"code":-32601,"message":"Method not found"}}`);
+        reply(
+          res,
+          200,
+          `{"jsonrpc":"2.0","id":${JSON.stringify(message.id ?? null)},"error":{"code":-32601,"message":"Method not found"}}`,
+        );
         return;
       }
       reply(res, 200, `{"jsonrpc":"2.0","id":${JSON.stringify(message.id ?? null)},"result":${result}}`);

@@ -77,14 +77,21 @@ const server = http.createServer((req, res) => {
     try {
       const header = req.headers.authorization ?? '';
       try {
-        await jwtVerify(header.startsWith('Bearer ') ? header.slice(7) : '', jwks, { issuer, audience, algorithms: ['ES256'], typ: 'at+jwt' });
+        await jwtVerify(header.startsWith('Bearer ') ? header.slice(7) : '', jwks, {
+          issuer,
+          audience,
+          algorithms: ['ES256'],
+          typ: 'at+jwt',
+        });
       } catch {
-        res.writeHead(401, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Unauthorized"}}');
+        res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end('{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"Unauthorized"}}');
         return;
       }
       const body = await readBody(req);
       const mcp = getServer();
-      const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true }) // no sessionIdGenerator: stateless;
+      const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true }); // no sessionIdGenerator: stateless;
       res.on('close', () => {
         void transport.close();
         void mcp.close();
@@ -92,7 +99,10 @@ const server = http.createServer((req, res) => {
       await mcp.connect(transport);
       await transport.handleRequest(req, res, body);
     } catch {
-      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' }).end('{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal server error"}}');
+      if (!res.headersSent)
+        res
+          .writeHead(500, { 'content-type': 'application/json' })
+          .end('{"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"Internal server error"}}');
     }
   })();
 });

@@ -44,7 +44,11 @@ export class ActivityMonitor {
   }
 
   /** Samples every `intervalMs` until `done(sample)` or `timeoutMs`; answers the last sample and when it was taken. */
-  async until(done: (a: Activity) => boolean, timeoutMs: number, intervalMs = 250): Promise<{ activity: Activity; ms: number; met: boolean }> {
+  async until(
+    done: (a: Activity) => boolean,
+    timeoutMs: number,
+    intervalMs = 250,
+  ): Promise<{ activity: Activity; ms: number; met: boolean }> {
     const t0 = Date.now();
     for (;;) {
       const activity = await this.sample();

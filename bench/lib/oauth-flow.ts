@@ -16,7 +16,8 @@ export async function clientCredentialsToken(baseUrl: string, clientId: string, 
   return body.access_token;
 }
 
-export const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+export const basicAuth = (id: string, secret: string) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 
@@ -28,7 +29,11 @@ export interface BenchUser {
 }
 
 /** `count` refresh tokens of a user, each of its own grant, for one new public client. */
-export async function userRefreshTokens(baseUrl: string, user: BenchUser, count: number): Promise<{ clientId: string; refreshTokens: string[] }> {
+export async function userRefreshTokens(
+  baseUrl: string,
+  user: BenchUser,
+  count: number,
+): Promise<{ clientId: string; refreshTokens: string[] }> {
   const registered = await fetch(`${baseUrl}/oauth/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -67,7 +72,14 @@ async function userRefreshToken(baseUrl: string, user: BenchUser, clientId: stri
   const token = await fetch(`${baseUrl}/oauth/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: redirectUri, code_verifier: verifier, client_id: clientId, resource: `${baseUrl}/v1` }).toString(),
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: redirectUri,
+      code_verifier: verifier,
+      client_id: clientId,
+      resource: `${baseUrl}/v1`,
+    }).toString(),
   });
   const body = (await token.json()) as { refresh_token?: string };
   if (!body.refresh_token) throw new Error(`authorization_code failed: ${token.status} ${JSON.stringify(body)}`);

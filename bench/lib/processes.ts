@@ -4,7 +4,8 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 
 /** Pinning with taskset, where there is one and at least two cores: servers on core 0, the load on core 1. */
-export const CAN_PIN = os.availableParallelism() >= 2 && spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
+export const CAN_PIN =
+  os.availableParallelism() >= 2 && spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
 export const SERVER_CPU = '0';
 export const LOAD_CPU = '1';
 
@@ -28,7 +29,11 @@ export interface Started {
  * Spawns a process in its own process group, with stdout read for a line `ready <something>` and stderr
  * appended to `logFile` (so that the harness does not spend CPU on the server's access log).
  */
-export async function startProcess(command: string, args: string[], options: { env: NodeJS.ProcessEnv; cwd: string; logFile: string; timeoutMs: number }): Promise<Started> {
+export async function startProcess(
+  command: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd: string; logFile: string; timeoutMs: number },
+): Promise<Started> {
   const log = fs.openSync(options.logFile, 'a');
   const t0 = performance.now();
   const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', log], detached: true });
@@ -37,7 +42,10 @@ export async function startProcess(command: string, args: string[], options: { e
   const exited = new Promise<number>((resolve) => child.once('exit', () => resolve((exitedAt = performance.now()))));
   const ready = await new Promise<string>((resolve, reject) => {
     let buffered = '';
-    const timer = setTimeout(() => reject(new Error(`${command} ${args.join(' ')}: no "ready" line within ${options.timeoutMs} ms (see ${options.logFile})`)), options.timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${command} ${args.join(' ')}: no "ready" line within ${options.timeoutMs} ms (see ${options.logFile})`)),
+      options.timeoutMs,
+    );
     child.stdout?.setEncoding('utf8');
     child.stdout?.on('data', (chunk: string) => {
       buffered += chunk;

@@ -154,7 +154,13 @@ class Differ {
   }
 
   /** `scopeChanged`: the operation mirrors a tool whose scope changed, reported once as the tool's changed-scope. */
-  operation(before: JsonObject, after: JsonObject, at: string, docs: { before: JsonObject; after: JsonObject }, scopeChanged = false): void {
+  operation(
+    before: JsonObject,
+    after: JsonObject,
+    at: string,
+    docs: { before: JsonObject; after: JsonObject },
+    scopeChanged = false,
+  ): void {
     this.deprecated(before, after, at, 'operation');
     if (!scopeChanged) this.security(before, after, at, docs);
     if (before['x-scope'] !== after['x-scope'] && (before['x-scope'] !== undefined || after['x-scope'] !== undefined)) {
@@ -164,7 +170,11 @@ class Differ {
     if (typeof before['x-tool'] === 'string' && before['x-tool'] === after['x-tool']) return;
 
     const params = (op: JsonObject) =>
-      new Map(list(op.parameters).filter(isObject).map((p, i) => [`${str(p.in)}:${str(p.name)}`, { p, i }] as const));
+      new Map(
+        list(op.parameters)
+          .filter(isObject)
+          .map((p, i) => [`${str(p.in)}:${str(p.name)}`, { p, i }] as const),
+      );
     const bp = params(before);
     const ap = params(after);
     for (const [key, { p }] of bp) {
@@ -205,7 +215,11 @@ class Differ {
       const declared = op.security ?? doc.security;
       const reqs = Array.isArray(declared) && declared.length > 0 ? declared.filter(isObject) : [{}];
       return reqs.map((req) =>
-        JSON.stringify(Object.entries(req).sort(([x], [y]) => x.localeCompare(y)).map(([scheme, scopes]) => [scheme, strings(scopes).sort()])),
+        JSON.stringify(
+          Object.entries(req)
+            .sort(([x], [y]) => x.localeCompare(y))
+            .map(([scheme, scopes]) => [scheme, strings(scopes).sort()]),
+        ),
       );
     };
     const b = alternatives(before, docs.before);

@@ -44,7 +44,8 @@ export const RULES = [
   },
   {
     id: 'tightened-bound',
-    detects: 'maxLength, maximum, exclusiveMaximum, maxItems, maxProperties lowered or added; the min* counterparts raised or added (request)',
+    detects:
+      'maxLength, maximum, exclusiveMaximum, maxItems, maxProperties lowered or added; the min* counterparts raised or added (request)',
     why: 'values that clients send today may now be refused',
   },
   { id: 'tightened-pattern', detects: 'a pattern added or changed (request)', why: 'strings that clients send today may now be refused' },

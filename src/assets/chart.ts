@@ -138,7 +138,13 @@ async function vegaSvg(result: QueryResult, spec: ChartSpec, title: string, widt
 }
 
 /** Draws `result` as the chart spec says, as a PNG of exactly width × height pixels. */
-export async function renderChart(result: QueryResult, spec: ChartSpec, title: string, width: number, height: number): Promise<RenderedChart> {
+export async function renderChart(
+  result: QueryResult,
+  spec: ChartSpec,
+  title: string,
+  width: number,
+  height: number,
+): Promise<RenderedChart> {
   const heading = spec.title ?? title;
   const svg =
     spec.kind === 'table'

@@ -37,13 +37,23 @@ export function decodeCursor(cursor: string | undefined): CursorKey | undefined 
   if (cursor === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Array.isArray(value) && typeof value[0] === 'string' && typeof value[1] === 'string' && TIMESTAMP.test(value[0]) && UUID.test(value[1])) {
+    if (
+      Array.isArray(value) &&
+      typeof value[0] === 'string' &&
+      typeof value[1] === 'string' &&
+      TIMESTAMP.test(value[0]) &&
+      UUID.test(value[1])
+    ) {
       return { at: value[0], id: value[1] };
     }
   } catch {
     // fall through
   }
-  throw new AppError(400, 'invalid_cursor', 'The cursor is not one this server gave; pass the `next_cursor` of the previous page as it was.');
+  throw new AppError(
+    400,
+    'invalid_cursor',
+    'The cursor is not one this server gave; pass the `next_cursor` of the previous page as it was.',
+  );
 }
 
 /** SQL for a row's sort key as the cursor holds it. */

@@ -39,7 +39,11 @@ const toSummary = (row: DashboardRow, widgetCount: number): Summary => ({
 function checkLayout(widgets: Widget[], variables: Variable[]): void {
   widgets.forEach((w, i) => {
     if (w.x + w.w > GRID_COLUMNS) {
-      throw new AppError(400, 'invalid_layout', `widgets[${i}] ends at column ${w.x + w.w}; the grid has ${GRID_COLUMNS} columns (x + w ≤ 12).`);
+      throw new AppError(
+        400,
+        'invalid_layout',
+        `widgets[${i}] ends at column ${w.x + w.w}; the grid has ${GRID_COLUMNS} columns (x + w ≤ 12).`,
+      );
     }
   });
   const names = new Set<string>();
@@ -63,7 +67,18 @@ async function writeWidgets(trx: Transaction<Database>, environmentId: string, d
   if (widgets.length === 0) return;
   await trx
     .insertInto('dashboard_widgets')
-    .values(widgets.map((w, position) => ({ environment_id: environmentId, dashboard_id: dashboardId, position, insight_id: w.insight_id.toLowerCase(), x: w.x, y: w.y, w: w.w, h: w.h })))
+    .values(
+      widgets.map((w, position) => ({
+        environment_id: environmentId,
+        dashboard_id: dashboardId,
+        position,
+        insight_id: w.insight_id.toLowerCase(),
+        x: w.x,
+        y: w.y,
+        w: w.w,
+        h: w.h,
+      })),
+    )
     .execute();
 }
 
@@ -110,7 +125,12 @@ export const updateDashboard: ToolHandler<'update_dashboard'> = async (input, ct
       .returning(COLUMNS)
       .executeTakeFirst();
     if (!row) {
-      const now = await trx.selectFrom('dashboards').select('version').where('environment_id', '=', environmentId).where('id', '=', input.id).executeTakeFirst();
+      const now = await trx
+        .selectFrom('dashboards')
+        .select('version')
+        .where('environment_id', '=', environmentId)
+        .where('id', '=', input.id)
+        .executeTakeFirst();
       if (!now) throw assetNotFound('dashboard', input.id);
       throw staleVersion('dashboard', input.id, input.version, now.version);
     }
@@ -147,7 +167,11 @@ export const listDashboards: ToolHandler<'list_dashboards'> = async (input, ctx)
     )
     .where('d.environment_id', '=', environmentId);
   if (after) query = query.where(sql<boolean>`(d.created_at, d.id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
-  const rows = await query.orderBy('d.created_at', 'desc').orderBy('d.id', 'desc').limit(limit + 1).execute();
+  const rows = await query
+    .orderBy('d.created_at', 'desc')
+    .orderBy('d.id', 'desc')
+    .limit(limit + 1)
+    .execute();
   const { rows: kept, next_cursor } = page(rows, limit);
   return compact({ items: kept.map(({ sort_key: _key, widget_count, ...row }) => toSummary(row, Number(widget_count ?? 0))), next_cursor });
 };
@@ -187,7 +211,15 @@ export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) =
           timeoutMs: 15_000,
           signal: ctx.signal,
         });
-        result = { data: compact({ columns: data.columns, rows: data.rows, row_count: data.row_count, truncated: data.truncated, elapsed_ms: data.elapsed_ms }) };
+        result = {
+          data: compact({
+            columns: data.columns,
+            rows: data.rows,
+            row_count: data.row_count,
+            truncated: data.truncated,
+            elapsed_ms: data.elapsed_ms,
+          }),
+        };
       } catch (error) {
         if (!(error instanceof AppError) || !error.expose) throw error;
         result = { error: { code: error.code, message: error.message } };

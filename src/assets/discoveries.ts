@@ -97,13 +97,22 @@ export const listDiscoveries: ToolHandler<'list_discoveries'> = async (input, ct
   if (input.status) query = query.where('status', '=', input.status);
   if (input.severity) query = query.where('severity', '=', input.severity);
   if (after) query = query.where(sql<boolean>`(created_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
-  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const rows = await query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute();
   const { rows: kept, next_cursor } = page(rows, limit);
   return compact({ items: kept.map(({ sort_key: _key, ...row }) => toDiscovery(row)), next_cursor });
 };
 
 async function findDiscovery(db: Kysely<Database>, environmentId: string, id: string): Promise<DiscoveryRow> {
-  const row = await db.selectFrom('discoveries').select(COLUMNS).where('environment_id', '=', environmentId).where('id', '=', id).executeTakeFirst();
+  const row = await db
+    .selectFrom('discoveries')
+    .select(COLUMNS)
+    .where('environment_id', '=', environmentId)
+    .where('id', '=', id)
+    .executeTakeFirst();
   if (!row) throw assetNotFound('discovery', id);
   return row;
 }

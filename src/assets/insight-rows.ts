@@ -5,7 +5,19 @@ import { assetNotFound, compact, iso } from './common.js';
 
 export type Insight = ToolIO['view_insight']['output']['insight'];
 
-export const INSIGHT_COLUMNS = ['id', 'version', 'title', 'description', 'sql', 'connection', 'parameters', 'chart', 'created_by', 'created_at', 'updated_at'] as const;
+export const INSIGHT_COLUMNS = [
+  'id',
+  'version',
+  'title',
+  'description',
+  'sql',
+  'connection',
+  'parameters',
+  'chart',
+  'created_by',
+  'created_at',
+  'updated_at',
+] as const;
 
 export interface InsightRow {
   id: string;

@@ -86,7 +86,11 @@ export async function validateInsightSql(
 /** One parameter's value as the text sent to PostgreSQL, checked against its declared type. */
 export function bindValue(parameter: InsightParameter, value: Scalar): string {
   const bad = (what: string) =>
-    new AppError(400, 'invalid_parameters', `Parameter "${parameter.name}" is a ${parameter.type}: ${JSON.stringify(value)} is not ${what}.`);
+    new AppError(
+      400,
+      'invalid_parameters',
+      `Parameter "${parameter.name}" is a ${parameter.type}: ${JSON.stringify(value)} is not ${what}.`,
+    );
   switch (parameter.type) {
     case 'text':
       return String(value);
@@ -105,7 +109,8 @@ export function bindValue(parameter: InsightParameter, value: Scalar): string {
       if (value === false || value === 'false') return 'false';
       throw bad('true or false');
     case 'date':
-      if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(value))) throw bad('a date (YYYY-MM-DD)');
+      if (typeof value !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(value) || Number.isNaN(Date.parse(value)))
+        throw bad('a date (YYYY-MM-DD)');
       return value;
     case 'timestamp':
       if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw bad('an ISO-8601 timestamp');
@@ -117,7 +122,11 @@ export function bindValue(parameter: InsightParameter, value: Scalar): string {
 export function bindValues(parameters: InsightParameter[], given: Record<string, Scalar>): string[] {
   for (const name of Object.keys(given)) {
     if (!parameters.some((p) => p.name === name)) {
-      throw new AppError(400, 'invalid_parameters', `This insight has no parameter "${name}"; it has ${parameters.map((p) => p.name).join(', ') || 'none'}.`);
+      throw new AppError(
+        400,
+        'invalid_parameters',
+        `This insight has no parameter "${name}"; it has ${parameters.map((p) => p.name).join(', ') || 'none'}.`,
+      );
     }
   }
   return parameters.map((p) => {

@@ -12,7 +12,11 @@ const RENDER_TIMEOUT_MS = 30_000;
 export const createInsight: ToolHandler<'create_insight'> = async (input, ctx) => {
   const { principal } = ctx;
   ctx.audit.sql = input.sql;
-  const definition = { sql: input.sql, connection: input.connection ?? 'lakehouse', parameters: (input.parameters ?? []) as InsightParameter[] };
+  const definition = {
+    sql: input.sql,
+    connection: input.connection ?? 'lakehouse',
+    parameters: (input.parameters ?? []) as InsightParameter[],
+  };
   // Checked before the transaction: planning runs on a sandbox connection, not the application's.
   await validateInsightSql(ctx.db, principal.environmentId, definition, ctx.signal);
   return createOnce(ctx.db, { environmentId: principal.environmentId, tool: 'create_insight' }, input, async (trx) => {
@@ -47,7 +51,11 @@ export const listInsights: ToolHandler<'list_insights'> = async (input, ctx) => 
     .where('environment_id', '=', ctx.principal.environmentId);
   if (input.query) query = query.where(sql<boolean>`search @@ websearch_to_tsquery('english', ${input.query})`);
   if (after) query = query.where(sql<boolean>`(created_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
-  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const rows = await query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute();
   const { rows: kept, next_cursor } = page(rows, limit);
   return compact({ items: kept.map(({ sort_key: _key, ...row }) => toInsight(row)), next_cursor });
 };
@@ -84,7 +92,12 @@ export const updateInsight: ToolHandler<'update_insight'> = async (input, ctx) =
     .returning(INSIGHT_COLUMNS)
     .executeTakeFirst();
   if (!row) {
-    const now = await ctx.db.selectFrom('insights').select('version').where('environment_id', '=', environmentId).where('id', '=', input.id).executeTakeFirst();
+    const now = await ctx.db
+      .selectFrom('insights')
+      .select('version')
+      .where('environment_id', '=', environmentId)
+      .where('id', '=', input.id)
+      .executeTakeFirst();
     if (!now) throw assetNotFound('insight', input.id);
     throw staleVersion('insight', input.id, input.version, now.version);
   }
@@ -96,11 +109,17 @@ export const renderInsight: ToolHandler<'render_insight'> = async (input, ctx) =
   const row = await findInsight(ctx.db, environmentId, input.id);
   ctx.audit.sql = row.sql;
   const parameters = row.parameters as unknown as InsightParameter[];
-  const data = await runInsight(ctx.db, environmentId, { sql: row.sql, connection: row.connection, parameters }, (input.parameters ?? {}) as Record<string, Scalar>, {
-    limit: input.limit ?? 1000,
-    timeoutMs: RENDER_TIMEOUT_MS,
-    signal: ctx.signal,
-  });
+  const data = await runInsight(
+    ctx.db,
+    environmentId,
+    { sql: row.sql, connection: row.connection, parameters },
+    (input.parameters ?? {}) as Record<string, Scalar>,
+    {
+      limit: input.limit ?? 1000,
+      timeoutMs: RENDER_TIMEOUT_MS,
+      signal: ctx.signal,
+    },
+  );
   const chart = await renderChart(data, row.chart as unknown as ChartSpec, row.title, input.width ?? 800, input.height ?? 450);
   const base64 = chart.png.toString('base64');
   const image = { mime_type: 'image/png' as const, width: chart.width, height: chart.height, bytes: chart.png.length };
@@ -108,7 +127,13 @@ export const renderInsight: ToolHandler<'render_insight'> = async (input, ctx) =
   if (ctx.content) ctx.content.push({ type: 'image', data: base64, mimeType: 'image/png' });
   return {
     insight: { id: row.id, version: row.version, title: row.title },
-    data: compact({ columns: data.columns, rows: data.rows, row_count: data.row_count, truncated: data.truncated, elapsed_ms: data.elapsed_ms }),
+    data: compact({
+      columns: data.columns,
+      rows: data.rows,
+      row_count: data.row_count,
+      truncated: data.truncated,
+      elapsed_ms: data.elapsed_ms,
+    }),
     image: ctx.content ? image : { ...image, data: base64 },
   };
 };

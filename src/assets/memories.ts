@@ -38,7 +38,11 @@ const toMemory = (row: MemoryRow): Memory =>
 export const createMemory: ToolHandler<'create_memory'> = async (input, ctx) => {
   const bytes = Buffer.byteLength(input.content, 'utf8');
   if (bytes > MAX_MEMORY_BYTES) {
-    throw new AppError(400, 'too_large', `content is ${bytes} bytes in UTF-8; a memory holds at most ${MAX_MEMORY_BYTES}. Split it or summarise it.`);
+    throw new AppError(
+      400,
+      'too_large',
+      `content is ${bytes} bytes in UTF-8; a memory holds at most ${MAX_MEMORY_BYTES}. Split it or summarise it.`,
+    );
   }
   const { principal } = ctx;
   return createOnce(ctx.db, { environmentId: principal.environmentId, tool: 'create_memory' }, input, async (trx) => {

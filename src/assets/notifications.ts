@@ -97,9 +97,17 @@ export const listNotifications: ToolHandler<'list_notifications'> = async (input
     .where('environment_id', '=', environmentId);
   if (input.severity) query = query.where('severity', '=', input.severity);
   if (after) query = query.where(sql<boolean>`(created_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
-  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit + 1).execute();
+  const rows = await query
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit + 1)
+    .execute();
   const { rows: kept, next_cursor } = page(rows, limit);
-  const deliveries = await deliveriesOf(ctx.db, environmentId, kept.map((r) => r.id));
+  const deliveries = await deliveriesOf(
+    ctx.db,
+    environmentId,
+    kept.map((r) => r.id),
+  );
   return compact({
     items: kept.map((r) =>
       compact({

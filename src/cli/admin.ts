@@ -85,7 +85,10 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
         (argv.length === 0 ? io.stderr : io.stdout)(helpText());
         return argv.length === 0 ? 2 : 0;
       }
-      const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ');
+      const words = argv
+        .filter((a) => !a.startsWith('-'))
+        .slice(0, 2)
+        .join(' ');
       throw new UsageError(`unknown command "${words}"`);
     }
     const { values, positionals } = parseCommandArgs(command, argv.slice(command.words.length));

@@ -16,7 +16,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isDeepStrictEqual } from 'node:util';
 import { parseCliArgs } from './args.js';
-import { CallToolResultSchema, InitializeResultSchema, LATEST_PROTOCOL_VERSION, ListToolsResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolResultSchema,
+  InitializeResultSchema,
+  LATEST_PROTOCOL_VERSION,
+  ListToolsResultSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import contract from '../generated/openapi.json' with { type: 'json' };
 import { routes } from '../generated/routes.js';
 import { toolValidators } from '../generated/tool-validators.js';
@@ -70,12 +75,15 @@ export function contractProblems(method: string, pathTemplate: string, res: Fetc
   const declared = route.responses[String(res.status)] ?? route.responses.default;
   if (!declared) return [`answered ${res.status}, which the contract does not declare (${Object.keys(route.responses).join(', ')})`];
   if (Object.keys(declared).length === 0) return [];
-  if (!(res.contentType in declared)) return [`${res.status}: content type "${res.contentType}" is not declared (${Object.keys(declared).join(', ')})`];
+  if (!(res.contentType in declared))
+    return [`${res.status}: content type "${res.contentType}" is not declared (${Object.keys(declared).join(', ')})`];
   const name = declared[res.contentType];
   if (!name) return [];
   const validate = validators[name];
   if (validate(res.json)) return [];
-  return (validate.errors ?? []).map((e) => `${res.status} body${e.instancePath || ''} ${e.message ?? 'is invalid'}${e.params ? ` ${short(e.params)}` : ''}`);
+  return (validate.errors ?? []).map(
+    (e) => `${res.status} body${e.instancePath || ''} ${e.message ?? 'is invalid'}${e.params ? ` ${short(e.params)}` : ''}`,
+  );
 }
 
 /** An input for a tool built from its schema's examples: the input's own `examples`, else each property's. */
@@ -186,7 +194,10 @@ async function rpc(
   } else {
     expect(res.contentType === 'application/json', `${message.method}: content type "${res.contentType}" is neither JSON nor SSE`);
   }
-  expect(isObject(answer) && answer.jsonrpc === '2.0' && answer.id === message.id, `${message.method}: no JSON-RPC response with id ${message.id}`);
+  expect(
+    isObject(answer) && answer.jsonrpc === '2.0' && answer.id === message.id,
+    `${message.method}: no JSON-RPC response with id ${message.id}`,
+  );
   expect(!('error' in answer), `${message.method}: JSON-RPC error ${short(answer.error)}`);
   expect(isObject(answer.result), `${message.method}: the response has no result object`);
   return answer.result;
@@ -243,7 +254,10 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
     if (!issuer) throw new Skip('no issuer: the resource metadata failed');
     const url = new URL(issuer);
     const suffix = url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, '');
-    const res = await run.getChecked('/.well-known/oauth-authorization-server', `${url.origin}/.well-known/oauth-authorization-server${suffix}`);
+    const res = await run.getChecked(
+      '/.well-known/oauth-authorization-server',
+      `${url.origin}/.well-known/oauth-authorization-server${suffix}`,
+    );
     const meta = res.json as { issuer: string; token_endpoint: string; grant_types_supported?: string[] };
     expect(meta.issuer === issuer, `issuer is "${meta.issuer}", expected "${issuer}"`);
     tokenEndpoint = meta.token_endpoint;
@@ -260,7 +274,10 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
     const metadata = /resource_metadata="([^"]+)"/.exec(challenge)?.[1];
     expect(metadata, `the challenge has no resource_metadata: "${challenge}"`);
     const meta = await run.fetch(metadata);
-    expect(meta.status === 200 && isObject(meta.json) && meta.json.resource === mcpUrl, `resource_metadata ${metadata} does not describe ${mcpUrl}`);
+    expect(
+      meta.status === 200 && isObject(meta.json) && meta.json.resource === mcpUrl,
+      `resource_metadata ${metadata} does not describe ${mcpUrl}`,
+    );
   });
 
   // 3. Authenticated: a token, or client credentials exchanged for one.
@@ -286,7 +303,13 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
     });
   }
   if (!token) {
-    run.results.push({ group: 'mcp', name: 'tools over MCP', outcome: 'skipped', message: 'no --token or --client-id/--client-secret', ms: 0 });
+    run.results.push({
+      group: 'mcp',
+      name: 'tools over MCP',
+      outcome: 'skipped',
+      message: 'no --token or --client-id/--client-secret',
+      ms: 0,
+    });
     return run.results;
   }
   const bearer = token;
@@ -296,7 +319,11 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
     const result = await rpc(run, mcpUrl, bearer, undefined, {
       id: 1,
       method: 'initialize',
-      params: { protocolVersion: LATEST_PROTOCOL_VERSION, capabilities: {}, clientInfo: { name: 'lakehouse-mcp-conformance', version: '1' } },
+      params: {
+        protocolVersion: LATEST_PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: { name: 'lakehouse-mcp-conformance', version: '1' },
+      },
     });
     const parsed = InitializeResultSchema.safeParse(result);
     expect(parsed.success, `initialize result: ${parsed.success ? '' : zodProblems(parsed.error)}`);
@@ -318,7 +345,8 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
       const spec = toolCatalogue.find((t) => t.name === tool.name);
       if (!spec) problems.push(`${tool.name} is not in this contract`);
       else if (!isDeepStrictEqual(tool.inputSchema, spec.inputSchema)) problems.push(`${tool.name}: inputSchema differs from the contract`);
-      else if (!isDeepStrictEqual(tool.outputSchema, spec.outputSchema)) problems.push(`${tool.name}: outputSchema differs from the contract`);
+      else if (!isDeepStrictEqual(tool.outputSchema, spec.outputSchema))
+        problems.push(`${tool.name}: outputSchema differs from the contract`);
     }
     expect(problems.length === 0, problems.join('; '));
   });
@@ -331,7 +359,11 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
       if ('missing' in input && typeof input.missing === 'string' && Object.keys(input).length === 1) {
         throw new Skip(`the spec has no example for its required input \`${input.missing}\``);
       }
-      const result = await rpc(run, mcpUrl, bearer, protocolVersion, { id: id++, method: 'tools/call', params: { name: tool.name, arguments: input } });
+      const result = await rpc(run, mcpUrl, bearer, protocolVersion, {
+        id: id++,
+        method: 'tools/call',
+        params: { name: tool.name, arguments: input },
+      });
       const parsed = CallToolResultSchema.safeParse(result);
       expect(parsed.success, `result: ${parsed.success ? '' : zodProblems(parsed.error)}`);
       const call = parsed.data;
@@ -358,7 +390,11 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
 
 // XML 1.0 allows tab, newline, carriage return and U+0020 upwards; anything else below U+0020 is dropped.
 const xmlAllowed = (c: string) => c === '\t' || c === '\n' || c === '\r' || c >= ' ';
-const xml = (s: string) => [...s].filter(xmlAllowed).join('').replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const xml = (s: string) =>
+  [...s]
+    .filter(xmlAllowed)
+    .join('')
+    .replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** JUnit XML: one testsuite per group, one testcase per check. */
 export function junitXml(url: string, results: readonly CheckResult[]): string {
@@ -370,7 +406,10 @@ export function junitXml(url: string, results: readonly CheckResult[]): string {
     const cases = rs.map((r) => {
       const open = `    <testcase classname="conformance.${xml(group)}" name="${xml(r.name)}" time="${(r.ms / 1000).toFixed(3)}"`;
       if (r.outcome === 'passed') return `${open}/>`;
-      const tag = r.outcome === 'failed' ? `<failure message="${xml(r.message ?? '')}">${xml(r.message ?? '')}</failure>` : `<skipped message="${xml(r.message ?? '')}"/>`;
+      const tag =
+        r.outcome === 'failed'
+          ? `<failure message="${xml(r.message ?? '')}">${xml(r.message ?? '')}</failure>`
+          : `<skipped message="${xml(r.message ?? '')}"/>`;
       return `${open}>\n      ${tag}\n    </testcase>`;
     });
     return `  <testsuite name="${xml(group)}" tests="${rs.length}" failures="${count(rs, 'failed')}" errors="0" skipped="${count(rs, 'skipped')}" time="${secs(rs)}">\n${cases.join('\n')}\n  </testsuite>`;

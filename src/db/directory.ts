@@ -98,12 +98,7 @@ export async function createUser(db: Kysely<Database>, email: string, password: 
 }
 
 /** Make the user a member of the environment with `role`; for an existing member, set the role. */
-export async function addMember(
-  db: Kysely<Database>,
-  email: string,
-  ref: EnvironmentRef,
-  role: string,
-): Promise<MembershipInfo> {
+export async function addMember(db: Kysely<Database>, email: string, ref: EnvironmentRef, role: string): Promise<MembershipInfo> {
   checkSlug('organization', ref.organization);
   checkSlug('environment', ref.environment);
   const checkedRole = parseRole(role);
@@ -172,7 +167,10 @@ export async function findEnvironment(db: Kysely<Database>, ref: EnvironmentRef)
 }
 
 /** Re-creates or repairs an environment's sandbox schema and role (`admin env repair`). */
-export async function repairEnvironment(db: Kysely<Database>, ref: EnvironmentRef): Promise<EnvironmentInfo & { schema: string; role: string }> {
+export async function repairEnvironment(
+  db: Kysely<Database>,
+  ref: EnvironmentRef,
+): Promise<EnvironmentInfo & { schema: string; role: string }> {
   const environment = await findEnvironment(db, ref);
   const { provisionEnvironment } = await import('../lakehouse/provision.js');
   const sandbox = await db.transaction().execute((trx) => provisionEnvironment(trx, environment.id));

@@ -99,7 +99,15 @@ interface Spawned {
   exited: Promise<number | null>;
 }
 
-function spawnPostgres(binaries: Binaries, clusterDir: string, port: number, runAs: RunAs, durable: boolean, log: StartupLog, output: string[]): Spawned {
+function spawnPostgres(
+  binaries: Binaries,
+  clusterDir: string,
+  port: number,
+  runAs: RunAs,
+  durable: boolean,
+  log: StartupLog,
+  output: string[],
+): Spawned {
   const args = ['-D', clusterDir, '-c', `port=${port}`, '-c', 'listen_addresses=127.0.0.1'];
   // No unix socket: its path length limit and directory permissions only cause trouble; TCP on loopback suffices.
   args.push('-c', 'unix_socket_directories=');

@@ -1,10 +1,4 @@
-export type DirectoryErrorCode =
-  | 'already_exists'
-  | 'not_found'
-  | 'invalid_name'
-  | 'invalid_email'
-  | 'invalid_role'
-  | 'weak_password';
+export type DirectoryErrorCode = 'already_exists' | 'not_found' | 'invalid_name' | 'invalid_email' | 'invalid_role' | 'weak_password';
 
 const STATUS: Record<DirectoryErrorCode, number> = {
   already_exists: 409,

@@ -10,10 +10,7 @@ export class MigrationError extends Error {
  * Apply pending migrations (under Kysely's advisory lock, so a server and the CLI starting together are safe);
  * returns the names applied. `migrations` is replaceable for tests.
  */
-export async function migrateToLatest<DB>(
-  db: Kysely<DB>,
-  migrations: Record<string, Migration> = allMigrations,
-): Promise<string[]> {
+export async function migrateToLatest<DB>(db: Kysely<DB>, migrations: Record<string, Migration> = allMigrations): Promise<string[]> {
   const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
   const { error, results = [] } = await migrator.migrateToLatest();
   if (error) {

@@ -25,7 +25,10 @@ export function checkSlug(kind: 'organization' | 'environment', name: string): s
 export function parseEnvironmentRef(ref: string): EnvironmentRef {
   const parts = ref.split('/');
   if (parts.length !== 2) {
-    throw new DirectoryError('invalid_name', `invalid environment "${ref}": write it as <organization>/<environment>, e.g. acme/production`);
+    throw new DirectoryError(
+      'invalid_name',
+      `invalid environment "${ref}": write it as <organization>/<environment>, e.g. acme/production`,
+    );
   }
   const [organization = '', environment = ''] = parts;
   return { organization: checkSlug('organization', organization), environment: checkSlug('environment', environment) };

@@ -4,10 +4,20 @@ import { AppError } from '../errors.js';
 // 503 and a message that says so (and Retry-After), and the pools reconnect on their own once it is back
 // (pg drops broken clients and opens new ones on the next query).
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 /** SQLSTATE: class 08 (connection exception), admin/crash shutdown, cannot connect now, too many connections. */
 const SQLSTATES = /^(08...|57P01|57P02|57P03|53300)$/;
-const MESSAGES = /\b(connect|read|write) (ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|EPIPE)\b|Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down|in recovery mode)/i;
+const MESSAGES =
+  /\b(connect|read|write) (ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|EPIPE)\b|Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|the database system is (starting up|shutting down|in recovery mode)/i;
 
 /** Is `error` (or one of its causes) the database being unreachable rather than a bug or bad input? */
 export function isDatabaseUnavailable(error: unknown): boolean {

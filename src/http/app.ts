@@ -74,7 +74,10 @@ export function createApp({ services, handlers, verifier, audit, mcp, beforeRout
 
   app.use(
     helmet({
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] } },
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'self'"] },
+      },
       crossOriginResourcePolicy: { policy: 'same-site' },
     }),
   );

@@ -4,19 +4,13 @@ import { AppError, badRequest } from '../errors.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
-const hasBody = (ctx: Context) =>
-  ctx.request.length > 0 || (ctx.request.length === undefined && ctx.get('transfer-encoding') !== '');
+const hasBody = (ctx: Context) => ctx.request.length > 0 || (ctx.request.length === undefined && ctx.get('transfer-encoding') !== '');
 
 /**
  * Reads and parses a request body of one of the declared content types.
  * Malformed JSON → 400, too large → 413, an undeclared content type → 415.
  */
-export async function readBody(
-  ctx: Context,
-  contentTypes: string[],
-  required: boolean,
-  limit = DEFAULT_BODY_LIMIT,
-): Promise<unknown> {
+export async function readBody(ctx: Context, contentTypes: string[], required: boolean, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
   if (!hasBody(ctx)) {
     if (required) throw badRequest('body_required', `This route needs a request body (${contentTypes.join(' or ')}).`);
     return undefined;

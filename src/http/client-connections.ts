@@ -108,7 +108,9 @@ export class ClientConnectionLimit {
   private refuse(socket: Socket, address: string): void {
     this.noteRefusal(address);
     socket.on('error', () => socket.destroy());
-    socket.end(rawProblemResponse(429, 'too_many_connections', this.detail('connections open'), { 'Retry-After': String(RETRY_AFTER_SECONDS) }));
+    socket.end(
+      rawProblemResponse(429, 'too_many_connections', this.detail('connections open'), { 'Retry-After': String(RETRY_AFTER_SECONDS) }),
+    );
     socket.resume();
     const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
     socket.once('close', () => clearTimeout(timer));

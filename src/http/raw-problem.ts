@@ -9,7 +9,13 @@ export function problemText(status: number, code: string, detail: string): strin
 }
 
 /** Answers `res` with a problem document (and `headers`). */
-export function writeProblem(res: ServerResponse, status: number, code: string, detail: string, headers: Record<string, string> = {}): void {
+export function writeProblem(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  detail: string,
+  headers: Record<string, string> = {},
+): void {
   const body = problemText(status, code, detail);
   res.writeHead(status, { ...headers, 'content-type': 'application/problem+json', 'content-length': String(Buffer.byteLength(body)) });
   res.end(body);

@@ -35,7 +35,8 @@ function checkParams(route: RouteDefinition, ctx: Ctx): { params: Record<string,
   const violations: Violation[] = [];
   const check = (name: keyof typeof paramValidators | undefined, data: Record<string, unknown>, where: string) => {
     if (!name) {
-      if (where === 'query') for (const key of Object.keys(data)) violations.push({ location: `query/${key}`, message: 'is not a known parameter' });
+      if (where === 'query')
+        for (const key of Object.keys(data)) violations.push({ location: `query/${key}`, message: 'is not a known parameter' });
       return;
     }
     const validate = paramValidators[name];
@@ -136,8 +137,7 @@ function routeHandler(route: RouteDefinition, handlers: RouteHandlers, deps: Rou
       const admission = limiter.take(principal.environmentId);
       if (!admission.ok) throw toolCallLimitError(admission);
       const input = { ...(body as Record<string, unknown> | undefined), ...query, ...params };
-      const locate = (field: string) =>
-        route.pathParams.includes(field) ? 'path' : route.queryParams.includes(field) ? 'query' : 'body';
+      const locate = (field: string) => (route.pathParams.includes(field) ? 'path' : route.queryParams.includes(field) ? 'query' : 'body');
       const controller = new AbortController();
       // The response's 'close' (not the request's: that fires once the body has been read) tells that the
       // client hung up before the answer; the tool's statement is then cancelled (test/faults/client-disconnect).

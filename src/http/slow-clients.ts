@@ -66,9 +66,7 @@ export class BodyRateGuard {
   private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly options: { minRate: number; graceMs: number; log?: Logger; now?: () => number },
-  ) {
+  constructor(private readonly options: { minRate: number; graceMs: number; log?: Logger; now?: () => number }) {
     this.intervalMs = Math.max(50, Math.min(1_000, Math.floor(options.graceMs / 2)));
   }
 

@@ -35,7 +35,10 @@ export const MIN_SERVER_VERSION_NUM = 110_000;
 /** Refuses a server older than MIN_SERVER_VERSION_NUM (`server_version_num`), naming what it runs. */
 export function checkServerVersion(versionNum: number, version: string): void {
   if (!(versionNum >= MIN_SERVER_VERSION_NUM)) {
-    throw new DirectoryError('invalid_name', `the database runs PostgreSQL ${version || 'of an unknown version'}; connections need PostgreSQL 11 or later`);
+    throw new DirectoryError(
+      'invalid_name',
+      `the database runs PostgreSQL ${version || 'of an unknown version'}; connections need PostgreSQL 11 or later`,
+    );
   }
 }
 
@@ -48,7 +51,10 @@ export async function addConnection(
   url: string,
 ): Promise<AddedConnection> {
   if (!CONNECTION_NAME.test(name) || name === 'lakehouse' || name === 'sample') {
-    throw new DirectoryError('invalid_name', `invalid connection name "${name}": use lowercase letters, digits and _, starting with a letter (lakehouse and sample are built in)`);
+    throw new DirectoryError(
+      'invalid_name',
+      `invalid connection name "${name}": use lowercase letters, digits and _, starting with a letter (lakehouse and sample are built in)`,
+    );
   }
   let parsed: URL;
   try {
@@ -64,7 +70,9 @@ export async function addConnection(
   let versionNum: number;
   try {
     await client.connect();
-    const row = await client.query<{ v: string; n: string }>("SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n");
+    const row = await client.query<{ v: string; n: string }>(
+      "SELECT current_setting('server_version') AS v, current_setting('server_version_num') AS n",
+    );
     version = row.rows[0]?.v ?? '';
     versionNum = Number(row.rows[0]?.n ?? 0);
   } catch (error) {
@@ -75,7 +83,13 @@ export async function addConnection(
   checkServerVersion(versionNum, version);
   const row = await db
     .insertInto('connections')
-    .values({ environment_id: environmentId, name, kind: 'postgres', sealed_url: sealUrl(secret, url, environmentId, name), display_url: redact(url) })
+    .values({
+      environment_id: environmentId,
+      name,
+      kind: 'postgres',
+      sealed_url: sealUrl(secret, url, environmentId, name),
+      display_url: redact(url),
+    })
     .onConflict((oc) => oc.columns(['environment_id', 'name']).doNothing())
     .returning(['id'])
     .executeTakeFirst();

@@ -35,7 +35,9 @@ export async function startLakehouse(options: StartLakehouseOptions): Promise<La
     print(`  ${p.step.padEnd(10)} ${p.rows === undefined ? '' : `${count(p.rows)} rows `}(${(p.ms / 1000).toFixed(1)} s)`);
   });
   if (info.generated) {
-    print(`sample data: ${count(info.rowCounts.events ?? 0)} events, ${count(info.rowCounts.users ?? 0)} users over 90 days to ${info.anchor}, generated in ${(info.durationMs / 1000).toFixed(1)} s`);
+    print(
+      `sample data: ${count(info.rowCounts.events ?? 0)} events, ${count(info.rowCounts.users ?? 0)} users over 90 days to ${info.anchor}, generated in ${(info.durationMs / 1000).toFixed(1)} s`,
+    );
     options.log.info({ durationMs: info.durationMs, rows: info.rowCounts }, 'sample data generated');
   }
   const lakehouse = await new Lakehouse(options.db, {

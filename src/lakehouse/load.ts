@@ -57,7 +57,11 @@ export class LoadError extends AppError {
 
 /** A column name as it will be queried: lowercase, `_` for anything else, never starting with a digit. */
 export function columnName(raw: string, line: number): string {
-  let name = raw.trim().toLowerCase().replace(/[^a-z0-9_]+/g, '_').replace(/^_+|_+$/g, '');
+  let name = raw
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, '_')
+    .replace(/^_+|_+$/g, '');
   if (/^[0-9]/.test(name)) name = `_${name}`;
   if (name === '' || name.length > 63) throw new LoadError(`the column name "${raw}" is empty or longer than 63 characters`, line);
   return name;
@@ -80,14 +84,26 @@ class Utf8Check extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.bytes > this.maxBytes) {
-      callback(new LoadError(`the body is larger than the limit of ${this.maxBytes} bytes; split it into several loads`, undefined, 413, 'payload_too_large'));
+      callback(
+        new LoadError(
+          `the body is larger than the limit of ${this.maxBytes} bytes; split it into several loads`,
+          undefined,
+          413,
+          'payload_too_large',
+        ),
+      );
       return;
     }
     let text: string;
     try {
       text = this.decoder.decode(chunk, { stream: true });
     } catch {
-      callback(new LoadError('the input is not valid UTF-8 text; convert it to UTF-8 (e.g. with iconv)', this.lines + countNewlines(chunk, invalidUtf8Offset(chunk))));
+      callback(
+        new LoadError(
+          'the input is not valid UTF-8 text; convert it to UTF-8 (e.g. with iconv)',
+          this.lines + countNewlines(chunk, invalidUtf8Offset(chunk)),
+        ),
+      );
       return;
     }
     this.lines += countNewlines(chunk, chunk.length);
@@ -117,7 +133,7 @@ function countNewlines(chunk: Buffer, end: number): number {
 
 /** Where the first invalid UTF-8 sequence of a chunk starts (approximate for one split across chunks). */
 function invalidUtf8Offset(chunk: Buffer): number {
-  for (let i = 0; i < chunk.length; ) {
+  for (let i = 0; i < chunk.length;) {
     const b = chunk[i] ?? 0;
     const size = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
     if (size === 0) return i;
@@ -268,7 +284,9 @@ async function stageCsv(client: pg.Client, input: Readable, utf8: Utf8Check, cou
     if (error instanceof CsvError) {
       const line = (error as CsvError & { lines?: number }).lines;
       const counts = /expect (\d+), got (\d+)/.exec(error.message);
-      const message = counts ? `the row has ${counts[2]} fields where the header has ${counts[1]}` : error.message.replace(/ (at|on) line \d+\.?$/, '');
+      const message = counts
+        ? `the row has ${counts[2]} fields where the header has ${counts[1]}`
+        : error.message.replace(/ (at|on) line \d+\.?$/, '');
       throw new LoadError(message, line);
     }
     throw error;
@@ -309,7 +327,8 @@ async function stageNdjson(client: pg.Client, input: Readable, utf8: Utf8Check, 
       let name = keys.get(key);
       if (name === undefined) {
         name = columnName(key, line);
-        if ([...keys.values()].includes(name)) throw new LoadError(`the key "${key}" names the same column as another key ("${name}")`, line);
+        if ([...keys.values()].includes(name))
+          throw new LoadError(`the key "${key}" names the same column as another key ("${name}")`, line);
         if (keys.size >= MAX_COLUMNS) throw new LoadError(`more than ${MAX_COLUMNS} distinct keys`, line);
         keys.set(key, name);
         index.set(name, index.size);
@@ -378,7 +397,9 @@ async function inferTypes(client: pg.Client, staged: Staged): Promise<string[]> 
   });
   const temporal = types.flatMap((type, i) => (type === 'date' || type === 'timestamp with time zone' ? [i] : []));
   if (temporal.length > 0) {
-    const checks = temporal.map((i) => `coalesce(bool_and(pg_input_is_valid(${staged.text(i)}, ${quoteLiteralSafe(types[i] ?? 'text')})), true) AS v${i}`);
+    const checks = temporal.map(
+      (i) => `coalesce(bool_and(pg_input_is_valid(${staged.text(i)}, ${quoteLiteralSafe(types[i] ?? 'text')})), true) AS v${i}`,
+    );
     const result = await client.query<Record<string, boolean>>(`SELECT ${checks.join(', ')} FROM load_staging s`);
     for (const i of temporal) if (result.rows[0]?.[`v${i}`] === false) types[i] = 'text';
   }
@@ -386,7 +407,13 @@ async function inferTypes(client: pg.Client, staged: Staged): Promise<string[]> 
 }
 
 /** Loads `input` into `table` of the environment's schema; all rows or none. */
-export async function loadTable(lakehouse: Lakehouse, environmentId: string, table: string, input: Readable, options: LoadOptions): Promise<LoadResult> {
+export async function loadTable(
+  lakehouse: Lakehouse,
+  environmentId: string,
+  table: string,
+  input: Readable,
+  options: LoadOptions,
+): Promise<LoadResult> {
   const started = performance.now();
   if (!TABLE_NAME.test(table)) {
     throw new LoadError(`invalid table name "${table}": use lowercase letters, digits and _, starting with a letter or _ (at most 63)`);
@@ -434,19 +461,30 @@ export async function loadTable(lakehouse: Lakehouse, environmentId: string, tab
       const byName = new Map(existing.rows.map((r) => [r.name, r.type]));
       const unknown = staged.columns.filter((c) => !byName.has(c));
       if (unknown.length > 0) {
-        throw new LoadError(`the table "${table}" has no column ${unknown.map((c) => `"${c}"`).join(', ')}; its columns: ${existing.rows.map((r) => r.name).join(', ')}`);
+        throw new LoadError(
+          `the table "${table}" has no column ${unknown.map((c) => `"${c}"`).join(', ')}; its columns: ${existing.rows.map((r) => r.name).join(', ')}`,
+        );
       }
       types = staged.columns.map((c) => byName.get(c) ?? 'text');
       // The first value that does not fit its column, in input order.
       for (const [i, type] of types.entries()) {
         if (type === 'text' || type === 'character varying') continue;
         const value = type === 'jsonb' || type === 'json' ? (staged.json?.(i) ?? staged.text(i)) : staged.text(i);
-        const test = type === 'jsonb' || type === 'json' ? (staged.json ? 'true' : `pg_input_is_valid(${value}, 'jsonb')`) : `pg_input_is_valid(${value}, ${quoteLiteralSafe(type)})`;
+        const test =
+          type === 'jsonb' || type === 'json'
+            ? staged.json
+              ? 'true'
+              : `pg_input_is_valid(${value}, 'jsonb')`
+            : `pg_input_is_valid(${value}, ${quoteLiteralSafe(type)})`;
         const bad = await client.query<{ line: string; value: string }>(
           `SELECT s.line::text AS line, ${staged.text(i)} AS value FROM load_staging s WHERE ${staged.text(i)} IS NOT NULL AND NOT ${test} ORDER BY s.line LIMIT 1`,
         );
         const first = bad.rows[0];
-        if (first) throw new LoadError(`"${first.value.slice(0, 100)}" is not a valid ${type} for column "${staged.columns[i]}"`, Number(first.line));
+        if (first)
+          throw new LoadError(
+            `"${first.value.slice(0, 100)}" is not a valid ${type} for column "${staged.columns[i]}"`,
+            Number(first.line),
+          );
       }
     }
     const values = staged.columns.map((_, i) => {
@@ -455,7 +493,9 @@ export async function loadTable(lakehouse: Lakehouse, environmentId: string, tab
       if (type === 'boolean') return `lower(${staged.text(i)})::boolean`;
       return `${staged.text(i)}::${type}`;
     });
-    await client.query(`INSERT INTO ${target} (${staged.columns.map(quoteIdent).join(', ')}) SELECT ${values.join(', ')} FROM load_staging s ORDER BY s.line`);
+    await client.query(
+      `INSERT INTO ${target} (${staged.columns.map(quoteIdent).join(', ')}) SELECT ${values.join(', ')} FROM load_staging s ORDER BY s.line`,
+    );
     // Default privileges grant it too; said again for tables made before them, or by another role.
     await client.query(`GRANT SELECT ON ${target} TO ${quoteIdent(role)}`);
     if (created) await client.query(`ANALYZE ${target}`);

@@ -322,6 +322,11 @@ export class PipelinedStatement implements pg.Submittable, RowSizeWatcher {
   handleReadyForQuery(): void {
     messageSizeGuardOf(this.client)?.watch(undefined);
     this.queueReset();
-    this.resolve({ fields: this.fields, rows: this.rows, truncated: this.truncated, ...(this.tooLarge ? { tooLarge: this.tooLarge } : {}) });
+    this.resolve({
+      fields: this.fields,
+      rows: this.rows,
+      truncated: this.truncated,
+      ...(this.tooLarge ? { tooLarge: this.tooLarge } : {}),
+    });
   }
 }

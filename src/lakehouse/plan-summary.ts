@@ -22,13 +22,21 @@ export function summarizePlan(explained: Record<string, unknown>, analyzed: bool
   const root = explained.Plan as PlanNode | undefined;
   if (!root) return 'No plan.';
   const parts: string[] = [];
-  parts.push(`${root['Node Type'] ?? 'Plan'} estimated at ${number(root['Plan Rows'] ?? 0)} rows, cost ${number(root['Total Cost'] ?? 0)}.`);
+  parts.push(
+    `${root['Node Type'] ?? 'Plan'} estimated at ${number(root['Plan Rows'] ?? 0)} rows, cost ${number(root['Total Cost'] ?? 0)}.`,
+  );
   const reads = [...nodes(root)]
     .filter((n) => n['Relation Name'])
-    .map((n) => `${n['Node Type']} on ${n['Relation Name']}${n['Index Name'] ? ` using ${n['Index Name']}` : ''} (~${number(n['Plan Rows'] ?? 0)} rows)`);
+    .map(
+      (n) =>
+        `${n['Node Type']} on ${n['Relation Name']}${n['Index Name'] ? ` using ${n['Index Name']}` : ''} (~${number(n['Plan Rows'] ?? 0)} rows)`,
+    );
   if (reads.length > 0) parts.push(`Reads: ${reads.join('; ')}.`);
   const seq = [...nodes(root)].filter((n) => n['Node Type'] === 'Seq Scan' && (n['Plan Rows'] ?? 0) > 100_000);
-  if (seq.length > 0) parts.push(`Scans ${seq.map((n) => n['Relation Name']).join(', ')} in full: a filter on an indexed column (such as occurred_at) would read less.`);
+  if (seq.length > 0)
+    parts.push(
+      `Scans ${seq.map((n) => n['Relation Name']).join(', ')} in full: a filter on an indexed column (such as occurred_at) would read less.`,
+    );
   if (analyzed) {
     const time = explained['Execution Time'];
     const planning = explained['Planning Time'];

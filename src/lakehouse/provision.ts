@@ -40,7 +40,9 @@ export async function installId(db: Kysely<Database>): Promise<string> {
   const fresh = crypto.randomBytes(8).readBigUInt64BE().toString(36).padStart(10, '0').slice(-10);
   await sql`INSERT INTO lakehouse_install (database_name, install_id) VALUES (current_database(), ${fresh})
             ON CONFLICT (database_name) DO NOTHING`.execute(db);
-  const row = await sql<{ install_id: string }>`SELECT install_id FROM lakehouse_install WHERE database_name = current_database()`.execute(db);
+  const row = await sql<{ install_id: string }>`SELECT install_id FROM lakehouse_install WHERE database_name = current_database()`.execute(
+    db,
+  );
   const id = row.rows[0]?.install_id;
   if (!id) throw new Error('lakehouse_install has no row for this database');
   return id;
@@ -105,7 +107,9 @@ export async function provisionEnvironment(
     }
   }
   // Attributes are set every time: a repair puts back whatever someone changed.
-  await sql`ALTER ROLE ${ident(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT 32`.execute(db);
+  await sql`ALTER ROLE ${ident(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT CONNECTION LIMIT 32`.execute(
+    db,
+  );
   if (options.password !== undefined) {
     await sql.raw(`ALTER ROLE ${quoteIdent(role)} PASSWORD ${quoteLiteral(options.password)}`).execute(db);
   }

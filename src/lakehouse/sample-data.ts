@@ -170,7 +170,10 @@ const STEPS: { step: string; table?: string; sql: string }[] = [
       COMMENT ON TABLE ${SAMPLE_SCHEMA}.sessions IS 'Visits; device is desktop, mobile or tablet';
       COMMENT ON TABLE ${SAMPLE_SCHEMA}.pageviews IS 'The page_view events of sessions, with their path';`,
   },
-  { step: 'analyze', sql: `ANALYZE ${SAMPLE_SCHEMA}.users, ${SAMPLE_SCHEMA}.sessions, ${SAMPLE_SCHEMA}.events, ${SAMPLE_SCHEMA}.pageviews;` },
+  {
+    step: 'analyze',
+    sql: `ANALYZE ${SAMPLE_SCHEMA}.users, ${SAMPLE_SCHEMA}.sessions, ${SAMPLE_SCHEMA}.events, ${SAMPLE_SCHEMA}.pageviews;`,
+  },
 ];
 
 /**
@@ -213,7 +216,10 @@ export async function ensureSampleData(
     await sql`DROP FUNCTION pg_temp.rnd(bigint, bigint)`.execute(trx);
     const durationMs = Math.round(performance.now() - started);
     await trx.deleteFrom('lakehouse_sample').execute();
-    await trx.insertInto('lakehouse_sample').values({ version: SAMPLE_VERSION, anchor, row_counts: rowCounts, duration_ms: durationMs }).execute();
+    await trx
+      .insertInto('lakehouse_sample')
+      .values({ version: SAMPLE_VERSION, anchor, row_counts: rowCounts, duration_ms: durationMs })
+      .execute();
     return { generated: true, version: SAMPLE_VERSION, anchor, durationMs, rowCounts };
   });
 }
@@ -225,5 +231,11 @@ async function currentSample(db: Kysely<Database>): Promise<SampleInfo | undefin
     .where('version', '=', SAMPLE_VERSION)
     .executeTakeFirst();
   if (!row) return undefined;
-  return { generated: false, version: row.version, anchor: row.anchor, durationMs: row.duration_ms, rowCounts: row.row_counts as Record<string, number> };
+  return {
+    generated: false,
+    version: row.version,
+    anchor: row.anchor,
+    durationMs: row.duration_ms,
+    rowCounts: row.row_counts as Record<string, number>,
+  };
 }

@@ -132,7 +132,9 @@ const PG_ERROR = /^[0-9A-Z]{5}$/;
 const MAX_ERROR_MESSAGE = 2_000;
 
 function clip(text: string): string {
-  return text.length <= MAX_ERROR_MESSAGE ? text : `${text.slice(0, MAX_ERROR_MESSAGE)}… (${text.length - MAX_ERROR_MESSAGE} more characters)`;
+  return text.length <= MAX_ERROR_MESSAGE
+    ? text
+    : `${text.slice(0, MAX_ERROR_MESSAGE)}… (${text.length - MAX_ERROR_MESSAGE} more characters)`;
 }
 
 /** The first row an answer should hold is alone over its byte cap: say which, and how to get less of it. */
@@ -146,7 +148,11 @@ function rowTooLarge(index: number, bytes: number, cap: number): AppError {
 }
 
 function isPgError(error: unknown): error is pg.DatabaseError {
-  return error instanceof Error && typeof (error as { code?: unknown }).code === 'string' && PG_ERROR.test((error as unknown as { code: string }).code);
+  return (
+    error instanceof Error &&
+    typeof (error as { code?: unknown }).code === 'string' &&
+    PG_ERROR.test((error as unknown as { code: string }).code)
+  );
 }
 
 export class Lakehouse {
@@ -231,7 +237,12 @@ export class Lakehouse {
    * Runs `work` on a sandbox connection inside a READ ONLY transaction with the timeouts set, then rolls
    * back and resets the session (or drops the connection). Cancels the running statement on abort.
    */
-  async withSandbox<T>(environmentId: string, connection: string, options: RunOptions, work: (client: pg.PoolClient, entry: PoolEntry) => Promise<T>): Promise<T> {
+  async withSandbox<T>(
+    environmentId: string,
+    connection: string,
+    options: RunOptions,
+    work: (client: pg.PoolClient, entry: PoolEntry) => Promise<T>,
+  ): Promise<T> {
     return this.lease(environmentId, connection, options, async ({ client, entry, target }) => {
       await client.query(setupStatements(target, options.timeoutMs).join('; '));
       return work(client, entry);
@@ -283,7 +294,8 @@ export class Lakehouse {
       timer = setTimeout(cancel, options.timeoutMs + 2_000);
       return await work(lease);
     } catch (error) {
-      if (options.signal?.aborted) throw options.signal.reason instanceof Error ? options.signal.reason : new AppError(499, 'cancelled', 'The call was cancelled.');
+      if (options.signal?.aborted)
+        throw options.signal.reason instanceof Error ? options.signal.reason : new AppError(499, 'cancelled', 'The call was cancelled.');
       const guardFailure = client && messageSizeGuardOf(client)?.failure;
       if (guardFailure && lease) lease.broken = true;
       throw guardFailure || this.mapError(error, options.timeoutMs);
@@ -303,8 +315,22 @@ export class Lakehouse {
    * One checked statement on a sandbox connection in one round trip (pipelined-statement.ts): set-up, the
    * statement's rows in `window`, Sync and the session reset; answers once the reset has answered too.
    */
-  private async runPipelined(lease: Lease, text: string, values: readonly unknown[], window: RowWindow, timeoutMs: number): Promise<StatementRows> {
-    const statement = new PipelinedStatement(lease.client, setupStatements(lease.target, timeoutMs), text, values, window, jsonTypes, RESET_QUERIES);
+  private async runPipelined(
+    lease: Lease,
+    text: string,
+    values: readonly unknown[],
+    window: RowWindow,
+    timeoutMs: number,
+  ): Promise<StatementRows> {
+    const statement = new PipelinedStatement(
+      lease.client,
+      setupStatements(lease.target, timeoutMs),
+      text,
+      values,
+      window,
+      jsonTypes,
+      RESET_QUERIES,
+    );
     lease.client.query(statement);
     try {
       const result = await statement.result;
@@ -368,7 +394,13 @@ export class Lakehouse {
     while (total() + this.options.sqlConcurrency > this.maxConnections) {
       const idle = [...this.pools.entries()].filter(([, e]) => e.active === 0).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)[0];
       if (!idle) {
-        throw new AppError(503, 'busy', `The server runs its maximum of ${this.maxConnections} sandbox connections; retry in a moment.`, undefined, { 'Retry-After': '1' });
+        throw new AppError(
+          503,
+          'busy',
+          `The server runs its maximum of ${this.maxConnections} sandbox connections; retry in a moment.`,
+          undefined,
+          { 'Retry-After': '1' },
+        );
       }
       this.pools.delete(idle[0]);
       void idle[1].pool.end();
@@ -421,22 +453,43 @@ export class Lakehouse {
     if (!isPgError(error)) return error;
     const position = error.position ? Number(error.position) : undefined;
     if (error.code === '57014') {
-      return new SqlError(400, 'query_timeout', `The statement ran past its ${timeoutMs} ms timeout and was cancelled. Narrow it (a time range, LIMIT) or raise timeout_ms (at most 60000).`);
+      return new SqlError(
+        400,
+        'query_timeout',
+        `The statement ran past its ${timeoutMs} ms timeout and was cancelled. Narrow it (a time range, LIMIT) or raise timeout_ms (at most 60000).`,
+      );
     }
     if (error.code === '42501') {
-      return new SqlError(403, 'permission_denied', `${clip(error.message)}. This environment may read only its own tables and the sample data.`, position, error.hint, error.code);
+      return new SqlError(
+        403,
+        'permission_denied',
+        `${clip(error.message)}. This environment may read only its own tables and the sample data.`,
+        position,
+        error.hint,
+        error.code,
+      );
     }
     if (error.code === '25006') {
       return new SqlError(400, 'read_only', `${clip(error.message)}: the sandbox only reads.`, position, error.hint, error.code);
     }
-    return new SqlError(400, 'sql_error', clip(`${error.message}${error.hint ? ` (${error.hint})` : ''}`), position, error.hint && clip(error.hint), error.code);
+    return new SqlError(
+      400,
+      'sql_error',
+      clip(`${error.message}${error.hint ? ` (${error.hint})` : ''}`),
+      position,
+      error.hint && clip(error.hint),
+      error.code,
+    );
   }
 
   /** Type names of result columns, from pg_type for OIDs not known by heart (cached per pool). */
   private async typeNames(client: pg.PoolClient, entry: PoolEntry, fields: pg.FieldDef[]): Promise<Column[]> {
     const unknown = fields.map((f) => f.dataTypeID).filter((oid) => !(oid in TYPE_NAMES) && !entry.typeNames.has(oid));
     if (unknown.length > 0) {
-      const found = await client.query<{ oid: number; name: string }>('SELECT oid::int AS oid, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1::oid[])', [unknown]);
+      const found = await client.query<{ oid: number; name: string }>(
+        'SELECT oid::int AS oid, format_type(oid, NULL) AS name FROM pg_type WHERE oid = ANY($1::oid[])',
+        [unknown],
+      );
       for (const row of found.rows) entry.typeNames.set(row.oid, row.name);
     }
     return fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? entry.typeNames.get(f.dataTypeID) ?? 'unknown' }));
@@ -447,13 +500,24 @@ export class Lakehouse {
     environmentId: string,
     connection: string,
     rawSql: string,
-    options: RunOptions & { limit: number; offset: number; maxBytes: number; /** Bind parameters ($1…) of the statement. */ values?: readonly unknown[] },
+    options: RunOptions & {
+      limit: number;
+      offset: number;
+      maxBytes: number;
+      /** Bind parameters ($1…) of the statement. */ values?: readonly unknown[];
+    },
   ): Promise<QueryResult> {
     const checked = checkReadStatement(rawSql);
     const started = performance.now();
     return this.lease(environmentId, connection, options, async (lease) => {
       const { offset, limit, maxBytes } = options;
-      const { fields, rows, truncated } = await this.runPipelined(lease, checked.text, options.values ?? [], { offset, limit, maxBytes }, options.timeoutMs);
+      const { fields, rows, truncated } = await this.runPipelined(
+        lease,
+        checked.text,
+        options.values ?? [],
+        { offset, limit, maxBytes },
+        options.timeoutMs,
+      );
       // After the reset: a catalog lookup of our own, on a clean session (only for OIDs not seen before).
       const columns = await this.typeNames(lease.client, lease.entry, fields);
       return {
@@ -480,7 +544,13 @@ export class Lakehouse {
     const prefix = options.analyze ? 'EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) ' : 'EXPLAIN (FORMAT JSON) ';
     return this.lease(environmentId, connection, options, async (lease) => {
       try {
-        const { rows } = await this.runPipelined(lease, prefix + checked.text, options.values ?? [], { offset: 0, limit: 1, maxBytes: Infinity }, options.timeoutMs);
+        const { rows } = await this.runPipelined(
+          lease,
+          prefix + checked.text,
+          options.values ?? [],
+          { offset: 0, limit: 1, maxBytes: Infinity },
+          options.timeoutMs,
+        );
         return (rows[0]?.[0] as unknown[] | undefined)?.[0];
       } catch (error) {
         if (isPgError(error) && error.position) {

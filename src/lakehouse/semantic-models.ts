@@ -73,7 +73,9 @@ export function readModelFile(file: string): unknown {
   try {
     return file.endsWith('.json') ? (JSON.parse(text) as unknown) : (YAML.parse(text) as unknown);
   } catch (error) {
-    throw new InvalidModel([`${path.basename(file)} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${error instanceof Error ? error.message : String(error)}`]);
+    throw new InvalidModel([
+      `${path.basename(file)} is not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${error instanceof Error ? error.message : String(error)}`,
+    ]);
   }
 }
 
@@ -101,7 +103,12 @@ export interface FoundModel {
 }
 
 export async function listModels(db: Kysely<Database>, environmentId: string): Promise<FoundModel[]> {
-  const rows = await db.selectFrom('semantic_models').select(['definition', 'version']).where('environment_id', '=', environmentId).orderBy('name').execute();
+  const rows = await db
+    .selectFrom('semantic_models')
+    .select(['definition', 'version'])
+    .where('environment_id', '=', environmentId)
+    .orderBy('name')
+    .execute();
   return [
     ...builtInModels().map((model) => ({ model, builtIn: true, version: 1 })),
     ...rows.map((r) => ({ model: r.definition as unknown as SemanticModel, builtIn: false, version: r.version })),
@@ -143,7 +150,14 @@ export async function applyModel(
     throw new InvalidModel([`"${model.name}" is a built-in model of the sample data; give yours another name`]);
   }
   if (plan) {
-    await plan(compileQuery(model, { model: model.name, measures: model.measures.map((m) => m.name), dimensions: model.dimensions.map((d) => d.name) }), model);
+    await plan(
+      compileQuery(model, {
+        model: model.name,
+        measures: model.measures.map((m) => m.name),
+        dimensions: model.dimensions.map((d) => d.name),
+      }),
+      model,
+    );
   }
   return db.transaction().execute(async (trx) => {
     const definition = JSON.parse(JSON.stringify(model)) as Database['semantic_models']['definition'];
@@ -181,9 +195,15 @@ export async function applyModel(
 export function planInSandbox(lakehouse: Lakehouse, environmentId: string) {
   return async (compiled: CompiledQuery, model: SemanticModel): Promise<void> => {
     await lakehouse
-      .explain(environmentId, model.connection, checkReadStatement(compiled.sql), { analyze: false, values: compiled.values, timeoutMs: 10_000 })
+      .explain(environmentId, model.connection, checkReadStatement(compiled.sql), {
+        analyze: false,
+        values: compiled.values,
+        timeoutMs: 10_000,
+      })
       .catch((error: unknown) => {
-        throw new InvalidModel([`it does not plan on connection "${model.connection}": ${error instanceof Error ? error.message : String(error)}`]);
+        throw new InvalidModel([
+          `it does not plan on connection "${model.connection}": ${error instanceof Error ? error.message : String(error)}`,
+        ]);
       });
   };
 }
@@ -191,7 +211,8 @@ export function planInSandbox(lakehouse: Lakehouse, environmentId: string) {
 // ---- Compiling a query ----
 
 export type Granularity = 'hour' | 'day' | 'week' | 'month' | 'quarter' | 'year';
-export type FilterOp = 'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'between' | 'in' | 'not_in' | 'contains' | 'starts_with' | 'is_null' | 'is_not_null';
+export type FilterOp =
+  'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'between' | 'in' | 'not_in' | 'contains' | 'starts_with' | 'is_null' | 'is_not_null';
 type Scalar = string | number | boolean;
 
 export interface ModelQuery {
@@ -223,7 +244,14 @@ const CASTS: Record<FieldType, string> = { string: 'text', number: 'numeric', ti
 
 const COMPARISONS: Partial<Record<FilterOp, string>> = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
 
-const GRANULARITIES: Record<Granularity, string> = { hour: "'hour'", day: "'day'", week: "'week'", month: "'month'", quarter: "'quarter'", year: "'year'" };
+const GRANULARITIES: Record<Granularity, string> = {
+  hour: "'hour'",
+  day: "'day'",
+  week: "'week'",
+  month: "'month'",
+  quarter: "'quarter'",
+  year: "'year'",
+};
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
 
@@ -233,10 +261,13 @@ const names = (items: { name: string }[]) => items.map((i) => i.name).join(', ')
 function checkValue(type: FieldType, field: string, value: Scalar | undefined): Scalar {
   if (value === undefined) throw invalid(`The filter on "${field}" needs a value.`);
   const ok =
-    type === 'string' ? typeof value === 'string'
-    : type === 'number' ? typeof value === 'number'
-    : type === 'boolean' ? typeof value === 'boolean'
-    : typeof value === 'string' && ISO_TIME.test(value) && !Number.isNaN(Date.parse(value.replace(' ', 'T')));
+    type === 'string'
+      ? typeof value === 'string'
+      : type === 'number'
+        ? typeof value === 'number'
+        : type === 'boolean'
+          ? typeof value === 'boolean'
+          : typeof value === 'string' && ISO_TIME.test(value) && !Number.isNaN(Date.parse(value.replace(' ', 'T')));
   if (!ok) {
     const expected = type === 'time' ? 'an ISO-8601 date or timestamp string' : `a ${type}`;
     throw invalid(`The filter on "${field}" (${type}) needs ${expected}, not ${JSON.stringify(value)}.`);
@@ -277,7 +308,8 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
     const { name, granularity } = typeof item === 'string' ? { name: item, granularity: undefined } : item;
     const d = dimension(name);
     output(name);
-    if (granularity !== undefined && d.type !== 'time') throw invalid(`"${name}" is a ${d.type} dimension; only time dimensions take a granularity.`);
+    if (granularity !== undefined && d.type !== 'time')
+      throw invalid(`"${name}" is a ${d.type} dimension; only time dimensions take a granularity.`);
     const expr = granularity === undefined ? `(${d.expr})` : `date_trunc(${GRANULARITIES[granularity]}, (${d.expr}))`;
     select.push(`${expr} AS ${quoteIdent(name)}`);
   }
@@ -295,7 +327,9 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
     const d = model.dimensions.find((x) => x.name === filter.field);
     const m = d ? undefined : model.measures.find((x) => x.name === filter.field);
     if (!d && !m) {
-      throw invalid(`No dimension or measure "${filter.field}" in model "${model.name}" to filter on; dimensions: ${names(model.dimensions)}; measures: ${names(model.measures)}.`);
+      throw invalid(
+        `No dimension or measure "${filter.field}" in model "${model.name}" to filter on; dimensions: ${names(model.dimensions)}; measures: ${names(model.measures)}.`,
+      );
     }
     const type: FieldType = d ? d.type : 'number';
     const expr = d ? `(${d.expr})` : aggregate(m!);
@@ -314,12 +348,16 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
       condition = filter.op === 'contains' ? `strpos(${expr}::text, ${operand}) > 0` : `starts_with(${expr}::text, ${operand})`;
     } else if (filter.op === 'between') {
       const [low, high, ...rest] = filter.values ?? [];
-      if (low === undefined || high === undefined || rest.length > 0) throw invalid(`"between" on "${filter.field}" needs exactly two values.`);
+      if (low === undefined || high === undefined || rest.length > 0)
+        throw invalid(`"between" on "${filter.field}" needs exactly two values.`);
       condition = `${expr} BETWEEN ${param(checkValue(type, filter.field, low), cast)} AND ${param(checkValue(type, filter.field, high), cast)}`;
     } else {
       const list = filter.values ?? [];
       if (list.length === 0) throw invalid(`"${filter.op}" on "${filter.field}" needs values.`);
-      const array = param(list.map((v) => checkValue(type, filter.field, v)), `${cast}[]`);
+      const array = param(
+        list.map((v) => checkValue(type, filter.field, v)),
+        `${cast}[]`,
+      );
       condition = filter.op === 'in' ? `${expr} = ANY(${array})` : `${expr} <> ALL(${array})`;
     }
     (d ? where : having).push(condition);
@@ -327,7 +365,8 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
 
   const order: string[] = [];
   for (const { field, direction = 'asc' } of query.order ?? []) {
-    if (!outputs.has(field)) throw invalid(`Order by "${field}": only the query's own dimensions and measures (${[...outputs].join(', ')}) can order it.`);
+    if (!outputs.has(field))
+      throw invalid(`Order by "${field}": only the query's own dimensions and measures (${[...outputs].join(', ')}) can order it.`);
     order.push(`${quoteIdent(field)} ${direction === 'desc' ? 'DESC' : 'ASC'}`);
   }
   if (order.length === 0) {

@@ -174,7 +174,10 @@ function refusedNode(type: string, node: Node): SqlRefused | undefined {
   if (type === 'RangeTableSample') {
     const method = (node.method as { String?: { sval?: string } }[] | undefined)?.map((part) => part.String?.sval ?? '').join('.');
     if (method !== 'system' && method !== 'bernoulli') {
-      return new SqlRefused({ message: `TABLESAMPLE ${method ?? ''} is not allowed in the sandbox`, hint: 'Use TABLESAMPLE SYSTEM or BERNOULLI' });
+      return new SqlRefused({
+        message: `TABLESAMPLE ${method ?? ''} is not allowed in the sandbox`,
+        hint: 'Use TABLESAMPLE SYSTEM or BERNOULLI',
+      });
     }
   }
   return undefined;
@@ -216,7 +219,11 @@ function checkUncached(sql: string): CheckedStatement {
   // rather than check a prefix of what is sent.
   const nul = sql.indexOf('\0');
   if (nul >= 0) {
-    throw new SqlRefused({ message: 'The SQL holds a NUL character (\\0)', position: nul + 1, hint: 'Remove it; PostgreSQL text cannot contain NUL' });
+    throw new SqlRefused({
+      message: 'The SQL holds a NUL character (\\0)',
+      position: nul + 1,
+      hint: 'Remove it; PostgreSQL text cannot contain NUL',
+    });
   }
   const statements = parse(sql);
   if (statements.length === 0) {
@@ -233,17 +240,28 @@ function checkUncached(sql: string): CheckedStatement {
   const [first] = statements as [RawStatement];
   const [kind, body] = Object.entries(first.stmt)[0] ?? ['', {}];
   if (kind !== 'SelectStmt') {
-    const name = STATEMENT_NAMES[kind] ?? kind.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+    const name =
+      STATEMENT_NAMES[kind] ??
+      kind
+        .replace(/Stmt$/, '')
+        .replace(/([a-z])([A-Z])/g, '$1 $2')
+        .toUpperCase();
     throw new SqlRefused({ message: `${name} is not a read statement`, hint: HINT });
   }
   const select = body as Node;
   if (select.intoClause) throw new SqlRefused({ message: 'SELECT … INTO creates a table; it is not a read statement', hint: HINT });
   for (const [type, node] of walk(select, 'SelectStmt')) {
     if (WRITES.has(type)) {
-      throw new SqlRefused({ message: `A data-modifying WITH clause (${STATEMENT_NAMES[type] ?? type}) is not a read statement`, hint: HINT });
+      throw new SqlRefused({
+        message: `A data-modifying WITH clause (${STATEMENT_NAMES[type] ?? type}) is not a read statement`,
+        hint: HINT,
+      });
     }
     if (type === 'SelectStmt' && Array.isArray(node.lockingClause) && node.lockingClause.length > 0) {
-      throw new SqlRefused({ message: 'FOR UPDATE / FOR SHARE takes row locks; the sandbox only reads', hint: 'Remove the locking clause' });
+      throw new SqlRefused({
+        message: 'FOR UPDATE / FOR SHARE takes row locks; the sandbox only reads',
+        hint: 'Remove the locking clause',
+      });
     }
     if (type === 'SelectStmt' && node.intoClause) {
       throw new SqlRefused({ message: 'SELECT … INTO creates a table; it is not a read statement', hint: HINT });
@@ -253,7 +271,10 @@ function checkUncached(sql: string): CheckedStatement {
   }
   const start = first.stmt_location ?? 0;
   const bytes = Buffer.from(sql, 'utf8');
-  const text = bytes.subarray(start, first.stmt_len ? start + first.stmt_len : bytes.length).toString('utf8').trim();
+  const text = bytes
+    .subarray(start, first.stmt_len ? start + first.stmt_len : bytes.length)
+    .toString('utf8')
+    .trim();
   return { text, statementType: statementType(select) };
 }
 
@@ -286,7 +307,11 @@ export function checkExpression(expr: string): void {
     from?.length === 1 &&
     from[0]?.RangeVar?.relname === PROBE_TABLE &&
     from[0].RangeVar.alias === undefined;
-  if (!ok) throw new SqlRefused({ message: `"${expr}" is not one SQL expression`, hint: 'Write a single scalar expression, e.g. `lower(country)`' });
+  if (!ok)
+    throw new SqlRefused({
+      message: `"${expr}" is not one SQL expression`,
+      hint: 'Write a single scalar expression, e.g. `lower(country)`',
+    });
   for (const [type, node] of walk(select)) {
     if (WRITES.has(type)) throw new SqlRefused({ message: `"${expr}" modifies data`, hint: HINT });
     const refused = type === 'FuncCall' ? refusedCall(node) : refusedNode(type, node);

@@ -2,7 +2,26 @@
 // before the WASM parser sees it: a stack overflow inside the parser leaks its memory for good).
 
 /** Words after which an expression starts afresh as a sibling, not a child (`a + b AND c`, `x FROM t`). */
-const SIBLING_WORDS = new Set(['and', 'or', 'when', 'then', 'else', 'select', 'from', 'where', 'group', 'having', 'order', 'limit', 'offset', 'fetch', 'window', 'on', 'using', 'values']);
+const SIBLING_WORDS = new Set([
+  'and',
+  'or',
+  'when',
+  'then',
+  'else',
+  'select',
+  'from',
+  'where',
+  'group',
+  'having',
+  'order',
+  'limit',
+  'offset',
+  'fetch',
+  'window',
+  'on',
+  'using',
+  'values',
+]);
 /** Words that nest their whole left side however they are separated (`… UNION …`, `… JOIN …`). */
 const CHAIN_WORDS = new Set(['union', 'intersect', 'except', 'join']);
 /** A bracket (parenthesis, square bracket, CASE … END) costs this much: a subquery is about four tree levels. */

@@ -170,25 +170,50 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
     const at = new Date();
     const parsed = CallToolRequestSchema.safeParse(request);
     if (!parsed.success) {
-      return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ')}`));
+      return serialize(
+        jsonRpcError(
+          request.id,
+          ErrorCode.InvalidParams,
+          `Invalid params: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ')}`,
+        ),
+      );
     }
     const { name, arguments: args, _meta } = parsed.data.params;
     const record = (operation: string, outcome: AuditOutcome, sql?: string) =>
-      audit.record({ ...auditActor(principal), operation: operation.slice(0, 200), outcome, durationMs: performance.now() - started, at, sql: sql ?? null });
+      audit.record({
+        ...auditActor(principal),
+        operation: operation.slice(0, 200),
+        outcome,
+        durationMs: performance.now() - started,
+        at,
+        sql: sql ?? null,
+      });
 
     const tool: ToolDefinition | undefined = catalogue.get(name);
     if (!tool) {
       record(name, 'error:unknown_tool');
-      return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Unknown tool: ${JSON.stringify(name).slice(0, 200)}. tools/list names the tools this token may call.`));
+      return serialize(
+        jsonRpcError(
+          request.id,
+          ErrorCode.InvalidParams,
+          `Unknown tool: ${JSON.stringify(name).slice(0, 200)}. tools/list names the tools this token may call.`,
+        ),
+      );
     }
     if (!principal.scopes.has(tool.scope)) {
       record(name, 'forbidden');
       // Step-up: ask for what the call needs plus what the token has, so that re-authorizing loses nothing.
       const wanted = new Set([...principal.scopes, tool.scope]);
       const scope = ['read', 'write'].filter((s) => wanted.has(s as 'read')).join(' ');
-      throw httpError(403, HTTP_LAYER_ERROR, `Forbidden: ${name} needs the "${tool.scope}" scope, which this token was not granted.`, request.id, {
-        'www-authenticate': challenge({ error: 'insufficient_scope', scope, error_description: `${name} needs the ${tool.scope} scope` }),
-      });
+      throw httpError(
+        403,
+        HTTP_LAYER_ERROR,
+        `Forbidden: ${name} needs the "${tool.scope}" scope, which this token was not granted.`,
+        request.id,
+        {
+          'www-authenticate': challenge({ error: 'insufficient_scope', scope, error_description: `${name} needs the ${tool.scope} scope` }),
+        },
+      );
     }
 
     const admission = limiter.take(principal.environmentId);
@@ -222,7 +247,12 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         notify({
           jsonrpc: '2.0',
           method: 'notifications/progress',
-          params: { progressToken: progressToken ?? '', progress, ...(total === undefined ? {} : { total }), ...(message === undefined ? {} : { message }) },
+          params: {
+            progressToken: progressToken ?? '',
+            progress,
+            ...(total === undefined ? {} : { total }),
+            ...(message === undefined ? {} : { message }),
+          },
         }),
       clientLog: (level: ClientLogLevel, data: unknown) => {
         if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(DEFAULT_CLIENT_LOG_LEVEL)) return;
@@ -240,11 +270,20 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
       // The same JSON twice, serialized once: as structuredContent and as a text item for older clients.
       // Content items a tool added (an image) follow the text item.
       const extra = (toolCtx.content ?? []).map((item) => `,${JSON.stringify(item)}`).join('');
-      return resultWithRawJson(request.id, `{"content":[{"type":"text","text":${JSON.stringify(text)}}${extra}],"structuredContent":${text}}`);
+      return resultWithRawJson(
+        request.id,
+        `{"content":[{"type":"text","text":${JSON.stringify(text)}}${extra}],"structuredContent":${text}}`,
+      );
     } catch (error) {
       if (controller.signal.aborted) {
         record(name, 'error:cancelled', toolCtx.audit.sql);
-        return serialize(jsonRpcError(request.id, HTTP_LAYER_ERROR, `Request cancelled: ${(controller.signal.reason as Error | undefined)?.message ?? 'cancelled'}`));
+        return serialize(
+          jsonRpcError(
+            request.id,
+            HTTP_LAYER_ERROR,
+            `Request cancelled: ${(controller.signal.reason as Error | undefined)?.message ?? 'cancelled'}`,
+          ),
+        );
       }
       let code = 'internal_error';
       let message = 'Internal error: the tool failed. Quote the request id when reporting it.';
@@ -286,7 +325,10 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
     switch (request.method) {
       case 'initialize': {
         const parsed = InitializeRequestSchema.safeParse(request);
-        if (!parsed.success) return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${parsed.error.issues[0]?.message ?? 'initialize params'}`));
+        if (!parsed.success)
+          return serialize(
+            jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${parsed.error.issues[0]?.message ?? 'initialize params'}`),
+          );
         return serialize({ jsonrpc: '2.0', id: request.id, result: initializeResult(parsed.data.params.protocolVersion) });
       }
       case 'ping':
@@ -295,7 +337,10 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
         // Stateless: there is no session to keep the level in, so it governs this request's notifications
         // only (it has none). Each tool call starts at the default level, `info`.
         const parsed = SetLevelRequestSchema.safeParse(request);
-        if (!parsed.success) return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: level must be one of ${LOG_LEVELS.join(', ')}`));
+        if (!parsed.success)
+          return serialize(
+            jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: level must be one of ${LOG_LEVELS.join(', ')}`),
+          );
         return resultWithRawJson(request.id, '{}');
       }
       case 'tools/list':
@@ -318,9 +363,20 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
 
   async function serve(ctx: Ctx): Promise<void> {
     if (ctx.method !== 'POST') {
-      throw httpError(405, HTTP_LAYER_ERROR, 'Method not allowed: this stateless MCP endpoint takes POST only (no SSE stream, no session to delete).', null, { allow: 'POST' });
+      throw httpError(
+        405,
+        HTTP_LAYER_ERROR,
+        'Method not allowed: this stateless MCP endpoint takes POST only (no SSE stream, no session to delete).',
+        null,
+        { allow: 'POST' },
+      );
     }
-    if (!hostAllowed(ctx.host)) throw httpError(403, HTTP_LAYER_ERROR, `Forbidden: unexpected Host header; this server answers as ${new URL(config.publicUrl).host}.`);
+    if (!hostAllowed(ctx.host))
+      throw httpError(
+        403,
+        HTTP_LAYER_ERROR,
+        `Forbidden: unexpected Host header; this server answers as ${new URL(config.publicUrl).host}.`,
+      );
     const origin = ctx.get('origin') || undefined;
     if (!originAllowed(origin)) throw httpError(403, HTTP_LAYER_ERROR, 'Forbidden: this Origin is not allowed (see ALLOWED_ORIGINS).');
     if (!acceptsJsonAndSse(ctx.get('accept'))) {
@@ -332,12 +388,17 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
 
     const raw = await readMessage(ctx);
     if (Array.isArray(raw)) {
-      throw httpError(400, ErrorCode.InvalidRequest, 'Invalid Request: JSON-RPC batches are not supported (MCP removed batching in 2025-06-18); send one message per POST.');
+      throw httpError(
+        400,
+        ErrorCode.InvalidRequest,
+        'Invalid Request: JSON-RPC batches are not supported (MCP removed batching in 2025-06-18); send one message per POST.',
+      );
     }
     const parsed = JSONRPCMessageSchema.safeParse(raw);
     const rawId = (raw as { id?: unknown } | null)?.id;
     const idForError = typeof rawId === 'string' || (typeof rawId === 'number' && Number.isInteger(rawId)) ? rawId : null;
-    if (!parsed.success) throw httpError(400, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response.', idForError);
+    if (!parsed.success)
+      throw httpError(400, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response.', idForError);
     const message: JSONRPCMessage = parsed.data;
     const method = 'method' in message ? message.method : undefined;
     const id = 'id' in message && message.id !== undefined ? message.id : null;
@@ -347,7 +408,12 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
       const header = ctx.get('mcp-protocol-version');
       if (header) {
         if (!isProtocolVersion(header)) {
-          throw httpError(400, HTTP_LAYER_ERROR, `Bad Request: unsupported MCP-Protocol-Version "${header.slice(0, 40)}" (supported: 2025-11-25, 2025-06-18, 2025-03-26).`, id);
+          throw httpError(
+            400,
+            HTTP_LAYER_ERROR,
+            `Bad Request: unsupported MCP-Protocol-Version "${header.slice(0, 40)}" (supported: 2025-11-25, 2025-06-18, 2025-03-26).`,
+            id,
+          );
         }
         protocolVersion = header;
       }

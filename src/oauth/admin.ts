@@ -121,12 +121,24 @@ export async function listServiceAccounts(db: Kysely<Database>, ref: Environment
 }
 
 /** Revokes a service account: no new tokens, and its live access tokens stop within seconds on every process. */
-export async function revokeServiceAccount(db: Kysely<Database>, clientId: string): Promise<{ client_id: string; name: string; already_revoked: boolean }> {
+export async function revokeServiceAccount(
+  db: Kysely<Database>,
+  clientId: string,
+): Promise<{ client_id: string; name: string; already_revoked: boolean }> {
   return db.transaction().execute(async (trx) => {
-    const account = await trx.selectFrom('service_accounts').select(['name', 'revoked_at']).where('client_id', '=', clientId).forUpdate().executeTakeFirst();
+    const account = await trx
+      .selectFrom('service_accounts')
+      .select(['name', 'revoked_at'])
+      .where('client_id', '=', clientId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!account) throw new DirectoryError('not_found', `no service account has the client_id ${clientId}`);
     if (!account.revoked_at) {
-      await trx.updateTable('service_accounts').set({ revoked_at: sql<Date>`clock_timestamp()` }).where('client_id', '=', clientId).execute();
+      await trx
+        .updateTable('service_accounts')
+        .set({ revoked_at: sql<Date>`clock_timestamp()` })
+        .where('client_id', '=', clientId)
+        .execute();
     }
     await trx
       .updateTable('oauth_grants')
@@ -153,7 +165,11 @@ export async function removeMember(
       .where((eb) => eb.fn<string>('lower', ['email']), '=', email.toLowerCase())
       .executeTakeFirst();
     if (!user) throw new DirectoryError('not_found', `unknown user ${email}`);
-    const removed = await trx.deleteFrom('memberships').where('user_id', '=', user.id).where('environment_id', '=', environmentId).executeTakeFirst();
+    const removed = await trx
+      .deleteFrom('memberships')
+      .where('user_id', '=', user.id)
+      .where('environment_id', '=', environmentId)
+      .executeTakeFirst();
     if (removed.numDeletedRows === 0n) {
       throw new DirectoryError('not_found', `${user.email} is not a member of ${formatEnvironmentRef(ref)}`);
     }
@@ -165,6 +181,12 @@ export async function removeMember(
       .where('revoked_at', 'is', null)
       .returning('id')
       .execute();
-    return { user_id: user.id, email: user.email, organization: ref.organization, environment: ref.environment, revoked_grants: revoked.length };
+    return {
+      user_id: user.id,
+      email: user.email,
+      organization: ref.organization,
+      environment: ref.environment,
+      revoked_grants: revoked.length,
+    };
   });
 }

@@ -106,10 +106,7 @@ export class AuthorizationEndpoint {
   private ensureNonce(ctx: Context): string {
     const existing = this.browserNonce(ctx);
     const nonce = existing ?? randomToken(32);
-    ctx.append(
-      'Set-Cookie',
-      `${this.cookieName}=${nonce}; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`,
-    );
+    ctx.append('Set-Cookie', `${this.cookieName}=${nonce}; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`);
     return nonce;
   }
 
@@ -154,7 +151,8 @@ export class AuthorizationEndpoint {
     try {
       client = await this.oauth.clients.find(clientId);
     } catch (error) {
-      if (error instanceof ClientMetadataError) throw new PageError(400, 'Unknown application', `The application's metadata document cannot be used: ${error.message}.`);
+      if (error instanceof ClientMetadataError)
+        throw new PageError(400, 'Unknown application', `The application's metadata document cannot be used: ${error.message}.`);
       throw error;
     }
     if (!client) throw new PageError(400, 'Unknown application', 'This sign-in link names an application this server does not know.');
@@ -189,15 +187,21 @@ export class AuthorizationEndpoint {
     }
     if (!clientId) throw new PageError(400, 'Invalid request', 'The request has no client_id.');
     const client = await this.findClient(clientId);
-    if (client.redirectUris.length === 0) throw new PageError(400, 'Invalid request', 'This client cannot sign users in (it has no redirect URI).');
+    if (client.redirectUris.length === 0)
+      throw new PageError(400, 'Invalid request', 'This client cannot sign users in (it has no redirect URI).');
     let redirectUri: string;
     if (requestedRedirect === undefined) {
-      if (client.redirectUris.length !== 1) throw new PageError(400, 'Invalid request', 'The request has no redirect_uri, and the application registered several.');
+      if (client.redirectUris.length !== 1)
+        throw new PageError(400, 'Invalid request', 'The request has no redirect_uri, and the application registered several.');
       redirectUri = client.redirectUris[0] ?? '';
     } else {
       // Exact string comparison (RFC 9700 §4.1.3): no trailing-slash, case, port or query leniency.
       if (!client.redirectUris.includes(requestedRedirect)) {
-        throw new PageError(400, 'Invalid redirect', 'The redirect_uri of this request is not registered for this application; you were not sent anywhere.');
+        throw new PageError(
+          400,
+          'Invalid redirect',
+          'The redirect_uri of this request is not registered for this application; you were not sent anywhere.',
+        );
       }
       redirectUri = requestedRedirect;
     }
@@ -207,12 +211,14 @@ export class AuthorizationEndpoint {
       state = single('state');
       if (state !== undefined && state.length > 2048) throw new OAuthError('invalid_request', 'state is longer than 2048 characters.');
       if (single('response_type') !== 'code') throw new OAuthError('unsupported_response_type', 'response_type must be code.');
-      if (!client.grantTypes.includes('authorization_code')) throw new OAuthError('unauthorized_client', 'This client may not use the authorization code flow.');
+      if (!client.grantTypes.includes('authorization_code'))
+        throw new OAuthError('unauthorized_client', 'This client may not use the authorization code flow.');
       const challenge = single('code_challenge');
       const method = single('code_challenge_method');
       if (!challenge) throw new OAuthError('invalid_request', 'code_challenge is required: this server requires PKCE with S256.');
       if (method !== 'S256') throw new OAuthError('invalid_request', 'code_challenge_method must be S256 (plain is not accepted).');
-      if (!CODE_CHALLENGE.test(challenge)) throw new OAuthError('invalid_request', 'code_challenge must be the base64url SHA-256 of the verifier (43 characters).');
+      if (!CODE_CHALLENGE.test(challenge))
+        throw new OAuthError('invalid_request', 'code_challenge must be the base64url SHA-256 of the verifier (43 characters).');
       const resource = single('resource');
       this.oauth.grants.checkResource(resource);
       const requested = parseScope(single('scope')) ?? parseScope(client.scope ?? undefined) ?? [...ALL_SCOPES];
@@ -233,7 +239,8 @@ export class AuthorizationEndpoint {
       };
       this.page(ctx, 200, signInPage(this.formContext(pending, client, nonce)), redirectUri);
     } catch (error) {
-      if (error instanceof OAuthError) return this.redirect(ctx, redirectUri, { error: error.error, error_description: error.description, state });
+      if (error instanceof OAuthError)
+        return this.redirect(ctx, redirectUri, { error: error.error, error_description: error.description, state });
       throw error;
     }
   }
@@ -249,7 +256,8 @@ export class AuthorizationEndpoint {
         return this.page(ctx, status, errorPage('Invalid request', error.description));
       }
       const status = (error as { status?: unknown }).status;
-      if (typeof status === 'number' && status >= 400 && status < 500) return this.page(ctx, status === 413 ? 413 : 400, errorPage('Invalid request', 'The form could not be read.'));
+      if (typeof status === 'number' && status >= 400 && status < 500)
+        return this.page(ctx, status === 413 ? 413 : 400, errorPage('Invalid request', 'The form could not be read.'));
       throw error;
     }
   }
@@ -259,18 +267,32 @@ export class AuthorizationEndpoint {
     const validate = validators.op_submitAuthorization_body_application_x_www_form_urlencoded;
     const csrfMissing = !form.csrf_token;
     if (!validate(form)) {
-      throw new PageError(csrfMissing ? 403 : 400, csrfMissing ? 'Request refused' : 'Invalid request', csrfMissing ? 'The form has no CSRF token; reload the page from your application.' : 'The form does not have the expected fields.');
+      throw new PageError(
+        csrfMissing ? 403 : 400,
+        csrfMissing ? 'Request refused' : 'Invalid request',
+        csrfMissing ? 'The form has no CSRF token; reload the page from your application.' : 'The form does not have the expected fields.',
+      );
     }
     const pending = form.request ? this.open(form.request) : undefined;
-    if (!pending) throw new PageError(400, 'Sign-in expired', 'This sign-in request is invalid or older than 10 minutes. Start again from your application.');
+    if (!pending)
+      throw new PageError(
+        400,
+        'Sign-in expired',
+        'This sign-in request is invalid or older than 10 minutes. Start again from your application.',
+      );
     const nonce = this.browserNonce(ctx);
     if (!nonce || !form.csrf_token || !safeEqual(form.csrf_token, this.csrfFor(pending.rid, nonce, pending.step))) {
-      throw new PageError(403, 'Request refused', 'The form\'s CSRF token does not match this browser. Start again from your application.');
+      throw new PageError(403, 'Request refused', "The form's CSRF token does not match this browser. Start again from your application.");
     }
     const client = await this.findClient(pending.client_id);
-    if (!client.redirectUris.includes(pending.redirect_uri)) throw new PageError(400, 'Invalid redirect', 'The redirect URI is no longer registered for this application.');
+    if (!client.redirectUris.includes(pending.redirect_uri))
+      throw new PageError(400, 'Invalid redirect', 'The redirect URI is no longer registered for this application.');
     if (form.decision === 'deny') {
-      return this.redirect(ctx, pending.redirect_uri, { error: 'access_denied', error_description: 'The user denied access.', state: pending.state });
+      return this.redirect(ctx, pending.redirect_uri, {
+        error: 'access_denied',
+        error_description: 'The user denied access.',
+        state: pending.state,
+      });
     }
     if (pending.step === 'signin') return this.signIn(ctx, pending, client, nonce, form);
     return this.consent(ctx, pending, client, nonce, form);
@@ -360,7 +382,11 @@ export class AuthorizationEndpoint {
     });
     // A second post of this consent form (a double click, a replay): the first one's code stands, and is the only one.
     if (!code) {
-      throw new PageError(400, 'Already answered', `This sign-in was already approved and its code sent to ${client.name}. If ${client.name} did not receive it, start again from ${client.name}.`);
+      throw new PageError(
+        400,
+        'Already answered',
+        `This sign-in was already approved and its code sent to ${client.name}. If ${client.name} did not receive it, start again from ${client.name}.`,
+      );
     }
     this.redirect(ctx, pending.redirect_uri, { code, state: pending.state });
   }

@@ -45,7 +45,10 @@ export function missingToken(config: Pick<Config, 'publicUrl'>, resourcePath = '
 /** 401 for a token that was sent but is malformed, forged, expired or revoked. */
 export function invalidToken(config: Pick<Config, 'publicUrl'>, description: string, resourcePath = '/v1'): AppError {
   return new AppError(401, 'invalid_token', description, undefined, {
-    'WWW-Authenticate': bearerChallenge(resourceMetadataUrl(config, resourcePath), { error: 'invalid_token', error_description: description }),
+    'WWW-Authenticate': bearerChallenge(resourceMetadataUrl(config, resourcePath), {
+      error: 'invalid_token',
+      error_description: description,
+    }),
   });
 }
 
@@ -71,7 +74,13 @@ export function insufficientScope(
 }
 
 /** The scope gate: throws the 403 above unless the principal holds `needed`. */
-export function requireScope(config: Pick<Config, 'publicUrl'>, principal: Principal, needed: Scope, what?: string, resourcePath?: string): void {
+export function requireScope(
+  config: Pick<Config, 'publicUrl'>,
+  principal: Principal,
+  needed: Scope,
+  what?: string,
+  resourcePath?: string,
+): void {
   if (!principal.scopes.has(needed)) throw insufficientScope(config, needed, principal.scopes, what, resourcePath);
 }
 

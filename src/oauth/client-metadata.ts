@@ -52,12 +52,15 @@ function maxAge(cacheControl: string | undefined): number {
 function validate(clientId: string, doc: unknown): ClientMetadataDocument {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new ClientMetadataError('the document is not a JSON object');
   const d = doc as Record<string, unknown>;
-  if (d.client_id !== clientId) throw new ClientMetadataError('the document\'s client_id is not the URL it was fetched from');
+  if (d.client_id !== clientId) throw new ClientMetadataError("the document's client_id is not the URL it was fetched from");
   if (d.client_secret !== undefined || d.client_secret_expires_at !== undefined) {
     throw new ClientMetadataError('a metadata document must not carry a client secret');
   }
   const method = d.token_endpoint_auth_method ?? 'none';
-  if (method !== 'none') throw new ClientMetadataError(`token_endpoint_auth_method ${JSON.stringify(method)?.slice(0, 60) ?? ''} is not supported for metadata documents; use "none"`);
+  if (method !== 'none')
+    throw new ClientMetadataError(
+      `token_endpoint_auth_method ${JSON.stringify(method)?.slice(0, 60) ?? ''} is not supported for metadata documents; use "none"`,
+    );
   const uris = d.redirect_uris;
   if (!Array.isArray(uris) || uris.length === 0) throw new ClientMetadataError('the document lists no redirect_uris');
   if (uris.length > MAX_REDIRECT_URIS) throw new ClientMetadataError(`the document lists more than ${MAX_REDIRECT_URIS} redirect_uris`);
@@ -66,11 +69,16 @@ function validate(clientId: string, doc: unknown): ClientMetadataDocument {
     if (problem) throw new ClientMetadataError(`redirect URI ${JSON.stringify(uri).slice(0, 100)} ${problem}`);
   }
   const grants = d.grant_types ?? ['authorization_code'];
-  if (!Array.isArray(grants) || !grants.every((g) => g === 'authorization_code' || g === 'refresh_token') || !grants.includes('authorization_code')) {
+  if (
+    !Array.isArray(grants) ||
+    !grants.every((g) => g === 'authorization_code' || g === 'refresh_token') ||
+    !grants.includes('authorization_code')
+  ) {
     throw new ClientMetadataError('grant_types must be authorization_code, optionally with refresh_token');
   }
   const responseTypes = d.response_types ?? ['code'];
-  if (!Array.isArray(responseTypes) || responseTypes.some((t) => t !== 'code')) throw new ClientMetadataError('response_types must be ["code"]');
+  if (!Array.isArray(responseTypes) || responseTypes.some((t) => t !== 'code'))
+    throw new ClientMetadataError('response_types must be ["code"]');
   const name = typeof d.client_name === 'string' && d.client_name.trim() ? d.client_name.trim().slice(0, 200) : new URL(clientId).host;
   const scope = typeof d.scope === 'string' ? d.scope : undefined;
   return {
@@ -103,7 +111,8 @@ export class ClientMetadataDocuments {
       if (error instanceof SafeFetchError) throw new ClientMetadataError(`cannot fetch the client metadata document: ${error.message}`);
       throw error;
     }
-    if (response.status >= 300 && response.status < 400) throw new ClientMetadataError('the client metadata document URL redirects; redirects are not followed');
+    if (response.status >= 300 && response.status < 400)
+      throw new ClientMetadataError('the client metadata document URL redirects; redirects are not followed');
     if (response.status !== 200) throw new ClientMetadataError(`the client metadata document URL answered HTTP ${response.status}`);
     let parsed: unknown;
     try {

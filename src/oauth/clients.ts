@@ -56,7 +56,8 @@ export interface RegistrationResponse {
  * client_credentials is not registrable (service accounts are made with `admin service-account create`).
  */
 export function checkRegistration(body: unknown) {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badMetadata('The body must be a JSON object of client metadata.');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw badMetadata('The body must be a JSON object of client metadata.');
   const m = body as Record<string, unknown>;
   const uris = m.redirect_uris;
   if (!Array.isArray(uris) || uris.length === 0) throw badRedirect('redirect_uris must be a non-empty array of URLs.');
@@ -76,7 +77,8 @@ export function checkRegistration(body: unknown) {
     if (g === 'client_credentials') {
       throw badMetadata('client_credentials is for service accounts, which an administrator creates with `admin service-account create`.');
     }
-    if (g !== 'authorization_code' && g !== 'refresh_token') throw badMetadata(`The grant type ${JSON.stringify(g).slice(0, 60)} is not supported.`);
+    if (g !== 'authorization_code' && g !== 'refresh_token')
+      throw badMetadata(`The grant type ${JSON.stringify(g).slice(0, 60)} is not supported.`);
   }
   if (!grantTypes.includes('authorization_code')) throw badMetadata('grant_types must include authorization_code.');
   const responseTypes = m.response_types ?? ['code'];
@@ -104,7 +106,11 @@ export function checkRegistration(body: unknown) {
 }
 
 /** Registers a client; `limit`, when given, counts it in the same transaction (and may refuse it). */
-export async function registerClient(db: Kysely<Database>, body: unknown, limit?: Pick<RegistrationLimit, 'count'>): Promise<RegistrationResponse> {
+export async function registerClient(
+  db: Kysely<Database>,
+  body: unknown,
+  limit?: Pick<RegistrationLimit, 'count'>,
+): Promise<RegistrationResponse> {
   const checked = checkRegistration(body);
   const id = randomToken(16);
   const secret = checked.method === 'none' ? undefined : randomToken(32);
@@ -179,7 +185,15 @@ export class ClientRegistry {
           metadata_document: true,
         })
         .onConflict((oc) =>
-          oc.column('id').doUpdateSet({ name: doc.client_name, redirect_uris: doc.redirect_uris, grant_types: doc.grant_types, scope: doc.scope ?? null }).where('oauth_clients.metadata_document', '=', true),
+          oc
+            .column('id')
+            .doUpdateSet({
+              name: doc.client_name,
+              redirect_uris: doc.redirect_uris,
+              grant_types: doc.grant_types,
+              scope: doc.scope ?? null,
+            })
+            .where('oauth_clients.metadata_document', '=', true),
         )
         .returningAll()
         .executeTakeFirst();
@@ -216,7 +230,11 @@ export class ClientRegistry {
    * caller whose own statement checks that the record is still current (the refresh grant). A refusal is
    * never answered from the cache: the record is read again first.
    */
-  async authenticate(ctx: Context, form: Record<string, string>, options: { cached?: boolean } = {}): Promise<{ client: Client; authenticated: boolean }> {
+  async authenticate(
+    ctx: Context,
+    form: Record<string, string>,
+    options: { cached?: boolean } = {},
+  ): Promise<{ client: Client; authenticated: boolean }> {
     const header = ctx.get('authorization');
     let clientId: string | undefined;
     let secret: string | undefined;
@@ -235,8 +253,10 @@ export class ClientRegistry {
         throw invalidClient('HTTP Basic credentials are not form-urlencoded.', true);
       }
       basic = true;
-      if (form.client_secret !== undefined) throw invalidRequest('Use one client authentication method: HTTP Basic or client_secret, not both.');
-      if (form.client_id !== undefined && form.client_id !== clientId) throw invalidRequest('client_id differs from the HTTP Basic user name.');
+      if (form.client_secret !== undefined)
+        throw invalidRequest('Use one client authentication method: HTTP Basic or client_secret, not both.');
+      if (form.client_id !== undefined && form.client_id !== clientId)
+        throw invalidRequest('client_id differs from the HTTP Basic user name.');
     } else {
       clientId = form.client_id;
       secret = form.client_secret;

@@ -42,7 +42,12 @@ export async function oauthJson(ctx: Context, work: () => Promise<void>): Promis
   } catch (error) {
     if (error instanceof OAuthError) return sendOAuthError(ctx, error);
     if (isDatabaseUnavailable(error)) {
-      return sendOAuthError(ctx, new OAuthError('temporarily_unavailable', DATABASE_UNAVAILABLE_MESSAGE, 503, { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) }));
+      return sendOAuthError(
+        ctx,
+        new OAuthError('temporarily_unavailable', DATABASE_UNAVAILABLE_MESSAGE, 503, {
+          'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS),
+        }),
+      );
     }
     // raw-body's own errors (too large, aborted) carry a status: keep them OAuth-shaped too.
     const status = (error as { status?: unknown }).status;

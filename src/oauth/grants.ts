@@ -203,19 +203,29 @@ export class GrantService {
    * verifier burns the code (it issued nothing yet, so nothing is revoked): whoever stole a code gets one guess.
    */
   async redeemCode(client: Client, form: Record<string, string>): Promise<TokenResponse> {
-    if (!client.grantTypes.includes('authorization_code')) throw unauthorizedClient('This client may not use the authorization_code grant.');
+    if (!client.grantTypes.includes('authorization_code'))
+      throw unauthorizedClient('This client may not use the authorization_code grant.');
     const { code, code_verifier: verifier, redirect_uri: redirectUri } = form;
     if (!code) throw invalidRequest('code is required.');
     if (!verifier) throw invalidRequest('code_verifier is required: this server requires PKCE.');
     if (!CODE_VERIFIER.test(verifier)) throw invalidGrant('code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~.');
     this.checkResource(form.resource);
     const outcome = await this.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('oauth_authorization_codes').selectAll().where('code_hash', '=', sha256(code)).forUpdate().executeTakeFirst();
+      const row = await trx
+        .selectFrom('oauth_authorization_codes')
+        .selectAll()
+        .where('code_hash', '=', sha256(code))
+        .forUpdate()
+        .executeTakeFirst();
       if (!row) return { error: invalidGrant('The authorization code is unknown.') };
       if (row.consumed_at) {
-        if (!row.grant_id) return { error: invalidGrant('The authorization code was already used or refused; start the authorization again.') };
+        if (!row.grant_id)
+          return { error: invalidGrant('The authorization code was already used or refused; start the authorization again.') };
         await this.revokeGrant(trx, row.grant_id, 'authorization code replayed');
-        return { error: invalidGrant('The authorization code was already used; the tokens issued for it are revoked.'), revoked: row.grant_id };
+        return {
+          error: invalidGrant('The authorization code was already used; the tokens issued for it are revoked.'),
+          revoked: row.grant_id,
+        };
       }
       if (row.client_id !== client.id) return { error: invalidGrant('The authorization code was issued to another client.') };
       if (row.expires_at.getTime() <= Date.now()) return { error: invalidGrant('The authorization code has expired.') };
@@ -223,15 +233,25 @@ export class GrantService {
         return { error: invalidGrant('redirect_uri differs from the one of the authorization request.') };
       }
       if (!safeEqual(pkceChallenge(verifier), row.code_challenge)) {
-        await trx.updateTable('oauth_authorization_codes').set({ consumed_at: sql<Date>`now()` }).where('code_hash', '=', row.code_hash).execute();
-        return { error: invalidGrant('The code_verifier does not match the code_challenge; the code is now void. Start the authorization again.') };
+        await trx
+          .updateTable('oauth_authorization_codes')
+          .set({ consumed_at: sql<Date>`now()` })
+          .where('code_hash', '=', row.code_hash)
+          .execute();
+        return {
+          error: invalidGrant('The code_verifier does not match the code_challenge; the code is now void. Start the authorization again.'),
+        };
       }
       if (form.resource !== undefined && row.resource !== null && form.resource !== row.resource) {
         return { error: invalidTarget('resource differs from the one of the authorization request.') };
       }
       const who = await userSubject(trx, { id: '', user_id: row.user_id, environment_id: row.environment_id, client_id: client.id });
       const scopes = who ? intersect(row.scopes, roleScopes(who.role)) : [];
-      await trx.updateTable('oauth_authorization_codes').set({ consumed_at: sql<Date>`now()` }).where('code_hash', '=', row.code_hash).execute();
+      await trx
+        .updateTable('oauth_authorization_codes')
+        .set({ consumed_at: sql<Date>`now()` })
+        .where('code_hash', '=', row.code_hash)
+        .execute();
       if (!who || scopes.length === 0) return { error: invalidGrant('The user no longer has access to this environment.') };
       const grant = await trx
         .insertInto('oauth_grants')
@@ -330,8 +350,10 @@ export class GrantService {
 
   /** client_credentials: service accounts only; their environment and scopes come from the account, never the request. */
   async clientCredentials(client: Client, authenticated: boolean, form: Record<string, string>): Promise<TokenResponse> {
-    if (!authenticated) throw unauthorizedClient('client_credentials needs a confidential client (a service account) that authenticates with its secret.');
-    if (!client.grantTypes.includes('client_credentials')) throw unauthorizedClient('This client may not use the client_credentials grant.');
+    if (!authenticated)
+      throw unauthorizedClient('client_credentials needs a confidential client (a service account) that authenticates with its secret.');
+    if (!client.grantTypes.includes('client_credentials'))
+      throw unauthorizedClient('This client may not use the client_credentials grant.');
     this.checkResource(form.resource);
     const requested = parseScope(form.scope);
     const account = await this.db
@@ -339,10 +361,21 @@ export class GrantService {
       .innerJoin('oauth_grants as g', 'g.service_account_id', 's.client_id')
       .innerJoin('environments as e', 'e.id', 's.environment_id')
       .innerJoin('organizations as o', 'o.id', 'e.organization_id')
-      .select(['s.name', 's.scopes', 's.revoked_at', 's.environment_id', 'e.name as environment', 'o.id as organization_id', 'o.name as organization', 'g.id as grant_id', 'g.revoked_at as grant_revoked_at'])
+      .select([
+        's.name',
+        's.scopes',
+        's.revoked_at',
+        's.environment_id',
+        'e.name as environment',
+        'o.id as organization_id',
+        'o.name as organization',
+        'g.id as grant_id',
+        'g.revoked_at as grant_revoked_at',
+      ])
       .where('s.client_id', '=', client.id)
       .executeTakeFirst();
-    if (!account || account.revoked_at || account.grant_revoked_at) throw new OAuthError('invalid_client', 'This service account is revoked.', 401);
+    if (!account || account.revoked_at || account.grant_revoked_at)
+      throw new OAuthError('invalid_client', 'This service account is revoked.', 401);
     const granted = sortScopes(account.scopes);
     if (requested && requested.some((s) => !granted.includes(s))) {
       throw invalidScope(`This service account has "${formatScope(granted)}"; it cannot ask for more.`);
@@ -371,7 +404,17 @@ export class GrantService {
     return this.db
       .selectFrom('oauth_refresh_tokens as r')
       .innerJoin('oauth_grants as g', 'g.id', 'r.grant_id')
-      .select(['r.scopes', 'r.expires_at', 'r.used_at', 'r.created_at', 'g.id as grant_id', 'g.client_id', 'g.user_id', 'g.environment_id', 'g.revoked_at'])
+      .select([
+        'r.scopes',
+        'r.expires_at',
+        'r.used_at',
+        'r.created_at',
+        'g.id as grant_id',
+        'g.client_id',
+        'g.user_id',
+        'g.environment_id',
+        'g.revoked_at',
+      ])
       .where('r.token_hash', '=', sha256(token))
       .executeTakeFirst();
   }

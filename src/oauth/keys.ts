@@ -44,12 +44,18 @@ export async function rotateSigningKey(db: Kysely<Database>, secret: Buffer): Pr
   return db.transaction().execute(async (trx) => {
     await sql`SELECT pg_advisory_xact_lock(hashtext(${ADVISORY_LOCK}))`.execute(trx);
     // A key sealed under another SECRET_KEY would stop every server from starting: check ours opens the current one.
-    const current = await trx.selectFrom('oauth_signing_keys').select(['kid', 'private_jwk_encrypted']).where('retired_at', 'is', null).executeTakeFirst();
+    const current = await trx
+      .selectFrom('oauth_signing_keys')
+      .select(['kid', 'private_jwk_encrypted'])
+      .where('retired_at', 'is', null)
+      .executeTakeFirst();
     if (current) {
       try {
         decrypt(sealKey, current.private_jwk_encrypted, current.kid);
       } catch {
-        throw new SigningKeyMismatchError('SECRET_KEY does not decrypt the signing keys in the database; run this with the deployment\'s SECRET_KEY');
+        throw new SigningKeyMismatchError(
+          "SECRET_KEY does not decrypt the signing keys in the database; run this with the deployment's SECRET_KEY",
+        );
       }
     }
     const retired = await trx
@@ -69,7 +75,10 @@ export async function ensureSigningKey(db: Kysely<Database>, secret: Buffer): Pr
     await sql`SELECT pg_advisory_xact_lock(hashtext(${ADVISORY_LOCK}))`.execute(trx);
     const active = await trx.selectFrom('oauth_signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst();
     if (active) return false;
-    await trx.insertInto('oauth_signing_keys').values(await newKeyRow(signingKeySealKey(secret))).execute();
+    await trx
+      .insertInto('oauth_signing_keys')
+      .values(await newKeyRow(signingKeySealKey(secret)))
+      .execute();
     return true;
   });
 }

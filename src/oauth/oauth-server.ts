@@ -59,7 +59,9 @@ export class OAuthServer {
     await this.verifier.start();
     this.pruneTimer = setInterval(() => {
       pruneCounters(this.db).catch((error: unknown) => this.log.warn({ err: error }, 'pruning rate-limit counters failed'));
-      this.grants.pruneRevokedAccessTokens().catch((error: unknown) => this.log.warn({ err: error }, 'pruning revoked access tokens failed'));
+      this.grants
+        .pruneRevokedAccessTokens()
+        .catch((error: unknown) => this.log.warn({ err: error }, 'pruning revoked access tokens failed'));
     }, 10 * 60_000);
     this.pruneTimer.unref();
   }

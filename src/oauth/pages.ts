@@ -61,7 +61,10 @@ const clientLine = (f: FormContext) =>
   `<p><strong>${escapeHtml(f.clientName)}</strong> asks to use lakehouse-mcp on your behalf. After this you return to <strong>${escapeHtml(f.redirectHost)}</strong>.</p>`;
 
 export function errorPage(title: string, message: string): string {
-  return layout(title, `<h1>${escapeHtml(title)}</h1>\n<p class="error" role="alert">${escapeHtml(message)}</p>\n<p class="muted">You can close this window and start again from your application.</p>`);
+  return layout(
+    title,
+    `<h1>${escapeHtml(title)}</h1>\n<p class="error" role="alert">${escapeHtml(message)}</p>\n<p class="muted">You can close this window and start again from your application.</p>`,
+  );
 }
 
 export function signInPage(f: FormContext & { email?: string; error?: string }): string {
@@ -92,9 +95,14 @@ export interface EnvironmentChoice {
   role: string;
 }
 
-export function consentPage(f: FormContext & { email: string; scopes: Scope[]; environments: EnvironmentChoice[]; error?: string }): string {
+export function consentPage(
+  f: FormContext & { email: string; scopes: Scope[]; environments: EnvironmentChoice[]; error?: string },
+): string {
   const options = f.environments
-    .map((e, i) => `<option value="${escapeHtml(e.value)}"${i === 0 ? ' selected' : ''}>${escapeHtml(e.value)} (${escapeHtml(e.role)})</option>`)
+    .map(
+      (e, i) =>
+        `<option value="${escapeHtml(e.value)}"${i === 0 ? ' selected' : ''}>${escapeHtml(e.value)} (${escapeHtml(e.role)})</option>`,
+    )
     .join('\n');
   const scopes = f.scopes.map((s) => `<li>${escapeHtml(SCOPE_TEXT[s])}</li>`).join('\n');
   return layout(

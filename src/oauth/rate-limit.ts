@@ -37,18 +37,31 @@ export async function hit(db: Kysely<Database>, key: string, seconds: number): P
  * undefined when it was full (nothing counted). Run inside a transaction, the row lock holds concurrent
  * callers in line until it ends, so the limit holds exactly and a rollback uncounts the hit.
  */
-export async function hitBelow(db: Kysely<Database> | Transaction<Database>, key: string, seconds: number, limit: number): Promise<Window | undefined> {
+export async function hitBelow(
+  db: Kysely<Database> | Transaction<Database>,
+  key: string,
+  seconds: number,
+  limit: number,
+): Promise<Window | undefined> {
   const row = await db
     .insertInto('rate_limit_counters')
     .values({ key, window_start: windowStart(seconds), hits: 1 })
-    .onConflict((oc) => oc.columns(['key', 'window_start']).doUpdateSet({ hits: sql`rate_limit_counters.hits + 1` }).where('rate_limit_counters.hits', '<', limit))
+    .onConflict((oc) =>
+      oc
+        .columns(['key', 'window_start'])
+        .doUpdateSet({ hits: sql`rate_limit_counters.hits + 1` })
+        .where('rate_limit_counters.hits', '<', limit),
+    )
     .returning(['hits', 'window_start'])
     .executeTakeFirst();
   return row ? windowOf(row, seconds) : undefined;
 }
 
 /** A window as a counter row has it; also for a statement that reads the window itself (oauth_refresh_grant, migration 0005, bins time as `windowStart` does). */
-export const windowOf = (row: { hits: number; window_start: Date }, seconds: number): Window => ({ hits: row.hits, retryAfter: retryAfter(row.window_start, seconds) });
+export const windowOf = (row: { hits: number; window_start: Date }, seconds: number): Window => ({
+  hits: row.hits,
+  retryAfter: retryAfter(row.window_start, seconds),
+});
 
 /** The hits of `key` in the current window, without counting one. */
 export async function peek(db: Kysely<Database>, key: string, seconds: number): Promise<Window> {
@@ -94,5 +107,8 @@ export class WindowGate {
 
 /** Deletes windows that ended long ago. */
 export async function pruneCounters(db: Kysely<Database>, olderThanSeconds = 2 * 3600): Promise<void> {
-  await db.deleteFrom('rate_limit_counters').where('window_start', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`).execute();
+  await db
+    .deleteFrom('rate_limit_counters')
+    .where('window_start', '<', sql<Date>`now() - make_interval(secs => ${olderThanSeconds})`)
+    .execute();
 }

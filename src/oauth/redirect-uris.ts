@@ -5,7 +5,20 @@ export const MAX_REDIRECT_URIS = 20;
 export const MAX_REDIRECT_URI_LENGTH = 2048;
 
 /** Schemes that never name an app to return to, or that run code in the browser. */
-const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'vbscript:', 'file:', 'blob:', 'about:', 'filesystem:', 'ftp:', 'ws:', 'wss:', 'mailto:', 'tel:']);
+const FORBIDDEN_SCHEMES = new Set([
+  'javascript:',
+  'data:',
+  'vbscript:',
+  'file:',
+  'blob:',
+  'about:',
+  'filesystem:',
+  'ftp:',
+  'ws:',
+  'wss:',
+  'mailto:',
+  'tel:',
+]);
 
 /** The loopback hosts a redirect URI may name, as written (RFC 8252 §7.3, and `localhost` for the tools that use it). */
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
@@ -45,7 +58,8 @@ export function redirectUriProblem(uri: unknown): string | undefined {
   }
   if (FORBIDDEN_SCHEMES.has(url.protocol)) return `must not use the ${url.protocol} scheme`;
   const written = writtenAuthority(uri);
-  if (url.username || url.password || written?.authority.includes('@')) return 'must not contain user information (a "user:password@" part): remove it';
+  if (url.username || url.password || written?.authority.includes('@'))
+    return 'must not contain user information (a "user:password@" part): remove it';
   if (url.protocol === 'https:' || url.protocol === 'http:') {
     if (!written) return `must be written ${url.protocol}//host/path`;
     const loopback = isLoopbackHost(url.hostname);

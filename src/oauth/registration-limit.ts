@@ -24,7 +24,10 @@ function ipv6Groups(address: string): number[] | undefined {
   }
   const [head = '', tail] = text.split('::');
   const parts = (s: string) => (s ? s.split(':') : []);
-  const groups = tail === undefined ? parts(head) : [...parts(head), ...Array<string>(8 - parts(head).length - parts(tail).length).fill('0'), ...parts(tail)];
+  const groups =
+    tail === undefined
+      ? parts(head)
+      : [...parts(head), ...Array<string>(8 - parts(head).length - parts(tail).length).fill('0'), ...parts(tail)];
   return groups.map((g) => parseInt(g, 16));
 }
 
@@ -37,13 +40,21 @@ export function addressKey(ip: string): string {
   if (!groups) return ip;
   const [g0, g1, g2, g3, g4, g5, g6 = 0, g7 = 0] = groups;
   if (g0 === 0 && g1 === 0 && g2 === 0 && g3 === 0 && g4 === 0 && g5 === 0xffff) return `${g6 >> 8}.${g6 & 255}.${g7 >> 8}.${g7 & 255}`;
-  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toString(16))
+    .join(':')}::/64`;
 }
 
 const tooMany = (what: string, window: Window) =>
-  new OAuthError('temporarily_unavailable', `Too many ${what} from this address; try again in ${Math.ceil(window.retryAfter / 60)} minutes.`, 429, {
-    'Retry-After': String(window.retryAfter),
-  });
+  new OAuthError(
+    'temporarily_unavailable',
+    `Too many ${what} from this address; try again in ${Math.ceil(window.retryAfter / 60)} minutes.`,
+    429,
+    {
+      'Retry-After': String(window.retryAfter),
+    },
+  );
 
 /** The registration limits of one request's client address. */
 export class RegistrationLimit {

@@ -41,7 +41,9 @@ function checkForm(name: keyof typeof validators, form: Record<string, string>):
   const validate = validators[name];
   if (validate(form)) return;
   const first = validate.errors?.[0];
-  const where = first?.instancePath ? first.instancePath.slice(1) : (first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? 'the form';
+  const where = first?.instancePath
+    ? first.instancePath.slice(1)
+    : ((first?.params as { missingProperty?: string } | undefined)?.missingProperty ?? 'the form');
   throw invalidRequest(`${where}: ${first?.message ?? 'is invalid'}.`);
 }
 
@@ -58,7 +60,11 @@ const getAuthorizationServerMetadata: KoaOperationHandler = async (ctx) => {
   const oauth = oauthOf(ctx);
   const original = new URL(ctx.originalUrl, 'http://x').pathname;
   if (oauth.issuerPath && original === '/.well-known/oauth-authorization-server') {
-    throw new AppError(404, 'not_found', `The issuer has a path: its metadata is at /.well-known/oauth-authorization-server${oauth.issuerPath}.`);
+    throw new AppError(
+      404,
+      'not_found',
+      `The issuer has a path: its metadata is at /.well-known/oauth-authorization-server${oauth.issuerPath}.`,
+    );
   }
   ctx.set('Cache-Control', 'public, max-age=300');
   ctx.type = 'application/json';
@@ -91,7 +97,8 @@ const registerClientHandler: KoaOperationHandler = async (ctx) =>
   });
 
 async function register(ctx: Context, oauth: OAuthServer, limit: RegistrationLimit | undefined): Promise<void> {
-  if (!ctx.request.is('application/json')) throw new OAuthError('invalid_client_metadata', 'Send the client metadata as application/json.', 415);
+  if (!ctx.request.is('application/json'))
+    throw new OAuthError('invalid_client_metadata', 'Send the client metadata as application/json.', 415);
   const text = await getRawBody(ctx.req, { limit: REGISTRATION_BODY_LIMIT, length: ctx.request.length, encoding: 'utf8' });
   let body: unknown;
   try {
@@ -126,9 +133,14 @@ async function limitTokenFailures(ctx: Context, oauth: OAuthServer, work: (gate:
     TOKEN_WINDOW_SECONDS,
     limit,
     (window) =>
-      new OAuthError('temporarily_unavailable', `Too many failed token requests from this address; try again in ${window.retryAfter} s.`, 429, {
-        'Retry-After': String(window.retryAfter),
-      }),
+      new OAuthError(
+        'temporarily_unavailable',
+        `Too many failed token requests from this address; try again in ${window.retryAfter} s.`,
+        429,
+        {
+          'Retry-After': String(window.retryAfter),
+        },
+      ),
   );
   try {
     await work(gate);
@@ -155,7 +167,10 @@ async function issueTokens(ctx: Context, oauth: OAuthServer, gate: WindowGate | 
   if (form.grant_type === 'refresh_token') return sendJson(ctx, 200, await refreshTokens(ctx, oauth, form, gate));
   await gate?.check();
   const { client, authenticated } = await oauth.clients.authenticate(ctx, form);
-  const tokens = form.grant_type === 'authorization_code' ? await oauth.grants.redeemCode(client, form) : await oauth.grants.clientCredentials(client, authenticated, form);
+  const tokens =
+    form.grant_type === 'authorization_code'
+      ? await oauth.grants.redeemCode(client, form)
+      : await oauth.grants.clientCredentials(client, authenticated, form);
   sendJson(ctx, 200, tokens);
 }
 

@@ -176,7 +176,8 @@ export class JwtTokenVerifier implements TokenVerifier {
       }));
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw this.refuse('The access token has expired.');
-      if (error instanceof joseErrors.JWTClaimValidationFailed) throw this.refuse(`The access token is not valid here: ${error.reason} ${error.claim}.`);
+      if (error instanceof joseErrors.JWTClaimValidationFailed)
+        throw this.refuse(`The access token is not valid here: ${error.reason} ${error.claim}.`);
       if (error instanceof joseErrors.JOSEError) throw this.refuse('The access token signature does not verify.');
       throw error;
     }

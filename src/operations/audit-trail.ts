@@ -25,7 +25,10 @@ export interface AuditQuery {
 }
 
 /** An environment's audit trail, newest first, one page at a time. */
-export async function readAuditTrail(db: Kysely<Database>, query: AuditQuery): Promise<{ items: AuditTrailEntry[]; next: number | undefined }> {
+export async function readAuditTrail(
+  db: Kysely<Database>,
+  query: AuditQuery,
+): Promise<{ items: AuditTrailEntry[]; next: number | undefined }> {
   let select = db
     .selectFrom('audit_log')
     .select(['id', 'at', 'actor', 'client_id', 'operation', 'outcome', 'duration_ms', 'sql'])

@@ -26,7 +26,11 @@ export const listConnections: ToolHandler<'list_connections'> = async (_input, c
     items: [
       { name: 'lakehouse', kind: 'lakehouse', description: BUILT_IN.lakehouse },
       { name: 'sample', kind: 'sample', description: BUILT_IN.sample },
-      ...external.map((c) => ({ name: c.name, kind: 'postgres' as const, description: `External PostgreSQL database ${c.display_url.replace(/^[a-z]+:\/\/[^@]*@/, '')}` })),
+      ...external.map((c) => ({
+        name: c.name,
+        kind: 'postgres' as const,
+        description: `External PostgreSQL database ${c.display_url.replace(/^[a-z]+:\/\/[^@]*@/, '')}`,
+      })),
     ],
   };
 };
@@ -82,7 +86,12 @@ export const getConnection: ToolHandler<'get_connection'> = async ({ name, table
       if (!tables) bySchema.set(row.schema, (tables = new Map<string, TableInfo>()));
       let t = tables.get(row.table);
       if (!t) {
-        t = { name: row.table, ...(row.description ? { description: row.description } : {}), estimated_rows: Math.round(row.estimated_rows), columns: [] };
+        t = {
+          name: row.table,
+          ...(row.description ? { description: row.description } : {}),
+          estimated_rows: Math.round(row.estimated_rows),
+          columns: [],
+        };
         tables.set(row.table, t);
       }
       if (row.column && row.type) t.columns.push({ name: row.column, type: row.type, nullable: row.nullable ?? true });
@@ -132,13 +141,18 @@ export const listEvents: ToolHandler<'list_events'> = async (input, ctx) => {
   const from = input.from ? new Date(input.from) : new Date(to.getTime() - 7 * 86_400_000);
   const qualified = `"${table}"`;
   ctx.audit.sql = `SELECT event, count(*), count(DISTINCT user_id) FROM ${qualified} WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY event ORDER BY 2 DESC LIMIT $3`;
-  const rows = await lakehouseOf(ctx.db).withSandbox(ctx.principal.environmentId, connection, { timeoutMs: 15_000, signal: ctx.signal }, async (client) => {
-    const result = await client.query<{ event: string; count: number; users: number }>(
-      `SELECT event::text AS event, count(*)::int AS count, count(DISTINCT user_id)::int AS users
+  const rows = await lakehouseOf(ctx.db).withSandbox(
+    ctx.principal.environmentId,
+    connection,
+    { timeoutMs: 15_000, signal: ctx.signal },
+    async (client) => {
+      const result = await client.query<{ event: string; count: number; users: number }>(
+        `SELECT event::text AS event, count(*)::int AS count, count(DISTINCT user_id)::int AS users
        FROM ${qualified} WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY event ORDER BY 2 DESC, 1 LIMIT $3`,
-      [from.toISOString(), to.toISOString(), limit],
-    );
-    return result.rows;
-  });
+        [from.toISOString(), to.toISOString(), limit],
+      );
+      return result.rows;
+    },
+  );
   return { from: from.toISOString(), to: to.toISOString(), items: rows };
 };

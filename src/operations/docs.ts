@@ -30,11 +30,7 @@ export const searchDocs: ToolHandler<'search_docs'> = async ({ query, limit = 10
 };
 
 export const getDoc: ToolHandler<'get_doc'> = async ({ slug }, { db }) => {
-  const doc = await db
-    .selectFrom('docs')
-    .select(['slug', 'title', 'body', 'updated_at'])
-    .where('slug', '=', slug)
-    .executeTakeFirst();
+  const doc = await db.selectFrom('docs').select(['slug', 'title', 'body', 'updated_at']).where('slug', '=', slug).executeTakeFirst();
   if (!doc) throw notFound(`No documentation page "${slug}". Find pages with search_docs.`);
   return { slug: doc.slug, title: doc.title, body: doc.body, updated_at: new Date(doc.updated_at).toISOString() };
 };
@@ -65,9 +61,7 @@ function readDocs(dir: string, prefix = ''): DocFile[] {
 /** Indexes docs/ into Postgres full-text search, touching only pages that changed. */
 export async function indexDocs(db: Kysely<Database>, dir: string, log: Logger): Promise<void> {
   const files = readDocs(dir);
-  const existing = new Map(
-    (await db.selectFrom('docs').select(['slug', 'content_hash']).execute()).map((r) => [r.slug, r.content_hash]),
-  );
+  const existing = new Map((await db.selectFrom('docs').select(['slug', 'content_hash']).execute()).map((r) => [r.slug, r.content_hash]));
   const changed = files.filter((f) => existing.get(f.slug) !== f.hash);
   const removed = [...existing.keys()].filter((slug) => !files.some((f) => f.slug === slug));
   if (changed.length === 0 && removed.length === 0) return;
@@ -76,9 +70,7 @@ export async function indexDocs(db: Kysely<Database>, dir: string, log: Logger):
       await trx
         .insertInto('docs')
         .values({ slug: f.slug, title: f.title, body: f.body, content_hash: f.hash })
-        .onConflict((oc) =>
-          oc.column('slug').doUpdateSet({ title: f.title, body: f.body, content_hash: f.hash, updated_at: sql`now()` }),
-        )
+        .onConflict((oc) => oc.column('slug').doUpdateSet({ title: f.title, body: f.body, content_hash: f.hash, updated_at: sql`now()` }))
         .execute();
     }
     if (removed.length > 0) await trx.deleteFrom('docs').where('slug', 'in', removed).execute();

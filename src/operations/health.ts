@@ -21,8 +21,9 @@ export const getMetrics: OperationHandler<'getMetrics'> = async () => ({
   headers: { 'content-type': metricsRegistry.contentType },
 });
 
-const openApiDocument = JSON.parse(
-  fs.readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8'),
-) as Record<string, unknown>;
+const openApiDocument = JSON.parse(fs.readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8')) as Record<
+  string,
+  unknown
+>;
 
 export const getOpenApi: OperationHandler<'getOpenApi'> = async () => ({ status: 200, body: openApiDocument });

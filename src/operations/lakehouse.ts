@@ -31,7 +31,11 @@ export const validateSql: ToolHandler<'validate_sql'> = async (input, ctx) => {
   // The planner finds unknown tables, columns and functions without running anything.
   const offset = sql.indexOf(checked.text);
   try {
-    await lakehouseOf(ctx.db).explain(ctx.principal.environmentId, connection, checked, { analyze: false, timeoutMs: 5_000, signal: ctx.signal });
+    await lakehouseOf(ctx.db).explain(ctx.principal.environmentId, connection, checked, {
+      analyze: false,
+      timeoutMs: 5_000,
+      signal: ctx.signal,
+    });
   } catch (error) {
     if (error instanceof SqlError) {
       return {

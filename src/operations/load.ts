@@ -16,11 +16,19 @@ export const loadLakehouseTable: KoaOperationHandler = async (ctx) => {
   if (!principal || !services) throw new AppError(500, 'internal_error', 'the load route runs without a principal');
   const format = ctx.request.is('text/csv') ? 'csv' : ctx.request.is('application/x-ndjson', 'application/jsonl') ? 'ndjson' : undefined;
   if (!format) {
-    throw new AppError(415, 'unsupported_media_type', 'Send the rows as text/csv (a header row, then records) or application/x-ndjson (one JSON object per line).');
+    throw new AppError(
+      415,
+      'unsupported_media_type',
+      'Send the rows as text/csv (a header row, then records) or application/x-ndjson (one JSON object per line).',
+    );
   }
   const length = ctx.request.length;
   if (length !== undefined && length > REST_LOAD_MAX_BYTES) {
-    throw new AppError(413, 'payload_too_large', `The body is larger than the limit of ${REST_LOAD_MAX_BYTES} bytes; split it into several loads.`);
+    throw new AppError(
+      413,
+      'payload_too_large',
+      `The body is larger than the limit of ${REST_LOAD_MAX_BYTES} bytes; split it into several loads.`,
+    );
   }
   const controller = new AbortController();
   ctx.res.once('close', () => {

@@ -19,7 +19,15 @@ export async function enqueueDeliveries(
   if (hooks.length === 0) return [];
   await trx
     .insertInto('webhook_deliveries')
-    .values(hooks.map((hook) => ({ id: messageId(), environment_id: environmentId, webhook_id: hook.id, notification_id: notificationId, payload })))
+    .values(
+      hooks.map((hook) => ({
+        id: messageId(),
+        environment_id: environmentId,
+        webhook_id: hook.id,
+        notification_id: notificationId,
+        payload,
+      })),
+    )
     .execute();
   return hooks.map((hook) => hook.id);
 }

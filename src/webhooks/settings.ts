@@ -39,7 +39,11 @@ export function webhookSettings(env: NodeJS.ProcessEnv = process.env): WebhookSe
 }
 
 /** Exponential backoff with "equal jitter": half the doubled delay fixed, half random. */
-export function retryDelayMs(settings: Pick<WebhookSettings, 'retryBaseMs' | 'retryMaxMs'>, attempts: number, random = Math.random()): number {
+export function retryDelayMs(
+  settings: Pick<WebhookSettings, 'retryBaseMs' | 'retryMaxMs'>,
+  attempts: number,
+  random = Math.random(),
+): number {
   const delay = Math.min(settings.retryMaxMs, settings.retryBaseMs * 2 ** Math.max(0, attempts - 1));
   return Math.round(delay / 2 + (random * delay) / 2);
 }

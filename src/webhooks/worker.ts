@@ -140,13 +140,12 @@ export class WebhookWorker {
     } catch (caught) {
       error = (caught as Error).message || String(caught);
     }
-    const base = this.options.db
-      .updateTable('webhook_deliveries')
-      .where('id', '=', row.id)
-      .where('claim', '=', claim);
+    const base = this.options.db.updateTable('webhook_deliveries').where('id', '=', row.id).where('claim', '=', claim);
     if (error === undefined) {
       this.sent.delivered += 1;
-      await base.set((eb) => ({ status: 'delivered', claim: null, last_status: status ?? null, last_error: null, updated_at: eb.fn('now') })).execute();
+      await base
+        .set((eb) => ({ status: 'delivered', claim: null, last_status: status ?? null, last_error: null, updated_at: eb.fn('now') }))
+        .execute();
       return;
     }
     this.sent.failed += 1;

@@ -21,10 +21,14 @@ describe('npm run bench (smoke)', () => {
     const database = await createTestDatabase();
     noteInstallId(database.name, await installId(database.db));
     try {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--quiet', '--database-url', database.url, '--out', out], {
-        cwd: ROOT,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'bench/run.ts', '--smoke', '--quiet', '--database-url', database.url, '--out', out],
+        {
+          cwd: ROOT,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let output = '';
       child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
       child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -38,7 +42,15 @@ describe('npm run bench (smoke)', () => {
       };
       assert.equal(results.machine.node, process.version);
       assert.ok(results.machine.cores >= 1);
-      const { s1_session_context: s1, s2_point_query: s2, s3_capped_query: s3, s4_token_endpoint: s4, s5_tools_list: s5, s6_startup: s6, s7_huge_values: s7 } = results.scenarios;
+      const {
+        s1_session_context: s1,
+        s2_point_query: s2,
+        s3_capped_query: s3,
+        s4_token_endpoint: s4,
+        s5_tools_list: s5,
+        s6_startup: s6,
+        s7_huge_values: s7,
+      } = results.scenarios;
       for (const server of ['ours', 'reference', 'limit']) {
         assert.ok((s1?.medians?.[server]?.rps ?? 0) > 0, `scenario 1 ${server}`);
         assert.equal(s1?.medians?.[server]?.errors, 0, `scenario 1 ${server} errors`);

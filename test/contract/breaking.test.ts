@@ -68,10 +68,16 @@ describe('breaking-change rules', () => {
 
   it('lists additions and deprecations for the changelog', () => {
     const diff = diffFixture('compatible', 'added-operation-and-deprecation');
-    assert.deepEqual(diff.added.map((n) => n.text), ['operation `GET /pong` (pong)']);
+    assert.deepEqual(
+      diff.added.map((n) => n.text),
+      ['operation `GET /pong` (pong)'],
+    );
     assert.deepEqual(diff.deprecated, [{ pointer: 'openapi.json#/paths/~1ping/get', text: 'operation' }]);
     const tool = diffFixture('compatible', 'added-tool');
-    assert.deepEqual(tool.added.map((n) => n.pointer), ['openapi.json#/paths/~1api~1v1~1list_things/post', 'tools/list_things#']);
+    assert.deepEqual(
+      tool.added.map((n) => n.pointer),
+      ['openapi.json#/paths/~1api~1v1~1list_things/post', 'tools/list_things#'],
+    );
   });
 
   it('finds nothing between specs/ and itself (tools included)', () => {
@@ -87,7 +93,10 @@ describe('npm run contract:check: the breaking-change step', () => {
     const result = contractCheck('--base', path.join(dir, 'before'), '--specs', path.join(dir, 'after'));
     assert.equal(result.status, 1, result.stdout + result.stderr);
     assert.match(result.stderr, /1 breaking change against/);
-    assert.match(result.stderr, /openapi\.json#\/paths\/~1ping\/get\/parameters\/0: new-required-parameter: requests written without it are refused/);
+    assert.match(
+      result.stderr,
+      /openapi\.json#\/paths\/~1ping\/get\/parameters\/0: new-required-parameter: requests written without it are refused/,
+    );
   });
 
   it('passes on a compatible fixture', () => {

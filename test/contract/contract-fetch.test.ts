@@ -37,7 +37,11 @@ after(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-const json = (status: number, body: unknown, type = 'application/json'): Answer => ({ status, headers: { 'content-type': type }, body: JSON.stringify(body) });
+const json = (status: number, body: unknown, type = 'application/json'): Answer => ({
+  status,
+  headers: { 'content-type': type },
+  body: JSON.stringify(body),
+});
 const problem = (status: number, code: string): Answer =>
   json(status, { type: `https://lakehouse-mcp.dev/problems/${code}`, title: code, status, code }, 'application/problem+json');
 const tokens = { access_token: 'a', token_type: 'Bearer', expires_in: 900, scope: 'read' };
@@ -56,7 +60,10 @@ describe('contract-checked fetch', () => {
 
   it('rejects a status the operation does not declare, naming method, path and status', async () => {
     const url = answer('GET', '/healthz', json(418, { status: 'ok' }));
-    await assert.rejects(fetch(url), { name: 'AssertionError', message: /^GET \/healthz answered 418, which the contract does not declare/i });
+    await assert.rejects(fetch(url), {
+      name: 'AssertionError',
+      message: /^GET \/healthz answered 418, which the contract does not declare/i,
+    });
   });
 
   it('rejects a body that misses a required field, with the schema error', async () => {
@@ -68,7 +75,9 @@ describe('contract-checked fetch', () => {
 
   it('rejects a value the schema forbids', async () => {
     const url = answer('GET', '/healthz', json(200, { status: 'fine' }));
-    await assert.rejects(fetch(url), { message: /^GET \/healthz 200 body breaks the contract: \/status must be equal to one of the allowed values/i });
+    await assert.rejects(fetch(url), {
+      message: /^GET \/healthz 200 body breaks the contract: \/status must be equal to one of the allowed values/i,
+    });
   });
 
   it('rejects a content type the status does not declare', async () => {
@@ -86,7 +95,9 @@ describe('contract-checked fetch', () => {
     const ok = answer('GET', `/api/v1/insights/${id}`, problem(404, 'not_found'));
     assert.equal((await fetch(ok)).status, 404);
     const bad = answer('GET', `/api/v1/insights/${id}x`, json(404, { error: 'not_found' }));
-    await assert.rejects(fetch(bad), { message: /^GET \/api\/v1\/insights\/\{id\} 404: content type "application\/json" is not declared/i });
+    await assert.rejects(fetch(bad), {
+      message: /^GET \/api\/v1\/insights\/\{id\} 404: content type "application\/json" is not declared/i,
+    });
   });
 
   it('checks the OAuth endpoints under the issuer path and the path-inserted metadata URL', async () => {
@@ -98,21 +109,33 @@ describe('contract-checked fetch', () => {
 
   it('requires a problem document for an error outside the operations (unknown /api/ path, undeclared method)', async () => {
     const unknown = answer('GET', '/api/v1/nothing-here', { status: 404, headers: { 'content-type': 'text/plain' }, body: 'Not Found' });
-    await assert.rejects(fetch(unknown), { message: /^GET \/api\/v1\/nothing-here \(no such operation in the contract\) answered 404 with content type "text\/plain"/i });
+    await assert.rejects(fetch(unknown), {
+      message: /^GET \/api\/v1\/nothing-here \(no such operation in the contract\) answered 404 with content type "text\/plain"/i,
+    });
     const method = answer('DELETE', '/healthz', json(405, { error: 'method' }, 'application/problem+json'));
-    await assert.rejects(fetch(method, { method: 'DELETE' }), { message: /^DELETE \/healthz \(no such operation in the contract\) 405 body breaks the contract/i });
+    await assert.rejects(fetch(method, { method: 'DELETE' }), {
+      message: /^DELETE \/healthz \(no such operation in the contract\) 405 body breaks the contract/i,
+    });
     const fine = answer('GET', '/api/v1/also-nothing', problem(404, 'not_found'));
     assert.equal((await fetch(fine)).status, 404);
   });
 
   it('leaves alone paths outside the contract, /v1, HEAD, and streams it does not have to read', async () => {
     assert.equal((await fetch(answer('POST', '/hook', { status: 500, body: 'receiver down' }), { method: 'POST' })).status, 500);
-    const v1 = await fetch(answer('POST', '/v1', { status: 200, headers: { 'content-type': 'text/event-stream' }, body: 'event: message\n\n', open: true }), { method: 'POST' });
+    const v1 = await fetch(
+      answer('POST', '/v1', { status: 200, headers: { 'content-type': 'text/event-stream' }, body: 'event: message\n\n', open: true }),
+      { method: 'POST' },
+    );
     assert.equal(v1.status, 200);
     await v1.body?.cancel();
     assert.equal((await fetch(answer('HEAD', '/healthz', { status: 418 }), { method: 'HEAD' })).status, 418);
     // A contract route answering a never-ending event stream fails on its content type, without waiting for the body.
-    const stream = answer('GET', '/readyz', { status: 200, headers: { 'content-type': 'text/event-stream' }, body: 'data: {}\n\n', open: true });
+    const stream = answer('GET', '/readyz', {
+      status: 200,
+      headers: { 'content-type': 'text/event-stream' },
+      body: 'data: {}\n\n',
+      open: true,
+    });
     await assert.rejects(fetch(stream), { message: /^GET \/readyz 200: content type "text\/event-stream" is not declared/i });
   });
 
@@ -138,6 +161,8 @@ describe('contract-checked fetch', () => {
     const { error } = await restClient(base).GET('/readyz');
     assert.equal(error?.code, 'unavailable');
     answer('GET', '/readyz', json(503, { status: 'ok' }));
-    await assert.rejects(restClient(base).GET('/readyz'), { message: /^GET \/readyz 503: content type "application\/json" is not declared/i });
+    await assert.rejects(restClient(base).GET('/readyz'), {
+      message: /^GET \/readyz 503: content type "application\/json" is not declared/i,
+    });
   });
 });

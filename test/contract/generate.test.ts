@@ -72,7 +72,10 @@ describe('npm run generate', () => {
 describe('spec rules', () => {
   it('refuses a tool file not named after its tool', () => {
     const root = specsWith('misnamed', (r) => fs.renameSync(path.join(r, 'tools/get_doc.yaml'), path.join(r, 'tools/read_doc.yaml')));
-    assert.throws(() => loadSpecs(root), (e: unknown) => e instanceof SpecError && /named after its tool/.test(e.message));
+    assert.throws(
+      () => loadSpecs(root),
+      (e: unknown) => e instanceof SpecError && /named after its tool/.test(e.message),
+    );
   });
 
   it('refuses a tool without a valid scope', () => {
@@ -86,7 +89,10 @@ describe('spec rules', () => {
   it('refuses two tools on the same REST route', () => {
     const root = specsWith('route', (r) => {
       const file = path.join(r, 'tools/search_docs.yaml');
-      const text = fs.readFileSync(file, 'utf8').replace('name: search_docs', 'name: search_docs_again').replace('operationId: searchDocs', 'operationId: searchDocsAgain');
+      const text = fs
+        .readFileSync(file, 'utf8')
+        .replace('name: search_docs', 'name: search_docs_again')
+        .replace('operationId: searchDocs', 'operationId: searchDocsAgain');
       fs.writeFileSync(path.join(r, 'tools/search_docs_again.yaml'), text);
     });
     assert.throws(() => loadSpecs(root), /already used by/);

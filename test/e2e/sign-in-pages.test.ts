@@ -27,10 +27,7 @@ before(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   redirectUri = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/callback`;
-  [app, browser] = await Promise.all([
-    startOAuthApp(),
-    launchChromium(),
-  ]);
+  [app, browser] = await Promise.all([startOAuthApp(), launchChromium()]);
 });
 after(async () => {
   await browser?.close();
@@ -60,7 +57,7 @@ describe('sign-in pages in Chromium', { skip }, () => {
         resource: `${app.url}/v1`,
       }),
     );
-    assert.match(await page.textContent('main') ?? '', /Browser Test App/);
+    assert.match((await page.textContent('main')) ?? '', /Browser Test App/);
     // The inline style applies: the page's CSP allows it.
     assert.equal(await page.evaluate<string>("getComputedStyle(document.querySelector('main')).borderTopLeftRadius"), '10px');
 
@@ -68,7 +65,7 @@ describe('sign-in pages in Chromium', { skip }, () => {
     await page.fill('input[name="password"]', PASSWORD);
     await Promise.all([page.waitForURL((url) => url.pathname.endsWith('/oauth/authorize')), page.click('button[type="submit"]')]);
     await page.waitForSelector('select[name="environment"]');
-    assert.match(await page.textContent('main') ?? '', /127\.0\.0\.1/);
+    assert.match((await page.textContent('main')) ?? '', /127\.0\.0\.1/);
     await page.selectOption('select[name="environment"]', 'acme/staging');
     await page.selectOption('select[name="environment"]', 'acme/production');
     await page.check('input[name="read_only"]');
@@ -99,7 +96,16 @@ describe('sign-in pages in Chromium', { skip }, () => {
     const { client_id } = await registerPublicClient(app.issuer, redirectUri);
     const context = await browser.newContext();
     const page = await context.newPage();
-    await page.goto(authorizationUrl(app.issuer, { response_type: 'code', client_id, redirect_uri: redirectUri, code_challenge: pkce().challenge, code_challenge_method: 'S256', state: 'd' }));
+    await page.goto(
+      authorizationUrl(app.issuer, {
+        response_type: 'code',
+        client_id,
+        redirect_uri: redirectUri,
+        code_challenge: pkce().challenge,
+        code_challenge_method: 'S256',
+        state: 'd',
+      }),
+    );
     await page.fill('input[name="email"]', 'rita@example.com');
     await page.fill('input[name="password"]', PASSWORD);
     await Promise.all([page.waitForSelector('select[name="environment"]'), page.click('button[type="submit"]')]);

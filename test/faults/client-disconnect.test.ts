@@ -17,10 +17,15 @@ before(async () => {
 after(async () => app?.close());
 
 // Minutes of work on the sample data, unless cancelled. The marker names this test's statement.
-const slowSql = (marker: string) => `SELECT count(*) AS n, '${marker}' AS marker FROM events a CROSS JOIN events b WHERE a.event_id + b.event_id < 0`;
+const slowSql = (marker: string) =>
+  `SELECT count(*) AS n, '${marker}' AS marker FROM events a CROSS JOIN events b WHERE a.event_id + b.event_id < 0`;
 
 async function runningStatements(marker: string): Promise<number> {
-  const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE ${`%${marker}%`} AND pid <> pg_backend_pid()`.execute(app.database.db);
+  const { rows } = await sql<{
+    n: number;
+  }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND query LIKE ${`%${marker}%`} AND pid <> pg_backend_pid()`.execute(
+    app.database.db,
+  );
   return rows[0]?.n ?? 0;
 }
 
@@ -37,7 +42,9 @@ async function hangUpDuring(marker: string, send: (signal: AbortSignal) => Promi
 
 describe('a client disconnects in the middle of a long query', () => {
   it('cancels the statement in Postgres when an MCP client hangs up', async () => {
-    await hangUpDuring('mcp_hangup', (signal) => callTool(app.url, token, 'query_lakehouse', { sql: slowSql('mcp_hangup'), connection: 'sample', timeout_ms: 60_000 }, 1, signal));
+    await hangUpDuring('mcp_hangup', (signal) =>
+      callTool(app.url, token, 'query_lakehouse', { sql: slowSql('mcp_hangup'), connection: 'sample', timeout_ms: 60_000 }, 1, signal),
+    );
   });
 
   it('cancels the statement in Postgres when a REST client hangs up', async () => {

@@ -59,17 +59,30 @@ interface Outcome {
 function describeFailure(o: Outcome): string | undefined {
   const body = o.answer.json as Record<string, unknown> | undefined;
   if (o.kind === 'mcp') {
-    const result = (body?.result ?? {}) as { isError?: boolean; content?: { text?: string }[]; _meta?: { 'lakehouse-mcp/error'?: { code?: string } } };
+    const result = (body?.result ?? {}) as {
+      isError?: boolean;
+      content?: { text?: string }[];
+      _meta?: { 'lakehouse-mcp/error'?: { code?: string } };
+    };
     if (o.answer.status === 200 && !result.isError) return undefined;
-    if (result._meta?.['lakehouse-mcp/error']?.code === 'database_unavailable' && /database is unavailable/.test(result.content?.[0]?.text ?? '')) return undefined;
+    if (
+      result._meta?.['lakehouse-mcp/error']?.code === 'database_unavailable' &&
+      /database is unavailable/.test(result.content?.[0]?.text ?? '')
+    )
+      return undefined;
     if (o.answer.status === 503 && /database is unavailable/.test(o.answer.text)) return undefined;
     return `MCP: HTTP ${o.answer.status} ${o.answer.text.slice(0, 200)}`;
   }
   if (o.answer.status === 200) return undefined;
   if (o.answer.status !== 503) return `${o.kind}: HTTP ${o.answer.status} ${o.answer.text.slice(0, 200)}`;
   if (!o.answer.headers.get('retry-after')) return `${o.kind}: 503 without Retry-After`;
-  if (o.kind === 'rest') return body?.code === 'database_unavailable' && /database is unavailable/.test(String(body.detail)) ? undefined : `rest: ${o.answer.text}`;
-  return body?.error === 'temporarily_unavailable' && /database is unavailable/.test(String(body.error_description)) ? undefined : `${o.kind}: ${o.answer.text}`;
+  if (o.kind === 'rest')
+    return body?.code === 'database_unavailable' && /database is unavailable/.test(String(body.detail))
+      ? undefined
+      : `rest: ${o.answer.text}`;
+  return body?.error === 'temporarily_unavailable' && /database is unavailable/.test(String(body.error_description))
+    ? undefined
+    : `${o.kind}: ${o.answer.text}`;
 }
 
 describe('the database stops in the middle of load and comes back', () => {
@@ -107,9 +120,17 @@ describe('the database stops in the middle of load and comes back', () => {
         })(),
       );
     let n = 0;
-    loop(() => timed('mcp', (signal) => callTool(base, writer, 'create_memory', { content: `load ${n++}`, type: 'episodic', importance: 0.5 }, 1, signal)));
+    loop(() =>
+      timed('mcp', (signal) =>
+        callTool(base, writer, 'create_memory', { content: `load ${n++}`, type: 'episodic', importance: 0.5 }, 1, signal),
+      ),
+    );
     loop(() => timed('mcp', (signal) => callTool(base, writer, 'list_connections', {}, 1, signal)));
-    loop(() => timed('rest', async (signal) => answerOf(await fetch(`${base}/api/v1/notifications`, { headers: { authorization: `Bearer ${writer}` }, signal }))));
+    loop(() =>
+      timed('rest', async (signal) =>
+        answerOf(await fetch(`${base}/api/v1/notifications`, { headers: { authorization: `Bearer ${writer}` }, signal })),
+      ),
+    );
     loop(() =>
       timed('refresh', async (signal) => {
         // Plain fetch, bounded by the signal; 503 is an expected answer here.
@@ -142,14 +163,25 @@ describe('the database stops in the middle of load and comes back', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const readyz = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(REQUEST_BOUND_MS) });
     assert.equal(readyz.status, 503, '/readyz reports the database away');
-    assert.equal((await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(REQUEST_BOUND_MS) })).status, 200, '/healthz: the process lives on');
+    assert.equal(
+      (await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(REQUEST_BOUND_MS) })).status,
+      200,
+      '/healthz: the process lives on',
+    );
     const upAt = Date.now();
     await proxy.up();
 
     // Recovery: the first success of each kind after the return.
     const firstSuccess = async (kind: Kind) => {
       for (;;) {
-        const ok = outcomes.find((o) => o.kind === kind && o.at >= upAt && describeFailure(o) === undefined && (o.answer.status === 200 && !(o.answer.json as { result?: { isError?: boolean } }).result?.isError));
+        const ok = outcomes.find(
+          (o) =>
+            o.kind === kind &&
+            o.at >= upAt &&
+            describeFailure(o) === undefined &&
+            o.answer.status === 200 &&
+            !(o.answer.json as { result?: { isError?: boolean } }).result?.isError,
+        );
         if (ok) return ok.at + ok.ms - upAt;
         if (Date.now() - upAt > 20_000) return Infinity;
         await new Promise((resolve) => setTimeout(resolve, 50));
@@ -177,8 +209,14 @@ describe('the database stops in the middle of load and comes back', () => {
     const stored = await database.db.selectFrom('oauth_refresh_tokens').select('token_hash').where('token_hash', 'in', hashes).execute();
     assert.equal(stored.length, issuedRefreshTokens.length, 'every refresh token handed out was stored');
     assert.ok(signedInAgain <= 1, `the refresh chain was refused ${signedInAgain} times (one lost answer at most)`);
-    const last = await postForm(`${server.config.issuerUrl}/oauth/token`, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: clientId });
+    const last = await postForm(`${server.config.issuerUrl}/oauth/token`, {
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      client_id: clientId,
+    });
     assert.equal(last.status, 200, JSON.stringify(last.body));
-    process.stderr.write(`database outage: ${outcomes.length} requests, ${during.length} during the outage (${failed.length} refused, slowest ${slowest} ms), recovery ${JSON.stringify(recovery)} ms\n`);
+    process.stderr.write(
+      `database outage: ${outcomes.length} requests, ${during.length} during the outage (${failed.length} refused, slowest ${slowest} ms), recovery ${JSON.stringify(recovery)} ms\n`,
+    );
   });
 });

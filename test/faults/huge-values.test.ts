@@ -47,7 +47,14 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
     await createEnvironment(database.db, { organization: 'acme', environment: 'production' });
     noteInstallId(database.name, await installId(database.db));
     const account = await createServiceAccount(database.db, { organization: 'acme', environment: 'production' }, 'huge-values', ['read']);
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', DATABASE_URL: database.url, SECRET_KEY, LOG_LEVEL: 'warn', TOOL_CALL_LIMIT: '0' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: '0',
+      DATABASE_URL: database.url,
+      SECRET_KEY,
+      LOG_LEVEL: 'warn',
+      TOOL_CALL_LIMIT: '0',
+    };
     for (const name of ['PUBLIC_URL', 'ISSUER_URL', 'DATA_DIR', 'HOST']) delete env[name];
     const started = await startServerProcess(env);
     server = { ...started, url: `http://localhost:${started.port}` };
@@ -78,7 +85,13 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
     assert.match(problem.detail, /left\(col, 1000\)/);
     await alive();
 
-    const mcp = resultOf(await callTool(server.url, token, 'query_lakehouse', { connection: 'sample', sql: 'SELECT repeat(chr(120), 540000000)', timeout_ms: 60_000 }));
+    const mcp = resultOf(
+      await callTool(server.url, token, 'query_lakehouse', {
+        connection: 'sample',
+        sql: 'SELECT repeat(chr(120), 540000000)',
+        timeout_ms: 60_000,
+      }),
+    );
     assert.equal(mcp.isError, true);
     assert.equal(mcp._meta?.['lakehouse-mcp/error']?.code, 'row_too_large');
     await alive();
@@ -92,7 +105,9 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
     // Forget the peak of the tests before (writing 5 to clear_refs resets VmHWM to the current RSS).
     await fs.writeFile(`/proc/${server.child.pid}/clear_refs`, '5');
     const before = await memoryOf(server.child.pid as number);
-    const answers = await Promise.all(Array.from({ length: 4 }, (_, i) => rest(`SELECT ${i} AS n, repeat('y', 100000000) AS huge`, { timeout_ms: 60_000 })));
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => rest(`SELECT ${i} AS n, repeat('y', 100000000) AS huge`, { timeout_ms: 60_000 })),
+    );
     for (const answer of answers) assert.equal((answer.json as { code?: string }).code, 'row_too_large', answer.text.slice(0, 300));
     const afterwards = await memoryOf(server.child.pid as number);
     const growth = afterwards.peak - before.now;

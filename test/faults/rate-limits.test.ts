@@ -80,12 +80,17 @@ describe('rate limits over HTTP', () => {
   });
 
   it('refuses token requests from an address after TOKEN_LIMIT failures, with 429 + Retry-After, counted in Postgres', async () => {
-    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'limit test', ['read']);
+    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'limit test', [
+      'read',
+    ]);
     const post = async (secret: string) =>
       answerOf(
         await fetch(`${app.url}/oauth/token`, {
           method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${account.client_id}:${secret}`).toString('base64')}` },
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: `Basic ${Buffer.from(`${account.client_id}:${secret}`).toString('base64')}`,
+          },
           body: new URLSearchParams({ grant_type: 'client_credentials' }),
         }),
       );
@@ -98,7 +103,11 @@ describe('rate limits over HTTP', () => {
     assert.equal(malformedOAuthError(limited), undefined);
     assert.equal((limited.json as { error: string }).error, 'temporarily_unavailable');
     assert.ok(Number(limited.headers.get('retry-after')) >= 1);
-    const counter = await app.database.db.selectFrom('rate_limit_counters').select('hits').where('key', 'like', 'token:%').executeTakeFirstOrThrow();
+    const counter = await app.database.db
+      .selectFrom('rate_limit_counters')
+      .select('hits')
+      .where('key', 'like', 'token:%')
+      .executeTakeFirstOrThrow();
     assert.equal(counter.hits, 3);
   });
 
@@ -132,7 +141,12 @@ describe('rate limits over HTTP', () => {
     assert.equal(stored.used_at, null, 'the refused refresh did not rotate the token');
     // Whatever else is wrong with a request from a full window, it is answered 429 (and not counted).
     assert.equal((await refresh(user.refreshToken, 'no such client')).status, 429);
-    const counter = await app.database.db.selectFrom('rate_limit_counters').select('hits').where('key', 'like', 'token:%').orderBy('window_start', 'desc').executeTakeFirstOrThrow();
+    const counter = await app.database.db
+      .selectFrom('rate_limit_counters')
+      .select('hits')
+      .where('key', 'like', 'token:%')
+      .orderBy('window_start', 'desc')
+      .executeTakeFirstOrThrow();
     assert.equal(counter.hits, 3);
   });
 });

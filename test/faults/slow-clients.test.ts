@@ -145,7 +145,11 @@ describe('slow clients against the real server', () => {
     );
     const silent = await connectFrom('127.0.0.3');
     assert.equal(await healthz(), 200);
-    const answers = await withinDeadline(Promise.all([...trickled, silent].map((c) => c.closed)), CLOSE_DEADLINE_MS, 'the server to close the slow headers');
+    const answers = await withinDeadline(
+      Promise.all([...trickled, silent].map((c) => c.closed)),
+      CLOSE_DEADLINE_MS,
+      'the server to close the slow headers',
+    );
     for (const raw of answers) assert.equal(parseResponse(raw).status, 408, raw);
   });
 
@@ -219,7 +223,10 @@ describe('slow clients against the real server', () => {
 });
 
 /** A plain server on 127.0.0.1 for the guards alone; resolves with it and its port. */
-async function plainServer(listener: http.RequestListener, setup: (server: http.Server) => void = () => undefined): Promise<{ server: http.Server; port: number }> {
+async function plainServer(
+  listener: http.RequestListener,
+  setup: (server: http.Server) => void = () => undefined,
+): Promise<{ server: http.Server; port: number }> {
   const server = http.createServer(listener);
   setup(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -302,7 +309,10 @@ describe('behind a proxy (TRUST_PROXY=1)', () => {
     for (const proxy of [false, true]) {
       const koa = new Koa({ proxy });
       for (const header of forwarded) {
-        const req = { headers: header === undefined ? {} : { 'x-forwarded-for': header }, socket: { remoteAddress: '192.0.2.10' } } as unknown as http.IncomingMessage;
+        const req = {
+          headers: header === undefined ? {} : { 'x-forwarded-for': header },
+          socket: { remoteAddress: '192.0.2.10' },
+        } as unknown as http.IncomingMessage;
         const ctx = koa.createContext(req, {} as http.ServerResponse);
         assert.equal(clientAddress(req, proxy), ctx.ip, `proxy ${proxy}, X-Forwarded-For ${JSON.stringify(header)}`);
       }

@@ -27,11 +27,22 @@ export async function answerOf(response: Response): Promise<Answer> {
   } catch {
     json = undefined;
   }
-  return { status: response.status, headers: response.headers, contentType: (response.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '', text, json };
+  return {
+    status: response.status,
+    headers: response.headers,
+    contentType: (response.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '',
+    text,
+    json,
+  };
 }
 
 /** POSTs a JSON-RPC message (or raw text) to `/v1` with the usual MCP headers, overridable. */
-export async function postRpc(baseUrl: string, body: unknown, headers: Record<string, string | undefined> = {}, signal?: AbortSignal): Promise<Answer> {
+export async function postRpc(
+  baseUrl: string,
+  body: unknown,
+  headers: Record<string, string | undefined> = {},
+  signal?: AbortSignal,
+): Promise<Answer> {
   const merged: Record<string, string> = {};
   for (const [name, value] of Object.entries({ ...MCP_HEADERS, ...headers })) if (value !== undefined) merged[name] = value;
   const response = await fetch(`${baseUrl}/v1`, {
@@ -44,8 +55,20 @@ export async function postRpc(baseUrl: string, body: unknown, headers: Record<st
 }
 
 /** tools/call of `name` with `args` as bearer `token`. */
-export function callTool(baseUrl: string, token: string, name: string, args: unknown, id: number | string = 1, signal?: AbortSignal): Promise<Answer> {
-  return postRpc(baseUrl, { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } }, { authorization: `Bearer ${token}` }, signal);
+export function callTool(
+  baseUrl: string,
+  token: string,
+  name: string,
+  args: unknown,
+  id: number | string = 1,
+  signal?: AbortSignal,
+): Promise<Answer> {
+  return postRpc(
+    baseUrl,
+    { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } },
+    { authorization: `Bearer ${token}` },
+    signal,
+  );
 }
 
 export interface ToolResult {
@@ -74,7 +97,8 @@ export function malformedMcpAnswer(answer: Answer): string | undefined {
   const body = answer.json as { jsonrpc?: unknown; error?: { code?: unknown; message?: unknown }; result?: ToolResult } | undefined;
   if (!body || body.jsonrpc !== '2.0') return `not a JSON-RPC body (HTTP ${answer.status} ${answer.contentType})`;
   if (body.error) {
-    if (!Number.isInteger(body.error.code) || typeof body.error.message !== 'string' || !body.error.message) return 'JSON-RPC error without code or message';
+    if (!Number.isInteger(body.error.code) || typeof body.error.message !== 'string' || !body.error.message)
+      return 'JSON-RPC error without code or message';
     return undefined;
   }
   if (!body.result) return 'JSON-RPC answer with neither result nor error';
@@ -90,14 +114,16 @@ export function malformedProblem(answer: Answer): string | undefined {
   if (answer.status < 400) return undefined;
   if (answer.contentType !== 'application/problem+json') return `HTTP ${answer.status} as ${answer.contentType}, not problem+json`;
   const body = answer.json as { code?: unknown; status?: unknown; detail?: unknown } | undefined;
-  if (typeof body?.code !== 'string' || body.status !== answer.status || typeof body.detail !== 'string') return `problem without code/status/detail: ${answer.text.slice(0, 200)}`;
+  if (typeof body?.code !== 'string' || body.status !== answer.status || typeof body.detail !== 'string')
+    return `problem without code/status/detail: ${answer.text.slice(0, 200)}`;
   return undefined;
 }
 
 export function malformedOAuthError(answer: Answer): string | undefined {
   if (answer.status < 400) return undefined;
   const body = answer.json as { error?: unknown; error_description?: unknown } | undefined;
-  if (answer.contentType === 'application/json' && typeof body?.error === 'string' && /^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/.test(body.error)) return undefined;
+  if (answer.contentType === 'application/json' && typeof body?.error === 'string' && /^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/.test(body.error))
+    return undefined;
   // Errors the app answers before the OAuth handler runs (415 on a route's content type) are problem documents.
   if (answer.contentType === 'application/problem+json') return malformedProblem(answer);
   return `OAuth error that is neither an RFC 6749 body nor a problem: HTTP ${answer.status} ${answer.contentType} ${answer.text.slice(0, 200)}`;
@@ -130,7 +156,11 @@ const WATCHED_TABLES = [
 
 /** Row counts of the main tables (those that exist in this schema), in one statement. */
 export async function rowCounts(db: Kysely<Database>): Promise<Record<string, number>> {
-  const { rows: present } = await sql<{ name: string }>`SELECT relname AS name FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace AND relname = ANY(${WATCHED_TABLES})`.execute(db);
+  const { rows: present } = await sql<{
+    name: string;
+  }>`SELECT relname AS name FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace AND relname = ANY(${WATCHED_TABLES})`.execute(
+    db,
+  );
   if (present.length === 0) return {};
   const select = present.map(({ name }) => `(SELECT count(*) FROM "${name}")::int AS "${name}"`).join(', ');
   const { rows } = await sql<Record<string, number>>`SELECT ${sql.raw(select)}`.execute(db);
@@ -138,7 +168,12 @@ export async function rowCounts(db: Kysely<Database>): Promise<Record<string, nu
 }
 
 /** Polls `check` until it is true or `timeoutMs` passes. */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string, intervalMs = 100): Promise<void> {
+export async function eventually(
+  check: () => Promise<boolean> | boolean,
+  timeoutMs: number,
+  what: string,
+  intervalMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

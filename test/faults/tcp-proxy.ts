@@ -16,7 +16,9 @@ export class TcpProxy {
   port = 0;
 
   constructor(targetHost: string, targetPort: number) {
-    this.child = fork(path.join(import.meta.dirname, 'tcp-proxy-process.ts'), [targetHost, String(targetPort)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(path.join(import.meta.dirname, 'tcp-proxy-process.ts'), [targetHost, String(targetPort)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     this.child.on('message', (message: { id: number; port?: number; error?: string }) => {
       const waiting = this.pending.get(message.id);
       this.pending.delete(message.id);

@@ -67,13 +67,19 @@ function stringFor(schema: Schema): fc.Arbitrary<string> {
   const maxLength = Math.min(typeof schema.maxLength === 'number' ? schema.maxLength : 60, minLength + 60);
   const format = schema.format;
   if (format === 'uuid') return fc.uuid();
-  if (format === 'date-time') return fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString());
-  if (format === 'date') return fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString().slice(0, 10));
+  if (format === 'date-time')
+    return fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString());
+  if (format === 'date')
+    return fc
+      .date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true })
+      .map((d) => d.toISOString().slice(0, 10));
   if (format === 'uri' || format === 'url') return fc.webUrl();
   if (format === 'email') return fc.emailAddress();
   if (typeof schema.pattern === 'string') {
     try {
-      return fc.stringMatching(new RegExp(schema.pattern)).filter((s) => s.length >= minLength && s.length <= Math.max(maxLength, minLength));
+      return fc
+        .stringMatching(new RegExp(schema.pattern))
+        .filter((s) => s.length >= minLength && s.length <= Math.max(maxLength, minLength));
     } catch {
       // a pattern JavaScript cannot compile: fall through to plain strings
     }
@@ -82,9 +88,17 @@ function stringFor(schema: Schema): fc.Arbitrary<string> {
 }
 
 function numberFor(schema: Schema, integer: boolean): fc.Arbitrary<number> {
-  const min = typeof schema.minimum === 'number' ? schema.minimum : typeof schema.exclusiveMinimum === 'number' ? schema.exclusiveMinimum + 1 : -1000;
-  const max = typeof schema.maximum === 'number' ? schema.maximum : typeof schema.exclusiveMaximum === 'number' ? schema.exclusiveMaximum - 1 : 100_000;
-  return integer ? fc.integer({ min: Math.ceil(min), max: Math.floor(max) }) : fc.double({ min, max, noNaN: true, noDefaultInfinity: true });
+  const min =
+    typeof schema.minimum === 'number' ? schema.minimum : typeof schema.exclusiveMinimum === 'number' ? schema.exclusiveMinimum + 1 : -1000;
+  const max =
+    typeof schema.maximum === 'number'
+      ? schema.maximum
+      : typeof schema.exclusiveMaximum === 'number'
+        ? schema.exclusiveMaximum - 1
+        : 100_000;
+  return integer
+    ? fc.integer({ min: Math.ceil(min), max: Math.floor(max) })
+    : fc.double({ min, max, noNaN: true, noDefaultInfinity: true });
 }
 
 /**
@@ -105,7 +119,8 @@ export function fromSchema(schema: unknown, root: Schema = schema as Schema, dep
   if ('const' in s) return fc.constant(s.const);
   if (Array.isArray(s.enum) && s.enum.length > 0) return fc.constantFrom(...(s.enum as unknown[]));
   const branches = (s.anyOf ?? s.oneOf) as unknown[] | undefined;
-  if (Array.isArray(branches) && branches.length > 0) return fc.oneof(...branches.map((b) => fromSchema({ ...s, anyOf: undefined, oneOf: undefined, ...(b as Schema) }, root, depth + 1)));
+  if (Array.isArray(branches) && branches.length > 0)
+    return fc.oneof(...branches.map((b) => fromSchema({ ...s, anyOf: undefined, oneOf: undefined, ...(b as Schema) }, root, depth + 1)));
   const types = typesOf(s);
   if (types.length === 0) return anyJson;
   return fc.oneof(
@@ -165,9 +180,11 @@ export function mutated(valid: fc.Arbitrary<unknown>): fc.Arbitrary<unknown> {
     },
     {
       weight: 1,
-      arbitrary: fc.tuple(valid, fc.string({ minLength: 1, maxLength: 12 }), anyJson).map(([value, key, extra]) =>
-        typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value, [key]: extra } : value,
-      ),
+      arbitrary: fc
+        .tuple(valid, fc.string({ minLength: 1, maxLength: 12 }), anyJson)
+        .map(([value, key, extra]) =>
+          typeof value === 'object' && value !== null && !Array.isArray(value) ? { ...value, [key]: extra } : value,
+        ),
     },
     { weight: 1, arbitrary: anyJson },
   );

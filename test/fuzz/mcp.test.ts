@@ -23,7 +23,18 @@ before(async () => {
 });
 after(async () => app?.close());
 
-const METHODS = ['initialize', 'ping', 'tools/list', 'tools/call', 'logging/setLevel', 'notifications/initialized', 'notifications/cancelled', 'resources/list', 'prompts/get', 'completion/complete'];
+const METHODS = [
+  'initialize',
+  'ping',
+  'tools/list',
+  'tools/call',
+  'logging/setLevel',
+  'notifications/initialized',
+  'notifications/cancelled',
+  'resources/list',
+  'prompts/get',
+  'completion/complete',
+];
 
 /** Did the request change nothing? (A JSON-RPC error, an isError result or an HTTP refusal.) */
 function refused(answer: Answer): boolean {
@@ -38,9 +49,12 @@ async function checkedPost(body: unknown, headers: Record<string, string | undef
   const answer = await postRpc(app.url, body, headers);
   assert.ok(answer.status < 500, `5xx: HTTP ${answer.status} ${answer.text.slice(0, 300)}`);
   assert.equal(malformedMcpAnswer(answer), undefined, `${malformedMcpAnswer(answer)}: ${answer.text.slice(0, 300)}`);
-  const error = (answer.json as { result?: { _meta?: { 'lakehouse-mcp/error'?: { code?: string } } } } | undefined)?.result?._meta?.['lakehouse-mcp/error'];
+  const error = (answer.json as { result?: { _meta?: { 'lakehouse-mcp/error'?: { code?: string } } } } | undefined)?.result?._meta?.[
+    'lakehouse-mcp/error'
+  ];
   assert.notEqual(error?.code, 'internal_error', `a tool failed internally: ${answer.text.slice(0, 300)}`);
-  if (refused(answer)) assert.deepEqual(await rowCounts(app.database.db), before, `a refused request changed data: ${answer.text.slice(0, 300)}`);
+  if (refused(answer))
+    assert.deepEqual(await rowCounts(app.database.db), before, `a refused request changed data: ${answer.text.slice(0, 300)}`);
   return answer;
 }
 
@@ -58,9 +72,22 @@ describe('fuzzing /v1', () => {
         id,
         method: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...METHODS) }, { weight: 1, arbitrary: anyJson }),
         params: fc.oneof(
-          fc.record({ name: fc.oneof(fc.constantFrom(...toolCatalogue.map((t) => t.name)), hostileString), arguments: anyJson }, { requiredKeys: [] }),
-          fc.record({ protocolVersion: fc.oneof(fc.constantFrom('2025-11-25', '2025-06-18', '1999-01-01'), hostileString), capabilities: anyJson, clientInfo: anyJson }, { requiredKeys: [] }),
-          fc.record({ requestId: anyJson, level: fc.oneof(fc.constantFrom('debug', 'info', 'emergency'), hostileString), cursor: anyJson }, { requiredKeys: [] }),
+          fc.record(
+            { name: fc.oneof(fc.constantFrom(...toolCatalogue.map((t) => t.name)), hostileString), arguments: anyJson },
+            { requiredKeys: [] },
+          ),
+          fc.record(
+            {
+              protocolVersion: fc.oneof(fc.constantFrom('2025-11-25', '2025-06-18', '1999-01-01'), hostileString),
+              capabilities: anyJson,
+              clientInfo: anyJson,
+            },
+            { requiredKeys: [] },
+          ),
+          fc.record(
+            { requestId: anyJson, level: fc.oneof(fc.constantFrom('debug', 'info', 'emergency'), hostileString), cursor: anyJson },
+            { requiredKeys: [] },
+          ),
           anyJson,
         ),
         result: anyJson,
@@ -68,11 +95,18 @@ describe('fuzzing /v1', () => {
       },
       { requiredKeys: ['jsonrpc'] },
     );
-    const body = fc.oneof({ weight: 8, arbitrary: envelope }, { weight: 1, arbitrary: anyJson }, { weight: 1, arbitrary: fc.string({ maxLength: 30 }) }, { weight: 1, arbitrary: fc.array(envelope, { maxLength: 3 }) });
+    const body = fc.oneof(
+      { weight: 8, arbitrary: envelope },
+      { weight: 1, arbitrary: anyJson },
+      { weight: 1, arbitrary: fc.string({ maxLength: 30 }) },
+      { weight: 1, arbitrary: fc.array(envelope, { maxLength: 3 }) },
+    );
     const token = fc.constantFrom<string | undefined>(writer, reader, undefined);
     await fc.assert(
       fc.asyncProperty(body, token, async (message, bearer) => {
-        await checkedPost(typeof message === 'string' ? message : JSON.stringify(message) ?? 'null', { authorization: bearer ? `Bearer ${bearer}` : undefined });
+        await checkedPost(typeof message === 'string' ? message : (JSON.stringify(message) ?? 'null'), {
+          authorization: bearer ? `Bearer ${bearer}` : undefined,
+        });
       }),
       bounded(4_000),
     );
@@ -85,7 +119,10 @@ describe('fuzzing /v1', () => {
     let isError = 0;
     await fc.assert(
       fc.asyncProperty(call, fc.integer({ min: 1, max: 1e6 }), async ({ tool, args }, id) => {
-        const answer = await checkedPost({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool.name, arguments: args } }, { authorization: `Bearer ${writer}` });
+        const answer = await checkedPost(
+          { jsonrpc: '2.0', id, method: 'tools/call', params: { name: tool.name, arguments: args } },
+          { authorization: `Bearer ${writer}` },
+        );
         if (refused(answer)) isError++;
         else ok++;
       }),
@@ -101,28 +138,62 @@ describe('fuzzing /v1', () => {
     const printable = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 80 });
     const headers = fc.record(
       {
-        origin: fc.oneof(fc.constant(app.url), fc.constantFrom('null', 'http://evil.example', 'http://localhost', `${app.url}.evil.example`), printable),
+        origin: fc.oneof(
+          fc.constant(app.url),
+          fc.constantFrom('null', 'http://evil.example', 'http://localhost', `${app.url}.evil.example`),
+          printable,
+        ),
         accept: fc.oneof(
-          fc.constantFrom('application/json, text/event-stream', 'application/json', 'text/event-stream', '*/*', 'application/*;q=0, text/*', ''),
+          fc.constantFrom(
+            'application/json, text/event-stream',
+            'application/json',
+            'text/event-stream',
+            '*/*',
+            'application/*;q=0, text/*',
+            '',
+          ),
           printable,
         ),
         'mcp-protocol-version': fc.oneof(fc.constantFrom('2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05', 'latest', ''), printable),
         authorization: fc.oneof(
           fc.constant(`Bearer ${reader}`),
-          fc.constantFrom('Bearer', 'Bearer ', 'Basic YTpi', `bearer  ${reader}`, `Bearer ${reader}x`, `Bearer ${reader.split('.').slice(0, 2).join('.')}.`, `Bearer ${reader.replace(/^./, 'A')}`),
+          fc.constantFrom(
+            'Bearer',
+            'Bearer ',
+            'Basic YTpi',
+            `bearer  ${reader}`,
+            `Bearer ${reader}x`,
+            `Bearer ${reader.split('.').slice(0, 2).join('.')}.`,
+            `Bearer ${reader.replace(/^./, 'A')}`,
+          ),
           printable.map((p) => `Bearer ${p}`),
           printable,
         ),
-        'content-type': fc.oneof(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded'), printable),
+        'content-type': fc.oneof(
+          fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded'),
+          printable,
+        ),
       },
       { requiredKeys: [] },
     );
     const method = fc.constantFrom('tools/list', 'tools/call', 'ping', 'initialize');
     await fc.assert(
       fc.asyncProperty(headers, method, async (given, name) => {
-        const params = name === 'tools/call' ? { name: 'get_session_context', arguments: {} } : name === 'initialize' ? { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'fuzz', version: '1' } } : {};
+        const params =
+          name === 'tools/call'
+            ? { name: 'get_session_context', arguments: {} }
+            : name === 'initialize'
+              ? { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'fuzz', version: '1' } }
+              : {};
         // Headers the generator left out are removed (undefined), not defaulted.
-        const all: Record<string, string | undefined> = { origin: undefined, accept: undefined, 'mcp-protocol-version': undefined, authorization: undefined, 'content-type': undefined, ...given };
+        const all: Record<string, string | undefined> = {
+          origin: undefined,
+          accept: undefined,
+          'mcp-protocol-version': undefined,
+          authorization: undefined,
+          'content-type': undefined,
+          ...given,
+        };
         const answer = await checkedPost({ jsonrpc: '2.0', id: 7, method: name, params }, all);
         if (answer.status === 200 && given.origin !== undefined && given.origin !== app.url) {
           assert.fail(`a foreign Origin was served: ${given.origin}`);

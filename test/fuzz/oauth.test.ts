@@ -40,7 +40,7 @@ function formOf(fields: Record<string, unknown>): string {
   const form = new URLSearchParams();
   for (const [name, v] of Object.entries(fields)) {
     if (Array.isArray(v)) for (const item of v) form.append(name, String(item));
-    else form.append(name, typeof v === 'string' ? v : JSON.stringify(v) ?? '');
+    else form.append(name, typeof v === 'string' ? v : (JSON.stringify(v) ?? ''));
   }
   return form.toString();
 }
@@ -48,7 +48,10 @@ function formOf(fields: Record<string, unknown>): string {
 const contentType = fc.oneof(
   { weight: 6, arbitrary: fc.constant('form') },
   { weight: 2, arbitrary: fc.constant('json') },
-  { weight: 1, arbitrary: fc.constantFrom('text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded; charset=latin1', '') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('text/plain', 'multipart/form-data; boundary=x', 'application/x-www-form-urlencoded; charset=latin1', ''),
+  },
 );
 
 const authorization = () =>
@@ -67,7 +70,8 @@ async function post(path: string, kind: string, fields: unknown, auth: string | 
   let body: string;
   if (kind === 'form') {
     headers['content-type'] = 'application/x-www-form-urlencoded';
-    body = typeof fields === 'object' && fields !== null && !Array.isArray(fields) ? formOf(fields as Record<string, unknown>) : String(fields);
+    body =
+      typeof fields === 'object' && fields !== null && !Array.isArray(fields) ? formOf(fields as Record<string, unknown>) : String(fields);
   } else if (kind === 'json') {
     headers['content-type'] = 'application/json';
     body = JSON.stringify(fields) ?? 'null';
@@ -83,11 +87,16 @@ async function checked(path: string, kind: string, fields: unknown, auth: string
   const answer = await post(path, kind, fields, auth);
   assert.ok(answer.status < 500, `5xx from ${path}: HTTP ${answer.status} ${answer.text.slice(0, 300)}`);
   assert.equal(malformedOAuthError(answer), undefined, `${path}: ${malformedOAuthError(answer)}`);
-  if (answer.status >= 400) assert.deepEqual(await rowCounts(app.database.db), before, `a refused ${path} changed data: ${answer.text.slice(0, 300)}`);
+  if (answer.status >= 400)
+    assert.deepEqual(await rowCounts(app.database.db), before, `a refused ${path} changed data: ${answer.text.slice(0, 300)}`);
   if (answer.status === 200 && path === '/oauth/token') {
     // A token is only ever handed to the one client that may have it: the service account.
     assert.match(answer.text, /"access_token"/);
-    assert.ok(auth?.includes(Buffer.from(`${account.client_id}:${account.client_secret}`).toString('base64')) || JSON.stringify(fields).includes(account.client_secret), 'a token was issued to a caller without the secret');
+    assert.ok(
+      auth?.includes(Buffer.from(`${account.client_id}:${account.client_secret}`).toString('base64')) ||
+        JSON.stringify(fields).includes(account.client_secret),
+      'a token was issued to a caller without the secret',
+    );
   }
   return answer;
 }
@@ -100,7 +109,17 @@ describe('fuzzing the OAuth endpoints', () => {
   it('/oauth/token answers any form or JSON body with tokens or an RFC 6749 error, never a 5xx', async () => {
     const fields = fc.record(
       {
-        grant_type: fc.oneof(fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'password', 'urn:ietf:params:oauth:grant-type:device_code'), value, fc.array(value, { maxLength: 3 })),
+        grant_type: fc.oneof(
+          fc.constantFrom(
+            'authorization_code',
+            'refresh_token',
+            'client_credentials',
+            'password',
+            'urn:ietf:params:oauth:grant-type:device_code',
+          ),
+          value,
+          fc.array(value, { maxLength: 3 }),
+        ),
         code: value,
         redirect_uri: fc.oneof(fc.constant('http://127.0.0.1:9/cb'), value),
         code_verifier: value,
@@ -124,7 +143,18 @@ describe('fuzzing the OAuth endpoints', () => {
 
   it('/oauth/register answers any client metadata with a client or an RFC 7591 error, never a 5xx', async () => {
     const uri = fc.oneof(
-      fc.constantFrom('http://127.0.0.1:9/cb', 'http://localhost/cb', 'https://app.example.com/cb', 'cursor://anysphere.cursor-retrieval/oauth/callback', 'javascript:alert(1)', 'data:text/html,x', 'file:///etc/passwd', 'http://example.com/cb', 'https://a.example/cb#frag', '//evil.example'),
+      fc.constantFrom(
+        'http://127.0.0.1:9/cb',
+        'http://localhost/cb',
+        'https://app.example.com/cb',
+        'cursor://anysphere.cursor-retrieval/oauth/callback',
+        'javascript:alert(1)',
+        'data:text/html,x',
+        'file:///etc/passwd',
+        'http://example.com/cb',
+        'https://a.example/cb#frag',
+        '//evil.example',
+      ),
       fc.webUrl(),
       value,
     );
@@ -132,9 +162,15 @@ describe('fuzzing the OAuth endpoints', () => {
       {
         client_name: fc.oneof(value, anyJson),
         redirect_uris: fc.oneof(fc.array(uri, { maxLength: 4 }), anyJson),
-        grant_types: fc.oneof(fc.array(fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'password'), { maxLength: 3 }), anyJson),
+        grant_types: fc.oneof(
+          fc.array(fc.constantFrom('authorization_code', 'refresh_token', 'client_credentials', 'implicit', 'password'), { maxLength: 3 }),
+          anyJson,
+        ),
         response_types: fc.oneof(fc.array(fc.constantFrom('code', 'token'), { maxLength: 2 }), anyJson),
-        token_endpoint_auth_method: fc.oneof(fc.constantFrom('none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'), anyJson),
+        token_endpoint_auth_method: fc.oneof(
+          fc.constantFrom('none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt'),
+          anyJson,
+        ),
         scope: fc.oneof(fc.constantFrom('read', 'read write', 'admin'), anyJson),
         client_uri: fc.oneof(fc.webUrl(), anyJson),
         logo_uri: fc.oneof(fc.webUrl(), anyJson),

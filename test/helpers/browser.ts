@@ -12,10 +12,16 @@ export interface BrowserAvailability {
   skip: string | false;
 }
 
-export function browserAvailability(env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = fs.existsSync): BrowserAvailability {
+export function browserAvailability(
+  env: NodeJS.ProcessEnv = process.env,
+  exists: (path: string) => boolean = fs.existsSync,
+): BrowserAvailability {
   const executablePath = env.CHROMIUM_PATH || '/usr/bin/chromium';
   if (exists(executablePath) || env.REQUIRE_BROWSER === '1') return { executablePath, skip: false };
-  return { executablePath, skip: `no Chromium at ${executablePath}: apt-get install chromium (or set CHROMIUM_PATH) to run the browser tests` };
+  return {
+    executablePath,
+    skip: `no Chromium at ${executablePath}: apt-get install chromium (or set CHROMIUM_PATH) to run the browser tests`,
+  };
 }
 
 export const browserTests = browserAvailability();
@@ -23,10 +29,22 @@ export const browserTests = browserAvailability();
 /** Headless Chromium as the browser tests use it; a clear error when REQUIRE_BROWSER=1 and there is none. */
 export function launchChromium(): Promise<Browser> {
   if (!fs.existsSync(browserTests.executablePath)) {
-    return Promise.reject(new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${browserTests.executablePath}: apt-get install chromium, or set CHROMIUM_PATH`));
+    return Promise.reject(
+      new Error(
+        `REQUIRE_BROWSER=1 but there is no Chromium at ${browserTests.executablePath}: apt-get install chromium, or set CHROMIUM_PATH`,
+      ),
+    );
   }
   return chromium.launch({
     executablePath: browserTests.executablePath,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }

@@ -19,7 +19,10 @@ export async function assertMatchesContract(method: string, pathTemplate: string
   const route = routes.find((r) => r.method === method.toLowerCase() && r.path === pathTemplate);
   assert.ok(route, `${key} is not in the contract`);
   const declared = route.responses[String(response.status)] ?? route.responses.default;
-  assert.ok(declared, `${key} answered ${response.status}, which the contract does not declare (declared: ${Object.keys(route.responses).join(', ')})`);
+  assert.ok(
+    declared,
+    `${key} answered ${response.status}, which the contract does not declare (declared: ${Object.keys(route.responses).join(', ')})`,
+  );
   if (Object.keys(declared).length > 0) {
     const contentType = mediaType(response);
     assert.ok(
@@ -39,7 +42,11 @@ export async function assertMatchesContract(method: string, pathTemplate: string
 export async function assertIsProblem(method: string, path: string, response: Response): Promise<void> {
   const key = `${method.toUpperCase()} ${path} (no such operation in the contract)`;
   const contentType = mediaType(response);
-  assert.equal(contentType, 'application/problem+json', `${key} answered ${response.status} with content type "${contentType}", not a problem document`);
+  assert.equal(
+    contentType,
+    'application/problem+json',
+    `${key} answered ${response.status} with content type "${contentType}", not a problem document`,
+  );
   await assertBody(`${key} ${response.status}`, problemValidator, response);
 }
 
@@ -86,7 +93,12 @@ const matchers = routes
   .map((route) => ({
     route,
     params: route.pathParams.length,
-    regex: new RegExp(`^${route.path.split(/\{[^}]+\}/).map(escapeRegExp).join('[^/]+')}$`),
+    regex: new RegExp(
+      `^${route.path
+        .split(/\{[^}]+\}/)
+        .map(escapeRegExp)
+        .join('[^/]+')}$`,
+    ),
   }))
   // A literal segment wins over a parameter (POST /api/v1/docs/search is not GET /api/v1/docs/{slug}).
   .sort((a, b) => a.params - b.params);
@@ -101,10 +113,12 @@ function escapeRegExp(text: string): string {
  * URL (`/.well-known/oauth-authorization-server/auth`). With `method` undefined: an operation of any method.
  */
 export function contractRoute(method: string | undefined, path: string): RouteDefinition | undefined {
-  const serves = (m: (typeof matchers)[number], p: string) => (method === undefined || m.route.method === method.toLowerCase()) && m.regex.test(p);
+  const serves = (m: (typeof matchers)[number], p: string) =>
+    (method === undefined || m.route.method === method.toLowerCase()) && m.regex.test(p);
   const exact = matchers.find((m) => serves(m, path));
   if (exact) return exact.route;
-  if (path.startsWith('/.well-known/oauth-authorization-server/')) return matchers.find((m) => serves(m, '/.well-known/oauth-authorization-server'))?.route;
+  if (path.startsWith('/.well-known/oauth-authorization-server/'))
+    return matchers.find((m) => serves(m, '/.well-known/oauth-authorization-server'))?.route;
   const oauth = path.indexOf('/oauth/');
   if (oauth > 0) return matchers.find((m) => m.route.path.startsWith('/oauth/') && serves(m, path.slice(oauth)))?.route;
   return undefined;

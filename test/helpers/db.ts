@@ -87,7 +87,10 @@ async function dropSandboxRoles(database: string): Promise<void> {
 }
 
 /** Builds the template database that migrated test databases are copied from (once per run). */
-export async function createTemplateDatabase(serverUrl: string, progress: (line: string) => void): Promise<{ name: string; ms: number; drop(): Promise<void> }> {
+export async function createTemplateDatabase(
+  serverUrl: string,
+  progress: (line: string) => void,
+): Promise<{ name: string; ms: number; drop(): Promise<void> }> {
   const started = Date.now();
   const name = `lh_template_${randomBytes(4).toString('hex')}`;
   const client = new pg.Client({ connectionString: serverUrl });

@@ -23,7 +23,10 @@ import { createTestDatabase, type TestDatabase } from './db.js';
 import { TEST_SECRET_KEY } from './oauth.js';
 
 /** The service accounts every test server makes, and the scopes of each. */
-export const TOKEN_SCOPES = { read: ['read'], readWrite: ['read', 'write'], writeOnly: ['write'] } as const satisfies Record<string, Scope[]>;
+export const TOKEN_SCOPES = { read: ['read'], readWrite: ['read', 'write'], writeOnly: ['write'] } as const satisfies Record<
+  string,
+  Scope[]
+>;
 export type TokenKind = keyof typeof TOKEN_SCOPES;
 
 export interface McpTestServer {
@@ -73,14 +76,22 @@ function listen(server: http.Server): Promise<number> {
 }
 
 /** The ids of `organization/environment`, creating either when missing. */
-async function ensureEnvironment(database: TestDatabase, ref: string): Promise<{ organization: { id: string; name: string }; environment: { id: string; name: string } }> {
+async function ensureEnvironment(
+  database: TestDatabase,
+  ref: string,
+): Promise<{ organization: { id: string; name: string }; environment: { id: string; name: string } }> {
   const [organization = '', environment = ''] = ref.split('/');
   const { db } = database;
   const org =
-    (await db.selectFrom('organizations').select('id').where('name', '=', organization).executeTakeFirst()) ?? (await createOrganization(db, organization));
+    (await db.selectFrom('organizations').select('id').where('name', '=', organization).executeTakeFirst()) ??
+    (await createOrganization(db, organization));
   const env =
-    (await db.selectFrom('environments').select('id').where('organization_id', '=', org.id).where('name', '=', environment).executeTakeFirst()) ??
-    (await createEnvironment(db, { organization, environment }));
+    (await db
+      .selectFrom('environments')
+      .select('id')
+      .where('organization_id', '=', org.id)
+      .where('name', '=', environment)
+      .executeTakeFirst()) ?? (await createEnvironment(db, { organization, environment }));
   return { organization: { id: org.id, name: organization }, environment: { id: env.id, name: environment } };
 }
 
@@ -129,7 +140,12 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
     const tokenEndpoint = `http://127.0.0.1:${port}${oauth.issuerPath}/oauth/token`;
     const issue = async (kind: TokenKind): Promise<[TokenKind, string]> => {
       const scopes = [...TOKEN_SCOPES[kind]];
-      const account = await createServiceAccount(db, { organization: organization.name, environment: environment.name }, `tests ${scopes.join('+')} :${port}`, scopes);
+      const account = await createServiceAccount(
+        db,
+        { organization: organization.name, environment: environment.name },
+        `tests ${scopes.join('+')} :${port}`,
+        scopes,
+      );
       const response = await fetch(tokenEndpoint, {
         method: 'POST',
         headers: {
@@ -139,10 +155,14 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
         body: new URLSearchParams({ grant_type: 'client_credentials', resource: `${config.publicUrl}/v1` }),
       });
       const body = (await response.json()) as { access_token?: string; scope?: string };
-      if (!body.access_token || body.scope !== scopes.join(' ')) throw new Error(`client_credentials for ${kind} failed: ${JSON.stringify(body)}`);
+      if (!body.access_token || body.scope !== scopes.join(' '))
+        throw new Error(`client_credentials for ${kind} failed: ${JSON.stringify(body)}`);
       return [kind, body.access_token];
     };
-    const tokens = Object.fromEntries(await Promise.all((Object.keys(TOKEN_SCOPES) as TokenKind[]).map(issue))) as Record<TokenKind, string>;
+    const tokens = Object.fromEntries(await Promise.all((Object.keys(TOKEN_SCOPES) as TokenKind[]).map(issue))) as Record<
+      TokenKind,
+      string
+    >;
     const verified = await Promise.all(
       Object.entries(tokens).map(async ([kind, token]) => [kind, { ...(await oauth.verifier.verify(token)) }] as const),
     );
@@ -205,11 +225,19 @@ export function postMcp(mcpUrl: string, body: unknown, token?: string, extra: Re
  * Start it first, then start the app with PUBLIC_URL = the proxy's URL, then set `target` and `token`
  * (a token of that app: its audience is the proxy's URL).
  */
-export async function startBearerProxy(token = ''): Promise<{ url: string; port: number; target: number; token: string; close(): Promise<void> }> {
+export async function startBearerProxy(
+  token = '',
+): Promise<{ url: string; port: number; target: number; token: string; close(): Promise<void> }> {
   const state = { target: 0, token };
   const server = http.createServer((req, res) => {
     const upstream = http.request(
-      { host: '127.0.0.1', port: state.target, method: req.method, path: req.url, headers: { ...req.headers, authorization: `Bearer ${state.token}` } },
+      {
+        host: '127.0.0.1',
+        port: state.target,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, authorization: `Bearer ${state.token}` },
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);

@@ -125,7 +125,11 @@ export async function postForm(
   return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, response };
 }
 
-export async function registerPublicClient(issuer: string, redirectUri: string, extra: Record<string, unknown> = {}): Promise<{ client_id: string; client_secret?: string }> {
+export async function registerPublicClient(
+  issuer: string,
+  redirectUri: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ client_id: string; client_secret?: string }> {
   const response = await fetch(`${issuer}/oauth/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -184,7 +188,13 @@ export async function userTokens(
 }
 
 /** One JSON-RPC request to /v1 with a bearer token. */
-export async function mcpCall(baseUrl: string, token: string | undefined, method: string, params: Record<string, unknown> = {}, id = 1): Promise<Response> {
+export async function mcpCall(
+  baseUrl: string,
+  token: string | undefined,
+  method: string,
+  params: Record<string, unknown> = {},
+  id = 1,
+): Promise<Response> {
   return fetch(`${baseUrl}/v1`, {
     method: 'POST',
     headers: {

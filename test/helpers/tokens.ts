@@ -14,7 +14,14 @@ export async function serviceToken(app: TestApp, ref: string, scopes: Scope[]): 
     await createOrganization(db, organization);
   }
   const org = await db.selectFrom('organizations').select('id').where('name', '=', organization).executeTakeFirstOrThrow();
-  if (!(await db.selectFrom('environments').select('id').where('organization_id', '=', org.id).where('name', '=', environment).executeTakeFirst())) {
+  if (
+    !(await db
+      .selectFrom('environments')
+      .select('id')
+      .where('organization_id', '=', org.id)
+      .where('name', '=', environment)
+      .executeTakeFirst())
+  ) {
     await createEnvironment(db, { organization, environment });
   }
   const account = await createServiceAccount(db, { organization, environment }, `tests ${scopes.join('+')}`, scopes);

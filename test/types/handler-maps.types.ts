@@ -16,8 +16,9 @@ withoutGetDoc satisfies ToolHandlers;
 // @ts-expect-error an implementation of a tool that has no spec
 ({ ...toolHandlers, drop_everything: async () => ({}) }) satisfies ToolHandlers;
 
+const searchByNumber = async (input: { query: number }) => ({ items: [{ slug: String(input.query), title: '', snippet: '' }] });
 // @ts-expect-error an implementation that takes the wrong input type
-({ ...toolHandlers, search_docs: async (input: { query: number }) => ({ items: [{ slug: String(input.query), title: '', snippet: '' }] }) }) satisfies ToolHandlers;
+({ ...toolHandlers, search_docs: searchByNumber }) satisfies ToolHandlers;
 
 // @ts-expect-error an implementation that answers the wrong result type
 ({ ...toolHandlers, get_doc: async () => ({ slug: 'a', title: 'b', body: 42, updated_at: '' }) }) satisfies ToolHandlers;

@@ -17,6 +17,9 @@ describe('browser tests without Chromium', () => {
   });
 
   it('run where Chromium is found', () => {
-    assert.deepEqual(browserAvailability({}, (path) => path === '/usr/bin/chromium'), { executablePath: '/usr/bin/chromium', skip: false });
+    assert.deepEqual(
+      browserAvailability({}, (path) => path === '/usr/bin/chromium'),
+      { executablePath: '/usr/bin/chromium', skip: false },
+    );
   });
 });

@@ -6,7 +6,11 @@ const options = { 'client-secret': { type: 'string' }, token: { type: 'string', 
 
 describe('command-line options', () => {
   it('takes a value that starts with a dash as the value of a string option (generated secrets can)', () => {
-    const { values, positionals } = parseCliArgs({ args: ['http://x', '--client-secret', '-Ab_9', '-t', '-tok', '--json'], options, allowPositionals: true });
+    const { values, positionals } = parseCliArgs({
+      args: ['http://x', '--client-secret', '-Ab_9', '-t', '-tok', '--json'],
+      options,
+      allowPositionals: true,
+    });
     assert.equal(values['client-secret'], '-Ab_9');
     assert.equal(values.token, '-tok');
     assert.equal(values.json, true);
@@ -15,7 +19,9 @@ describe('command-line options', () => {
 
   it('still refuses unknown options and a missing value', () => {
     assert.throws(() => parseCliArgs({ args: ['--nope'], options, allowPositionals: true }), { code: 'ERR_PARSE_ARGS_UNKNOWN_OPTION' });
-    assert.throws(() => parseCliArgs({ args: ['--client-secret'], options, allowPositionals: true }), { code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' });
+    assert.throws(() => parseCliArgs({ args: ['--client-secret'], options, allowPositionals: true }), {
+      code: 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE',
+    });
   });
 
   it('leaves everything after -- alone', () => {

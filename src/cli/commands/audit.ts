@@ -23,7 +23,8 @@ export const audit: Command = {
     const environment = await findEnvironment(db, ref);
     const { items } = await readAuditTrail(db, { environmentId: environment.id, limit, ...(since ? { since } : {}) });
     const lines = items.map(
-      (e) => `${e.at}  ${e.actor}  ${e.operation}  ${e.outcome}  ${e.duration_ms} ms${e.sql ? `  ${e.sql.replace(/\s+/g, ' ').slice(0, 120)}` : ''}`,
+      (e) =>
+        `${e.at}  ${e.actor}  ${e.operation}  ${e.outcome}  ${e.duration_ms} ms${e.sql ? `  ${e.sql.replace(/\s+/g, ' ').slice(0, 120)}` : ''}`,
     );
     return { json: { entries: items }, text: lines.length ? lines.join('\n') : 'no audit entries' };
   },

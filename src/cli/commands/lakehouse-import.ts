@@ -56,7 +56,12 @@ export const lakehouseImport: Command = {
     const size = fs.statSync(file).size;
     const { db, url } = await context.database();
     const environment = await findEnvironment(db, ref);
-    const lakehouse = await new Lakehouse(db, { appUrl: url, secretKey: loadSecretKey(loadConfig()), sqlConcurrency: 1, log: context.log }).init();
+    const lakehouse = await new Lakehouse(db, {
+      appUrl: url,
+      secretKey: loadSecretKey(loadConfig()),
+      sqlConcurrency: 1,
+      log: context.log,
+    }).init();
     const bar = progressBar(size);
     try {
       const result = await loadTable(lakehouse, environment.id, table, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), {

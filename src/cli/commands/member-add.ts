@@ -5,7 +5,7 @@ import { positional, requiredString, type Command } from '../command.js';
 export const memberAdd: Command = {
   words: ['member', 'add'],
   usage: '<email> <org>/<env> --role reader|writer|admin',
-  summary: "give a user a role in an environment (changes the role of an existing member)",
+  summary: 'give a user a role in an environment (changes the role of an existing member)',
   positionals: ['email', 'org/env'],
   options: { role: { type: 'string' } },
   async run(context, args) {

@@ -22,7 +22,12 @@ export const semanticModelApply: Command = {
     const doc = checkModel(readModelFile(file));
     const { db, url } = await context.database();
     const environment = await findEnvironment(db, ref);
-    const lakehouse = await new Lakehouse(db, { appUrl: url, secretKey: loadSecretKey(loadConfig()), sqlConcurrency: 1, log: context.log }).init();
+    const lakehouse = await new Lakehouse(db, {
+      appUrl: url,
+      secretKey: loadSecretKey(loadConfig()),
+      sqlConcurrency: 1,
+      log: context.log,
+    }).init();
     try {
       const applied = await applyModel(db, environment.id, doc, planInSandbox(lakehouse, environment.id));
       return {

@@ -37,7 +37,10 @@ export const serviceAccountList: Command = {
     const lines = accounts.map(
       (a) => `${a.client_id}  ${a.name}  ${a.scopes.join(',')}  created ${a.created_at}${a.revoked_at ? `  REVOKED ${a.revoked_at}` : ''}`,
     );
-    return { json: { service_accounts: accounts }, text: lines.length ? lines.join('\n') : `no service accounts in ${ref.organization}/${ref.environment}` };
+    return {
+      json: { service_accounts: accounts },
+      text: lines.length ? lines.join('\n') : `no service accounts in ${ref.organization}/${ref.environment}`,
+    };
   },
 };
 
@@ -52,7 +55,9 @@ export const serviceAccountRevoke: Command = {
     const result = await revokeServiceAccount(await context.db(), clientId);
     return {
       json: { service_account: result },
-      text: result.already_revoked ? `service account "${result.name}" was already revoked` : `revoked service account "${result.name}" (${result.client_id})`,
+      text: result.already_revoked
+        ? `service account "${result.name}" was already revoked`
+        : `revoked service account "${result.name}" (${result.client_id})`,
     };
   },
 };

@@ -57,7 +57,9 @@ export const webhookList: Command = {
         webhooks.length === 0
           ? 'no webhooks'
           : webhooks
-              .map((w) => `${w.id}  ${w.url}  pending ${w.deliveries.pending}, delivered ${w.deliveries.delivered}, dead ${w.deliveries.dead}`)
+              .map(
+                (w) => `${w.id}  ${w.url}  pending ${w.deliveries.pending}, delivered ${w.deliveries.delivered}, dead ${w.deliveries.dead}`,
+              )
               .join('\n'),
     };
   },

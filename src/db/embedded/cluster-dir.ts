@@ -38,7 +38,10 @@ export async function locateCluster(dataDir: string, runAs: RunAs, info: LogLine
   }
   if (stat || canReach(dataDir, runAs)) return link;
 
-  const hash = createHash('sha256').update(await fs.realpath(dataDir)).digest('hex').slice(0, 16);
+  const hash = createHash('sha256')
+    .update(await fs.realpath(dataDir))
+    .digest('hex')
+    .slice(0, 16);
   for (const root of RELOCATION_ROOTS) {
     try {
       await mkdirReadable(root);

@@ -3,9 +3,7 @@ import path from 'node:path';
 
 /** What `<cluster>/postmaster.pid` says about the cluster. */
 export type PostmasterState =
-  | { kind: 'absent' }
-  | { kind: 'stale'; reason: string }
-  | { kind: 'running'; pid: number; port: number; status: string };
+  { kind: 'absent' } | { kind: 'stale'; reason: string } | { kind: 'running'; pid: number; port: number; status: string };
 
 /** PostgreSQL writes this status word on line 8 once it accepts connections. */
 export const READY_STATUS = 'ready';

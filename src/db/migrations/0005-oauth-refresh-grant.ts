@@ -136,5 +136,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`DROP FUNCTION IF EXISTS oauth_refresh_grant(bytea, bytea, text, bytea, text[], jsonb, text[], integer, text, integer, integer)`.execute(db);
+  await sql`DROP FUNCTION IF EXISTS oauth_refresh_grant(bytea, bytea, text, bytea, text[], jsonb, text[], integer, text, integer, integer)`.execute(
+    db,
+  );
 }

@@ -33,7 +33,15 @@ after(() => h.close());
 async function insightIn(environmentId: string): Promise<string> {
   const row = await h.database.db
     .insertInto('insights')
-    .values({ environment_id: environmentId, title: 'Signups', sql: 'SELECT 1', connection: 'sample', parameters: '[]', chart: { kind: 'table' }, created_by: 'user:x' })
+    .values({
+      environment_id: environmentId,
+      title: 'Signups',
+      sql: 'SELECT 1',
+      connection: 'sample',
+      parameters: '[]',
+      chart: { kind: 'table' },
+      created_by: 'user:x',
+    })
     .returning('id')
     .executeTakeFirstOrThrow();
   return row.id;
@@ -52,18 +60,28 @@ describe('discoveries', () => {
     assert.equal(d.status, 'pending');
     assert.equal(d.version, 1);
     assert.ok(d.notification_id);
-    const outbox = await h.database.db.selectFrom('webhook_deliveries').select(['payload']).where('notification_id', '=', d.notification_id).execute();
+    const outbox = await h.database.db
+      .selectFrom('webhook_deliveries')
+      .select(['payload'])
+      .where('notification_id', '=', d.notification_id)
+      .execute();
     assert.equal(outbox.length, 1);
     assert.match(outbox[0]!.payload, /Checkout errors doubled/);
     const viewed = await call(h.clients.reader, 'view_discovery', { id: d.id });
     assert.deepEqual(viewed.discovery, d);
     assert.equal(viewed.insight?.id, insightId);
-    const quiet = await call(h.clients.a, 'create_discovery', { title: 'Quiet', summary: 'no notification', severity: 'info', notify: false });
+    const quiet = await call(h.clients.a, 'create_discovery', {
+      title: 'Quiet',
+      summary: 'no notification',
+      severity: 'info',
+      notify: false,
+    });
     assert.equal(quiet.notification_id, undefined);
   });
 
   it('lists newest first with status and severity filters and cursors', async () => {
-    for (let i = 0; i < 3; i++) await call(h.clients.a, 'create_discovery', { title: `Finding ${i}`, summary: 's', severity: 'warning', notify: false });
+    for (let i = 0; i < 3; i++)
+      await call(h.clients.a, 'create_discovery', { title: `Finding ${i}`, summary: 's', severity: 'warning', notify: false });
     const all = await call(h.clients.a, 'list_discoveries', { limit: 2 });
     assert.equal(all.items.length, 2);
     assert.equal(all.items[0]?.title, 'Finding 2');
@@ -81,19 +99,34 @@ describe('discoveries', () => {
     assert.equal(seen.code, 'not_found');
     assert.equal(seen.message.replace(d.id, 'ID'), never.message.replace(/[0-9a-f-]{36}/, 'ID'));
     const foreignInsight = await insightIn(h.env.a.id);
-    assert.equal((await callError(h.clients.b, 'create_discovery', { title: 't', summary: 's', severity: 'info', insight_id: foreignInsight })).code, 'not_found');
+    assert.equal(
+      (await callError(h.clients.b, 'create_discovery', { title: 't', summary: 's', severity: 'info', insight_id: foreignInsight })).code,
+      'not_found',
+    );
     assert.equal((await call(h.clients.b, 'list_discoveries', {})).items.length, 0);
     // The schema refuses it too: a composite foreign key (environment_id, insight_id).
     await assert.rejects(
-      h.database.db.insertInto('discoveries').values({ environment_id: h.env.b.id, title: 't', summary: 's', severity: 'info', insight_id: foreignInsight, created_by: 'x' }).execute(),
+      h.database.db
+        .insertInto('discoveries')
+        .values({ environment_id: h.env.b.id, title: 't', summary: 's', severity: 'info', insight_id: foreignInsight, created_by: 'x' })
+        .execute(),
       /foreign key/,
     );
   });
 
   it('refuses bad input and read-only tokens', async () => {
-    assert.equal((await callError(h.clients.a, 'create_discovery', { title: 't', summary: 's', severity: 'high' })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_discovery', { title: 't', summary: '', severity: 'info' })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_discovery', { title: 't', summary: 's', severity: 'info', insight_id: 'nope' })).code, 'validation_failed');
+    assert.equal(
+      (await callError(h.clients.a, 'create_discovery', { title: 't', summary: 's', severity: 'high' })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_discovery', { title: 't', summary: '', severity: 'info' })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_discovery', { title: 't', summary: 's', severity: 'info', insight_id: 'nope' })).code,
+      'validation_failed',
+    );
     assert.equal((await callError(h.clients.a, 'view_discovery', { id: 42 })).code, 'validation_failed');
     assert.equal((await callError(h.clients.a, 'list_discoveries', { status: 'open' })).code, 'validation_failed');
     await assertReaderRefused(h.servers.a, 'create_discovery', { title: 't', summary: 's', severity: 'info' });
@@ -111,7 +144,9 @@ describe('discoveries', () => {
   it('lets environment admins approve or reject (REST operation), with optimistic concurrency', async () => {
     const d = await call(h.clients.a, 'create_discovery', { title: 'Decide me', summary: 's', severity: 'info', notify: false });
     await assert.rejects(decideDiscovery(h.database.db, writer, { id: d.id, decision: 'approved' }), { code: 'forbidden', status: 403 });
-    await assert.rejects(decideDiscovery(h.database.db, { ...admin, scopes: new Set(['read']) }, { id: d.id, decision: 'approved' }), { code: 'insufficient_scope' });
+    await assert.rejects(decideDiscovery(h.database.db, { ...admin, scopes: new Set(['read']) }, { id: d.id, decision: 'approved' }), {
+      code: 'insufficient_scope',
+    });
     const otherEnv = { ...admin, environmentId: h.env.b.id };
     await assert.rejects(decideDiscovery(h.database.db, otherEnv, { id: d.id, decision: 'approved' }), { code: 'forbidden' });
     // Two admins deciding from the same version: exactly one wins.
@@ -126,7 +161,12 @@ describe('discoveries', () => {
     assert.equal(viewed.discovery.version, 2);
     assert.ok(viewed.discovery.decided_by === admin.subject && viewed.discovery.decided_at);
     await assert.rejects(decideDiscovery(h.database.db, admin, { id: d.id, decision: 'rejected', version: 1 }), /version 2/);
-    const changed = await decideDiscovery(h.database.db, admin, { id: d.id, decision: 'rejected', version: 2, note: 'duplicate of another finding' });
+    const changed = await decideDiscovery(h.database.db, admin, {
+      id: d.id,
+      decision: 'rejected',
+      version: 2,
+      note: 'duplicate of another finding',
+    });
     assert.equal(changed.status, 'rejected');
     assert.equal((await call(h.clients.a, 'list_discoveries', { status: 'rejected' })).items[0]?.id, d.id);
   });

@@ -39,7 +39,12 @@ export async function startAssetHarness(): Promise<AssetHarness> {
   const b = await createEnvironment(database.db, { organization: 'acme', environment: 'staging' });
   const install = await installId(database.db);
   noteInstallId(database.name, install);
-  const lakehouse = await new Lakehouse(database.db, { appUrl: database.url, secretKey: SECRET, sqlConcurrency: 4, log: createLogger('silent') }).init();
+  const lakehouse = await new Lakehouse(database.db, {
+    appUrl: database.url,
+    secretKey: SECRET,
+    sqlConcurrency: 4,
+    log: createLogger('silent'),
+  }).init();
   attachLakehouse(database.db, lakehouse);
   const start = (environment: string) =>
     startMcpTestServer({ database, environment, env: { SECRET_KEY: SECRET.toString('base64'), ALLOW_PRIVATE_NETWORK: '1' } });

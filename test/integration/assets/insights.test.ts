@@ -37,10 +37,19 @@ describe('insights', () => {
     const insight = await call(h.clients.a, 'create_insight', DAILY);
     assert.equal(insight.version, 1);
     assert.deepEqual(insight.parameters, DAILY.parameters);
-    const result = (await h.clients.reader.callTool({ name: 'render_insight', arguments: { id: insight.id, width: 640, height: 360 } })) as CallToolResult;
+    const result = (await h.clients.reader.callTool({
+      name: 'render_insight',
+      arguments: { id: insight.id, width: 640, height: 360 },
+    })) as CallToolResult;
     assert.notEqual(result.isError, true, JSON.stringify(result.content));
-    const out = result.structuredContent as { data: { columns: { name: string }[]; row_count: number }; image: { width: number; height: number; data?: string; mime_type: string } };
-    assert.deepEqual(out.data.columns.map((c) => c.name), ['day', 'device', 'sessions']);
+    const out = result.structuredContent as {
+      data: { columns: { name: string }[]; row_count: number };
+      image: { width: number; height: number; data?: string; mime_type: string };
+    };
+    assert.deepEqual(
+      out.data.columns.map((c) => c.name),
+      ['day', 'device', 'sessions'],
+    );
     assert.ok(out.data.row_count > 10);
     assert.equal(out.image.data, undefined, 'over MCP the PNG travels as a content item, not twice');
     const image = result.content.find((c) => c.type === 'image');
@@ -54,9 +63,17 @@ describe('insights', () => {
 
   it('binds parameters as values (never SQL text) and checks their types', async () => {
     const insight = await call(h.clients.a, 'create_insight', { ...DAILY, title: 'Param check', chart: { kind: 'number', y: 'sessions' } });
-    const none = await call(h.clients.a, 'render_insight', { id: insight.id, parameters: { min_user: 999999999 }, width: 300, height: 200 });
+    const none = await call(h.clients.a, 'render_insight', {
+      id: insight.id,
+      parameters: { min_user: 999999999 },
+      width: 300,
+      height: 200,
+    });
     assert.equal(none.data.row_count, 0);
-    assert.equal((await callError(h.clients.a, 'render_insight', { id: insight.id, parameters: { min_user: '1; DROP TABLE users' } })).code, 'invalid_parameters');
+    assert.equal(
+      (await callError(h.clients.a, 'render_insight', { id: insight.id, parameters: { min_user: '1; DROP TABLE users' } })).code,
+      'invalid_parameters',
+    );
     assert.equal((await callError(h.clients.a, 'render_insight', { id: insight.id, parameters: { other: 1 } })).code, 'invalid_parameters');
     const text = await call(h.clients.a, 'create_insight', {
       title: 'Injection-proof',
@@ -76,25 +93,52 @@ describe('insights', () => {
     assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT * FROM no_such_table' })).code, 'sql_error');
     assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT $1::int' })).code, 'invalid_parameters');
     // A declared parameter the SQL never uses could not be bound when the insight renders: refused when saved.
-    const unused = await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT $1::int AS a', parameters: [{ name: 'a', type: 'integer', default: 1 }, { name: 'b', type: 'integer', default: 2 }] });
+    const unused = await callError(h.clients.a, 'create_insight', {
+      ...base,
+      sql: 'SELECT $1::int AS a',
+      parameters: [
+        { name: 'a', type: 'integer', default: 1 },
+        { name: 'b', type: 'integer', default: 2 },
+      ],
+    });
     assert.equal(unused.code, 'invalid_parameters');
     assert.match(unused.message, /uses \$1 but 2 parameters are declared/);
-    assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT 1', chart: { kind: 'bar', x: 'a' } })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT 1', chart: { kind: 'pie' } })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_insight', { ...base, title: 'x'.repeat(201), sql: 'SELECT 1' })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT 1', parameters: [{ name: 'Bad Name', type: 'text' }] })).code, 'validation_failed');
+    assert.equal(
+      (await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT 1', chart: { kind: 'bar', x: 'a' } })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT 1', chart: { kind: 'pie' } })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_insight', { ...base, title: 'x'.repeat(201), sql: 'SELECT 1' })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_insight', { ...base, sql: 'SELECT 1', parameters: [{ name: 'Bad Name', type: 'text' }] })).code,
+      'validation_failed',
+    );
     assert.equal((await call(h.clients.a, 'list_insights', { query: 'Bad' })).items.length, 0);
   });
 
   it('updates with optimistic concurrency: stale versions are refused, and of two racing updates exactly one wins', async () => {
-    const insight = await call(h.clients.a, 'create_insight', { title: 'Editable', sql: 'SELECT 1 AS one', connection: 'sample', chart: { kind: 'number' } });
+    const insight = await call(h.clients.a, 'create_insight', {
+      title: 'Editable',
+      sql: 'SELECT 1 AS one',
+      connection: 'sample',
+      chart: { kind: 'number' },
+    });
     const updated = await call(h.clients.a, 'update_insight', { id: insight.id, version: 1, title: 'Edited' });
     assert.deepEqual([updated.version, updated.title, updated.sql], [2, 'Edited', 'SELECT 1 AS one']);
     const stale = await callError(h.clients.a, 'update_insight', { id: insight.id, version: 1, title: 'Late' });
     assert.equal(stale.code, 'conflict');
     assert.match(stale.message, /version 2/);
     const racing = await Promise.all(
-      ['A', 'B', 'C', 'D'].map((t) => h.clients.a.callTool({ name: 'update_insight', arguments: { id: insight.id, version: 2, title: t } }) as Promise<CallToolResult>),
+      ['A', 'B', 'C', 'D'].map(
+        (t) =>
+          h.clients.a.callTool({ name: 'update_insight', arguments: { id: insight.id, version: 2, title: t } }) as Promise<CallToolResult>,
+      ),
     );
     assert.equal(racing.filter((r) => r.isError !== true).length, 1);
     assert.equal((await call(h.clients.a, 'view_insight', { id: insight.id })).insight.version, 3);
@@ -102,16 +146,25 @@ describe('insights', () => {
   });
 
   it('lists with text search and cursors', async () => {
-    for (const t of ['Funnel alpha', 'Funnel beta', 'Retention gamma']) await call(h.clients.a, 'create_insight', { title: t, sql: 'SELECT 1', connection: 'sample', chart: { kind: 'table' } });
+    for (const t of ['Funnel alpha', 'Funnel beta', 'Retention gamma'])
+      await call(h.clients.a, 'create_insight', { title: t, sql: 'SELECT 1', connection: 'sample', chart: { kind: 'table' } });
     const funnels = await call(h.clients.a, 'list_insights', { query: 'funnel' });
-    assert.deepEqual(funnels.items.map((i) => i.title), ['Funnel beta', 'Funnel alpha']);
+    assert.deepEqual(
+      funnels.items.map((i) => i.title),
+      ['Funnel beta', 'Funnel alpha'],
+    );
     const first = await call(h.clients.a, 'list_insights', { limit: 2 });
     const second = await call(h.clients.a, 'list_insights', { limit: 2, cursor: first.next_cursor! });
     assert.ok(second.items.every((i) => !first.items.some((j) => j.id === i.id)));
   });
 
   it("keeps environments apart: another environment's insight is not found for view, update and render", async () => {
-    const insight = await call(h.clients.a, 'create_insight', { title: 'Private', sql: 'SELECT 1', connection: 'sample', chart: { kind: 'table' } });
+    const insight = await call(h.clients.a, 'create_insight', {
+      title: 'Private',
+      sql: 'SELECT 1',
+      connection: 'sample',
+      chart: { kind: 'table' },
+    });
     for (const [tool, args] of [
       ['view_insight', { id: insight.id }],
       ['update_insight', { id: insight.id, version: 1, title: 'stolen' }],
@@ -132,7 +185,12 @@ describe('insights', () => {
   });
 
   it('renders over REST with the PNG in image.data', async () => {
-    const insight = await call(h.clients.a, 'create_insight', { title: 'Devices', sql: 'SELECT device, count(*) AS n FROM sessions GROUP BY 1 ORDER BY 1', connection: 'sample', chart: { kind: 'bar', x: 'device', y: 'n' } });
+    const insight = await call(h.clients.a, 'create_insight', {
+      title: 'Devices',
+      sql: 'SELECT device, count(*) AS n FROM sessions GROUP BY 1 ORDER BY 1',
+      connection: 'sample',
+      chart: { kind: 'bar', x: 'device', y: 'n' },
+    });
     const response = await fetch(`${h.servers.a.url}/api/v1/insights/${insight.id}/render`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${h.servers.a.tokens.read}` },

@@ -29,11 +29,27 @@ describe('memories', () => {
   });
 
   it('ranks by relevance × importance × recency: important and recent first', async () => {
-    const low = await call(h.clients.a, 'create_memory', { content: 'churn spikes after the pricing change', type: 'episodic', importance: 0.1 });
-    const high = await call(h.clients.a, 'create_memory', { content: 'churn spikes after the pricing change', type: 'episodic', importance: 0.8 });
-    const old = await call(h.clients.a, 'create_memory', { content: 'churn spikes after the pricing change', type: 'episodic', importance: 1 });
+    const low = await call(h.clients.a, 'create_memory', {
+      content: 'churn spikes after the pricing change',
+      type: 'episodic',
+      importance: 0.1,
+    });
+    const high = await call(h.clients.a, 'create_memory', {
+      content: 'churn spikes after the pricing change',
+      type: 'episodic',
+      importance: 0.8,
+    });
+    const old = await call(h.clients.a, 'create_memory', {
+      content: 'churn spikes after the pricing change',
+      type: 'episodic',
+      importance: 1,
+    });
     // 120 days old: 0.5^4 of its score, below the 0.8 one and above the 0.1 one (0.28 vs 0.0625 × 1 vs 0.19).
-    await h.database.db.updateTable('memories').set({ created_at: new Date(Date.now() - 120 * 86_400_000) }).where('id', '=', old.id).execute();
+    await h.database.db
+      .updateTable('memories')
+      .set({ created_at: new Date(Date.now() - 120 * 86_400_000) })
+      .where('id', '=', old.id)
+      .execute();
     const found = await call(h.clients.a, 'search_memories', { query: 'churn pricing' });
     assert.deepEqual(
       found.items.map((i) => i.memory.id),
@@ -44,17 +60,41 @@ describe('memories', () => {
   });
 
   it('refuses content over 8 KiB of UTF-8, bad types and out-of-range importance, creating nothing', async () => {
-    const before = await h.database.db.selectFrom('memories').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const before = await h.database.db
+      .selectFrom('memories')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     // 3,000 characters but 9,000 bytes.
-    assert.equal((await callError(h.clients.a, 'create_memory', { content: '€'.repeat(3000), type: 'semantic', importance: 0.5 })).code, 'too_large');
-    assert.equal((await callError(h.clients.a, 'create_memory', { content: 'x'.repeat(8193), type: 'semantic', importance: 0.5 })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_memory', { content: 'x', type: 'opinion', importance: 0.5 })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_memory', { content: 'x', type: 'semantic', importance: 1.5 })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_memory', { content: 'x', type: 'semantic', importance: '0.5' })).code, 'validation_failed');
-    assert.equal((await callError(h.clients.a, 'create_memory', { content: 'x', type: 'semantic', importance: 0.5, tags: 'a' })).code, 'validation_failed');
+    assert.equal(
+      (await callError(h.clients.a, 'create_memory', { content: '€'.repeat(3000), type: 'semantic', importance: 0.5 })).code,
+      'too_large',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_memory', { content: 'x'.repeat(8193), type: 'semantic', importance: 0.5 })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_memory', { content: 'x', type: 'opinion', importance: 0.5 })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_memory', { content: 'x', type: 'semantic', importance: 1.5 })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_memory', { content: 'x', type: 'semantic', importance: '0.5' })).code,
+      'validation_failed',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'create_memory', { content: 'x', type: 'semantic', importance: 0.5, tags: 'a' })).code,
+      'validation_failed',
+    );
     assert.equal((await callError(h.clients.a, 'search_memories', { query: '' })).code, 'validation_failed');
     assert.equal((await callError(h.clients.a, 'search_memories', { query: 'x', limit: 51 })).code, 'validation_failed');
-    const after = await h.database.db.selectFrom('memories').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const after = await h.database.db
+      .selectFrom('memories')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .executeTakeFirstOrThrow();
     assert.equal(after.n, before.n);
     // Exactly 8 KiB is fine.
     await call(h.clients.a, 'create_memory', { content: 'é'.repeat(4096), type: 'semantic', importance: 0 });

@@ -57,13 +57,17 @@ describe('the audit log', () => {
     }
   });
 
-  it('never shows another environment\'s entries', async () => {
+  it("never shows another environment's entries", async () => {
     const staging = await serviceToken(app, 'acme/staging', ['read']);
     await auditedCalls(staging, 1);
     const { data } = await restClient(app.url, { authorization: `Bearer ${adminToken}` }).GET('/api/v1/audit', {
       params: { query: { limit: 1000 } },
     });
-    const stagingEnv = await app.database.db.selectFrom('environments').select('id').where('name', '=', 'staging').executeTakeFirstOrThrow();
+    const stagingEnv = await app.database.db
+      .selectFrom('environments')
+      .select('id')
+      .where('name', '=', 'staging')
+      .executeTakeFirstOrThrow();
     const stagingRows = await app.database.db.selectFrom('audit_log').select('id').where('environment_id', '=', stagingEnv.id).execute();
     assert.ok(stagingRows.length > 0);
     const ids = new Set(data?.items.map((e) => e.id));
@@ -83,10 +87,18 @@ describe('the audit log', () => {
 
   it('prunes entries older than the retention period and keeps the rest', async () => {
     const { db } = app.database;
-    await sql`INSERT INTO audit_log (actor, operation, outcome, duration_ms, at) VALUES ('user:old', 'get_doc', 'ok', 1, now() - interval '91 days')`.execute(db);
-    const before = await db.selectFrom('audit_log').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+    await sql`INSERT INTO audit_log (actor, operation, outcome, duration_ms, at) VALUES ('user:old', 'get_doc', 'ok', 1, now() - interval '91 days')`.execute(
+      db,
+    );
+    const before = await db
+      .selectFrom('audit_log')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .executeTakeFirstOrThrow();
     assert.equal(await pruneAuditLog(db, 90), 1);
-    const afterPrune = await db.selectFrom('audit_log').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+    const afterPrune = await db
+      .selectFrom('audit_log')
+      .select(sql<number>`count(*)::int`.as('n'))
+      .executeTakeFirstOrThrow();
     assert.equal(afterPrune.n, before.n - 1);
   });
 });

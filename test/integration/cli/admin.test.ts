@@ -11,7 +11,10 @@ const admin = (...args: string[]) => runCli(args, { DATABASE_URL: test.url });
 async function rowCounts(): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   for (const table of ['organizations', 'environments', 'users', 'memberships'] as const) {
-    const row = await test.db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    const row = await test.db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
     counts[table] = row.n;
   }
   return counts;
@@ -87,12 +90,32 @@ describe('admin CLI refusals: one line on stderr, non-zero exit, database unchan
     ['a duplicate organization', ['org', 'create', 'acme'], 1, /organization "acme" already exists/],
     ['an organization name that is not a slug', ['org', 'create', 'Bad_Name'], 1, /invalid organization name "Bad_Name"/],
     ['an environment name that is not a slug', ['env', 'create', 'acme/Prod'], 1, /invalid environment name "Prod"/],
-    ['an environment of an unknown organization', ['env', 'create', 'nope/production'], 1, /unknown organization "nope": create it with `admin org create nope`/],
+    [
+      'an environment of an unknown organization',
+      ['env', 'create', 'nope/production'],
+      1,
+      /unknown organization "nope": create it with `admin org create nope`/,
+    ],
     ['a duplicate email, whatever its case', ['user', 'create', 'ADA@example.com', '--password', PASSWORD], 1, /already exists/],
     ['a weak password', ['user', 'create', 'bob@example.com', '--password', 'password'], 1, /at least 12 characters/],
-    ['an unknown user', ['member', 'add', 'ghost@example.com', 'acme/production', '--role', 'reader'], 1, /unknown user ghost@example.com: create it with `admin user create/],
-    ['an unknown environment', ['member', 'add', 'ada@example.com', 'acme/staging', '--role', 'reader'], 1, /unknown environment acme\/staging: create it with `admin env create acme\/staging`/],
-    ['a bad role', ['member', 'add', 'ada@example.com', 'acme/production', '--role', 'owner'], 1, /invalid role "owner": use one of reader, writer, admin/],
+    [
+      'an unknown user',
+      ['member', 'add', 'ghost@example.com', 'acme/production', '--role', 'reader'],
+      1,
+      /unknown user ghost@example.com: create it with `admin user create/,
+    ],
+    [
+      'an unknown environment',
+      ['member', 'add', 'ada@example.com', 'acme/staging', '--role', 'reader'],
+      1,
+      /unknown environment acme\/staging: create it with `admin env create acme\/staging`/,
+    ],
+    [
+      'a bad role',
+      ['member', 'add', 'ada@example.com', 'acme/production', '--role', 'owner'],
+      1,
+      /invalid role "owner": use one of reader, writer, admin/,
+    ],
     ['an unknown command (usage, exit 2)', ['org', 'delete', 'acme'], 2, /unknown command "org delete"/],
     ['a missing --password (usage, exit 2)', ['user', 'create', 'bob@example.com'], 2, /missing --password/],
     ['an unknown option (usage, exit 2)', ['org', 'create', 'x', '--force'], 2, /Unknown option '--force'/],

@@ -48,7 +48,13 @@ describe('lakehouse-mcp/client', () => {
     const pkg = path.join(tmp, 'project/node_modules/lakehouse-mcp');
     fs.mkdirSync(pkg, { recursive: true });
     fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'));
-    execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.client.json'), '--outDir', path.join(pkg, 'dist')]);
+    execFileSync(process.execPath, [
+      path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      path.join(ROOT, 'tsconfig.client.json'),
+      '--outDir',
+      path.join(pkg, 'dist'),
+    ]);
     fs.symlinkSync(path.join(ROOT, 'node_modules/openapi-fetch'), path.join(tmp, 'project/node_modules/openapi-fetch'));
     const project = path.join(tmp, 'project');
     fs.writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'partner', type: 'module', private: true }));
@@ -69,7 +75,19 @@ export async function titles(): Promise<string[]> {
     );
     fs.writeFileSync(
       path.join(project, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', lib: ['ES2022', 'DOM'], noEmit: true, skipLibCheck: true, types: [] }, files: ['check.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          strict: true,
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          target: 'ES2022',
+          lib: ['ES2022', 'DOM'],
+          noEmit: true,
+          skipLibCheck: true,
+          types: [],
+        },
+        files: ['check.ts'],
+      }),
     );
     execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', project], { encoding: 'utf8' });
     fs.writeFileSync(
@@ -80,7 +98,10 @@ console.log(response.status, data.tools.length);
 `,
     );
     // Asynchronously: the server runs in this process.
-    const { stdout } = await promisify(execFile)(process.execPath, [path.join(project, 'run.mjs'), app.url], { cwd: project, encoding: 'utf8' });
+    const { stdout } = await promisify(execFile)(process.execPath, [path.join(project, 'run.mjs'), app.url], {
+      cwd: project,
+      encoding: 'utf8',
+    });
     assert.match(stdout, /^200 [1-9]\d*\n$/);
   });
 });

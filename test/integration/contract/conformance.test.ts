@@ -21,18 +21,21 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'lakehouse-conformance-'));
 async function startProxy(rewrite: (body: string) => string) {
   const state = { target: 0 };
   const server = http.createServer((req, res) => {
-    const upstream = http.request({ host: '127.0.0.1', port: state.target, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      const chunks: Buffer[] = [];
-      answer.on('data', (c: Buffer) => chunks.push(c));
-      answer.on('end', () => {
-        const body = rewrite(Buffer.concat(chunks).toString('utf8'));
-        const headers = { ...answer.headers };
-        delete headers['content-length'];
-        delete headers['transfer-encoding'];
-        res.writeHead(answer.statusCode ?? 502, { ...headers, 'content-length': Buffer.byteLength(body) });
-        res.end(body);
-      });
-    });
+    const upstream = http.request(
+      { host: '127.0.0.1', port: state.target, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        const chunks: Buffer[] = [];
+        answer.on('data', (c: Buffer) => chunks.push(c));
+        answer.on('end', () => {
+          const body = rewrite(Buffer.concat(chunks).toString('utf8'));
+          const headers = { ...answer.headers };
+          delete headers['content-length'];
+          delete headers['transfer-encoding'];
+          res.writeHead(answer.statusCode ?? 502, { ...headers, 'content-length': Buffer.byteLength(body) });
+          res.end(body);
+        });
+      },
+    );
     upstream.on('error', () => res.destroy());
     req.pipe(upstream);
   });
@@ -53,7 +56,9 @@ async function startApp(env: Record<string, string> = {}): Promise<TestApp> {
 }
 
 async function serviceAccount(app: TestApp) {
-  const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'conformance-bot', ['read']);
+  const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'conformance-bot', [
+    'read',
+  ]);
   return { clientId: account.client_id, clientSecret: account.client_secret };
 }
 
@@ -85,8 +90,19 @@ describe('lakehouse-mcp conformance <url>', () => {
     const results = await runConformance({ url: app.url, ...credentials });
     assert.deepEqual(failures(results), [], report(results));
     const names = results.filter((r) => r.outcome === 'passed').map((r) => r.name);
-    for (const expected of ['GET /openapi.json', '/.well-known/oauth-protected-resource (RFC 9728)', 'client_credentials', 'initialize', 'tools/list', 'tools/call search_docs', 'tools/call get_session_context']) {
-      assert.ok(names.some((n) => n.includes(expected)), `no passing check for ${expected}\n${report(results)}`);
+    for (const expected of [
+      'GET /openapi.json',
+      '/.well-known/oauth-protected-resource (RFC 9728)',
+      'client_credentials',
+      'initialize',
+      'tools/list',
+      'tools/call search_docs',
+      'tools/call get_session_context',
+    ]) {
+      assert.ok(
+        names.some((n) => n.includes(expected)),
+        `no passing check for ${expected}\n${report(results)}`,
+      );
     }
   });
 
@@ -94,12 +110,18 @@ describe('lakehouse-mcp conformance <url>', () => {
     const results = await runConformance({ url: app.url });
     assert.deepEqual(failures(results), [], report(results));
     assert.ok(results.some((r) => r.name.startsWith('POST /v1 without a token answers 401') && r.outcome === 'passed'));
-    assert.deepEqual(results.filter((r) => r.outcome === 'skipped').map((r) => r.name), ['tools over MCP']);
+    assert.deepEqual(
+      results.filter((r) => r.outcome === 'skipped').map((r) => r.name),
+      ['tools over MCP'],
+    );
   });
 
   it('fails on a bad token with a readable reason', async () => {
     const results = await runConformance({ url: app.url, token: 'not-a-token' });
-    assert.deepEqual(failures(results).map((r) => r.name), ['initialize']);
+    assert.deepEqual(
+      failures(results).map((r) => r.name),
+      ['initialize'],
+    );
     assert.match(failures(results)[0]?.message ?? '', /answered 401/);
   });
 
@@ -107,7 +129,17 @@ describe('lakehouse-mcp conformance <url>', () => {
     const junit = path.join(tmp, 'reports/conformance.xml');
     const child = spawn(
       process.execPath,
-      ['bin/lakehouse-mcp.js', 'conformance', app.url, '--client-id', credentials.clientId, '--client-secret', credentials.clientSecret, '--junit', junit],
+      [
+        'bin/lakehouse-mcp.js',
+        'conformance',
+        app.url,
+        '--client-id',
+        credentials.clientId,
+        '--client-secret',
+        credentials.clientSecret,
+        '--junit',
+        junit,
+      ],
       { cwd: ROOT },
     );
     let stdout = '';
@@ -121,7 +153,12 @@ describe('lakehouse-mcp conformance <url>', () => {
     assert.match(stdout, /✓ \[tools\] tools\/call search_docs/);
     assert.match(stdout, new RegExp(`\\d+ checks: \\d+ passed, ${failed.length} failed`));
     const xml = fs.readFileSync(junit, 'utf8');
-    assert.match(xml, new RegExp(`^<\\?xml version="1.0" encoding="UTF-8"\\?>\\n<testsuites name="lakehouse-mcp conformance [^"]+" tests="\\d+" failures="${failed.length}"`));
+    assert.match(
+      xml,
+      new RegExp(
+        `^<\\?xml version="1.0" encoding="UTF-8"\\?>\\n<testsuites name="lakehouse-mcp conformance [^"]+" tests="\\d+" failures="${failed.length}"`,
+      ),
+    );
     assert.match(xml, /<testcase classname="conformance.tools" name="tools\/call search_docs" time="[\d.]+"\/>/);
   });
 });
@@ -129,13 +166,19 @@ describe('lakehouse-mcp conformance <url>', () => {
 describe('lakehouse-mcp conformance catches a broken deployment', () => {
   it('fails, naming the tool and the field, when a proxy corrupts one field of structuredContent', async () => {
     // search_docs' output requires `items`; the proxy renames it in its results (the only ones whose items have a `slug`).
-    const proxy = await startProxy((body) => body.replace(/"structuredContent":\{"items":\[\{"slug":/g, '"structuredContent":{"itemz":[{"slug":'));
+    const proxy = await startProxy((body) =>
+      body.replace(/"structuredContent":\{"items":\[\{"slug":/g, '"structuredContent":{"itemz":[{"slug":'),
+    );
     const app = await startApp({ PUBLIC_URL: proxy.url });
     try {
       proxy.state.target = app.server.port;
       const results = await runConformance({ url: proxy.url, ...(await serviceAccount(app)) });
       const failed = failures(results);
-      assert.deepEqual(failed.map((r) => r.name), ['tools/call search_docs'], report(results));
+      assert.deepEqual(
+        failed.map((r) => r.name),
+        ['tools/call search_docs'],
+        report(results),
+      );
       assert.match(failed[0]?.message ?? '', /structuredContent breaks the output schema: .*(items|itemz)/);
     } finally {
       await app.close();

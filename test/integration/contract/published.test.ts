@@ -119,7 +119,10 @@ describe('the API reference in a browser', { skip: browserTests.skip }, () => {
     assert.equal(await page.locator('[data-section-id^="tag/"][data-section-id*="/operation/"]').count(), operations);
     assert.deepEqual(loadedElsewhere, []);
     // Redoc's footer links a logo on its CDN: the policy refuses it, and nothing else.
-    assert.ok(refused.every((text) => text.includes('https://cdn.redoc.ly/')), refused.join('\n'));
+    assert.ok(
+      refused.every((text) => text.includes('https://cdn.redoc.ly/')),
+      refused.join('\n'),
+    );
     await page.close();
   });
 });

@@ -67,7 +67,10 @@ describe('directory writes', () => {
     await refusal(addMember(db, 'ada@example.com', prod, 'owner'), 'invalid_role', /use one of reader, writer, admin/);
     const counts = await Promise.all(
       (['organizations', 'environments', 'users', 'memberships'] as const).map(async (table) => {
-        const row = await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+        const row = await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow();
         return row.n;
       }),
     );

@@ -95,7 +95,10 @@ describe('embedded PostgreSQL', () => {
     const log = captureLog();
     running = await startEmbeddedPostgres({ dataDir, log, durable: false });
     assert.equal(running.ownsProcess, true);
-    assert.ok(log.lines.some((l) => /stale .*is gone/.test(l)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /stale .*is gone/.test(l)),
+      log.lines.join('\n'),
+    );
     assert.deepEqual(await query(running.url, 'SELECT answer FROM marker'), [{ answer: 42 }]);
   });
 
@@ -106,7 +109,10 @@ describe('embedded PostgreSQL', () => {
     const log = captureLog();
     running = await startEmbeddedPostgres({ dataDir, log, durable: false });
     assert.equal(running.ownsProcess, true);
-    assert.ok(log.lines.some((l) => /stale .*not a postgres/.test(l)), log.lines.join('\n'));
+    assert.ok(
+      log.lines.some((l) => /stale .*not a postgres/.test(l)),
+      log.lines.join('\n'),
+    );
     await running.stop();
     running = undefined;
   });
@@ -126,7 +132,10 @@ describe('embedded PostgreSQL started by root', () => {
       try {
         const log = captureLog();
         cluster = await startEmbeddedPostgres({ dataDir, log, durable: false });
-        assert.ok(log.lines.some((l) => l.includes('cannot enter')), log.lines.join('\n'));
+        assert.ok(
+          log.lines.some((l) => l.includes('cannot enter')),
+          log.lines.join('\n'),
+        );
         assert.ok((await fs.lstat(path.join(dataDir, 'postgres'))).isSymbolicLink());
         assert.equal(await fs.realpath(path.join(dataDir, 'postgres')), cluster.clusterDir);
         assert.ok(!cluster.clusterDir.startsWith(locked));

@@ -74,7 +74,10 @@ describe('migrations', () => {
     const { rows } = await sql<{ slug: string }>`
       SELECT slug FROM docs WHERE search @@ websearch_to_tsquery('english', 'dashboard')
        ORDER BY ts_rank(search, websearch_to_tsquery('english', 'dashboard')) DESC`.execute(db);
-    assert.deepEqual(rows.map((r) => r.slug), ['a', 'b']);
+    assert.deepEqual(
+      rows.map((r) => r.slug),
+      ['a', 'b'],
+    );
   });
 
   it('fail with a clear MigrationError naming the migration, leaving nothing of it behind', async () => {

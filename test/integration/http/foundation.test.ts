@@ -23,10 +23,19 @@ async function post(path: string, body: string | Buffer, contentType = 'applicat
   return response;
 }
 
-async function problem(response: Response, status: number, code: string): Promise<{ detail: string; errors?: { location: string; message: string }[] }> {
+async function problem(
+  response: Response,
+  status: number,
+  code: string,
+): Promise<{ detail: string; errors?: { location: string; message: string }[] }> {
   assert.equal(response.status, status);
   assert.match(response.headers.get('content-type') ?? '', /^application\/problem\+json/);
-  const body = (await response.json()) as { code: string; status: number; detail: string; errors?: { location: string; message: string }[] };
+  const body = (await response.json()) as {
+    code: string;
+    status: number;
+    detail: string;
+    errors?: { location: string; message: string }[];
+  };
   assert.equal(body.code, code);
   assert.equal(body.status, status);
   return body;
@@ -195,7 +204,10 @@ describe('REST authentication and audit', () => {
 
   it('answers 403 insufficient_scope when a read token calls a write tool, and creates nothing', async () => {
     const response = await post('/api/v1/memories', JSON.stringify({ content: 'x', type: 'semantic', importance: 0.5 }));
-    assert.match(response.headers.get('www-authenticate') ?? '', /error="insufficient_scope", scope="read write"|scope="read write".*error="insufficient_scope"/);
+    assert.match(
+      response.headers.get('www-authenticate') ?? '',
+      /error="insufficient_scope", scope="read write"|scope="read write".*error="insufficient_scope"/,
+    );
     await problem(response, 403, 'insufficient_scope');
   });
 
@@ -210,6 +222,9 @@ describe('REST authentication and audit', () => {
         .where('operation', '=', 'get_doc')
         .execute();
     }
-    assert.ok(rows.some((r) => r.outcome === 'ok' && r.actor.startsWith('service:')), JSON.stringify(rows));
+    assert.ok(
+      rows.some((r) => r.outcome === 'ok' && r.actor.startsWith('service:')),
+      JSON.stringify(rows),
+    );
   });
 });

@@ -60,7 +60,13 @@ after(async () => {
 });
 
 const stored = async () =>
-  (await sql<{ name: string; sealed_url: string; display_url: string }>`SELECT name, sealed_url, display_url FROM connections ORDER BY name`.execute(h.database.db)).rows;
+  (
+    await sql<{
+      name: string;
+      sealed_url: string;
+      display_url: string;
+    }>`SELECT name, sealed_url, display_url FROM connections ORDER BY name`.execute(h.database.db)
+  ).rows;
 
 describe('external connections: admin connection add', () => {
   it('adds a database with a read-only user from the CLI, its credentials sealed at rest', async () => {
@@ -76,7 +82,10 @@ describe('external connections: admin connection add', () => {
     const [row] = await stored();
     assert.equal(row?.name, 'warehouse');
     assert.notEqual(row?.sealed_url, url);
-    assert.ok(!row?.sealed_url.includes(password) && !row?.sealed_url.includes(user), 'neither the password nor the user is readable in the stored value');
+    assert.ok(
+      !row?.sealed_url.includes(password) && !row?.sealed_url.includes(user),
+      'neither the password nor the user is readable in the stored value',
+    );
     assert.match(row?.sealed_url ?? '', /^v1\./);
     assert.ok(!row?.display_url.includes(password));
   });
@@ -85,13 +94,25 @@ describe('external connections: admin connection add', () => {
     const env = h.env.a.id;
     const wrong = new URL(url);
     wrong.password = 'not-the-password';
-    await assert.rejects(addConnection(h.database.db, SECRET, env, 'bad_password', wrong.href), /cannot connect to .*password authentication failed/);
+    await assert.rejects(
+      addConnection(h.database.db, SECRET, env, 'bad_password', wrong.href),
+      /cannot connect to .*password authentication failed/,
+    );
     assert.ok(!(await stored()).some((r) => r.name === 'bad_password'));
-    await assert.rejects(addConnection(h.database.db, SECRET, env, 'bad_database', withDatabase(url, 'no_such_database_here')), /cannot connect to .*does not exist/);
-    await assert.rejects(addConnection(h.database.db, SECRET, env, 'bad_scheme', url.replace(/^postgres(ql)?:/, 'mysql:')), /must start with postgres:\/\//);
+    await assert.rejects(
+      addConnection(h.database.db, SECRET, env, 'bad_database', withDatabase(url, 'no_such_database_here')),
+      /cannot connect to .*does not exist/,
+    );
+    await assert.rejects(
+      addConnection(h.database.db, SECRET, env, 'bad_scheme', url.replace(/^postgres(ql)?:/, 'mysql:')),
+      /must start with postgres:\/\//,
+    );
     await assert.rejects(addConnection(h.database.db, SECRET, env, 'sample', url), /built in/);
     await assert.rejects(addConnection(h.database.db, SECRET, env, 'warehouse', url), /already exists/);
-    assert.deepEqual((await stored()).map((r) => r.name), ['warehouse']);
+    assert.deepEqual(
+      (await stored()).map((r) => r.name),
+      ['warehouse'],
+    );
   });
 });
 
@@ -104,7 +125,10 @@ describe('external connections: queried under the sandbox rules', () => {
     assert.equal(warehouse?.kind, 'postgres');
     assert.ok(!warehouse?.description.includes(password));
     const described = await call(h.clients.a, 'get_connection', { name: 'warehouse' });
-    assert.deepEqual(described.schemas.flatMap((s) => s.tables.map((t) => t.name)), ['orders']);
+    assert.deepEqual(
+      described.schemas.flatMap((s) => s.tables.map((t) => t.name)),
+      ['orders'],
+    );
     assert.equal((await sessionHolds(h.clients.a, (holds) => holds.connections === 3)).connections, 3);
   });
 
@@ -119,15 +143,26 @@ describe('external connections: queried under the sandbox rules', () => {
     assert.equal(e.code, 'sql_refused');
     const below = await h.lakehouse
       .withSandbox(h.env.a.id, 'warehouse', { timeoutMs: 5_000 }, (client) => client.query('SELECT write_note()'))
-      .then(() => 'ran', (error: { code?: string }) => error.code);
+      .then(
+        () => 'ran',
+        (error: { code?: string }) => error.code,
+      );
     assert.equal(below, 'read_only');
-    const notes = await superuser(withDatabase(testServerUrl(), database), (c) => c.query<{ n: number }>('SELECT count(*)::int AS n FROM scratch'));
+    const notes = await superuser(withDatabase(testServerUrl(), database), (c) =>
+      c.query<{ n: number }>('SELECT count(*)::int AS n FROM scratch'),
+    );
     assert.equal(notes.rows[0]?.n, 0);
   });
 
   it('takes one read statement only, and the table is still there', async () => {
-    assert.equal((await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 1; DROP TABLE orders' })).code, 'sql_refused');
-    assert.equal((await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: "INSERT INTO scratch VALUES ('x')" })).code, 'sql_refused');
+    assert.equal(
+      (await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 1; DROP TABLE orders' })).code,
+      'sql_refused',
+    );
+    assert.equal(
+      (await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: "INSERT INTO scratch VALUES ('x')" })).code,
+      'sql_refused',
+    );
     const result = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT count(*) FROM orders' });
     assert.deepEqual(result.rows, [['1000']]);
   });
@@ -137,7 +172,11 @@ describe('external connections: queried under the sandbox rules', () => {
     const e = await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT pg_sleep(10)', timeout_ms: 300 });
     assert.equal(e.code, 'query_timeout');
     assert.ok(Date.now() - started < 5_000, 'cancelled on time');
-    const capped = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT order_id FROM orders ORDER BY order_id', limit: 10 });
+    const capped = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'warehouse',
+      sql: 'SELECT order_id FROM orders ORDER BY order_id',
+      limit: 10,
+    });
     assert.equal(capped.row_count, 10);
     assert.equal(capped.truncated, true);
     assert.equal(capped.next_offset, 10);

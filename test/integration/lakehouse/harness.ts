@@ -40,9 +40,16 @@ export async function startLakehouseHarness(options: { sqlConcurrency?: number }
   attachLakehouse(database.db, lakehouse);
   const env = (id: string) => ({ id, schema: `env_${id.replace(/-/g, '')}`, role: lakehouse.roleName(id) });
   const start = (environment: string) =>
-    startMcpTestServer({ database, environment, env: { SECRET_KEY: SECRET.toString('base64'), SQL_CONCURRENCY: String(options.sqlConcurrency ?? 4) } });
+    startMcpTestServer({
+      database,
+      environment,
+      env: { SECRET_KEY: SECRET.toString('base64'), SQL_CONCURRENCY: String(options.sqlConcurrency ?? 4) },
+    });
   const servers = { a: await start('acme/production'), b: await start('acme/staging') };
-  const clients = { a: await connectClient(servers.a.mcpUrl, servers.a.tokens.read), b: await connectClient(servers.b.mcpUrl, servers.b.tokens.read) };
+  const clients = {
+    a: await connectClient(servers.a.mcpUrl, servers.a.tokens.read),
+    b: await connectClient(servers.b.mcpUrl, servers.b.tokens.read),
+  };
   return {
     database,
     lakehouse,

@@ -30,7 +30,12 @@ interface Problem {
   detail: string;
 }
 
-async function load(table: string, body: string | Buffer, type = 'text/csv', token: string = h.servers.a.tokens.readWrite): Promise<{ status: number; body: Record<string, unknown> & Partial<Problem> }> {
+async function load(
+  table: string,
+  body: string | Buffer,
+  type = 'text/csv',
+  token: string = h.servers.a.tokens.readWrite,
+): Promise<{ status: number; body: Record<string, unknown> & Partial<Problem> }> {
   const response = await fetch(`${h.servers.a.url}/api/v1/lakehouse/tables/${table}/rows`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': type },
@@ -41,11 +46,13 @@ async function load(table: string, body: string | Buffer, type = 'text/csv', tok
 
 const query = async (text: string) => (await call(h.clients.a, 'query_lakehouse', { sql: text })).rows;
 const tableExists = async (table: string) =>
-  (await sql<{ t: string | null }>`SELECT to_regclass(${`${h.env.a.schema}.${table}`})::text AS t`.execute(h.database.db)).rows[0]?.t !== null;
+  (await sql<{ t: string | null }>`SELECT to_regclass(${`${h.env.a.schema}.${table}`})::text AS t`.execute(h.database.db)).rows[0]?.t !==
+  null;
 
 describe('loading data over REST', () => {
   it('creates the table on the first CSV load with the types of its values, readable by the environment alone', async () => {
-    const csv = 'Order ID,customer,amount,paid,ordered_on,ordered_at,note\n1,ana,12.50,true,2025-01-02,2025-01-02T10:00:00Z,"first, with a comma"\n2,bo,7,false,2025-01-03,2025-01-03 11:30:00+00,\n3,"cy ""the"" third",1e3,TRUE,2025-01-04,2025-01-04T12:00:00Z,"line\nbreak"\n';
+    const csv =
+      'Order ID,customer,amount,paid,ordered_on,ordered_at,note\n1,ana,12.50,true,2025-01-02,2025-01-02T10:00:00Z,"first, with a comma"\n2,bo,7,false,2025-01-03,2025-01-03 11:30:00+00,\n3,"cy ""the"" third",1e3,TRUE,2025-01-04,2025-01-04T12:00:00Z,"line\nbreak"\n';
     const { status, body } = await load('orders', csv);
     assert.equal(status, 200, JSON.stringify(body));
     assert.equal(body.created, true);
@@ -73,7 +80,15 @@ describe('loading data over REST', () => {
     assert.equal(status, 200, JSON.stringify(body));
     assert.equal(body.created, false);
     assert.deepEqual(await query('SELECT count(*), sum(amount) FROM orders'), [['4', '1020.75']]);
-    const rights = await sql<{ owner: string; app: string; select: boolean; insert: boolean; update: boolean; del: boolean; truncate: boolean }>`
+    const rights = await sql<{
+      owner: string;
+      app: string;
+      select: boolean;
+      insert: boolean;
+      update: boolean;
+      del: boolean;
+      truncate: boolean;
+    }>`
       SELECT pg_get_userbyid(c.relowner) AS owner, current_user AS app,
              has_table_privilege(${h.env.a.role}, c.oid, 'SELECT') AS select, has_table_privilege(${h.env.a.role}, c.oid, 'INSERT') AS insert,
              has_table_privilege(${h.env.a.role}, c.oid, 'UPDATE') AS update, has_table_privilege(${h.env.a.role}, c.oid, 'DELETE') AS del,
@@ -102,7 +117,11 @@ describe('loading data over REST', () => {
     r = await load('quoted', 'a,b\n1,"unterminated\n2,3\n');
     assert.equal(r.status, 400);
     assert.match(r.body.detail ?? '', /^line \d+: /);
-    const latin1 = Buffer.concat([Buffer.from('name,city\nana,Lisbon\nbo,'), Buffer.from([0x4d, 0xfc, 0x6e, 0x63, 0x68, 0x65, 0x6e]), Buffer.from('\n')]);
+    const latin1 = Buffer.concat([
+      Buffer.from('name,city\nana,Lisbon\nbo,'),
+      Buffer.from([0x4d, 0xfc, 0x6e, 0x63, 0x68, 0x65, 0x6e]),
+      Buffer.from('\n'),
+    ]);
     r = await load('encoding', latin1);
     assert.equal(r.status, 400);
     assert.match(r.body.detail ?? '', /^line 3: the input is not valid UTF-8/);
@@ -112,7 +131,8 @@ describe('loading data over REST', () => {
   });
 
   it('loads NDJSON: keys are columns (their union), nested values jsonb; a bad line is refused with its number', async () => {
-    const ndjson = '{"id":1,"event":"signup","props":{"plan":"pro"},"at":"2025-02-01T00:00:00Z"}\n\n{"id":2,"event":"purchase","amount":49.5}\r\n{"id":3,"event":"x","props":[1,2]}';
+    const ndjson =
+      '{"id":1,"event":"signup","props":{"plan":"pro"},"at":"2025-02-01T00:00:00Z"}\n\n{"id":2,"event":"purchase","amount":49.5}\r\n{"id":3,"event":"x","props":[1,2]}';
     const { status, body } = await load('events', ndjson, 'application/x-ndjson');
     assert.equal(status, 200, JSON.stringify(body));
     assert.deepEqual(body.columns, [
@@ -122,7 +142,11 @@ describe('loading data over REST', () => {
       { name: 'at', type: 'timestamp with time zone' },
       { name: 'amount', type: 'numeric' },
     ]);
-    assert.deepEqual(await query('SELECT id, props, amount FROM events ORDER BY id'), [['1', { plan: 'pro' }, null], ['2', null, '49.5'], ['3', [1, 2], null]]);
+    assert.deepEqual(await query('SELECT id, props, amount FROM events ORDER BY id'), [
+      ['1', { plan: 'pro' }, null],
+      ['2', null, '49.5'],
+      ['3', [1, 2], null],
+    ]);
     let r = await load('events', '{"id":4}\n{"id":5,\n', 'application/x-ndjson');
     assert.equal(r.status, 400);
     assert.match(r.body.detail ?? '', /^line 2: not valid JSON/);
@@ -141,11 +165,14 @@ describe('loading data over REST', () => {
 
   it('refuses a body over the size limit and loads nothing', async () => {
     const rows = Readable.from([`a,b\n${'1,2\n'.repeat(2_000)}`]);
-    await assert.rejects(loadTable(h.lakehouse, h.env.a.id, 'too_big', rows, { format: 'csv', maxBytes: 1_000 }), (error: Error & { status?: number; code?: string }) => {
-      assert.equal(error.status, 413);
-      assert.equal(error.code, 'payload_too_large');
-      return true;
-    });
+    await assert.rejects(
+      loadTable(h.lakehouse, h.env.a.id, 'too_big', rows, { format: 'csv', maxBytes: 1_000 }),
+      (error: Error & { status?: number; code?: string }) => {
+        assert.equal(error.status, 413);
+        assert.equal(error.code, 'payload_too_large');
+        return true;
+      },
+    );
     assert.equal(await tableExists('too_big'), false);
   });
 });
@@ -156,7 +183,10 @@ describe('admin lakehouse import', () => {
     const lines = ['visit_id,user_id,path,visited_at'];
     for (let i = 1; i <= 50_000; i++) lines.push(`${i},${i % 977},/page/${i % 13},2025-03-01T00:00:00Z`);
     await fs.writeFile(file, lines.join('\n') + '\n');
-    const result = await runCli(['lakehouse', 'import', 'acme/production', 'visits', file, '--json'], { DATABASE_URL: h.database.url, SECRET_KEY: SECRET.toString('base64') });
+    const result = await runCli(['lakehouse', 'import', 'acme/production', 'visits', file, '--json'], {
+      DATABASE_URL: h.database.url,
+      SECRET_KEY: SECRET.toString('base64'),
+    });
     assert.equal(result.code, 0, result.stderr);
     const loaded = (singleJson(result) as { load: { rows: number; created: boolean; rows_per_second: number } }).load;
     assert.equal(loaded.rows, 50_000);

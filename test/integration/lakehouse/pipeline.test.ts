@@ -89,7 +89,15 @@ describe('sandbox: one round trip per statement', () => {
   });
 
   it('refuses what would end the statement early: a second statement, an open comment, a NUL', async () => {
-    for (const text of ['SELECT 1; COMMIT', 'SELECT 1; ROLLBACK; DROP TABLE orders', "SELECT '\\'; COMMIT; --'", 'SELECT 1 /*', "SELECT $$; COMMIT", 'SELECT 1\u0000; COMMIT', 'SELECT 1 --\u0000\nDROP TABLE orders']) {
+    for (const text of [
+      'SELECT 1; COMMIT',
+      'SELECT 1; ROLLBACK; DROP TABLE orders',
+      "SELECT '\\'; COMMIT; --'",
+      'SELECT 1 /*',
+      'SELECT $$; COMMIT',
+      'SELECT 1\u0000; COMMIT',
+      'SELECT 1 --\u0000\nDROP TABLE orders',
+    ]) {
       const error = await callError(h.clients.a, 'query_lakehouse', { sql: text });
       assert.ok(['sql_refused', 'sql_syntax_error'].includes(error.code), `${JSON.stringify(text)}: ${error.code} ${error.message}`);
     }
@@ -104,13 +112,23 @@ describe('sandbox: one round trip per statement', () => {
     assert.equal((await callError(h.clients.a, 'query_lakehouse', { sql: text })).code, 'sql_refused');
     await h.lakehouse.withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, async (client) => {
       await client.query('ROLLBACK'); // withSandbox's own set-up: the pipelined statement opens its own
-      const statement = new PipelinedStatement(client, ['BEGIN READ ONLY'], text, [], { offset: 0, limit: 10, maxBytes: Infinity }, jsonTypes, RESET_QUERIES);
+      const statement = new PipelinedStatement(
+        client,
+        ['BEGIN READ ONLY'],
+        text,
+        [],
+        { offset: 0, limit: 10, maxBytes: Infinity },
+        jsonTypes,
+        RESET_QUERIES,
+      );
       void client.query(statement);
       await assert.rejects(statement.result, /division by zero/);
       assert.equal(await statement.reset, undefined);
       assert.equal(await advisoryLocksHeld(h, 77), 0, 'the reset released the session lock before the answer');
     });
-    const idle = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${h.env.a.role} AND state <> 'idle'`.execute(h.database.db);
+    const idle = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${h.env.a.role} AND state <> 'idle'`.execute(h.database.db);
     assert.equal(idle.rows[0]?.n, 0, 'no sandbox session is left in a transaction');
     await sandboxStillHolds();
   });
@@ -185,7 +203,12 @@ describe('sandbox: round trips to PostgreSQL', () => {
     const counter = new RoundTripCounter({ host: url.hostname, port: Number(url.port) });
     url.port = await counter.listen();
     url.hostname = '127.0.0.1';
-    const lakehouse = await new Lakehouse(h.database.db, { appUrl: url.href, secretKey: SECRET, sqlConcurrency: 1, log: createLogger('silent') }).init();
+    const lakehouse = await new Lakehouse(h.database.db, {
+      appUrl: url.href,
+      secretKey: SECRET,
+      sqlConcurrency: 1,
+      log: createLogger('silent'),
+    }).init();
     const options = { limit: 1000, offset: 0, maxBytes: 1024 * 1024, timeoutMs: 15_000 };
     try {
       // The first call also opens (and authenticates) the pool's connection.
@@ -205,7 +228,11 @@ describe('sandbox: round trips to PostgreSQL', () => {
       await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 100000000)', { ...options, offset: 2500, limit: 10 });
       assert.equal(counter.roundTrips, 3, 'a window of rows 2,501 to 2,511: one round trip per batch of at most 1,000 rows');
       counter.roundTrips = 0;
-      const short = await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 1500)', { ...options, offset: 1400, limit: 1000 });
+      const short = await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 1500)', {
+        ...options,
+        offset: 1400,
+        limit: 1000,
+      });
       assert.equal(short.row_count, 100);
       assert.equal(counter.roundTrips, 3, 'rows that run out early: two batches, then Sync and reset');
     } finally {

@@ -68,7 +68,11 @@ describe('sandbox pools', () => {
   it('answers busy, without opening a connection, when the cap is full of running pools', async () => {
     const [one = '', two = '', three = ''] = envs;
     await drained(lakehouse);
-    const slow = [run(lakehouse, one, 'SELECT pg_sleep(1.5)'), run(lakehouse, one, 'SELECT pg_sleep(1.5)'), run(lakehouse, two, 'SELECT pg_sleep(1.5)')];
+    const slow = [
+      run(lakehouse, one, 'SELECT pg_sleep(1.5)'),
+      run(lakehouse, one, 'SELECT pg_sleep(1.5)'),
+      run(lakehouse, two, 'SELECT pg_sleep(1.5)'),
+    ];
     await new Promise((resolve) => setTimeout(resolve, 300));
     // one's pool holds 2 connections and two's at least 1: a third pool of up to 2 would pass the cap of 4.
     await assert.rejects(run(lakehouse, three), (error: unknown) => error instanceof AppError && error.code === 'busy');

@@ -27,9 +27,18 @@ describe('provisioning environments at once', () => {
   it('answers the first query of eight new environments started together', async () => {
     for (let round = 0; round < 3; round++) {
       // A new Lakehouse has provisioned nothing yet in this process, as after a restart.
-      const fresh = await new Lakehouse(database.db, { appUrl: database.url, secretKey: SECRET, sqlConcurrency: 2, log: createLogger('silent') }).init();
+      const fresh = await new Lakehouse(database.db, {
+        appUrl: database.url,
+        secretKey: SECRET,
+        sqlConcurrency: 2,
+        log: createLogger('silent'),
+      }).init();
       try {
-        const answers = await Promise.allSettled(ids.map((id) => fresh.query(id, 'sample', 'SELECT count(*) FROM users', { limit: 1, offset: 0, maxBytes: 1024, timeoutMs: 15_000 })));
+        const answers = await Promise.allSettled(
+          ids.map((id) =>
+            fresh.query(id, 'sample', 'SELECT count(*) FROM users', { limit: 1, offset: 0, maxBytes: 1024, timeoutMs: 15_000 }),
+          ),
+        );
         const failed = answers.flatMap((a) => (a.status === 'rejected' ? [String((a.reason as Error).message)] : []));
         assert.deepEqual(failed, [], `round ${round}`);
       } finally {

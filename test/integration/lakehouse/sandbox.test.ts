@@ -58,7 +58,12 @@ describe('sandbox: one read statement only', () => {
   });
 
   it('refuses PREPARE, DO blocks, CREATE EXTENSION and COPY … PROGRAM', async () => {
-    for (const text of ['PREPARE p AS SELECT 1', "DO $$ BEGIN PERFORM 1; END $$", 'CREATE EXTENSION dblink', "COPY (SELECT 1) TO PROGRAM 'id'"]) {
+    for (const text of [
+      'PREPARE p AS SELECT 1',
+      'DO $$ BEGIN PERFORM 1; END $$',
+      'CREATE EXTENSION dblink',
+      "COPY (SELECT 1) TO PROGRAM 'id'",
+    ]) {
       assert.equal((await query(h.clients.a, text)).code, 'sql_refused', text);
     }
   });
@@ -95,7 +100,10 @@ describe('sandbox: one read statement only', () => {
   });
 
   it('refuses dblink', async () => {
-    assert.match((await query(h.clients.a, "SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(x int)")).message, /dblink\(\) is not allowed/);
+    assert.match(
+      (await query(h.clients.a, "SELECT * FROM dblink('dbname=postgres', 'SELECT 1') AS t(x int)")).message,
+      /dblink\(\) is not allowed/,
+    );
   });
 
   it('refuses pg_read_file', async () => {
@@ -112,7 +120,10 @@ describe('sandbox: one read statement only', () => {
     assert.match(error.message, /nextval\(\) is not allowed in the sandbox/);
     const below = await h.lakehouse
       .withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, (client) => client.query("SELECT nextval('order_ids')"))
-      .then(() => 'ran', (e: { code?: string }) => e.code);
+      .then(
+        () => 'ran',
+        (e: { code?: string }) => e.code,
+      );
     assert.ok(below === 'permission_denied' || below === 'read_only', String(below));
   });
 });
@@ -129,8 +140,13 @@ describe('sandbox: isolation', () => {
     const viaXml = await query(h.clients.a, `SELECT table_to_xml('${h.env.b.schema}.secrets', true, false, '')`);
     assert.equal(viaXml.code, 'sql_refused', 'the guard refuses it by name');
     const viaXmlBelowGuard = await h.lakehouse
-      .withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, (client) => client.query(`SELECT table_to_xml('${h.env.b.schema}.secrets', true, false, '')`))
-      .then(() => 'ran', (e: { code?: string }) => e.code);
+      .withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, (client) =>
+        client.query(`SELECT table_to_xml('${h.env.b.schema}.secrets', true, false, '')`),
+      )
+      .then(
+        () => 'ran',
+        (e: { code?: string }) => e.code,
+      );
     assert.equal(viaXmlBelowGuard, 'permission_denied', "the role's privileges refuse it too");
     const unqualified = await query(h.clients.a, 'SELECT * FROM secrets');
     assert.match(unqualified.message, /relation "secrets" does not exist/);
@@ -143,7 +159,11 @@ describe('sandbox: isolation', () => {
       const error = await query(h.clients.a, `SELECT * FROM ${table}`);
       assert.equal(error.code, 'permission_denied', `${table}: ${error.message}`);
     }
-    const tokens = await h.database.db.selectFrom(sql<{ n: string }>`pg_tables`.as('t')).select(sql<string>`tablename`.as('n')).where(sql`schemaname`, '=', 'public').execute();
+    const tokens = await h.database.db
+      .selectFrom(sql<{ n: string }>`pg_tables`.as('t'))
+      .select(sql<string>`tablename`.as('n'))
+      .where(sql`schemaname`, '=', 'public')
+      .execute();
     for (const { n } of tokens.filter((t) => /token|key|secret|oauth/.test(t.n))) {
       assert.equal((await query(h.clients.a, `SELECT * FROM public.${n}`)).code, 'permission_denied', n);
     }
@@ -156,12 +176,22 @@ describe('sandbox: isolation', () => {
       SELECT rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, rolreplication, rolcanlogin, rolinherit
       FROM pg_roles WHERE rolname = ${role}`.execute(db);
     assert.deepEqual(attributes.rows, [
-      { rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolbypassrls: false, rolreplication: false, rolcanlogin: true, rolinherit: false },
+      {
+        rolsuper: false,
+        rolcreatedb: false,
+        rolcreaterole: false,
+        rolbypassrls: false,
+        rolreplication: false,
+        rolcanlogin: true,
+        rolinherit: false,
+      },
     ]);
     const memberOf = await sql`SELECT 1 FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = ${role})`.execute(db);
     assert.equal(memberOf.rows.length, 0, 'a member of no role');
     const owns = await sql`SELECT 1 FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = ${role})
-                            UNION ALL SELECT 1 FROM pg_namespace WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = ${role})`.execute(db);
+                            UNION ALL SELECT 1 FROM pg_namespace WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = ${role})`.execute(
+      db,
+    );
     assert.equal(owns.rows.length, 0, 'owner of nothing');
     const privileges = await sql<Record<string, boolean>>`
       SELECT has_schema_privilege(${role}, 'public', 'USAGE') AS public_usage,
@@ -188,7 +218,9 @@ describe('sandbox: isolation', () => {
       sample_write: false,
       db_create: false,
     });
-    const settings = await sql`SELECT 1 FROM pg_db_role_setting WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = ${role})`.execute(db);
+    const settings = await sql`SELECT 1 FROM pg_db_role_setting WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = ${role})`.execute(
+      db,
+    );
     assert.equal(settings.rows.length, 0, 'no role-level settings');
   });
 });
@@ -200,9 +232,13 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     const took = Date.now() - started;
     assert.equal(error.code, 'query_timeout');
     assert.ok(took < 2_500, `answered after ${took} ms`);
-    const after = await call(h.clients.a, 'query_lakehouse', { sql: "SELECT current_setting('statement_timeout') AS t, current_setting('transaction_read_only') AS ro" });
+    const after = await call(h.clients.a, 'query_lakehouse', {
+      sql: "SELECT current_setting('statement_timeout') AS t, current_setting('transaction_read_only') AS ro",
+    });
     assert.deepEqual(after.rows, [['15s', 'on']]);
-    const active = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${h.env.a.role} AND state = 'active'`.execute(h.database.db);
+    const active = await sql<{
+      n: number;
+    }>`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = ${h.env.a.role} AND state = 'active'`.execute(h.database.db);
     assert.equal(active.rows[0]?.n, 0);
   });
 
@@ -217,7 +253,7 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     const next = await call(h.clients.a, 'query_lakehouse', {
       sql: "SELECT (SELECT count(*) FROM pg_prepared_statements) AS prepared, current_setting('search_path') AS path, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks",
     });
-    assert.deepEqual(next.rows, [["0", h.env.a.schema, "0"]]);
+    assert.deepEqual(next.rows, [['0', h.env.a.schema, '0']]);
   });
 
   it('returns SELECT generate_series(1, 100000000) capped with truncated: true, quickly and in bounded memory', async () => {
@@ -238,7 +274,9 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     const started = Date.now();
     const calls = Array.from({ length: 50 }, () =>
       // Long enough that every call has arrived before the first four finish, even on a loaded machine.
-      h.clients.a.callTool({ name: 'query_lakehouse', arguments: { sql: 'SELECT pg_sleep(4)' } }).then((r) => ({ r, at: Date.now() - started })),
+      h.clients.a
+        .callTool({ name: 'query_lakehouse', arguments: { sql: 'SELECT pg_sleep(4)' } })
+        .then((r) => ({ r, at: Date.now() - started })),
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
     const other = await call(h.clients.b, 'query_lakehouse', { sql: 'SELECT 1 AS ok' });
@@ -249,7 +287,10 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     assert.equal(ok.length, 4, 'SQL_CONCURRENCY = 4 ran');
     assert.equal(busy.length, 46);
     // Fail fast: every busy answer came before the running queries could have finished.
-    assert.ok(busy.every(({ at }) => at < 3_500), `busy answers came fast: ${busy.map((b) => b.at).join(',')}`);
+    assert.ok(
+      busy.every(({ at }) => at < 3_500),
+      `busy answers came fast: ${busy.map((b) => b.at).join(',')}`,
+    );
     assert.match(JSON.stringify(busy[0]?.r.content), /retry/);
   });
 });

@@ -28,7 +28,8 @@ after(async () => {
   if (dir) await fs.rm(dir, { recursive: true, force: true });
 });
 
-const rowsOf = async (text: string) => (await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: text, limit: 10_000 })).rows;
+const rowsOf = async (text: string) =>
+  (await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: text, limit: 10_000 })).rows;
 
 describe('semantic models: the built-in models of the sample data', () => {
   it('pass the schema and the expression checks', () => {
@@ -38,7 +39,13 @@ describe('semantic models: the built-in models of the sample data', () => {
   it('list_semantic_models and get_semantic_model describe them in every environment', async () => {
     for (const client of [h.clients.a, h.clients.b]) {
       const list = await call(client, 'list_semantic_models', {});
-      assert.deepEqual(list.items.map((m) => [m.name, m.connection, m.built_in]), [['product_events', 'sample', true], ['product_users', 'sample', true]]);
+      assert.deepEqual(
+        list.items.map((m) => [m.name, m.connection, m.built_in]),
+        [
+          ['product_events', 'sample', true],
+          ['product_users', 'sample', true],
+        ],
+      );
       assert.ok(list.items[0]?.measures.includes('purchasers'));
     }
     const got = await call(h.clients.a, 'get_semantic_model', { name: 'product_events' });
@@ -63,7 +70,10 @@ describe('semantic models: the built-in models of the sample data', () => {
       WHERE occurred_at >= '${from}' AND occurred_at < '${to}' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5`);
     assert.equal(model.rows.length, 5);
     assert.deepEqual(model.rows, expected);
-    assert.deepEqual(model.columns.map((c) => `${c.name} ${c.type}`), ['event text', 'events bigint', 'users bigint']);
+    assert.deepEqual(
+      model.columns.map((c) => `${c.name} ${c.type}`),
+      ['event text', 'events bigint', 'users bigint'],
+    );
     assert.equal(model.truncated, true, 'more event names exist than the 5 asked for');
     assert.deepEqual(model.parameters, [from, to, 6]);
   });
@@ -126,7 +136,11 @@ describe('semantic models: requests are typed and cannot inject SQL', () => {
     assert.match(e.message, /No measure "password_hash".*its measures: events, users/);
     e = await callError(h.clients.a, 'query_semantic_model', { model: 'product_events', dimensions: ['event" FROM users; --'] });
     assert.equal(e.code, 'validation_failed');
-    e = await callError(h.clients.a, 'query_semantic_model', { model: 'product_events', measures: ['events'], filters: [{ field: 'event) OR (1=1', op: 'eq', value: 'x' }] });
+    e = await callError(h.clients.a, 'query_semantic_model', {
+      model: 'product_events',
+      measures: ['events'],
+      filters: [{ field: 'event) OR (1=1', op: 'eq', value: 'x' }],
+    });
     assert.equal(e.code, 'validation_failed');
   });
 
@@ -149,7 +163,15 @@ describe('semantic models: requests are typed and cannot inject SQL', () => {
 
   it('refuses a model whose expression is more than one expression (comments, FROM, a second column, a statement)', () => {
     const doc = builtInModelDocuments()[1] as { dimensions: { name: string; expr: string; type: string }[] };
-    for (const expr of ['plan FROM pg_authid --', 'plan, country', "plan; DROP TABLE users", 'plan AS x', 'plan) FROM pg_roles --', 'pg_read_file(plan)', "(SELECT 1) FROM users WHERE (true"]) {
+    for (const expr of [
+      'plan FROM pg_authid --',
+      'plan, country',
+      'plan; DROP TABLE users',
+      'plan AS x',
+      'plan) FROM pg_roles --',
+      'pg_read_file(plan)',
+      '(SELECT 1) FROM users WHERE (true',
+    ]) {
       const bad = { ...doc, name: 'bad', dimensions: [{ name: 'd', expr, type: 'string' }] };
       assert.throws(() => checkModel(bad), InvalidModel, expr);
     }
@@ -178,8 +200,15 @@ describe('semantic models: admin semantic-model apply', () => {
     const result = await runCli(['semantic-model', 'apply', 'acme/production', file, '--json'], env());
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(singleJson(result), { semantic_model: { name: 'signups', version: 1, status: 'created' } });
-    const answer = await call(h.clients.a, 'query_semantic_model', { model: 'signups', measures: ['users'], dimensions: ['device'], order: [{ field: 'device' }] });
-    const expected = await rowsOf('SELECT s.device, count(DISTINCT u.user_id) FROM users u JOIN sessions s ON u.user_id = s.user_id GROUP BY 1 ORDER BY 1');
+    const answer = await call(h.clients.a, 'query_semantic_model', {
+      model: 'signups',
+      measures: ['users'],
+      dimensions: ['device'],
+      order: [{ field: 'device' }],
+    });
+    const expected = await rowsOf(
+      'SELECT s.device, count(DISTINCT u.user_id) FROM users u JOIN sessions s ON u.user_id = s.user_id GROUP BY 1 ORDER BY 1',
+    );
     assert.deepEqual(answer.rows, expected);
     assert.equal((await callError(h.clients.b, 'query_semantic_model', { model: 'signups', measures: ['users'] })).code, 'not_found');
     const holds = await sessionHolds(h.clients.a, (counts) => counts.semantic_models === 3);
@@ -190,7 +219,11 @@ describe('semantic models: admin semantic-model apply', () => {
   it('a changed definition gets the next version; the same one changes nothing', async () => {
     const id = h.env.a.id;
     assert.deepEqual(await applyModel(h.database.db, id, model), { name: 'signups', version: 1, status: 'unchanged' });
-    assert.deepEqual(await applyModel(h.database.db, id, { ...model, title: 'Users by plan' }), { name: 'signups', version: 2, status: 'updated' });
+    assert.deepEqual(await applyModel(h.database.db, id, { ...model, title: 'Users by plan' }), {
+      name: 'signups',
+      version: 2,
+      status: 'updated',
+    });
     const got = await call(h.clients.a, 'get_semantic_model', { name: 'signups' });
     assert.equal(got.version, 2);
     assert.equal(got.model.title, 'Users by plan');
@@ -198,12 +231,26 @@ describe('semantic models: admin semantic-model apply', () => {
 
   it('refuses, storing nothing: a schema violation, a built-in name, and a column PostgreSQL cannot plan', async () => {
     const id = h.env.a.id;
-    await assert.rejects(applyModel(h.database.db, id, { ...model, name: 'other', measures: [{ name: 'x', agg: 'median', expr: 'u.plan' }] }), /measures\/0\/agg must be equal to one of the allowed values/);
-    await assert.rejects(applyModel(h.database.db, id, { ...model, name: 'other', measures: [{ name: 'x', agg: 'sum' }] }), /sum needs an expr/);
+    await assert.rejects(
+      applyModel(h.database.db, id, { ...model, name: 'other', measures: [{ name: 'x', agg: 'median', expr: 'u.plan' }] }),
+      /measures\/0\/agg must be equal to one of the allowed values/,
+    );
+    await assert.rejects(
+      applyModel(h.database.db, id, { ...model, name: 'other', measures: [{ name: 'x', agg: 'sum' }] }),
+      /sum needs an expr/,
+    );
     await assert.rejects(applyModel(h.database.db, id, { ...model, name: 'product_events' }), /built-in model/);
     const broken = { ...model, name: 'broken', dimensions: [{ name: 'plan', expr: 'u.no_such_column', type: 'string' }] };
-    await assert.rejects(applyModel(h.database.db, id, broken, planInSandbox(h.lakehouse, id)), /does not plan on connection "sample": column u.no_such_column does not exist/);
-    const names = await sql<{ name: string }>`SELECT name FROM semantic_models WHERE environment_id = ${id} ORDER BY name`.execute(h.database.db);
-    assert.deepEqual(names.rows.map((r) => r.name), ['signups']);
+    await assert.rejects(
+      applyModel(h.database.db, id, broken, planInSandbox(h.lakehouse, id)),
+      /does not plan on connection "sample": column u.no_such_column does not exist/,
+    );
+    const names = await sql<{ name: string }>`SELECT name FROM semantic_models WHERE environment_id = ${id} ORDER BY name`.execute(
+      h.database.db,
+    );
+    assert.deepEqual(
+      names.rows.map((r) => r.name),
+      ['signups'],
+    );
   });
 });

@@ -85,7 +85,10 @@ describe('sql guard: functions are allowed by name, everything else is refused',
     for (const text of ["SELECT public.lower('A')", 'SELECT lakehouse.count(*) FROM events', "SELECT other_db.pg_catalog.lower('A')"]) {
       assert.match(refusal(text).message, /is not allowed in the sandbox: only pg_catalog functions may be named with a schema/, text);
     }
-    assert.match(refusal("SELECT pg_catalog.pg_read_file('/etc/passwd')").message, /^The function pg_read_file\(\) is not allowed in the sandbox\./);
+    assert.match(
+      refusal("SELECT pg_catalog.pg_read_file('/etc/passwd')").message,
+      /^The function pg_read_file\(\) is not allowed in the sandbox\./,
+    );
   });
 
   it('refuses XMLTABLE and TABLESAMPLE methods other than SYSTEM and BERNOULLI', () => {
@@ -110,7 +113,7 @@ describe('sql guard: functions are allowed by name, everything else is refused',
       'SELECT plan, country, GROUPING(plan, country), count(*) FROM users GROUP BY GROUPING SETS ((plan), (country), ()), ROLLUP (plan), CUBE (country)',
       "SELECT properties->>'path', properties #>> '{a,b}', jsonb_path_query_first(properties, '$.amount'), properties ? 'path', jsonb_array_length('[1]'), jsonb_build_object('a', 1), to_jsonb(event) FROM events",
       "SELECT JSON_OBJECT('a': 1), JSON_ARRAY(1, 2), JSON_VALUE(properties, '$.amount' RETURNING numeric), JSON_QUERY(properties, '$'), JSON_EXISTS(properties, '$.path'), properties IS JSON OBJECT, JSON_SCALAR(1), JSON_SERIALIZE(properties) FROM events",
-      "SELECT JSON_OBJECTAGG(event: event_id), JSON_ARRAYAGG(event_id ORDER BY event_id) FROM events",
+      'SELECT JSON_OBJECTAGG(event: event_id), JSON_ARRAYAGG(event_id ORDER BY event_id) FROM events',
       "SELECT * FROM JSON_TABLE('[{\"a\": 1}]'::jsonb, '$[*]' COLUMNS (a int PATH '$.a'))",
       "SELECT ts_rank(to_tsvector('english', event), websearch_to_tsquery('english', 'page -view')), ts_rank_cd(to_tsvector(event), plainto_tsquery('page')), ts_headline(event, to_tsquery('page')), to_tsvector(event) @@ phraseto_tsquery('page view') FROM events",
       "SELECT n, d FROM generate_series(1, 10) AS n, generate_series(DATE '2025-01-01', DATE '2025-01-31', INTERVAL '1 day') AS d",
@@ -136,11 +139,20 @@ describe('sql guard: functions are allowed by name, everything else is refused',
   });
 
   it('checks semantic-model expressions against the same allowlist', () => {
-    for (const expr of ['lower(users.country)', "date_trunc('day', events.occurred_at)", "(events.properties->>'amount')::numeric", "EXTRACT(hour FROM events.occurred_at AT TIME ZONE 'UTC')", 'count(DISTINCT events.user_id)']) {
+    for (const expr of [
+      'lower(users.country)',
+      "date_trunc('day', events.occurred_at)",
+      "(events.properties->>'amount')::numeric",
+      "EXTRACT(hour FROM events.occurred_at AT TIME ZONE 'UTC')",
+      'count(DISTINCT events.user_id)',
+    ]) {
       checkExpression(expr);
     }
     assert.match(refusal("ts_stat('SELECT 1')", checkExpression).message, /^The function ts_stat\(\) is not allowed in the sandbox/);
-    assert.match(refusal("length(query_to_xml('SELECT 1', true, false, '')::text)", checkExpression).message, /query_to_xml\(\) is not allowed in the sandbox/);
+    assert.match(
+      refusal("length(query_to_xml('SELECT 1', true, false, '')::text)", checkExpression).message,
+      /query_to_xml\(\) is not allowed in the sandbox/,
+    );
     assert.match(refusal('public.lower(users.country)', checkExpression).message, /only pg_catalog functions may be named with a schema/);
   });
 });
@@ -213,15 +225,35 @@ describe('sql guard through query_lakehouse and the REST API', () => {
       headers: { authorization: `Bearer ${h.servers.a.tokens.read}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
-    return { status: response.status, json: (await response.json()) as { error?: { code?: string; message?: string } } & Record<string, unknown> };
+    return {
+      status: response.status,
+      json: (await response.json()) as { error?: { code?: string; message?: string } } & Record<string, unknown>,
+    };
   };
 
   it('lists only functions PostgreSQL 17 has, none of them one that runs query text', async () => {
     const { rows } = await sql<{ name: string }>`
-      SELECT DISTINCT proname AS name FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace AND proname = ANY(${[...ALLOWED_FUNCTIONS]}::text[])`.execute(h.database.db);
+      SELECT DISTINCT proname AS name FROM pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace AND proname = ANY(${[...ALLOWED_FUNCTIONS]}::text[])`.execute(
+      h.database.db,
+    );
     const known = new Set(rows.map((row) => row.name));
-    assert.deepEqual([...ALLOWED_FUNCTIONS].filter((name) => !known.has(name)), [], 'allowed names that PostgreSQL does not have');
-    for (const name of ['ts_stat', 'ts_rewrite', 'query_to_xml', 'xpath', 'set_config', 'dblink', 'lo_get', 'nextval', 'pg_advisory_lock', 'pg_read_file']) {
+    assert.deepEqual(
+      [...ALLOWED_FUNCTIONS].filter((name) => !known.has(name)),
+      [],
+      'allowed names that PostgreSQL does not have',
+    );
+    for (const name of [
+      'ts_stat',
+      'ts_rewrite',
+      'query_to_xml',
+      'xpath',
+      'set_config',
+      'dblink',
+      'lo_get',
+      'nextval',
+      'pg_advisory_lock',
+      'pg_read_file',
+    ]) {
       assert.equal(ALLOWED_FUNCTIONS.has(name), false, name);
     }
   });

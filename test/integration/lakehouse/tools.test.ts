@@ -16,20 +16,36 @@ after(async () => {
 describe('lakehouse tools on the sample data', () => {
   it('list_connections names the built-in connections', async () => {
     const result = await call(h.clients.a, 'list_connections', {});
-    assert.deepEqual(result.items.map((c) => [c.name, c.kind]), [['lakehouse', 'lakehouse'], ['sample', 'sample']]);
+    assert.deepEqual(
+      result.items.map((c) => [c.name, c.kind]),
+      [
+        ['lakehouse', 'lakehouse'],
+        ['sample', 'sample'],
+      ],
+    );
   });
 
   it('get_connection describes the sample tables with their columns and row estimates', async () => {
     const result = await call(h.clients.a, 'get_connection', { name: 'sample' });
     const tables = Object.fromEntries(result.schemas.flatMap((s) => s.tables).map((t) => [t.name, t]));
     assert.deepEqual(Object.keys(tables).sort(), ['events', 'pageviews', 'sessions', 'users']);
-    assert.deepEqual(tables.events?.columns.map((c) => `${c.name} ${c.type}`), [
-      'event_id bigint', 'event text', 'user_id bigint', 'session_id bigint', 'occurred_at timestamp with time zone', 'properties jsonb',
-    ]);
+    assert.deepEqual(
+      tables.events?.columns.map((c) => `${c.name} ${c.type}`),
+      ['event_id bigint', 'event text', 'user_id bigint', 'session_id bigint', 'occurred_at timestamp with time zone', 'properties jsonb'],
+    );
     assert.ok((tables.events?.estimated_rows ?? 0) >= 1_000_000);
-    assert.deepEqual(tables.users?.columns.map((c) => c.name), ['user_id', 'signed_up_at', 'plan', 'country']);
-    assert.deepEqual(tables.sessions?.columns.map((c) => c.name), ['session_id', 'user_id', 'started_at', 'ended_at', 'device']);
-    assert.deepEqual(tables.pageviews?.columns.map((c) => c.name), ['pageview_id', 'session_id', 'user_id', 'path', 'viewed_at']);
+    assert.deepEqual(
+      tables.users?.columns.map((c) => c.name),
+      ['user_id', 'signed_up_at', 'plan', 'country'],
+    );
+    assert.deepEqual(
+      tables.sessions?.columns.map((c) => c.name),
+      ['session_id', 'user_id', 'started_at', 'ended_at', 'device'],
+    );
+    assert.deepEqual(
+      tables.pageviews?.columns.map((c) => c.name),
+      ['pageview_id', 'session_id', 'user_id', 'path', 'viewed_at'],
+    );
   });
 
   it('get_connection profiles one table from the statistics', async () => {
@@ -62,8 +78,13 @@ describe('lakehouse tools on the sample data', () => {
       sql: `SELECT 9007199254740993::bigint AS big, 1.10::numeric AS num, 42 AS int, 0.5::float8 AS dbl, true AS yes,
                    TIMESTAMPTZ '2025-01-02 03:04:05.678+00' AS ts, '{"a":[1,2]}'::jsonb AS doc, NULL::text AS nothing, DATE '2025-01-02' AS day`,
     });
-    assert.deepEqual(result.columns.map((c) => c.type), ['bigint', 'numeric', 'integer', 'double precision', 'boolean', 'timestamp with time zone', 'jsonb', 'text', 'date']);
-    assert.deepEqual(result.rows, [['9007199254740993', '1.10', 42, 0.5, true, '2025-01-02T03:04:05.678Z', { a: [1, 2] }, null, '2025-01-02']]);
+    assert.deepEqual(
+      result.columns.map((c) => c.type),
+      ['bigint', 'numeric', 'integer', 'double precision', 'boolean', 'timestamp with time zone', 'jsonb', 'text', 'date'],
+    );
+    assert.deepEqual(result.rows, [
+      ['9007199254740993', '1.10', 42, 0.5, true, '2025-01-02T03:04:05.678Z', { a: [1, 2] }, null, '2025-01-02'],
+    ]);
     assert.equal(result.truncated, false);
     assert.equal(result.next_offset, undefined);
     assert.ok(result.elapsed_ms >= 0);
@@ -79,7 +100,10 @@ describe('lakehouse tools on the sample data', () => {
   });
 
   it('query_lakehouse caps the bytes of an answer at 1 MiB', async () => {
-    const result = await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: "SELECT repeat('x', 10000) FROM generate_series(1, 500)" });
+    const result = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'sample',
+      sql: "SELECT repeat('x', 10000) FROM generate_series(1, 500)",
+    });
     assert.equal(result.truncated, true);
     assert.ok(result.row_count > 90 && result.row_count < 110, String(result.row_count));
   });
@@ -95,7 +119,10 @@ describe('lakehouse tools on the sample data', () => {
     assert.equal(column.errors[0]?.position, 10);
     const table = await call(h.clients.a, 'validate_sql', { connection: 'sample', sql: 'SELECT * FROM nothing_here' });
     assert.match(table.errors[0]?.message ?? '', /relation "nothing_here" does not exist/);
-    const ok = await call(h.clients.a, 'validate_sql', { connection: 'sample', sql: 'WITH e AS (SELECT * FROM events) SELECT count(*) FROM e' });
+    const ok = await call(h.clients.a, 'validate_sql', {
+      connection: 'sample',
+      sql: 'WITH e AS (SELECT * FROM events) SELECT count(*) FROM e',
+    });
     assert.deepEqual(ok, { valid: true, errors: [], statement_type: 'with_select' });
     const write = await call(h.clients.a, 'validate_sql', { sql: 'DELETE FROM events' });
     assert.equal(write.valid, false);
@@ -106,7 +133,11 @@ describe('lakehouse tools on the sample data', () => {
     assert.ok('Plan' in plain.plan);
     assert.match(plain.summary, /events/);
     assert.match(plain.summary, /Not executed/);
-    const analyzed = await call(h.clients.a, 'explain_sql', { connection: 'sample', sql: "SELECT count(*) FROM users WHERE plan = 'pro'", analyze: true });
+    const analyzed = await call(h.clients.a, 'explain_sql', {
+      connection: 'sample',
+      sql: "SELECT count(*) FROM users WHERE plan = 'pro'",
+      analyze: true,
+    });
     assert.ok('Execution Time' in analyzed.plan);
     assert.match(analyzed.summary, /Ran in/);
   });

@@ -27,7 +27,15 @@ const entry = (operation: string): AuditEntry => ({
   durationMs: 1.4,
 });
 const count = async (prefix: string) =>
-  Number((await database.db.selectFrom('audit_log').select((eb) => eb.fn.countAll().as('n')).where('operation', 'like', `${prefix}%`).executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await database.db
+        .selectFrom('audit_log')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .where('operation', 'like', `${prefix}%`)
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 /** A Kysely whose INSERTs fail the first `failures` times, counting the statements. */
 function flaky(db: Kysely<Database>, failures: number): { db: Kysely<Database>; inserts: () => number } {

@@ -29,7 +29,11 @@ interface Run {
 
 function npx(args: string[], cwd?: string, timeoutMs = RUN_TIMEOUT_MS): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn('npx', args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' } });
+    const child = spawn('npx', args, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -52,14 +56,24 @@ function npx(args: string[], cwd?: string, timeoutMs = RUN_TIMEOUT_MS): Promise<
 
 /** npm could not fetch the package (offline, registry down): the test skips rather than fails. */
 const fetchFailed = (run: Run) =>
-  run.code !== 0 && /npm (ERR!|error) (code )?(E404|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNREFUSED|ECONNRESET|ENETUNREACH|network)|could not determine executable/i.test(run.stderr);
+  run.code !== 0 &&
+  /npm (ERR!|error) (code )?(E404|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNREFUSED|ECONNRESET|ENETUNREACH|network)|could not determine executable/i.test(
+    run.stderr,
+  );
 
 function explain(run: Run): string {
   return `exit ${String(run.code)}${run.timedOut ? ' (timed out)' : ''}\n--- stdout\n${run.stdout.slice(-6000)}\n--- stderr\n${run.stderr.slice(-3000)}`;
 }
 
 /** Scenarios that must pass (warnings allowed). */
-const REQUIRED = ['server-initialize', 'ping', 'tools-list', 'logging-set-level', 'dns-rebinding-protection', 'server-sse-multiple-streams'];
+const REQUIRED = [
+  'server-initialize',
+  'ping',
+  'tools-list',
+  'logging-set-level',
+  'dns-rebinding-protection',
+  'server-sse-multiple-streams',
+];
 
 /** Scenarios that do not apply to this server, and why. */
 const NOT_APPLICABLE: Record<string, string> = {
@@ -76,7 +90,8 @@ const NOT_APPLICABLE: Record<string, string> = {
   'elicitation-sep1034-defaults': 'needs the suite’s elicitation test tool and server-to-client requests',
   'elicitation-sep1330-enums': 'needs the suite’s elicitation test tool and server-to-client requests',
   'json-schema-2020-12': 'needs the suite’s test tool json_schema_2020_12_tool',
-  'server-sse-polling': 'needs the suite’s test tool test_reconnection and resumable streams (Last-Event-ID), which a stateless server does not keep',
+  'server-sse-polling':
+    'needs the suite’s test tool test_reconnection and resumable streams (Last-Event-ID), which a stateless server does not keep',
   'completion-complete': 'the server offers no prompts or resource templates, hence no completions capability',
   'resources-list': 'the server offers no resources capability',
   'resources-read-text': 'the server offers no resources capability',
@@ -117,7 +132,8 @@ describe('MCP conformance suite (@modelcontextprotocol/conformance 0.1.16, serve
   for (const scenario of REQUIRED) {
     it(`passes the ${scenario} scenario`, async (t) => {
       const run = await (runs.get(scenario) ?? assert.fail('not started'));
-      if (fetchFailed(run)) return t.skip(`npx could not fetch the conformance suite: ${run.stderr.split('\n').find((l) => /ERR|error/.test(l)) ?? ''}`);
+      if (fetchFailed(run))
+        return t.skip(`npx could not fetch the conformance suite: ${run.stderr.split('\n').find((l) => /ERR|error/.test(l)) ?? ''}`);
       assert.equal(run.code, 0, explain(run));
       assert.doesNotMatch(run.stdout, /FAILURE|✗/, explain(run));
     });
@@ -129,14 +145,23 @@ describe('MCP conformance suite (@modelcontextprotocol/conformance 0.1.16, serve
 
 describe('MCP Inspector CLI (@modelcontextprotocol/inspector-cli 1.0.3)', { timeout: RUN_TIMEOUT_MS + 30_000 }, () => {
   const inspect = (...args: string[]) =>
-    npx([...INSPECTOR, direct.mcpUrl, '--transport', 'http', '--header', `Authorization: Bearer ${direct.tokens.read}`, ...args], INSPECTOR_CWD);
+    npx(
+      [...INSPECTOR, direct.mcpUrl, '--transport', 'http', '--header', `Authorization: Bearer ${direct.tokens.read}`, ...args],
+      INSPECTOR_CWD,
+    );
 
   it('lists the tools a read token may call', async (t) => {
     const run = await inspect('--method', 'tools/list');
     if (fetchFailed(run)) return t.skip('npx could not fetch the Inspector CLI');
     assert.equal(run.code, 0, explain(run));
     const listed = (JSON.parse(run.stdout) as { tools: { name: string }[] }).tools.map((tool) => tool.name).sort();
-    assert.deepEqual(listed, toolCatalogue.filter((tool) => tool.scope === 'read').map((tool) => tool.name).sort());
+    assert.deepEqual(
+      listed,
+      toolCatalogue
+        .filter((tool) => tool.scope === 'read')
+        .map((tool) => tool.name)
+        .sort(),
+    );
   });
 
   it('calls get_session_context and search_docs', async (t) => {

@@ -103,6 +103,9 @@ describe('any process serves any request', () => {
       await client.close();
     }
     // initialize, notifications/initialized, tools/list and four tools/call went through the proxy.
-    assert.ok(backends.every((b) => b.served >= 2), `both processes served MCP requests: ${backends.map((b) => b.served).join(', ')}`);
+    assert.ok(
+      backends.every((b) => b.served >= 2),
+      `both processes served MCP requests: ${backends.map((b) => b.served).join(', ')}`,
+    );
   });
 });

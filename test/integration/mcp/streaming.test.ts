@@ -122,18 +122,34 @@ describe('MCP progress notifications', () => {
     const progress: Progress[] = [];
     const result = await client.callTool({ name: 'count_slowly', arguments: {} }, undefined, { onprogress: (p) => progress.push(p) });
     assert.deepEqual(result.structuredContent, { counted: 3 });
-    assert.deepEqual(progress, [1, 2, 3].map((i) => ({ progress: i, total: 3, message: `step ${i}` })));
+    assert.deepEqual(
+      progress,
+      [1, 2, 3].map((i) => ({ progress: i, total: 3, message: `step ${i}` })),
+    );
   });
 
   it('answers plain JSON when the call carries no progressToken, whatever the tool reports', async () => {
-    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'count_slowly', arguments: {} } }, server.tokens.read);
+    const response = await postMcp(
+      server.mcpUrl,
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'count_slowly', arguments: {} } },
+      server.tokens.read,
+    );
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
     const body = (await response.json()) as { result: { structuredContent: unknown } };
     assert.deepEqual(body.result.structuredContent, { counted: 3 });
   });
 
   it('answers plain JSON to a progressToken when the tool reports no progress', async () => {
-    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_session_context', arguments: {}, _meta: { progressToken: 'p1' } } }, server.tokens.read);
+    const response = await postMcp(
+      server.mcpUrl,
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'get_session_context', arguments: {}, _meta: { progressToken: 'p1' } },
+      },
+      server.tokens.read,
+    );
     assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
   });
 });
@@ -148,7 +164,12 @@ describe('MCP cancellation', () => {
     await until(() => (seen.get('sdk')?.length ?? 0) > 1);
     assert.equal(seen.get('sdk')?.[1], 'aborted: user pressed stop', 'aborted by notifications/cancelled, with its reason');
     await server.audit.flush();
-    const row = await server.database.db.selectFrom('audit_log').select('outcome').where('operation', '=', 'wait_for_abort').orderBy('id', 'desc').executeTakeFirst();
+    const row = await server.database.db
+      .selectFrom('audit_log')
+      .select('outcome')
+      .where('operation', '=', 'wait_for_abort')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
     assert.equal(row?.outcome, 'error:cancelled');
   });
 
@@ -175,7 +196,11 @@ describe('MCP cancellation', () => {
     const response = fetch(server.mcpUrl, {
       method: 'POST',
       signal: controller.signal,
-      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${server.tokens.read}` },
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        authorization: `Bearer ${server.tokens.read}`,
+      },
       body: JSON.stringify({ ...request, params: { ...request.params, arguments: { key: 'hangup' } } }),
     }).catch(() => undefined);
     await until(() => seen.get('hangup')?.includes('started') ?? false);

@@ -27,7 +27,9 @@ const explodingTool: ToolDefinition = {
 const tools: ToolRegistry = {
   tools: [...toolCatalogue, explodingTool],
   run: (name, input, ctx) =>
-    name === 'explode' ? Promise.reject(new Error('connection to 10.0.0.5 refused, password=hunter2')) : generatedTools.run(name, input, ctx),
+    name === 'explode'
+      ? Promise.reject(new Error('connection to 10.0.0.5 refused, password=hunter2'))
+      : generatedTools.run(name, input, ctx),
 };
 
 let server: McpTestServer;
@@ -57,7 +59,10 @@ function structured<N extends ToolName>(name: N, result: CallToolResult): ToolIO
 
 function errorMeta(result: CallToolResult): { code: string; violations?: { location: string; message: string }[] } {
   assert.equal(result.isError, true);
-  return (result._meta as Record<string, { code: string; violations?: { location: string; message: string }[] }>)['lakehouse-mcp/error'] ?? assert.fail('no error code in _meta');
+  return (
+    (result._meta as Record<string, { code: string; violations?: { location: string; message: string }[] }>)['lakehouse-mcp/error'] ??
+    assert.fail('no error code in _meta')
+  );
 }
 
 describe('MCP tools: the catalogue', () => {
@@ -70,7 +75,13 @@ describe('MCP tools: the catalogue', () => {
   it('lists the tools a read token may call, with schemas and annotations, without internal keys', async () => {
     const { tools: listed } = await reader.listTools();
     const expected = toolCatalogue.filter((t) => t.scope === 'read').map((t) => t.name);
-    assert.deepEqual(listed.map((t) => t.name).filter((n) => n !== 'explode').sort(), [...expected].sort());
+    assert.deepEqual(
+      listed
+        .map((t) => t.name)
+        .filter((n) => n !== 'explode')
+        .sort(),
+      [...expected].sort(),
+    );
     for (const tool of listed) {
       assert.ok(!('scope' in tool) && !('rest' in tool), `${tool.name} leaks internal keys`);
       assert.equal(tool.inputSchema.type, 'object');
@@ -78,7 +89,12 @@ describe('MCP tools: the catalogue', () => {
       assert.ok(tool.description);
     }
     const session = listed.find((t) => t.name === 'get_session_context');
-    assert.deepEqual(session?.annotations, { title: 'Describe this session', readOnlyHint: true, idempotentHint: true, openWorldHint: false });
+    assert.deepEqual(session?.annotations, {
+      title: 'Describe this session',
+      readOnlyHint: true,
+      idempotentHint: true,
+      openWorldHint: false,
+    });
   });
 
   it('lists no read tool to a token without the read scope', async () => {
@@ -92,7 +108,10 @@ describe('MCP tools: the catalogue', () => {
 
 describe('MCP tools: calls', () => {
   it('get_session_context answers the token’s organization, environment, subject, client, scopes and protocol version', async () => {
-    const out = structured('get_session_context', await writer.callTool({ name: 'get_session_context', arguments: {} }) as CallToolResult);
+    const out = structured(
+      'get_session_context',
+      (await writer.callTool({ name: 'get_session_context', arguments: {} })) as CallToolResult,
+    );
     const p = server.principals.readWrite;
     assert.deepEqual(out.organization, { id: server.organization.id, name: 'acme' });
     assert.deepEqual(out.environment, { id: server.environment.id, name: 'production' });
@@ -109,7 +128,11 @@ describe('MCP tools: calls', () => {
     const user = await createUser(db, 'ada@example.com', PASSWORD);
     await addMember(db, user.email, { organization: 'acme', environment: 'production' }, 'reader');
     const { accessToken, clientId } = await userTokens({ issuer: server.config.issuerUrl, url: server.url }, { email: user.email });
-    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } }, accessToken);
+    const response = await postMcp(
+      server.mcpUrl,
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } },
+      accessToken,
+    );
     const body = (await response.json()) as { result: CallToolResult };
     const out = structured('get_session_context', body.result);
     assert.deepEqual(out.subject, { kind: 'user', id: `user:${user.id}`, name: 'ada@example.com' });
@@ -119,11 +142,14 @@ describe('MCP tools: calls', () => {
   });
 
   it('search_docs and get_doc answer structured content that matches their output schemas', async () => {
-    const found = structured('search_docs', await reader.callTool({ name: 'search_docs', arguments: { query: 'connection' } }) as CallToolResult);
+    const found = structured(
+      'search_docs',
+      (await reader.callTool({ name: 'search_docs', arguments: { query: 'connection' } })) as CallToolResult,
+    );
     assert.ok(found.items.length > 0, 'the docs mention connections');
     const first = found.items[0];
     assert.ok(first);
-    const page = structured('get_doc', await reader.callTool({ name: 'get_doc', arguments: { slug: first.slug } }) as CallToolResult);
+    const page = structured('get_doc', (await reader.callTool({ name: 'get_doc', arguments: { slug: first.slug } })) as CallToolResult);
     assert.equal(page.slug, first.slug);
   });
 
@@ -138,10 +164,7 @@ describe('MCP tools: calls', () => {
     const result = (await reader.callTool({ name: 'search_docs', arguments: { query: '', limit: 500, colour: 'red' } })) as CallToolResult;
     const meta = errorMeta(result);
     assert.equal(meta.code, 'validation_failed');
-    assert.deepEqual(
-      meta.violations?.map((v) => v.location).sort(),
-      ['input/colour', 'input/limit', 'input/query'],
-    );
+    assert.deepEqual(meta.violations?.map((v) => v.location).sort(), ['input/colour', 'input/limit', 'input/query']);
     const text = JSON.stringify(result.content);
     for (const field of ['input/colour', 'input/limit', 'input/query']) assert.ok(text.includes(field), `${field} missing from ${text}`);
   });
@@ -164,7 +187,11 @@ describe('MCP tools: calls', () => {
   });
 
   it('refuses a tool whose scope the token lacks with HTTP 403 insufficient_scope and a step-up challenge', async () => {
-    const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } }, server.tokens.writeOnly);
+    const response = await postMcp(
+      server.mcpUrl,
+      { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } },
+      server.tokens.writeOnly,
+    );
     assert.equal(response.status, 403);
     const challenge = response.headers.get('www-authenticate') ?? '';
     assert.match(challenge, /^Bearer /);
@@ -181,14 +208,21 @@ describe('MCP tools: calls', () => {
 describe('MCP tools: audit', () => {
   it('writes one audit row per tools/call with actor, client, environment, tool, outcome and duration', async () => {
     await server.audit.flush();
-    const { last } = await server.database.db.selectFrom('audit_log').select((eb) => eb.fn.coalesce(eb.fn.max('id'), eb.lit(0)).as('last')).executeTakeFirstOrThrow();
+    const { last } = await server.database.db
+      .selectFrom('audit_log')
+      .select((eb) => eb.fn.coalesce(eb.fn.max('id'), eb.lit(0)).as('last'))
+      .executeTakeFirstOrThrow();
     const marker = await connectClient(server.mcpUrl, server.tokens.readWrite);
     const p = server.principals.readWrite;
     await marker.callTool({ name: 'get_session_context', arguments: {} });
     await marker.callTool({ name: 'get_doc', arguments: { slug: 'missing-page' } });
     await marker.callTool({ name: 'search_docs', arguments: {} });
     await marker.callTool({ name: 'nope', arguments: {} }).catch(() => undefined);
-    await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_doc', arguments: { slug: 'x' } } }, server.tokens.writeOnly);
+    await postMcp(
+      server.mcpUrl,
+      { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_doc', arguments: { slug: 'x' } } },
+      server.tokens.writeOnly,
+    );
     await marker.close();
     await server.audit.flush();
 

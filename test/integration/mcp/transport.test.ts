@@ -27,7 +27,11 @@ const call = (id: number | string, name: string, args: Record<string, unknown> =
   params: { name, arguments: args },
 });
 
-async function jsonRpcError(response: Response, status: number, code: number): Promise<{ id: unknown; error: { code: number; message: string } }> {
+async function jsonRpcError(
+  response: Response,
+  status: number,
+  code: number,
+): Promise<{ id: unknown; error: { code: number; message: string } }> {
   assert.equal(response.status, status);
   assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
   const body = (await response.json()) as { jsonrpc: string; id: unknown; error: { code: number; message: string } };
@@ -41,7 +45,13 @@ function rawPost(host: string, body: unknown, headers: Record<string, string> = 
   return new Promise((resolve, reject) => {
     const payload = JSON.stringify(body);
     const req = http.request(
-      { host: '127.0.0.1', port: server.port, method: 'POST', path: '/v1', headers: { ...mcpHeaders(), host, 'content-length': Buffer.byteLength(payload), ...headers } },
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        method: 'POST',
+        path: '/v1',
+        headers: { ...mcpHeaders(), host, 'content-length': Buffer.byteLength(payload), ...headers },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
@@ -84,20 +94,33 @@ describe('MCP transport: methods and media types', () => {
 
 describe('MCP transport: JSON-RPC framing', () => {
   it('answers malformed JSON with a parse error (-32700, HTTP 400)', async () => {
-    const body = await jsonRpcError(await postMcp(server.mcpUrl, '{"jsonrpc": "2.0", "id": 1, "method": ', server.tokens.read), 400, -32700);
+    const body = await jsonRpcError(
+      await postMcp(server.mcpUrl, '{"jsonrpc": "2.0", "id": 1, "method": ', server.tokens.read),
+      400,
+      -32700,
+    );
     assert.equal(body.id, null);
   });
 
   it('refuses a JSON-RPC batch with -32600 and says that batching is gone, in every protocol version', async () => {
     for (const version of ['2025-03-26', '2025-06-18', '2025-11-25']) {
-      const response = await postMcp(server.mcpUrl, [initialize(1), initialize(2)], server.tokens.read, { 'mcp-protocol-version': version });
+      const response = await postMcp(server.mcpUrl, [initialize(1), initialize(2)], server.tokens.read, {
+        'mcp-protocol-version': version,
+      });
       const body = await jsonRpcError(response, 400, -32600);
       assert.match(body.error.message, /batch/i);
     }
   });
 
   it('refuses with -32600 a message that is not a JSON-RPC 2.0 message, echoing a usable id', async () => {
-    const cases: unknown[] = [{ id: 7, method: 'ping' }, { jsonrpc: '1.0', id: 7, method: 'ping' }, { jsonrpc: '2.0', id: 7 }, 42, null, { jsonrpc: '2.0', id: 7, method: 'ping', extra: true }];
+    const cases: unknown[] = [
+      { id: 7, method: 'ping' },
+      { jsonrpc: '1.0', id: 7, method: 'ping' },
+      { jsonrpc: '2.0', id: 7 },
+      42,
+      null,
+      { jsonrpc: '2.0', id: 7, method: 'ping', extra: true },
+    ];
     for (const message of cases) {
       const body = await jsonRpcError(await postMcp(server.mcpUrl, message, server.tokens.read), 400, -32600);
       if (message && typeof message === 'object' && 'id' in message) assert.equal(body.id, 7);
@@ -105,7 +128,11 @@ describe('MCP transport: JSON-RPC framing', () => {
   });
 
   it('answers an unknown method with -32601 (HTTP 200)', async () => {
-    const body = await jsonRpcError(await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 'x', method: 'resources/list' }, server.tokens.read), 200, -32601);
+    const body = await jsonRpcError(
+      await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 'x', method: 'resources/list' }, server.tokens.read),
+      200,
+      -32601,
+    );
     assert.equal(body.id, 'x');
   });
 
@@ -138,7 +165,9 @@ describe('MCP transport: protocol versions', () => {
       ['2099-01-01', '2025-11-25'],
     ] as const) {
       const response = await postMcp(server.mcpUrl, initialize(1, asked));
-      const body = (await response.json()) as { result: { protocolVersion: string; capabilities: Record<string, unknown>; serverInfo: { name: string } } };
+      const body = (await response.json()) as {
+        result: { protocolVersion: string; capabilities: Record<string, unknown>; serverInfo: { name: string } };
+      };
       assert.equal(body.result.protocolVersion, answered, `asked ${asked}`);
       assert.deepEqual(Object.keys(body.result.capabilities).sort(), ['logging', 'tools']);
       assert.equal(body.result.serverInfo.name, 'lakehouse-mcp');
@@ -147,7 +176,11 @@ describe('MCP transport: protocol versions', () => {
 
   it('refuses an unsupported MCP-Protocol-Version header with 400', async () => {
     for (const version of ['2024-11-05', 'banana']) {
-      await jsonRpcError(await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, server.tokens.read, { 'mcp-protocol-version': version }), 400, -32000);
+      await jsonRpcError(
+        await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'ping' }, server.tokens.read, { 'mcp-protocol-version': version }),
+        400,
+        -32000,
+      );
     }
   });
 
@@ -201,7 +234,11 @@ describe('MCP transport: authorization', () => {
   });
 
   it('answers 401 with a Bearer challenge naming the resource metadata and scopes when the token is missing', async () => {
-    for (const message of [{ jsonrpc: '2.0', id: 1, method: 'tools/list' }, call(2, 'search_docs', { query: 'x' }), { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } }]) {
+    for (const message of [
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      call(2, 'search_docs', { query: 'x' }),
+      { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 1 } },
+    ]) {
       const response = await postMcp(server.mcpUrl, message);
       await jsonRpcError(response, 401, -32000);
       const challenge = response.headers.get('www-authenticate') ?? '';

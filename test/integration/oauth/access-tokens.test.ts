@@ -55,12 +55,15 @@ describe('bearer tokens on /v1', () => {
     ['an expired token', () => forge({ exp: Math.floor(Date.now() / 1000) - 60 })],
     ['the wrong audience', () => forge({ aud: 'https://other.example/v1' })],
     ['alg: none', async () => `${b64({ alg: 'none', typ: 'at+jwt' })}.${b64(decodeJwt(good.accessToken))}.`],
-    ['an HMAC algorithm keyed with the public JWK', async () => {
-      const jwks = (await (await fetch(`${app.issuer}/oauth/jwks.json`)).json()) as { keys: unknown[] };
-      const secret = Buffer.from(JSON.stringify(jwks.keys[0]));
-      const kid = decodeProtectedHeader(good.accessToken).kid ?? '';
-      return new SignJWT(decodeJwt(good.accessToken)).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid }).sign(secret);
-    }],
+    [
+      'an HMAC algorithm keyed with the public JWK',
+      async () => {
+        const jwks = (await (await fetch(`${app.issuer}/oauth/jwks.json`)).json()) as { keys: unknown[] };
+        const secret = Buffer.from(JSON.stringify(jwks.keys[0]));
+        const kid = decodeProtectedHeader(good.accessToken).kid ?? '';
+        return new SignJWT(decodeJwt(good.accessToken)).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid }).sign(secret);
+      },
+    ],
     ['an unknown kid', () => forge({}, { kid: 'no-such-key' })],
     ['a garbage string', async () => 'not-a-jwt'],
   ] as const) {
@@ -77,7 +80,11 @@ describe('bearer tokens on /v1', () => {
     // Signed with the server's own current key: only the claim checks stand in the way.
     const { kid, key } = app.server.oauth.keys.signingKey();
     const claims = decodeJwt(good.accessToken);
-    for (const overrides of [{ iss: 'https://evil.example' }, { aud: 'https://evil.example/v1' }, { exp: Math.floor(Date.now() / 1000) - 60 }]) {
+    for (const overrides of [
+      { iss: 'https://evil.example' },
+      { aud: 'https://evil.example/v1' },
+      { exp: Math.floor(Date.now() / 1000) - 60 },
+    ]) {
       const token = await new SignJWT({ ...claims, ...overrides }).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid }).sign(key);
       await assert.rejects(app.server.oauth.verifier.verify(token), (error: { status?: number }) => error.status === 401);
     }
@@ -124,13 +131,17 @@ describe('the scope gate', () => {
     const response = await mcpCall(app.url, readOnly.accessToken, 'tools/list');
     const { result } = (await response.json()) as { result: { tools: { name: string }[] } };
     assert.ok(result.tools.length > 0);
-    const scopes = new Set((await import('../../../src/generated/tools.js')).toolCatalogue.filter((t) => result.tools.some((r) => r.name === t.name)).map((t) => t.scope));
+    const scopes = new Set(
+      (await import('../../../src/generated/tools.js')).toolCatalogue
+        .filter((t) => result.tools.some((r) => r.name === t.name))
+        .map((t) => t.scope),
+    );
     assert.deepEqual([...scopes], ['read']);
   });
 });
 
 describe('environments', () => {
-  it('a token for one environment never reaches another environment\'s data', async () => {
+  it("a token for one environment never reaches another environment's data", async () => {
     const staging = await userTokens(app, { environment: 'acme/staging' });
     assert.equal(staging.scope, 'read', 'ada is a reader in staging');
     const context = async (token: string) => {
@@ -158,7 +169,14 @@ describe('signing keys', () => {
     const { kid } = await rotateSigningKey(app.database.db, Buffer.from(TEST_SECRET_KEY, 'base64'));
     assert.notEqual(kid, before);
     // A fresh process picks the new key at start; the running one within its reload period (or on the new kid).
-    const second = await startServer({ PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: app.database.url, SECRET_KEY: TEST_SECRET_KEY, PUBLIC_URL: app.url });
+    const second = await startServer({
+      PATH: process.env.PATH,
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      DATABASE_URL: app.database.url,
+      SECRET_KEY: TEST_SECRET_KEY,
+      PUBLIC_URL: app.url,
+    });
     try {
       assert.equal(second.oauth.keys.signingKey().kid, kid);
       const jwks = second.oauth.keys.jwks().keys.map((k) => k.kid);
@@ -178,7 +196,13 @@ describe('signing keys', () => {
 
   it('a wrong SECRET_KEY is a clear start-up error', async () => {
     await assert.rejects(
-      startServer({ PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'silent', DATABASE_URL: app.database.url, SECRET_KEY: crypto.randomBytes(32).toString('base64') }),
+      startServer({
+        PATH: process.env.PATH,
+        PORT: '0',
+        LOG_LEVEL: 'silent',
+        DATABASE_URL: app.database.url,
+        SECRET_KEY: crypto.randomBytes(32).toString('base64'),
+      }),
       /SECRET_KEY does not decrypt the signing keys in the database/,
     );
   });

@@ -28,9 +28,20 @@ const clientCredentials = (clientId: string, secret: string) =>
 
 describe('admin service-account', () => {
   it('create prints the client_id and a URL-safe secret once; list never shows the secret; revoke stops its tokens', async () => {
-    const created = await admin('service-account', 'create', 'acme/production', '--name', 'nightly-report', '--scopes', 'read,write', '--json');
+    const created = await admin(
+      'service-account',
+      'create',
+      'acme/production',
+      '--name',
+      'nightly-report',
+      '--scopes',
+      'read,write',
+      '--json',
+    );
     assert.equal(created.code, 0, created.stderr);
-    const { service_account: account } = singleJson(created) as { service_account: { client_id: string; client_secret: string; scopes: string[] } };
+    const { service_account: account } = singleJson(created) as {
+      service_account: { client_id: string; client_secret: string; scopes: string[] };
+    };
     assert.match(account.client_secret, /^[A-Za-z0-9_-]{43}$/);
     assert.deepEqual(account.scopes, ['read', 'write']);
 
@@ -43,7 +54,10 @@ describe('admin service-account', () => {
     assert.equal(listed.code, 0, listed.stderr);
     assert.ok(!listed.stdout.includes(account.client_secret));
     const { service_accounts: accounts } = singleJson(listed) as { service_accounts: { client_id: string; revoked_at: string | null }[] };
-    assert.deepEqual(accounts.map((a) => [a.client_id, a.revoked_at]), [[account.client_id, null]]);
+    assert.deepEqual(
+      accounts.map((a) => [a.client_id, a.revoked_at]),
+      [[account.client_id, null]],
+    );
 
     const revoked = await admin('service-account', 'revoke', account.client_id);
     assert.equal(revoked.code, 0, revoked.stderr);
@@ -70,7 +84,7 @@ describe('admin service-account', () => {
 });
 
 describe('admin member remove', () => {
-  it('removes the membership and revokes the member\'s grants in that environment', async () => {
+  it("removes the membership and revokes the member's grants in that environment", async () => {
     const tokens = await userTokens(app, { email: 'rita@example.com' });
     assert.ok(await works(tokens.accessToken));
     const result = await admin('member', 'remove', 'rita@example.com', 'acme/production', '--json');
@@ -78,7 +92,11 @@ describe('admin member remove', () => {
     const { membership } = singleJson(result) as { membership: { revoked_grants: number } };
     assert.equal(membership.revoked_grants, 1);
     await eventually(async () => !(await works(tokens.accessToken)), 5_000);
-    const refresh = await postForm(`${app.issuer}/oauth/token`, { grant_type: 'refresh_token', refresh_token: tokens.refreshToken, client_id: tokens.clientId });
+    const refresh = await postForm(`${app.issuer}/oauth/token`, {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refreshToken,
+      client_id: tokens.clientId,
+    });
     assert.equal(refresh.body.error, 'invalid_grant');
     const again = await admin('member', 'remove', 'rita@example.com', 'acme/production');
     assert.equal(again.code, 1);
@@ -94,13 +112,19 @@ describe('admin keys rotate', () => {
     const { key, retired } = singleJson(result) as { key: { kid: string }; retired: string[] };
     assert.equal(retired.length, 1);
     const rows = await app.database.db.selectFrom('oauth_signing_keys').select(['kid', 'retired_at']).execute();
-    assert.deepEqual(rows.filter((r) => r.retired_at === null).map((r) => r.kid), [key.kid]);
+    assert.deepEqual(
+      rows.filter((r) => r.retired_at === null).map((r) => r.kid),
+      [key.kid],
+    );
     assert.ok(await works(tokens.accessToken));
   });
 
   it('refuses to rotate with another SECRET_KEY, changing nothing', async () => {
     const before = await app.database.db.selectFrom('oauth_signing_keys').select('kid').execute();
-    const result = await runCli(['keys', 'rotate'], { DATABASE_URL: app.database.url, SECRET_KEY: crypto.randomBytes(32).toString('base64') });
+    const result = await runCli(['keys', 'rotate'], {
+      DATABASE_URL: app.database.url,
+      SECRET_KEY: crypto.randomBytes(32).toString('base64'),
+    });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /SECRET_KEY does not decrypt the signing keys/);
     assert.equal((await app.database.db.selectFrom('oauth_signing_keys').select('kid').execute()).length, before.length);

@@ -200,9 +200,19 @@ describe('the sign-in pages', () => {
     assert.equal(second.status, 400, html);
     assert.equal(second.headers.get('location'), null);
     assert.match(html, /already approved/);
-    const codes = await app.database.db.selectFrom('oauth_authorization_codes').select('code_hash').where('code_challenge', '=', c).execute();
+    const codes = await app.database.db
+      .selectFrom('oauth_authorization_codes')
+      .select('code_hash')
+      .where('code_challenge', '=', c)
+      .execute();
     assert.equal(codes.length, 1, 'one code for one authorization request');
-    const exchanged = await postForm(`${app.issuer}/oauth/token`, { grant_type: 'authorization_code', code, redirect_uri: REDIRECT, code_verifier: verifier, client_id: clientId });
+    const exchanged = await postForm(`${app.issuer}/oauth/token`, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT,
+      code_verifier: verifier,
+      client_id: clientId,
+    });
     assert.equal(exchanged.status, 200, JSON.stringify(exchanged.body));
   });
 

@@ -24,9 +24,11 @@ before(async () => {
       res.writeHead(200, { 'content-type': 'application/json', ...headers });
       res.end(JSON.stringify(body));
     };
-    if (path === '/good.json') return send({ client_id: self, client_name: 'Doc Client', redirect_uris: [REDIRECT] }, { 'cache-control': 'max-age=60' });
+    if (path === '/good.json')
+      return send({ client_id: self, client_name: 'Doc Client', redirect_uris: [REDIRECT] }, { 'cache-control': 'max-age=60' });
     if (path === '/mismatch.json') return send({ client_id: `${base}/other.json`, redirect_uris: [REDIRECT] });
-    if (path === '/secret.json') return send({ client_id: self, redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_basic' });
+    if (path === '/secret.json')
+      return send({ client_id: self, redirect_uris: [REDIRECT], token_endpoint_auth_method: 'client_secret_basic' });
     if (path === '/redirect.json') {
       res.writeHead(302, { location: `${base}/good.json` });
       return res.end();
@@ -46,16 +48,31 @@ after(async () => {
 });
 
 const start = (clientId: string, redirectUri = REDIRECT) =>
-  fetch(authorizationUrl(app.issuer, { response_type: 'code', client_id: clientId, redirect_uri: redirectUri, code_challenge: pkce().challenge, code_challenge_method: 'S256' }), {
-    redirect: 'manual',
-  });
+  fetch(
+    authorizationUrl(app.issuer, {
+      response_type: 'code',
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+    }),
+    {
+      redirect: 'manual',
+    },
+  );
 
 describe('client ID metadata documents', () => {
   it('a client identified by its metadata document URL completes the flow', async () => {
     const clientId = `${base}/good.json`;
     const { verifier, challenge } = pkce();
     const back = await walkSignInPages(
-      authorizationUrl(app.issuer, { response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' }),
+      authorizationUrl(app.issuer, {
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: REDIRECT,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      }),
     );
     const { status, body } = await postForm(`${app.issuer}/oauth/token`, {
       grant_type: 'authorization_code',
@@ -68,7 +85,7 @@ describe('client ID metadata documents', () => {
     assert.equal(hits.get('/good.json'), 1, 'the document was fetched once and then served from the cache (max-age=60)');
   });
 
-  it('shows the document\'s client name on the sign-in page', async () => {
+  it("shows the document's client name on the sign-in page", async () => {
     const response = await start(`${base}/good.json`);
     assert.match(await response.text(), /Doc Client/);
   });
@@ -98,7 +115,14 @@ describe('client ID metadata documents', () => {
   it('without ALLOW_PRIVATE_NETWORK, loopback and private addresses are refused (names resolved by us)', async () => {
     const documents = new ClientMetadataDocuments({ allowPrivateNetwork: false });
     assert.equal(isMetadataDocumentUrl(`${base}/good.json`, false), false, 'plain http is not a metadata document URL');
-    for (const url of ['https://127.0.0.1/client.json', 'https://localhost/client.json', 'https://[::1]/client.json', 'https://[::ffff:7f00:1]/c.json', 'https://169.254.169.254/latest.json', 'https://10.0.0.1/c.json']) {
+    for (const url of [
+      'https://127.0.0.1/client.json',
+      'https://localhost/client.json',
+      'https://[::1]/client.json',
+      'https://[::ffff:7f00:1]/c.json',
+      'https://169.254.169.254/latest.json',
+      'https://10.0.0.1/c.json',
+    ]) {
       await assert.rejects(documents.get(url), /private or loopback/, url);
     }
     for (const address of ['192.168.1.1', '172.16.0.1', 'fe80::1', 'fd12::1', '::', '0.0.0.0', '224.0.0.1', '::ffff:10.0.0.1']) {

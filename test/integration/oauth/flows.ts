@@ -86,7 +86,13 @@ export async function sdkFlow(baseUrl: string, issuer: string): Promise<PageWalk
     assert.ok(tools.some((t) => t.name === 'get_session_context'));
     const result = await client.callTool({ name: 'get_session_context', arguments: {} });
     const context = result.structuredContent as { organization: unknown; environment: unknown; scopes: string[] };
-    assert.deepEqual([context.organization, context.environment].map((v) => JSON.stringify(v)).join(' ').includes('production'), true);
+    assert.deepEqual(
+      [context.organization, context.environment]
+        .map((v) => JSON.stringify(v))
+        .join(' ')
+        .includes('production'),
+      true,
+    );
     assert.deepEqual([...context.scopes].sort(), ['read', 'write']);
   } finally {
     await client.close();

@@ -15,8 +15,16 @@ after(async () => {
   await app?.close();
 });
 
-async function register(body: string, contentType = 'application/json', ip = `203.0.113.${nextIp++}`): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
-  const response = await fetch(`${app.issuer}/oauth/register`, { method: 'POST', headers: { 'content-type': contentType, 'x-forwarded-for': ip }, body });
+async function register(
+  body: string,
+  contentType = 'application/json',
+  ip = `203.0.113.${nextIp++}`,
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${app.issuer}/oauth/register`, {
+    method: 'POST',
+    headers: { 'content-type': contentType, 'x-forwarded-for': ip },
+    body,
+  });
   await assertMatchesContract('POST', '/oauth/register', response);
   return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
 }
@@ -36,7 +44,11 @@ describe('dynamic client registration', () => {
   it('gives a confidential client a URL-safe secret, stored hashed', async () => {
     const { body } = await register(JSON.stringify({ ...valid, token_endpoint_auth_method: 'client_secret_basic' }));
     assert.match(String(body.client_secret), /^[A-Za-z0-9_-]{43}$/);
-    const row = await app.database.db.selectFrom('oauth_clients').select('secret_hash').where('id', '=', String(body.client_id)).executeTakeFirstOrThrow();
+    const row = await app.database.db
+      .selectFrom('oauth_clients')
+      .select('secret_hash')
+      .where('id', '=', String(body.client_id))
+      .executeTakeFirstOrThrow();
     assert.equal(row.secret_hash?.length, 32);
     assert.ok(!row.secret_hash.toString('utf8').includes(String(body.client_secret)));
   });
@@ -56,7 +68,11 @@ describe('dynamic client registration', () => {
     ['malformed JSON', '{"redirect_uris": [', 'invalid_client_metadata'],
     ['no redirect_uris', JSON.stringify({ client_name: 'x' }), 'invalid_redirect_uri'],
     ['redirect_uris not an array', JSON.stringify({ redirect_uris: 'https://a.example/cb' }), 'invalid_client_metadata'],
-    ['too many redirect URIs', JSON.stringify({ redirect_uris: Array.from({ length: 21 }, (_, i) => `https://a.example/cb${i}`) }), 'invalid_redirect_uri'],
+    [
+      'too many redirect URIs',
+      JSON.stringify({ redirect_uris: Array.from({ length: 21 }, (_, i) => `https://a.example/cb${i}`) }),
+      'invalid_redirect_uri',
+    ],
     ['a too long redirect URI', JSON.stringify({ redirect_uris: [`https://a.example/${'x'.repeat(2048)}`] }), 'invalid_redirect_uri'],
     ['a javascript: URI', JSON.stringify({ redirect_uris: ['javascript:alert(1)'] }), 'invalid_redirect_uri'],
     ['a data: URI', JSON.stringify({ redirect_uris: ['data:text/html,hi'] }), 'invalid_redirect_uri'],
@@ -108,7 +124,11 @@ describe('dynamic client registration', () => {
     const limited = await register(JSON.stringify(valid), 'application/json', ip);
     assert.equal(limited.status, 429);
     assert.ok(Number(limited.headers.get('retry-after')) > 0);
-    const counter = await app.database.db.selectFrom('rate_limit_counters').select('hits').where('key', '=', `register:${ip}`).executeTakeFirstOrThrow();
+    const counter = await app.database.db
+      .selectFrom('rate_limit_counters')
+      .select('hits')
+      .where('key', '=', `register:${ip}`)
+      .executeTakeFirstOrThrow();
     assert.equal(counter.hits, 3, 'registrations made; the refused 429 is not one');
     assert.equal((await register(JSON.stringify(valid), 'application/json', '198.51.100.8')).status, 201, 'another address is not limited');
   });
@@ -117,7 +137,11 @@ describe('dynamic client registration', () => {
     for (const ip of ['2001:db8:7:1::1', '2001:db8:7:1::2', '2001:db8:7:1:abcd:ef01:2345:6789']) {
       assert.equal((await register(JSON.stringify(valid), 'application/json', ip)).status, 201, ip);
     }
-    assert.equal((await register(JSON.stringify(valid), 'application/json', '2001:db8:7:1:ffff::9')).status, 429, 'another address of the same /64');
+    assert.equal(
+      (await register(JSON.stringify(valid), 'application/json', '2001:db8:7:1:ffff::9')).status,
+      429,
+      'another address of the same /64',
+    );
     assert.equal((await register(JSON.stringify(valid), 'application/json', '2001:db8:7:2::1')).status, 201, 'another /64 is not limited');
     for (const ip of ['198.51.100.20', '::ffff:198.51.100.20', '198.51.100.20']) {
       assert.equal((await register(JSON.stringify(valid), 'application/json', ip)).status, 201, ip);

@@ -35,7 +35,13 @@ async function freshCode(walk: Parameters<typeof walkSignInPages>[1] = {}) {
   const { client_id } = await registerPublicClient(app.issuer, REDIRECT);
   const { verifier, challenge } = pkce();
   const back = await walkSignInPages(
-    authorizationUrl(app.issuer, { response_type: 'code', client_id, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' }),
+    authorizationUrl(app.issuer, {
+      response_type: 'code',
+      client_id,
+      redirect_uri: REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    }),
     walk,
   );
   const code = back.searchParams.get('code') ?? '';
@@ -70,7 +76,11 @@ describe('authorization_code', () => {
     const rightful = await postForm(token, exchange);
     assert.equal(rightful.status, 400);
     assert.equal(rightful.body.error, 'invalid_grant');
-    const grants = await app.database.db.selectFrom('oauth_authorization_codes').select(['consumed_at', 'grant_id']).where('code_hash', '=', sha256(exchange.code)).executeTakeFirstOrThrow();
+    const grants = await app.database.db
+      .selectFrom('oauth_authorization_codes')
+      .select(['consumed_at', 'grant_id'])
+      .where('code_hash', '=', sha256(exchange.code))
+      .executeTakeFirstOrThrow();
     assert.ok(grants.consumed_at);
     assert.equal(grants.grant_id, null, 'nothing was issued from it');
   });
@@ -85,7 +95,9 @@ describe('authorization_code', () => {
 
   it('a verifier without a challenge gets nothing: the authorization request without one is refused', async () => {
     const { client_id } = await registerPublicClient(app.issuer, REDIRECT);
-    const response = await fetch(authorizationUrl(app.issuer, { response_type: 'code', client_id, redirect_uri: REDIRECT }), { redirect: 'manual' });
+    const response = await fetch(authorizationUrl(app.issuer, { response_type: 'code', client_id, redirect_uri: REDIRECT }), {
+      redirect: 'manual',
+    });
     assert.equal(response.status, 302);
     const location = new URL(response.headers.get('location') ?? '');
     assert.equal(location.searchParams.get('error'), 'invalid_request');
@@ -102,7 +114,11 @@ describe('authorization_code', () => {
     assert.equal(replay.status, 400);
     assert.equal(replay.body.error, 'invalid_grant');
     assert.equal(await works(access), false, 'the access token of the first redemption is revoked');
-    const refresh = await postForm(token, { grant_type: 'refresh_token', refresh_token: first.body.refresh_token as string, client_id: exchange.client_id });
+    const refresh = await postForm(token, {
+      grant_type: 'refresh_token',
+      refresh_token: first.body.refresh_token as string,
+      client_id: exchange.client_id,
+    });
     assert.equal(refresh.body.error, 'invalid_grant');
   });
 
@@ -116,7 +132,10 @@ describe('authorization_code', () => {
   });
 
   it('codes live at most 10 minutes (a database constraint)', async () => {
-    await assert.rejects(sql`UPDATE oauth_authorization_codes SET expires_at = created_at + interval '11 minutes'`.execute(app.database.db), /check constraint/);
+    await assert.rejects(
+      sql`UPDATE oauth_authorization_codes SET expires_at = created_at + interval '11 minutes'`.execute(app.database.db),
+      /check constraint/,
+    );
   });
 
   it('two concurrent redemptions of one code: exactly one succeeds', async () => {
@@ -147,7 +166,11 @@ describe('authorization_code', () => {
   });
 
   it('refuses another content type with 415 and an unknown grant type with unsupported_grant_type', async () => {
-    const response = await fetch(token, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":"client_credentials"}' });
+    const response = await fetch(token, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"grant_type":"client_credentials"}',
+    });
     assert.equal(response.status, 415);
     assert.equal(((await response.json()) as { error: string }).error, 'invalid_request');
     assert.equal((await postForm(token, { grant_type: 'password', username: 'a', password: 'b' })).body.error, 'unsupported_grant_type');
@@ -169,7 +192,11 @@ describe('refresh_token', () => {
     const reuse = await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId });
     assert.equal(reuse.status, 400);
     assert.equal(reuse.body.error, 'invalid_grant');
-    const after = await postForm(token, { grant_type: 'refresh_token', refresh_token: next.body.refresh_token as string, client_id: user.clientId });
+    const after = await postForm(token, {
+      grant_type: 'refresh_token',
+      refresh_token: next.body.refresh_token as string,
+      client_id: user.clientId,
+    });
     assert.equal(after.body.error, 'invalid_grant', 'the newest refresh token died with the grant');
     assert.equal(await works(next.body.access_token as string), false);
     assert.equal(await works(user.accessToken), false);
@@ -177,15 +204,25 @@ describe('refresh_token', () => {
 
   it('can narrow the scope but never widen it', async () => {
     const readOnly = await userTokens(app, { readOnly: true });
-    const widened = await postForm(token, { grant_type: 'refresh_token', refresh_token: readOnly.refreshToken, client_id: readOnly.clientId, scope: 'read write' });
+    const widened = await postForm(token, {
+      grant_type: 'refresh_token',
+      refresh_token: readOnly.refreshToken,
+      client_id: readOnly.clientId,
+      scope: 'read write',
+    });
     assert.equal(widened.status, 400);
     assert.equal(widened.body.error, 'invalid_scope');
     const full = await userTokens(app);
-    const narrowed = await postForm(token, { grant_type: 'refresh_token', refresh_token: full.refreshToken, client_id: full.clientId, scope: 'read' });
+    const narrowed = await postForm(token, {
+      grant_type: 'refresh_token',
+      refresh_token: full.refreshToken,
+      client_id: full.clientId,
+      scope: 'read',
+    });
     assert.equal(narrowed.body.scope, 'read');
   });
 
-  it('follows the user\'s current role (a demoted writer refreshes to read)', async () => {
+  it("follows the user's current role (a demoted writer refreshes to read)", async () => {
     const user = await userTokens(app, { email: 'rita@example.com' });
     assert.equal(user.scope, 'read');
     const again = await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId });
@@ -214,20 +251,33 @@ describe('refresh_token', () => {
   it('a client deleted or barred from refresh tokens stops refreshing at its next request, on a cached client record too', async () => {
     const { db } = app.database;
     const user = await userTokens(app);
-    const refresh = (refreshToken: string) => postForm(token, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: user.clientId });
+    const refresh = (refreshToken: string) =>
+      postForm(token, { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: user.clientId });
     // A first refresh: the server now holds the client's record in its cache.
     const first = await refresh(user.refreshToken);
     assert.equal(first.status, 200);
     const current = first.body.refresh_token as string;
 
-    await db.updateTable('oauth_clients').set({ grant_types: ['authorization_code'] }).where('id', '=', user.clientId).execute();
+    await db
+      .updateTable('oauth_clients')
+      .set({ grant_types: ['authorization_code'] })
+      .where('id', '=', user.clientId)
+      .execute();
     const barred = await refresh(current);
     assert.equal(barred.status, 400);
     assert.equal(barred.body.error, 'unauthorized_client');
-    const untouched = await db.selectFrom('oauth_refresh_tokens').select('used_at').where('token_hash', '=', sha256(current)).executeTakeFirstOrThrow();
+    const untouched = await db
+      .selectFrom('oauth_refresh_tokens')
+      .select('used_at')
+      .where('token_hash', '=', sha256(current))
+      .executeTakeFirstOrThrow();
     assert.equal(untouched.used_at, null, 'the refused request did not use the refresh token');
 
-    await db.updateTable('oauth_clients').set({ grant_types: ['authorization_code', 'refresh_token'] }).where('id', '=', user.clientId).execute();
+    await db
+      .updateTable('oauth_clients')
+      .set({ grant_types: ['authorization_code', 'refresh_token'] })
+      .where('id', '=', user.clientId)
+      .execute();
     const again = await refresh(current);
     assert.equal(again.status, 200, 'allowed again, it refreshes again');
 
@@ -258,10 +308,16 @@ describe('client_credentials', () => {
     const result = (await response.json()) as { result: { structuredContent: Record<string, unknown> } };
     assert.match(JSON.stringify(result.result.structuredContent), /staging/);
     // The request never widens what the account has.
-    const wider = await postForm(token, { grant_type: 'client_credentials', scope: 'read write' }, '/oauth/token', { authorization: basic });
+    const wider = await postForm(token, { grant_type: 'client_credentials', scope: 'read write' }, '/oauth/token', {
+      authorization: basic,
+    });
     assert.equal(wider.body.error, 'invalid_scope');
     // client_secret_post works too; a wrong secret does not.
-    assert.equal((await postForm(token, { grant_type: 'client_credentials', client_id: account.client_id, client_secret: account.client_secret })).status, 200);
+    assert.equal(
+      (await postForm(token, { grant_type: 'client_credentials', client_id: account.client_id, client_secret: account.client_secret }))
+        .status,
+      200,
+    );
     const wrong = await postForm(token, { grant_type: 'client_credentials', client_id: account.client_id, client_secret: 'nope' });
     assert.equal(wrong.status, 401);
     assert.equal(wrong.body.error, 'invalid_client');
@@ -275,7 +331,9 @@ describe('client_credentials', () => {
   });
 
   it('is refused to a confidential client that is not a service account', async () => {
-    const { client_id, client_secret } = await registerPublicClient(app.issuer, REDIRECT, { token_endpoint_auth_method: 'client_secret_post' });
+    const { client_id, client_secret } = await registerPublicClient(app.issuer, REDIRECT, {
+      token_endpoint_auth_method: 'client_secret_post',
+    });
     const { body } = await postForm(token, { grant_type: 'client_credentials', client_id, client_secret: client_secret ?? '' });
     assert.equal(body.error, 'unauthorized_client');
   });
@@ -297,9 +355,17 @@ describe('revocation and introspection', () => {
     const second = await secondProcess();
     try {
       const user = await userTokens(app);
-      const verifyOnSecond = () => second.oauth.verifier.verify(user.accessToken).then(() => true, () => false);
+      const verifyOnSecond = () =>
+        second.oauth.verifier.verify(user.accessToken).then(
+          () => true,
+          () => false,
+        );
       assert.equal(await verifyOnSecond(), true, 'the other process accepts (and caches) the token');
-      const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: user.refreshToken, client_id: user.clientId }, '/oauth/revoke');
+      const { status } = await postForm(
+        `${app.issuer}/oauth/revoke`,
+        { token: user.refreshToken, client_id: user.clientId },
+        '/oauth/revoke',
+      );
       assert.equal(status, 200);
       const took = await eventually(async () => !(await verifyOnSecond()), 5_000, 50);
       assert.ok(took < 5_000, `took ${took} ms`);
@@ -308,17 +374,29 @@ describe('revocation and introspection', () => {
     }
   });
 
-  it('revoking a service account\'s access token stops it within 5 seconds on every server process; the account\'s other tokens keep working', async () => {
+  it("revoking a service account's access token stops it within 5 seconds on every server process; the account's other tokens keep working", async () => {
     const second = await secondProcess();
     try {
-      const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'staging' }, 'revoking-bot', ['read']);
+      const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'staging' }, 'revoking-bot', [
+        'read',
+      ]);
       const basic = { authorization: `Basic ${Buffer.from(`${account.client_id}:${account.client_secret}`).toString('base64')}` };
-      const issue = async () => (await postForm(token, { grant_type: 'client_credentials' }, '/oauth/token', basic)).body.access_token as string;
+      const issue = async () =>
+        (await postForm(token, { grant_type: 'client_credentials' }, '/oauth/token', basic)).body.access_token as string;
       const [revoked, kept] = [await issue(), await issue()];
-      const verifyOnSecond = (t: string) => second.oauth.verifier.verify(t).then(() => true, () => false);
+      const verifyOnSecond = (t: string) =>
+        second.oauth.verifier.verify(t).then(
+          () => true,
+          () => false,
+        );
       assert.equal(await verifyOnSecond(revoked), true, 'the other process accepts (and caches) the token');
       assert.equal(await verifyOnSecond(kept), true);
-      const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: revoked, token_type_hint: 'access_token' }, '/oauth/revoke', basic);
+      const { status } = await postForm(
+        `${app.issuer}/oauth/revoke`,
+        { token: revoked, token_type_hint: 'access_token' },
+        '/oauth/revoke',
+        basic,
+      );
       assert.equal(status, 200);
       assert.equal(await works(revoked), false, 'refused at once by the process that revoked it');
       const took = await eventually(async () => !(await verifyOnSecond(revoked)), 5_000, 50);
@@ -334,13 +412,21 @@ describe('revocation and introspection', () => {
     }
   });
 
-  it('revoking a user\'s access token stops it within 5 seconds on every server process', async () => {
+  it("revoking a user's access token stops it within 5 seconds on every server process", async () => {
     const second = await secondProcess();
     try {
       const user = await userTokens(app);
-      const verifyOnSecond = () => second.oauth.verifier.verify(user.accessToken).then(() => true, () => false);
+      const verifyOnSecond = () =>
+        second.oauth.verifier.verify(user.accessToken).then(
+          () => true,
+          () => false,
+        );
       assert.equal(await verifyOnSecond(), true);
-      const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: user.accessToken, client_id: user.clientId }, '/oauth/revoke');
+      const { status } = await postForm(
+        `${app.issuer}/oauth/revoke`,
+        { token: user.accessToken, client_id: user.clientId },
+        '/oauth/revoke',
+      );
       assert.equal(status, 200);
       assert.equal(await works(user.accessToken), false);
       const took = await eventually(async () => !(await verifyOnSecond()), 5_000, 50);
@@ -353,23 +439,39 @@ describe('revocation and introspection', () => {
   it('revoking a refresh token revokes the grant: its access tokens stop within 5 seconds', async () => {
     const user = await userTokens(app);
     assert.ok(await works(user.accessToken));
-    const { status } = await postForm(`${app.issuer}/oauth/revoke`, { token: user.refreshToken, client_id: user.clientId }, '/oauth/revoke');
+    const { status } = await postForm(
+      `${app.issuer}/oauth/revoke`,
+      { token: user.refreshToken, client_id: user.clientId },
+      '/oauth/revoke',
+    );
     assert.equal(status, 200);
     const took = await eventually(async () => !(await works(user.accessToken)), 5_000);
     assert.ok(took < 5_000);
-    assert.equal((await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId })).body.error, 'invalid_grant');
+    assert.equal(
+      (await postForm(token, { grant_type: 'refresh_token', refresh_token: user.refreshToken, client_id: user.clientId })).body.error,
+      'invalid_grant',
+    );
   });
 
-  it('answers 200 for an unknown token and does nothing for another client\'s token', async () => {
+  it("answers 200 for an unknown token and does nothing for another client's token", async () => {
     const user = await userTokens(app);
     const other = await registerPublicClient(app.issuer, REDIRECT);
-    assert.equal((await postForm(`${app.issuer}/oauth/revoke`, { token: 'garbage', client_id: other.client_id }, '/oauth/revoke')).status, 200);
-    assert.equal((await postForm(`${app.issuer}/oauth/revoke`, { token: user.refreshToken, client_id: other.client_id }, '/oauth/revoke')).status, 200);
+    assert.equal(
+      (await postForm(`${app.issuer}/oauth/revoke`, { token: 'garbage', client_id: other.client_id }, '/oauth/revoke')).status,
+      200,
+    );
+    assert.equal(
+      (await postForm(`${app.issuer}/oauth/revoke`, { token: user.refreshToken, client_id: other.client_id }, '/oauth/revoke')).status,
+      200,
+    );
     assert.ok(await works(user.accessToken));
   });
 
   it('introspection is for authenticated clients, about their own tokens', async () => {
-    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'introspector', ['read', 'write']);
+    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'introspector', [
+      'read',
+      'write',
+    ]);
     const basic = `Basic ${Buffer.from(`${account.client_id}:${account.client_secret}`).toString('base64')}`;
     const issued = await postForm(token, { grant_type: 'client_credentials' }, '/oauth/token', { authorization: basic });
     const introspect = `${app.issuer}/oauth/introspect`;

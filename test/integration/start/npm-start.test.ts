@@ -49,7 +49,10 @@ describe('npm start', () => {
     dirs.push(dataDir);
     const first = await start(dataDir);
     assert.match(first.url, /^http:\/\/localhost:\d+$/);
-    assert.ok(first.stdout.some((line) => line.includes(`${first.url}/v1`)), first.stdout.join('\n'));
+    assert.ok(
+      first.stdout.some((line) => line.includes(`${first.url}/v1`)),
+      first.stdout.join('\n'),
+    );
     assert.ok(first.stdout.some((line) => line.includes('npm run admin -- user create')));
     const health = await fetch(`${first.url}/healthz`);
     assert.deepEqual(await health.json(), { status: 'ok' });
