@@ -124,6 +124,7 @@ export async function openDatabase(
     await embedded?.stop();
   };
   try {
+    // Raw SQL: a round trip that proves the connection, before the migrator's own statements.
     await sql`SELECT 1`.execute(db).catch((error: unknown) => {
       const reason = error instanceof Error ? error.message : String(error);
       throw new Error(`cannot connect to the database at ${redact(url)}: ${reason}`, { cause: error });

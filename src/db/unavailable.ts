@@ -38,6 +38,6 @@ export const DATABASE_RETRY_AFTER_SECONDS = 2;
 export class DatabaseUnavailableError extends AppError {
   override readonly expose = true;
   constructor() {
-    super(503, 'database_unavailable', DATABASE_UNAVAILABLE_MESSAGE, undefined, { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) });
+    super('database_unavailable', DATABASE_UNAVAILABLE_MESSAGE, { headers: { 'Retry-After': String(DATABASE_RETRY_AFTER_SECONDS) } });
   }
 }

@@ -38,14 +38,18 @@ export function sandboxRolePassword(secret: Buffer, roleName: string): string {
 /** This database's install id, drawn on first use (see migration 0003). */
 export async function installId(db: Kysely<Database>): Promise<string> {
   const fresh = crypto.randomBytes(8).readBigUInt64BE().toString(36).padStart(10, '0').slice(-10);
-  await sql`INSERT INTO lakehouse_install (database_name, install_id) VALUES (current_database(), ${fresh})
-            ON CONFLICT (database_name) DO NOTHING`.execute(db);
-  const row = await sql<{ install_id: string }>`SELECT install_id FROM lakehouse_install WHERE database_name = current_database()`.execute(
-    db,
-  );
-  const id = row.rows[0]?.install_id;
-  if (!id) throw new Error('lakehouse_install has no row for this database');
-  return id;
+  await db
+    .insertInto('lakehouse_install')
+    .values((eb) => ({ database_name: eb.fn<string>('current_database'), install_id: fresh }))
+    .onConflict((oc) => oc.column('database_name').doNothing())
+    .execute();
+  const row = await db
+    .selectFrom('lakehouse_install')
+    .select('install_id')
+    .where((eb) => eb('database_name', '=', eb.fn<string>('current_database')))
+    .executeTakeFirst();
+  if (!row) throw new Error('lakehouse_install has no row for this database');
+  return row.install_id;
 }
 
 const ident = (name: string) => sql.id(name);

@@ -236,6 +236,6 @@ async function currentSample(db: Kysely<Database>): Promise<SampleInfo | undefin
     version: row.version,
     anchor: row.anchor,
     durationMs: row.duration_ms,
-    rowCounts: row.row_counts as Record<string, number>,
+    rowCounts: row.row_counts,
   };
 }

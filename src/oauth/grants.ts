@@ -301,6 +301,7 @@ export class GrantService {
     this.checkResource(form.resource);
     const requested = parseScope(form.scope);
     const successor = randomToken(32);
+    // Raw SQL: a call of the set-returning function of migration 0005 (one round trip; its casts pick the signature).
     const { rows } = await sql<RefreshOutcome>`SELECT * FROM oauth_refresh_grant(
         ${sha256(token)}, ${sha256(successor)}, ${client.id}, ${client.secretHash}::bytea, ${requested ?? null}::text[],
         ${ROLE_SCOPES}::jsonb, ${ALL_SCOPES}::text[], ${REFRESH_TOKEN_TTL_SECONDS}::integer,

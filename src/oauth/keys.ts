@@ -42,6 +42,7 @@ export async function rotateSigningKey(db: Kysely<Database>, secret: Buffer): Pr
   const sealKey = signingKeySealKey(secret);
   const row = await newKeyRow(sealKey);
   return db.transaction().execute(async (trx) => {
+    // Raw SQL: an advisory lock is a function call with no table, nothing for the query builder.
     await sql`SELECT pg_advisory_xact_lock(hashtext(${ADVISORY_LOCK}))`.execute(trx);
     // A key sealed under another SECRET_KEY would stop every server from starting: check ours opens the current one.
     const current = await trx
@@ -72,6 +73,7 @@ export async function rotateSigningKey(db: Kysely<Database>, secret: Buffer): Pr
 /** Creates the first signing key unless an active one exists (safe when several processes start at once). */
 export async function ensureSigningKey(db: Kysely<Database>, secret: Buffer): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
+    // Raw SQL: an advisory lock is a function call with no table, nothing for the query builder.
     await sql`SELECT pg_advisory_xact_lock(hashtext(${ADVISORY_LOCK}))`.execute(trx);
     const active = await trx.selectFrom('oauth_signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst();
     if (active) return false;

@@ -91,6 +91,7 @@ export class JwtTokenVerifier implements TokenVerifier {
 
   private async doPoll(): Promise<void> {
     const since = this.since ?? new Date(Date.now() - REVOKED_RETENTION_MS);
+    // Raw SQL: two tables' json_agg subqueries and the statement's own timestamp, in one round trip.
     const { rows } = await sql<{ polled_at: Date; ids: { id: string; at: string }[]; jtis: { jti: string; exp: string }[] }>`
       SELECT statement_timestamp() AS polled_at,
              (SELECT coalesce(json_agg(json_build_object('id', id, 'at', revoked_at)), '[]'::json)

@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 /** Markdown emphasis and heading marks, stripped from snippets so that only matches are in bold. */
 const MARKDOWN_MARKS = '[*_`#]+';
 
-export const searchDocs: ToolHandler<'search_docs'> = async ({ query, limit = 10 }, { db }) => {
+export const searchDocs: ToolHandler<'search_docs'> = async ({ query, limit }, { db }) => {
   const q = sql`websearch_to_tsquery('english', ${query})`;
   const rows = await db
     .selectFrom('docs')

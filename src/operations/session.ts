@@ -1,4 +1,4 @@
-import { sql, type Kysely } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { ToolHandler } from '../generated/handlers.js';
 import { BUILT_IN_CONNECTIONS } from '../lakehouse/sandbox.js';
@@ -38,13 +38,24 @@ function countsOf(db: Kysely<Database>, env: string): Promise<Counts> {
 }
 
 async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
-  const result = await sql<Counts>`
-    SELECT (SELECT count(*) FROM connections WHERE environment_id = ${env})::int AS connections,
-           (SELECT count(*) FROM semantic_models WHERE environment_id = ${env})::int AS semantic_models,
-           (SELECT count(*) FROM insights WHERE environment_id = ${env})::int AS insights,
-           (SELECT count(*) FROM dashboards WHERE environment_id = ${env})::int AS dashboards,
-           (SELECT count(*) FROM memories WHERE environment_id = ${env})::int AS memories`.execute(db);
-  return result.rows[0] ?? { connections: 0, semantic_models: 0, insights: 0, dashboards: 0, memories: 0 };
+  // One statement, one scalar subquery per table (an index lookup each, keyed by environment_id).
+  return db
+    .selectNoFrom((eb) => {
+      const count = (table: keyof Counts) =>
+        eb
+          .selectFrom(table)
+          .select((c) => c.cast<number>(c.fn.countAll(), 'integer').as('n'))
+          .where('environment_id', '=', env)
+          .$asScalar();
+      return [
+        count('connections').as('connections'),
+        count('semantic_models').as('semantic_models'),
+        count('insights').as('insights'),
+        count('dashboards').as('dashboards'),
+        count('memories').as('memories'),
+      ];
+    })
+    .executeTakeFirstOrThrow();
 }
 
 export const getSessionContext: ToolHandler<'get_session_context'> = async (_input, { principal, protocolVersion, db }) => {

@@ -41,10 +41,12 @@ const statements = [
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // Raw SQL: DDL; checks, expression indexes and generated columns read more clearly as SQL than in the schema builder.
   for (const statement of statements) await sql.raw(statement).execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  // Raw SQL: DDL, the reverse of up().
   for (const table of ['semantic_models', 'connections', 'lakehouse_sample', 'lakehouse_install']) {
     await sql`DROP TABLE IF EXISTS ${sql.table(table)}`.execute(db);
   }

@@ -173,10 +173,12 @@ const TABLES = [
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // Raw SQL: DDL; checks, expression indexes and generated columns read more clearly as SQL than in the schema builder.
   for (const statement of statements) await sql.raw(statement).execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  // Raw SQL: DDL, the reverse of up().
   for (const table of TABLES) await sql`DROP TABLE IF EXISTS ${sql.table(table)}`.execute(db);
   await sql`DROP FUNCTION IF EXISTS memory_tags_text(text[])`.execute(db);
 }

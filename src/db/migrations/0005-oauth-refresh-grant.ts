@@ -132,10 +132,12 @@ const statements = [
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // Raw SQL: DDL; checks, expression indexes and generated columns read more clearly as SQL than in the schema builder.
   for (const statement of statements) await sql.raw(statement).execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  // Raw SQL: DDL, the reverse of up().
   await sql`DROP FUNCTION IF EXISTS oauth_refresh_grant(bytea, bytea, text, bytea, text[], jsonb, text[], integer, text, integer, integer)`.execute(
     db,
   );

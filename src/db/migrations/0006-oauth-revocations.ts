@@ -21,10 +21,12 @@ const statements = [
 ];
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // Raw SQL: DDL; checks, expression indexes and generated columns read more clearly as SQL than in the schema builder.
   for (const statement of statements) await sql.raw(statement).execute(db);
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  // Raw SQL: DDL, the reverse of up().
   await sql`DROP INDEX IF EXISTS oauth_authorization_codes_request_id_key`.execute(db);
   await sql`ALTER TABLE oauth_authorization_codes DROP COLUMN IF EXISTS request_id`.execute(db);
   await sql`DROP TABLE IF EXISTS oauth_revoked_access_tokens`.execute(db);
