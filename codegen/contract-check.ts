@@ -1,6 +1,7 @@
 /**
  * `npm run contract:check [-- --base DIR] [-- --specs DIR]`: the contract gate run by CI.
  *  1. specs/ compile, and src/generated/ + docs/reference/ are exactly what they compile to (no hand edits);
+ *     and src/generated/db.ts is what the migrations give (codegen/db-types.ts, `npm run db:types`);
  *  2. the bundled contract passes the Redocly lint rules in redocly.yaml;
  *  3. no breaking change against the released contract (specs/released/, or `--base DIR`): one line per change,
  *     `<json pointer>: <rule>: <why it breaks clients>` (rules: codegen/breaking/rules.ts).
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compileContract, diffContracts, formatBreaking } from './breaking/compare.js';
+import { checkDbTypes } from './db-types.js';
 import { drift, generate } from './generate.js';
 import { SpecError } from './specs.js';
 
@@ -84,6 +86,8 @@ async function main(): Promise<void> {
       ok = false;
     }
     ok = lint() && ok;
+    // src/generated/db.ts is what the migrations give (an embedded PostgreSQL, a few seconds).
+    ok = (await checkDbTypes()) && ok;
   }
   try {
     ok = checkBreaking(baseDir, specsDir) && ok;

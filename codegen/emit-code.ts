@@ -1,4 +1,4 @@
-import { toolSchemaNames } from './bundle.js';
+import { pascalCase, toolSchemaNames } from './bundle.js';
 import { koaPath, type OperationInfo } from './operations.js';
 import type { JsonObject, ToolSpec } from './specs.js';
 
@@ -124,21 +124,30 @@ ${rows.join(',\n')}
 `;
 }
 
+/** Names (in tool-types.ts) of the validated query and body types of typed operations whose validator fills defaults in. */
+export type ValidatedOperationTypes = Map<string, { query?: string; body: Map<string, string> }>;
+
 /** Handler-map types: a missing, extra or wrongly typed implementation is a compile error. */
-export function handlersModule(tools: ToolSpec[], ops: OperationInfo[]): string {
+export function handlersModule(tools: ToolSpec[], ops: OperationInfo[], validated: ValidatedOperationTypes): string {
   const toolRows = tools.map((t) => {
     const n = toolSchemaNames(t);
-    return `  ${t.name}: { input: T.${n.input}; output: T.${n.output} };`;
+    return `  ${t.name}: { input: T.${n.input}; arguments: T.${pascalCase(t.name)}Arguments; output: T.${n.output} };`;
   });
   const typed = ops.filter((op) => op.kind === 'typed');
   const koa = ops.filter((op) => op.kind === 'koa');
   const opRows = typed.map((op) => {
     const o = `operations[${quote(op.operationId)}]`;
     const params = op.pathParams.length ? `NonNullable<${o}['parameters']['path']>` : 'Record<string, never>';
-    const query = op.queryParams.length ? `NonNullable<${o}['parameters']['query']>` : 'Record<string, never>';
-    const bodyTypes = [...(op.requestBody?.content.keys() ?? [])].map(
-      (type) => `NonNullable<${o}['requestBody']>['content'][${quote(type)}]`,
-    );
+    const own = validated.get(op.operationId);
+    const query = own?.query
+      ? `T.${own.query}`
+      : op.queryParams.length
+        ? `NonNullable<${o}['parameters']['query']>`
+        : 'Record<string, never>';
+    const bodyTypes = [...(op.requestBody?.content.keys() ?? [])].map((type) => {
+      const name = own?.body.get(type);
+      return name ? `T.${name}` : `NonNullable<${o}['requestBody']>['content'][${quote(type)}]`;
+    });
     const body = bodyTypes.length ? bodyTypes.join(' | ') + (op.requestBody?.required ? '' : ' | undefined') : 'undefined';
     const responses = [...op.responses]
       .filter(([status]) => /^\d{3}$/.test(status))
@@ -160,7 +169,10 @@ export function handlersModule(tools: ToolSpec[], ops: OperationInfo[]): string 
 import type { operations } from './openapi.js';
 import type * as T from './tool-types.js';
 
-/** Each tool's input (after validation and defaults) and output. */
+/**
+ * Each tool's input as its handler gets it (validated; fields with a declared default are always present), its
+ * arguments as a caller sends them (those fields optional), and its output.
+ */
 export interface ToolIO {
 ${toolRows.join('\n')}
 }
@@ -169,7 +181,7 @@ export type ToolHandler<N extends ToolName> = (input: ToolIO[N]['input'], ctx: T
 /** One implementation per tool, served as an MCP tool and as its REST route. */
 export type ToolHandlers = { [N in ToolName]: ToolHandler<N> };
 
-/** Request and response types of the operations that are not tools. */
+/** Request and response types of the operations that are not tools (query and body as validated: defaults filled in). */
 export interface OperationIO {
 ${opRows.join('\n')}
 }

@@ -3,43 +3,46 @@ import type { ToolContext, OperationContext, KoaOperationHandler } from '../oper
 import type { operations } from './openapi.js';
 import type * as T from './tool-types.js';
 
-/** Each tool's input (after validation and defaults) and output. */
+/**
+ * Each tool's input as its handler gets it (validated; fields with a declared default are always present), its
+ * arguments as a caller sends them (those fields optional), and its output.
+ */
 export interface ToolIO {
-  create_dashboard: { input: T.CreateDashboardInput; output: T.CreateDashboardOutput };
-  create_discovery: { input: T.CreateDiscoveryInput; output: T.CreateDiscoveryOutput };
-  create_insight: { input: T.CreateInsightInput; output: T.CreateInsightOutput };
-  create_memory: { input: T.CreateMemoryInput; output: T.CreateMemoryOutput };
-  create_notification: { input: T.CreateNotificationInput; output: T.CreateNotificationOutput };
-  explain_sql: { input: T.ExplainSqlInput; output: T.ExplainSqlOutput };
-  get_connection: { input: T.GetConnectionInput; output: T.GetConnectionOutput };
-  get_doc: { input: T.GetDocInput; output: T.GetDocOutput };
-  get_semantic_model: { input: T.GetSemanticModelInput; output: T.GetSemanticModelOutput };
-  get_session_context: { input: T.GetSessionContextInput; output: T.GetSessionContextOutput };
-  list_connections: { input: T.ListConnectionsInput; output: T.ListConnectionsOutput };
-  list_dashboards: { input: T.ListDashboardsInput; output: T.ListDashboardsOutput };
-  list_discoveries: { input: T.ListDiscoveriesInput; output: T.ListDiscoveriesOutput };
-  list_events: { input: T.ListEventsInput; output: T.ListEventsOutput };
-  list_insights: { input: T.ListInsightsInput; output: T.ListInsightsOutput };
-  list_notifications: { input: T.ListNotificationsInput; output: T.ListNotificationsOutput };
-  list_semantic_models: { input: T.ListSemanticModelsInput; output: T.ListSemanticModelsOutput };
-  query_lakehouse: { input: T.QueryLakehouseInput; output: T.QueryLakehouseOutput };
-  query_semantic_model: { input: T.QuerySemanticModelInput; output: T.QuerySemanticModelOutput };
-  render_insight: { input: T.RenderInsightInput; output: T.RenderInsightOutput };
-  search_docs: { input: T.SearchDocsInput; output: T.SearchDocsOutput };
-  search_memories: { input: T.SearchMemoriesInput; output: T.SearchMemoriesOutput };
-  update_dashboard: { input: T.UpdateDashboardInput; output: T.UpdateDashboardOutput };
-  update_insight: { input: T.UpdateInsightInput; output: T.UpdateInsightOutput };
-  validate_sql: { input: T.ValidateSqlInput; output: T.ValidateSqlOutput };
-  view_dashboard: { input: T.ViewDashboardInput; output: T.ViewDashboardOutput };
-  view_discovery: { input: T.ViewDiscoveryInput; output: T.ViewDiscoveryOutput };
-  view_insight: { input: T.ViewInsightInput; output: T.ViewInsightOutput };
+  create_dashboard: { input: T.CreateDashboardInput; arguments: T.CreateDashboardArguments; output: T.CreateDashboardOutput };
+  create_discovery: { input: T.CreateDiscoveryInput; arguments: T.CreateDiscoveryArguments; output: T.CreateDiscoveryOutput };
+  create_insight: { input: T.CreateInsightInput; arguments: T.CreateInsightArguments; output: T.CreateInsightOutput };
+  create_memory: { input: T.CreateMemoryInput; arguments: T.CreateMemoryArguments; output: T.CreateMemoryOutput };
+  create_notification: { input: T.CreateNotificationInput; arguments: T.CreateNotificationArguments; output: T.CreateNotificationOutput };
+  explain_sql: { input: T.ExplainSqlInput; arguments: T.ExplainSqlArguments; output: T.ExplainSqlOutput };
+  get_connection: { input: T.GetConnectionInput; arguments: T.GetConnectionArguments; output: T.GetConnectionOutput };
+  get_doc: { input: T.GetDocInput; arguments: T.GetDocArguments; output: T.GetDocOutput };
+  get_semantic_model: { input: T.GetSemanticModelInput; arguments: T.GetSemanticModelArguments; output: T.GetSemanticModelOutput };
+  get_session_context: { input: T.GetSessionContextInput; arguments: T.GetSessionContextArguments; output: T.GetSessionContextOutput };
+  list_connections: { input: T.ListConnectionsInput; arguments: T.ListConnectionsArguments; output: T.ListConnectionsOutput };
+  list_dashboards: { input: T.ListDashboardsInput; arguments: T.ListDashboardsArguments; output: T.ListDashboardsOutput };
+  list_discoveries: { input: T.ListDiscoveriesInput; arguments: T.ListDiscoveriesArguments; output: T.ListDiscoveriesOutput };
+  list_events: { input: T.ListEventsInput; arguments: T.ListEventsArguments; output: T.ListEventsOutput };
+  list_insights: { input: T.ListInsightsInput; arguments: T.ListInsightsArguments; output: T.ListInsightsOutput };
+  list_notifications: { input: T.ListNotificationsInput; arguments: T.ListNotificationsArguments; output: T.ListNotificationsOutput };
+  list_semantic_models: { input: T.ListSemanticModelsInput; arguments: T.ListSemanticModelsArguments; output: T.ListSemanticModelsOutput };
+  query_lakehouse: { input: T.QueryLakehouseInput; arguments: T.QueryLakehouseArguments; output: T.QueryLakehouseOutput };
+  query_semantic_model: { input: T.QuerySemanticModelInput; arguments: T.QuerySemanticModelArguments; output: T.QuerySemanticModelOutput };
+  render_insight: { input: T.RenderInsightInput; arguments: T.RenderInsightArguments; output: T.RenderInsightOutput };
+  search_docs: { input: T.SearchDocsInput; arguments: T.SearchDocsArguments; output: T.SearchDocsOutput };
+  search_memories: { input: T.SearchMemoriesInput; arguments: T.SearchMemoriesArguments; output: T.SearchMemoriesOutput };
+  update_dashboard: { input: T.UpdateDashboardInput; arguments: T.UpdateDashboardArguments; output: T.UpdateDashboardOutput };
+  update_insight: { input: T.UpdateInsightInput; arguments: T.UpdateInsightArguments; output: T.UpdateInsightOutput };
+  validate_sql: { input: T.ValidateSqlInput; arguments: T.ValidateSqlArguments; output: T.ValidateSqlOutput };
+  view_dashboard: { input: T.ViewDashboardInput; arguments: T.ViewDashboardArguments; output: T.ViewDashboardOutput };
+  view_discovery: { input: T.ViewDiscoveryInput; arguments: T.ViewDiscoveryArguments; output: T.ViewDiscoveryOutput };
+  view_insight: { input: T.ViewInsightInput; arguments: T.ViewInsightArguments; output: T.ViewInsightOutput };
 }
 export type ToolName = keyof ToolIO;
 export type ToolHandler<N extends ToolName> = (input: ToolIO[N]['input'], ctx: ToolContext) => Promise<ToolIO[N]['output']>;
 /** One implementation per tool, served as an MCP tool and as its REST route. */
 export type ToolHandlers = { [N in ToolName]: ToolHandler<N> };
 
-/** Request and response types of the operations that are not tools. */
+/** Request and response types of the operations that are not tools (query and body as validated: defaults filled in). */
 export interface OperationIO {
   getProtectedResourceMetadata: {
     params: Record<string, never>;
@@ -55,7 +58,7 @@ export interface OperationIO {
   };
   listAuditLog: {
     params: Record<string, never>;
-    query: NonNullable<operations["listAuditLog"]['parameters']['query']>;
+    query: T.ListAuditLogQuery;
     body: undefined;
     response: { status: 200; body: operations["listAuditLog"]['responses'][200]['content']["application/json"]; headers?: Record<string, string> } | { status: 400; body: operations["listAuditLog"]['responses'][400]['content']["application/problem+json"]; headers?: Record<string, string> };
   };

@@ -988,6 +988,19 @@ export type components = {
             token_endpoint: string;
             token_endpoint_auth_methods_supported: string[];
         };
+        /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+        Chart: {
+            /** @enum {string} */
+            kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+            /** @description A column whose values split the data into series (colors). */
+            series?: string;
+            /** @description A title drawn above the chart (default the insight's title). */
+            title?: string;
+            /** @description The column on the horizontal axis. */
+            x?: string;
+            /** @description The column on the vertical axis (a number). */
+            y?: string;
+        } & unknown;
         /** @description RFC 7591 client metadata. Unknown members are ignored (as is `client_id`). */
         ClientRegistrationRequest: {
             client_name?: string;
@@ -1018,40 +1031,10 @@ export type components = {
             /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
             idempotency_key?: string;
             title: string;
-            variables?: {
-                default?: string | number | boolean;
-                label?: string;
-                name: string;
-            }[];
-            widgets: {
-                h: number;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                insight_id: string;
-                w: number;
-                x: number;
-                y: number;
-            }[];
+            variables?: components["schemas"]["DashboardVariable"][];
+            widgets: components["schemas"]["WidgetInput"][];
         };
-        CreateDashboardOutput: {
-            /** Format: date-time */
-            created_at: string;
-            created_by: string;
-            description: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
-            id: string;
-            title: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-            version: number;
-            widget_count: number;
-        };
+        CreateDashboardOutput: components["schemas"]["Dashboard"];
         CreateDiscoveryInput: {
             /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
             idempotency_key?: string;
@@ -1071,7 +1054,96 @@ export type components = {
             summary: string;
             title: string;
         };
-        CreateDiscoveryOutput: {
+        CreateDiscoveryOutput: components["schemas"]["Discovery"];
+        CreateInsightInput: {
+            chart: components["schemas"]["Chart"];
+            /**
+             * @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.
+             * @default lakehouse
+             */
+            connection?: string;
+            description?: string;
+            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            idempotency_key?: string;
+            parameters?: components["schemas"]["InsightParameter"][];
+            /** @example SELECT date_trunc('day', occurred_at) AS day, count(*) AS events FROM events WHERE occurred_at > now() - $1::interval GROUP BY 1 ORDER BY 1 */
+            sql: string;
+            title: string;
+        };
+        CreateInsightOutput: components["schemas"]["Insight"];
+        CreateMemoryInput: {
+            /**
+             * @description What to remember, at most 8192 bytes in UTF-8.
+             * @example Revenue dashboards must exclude test accounts (users.plan = 'internal').
+             */
+            content: string;
+            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            idempotency_key?: string;
+            /** @description 0 (trivia) to 1 (must not be forgotten); weighs the memory in search_memories. */
+            importance: number;
+            /** @description Where it comes from (a URL, a table, a conversation). */
+            source?: string;
+            tags?: string[];
+            /** @enum {string} */
+            type: "episodic" | "semantic" | "procedural";
+        };
+        CreateMemoryOutput: components["schemas"]["Memory"];
+        CreateNotificationInput: {
+            body: string;
+            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            idempotency_key?: string;
+            /**
+             * Format: uri
+             * @description An http(s) link for the reader (a dashboard, a runbook).
+             */
+            link?: string;
+            /** @enum {string} */
+            severity: "info" | "warning" | "critical";
+            title: string;
+        };
+        CreateNotificationOutput: components["schemas"]["Notification"];
+        Dashboard: {
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            description: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            version: number;
+            widget_count: number;
+        };
+        /** @description A dashboard variable; widgets whose insight has a parameter of the same name receive its value. */
+        DashboardVariable: {
+            default?: string | number | boolean;
+            label?: string;
+            name: string;
+        };
+        Delivery: {
+            attempts: number;
+            last_error?: string;
+            /** @description The HTTP status of the last attempt. */
+            last_status?: number;
+            /** Format: date-time */
+            next_attempt_at?: string;
+            /**
+             * @description `pending` (not yet delivered; retried with backoff), `delivered` (a 2xx answer) or `dead` (gave up).
+             * @enum {string}
+             */
+            status: "pending" | "delivered" | "dead";
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            webhook_id: string;
+        };
+        Discovery: {
             /** Format: date-time */
             created_at: string;
             created_by: string;
@@ -1106,159 +1178,6 @@ export type components = {
             /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
             version: number;
         };
-        CreateInsightInput: {
-            /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
-            chart: {
-                /** @enum {string} */
-                kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-                /** @description A column whose values split the data into series (colors). */
-                series?: string;
-                /** @description A title drawn above the chart (default the insight's title). */
-                title?: string;
-                /** @description The column on the horizontal axis. */
-                x?: string;
-                /** @description The column on the vertical axis (a number). */
-                y?: string;
-            } & unknown;
-            /**
-             * @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.
-             * @default lakehouse
-             */
-            connection?: string;
-            description?: string;
-            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
-            idempotency_key?: string;
-            parameters?: {
-                /** @description The value used when render_insight or a dashboard gives none. */
-                default?: string | number | boolean;
-                description?: string;
-                name: string;
-                /** @enum {string} */
-                type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
-            }[];
-            /** @example SELECT date_trunc('day', occurred_at) AS day, count(*) AS events FROM events WHERE occurred_at > now() - $1::interval GROUP BY 1 ORDER BY 1 */
-            sql: string;
-            title: string;
-        };
-        CreateInsightOutput: {
-            /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
-            chart: {
-                /** @enum {string} */
-                kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-                /** @description A column whose values split the data into series (colors). */
-                series?: string;
-                /** @description A title drawn above the chart (default the insight's title). */
-                title?: string;
-                /** @description The column on the horizontal axis. */
-                x?: string;
-                /** @description The column on the vertical axis (a number). */
-                y?: string;
-            } & unknown;
-            connection: string;
-            /** Format: date-time */
-            created_at: string;
-            /** @description Who created it (`user:<id>` or `service:<id>`). */
-            created_by: string;
-            description: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
-            id: string;
-            parameters: {
-                /** @description The value used when render_insight or a dashboard gives none. */
-                default?: string | number | boolean;
-                description?: string;
-                name: string;
-                /** @enum {string} */
-                type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
-            }[];
-            sql: string;
-            title: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-            version: number;
-        };
-        CreateMemoryInput: {
-            /**
-             * @description What to remember, at most 8192 bytes in UTF-8.
-             * @example Revenue dashboards must exclude test accounts (users.plan = 'internal').
-             */
-            content: string;
-            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
-            idempotency_key?: string;
-            /** @description 0 (trivia) to 1 (must not be forgotten); weighs the memory in search_memories. */
-            importance: number;
-            /** @description Where it comes from (a URL, a table, a conversation). */
-            source?: string;
-            tags?: string[];
-            /** @enum {string} */
-            type: "episodic" | "semantic" | "procedural";
-        };
-        CreateMemoryOutput: {
-            content: string;
-            /** Format: date-time */
-            created_at: string;
-            created_by: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
-            id: string;
-            importance: number;
-            source?: string;
-            tags: string[];
-            /** @enum {string} */
-            type: "episodic" | "semantic" | "procedural";
-        };
-        CreateNotificationInput: {
-            body: string;
-            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
-            idempotency_key?: string;
-            /**
-             * Format: uri
-             * @description An http(s) link for the reader (a dashboard, a runbook).
-             */
-            link?: string;
-            /** @enum {string} */
-            severity: "info" | "warning" | "critical";
-            title: string;
-        };
-        CreateNotificationOutput: {
-            body: string;
-            /** Format: date-time */
-            created_at: string;
-            created_by: string;
-            /** @description One delivery per webhook of the environment at the time the notification was created. */
-            deliveries: {
-                attempts: number;
-                last_error?: string;
-                /** @description The HTTP status of the last attempt. */
-                last_status?: number;
-                /** Format: date-time */
-                next_attempt_at?: string;
-                /**
-                 * @description `pending` (not yet delivered; retried with backoff), `delivered` (a 2xx answer) or `dead` (gave up).
-                 * @enum {string}
-                 */
-                status: "pending" | "delivered" | "dead";
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                webhook_id: string;
-            }[];
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
-            id: string;
-            link?: string;
-            /** @enum {string} */
-            severity: "info" | "warning" | "critical";
-            title: string;
-        };
         /** @description An admin's decision on a discovery. */
         DiscoveryDecision: {
             /** @description Why (shown with the discovery). */
@@ -1266,6 +1185,12 @@ export type components = {
             /** @description The version you read; the decision is refused with `conflict` when the discovery has changed since. */
             version?: number;
         };
+        /**
+         * ErrorCode
+         * @description Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.
+         * @enum {string}
+         */
+        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
         ExplainSqlInput: {
             /** @default false */
             analyze?: boolean;
@@ -1281,7 +1206,7 @@ export type components = {
         };
         ExplainSqlOutput: {
             /** @description The PostgreSQL JSON plan (the object holding `Plan`). */
-            plan: Record<string, never>;
+            plan: Record<string, unknown>;
             summary: string;
         };
         GetConnectionOutput: {
@@ -1326,68 +1251,7 @@ export type components = {
         };
         GetSemanticModelOutput: {
             built_in: boolean;
-            /**
-             * Semantic model
-             * @description Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).
-             */
-            model: {
-                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
-                alias?: string;
-                /** @description The connection holding the base table (`sample`, `lakehouse` or an external one). */
-                connection: string;
-                description?: string;
-                dimensions: {
-                    description?: string;
-                    /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
-                    expr: string;
-                    /** @description Lowercase letters, digits and `_`, starting with a letter. */
-                    name: string;
-                    /**
-                     * @description Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity.
-                     * @enum {string}
-                     */
-                    type: "string" | "number" | "time" | "boolean";
-                }[];
-                /** @description Tables joined to the base table; expressions name them by `name`. */
-                joins?: {
-                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
-                    base_column: string;
-                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
-                    column: string;
-                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
-                    name: string;
-                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
-                    schema?: string;
-                    /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
-                    table: string;
-                    /**
-                     * @default left
-                     * @enum {string}
-                     */
-                    type?: "left" | "inner";
-                }[];
-                measures: {
-                    /**
-                     * @description The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given.
-                     * @enum {string}
-                     */
-                    agg: "count" | "count_distinct" | "sum" | "avg" | "min" | "max";
-                    description?: string;
-                    /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
-                    expr?: string;
-                    /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
-                    filter?: string;
-                    /** @description Lowercase letters, digits and `_`, starting with a letter. */
-                    name: string;
-                }[];
-                /** @description Lowercase letters, digits and `_`, starting with a letter. */
-                name: string;
-                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
-                schema?: string;
-                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
-                table: string;
-                title?: string;
-            };
+            model: components["schemas"]["SemanticModel"];
             /** @description Grows by one each time an admin applies a changed definition. */
             version: number;
         };
@@ -1434,6 +1298,36 @@ export type components = {
             /** @enum {string} */
             status: "ok";
         };
+        Insight: {
+            chart: components["schemas"]["Chart"];
+            connection: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Who created it (`user:<id>` or `service:<id>`). */
+            created_by: string;
+            description: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            parameters: components["schemas"]["InsightParameter"][];
+            sql: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            version: number;
+        };
+        /** @description A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL. */
+        InsightParameter: {
+            /** @description The value used when render_insight or a dashboard gives none. */
+            default?: string | number | boolean;
+            description?: string;
+            name: string;
+            /** @enum {string} */
+            type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
+        };
         JwkSet: {
             keys: {
                 /** @constant */
@@ -1458,62 +1352,12 @@ export type components = {
             }[];
         };
         ListDashboardsOutput: {
-            items: {
-                /** Format: date-time */
-                created_at: string;
-                created_by: string;
-                description: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                id: string;
-                title: string;
-                /** Format: date-time */
-                updated_at: string;
-                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-                version: number;
-                widget_count: number;
-            }[];
+            items: components["schemas"]["Dashboard"][];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string;
         };
         ListDiscoveriesOutput: {
-            items: {
-                /** Format: date-time */
-                created_at: string;
-                created_by: string;
-                /** Format: date-time */
-                decided_at?: string;
-                decided_by?: string;
-                decision_note?: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                id: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                insight_id?: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                notification_id?: string;
-                /** @enum {string} */
-                severity: "info" | "warning" | "critical";
-                sql?: string;
-                /** @enum {string} */
-                status: "pending" | "approved" | "rejected";
-                summary: string;
-                title: string;
-                /** Format: date-time */
-                updated_at: string;
-                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-                version: number;
-            }[];
+            items: components["schemas"]["Discovery"][];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string;
         };
@@ -1530,84 +1374,12 @@ export type components = {
             to: string;
         };
         ListInsightsOutput: {
-            items: {
-                /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
-                chart: {
-                    /** @enum {string} */
-                    kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-                    /** @description A column whose values split the data into series (colors). */
-                    series?: string;
-                    /** @description A title drawn above the chart (default the insight's title). */
-                    title?: string;
-                    /** @description The column on the horizontal axis. */
-                    x?: string;
-                    /** @description The column on the vertical axis (a number). */
-                    y?: string;
-                } & unknown;
-                connection: string;
-                /** Format: date-time */
-                created_at: string;
-                /** @description Who created it (`user:<id>` or `service:<id>`). */
-                created_by: string;
-                description: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                id: string;
-                parameters: {
-                    /** @description The value used when render_insight or a dashboard gives none. */
-                    default?: string | number | boolean;
-                    description?: string;
-                    name: string;
-                    /** @enum {string} */
-                    type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
-                }[];
-                sql: string;
-                title: string;
-                /** Format: date-time */
-                updated_at: string;
-                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-                version: number;
-            }[];
+            items: components["schemas"]["Insight"][];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string;
         };
         ListNotificationsOutput: {
-            items: {
-                body: string;
-                /** Format: date-time */
-                created_at: string;
-                created_by: string;
-                /** @description One delivery per webhook of the environment at the time the notification was created. */
-                deliveries: {
-                    attempts: number;
-                    last_error?: string;
-                    /** @description The HTTP status of the last attempt. */
-                    last_status?: number;
-                    /** Format: date-time */
-                    next_attempt_at?: string;
-                    /**
-                     * @description `pending` (not yet delivered; retried with backoff), `delivered` (a 2xx answer) or `dead` (gave up).
-                     * @enum {string}
-                     */
-                    status: "pending" | "delivered" | "dead";
-                    /**
-                     * Format: uuid
-                     * @description The asset's id (a UUID), unique within its environment.
-                     */
-                    webhook_id: string;
-                }[];
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                id: string;
-                link?: string;
-                /** @enum {string} */
-                severity: "info" | "warning" | "critical";
-                title: string;
-            }[];
+            items: components["schemas"]["Notification"][];
             /** @description Pass as `cursor` to get the next page; absent on the last page. */
             next_cursor?: string;
         };
@@ -1627,6 +1399,39 @@ export type components = {
                 version: number;
             }[];
         };
+        Memory: {
+            content: string;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            importance: number;
+            source?: string;
+            tags: string[];
+            /** @enum {string} */
+            type: "episodic" | "semantic" | "procedural";
+        };
+        Notification: {
+            body: string;
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            /** @description One delivery per webhook of the environment at the time the notification was created. */
+            deliveries: components["schemas"]["Delivery"][];
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            id: string;
+            link?: string;
+            /** @enum {string} */
+            severity: "info" | "warning" | "critical";
+            title: string;
+        };
         /** @description An RFC 6749 §5.2 (or RFC 7591 §3.2.2) error. */
         OAuthError: {
             /**
@@ -1641,11 +1446,10 @@ export type components = {
         };
         /**
          * Problem
-         * @description An RFC 9457 problem document. `code` is stable and machine-readable; `detail` is written for a person. Responses with status 500 or more never carry internals.
+         * @description An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.
          */
         Problem: {
-            /** @description Stable machine-readable error code, e.g. `validation_failed`, `not_found`. */
-            code: string;
+            code: components["schemas"]["ErrorCode"];
             /** @description What went wrong in this occurrence, and what to do about it. */
             detail?: string;
             /** @description Every violation, when the request failed validation. */
@@ -1718,6 +1522,17 @@ export type components = {
             /** @description More rows exist than were returned (row or byte cap). */
             truncated: boolean;
         };
+        /** @description The rows of a run, as query_lakehouse answers them. */
+        QueryResult: {
+            columns: {
+                name: string;
+                type: string;
+            }[];
+            elapsed_ms?: number;
+            row_count: number;
+            rows: unknown[][];
+            truncated: boolean;
+        };
         QuerySemanticModelInput: {
             /**
              * @description Dimensions to group by, by name, or `{name, granularity}` for a time dimension.
@@ -1783,17 +1598,7 @@ export type components = {
             truncated: boolean;
         };
         RenderInsightOutput: {
-            /** @description The rows of a run, as query_lakehouse answers them. */
-            data: {
-                columns: {
-                    name: string;
-                    type: string;
-                }[];
-                elapsed_ms?: number;
-                row_count: number;
-                rows: unknown[][];
-                truncated: boolean;
-            };
+            data: components["schemas"]["QueryResult"];
             image: {
                 bytes: number;
                 /** @description The PNG, base64 (REST only; over MCP it is an image content item). */
@@ -1852,25 +1657,72 @@ export type components = {
         SearchMemoriesOutput: {
             /** @description Matching memories, best first. */
             items: {
-                memory: {
-                    content: string;
-                    /** Format: date-time */
-                    created_at: string;
-                    created_by: string;
-                    /**
-                     * Format: uuid
-                     * @description The asset's id (a UUID), unique within its environment.
-                     */
-                    id: string;
-                    importance: number;
-                    source?: string;
-                    tags: string[];
-                    /** @enum {string} */
-                    type: "episodic" | "semantic" | "procedural";
-                };
+                memory: components["schemas"]["Memory"];
                 /** @description The score of the formula above. */
                 score: number;
             }[];
+        };
+        /**
+         * Semantic model
+         * @description Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).
+         */
+        SemanticModel: {
+            /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+            alias?: string;
+            /** @description The connection holding the base table (`sample`, `lakehouse` or an external one). */
+            connection: string;
+            description?: string;
+            dimensions: {
+                description?: string;
+                /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
+                expr: string;
+                /** @description Lowercase letters, digits and `_`, starting with a letter. */
+                name: string;
+                /**
+                 * @description Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity.
+                 * @enum {string}
+                 */
+                type: "string" | "number" | "time" | "boolean";
+            }[];
+            /** @description Tables joined to the base table; expressions name them by `name`. */
+            joins?: {
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                base_column: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                column: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                name: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                schema?: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                table: string;
+                /**
+                 * @default left
+                 * @enum {string}
+                 */
+                type?: "left" | "inner";
+            }[];
+            measures: {
+                /**
+                 * @description The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given.
+                 * @enum {string}
+                 */
+                agg: "count" | "count_distinct" | "sum" | "avg" | "min" | "max";
+                description?: string;
+                /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
+                expr?: string;
+                /** @description One SQL scalar expression (checked with the PostgreSQL parser when the model is applied). */
+                filter?: string;
+                /** @description Lowercase letters, digits and `_`, starting with a letter. */
+                name: string;
+            }[];
+            /** @description Lowercase letters, digits and `_`, starting with a letter. */
+            name: string;
+            /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+            schema?: string;
+            /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+            table: string;
+            title?: string;
         };
         TokenIntrospectionRequest: components["schemas"]["TokenRevocationRequest"];
         TokenIntrospectionResponse: {
@@ -1950,63 +1802,8 @@ export type components = {
             scope: "read" | "write";
             title: string;
         };
-        UpdateDashboardOutput: {
-            /** Format: date-time */
-            created_at: string;
-            created_by: string;
-            description: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
-            id: string;
-            title: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-            version: number;
-            widget_count: number;
-        };
-        UpdateInsightOutput: {
-            /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
-            chart: {
-                /** @enum {string} */
-                kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-                /** @description A column whose values split the data into series (colors). */
-                series?: string;
-                /** @description A title drawn above the chart (default the insight's title). */
-                title?: string;
-                /** @description The column on the horizontal axis. */
-                x?: string;
-                /** @description The column on the vertical axis (a number). */
-                y?: string;
-            } & unknown;
-            connection: string;
-            /** Format: date-time */
-            created_at: string;
-            /** @description Who created it (`user:<id>` or `service:<id>`). */
-            created_by: string;
-            description: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
-            id: string;
-            parameters: {
-                /** @description The value used when render_insight or a dashboard gives none. */
-                default?: string | number | boolean;
-                description?: string;
-                name: string;
-                /** @enum {string} */
-                type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
-            }[];
-            sql: string;
-            title: string;
-            /** Format: date-time */
-            updated_at: string;
-            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-            version: number;
-        };
+        UpdateDashboardOutput: components["schemas"]["Dashboard"];
+        UpdateInsightOutput: components["schemas"]["Insight"];
         ValidateSqlInput: {
             /**
              * @default lakehouse
@@ -2031,85 +1828,16 @@ export type components = {
             valid: boolean;
         };
         ViewDashboardOutput: {
-            dashboard: {
-                /** Format: date-time */
-                created_at: string;
-                created_by: string;
-                description: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                id: string;
-                title: string;
-                /** Format: date-time */
-                updated_at: string;
-                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-                version: number;
-                widget_count: number;
-            };
-            variables: {
-                default?: string | number | boolean;
-                label?: string;
-                name: string;
-            }[];
+            dashboard: components["schemas"]["Dashboard"];
+            variables: components["schemas"]["DashboardVariable"][];
             widgets: {
-                /** @description The rows of a run, as query_lakehouse answers them. */
-                data?: {
-                    columns: {
-                        name: string;
-                        type: string;
-                    }[];
-                    elapsed_ms?: number;
-                    row_count: number;
-                    rows: unknown[][];
-                    truncated: boolean;
-                };
+                data?: components["schemas"]["QueryResult"];
                 error?: {
                     code: string;
                     message: string;
                 };
                 h: number;
-                insight: {
-                    /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
-                    chart: {
-                        /** @enum {string} */
-                        kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-                        /** @description A column whose values split the data into series (colors). */
-                        series?: string;
-                        /** @description A title drawn above the chart (default the insight's title). */
-                        title?: string;
-                        /** @description The column on the horizontal axis. */
-                        x?: string;
-                        /** @description The column on the vertical axis (a number). */
-                        y?: string;
-                    } & unknown;
-                    connection: string;
-                    /** Format: date-time */
-                    created_at: string;
-                    /** @description Who created it (`user:<id>` or `service:<id>`). */
-                    created_by: string;
-                    description: string;
-                    /**
-                     * Format: uuid
-                     * @description The asset's id (a UUID), unique within its environment.
-                     */
-                    id: string;
-                    parameters: {
-                        /** @description The value used when render_insight or a dashboard gives none. */
-                        default?: string | number | boolean;
-                        description?: string;
-                        name: string;
-                        /** @enum {string} */
-                        type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
-                    }[];
-                    sql: string;
-                    title: string;
-                    /** Format: date-time */
-                    updated_at: string;
-                    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-                    version: number;
-                };
+                insight: components["schemas"]["Insight"];
                 /**
                  * Format: uuid
                  * @description The asset's id (a UUID), unique within its environment.
@@ -2121,123 +1849,23 @@ export type components = {
             }[];
         };
         ViewDiscoveryOutput: {
-            discovery: {
-                /** Format: date-time */
-                created_at: string;
-                created_by: string;
-                /** Format: date-time */
-                decided_at?: string;
-                decided_by?: string;
-                decision_note?: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                id: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                insight_id?: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                notification_id?: string;
-                /** @enum {string} */
-                severity: "info" | "warning" | "critical";
-                sql?: string;
-                /** @enum {string} */
-                status: "pending" | "approved" | "rejected";
-                summary: string;
-                title: string;
-                /** Format: date-time */
-                updated_at: string;
-                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-                version: number;
-            };
-            insight?: {
-                /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
-                chart: {
-                    /** @enum {string} */
-                    kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-                    /** @description A column whose values split the data into series (colors). */
-                    series?: string;
-                    /** @description A title drawn above the chart (default the insight's title). */
-                    title?: string;
-                    /** @description The column on the horizontal axis. */
-                    x?: string;
-                    /** @description The column on the vertical axis (a number). */
-                    y?: string;
-                } & unknown;
-                connection: string;
-                /** Format: date-time */
-                created_at: string;
-                /** @description Who created it (`user:<id>` or `service:<id>`). */
-                created_by: string;
-                description: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                id: string;
-                parameters: {
-                    /** @description The value used when render_insight or a dashboard gives none. */
-                    default?: string | number | boolean;
-                    description?: string;
-                    name: string;
-                    /** @enum {string} */
-                    type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
-                }[];
-                sql: string;
-                title: string;
-                /** Format: date-time */
-                updated_at: string;
-                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-                version: number;
-            };
+            discovery: components["schemas"]["Discovery"];
+            insight?: components["schemas"]["Insight"];
         };
         ViewInsightOutput: {
-            insight: {
-                /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
-                chart: {
-                    /** @enum {string} */
-                    kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-                    /** @description A column whose values split the data into series (colors). */
-                    series?: string;
-                    /** @description A title drawn above the chart (default the insight's title). */
-                    title?: string;
-                    /** @description The column on the horizontal axis. */
-                    x?: string;
-                    /** @description The column on the vertical axis (a number). */
-                    y?: string;
-                } & unknown;
-                connection: string;
-                /** Format: date-time */
-                created_at: string;
-                /** @description Who created it (`user:<id>` or `service:<id>`). */
-                created_by: string;
-                description: string;
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
-                id: string;
-                parameters: {
-                    /** @description The value used when render_insight or a dashboard gives none. */
-                    default?: string | number | boolean;
-                    description?: string;
-                    name: string;
-                    /** @enum {string} */
-                    type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
-                }[];
-                sql: string;
-                title: string;
-                /** Format: date-time */
-                updated_at: string;
-                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
-                version: number;
-            };
+            insight: components["schemas"]["Insight"];
+        };
+        /** @description An insight of this environment placed on a 12-column grid (x + w ≤ 12). */
+        WidgetInput: {
+            h: number;
+            /**
+             * Format: uuid
+             * @description The asset's id (a UUID), unique within its environment.
+             */
+            insight_id: string;
+            w: number;
+            x: number;
+            y: number;
         };
     };
     responses: {
@@ -2571,24 +2199,10 @@ export interface operations {
                 "application/json": {
                     description?: string;
                     title?: string;
-                    variables?: {
-                        default?: string | number | boolean;
-                        label?: string;
-                        name: string;
-                    }[];
+                    variables?: components["schemas"]["DashboardVariable"][];
                     /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
                     version: number;
-                    widgets?: {
-                        h: number;
-                        /**
-                         * Format: uuid
-                         * @description The asset's id (a UUID), unique within its environment.
-                         */
-                        insight_id: string;
-                        w: number;
-                        x: number;
-                        y: number;
-                    }[];
+                    widgets?: components["schemas"]["WidgetInput"][];
                 };
             };
         };
@@ -2983,30 +2597,11 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
-                    chart?: {
-                        /** @enum {string} */
-                        kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-                        /** @description A column whose values split the data into series (colors). */
-                        series?: string;
-                        /** @description A title drawn above the chart (default the insight's title). */
-                        title?: string;
-                        /** @description The column on the horizontal axis. */
-                        x?: string;
-                        /** @description The column on the vertical axis (a number). */
-                        y?: string;
-                    } & unknown;
+                    chart?: components["schemas"]["Chart"];
                     /** @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own. */
                     connection?: string;
                     description?: string;
-                    parameters?: {
-                        /** @description The value used when render_insight or a dashboard gives none. */
-                        default?: string | number | boolean;
-                        description?: string;
-                        name: string;
-                        /** @enum {string} */
-                        type: "text" | "integer" | "number" | "boolean" | "date" | "timestamp";
-                    }[];
+                    parameters?: components["schemas"]["InsightParameter"][];
                     sql?: string;
                     title?: string;
                     /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */

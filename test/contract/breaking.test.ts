@@ -4,9 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { bundleOpenApi } from '../../codegen/bundle.js';
 import { compileContract, diffContracts, formatBreaking, type ContractDiff } from '../../codegen/breaking/compare.js';
 import { RULES } from '../../codegen/breaking/rules.js';
 import { release, ReleaseError, releasedVersion } from '../../codegen/release.js';
+import { loadSpecs } from '../../codegen/specs.js';
+import YAML from 'yaml';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIXTURES = path.join(import.meta.dirname, 'fixtures');
@@ -84,6 +87,48 @@ describe('breaking-change rules', () => {
     const specs = compileContract(path.join(ROOT, 'specs'));
     assert.ok(specs && specs.tools.size > 0);
     assert.deepEqual(diffContracts(specs, specs), { breaking: [], added: [], deprecated: [] });
+  });
+
+  it('sees no change when shared schemas move between inlined copies and named components ($refs are followed)', () => {
+    // specs/ without `x-component`: every shared schema inlined where used, as released contracts had them.
+    const inlined = path.join(tmp, 'inlined');
+    fs.cpSync(path.join(ROOT, 'specs'), inlined, { recursive: true, filter: (from) => !from.includes(`${path.sep}released`) });
+    for (const name of fs.readdirSync(path.join(inlined, 'schemas'))) {
+      const file = path.join(inlined, 'schemas', name);
+      fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace(/^[ \t]*x-component: \w+\n/gm, ''));
+    }
+    const schemas = (dir: string) =>
+      Object.keys((bundleOpenApi(loadSpecs(dir)).components as { schemas: Record<string, unknown> }).schemas);
+    assert.ok(!schemas(inlined).includes('Insight'));
+    assert.ok(schemas(path.join(ROOT, 'specs')).includes('Insight'));
+    const before = compileContract(inlined);
+    const after = compileContract(path.join(ROOT, 'specs'));
+    assert.ok(before && after);
+    assert.deepEqual(diffContracts(before, after), { breaking: [], added: [], deprecated: [] });
+    assert.deepEqual(diffContracts(after, before), { breaking: [], added: [], deprecated: [] });
+  });
+
+  it('treats a new error code as an addition and a removed one as breaking (the ErrorCode enum of src/errors.ts)', () => {
+    const withCodes = (name: string, edit: (codes: string[]) => string[]) => {
+      const dir = path.join(tmp, name);
+      fs.cpSync(path.join(ROOT, 'specs'), dir, { recursive: true, filter: (from) => !from.includes(`${path.sep}released`) });
+      const file = path.join(dir, 'schemas', 'error-code.yaml');
+      const schema = YAML.parse(fs.readFileSync(file, 'utf8')) as { enum: string[] };
+      fs.writeFileSync(file, YAML.stringify({ ...schema, enum: edit(schema.enum) }));
+      return compileContract(dir);
+    };
+    const current = compileContract(path.join(ROOT, 'specs'));
+    const fewer = withCodes('fewer-codes', (codes) => codes.filter((c) => c !== 'busy'));
+    const more = withCodes('more-codes', (codes) => [...codes, 'brand_new']);
+    assert.ok(current && fewer && more);
+
+    const added = diffContracts(fewer, current);
+    assert.deepEqual(added.breaking, []);
+    assert.ok(added.added.some((note) => note.text === 'enum value "busy"' && note.pointer.includes('/code/enum')));
+
+    const removed = diffContracts(more, current);
+    assert.ok(removed.breaking.length > 0);
+    assert.ok(removed.breaking.every((b) => b.rule === 'removed-enum-value' && b.pointer.endsWith('/code/enum')));
   });
 });
 

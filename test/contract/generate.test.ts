@@ -3,8 +3,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fillsDefaults, withDefaults } from '../../codegen/emit-types.js';
 import { drift, generate } from '../../codegen/generate.js';
-import { loadSpecs, SpecError } from '../../codegen/specs.js';
+import { loadSpecs, SpecError, type JsonObject } from '../../codegen/specs.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 let files: Map<string, string>;
@@ -66,6 +67,84 @@ describe('npm run generate', () => {
     const catalogue = files.get('src/generated/tools.ts') ?? '';
     assert.ok(catalogue.includes('"name": "search_docs"'));
     assert.doesNotMatch(catalogue, /\$ref/);
+  });
+
+  it('publishes each shared schema of specs/schemas/ once, as a named component that its uses $ref', () => {
+    const text = files.get('src/generated/openapi.json') ?? '';
+    type Schema = { type?: string; properties?: Record<string, { items?: unknown }> };
+    const schemas = (JSON.parse(text) as { components: { schemas: Record<string, Schema> } }).components.schemas;
+    for (const name of ['Insight', 'Dashboard', 'Memory', 'Discovery', 'Notification', 'SemanticModel', 'Problem', 'Chart']) {
+      assert.equal(schemas[name]?.type, 'object', `${name} is not a component`);
+    }
+    const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+    assert.deepEqual(schemas.CreateInsightOutput, ref('Insight'));
+    assert.deepEqual(schemas.ListInsightsOutput?.properties?.items?.items, ref('Insight'));
+    assert.deepEqual(schemas.GetSemanticModelOutput?.properties?.model, ref('SemanticModel'));
+    assert.doesNotMatch(text, /"x-component"|"x-validator"|"\$defs"/);
+  });
+
+  it('types each shared schema once: tool-types.ts names the components of openapi.ts', () => {
+    const openapi = files.get('src/generated/openapi.ts') ?? '';
+    const toolTypes = files.get('src/generated/tool-types.ts') ?? '';
+    assert.equal(openapi.match(/^ {8}SemanticModel: \{$/gm)?.length, 1);
+    assert.match(toolTypes, /^export type SemanticModel = components\["schemas"\]\["SemanticModel"\];$/m);
+    assert.match(toolTypes, /^export type ViewInsightOutput = components\["schemas"\]\["ViewInsightOutput"\];$/m);
+    // Fields of shared schemas and of outputs are typed in openapi.ts only.
+    assert.doesNotMatch(toolTypes, /\b(interface|widget_count|deliveries|created_by)\b/);
+  });
+
+  it('emits the validators as CommonJS over many lines, not as one line of megabytes', () => {
+    for (const name of ['validators.cjs', 'param-validators.cjs']) {
+      const code = files.get(`src/generated/${name}`) ?? '';
+      const lines = code.split('\n');
+      assert.ok(lines.length > 1000, `${name}: ${lines.length} lines`);
+      assert.ok(Math.max(...lines.map((line) => line.length)) < 20_000, `${name} has a line of 20,000 characters or more`);
+      assert.match(code, /^"use strict";$/m);
+      assert.match(code, /^exports\.\w+ = validate\d+;$/m);
+      assert.doesNotMatch(code, /^(export|import) /m);
+    }
+  });
+});
+
+describe('validated input types', () => {
+  const limit = { type: 'integer', default: 10 };
+  const components: Record<string, JsonObject> = {
+    Page: { type: 'object', properties: { limit } },
+    Plain: { type: 'object', properties: { name: { type: 'string' } } },
+  };
+  const resolve = (ref: string) => components[ref.replace('#/components/schemas/', '')] ?? assert.fail(ref);
+
+  it('require the fields ajv fills in (useDefaults), nested ones too, and no others', () => {
+    const schema: JsonObject = {
+      type: 'object',
+      required: ['sql'],
+      properties: {
+        sql: { type: 'string' },
+        limit,
+        order: { type: 'array', items: { type: 'object', properties: { direction: { type: 'string', default: 'asc' }, field: {} } } },
+        either: { anyOf: [{ type: 'object', properties: { limit } }] },
+      },
+    };
+    const out = withDefaults(schema, resolve) as { required: string[]; properties: Record<string, JsonObject> };
+    assert.deepEqual(out.required, ['sql', 'limit']);
+    assert.deepEqual((out.properties.order?.items as JsonObject).required, ['direction']);
+    assert.deepEqual(
+      out.properties.either,
+      schema.properties && (schema.properties as JsonObject).either,
+      'anyOf branches get no defaults',
+    );
+    assert.ok(fillsDefaults(schema, resolve));
+    assert.ok(!fillsDefaults({ type: 'object', properties: { sql: { type: 'string' } } }, resolve));
+  });
+
+  it('keep a $ref to a component without defaults and inline one with them', () => {
+    const schema: JsonObject = {
+      type: 'object',
+      properties: { page: { $ref: '#/components/schemas/Page' }, plain: { $ref: '#/components/schemas/Plain' } },
+    };
+    const out = withDefaults(schema, resolve) as { properties: Record<string, JsonObject> };
+    assert.deepEqual(out.properties.plain, { $ref: '#/components/schemas/Plain' });
+    assert.deepEqual(out.properties.page, { type: 'object', properties: { limit }, required: ['limit'] });
   });
 });
 

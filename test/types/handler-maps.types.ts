@@ -3,7 +3,9 @@
  * handler map with a missing, extra or wrongly typed implementation can never build. If one of these stops
  * failing, tsc reports the directive as unused and the check fails.
  */
-import type { OperationHandlers, ToolHandlers } from '../../src/generated/handlers.js';
+import type { OperationHandlers, OperationIO, ToolHandlers, ToolIO } from '../../src/generated/handlers.js';
+import type { paths } from '../../src/generated/openapi.js';
+import type { Insight } from '../../src/generated/tool-types.js';
 import { operationHandlers, toolHandlers } from '../../src/operations/index.js';
 
 toolHandlers satisfies ToolHandlers;
@@ -29,3 +31,24 @@ withoutHealth satisfies OperationHandlers;
 
 // @ts-expect-error a REST operation answering a status its contract does not declare
 ({ ...operationHandlers, getHealth: async () => ({ status: 201 as const, body: { status: 'ok' as const } }) }) satisfies OperationHandlers;
+
+// Validated input: ajv fills declared defaults in before a handler runs, so those fields are always present
+// (nested ones too), and handlers need not restate the defaults.
+declare const queryInput: ToolIO['query_lakehouse']['input'];
+queryInput.limit satisfies number;
+queryInput.timeout_ms satisfies number;
+declare const order: NonNullable<ToolIO['query_semantic_model']['input']['order']>[number];
+order.direction satisfies 'asc' | 'desc';
+declare const auditQuery: OperationIO['listAuditLog']['query'];
+auditQuery.limit satisfies number;
+// @ts-expect-error a validated input lacks no defaulted field
+({ sql: 'SELECT 1' }) satisfies ToolIO['query_lakehouse']['input'];
+
+// Callers may leave defaulted fields out: a tool's arguments and the REST client's request types.
+({ sql: 'SELECT 1' }) satisfies ToolIO['query_lakehouse']['arguments'];
+({ sql: 'SELECT 1' }) satisfies paths['/api/v1/lakehouse/query']['post']['requestBody']['content']['application/json'];
+({}) satisfies NonNullable<paths['/api/v1/insights']['get']['parameters']['query']>;
+
+// Shared schemas are one type each, under their contract name.
+declare const viewed: ToolIO['view_insight']['output'];
+viewed.insight satisfies Insight;
