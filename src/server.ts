@@ -7,18 +7,19 @@ import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
 import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
 import { createApp } from './http/app.js';
+import { FixedWindowLimiter } from './http/rate-limit.js';
 import { ClientConnectionLimit } from './http/client-connections.js';
 import { writeProblem } from './http/raw-problem.js';
 import { BodyRateGuard, slowClientServerOptions } from './http/slow-clients.js';
 import { createLogger, flushLogger, type Logger } from './logger.js';
 import { createMcpEndpoint } from './mcp/endpoint.js';
-import type { ToolRegistry } from './mcp/tool-catalogue.js';
 import { OAuthServer } from './oauth/oauth-server.js';
 import { issuerPathRewrite } from './oauth/routes.js';
 import { AuditLog } from './operations/audit.js';
 import { startAuditRetention } from './operations/audit-trail.js';
 import type { Services } from './operations/context.js';
 import { indexDocs } from './operations/docs.js';
+import type { ToolRegistry } from './operations/tool-registry.js';
 import { koaOperationHandlers, operationHandlers } from './operations/index.js';
 import { loadSecretKey } from './secret-key.js';
 import { webhookSettings } from './webhooks/settings.js';
@@ -54,23 +55,14 @@ function listen(server: http.Server, port: number, host: string): Promise<number
  * The app a server answers with: the routes of the contract, the MCP endpoint and the OAuth server mounted on
  * the Koa app of src/http/app.ts. `tools` replaces the generated tool registry (tests of progress and cancel).
  */
-export function createRequestListener(parts: {
-  services: Services;
-  oauth: OAuthServer;
-  audit: AuditLog;
-  tools?: ToolRegistry;
-}): http.RequestListener {
-  const { services, oauth, audit } = parts;
-  const mcp = createMcpEndpoint({ services, verifier: oauth.verifier, audit, ...(parts.tools ? { tools: parts.tools } : {}) });
+export function createRequestListener({ services, tools }: { services: Services; tools?: ToolRegistry }): http.RequestListener {
+  const mcp = createMcpEndpoint({ services, ...(tools ? { tools } : {}) });
   const app = createApp({
     services,
     handlers: { operations: operationHandlers, koa: koaOperationHandlers },
-    verifier: oauth.verifier,
-    audit,
     mcp,
     beforeRoutes: [issuerPathRewrite(services.config)],
   });
-  app.context.oauth = oauth;
   const callback = app.callback();
   return (req, res) => void callback(req, res);
 }
@@ -83,7 +75,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
   let config = loadConfig(env);
   const log = createLogger(config.logLevel);
   let handler: http.RequestListener = (_req, res) =>
-    writeProblem(res, 503, 'starting', 'The server is starting; retry in a moment.', { 'retry-after': '1' });
+    writeProblem(res, 'starting', 'The server is starting; retry in a moment.', { 'retry-after': '1' });
   // Slow and greedy clients (src/http/slow-clients.ts, src/http/client-connections.ts), also while starting.
   const bodyRate = new BodyRateGuard({ minRate: config.bodyMinRate, graceMs: config.bodyRateGraceMs, log });
   const perClient = new ClientConnectionLimit({ max: config.maxConnectionsPerClient, trustProxy: config.trustProxy, log });
@@ -127,6 +119,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     throw error;
   }
   const db = database.db;
+  const audit = new AuditLog(db, log);
+  const worker = webhooks;
   const services: Services = {
     config,
     db,
@@ -134,10 +128,14 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     ping: async () => {
       await sql`SELECT 1`.execute(db);
     },
+    lakehouse,
+    limiters: { toolCalls: new FixedWindowLimiter(config.toolCallLimit) },
+    webhooks: { nudge: () => worker.nudge() },
+    oauth,
+    audit,
   };
-  const audit = new AuditLog(db, log);
   const auditRetention = startAuditRetention(db, config.auditRetentionDays, log);
-  handler = createRequestListener({ services, oauth, audit });
+  handler = createRequestListener({ services });
 
   let closing: Promise<void> | undefined;
   const close = () =>

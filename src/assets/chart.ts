@@ -31,7 +31,6 @@ function columnIndex(result: QueryResult, name: string, role: string): number {
   const index = result.columns.findIndex((c) => c.name === name);
   if (index < 0) {
     throw new AppError(
-      400,
       'chart_column_missing',
       `The chart's ${role} column "${name}" is not in the result; its columns are ${result.columns.map((c) => c.name).join(', ') || '(none)'}. Fix the chart with update_insight.`,
     );

@@ -12,7 +12,6 @@ export const assetNotFound = (kind: string, id: string) => notFound(`No ${kind} 
 /** A stale `version` on an update: the caller must read again and retry. */
 export const staleVersion = (kind: string, id: string, given: number, current: number) =>
   new AppError(
-    409,
     'conflict',
     `The ${kind} ${id} is at version ${current}, not ${given}: someone changed it since you read it. Read it again, reapply your change and retry with version ${current}.`,
   );
@@ -49,11 +48,7 @@ export function decodeCursor(cursor: string | undefined): CursorKey | undefined 
   } catch {
     // fall through
   }
-  throw new AppError(
-    400,
-    'invalid_cursor',
-    'The cursor is not one this server gave; pass the `next_cursor` of the previous page as it was.',
-  );
+  throw new AppError('invalid_cursor', 'The cursor is not one this server gave; pass the `next_cursor` of the previous page as it was.');
 }
 
 /** SQL for a row's sort key as the cursor holds it. */

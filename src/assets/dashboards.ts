@@ -39,16 +39,12 @@ const toSummary = (row: DashboardRow, widgetCount: number): Summary => ({
 function checkLayout(widgets: Widget[], variables: Variable[]): void {
   widgets.forEach((w, i) => {
     if (w.x + w.w > GRID_COLUMNS) {
-      throw new AppError(
-        400,
-        'invalid_layout',
-        `widgets[${i}] ends at column ${w.x + w.w}; the grid has ${GRID_COLUMNS} columns (x + w ≤ 12).`,
-      );
+      throw new AppError('invalid_layout', `widgets[${i}] ends at column ${w.x + w.w}; the grid has ${GRID_COLUMNS} columns (x + w ≤ 12).`);
     }
   });
   const names = new Set<string>();
   for (const v of variables) {
-    if (names.has(v.name)) throw new AppError(400, 'invalid_layout', `The variable name "${v.name}" is used twice.`);
+    if (names.has(v.name)) throw new AppError('invalid_layout', `The variable name "${v.name}" is used twice.`);
     names.add(v.name);
   }
 }
@@ -151,7 +147,7 @@ async function widgetCount(db: Kysely<Database> | Transaction<Database>, environ
 
 export const listDashboards: ToolHandler<'list_dashboards'> = async (input, ctx) => {
   const environmentId = ctx.principal.environmentId;
-  const limit = input.limit ?? 20;
+  const limit = input.limit;
   const after = decodeCursor(input.cursor);
   let query = ctx.db
     .selectFrom('dashboards as d')
@@ -194,7 +190,7 @@ export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) =
     .where('w.dashboard_id', '=', input.id)
     .orderBy('w.position')
     .execute();
-  const variables = row.variables as unknown as Variable[];
+  const variables = row.variables;
   const values: Record<string, Scalar> = {};
   for (const v of variables) if (v.default !== undefined) values[v.name] = v.default;
   const out = [];
@@ -206,11 +202,17 @@ export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) =
       // Only the variables this insight has a parameter for.
       const given = Object.fromEntries(Object.entries(values).filter(([name]) => parameters.some((p) => p.name === name)));
       try {
-        const data = await runInsight(ctx.db, environmentId, { sql: insight.sql, connection: insight.connection, parameters }, given, {
-          limit: 1000,
-          timeoutMs: 15_000,
-          signal: ctx.signal,
-        });
+        const data = await runInsight(
+          ctx.lakehouse,
+          environmentId,
+          { sql: insight.sql, connection: insight.connection, parameters },
+          given,
+          {
+            limit: 1000,
+            timeoutMs: 15_000,
+            signal: ctx.signal,
+          },
+        );
         result = {
           data: compact({
             columns: data.columns,

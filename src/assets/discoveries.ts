@@ -3,7 +3,6 @@ import type { Database, DiscoveryStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import type { Principal } from '../oauth/principal.js';
-import { nudgeWebhookWorker } from '../webhooks/worker.js';
 import { actorOf, assetNotFound, compact, decodeCursor, iso, page, SORT_KEY_SQL, staleVersion } from './common.js';
 import { createOnce } from './idempotency.js';
 import { findInsight, toInsight } from './insight-rows.js';
@@ -57,7 +56,7 @@ const toDiscovery = (row: DiscoveryRow): Discovery =>
 
 export const createDiscovery: ToolHandler<'create_discovery'> = async (input, ctx) => {
   const { principal } = ctx;
-  const notify = input.notify ?? true;
+  const notify = input.notify;
   const result = await createOnce(ctx.db, { environmentId: principal.environmentId, tool: 'create_discovery' }, input, async (trx) => {
     if (input.insight_id !== undefined) await findInsight(trx, principal.environmentId, input.insight_id);
     const notification = notify
@@ -83,12 +82,12 @@ export const createDiscovery: ToolHandler<'create_discovery'> = async (input, ct
       .executeTakeFirstOrThrow();
     return toDiscovery(row);
   });
-  if (notify) nudgeWebhookWorker(ctx.db);
+  if (notify) ctx.webhooks.nudge();
   return result;
 };
 
 export const listDiscoveries: ToolHandler<'list_discoveries'> = async (input, ctx) => {
-  const limit = input.limit ?? 20;
+  const limit = input.limit;
   const after = decodeCursor(input.cursor);
   let query = ctx.db
     .selectFrom('discoveries')
@@ -149,10 +148,10 @@ export interface Decision {
  */
 export async function decideDiscovery(db: Kysely<Database>, principal: Principal, decision: Decision): Promise<Discovery> {
   if (!principal.scopes.has('write')) {
-    throw new AppError(403, 'insufficient_scope', 'Deciding a discovery needs the "write" scope.');
+    throw new AppError('insufficient_scope', 'Deciding a discovery needs the "write" scope.');
   }
   if (!(await isEnvironmentAdmin(db, principal))) {
-    throw new AppError(403, 'forbidden', 'Only admins of this environment may approve or reject discoveries.');
+    throw new AppError('forbidden', 'Only admins of this environment may approve or reject discoveries.');
   }
   const current = await findDiscovery(db, principal.environmentId, decision.id);
   if (decision.version !== undefined && decision.version !== current.version) {

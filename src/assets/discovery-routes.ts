@@ -14,7 +14,7 @@ async function decide(
 ) {
   // Set by the router for routes that need a bearer token (specs/openapi.yaml: security oauth2 [write]).
   const { principal } = ctx as { principal?: Principal };
-  if (!principal) throw new AppError(401, 'unauthorized', 'This route needs a bearer token.');
+  if (!principal) throw new AppError('unauthorized', 'This route needs a bearer token.');
   const body = request.body ?? {};
   const discovery = await decideDiscovery(ctx.db, principal, {
     id: request.params.id,

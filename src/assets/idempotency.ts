@@ -56,11 +56,10 @@ export async function createOnce<T extends object>(
         .where('key', '=', where.key)
         .executeTakeFirst();
       if (!row || row.result === null) {
-        throw new AppError(409, 'idempotency_conflict', 'A call with this idempotency_key is still being processed; retry in a moment.');
+        throw new AppError('idempotency_conflict', 'A call with this idempotency_key is still being processed; retry in a moment.');
       }
       if (!row.request_hash.equals(hash)) {
         throw new AppError(
-          409,
           'idempotency_conflict',
           `The idempotency_key "${key}" was already used for a different ${scope.tool} input; use a new key for a new request.`,
         );

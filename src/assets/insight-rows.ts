@@ -1,5 +1,5 @@
-import type { Kysely, Transaction } from 'kysely';
-import type { Database, JsonValue } from '../db/schema.js';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { Database } from '../db/schema.js';
 import type { ToolIO } from '../generated/handlers.js';
 import { assetNotFound, compact, iso } from './common.js';
 
@@ -19,19 +19,7 @@ export const INSIGHT_COLUMNS = [
   'updated_at',
 ] as const;
 
-export interface InsightRow {
-  id: string;
-  version: number;
-  title: string;
-  description: string;
-  sql: string;
-  connection: string;
-  parameters: JsonValue;
-  chart: JsonValue;
-  created_by: string;
-  created_at: Date;
-  updated_at: Date;
-}
+export type InsightRow = Pick<Selectable<Database['insights']>, (typeof INSIGHT_COLUMNS)[number]>;
 
 export const toInsight = (row: InsightRow): Insight =>
   compact({
@@ -41,8 +29,8 @@ export const toInsight = (row: InsightRow): Insight =>
     description: row.description,
     sql: row.sql,
     connection: row.connection,
-    parameters: row.parameters as Insight['parameters'],
-    chart: row.chart as Insight['chart'],
+    parameters: row.parameters,
+    chart: row.chart,
     created_by: row.created_by,
     created_at: iso(row.created_at),
     updated_at: iso(row.updated_at),

@@ -1,8 +1,6 @@
 import { createRequire } from 'node:module';
-import type { Kysely } from 'kysely';
-import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
-import { lakehouseOf, type QueryResult } from '../lakehouse/sandbox.js';
+import type { Lakehouse, QueryResult } from '../lakehouse/sandbox.js';
 import { checkReadStatement, loadSqlParser } from '../lakehouse/sql-guard.js';
 
 // Insights run through the SQL sandbox (src/lakehouse/) as query_lakehouse does: Lakehouse.query() and
@@ -50,7 +48,7 @@ export async function highestParameter(sql: string): Promise<number> {
  * made as the environment's role without running the statement.
  */
 export async function validateInsightSql(
-  db: Kysely<Database>,
+  lakehouse: Lakehouse,
   environmentId: string,
   insight: { sql: string; connection: string; parameters: InsightParameter[] },
   signal?: AbortSignal,
@@ -62,20 +60,19 @@ export async function validateInsightSql(
   if (highest !== declared) {
     const uses = highest === 0 ? 'no $n' : highest === 1 ? '$1' : `$1 to $${highest}`;
     throw new AppError(
-      400,
       'invalid_parameters',
       `The SQL uses ${uses} but ${declared} parameter${declared === 1 ? ' is' : 's are'} declared; declare one parameter per $n, in order.`,
     );
   }
   const names = new Set<string>();
   for (const p of insight.parameters) {
-    if (names.has(p.name)) throw new AppError(400, 'invalid_parameters', `The parameter name "${p.name}" is used twice.`);
+    if (names.has(p.name)) throw new AppError('invalid_parameters', `The parameter name "${p.name}" is used twice.`);
     names.add(p.name);
     if (p.default !== undefined) bindValue(p, p.default);
   }
   // Planned with every $n bound to NULL (types are inferred at parse time; nothing runs). GENERIC_PLAN would
   // need the simple query protocol, which user SQL never goes through.
-  await lakehouseOf(db).explain(environmentId, insight.connection, checked, {
+  await lakehouse.explain(environmentId, insight.connection, checked, {
     analyze: false,
     values: Array.from({ length: highest }, () => null),
     timeoutMs: 5_000,
@@ -86,11 +83,7 @@ export async function validateInsightSql(
 /** One parameter's value as the text sent to PostgreSQL, checked against its declared type. */
 export function bindValue(parameter: InsightParameter, value: Scalar): string {
   const bad = (what: string) =>
-    new AppError(
-      400,
-      'invalid_parameters',
-      `Parameter "${parameter.name}" is a ${parameter.type}: ${JSON.stringify(value)} is not ${what}.`,
-    );
+    new AppError('invalid_parameters', `Parameter "${parameter.name}" is a ${parameter.type}: ${JSON.stringify(value)} is not ${what}.`);
   switch (parameter.type) {
     case 'text':
       return String(value);
@@ -123,7 +116,6 @@ export function bindValues(parameters: InsightParameter[], given: Record<string,
   for (const name of Object.keys(given)) {
     if (!parameters.some((p) => p.name === name)) {
       throw new AppError(
-        400,
         'invalid_parameters',
         `This insight has no parameter "${name}"; it has ${parameters.map((p) => p.name).join(', ') || 'none'}.`,
       );
@@ -131,19 +123,19 @@ export function bindValues(parameters: InsightParameter[], given: Record<string,
   }
   return parameters.map((p) => {
     const value = given[p.name] ?? p.default;
-    if (value === undefined) throw new AppError(400, 'invalid_parameters', `Parameter "${p.name}" has no default; give it a value.`);
+    if (value === undefined) throw new AppError('invalid_parameters', `Parameter "${p.name}" has no default; give it a value.`);
     return bindValue(p, value);
   });
 }
 
 /** Runs an insight's SQL in the sandbox with its parameters bound; at most `limit` rows and 1 MiB. */
 export async function runInsight(
-  db: Kysely<Database>,
+  lakehouse: Lakehouse,
   environmentId: string,
   insight: { sql: string; connection: string; parameters: InsightParameter[] },
   given: Record<string, Scalar>,
   options: { limit: number; timeoutMs: number; signal?: AbortSignal | undefined },
 ): Promise<QueryResult> {
   const values = bindValues(insight.parameters, given);
-  return lakehouseOf(db).query(environmentId, insight.connection, insight.sql, { ...options, values, offset: 0, maxBytes: MAX_BYTES });
+  return lakehouse.query(environmentId, insight.connection, insight.sql, { ...options, values, offset: 0, maxBytes: MAX_BYTES });
 }

@@ -1,24 +1,23 @@
 import { sql } from 'kysely';
-import type { JsonObject } from '../db/schema.js';
 import type { ToolHandler } from '../generated/handlers.js';
 import { actorOf, compact, decodeCursor, page, SORT_KEY_SQL, staleVersion, assetNotFound } from './common.js';
-import { renderChart, type ChartSpec } from './chart.js';
+import { renderChart } from './chart.js';
 import { createOnce } from './idempotency.js';
-import { runInsight, validateInsightSql, type InsightParameter, type Scalar } from './insight-run.js';
+import { runInsight, validateInsightSql, type InsightParameter } from './insight-run.js';
 import { findInsight, INSIGHT_COLUMNS, toInsight } from './insight-rows.js';
 
 const RENDER_TIMEOUT_MS = 30_000;
 
 export const createInsight: ToolHandler<'create_insight'> = async (input, ctx) => {
   const { principal } = ctx;
-  ctx.audit.sql = input.sql;
+  ctx.audited.sql = input.sql;
   const definition = {
     sql: input.sql,
-    connection: input.connection ?? 'lakehouse',
+    connection: input.connection,
     parameters: (input.parameters ?? []) as InsightParameter[],
   };
   // Checked before the transaction: planning runs on a sandbox connection, not the application's.
-  await validateInsightSql(ctx.db, principal.environmentId, definition, ctx.signal);
+  await validateInsightSql(ctx.lakehouse, principal.environmentId, definition, ctx.signal);
   return createOnce(ctx.db, { environmentId: principal.environmentId, tool: 'create_insight' }, input, async (trx) => {
     const row = await trx
       .insertInto('insights')
@@ -29,7 +28,7 @@ export const createInsight: ToolHandler<'create_insight'> = async (input, ctx) =
         sql: definition.sql,
         connection: definition.connection,
         parameters: JSON.stringify(definition.parameters),
-        chart: input.chart as JsonObject,
+        chart: input.chart,
         created_by: actorOf(principal),
       })
       .returning(INSIGHT_COLUMNS)
@@ -43,7 +42,7 @@ export const viewInsight: ToolHandler<'view_insight'> = async (input, ctx) => ({
 });
 
 export const listInsights: ToolHandler<'list_insights'> = async (input, ctx) => {
-  const limit = input.limit ?? 20;
+  const limit = input.limit;
   const after = decodeCursor(input.cursor);
   let query = ctx.db
     .selectFrom('insights')
@@ -68,11 +67,11 @@ export const updateInsight: ToolHandler<'update_insight'> = async (input, ctx) =
   const definition = {
     sql: input.sql ?? current.sql,
     connection: input.connection ?? current.connection,
-    parameters: (input.parameters ?? current.parameters) as InsightParameter[],
+    parameters: input.parameters ?? current.parameters,
   };
   if (input.sql !== undefined || input.connection !== undefined || input.parameters !== undefined) {
-    ctx.audit.sql = definition.sql;
-    await validateInsightSql(ctx.db, environmentId, definition, ctx.signal);
+    ctx.audited.sql = definition.sql;
+    await validateInsightSql(ctx.lakehouse, environmentId, definition, ctx.signal);
   }
   const row = await ctx.db
     .updateTable('insights')
@@ -82,7 +81,7 @@ export const updateInsight: ToolHandler<'update_insight'> = async (input, ctx) =
       ...(input.sql !== undefined ? { sql: input.sql } : {}),
       ...(input.connection !== undefined ? { connection: input.connection } : {}),
       ...(input.parameters !== undefined ? { parameters: JSON.stringify(input.parameters) } : {}),
-      ...(input.chart !== undefined ? { chart: input.chart as JsonObject } : {}),
+      ...(input.chart !== undefined ? { chart: input.chart } : {}),
       version: eb('version', '+', 1),
       updated_at: sql<Date>`now()`,
     }))
@@ -107,20 +106,19 @@ export const updateInsight: ToolHandler<'update_insight'> = async (input, ctx) =
 export const renderInsight: ToolHandler<'render_insight'> = async (input, ctx) => {
   const environmentId = ctx.principal.environmentId;
   const row = await findInsight(ctx.db, environmentId, input.id);
-  ctx.audit.sql = row.sql;
-  const parameters = row.parameters as unknown as InsightParameter[];
+  ctx.audited.sql = row.sql;
   const data = await runInsight(
-    ctx.db,
+    ctx.lakehouse,
     environmentId,
-    { sql: row.sql, connection: row.connection, parameters },
-    (input.parameters ?? {}) as Record<string, Scalar>,
+    { sql: row.sql, connection: row.connection, parameters: row.parameters },
+    input.parameters ?? {},
     {
-      limit: input.limit ?? 1000,
+      limit: input.limit,
       timeoutMs: RENDER_TIMEOUT_MS,
       signal: ctx.signal,
     },
   );
-  const chart = await renderChart(data, row.chart as unknown as ChartSpec, row.title, input.width ?? 800, input.height ?? 450);
+  const chart = await renderChart(data, row.chart, row.title, input.width, input.height);
   const base64 = chart.png.toString('base64');
   const image = { mime_type: 'image/png' as const, width: chart.width, height: chart.height, bytes: chart.png.length };
   // Over MCP the PNG is an image content item (clients show it); REST has only the JSON, so it goes there.

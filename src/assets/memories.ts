@@ -39,8 +39,7 @@ export const createMemory: ToolHandler<'create_memory'> = async (input, ctx) => 
   const bytes = Buffer.byteLength(input.content, 'utf8');
   if (bytes > MAX_MEMORY_BYTES) {
     throw new AppError(
-      400,
-      'too_large',
+      'payload_too_large',
       `content is ${bytes} bytes in UTF-8; a memory holds at most ${MAX_MEMORY_BYTES}. Split it or summarise it.`,
     );
   }
@@ -69,7 +68,7 @@ export const createMemory: ToolHandler<'create_memory'> = async (input, ctx) => 
  * ts_rank_cd with normalisation 32 is rank / (rank + 1), in 0–1; tags are weighted A, content B.
  */
 export const searchMemories: ToolHandler<'search_memories'> = async (input, ctx) => {
-  const limit = input.limit ?? 10;
+  const limit = input.limit;
   let query = ctx.db
     .selectFrom(['memories', sql`websearch_to_tsquery('english', ${input.query})`.as('q')])
     .select(['id', 'content', 'type', 'importance', 'tags', 'source', 'created_by', 'created_at'])

@@ -3,7 +3,6 @@ import type { Database, Severity } from '../db/schema.js';
 import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import type { Principal } from '../oauth/principal.js';
 import { enqueueDeliveries } from '../webhooks/outbox.js';
-import { nudgeWebhookWorker } from '../webhooks/worker.js';
 import { actorOf, compact, decodeCursor, iso, page, SORT_KEY_SQL } from './common.js';
 import { createOnce } from './idempotency.js';
 
@@ -55,7 +54,7 @@ export const createNotification: ToolHandler<'create_notification'> = async (inp
   const result = await createOnce(ctx.db, { environmentId: ctx.principal.environmentId, tool: 'create_notification' }, input, (trx) =>
     storeNotification(trx, ctx.principal, input),
   );
-  nudgeWebhookWorker(ctx.db);
+  ctx.webhooks.nudge();
   return result;
 };
 
@@ -89,7 +88,7 @@ async function deliveriesOf(db: Kysely<Database>, environmentId: string, ids: st
 
 export const listNotifications: ToolHandler<'list_notifications'> = async (input, ctx) => {
   const environmentId = ctx.principal.environmentId;
-  const limit = input.limit ?? 20;
+  const limit = input.limit;
   const after = decodeCursor(input.cursor);
   let query = ctx.db
     .selectFrom('notifications')

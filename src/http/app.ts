@@ -2,10 +2,10 @@ import crypto from 'node:crypto';
 import Koa, { type Middleware } from 'koa';
 import helmet from 'koa-helmet';
 import { AppError, notFound } from '../errors.js';
-import type { AppState } from '../operations/context.js';
+import type { AppState, Services } from '../operations/context.js';
 import { httpDuration, httpRequests } from './metrics.js';
 import { sendProblem, toAppError } from './problem.js';
-import { buildRouter, type RouteHandlers, type RouterDeps } from './router.js';
+import { buildRouter, type RouteHandlers } from './router.js';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -13,7 +13,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
  * The Koa app. Order matters: request id → access log and metrics (see the final status) → error mapping
  * → security headers → the router built from the generated route table → 404 for everything else.
  */
-export interface AppOptions extends RouterDeps {
+export interface AppOptions {
+  services: Services;
   handlers: RouteHandlers;
   /** The MCP endpoint (/v1), mounted before the router. */
   mcp?: Middleware<AppState>;
@@ -21,9 +22,9 @@ export interface AppOptions extends RouterDeps {
   beforeRoutes?: Middleware<AppState>[];
 }
 
-export function createApp({ services, handlers, verifier, audit, mcp, beforeRoutes = [] }: AppOptions): Koa<AppState> {
+export function createApp({ services, handlers, mcp, beforeRoutes = [] }: AppOptions): Koa<AppState> {
   const app = new Koa<AppState>({ proxy: services.config.trustProxy });
-  const router = buildRouter(handlers, { services, verifier, audit });
+  const router = buildRouter(handlers, services);
 
   app.use(async (ctx, next) => {
     const given = ctx.get('x-request-id');
@@ -67,9 +68,9 @@ export function createApp({ services, handlers, verifier, audit, mcp, beforeRout
     if (ctx.status === 404) throw notFound(`No route ${ctx.method} ${ctx.path}. The API is described at /openapi.json.`);
     if (ctx.status === 405) {
       const allow = ctx.response.get('Allow');
-      throw new AppError(405, 'method_not_allowed', `This route accepts ${allow}.`, undefined, { Allow: allow });
+      throw new AppError('method_not_allowed', `This route accepts ${allow}.`, { headers: { Allow: allow } });
     }
-    if (ctx.status === 501) throw new AppError(501, 'not_implemented', `The method ${ctx.method} is not supported.`);
+    if (ctx.status === 501) throw new AppError('not_implemented', `The method ${ctx.method} is not supported.`);
   });
 
   app.use(

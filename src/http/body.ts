@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
-import { AppError, badRequest } from '../errors.js';
+import { AppError } from '../errors.js';
 
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 
@@ -12,18 +12,18 @@ const hasBody = (ctx: Context) => ctx.request.length > 0 || (ctx.request.length 
  */
 export async function readBody(ctx: Context, contentTypes: string[], required: boolean, limit = DEFAULT_BODY_LIMIT): Promise<unknown> {
   if (!hasBody(ctx)) {
-    if (required) throw badRequest('body_required', `This route needs a request body (${contentTypes.join(' or ')}).`);
+    if (required) throw new AppError('body_required', `This route needs a request body (${contentTypes.join(' or ')}).`);
     return undefined;
   }
   const matched = ctx.request.is(contentTypes);
   if (!matched) {
-    throw new AppError(415, 'unsupported_media_type', `Send the body as ${contentTypes.join(' or ')} (with that Content-Type).`);
+    throw new AppError('unsupported_media_type', `Send the body as ${contentTypes.join(' or ')} (with that Content-Type).`);
   }
   const text = await getRawBody(ctx.req, { limit, length: ctx.request.length, encoding: 'utf8' });
   if (matched === 'application/x-www-form-urlencoded') return Object.fromEntries(new URLSearchParams(text));
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw badRequest('malformed_json', `The body is not valid JSON: ${(error as Error).message}`);
+    throw new AppError('malformed_json', `The body is not valid JSON: ${(error as Error).message}`);
   }
 }

@@ -67,7 +67,7 @@ export class ClientConnectionLimit {
     const address = clientAddress(req, true);
     if (!this.take(address)) {
       this.noteRefusal(address);
-      writeProblem(res, 429, 'too_many_connections', this.detail('requests in progress'), { 'retry-after': String(RETRY_AFTER_SECONDS) });
+      writeProblem(res, 'too_many_connections', this.detail('requests in progress'), { 'retry-after': String(RETRY_AFTER_SECONDS) });
       return false;
     }
     res.once('close', () => this.release(address));
@@ -108,9 +108,7 @@ export class ClientConnectionLimit {
   private refuse(socket: Socket, address: string): void {
     this.noteRefusal(address);
     socket.on('error', () => socket.destroy());
-    socket.end(
-      rawProblemResponse(429, 'too_many_connections', this.detail('connections open'), { 'Retry-After': String(RETRY_AFTER_SECONDS) }),
-    );
+    socket.end(rawProblemResponse('too_many_connections', this.detail('connections open'), { 'Retry-After': String(RETRY_AFTER_SECONDS) }));
     socket.resume();
     const timer = setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
     socket.once('close', () => clearTimeout(timer));

@@ -1,4 +1,3 @@
-import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 
 // TOOL_CALL_LIMIT: tool calls per environment per minute, counted in this process's memory so that a call
@@ -42,20 +41,6 @@ export class FixedWindowLimiter {
   }
 }
 
-// One limiter per configuration object: the MCP endpoint and the REST router of one process are built from
-// the same Services (src/server.ts), so they share the budget of each environment without new wiring.
-const limiters = new WeakMap<Config, FixedWindowLimiter>();
-
-/** The tool-call limiter of the process that runs with `config`. */
-export function toolCallLimiter(config: Config): FixedWindowLimiter {
-  let limiter = limiters.get(config);
-  if (!limiter) {
-    limiter = new FixedWindowLimiter(config.toolCallLimit);
-    limiters.set(config, limiter);
-  }
-  return limiter;
-}
-
 /** The message of a refused tool call: what the limit is, that it is per process, and when to retry. */
 export function toolCallLimitMessage(refusal: { retryAfter: number; limit: number }): string {
   return `Rate limited: this environment made more than ${refusal.limit} tool calls in the last minute (TOOL_CALL_LIMIT, per server process). Retry in ${refusal.retryAfter} s.`;
@@ -63,5 +48,5 @@ export function toolCallLimitMessage(refusal: { retryAfter: number; limit: numbe
 
 /** The REST form of a refusal: 429 rate_limited with Retry-After. */
 export function toolCallLimitError(refusal: { retryAfter: number; limit: number }): AppError {
-  return new AppError(429, 'rate_limited', toolCallLimitMessage(refusal), undefined, { 'Retry-After': String(refusal.retryAfter) });
+  return new AppError('rate_limited', toolCallLimitMessage(refusal), { headers: { 'Retry-After': String(refusal.retryAfter) } });
 }

@@ -140,7 +140,7 @@ export class BodyRateGuard {
     // Node closes the socket once this answer is written (Connection: close); the handler still waiting for the
     // body then sees the request aborted. The timer closes a socket whose client does not read the answer.
     const detail = `The request body arrived slower than ${this.options.minRate} bytes/s; send it faster or in one piece`;
-    writeProblem(res, 408, 'request_timeout', detail, { connection: 'close' });
+    writeProblem(res, 'request_timeout', detail, { connection: 'close' });
     setTimeout(() => socket.destroy(), 2_000).unref();
   }
 }

@@ -3,9 +3,9 @@ import type { Config } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { ensureSampleData, type SampleProgress } from './sample-data.js';
-import { attachLakehouse, Lakehouse } from './sandbox.js';
+import { Lakehouse } from './sandbox.js';
 
-export { attachLakehouse, Lakehouse, lakehouseOf } from './sandbox.js';
+export { Lakehouse } from './sandbox.js';
 
 export interface StartLakehouseOptions {
   config: Pick<Config, 'sqlConcurrency'>;
@@ -22,7 +22,7 @@ const count = (n: number) => n.toLocaleString('en-US');
 
 /**
  * At server start: the sample data (generated on the first start, with its progress on the terminal),
- * then the sandbox, attached to `db` for the tool handlers. Close the answer on shutdown.
+ * then the sandbox (Services.lakehouse). Close the answer on shutdown.
  */
 export async function startLakehouse(options: StartLakehouseOptions): Promise<Lakehouse> {
   const print = options.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -46,6 +46,5 @@ export async function startLakehouse(options: StartLakehouseOptions): Promise<La
     sqlConcurrency: options.config.sqlConcurrency,
     log: options.log,
   }).init();
-  attachLakehouse(options.db, lakehouse);
   return lakehouse;
 }

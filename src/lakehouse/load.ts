@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { parse as parseCsv, CsvError } from 'csv-parse';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { AppError } from '../errors.js';
+import { AppError, type ErrorCode } from '../errors.js';
 import { environmentSchema, quoteIdent } from './provision.js';
 import type { Lakehouse } from './sandbox.js';
 
@@ -48,10 +48,9 @@ export class LoadError extends AppError {
   constructor(
     message: string,
     readonly line?: number,
-    status = 400,
-    code = 'invalid_load',
+    code: ErrorCode = 'invalid_load',
   ) {
-    super(status, code, line === undefined ? message : `line ${line}: ${message}`);
+    super(code, line === undefined ? message : `line ${line}: ${message}`);
   }
 }
 
@@ -88,7 +87,6 @@ class Utf8Check extends Transform {
         new LoadError(
           `the body is larger than the limit of ${this.maxBytes} bytes; split it into several loads`,
           undefined,
-          413,
           'payload_too_large',
         ),
       );
@@ -505,7 +503,7 @@ export async function loadTable(
     progress();
     return { table, created, rows: staged.rows, columns, elapsed_ms: Math.round(performance.now() - started) };
   } catch (error) {
-    if (options.signal?.aborted) throw new AppError(499, 'cancelled', 'The load was cancelled; nothing was loaded.');
+    if (options.signal?.aborted) throw new AppError('cancelled', 'The load was cancelled; nothing was loaded.');
     const pgError = error as { code?: string; message?: string; where?: string };
     if (!(error instanceof AppError) && typeof pgError.code === 'string' && /^[0-9A-Z]{5}$/.test(pgError.code)) {
       throw new LoadError(`the load failed in PostgreSQL and nothing was loaded: ${pgError.message ?? pgError.code}`);

@@ -103,7 +103,6 @@ export class MessageSizeGuard {
 function oversizedMessage(type: number, bytes: number, cap: number): AppError {
   const what = type === DATA_ROW ? 'a row' : type === 0x45 ? 'an error message' : `a message (${String.fromCharCode(type)})`;
   return new AppError(
-    400,
     'answer_too_large',
     `The database answered with ${what} of ${formatBytes(bytes)}, over the ${formatBytes(cap)} a sandbox connection reads at most; nothing of it was read. ` +
       'It most likely quotes a huge value: select less of it (left(col, 1000), length(col)) or convert it before it fails.',

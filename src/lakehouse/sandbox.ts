@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import type { Database } from '../db/schema.js';
-import { AppError, notFound } from '../errors.js';
+import { AppError, notFound, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { jsonTypes, TYPE_NAMES } from './json-types.js';
 import {
@@ -116,14 +116,13 @@ function setupStatements(target: Target, timeoutMs: number): string[] {
 /** A refusal with the PostgreSQL error's message, position and hint (not an internal error). */
 export class SqlError extends AppError {
   constructor(
-    status: number,
-    code: string,
+    code: ErrorCode,
     message: string,
     readonly position?: number,
     readonly hint?: string,
     readonly sqlState?: string,
   ) {
-    super(status, code, message);
+    super(code, message);
   }
 }
 
@@ -140,7 +139,6 @@ function clip(text: string): string {
 /** The first row an answer should hold is alone over its byte cap: say which, and how to get less of it. */
 function rowTooLarge(index: number, bytes: number, cap: number): AppError {
   return new AppError(
-    400,
     'row_too_large',
     `Row ${index + 1} of the result (offset ${index}) is ${formatBytes(bytes)}, over the ${formatBytes(cap)} an answer holds, so it cannot be returned. ` +
       `Select less of it: leave out or shorten its large columns (left(col, 1000), length(col), md5(col)), or skip it with offset ${index + 1}.`,
@@ -255,15 +253,13 @@ export class Lakehouse {
    * did (`lease.reset`), or drops the connection when anything went wrong.
    */
   private async lease<T>(environmentId: string, connection: string, options: RunOptions, work: (lease: Lease) => Promise<T>): Promise<T> {
-    if (this.closed) throw new AppError(503, 'unavailable', 'The server is shutting down.');
+    if (this.closed) throw new AppError('unavailable', 'The server is shutting down.');
     const running = this.running.get(environmentId) ?? 0;
     if (running >= this.options.sqlConcurrency) {
       throw new AppError(
-        429,
         'busy',
         `This environment already runs ${running} SQL statements, its limit (SQL_CONCURRENCY); retry in a moment.`,
-        undefined,
-        { 'Retry-After': '1' },
+        { headers: { 'Retry-After': '1' } },
       );
     }
     this.running.set(environmentId, running + 1);
@@ -295,7 +291,7 @@ export class Lakehouse {
       return await work(lease);
     } catch (error) {
       if (options.signal?.aborted)
-        throw options.signal.reason instanceof Error ? options.signal.reason : new AppError(499, 'cancelled', 'The call was cancelled.');
+        throw options.signal.reason instanceof Error ? options.signal.reason : new AppError('cancelled', 'The call was cancelled.');
       const guardFailure = client && messageSizeGuardOf(client)?.failure;
       if (guardFailure && lease) lease.broken = true;
       throw guardFailure || this.mapError(error, options.timeoutMs);
@@ -394,13 +390,9 @@ export class Lakehouse {
     while (total() + this.options.sqlConcurrency > this.maxConnections) {
       const idle = [...this.pools.entries()].filter(([, e]) => e.active === 0).sort(([, a], [, b]) => a.lastUsed - b.lastUsed)[0];
       if (!idle) {
-        throw new AppError(
-          503,
-          'busy',
-          `The server runs its maximum of ${this.maxConnections} sandbox connections; retry in a moment.`,
-          undefined,
-          { 'Retry-After': '1' },
-        );
+        throw new AppError('unavailable', `The server runs its maximum of ${this.maxConnections} sandbox connections; retry in a moment.`, {
+          headers: { 'Retry-After': '1' },
+        });
       }
       this.pools.delete(idle[0]);
       void idle[1].pool.end();
@@ -446,7 +438,7 @@ export class Lakehouse {
   private connectError(error: unknown, connection: string): AppError {
     const reason = error instanceof Error ? error.message : String(error);
     this.options.log.warn({ err: error, connection }, 'sandbox: cannot connect');
-    return new AppError(503, 'connection_failed', `Cannot connect to "${connection}": ${reason.replace(/password[^\s]*/gi, '***')}`);
+    return new AppError('connection_failed', `Cannot connect to "${connection}": ${reason.replace(/password[^\s]*/gi, '***')}`);
   }
 
   private mapError(error: unknown, timeoutMs: number): unknown {
@@ -454,14 +446,12 @@ export class Lakehouse {
     const position = error.position ? Number(error.position) : undefined;
     if (error.code === '57014') {
       return new SqlError(
-        400,
         'query_timeout',
         `The statement ran past its ${timeoutMs} ms timeout and was cancelled. Narrow it (a time range, LIMIT) or raise timeout_ms (at most 60000).`,
       );
     }
     if (error.code === '42501') {
       return new SqlError(
-        403,
         'permission_denied',
         `${clip(error.message)}. This environment may read only its own tables and the sample data.`,
         position,
@@ -470,10 +460,9 @@ export class Lakehouse {
       );
     }
     if (error.code === '25006') {
-      return new SqlError(400, 'read_only', `${clip(error.message)}: the sandbox only reads.`, position, error.hint, error.code);
+      return new SqlError('read_only', `${clip(error.message)}: the sandbox only reads.`, position, error.hint, error.code);
     }
     return new SqlError(
-      400,
       'sql_error',
       clip(`${error.message}${error.hint ? ` (${error.hint})` : ''}`),
       position,
@@ -569,17 +558,4 @@ export class Lakehouse {
     this.pools.clear();
     await Promise.all(pools.map((e) => e.pool.end().catch(() => undefined)));
   }
-}
-
-/** The Lakehouse of a database handle: set by the server (and test harnesses) at start. */
-const registry = new WeakMap<Kysely<Database>, Lakehouse>();
-
-export function attachLakehouse(db: Kysely<Database>, lakehouse: Lakehouse): void {
-  registry.set(db, lakehouse);
-}
-
-export function lakehouseOf(db: Kysely<Database>): Lakehouse {
-  const lakehouse = registry.get(db);
-  if (!lakehouse) throw new AppError(503, 'unavailable', 'The lakehouse is not initialised in this process.');
-  return lakehouse;
 }

@@ -25,7 +25,7 @@ const validateModel = validators.schema_semantic_model as ValidateFunction<Seman
 /** A model document that breaks the schema or the rules beyond it; `problems` say where. */
 export class InvalidModel extends AppError {
   constructor(readonly problems: string[]) {
-    super(400, 'invalid_model', `The semantic model is not valid: ${problems.join('; ')}`);
+    super('invalid_model', `The semantic model is not valid: ${problems.join('; ')}`);
   }
 }
 
@@ -111,7 +111,7 @@ export async function listModels(db: Kysely<Database>, environmentId: string): P
     .execute();
   return [
     ...builtInModels().map((model) => ({ model, builtIn: true, version: 1 })),
-    ...rows.map((r) => ({ model: r.definition as unknown as SemanticModel, builtIn: false, version: r.version })),
+    ...rows.map((r) => ({ model: r.definition, builtIn: false, version: r.version })),
   ];
 }
 
@@ -125,7 +125,7 @@ export async function findModel(db: Kysely<Database>, environmentId: string, nam
     .where('name', '=', name)
     .executeTakeFirst();
   if (!row) throw notFound(`No semantic model "${name}" in this environment. list_semantic_models names them.`);
-  return { model: row.definition as unknown as SemanticModel, builtIn: false, version: row.version };
+  return { model: row.definition, builtIn: false, version: row.version };
 }
 
 export interface AppliedModel {
@@ -160,7 +160,7 @@ export async function applyModel(
     );
   }
   return db.transaction().execute(async (trx) => {
-    const definition = JSON.parse(JSON.stringify(model)) as Database['semantic_models']['definition'];
+    const definition = JSON.parse(JSON.stringify(model)) as SemanticModel;
     const existing = await trx
       .selectFrom('semantic_models')
       .select(['version', sql<boolean>`definition = ${JSON.stringify(definition)}::jsonb`.as('same')])
@@ -255,8 +255,20 @@ const GRANULARITIES: Record<Granularity, string> = {
 
 const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$/;
 
-const invalid = (message: string) => new AppError(400, 'invalid_query', message);
+const invalid = (message: string) => new AppError('invalid_query', message);
 const names = (items: { name: string }[]) => items.map((i) => i.name).join(', ');
+
+/** Date.parse rolls 2024-02-30 over to March 1; PostgreSQL refuses it. Check the date part exists. */
+function isCalendarDate(value: string): boolean {
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return (
+    date.getUTCFullYear() === year &&
+    date.getUTCMonth() === month - 1 &&
+    date.getUTCDate() === day &&
+    !Number.isNaN(Date.parse(value.replace(' ', 'T')))
+  );
+}
 
 function checkValue(type: FieldType, field: string, value: Scalar | undefined): Scalar {
   if (value === undefined) throw invalid(`The filter on "${field}" needs a value.`);
@@ -267,7 +279,7 @@ function checkValue(type: FieldType, field: string, value: Scalar | undefined): 
         ? typeof value === 'number'
         : type === 'boolean'
           ? typeof value === 'boolean'
-          : typeof value === 'string' && ISO_TIME.test(value) && !Number.isNaN(Date.parse(value.replace(' ', 'T')));
+          : typeof value === 'string' && ISO_TIME.test(value) && isCalendarDate(value);
   if (!ok) {
     const expected = type === 'time' ? 'an ISO-8601 date or timestamp string' : `a ${type}`;
     throw invalid(`The filter on "${field}" (${type}) needs ${expected}, not ${JSON.stringify(value)}.`);

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { AppError } from '../errors.js';
+import { AppError, type ErrorCode } from '../errors.js';
 import { nestingBound } from './sql-nesting.js';
 import { ALLOWED_FUNCTIONS, ALLOWED_FUNCTIONS_HINT, FUNCTION_SCHEMA } from './allowed-functions.js';
 
@@ -56,9 +56,9 @@ export interface SqlProblem {
 export class SqlRefused extends AppError {
   constructor(
     readonly problem: SqlProblem,
-    code = 'sql_refused',
+    code: ErrorCode = 'sql_refused',
   ) {
-    super(400, code, problem.hint ? `${problem.message}. ${problem.hint}` : problem.message);
+    super(code, problem.hint ? `${problem.message}. ${problem.hint}` : problem.message);
   }
 }
 
@@ -185,7 +185,8 @@ function refusedNode(type: string, node: Node): SqlRefused | undefined {
 
 /** Character offset (1-based) of a byte offset in `sql`: the parser counts UTF-8 bytes. */
 function charPosition(sql: string, byteOffset: number): number {
-  return Buffer.from(sql, 'utf8').subarray(0, byteOffset).toString('utf8').length + 1;
+  // Characters as PostgreSQL counts them (code points), not UTF-16 units.
+  return [...Buffer.from(sql, 'utf8').subarray(0, byteOffset).toString('utf8')].length + 1;
 }
 
 /** Statements passed recently, by their exact text: parsing and walking the tree costs more than the rest of a point query. */
@@ -225,7 +226,8 @@ function checkUncached(sql: string): CheckedStatement {
       hint: 'Remove it; PostgreSQL text cannot contain NUL',
     });
   }
-  const statements = parse(sql);
+  // The parser answers a syntax error for an empty text, and "no statement" for `;` or a comment.
+  const statements = sql.trim() === '' ? [] : parse(sql);
   if (statements.length === 0) {
     throw new SqlRefused({ message: 'The SQL holds no statement', hint: HINT });
   }
@@ -294,6 +296,9 @@ const PROBE_TABLE = 'semantic_model_expression_probe';
  * clause, so that a comment, a second column, a FROM or a semicolon hidden in it is refused. The compiled
  * query is checked again as a whole (checkReadStatement) and runs in the sandbox.
  */
+const notOneExpression = (expr: string) =>
+  new SqlRefused({ message: `"${expr}" is not one SQL expression`, hint: 'Write a single scalar expression, e.g. `lower(country)`' });
+
 export function checkExpression(expr: string): void {
   const statements = parse(`SELECT ${expr} FROM ${PROBE_TABLE}`);
   const select = statements.length === 1 ? (statements[0]?.stmt.SelectStmt as Node | undefined) : undefined;
@@ -307,12 +312,10 @@ export function checkExpression(expr: string): void {
     from?.length === 1 &&
     from[0]?.RangeVar?.relname === PROBE_TABLE &&
     from[0].RangeVar.alias === undefined;
-  if (!ok)
-    throw new SqlRefused({
-      message: `"${expr}" is not one SQL expression`,
-      hint: 'Write a single scalar expression, e.g. `lower(country)`',
-    });
+  if (!ok) throw notOneExpression(expr);
   for (const [type, node] of walk(select)) {
+    // A bare `*` (or `t.*`) parses as a column list, not one value.
+    if (type === 'A_Star') throw notOneExpression(expr);
     if (WRITES.has(type)) throw new SqlRefused({ message: `"${expr}" modifies data`, hint: HINT });
     const refused = type === 'FuncCall' ? refusedCall(node) : refusedNode(type, node);
     if (refused) throw refused;

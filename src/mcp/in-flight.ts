@@ -1,4 +1,5 @@
 import type { RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { CancelledError } from '../errors.js';
 import type { Principal } from '../oauth/principal.js';
 
 /**
@@ -39,12 +40,5 @@ export class InFlightRequests {
 
   get size(): number {
     return this.running.size;
-  }
-}
-
-export class CancelledError extends Error {
-  constructor(reason: string) {
-    super(reason);
-    this.name = 'CancelledError';
   }
 }

@@ -1,20 +1,5 @@
-import type { ToolName } from '../generated/handlers.js';
-import { toolCatalogue, type ToolDefinition } from '../generated/tools.js';
-import type { ToolContext } from '../operations/context.js';
-import { runTool } from '../operations/run-tool.js';
+import type { ToolDefinition } from '../generated/tools.js';
 import type { Scope } from '../oauth/principal.js';
-
-/** The tools an endpoint serves and how it runs them: the generated catalogue and runTool, unless a test injects others. */
-export interface ToolRegistry {
-  tools: readonly ToolDefinition[];
-  /** Validates the input (throwing validationFailed) and runs the tool. */
-  run(name: string, input: unknown, ctx: ToolContext): Promise<unknown>;
-}
-
-export const generatedTools: ToolRegistry = {
-  tools: toolCatalogue,
-  run: (name, input, ctx) => runTool(name as ToolName, input, ctx),
-};
 
 const ALL_SCOPES: readonly Scope[] = ['read', 'write'];
 const scopeKey = (scopes: ReadonlySet<Scope>) => ALL_SCOPES.filter((s) => scopes.has(s)).join(' ');

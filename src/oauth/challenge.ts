@@ -37,18 +37,22 @@ export function bearerChallenge(metadataUrl: string, params: ChallengeParams = {
 
 /** 401 for a request without a token: the challenge names where to get one. */
 export function missingToken(config: Pick<Config, 'publicUrl'>, resourcePath = '/v1'): AppError {
-  return new AppError(401, 'unauthorized', 'This request needs an OAuth access token (Authorization: Bearer …).', undefined, {
-    'WWW-Authenticate': bearerChallenge(resourceMetadataUrl(config, resourcePath)),
+  return new AppError('unauthorized', 'This request needs an OAuth access token (Authorization: Bearer …).', {
+    headers: {
+      'WWW-Authenticate': bearerChallenge(resourceMetadataUrl(config, resourcePath)),
+    },
   });
 }
 
 /** 401 for a token that was sent but is malformed, forged, expired or revoked. */
 export function invalidToken(config: Pick<Config, 'publicUrl'>, description: string, resourcePath = '/v1'): AppError {
-  return new AppError(401, 'invalid_token', description, undefined, {
-    'WWW-Authenticate': bearerChallenge(resourceMetadataUrl(config, resourcePath), {
-      error: 'invalid_token',
-      error_description: description,
-    }),
+  return new AppError('invalid_token', description, {
+    headers: {
+      'WWW-Authenticate': bearerChallenge(resourceMetadataUrl(config, resourcePath), {
+        error: 'invalid_token',
+        error_description: description,
+      }),
+    },
   });
 }
 
@@ -64,12 +68,14 @@ export function insufficientScope(
   resourcePath = '/v1',
 ): AppError {
   const description = `${what} needs the "${needed}" scope, which this token was not granted.`;
-  return new AppError(403, 'insufficient_scope', description, undefined, {
-    'WWW-Authenticate': bearerChallenge(resourceMetadataUrl(config, resourcePath), {
-      error: 'insufficient_scope',
-      error_description: description,
-      scope: formatScope([...granted, needed]),
-    }),
+  return new AppError('insufficient_scope', description, {
+    headers: {
+      'WWW-Authenticate': bearerChallenge(resourceMetadataUrl(config, resourcePath), {
+        error: 'insufficient_scope',
+        error_description: description,
+        scope: formatScope([...granted, needed]),
+      }),
+    },
   });
 }
 

@@ -16,25 +16,12 @@ import { RegistrationLimit } from './registration-limit.js';
 import { resourceUrl } from './tokens.js';
 
 // The OAuth endpoints as Koa handlers (x-handler: koa in specs/openapi.yaml): they answer RFC 6749 bodies,
-// HTML pages and redirects, which the typed handlers do not. Each finds the process's OAuthServer on the
-// context (`app.context.oauth`, set by src/server.ts).
-
-declare module 'koa' {
-  interface DefaultContext {
-    /** The OAuth server of this process; absent in apps built without one (some tests). */
-    oauth?: OAuthServer;
-  }
-}
+// HTML pages and redirects, which the typed handlers do not. The process's OAuthServer is `Services.oauth`.
 
 const REGISTRATION_BODY_LIMIT = 64 * 1024;
 const TOKEN_WINDOW_SECONDS = 60;
 /** Token-endpoint answers that count against TOKEN_LIMIT: a wrong secret, code or refresh token. */
 const TOKEN_FAILURES = new Set(['invalid_client', 'invalid_grant', 'unauthorized_client']);
-
-function oauthOf(ctx: Context): OAuthServer {
-  if (!ctx.oauth) throw new AppError(503, 'unavailable', 'The OAuth server is not running in this process.');
-  return ctx.oauth;
-}
 
 /** Refuses a form that breaks its schema with invalid_request, naming the first problem. */
 function checkForm(name: keyof typeof validators, form: Record<string, string>): void {
@@ -56,12 +43,10 @@ function sendJson(ctx: Context, status: number, body: unknown): void {
   ctx.body = body;
 }
 
-const getAuthorizationServerMetadata: KoaOperationHandler = async (ctx) => {
-  const oauth = oauthOf(ctx);
+const getAuthorizationServerMetadata: KoaOperationHandler = async (ctx, { oauth }) => {
   const original = new URL(ctx.originalUrl, 'http://x').pathname;
   if (oauth.issuerPath && original === '/.well-known/oauth-authorization-server') {
     throw new AppError(
-      404,
       'not_found',
       `The issuer has a path: its metadata is at /.well-known/oauth-authorization-server${oauth.issuerPath}.`,
     );
@@ -71,10 +56,10 @@ const getAuthorizationServerMetadata: KoaOperationHandler = async (ctx) => {
   ctx.body = authorizationServerMetadata(oauth.config);
 };
 
-const getJwks: KoaOperationHandler = async (ctx) => {
+const getJwks: KoaOperationHandler = async (ctx, { oauth }) => {
   ctx.set('Cache-Control', 'public, max-age=60');
   ctx.type = 'application/json';
-  ctx.body = oauthOf(ctx).keys.jwks();
+  ctx.body = oauth.keys.jwks();
 };
 
 /** A registration refused on account of the request (not a limit, not an outage): counted as refused. */
@@ -83,9 +68,8 @@ function isRefusal(error: unknown): boolean {
   return typeof status === 'number' && status >= 400 && status < 500 && status !== 429;
 }
 
-const registerClientHandler: KoaOperationHandler = async (ctx) =>
+const registerClientHandler: KoaOperationHandler = async (ctx, { oauth }) =>
   oauthJson(ctx, async () => {
-    const oauth = oauthOf(ctx);
     const limit = oauth.config.registrationLimit > 0 ? new RegistrationLimit(oauth.db, oauth.config.registrationLimit, ctx.ip) : undefined;
     await limit?.check();
     try {
@@ -151,9 +135,8 @@ async function limitTokenFailures(ctx: Context, oauth: OAuthServer, work: (gate:
   }
 }
 
-const requestToken: KoaOperationHandler = async (ctx) =>
+const requestToken: KoaOperationHandler = async (ctx, { oauth }) =>
   oauthJson(ctx, async () => {
-    const oauth = oauthOf(ctx);
     await limitTokenFailures(ctx, oauth, (gate) => issueTokens(ctx, oauth, gate));
   });
 
@@ -207,9 +190,8 @@ async function describeToken(oauth: OAuthServer, token: string) {
   }
 }
 
-const revokeToken: KoaOperationHandler = async (ctx) =>
+const revokeToken: KoaOperationHandler = async (ctx, { oauth }) =>
   oauthJson(ctx, async () => {
-    const oauth = oauthOf(ctx);
     const form = await readForm(ctx);
     checkForm('op_revokeToken_body_application_x_www_form_urlencoded', form);
     const { client } = await oauth.clients.authenticate(ctx, form);
@@ -233,9 +215,8 @@ const revokeToken: KoaOperationHandler = async (ctx) =>
     ctx.body = '';
   });
 
-const introspectToken: KoaOperationHandler = async (ctx) =>
+const introspectToken: KoaOperationHandler = async (ctx, { oauth }) =>
   oauthJson(ctx, async () => {
-    const oauth = oauthOf(ctx);
     const form = await readForm(ctx);
     checkForm('op_introspectToken_body_application_x_www_form_urlencoded', form);
     const { client, authenticated } = await oauth.clients.authenticate(ctx, form);
@@ -279,8 +260,8 @@ export const oauthKoaHandlers = {
   getAuthorizationServerMetadata,
   getJwks,
   registerClient: registerClientHandler,
-  authorize: (async (ctx) => oauthOf(ctx).authorization.get(ctx)) as KoaOperationHandler,
-  submitAuthorization: (async (ctx) => oauthOf(ctx).authorization.post(ctx)) as KoaOperationHandler,
+  authorize: (async (ctx, { oauth }) => oauth.authorization.get(ctx)) as KoaOperationHandler,
+  submitAuthorization: (async (ctx, { oauth }) => oauth.authorization.post(ctx)) as KoaOperationHandler,
   requestToken,
   revokeToken,
   introspectToken,

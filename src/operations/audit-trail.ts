@@ -56,7 +56,7 @@ export function parseSince(value: string, now = Date.now()): Date {
   }
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) {
-    throw new AppError(400, 'invalid_since', `"${value}" is neither an ISO-8601 time nor a duration such as 24h or 7d`);
+    throw new AppError('invalid_since', `"${value}" is neither an ISO-8601 time nor a duration such as 24h or 7d`);
   }
   return date;
 }
@@ -85,7 +85,7 @@ export function startAuditRetention(db: Kysely<Database>, retentionDays: number,
 
 /** REST: the audit log of the token's environment, for its admins only. */
 export const listAuditLog: OperationHandler<'listAuditLog'> = async ({ query }, { db, principal }) => {
-  if (!principal) throw new AppError(401, 'unauthorized', 'This route needs a bearer token.');
+  if (!principal) throw new AppError('unauthorized', 'This route needs a bearer token.');
   const membership =
     principal.kind === 'user'
       ? await db
@@ -96,11 +96,11 @@ export const listAuditLog: OperationHandler<'listAuditLog'> = async ({ query }, 
           .executeTakeFirst()
       : undefined;
   if (membership?.role !== 'admin') {
-    throw new AppError(403, 'forbidden', 'Only admins of this environment read its audit log.');
+    throw new AppError('forbidden', 'Only admins of this environment read its audit log.');
   }
   const { items, next } = await readAuditTrail(db, {
     environmentId: principal.environmentId,
-    limit: query.limit ?? 100,
+    limit: query.limit,
     ...(query.since ? { since: parseSince(query.since) } : {}),
     ...(query.cursor ? { before: Number(query.cursor) } : {}),
   });

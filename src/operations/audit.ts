@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database, JsonObject } from '../db/schema.js';
 import type { Logger } from '../logger.js';
+import type { ErrorCode } from '../errors.js';
 import type { Principal } from '../oauth/principal.js';
 
 /**
@@ -8,7 +9,7 @@ import type { Principal } from '../oauth/principal.js';
  * `error:not_found`, `error:internal_error`, `error:cancelled`), `invalid_input` (the input failed its
  * schema; nothing ran) or `forbidden` (the token lacks the tool's scope; nothing ran).
  */
-export type AuditOutcome = 'ok' | 'invalid_input' | 'forbidden' | `error:${string}`;
+export type AuditOutcome = 'ok' | 'invalid_input' | 'forbidden' | `error:${ErrorCode}`;
 
 export interface AuditEntry {
   /** `user:<uuid>` or `service:<uuid>` (Principal.subject). */

@@ -1,7 +1,6 @@
 import { notFound } from '../errors.js';
 import type { ToolHandler } from '../generated/handlers.js';
 import { environmentSchema, SAMPLE_SCHEMA } from '../lakehouse/provision.js';
-import { lakehouseOf } from '../lakehouse/sandbox.js';
 
 // Catalog browsing. Every query runs in the environment's sandbox (as its role, read-only), so it can only
 // ever describe what the environment may read; the statements are ours, with values as parameters.
@@ -65,7 +64,7 @@ export const getConnection: ToolHandler<'get_connection'> = async ({ name, table
   const environmentId = ctx.principal.environmentId;
   const kind = kindOf(name);
   const schemas = kind === 'lakehouse' ? [environmentSchema(environmentId)] : kind === 'sample' ? [SAMPLE_SCHEMA] : null;
-  return lakehouseOf(ctx.db).withSandbox(environmentId, name, { timeoutMs: 15_000, signal: ctx.signal }, async (client) => {
+  return ctx.lakehouse.withSandbox(environmentId, name, { timeoutMs: 15_000, signal: ctx.signal }, async (client) => {
     const result = await client.query<ColumnRow>(
       `SELECT n.nspname AS schema, c.relname AS table, obj_description(c.oid, 'pg_class') AS description,
               c.reltuples::bigint::float8 AS estimated_rows,
@@ -136,21 +135,22 @@ export const getConnection: ToolHandler<'get_connection'> = async ({ name, table
 };
 
 export const listEvents: ToolHandler<'list_events'> = async (input, ctx) => {
-  const { connection = 'sample', table = 'events', limit = 100 } = input;
+  const { connection, table, limit } = input;
   const to = input.to ? new Date(input.to) : new Date();
   const from = input.from ? new Date(input.from) : new Date(to.getTime() - 7 * 86_400_000);
-  const qualified = `"${table}"`;
-  ctx.audit.sql = `SELECT event, count(*), count(DISTINCT user_id) FROM ${qualified} WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY event ORDER BY 2 DESC LIMIT $3`;
-  const rows = await lakehouseOf(ctx.db).withSandbox(
+  // One text, run and audited.
+  const statement = `SELECT event::text AS event, count(*)::int AS count, count(DISTINCT user_id)::int AS users FROM "${table}" WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY event ORDER BY 2 DESC, 1 LIMIT $3`;
+  ctx.audited.sql = statement;
+  const rows = await ctx.lakehouse.withSandbox(
     ctx.principal.environmentId,
     connection,
     { timeoutMs: 15_000, signal: ctx.signal },
     async (client) => {
-      const result = await client.query<{ event: string; count: number; users: number }>(
-        `SELECT event::text AS event, count(*)::int AS count, count(DISTINCT user_id)::int AS users
-       FROM ${qualified} WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY event ORDER BY 2 DESC, 1 LIMIT $3`,
-        [from.toISOString(), to.toISOString(), limit],
-      );
+      const result = await client.query<{ event: string; count: number; users: number }>(statement, [
+        from.toISOString(),
+        to.toISOString(),
+        limit,
+      ]);
       return result.rows;
     },
   );

@@ -1,17 +1,36 @@
+import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
-import type { Middleware } from 'koa';
 import type { Config } from '../config.js';
 import type { Database } from '../db/schema.js';
+import type { FixedWindowLimiter } from '../http/rate-limit.js';
+import type { Lakehouse } from '../lakehouse/sandbox.js';
 import type { Logger } from '../logger.js';
+import type { OAuthServer } from '../oauth/oauth-server.js';
 import type { Principal } from '../oauth/principal.js';
+import type { AuditLog } from './audit.js';
 
-/** What every handler may use: the process's configuration, database and logger. */
+/**
+ * Everything a handler may use, built once at start-up (src/server.ts, `createServices`) and passed down
+ * explicitly: a handler's context type shows what it can reach, and a harness that leaves one out does not
+ * compile.
+ */
 export interface Services {
   config: Config;
+  /** The server's own state (Kysely on PostgreSQL). */
   db: Kysely<Database>;
   log: Logger;
   /** Checks that the database answers (for /readyz). */
   ping(): Promise<void>;
+  /** The environments' SQL sandboxes: every query of an agent's data goes through it. */
+  lakehouse: Lakehouse;
+  /** The in-process limits, shared by /v1 and /api/v1 (TOOL_CALL_LIMIT). */
+  limiters: { toolCalls: FixedWindowLimiter };
+  /** The notification outbox's worker: `nudge()` after queueing a delivery (a no-op when none runs here). */
+  webhooks: { nudge(): void };
+  /** The authorization server and token verifier of this process. */
+  oauth: OAuthServer;
+  /** The batched audit trail: one row per tool call and per authenticated REST call. */
+  audit: AuditLog;
 }
 
 /** MCP log levels (RFC 5424 severities), lowest first. */
@@ -45,7 +64,7 @@ export interface ToolContext extends Services {
    */
   clientLog(level: ClientLogLevel, data: unknown): void;
   /** What the audit row of this call records besides who, what and the outcome: SQL tools set `sql`. */
-  audit: { sql?: string };
+  audited: { sql?: string };
   /**
    * Extra MCP content items, sent after the JSON text item (render_insight's chart). Present only over MCP;
    * a tool that has something to show on REST puts it in its output instead.
@@ -53,7 +72,7 @@ export interface ToolContext extends Services {
   content?: ToolContentItem[];
 }
 
-/** The context of one typed REST operation. */
+/** The context of one typed REST operation (and of a raw Koa one). */
 export interface OperationContext extends Services {
   requestId: string;
   /** The caller, on routes that need a bearer token (undefined on public ones). */
@@ -63,14 +82,14 @@ export interface OperationContext extends Services {
 /** Koa state set by our middleware before a route runs. */
 export interface AppState {
   requestId: string;
-  /** The parsed request body, when the route declares one. */
-  body?: unknown;
   /** The matched route template, for metrics and logs. */
   route?: string;
-  /** The verified caller of a bearer-protected route. */
-  principal?: Principal;
-  /** The process's services, set by the router before it calls a Koa operation handler. */
-  services?: Services;
 }
 
-export type KoaOperationHandler = Middleware<AppState>;
+export type AppContext = Context & { state: AppState };
+
+/**
+ * A route the contract marks `x-handler: koa` (OAuth bodies, HTML pages, redirects, streamed uploads): it
+ * writes the Koa response itself and gets the same context as a typed operation.
+ */
+export type KoaOperationHandler = (ctx: AppContext, context: OperationContext) => Promise<void>;

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { unavailable } from '../errors.js';
+import { AppError } from '../errors.js';
 import type { OperationHandler } from '../generated/handlers.js';
 import { metricsRegistry } from '../http/metrics.js';
 
@@ -10,7 +10,7 @@ export const getReadiness: OperationHandler<'getReadiness'> = async (_request, c
     await ctx.ping();
   } catch (error) {
     ctx.log.warn({ err: error }, 'readiness check failed: database unreachable');
-    throw unavailable('The database cannot be reached; retry shortly.');
+    throw new AppError('unavailable', 'The database cannot be reached; retry shortly.');
   }
   return { status: 200, body: { status: 'ok' } };
 };

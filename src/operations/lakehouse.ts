@@ -1,5 +1,5 @@
 import type { ToolHandler } from '../generated/handlers.js';
-import { lakehouseOf, SqlError } from '../lakehouse/sandbox.js';
+import { SqlError } from '../lakehouse/sandbox.js';
 import { checkReadStatement, SqlRefused } from '../lakehouse/sql-guard.js';
 import { summarizePlan } from '../lakehouse/plan-summary.js';
 
@@ -7,9 +7,9 @@ import { summarizePlan } from '../lakehouse/plan-summary.js';
 const MAX_BYTES = 1024 * 1024;
 
 export const queryLakehouse: ToolHandler<'query_lakehouse'> = async (input, ctx) => {
-  ctx.audit.sql = input.sql;
-  const { sql, connection = 'lakehouse', limit = 1000, offset = 0, timeout_ms = 15_000 } = input;
-  return lakehouseOf(ctx.db).query(ctx.principal.environmentId, connection, sql, {
+  ctx.audited.sql = input.sql;
+  const { sql, connection, limit, offset, timeout_ms } = input;
+  return ctx.lakehouse.query(ctx.principal.environmentId, connection, sql, {
     limit,
     offset,
     timeoutMs: timeout_ms,
@@ -19,8 +19,8 @@ export const queryLakehouse: ToolHandler<'query_lakehouse'> = async (input, ctx)
 };
 
 export const validateSql: ToolHandler<'validate_sql'> = async (input, ctx) => {
-  ctx.audit.sql = input.sql;
-  const { sql, connection = 'lakehouse' } = input;
+  ctx.audited.sql = input.sql;
+  const { sql, connection } = input;
   let checked;
   try {
     checked = checkReadStatement(sql);
@@ -31,7 +31,7 @@ export const validateSql: ToolHandler<'validate_sql'> = async (input, ctx) => {
   // The planner finds unknown tables, columns and functions without running anything.
   const offset = sql.indexOf(checked.text);
   try {
-    await lakehouseOf(ctx.db).explain(ctx.principal.environmentId, connection, checked, {
+    await ctx.lakehouse.explain(ctx.principal.environmentId, connection, checked, {
       analyze: false,
       timeoutMs: 5_000,
       signal: ctx.signal,
@@ -56,10 +56,10 @@ export const validateSql: ToolHandler<'validate_sql'> = async (input, ctx) => {
 };
 
 export const explainSql: ToolHandler<'explain_sql'> = async (input, ctx) => {
-  ctx.audit.sql = input.sql;
-  const { sql, connection = 'lakehouse', analyze = false, timeout_ms = 15_000 } = input;
+  ctx.audited.sql = input.sql;
+  const { sql, connection, analyze, timeout_ms } = input;
   const checked = checkReadStatement(sql);
-  const plan = (await lakehouseOf(ctx.db).explain(ctx.principal.environmentId, connection, checked, {
+  const plan = (await ctx.lakehouse.explain(ctx.principal.environmentId, connection, checked, {
     analyze,
     timeoutMs: timeout_ms,
     signal: ctx.signal,

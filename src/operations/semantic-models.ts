@@ -1,5 +1,4 @@
 import type { ToolHandler } from '../generated/handlers.js';
-import { lakehouseOf } from '../lakehouse/sandbox.js';
 import { compileQuery, findModel, listModels } from '../lakehouse/semantic-models.js';
 
 /** 1 MiB of rows per answer at most (as query_lakehouse). */
@@ -30,10 +29,10 @@ export const getSemanticModel: ToolHandler<'get_semantic_model'> = async ({ name
 /** Compiled from the model (identifiers and expressions) and the request (values, as bind parameters only). */
 export const querySemanticModel: ToolHandler<'query_semantic_model'> = async (input, ctx) => {
   const { model } = await findModel(ctx.db, ctx.principal.environmentId, input.model);
-  const { limit = 1000, timeout_ms = 15_000 } = input;
+  const { limit, timeout_ms } = input;
   const compiled = compileQuery(model, { ...input, limit });
-  ctx.audit.sql = compiled.sql;
-  const result = await lakehouseOf(ctx.db).query(ctx.principal.environmentId, model.connection, compiled.sql, {
+  ctx.audited.sql = compiled.sql;
+  const result = await ctx.lakehouse.query(ctx.principal.environmentId, model.connection, compiled.sql, {
     values: compiled.values,
     limit,
     offset: 0,

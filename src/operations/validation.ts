@@ -1,14 +1,17 @@
 import type { ErrorObject } from 'ajv';
 import type { Violation } from '../errors.js';
 
+/** A property name as one JSON pointer token (RFC 6901), as ajv writes `instancePath`. */
+const pointerToken = (name: string) => name.replace(/~/g, '~0').replace(/\//g, '~1');
+
 function describe(error: ErrorObject): { pointer: string; message: string } {
   const params = error.params as Record<string, unknown>;
   if (error.keyword === 'required') {
-    return { pointer: `${error.instancePath}/${String(params.missingProperty)}`, message: 'is required' };
+    return { pointer: `${error.instancePath}/${pointerToken(String(params.missingProperty))}`, message: 'is required' };
   }
   if (error.keyword === 'additionalProperties') {
     return {
-      pointer: `${error.instancePath}/${String(params.additionalProperty)}`,
+      pointer: `${error.instancePath}/${pointerToken(String(params.additionalProperty))}`,
       message: 'is not a known field',
     };
   }

@@ -103,6 +103,7 @@ export class WebhookWorker {
     const { settings, db } = this.options;
     const claim = crypto.randomUUID();
     const leaseMs = settings.timeoutMs + 30_000;
+    // Raw SQL: FOR UPDATE SKIP LOCKED in a data-modifying CTE, joined to the webhook, reads best as the SQL it is.
     const { rows } = await sql<Claimed>`
       WITH due AS (
         SELECT id FROM webhook_deliveries
@@ -180,20 +181,7 @@ export class WebhookWorker {
   }
 }
 
-/** The worker of a database handle, so that a new notification can wake it at once (no-op when none runs). */
-const workers = new WeakMap<Kysely<Database>, WebhookWorker>();
-
-export function attachWebhookWorker(db: Kysely<Database>, worker: WebhookWorker): void {
-  workers.set(db, worker);
-}
-
-export function nudgeWebhookWorker(db: Kysely<Database>): void {
-  workers.get(db)?.nudge();
-}
-
 /** Starts the outbox worker of a server process (src/server.ts). */
 export function startWebhookWorker(options: WebhookWorkerOptions): WebhookWorker {
-  const worker = new WebhookWorker(options).start();
-  attachWebhookWorker(options.db, worker);
-  return worker;
+  return new WebhookWorker(options).start();
 }

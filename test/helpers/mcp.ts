@@ -10,16 +10,19 @@ import type { ToolIO, ToolName } from '../../src/generated/handlers.js';
 import { toolValidators } from '../../src/generated/tool-validators.js';
 import { createEnvironment, createOrganization } from '../../src/db/directory.js';
 import { createLogger } from '../../src/logger.js';
-import type { ToolRegistry } from '../../src/mcp/tool-catalogue.js';
 import { createServiceAccount } from '../../src/oauth/admin.js';
 import { OAuthServer } from '../../src/oauth/oauth-server.js';
 import type { Principal, Scope } from '../../src/oauth/principal.js';
 import { AuditLog } from '../../src/operations/audit.js';
 import type { Services } from '../../src/operations/context.js';
 import { indexDocs } from '../../src/operations/docs.js';
+import type { ToolRegistry } from '../../src/operations/tool-registry.js';
+import { FixedWindowLimiter } from '../../src/http/rate-limit.js';
+import { installId } from '../../src/lakehouse/provision.js';
+import { Lakehouse } from '../../src/lakehouse/sandbox.js';
 import { loadSecretKey } from '../../src/secret-key.js';
 import { createRequestListener, DOCS_DIR } from '../../src/server.js';
-import { createTestDatabase, type TestDatabase } from './db.js';
+import { createTestDatabase, noteInstallId, type TestDatabase } from './db.js';
 import { TEST_SECRET_KEY } from './oauth.js';
 
 /** The service accounts every test server makes, and the scopes of each. */
@@ -66,6 +69,8 @@ export interface McpTestServerOptions {
   database?: TestDatabase;
   /** `organization/environment` the tokens speak for, created when missing; default `acme/production`. */
   environment?: string;
+  /** The lakehouse to query (a harness's, shared by its servers); default one of this server's own. */
+  lakehouse?: Lakehouse;
 }
 
 function listen(server: http.Server): Promise<number> {
@@ -97,7 +102,7 @@ async function ensureEnvironment(
 
 /**
  * The server's app (src/server.ts createRequestListener: the MCP endpoint and the real OAuth server mounted;
- * without the lakehouse and webhook workers, and with a replaceable tool registry), on a free port,
+ * without the sample data and the webhook worker, and with a replaceable tool registry), on a free port,
  * over a fresh test database (docs indexed) or a shared one. It makes three service accounts in
  * `options.environment` and gets their access tokens from its own token endpoint.
  */
@@ -117,11 +122,14 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
   });
   const log = createLogger(config.logLevel);
   const db = database.db;
-  const services: Services = { config, db, log, ping: async () => void (await sql`SELECT 1`.execute(db)) };
   if (ownDatabase) await indexDocs(db, DOCS_DIR, log);
-  const oauth = new OAuthServer({ config, db, log, secret: loadSecretKey(config) });
+  const secret = loadSecretKey(config);
+  const oauth = new OAuthServer({ config, db, log, secret });
   await oauth.start();
   const audit = new AuditLog(db, log, { intervalMs: 50 });
+  const ownLakehouse = !options.lakehouse;
+  const lakehouse =
+    options.lakehouse ?? new Lakehouse(db, { appUrl: database.url, secretKey: secret, sqlConcurrency: config.sqlConcurrency, log });
   const close = async () => {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -129,10 +137,27 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
     });
     oauth.close();
     await audit.close();
+    if (ownLakehouse) await lakehouse.close();
     if (ownDatabase) await database.drop();
   };
   try {
-    handler = createRequestListener({ services, oauth, audit, ...(options.tools ? { tools: options.tools } : {}) });
+    if (ownLakehouse) {
+      await lakehouse.init();
+      noteInstallId(database.name, await installId(db));
+    }
+    const services: Services = {
+      config,
+      db,
+      log,
+      ping: async () => void (await sql`SELECT 1`.execute(db)),
+      lakehouse,
+      limiters: { toolCalls: new FixedWindowLimiter(config.toolCallLimit) },
+      // No outbox worker here: the asset harness runs its own (AssetHarness.worker) where a test needs one.
+      webhooks: { nudge: () => undefined },
+      oauth,
+      audit,
+    };
+    handler = createRequestListener({ services, ...(options.tools ? { tools: options.tools } : {}) });
 
     const ref = options.environment ?? 'acme/production';
     const { organization, environment } = await ensureEnvironment(database, ref);
@@ -273,8 +298,8 @@ export async function startBearerProxy(
 }
 
 /** Calls a tool; answers its structured output (checked against the output schema) or fails. */
-export async function call<N extends ToolName>(client: Client, name: N, args: ToolIO[N]['input']): Promise<ToolIO[N]['output']> {
-  const result = (await client.callTool({ name, arguments: args as Record<string, unknown> })) as CallToolResult;
+export async function call<N extends ToolName>(client: Client, name: N, args: ToolIO[N]['arguments']): Promise<ToolIO[N]['output']> {
+  const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
   assert.notEqual(result.isError, true, `${name} failed: ${JSON.stringify(result.content)}`);
   const validate = toolValidators[name].output;
   assert.ok(validate(result.structuredContent), `${name} output breaks its schema: ${JSON.stringify(validate.errors)}`);

@@ -5,7 +5,7 @@ import { createDb } from '../../../src/db/database.js';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
 import type { ToolName } from '../../../src/generated/handlers.js';
 import { installId } from '../../../src/lakehouse/provision.js';
-import { attachLakehouse, Lakehouse } from '../../../src/lakehouse/sandbox.js';
+import { Lakehouse } from '../../../src/lakehouse/sandbox.js';
 import { createLogger } from '../../../src/logger.js';
 import type { Principal } from '../../../src/oauth/principal.js';
 import { webhookSettings, type WebhookSettings } from '../../../src/webhooks/settings.js';
@@ -45,9 +45,8 @@ export async function startAssetHarness(): Promise<AssetHarness> {
     sqlConcurrency: 4,
     log: createLogger('silent'),
   }).init();
-  attachLakehouse(database.db, lakehouse);
   const start = (environment: string) =>
-    startMcpTestServer({ database, environment, env: { SECRET_KEY: SECRET.toString('base64'), ALLOW_PRIVATE_NETWORK: '1' } });
+    startMcpTestServer({ database, lakehouse, environment, env: { SECRET_KEY: SECRET.toString('base64'), ALLOW_PRIVATE_NETWORK: '1' } });
   const servers = { a: await start('acme/production'), b: await start('acme/staging') };
   const clients = {
     a: await connectClient(servers.a.mcpUrl, servers.a.tokens.readWrite),

@@ -67,7 +67,7 @@ describe('memories', () => {
     // 3,000 characters but 9,000 bytes.
     assert.equal(
       (await callError(h.clients.a, 'create_memory', { content: '€'.repeat(3000), type: 'semantic', importance: 0.5 })).code,
-      'too_large',
+      'payload_too_large',
     );
     assert.equal(
       (await callError(h.clients.a, 'create_memory', { content: 'x'.repeat(8193), type: 'semantic', importance: 0.5 })).code,

@@ -3,7 +3,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { sql } from 'kysely';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
 import { installId } from '../../../src/lakehouse/provision.js';
-import { attachLakehouse, Lakehouse } from '../../../src/lakehouse/sandbox.js';
+import { Lakehouse } from '../../../src/lakehouse/sandbox.js';
 import { createLogger } from '../../../src/logger.js';
 import { createTestDatabase, noteInstallId, type TestDatabase } from '../../helpers/db.js';
 import { call, connectClient, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
@@ -37,11 +37,11 @@ export async function startLakehouseHarness(options: { sqlConcurrency?: number }
     sqlConcurrency: options.sqlConcurrency ?? 4,
     log: createLogger('silent'),
   }).init();
-  attachLakehouse(database.db, lakehouse);
   const env = (id: string) => ({ id, schema: `env_${id.replace(/-/g, '')}`, role: lakehouse.roleName(id) });
   const start = (environment: string) =>
     startMcpTestServer({
       database,
+      lakehouse,
       environment,
       env: { SECRET_KEY: SECRET.toString('base64'), SQL_CONCURRENCY: String(options.sqlConcurrency ?? 4) },
     });

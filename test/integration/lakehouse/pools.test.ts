@@ -65,7 +65,7 @@ describe('sandbox pools', () => {
     assert.ok(stats.pools <= 2, `an idle pool made room: ${stats.pools} pools`);
   });
 
-  it('answers busy, without opening a connection, when the cap is full of running pools', async () => {
+  it('answers unavailable (503), without opening a connection, when the cap is full of running pools', async () => {
     const [one = '', two = '', three = ''] = envs;
     await drained(lakehouse);
     const slow = [
@@ -75,7 +75,10 @@ describe('sandbox pools', () => {
     ];
     await new Promise((resolve) => setTimeout(resolve, 300));
     // one's pool holds 2 connections and two's at least 1: a third pool of up to 2 would pass the cap of 4.
-    await assert.rejects(run(lakehouse, three), (error: unknown) => error instanceof AppError && error.code === 'busy');
+    await assert.rejects(
+      run(lakehouse, three),
+      (error: unknown) => error instanceof AppError && error.code === 'unavailable' && error.status === 503,
+    );
     await Promise.all(slow);
     assert.ok(lakehouse.stats().connections <= 4);
   });

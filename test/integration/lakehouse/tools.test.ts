@@ -70,6 +70,21 @@ describe('lakehouse tools on the sample data', () => {
       sql: `SELECT count(*) FROM events WHERE occurred_at >= '${result.from}' AND occurred_at < '${result.to}' AND event = 'page_view'`,
     });
     assert.equal(String(result.items[0]?.count), total.rows[0]?.[0]);
+
+    // The audit trail records the statement that ran: bound to the same values, it gives the same answer.
+    await h.servers.a.audit.flush();
+    const audited = await h.database.db
+      .selectFrom('audit_log')
+      .select('sql')
+      .where('operation', '=', 'list_events')
+      .orderBy('at', 'desc')
+      .executeTakeFirstOrThrow();
+    const bound = (audited.sql ?? '').replace('$1', `'${result.from}'`).replace('$2', `'${result.to}'`).replace('$3', '100');
+    const rerun = await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: bound });
+    assert.deepEqual(
+      rerun.rows.map(([event, count]) => [event, Number(count)]),
+      result.items.map((item) => [item.event, item.count]),
+    );
   });
 
   it('query_lakehouse maps types to JSON faithfully', async () => {

@@ -8,7 +8,7 @@ import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import type { ToolName } from '../../../src/generated/handlers.js';
 import type { ToolDefinition } from '../../../src/generated/tools.js';
 import { ResponseChannel } from '../../../src/mcp/response-channel.js';
-import { generatedTools, type ToolRegistry } from '../../../src/mcp/tool-catalogue.js';
+import { generatedTools, type ToolRegistry } from '../../../src/operations/tool-registry.js';
 import { connectClient, postMcp, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // Progress over SSE, cancellation and disconnects. The server has no long-running tool yet, so these
@@ -29,6 +29,9 @@ const definition = (name: string): ToolDefinition => ({
 const seen = new Map<string, string[]>();
 const tools: ToolRegistry = {
   tools: [...generatedTools.tools, definition('count_slowly'), definition('wait_for_abort')],
+  validate: (name, input, locate) => {
+    if (name !== 'count_slowly' && name !== 'wait_for_abort') generatedTools.validate(name, input, locate);
+  },
   async run(name, input, ctx) {
     if (name === 'count_slowly') {
       for (let i = 1; i <= 3; i++) {

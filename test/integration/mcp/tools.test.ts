@@ -6,7 +6,7 @@ import { addMember, createUser } from '../../../src/db/directory.js';
 import type { ToolIO, ToolName } from '../../../src/generated/handlers.js';
 import { toolValidators } from '../../../src/generated/tool-validators.js';
 import { toolCatalogue, type ToolDefinition } from '../../../src/generated/tools.js';
-import { generatedTools, type ToolRegistry } from '../../../src/mcp/tool-catalogue.js';
+import { generatedTools, type ToolRegistry } from '../../../src/operations/tool-registry.js';
 import { connectClient, postMcp, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 import { PASSWORD, userTokens } from '../../helpers/oauth.js';
 
@@ -26,6 +26,9 @@ const explodingTool: ToolDefinition = {
 };
 const tools: ToolRegistry = {
   tools: [...toolCatalogue, explodingTool],
+  validate: (name, input, locate) => {
+    if (name !== 'explode') generatedTools.validate(name, input, locate);
+  },
   run: (name, input, ctx) =>
     name === 'explode'
       ? Promise.reject(new Error('connection to 10.0.0.5 refused, password=hunter2'))
