@@ -3,9 +3,11 @@
  * handler map with a missing, extra or wrongly typed implementation can never build. If one of these stops
  * failing, tsc reports the directive as unused and the check fails.
  */
+import { AppError } from '../../src/errors.js';
 import type { OperationHandlers, OperationIO, ToolHandlers, ToolIO } from '../../src/generated/handlers.js';
 import type { paths } from '../../src/generated/openapi.js';
 import type { Insight } from '../../src/generated/tool-types.js';
+import type { Services } from '../../src/operations/context.js';
 import { operationHandlers, toolHandlers } from '../../src/operations/index.js';
 
 toolHandlers satisfies ToolHandlers;
@@ -52,3 +54,13 @@ auditQuery.limit satisfies number;
 // Shared schemas are one type each, under their contract name.
 declare const viewed: ToolIO['view_insight']['output'];
 viewed.insight satisfies Insight;
+
+// Services are passed explicitly: a server or harness that leaves one out does not compile.
+declare const services: Services;
+const { lakehouse: _lakehouse, ...withoutLakehouse } = services;
+// @ts-expect-error Services without the lakehouse
+withoutLakehouse satisfies Services;
+
+// Error codes are a closed list: a code outside the table of src/errors.ts does not compile.
+// @ts-expect-error an error code that is not in the table
+new AppError('too_large', 'a near-twin of payload_too_large');
