@@ -157,6 +157,19 @@ const mcpHeaders = (token: string) => ({
 });
 const rpc = (method: string, params: Record<string, unknown>) => JSON.stringify({ jsonrpc: '2.0', id: 1, method, params });
 const SESSION_CONTEXT = rpc('tools/call', { name: 'get_session_context', arguments: {} });
+/** The same call as MCP 2026-07-28 sends it: version and capabilities in `_meta`, method and name in headers. */
+const MODERN_META = {
+  'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+  'io.modelcontextprotocol/clientCapabilities': {},
+  'io.modelcontextprotocol/clientInfo': { name: 'bench', version: '1.0.0' },
+};
+const SESSION_CONTEXT_MODERN = rpc('tools/call', { name: 'get_session_context', arguments: {}, _meta: MODERN_META });
+const modernHeaders = (token: string) => ({
+  ...mcpHeaders(token),
+  'mcp-protocol-version': '2026-07-28',
+  'mcp-method': 'tools/call',
+  'mcp-name': 'get_session_context',
+});
 const TOOLS_LIST = rpc('tools/list', {});
 const POINT_QUERY = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: POINT_SQL, connection: 'sample' } });
 const BIG_QUERY = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: BIG_SQL } });
@@ -252,6 +265,15 @@ async function main(): Promise<void> {
     BENCH_DATABASE_URL: setup.databaseUrl,
     BENCH_POINT_SQL: RAW_POINT_SQL,
   });
+  const modern = await fetch(mcpUrl, { method: 'POST', headers: modernHeaders(token), body: SESSION_CONTEXT_MODERN });
+  const modernAnswer = (await modern.json()) as RpcAnswer;
+  check(
+    modern.status === 200 &&
+      modernAnswer.result?.resultType === 'complete' &&
+      JSON.stringify(modernAnswer.result.structuredContent?.environment) ===
+        JSON.stringify(context.json.result?.structuredContent?.environment),
+    `the 2026-07-28 call answers differently: ${modern.status} ${JSON.stringify(modernAnswer).slice(0, 300)}`,
+  );
   for (const baseline of [reference, limit]) {
     const answer = await call(baseline.url, token, SESSION_CONTEXT);
     check(
@@ -292,9 +314,11 @@ async function main(): Promise<void> {
 
   // Scenario 1: tools/call get_session_context, 32 connections, rounds alternating ours / reference / limit.
   say('scenario 1: tools/call get_session_context @32');
-  const s1 = { ours: [] as LoadResult[], reference: [] as LoadResult[], limit: [] as LoadResult[] };
+  // `modern`: the same call as MCP 2026-07-28 (scenario 1m), in the same rounds.
+  const s1 = { ours: [] as LoadResult[], modern: [] as LoadResult[], reference: [] as LoadResult[], limit: [] as LoadResult[] };
   for (let r = 0; r < PLAN.rounds; r++) {
     s1.ours.push(await run(http(mcpUrl, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms), ours.pid));
+    s1.modern.push(await run(http(mcpUrl, SESSION_CONTEXT_MODERN, S1_CONNECTIONS, PLAN.s1Ms, modernHeaders(token)), ours.pid));
     s1.reference.push(await run(http(reference.url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms), reference.pid));
     s1.limit.push(await run(http(limit.url, SESSION_CONTEXT, S1_CONNECTIONS, PLAN.s1Ms), limit.pid));
   }
@@ -452,13 +476,15 @@ async function main(): Promise<void> {
   await stopAll();
 
   // Figures, ratios, targets.
-  const m1 = { ours: medianOf(s1.ours), reference: medianOf(s1.reference), limit: medianOf(s1.limit) };
+  const m1 = { ours: medianOf(s1.ours), modern: medianOf(s1.modern), reference: medianOf(s1.reference), limit: medianOf(s1.limit) };
   const m5 = { ours: medianOf(s5.ours), limit: medianOf(s5.limit) };
   const m2 = { ours: medianOf(s2.ours), rawPg: medianOf(s2.rawPg), limit: medianOf(s2.limit) };
   const m4 = { refresh: medianOf(s4.refresh), clientCredentials: medianOf(s4.clientCredentials) };
   const ratios = {
     s1VsReference: m1.ours.rps / m1.reference.rps,
     s1VsLimit: m1.ours.rps / m1.limit.rps,
+    /** Time per call of the 2026-07-28 call against the legacy one (throughput at the same concurrency). */
+    s1ModernVsLegacyTime: m1.ours.rps / m1.modern.rps,
     s5VsLimit: m5.ours.rps / m5.limit.rps,
     s2OverheadP50Ms: m2.ours.p50 - m2.rawPg.p50,
     s2OverheadP99Ms: m2.ours.p99 - m2.rawPg.p99,
@@ -468,6 +494,13 @@ async function main(): Promise<void> {
     { scenario: 1, what: 'rps vs reference', value: ratios.s1VsReference, target: '>= 3x', pass: ratios.s1VsReference >= 3 },
     { scenario: 1, what: 'rps vs limit', value: ratios.s1VsLimit, target: '>= 0.5x', pass: ratios.s1VsLimit >= 0.5 },
     { scenario: 1, what: 'p99 (ms)', value: m1.ours.p99, target: '< 50 ms', pass: m1.ours.p99 < 50 },
+    {
+      scenario: 1,
+      what: '2026-07-28 call time vs legacy',
+      value: ratios.s1ModernVsLegacyTime,
+      target: '<= 1.1x',
+      pass: ratios.s1ModernVsLegacyTime <= 1.1,
+    },
     { scenario: 2, what: 'overhead at p50 (ms)', value: ratios.s2OverheadP50Ms, target: '< 1.5 ms', pass: ratios.s2OverheadP50Ms < 1.5 },
     { scenario: 3, what: 'time to the capped answer (ms)', value: s3.timeMs, target: '< 500 ms', pass: s3.timeMs < 500 },
     {
@@ -554,7 +587,7 @@ type Medians = ReturnType<typeof medianOf>;
 
 function table(
   results: { date: string; machine: { cores: number; node: string; loadavgBefore: number[]; loadavgAfter: number[] } },
-  m1: Record<'ours' | 'reference' | 'limit', Medians>,
+  m1: Record<'ours' | 'modern' | 'reference' | 'limit', Medians>,
   m2: Record<'ours' | 'rawPg' | 'limit', Medians>,
   m4: Record<'refresh' | 'clientCredentials', Medians>,
   m5: Record<'ours' | 'limit', Medians>,
@@ -592,6 +625,14 @@ function table(
       `${x(m1.reference.cpuUs, m1.ours.cpuUs)} ref, ${x(m1.limit.cpuUs, m1.ours.cpuUs)} limit`,
     ],
     ['', 'errors', String(m1.ours.errors), String(m1.reference.errors), String(m1.limit.errors), ''],
+    [
+      '1m the same call as MCP 2026-07-28 @32',
+      'req/s; p50 / p99 ms',
+      `${f0(m1.modern.rps)}; ${f2(m1.modern.p50)} / ${f2(m1.modern.p99)}`,
+      '',
+      '',
+      `${x(m1.ours.rps, m1.modern.rps)} the legacy call's time`,
+    ],
     [
       '2 query_lakehouse point query @8',
       'p50 / p99 ms',

@@ -25,7 +25,17 @@ import { generatedTools, type ToolRegistry } from '../operations/tool-registry.j
 import { bearerChallenge, resourceMetadataUrl, type ChallengeParams } from '../oauth/challenge.js';
 import type { Principal } from '../oauth/principal.js';
 import { acceptsJsonAndSse, hostChecker, isJsonContentType, originChecker } from './http-guards.js';
+import { HttpReply, httpError } from './http-reply.js';
 import { InFlightRequests } from './in-flight.js';
+import {
+  checkModernRequest,
+  claimsModern,
+  isModernVersionHeader,
+  META,
+  MODERN_VERSIONS,
+  transportErrorCode,
+  type ModernEnvelope,
+} from './modern.js';
 import {
   DEFAULT_HEADER_VERSION,
   ErrorCode,
@@ -49,6 +59,12 @@ const INSTRUCTIONS =
 
 /** Methods a client may send before it has a token: the handshake and liveness. Everything else needs one. */
 const PUBLIC_METHODS = new Set(['initialize', 'notifications/initialized', 'ping']);
+/**
+ * The modern handshake: `server/discover` answers without a token, as `initialize` does (versions,
+ * capabilities and instructions are the same for every caller), so a client can learn the era before OAuth.
+ * A token that is sent is still verified.
+ */
+const MODERN_PUBLIC_METHODS = new Set(['server/discover']);
 
 const LOG_LEVELS = LoggingLevelSchema.options;
 /** Without sessions, a `logging/setLevel` cannot outlive its own request: every call starts at this level. */
@@ -78,33 +94,31 @@ interface Endpoint {
   challenge: (params: ChallengeParams) => string;
 }
 
-/** An answer of the HTTP layer that carries a JSON-RPC error body. */
-class HttpReply extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(`HTTP ${status}`);
-  }
-}
-
-const httpError = (status: number, code: number, message: string, id: RequestId | null = null, headers?: Record<string, string>) =>
-  new HttpReply(status, serialize(jsonRpcError(id, code, message)), headers);
+const SERVER_INFO = { name: 'lakehouse-mcp', title: 'Lakehouse MCP', version: SERVER_VERSION };
+/** `_meta` of every modern result: who answered (basic/index, "serverInfo"). */
+const SERVER_INFO_META = JSON.stringify({ [META.serverInfo]: SERVER_INFO });
 
 const initializeResult = (requested: string): InitializeResult => ({
   protocolVersion: negotiate(requested),
   capabilities: { tools: { listChanged: false }, logging: {} },
-  serverInfo: { name: 'lakehouse-mcp', title: 'Lakehouse MCP', version: SERVER_VERSION },
+  serverInfo: SERVER_INFO,
   instructions: INSTRUCTIONS,
 });
 
+/** How a tool call is answered: the era of its request, its revision and the level of log messages it wants. */
+interface CallEra {
+  modern: boolean;
+  protocolVersion: string;
+  /** No `notifications/message` when undefined. */
+  logLevel: LoggingLevel | undefined;
+}
+
 /** The transport's own checks, before the body is read: method, Host, Origin, Accept, Content-Type. */
-function checkHttp(ctx: AppContext, endpoint: Endpoint): void {
+function checkHttp(ctx: AppContext, endpoint: Endpoint, modern: boolean): void {
   if (ctx.method !== 'POST') {
     throw httpError(
       405,
-      HTTP_LAYER_ERROR,
+      transportErrorCode(modern, 405),
       'Method not allowed: this stateless MCP endpoint takes POST only (no SSE stream, no session to delete).',
       null,
       { allow: 'POST' },
@@ -112,31 +126,35 @@ function checkHttp(ctx: AppContext, endpoint: Endpoint): void {
   }
   if (!endpoint.hostAllowed(ctx.host)) {
     const expected = new URL(endpoint.services.config.publicUrl).host;
-    throw httpError(403, HTTP_LAYER_ERROR, `Forbidden: unexpected Host header; this server answers as ${expected}.`);
+    throw httpError(403, transportErrorCode(modern, 403), `Forbidden: unexpected Host header; this server answers as ${expected}.`);
   }
   if (!endpoint.originAllowed(ctx.get('origin') || undefined)) {
-    throw httpError(403, HTTP_LAYER_ERROR, 'Forbidden: this Origin is not allowed (see ALLOWED_ORIGINS).');
+    throw httpError(403, transportErrorCode(modern, 403), 'Forbidden: this Origin is not allowed (see ALLOWED_ORIGINS).');
   }
   if (!acceptsJsonAndSse(ctx.get('accept'))) {
-    throw httpError(406, HTTP_LAYER_ERROR, 'Not Acceptable: the Accept header must list both application/json and text/event-stream.');
+    throw httpError(
+      406,
+      transportErrorCode(modern, 406),
+      'Not Acceptable: the Accept header must list both application/json and text/event-stream.',
+    );
   }
   if (!isJsonContentType(ctx.get('content-type'))) {
-    throw httpError(415, HTTP_LAYER_ERROR, 'Unsupported Media Type: send one JSON-RPC message as application/json.');
+    throw httpError(415, transportErrorCode(modern, 415), 'Unsupported Media Type: send one JSON-RPC message as application/json.');
   }
 }
 
 /** The request body as JSON, within the size limit. */
-async function readBody(ctx: AppContext, bodyLimit: number): Promise<unknown> {
+async function readBody(ctx: AppContext, bodyLimit: number, modern: boolean): Promise<unknown> {
   const declared = ctx.request.length;
   if (declared !== undefined && declared > bodyLimit) {
-    throw httpError(413, HTTP_LAYER_ERROR, `The request body is larger than ${bodyLimit} bytes.`);
+    throw httpError(413, transportErrorCode(modern, 413), `The request body is larger than ${bodyLimit} bytes.`);
   }
   let text: string;
   try {
     text = await getRawBody(ctx.req, { limit: bodyLimit, length: declared, encoding: 'utf8' });
   } catch (error) {
     const status = (error as { status?: number }).status;
-    if (status === 413) throw httpError(413, HTTP_LAYER_ERROR, `The request body is larger than ${bodyLimit} bytes.`);
+    if (status === 413) throw httpError(413, transportErrorCode(modern, 413), `The request body is larger than ${bodyLimit} bytes.`);
     throw httpError(400, ErrorCode.ParseError, 'Parse error: the request body could not be read.');
   }
   try {
@@ -190,11 +208,12 @@ async function authenticate(
   endpoint: Endpoint,
   method: string | undefined,
   id: RequestId | null,
+  modern: boolean,
 ): Promise<Principal | undefined> {
   const header = ctx.get('authorization');
   if (!header) {
-    if (method !== undefined && PUBLIC_METHODS.has(method)) return undefined;
-    throw httpError(401, HTTP_LAYER_ERROR, 'Unauthorized: send an OAuth access token (Authorization: Bearer …).', id, {
+    if (method !== undefined && (modern ? MODERN_PUBLIC_METHODS : PUBLIC_METHODS).has(method)) return undefined;
+    throw httpError(401, transportErrorCode(modern, 401), 'Unauthorized: send an OAuth access token (Authorization: Bearer …).', id, {
       'www-authenticate': endpoint.challenge({ scope: 'read write' }),
     });
   }
@@ -204,12 +223,14 @@ async function authenticate(
     return await endpoint.services.oauth.verifier.verify(match[1]);
   } catch (error) {
     if (error instanceof AppError && error.status === 401) {
-      throw httpError(401, HTTP_LAYER_ERROR, `Unauthorized: ${error.message}`, id, {
+      throw httpError(401, transportErrorCode(modern, 401), `Unauthorized: ${error.message}`, id, {
         'www-authenticate': endpoint.challenge({ error: 'invalid_token', error_description: error.message, scope: 'read write' }),
       });
     }
-    if (error instanceof AppError && error.expose) throw httpError(error.status, HTTP_LAYER_ERROR, error.message, id, error.headers);
-    if (isDatabaseUnavailable(error)) throw httpError(503, HTTP_LAYER_ERROR, DATABASE_UNAVAILABLE_MESSAGE, id, { 'retry-after': '2' });
+    if (error instanceof AppError && error.expose)
+      throw httpError(error.status, transportErrorCode(modern, error.status), error.message, id, error.headers);
+    if (isDatabaseUnavailable(error))
+      throw httpError(503, transportErrorCode(modern, 503), DATABASE_UNAVAILABLE_MESSAGE, id, { 'retry-after': '2' });
     endpoint.services.log.error({ req_id: ctx.state.requestId, err: error }, 'token verification failed');
     throw httpError(500, ErrorCode.InternalError, 'Internal error', id);
   }
@@ -225,9 +246,10 @@ async function callTool(
   endpoint: Endpoint,
   request: JSONRPCRequest,
   principal: Principal,
-  protocolVersion: string,
+  era: CallEra,
   channel: ResponseChannel,
 ): Promise<string> {
+  const { modern, protocolVersion, logLevel } = era;
   const parsed = CallToolRequestSchema.safeParse(request);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ');
@@ -238,9 +260,12 @@ async function callTool(
   const controller = new AbortController();
   const unregister = endpoint.inFlight.add(principal, request.id, controller);
   const stopWatching = abortWhenClientLeaves(ctx.res, controller);
-  // Notifications go out only for a call that asked for progress (the answer then becomes an SSE stream).
-  const notify = (notification: JSONRPCNotification) => {
-    if (progressToken !== undefined && !controller.signal.aborted) channel.notify(notification);
+  // Notifications (the answer then becomes an SSE stream) go out only when asked for: progress for a call with
+  // a progressToken; log messages, on the legacy path with the progress, on the modern one when _meta names a
+  // log level (logging, 2026-07-28).
+  const logsWanted = modern ? logLevel !== undefined : progressToken !== undefined;
+  const notify = (notification: JSONRPCNotification, wanted: boolean) => {
+    if (wanted && !controller.signal.aborted) channel.notify(notification);
   };
   try {
     const outcome = await invokeTool(endpoint.services, endpoint.tools, name, args ?? {}, {
@@ -251,19 +276,22 @@ async function callTool(
       protocolVersion,
       content: [],
       progress: (progress, total, message) =>
-        notify({
-          jsonrpc: '2.0',
-          method: 'notifications/progress',
-          params: {
-            progressToken: progressToken ?? '',
-            progress,
-            ...(total === undefined ? {} : { total }),
-            ...(message === undefined ? {} : { message }),
+        notify(
+          {
+            jsonrpc: '2.0',
+            method: 'notifications/progress',
+            params: {
+              progressToken: progressToken ?? '',
+              progress,
+              ...(total === undefined ? {} : { total }),
+              ...(message === undefined ? {} : { message }),
+            },
           },
-        }),
+          progressToken !== undefined,
+        ),
       clientLog: (level: ClientLogLevel, data: unknown) => {
-        if (LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(DEFAULT_CLIENT_LOG_LEVEL)) return;
-        notify({ jsonrpc: '2.0', method: 'notifications/message', params: { level, logger: name, data } });
+        if (logLevel === undefined || LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(logLevel)) return;
+        notify({ jsonrpc: '2.0', method: 'notifications/message', params: { level, logger: name, data } }, logsWanted);
       },
     });
     if (outcome.ok) {
@@ -271,17 +299,20 @@ async function callTool(
       // The same JSON twice, serialized once: as structuredContent and as a text item for older clients.
       // Content items a tool added (an image) follow the text item.
       const extra = outcome.content.map((item) => `,${JSON.stringify(item)}`).join('');
-      return resultWithRawJson(
-        request.id,
-        `{"content":[{"type":"text","text":${JSON.stringify(text)}}${extra}],"structuredContent":${text}}`,
-      );
+      const fields = `"content":[{"type":"text","text":${JSON.stringify(text)}}${extra}],"structuredContent":${text}`;
+      return resultWithRawJson(request.id, modern ? `{"resultType":"complete",${fields},"_meta":${SERVER_INFO_META}}` : `{${fields}}`);
     }
     const { error } = outcome;
-    if (outcome.cancelled) return serialize(jsonRpcError(request.id, HTTP_LAYER_ERROR, error.message));
+    if (outcome.cancelled) return serialize(jsonRpcError(request.id, transportErrorCode(modern, 499), error.message));
     if (error.code === 'unknown_tool') return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, error.message));
     if (error.code === 'insufficient_scope')
-      throw httpError(403, HTTP_LAYER_ERROR, `Forbidden: ${error.message}`, request.id, error.headers);
-    return serialize({ jsonrpc: '2.0', id: request.id, result: toolErrorResult(error, ctx.state.requestId) });
+      throw httpError(403, transportErrorCode(modern, 403), `Forbidden: ${error.message}`, request.id, error.headers);
+    const result = toolErrorResult(error, ctx.state.requestId);
+    return serialize({
+      jsonrpc: '2.0',
+      id: request.id,
+      result: modern ? { resultType: 'complete', ...result, _meta: { ...result._meta, [META.serverInfo]: SERVER_INFO } } : result,
+    });
   } finally {
     unregister();
     stopWatching();
@@ -345,10 +376,127 @@ async function handleRequest(
     case 'tools/list':
       return resultWithRawJson(request.id, endpoint.catalogue.listResultJson((principal as Principal).scopes));
     case 'tools/call':
-      return callTool(ctx, endpoint, request, principal as Principal, protocolVersion, channel);
+      return callTool(
+        ctx,
+        endpoint,
+        request,
+        principal as Principal,
+        { modern: false, protocolVersion, logLevel: DEFAULT_CLIENT_LOG_LEVEL },
+        channel,
+      );
     default:
       return serialize(jsonRpcError(request.id, ErrorCode.MethodNotFound, `Method not found: ${request.method.slice(0, 100)}`));
   }
+}
+
+/** How long a client may reuse a listing (tools/list, server/discover, …): a deploy reaches clients within this. */
+const CACHE_TTL_MS = 300_000;
+
+/** The methods of MCP 2026-07-28 served here; anything else (ping, logging/setLevel, initialize, …) is 404. */
+const MODERN_METHODS: ReadonlySet<string> = new Set([
+  'server/discover',
+  'tools/list',
+  'tools/call',
+  'prompts/list',
+  'prompts/get',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+  'subscriptions/listen',
+]);
+
+/** A modern result: `resultType`, the fields, and who answered in `_meta`. */
+const modernResult = (id: RequestId, fields: Record<string, unknown>): string =>
+  resultWithRawJson(
+    id,
+    `{"resultType":"complete",${JSON.stringify(fields).slice(1, -1)}${Object.keys(fields).length ? ',' : ''}"_meta":${SERVER_INFO_META}}`,
+  );
+
+/**
+ * server/discover, the same for every caller (so it answers without a token, and may be cached publicly).
+ * Prompts and resources are declared, with empty lists for now: clients can list them and cache the lists.
+ */
+const DISCOVER_FIELDS = {
+  supportedVersions: [...MODERN_VERSIONS],
+  capabilities: { tools: {}, prompts: {}, resources: {}, logging: {} },
+  instructions: INSTRUCTIONS,
+  ttlMs: CACHE_TTL_MS,
+  cacheScope: 'public',
+};
+
+/** Answers one modern request (JSON-RPC errors of the method itself travel with HTTP 200). */
+async function handleModernRequest(
+  ctx: AppContext,
+  endpoint: Endpoint,
+  request: JSONRPCRequest,
+  principal: Principal | undefined,
+  envelope: ModernEnvelope,
+  channel: ResponseChannel,
+): Promise<string | undefined> {
+  const { id } = request;
+  const params = (request.params ?? {}) as Record<string, unknown>;
+  const invalid = (message: string) => serialize(jsonRpcError(id, ErrorCode.InvalidParams, `Invalid params: ${message}`));
+  // Lists of what the server offers depend on the token's scopes (tools) or environment: cached per token.
+  const emptyList = (key: string) => modernResult(id, { [key]: [], ttlMs: CACHE_TTL_MS, cacheScope: 'private' });
+  switch (request.method) {
+    case 'server/discover':
+      return modernResult(id, DISCOVER_FIELDS);
+    case 'tools/list':
+      return resultWithRawJson(id, endpoint.catalogue.modernListResultJson((principal as Principal).scopes));
+    case 'tools/call':
+      return callTool(
+        ctx,
+        endpoint,
+        request,
+        principal as Principal,
+        { modern: true, protocolVersion: envelope.protocolVersion, logLevel: envelope.logLevel },
+        channel,
+      );
+    case 'prompts/list':
+      return emptyList('prompts');
+    case 'resources/list':
+      return emptyList('resources');
+    case 'resources/templates/list':
+      return emptyList('resourceTemplates');
+    case 'prompts/get':
+      return invalid(`no prompt named ${JSON.stringify(String(params.name)).slice(0, 100)}; prompts/list names them.`);
+    case 'resources/read': {
+      const uri = String(params.uri);
+      return serialize(jsonRpcError(id, ErrorCode.InvalidParams, `Resource not found: ${uri.slice(0, 200)}`, { uri }));
+    }
+    case 'subscriptions/listen':
+      return listen(ctx, request, channel);
+    default:
+      return serialize(jsonRpcError(id, ErrorCode.MethodNotFound, `Method not found: ${request.method.slice(0, 100)}`));
+  }
+}
+
+/** A comment line every so often keeps proxies from closing an idle subscription stream. */
+const LISTEN_KEEPALIVE_MS = 15_000;
+
+/**
+ * subscriptions/listen: the acknowledgement first, naming the notification types honoured (none yet: the
+ * catalogue does not change while a process runs, and there are no prompts or resources to watch), then an
+ * open SSE stream with keep-alive comments until the client closes it. Answers nothing else.
+ */
+async function listen(ctx: AppContext, request: JSONRPCRequest, channel: ResponseChannel): Promise<string | undefined> {
+  const filter = (request.params as { notifications?: unknown } | undefined)?.notifications;
+  if (typeof filter !== 'object' || filter === null || Array.isArray(filter)) {
+    return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, 'Invalid params: params.notifications (an object) is required.'));
+  }
+  channel.notify({
+    jsonrpc: '2.0',
+    method: 'notifications/subscriptions/acknowledged',
+    params: { _meta: { [META.subscriptionId]: request.id }, notifications: {} },
+  });
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => channel.comment('keepalive'), LISTEN_KEEPALIVE_MS);
+    ctx.res.once('close', () => {
+      clearInterval(timer);
+      resolve();
+    });
+  });
+  return undefined;
 }
 
 /** notifications/cancelled aborts the caller's own matching request; other notifications need nothing. */
@@ -362,10 +510,17 @@ function handleNotification(endpoint: Endpoint, notification: JSONRPCNotificatio
 
 /** One POST: transport checks, the message, the caller, then the answer (JSON, or an SSE stream). */
 async function serve(ctx: AppContext, endpoint: Endpoint): Promise<void> {
-  checkHttp(ctx, endpoint);
-  const { message, method, id } = parseMessage(await readBody(ctx, endpoint.bodyLimit));
+  // The era: a modern version header says so before the body is read (for the codes of transport errors);
+  // otherwise the body's `_meta` does. Everything else is served as the initialize-based revisions.
+  const modernHeader = isModernVersionHeader(ctx.get('mcp-protocol-version'));
+  checkHttp(ctx, endpoint, modernHeader);
+  const { message, method, id } = parseMessage(await readBody(ctx, endpoint.bodyLimit, modernHeader));
+  if (modernHeader || claimsModern(message)) {
+    await serveModern(ctx, endpoint, message, method, id);
+    return;
+  }
   const protocolVersion = protocolVersionOf(ctx, method, id);
-  const principal = await authenticate(ctx, endpoint, method, id);
+  const principal = await authenticate(ctx, endpoint, method, id, false);
 
   if (!('method' in message) || !('id' in message)) {
     // A notification, or a response to a request we never send: accepted, nothing to answer.
@@ -381,6 +536,40 @@ async function serve(ctx: AppContext, endpoint: Endpoint): Promise<void> {
     ctx.respond = false;
   });
   const response = await handleRequest(ctx, endpoint, message, principal, protocolVersion, channel);
+  if (channel.isStreaming) {
+    channel.endStream(response);
+    return;
+  }
+  ctx.status = 200;
+  ctx.type = 'application/json';
+  ctx.body = response;
+}
+
+/** One modern POST: the revision's checks, then the caller, then the answer. */
+async function serveModern(
+  ctx: AppContext,
+  endpoint: Endpoint,
+  message: JSONRPCMessage,
+  method: string | undefined,
+  id: RequestId | null,
+): Promise<void> {
+  if (!('method' in message) || !('id' in message)) {
+    // Notifications (cancellation) need no envelope; responses are never expected.
+    const principal = await authenticate(ctx, endpoint, method, id, true);
+    if ('method' in message) handleNotification(endpoint, message, principal);
+    ctx.status = 202;
+    ctx.body = '';
+    ctx.remove('content-type');
+    return;
+  }
+  const envelope = checkModernRequest(message, (name) => ctx.get(name), MODERN_METHODS);
+  const principal = await authenticate(ctx, endpoint, method, id, true);
+  const channel = new ResponseChannel(ctx.res, () => {
+    ctx.status = 200;
+    ctx.respond = false;
+  });
+  const response = await handleModernRequest(ctx, endpoint, message, principal, envelope, channel);
+  if (response === undefined) return;
   if (channel.isStreaming) {
     channel.endStream(response);
     return;
@@ -412,7 +601,7 @@ export function createMcpEndpoint(options: McpEndpointOptions): Middleware<AppSt
     path,
     bodyLimit: options.bodyLimit ?? MCP_BODY_LIMIT,
     tools,
-    catalogue: new ToolCatalogue(tools.tools),
+    catalogue: new ToolCatalogue(tools.tools, { ttlMs: CACHE_TTL_MS, _meta: { [META.serverInfo]: SERVER_INFO } }),
     inFlight: new InFlightRequests(),
     hostAllowed: hostChecker(services.config.publicUrl),
     originAllowed: originChecker(services.config.allowedOrigins),

@@ -45,6 +45,11 @@ export class ResponseChannel {
     this.res.write(sseEvent(JSON.stringify(notification)));
   }
 
+  /** An SSE comment line (ignored by clients; keeps idle connections alive). Only valid once streaming. */
+  comment(text: string): void {
+    if (this.streaming && this.isOpen) this.res.write(`: ${text}\n\n`);
+  }
+
   /** Ends an SSE stream with the response as its last event. Only valid once streaming. */
   endStream(responseJson: string): void {
     if (!this.isOpen) return;

@@ -9,21 +9,31 @@ function served({ name, title, description, inputSchema, outputSchema, annotatio
   return { name, title, description, inputSchema, outputSchema, annotations };
 }
 
+/** What a modern (2026-07-28) `tools/list` result adds: how long to cache it, and who answered. */
+export interface ModernListFields {
+  ttlMs: number;
+  _meta: Record<string, unknown>;
+}
+
 /**
- * The catalogue with each `tools/list` result precomputed as JSON text, once per scope set (there are four),
- * so that listing tools costs a map lookup and a string concatenation.
+ * The catalogue with each `tools/list` result precomputed as JSON text, once per scope set (there are four)
+ * and era, so that listing tools costs a map lookup and a string concatenation.
  */
 export class ToolCatalogue {
   private readonly byName = new Map<string, ToolDefinition>();
   private readonly listJson = new Map<string, string>();
+  private readonly modernListJson = new Map<string, string>();
 
-  constructor(tools: readonly ToolDefinition[]) {
+  constructor(tools: readonly ToolDefinition[], modern: ModernListFields) {
     for (const tool of tools) this.byName.set(tool.name, tool);
     const subsets: Scope[][] = [[], ['read'], ['write'], ['read', 'write']];
     for (const subset of subsets) {
       const scopes = new Set(subset);
       const visible = tools.filter((t) => scopes.has(t.scope)).map(served);
       this.listJson.set(scopeKey(scopes), JSON.stringify({ tools: visible }));
+      // `private`: the list depends on the token's scopes.
+      const result = { resultType: 'complete', tools: visible, ttlMs: modern.ttlMs, cacheScope: 'private', _meta: modern._meta };
+      this.modernListJson.set(scopeKey(scopes), JSON.stringify(result));
     }
   }
 
@@ -34,5 +44,10 @@ export class ToolCatalogue {
   /** The `tools/list` result for a token with these scopes, as JSON text. */
   listResultJson(scopes: ReadonlySet<Scope>): string {
     return this.listJson.get(scopeKey(scopes)) ?? '{"tools":[]}';
+  }
+
+  /** The same as a 2026-07-28 result (resultType, cache hints, server identity). */
+  modernListResultJson(scopes: ReadonlySet<Scope>): string {
+    return this.modernListJson.get(scopeKey(scopes)) ?? this.modernListJson.get('') ?? '';
   }
 }

@@ -51,7 +51,7 @@ describe('npm run bench (smoke)', () => {
         s6_startup: s6,
         s7_huge_values: s7,
       } = results.scenarios;
-      for (const server of ['ours', 'reference', 'limit']) {
+      for (const server of ['ours', 'modern', 'reference', 'limit']) {
         assert.ok((s1?.medians?.[server]?.rps ?? 0) > 0, `scenario 1 ${server}`);
         assert.equal(s1?.medians?.[server]?.errors, 0, `scenario 1 ${server} errors`);
       }
@@ -64,7 +64,8 @@ describe('npm run bench (smoke)', () => {
       assert.ok((s5?.medians?.ours?.rps ?? 0) > 0 && (s5?.medians?.limit?.rps ?? 0) > 0, 'scenario 5');
       assert.ok(Number(s6?.npmStartToReadyMs) > 0, 'scenario 6');
       assert.ok(Number(s7?.queries) >= 6 && Number(s7?.environments) >= 3 && Number(s7?.wallMs) > 0, 'scenario 7');
-      assert.equal(results.targets.length, 10);
+      assert.equal(results.targets.length, 11);
+      assert.match(output, /\| 1m the same call as MCP 2026-07-28 @32/);
       assert.match(output, /\| 1 tools\/call get_session_context @32/);
     } finally {
       await database.drop();

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { toolCatalogue } from '../../../src/generated/tools.js';
@@ -11,6 +13,8 @@ import { startBearerProxy, startMcpTestServer, type McpTestServer } from '../../
 // the server's PUBLIC_URL, as a real reverse proxy would be, so the Host and Origin checks stay on.
 
 const CONFORMANCE = ['-y', '-p', 'node@22', '-p', '@modelcontextprotocol/conformance@0.1.16', '--', 'conformance'];
+/** The suite of MCP 2026-07-28 (its scenarios exist only in the 0.2 alphas). */
+const CONFORMANCE_MODERN = ['-y', '-p', 'node@22', '-p', '@modelcontextprotocol/conformance@0.2.0-alpha.12', '--', 'conformance'];
 const INSPECTOR = ['-y', '@modelcontextprotocol/inspector-cli@1.0.3', '--cli'];
 /**
  * inspector-cli 1.0.3 tests for `../package.json` relative to the working directory but imports it relative
@@ -54,12 +58,21 @@ function npx(args: string[], cwd?: string, timeoutMs = RUN_TIMEOUT_MS): Promise<
   });
 }
 
-/** npm could not fetch the package (offline, registry down): the test skips rather than fails. */
+/** npm could not fetch the package (offline, registry down): the test skips rather than fails, except in CI. */
 const fetchFailed = (run: Run) =>
   run.code !== 0 &&
   /npm (ERR!|error) (code )?(E404|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNREFUSED|ECONNRESET|ENETUNREACH|network)|could not determine executable/i.test(
     run.stderr,
   );
+
+/** Skips a test whose suite could not be fetched; under CI=true that is a failure, never a skip. */
+function skipUnfetched(t: { skip(message: string): void }, run: Run, what: string): boolean {
+  if (!fetchFailed(run)) return false;
+  const reason = `npx could not fetch ${what}: ${run.stderr.split('\n').find((l) => /ERR|error/.test(l)) ?? ''}`;
+  if (process.env.CI === 'true') assert.fail(`${reason} (CI=true: a suite that cannot run is a failure)\n${explain(run)}`);
+  t.skip(reason);
+  return true;
+}
 
 function explain(run: Run): string {
   return `exit ${String(run.code)}${run.timedOut ? ' (timed out)' : ''}\n--- stdout\n${run.stdout.slice(-6000)}\n--- stderr\n${run.stderr.slice(-3000)}`;
@@ -106,10 +119,85 @@ const NOT_APPLICABLE: Record<string, string> = {
   'prompts-get-with-image': 'the server offers no prompts capability',
 };
 
+/**
+ * MCP 2026-07-28 (suite 0.2.0-alpha.12, `--requirements 2026-07-28`): every scenario is run and its checks
+ * read from checks.json. A scenario that needs the suite's own fixtures (its test tools, prompts and
+ * resources) does not apply; of the others, only the checks listed here may fail, each for its reason.
+ */
+const MODERN_NOT_APPLICABLE: Record<string, string> = {
+  'completion-complete': 'needs the suite’s prompt test_prompt_with_arguments and completions, which the server does not offer',
+  'tools-call-simple-text': 'needs the suite’s test tool test_simple_text',
+  'tools-call-image': 'needs the suite’s test tool test_image_content',
+  'tools-call-audio': 'needs the suite’s test tool test_audio_content',
+  'tools-call-embedded-resource': 'needs the suite’s test tool test_embedded_resource',
+  'tools-call-mixed-content': 'needs the suite’s test tool test_multiple_content_types',
+  'tools-call-error': 'needs the suite’s test tool test_error_handling',
+  'tools-call-with-progress': 'needs the suite’s test tool test_tool_with_progress (progress is tested in modern.test.ts)',
+  'json-schema-2020-12': 'needs the suite’s test tool json_schema_2020_12_tool',
+  'resources-read-text': 'needs the suite’s resource test://static-text',
+  'resources-read-binary': 'needs the suite’s resource test://static-binary',
+  'resources-templates-read': 'needs the suite’s resource template test://template/{id}/data',
+  'prompts-get-simple': 'needs the suite’s prompt test_simple_prompt',
+  'prompts-get-with-args': 'needs the suite’s prompt test_prompt_with_arguments',
+  'prompts-get-embedded-resource': 'needs the suite’s prompt test_prompt_with_embedded_resource',
+  'prompts-get-with-image': 'needs the suite’s prompt test_prompt_with_image',
+  'http-custom-header-server-validation': 'needs a tool declaring x-mcp-header parameters; ours declare none',
+};
+for (const kind of [
+  'basic-elicitation',
+  'basic-sampling',
+  'basic-list-roots',
+  'request-state',
+  'multiple-input-requests',
+  'multi-round',
+  'missing-input-response',
+  'non-tool-request',
+  'result-type',
+  'tampered-state',
+  'capability-check',
+  'ignore-extra-params',
+  'validate-input',
+]) {
+  MODERN_NOT_APPLICABLE[`input-required-result-${kind}`] =
+    'needs the suite’s test tools that answer input_required (MRTR); ours never ask the client for input';
+}
+/** The `io.modelcontextprotocol/tasks` extension (not scored): this server does not offer it. */
+const notOffered = (scenario: string) =>
+  scenario.startsWith('tasks-') ? 'the io.modelcontextprotocol/tasks extension, which this server does not offer' : undefined;
+
+/** Checks of applicable scenarios that need the suite's test tools, by `scenario:check-id`. */
+const MODERN_CHECKS_NOT_APPLICABLE: Record<string, string> = {
+  'server-stateless:sep-2575-server-rejects-undeclared-capability': 'needs the suite’s test tool test_missing_capability',
+  'server-stateless:sep-2575-missing-capability-http-400': 'needs the suite’s test tool test_missing_capability',
+  'server-stateless:sep-2575-http-server-no-independent-requests-on-stream': 'needs the suite’s test tool test_streaming_elicitation',
+  'server-stateless:sep-2575-server-no-log-without-loglevel': 'needs the suite’s test tool test_logging_tool (tested in modern.test.ts)',
+};
+
+interface Check {
+  id: string;
+  status: 'SUCCESS' | 'FAILURE' | 'WARNING' | 'SKIPPED' | 'INFO';
+  errorMessage?: string;
+}
+
+/** The checks of each scenario a `-o DIR` run wrote (`DIR/server-<scenario>-<time>/checks.json`). */
+function readChecks(dir: string): Map<string, Check[]> {
+  const scenarios = new Map<string, Check[]>();
+  for (const entry of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+    const scenario = /^server-(.+)-\d{4}-\d{2}-\d{2}T/.exec(entry)?.[1];
+    const file = path.join(dir, entry, 'checks.json');
+    if (scenario && fs.existsSync(file)) scenarios.set(scenario, JSON.parse(fs.readFileSync(file, 'utf8')) as Check[]);
+  }
+  return scenarios;
+}
+
+const count = (checks: Check[], status: Check['status']) => checks.filter((c) => c.status === status).length;
+
 let proxied: McpTestServer;
 let direct: McpTestServer;
 let proxy: Awaited<ReturnType<typeof startBearerProxy>>;
 const runs = new Map<string, Promise<Run>>();
+const modernDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-conformance-2026-'));
+let modernRun: Promise<Run>;
 
 before(async () => {
   proxy = await startBearerProxy();
@@ -120,9 +208,15 @@ before(async () => {
   direct = await startMcpTestServer({ database: proxied.database });
   // The suite runs one scenario per process; start them all at once (each takes a few seconds).
   for (const scenario of REQUIRED) runs.set(scenario, npx([...CONFORMANCE, 'server', '--url', `${proxy.url}/v1`, '--scenario', scenario]));
+  modernRun = npx(
+    [...CONFORMANCE_MODERN, 'server', '--url', `${proxy.url}/v1`, '--requirements', '2026-07-28', '-o', modernDir],
+    undefined,
+    240_000,
+  );
 });
 after(async () => {
-  await Promise.allSettled(runs.values());
+  await Promise.allSettled([...runs.values(), modernRun]);
+  fs.rmSync(modernDir, { recursive: true, force: true });
   await direct?.close();
   await proxied?.close();
   await proxy?.close();
@@ -132,8 +226,7 @@ describe('MCP conformance suite (@modelcontextprotocol/conformance 0.1.16, serve
   for (const scenario of REQUIRED) {
     it(`passes the ${scenario} scenario`, async (t) => {
       const run = await (runs.get(scenario) ?? assert.fail('not started'));
-      if (fetchFailed(run))
-        return t.skip(`npx could not fetch the conformance suite: ${run.stderr.split('\n').find((l) => /ERR|error/.test(l)) ?? ''}`);
+      if (skipUnfetched(t, run, 'the conformance suite 0.1.16')) return;
       assert.equal(run.code, 0, explain(run));
       assert.doesNotMatch(run.stdout, /FAILURE|✗/, explain(run));
     });
@@ -142,6 +235,41 @@ describe('MCP conformance suite (@modelcontextprotocol/conformance 0.1.16, serve
     it(`does not apply: ${scenario}`, { skip: `not applicable: ${reason}` }, () => undefined);
   }
 });
+
+describe(
+  'MCP conformance suite for 2026-07-28 (@modelcontextprotocol/conformance 0.2.0-alpha.12, server mode)',
+  { timeout: 300_000 },
+  () => {
+    it('passes every applicable scenario: no failure but the checks that need the suite’s test tools', async (t) => {
+      const run = await modernRun;
+      if (skipUnfetched(t, run, 'the conformance suite 0.2.0-alpha.12')) return;
+      const scenarios = readChecks(modernDir);
+      assert.ok(scenarios.size >= 20, `the suite wrote results for ${scenarios.size} scenarios\n${explain(run)}`);
+      const table: string[] = [];
+      const unexpected: string[] = [];
+      for (const [scenario, checks] of [...scenarios].sort(([a], [b]) => a.localeCompare(b))) {
+        const notApplicable = MODERN_NOT_APPLICABLE[scenario] ?? notOffered(scenario);
+        const failures = checks.filter((c) => c.status === 'FAILURE');
+        const excused = failures.filter((c) => MODERN_CHECKS_NOT_APPLICABLE[`${scenario}:${c.id}`]);
+        table.push(
+          `| ${scenario} | ${count(checks, 'SUCCESS')} | ${failures.length} | ${count(checks, 'WARNING')} | ${count(checks, 'SKIPPED')} | ` +
+            `${notApplicable ? `n/a: ${notApplicable}` : excused.length ? `pass (${excused.length} check(s) need the suite’s test tools)` : 'pass'} |`,
+        );
+        if (notApplicable) continue;
+        for (const failure of failures) {
+          if (!MODERN_CHECKS_NOT_APPLICABLE[`${scenario}:${failure.id}`])
+            unexpected.push(`${scenario}:${failure.id}: ${failure.errorMessage ?? ''}`);
+        }
+      }
+      for (const line of ['| scenario | passed | failed | warnings | skipped | verdict |', '|---|---|---|---|---|---|', ...table])
+        t.diagnostic(line);
+      assert.deepEqual(unexpected, [], explain(run));
+      for (const scenario of Object.keys(MODERN_NOT_APPLICABLE)) {
+        assert.ok(scenarios.has(scenario), `the not-applicable list names ${scenario}, which the suite no longer runs`);
+      }
+    });
+  },
+);
 
 describe('MCP Inspector CLI (@modelcontextprotocol/inspector-cli 1.0.3)', { timeout: RUN_TIMEOUT_MS + 30_000 }, () => {
   const inspect = (...args: string[]) =>
@@ -152,7 +280,7 @@ describe('MCP Inspector CLI (@modelcontextprotocol/inspector-cli 1.0.3)', { time
 
   it('lists the tools a read token may call', async (t) => {
     const run = await inspect('--method', 'tools/list');
-    if (fetchFailed(run)) return t.skip('npx could not fetch the Inspector CLI');
+    if (skipUnfetched(t, run, 'the Inspector CLI')) return;
     assert.equal(run.code, 0, explain(run));
     const listed = (JSON.parse(run.stdout) as { tools: { name: string }[] }).tools.map((tool) => tool.name).sort();
     assert.deepEqual(
@@ -169,7 +297,7 @@ describe('MCP Inspector CLI (@modelcontextprotocol/inspector-cli 1.0.3)', { time
       inspect('--method', 'tools/call', '--tool-name', 'get_session_context'),
       inspect('--method', 'tools/call', '--tool-name', 'search_docs', '--tool-arg', 'query=connection', 'limit=2'),
     ]);
-    if (fetchFailed(session)) return t.skip('npx could not fetch the Inspector CLI');
+    if (skipUnfetched(t, session, 'the Inspector CLI')) return;
     assert.equal(session.code, 0, explain(session));
     const context = JSON.parse(session.stdout) as { structuredContent: { environment: { name: string }; scopes: string[] } };
     assert.equal(context.structuredContent.environment.name, direct.principals.read.environment);
@@ -181,7 +309,7 @@ describe('MCP Inspector CLI (@modelcontextprotocol/inspector-cli 1.0.3)', { time
 
   it('is refused without a token, with the OAuth challenge', async (t) => {
     const run = await npx([...INSPECTOR, direct.mcpUrl, '--transport', 'http', '--method', 'tools/list'], INSPECTOR_CWD);
-    if (fetchFailed(run)) return t.skip('npx could not fetch the Inspector CLI');
+    if (skipUnfetched(t, run, 'the Inspector CLI')) return;
     assert.notEqual(run.code, 0, explain(run));
     assert.match(run.stdout + run.stderr, /401|Unauthorized/i, explain(run));
   });
