@@ -229,6 +229,11 @@ describe('MCP conformance suite (@modelcontextprotocol/conformance 0.1.16, serve
       if (skipUnfetched(t, run, 'the conformance suite 0.1.16')) return;
       assert.equal(run.code, 0, explain(run));
       assert.doesNotMatch(run.stdout, /FAILURE|✗/, explain(run));
+      const statuses = [...run.stdout.matchAll(/\] (SUCCESS|FAILURE|WARNING|SKIPPED|INFO)\b/g)].map((m) => m[1]);
+      const tally = (status: string) => statuses.filter((s) => s === status).length;
+      t.diagnostic(
+        `${scenario}: ${tally('SUCCESS')} passed, ${tally('FAILURE')} failed, ${tally('WARNING')} warnings, ${tally('SKIPPED')} skipped`,
+      );
     });
   }
   for (const [scenario, reason] of Object.entries(NOT_APPLICABLE)) {

@@ -221,6 +221,25 @@ describe('MCP 2026-07-28: the envelope and the headers', () => {
   });
 });
 
+describe('MCP 2026-07-28: transport errors', () => {
+  it('answers them with the standard JSON-RPC codes, never the legacy -32000 range', async () => {
+    const get = await fetch(server.mcpUrl, { headers: { 'mcp-protocol-version': VERSION, accept: 'text/event-stream' } });
+    assert.equal(get.status, 405);
+    assert.equal(((await get.json()) as { error: { code: number } }).error.code, -32600);
+    const noAccept = await post({ method: 'tools/list', headers: { accept: 'application/json' } });
+    assertError(noAccept, 406, -32600);
+    const forged = await post({ method: 'tools/list', token: 'forged' });
+    assertError(forged, 401, -32600);
+    const wrongType = await fetch(server.mcpUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', accept: 'application/json, text/event-stream', 'mcp-protocol-version': VERSION },
+      body: '{}',
+    });
+    assert.equal(wrongType.status, 415);
+    assert.equal(((await wrongType.json()) as { error: { code: number } }).error.code, -32600);
+  });
+});
+
 describe('MCP 2026-07-28: the method table', () => {
   it('answers 404 with -32601 to removed and unknown methods, initialize with modern headers included', async () => {
     for (const method of ['ping', 'logging/setLevel', 'initialize', 'resources/subscribe', 'completion/complete', 'no/such']) {
