@@ -196,6 +196,7 @@ let proxied: McpTestServer;
 let direct: McpTestServer;
 let proxy: Awaited<ReturnType<typeof startBearerProxy>>;
 const runs = new Map<string, Promise<Run>>();
+const legacyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-conformance-2025-'));
 const modernDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mcp-conformance-2026-'));
 let modernRun: Promise<Run>;
 
@@ -207,7 +208,9 @@ before(async () => {
   // A second process on the same database, reached directly, for the Inspector (which sends its own token).
   direct = await startMcpTestServer({ database: proxied.database });
   // The suite runs one scenario per process; start them all at once (each takes a few seconds).
-  for (const scenario of REQUIRED) runs.set(scenario, npx([...CONFORMANCE, 'server', '--url', `${proxy.url}/v1`, '--scenario', scenario]));
+  for (const scenario of REQUIRED) {
+    runs.set(scenario, npx([...CONFORMANCE, 'server', '--url', `${proxy.url}/v1`, '--scenario', scenario, '-o', legacyDir]));
+  }
   modernRun = npx(
     [...CONFORMANCE_MODERN, 'server', '--url', `${proxy.url}/v1`, '--requirements', '2026-07-28', '-o', modernDir],
     undefined,
@@ -217,6 +220,7 @@ before(async () => {
 after(async () => {
   await Promise.allSettled([...runs.values(), modernRun]);
   fs.rmSync(modernDir, { recursive: true, force: true });
+  fs.rmSync(legacyDir, { recursive: true, force: true });
   await direct?.close();
   await proxied?.close();
   await proxy?.close();
@@ -229,10 +233,11 @@ describe('MCP conformance suite (@modelcontextprotocol/conformance 0.1.16, serve
       if (skipUnfetched(t, run, 'the conformance suite 0.1.16')) return;
       assert.equal(run.code, 0, explain(run));
       assert.doesNotMatch(run.stdout, /FAILURE|✗/, explain(run));
-      const statuses = [...run.stdout.matchAll(/\] (SUCCESS|FAILURE|WARNING|SKIPPED|INFO)\b/g)].map((m) => m[1]);
-      const tally = (status: string) => statuses.filter((s) => s === status).length;
+      const checks = readChecks(legacyDir).get(scenario) ?? [];
+      assert.ok(checks.length > 0, `no checks.json for ${scenario}\n${explain(run)}`);
+      assert.equal(count(checks, 'FAILURE'), 0, JSON.stringify(checks));
       t.diagnostic(
-        `${scenario}: ${tally('SUCCESS')} passed, ${tally('FAILURE')} failed, ${tally('WARNING')} warnings, ${tally('SKIPPED')} skipped`,
+        `${scenario}: ${count(checks, 'SUCCESS')} passed, ${count(checks, 'FAILURE')} failed, ${count(checks, 'WARNING')} warnings, ${count(checks, 'SKIPPED')} skipped`,
       );
     });
   }
