@@ -490,6 +490,8 @@ async function listen(ctx: AppContext, request: JSONRPCRequest, channel: Respons
     params: { _meta: { [META.subscriptionId]: request.id }, notifications: {} },
   });
   await new Promise<void>((resolve) => {
+    // A client that left before the acknowledgement went out has nothing to keep open.
+    if (!channel.isOpen) return resolve();
     const timer = setInterval(() => channel.comment('keepalive'), LISTEN_KEEPALIVE_MS);
     ctx.res.once('close', () => {
       clearInterval(timer);
