@@ -91,7 +91,7 @@ async function post(call: Call): Promise<Answer> {
     : text
       ? [JSON.parse(text) as Record<string, unknown>]
       : [];
-  return { status: response.status, headers: response.headers, messages, last: (messages.at(-1) ?? {}) };
+  return { status: response.status, headers: response.headers, messages, last: messages.at(-1) ?? {} };
 }
 
 const SERVER_INFO_KEY = 'io.modelcontextprotocol/serverInfo';
