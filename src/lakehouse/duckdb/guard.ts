@@ -1,0 +1,53 @@
+import { StatementType, type DuckDBConnection } from '@duckdb/node-api';
+import { AppError } from '../../errors.js';
+
+// What an agent's SQL may be on DuckDB: one statement, a SELECT (DuckDB's FROM-first, PRAGMA and SHOW forms
+// are SELECTs too) or an EXPLAIN [ANALYZE] of one. Everything else is refused before it runs: the locked
+// configuration of a worker still allows DETACH, CREATE in memory and COPY … TO its own folder, so the
+// statement type is the line, as DuckDB's own parser sees it (extractStatements, then each statement's type).
+
+export type CheckedKind = 'select' | 'explain';
+
+const HINT = 'The lakehouse is read-only here: send one SELECT (or EXPLAIN SELECT …).';
+
+/** DuckDB's message without the "Failed to extract statements:" wrapper, clipped. */
+const cleanMessage = (error: unknown) =>
+  (error instanceof Error ? error.message : String(error)).replace(/^Failed to extract statements: /, '').slice(0, 2_000);
+
+const refused = (message: string) => new AppError('sql_refused', `${message}. ${HINT}`);
+
+/** The name of a statement type as users write it (`COPY`, `CREATE`, …). */
+const typeName = (type: StatementType) => (StatementType[type] ?? 'UNKNOWN').replace(/_STATEMENT$/, '').replace(/_/g, ' ');
+
+/**
+ * Checks `sql` with DuckDB's parser and binder on `connection` (nothing runs) and answers what it is; throws
+ * sql_refused (not one read statement), sql_syntax_error (does not parse) or sql_error (does not bind: an
+ * unknown table or column).
+ */
+export async function checkDuckStatement(connection: DuckDBConnection, sql: string): Promise<CheckedKind> {
+  if (sql.trim() === '') throw refused('The SQL holds no statement');
+  let extracted;
+  try {
+    extracted = await connection.extractStatements(sql);
+  } catch (error) {
+    throw new AppError('sql_syntax_error', cleanMessage(error));
+  }
+  if (extracted.count === 0) throw refused('The SQL holds no statement');
+  if (extracted.count > 1) throw refused(`The SQL holds ${extracted.count} statements; only one is allowed`);
+  let type: StatementType;
+  try {
+    type = (await extracted.prepare(0)).statementType;
+  } catch (error) {
+    throw new AppError('sql_error', cleanMessage(error));
+  }
+  if (type === StatementType.SELECT) return 'select';
+  if (type === StatementType.EXPLAIN) {
+    // EXPLAIN [ANALYZE] runs (or plans) its statement: only of a SELECT.
+    const inner = sql.replace(/^\s*explain\s+(analyze\s+)?/i, '');
+    if (inner === sql || (await checkDuckStatement(connection, inner)) !== 'select') {
+      throw refused('Only EXPLAIN of a SELECT is allowed');
+    }
+    return 'explain';
+  }
+  throw refused(`${typeName(type)} statements are not allowed`);
+}

@@ -1,0 +1,193 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AppError, isErrorCode } from '../../errors.js';
+import type { DuckRows, FromWorker, OpenMessage, ToWorker } from './worker-protocol.js';
+
+// The serving process's side of a DuckDB worker (worker-main.ts): it starts the process with an empty
+// environment, makes the kernel's out-of-memory killer prefer it to the server, holds it to a hard memory
+// bound (DuckDB's memory_limit is soft: the process is killed past `hardMemoryMb`), and turns the worker's
+// death into a clear error for the call it was running.
+
+const WORKER_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), `worker-main${path.extname(fileURLToPath(import.meta.url))}`);
+const PAGE_BYTES = 4096;
+/** How often the resident memory of a worker is read (from /proc) against its hard bound. */
+const MEMORY_CHECK_MS = 50;
+/** After its timeout a statement has this long to stop on its own before its worker is killed. */
+const TIMEOUT_GRACE_MS = 2_000;
+
+export interface DuckWorkerOptions extends Omit<OpenMessage, 'type' | 'memoryLimit' | 'maxTempDirectorySize'> {
+  /** DuckDB's own limit; the hard bound is `hardMemoryMb`. */
+  memoryLimitMb: number;
+  /** The process is killed when its resident memory passes this. */
+  hardMemoryMb: number;
+  maxTempMb: number;
+}
+
+export interface DuckQueryOptions {
+  limit: number;
+  maxBytes: number;
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+interface Pending {
+  resolve(rows: DuckRows): void;
+  reject(error: AppError): void;
+}
+
+export class DuckWorker {
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private exitReason: string | undefined;
+  private readonly watchdog: NodeJS.Timeout;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly options: DuckWorkerOptions,
+  ) {
+    this.watchdog = setInterval(() => this.checkMemory(), MEMORY_CHECK_MS).unref();
+    child.on('message', (message: FromWorker) => this.receive(message));
+    child.once('exit', (code, signal) => this.exited(code, signal));
+  }
+
+  /** Starts a worker and opens its DuckDB; rejects when it cannot. */
+  static async start(options: DuckWorkerOptions): Promise<DuckWorker> {
+    fs.mkdirSync(options.tempDirectory, { recursive: true });
+    const child = fork(WORKER_MAIN, [], {
+      // No DATABASE_URL, no SECRET_KEY, nothing else of the server's environment.
+      env: {},
+      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--inspect')),
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'json',
+    });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-4_000)));
+    try {
+      // Raising one's own child's score needs no privilege; the server keeps its own.
+      if (child.pid) fs.writeFileSync(`/proc/${child.pid}/oom_score_adj`, '1000');
+    } catch {
+      // Not Linux, or /proc is read-only: the hard bound below still holds.
+    }
+    const worker = new DuckWorker(child, options);
+    const open: ToWorker = {
+      type: 'open',
+      views: options.views,
+      allowedDirectories: options.allowedDirectories,
+      tempDirectory: options.tempDirectory,
+      maxTempDirectorySize: `${options.maxTempMb}MB`,
+      memoryLimit: `${options.memoryLimitMb}MB`,
+      threads: options.threads,
+    };
+    await new Promise<void>((resolve, reject) => {
+      const onMessage = (message: FromWorker) => {
+        if (message.type === 'ready') resolve();
+        if (message.type === 'failed') reject(new Error(`the DuckDB worker did not open: ${message.message}`));
+      };
+      child.on('message', onMessage);
+      child.once('exit', (code) => reject(new Error(`the DuckDB worker exited (${String(code)}) while opening: ${stderr}`)));
+      child.send(open);
+    }).catch(async (error: unknown) => {
+      await worker.close();
+      throw error;
+    });
+    return worker;
+  }
+
+  get alive(): boolean {
+    return this.exitReason === undefined;
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Runs one checked statement; rows and bytes are capped in the worker, so a huge value never comes here whole. */
+  query(sql: string, options: DuckQueryOptions): Promise<DuckRows> {
+    if (!this.alive) return Promise.reject(this.deathError());
+    const id = this.nextId++;
+    return new Promise<DuckRows>((resolve, reject) => {
+      const backstop = setTimeout(() => this.kill('timeout'), options.timeoutMs + TIMEOUT_GRACE_MS);
+      const abort = () => this.child.send({ type: 'cancel', id } satisfies ToWorker);
+      options.signal?.addEventListener('abort', abort, { once: true });
+      const done = () => {
+        clearTimeout(backstop);
+        options.signal?.removeEventListener('abort', abort);
+        this.pending.delete(id);
+      };
+      this.pending.set(id, {
+        resolve: (rows) => {
+          done();
+          resolve(rows);
+        },
+        reject: (error) => {
+          done();
+          reject(error);
+        },
+      });
+      this.child.send({
+        type: 'query',
+        id,
+        sql,
+        limit: options.limit,
+        maxBytes: options.maxBytes,
+        timeoutMs: options.timeoutMs,
+      } satisfies ToWorker);
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.watchdog);
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
+  private receive(message: FromWorker): void {
+    if (message.type !== 'result' && message.type !== 'error') return;
+    const pending = this.pending.get(message.id);
+    if (!pending) return;
+    if (message.type === 'result') {
+      pending.resolve({ columns: message.columns, rows: message.rows, truncated: message.truncated });
+    } else {
+      pending.reject(new AppError(isErrorCode(message.code) ? message.code : 'sql_error', message.message));
+    }
+  }
+
+  private checkMemory(): void {
+    if (!this.alive || !this.child.pid) return;
+    try {
+      const residentPages = Number(fs.readFileSync(`/proc/${this.child.pid}/statm`, 'utf8').split(' ')[1]);
+      if (residentPages * PAGE_BYTES > this.options.hardMemoryMb * 1024 * 1024) this.kill('memory');
+    } catch {
+      // The process is gone; 'exit' says so.
+    }
+  }
+
+  private kill(reason: string): void {
+    this.exitReason ??= reason;
+    this.child.kill('SIGKILL');
+  }
+
+  private deathError(): AppError {
+    if (this.exitReason === 'memory') {
+      return new AppError(
+        'out_of_memory',
+        `The statement needed more than the ${this.options.hardMemoryMb} MiB a query may use, and was stopped. Narrow it: a time range, fewer columns, an aggregate, or LIMIT.`,
+      );
+    }
+    if (this.exitReason === 'timeout') {
+      return new AppError('query_timeout', 'The statement did not stop at its timeout and was killed. Narrow it (a time range, LIMIT).');
+    }
+    return new AppError('unavailable', 'The query engine stopped while running the statement; retry it.');
+  }
+
+  private exited(code: number | null, signal: NodeJS.Signals | null): void {
+    clearInterval(this.watchdog);
+    this.exitReason ??= signal === 'SIGKILL' ? 'killed' : `exit ${String(code)}`;
+    const error = this.deathError();
+    for (const pending of [...this.pending.values()]) pending.reject(error);
+  }
+}
