@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { AppError } from '../../../src/errors.js';
 import { checkDuckStatement } from '../../../src/lakehouse/duckdb/guard.js';
+import { DuckWorkerPool, type DuckPoolOptions } from '../../../src/lakehouse/duckdb/pool.js';
 import { DuckWorker, type DuckWorkerOptions } from '../../../src/lakehouse/duckdb/worker.js';
 
 // The DuckDB worker process (issue 15, item 1): a locked DuckDB in its own process that reads only its
@@ -176,6 +177,71 @@ describe('a DuckDB worker', () => {
       assert.equal((await worker.query('SELECT 1', QUERY)).rows[0]?.[0], 1);
     } finally {
       await greedy.close();
+    }
+  });
+});
+
+describe('the pool of DuckDB workers', () => {
+  const poolFor = (extra: Partial<DuckPoolOptions> = {}) =>
+    new DuckWorkerPool({
+      maxWorkers: 2,
+      idleMs: 60_000,
+      queueMs: 5_000,
+      maxQueuedPerEnvironment: 16,
+      workerOptions: (environmentId) =>
+        environmentId === 'b'
+          ? options({ views: { secret: path.join(other, 'secret.parquet') }, allowedDirectories: [`${other}/`] })
+          : options(),
+      ...extra,
+    });
+
+  it("queues an agent's parallel calls instead of refusing them, and keeps environments apart", async () => {
+    const pool = poolFor();
+    try {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => pool.run('a', 'SELECT count(*) FROM orders', QUERY)));
+      assert.ok(answers.every((answer) => answer.rows[0]?.[0] === '1000'));
+      assert.equal((await pool.run('b', 'SELECT secret FROM secret', QUERY)).rows[0]?.[0], 'the other environment');
+      const fromA = await pool.run('a', 'SELECT * FROM secret', QUERY).catch((error: AppError) => error);
+      assert.equal((fromA as AppError).code, 'sql_error');
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('answers busy when too many calls wait, or one waits past queueMs', async () => {
+    const pool = poolFor({ maxQueuedPerEnvironment: 2, queueMs: 300 });
+    try {
+      const slow = 'SELECT count(*) FROM range(100000000000)';
+      const calls = [1, 2, 3].map(() => pool.run('a', slow, { ...QUERY, timeoutMs: 1_500 }).catch((error: AppError) => error.code));
+      const codes = await Promise.all(calls);
+      assert.equal(codes.filter((code) => code === 'busy').length, 2, codes.join(','));
+      assert.ok(codes.includes('query_timeout'), codes.join(','));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('stops the least recently used idle worker at the cap, and idle ones after idleMs', async () => {
+    const pool = poolFor({ maxWorkers: 1, idleMs: 300 });
+    try {
+      await pool.run('a', 'SELECT 1', QUERY);
+      await pool.run('b', 'SELECT 1', QUERY);
+      assert.equal(pool.size, 1);
+      await new Promise((resolve) => setTimeout(resolve, 1_200));
+      assert.equal(pool.size, 0);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('replaces a worker that died: the next call of that environment is served', async () => {
+    const pool = poolFor({ workerOptions: () => options({ memoryLimitMb: 4096, hardMemoryMb: 200 }) });
+    try {
+      const died = await pool.run('a', 'SELECT list(range) FROM range(200000000)', QUERY).catch((error: AppError) => error.code);
+      assert.equal(died, 'out_of_memory');
+      assert.equal((await pool.run('a', 'SELECT count(*) FROM orders', QUERY)).rows[0]?.[0], '1000');
+    } finally {
+      await pool.close();
     }
   });
 });
