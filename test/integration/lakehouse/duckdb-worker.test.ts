@@ -212,7 +212,12 @@ describe('the pool of DuckDB workers', () => {
     const pool = poolFor({ maxQueuedPerEnvironment: 2, queueMs: 300 });
     try {
       const slow = 'SELECT count(*) FROM range(100000000000)';
-      const calls = [1, 2, 3].map(() => pool.run('a', slow, { ...QUERY, timeoutMs: 1_500 }).catch((error: AppError) => error.code));
+      const calls = [1, 2, 3].map(() =>
+        pool.run('a', slow, { ...QUERY, timeoutMs: 1_500 }).then(
+          () => 'ok',
+          (error: AppError) => error.code,
+        ),
+      );
       const codes = await Promise.all(calls);
       assert.equal(codes.filter((code) => code === 'busy').length, 2, codes.join(','));
       assert.ok(codes.includes('query_timeout'), codes.join(','));
