@@ -27,6 +27,7 @@ async function open(message: OpenMessage): Promise<void> {
   for (const [name, file] of Object.entries(message.views)) {
     await setup.run(`CREATE VIEW ${quote(name)} AS SELECT * FROM read_parquet(${literal(file)})`);
   }
+  await setup.run("SET TimeZone = 'UTC'");
   // From here on: no file outside the allowed folders, no ATTACH, INSTALL or LOAD of anything new, no setting changes.
   await setup.run('SET enable_external_access = false');
   await setup.run('SET autoinstall_known_extensions = false');
