@@ -22,6 +22,10 @@ export interface JsonColumns {
   'idempotency_keys.result': ColumnType<JsonValue, string, string>;
   'insights.chart': ObjectColumn<Chart>;
   'insights.parameters': ArrayColumn<InsightParameter[]>;
+  /** A table's columns, as DuckDB names and types them. */
+  'lakehouse_tables.columns': ArrayColumn<{ name: string; type: string }[]>;
+  /** A table's Parquet files, relative to the lakehouse folder. */
+  'lakehouse_tables.files': ArrayColumn<string[]>;
   /** Rows per sample table. */
   'lakehouse_sample.row_counts': ObjectColumn<Record<string, number>>;
   /** The public JWK of the signing key (kid, alg, use included). */

@@ -131,6 +131,16 @@ export interface LakehouseSample {
   version: number;
 }
 
+export interface LakehouseTables {
+  columns: JsonColumns["lakehouse_tables.columns"];
+  committed_at: Generated<Timestamp>;
+  environment_id: string;
+  files: JsonColumns["lakehouse_tables.files"];
+  name: string;
+  row_count: number;
+  version: number;
+}
+
 export interface Memberships {
   created_at: Generated<Timestamp>;
   environment_id: string;
@@ -302,6 +312,7 @@ export interface DB {
   insights: Insights;
   lakehouse_install: LakehouseInstall;
   lakehouse_sample: LakehouseSample;
+  lakehouse_tables: LakehouseTables;
   memberships: Memberships;
   memories: Memories;
   notifications: Notifications;

@@ -5,6 +5,7 @@ import * as lakehouse from './0003-lakehouse.js';
 import * as assets from './0004-assets.js';
 import * as oauthRefreshGrant from './0005-oauth-refresh-grant.js';
 import * as oauthRevocations from './0006-oauth-revocations.js';
+import * as lakehouseTables from './0007-lakehouse-tables.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004-assets': assets,
   '0005-oauth-refresh-grant': oauthRefreshGrant,
   '0006-oauth-revocations': oauthRevocations,
+  '0007-lakehouse-tables': lakehouseTables,
 };
