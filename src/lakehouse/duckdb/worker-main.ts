@@ -1,7 +1,7 @@
 import { DuckDBInstance, JsonDuckDBValueConverter, type DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../errors.js';
 import { checkDuckStatement } from './guard.js';
-import type { FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
+import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
 
 // A DuckDB worker process (started by src/lakehouse/duckdb/worker.ts): one locked in-memory DuckDB that can
 // read only the folders it was given, answering one statement at a time. It holds no secrets (its environment
@@ -24,9 +24,10 @@ async function open(message: OpenMessage): Promise<void> {
   });
   const setup = await instance.connect();
   await setup.run(`SET allowed_directories = [${message.allowedDirectories.map(literal).join(', ')}]`);
-  for (const [name, file] of Object.entries(message.views)) {
-    await setup.run(`CREATE VIEW ${quote(name)} AS SELECT * FROM read_parquet(${literal(file)})`);
-  }
+  for (const catalog of Object.keys(message.catalogs)) await setup.run(`ATTACH ':memory:' AS ${quote(catalog)}`);
+  await define(setup, message.catalogs);
+  // A session setting: queries run on this same connection.
+  await setup.run(`SET search_path = ${literal(message.searchPath.join(','))}`);
   await setup.run("SET TimeZone = 'UTC'");
   // From here on: no file outside the allowed folders, no ATTACH, INSTALL or LOAD of anything new, no setting changes.
   await setup.run('SET enable_external_access = false');
@@ -34,6 +35,22 @@ async function open(message: OpenMessage): Promise<void> {
   await setup.run('SET autoload_known_extensions = false');
   await setup.run('SET lock_configuration = true');
   connection = setup;
+}
+
+/** (Re)creates each catalog's views over their Parquet files, dropping views of tables that are gone. */
+async function define(on: DuckDBConnection, catalogs: Catalogs): Promise<void> {
+  for (const [catalog, tables] of Object.entries(catalogs)) {
+    const existing = await on.runAndReadAll(
+      `SELECT view_name FROM duckdb_views() WHERE database_name = ${literal(catalog)} AND NOT internal`,
+    );
+    for (const [view] of existing.getRows()) {
+      if (!(String(view) in tables)) await on.run(`DROP VIEW ${quote(catalog)}.main.${quote(String(view))}`);
+    }
+    for (const [table, files] of Object.entries(tables)) {
+      const list = `[${files.map(literal).join(', ')}]`;
+      await on.run(`CREATE OR REPLACE VIEW ${quote(catalog)}.main.${quote(table)} AS SELECT * FROM read_parquet(${list})`);
+    }
+  }
 }
 
 /** DuckDB's error as a code of src/errors.ts and a message for the caller. */
@@ -107,6 +124,16 @@ process.on('message', (message: ToWorker) => {
     return;
   }
   queue = queue.then(async () => {
+    if (message.type === 'define') {
+      try {
+        if (!connection) throw new Error('the worker is not open');
+        await define(connection, message.catalogs);
+        send({ type: 'defined', id: message.id });
+      } catch (error) {
+        send({ type: 'error', id: message.id, code: 'unavailable', message: error instanceof Error ? error.message : String(error) });
+      }
+      return;
+    }
     if (message.type === 'open') {
       try {
         await open(message);

@@ -1,10 +1,15 @@
 // The messages between a serving process and a DuckDB worker process (src/lakehouse/duckdb/worker.ts and
 // worker-main.ts), over the child's IPC channel. JSON only: nothing but these crosses the boundary.
 
+/** Catalog → table → its Parquet files (inside `allowedDirectories`); each table is a view over its files. */
+export type Catalogs = Record<string, Record<string, string[]>>;
+
 export interface OpenMessage {
   type: 'open';
-  /** Views to create before the configuration is locked: name → Parquet file (or glob) inside `allowedDirectories`. */
-  views: Record<string, string>;
+  /** The catalogs (in-memory databases of views) made before the configuration is locked. */
+  catalogs: Catalogs;
+  /** Where unqualified names are looked up, e.g. `['lakehouse.main', 'sample.main']`. */
+  searchPath: string[];
   /** The only folders the worker's DuckDB may read (with a trailing slash). */
   allowedDirectories: string[];
   /** Where DuckDB may spill, bounded by `maxTempDirectorySize`. */
@@ -26,12 +31,19 @@ export interface QueryMessage {
   timeoutMs: number;
 }
 
+/** Redefines the catalogs' views (a table got a new version): views of tables no longer listed are dropped. */
+export interface DefineMessage {
+  type: 'define';
+  id: number;
+  catalogs: Catalogs;
+}
+
 export interface CancelMessage {
   type: 'cancel';
   id: number;
 }
 
-export type ToWorker = OpenMessage | QueryMessage | CancelMessage;
+export type ToWorker = OpenMessage | QueryMessage | DefineMessage | CancelMessage;
 
 export interface DuckColumn {
   name: string;
@@ -49,5 +61,6 @@ export interface DuckRows {
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
+  | { type: 'defined'; id: number }
   | ({ type: 'result'; id: number } & DuckRows)
   | { type: 'error'; id: number; code: string; message: string };

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AppError, isErrorCode } from '../../errors.js';
-import type { DuckRows, FromWorker, OpenMessage, ToWorker } from './worker-protocol.js';
+import type { Catalogs, DuckRows, FromWorker, OpenMessage, ToWorker } from './worker-protocol.js';
 
 // The serving process's side of a DuckDB worker (worker-main.ts): it starts the process with an empty
 // environment, makes the kernel's out-of-memory killer prefer it to the server, holds it to a hard memory
@@ -33,7 +33,7 @@ export interface DuckQueryOptions {
 }
 
 interface Pending {
-  resolve(rows: DuckRows): void;
+  resolve(rows: DuckRows | undefined): void;
   reject(error: AppError): void;
 }
 
@@ -73,7 +73,8 @@ export class DuckWorker {
     const worker = new DuckWorker(child, options);
     const open: ToWorker = {
       type: 'open',
-      views: options.views,
+      catalogs: options.catalogs,
+      searchPath: options.searchPath,
       allowedDirectories: options.allowedDirectories,
       tempDirectory: options.tempDirectory,
       maxTempDirectorySize: `${options.maxTempMb}MB`,
@@ -95,6 +96,15 @@ export class DuckWorker {
     return worker;
   }
 
+  /** Which table versions the worker's views show (set by whoever defines them). */
+  catalogVersion = '';
+
+  /** Points the catalogs' views at new file sets (a table got a new version, or a new table). */
+  async define(catalogs: Catalogs, version: string): Promise<void> {
+    await this.request((id) => ({ type: 'define', id, catalogs }), 30_000);
+    this.catalogVersion = version;
+  }
+
   get alive(): boolean {
     return this.exitReason === undefined;
   }
@@ -104,16 +114,27 @@ export class DuckWorker {
   }
 
   /** Runs one checked statement; rows and bytes are capped in the worker, so a huge value never comes here whole. */
-  query(sql: string, options: DuckQueryOptions): Promise<DuckRows> {
+  async query(sql: string, options: DuckQueryOptions): Promise<DuckRows> {
+    const rows = await this.request(
+      (id) => ({ type: 'query', id, sql, limit: options.limit, maxBytes: options.maxBytes, timeoutMs: options.timeoutMs }),
+      options.timeoutMs,
+      options.signal,
+    );
+    if (!rows) throw new AppError('internal_error', 'the worker answered a query without rows');
+    return rows;
+  }
+
+  /** Sends one request and waits for its answer; past `timeoutMs` (and a grace) the worker is killed. */
+  private request(message: (id: number) => ToWorker, timeoutMs: number, signal?: AbortSignal): Promise<DuckRows | undefined> {
     if (!this.alive) return Promise.reject(this.deathError());
     const id = this.nextId++;
-    return new Promise<DuckRows>((resolve, reject) => {
-      const backstop = setTimeout(() => this.kill('timeout'), options.timeoutMs + TIMEOUT_GRACE_MS);
+    return new Promise<DuckRows | undefined>((resolve, reject) => {
+      const backstop = setTimeout(() => this.kill('timeout'), timeoutMs + TIMEOUT_GRACE_MS);
       const abort = () => this.child.send({ type: 'cancel', id } satisfies ToWorker);
-      options.signal?.addEventListener('abort', abort, { once: true });
+      signal?.addEventListener('abort', abort, { once: true });
       const done = () => {
         clearTimeout(backstop);
-        options.signal?.removeEventListener('abort', abort);
+        signal?.removeEventListener('abort', abort);
         this.pending.delete(id);
       };
       this.pending.set(id, {
@@ -126,14 +147,7 @@ export class DuckWorker {
           reject(error);
         },
       });
-      this.child.send({
-        type: 'query',
-        id,
-        sql,
-        limit: options.limit,
-        maxBytes: options.maxBytes,
-        timeoutMs: options.timeoutMs,
-      } satisfies ToWorker);
+      this.child.send(message(id));
     });
   }
 
@@ -146,10 +160,12 @@ export class DuckWorker {
   }
 
   private receive(message: FromWorker): void {
-    if (message.type !== 'result' && message.type !== 'error') return;
+    if (message.type !== 'result' && message.type !== 'error' && message.type !== 'defined') return;
     const pending = this.pending.get(message.id);
     if (!pending) return;
-    if (message.type === 'result') {
+    if (message.type === 'defined') {
+      pending.resolve(undefined);
+    } else if (message.type === 'result') {
       pending.resolve({ columns: message.columns, rows: message.rows, truncated: message.truncated });
     } else {
       pending.reject(new AppError(isErrorCode(message.code) ? message.code : 'sql_error', message.message));

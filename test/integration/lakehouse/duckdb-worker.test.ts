@@ -17,7 +17,8 @@ const root = fs.mkdtempSync(path.join(os.tmpdir(), 'duck-worker-'));
 const own = path.join(root, 'env-a');
 const other = path.join(root, 'env-b');
 const options = (extra: Partial<DuckWorkerOptions> = {}): DuckWorkerOptions => ({
-  views: { orders: path.join(own, 'orders.parquet') },
+  catalogs: { lakehouse: { orders: [path.join(own, 'orders.parquet')] } },
+  searchPath: ['lakehouse.main'],
   allowedDirectories: [`${own}/`],
   tempDirectory: path.join(root, 'tmp', String(Math.random()).slice(2)),
   threads: 1,
@@ -98,6 +99,25 @@ describe('a DuckDB worker', () => {
     assert.equal(result.truncated, false);
   });
 
+  it('names tables catalog.schema.table, resolves bare names by the search path, and redefines views', async () => {
+    const catalogs = {
+      lakehouse: { orders: [path.join(own, 'orders.parquet')] },
+      sample: { events: [path.join(own, 'orders.parquet'), path.join(own, 'orders.parquet')] },
+    };
+    const two = await DuckWorker.start(options({ catalogs, searchPath: ['lakehouse.main', 'sample.main'] }));
+    try {
+      const join = await two.query('SELECT count(*) FROM lakehouse.main.orders o JOIN sample.main.events e USING (id)', QUERY);
+      assert.equal(join.rows[0]?.[0], '2000');
+      assert.equal((await two.query('SELECT count(*) FROM events', QUERY)).rows[0]?.[0], '2000');
+      await two.define({ lakehouse: {}, sample: { events: [path.join(own, 'orders.parquet')] } }, 'v2');
+      assert.equal(two.catalogVersion, 'v2');
+      assert.equal((await two.query('SELECT count(*) FROM events', QUERY)).rows[0]?.[0], '1000');
+      assert.equal(((await two.query('SELECT * FROM orders', QUERY).catch((error: AppError) => error)) as AppError).code, 'sql_error');
+    } finally {
+      await two.close();
+    }
+  });
+
   it('caps rows and bytes while reading, and refuses a first row over the byte cap', async () => {
     const capped = await worker.query('SELECT * FROM range(1000000)', { ...QUERY, limit: 5 });
     assert.equal(capped.rows.length, 5);
@@ -135,8 +155,8 @@ describe('a DuckDB worker', () => {
       const error = await refusal(sql);
       assert.ok(['permission_denied', 'sql_error'].includes(error.code), `${sql}: ${error.code} ${error.message}`);
     }
-    const databases = await worker.query('SELECT database_name FROM duckdb_databases() WHERE NOT internal', QUERY);
-    assert.deepEqual(databases.rows, [['memory']]);
+    const databases = await worker.query('SELECT database_name FROM duckdb_databases() WHERE NOT internal ORDER BY 1', QUERY);
+    assert.deepEqual(databases.rows, [['lakehouse'], ['memory']]);
     const settings = await worker.query("SELECT value FROM duckdb_settings() WHERE name = 'allowed_directories'", QUERY);
     assert.doesNotMatch(JSON.stringify(settings.rows), /env-b/);
   });
@@ -190,7 +210,7 @@ describe('the pool of DuckDB workers', () => {
       maxQueuedPerEnvironment: 16,
       workerOptions: (environmentId) =>
         environmentId === 'b'
-          ? options({ views: { secret: path.join(other, 'secret.parquet') }, allowedDirectories: [`${other}/`] })
+          ? options({ catalogs: { lakehouse: { secret: [path.join(other, 'secret.parquet')] } }, allowedDirectories: [`${other}/`] })
           : options(),
       ...extra,
     });
