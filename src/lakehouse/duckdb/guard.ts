@@ -21,8 +21,8 @@ const typeName = (type: StatementType) => (StatementType[type] ?? 'UNKNOWN').rep
 
 /**
  * Checks `sql` with DuckDB's parser and binder on `connection` (nothing runs) and answers what it is; throws
- * sql_refused (not one read statement), sql_syntax_error (does not parse) or sql_error (does not bind: an
- * unknown table or column).
+ * sql_refused (not one read statement), sql_syntax_error (does not parse), permission_denied (a file outside
+ * the allowed folders) or sql_error (does not bind: an unknown table or column).
  */
 export async function checkDuckStatement(connection: DuckDBConnection, sql: string): Promise<CheckedKind> {
   if (sql.trim() === '') throw refused('The SQL holds no statement');
@@ -38,7 +38,9 @@ export async function checkDuckStatement(connection: DuckDBConnection, sql: stri
   try {
     type = (await extracted.prepare(0)).statementType;
   } catch (error) {
-    throw new AppError('sql_error', cleanMessage(error));
+    // Binding reads file metadata: a path outside the worker's folders is refused there.
+    const message = cleanMessage(error);
+    throw new AppError(/^Permission Error/.test(message) ? 'permission_denied' : 'sql_error', message);
   }
   if (type === StatementType.SELECT) return 'select';
   if (type === StatementType.EXPLAIN) {

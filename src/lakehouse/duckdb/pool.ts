@@ -41,7 +41,12 @@ export class DuckWorkerPool {
   }
 
   /** Runs one statement in the environment's worker, in arrival order behind its other calls. */
-  async run(environmentId: string, sql: string, options: DuckQueryOptions): Promise<DuckRows> {
+  run(environmentId: string, sql: string, options: DuckQueryOptions): Promise<DuckRows> {
+    return this.use(environmentId, (worker) => worker.query(sql, options));
+  }
+
+  /** Gives `work` the environment's worker when its turn comes (in arrival order behind its other calls). */
+  async use<T>(environmentId: string, work: (worker: DuckWorker) => Promise<T>): Promise<T> {
     if (this.closed) throw new AppError('unavailable', 'The query engine is shutting down; retry on another process.');
     const entry = await this.entryFor(environmentId);
     if (entry.active >= this.options.maxQueuedPerEnvironment) {
@@ -53,8 +58,7 @@ export class DuckWorkerPool {
     const turn = (async () => {
       const waited = await waitAtMost(previous, this.options.queueMs);
       if (!waited) throw busy(entry.active);
-      const worker = await entry.worker;
-      return worker.query(sql, options);
+      return work(await entry.worker);
     })();
     entry.tail = turn.catch(() => undefined);
     try {

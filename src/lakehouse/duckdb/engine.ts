@@ -1,0 +1,64 @@
+import path from 'node:path';
+import { DuckWorkerPool, type DuckPoolOptions } from './pool.js';
+import type { StoredTable, TableStore } from './table-store.js';
+import type { Catalogs, DuckRows } from './worker-protocol.js';
+import type { DuckQueryOptions, DuckWorkerOptions } from './worker.js';
+
+// The DuckDB lakehouse of the built-in connections (issue 15): an environment's own tables (`lakehouse`,
+// from the table store) and the shared sample (`sample`, read-only Parquet), queried in the environment's
+// worker process. Bare names resolve to the environment's tables first, then the sample, so
+// `SELECT count(*) FROM events` works as the first query of a new install. Before each call the committed
+// table versions are read from PostgreSQL: a load committed by any process is seen by the next query.
+
+export interface DuckEngineOptions {
+  store: TableStore;
+  /** The sample's folder and its tables' files. */
+  sample: { dir: string; files: Record<string, string> };
+  /** Where workers may spill (one folder each, under it). */
+  tempRoot: string;
+  pool: Omit<DuckPoolOptions, 'workerOptions'>;
+  worker: Pick<DuckWorkerOptions, 'threads' | 'memoryLimitMb' | 'hardMemoryMb' | 'maxTempMb'>;
+}
+
+const SEARCH_PATH = ['lakehouse.main', 'sample.main'];
+
+export class DuckEngine {
+  private readonly pool: DuckWorkerPool;
+
+  constructor(private readonly options: DuckEngineOptions) {
+    this.pool = new DuckWorkerPool({ ...options.pool, workerOptions: (environmentId) => this.workerOptions(environmentId) });
+  }
+
+  /** Runs one read statement of an environment's agent on its tables and the sample. */
+  async query(environmentId: string, sql: string, options: DuckQueryOptions): Promise<DuckRows> {
+    const tables = await this.options.store.tables(environmentId);
+    const version = versionOf(tables);
+    return this.pool.use(environmentId, async (worker) => {
+      if (worker.catalogVersion !== version) await worker.define(this.catalogs(tables), version);
+      return worker.query(sql, options);
+    });
+  }
+
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  private catalogs(tables: StoredTable[]): Catalogs {
+    const sample = Object.fromEntries(Object.entries(this.options.sample.files).map(([name, file]) => [name, [file]]));
+    return { lakehouse: Object.fromEntries(tables.map((t) => [t.name, t.files])), sample };
+  }
+
+  private async workerOptions(environmentId: string): Promise<DuckWorkerOptions> {
+    const tables = await this.options.store.tables(environmentId);
+    return {
+      ...this.options.worker,
+      catalogs: this.catalogs(tables),
+      searchPath: SEARCH_PATH,
+      allowedDirectories: [`${this.options.store.environmentDir(environmentId)}/`, `${this.options.sample.dir}/`],
+      tempDirectory: path.join(this.options.tempRoot, `${environmentId}-${process.pid}-${Date.now()}`),
+    };
+  }
+}
+
+/** Which table versions a worker's views must show. */
+const versionOf = (tables: StoredTable[]) => tables.map((t) => `${t.name}@${t.version}`).join(',');
