@@ -84,3 +84,83 @@ describe('the DuckDB lakehouse engine', () => {
     assert.equal((read as AppError).code, 'permission_denied', (read as AppError).message);
   });
 });
+
+describe('isolation: what environment b can learn or change through every catalog function and statement', () => {
+  it("reveals nothing of a's tables, paths or the server's database, and changes nothing", async () => {
+    const duck = await (await DuckDBInstance.create(':memory:')).connect();
+    try {
+      await store.write(a, 'zz_private_orders', 'replace', async (file) => {
+        await duck.run(`COPY (SELECT 1 AS order_id) TO '${file}' (FORMAT parquet)`);
+        return { rows: 1, columns: [{ name: 'order_id', type: 'INTEGER' }] };
+      });
+    } finally {
+      duck.closeSync();
+    }
+    assert.equal(await one(a, 'SELECT count(*) FROM zz_private_orders'), '1');
+    // a's id (in its folder's path), a's table name, the server's database URL.
+    const secrets = [a, 'zz_private_orders', ...(process.env.TEST_PG_URL ? [process.env.TEST_PG_URL] : [])];
+    const readers = [
+      'SELECT * FROM duckdb_tables()',
+      'SELECT * FROM duckdb_views()',
+      'SELECT * FROM duckdb_columns()',
+      'SELECT * FROM duckdb_databases()',
+      'SELECT * FROM duckdb_settings()',
+      'SELECT * FROM duckdb_extensions()',
+      'SELECT * FROM duckdb_secrets()',
+      'SELECT * FROM information_schema.tables',
+      'SELECT * FROM information_schema.columns',
+      'PRAGMA database_list',
+      'PRAGMA show_tables',
+      'SHOW ALL TABLES',
+      `SELECT * FROM glob('${root}/**')`,
+      `SELECT * FROM glob('${store.environmentDir(a)}/*/*/*')`,
+      "SELECT * FROM read_text('/etc/passwd')",
+      "SELECT * FROM read_text('/proc/self/environ')",
+      `SELECT * FROM read_csv('${root}/lakehouse/*/*/*/*.parquet')`,
+      `SELECT * FROM read_parquet('${store.environmentDir(a)}/**/*.parquet')`,
+      "SELECT getenv('DATABASE_URL')",
+      "SELECT current_setting('temp_directory')",
+    ];
+    for (const sql of readers) {
+      const answer = await engine.query(b, sql, { ...QUERY, limit: 10_000 }).then(
+        (result) => JSON.stringify(result.rows),
+        (error: AppError) => `${error.code}: ${error.message}`,
+      );
+      for (const secret of secrets) {
+        // A query that names a's folder is refused; its error may quote the query, nothing more.
+        if (sql.includes(secret)) assert.match(answer, /^permission_denied: /, sql);
+        else assert.ok(!answer.includes(secret), `${sql} revealed "${secret}": ${answer.slice(0, 300)}`);
+      }
+    }
+    const writers = [
+      `COPY (SELECT 1) TO '${store.environmentDir(b)}/x.csv'`,
+      "ATTACH ':memory:' AS extra",
+      'DETACH lakehouse',
+      'DETACH sample',
+      'INSTALL httpfs',
+      'LOAD httpfs',
+      "SET search_path = 'sample.main'",
+      "PRAGMA memory_limit = '8GB'",
+      'CREATE TABLE lakehouse.main.t AS SELECT 1',
+      'CREATE VIEW events AS SELECT 1',
+      'DROP VIEW sample.main.events',
+      'CREATE SECRET s (TYPE s3)',
+      'CHECKPOINT',
+      'USE sample',
+    ];
+    for (const sql of writers) {
+      const error = await engine.query(b, sql, QUERY).then(
+        () => undefined,
+        (e: AppError) => e,
+      );
+      assert.ok(error, `${sql} was run`);
+      assert.ok(
+        ['sql_refused', 'sql_syntax_error', 'sql_error', 'permission_denied'].includes(error.code),
+        `${sql}: ${error.code} ${error.message}`,
+      );
+    }
+    assert.ok(!fs.existsSync(path.join(store.environmentDir(b), 'x.csv')));
+    assert.ok(Number(await one(b, 'SELECT count(*) FROM events')) > 50_000);
+    assert.equal(await one(a, 'SELECT count(*) FROM events'), '10');
+  });
+});
