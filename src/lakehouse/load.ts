@@ -4,7 +4,8 @@ import { parse as parseCsv, CsvError } from 'csv-parse';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { AppError, type ErrorCode } from '../errors.js';
-import { environmentSchema, quoteIdent } from './provision.js';
+import { environmentSchema } from './provision.js';
+import { quoteIdent } from './sql-quote.js';
 import type { Lakehouse } from './sandbox.js';
 
 // Loading rows into an environment's own schema (the `lakehouse` connection), from CSV (a header row, then

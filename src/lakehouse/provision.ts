@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { deriveKey } from '../secret-key.js';
+import { quoteIdent, quoteLiteral } from './sql-quote.js';
 
 // Each environment's sandbox (docs/sql-sandbox.md): its own schema `env_<id>` for its data, and its own LOGIN role
 // that owns nothing, is a member of nothing, and may only SELECT from that schema and from `sample`.
@@ -146,12 +147,4 @@ export async function grantSample(db: Kysely<Database>, role: string): Promise<v
 async function currentDatabase(db: Kysely<Database>): Promise<string> {
   const row = await sql<{ name: string }>`SELECT current_database() AS name`.execute(db);
   return row.rows[0]?.name ?? '';
-}
-
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
 }

@@ -9,12 +9,12 @@ import {
   hardenDatabase,
   installId,
   provisionEnvironment,
-  quoteIdent,
   SAMPLE_SCHEMA,
   sandboxRoleName,
   sandboxRolePassword,
 } from './provision.js';
 import { openSealedUrl } from './connections.js';
+import { quoteIdent } from './sql-quote.js';
 import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-guard.js';
 import { PipelinedStatement, type RowWindow, type StatementRows } from './pipelined-statement.js';
 import { formatBytes, guardMessageSizes, messageSizeGuardOf } from './message-size-guard.js';

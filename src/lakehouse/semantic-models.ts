@@ -8,7 +8,7 @@ import type { Database } from '../db/schema.js';
 import { AppError, notFound } from '../errors.js';
 import type { SemanticModel } from '../generated/tool-types.js';
 import validators from '../generated/validators.cjs';
-import { quoteIdent } from './provision.js';
+import { quoteIdent } from './sql-quote.js';
 import type { Lakehouse } from './sandbox.js';
 import { checkExpression, checkReadStatement, SqlRefused } from './sql-guard.js';
 

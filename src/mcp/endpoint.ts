@@ -526,18 +526,31 @@ async function serve(ctx: AppContext, endpoint: Endpoint): Promise<void> {
 
   if (!('method' in message) || !('id' in message)) {
     // A notification, or a response to a request we never send: accepted, nothing to answer.
-    if ('method' in message) handleNotification(endpoint, message, principal);
-    ctx.status = 202;
-    ctx.body = '';
-    ctx.remove('content-type');
+    accept(ctx, endpoint, message, principal);
     return;
   }
+  await answer(ctx, (channel) => handleRequest(ctx, endpoint, message, principal, protocolVersion, channel));
+}
 
+/** A notification (cancellation acts on it) or a stray response: 202, no body. */
+function accept(ctx: AppContext, endpoint: Endpoint, message: JSONRPCMessage, principal: Principal | undefined): void {
+  if ('method' in message) handleNotification(endpoint, message, principal);
+  ctx.status = 202;
+  ctx.body = '';
+  ctx.remove('content-type');
+}
+
+/**
+ * Answers a request with what `handle` returns: plain JSON, or the last event of the SSE stream it opened.
+ * `undefined` means the handler wrote (and ended) the response itself.
+ */
+async function answer(ctx: AppContext, handle: (channel: ResponseChannel) => Promise<string | undefined>): Promise<void> {
   const channel = new ResponseChannel(ctx.res, () => {
     ctx.status = 200;
     ctx.respond = false;
   });
-  const response = await handleRequest(ctx, endpoint, message, principal, protocolVersion, channel);
+  const response = await handle(channel);
+  if (response === undefined) return;
   if (channel.isStreaming) {
     channel.endStream(response);
     return;
@@ -557,28 +570,12 @@ async function serveModern(
 ): Promise<void> {
   if (!('method' in message) || !('id' in message)) {
     // Notifications (cancellation) need no envelope; responses are never expected.
-    const principal = await authenticate(ctx, endpoint, method, id, true);
-    if ('method' in message) handleNotification(endpoint, message, principal);
-    ctx.status = 202;
-    ctx.body = '';
-    ctx.remove('content-type');
+    accept(ctx, endpoint, message, await authenticate(ctx, endpoint, method, id, true));
     return;
   }
   const envelope = checkModernRequest(message, (name) => ctx.get(name), MODERN_METHODS);
   const principal = await authenticate(ctx, endpoint, method, id, true);
-  const channel = new ResponseChannel(ctx.res, () => {
-    ctx.status = 200;
-    ctx.respond = false;
-  });
-  const response = await handleModernRequest(ctx, endpoint, message, principal, envelope, channel);
-  if (response === undefined) return;
-  if (channel.isStreaming) {
-    channel.endStream(response);
-    return;
-  }
-  ctx.status = 200;
-  ctx.type = 'application/json';
-  ctx.body = response;
+  await answer(ctx, (channel) => handleModernRequest(ctx, endpoint, message, principal, envelope, channel));
 }
 
 /**

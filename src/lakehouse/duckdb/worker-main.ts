@@ -1,5 +1,6 @@
 import { DuckDBInstance, JsonDuckDBValueConverter, type DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../errors.js';
+import { quoteIdent as quote, quoteLiteral as literal } from '../sql-quote.js';
 import { checkDuckStatement } from './guard.js';
 import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
 
@@ -9,8 +10,6 @@ import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from '
 // starts another.
 
 const send = (message: FromWorker) => process.send?.(message);
-const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
-const literal = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 let connection: DuckDBConnection | undefined;
 let running: { id: number; timer: NodeJS.Timeout; timedOut: boolean } | undefined;
