@@ -22,7 +22,20 @@ export interface Config {
   toolCallLimit: number;
   /** Audit rows older than this many days are pruned. */
   auditRetentionDays: number;
+  /** Statements of one environment at once on an external PostgreSQL connection (SQL_CONCURRENCY). */
   sqlConcurrency: number;
+  /** Where the sample's Parquet files are made and kept (SAMPLE_DIR; installs may share one). */
+  sampleDir: string;
+  /** About how many events the sample has (SAMPLE_EVENTS). */
+  sampleEvents: number;
+  /** DuckDB worker processes of this server process at most (QUERY_WORKERS): one per active environment. */
+  queryWorkers: number;
+  /** DuckDB's memory limit per worker (QUERY_WORKER_MEMORY_MB); the process is killed at 1.5 times it plus 256 MiB. */
+  queryWorkerMemoryMb: number;
+  /** Threads of each worker's DuckDB (QUERY_WORKER_THREADS). */
+  queryWorkerThreads: number;
+  /** How long an environment's statement waits for its worker before `busy` (QUERY_QUEUE_MS). */
+  queryQueueMs: number;
   logLevel: string;
   allowedOrigins: string[];
   /** Time a client has to send a request's headers (HEADERS_TIMEOUT_MS); then 408 and the connection closes. */
@@ -90,6 +103,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     toolCallLimit: integer(env, 'TOOL_CALL_LIMIT', 1200),
     auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1),
     sqlConcurrency: integer(env, 'SQL_CONCURRENCY', 4, 1),
+    sampleDir: path.resolve(env.SAMPLE_DIR || path.join(env.DATA_DIR || '.data', 'sample')),
+    sampleEvents: integer(env, 'SAMPLE_EVENTS', 10_000_000, 10_000),
+    queryWorkers: integer(env, 'QUERY_WORKERS', 8, 1),
+    queryWorkerMemoryMb: integer(env, 'QUERY_WORKER_MEMORY_MB', 1024, 64),
+    queryWorkerThreads: integer(env, 'QUERY_WORKER_THREADS', 2, 1),
+    queryQueueMs: integer(env, 'QUERY_QUEUE_MS', 5_000, 0),
     logLevel: env.LOG_LEVEL || 'info',
     allowedOrigins: [...new Set([new URL(publicUrl).origin, new URL(issuerUrl).origin, ...extraOrigins])],
     headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 30_000, 1),

@@ -98,7 +98,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     const secret = loadSecretKey(config);
     database = await openDatabase(config, log);
     await indexDocs(database.db, DOCS_DIR, log);
-    lakehouse = await startLakehouse({ config, db: database.db, url: database.url, secret, log });
+    lakehouse = await startLakehouse({ config, db: database.db, secret, log });
     oauth = new OAuthServer({ config, db: database.db, log, secret });
     await oauth.start();
     // The notification outbox (src/webhooks/worker.ts): one worker per process, safe with several processes.

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded-postgres.js';
+import { ensureSample } from '../src/lakehouse/sample.js';
 import { captureLog, createTemplateDatabase, makeDataDir, removeDataDir } from './helpers/db.js';
 
 // `npm test [-- <filters…>] [-- --node-test-options]`: runs test/**/*.test.ts with node:test against ONE
@@ -14,6 +15,8 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 const TEST_DIR = path.join(ROOT, 'test');
 const CONTRACT_FETCH = pathToFileURL(path.join(TEST_DIR, 'helpers', 'contract-fetch.ts')).href;
 const SKIP_DIRS = new Set(['node_modules', 'fixtures', 'helpers']);
+/** The size of the run's sample: the original sample's, so that tests see its shapes in seconds. */
+const TEST_SAMPLE_EVENTS = 1_130_000;
 
 function findTestFiles(dir: string): string[] {
   const files: string[] = [];
@@ -48,6 +51,7 @@ async function main(): Promise<number> {
 
   let cluster: EmbeddedPostgres | undefined;
   let dataDir: string | undefined;
+  let runDir: string | undefined;
   let url = process.env.TEST_PG_URL || process.env.DATABASE_URL;
   let template: Awaited<ReturnType<typeof createTemplateDatabase>> | undefined;
   const cleanup = async () => {
@@ -55,6 +59,8 @@ async function main(): Promise<number> {
     template = undefined;
     await cluster?.stop();
     if (dataDir) await removeDataDir(dataDir);
+    if (runDir) await fs.promises.rm(runDir, { recursive: true, force: true });
+    runDir = undefined;
     cluster = undefined;
     dataDir = undefined;
   };
@@ -87,10 +93,16 @@ async function main(): Promise<number> {
       process.stderr.write(`tests use an embedded PostgreSQL on port ${cluster.port} (ready in ${Date.now() - started} ms)\n`);
     }
     if (interrupted) return 130;
-    // Migrated test databases are copies of one template holding the sample data (made once per run).
-    process.stderr.write('building the test template database (migrations + sample data)\n');
-    template = await createTemplateDatabase(url, (line) => process.stderr.write(`${line}\n`));
+    // Migrated test databases are copies of one template (made once per run).
+    template = await createTemplateDatabase(url);
     process.stderr.write(`template ${template.name} ready in ${template.ms} ms\n`);
+    if (interrupted) return 130;
+    // One sample for the whole run, at the size of the original sample (about 1.1M events), and one folder
+    // for the environments' tables of every test server (each test database's environments are new UUIDs).
+    runDir = await makeDataDir('lakehouse-test-run-');
+    const sampleStarted = Date.now();
+    const sample = await ensureSample({ root: path.join(runDir, 'sample'), events: TEST_SAMPLE_EVENTS });
+    process.stderr.write(`sample data ready in ${Date.now() - sampleStarted} ms (${JSON.stringify(sample.manifest.row_counts)})\n`);
     if (interrupted) return 130;
 
     const concurrency = nodeTestOptions.some((o) => o.startsWith('--test-concurrency')) ? [] : ['--test-concurrency=2'];
@@ -99,7 +111,14 @@ async function main(): Promise<number> {
     child = spawn(process.execPath, argv, {
       stdio: 'inherit',
       cwd: ROOT,
-      env: { ...process.env, TEST_PG_URL: url, TEST_TEMPLATE_DB: template.name },
+      env: {
+        ...process.env,
+        TEST_PG_URL: url,
+        TEST_TEMPLATE_DB: template.name,
+        SAMPLE_DIR: path.join(runDir, 'sample'),
+        SAMPLE_EVENTS: String(TEST_SAMPLE_EVENTS),
+        TEST_LAKEHOUSE_DIR: runDir,
+      },
     });
     const running = child;
     const code = await new Promise<number>((resolve) => {

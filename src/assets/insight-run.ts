@@ -1,11 +1,9 @@
-import { createRequire } from 'node:module';
 import { AppError } from '../errors.js';
-import type { Lakehouse, QueryResult } from '../lakehouse/sandbox.js';
-import { checkReadStatement, loadSqlParser } from '../lakehouse/sql-guard.js';
+import type { Lakehouse, QueryResult } from '../lakehouse/lakehouse.js';
 
-// Insights run through the SQL sandbox (src/lakehouse/) as query_lakehouse does: Lakehouse.query() and
-// explain(), the same parser check, the environment's role, a READ ONLY transaction with timeouts and a reset
-// connection. Parameters are bound as query parameters ($1, $2…), never pasted into the SQL.
+// Insights run through the lakehouse (src/lakehouse/lakehouse.ts) as query_lakehouse does: the same checks,
+// the same sandbox (a DuckDB worker for the built-in connections, the PostgreSQL sandbox for external ones).
+// Parameters are bound as statement parameters ($1, $2…), never pasted into the SQL.
 
 export interface InsightParameter {
   name: string;
@@ -18,34 +16,9 @@ export type Scalar = string | number | boolean;
 
 const MAX_BYTES = 1024 * 1024;
 
-interface ParseNode {
-  [key: string]: unknown;
-}
-const parser = createRequire(import.meta.url)('libpg-query') as { parseSync(sql: string): ParseNode };
-
-/** The highest `$n` the statement uses (0 when none), from the PostgreSQL parser's tree. */
-export async function highestParameter(sql: string): Promise<number> {
-  await loadSqlParser();
-  let highest = 0;
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
-    if (!node || typeof node !== 'object') return;
-    for (const [key, value] of Object.entries(node as ParseNode)) {
-      if (key === 'ParamRef' && value && typeof value === 'object') {
-        const n = (value as { number?: unknown }).number;
-        if (typeof n === 'number') highest = Math.max(highest, n);
-      }
-      walk(value);
-    }
-  };
-  walk(parser.parseSync(sql));
-  return highest;
-}
-
 /**
- * Checks an insight's SQL before it is saved: one read statement (the sandbox's parser), parameters that
- * match the `$n` it uses, and a plan from PostgreSQL (unknown tables, columns, functions, type errors),
- * made as the environment's role without running the statement.
+ * Checks an insight's SQL before it is saved, without running it: one read statement that the connection's
+ * engine can bind (unknown tables, columns, functions, type errors), and parameters that match the `$n` it uses.
  */
 export async function validateInsightSql(
   lakehouse: Lakehouse,
@@ -53,8 +26,7 @@ export async function validateInsightSql(
   insight: { sql: string; connection: string; parameters: InsightParameter[] },
   signal?: AbortSignal,
 ): Promise<void> {
-  const checked = checkReadStatement(insight.sql);
-  const highest = await highestParameter(checked.text);
+  const highest = await lakehouse.parameters(environmentId, insight.connection, insight.sql, { timeoutMs: 5_000, signal });
   // Exactly one declared parameter per $n: PostgreSQL refuses to bind more values than the statement uses.
   const declared = insight.parameters.length;
   if (highest !== declared) {
@@ -70,17 +42,9 @@ export async function validateInsightSql(
     names.add(p.name);
     if (p.default !== undefined) bindValue(p, p.default);
   }
-  // Planned with every $n bound to NULL (types are inferred at parse time; nothing runs). GENERIC_PLAN would
-  // need the simple query protocol, which user SQL never goes through.
-  await lakehouse.explain(environmentId, insight.connection, checked, {
-    analyze: false,
-    values: Array.from({ length: highest }, () => null),
-    timeoutMs: 5_000,
-    signal,
-  });
 }
 
-/** One parameter's value as the text sent to PostgreSQL, checked against its declared type. */
+/** One parameter's value as the text sent to the engine (which casts it to the parameter's type), checked against its declared type. */
 export function bindValue(parameter: InsightParameter, value: Scalar): string {
   const bad = (what: string) =>
     new AppError('invalid_parameters', `Parameter "${parameter.name}" is a ${parameter.type}: ${JSON.stringify(value)} is not ${what}.`);

@@ -76,9 +76,6 @@ export async function createEnvironment(db: Kysely<Database>, ref: EnvironmentRe
       .returning(['id', 'organization_id', 'name'])
       .executeTakeFirst();
     if (!row) throw new DirectoryError('already_exists', `environment ${formatEnvironmentRef(ref)} already exists`);
-    // Its sandbox (schema + query role) in the same transaction: no environment without one.
-    const { provisionEnvironment } = await import('../lakehouse/provision.js');
-    await provisionEnvironment(trx, row.id);
     return { ...row, organization: organization.name };
   });
 }
@@ -164,15 +161,4 @@ export async function findEnvironment(db: Kysely<Database>, ref: EnvironmentRef)
     throw new DirectoryError('not_found', `unknown environment ${name}: create it with \`admin env create ${name}\``);
   }
   return row;
-}
-
-/** Re-creates or repairs an environment's sandbox schema and role (`admin env repair`). */
-export async function repairEnvironment(
-  db: Kysely<Database>,
-  ref: EnvironmentRef,
-): Promise<EnvironmentInfo & { schema: string; role: string }> {
-  const environment = await findEnvironment(db, ref);
-  const { provisionEnvironment } = await import('../lakehouse/provision.js');
-  const sandbox = await db.transaction().execute((trx) => provisionEnvironment(trx, environment.id));
-  return { ...environment, ...sandbox };
 }

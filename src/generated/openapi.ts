@@ -111,7 +111,7 @@ export type paths = {
         };
         /**
          * Describe a connection
-         * @description The schemas, tables and columns (with types) of a connection, and each table's estimated row count. With `table`, also a profile of that table from PostgreSQL's statistics: per column the fraction of nulls, an estimate of distinct values, and the smallest and largest values seen (approximate).
+         * @description The schemas, tables and columns (with types and comments) of a connection, and each table's row count. The built-in connections (DuckDB) have one schema, `main`: their tables are `lakehouse.main.<table>` and `sample.main.<table>`. With `table`, also a profile of that table: per column the fraction of nulls, an estimate of distinct values, and the smallest and largest values (from a scan on the built-in connections, from PostgreSQL's statistics on external ones).
          *
          *     The REST mirror of the MCP tool `get_connection` (scope `read`).
          */
@@ -425,7 +425,7 @@ export type paths = {
         put?: never;
         /**
          * Explain a query plan
-         * @description The PostgreSQL plan of one read statement (EXPLAIN (FORMAT JSON)), without running it, and a summary in words. With `analyze: true` the statement runs (read-only sandbox, same timeout as query_lakehouse) and the plan carries actual times and row counts.
+         * @description The plan of one read statement without running it (its operators and estimated rows), and a summary in words. With `analyze: true` the statement runs (same sandbox and timeout as query_lakehouse) and the plan carries actual times and row counts.
          *
          *     The REST mirror of the MCP tool `explain_sql` (scope `read`).
          */
@@ -447,7 +447,7 @@ export type paths = {
         put?: never;
         /**
          * Run a read-only SQL query
-         * @description Runs one read-only SQL statement (SELECT, WITH … SELECT, VALUES or TABLE; PostgreSQL 17 syntax) on a connection of this environment and returns its rows. Tables of the connection are seen unqualified (`SELECT … FROM events` with connection `sample`). At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement runs in a read-only transaction and is cancelled after `timeout_ms`.
+         * @description Runs one read-only SQL statement on a connection of this environment and returns its rows. The built-in connections run DuckDB SQL: `lakehouse` (this environment's tables) and `sample` (generated product analytics) are catalogs, `lakehouse.main.orders` and `sample.main.events`, that can be joined; bare names resolve in the connection's catalog first, then the other (`SELECT count(*) FROM events` works at once). External connections run PostgreSQL 17 SQL in a read-only transaction. At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement is cancelled after `timeout_ms`.
          *
          *     The REST mirror of the MCP tool `query_lakehouse` (scope `read`).
          */
@@ -489,7 +489,7 @@ export type paths = {
         put?: never;
         /**
          * Check SQL without running it
-         * @description Checks a statement the way query_lakehouse would, without running it: first the PostgreSQL 17 parser (syntax errors with their position and a hint; anything but one read statement is invalid), then the planner on the connection (unknown tables, columns or functions, type errors).
+         * @description Checks a statement the way query_lakehouse would, without running it: the connection's parser and binder (DuckDB for the built-in connections, PostgreSQL 17 for external ones): syntax errors, unknown tables, columns or functions and type errors, each with its position and a hint where the engine gives one; anything but one read statement is invalid.
          *
          *     The REST mirror of the MCP tool `validate_sql` (scope `read`).
          */
@@ -1205,7 +1205,7 @@ export type components = {
             timeout_ms?: number;
         };
         ExplainSqlOutput: {
-            /** @description The PostgreSQL JSON plan (the object holding `Plan`). */
+            /** @description The engine's JSON plan. Built-in connections (DuckDB): `{engine: duckdb, operators}` (EXPLAIN (FORMAT json)), with analyze `{engine: duckdb, profile}`; external PostgreSQL connections: the object holding `Plan`. */
             plan: Record<string, unknown>;
             summary: string;
         };
@@ -1215,7 +1215,7 @@ export type components = {
             name: string;
             profile?: {
                 columns: {
-                    /** @description Estimated distinct values (PostgreSQL's n_distinct made absolute). */
+                    /** @description Estimated distinct values (HyperLogLog on DuckDB; PostgreSQL's n_distinct made absolute). */
                     distinct_estimate?: number;
                     max?: string;
                     min?: string;
@@ -1230,12 +1230,13 @@ export type components = {
                 name: string;
                 tables: {
                     columns: {
+                        description?: string;
                         name: string;
                         nullable: boolean;
                         type: string;
                     }[];
                     description?: string;
-                    /** @description PostgreSQL's estimate (-1 when the table was never analyzed). */
+                    /** @description Exact on the built-in connections; PostgreSQL's estimate on external ones (-1 when never analyzed). */
                     estimated_rows: number;
                     name: string;
                 }[];
@@ -1510,14 +1511,14 @@ export type components = {
         QueryLakehouseOutput: {
             columns: {
                 name: string;
-                /** @description The PostgreSQL type, e.g. `bigint`, `timestamp with time zone`. */
+                /** @description The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL). */
                 type: string;
             }[];
             elapsed_ms: number;
             /** @description The `offset` that continues a truncated answer. */
             next_offset?: number;
             row_count: number;
-            /** @description Rows as arrays in column order. bigint and numeric are strings, timestamps ISO-8601 (UTC), json and jsonb JSON values, other types their PostgreSQL text. */
+            /** @description Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text. */
             rows: unknown[][];
             /** @description More rows exist than were returned (row or byte cap). */
             truncated: boolean;

@@ -992,7 +992,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "explain_sql",
   "title": "Explain a query plan",
-  "description": "The PostgreSQL plan of one read statement (EXPLAIN (FORMAT JSON)), without running it, and a summary in words. With `analyze: true` the statement runs (read-only sandbox, same timeout as query_lakehouse) and the plan carries actual times and row counts.",
+  "description": "The plan of one read statement without running it (its operators and estimated rows), and a summary in words. With `analyze: true` the statement runs (same sandbox and timeout as query_lakehouse) and the plan carries actual times and row counts.",
   "scope": "read",
   "annotations": {
     "title": "Explain a query plan",
@@ -1044,7 +1044,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "properties": {
       "plan": {
         "type": "object",
-        "description": "The PostgreSQL JSON plan (the object holding `Plan`)."
+        "description": "The engine's JSON plan. Built-in connections (DuckDB): `{engine: duckdb, operators}` (EXPLAIN (FORMAT json)), with analyze `{engine: duckdb, profile}`; external PostgreSQL connections: the object holding `Plan`."
       },
       "summary": {
         "type": "string"
@@ -1061,7 +1061,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_connection",
   "title": "Describe a connection",
-  "description": "The schemas, tables and columns (with types) of a connection, and each table's estimated row count. With `table`, also a profile of that table from PostgreSQL's statistics: per column the fraction of nulls, an estimate of distinct values, and the smallest and largest values seen (approximate).",
+  "description": "The schemas, tables and columns (with types and comments) of a connection, and each table's row count. The built-in connections (DuckDB) have one schema, `main`: their tables are `lakehouse.main.<table>` and `sample.main.<table>`. With `table`, also a profile of that table: per column the fraction of nulls, an estimate of distinct values, and the smallest and largest values (from a scan on the built-in connections, from PostgreSQL's statistics on external ones).",
   "scope": "read",
   "annotations": {
     "title": "Describe a connection",
@@ -1141,7 +1141,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   },
                   "estimated_rows": {
                     "type": "integer",
-                    "description": "PostgreSQL's estimate (-1 when the table was never analyzed)."
+                    "description": "Exact on the built-in connections; PostgreSQL's estimate on external ones (-1 when never analyzed)."
                   },
                   "columns": {
                     "type": "array",
@@ -1161,6 +1161,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                         },
                         "nullable": {
                           "type": "boolean"
+                        },
+                        "description": {
+                          "type": "string"
                         }
                       },
                       "additionalProperties": false
@@ -1208,7 +1211,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 },
                 "distinct_estimate": {
                   "type": "number",
-                  "description": "Estimated distinct values (PostgreSQL's n_distinct made absolute)."
+                  "description": "Estimated distinct values (HyperLogLog on DuckDB; PostgreSQL's n_distinct made absolute)."
                 },
                 "min": {
                   "type": "string"
@@ -2581,7 +2584,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "query_lakehouse",
   "title": "Run a read-only SQL query",
-  "description": "Runs one read-only SQL statement (SELECT, WITH … SELECT, VALUES or TABLE; PostgreSQL 17 syntax) on a connection of this environment and returns its rows. Tables of the connection are seen unqualified (`SELECT … FROM events` with connection `sample`). At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement runs in a read-only transaction and is cancelled after `timeout_ms`.",
+  "description": "Runs one read-only SQL statement on a connection of this environment and returns its rows. The built-in connections run DuckDB SQL: `lakehouse` (this environment's tables) and `sample` (generated product analytics) are catalogs, `lakehouse.main.orders` and `sample.main.events`, that can be joined; bare names resolve in the connection's catalog first, then the other (`SELECT count(*) FROM events` works at once). External connections run PostgreSQL 17 SQL in a read-only transaction. At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement is cancelled after `timeout_ms`.",
   "scope": "read",
   "annotations": {
     "title": "Run a read-only SQL query",
@@ -2661,7 +2664,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             },
             "type": {
               "type": "string",
-              "description": "The PostgreSQL type, e.g. `bigint`, `timestamp with time zone`."
+              "description": "The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL)."
             }
           },
           "additionalProperties": false
@@ -2669,7 +2672,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "rows": {
         "type": "array",
-        "description": "Rows as arrays in column order. bigint and numeric are strings, timestamps ISO-8601 (UTC), json and jsonb JSON values, other types their PostgreSQL text.",
+        "description": "Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text.",
         "items": {
           "type": "array"
         }
@@ -3914,7 +3917,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "validate_sql",
   "title": "Check SQL without running it",
-  "description": "Checks a statement the way query_lakehouse would, without running it: first the PostgreSQL 17 parser (syntax errors with their position and a hint; anything but one read statement is invalid), then the planner on the connection (unknown tables, columns or functions, type errors).",
+  "description": "Checks a statement the way query_lakehouse would, without running it: the connection's parser and binder (DuckDB for the built-in connections, PostgreSQL 17 for external ones): syntax errors, unknown tables, columns or functions and type errors, each with its position and a hint where the engine gives one; anything but one read statement is invalid.",
   "scope": "read",
   "annotations": {
     "title": "Check SQL without running it",

@@ -4763,7 +4763,7 @@ return errors === 0;
 validate30.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_explain_sql_output = validate31;
-const schema42 = {"type":"object","required":["plan","summary"],"properties":{"plan":{"type":"object","description":"The PostgreSQL JSON plan (the object holding `Plan`)."},"summary":{"type":"string"}},"additionalProperties":false};
+const schema42 = {"type":"object","required":["plan","summary"],"properties":{"plan":{"type":"object","description":"The engine's JSON plan. Built-in connections (DuckDB): `{engine: duckdb, operators}` (EXPLAIN (FORMAT json)), with analyze `{engine: duckdb, profile}`; external PostgreSQL connections: the object holding `Plan`."},"summary":{"type":"string"}},"additionalProperties":false};
 
 function validate31(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -4962,7 +4962,7 @@ return errors === 0;
 validate32.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_get_connection_output = validate33;
-const schema44 = {"type":"object","required":["name","kind","schemas"],"properties":{"name":{"type":"string"},"kind":{"type":"string","enum":["lakehouse","sample","postgres"]},"schemas":{"type":"array","items":{"type":"object","required":["name","tables"],"properties":{"name":{"type":"string"},"tables":{"type":"array","items":{"type":"object","required":["name","estimated_rows","columns"],"properties":{"name":{"type":"string"},"description":{"type":"string"},"estimated_rows":{"type":"integer","description":"PostgreSQL's estimate (-1 when the table was never analyzed)."},"columns":{"type":"array","items":{"type":"object","required":["name","type","nullable"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"nullable":{"type":"boolean"}},"additionalProperties":false}}},"additionalProperties":false}}},"additionalProperties":false}},"profile":{"type":"object","required":["table","estimated_rows","columns"],"properties":{"table":{"type":"string"},"estimated_rows":{"type":"integer"},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"null_fraction":{"type":"number"},"distinct_estimate":{"type":"number","description":"Estimated distinct values (PostgreSQL's n_distinct made absolute)."},"min":{"type":"string"},"max":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false};
+const schema44 = {"type":"object","required":["name","kind","schemas"],"properties":{"name":{"type":"string"},"kind":{"type":"string","enum":["lakehouse","sample","postgres"]},"schemas":{"type":"array","items":{"type":"object","required":["name","tables"],"properties":{"name":{"type":"string"},"tables":{"type":"array","items":{"type":"object","required":["name","estimated_rows","columns"],"properties":{"name":{"type":"string"},"description":{"type":"string"},"estimated_rows":{"type":"integer","description":"Exact on the built-in connections; PostgreSQL's estimate on external ones (-1 when never analyzed)."},"columns":{"type":"array","items":{"type":"object","required":["name","type","nullable"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"nullable":{"type":"boolean"},"description":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false}}},"additionalProperties":false}},"profile":{"type":"object","required":["table","estimated_rows","columns"],"properties":{"table":{"type":"string"},"estimated_rows":{"type":"integer"},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"null_fraction":{"type":"number"},"distinct_estimate":{"type":"number","description":"Estimated distinct values (HyperLogLog on DuckDB; PostgreSQL's n_distinct made absolute)."},"min":{"type":"string"},"max":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5227,7 +5227,7 @@ vErrors.push(err20);
 errors++;
 }
 for(const key3 in data11){
-if(!(((key3 === "name") || (key3 === "type")) || (key3 === "nullable"))){
+if(!((((key3 === "name") || (key3 === "type")) || (key3 === "nullable")) || (key3 === "description"))){
 const err21 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns/" + i2,schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err21];
@@ -5274,9 +5274,9 @@ vErrors.push(err24);
 errors++;
 }
 }
-}
-else {
-const err25 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns/" + i2,schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data11.description !== undefined){
+if(typeof data11.description !== "string"){
+const err25 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns/" + i2+"/description",schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -5288,7 +5288,7 @@ errors++;
 }
 }
 else {
-const err26 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns",schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err26 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns/" + i2,schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -5300,7 +5300,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1,schemaPath:"#/properties/schemas/items/properties/tables/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err27 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns",schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -5312,7 +5312,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/schemas/" + i0+"/tables",schemaPath:"#/properties/schemas/items/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err28 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1,schemaPath:"#/properties/schemas/items/properties/tables/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -5324,7 +5324,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath:instancePath+"/schemas/" + i0,schemaPath:"#/properties/schemas/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err29 = {instancePath:instancePath+"/schemas/" + i0+"/tables",schemaPath:"#/properties/schemas/items/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -5336,7 +5336,7 @@ errors++;
 }
 }
 else {
-const err30 = {instancePath:instancePath+"/schemas",schemaPath:"#/properties/schemas/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err30 = {instancePath:instancePath+"/schemas/" + i0,schemaPath:"#/properties/schemas/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -5346,11 +5346,9 @@ vErrors.push(err30);
 errors++;
 }
 }
-if(data.profile !== undefined){
-let data15 = data.profile;
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.table === undefined){
-const err31 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
+}
+else {
+const err31 = {instancePath:instancePath+"/schemas",schemaPath:"#/properties/schemas/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -5359,8 +5357,12 @@ vErrors.push(err31);
 }
 errors++;
 }
-if(data15.estimated_rows === undefined){
-const err32 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "estimated_rows"},message:"must have required property '"+"estimated_rows"+"'"};
+}
+if(data.profile !== undefined){
+let data16 = data.profile;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.table === undefined){
+const err32 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -5369,8 +5371,8 @@ vErrors.push(err32);
 }
 errors++;
 }
-if(data15.columns === undefined){
-const err33 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
+if(data16.estimated_rows === undefined){
+const err33 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "estimated_rows"},message:"must have required property '"+"estimated_rows"+"'"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -5379,9 +5381,8 @@ vErrors.push(err33);
 }
 errors++;
 }
-for(const key4 in data15){
-if(!(((key4 === "table") || (key4 === "estimated_rows")) || (key4 === "columns"))){
-const err34 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data16.columns === undefined){
+const err34 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -5390,10 +5391,9 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-if(data15.table !== undefined){
-if(typeof data15.table !== "string"){
-const err35 = {instancePath:instancePath+"/profile/table",schemaPath:"#/properties/profile/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key4 in data16){
+if(!(((key4 === "table") || (key4 === "estimated_rows")) || (key4 === "columns"))){
+const err35 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -5403,10 +5403,9 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data15.estimated_rows !== undefined){
-let data17 = data15.estimated_rows;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err36 = {instancePath:instancePath+"/profile/estimated_rows",schemaPath:"#/properties/profile/properties/estimated_rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data16.table !== undefined){
+if(typeof data16.table !== "string"){
+const err36 = {instancePath:instancePath+"/profile/table",schemaPath:"#/properties/profile/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -5416,15 +5415,10 @@ vErrors.push(err36);
 errors++;
 }
 }
-if(data15.columns !== undefined){
-let data18 = data15.columns;
-if(Array.isArray(data18)){
-const len3 = data18.length;
-for(let i3=0; i3<len3; i3++){
-let data19 = data18[i3];
-if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
-if(data19.name === undefined){
-const err37 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data16.estimated_rows !== undefined){
+let data18 = data16.estimated_rows;
+if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
+const err37 = {instancePath:instancePath+"/profile/estimated_rows",schemaPath:"#/properties/profile/properties/estimated_rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -5433,8 +5427,16 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(data19.type === undefined){
-const err38 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data16.columns !== undefined){
+let data19 = data16.columns;
+if(Array.isArray(data19)){
+const len3 = data19.length;
+for(let i3=0; i3<len3; i3++){
+let data20 = data19[i3];
+if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
+if(data20.name === undefined){
+const err38 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -5443,9 +5445,8 @@ vErrors.push(err38);
 }
 errors++;
 }
-for(const key5 in data19){
-if(!((((((key5 === "name") || (key5 === "type")) || (key5 === "null_fraction")) || (key5 === "distinct_estimate")) || (key5 === "min")) || (key5 === "max"))){
-const err39 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data20.type === undefined){
+const err39 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -5454,10 +5455,9 @@ vErrors.push(err39);
 }
 errors++;
 }
-}
-if(data19.name !== undefined){
-if(typeof data19.name !== "string"){
-const err40 = {instancePath:instancePath+"/profile/columns/" + i3+"/name",schemaPath:"#/properties/profile/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key5 in data20){
+if(!((((((key5 === "name") || (key5 === "type")) || (key5 === "null_fraction")) || (key5 === "distinct_estimate")) || (key5 === "min")) || (key5 === "max"))){
+const err40 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -5467,9 +5467,9 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data19.type !== undefined){
-if(typeof data19.type !== "string"){
-const err41 = {instancePath:instancePath+"/profile/columns/" + i3+"/type",schemaPath:"#/properties/profile/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.name !== undefined){
+if(typeof data20.name !== "string"){
+const err41 = {instancePath:instancePath+"/profile/columns/" + i3+"/name",schemaPath:"#/properties/profile/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -5479,10 +5479,9 @@ vErrors.push(err41);
 errors++;
 }
 }
-if(data19.null_fraction !== undefined){
-let data22 = data19.null_fraction;
-if(!((typeof data22 == "number") && (isFinite(data22)))){
-const err42 = {instancePath:instancePath+"/profile/columns/" + i3+"/null_fraction",schemaPath:"#/properties/profile/properties/columns/items/properties/null_fraction/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data20.type !== undefined){
+if(typeof data20.type !== "string"){
+const err42 = {instancePath:instancePath+"/profile/columns/" + i3+"/type",schemaPath:"#/properties/profile/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -5492,10 +5491,10 @@ vErrors.push(err42);
 errors++;
 }
 }
-if(data19.distinct_estimate !== undefined){
-let data23 = data19.distinct_estimate;
+if(data20.null_fraction !== undefined){
+let data23 = data20.null_fraction;
 if(!((typeof data23 == "number") && (isFinite(data23)))){
-const err43 = {instancePath:instancePath+"/profile/columns/" + i3+"/distinct_estimate",schemaPath:"#/properties/profile/properties/columns/items/properties/distinct_estimate/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err43 = {instancePath:instancePath+"/profile/columns/" + i3+"/null_fraction",schemaPath:"#/properties/profile/properties/columns/items/properties/null_fraction/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -5505,9 +5504,10 @@ vErrors.push(err43);
 errors++;
 }
 }
-if(data19.min !== undefined){
-if(typeof data19.min !== "string"){
-const err44 = {instancePath:instancePath+"/profile/columns/" + i3+"/min",schemaPath:"#/properties/profile/properties/columns/items/properties/min/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.distinct_estimate !== undefined){
+let data24 = data20.distinct_estimate;
+if(!((typeof data24 == "number") && (isFinite(data24)))){
+const err44 = {instancePath:instancePath+"/profile/columns/" + i3+"/distinct_estimate",schemaPath:"#/properties/profile/properties/columns/items/properties/distinct_estimate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -5517,9 +5517,9 @@ vErrors.push(err44);
 errors++;
 }
 }
-if(data19.max !== undefined){
-if(typeof data19.max !== "string"){
-const err45 = {instancePath:instancePath+"/profile/columns/" + i3+"/max",schemaPath:"#/properties/profile/properties/columns/items/properties/max/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.min !== undefined){
+if(typeof data20.min !== "string"){
+const err45 = {instancePath:instancePath+"/profile/columns/" + i3+"/min",schemaPath:"#/properties/profile/properties/columns/items/properties/min/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -5529,9 +5529,9 @@ vErrors.push(err45);
 errors++;
 }
 }
-}
-else {
-const err46 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data20.max !== undefined){
+if(typeof data20.max !== "string"){
+const err46 = {instancePath:instancePath+"/profile/columns/" + i3+"/max",schemaPath:"#/properties/profile/properties/columns/items/properties/max/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -5543,7 +5543,7 @@ errors++;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/profile/columns",schemaPath:"#/properties/profile/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err47 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -5555,7 +5555,7 @@ errors++;
 }
 }
 else {
-const err48 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err48 = {instancePath:instancePath+"/profile/columns",schemaPath:"#/properties/profile/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -5567,12 +5567,24 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err49 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err49];
 }
 else {
 vErrors.push(err49);
+}
+errors++;
+}
+}
+}
+else {
+const err50 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
 }
 errors++;
 }
@@ -11812,7 +11824,7 @@ return errors === 0;
 validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_lakehouse_output = validate55;
-const schema66 = {"type":"object","required":["columns","rows","row_count","truncated","elapsed_ms"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string","description":"The PostgreSQL type, e.g. `bigint`, `timestamp with time zone`."}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order. bigint and numeric are strings, timestamps ISO-8601 (UTC), json and jsonb JSON values, other types their PostgreSQL text.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"More rows exist than were returned (row or byte cap)."},"next_offset":{"type":"integer","minimum":0,"description":"The `offset` that continues a truncated answer."},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false};
+const schema66 = {"type":"object","required":["columns","rows","row_count","truncated","elapsed_ms"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string","description":"The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL)."}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"More rows exist than were returned (row or byte cap)."},"next_offset":{"type":"integer","minimum":0,"description":"The `offset` that continues a truncated answer."},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false};
 
 function validate55(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -26295,7 +26307,7 @@ return errors === 0;
 validate86.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getConnection_response_200_application_json = validate87;
-const schema98 = {"type":"object","required":["name","kind","schemas"],"properties":{"name":{"type":"string"},"kind":{"type":"string","enum":["lakehouse","sample","postgres"]},"schemas":{"type":"array","items":{"type":"object","required":["name","tables"],"properties":{"name":{"type":"string"},"tables":{"type":"array","items":{"type":"object","required":["name","estimated_rows","columns"],"properties":{"name":{"type":"string"},"description":{"type":"string"},"estimated_rows":{"type":"integer","description":"PostgreSQL's estimate (-1 when the table was never analyzed)."},"columns":{"type":"array","items":{"type":"object","required":["name","type","nullable"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"nullable":{"type":"boolean"}},"additionalProperties":false}}},"additionalProperties":false}}},"additionalProperties":false}},"profile":{"type":"object","required":["table","estimated_rows","columns"],"properties":{"table":{"type":"string"},"estimated_rows":{"type":"integer"},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"null_fraction":{"type":"number"},"distinct_estimate":{"type":"number","description":"Estimated distinct values (PostgreSQL's n_distinct made absolute)."},"min":{"type":"string"},"max":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false};
+const schema98 = {"type":"object","required":["name","kind","schemas"],"properties":{"name":{"type":"string"},"kind":{"type":"string","enum":["lakehouse","sample","postgres"]},"schemas":{"type":"array","items":{"type":"object","required":["name","tables"],"properties":{"name":{"type":"string"},"tables":{"type":"array","items":{"type":"object","required":["name","estimated_rows","columns"],"properties":{"name":{"type":"string"},"description":{"type":"string"},"estimated_rows":{"type":"integer","description":"Exact on the built-in connections; PostgreSQL's estimate on external ones (-1 when never analyzed)."},"columns":{"type":"array","items":{"type":"object","required":["name","type","nullable"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"nullable":{"type":"boolean"},"description":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false}}},"additionalProperties":false}},"profile":{"type":"object","required":["table","estimated_rows","columns"],"properties":{"table":{"type":"string"},"estimated_rows":{"type":"integer"},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"},"null_fraction":{"type":"number"},"distinct_estimate":{"type":"number","description":"Estimated distinct values (HyperLogLog on DuckDB; PostgreSQL's n_distinct made absolute)."},"min":{"type":"string"},"max":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate87(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -26560,7 +26572,7 @@ vErrors.push(err20);
 errors++;
 }
 for(const key3 in data11){
-if(!(((key3 === "name") || (key3 === "type")) || (key3 === "nullable"))){
+if(!((((key3 === "name") || (key3 === "type")) || (key3 === "nullable")) || (key3 === "description"))){
 const err21 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns/" + i2,schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err21];
@@ -26607,9 +26619,9 @@ vErrors.push(err24);
 errors++;
 }
 }
-}
-else {
-const err25 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns/" + i2,schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data11.description !== undefined){
+if(typeof data11.description !== "string"){
+const err25 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns/" + i2+"/description",schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -26621,7 +26633,7 @@ errors++;
 }
 }
 else {
-const err26 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns",schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err26 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns/" + i2,schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -26633,7 +26645,7 @@ errors++;
 }
 }
 else {
-const err27 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1,schemaPath:"#/properties/schemas/items/properties/tables/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err27 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1+"/columns",schemaPath:"#/properties/schemas/items/properties/tables/items/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -26645,7 +26657,7 @@ errors++;
 }
 }
 else {
-const err28 = {instancePath:instancePath+"/schemas/" + i0+"/tables",schemaPath:"#/properties/schemas/items/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err28 = {instancePath:instancePath+"/schemas/" + i0+"/tables/" + i1,schemaPath:"#/properties/schemas/items/properties/tables/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -26657,7 +26669,7 @@ errors++;
 }
 }
 else {
-const err29 = {instancePath:instancePath+"/schemas/" + i0,schemaPath:"#/properties/schemas/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err29 = {instancePath:instancePath+"/schemas/" + i0+"/tables",schemaPath:"#/properties/schemas/items/properties/tables/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -26669,7 +26681,7 @@ errors++;
 }
 }
 else {
-const err30 = {instancePath:instancePath+"/schemas",schemaPath:"#/properties/schemas/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err30 = {instancePath:instancePath+"/schemas/" + i0,schemaPath:"#/properties/schemas/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -26679,11 +26691,9 @@ vErrors.push(err30);
 errors++;
 }
 }
-if(data.profile !== undefined){
-let data15 = data.profile;
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.table === undefined){
-const err31 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
+}
+else {
+const err31 = {instancePath:instancePath+"/schemas",schemaPath:"#/properties/schemas/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -26692,8 +26702,12 @@ vErrors.push(err31);
 }
 errors++;
 }
-if(data15.estimated_rows === undefined){
-const err32 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "estimated_rows"},message:"must have required property '"+"estimated_rows"+"'"};
+}
+if(data.profile !== undefined){
+let data16 = data.profile;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.table === undefined){
+const err32 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -26702,8 +26716,8 @@ vErrors.push(err32);
 }
 errors++;
 }
-if(data15.columns === undefined){
-const err33 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
+if(data16.estimated_rows === undefined){
+const err33 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "estimated_rows"},message:"must have required property '"+"estimated_rows"+"'"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -26712,9 +26726,8 @@ vErrors.push(err33);
 }
 errors++;
 }
-for(const key4 in data15){
-if(!(((key4 === "table") || (key4 === "estimated_rows")) || (key4 === "columns"))){
-const err34 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data16.columns === undefined){
+const err34 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -26723,10 +26736,9 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-if(data15.table !== undefined){
-if(typeof data15.table !== "string"){
-const err35 = {instancePath:instancePath+"/profile/table",schemaPath:"#/properties/profile/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key4 in data16){
+if(!(((key4 === "table") || (key4 === "estimated_rows")) || (key4 === "columns"))){
+const err35 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -26736,10 +26748,9 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data15.estimated_rows !== undefined){
-let data17 = data15.estimated_rows;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err36 = {instancePath:instancePath+"/profile/estimated_rows",schemaPath:"#/properties/profile/properties/estimated_rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data16.table !== undefined){
+if(typeof data16.table !== "string"){
+const err36 = {instancePath:instancePath+"/profile/table",schemaPath:"#/properties/profile/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -26749,15 +26760,10 @@ vErrors.push(err36);
 errors++;
 }
 }
-if(data15.columns !== undefined){
-let data18 = data15.columns;
-if(Array.isArray(data18)){
-const len3 = data18.length;
-for(let i3=0; i3<len3; i3++){
-let data19 = data18[i3];
-if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
-if(data19.name === undefined){
-const err37 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data16.estimated_rows !== undefined){
+let data18 = data16.estimated_rows;
+if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
+const err37 = {instancePath:instancePath+"/profile/estimated_rows",schemaPath:"#/properties/profile/properties/estimated_rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -26766,8 +26772,16 @@ vErrors.push(err37);
 }
 errors++;
 }
-if(data19.type === undefined){
-const err38 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data16.columns !== undefined){
+let data19 = data16.columns;
+if(Array.isArray(data19)){
+const len3 = data19.length;
+for(let i3=0; i3<len3; i3++){
+let data20 = data19[i3];
+if(data20 && typeof data20 == "object" && !Array.isArray(data20)){
+if(data20.name === undefined){
+const err38 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -26776,9 +26790,8 @@ vErrors.push(err38);
 }
 errors++;
 }
-for(const key5 in data19){
-if(!((((((key5 === "name") || (key5 === "type")) || (key5 === "null_fraction")) || (key5 === "distinct_estimate")) || (key5 === "min")) || (key5 === "max"))){
-const err39 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data20.type === undefined){
+const err39 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -26787,10 +26800,9 @@ vErrors.push(err39);
 }
 errors++;
 }
-}
-if(data19.name !== undefined){
-if(typeof data19.name !== "string"){
-const err40 = {instancePath:instancePath+"/profile/columns/" + i3+"/name",schemaPath:"#/properties/profile/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key5 in data20){
+if(!((((((key5 === "name") || (key5 === "type")) || (key5 === "null_fraction")) || (key5 === "distinct_estimate")) || (key5 === "min")) || (key5 === "max"))){
+const err40 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -26800,9 +26812,9 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data19.type !== undefined){
-if(typeof data19.type !== "string"){
-const err41 = {instancePath:instancePath+"/profile/columns/" + i3+"/type",schemaPath:"#/properties/profile/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.name !== undefined){
+if(typeof data20.name !== "string"){
+const err41 = {instancePath:instancePath+"/profile/columns/" + i3+"/name",schemaPath:"#/properties/profile/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -26812,10 +26824,9 @@ vErrors.push(err41);
 errors++;
 }
 }
-if(data19.null_fraction !== undefined){
-let data22 = data19.null_fraction;
-if(!((typeof data22 == "number") && (isFinite(data22)))){
-const err42 = {instancePath:instancePath+"/profile/columns/" + i3+"/null_fraction",schemaPath:"#/properties/profile/properties/columns/items/properties/null_fraction/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(data20.type !== undefined){
+if(typeof data20.type !== "string"){
+const err42 = {instancePath:instancePath+"/profile/columns/" + i3+"/type",schemaPath:"#/properties/profile/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -26825,10 +26836,10 @@ vErrors.push(err42);
 errors++;
 }
 }
-if(data19.distinct_estimate !== undefined){
-let data23 = data19.distinct_estimate;
+if(data20.null_fraction !== undefined){
+let data23 = data20.null_fraction;
 if(!((typeof data23 == "number") && (isFinite(data23)))){
-const err43 = {instancePath:instancePath+"/profile/columns/" + i3+"/distinct_estimate",schemaPath:"#/properties/profile/properties/columns/items/properties/distinct_estimate/type",keyword:"type",params:{type: "number"},message:"must be number"};
+const err43 = {instancePath:instancePath+"/profile/columns/" + i3+"/null_fraction",schemaPath:"#/properties/profile/properties/columns/items/properties/null_fraction/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -26838,9 +26849,10 @@ vErrors.push(err43);
 errors++;
 }
 }
-if(data19.min !== undefined){
-if(typeof data19.min !== "string"){
-const err44 = {instancePath:instancePath+"/profile/columns/" + i3+"/min",schemaPath:"#/properties/profile/properties/columns/items/properties/min/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.distinct_estimate !== undefined){
+let data24 = data20.distinct_estimate;
+if(!((typeof data24 == "number") && (isFinite(data24)))){
+const err44 = {instancePath:instancePath+"/profile/columns/" + i3+"/distinct_estimate",schemaPath:"#/properties/profile/properties/columns/items/properties/distinct_estimate/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -26850,9 +26862,9 @@ vErrors.push(err44);
 errors++;
 }
 }
-if(data19.max !== undefined){
-if(typeof data19.max !== "string"){
-const err45 = {instancePath:instancePath+"/profile/columns/" + i3+"/max",schemaPath:"#/properties/profile/properties/columns/items/properties/max/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.min !== undefined){
+if(typeof data20.min !== "string"){
+const err45 = {instancePath:instancePath+"/profile/columns/" + i3+"/min",schemaPath:"#/properties/profile/properties/columns/items/properties/min/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -26862,9 +26874,9 @@ vErrors.push(err45);
 errors++;
 }
 }
-}
-else {
-const err46 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data20.max !== undefined){
+if(typeof data20.max !== "string"){
+const err46 = {instancePath:instancePath+"/profile/columns/" + i3+"/max",schemaPath:"#/properties/profile/properties/columns/items/properties/max/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -26876,7 +26888,7 @@ errors++;
 }
 }
 else {
-const err47 = {instancePath:instancePath+"/profile/columns",schemaPath:"#/properties/profile/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err47 = {instancePath:instancePath+"/profile/columns/" + i3,schemaPath:"#/properties/profile/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -26888,7 +26900,7 @@ errors++;
 }
 }
 else {
-const err48 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err48 = {instancePath:instancePath+"/profile/columns",schemaPath:"#/properties/profile/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -26900,12 +26912,24 @@ errors++;
 }
 }
 else {
-const err49 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err49 = {instancePath:instancePath+"/profile",schemaPath:"#/properties/profile/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err49];
 }
 else {
 vErrors.push(err49);
+}
+errors++;
+}
+}
+}
+else {
+const err50 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
 }
 errors++;
 }
@@ -47140,7 +47164,7 @@ return errors === 0;
 validate140.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_explainSql_response_200_application_json = validate141;
-const schema152 = {"type":"object","required":["plan","summary"],"properties":{"plan":{"type":"object","description":"The PostgreSQL JSON plan (the object holding `Plan`)."},"summary":{"type":"string"}},"additionalProperties":false};
+const schema152 = {"type":"object","required":["plan","summary"],"properties":{"plan":{"type":"object","description":"The engine's JSON plan. Built-in connections (DuckDB): `{engine: duckdb, operators}` (EXPLAIN (FORMAT json)), with analyze `{engine: duckdb, profile}`; external PostgreSQL connections: the object holding `Plan`."},"summary":{"type":"string"}},"additionalProperties":false};
 
 function validate141(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -47777,7 +47801,7 @@ return errors === 0;
 validate143.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_queryLakehouse_response_200_application_json = validate144;
-const schema155 = {"type":"object","required":["columns","rows","row_count","truncated","elapsed_ms"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string","description":"The PostgreSQL type, e.g. `bigint`, `timestamp with time zone`."}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order. bigint and numeric are strings, timestamps ISO-8601 (UTC), json and jsonb JSON values, other types their PostgreSQL text.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"More rows exist than were returned (row or byte cap)."},"next_offset":{"type":"integer","minimum":0,"description":"The `offset` that continues a truncated answer."},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false};
+const schema155 = {"type":"object","required":["columns","rows","row_count","truncated","elapsed_ms"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string","description":"The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL)."}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"More rows exist than were returned (row or byte cap)."},"next_offset":{"type":"integer","minimum":0,"description":"The `offset` that continues a truncated answer."},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false};
 
 function validate144(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;

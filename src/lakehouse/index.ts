@@ -1,50 +1,57 @@
+import os from 'node:os';
+import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
-import { ensureSampleData, type SampleProgress } from './sample-data.js';
-import { Lakehouse } from './sandbox.js';
+import { DuckEngine } from './duckdb/engine.js';
+import { TableStore } from './duckdb/table-store.js';
+import { Lakehouse } from './lakehouse.js';
+import { ensureSample, SAMPLE_COMMENTS } from './sample.js';
+import { PostgresSandbox } from './sandbox.js';
 
-export { Lakehouse } from './sandbox.js';
+export { Lakehouse } from './lakehouse.js';
+
+export type LakehouseConfig = Pick<
+  Config,
+  'dataDir' | 'sampleDir' | 'sampleEvents' | 'sqlConcurrency' | 'queryWorkers' | 'queryWorkerMemoryMb' | 'queryWorkerThreads' | 'queryQueueMs'
+>;
 
 export interface StartLakehouseOptions {
-  config: Pick<Config, 'sqlConcurrency'>;
+  config: LakehouseConfig;
   db: Kysely<Database>;
-  /** URL of the application database (OpenDatabase.url). */
-  url: string;
   secret: Buffer;
   log: Logger;
-  /** Where generation progress goes (default: stderr, one line per step). */
+  /** Where sample generation progress goes (default: stderr, one line per step). */
   progress?: (line: string) => void;
 }
 
-const count = (n: number) => n.toLocaleString('en-US');
-
 /**
- * At server start: the sample data (generated on the first start, with its progress on the terminal),
- * then the sandbox (Services.lakehouse). Close the answer on shutdown.
+ * At server start: the sample (generated on the first start, with its progress on the terminal), the table
+ * store, the DuckDB workers' pool and the PostgreSQL sandbox of external connections (Services.lakehouse).
+ * Close the answer on shutdown.
  */
 export async function startLakehouse(options: StartLakehouseOptions): Promise<Lakehouse> {
-  const print = options.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
-  let announced = false;
-  const info = await ensureSampleData(options.db, (p: SampleProgress) => {
-    if (!announced) {
-      print('sample data: generating the `sample` connection (first start only)…');
-      announced = true;
-    }
-    print(`  ${p.step.padEnd(10)} ${p.rows === undefined ? '' : `${count(p.rows)} rows `}(${(p.ms / 1000).toFixed(1)} s)`);
+  const { config, log } = options;
+  const sample = await ensureSample({
+    root: config.sampleDir,
+    events: config.sampleEvents,
+    progress: options.progress ?? ((line: string) => process.stderr.write(`${line}\n`)),
   });
-  if (info.generated) {
-    print(
-      `sample data: ${count(info.rowCounts.events ?? 0)} events, ${count(info.rowCounts.users ?? 0)} users over 90 days to ${info.anchor}, generated in ${(info.durationMs / 1000).toFixed(1)} s`,
-    );
-    options.log.info({ durationMs: info.durationMs, rows: info.rowCounts }, 'sample data generated');
-  }
-  const lakehouse = await new Lakehouse(options.db, {
-    appUrl: options.url,
-    secretKey: options.secret,
-    sqlConcurrency: options.config.sqlConcurrency,
-    log: options.log,
-  }).init();
-  return lakehouse;
+  if (sample.generated) log.info({ durationMs: sample.manifest.duration_ms, rows: sample.manifest.row_counts }, 'sample data generated');
+  const store = new TableStore(options.db, path.join(config.dataDir, 'lakehouse'));
+  const engine = new DuckEngine({
+    store,
+    sample: { dir: sample.dir, files: sample.files, comments: SAMPLE_COMMENTS },
+    tempRoot: path.join(os.tmpdir(), 'lakehouse-mcp-spill'),
+    pool: { maxWorkers: config.queryWorkers, idleMs: 5 * 60_000, queueMs: config.queryQueueMs, maxQueuedPerEnvironment: 32 },
+    worker: {
+      threads: config.queryWorkerThreads,
+      memoryLimitMb: config.queryWorkerMemoryMb,
+      hardMemoryMb: Math.round(config.queryWorkerMemoryMb * 1.5) + 256,
+      maxTempMb: 4096,
+    },
+  });
+  const postgres = await new PostgresSandbox(options.db, { secretKey: options.secret, sqlConcurrency: config.sqlConcurrency, log }).init();
+  return new Lakehouse(engine, store, postgres, sample);
 }

@@ -48,3 +48,59 @@ export function summarizePlan(explained: Record<string, unknown>, analyzed: bool
   }
   return parts.join(' ');
 }
+
+// A DuckDB JSON plan (EXPLAIN (FORMAT json): operators with their estimated cardinality; with ANALYZE, the
+// profile: operators with actual rows and times) in the same few words.
+
+interface DuckOperator {
+  name?: string;
+  operator_type?: string;
+  operator_cardinality?: number;
+  extra_info?: Record<string, unknown>;
+  children?: DuckOperator[];
+}
+
+function* duckNodes(node: DuckOperator): Generator<DuckOperator> {
+  yield node;
+  for (const child of node.children ?? []) yield* duckNodes(child);
+}
+
+const estimate = (node: DuckOperator) => Number(node.extra_info?.['Estimated Cardinality'] ?? NaN);
+
+export function summarizeDuckPlan(plan: { operators?: DuckOperator[]; profile?: Record<string, unknown> & DuckOperator }): string {
+  const analyzed = plan.profile !== undefined;
+  const roots = analyzed ? (plan.profile?.children ?? []) : (plan.operators ?? []);
+  // EXPLAIN ANALYZE's own operator sits on top of the statement's.
+  const root = roots[0]?.operator_type === 'EXPLAIN_ANALYZE' ? roots[0].children?.[0] : roots[0];
+  if (!root) return 'No plan.';
+  const name = (n: DuckOperator) => (n.name ?? n.operator_type ?? 'operator').trim();
+  const parts: string[] = [];
+  const top = estimate(root);
+  parts.push(`${name(root)}${Number.isFinite(top) ? ` estimated at ${number(top)} rows` : ''}.`);
+  const scans = [...duckNodes(root)].filter((n) => /SCAN|READ_/.test(name(n)));
+  if (scans.length > 0) {
+    const reads = scans.map((n) => {
+      const info = n.extra_info ?? {};
+      const table = info.Table ? ` of ${String(info.Table)}` : '';
+      const rows = analyzed ? n.operator_cardinality : estimate(n);
+      const details = [
+        ...(typeof rows === 'number' && Number.isFinite(rows) ? [`~${number(rows)} rows`] : []),
+        ...(info.Filters ? [`filtered on ${String(info.Filters).replace(/\s+/g, ' ').slice(0, 200)}`] : []),
+      ];
+      return `${name(n)}${table}${details.length ? ` (${details.join(', ')})` : ''}`;
+    });
+    parts.push(`Reads: ${reads.join('; ')}.`);
+    const unfiltered = scans.filter((n) => !n.extra_info?.Filters && (analyzed ? (n.operator_cardinality ?? 0) : estimate(n)) > 1_000_000);
+    if (unfiltered.length > 0) parts.push('A scan reads every row: a filter on a time column (such as occurred_at) would read less.');
+  }
+  if (analyzed) {
+    const latency = Number(plan.profile?.latency ?? NaN);
+    const scanned = Number(plan.profile?.cumulative_rows_scanned ?? NaN);
+    parts.push(
+      `Ran in ${Number.isFinite(latency) ? (latency * 1000).toFixed(1) : '?'} ms, scanning ${Number.isFinite(scanned) ? number(scanned) : '?'} rows and returning ${number(root.operator_cardinality ?? 0)}.`,
+    );
+  } else {
+    parts.push('Not executed (pass analyze: true to run it and see actual times).');
+  }
+  return parts.join(' ');
+}

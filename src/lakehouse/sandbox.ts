@@ -4,23 +4,14 @@ import type { Database } from '../db/schema.js';
 import { AppError, notFound, type ErrorCode } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { jsonTypes, TYPE_NAMES } from './json-types.js';
-import {
-  environmentSchema,
-  hardenDatabase,
-  installId,
-  provisionEnvironment,
-  SAMPLE_SCHEMA,
-  sandboxRoleName,
-  sandboxRolePassword,
-} from './provision.js';
 import { openSealedUrl } from './connections.js';
-import { quoteIdent } from './sql-quote.js';
 import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-guard.js';
 import { PipelinedStatement, type RowWindow, type StatementRows } from './pipelined-statement.js';
 import { formatBytes, guardMessageSizes, messageSizeGuardOf } from './message-size-guard.js';
 
-// The SQL sandbox (docs/sql-sandbox.md). Every user statement runs:
-//  - on a pooled connection of the environment's own role (or of an external connection's user),
+// The SQL sandbox of external PostgreSQL connections (docs/sql-sandbox.md); the built-in connections run on
+// DuckDB (src/lakehouse/duckdb/). Every user statement runs:
+//  - on a pooled connection of the external connection's user,
 //  - inside BEGIN READ ONLY with statement_timeout, lock_timeout and idle_in_transaction_session_timeout
 //    set by trusted set-up statements of our own,
 //  - as exactly one statement through the extended protocol (PostgreSQL refuses several statements in one
@@ -34,8 +25,6 @@ import { formatBytes, guardMessageSizes, messageSizeGuardOf } from './message-si
 // At most `sqlConcurrency` statements run at once per environment (the rest fail fast as busy), and all
 // pools together keep at most `maxConnections` connections, evicting idle pools first.
 
-export const BUILT_IN_CONNECTIONS = ['lakehouse', 'sample'] as const;
-
 /** ROLLBACK, then DISCARD ALL spelled out (https://www.postgresql.org/docs/17/sql-discard.html), in one string. */
 const RESET_SESSION =
   'ROLLBACK; CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; DEALLOCATE ALL; UNLISTEN *; ' +
@@ -43,9 +32,8 @@ const RESET_SESSION =
 /** The same reset as two Query messages of a pipeline (DISCARD ALL runs alone, outside a transaction block). */
 export const RESET_QUERIES = ['ROLLBACK', 'DISCARD ALL'] as const;
 
-export interface LakehouseOptions {
-  /** The application database, as the application's user; sandbox roles connect to it with their own. */
-  appUrl: string;
+export interface PostgresSandboxOptions {
+  /** Opens the connections' sealed URLs. */
   secretKey: Buffer;
   sqlConcurrency: number;
   /** All sandbox connections of this process together (default 40: well inside max_connections = 100). */
@@ -77,8 +65,6 @@ export interface QueryResult {
 interface Target {
   key: string;
   config: pg.PoolConfig;
-  /** For built-in connections: the schema the statement sees unqualified. */
-  searchPath: string | undefined;
 }
 
 interface PoolEntry {
@@ -100,8 +86,8 @@ interface Lease {
   reset: boolean;
 }
 
-/** The trusted set-up of every sandboxed statement: a READ ONLY transaction, its timeouts, UTC, the schema. */
-function setupStatements(target: Target, timeoutMs: number): string[] {
+/** The trusted set-up of every sandboxed statement: a READ ONLY transaction, its timeouts, UTC. */
+function setupStatements(timeoutMs: number): string[] {
   const timeout = Math.max(1, Math.round(timeoutMs));
   return [
     'BEGIN READ ONLY',
@@ -109,7 +95,6 @@ function setupStatements(target: Target, timeoutMs: number): string[] {
     `SET LOCAL lock_timeout = ${Math.min(timeout, 5_000)}`,
     `SET LOCAL idle_in_transaction_session_timeout = ${timeout + 10_000}`,
     "SET LOCAL TimeZone = 'UTC'",
-    ...(target.searchPath ? [`SET LOCAL search_path = ${quoteIdent(target.searchPath)}`] : []),
   ];
 }
 
@@ -153,13 +138,9 @@ function isPgError(error: unknown): error is pg.DatabaseError {
   );
 }
 
-export class Lakehouse {
+export class PostgresSandbox {
   private readonly pools = new Map<string, PoolEntry>();
   private readonly running = new Map<string, number>();
-  private readonly provisioned = new Map<string, Promise<string>>();
-  private readonly passwords = new Map<string, string>();
-  private install: string | undefined;
-  private readonly appConfig: pg.PoolConfig;
   private readonly maxConnections: number;
   private readonly idleMs: number;
   private readonly sweeper: NodeJS.Timeout;
@@ -167,57 +148,24 @@ export class Lakehouse {
 
   constructor(
     readonly db: Kysely<Database>,
-    readonly options: LakehouseOptions,
+    readonly options: PostgresSandboxOptions,
   ) {
-    const url = new URL(options.appUrl);
-    this.appConfig = {
-      host: url.hostname,
-      port: Number(url.port || 5432),
-      database: decodeURIComponent(url.pathname.slice(1)),
-    };
     this.maxConnections = options.maxConnections ?? 40;
     this.idleMs = options.idleMs ?? 60_000;
     this.sweeper = setInterval(() => this.evictIdle(), Math.min(this.idleMs, 10_000)).unref();
   }
 
-  /** Loads the parser, hardens the database's default privileges and learns this database's install id. */
+  /** Loads the SQL parser the guard uses. */
   async init(): Promise<this> {
     await loadSqlParser();
-    await hardenDatabase(this.db);
-    this.install = await installId(this.db);
     return this;
   }
 
-  roleName(environmentId: string): string {
-    if (!this.install) throw new Error('Lakehouse.init() was not awaited');
-    return sandboxRoleName(this.install, environmentId);
-  }
-
-  /** Provisions (or repairs) the environment's role and schema once per process, with its password (loads need the schema too). */
-  ensureEnvironment(environmentId: string): Promise<string> {
-    let done = this.provisioned.get(environmentId);
-    if (!done) {
-      const role = this.roleName(environmentId);
-      done = provisionEnvironment(this.db, environmentId, { password: sandboxRolePassword(this.options.secretKey, role) }).then(() => role);
-      done.catch(() => this.provisioned.delete(environmentId));
-      this.provisioned.set(environmentId, done);
-    }
-    return done;
-  }
-
-  /** Where a connection of an environment runs: built-in ones as its role here, external ones there. */
+  /** Where an external connection of an environment runs (its sealed URL, opened). */
   async target(environmentId: string, connection: string): Promise<Target> {
-    if (connection === 'lakehouse' || connection === 'sample') {
-      const role = await this.ensureEnvironment(environmentId);
-      return {
-        key: `${environmentId}:builtin`,
-        config: { ...this.appConfig, user: role, password: this.rolePassword(role) },
-        searchPath: connection === 'sample' ? SAMPLE_SCHEMA : environmentSchema(environmentId),
-      };
-    }
     const key = `${environmentId}:${connection}`;
     const existing = this.pools.get(key);
-    if (existing) return { key, config: existing.config, searchPath: undefined };
+    if (existing) return { key, config: existing.config };
     const row = await this.db
       .selectFrom('connections')
       .select(['sealed_url'])
@@ -228,7 +176,7 @@ export class Lakehouse {
       throw notFound(`No connection "${connection}" in this environment. list_connections names them; lakehouse and sample always exist.`);
     }
     const url = openSealedUrl(this.options.secretKey, row.sealed_url, environmentId, connection);
-    return { key, config: { connectionString: url }, searchPath: undefined };
+    return { key, config: { connectionString: url } };
   }
 
   /**
@@ -242,7 +190,7 @@ export class Lakehouse {
     work: (client: pg.PoolClient, entry: PoolEntry) => Promise<T>,
   ): Promise<T> {
     return this.lease(environmentId, connection, options, async ({ client, entry, target }) => {
-      await client.query(setupStatements(target, options.timeoutMs).join('; '));
+      await client.query(setupStatements(options.timeoutMs).join('; '));
       return work(client, entry);
     });
   }
@@ -320,7 +268,7 @@ export class Lakehouse {
   ): Promise<StatementRows> {
     const statement = new PipelinedStatement(
       lease.client,
-      setupStatements(lease.target, timeoutMs),
+      setupStatements(timeoutMs),
       text,
       values,
       window,
@@ -340,13 +288,6 @@ export class Lakehouse {
         else lease.reset = true;
       }
     }
-  }
-
-  /** The role's password (an HKDF of SECRET_KEY), derived once per role rather than once per statement. */
-  private rolePassword(role: string): string {
-    let password = this.passwords.get(role);
-    if (password === undefined) this.passwords.set(role, (password = sandboxRolePassword(this.options.secretKey, role)));
-    return password;
   }
 
   /**

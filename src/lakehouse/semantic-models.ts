@@ -9,7 +9,7 @@ import { AppError, notFound } from '../errors.js';
 import type { SemanticModel } from '../generated/tool-types.js';
 import validators from '../generated/validators.cjs';
 import { quoteIdent } from './sql-quote.js';
-import type { Lakehouse } from './sandbox.js';
+import { dialectOf, type BindValue, type Dialect, type Lakehouse } from './lakehouse.js';
 import { checkExpression, checkReadStatement, SqlRefused } from './sql-guard.js';
 
 export type { SemanticModel } from '../generated/tool-types.js';
@@ -48,10 +48,11 @@ export function checkModel(doc: unknown, expressions = true): SemanticModel {
   };
   unique('dimension or measure', [...model.dimensions.map((d) => d.name), ...model.measures.map((m) => m.name)]);
   unique('table alias', [model.alias ?? model.table, ...(model.joins ?? []).map((j) => j.name)]);
+  const onDuckDb = dialectOf(model.connection) === 'duckdb';
   const expression = (where: string, expr: string | undefined) => {
     if (expr === undefined || !expressions) return;
     try {
-      checkExpression(expr);
+      checkExpression(expr, { functions: !onDuckDb });
     } catch (error) {
       if (error instanceof SqlRefused) problems.push(`${where}: ${error.message}`);
       else throw error;
@@ -188,18 +189,14 @@ export async function applyModel(
 }
 
 /**
- * The planner check of applyModel: PostgreSQL plans (EXPLAIN, nothing runs) a query of every dimension and
- * measure in the environment's sandbox, as its role, so a missing table or column, a type error or a table
- * the environment may not read refuses the model.
+ * The planner check of applyModel: the connection's engine binds (nothing runs) a query of every dimension
+ * and measure in the environment's sandbox, so a missing table or column, a type error or a table the
+ * environment may not read refuses the model.
  */
 export function planInSandbox(lakehouse: Lakehouse, environmentId: string) {
   return async (compiled: CompiledQuery, model: SemanticModel): Promise<void> => {
     await lakehouse
-      .explain(environmentId, model.connection, checkReadStatement(compiled.sql), {
-        analyze: false,
-        values: compiled.values,
-        timeoutMs: 10_000,
-      })
+      .parameters(environmentId, model.connection, compiled.sql, { timeoutMs: 10_000 })
       .catch((error: unknown) => {
         throw new InvalidModel([
           `it does not plan on connection "${model.connection}": ${error instanceof Error ? error.message : String(error)}`,
@@ -226,7 +223,7 @@ export interface ModelQuery {
 
 export interface CompiledQuery {
   sql: string;
-  values: unknown[];
+  values: BindValue[];
 }
 
 type FieldType = 'string' | 'number' | 'time' | 'boolean';
@@ -239,8 +236,11 @@ const OPERATORS: Record<FieldType, readonly FilterOp[]> = {
   boolean: ['eq', 'neq', 'is_null', 'is_not_null'],
 };
 
-/** The parameter's type in SQL: a value is always sent as `$n::<cast>`, so PostgreSQL never guesses. */
-const CASTS: Record<FieldType, string> = { string: 'text', number: 'numeric', time: 'timestamptz', boolean: 'boolean' };
+/** The parameter's type in SQL, per dialect: a value is always sent as `$n::<cast>`, so the engine never guesses. */
+const CASTS: Record<Dialect, Record<FieldType, string>> = {
+  postgres: { string: 'text', number: 'numeric', time: 'timestamptz', boolean: 'boolean' },
+  duckdb: { string: 'VARCHAR', number: 'DOUBLE', time: 'TIMESTAMPTZ', boolean: 'BOOLEAN' },
+};
 
 const COMPARISONS: Partial<Record<FilterOp, string>> = { eq: '=', neq: '<>', gt: '>', gte: '>=', lt: '<', lte: '<=' };
 
@@ -287,10 +287,14 @@ function checkValue(type: FieldType, field: string, value: Scalar | undefined): 
   return value;
 }
 
-/** Compiles a request to one SELECT over the model; every request value ends up in `values`. */
+/**
+ * Compiles a request to one SELECT over the model, in the SQL of its connection (DuckDB for the built-in
+ * ones, PostgreSQL for external ones); every request value ends up in `values`.
+ */
 export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQuery {
-  const values: unknown[] = [];
-  const param = (value: unknown, cast: string) => {
+  const dialect = dialectOf(model.connection);
+  const values: BindValue[] = [];
+  const param = (value: BindValue, cast: string) => {
     values.push(value);
     return `$${values.length}::${cast}`;
   };
@@ -348,7 +352,7 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
     if (!OPERATORS[type].includes(filter.op)) {
       throw invalid(`"${filter.op}" does not apply to "${filter.field}" (${type}); use one of ${OPERATORS[type].join(', ')}.`);
     }
-    const cast = CASTS[type];
+    const cast = CASTS[dialect][type];
     let condition: string;
     const comparison = COMPARISONS[filter.op];
     if (comparison) {
@@ -366,11 +370,9 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
     } else {
       const list = filter.values ?? [];
       if (list.length === 0) throw invalid(`"${filter.op}" on "${filter.field}" needs values.`);
-      const array = param(
-        list.map((v) => checkValue(type, filter.field, v)),
-        `${cast}[]`,
-      );
-      condition = filter.op === 'in' ? `${expr} = ANY(${array})` : `${expr} <> ALL(${array})`;
+      // One parameter per value: both engines take it, and DuckDB binds no arrays.
+      const items = list.map((v) => param(checkValue(type, filter.field, v), cast)).join(', ');
+      condition = filter.op === 'in' ? `${expr} IN (${items})` : `${expr} NOT IN (${items})`;
     }
     (d ? where : having).push(condition);
   }
@@ -389,7 +391,11 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
   }
 
   const base = model.alias ?? model.table;
-  const table = (schema: string | undefined, name: string) => (schema ? `${quoteIdent(schema)}.` : '') + quoteIdent(name);
+  // DuckDB: the connection is a catalog, named in full so that a sample model never reads a same-named table of the environment.
+  const table = (schema: string | undefined, name: string) =>
+    dialect === 'duckdb'
+      ? `${quoteIdent(model.connection)}.${quoteIdent(schema ?? 'main')}.${quoteIdent(name)}`
+      : (schema ? `${quoteIdent(schema)}.` : '') + quoteIdent(name);
   const from = [`FROM ${table(model.schema, model.table)} AS ${quoteIdent(base)}`];
   for (const join of model.joins ?? []) {
     from.push(
@@ -405,9 +411,10 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
     ...(having.length ? [`HAVING ${having.join(' AND ')}`] : []),
     ...(order.length ? [`ORDER BY ${order.join(', ')}`] : []),
     // One row more than asked, so that the sandbox can tell a truncated answer.
-    `LIMIT ${param(limit + 1, 'integer')}`,
+    `LIMIT ${param(limit + 1, dialect === 'duckdb' ? 'BIGINT' : 'integer')}`,
   ];
   const sql = parts.join('\n');
-  checkReadStatement(sql);
+  // PostgreSQL's sandbox parses every statement; DuckDB's worker checks it with its own parser.
+  if (dialect === 'postgres') checkReadStatement(sql);
   return { sql, values };
 }

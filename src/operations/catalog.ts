@@ -1,13 +1,15 @@
 import { notFound } from '../errors.js';
 import type { ToolHandler } from '../generated/handlers.js';
-import { environmentSchema, SAMPLE_SCHEMA } from '../lakehouse/provision.js';
+import { dialectOf, isBuiltIn } from '../lakehouse/lakehouse.js';
+import { quoteIdent } from '../lakehouse/sql-quote.js';
 
-// Catalog browsing. Every query runs in the environment's sandbox (as its role, read-only), so it can only
-// ever describe what the environment may read; the statements are ours, with values as parameters.
+// Catalog browsing. Built-in connections are described from DuckDB's catalog in the environment's worker
+// (which sees only that environment's tables and the sample); external ones in their PostgreSQL sandbox, as
+// the connection's user. The statements are ours, with values as parameters.
 
 const BUILT_IN = {
-  lakehouse: "This environment's own tables (loaded with the REST load operation or `admin lakehouse import`).",
-  sample: 'Generated product analytics of a fictional SaaS over 90 days: events (1M+), users, sessions, pageviews.',
+  lakehouse: "This environment's own tables (DuckDB over Parquet; loaded with the REST load operation or `admin lakehouse import`).",
+  sample: 'Generated product analytics of a fictional SaaS over 90 days (DuckDB over Parquet): events, users, sessions, pageviews.',
 } as const;
 
 type Kind = 'lakehouse' | 'sample' | 'postgres';
@@ -62,9 +64,19 @@ interface ProfileRow {
 
 export const getConnection: ToolHandler<'get_connection'> = async ({ name, table }, ctx) => {
   const environmentId = ctx.principal.environmentId;
+  const options = { timeoutMs: 15_000, signal: ctx.signal };
+  if (isBuiltIn(name)) {
+    const tables = await ctx.lakehouse.describe(environmentId, name, options);
+    const output = { name, kind: name, schemas: [{ name: 'main', tables }] };
+    if (table === undefined) return output;
+    const found = tables.find((t) => t.name === table);
+    if (!found) throw notFound(`No table "${table}" in connection "${name}". Its tables are listed by get_connection without "table".`);
+    const columns = await ctx.lakehouse.profile(environmentId, name, found, options);
+    return { ...output, profile: { table, estimated_rows: found.estimated_rows, columns } };
+  }
   const kind = kindOf(name);
-  const schemas = kind === 'lakehouse' ? [environmentSchema(environmentId)] : kind === 'sample' ? [SAMPLE_SCHEMA] : null;
-  return ctx.lakehouse.withSandbox(environmentId, name, { timeoutMs: 15_000, signal: ctx.signal }, async (client) => {
+  const schemas = null;
+  return ctx.lakehouse.postgres.withSandbox(environmentId, name, options, async (client) => {
     const result = await client.query<ColumnRow>(
       `SELECT n.nspname AS schema, c.relname AS table, obj_description(c.oid, 'pg_class') AS description,
               c.reltuples::bigint::float8 AS estimated_rows,
@@ -139,20 +151,19 @@ export const listEvents: ToolHandler<'list_events'> = async (input, ctx) => {
   const to = input.to ? new Date(input.to) : new Date();
   const from = input.from ? new Date(input.from) : new Date(to.getTime() - 7 * 86_400_000);
   // One text, run and audited.
-  const statement = `SELECT event::text AS event, count(*)::int AS count, count(DISTINCT user_id)::int AS users FROM "${table}" WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY event ORDER BY 2 DESC, 1 LIMIT $3`;
+  const statement =
+    dialectOf(connection) === 'duckdb'
+      ? `SELECT event::VARCHAR AS event, count(*)::INTEGER AS count, count(DISTINCT user_id)::INTEGER AS users FROM ${quoteIdent(table)} WHERE occurred_at >= $1::TIMESTAMPTZ AND occurred_at < $2::TIMESTAMPTZ GROUP BY event ORDER BY 2 DESC, 1 LIMIT $3`
+      : `SELECT event::text AS event, count(*)::int AS count, count(DISTINCT user_id)::int AS users FROM ${quoteIdent(table)} WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY event ORDER BY 2 DESC, 1 LIMIT $3`;
   ctx.audited.sql = statement;
-  const rows = await ctx.lakehouse.withSandbox(
-    ctx.principal.environmentId,
-    connection,
-    { timeoutMs: 15_000, signal: ctx.signal },
-    async (client) => {
-      const result = await client.query<{ event: string; count: number; users: number }>(statement, [
-        from.toISOString(),
-        to.toISOString(),
-        limit,
-      ]);
-      return result.rows;
-    },
-  );
-  return { from: from.toISOString(), to: to.toISOString(), items: rows };
+  const result = await ctx.lakehouse.query(ctx.principal.environmentId, connection, statement, {
+    values: [from.toISOString(), to.toISOString(), limit],
+    limit,
+    offset: 0,
+    maxBytes: 1024 * 1024,
+    timeoutMs: 15_000,
+    signal: ctx.signal,
+  });
+  const items = result.rows.map(([event, count, users]) => ({ event: String(event), count: Number(count), users: Number(users) }));
+  return { from: from.toISOString(), to: to.toISOString(), items };
 };

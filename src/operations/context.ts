@@ -3,7 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
 import type { Database } from '../db/schema.js';
 import type { FixedWindowLimiter } from '../http/rate-limit.js';
-import type { Lakehouse } from '../lakehouse/sandbox.js';
+import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import type { Logger } from '../logger.js';
 import type { OAuthServer } from '../oauth/oauth-server.js';
 import type { Principal } from '../oauth/principal.js';

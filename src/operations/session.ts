@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import type { ToolHandler } from '../generated/handlers.js';
-import { BUILT_IN_CONNECTIONS } from '../lakehouse/sandbox.js';
+import { BUILT_IN_CONNECTIONS } from '../lakehouse/lakehouse.js';
 import { builtInModels } from '../lakehouse/semantic-models.js';
 
 interface Counts {

@@ -9,6 +9,19 @@ import { removeEmbeddedCluster, type StartupLog } from '../../src/db/embedded-po
 import { migrateToLatest } from '../../src/db/migrate.js';
 import type { Database } from '../../src/db/schema.js';
 
+/**
+ * The run's sample and lakehouse folders (test/run.ts makes them once per run), as the variables a server's
+ * configuration reads: test servers never generate a sample nor write into the repository's .data.
+ */
+export function testLakehouseEnv(): Record<string, string> {
+  const { SAMPLE_DIR, SAMPLE_EVENTS, TEST_LAKEHOUSE_DIR } = process.env;
+  return {
+    ...(SAMPLE_DIR ? { SAMPLE_DIR } : {}),
+    ...(SAMPLE_EVENTS ? { SAMPLE_EVENTS } : {}),
+    ...(TEST_LAKEHOUSE_DIR ? { DATA_DIR: TEST_LAKEHOUSE_DIR } : {}),
+  };
+}
+
 /** Superuser URL of the run's PostgreSQL, exported by test/run.ts. */
 export function testServerUrl(): string {
   const url = process.env.TEST_PG_URL || process.env.DATABASE_URL;
@@ -86,11 +99,8 @@ async function dropSandboxRoles(database: string): Promise<void> {
   });
 }
 
-/** Builds the template database that migrated test databases are copied from (once per run). */
-export async function createTemplateDatabase(
-  serverUrl: string,
-  progress: (line: string) => void,
-): Promise<{ name: string; ms: number; drop(): Promise<void> }> {
+/** Builds the template database (migrated) that migrated test databases are copied from (once per run). */
+export async function createTemplateDatabase(serverUrl: string): Promise<{ name: string; ms: number; drop(): Promise<void> }> {
   const started = Date.now();
   const name = `lh_template_${randomBytes(4).toString('hex')}`;
   const client = new pg.Client({ connectionString: serverUrl });
@@ -103,9 +113,6 @@ export async function createTemplateDatabase(
   const db = createDb(withDatabase(serverUrl, name));
   try {
     await migrateToLatest(db);
-    const { ensureSampleData } = await import('../../src/lakehouse/sample-data.js');
-    const info = await ensureSampleData(db, (p) => progress(`  ${p.step} ${p.rows ?? ''} (${p.ms} ms)`));
-    progress(`sample data generated in ${info.durationMs} ms (${JSON.stringify(info.rowCounts)})`);
   } finally {
     await db.destroy();
   }

@@ -18,11 +18,10 @@ import type { Services } from '../../src/operations/context.js';
 import { indexDocs } from '../../src/operations/docs.js';
 import type { ToolRegistry } from '../../src/operations/tool-registry.js';
 import { FixedWindowLimiter } from '../../src/http/rate-limit.js';
-import { installId } from '../../src/lakehouse/provision.js';
-import { Lakehouse } from '../../src/lakehouse/sandbox.js';
+import { startLakehouse, type Lakehouse } from '../../src/lakehouse/index.js';
 import { loadSecretKey } from '../../src/secret-key.js';
 import { createRequestListener, DOCS_DIR } from '../../src/server.js';
-import { createTestDatabase, noteInstallId, type TestDatabase } from './db.js';
+import { createTestDatabase, testLakehouseEnv, type TestDatabase } from './db.js';
 import { TEST_SECRET_KEY } from './oauth.js';
 
 /** The service accounts every test server makes, and the scopes of each. */
@@ -118,6 +117,7 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // A fixed key, so that test servers never write one into the repository's .data.
     SECRET_KEY: TEST_SECRET_KEY,
+    ...testLakehouseEnv(),
     ...options.env,
   });
   const log = createLogger(config.logLevel);
@@ -128,8 +128,7 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
   await oauth.start();
   const audit = new AuditLog(db, log, { intervalMs: 50 });
   const ownLakehouse = !options.lakehouse;
-  const lakehouse =
-    options.lakehouse ?? new Lakehouse(db, { appUrl: database.url, secretKey: secret, sqlConcurrency: config.sqlConcurrency, log });
+  const lakehouse = options.lakehouse ?? (await startLakehouse({ config, db, secret, log }));
   const close = async () => {
     await new Promise<void>((resolve) => {
       server.close(() => resolve());
@@ -141,10 +140,6 @@ export async function startMcpTestServer(options: McpTestServerOptions = {}): Pr
     if (ownDatabase) await database.drop();
   };
   try {
-    if (ownLakehouse) {
-      await lakehouse.init();
-      noteInstallId(database.name, await installId(db));
-    }
     const services: Services = {
       config,
       db,

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { loadConfig } from '../../config.js';
 import { findEnvironment } from '../../db/directory.js';
 import { parseEnvironmentRef } from '../../db/names.js';
-import { Lakehouse } from '../../lakehouse/sandbox.js';
+import { startLakehouse } from '../../lakehouse/index.js';
 import { applyModel, checkModel, planInSandbox, readModelFile } from '../../lakehouse/semantic-models.js';
 import { loadSqlParser } from '../../lakehouse/sql-guard.js';
 import { loadSecretKey } from '../../secret-key.js';
@@ -20,14 +20,10 @@ export const semanticModelApply: Command = {
     await loadSqlParser();
     // Read and checked before the database opens: a bad file changes nothing and starts nothing.
     const doc = checkModel(readModelFile(file));
-    const { db, url } = await context.database();
+    const { db } = await context.database();
     const environment = await findEnvironment(db, ref);
-    const lakehouse = await new Lakehouse(db, {
-      appUrl: url,
-      secretKey: loadSecretKey(loadConfig()),
-      sqlConcurrency: 1,
-      log: context.log,
-    }).init();
+    const config = loadConfig();
+    const lakehouse = await startLakehouse({ config, db, secret: loadSecretKey(config), log: context.log });
     try {
       const applied = await applyModel(db, environment.id, doc, planInSandbox(lakehouse, environment.id));
       return {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { DuckWorkerPool, type DuckPoolOptions } from './pool.js';
 import type { StoredTable, TableStore } from './table-store.js';
-import type { Catalogs, DuckRows } from './worker-protocol.js';
+import type { Catalogs, DuckRows, TableComment } from './worker-protocol.js';
 import type { DuckQueryOptions, DuckWorkerOptions } from './worker.js';
 
 // The DuckDB lakehouse of the built-in connections (issue 15): an environment's own tables (`lakehouse`,
@@ -12,15 +12,16 @@ import type { DuckQueryOptions, DuckWorkerOptions } from './worker.js';
 
 export interface DuckEngineOptions {
   store: TableStore;
-  /** The sample's folder and its tables' files. */
-  sample: { dir: string; files: Record<string, string> };
+  /** The sample's folder, its tables' files and their comments. */
+  sample: { dir: string; files: Record<string, string>; comments?: Record<string, TableComment> };
   /** Where workers may spill (one folder each, under it). */
   tempRoot: string;
   pool: Omit<DuckPoolOptions, 'workerOptions'>;
   worker: Pick<DuckWorkerOptions, 'threads' | 'memoryLimitMb' | 'hardMemoryMb' | 'maxTempMb'>;
 }
 
-const SEARCH_PATH = ['lakehouse.main', 'sample.main'];
+/** A session per built-in connection: its own catalog's names first, then the other's. */
+const SEARCH_PATHS = { lakehouse: ['lakehouse.main', 'sample.main'], sample: ['sample.main', 'lakehouse.main'] };
 
 export class DuckEngine {
   private readonly pool: DuckWorkerPool;
@@ -53,7 +54,8 @@ export class DuckEngine {
     return {
       ...this.options.worker,
       catalogs: this.catalogs(tables),
-      searchPath: SEARCH_PATH,
+      searchPaths: SEARCH_PATHS,
+      ...(this.options.sample.comments ? { comments: { sample: this.options.sample.comments } } : {}),
       allowedDirectories: [`${this.options.store.environmentDir(environmentId)}/`, `${this.options.sample.dir}/`],
       tempDirectory: path.join(this.options.tempRoot, `${environmentId}-${process.pid}-${Date.now()}`),
     };

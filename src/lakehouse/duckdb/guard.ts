@@ -1,4 +1,4 @@
-import { StatementType, type DuckDBConnection } from '@duckdb/node-api';
+import { StatementType, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import { AppError } from '../../errors.js';
 
 // What an agent's SQL may be on DuckDB: one statement, a SELECT (DuckDB's FROM-first, PRAGMA and SHOW forms
@@ -7,6 +7,12 @@ import { AppError } from '../../errors.js';
 // statement type is the line, as DuckDB's own parser sees it (extractStatements, then each statement's type).
 
 export type CheckedKind = 'select' | 'explain';
+
+/** A statement that passed: what it is, and it prepared (bound to the connection's catalogs, not run). */
+export interface CheckedStatement {
+  kind: CheckedKind;
+  prepared: DuckDBPreparedStatement;
+}
 
 const HINT = 'The lakehouse is read-only here: send one SELECT (or EXPLAIN SELECT …).';
 
@@ -20,11 +26,11 @@ const refused = (message: string) => new AppError('sql_refused', `${message}. ${
 const typeName = (type: StatementType) => (StatementType[type] ?? 'UNKNOWN').replace(/_STATEMENT$/, '').replace(/_/g, ' ');
 
 /**
- * Checks `sql` with DuckDB's parser and binder on `connection` (nothing runs) and answers what it is; throws
- * sql_refused (not one read statement), sql_syntax_error (does not parse), permission_denied (a file outside
- * the allowed folders) or sql_error (does not bind: an unknown table or column).
+ * Checks `sql` with DuckDB's parser and binder on `connection` (nothing runs) and answers what it is, prepared;
+ * throws sql_refused (not one read statement), sql_syntax_error (does not parse), permission_denied (a file
+ * outside the allowed folders) or sql_error (does not bind: an unknown table or column).
  */
-export async function checkDuckStatement(connection: DuckDBConnection, sql: string): Promise<CheckedKind> {
+export async function checkDuckStatement(connection: DuckDBConnection, sql: string): Promise<CheckedStatement> {
   if (sql.trim() === '') throw refused('The SQL holds no statement');
   let extracted;
   try {
@@ -34,22 +40,23 @@ export async function checkDuckStatement(connection: DuckDBConnection, sql: stri
   }
   if (extracted.count === 0) throw refused('The SQL holds no statement');
   if (extracted.count > 1) throw refused(`The SQL holds ${extracted.count} statements; only one is allowed`);
-  let type: StatementType;
+  let prepared: DuckDBPreparedStatement;
   try {
-    type = (await extracted.prepare(0)).statementType;
+    prepared = await extracted.prepare(0);
   } catch (error) {
     // Binding reads file metadata: a path outside the worker's folders is refused there.
     const message = cleanMessage(error);
     throw new AppError(/^Permission Error/.test(message) ? 'permission_denied' : 'sql_error', message);
   }
-  if (type === StatementType.SELECT) return 'select';
+  const type = prepared.statementType;
+  if (type === StatementType.SELECT) return { kind: 'select', prepared };
   if (type === StatementType.EXPLAIN) {
     // EXPLAIN [ANALYZE] runs (or plans) its statement: only of a SELECT.
     const inner = sql.replace(/^\s*explain\s+(analyze\s+)?/i, '');
-    if (inner === sql || (await checkDuckStatement(connection, inner)) !== 'select') {
+    if (inner === sql || (await checkDuckStatement(connection, inner)).kind !== 'select') {
       throw refused('Only EXPLAIN of a SELECT is allowed');
     }
-    return 'explain';
+    return { kind: 'explain', prepared };
   }
   throw refused(`${typeName(type)} statements are not allowed`);
 }

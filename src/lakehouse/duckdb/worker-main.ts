@@ -1,7 +1,8 @@
-import { DuckDBInstance, JsonDuckDBValueConverter, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, DuckDBTypeId, JsonDuckDBValueConverter, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
 import { AppError } from '../../errors.js';
 import { quoteIdent as quote, quoteLiteral as literal } from '../sql-quote.js';
 import { checkDuckStatement } from './guard.js';
+import { toFailure } from './failure.js';
 import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
 
 // A DuckDB worker process (started by src/lakehouse/duckdb/worker.ts): one locked in-memory DuckDB that can
@@ -11,8 +12,9 @@ import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from '
 
 const send = (message: FromWorker) => process.send?.(message);
 
-let connection: DuckDBConnection | undefined;
-let running: { id: number; timer: NodeJS.Timeout; timedOut: boolean } | undefined;
+/** One session per search path (OpenMessage.searchPaths); all read the same in-memory catalogs. */
+const sessions = new Map<string, DuckDBConnection>();
+let running: { id: number; session: DuckDBConnection; timer: NodeJS.Timeout; timedOut: boolean } | undefined;
 
 async function open(message: OpenMessage): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:', {
@@ -24,20 +26,25 @@ async function open(message: OpenMessage): Promise<void> {
   const setup = await instance.connect();
   await setup.run(`SET allowed_directories = [${message.allowedDirectories.map(literal).join(', ')}]`);
   for (const catalog of Object.keys(message.catalogs)) await setup.run(`ATTACH ':memory:' AS ${quote(catalog)}`);
-  await define(setup, message.catalogs);
-  // A session setting: queries run on this same connection.
-  await setup.run(`SET search_path = ${literal(message.searchPath.join(','))}`);
+  await define(setup, message.catalogs, message.comments);
   await setup.run("SET TimeZone = 'UTC'");
+  for (const [name, searchPath] of Object.entries(message.searchPaths)) {
+    const session = await instance.connect();
+    // Session settings, made before the lock.
+    await session.run(`SET search_path = ${literal(searchPath.join(','))}`);
+    await session.run("SET TimeZone = 'UTC'");
+    sessions.set(name, session);
+  }
   // From here on: no file outside the allowed folders, no ATTACH, INSTALL or LOAD of anything new, no setting changes.
   await setup.run('SET enable_external_access = false');
   await setup.run('SET autoinstall_known_extensions = false');
   await setup.run('SET autoload_known_extensions = false');
   await setup.run('SET lock_configuration = true');
-  connection = setup;
+  sessions.set('', setup);
 }
 
 /** (Re)creates each catalog's views over their Parquet files, dropping views of tables that are gone. */
-async function define(on: DuckDBConnection, catalogs: Catalogs): Promise<void> {
+async function define(on: DuckDBConnection, catalogs: Catalogs, comments: OpenMessage['comments'] = {}): Promise<void> {
   for (const [catalog, tables] of Object.entries(catalogs)) {
     const existing = await on.runAndReadAll(
       `SELECT view_name FROM duckdb_views() WHERE database_name = ${literal(catalog)} AND NOT internal`,
@@ -46,50 +53,91 @@ async function define(on: DuckDBConnection, catalogs: Catalogs): Promise<void> {
       if (!(String(view) in tables)) await on.run(`DROP VIEW ${quote(catalog)}.main.${quote(String(view))}`);
     }
     for (const [table, files] of Object.entries(tables)) {
-      const list = `[${files.map(literal).join(', ')}]`;
-      await on.run(`CREATE OR REPLACE VIEW ${quote(catalog)}.main.${quote(table)} AS SELECT * FROM read_parquet(${list})`);
+      const name = `${quote(catalog)}.main.${quote(table)}`;
+      await on.run(`CREATE OR REPLACE VIEW ${name} AS SELECT * FROM read_parquet([${files.map(literal).join(', ')}])`);
+      const comment = comments[catalog]?.[table];
+      if (comment?.table) await on.run(`COMMENT ON VIEW ${name} IS ${literal(comment.table)}`);
+      for (const [column, text] of Object.entries(comment?.columns ?? {})) {
+        await on.run(`COMMENT ON COLUMN ${name}.${quote(column)} IS ${literal(text)}`);
+      }
     }
   }
 }
 
-/** DuckDB's error as a code of src/errors.ts and a message for the caller. */
-function toError(error: unknown, timedOut: boolean, timeoutMs: number): { code: string; message: string } {
-  if (error instanceof AppError) return { code: error.code, message: error.message };
-  const message = (error instanceof Error ? error.message : String(error)).slice(0, 2_000);
-  if (timedOut || /INTERRUPT/i.test(message)) {
-    return {
-      code: 'query_timeout',
-      message: `The statement ran past its ${timeoutMs} ms timeout and was cancelled. Narrow it (a time range, LIMIT) or raise timeout_ms.`,
-    };
+/** A column's values as JSON: integers that fit as numbers, others as text; ISO times; JSON as JSON. */
+function jsonOf(type: DuckDBType): (value: unknown) => unknown {
+  if (type.alias === 'JSON') return (value) => (typeof value === 'string' ? (JSON.parse(value) as unknown) : value);
+  switch (type.typeId) {
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.UHUGEINT:
+      return (value) => {
+        if (typeof value !== 'string') return value;
+        const n = Number(value);
+        return Number.isSafeInteger(n) ? n : value;
+      };
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      return (value) => (typeof value === 'string' && /^\d/.test(value) ? value.replace(' ', 'T').replace(/\+00$/, 'Z') : value);
+    case DuckDBTypeId.TIMESTAMP:
+    case DuckDBTypeId.TIMESTAMP_MS:
+    case DuckDBTypeId.TIMESTAMP_NS:
+    case DuckDBTypeId.TIMESTAMP_S:
+      return (value) => (typeof value === 'string' && /^\d/.test(value) ? value.replace(' ', 'T') : value);
+    default:
+      return (value) => value;
   }
-  if (/Out of Memory Error/i.test(message)) return { code: 'out_of_memory', message };
-  if (/Permission Error|file system operations are disabled/i.test(message)) return { code: 'permission_denied', message };
-  return { code: 'sql_error', message };
 }
 
+const typeName = (type: DuckDBType) => type.alias ?? type.toString();
+
 async function query(message: QueryMessage): Promise<void> {
-  const { id, sql, limit, maxBytes, timeoutMs } = message;
-  if (!connection) return void send({ type: 'error', id, code: 'unavailable', message: 'The worker is not open.' });
-  const current = connection;
-  running = { id, timedOut: false, timer: setTimeout(() => interrupt(true), timeoutMs) };
+  const { id, sql, mode, values, offset, limit, maxBytes, timeoutMs } = message;
+  const session = sessions.get(message.session);
+  if (!session) return void send({ type: 'error', id, code: 'unavailable', message: `The worker has no session "${message.session}".` });
+  running = { id, session, timedOut: false, timer: setTimeout(() => interrupt(true), timeoutMs) };
   try {
-    await checkDuckStatement(current, sql);
-    const result = await current.stream(sql);
+    const checked = await checkDuckStatement(session, sql);
+    if (mode === 'check') {
+      send({ type: 'result', id, columns: [], rows: [], truncated: false, parameters: checked.prepared.parameterCount });
+      return;
+    }
+    let prepared = checked.prepared;
+    if (mode === 'explain' || mode === 'explain_analyze') {
+      if (checked.kind !== 'select') throw new AppError('sql_refused', 'Send the SELECT itself: the plan is made for you.');
+      prepared = await session.prepare(`EXPLAIN (${mode === 'explain_analyze' ? 'ANALYZE, ' : ''}FORMAT json) ${sql}`);
+    }
+    if (prepared.parameterCount > 0 || values.length > 0) prepared.bind(values);
+    if (mode !== 'rows') {
+      const result = await prepared.runAndReadAll();
+      const text = result.getRows()[0]?.[1];
+      send({ type: 'result', id, columns: [], rows: [], truncated: false, plan: JSON.parse(String(text)) as unknown });
+      return;
+    }
+    const result = await prepared.stream();
     const names = result.columnNames();
-    const types = result.columnTypes().map((type) => type.toString());
+    const types = result.columnTypes();
+    const convert = types.map(jsonOf);
     const rows: unknown[][] = [];
+    let skipped = 0;
     let bytes = 0;
     let truncated = false;
     reading: for (;;) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
-      for (const row of chunk.convertRows(JsonDuckDBValueConverter)) {
+      for (const raw of chunk.convertRows(JsonDuckDBValueConverter)) {
+        if (skipped < offset) {
+          skipped++;
+          continue;
+        }
+        const row = raw.map((value, i) => (value === null ? null : (convert[i] ?? String)(value)));
         const size = JSON.stringify(row).length + 1;
         if (rows.length >= limit || bytes + size > maxBytes) {
-          if (rows.length === 0) {
+          if (rows.length === 0 && rows.length < limit) {
             throw new AppError(
               'row_too_large',
-              `Row 1 of the result is ${size} bytes, over the ${maxBytes} an answer holds. Select less of it (left(col, 1000), length(col)).`,
+              `Row ${offset + 1} of the result (offset ${offset}) is ${size} bytes, over the ${maxBytes} an answer holds, so it cannot be returned. ` +
+                `Select less of it: leave out or shorten its large columns (left(col, 1000), length(col), md5(col)), or skip it with offset ${offset + 1}.`,
             );
           }
           truncated = true;
@@ -99,9 +147,9 @@ async function query(message: QueryMessage): Promise<void> {
         bytes += size;
       }
     }
-    send({ type: 'result', id, columns: names.map((name, i) => ({ name, type: types[i] ?? 'UNKNOWN' })), rows, truncated });
+    send({ type: 'result', id, columns: names.map((name, i) => ({ name, type: types[i] ? typeName(types[i]) : 'UNKNOWN' })), rows, truncated });
   } catch (error) {
-    send({ type: 'error', id, ...toError(error, running?.timedOut ?? false, timeoutMs) });
+    send({ type: 'error', id, ...toFailure(error, running?.timedOut ?? false, timeoutMs, sql) });
   } finally {
     clearTimeout(running?.timer);
     running = undefined;
@@ -109,9 +157,9 @@ async function query(message: QueryMessage): Promise<void> {
 }
 
 function interrupt(timedOut: boolean): void {
-  if (!running || !connection) return;
+  if (!running) return;
   running.timedOut ||= timedOut;
-  connection.interrupt();
+  running.session.interrupt();
 }
 
 /** One statement at a time, in arrival order. */
@@ -125,8 +173,9 @@ process.on('message', (message: ToWorker) => {
   queue = queue.then(async () => {
     if (message.type === 'define') {
       try {
-        if (!connection) throw new Error('the worker is not open');
-        await define(connection, message.catalogs);
+        const setup = sessions.get('');
+        if (!setup) throw new Error('the worker is not open');
+        await define(setup, message.catalogs);
         send({ type: 'defined', id: message.id });
       } catch (error) {
         send({ type: 'error', id: message.id, code: 'unavailable', message: error instanceof Error ? error.message : String(error) });

@@ -8,8 +8,13 @@ export interface OpenMessage {
   type: 'open';
   /** The catalogs (in-memory databases of views) made before the configuration is locked. */
   catalogs: Catalogs;
-  /** Where unqualified names are looked up, e.g. `['lakehouse.main', 'sample.main']`. */
-  searchPath: string[];
+  /**
+   * One session per entry: the catalog whose names resolve first, and the search path of that session, e.g.
+   * `{ lakehouse: ['lakehouse.main', 'sample.main'], sample: ['sample.main', 'lakehouse.main'] }`.
+   */
+  searchPaths: Record<string, string[]>;
+  /** Comments on tables and columns, by catalog and table (the sample's), set before the lock. */
+  comments?: Record<string, Record<string, TableComment>>;
   /** The only folders the worker's DuckDB may read (with a trailing slash). */
   allowedDirectories: string[];
   /** Where DuckDB may spill, bounded by `maxTempDirectorySize`. */
@@ -20,10 +25,28 @@ export interface OpenMessage {
   threads: number;
 }
 
+export interface TableComment {
+  table?: string;
+  columns?: Record<string, string>;
+}
+
+/**
+ * What a query message asks: `rows` runs it; `check` prepares it (nothing runs) and answers its parameter
+ * count; `explain` and `explain_analyze` answer DuckDB's JSON plan of the statement (a SELECT).
+ */
+export type QueryMode = 'rows' | 'check' | 'explain' | 'explain_analyze';
+
 export interface QueryMessage {
   type: 'query';
   id: number;
   sql: string;
+  mode: QueryMode;
+  /** The session (a key of `searchPaths`) it runs in: whose names resolve first. */
+  session: string;
+  /** Values of $1, $2…: strings are cast by DuckDB to the parameter's type. */
+  values: (string | number | boolean | null)[];
+  /** Rows skipped before the answer's first. */
+  offset: number;
   /** At most this many rows come back; one more is read to tell whether there were more. */
   limit: number;
   /** At most this many bytes of rows (as JSON) come back. */
@@ -56,6 +79,19 @@ export interface DuckRows {
   rows: unknown[][];
   /** More rows (or bytes) were there than came back. */
   truncated: boolean;
+  /** `check`: how many parameters ($1…) the statement takes. */
+  parameters?: number;
+  /** `explain`/`explain_analyze`: DuckDB's JSON plan. */
+  plan?: unknown;
+}
+
+/** A refusal or failure of one statement: an error code of src/errors.ts, and where DuckDB points. */
+export interface DuckFailure {
+  code: string;
+  message: string;
+  /** 1-based character position in the statement. */
+  position?: number;
+  hint?: string;
 }
 
 export type FromWorker =
@@ -63,4 +99,4 @@ export type FromWorker =
   | { type: 'failed'; message: string }
   | { type: 'defined'; id: number }
   | ({ type: 'result'; id: number } & DuckRows)
-  | { type: 'error'; id: number; code: string; message: string };
+  | ({ type: 'error'; id: number } & DuckFailure);

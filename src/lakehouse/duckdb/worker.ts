@@ -2,8 +2,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AppError, isErrorCode } from '../../errors.js';
-import type { Catalogs, DuckRows, FromWorker, OpenMessage, ToWorker } from './worker-protocol.js';
+import { AppError, isErrorCode, type ErrorCode } from '../../errors.js';
+import type { Catalogs, DuckRows, FromWorker, OpenMessage, QueryMessage, QueryMode, ToWorker } from './worker-protocol.js';
 
 // The serving process's side of a DuckDB worker (worker-main.ts): it starts the process with an empty
 // environment, makes the kernel's out-of-memory killer prefer it to the server, holds it to a hard memory
@@ -26,10 +26,28 @@ export interface DuckWorkerOptions extends Omit<OpenMessage, 'type' | 'memoryLim
 }
 
 export interface DuckQueryOptions {
+  /** What to do with the statement (default `rows`: run it). */
+  mode?: QueryMode;
+  /** The session whose catalog's names resolve first (a key of `searchPaths`; default `lakehouse`). */
+  session?: string;
+  values?: QueryMessage['values'];
+  offset?: number;
   limit: number;
   maxBytes: number;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+}
+
+/** A statement's failure in the worker, with where DuckDB points in it. */
+export class DuckError extends AppError {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly position?: number,
+    readonly hint?: string,
+  ) {
+    super(code, message);
+  }
 }
 
 interface Pending {
@@ -74,7 +92,8 @@ export class DuckWorker {
     const open: ToWorker = {
       type: 'open',
       catalogs: options.catalogs,
-      searchPath: options.searchPath,
+      searchPaths: options.searchPaths,
+      ...(options.comments ? { comments: options.comments } : {}),
       allowedDirectories: options.allowedDirectories,
       tempDirectory: options.tempDirectory,
       maxTempDirectorySize: `${options.maxTempMb}MB`,
@@ -116,7 +135,18 @@ export class DuckWorker {
   /** Runs one checked statement; rows and bytes are capped in the worker, so a huge value never comes here whole. */
   async query(sql: string, options: DuckQueryOptions): Promise<DuckRows> {
     const rows = await this.request(
-      (id) => ({ type: 'query', id, sql, limit: options.limit, maxBytes: options.maxBytes, timeoutMs: options.timeoutMs }),
+      (id) => ({
+        type: 'query',
+        id,
+        sql,
+        mode: options.mode ?? 'rows',
+        session: options.session ?? 'lakehouse',
+        values: options.values ?? [],
+        offset: options.offset ?? 0,
+        limit: options.limit,
+        maxBytes: options.maxBytes,
+        timeoutMs: options.timeoutMs,
+      }),
       options.timeoutMs,
       options.signal,
     );
@@ -166,9 +196,10 @@ export class DuckWorker {
     if (message.type === 'defined') {
       pending.resolve(undefined);
     } else if (message.type === 'result') {
-      pending.resolve({ columns: message.columns, rows: message.rows, truncated: message.truncated });
+      const { type: _type, id: _id, ...rows } = message;
+      pending.resolve(rows);
     } else {
-      pending.reject(new AppError(isErrorCode(message.code) ? message.code : 'sql_error', message.message));
+      pending.reject(new DuckError(isErrorCode(message.code) ? message.code : 'sql_error', message.message, message.position, message.hint));
     }
   }
 

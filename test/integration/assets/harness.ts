@@ -5,7 +5,8 @@ import { createDb } from '../../../src/db/database.js';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
 import type { ToolName } from '../../../src/generated/handlers.js';
 import { installId } from '../../../src/lakehouse/provision.js';
-import { Lakehouse } from '../../../src/lakehouse/sandbox.js';
+import type { Lakehouse } from '../../../src/lakehouse/index.js';
+import { startTestLakehouse } from '../../helpers/lakehouse.js';
 import { createLogger } from '../../../src/logger.js';
 import type { Principal } from '../../../src/oauth/principal.js';
 import { webhookSettings, type WebhookSettings } from '../../../src/webhooks/settings.js';
@@ -39,12 +40,7 @@ export async function startAssetHarness(): Promise<AssetHarness> {
   const b = await createEnvironment(database.db, { organization: 'acme', environment: 'staging' });
   const install = await installId(database.db);
   noteInstallId(database.name, install);
-  const lakehouse = await new Lakehouse(database.db, {
-    appUrl: database.url,
-    secretKey: SECRET,
-    sqlConcurrency: 4,
-    log: createLogger('silent'),
-  }).init();
+  const lakehouse = await startTestLakehouse(database.db, SECRET, {});
   const start = (environment: string) =>
     startMcpTestServer({ database, lakehouse, environment, env: { SECRET_KEY: SECRET.toString('base64'), ALLOW_PRIVATE_NETWORK: '1' } });
   const servers = { a: await start('acme/production'), b: await start('acme/staging') };

@@ -18,7 +18,7 @@ const own = path.join(root, 'env-a');
 const other = path.join(root, 'env-b');
 const options = (extra: Partial<DuckWorkerOptions> = {}): DuckWorkerOptions => ({
   catalogs: { lakehouse: { orders: [path.join(own, 'orders.parquet')] } },
-  searchPath: ['lakehouse.main'],
+  searchPaths: { lakehouse: ['lakehouse.main'] },
   allowedDirectories: [`${own}/`],
   tempDirectory: path.join(root, 'tmp', String(Math.random()).slice(2)),
   threads: 1,
@@ -104,7 +104,7 @@ describe('a DuckDB worker', () => {
       lakehouse: { orders: [path.join(own, 'orders.parquet')] },
       sample: { events: [path.join(own, 'orders.parquet'), path.join(own, 'orders.parquet')] },
     };
-    const two = await DuckWorker.start(options({ catalogs, searchPath: ['lakehouse.main', 'sample.main'] }));
+    const two = await DuckWorker.start(options({ catalogs, searchPaths: { lakehouse: ['lakehouse.main', 'sample.main'] } }));
     try {
       const join = await two.query('SELECT count(*) FROM lakehouse.main.orders o JOIN sample.main.events e USING (id)', QUERY);
       assert.equal(join.rows[0]?.[0], '2000');

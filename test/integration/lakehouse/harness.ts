@@ -2,27 +2,58 @@ import crypto from 'node:crypto';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { sql } from 'kysely';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
+import { addConnection } from '../../../src/lakehouse/connections.js';
 import { installId } from '../../../src/lakehouse/provision.js';
-import { Lakehouse } from '../../../src/lakehouse/sandbox.js';
-import { createLogger } from '../../../src/logger.js';
+import type { Lakehouse } from '../../../src/lakehouse/index.js';
+import { startTestLakehouse } from '../../helpers/lakehouse.js';
 import { createTestDatabase, noteInstallId, type TestDatabase } from '../../helpers/db.js';
 import { call, connectClient, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
-// One test file's lakehouse: a copy of the run's template database (sample data included), two
-// environments ("acme/production" and "acme/staging") with their sandboxes, the Lakehouse attached, and
-// one MCP server per environment (its read token, a real one, is a service account's of that environment).
+// One test file's lakehouse: a copy of the run's template database, two environments ("acme/production" and
+// "acme/staging"), the Lakehouse (DuckDB workers over the run's sample, the PostgreSQL sandbox), and one MCP
+// server per environment (its read token, a real one, is a service account's of that environment).
+// For the PostgreSQL sandbox, each environment also has an external connection `warehouse`: a schema of its
+// own in the test database, read by a LOGIN role that may SELECT from that schema only (its search_path),
+// the way an operator sets up a read-only user for `admin connection add`.
+
+export interface Warehouse {
+  id: string;
+  /** The warehouse schema of this environment's `warehouse` connection. */
+  schema: string;
+  /** The connection's database user. */
+  role: string;
+}
 
 export interface LakehouseHarness {
   database: TestDatabase;
   lakehouse: Lakehouse;
   install: string;
-  env: { a: { id: string; schema: string; role: string }; b: { id: string; schema: string; role: string } };
+  env: { a: Warehouse; b: Warehouse };
   servers: { a: McpTestServer; b: McpTestServer };
   clients: { a: Client; b: Client };
   close(): Promise<void>;
 }
 
 export const SECRET = crypto.createHash('sha256').update('lakehouse tests').digest();
+
+/** A schema and a read-only role for it, added to the environment as its `warehouse` connection. */
+async function addWarehouse(database: TestDatabase, install: string, environmentId: string, key: string): Promise<Warehouse> {
+  const schema = `wh_${key}`;
+  const role = `lh_${install}_wh_${key}`;
+  const password = crypto.randomBytes(12).toString('hex');
+  const { db } = database;
+  await sql.raw(`CREATE SCHEMA ${schema}`).execute(db);
+  await sql.raw(`CREATE ROLE ${role} LOGIN PASSWORD '${password}' CONNECTION LIMIT 32`).execute(db);
+  await sql.raw(`GRANT CONNECT ON DATABASE ${database.name} TO ${role}`).execute(db);
+  await sql.raw(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`).execute(db);
+  await sql.raw(`ALTER DEFAULT PRIVILEGES IN SCHEMA ${schema} GRANT SELECT ON TABLES TO ${role}`).execute(db);
+  await sql.raw(`ALTER ROLE ${role} IN DATABASE ${database.name} SET search_path = ${schema}`).execute(db);
+  const url = new URL(database.url);
+  url.username = role;
+  url.password = password;
+  await addConnection(db, SECRET, environmentId, 'warehouse', url.href);
+  return { id: environmentId, schema, role };
+}
 
 export async function startLakehouseHarness(options: { sqlConcurrency?: number } = {}): Promise<LakehouseHarness> {
   const database = await createTestDatabase();
@@ -31,13 +62,11 @@ export async function startLakehouseHarness(options: { sqlConcurrency?: number }
   const b = await createEnvironment(database.db, { organization: 'acme', environment: 'staging' });
   const install = await installId(database.db);
   noteInstallId(database.name, install);
-  const lakehouse = await new Lakehouse(database.db, {
-    appUrl: database.url,
-    secretKey: SECRET,
-    sqlConcurrency: options.sqlConcurrency ?? 4,
-    log: createLogger('silent'),
-  }).init();
-  const env = (id: string) => ({ id, schema: `env_${id.replace(/-/g, '')}`, role: lakehouse.roleName(id) });
+  // As the product does: no default privileges for PUBLIC in the application database.
+  await sql.raw(`REVOKE CONNECT, TEMPORARY ON DATABASE ${database.name} FROM PUBLIC`).execute(database.db);
+  await sql.raw('REVOKE ALL ON SCHEMA public FROM PUBLIC').execute(database.db);
+  const env = { a: await addWarehouse(database, install, a.id, 'a'), b: await addWarehouse(database, install, b.id, 'b') };
+  const lakehouse = await startTestLakehouse(database.db, SECRET, { SQL_CONCURRENCY: String(options.sqlConcurrency ?? 4) });
   const start = (environment: string) =>
     startMcpTestServer({
       database,
@@ -54,7 +83,7 @@ export async function startLakehouseHarness(options: { sqlConcurrency?: number }
     database,
     lakehouse,
     install,
-    env: { a: env(a.id), b: env(b.id) },
+    env,
     servers,
     clients,
     async close() {

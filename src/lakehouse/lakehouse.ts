@@ -1,0 +1,290 @@
+import { createRequire } from 'node:module';
+import { AppError, notFound } from '../errors.js';
+import type { DuckEngine } from './duckdb/engine.js';
+import type { TableStore } from './duckdb/table-store.js';
+import { DuckError, type DuckQueryOptions } from './duckdb/worker.js';
+import type { DuckRows } from './duckdb/worker-protocol.js';
+import { summarizeDuckPlan, summarizePlan } from './plan-summary.js';
+import type { Sample } from './sample.js';
+import { SqlError, type PostgresSandbox, type QueryResult } from './sandbox.js';
+import { checkReadStatement, loadSqlParser, SqlRefused } from './sql-guard.js';
+import { quoteIdent, quoteLiteral } from './sql-quote.js';
+
+export type { Column, QueryResult } from './sandbox.js';
+
+// Every query of an agent's data goes through here (Services.lakehouse). The built-in connections run on
+// DuckDB in the environment's worker process (duckdb/): `lakehouse`, the environment's own tables, and
+// `sample`, the install's generated data; bare names resolve in the named connection first, then in the other.
+// External connections are PostgreSQL databases queried under the PostgreSQL sandbox (sandbox.ts).
+
+export const BUILT_IN_CONNECTIONS = ['lakehouse', 'sample'] as const;
+export type BuiltInConnection = (typeof BUILT_IN_CONNECTIONS)[number];
+export type Dialect = 'duckdb' | 'postgres';
+
+export const isBuiltIn = (connection: string): connection is BuiltInConnection =>
+  connection === 'lakehouse' || connection === 'sample';
+
+/** The SQL dialect of a connection: DuckDB for the built-in ones, PostgreSQL for external ones. */
+export const dialectOf = (connection: string): Dialect => (isBuiltIn(connection) ? 'duckdb' : 'postgres');
+
+export type BindValue = string | number | boolean | null;
+
+export interface RunOptions {
+  timeoutMs: number;
+  signal?: AbortSignal | undefined;
+}
+
+export interface QueryOptions extends RunOptions {
+  limit: number;
+  offset: number;
+  maxBytes: number;
+  /** Values of $1, $2… */
+  values?: BindValue[];
+}
+
+export interface SqlProblem {
+  message: string;
+  /** 1-based character position in the SQL. */
+  position?: number;
+  hint?: string;
+}
+
+export interface Validation {
+  valid: boolean;
+  errors: SqlProblem[];
+  statement_type?: 'select' | 'values' | 'with_select';
+}
+
+export interface TableDescription {
+  name: string;
+  description?: string;
+  estimated_rows: number;
+  columns: { name: string; type: string; nullable: boolean; description?: string }[];
+}
+
+export interface ColumnProfile {
+  name: string;
+  type: string;
+  null_fraction?: number;
+  distinct_estimate?: number;
+  min?: string;
+  max?: string;
+}
+
+/** A problem of a statement: its message, and where it is when the engine says. */
+function problemOf(error: unknown): SqlProblem | undefined {
+  if (error instanceof SqlRefused) return error.problem;
+  if (error instanceof DuckError || error instanceof SqlError) {
+    return {
+      message: error.message,
+      ...(error.position !== undefined ? { position: error.position } : {}),
+      ...(error.hint ? { hint: error.hint } : {}),
+    };
+  }
+  return undefined;
+}
+
+const SQL_PROBLEMS = new Set(['sql_error', 'sql_syntax_error', 'sql_refused', 'permission_denied']);
+
+interface ParseNode {
+  [key: string]: unknown;
+}
+const pgParser = createRequire(import.meta.url)('libpg-query') as { parseSync(sql: string): ParseNode };
+
+/** The highest `$n` a PostgreSQL statement uses (0 when none), from the parser's tree. */
+async function highestPgParameter(sql: string): Promise<number> {
+  await loadSqlParser();
+  let highest = 0;
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (!node || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node as ParseNode)) {
+      if (key === 'ParamRef' && value && typeof value === 'object') {
+        const n = (value as { number?: unknown }).number;
+        if (typeof n === 'number') highest = Math.max(highest, n);
+      }
+      walk(value);
+    }
+  };
+  walk(pgParser.parseSync(sql));
+  return highest;
+}
+
+export class Lakehouse {
+  constructor(
+    readonly engine: DuckEngine,
+    readonly store: TableStore,
+    readonly postgres: PostgresSandbox,
+    readonly sample: Sample,
+  ) {}
+
+  /** One read statement; at most `limit` rows from `offset`, and `maxBytes` of them. */
+  async query(environmentId: string, connection: string, sql: string, options: QueryOptions): Promise<QueryResult> {
+    if (!isBuiltIn(connection)) return this.postgres.query(environmentId, connection, sql, options);
+    const started = performance.now();
+    const result = await this.duck(environmentId, connection, sql, { ...options, mode: 'rows' });
+    return {
+      columns: result.columns,
+      rows: result.rows,
+      row_count: result.rows.length,
+      truncated: result.truncated,
+      ...(result.truncated ? { next_offset: options.offset + result.rows.length } : {}),
+      elapsed_ms: Math.round((performance.now() - started) * 10) / 10,
+    };
+  }
+
+  /** The plan of one read statement (run too with `analyze`), and a summary in words. */
+  async explain(
+    environmentId: string,
+    connection: string,
+    sql: string,
+    options: RunOptions & { analyze: boolean; values?: BindValue[] },
+  ): Promise<{ plan: Record<string, unknown>; summary: string }> {
+    if (!isBuiltIn(connection)) {
+      const plan = (await this.postgres.explain(environmentId, connection, checkReadStatement(sql), options)) as Record<string, unknown>;
+      return { plan, summary: summarizePlan(plan, options.analyze) };
+    }
+    const result = await this.duck(environmentId, connection, sql, {
+      ...options,
+      mode: options.analyze ? 'explain_analyze' : 'explain',
+      limit: 1,
+      offset: 0,
+      maxBytes: Infinity,
+    });
+    const plan = options.analyze ? { engine: 'duckdb', profile: result.plan } : { engine: 'duckdb', operators: result.plan };
+    return { plan, summary: summarizeDuckPlan(plan as Parameters<typeof summarizeDuckPlan>[0]) };
+  }
+
+  /** Checks a statement as query() would, without running it: the parser, then the binder or planner. */
+  async validate(environmentId: string, connection: string, sql: string, options: RunOptions): Promise<Validation> {
+    let statementType: Validation['statement_type'];
+    try {
+      if (isBuiltIn(connection)) {
+        await this.duck(environmentId, connection, sql, { ...options, mode: 'check', limit: 0, offset: 0, maxBytes: 0 });
+        statementType = /^\s*with\b/i.test(sql) ? 'with_select' : /^\s*values\b/i.test(sql) ? 'values' : 'select';
+      } else {
+        const checked = checkReadStatement(sql);
+        statementType = checked.statementType;
+        await this.postgres.explain(environmentId, connection, checked, { ...options, analyze: false });
+      }
+    } catch (error) {
+      const problem = problemOf(error);
+      if (!problem || !(error instanceof AppError && SQL_PROBLEMS.has(error.code))) throw error;
+      if (error instanceof SqlError && problem.position !== undefined && !isBuiltIn(connection)) {
+        // PostgreSQL's position is in the checked text, which may be the SQL without leading comments.
+        const checked = checkReadStatement(sql);
+        problem.position += Math.max(0, sql.indexOf(checked.text));
+      }
+      return { valid: false, errors: [problem], ...(statementType ? { statement_type: statementType } : {}) };
+    }
+    return { valid: true, errors: [], ...(statementType ? { statement_type: statementType } : {}) };
+  }
+
+  /**
+   * How many parameters ($1…) a statement takes, checking it as validate() does (unknown tables and columns,
+   * type errors) without running it. Throws the statement's problem.
+   */
+  async parameters(environmentId: string, connection: string, sql: string, options: RunOptions): Promise<number> {
+    if (isBuiltIn(connection)) {
+      const result = await this.duck(environmentId, connection, sql, { ...options, mode: 'check', limit: 0, offset: 0, maxBytes: 0 });
+      return result.parameters ?? 0;
+    }
+    const checked = checkReadStatement(sql);
+    const highest = await highestPgParameter(checked.text);
+    // Planned with every $n bound to NULL (types are inferred at parse time; nothing runs).
+    await this.postgres.explain(environmentId, connection, checked, {
+      ...options,
+      analyze: false,
+      values: Array.from({ length: highest }, () => null),
+    });
+    return highest;
+  }
+
+  /** The tables of a built-in connection with their columns, comments and row counts. */
+  async describe(environmentId: string, connection: BuiltInConnection, options: RunOptions): Promise<TableDescription[]> {
+    const counts =
+      connection === 'sample'
+        ? this.sample.manifest.row_counts
+        : Object.fromEntries((await this.store.tables(environmentId)).map((t) => [t.name, t.rowCount]));
+    const result = await this.duck(
+      environmentId,
+      connection,
+      `SELECT v.view_name, v.comment, c.column_name, c.data_type, c.is_nullable, c.comment
+       FROM duckdb_views() v JOIN duckdb_columns() c ON c.database_name = v.database_name AND c.schema_name = v.schema_name AND c.table_name = v.view_name
+       WHERE NOT v.internal AND v.database_name = ${quoteLiteral(connection)}
+       ORDER BY v.view_name, c.column_index`,
+      { ...options, mode: 'rows', limit: 100_000, offset: 0, maxBytes: 64 * 1024 * 1024 },
+    );
+    const tables = new Map<string, TableDescription>();
+    for (const [table, comment, column, type, nullable, columnComment] of result.rows as [string, string | null, string, string, boolean, string | null][]) {
+      let t = tables.get(table);
+      if (!t) {
+        t = { name: table, ...(comment ? { description: comment } : {}), estimated_rows: counts[table] ?? 0, columns: [] };
+        tables.set(table, t);
+      }
+      t.columns.push({ name: column, type, nullable, ...(columnComment ? { description: columnComment } : {}) });
+    }
+    return [...tables.values()];
+  }
+
+  /** A profile of one table's columns: nulls, distinct values (estimated), least and greatest. */
+  async profile(environmentId: string, connection: BuiltInConnection, table: TableDescription, options: RunOptions): Promise<ColumnProfile[]> {
+    const name = `${quoteIdent(connection)}.main.${quoteIdent(table.name)}`;
+    const scalar = (type: string) => !/[[\]{}]|STRUCT|MAP|UNION|JSON|BLOB/i.test(type);
+    const parts = table.columns.flatMap((c, i) => {
+      const col = quoteIdent(c.name);
+      return [
+        `count(*) - count(${col}) AS n${i}`,
+        scalar(c.type) ? `approx_count_distinct(${col}) AS d${i}` : `NULL AS d${i}`,
+        scalar(c.type) ? `min(${col})::VARCHAR AS lo${i}` : `NULL AS lo${i}`,
+        scalar(c.type) ? `max(${col})::VARCHAR AS hi${i}` : `NULL AS hi${i}`,
+      ];
+    });
+    const result = await this.duck(environmentId, connection, `SELECT count(*) AS total, ${parts.join(', ')} FROM ${name}`, {
+      ...options,
+      mode: 'rows',
+      limit: 1,
+      offset: 0,
+      maxBytes: 16 * 1024 * 1024,
+    });
+    const row = result.rows[0] ?? [];
+    const total = Number(row[0] ?? 0);
+    // HyperLogLog is off by one or two on a handful of values: count those exactly (cheap when they are few).
+    const few = table.columns.flatMap((c, i) => (row[2 + i * 4] !== null && Number(row[2 + i * 4]) < 10_000 ? [i] : []));
+    if (few.length > 0) {
+      const exact = await this.duck(
+        environmentId,
+        connection,
+        `SELECT ${few.map((i) => `count(DISTINCT ${quoteIdent(table.columns[i]?.name ?? '')})`).join(', ')} FROM ${name}`,
+        { ...options, mode: 'rows', limit: 1, offset: 0, maxBytes: 1024 * 1024 },
+      );
+      few.forEach((i, k) => (row[2 + i * 4] = exact.rows[0]?.[k] ?? null));
+    }
+    return table.columns.map((c, i) => {
+      const [nulls, distinct, min, max] = row.slice(1 + i * 4, 5 + i * 4) as [number | string | null, number | string | null, string | null, string | null];
+      return {
+        name: c.name,
+        type: c.type,
+        ...(total > 0 && nulls !== null ? { null_fraction: Math.round((Number(nulls) / total) * 10_000) / 10_000 } : {}),
+        ...(distinct !== null ? { distinct_estimate: Number(distinct) } : {}),
+        ...(min !== null ? { min: String(min).slice(0, 200) } : {}),
+        ...(max !== null ? { max: String(max).slice(0, 200) } : {}),
+      };
+    });
+  }
+
+  /** A table of a built-in connection by name, or not_found naming where to look. */
+  async table(environmentId: string, connection: BuiltInConnection, name: string, options: RunOptions): Promise<TableDescription> {
+    const found = (await this.describe(environmentId, connection, options)).find((t) => t.name === name);
+    if (!found) throw notFound(`No table "${name}" in connection "${connection}". get_connection without "table" lists its tables.`);
+    return found;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.engine.close(), this.postgres.close()]);
+  }
+
+  private duck(environmentId: string, connection: BuiltInConnection, sql: string, options: DuckQueryOptions & { values?: BindValue[] }): Promise<DuckRows> {
+    return this.engine.query(environmentId, sql, { ...options, session: connection });
+  }
+}
