@@ -1,14 +1,14 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../config.js';
 import { findEnvironment } from '../../db/directory.js';
 import { parseEnvironmentRef } from '../../db/names.js';
-import { loadTable, type LoadFormat } from '../../lakehouse/load.js';
-import { Lakehouse } from '../../lakehouse/sandbox.js';
-import { loadSecretKey } from '../../secret-key.js';
+import { importTable, type ImportFormat } from '../../lakehouse/duckdb/import.js';
+import { TableStore } from '../../lakehouse/duckdb/table-store.js';
 import { positional, UsageError, type Command } from '../command.js';
 
-/** One import takes at most this much (a REST load 256 MiB): it is still one transaction. */
+/** One import takes at most this much (a REST load 256 MiB): it still lands whole or not at all. */
 const IMPORT_MAX_BYTES = 8 * 1024 ** 3;
 
 const mib = (bytes: number) => (bytes / 1024 ** 2).toFixed(1);
@@ -42,8 +42,8 @@ function progressBar(total: number): { update(bytes: number, rows: number): void
 
 export const lakehouseImport: Command = {
   words: ['lakehouse', 'import'],
-  usage: '<org>/<env> <table> <file.csv|file.ndjson>',
-  summary: "append a CSV or NDJSON file to a table of the environment's lakehouse (created on first load; all rows or none)",
+  usage: '<org>/<env> <table> <file.csv|file.ndjson|file.parquet>',
+  summary: "append a CSV, NDJSON or Parquet file to a table of the environment's lakehouse (created on first load; all rows or none)",
   positionals: ['org/env', 'table', 'file'],
   options: {},
   async run(context, args) {
@@ -51,23 +51,20 @@ export const lakehouseImport: Command = {
     const table = positional(args, 1);
     const file = path.resolve(positional(args, 2));
     const ext = path.extname(file).toLowerCase();
-    const format: LoadFormat | undefined = ext === '.csv' ? 'csv' : ext === '.ndjson' || ext === '.jsonl' ? 'ndjson' : undefined;
-    if (!format) throw new UsageError(`cannot tell the format of ${path.basename(file)}: name it .csv, .ndjson or .jsonl`);
+    const format: ImportFormat | undefined =
+      ext === '.csv' ? 'csv' : ext === '.ndjson' || ext === '.jsonl' ? 'ndjson' : ext === '.parquet' ? 'parquet' : undefined;
+    if (!format) throw new UsageError(`cannot tell the format of ${path.basename(file)}: name it .csv, .ndjson, .jsonl or .parquet`);
     const size = fs.statSync(file).size;
-    const { db, url } = await context.database();
+    const { db } = await context.database();
     const environment = await findEnvironment(db, ref);
-    const lakehouse = await new Lakehouse(db, {
-      appUrl: url,
-      secretKey: loadSecretKey(loadConfig()),
-      sqlConcurrency: 1,
-      log: context.log,
-    }).init();
+    const store = new TableStore(db, path.join(loadConfig().dataDir, 'lakehouse'));
     const bar = progressBar(size);
     try {
-      const result = await loadTable(lakehouse, environment.id, table, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), {
+      const result = await importTable(store, environment.id, table, fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), {
         format,
         maxBytes: IMPORT_MAX_BYTES,
         onProgress: (bytes, rows) => bar.update(bytes, rows),
+        tempDir: os.tmpdir(),
       });
       const rate = result.elapsed_ms > 0 ? Math.round((result.rows / result.elapsed_ms) * 1000) : result.rows;
       return {
@@ -76,7 +73,6 @@ export const lakehouseImport: Command = {
       };
     } finally {
       bar.done();
-      await lakehouse.close();
     }
   },
 };

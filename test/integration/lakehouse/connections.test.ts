@@ -141,7 +141,7 @@ describe('external connections: queried under the sandbox rules', () => {
     // The guard refuses a function it does not know (user-defined ones included); READ ONLY is the line behind it.
     const e = await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT write_note()' });
     assert.equal(e.code, 'sql_refused');
-    const below = await h.lakehouse
+    const below = await h.lakehouse.postgres
       .withSandbox(h.env.a.id, 'warehouse', { timeoutMs: 5_000 }, (client) => client.query('SELECT write_note()'))
       .then(
         () => 'ran',

@@ -18,10 +18,12 @@ import { call, connectClient, startMcpTestServer, type McpTestServer } from '../
 
 export interface Warehouse {
   id: string;
-  /** The warehouse schema of this environment's `warehouse` connection. */
+  /** The warehouse schema of this environment's `warehouse` connection ('' without one). */
   schema: string;
   /** The connection's database user. */
   role: string;
+  /** The connection's URL (the role's password in it). */
+  url: string;
 }
 
 export interface LakehouseHarness {
@@ -37,7 +39,7 @@ export interface LakehouseHarness {
 export const SECRET = crypto.createHash('sha256').update('lakehouse tests').digest();
 
 /** A schema and a read-only role for it, added to the environment as its `warehouse` connection. */
-async function addWarehouse(database: TestDatabase, install: string, environmentId: string, key: string): Promise<Warehouse> {
+export async function addWarehouse(database: TestDatabase, install: string, environmentId: string, key: string): Promise<Warehouse> {
   const schema = `wh_${key}`;
   const role = `lh_${install}_wh_${key}`;
   const password = crypto.randomBytes(12).toString('hex');
@@ -52,10 +54,11 @@ async function addWarehouse(database: TestDatabase, install: string, environment
   url.username = role;
   url.password = password;
   await addConnection(db, SECRET, environmentId, 'warehouse', url.href);
-  return { id: environmentId, schema, role };
+  return { id: environmentId, schema, role, url: url.href };
 }
 
-export async function startLakehouseHarness(options: { sqlConcurrency?: number } = {}): Promise<LakehouseHarness> {
+/** `warehouse`: give each environment the external connection `warehouse` (the PostgreSQL sandbox's tests). */
+export async function startLakehouseHarness(options: { sqlConcurrency?: number; warehouse?: boolean } = {}): Promise<LakehouseHarness> {
   const database = await createTestDatabase();
   await createOrganization(database.db, 'acme');
   const a = await createEnvironment(database.db, { organization: 'acme', environment: 'production' });
@@ -65,7 +68,9 @@ export async function startLakehouseHarness(options: { sqlConcurrency?: number }
   // As the product does: no default privileges for PUBLIC in the application database.
   await sql.raw(`REVOKE CONNECT, TEMPORARY ON DATABASE ${database.name} FROM PUBLIC`).execute(database.db);
   await sql.raw('REVOKE ALL ON SCHEMA public FROM PUBLIC').execute(database.db);
-  const env = { a: await addWarehouse(database, install, a.id, 'a'), b: await addWarehouse(database, install, b.id, 'b') };
+  const warehouse = (id: string, key: string) =>
+    options.warehouse ? addWarehouse(database, install, id, key) : Promise.resolve({ id, schema: '', role: '', url: '' });
+  const env = { a: await warehouse(a.id, 'a'), b: await warehouse(b.id, 'b') };
   const lakehouse = await startTestLakehouse(database.db, SECRET, { SQL_CONCURRENCY: String(options.sqlConcurrency ?? 4) });
   const start = (environment: string) =>
     startMcpTestServer({

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { createLogger } from '../../../src/logger.js';
 import { jsonTypes } from '../../../src/lakehouse/json-types.js';
 import { PipelinedStatement } from '../../../src/lakehouse/pipelined-statement.js';
-import { Lakehouse, RESET_QUERIES } from '../../../src/lakehouse/sandbox.js';
+import { addConnection } from '../../../src/lakehouse/connections.js';
+import { PostgresSandbox, RESET_QUERIES } from '../../../src/lakehouse/sandbox.js';
 import { checkReadStatement } from '../../../src/lakehouse/sql-guard.js';
 import { advisoryLocksHeld, call, callError, SECRET, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
@@ -18,7 +19,7 @@ import { advisoryLocksHeld, call, callError, SECRET, startLakehouseHarness, type
 
 let h: LakehouseHarness;
 before(async () => {
-  h = await startLakehouseHarness();
+  h = await startLakehouseHarness({ warehouse: true });
   await sql.raw(`CREATE TABLE ${h.env.a.schema}.orders AS SELECT g AS id FROM generate_series(1, 5) g`).execute(h.database.db);
   await sql.raw('CREATE TABLE public.pipeline_probe (n int)').execute(h.database.db);
 });
@@ -32,6 +33,7 @@ const WINDOW = { offset: 0, limit: 1000, maxBytes: 1024 * 1024 };
 /** The session as the next statement sees it: still read-only, its timeouts, UTC, and the orders table intact. */
 async function sandboxStillHolds(timeoutMs = 15_000): Promise<void> {
   const result = await call(h.clients.a, 'query_lakehouse', {
+    connection: 'warehouse',
     sql: "SELECT current_setting('transaction_read_only'), current_setting('statement_timeout'), current_setting('TimeZone'), (SELECT count(*) FROM orders)",
     timeout_ms: timeoutMs,
   });
@@ -67,23 +69,24 @@ describe('sandbox: one round trip per statement', () => {
 
   it('runs the user statement inside the READ ONLY transaction with the timeouts of the call', async () => {
     const result = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'warehouse',
       sql: "SELECT current_setting('transaction_read_only'), current_setting('statement_timeout'), current_setting('lock_timeout'), current_setting('idle_in_transaction_session_timeout'), current_setting('TimeZone')",
       timeout_ms: 1234,
     });
     assert.deepEqual(result.rows, [['on', '1234ms', '1234ms', '11234ms', 'UTC']]);
-    const error = await callError(h.clients.a, 'query_lakehouse', { sql: 'SELECT pg_sleep(5)', timeout_ms: 300 });
+    const error = await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT pg_sleep(5)', timeout_ms: 300 });
     assert.equal(error.code, 'query_timeout');
     await sandboxStillHolds();
   });
 
   it('keeps comments, quotes, dollar quotes and backslashes inside the one statement', async () => {
-    const trailing = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT 1 AS one --' });
+    const trailing = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 1 AS one --' });
     assert.deepEqual(trailing.rows, [[1]]);
-    const block = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT 2 AS two /* COMMIT */' });
+    const block = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 2 AS two /* COMMIT */' });
     assert.deepEqual(block.rows, [[2]]);
-    const dollars = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT $q$; COMMIT; DROP TABLE orders; $q$ AS t' });
+    const dollars = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT $q$; COMMIT; DROP TABLE orders; $q$ AS t' });
     assert.deepEqual(dollars.rows, [['; COMMIT; DROP TABLE orders; ']]);
-    const backslash = await call(h.clients.a, 'query_lakehouse', { sql: "SELECT '\\' AS b -- '; COMMIT" });
+    const backslash = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: "SELECT '\\' AS b -- '; COMMIT" });
     assert.deepEqual(backslash.rows, [['\\']]);
     await sandboxStillHolds();
   });
@@ -98,7 +101,7 @@ describe('sandbox: one round trip per statement', () => {
       'SELECT 1\u0000; COMMIT',
       'SELECT 1 --\u0000\nDROP TABLE orders',
     ]) {
-      const error = await callError(h.clients.a, 'query_lakehouse', { sql: text });
+      const error = await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: text });
       assert.ok(['sql_refused', 'sql_syntax_error'].includes(error.code), `${JSON.stringify(text)}: ${error.code} ${error.message}`);
     }
     await sandboxStillHolds();
@@ -109,8 +112,8 @@ describe('sandbox: one round trip per statement', () => {
     // connection: the statement takes a session lock and then fails, and the lock is gone once it answered.
     // 1 / (g - 1), not 1 / 0: the planner folds a constant division and would fail before the lock is taken.
     const text = 'SELECT pg_advisory_lock(77), 1 / (g - 1) FROM generate_series(1, 1) g';
-    assert.equal((await callError(h.clients.a, 'query_lakehouse', { sql: text })).code, 'sql_refused');
-    await h.lakehouse.withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, async (client) => {
+    assert.equal((await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: text })).code, 'sql_refused');
+    await h.lakehouse.postgres.withSandbox(h.env.a.id, 'warehouse', { timeoutMs: 5_000 }, async (client) => {
       await client.query('ROLLBACK'); // withSandbox's own set-up: the pipelined statement opens its own
       const statement = new PipelinedStatement(
         client,
@@ -135,24 +138,24 @@ describe('sandbox: one round trip per statement', () => {
 
   it('pages windows larger than one Execute: offsets and limits past 1,001 rows', async () => {
     const text = 'SELECT g FROM generate_series(1, 5000) g';
-    const middle = await call(h.clients.a, 'query_lakehouse', { sql: text, offset: 1500, limit: 2000 });
+    const middle = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: text, offset: 1500, limit: 2000 });
     assert.equal(middle.row_count, 2000);
     assert.deepEqual([middle.rows[0], middle.rows[1999]], [[1501], [3500]]);
     assert.equal(middle.truncated, true);
     assert.equal(middle.next_offset, 3500);
-    const last = await call(h.clients.a, 'query_lakehouse', { sql: text, offset: 4500, limit: 1000 });
+    const last = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: text, offset: 4500, limit: 1000 });
     assert.equal(last.row_count, 500);
     assert.deepEqual(last.rows[499], [5000]);
     assert.equal(last.truncated, false);
-    const past = await call(h.clients.a, 'query_lakehouse', { sql: text, offset: 6000, limit: 10 });
+    const past = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: text, offset: 6000, limit: 10 });
     assert.equal(past.row_count, 0);
     assert.equal(past.truncated, false);
   });
 
   it('explain_sql and validate_sql go through the same pipeline', async () => {
-    const explained = await call(h.clients.a, 'explain_sql', { sql: 'SELECT * FROM orders WHERE id = 3', analyze: true });
+    const explained = await call(h.clients.a, 'explain_sql', { connection: 'warehouse', sql: 'SELECT * FROM orders WHERE id = 3', analyze: true });
     assert.ok(JSON.stringify(explained.plan).includes('Actual Rows'), 'EXPLAIN ANALYZE ran');
-    const invalid = await call(h.clients.a, 'validate_sql', { sql: 'SELECT no_such_column FROM orders' });
+    const invalid = await call(h.clients.a, 'validate_sql', { connection: 'warehouse', sql: 'SELECT no_such_column FROM orders' });
     assert.equal(invalid.valid, false);
     assert.match(invalid.errors[0]?.message ?? '', /no_such_column/);
     await sandboxStillHolds();
@@ -199,36 +202,33 @@ class RoundTripCounter {
 
 describe('sandbox: round trips to PostgreSQL', () => {
   it('costs one round trip per query_lakehouse call, set-up and reset included, also when the statement fails', async () => {
-    const url = new URL(h.database.url);
+    // The warehouse connection once more, through a proxy that counts round trips.
+    const url = new URL(h.env.a.url);
     const counter = new RoundTripCounter({ host: url.hostname, port: Number(url.port) });
     url.port = await counter.listen();
     url.hostname = '127.0.0.1';
-    const lakehouse = await new Lakehouse(h.database.db, {
-      appUrl: url.href,
-      secretKey: SECRET,
-      sqlConcurrency: 1,
-      log: createLogger('silent'),
-    }).init();
+    await addConnection(h.database.db, SECRET, h.env.a.id, 'counted', url.href);
+    const lakehouse = await new PostgresSandbox(h.database.db, { secretKey: SECRET, sqlConcurrency: 1, log: createLogger('silent') }).init();
     const options = { limit: 1000, offset: 0, maxBytes: 1024 * 1024, timeoutMs: 15_000 };
     try {
       // The first call also opens (and authenticates) the pool's connection.
-      await lakehouse.query(h.env.a.id, 'sample', 'SELECT * FROM users WHERE user_id = 4242', options);
+      await lakehouse.query(h.env.a.id, 'counted', 'SELECT * FROM orders WHERE id = 4', options);
       counter.roundTrips = 0;
-      const point = await lakehouse.query(h.env.a.id, 'sample', 'SELECT * FROM users WHERE user_id = 4242', options);
+      const point = await lakehouse.query(h.env.a.id, 'counted', 'SELECT * FROM orders WHERE id = 4', options);
       assert.equal(point.row_count, 1);
       assert.equal(counter.roundTrips, 1, 'a point query');
       counter.roundTrips = 0;
-      await assert.rejects(lakehouse.query(h.env.a.id, 'sample', 'SELECT 1 / 0', options), /division by zero/);
+      await assert.rejects(lakehouse.query(h.env.a.id, 'counted', 'SELECT 1 / 0', options), /division by zero/);
       assert.equal(counter.roundTrips, 1, 'a failing statement');
       counter.roundTrips = 0;
-      const capped = await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 100000000)', options);
+      const capped = await lakehouse.query(h.env.a.id, 'counted', 'SELECT generate_series(1, 100000000)', options);
       assert.equal(capped.truncated, true);
       assert.equal(counter.roundTrips, 1, 'a capped result of the default limit');
       counter.roundTrips = 0;
-      await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 100000000)', { ...options, offset: 2500, limit: 10 });
+      await lakehouse.query(h.env.a.id, 'counted', 'SELECT generate_series(1, 100000000)', { ...options, offset: 2500, limit: 10 });
       assert.equal(counter.roundTrips, 3, 'a window of rows 2,501 to 2,511: one round trip per batch of at most 1,000 rows');
       counter.roundTrips = 0;
-      const short = await lakehouse.query(h.env.a.id, 'sample', 'SELECT generate_series(1, 1500)', {
+      const short = await lakehouse.query(h.env.a.id, 'counted', 'SELECT generate_series(1, 1500)', {
         ...options,
         offset: 1400,
         limit: 1000,

@@ -2,29 +2,29 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
 import { installId } from '../../../src/lakehouse/provision.js';
-import { Lakehouse } from '../../../src/lakehouse/sandbox.js';
+import { PostgresSandbox } from '../../../src/lakehouse/sandbox.js';
 import { createLogger } from '../../../src/logger.js';
 import { AppError } from '../../../src/errors.js';
 import { createTestDatabase, noteInstallId, type TestDatabase } from '../../helpers/db.js';
-import { SECRET } from './harness.js';
+import { addWarehouse, SECRET } from './harness.js';
 
-// The sandbox's pools: one per (environment, connection), each bounded by SQL_CONCURRENCY, closed when idle,
+// The PostgreSQL sandbox's pools (external connections): one per (environment, connection), each bounded by SQL_CONCURRENCY, closed when idle,
 // and all of them together under a global cap that evicts the least recently used idle pool first.
 
 /** Waits for the idle sweeper to close every pool (idleMs is 300 ms here). */
-async function drained(lakehouse: Lakehouse): Promise<void> {
+async function drained(lakehouse: PostgresSandbox): Promise<void> {
   const deadline = Date.now() + 5_000;
   while (lakehouse.stats().pools > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   const { pools, connections } = lakehouse.stats();
   assert.deepEqual({ pools, connections }, { pools: 0, connections: 0 });
 }
 
-const run = (lakehouse: Lakehouse, env: string, sql = 'SELECT 1 AS one') =>
-  lakehouse.query(env, 'lakehouse', sql, { timeoutMs: 10_000, limit: 10, offset: 0, maxBytes: 1 << 20 });
+const run = (lakehouse: PostgresSandbox, env: string, sql = 'SELECT 1 AS one') =>
+  lakehouse.query(env, 'warehouse', sql, { timeoutMs: 10_000, limit: 10, offset: 0, maxBytes: 1 << 20 });
 
 describe('sandbox pools', () => {
   let database: TestDatabase;
-  let lakehouse: Lakehouse;
+  let lakehouse: PostgresSandbox;
   const envs: string[] = [];
 
   before(async () => {
@@ -33,9 +33,10 @@ describe('sandbox pools', () => {
     for (const name of ['one', 'two', 'three']) {
       envs.push((await createEnvironment(database.db, { organization: 'acme', environment: name })).id);
     }
-    noteInstallId(database.name, await installId(database.db));
-    lakehouse = await new Lakehouse(database.db, {
-      appUrl: database.url,
+    const install = await installId(database.db);
+    noteInstallId(database.name, install);
+    for (const [i, id] of envs.entries()) await addWarehouse(database, install, id, String(i));
+    lakehouse = await new PostgresSandbox(database.db, {
       secretKey: SECRET,
       sqlConcurrency: 2,
       maxConnections: 4,

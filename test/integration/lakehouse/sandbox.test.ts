@@ -3,12 +3,13 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import { advisoryLocksHeld, call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
-// The sandbox rules of docs/sql-sandbox.md, one test per rule, through the MCP client like an agent.
-// Env A is "acme/production" (the caller), env B "acme/staging" (the neighbour whose rows must never leak).
+// The PostgreSQL sandbox's rules (docs/sql-sandbox.md) for external connections, one test per rule, through
+// the MCP client like an agent, on each environment's `warehouse` connection (test harness). Env A is
+// "acme/production" (the caller), env B "acme/staging" (the neighbour whose rows must never leak).
 
 let h: LakehouseHarness;
 before(async () => {
-  h = await startLakehouseHarness();
+  h = await startLakehouseHarness({ warehouse: true });
   const { db } = h.database;
   await sql.raw(`CREATE TABLE ${h.env.a.schema}.orders AS SELECT g AS id, g * 10 AS amount FROM generate_series(1, 5) g`).execute(db);
   await sql.raw(`CREATE SEQUENCE ${h.env.a.schema}.order_ids`).execute(db);
@@ -19,10 +20,10 @@ after(async () => {
 });
 
 const query = (client: LakehouseHarness['clients']['a'], text: string, extra: Record<string, unknown> = {}) =>
-  callError(client, 'query_lakehouse', { sql: text, ...extra });
+  callError(client, 'query_lakehouse', { sql: text, connection: 'warehouse', ...extra });
 
 async function ordersStillThere(): Promise<void> {
-  const result = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT count(*) FROM orders' });
+  const result = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT count(*) FROM orders' });
   assert.deepEqual(result.rows, [['5']]);
 }
 
@@ -94,7 +95,7 @@ describe('sandbox: one read statement only', () => {
   });
 
   it('reads dollar-quoted text as text, never as statements', async () => {
-    const result = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT $x$; DROP TABLE orders; $x$ AS s' });
+    const result = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT $x$; DROP TABLE orders; $x$ AS s' });
     assert.deepEqual(result.rows, [['; DROP TABLE orders; ']]);
     await ordersStillThere();
   });
@@ -118,8 +119,8 @@ describe('sandbox: one read statement only', () => {
     const error = await query(h.clients.a, "SELECT nextval('order_ids')");
     assert.equal(error.code, 'sql_refused', error.message);
     assert.match(error.message, /nextval\(\) is not allowed in the sandbox/);
-    const below = await h.lakehouse
-      .withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, (client) => client.query("SELECT nextval('order_ids')"))
+    const below = await h.lakehouse.postgres
+      .withSandbox(h.env.a.id, 'warehouse', { timeoutMs: 5_000 }, (client) => client.query("SELECT nextval('order_ids')"))
       .then(
         () => 'ran',
         (e: { code?: string }) => e.code,
@@ -139,8 +140,8 @@ describe('sandbox: isolation', () => {
     assert.equal(qualified.code, 'permission_denied');
     const viaXml = await query(h.clients.a, `SELECT table_to_xml('${h.env.b.schema}.secrets', true, false, '')`);
     assert.equal(viaXml.code, 'sql_refused', 'the guard refuses it by name');
-    const viaXmlBelowGuard = await h.lakehouse
-      .withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, (client) =>
+    const viaXmlBelowGuard = await h.lakehouse.postgres
+      .withSandbox(h.env.a.id, 'warehouse', { timeoutMs: 5_000 }, (client) =>
         client.query(`SELECT table_to_xml('${h.env.b.schema}.secrets', true, false, '')`),
       )
       .then(
@@ -150,7 +151,7 @@ describe('sandbox: isolation', () => {
     assert.equal(viaXmlBelowGuard, 'permission_denied', "the role's privileges refuse it too");
     const unqualified = await query(h.clients.a, 'SELECT * FROM secrets');
     assert.match(unqualified.message, /relation "secrets" does not exist/);
-    const own = await call(h.clients.b, 'query_lakehouse', { sql: 'SELECT v FROM secrets' });
+    const own = await call(h.clients.b, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT v FROM secrets' });
     assert.deepEqual(own.rows, [['b-secret']]);
   });
 
@@ -168,61 +169,6 @@ describe('sandbox: isolation', () => {
       assert.equal((await query(h.clients.a, `SELECT * FROM public.${n}`)).code, 'permission_denied', n);
     }
   });
-
-  it("asserts the role's attributes and grants directly", async () => {
-    const { db } = h.database;
-    const role = h.env.a.role;
-    const attributes = await sql<Record<string, unknown>>`
-      SELECT rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, rolreplication, rolcanlogin, rolinherit
-      FROM pg_roles WHERE rolname = ${role}`.execute(db);
-    assert.deepEqual(attributes.rows, [
-      {
-        rolsuper: false,
-        rolcreatedb: false,
-        rolcreaterole: false,
-        rolbypassrls: false,
-        rolreplication: false,
-        rolcanlogin: true,
-        rolinherit: false,
-      },
-    ]);
-    const memberOf = await sql`SELECT 1 FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = ${role})`.execute(db);
-    assert.equal(memberOf.rows.length, 0, 'a member of no role');
-    const owns = await sql`SELECT 1 FROM pg_class WHERE relowner = (SELECT oid FROM pg_roles WHERE rolname = ${role})
-                            UNION ALL SELECT 1 FROM pg_namespace WHERE nspowner = (SELECT oid FROM pg_roles WHERE rolname = ${role})`.execute(
-      db,
-    );
-    assert.equal(owns.rows.length, 0, 'owner of nothing');
-    const privileges = await sql<Record<string, boolean>>`
-      SELECT has_schema_privilege(${role}, 'public', 'USAGE') AS public_usage,
-             has_table_privilege(${role}, 'public.users', 'SELECT') AS users,
-             has_table_privilege(${role}, 'public.audit_log', 'SELECT') AS audit,
-             has_schema_privilege(${role}, ${h.env.b.schema}, 'USAGE') AS other_env,
-             has_schema_privilege(${role}, ${h.env.a.schema}, 'USAGE') AS own_env,
-             has_schema_privilege(${role}, ${h.env.a.schema}, 'CREATE') AS own_env_create,
-             has_table_privilege(${role}, ${`${h.env.a.schema}.orders`}, 'SELECT') AS own_select,
-             has_table_privilege(${role}, ${`${h.env.a.schema}.orders`}, 'INSERT,UPDATE,DELETE,TRUNCATE') AS own_write,
-             has_table_privilege(${role}, 'sample.events', 'SELECT') AS sample_select,
-             has_table_privilege(${role}, 'sample.events', 'INSERT,UPDATE,DELETE,TRUNCATE') AS sample_write,
-             has_database_privilege(${role}, current_database(), 'CREATE,TEMPORARY') AS db_create`.execute(db);
-    assert.deepEqual(privileges.rows[0], {
-      public_usage: false,
-      users: false,
-      audit: false,
-      other_env: false,
-      own_env: true,
-      own_env_create: false,
-      own_select: true,
-      own_write: false,
-      sample_select: true,
-      sample_write: false,
-      db_create: false,
-    });
-    const settings = await sql`SELECT 1 FROM pg_db_role_setting WHERE setrole = (SELECT oid FROM pg_roles WHERE rolname = ${role})`.execute(
-      db,
-    );
-    assert.equal(settings.rows.length, 0, 'no role-level settings');
-  });
 });
 
 describe('sandbox: timeouts, leftovers and limits', () => {
@@ -233,6 +179,7 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     assert.equal(error.code, 'query_timeout');
     assert.ok(took < 2_500, `answered after ${took} ms`);
     const after = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'warehouse',
       sql: "SELECT current_setting('statement_timeout') AS t, current_setting('transaction_read_only') AS ro",
     });
     assert.deepEqual(after.rows, [['15s', 'on']]);
@@ -248,9 +195,10 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     // Advisory locks are refused by the guard (they share the server's own key space); the reset behind it is
     // tested with a lock taken below the guard, on the same pooled connections the next call uses.
     assert.equal((await query(h.clients.a, 'SELECT pg_advisory_lock(4242)')).code, 'sql_refused');
-    await h.lakehouse.withSandbox(h.env.a.id, 'lakehouse', { timeoutMs: 5_000 }, (client) => client.query('SELECT pg_advisory_lock(4242)'));
+    await h.lakehouse.postgres.withSandbox(h.env.a.id, 'warehouse', { timeoutMs: 5_000 }, (client) => client.query('SELECT pg_advisory_lock(4242)'));
     assert.equal(await advisoryLocksHeld(h, 4242), 0, 'DISCARD ALL released the session lock');
     const next = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'warehouse',
       sql: "SELECT (SELECT count(*) FROM pg_prepared_statements) AS prepared, current_setting('search_path') AS path, (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks",
     });
     assert.deepEqual(next.rows, [['0', h.env.a.schema, '0']]);
@@ -259,7 +207,7 @@ describe('sandbox: timeouts, leftovers and limits', () => {
   it('returns SELECT generate_series(1, 100000000) capped with truncated: true, quickly and in bounded memory', async () => {
     const rss = process.memoryUsage().rss;
     const started = Date.now();
-    const result = await call(h.clients.a, 'query_lakehouse', { sql: 'SELECT generate_series(1, 100000000) AS n' });
+    const result = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT generate_series(1, 100000000) AS n' });
     const took = Date.now() - started;
     assert.equal(result.row_count, 1000);
     assert.equal(result.truncated, true);
@@ -275,11 +223,11 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     const calls = Array.from({ length: 50 }, () =>
       // Long enough that every call has arrived before the first four finish, even on a loaded machine.
       h.clients.a
-        .callTool({ name: 'query_lakehouse', arguments: { sql: 'SELECT pg_sleep(4)' } })
+        .callTool({ name: 'query_lakehouse', arguments: { connection: 'warehouse', sql: 'SELECT pg_sleep(4)' } })
         .then((r) => ({ r, at: Date.now() - started })),
     );
     await new Promise((resolve) => setTimeout(resolve, 200));
-    const other = await call(h.clients.b, 'query_lakehouse', { sql: 'SELECT 1 AS ok' });
+    const other = await call(h.clients.b, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 1 AS ok' });
     assert.deepEqual(other.rows, [[1]]);
     const results = await Promise.all(calls);
     const busy = results.filter(({ r }) => r.isError && JSON.stringify(r._meta).includes('"busy"'));
