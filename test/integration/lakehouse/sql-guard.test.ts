@@ -5,8 +5,9 @@ import { ALLOWED_FUNCTIONS } from '../../../src/lakehouse/allowed-functions.js';
 import { checkExpression, checkReadStatement, loadSqlParser, SqlRefused } from '../../../src/lakehouse/sql-guard.js';
 import { call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
-// The SQL guard's function allowlist and its bound on nesting (issue: SQL guard, items 2 and 3): unit-level
-// through checkReadStatement/checkExpression, then through query_lakehouse (MCP) and POST /api/v1/lakehouse/query.
+// The PostgreSQL SQL guard's function allowlist and its bound on nesting (issue: SQL guard, items 2 and 3):
+// unit-level through checkReadStatement/checkExpression, then through query_lakehouse (MCP) and POST
+// /api/v1/lakehouse/query on an external connection (the harness's `warehouse`), where the guard applies.
 
 /** The refusal checkReadStatement (or `check`) throws for `text`; fails when it passes or throws anything else. */
 function refusal(text: string, check: (text: string) => unknown = checkReadStatement): SqlRefused {
@@ -213,7 +214,10 @@ describe('sql guard: deep input is refused clearly, and never breaks the parser'
 describe('sql guard through query_lakehouse and the REST API', () => {
   let h: LakehouseHarness;
   before(async () => {
-    h = await startLakehouseHarness();
+    h = await startLakehouseHarness({ warehouse: true });
+    await sql
+      .raw(`CREATE TABLE ${h.env.a.schema}.events AS SELECT (ARRAY['signup', 'page_view', 'purchase'])[1 + g % 3] AS event, now() - g * interval '1 hour' AS occurred_at FROM generate_series(1, 50) g`)
+      .execute(h.database.db);
   });
   after(async () => {
     await h?.close();
@@ -260,43 +264,56 @@ describe('sql guard through query_lakehouse and the REST API', () => {
 
   it('refuses the ts_stat escape on MCP, and nothing ran', async () => {
     const escape = await callError(h.clients.a, 'query_lakehouse', {
-      connection: 'sample',
+      connection: 'warehouse',
       sql: "SELECT * FROM ts_stat('SELECT to_tsvector(set_config(''work_mem'', ''1GB'', false))')",
     });
     assert.equal(escape.code, 'sql_refused');
     assert.match(escape.message, /ts_stat\(\) is not allowed in the sandbox/);
     const terminate = await callError(h.clients.a, 'query_lakehouse', {
-      connection: 'sample',
+      connection: 'warehouse',
       sql: "SELECT * FROM ts_stat('SELECT to_tsvector(pg_terminate_backend(pid)::text) FROM pg_stat_activity')",
     });
     assert.equal(terminate.code, 'sql_refused');
-    const after = await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: "SELECT current_setting('work_mem') AS w" });
+    const after = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: "SELECT current_setting('work_mem') AS w" });
     assert.notDeepEqual(after.rows, [['1GB']]);
   });
 
   it('answers a deep expression with sql_refused on MCP and REST, never internal_error, and keeps answering', async () => {
     for (const text of [plus(5_000), plus(40_000), `SELECT ${'(SELECT '.repeat(2_000)}1${')'.repeat(2_000)}`]) {
-      const error = await callError(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: text });
+      const error = await callError(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: text });
       assert.equal(error.code, 'sql_refused', error.message);
       assert.match(error.message, /nests too deeply/);
-      const validated = await call(h.clients.a, 'validate_sql', { connection: 'sample', sql: text });
+      const validated = await call(h.clients.a, 'validate_sql', { connection: 'warehouse', sql: text });
       assert.equal(validated.valid, false);
       assert.match(validated.errors[0]?.message ?? '', /nests too deeply/);
     }
-    const viaRest = await rest({ connection: 'sample', sql: plus(5_000) });
+    const viaRest = await rest({ connection: 'warehouse', sql: plus(5_000) });
     assert.equal(viaRest.status, 400, JSON.stringify(viaRest.json));
     assert.match(JSON.stringify(viaRest.json), /"sql_refused"/);
     assert.match(JSON.stringify(viaRest.json), /nests too deeply/);
-    const refusedFunction = await rest({ connection: 'sample', sql: "SELECT query_to_xml('SELECT 1', true, false, '')" });
+    const refusedFunction = await rest({ connection: 'warehouse', sql: "SELECT query_to_xml('SELECT 1', true, false, '')" });
     assert.equal(refusedFunction.status, 400);
     assert.match(JSON.stringify(refusedFunction.json), /query_to_xml\(\) is not allowed in the sandbox/);
-    const ok = await call(h.clients.a, 'query_lakehouse', { connection: 'sample', sql: plus(900) + ' AS n' });
+    const ok = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: plus(900) + ' AS n' });
     assert.deepEqual(ok.rows, [[900]]);
+  });
+
+  it('answers deep SQL on DuckDB (the built-in connections) with an error of the statement, and the worker keeps answering', async () => {
+    // DuckDB binds deep operator chains in steeply growing time (900 terms took 26 s): the worker refuses depth past 200.
+    for (const text of [plus(300), plus(900), plus(40_000), `SELECT ${'(SELECT '.repeat(2_000)}1${')'.repeat(2_000)}`]) {
+      const started = Date.now();
+      const error = await callError(h.clients.a, 'query_lakehouse', { sql: text });
+      assert.equal(error.code, 'sql_syntax_error', error.message);
+      assert.match(error.message, /Max expression depth limit of 200 exceeded/);
+      assert.ok(Date.now() - started < 5_000, `refused after ${Date.now() - started} ms`);
+    }
+    const ok = await call(h.clients.a, 'query_lakehouse', { sql: plus(150) + ' AS n' });
+    assert.deepEqual(ok.rows, [[150]]);
   });
 
   it('runs ordinary analyst queries on the sample data end to end', async () => {
     const result = await call(h.clients.a, 'query_lakehouse', {
-      connection: 'sample',
+      connection: 'warehouse',
       sql: `SELECT EXTRACT(year FROM date_trunc('month', occurred_at AT TIME ZONE 'UTC'))::int AS y, TRIM(BOTH ' ' FROM upper(event)) AS e,
                    count(*) FILTER (WHERE event SIMILAR TO 'sign%') AS signups, rank() OVER (ORDER BY count(*) DESC) AS r,
                    max(ts_rank(to_tsvector('simple', event), websearch_to_tsquery('simple', 'signup'))) AS score
