@@ -9,6 +9,7 @@ import { clientCredentialsToken, basicAuth, userRefreshTokens } from './lib/oaut
 import { CAN_PIN, cpuMsOf, LOAD_CPU, memoryOf, pin, resetPeak, SERVER_CPU, startProcess, type Started } from './lib/processes.js';
 import { summarizeProfile, type ProfileSummary } from './lib/profile.js';
 import { median, medianOf, type LoadResult } from './lib/stats.js';
+import { benchImport, formatImportBench } from './import.js';
 
 // `npm run bench`: the scenarios of issue 8, ours against baselines run in the same invocation, on loopback.
 // Our server runs as `npm start` would run it (its own process, embedded PostgreSQL in a temp DATA_DIR, or
@@ -17,6 +18,7 @@ import { median, medianOf, type LoadResult } from './lib/stats.js';
 // Prints a table and writes bench/results/latest.json. `--smoke`: a second per run, one round, no targets.
 //
 //   npm run bench [-- --smoke] [--data-dir DIR (kept; reused when it holds a cluster)] [--database-url URL] [--out FILE]
+//   npm run bench -- --scenario import [--rows N] [--smoke] [--database-url URL] [--out FILE]: the import alone
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -26,6 +28,10 @@ const { values: args } = parseArgs({
     'database-url': { type: 'string' },
     out: { type: 'string' },
     quiet: { type: 'boolean', default: false },
+    /** `import`: only the import scenario (bench/import.ts), in this process. */
+    scenario: { type: 'string' },
+    /** Rows of the import scenario (default 200,000, or 20,000 with --smoke). */
+    rows: { type: 'string' },
   },
 });
 const SMOKE = args.smoke ?? false;
@@ -687,8 +693,25 @@ function table(
 
 process.on('SIGINT', () => void stopAll().finally(() => process.exit(130)));
 process.on('SIGTERM', () => void stopAll().finally(() => process.exit(143)));
+/** The import scenario alone (bench/import.ts): importTable against DuckDB's in-process COPY. */
+async function importScenario(): Promise<void> {
+  const result = await benchImport({
+    rows: Number(args.rows ?? (SMOKE ? 20_000 : 200_000)),
+    rounds: SMOKE ? 1 : 3,
+    threads: Math.min(4, os.availableParallelism()),
+    databaseUrl: args['database-url'],
+    say,
+  });
+  const out = args.out ? path.resolve(args.out) : path.join(ROOT, 'bench/results/import.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), smoke: SMOKE, ...result }, null, 2)}\n`);
+  process.stdout.write(`${formatImportBench(result)}\nwritten to ${path.relative(process.cwd(), out)}\n`);
+}
+
 try {
-  await main();
+  if (args.scenario === 'import') await importScenario();
+  else if (args.scenario !== undefined) throw new Error(`no scenario "${args.scenario}" (import is the one that runs alone)`);
+  else await main();
 } catch (error) {
   process.stderr.write(
     `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n(server log: ${logFile})\n`,

@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import { parse as parseCsv, CsvError } from 'csv-parse';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { AppError, type ErrorCode } from '../errors.js';
+import { AppError } from '../errors.js';
+import { columnName, LoadError } from './column-name.js';
 import { environmentSchema } from './provision.js';
 import { quoteIdent } from './sql-quote.js';
 import type { Lakehouse } from './sandbox.js';
@@ -21,6 +22,9 @@ import type { Lakehouse } from './sandbox.js';
 //  3. one INSERT … SELECT moves the rows, cast, into the table; COMMIT.
 // Anything malformed (ragged rows, bad encoding, bad JSON, a value of the wrong type) is refused with its line
 // number and the transaction is dropped: nothing is half-loaded.
+
+// Shared with the DuckDB importer (src/lakehouse/duckdb/import.ts), whose child process should not load pg.
+export { columnName, LoadError };
 
 export type LoadFormat = 'csv' | 'ndjson';
 
@@ -42,29 +46,6 @@ export interface LoadResult {
   rows: number;
   columns: { name: string; type: string }[];
   elapsed_ms: number;
-}
-
-/** A refused load: what is wrong and, when it is about one place in the input, its line (1-based). */
-export class LoadError extends AppError {
-  constructor(
-    message: string,
-    readonly line?: number,
-    code: ErrorCode = 'invalid_load',
-  ) {
-    super(code, line === undefined ? message : `line ${line}: ${message}`);
-  }
-}
-
-/** A column name as it will be queried: lowercase, `_` for anything else, never starting with a digit. */
-export function columnName(raw: string, line: number): string {
-  let name = raw
-    .trim()
-    .toLowerCase()
-    .replace(/[^a-z0-9_]+/g, '_')
-    .replace(/^_+|_+$/g, '');
-  if (/^[0-9]/.test(name)) name = `_${name}`;
-  if (name === '' || name.length > 63) throw new LoadError(`the column name "${raw}" is empty or longer than 63 characters`, line);
-  return name;
 }
 
 /** Checks UTF-8 as bytes stream through, counting lines, so a bad byte is reported with its line. */

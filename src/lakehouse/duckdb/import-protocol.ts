@@ -28,7 +28,4 @@ export interface ImportRequest {
 }
 
 export type FromImport =
-  | { type: 'done'; rows: number; columns: ImportColumn[] }
-  | { type: 'error'; code: string; message: string; line?: number | undefined }
-  /** What the child runs with: for the test that proves the server's environment does not reach it. */
-  | { type: 'environment'; names: string[] };
+  { type: 'done'; rows: number; columns: ImportColumn[] } | { type: 'error'; code: string; message: string; line?: number | undefined };
