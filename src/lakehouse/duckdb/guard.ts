@@ -16,6 +16,41 @@ export interface CheckedStatement {
 
 const HINT = 'The lakehouse is read-only here: send one SELECT (or EXPLAIN SELECT …).';
 
+/** The first word of a statement, after comments and whitespace. */
+const FIRST_WORD = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*([A-Za-z_]+)/;
+const WRITE_WORDS = new Set([
+  'INSERT',
+  'UPDATE',
+  'DELETE',
+  'MERGE',
+  'TRUNCATE',
+  'CREATE',
+  'DROP',
+  'ALTER',
+  'COPY',
+  'ATTACH',
+  'DETACH',
+  'INSTALL',
+  'LOAD',
+  'SET',
+  'RESET',
+  'CALL',
+  'EXPORT',
+  'IMPORT',
+  'VACUUM',
+  'CHECKPOINT',
+  'USE',
+  'BEGIN',
+  'COMMIT',
+  'ROLLBACK',
+  'COMMENT',
+  'ANALYZE',
+  'PREPARE',
+  'EXECUTE',
+  'DEALLOCATE',
+  'UPSERT',
+]);
+
 /** DuckDB's message without the "Failed to extract statements:" wrapper, clipped. */
 const cleanMessage = (error: unknown) =>
   (error instanceof Error ? error.message : String(error)).replace(/^Failed to extract statements: /, '').slice(0, 2_000);
@@ -40,6 +75,10 @@ export async function checkDuckStatement(connection: DuckDBConnection, sql: stri
   }
   if (extracted.count === 0) throw refused('The SQL holds no statement');
   if (extracted.count > 1) throw refused(`The SQL holds ${extracted.count} statements; only one is allowed`);
+  // A write names itself in its first word: refused as what it is, before binding could fail on it (DELETE
+  // FROM a view says "can only delete from base table"). The statement type below is still the line.
+  const first = FIRST_WORD.exec(sql)?.[1]?.toUpperCase();
+  if (first && WRITE_WORDS.has(first)) throw refused(`${first} statements are not allowed`);
   let prepared: DuckDBPreparedStatement;
   try {
     prepared = await extracted.prepare(0);

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { AppError } from '../../errors.js';
-import { columnName, LoadError } from '../column-name.js';
+import { columnName, LoadError } from './load-input.js';
 import { quoteIdent as quote, quoteLiteral as literal } from '../sql-quote.js';
 import type { FromImport, ImportColumn, ImportRequest } from './import-protocol.js';
 

@@ -7,7 +7,7 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { AppError, isErrorCode } from '../../errors.js';
-import { LoadError, TABLE_NAME } from '../load.js';
+import { LoadError, TABLE_NAME } from './load-input.js';
 import type { FromImport, ImportFormat, ImportRequest } from './import-protocol.js';
 import type { TableStore } from './table-store.js';
 

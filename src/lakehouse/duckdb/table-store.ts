@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../db/schema.js';
 import { AppError } from '../../errors.js';
+import { TABLE_NAME } from './load-input.js';
 
 // The table layer of the DuckDB lakehouse (issue 15, item 2). An environment's table is a set of Parquet
 // files under `<root>/<environment id>/<table>/`; the set that *is* the table (its version, files, columns and
@@ -32,7 +33,6 @@ export interface WrittenPart {
   columns: TableColumn[];
 }
 
-const TABLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export class TableStore {
   constructor(

@@ -69,14 +69,14 @@ describe('the DuckDB lakehouse engine', () => {
     } finally {
       duck.closeSync();
     }
-    assert.equal(await one(a, 'SELECT count(*) FROM events'), '10');
-    assert.equal(await one(a, 'SELECT count(*) FROM lakehouse.main.events'), '10');
+    assert.equal(await one(a, 'SELECT count(*) FROM events'), 10);
+    assert.equal(await one(a, 'SELECT count(*) FROM lakehouse.main.events'), 10);
     const joined = await one(a, 'SELECT count(*) FROM lakehouse.main.events own JOIN sample.main.users u USING (user_id)');
-    assert.equal(joined, '10');
+    assert.equal(joined, 10);
   });
 
   it("keeps environments apart: b sees the sample, never a's tables or files", async () => {
-    assert.notEqual(await one(b, 'SELECT count(*) FROM events'), '10');
+    assert.notEqual(await one(b, 'SELECT count(*) FROM events'), 10);
     const error = await engine.query(b, 'SELECT * FROM lakehouse.main.events', QUERY).catch((e: AppError) => e);
     assert.equal((error as AppError).code, 'sql_error');
     const [file] = (await store.tables(a))[0]?.files ?? [];
@@ -96,7 +96,7 @@ describe('isolation: what environment b can learn or change through every catalo
     } finally {
       duck.closeSync();
     }
-    assert.equal(await one(a, 'SELECT count(*) FROM zz_private_orders'), '1');
+    assert.equal(await one(a, 'SELECT count(*) FROM zz_private_orders'), 1);
     // a's id (in its folder's path), a's table name, the server's database URL.
     const secrets = [a, 'zz_private_orders', ...(process.env.TEST_PG_URL ? [process.env.TEST_PG_URL] : [])];
     const readers = [
@@ -161,6 +161,6 @@ describe('isolation: what environment b can learn or change through every catalo
     }
     assert.ok(!fs.existsSync(path.join(store.environmentDir(b), 'x.csv')));
     assert.ok(Number(await one(b, 'SELECT count(*) FROM events')) > 50_000);
-    assert.equal(await one(a, 'SELECT count(*) FROM events'), '10');
+    assert.equal(await one(a, 'SELECT count(*) FROM events'), 10);
   });
 });

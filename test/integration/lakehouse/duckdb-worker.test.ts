@@ -58,7 +58,11 @@ async function refusal(sql: string, on = worker): Promise<AppError> {
 describe('the DuckDB statement guard', () => {
   it('answers what a statement is, or refuses it with the right code', async () => {
     const connection = await (await DuckDBInstance.create(':memory:')).connect();
-    const kinds = async (sql: string) => checkDuckStatement(connection, sql).catch((error: AppError) => error.code);
+    const kinds = async (sql: string) =>
+      checkDuckStatement(connection, sql).then(
+        (checked) => checked.kind,
+        (error: AppError) => error.code,
+      );
     assert.equal(await kinds('SELECT 1'), 'select');
     assert.equal(await kinds('FROM range(3)'), 'select');
     assert.equal(await kinds('WITH a AS (SELECT 1 AS x) SELECT x FROM a'), 'select');
@@ -95,7 +99,7 @@ describe('a DuckDB worker', () => {
       ['customer', 'n', 'total'],
     );
     assert.equal(result.columns[1]?.type, 'BIGINT');
-    assert.deepEqual(result.rows[0]?.slice(0, 2), ['customer 0', '143']);
+    assert.deepEqual(result.rows[0]?.slice(0, 2), ['customer 0', 143]);
     assert.equal(result.truncated, false);
   });
 
@@ -107,11 +111,11 @@ describe('a DuckDB worker', () => {
     const two = await DuckWorker.start(options({ catalogs, searchPaths: { lakehouse: ['lakehouse.main', 'sample.main'] } }));
     try {
       const join = await two.query('SELECT count(*) FROM lakehouse.main.orders o JOIN sample.main.events e USING (id)', QUERY);
-      assert.equal(join.rows[0]?.[0], '2000');
-      assert.equal((await two.query('SELECT count(*) FROM events', QUERY)).rows[0]?.[0], '2000');
+      assert.equal(join.rows[0]?.[0], 2000);
+      assert.equal((await two.query('SELECT count(*) FROM events', QUERY)).rows[0]?.[0], 2000);
       await two.define({ lakehouse: {}, sample: { events: [path.join(own, 'orders.parquet')] } }, 'v2');
       assert.equal(two.catalogVersion, 'v2');
-      assert.equal((await two.query('SELECT count(*) FROM events', QUERY)).rows[0]?.[0], '1000');
+      assert.equal((await two.query('SELECT count(*) FROM events', QUERY)).rows[0]?.[0], 1000);
       assert.equal(((await two.query('SELECT * FROM orders', QUERY).catch((error: AppError) => error)) as AppError).code, 'sql_error');
     } finally {
       await two.close();
@@ -142,7 +146,7 @@ describe('a DuckDB worker', () => {
       assert.equal((await refusal(sql)).code, 'sql_refused', sql);
     }
     assert.ok(!fs.existsSync(path.join(own, 'written.csv')));
-    assert.equal((await worker.query('SELECT count(*) FROM orders', QUERY)).rows[0]?.[0], '1000');
+    assert.equal((await worker.query('SELECT count(*) FROM orders', QUERY)).rows[0]?.[0], 1000);
   });
 
   it('reads nothing outside its own folder', async () => {
@@ -264,7 +268,7 @@ describe('the pool of DuckDB workers', () => {
     try {
       const died = await pool.run('a', 'SELECT list(range) FROM range(200000000)', QUERY).catch((error: AppError) => error.code);
       assert.equal(died, 'out_of_memory');
-      assert.equal((await pool.run('a', 'SELECT count(*) FROM orders', QUERY)).rows[0]?.[0], '1000');
+      assert.equal((await pool.run('a', 'SELECT count(*) FROM orders', QUERY)).rows[0]?.[0], 1000);
     } finally {
       await pool.close();
     }

@@ -1,8 +1,9 @@
-import { AppError, type ErrorCode } from '../errors.js';
+import { AppError, type ErrorCode } from '../../errors.js';
 
-// What the loaders (src/lakehouse/load.ts into PostgreSQL, src/lakehouse/duckdb/import.ts into Parquet) share
-// about their input: how a refusal names its line, and how a column name is normalized. Kept apart from
-// load.ts so that the DuckDB import process does not load pg for it.
+// What the importer (import.ts, in the serving process) and its DuckDB process (import-main.ts) share about
+// their input: which table names are valid, how a refusal names its line, how a column name is normalized.
+
+export const TABLE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 /** A refused load: what is wrong and, when it is about one place in the input, its line (1-based). */
 export class LoadError extends AppError {
