@@ -451,7 +451,7 @@ async function copyOne(context: CopyContext, table: LegacyTable): Promise<number
         throw new Error(`the Parquet file has the columns ${describe(written)} where ${describe(wanted)} were written`);
       }
       const result = await duck.runAndReadAll(checksumQuery(plans, parquet, 'duck'));
-      copied = readChecksums(plans, result.getRowObjects()[0] as Record<string, unknown> | undefined);
+      copied = readChecksums(plans, result.getRowObjects()[0]);
       verify(expected, copied);
       // Claimed before the commit: should this process stop between the commit and `verified`, the next start
       // knows the committed table as this copy's and may replace it.

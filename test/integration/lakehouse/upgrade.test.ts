@@ -321,7 +321,7 @@ describe('upgrading an install with a PostgreSQL lakehouse', () => {
       `(SELECT ${t} AS t, ${n}::DECIMAL(38,2) AS n, ${d}::DATE AS d, ${ts}::TIMESTAMPTZ AS ts, ${j}::JSON AS j)`;
     const checksum = async (from: string) => {
       const result = await duck.runAndReadAll(checksumQuery(plans, from, 'duck'));
-      return readChecksums(plans, result.getRowObjects()[0] as Record<string, unknown>);
+      return readChecksums(plans, result.getRowObjects()[0]);
     };
     const base = ["'é\n\"'", "'12.50'", "'2025-01-02'", "'2025-01-02 10:00:00.000001+00'", `'{"a": [1]}'`];
     const reference = await checksum(values(...(base as [string, string, string, string, string])));
@@ -332,7 +332,7 @@ describe('upgrading an install with a PostgreSQL lakehouse', () => {
     const changes = ["'é\n\"\\'", "'12.51'", "'2025-01-03'", "'2025-01-02 10:00:00.000002+00'", `'{"a": [2]}'`];
     for (const [i, change] of changes.entries()) {
       const changed = [...base];
-      changed[i] = change as string;
+      changed[i] = change;
       const other = await checksum(values(...(changed as [string, string, string, string, string])));
       assert.notEqual(other.columns[i]?.hash_sum, reference.columns[i]?.hash_sum, `column ${plans[i]?.name}`);
       assert.notEqual(other.row, reference.row);
