@@ -94,6 +94,8 @@ export interface ColumnChecksum {
 /** Session advisory lock: one process copies, the others wait, then find everything verified. */
 const UPGRADE_LOCK = 'lakehouse-mcp legacy upgrade';
 const ENV_SCHEMA = /^env_[0-9a-f]{32}$/;
+/** DuckDB's TIMESTAMPTZ ends on 294247-01-10 04:00:54.775806 UTC (to the day, with room). */
+const LAST_TIME = '294247-01-10 00:00:00+00';
 
 const emptyReport = (): LegacyUpgradeReport => ({ tables: [], copied: 0, skipped: 0, failed: 0 });
 
@@ -272,7 +274,7 @@ const INTEGER_TYPES: Record<string, string> = { bigint: 'BIGINT', integer: 'INTE
 
 /** The plan of a column, given (for numeric) the largest scale and integer digits of its values. */
 export function planColumn(name: string, pgType: string, numeric?: { scale: number; digits: number; special: boolean }): ColumnPlan {
-  const base = pgType.replace(/\(.*\)$/, '');
+  const base = pgType;
   const integer = INTEGER_TYPES[base];
   if (integer) {
     return {
@@ -397,14 +399,17 @@ async function copyOne(context: CopyContext, table: LegacyTable): Promise<number
      SET LOCAL extra_float_digits = 1`,
   );
   const columns = await client.query<{ name: string; type: string }>(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+    // The type without its modifier (numeric, not numeric(10,2); timestamp with time zone, not timestamp(3) …).
+    `SELECT a.attname AS name, format_type(a.atttypid, NULL) AS type
        FROM pg_attribute a WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
     [source],
   );
   if (columns.rows.length === 0) throw new Error('the table has no columns; a Parquet file needs at least one');
-  const numericColumns = columns.rows.filter((c) => c.type.replace(/\(.*\)$/, '') === 'numeric');
+  // What the values need: numerics their largest scale and integer digits; times to fit DuckDB's range.
+  const numericColumns = columns.rows.filter((c) => c.type === 'numeric');
+  const timeColumns = columns.rows.filter((c) => c.type === 'timestamp with time zone');
   const profile = new Map<string, { scale: number; digits: number; special: boolean }>();
-  if (numericColumns.length > 0) {
+  if (numericColumns.length > 0 || timeColumns.length > 0) {
     const parts = numericColumns.map((c, i) => {
       const v = quoteIdent(c.name);
       const special = `${v}::text IN ('NaN', 'Infinity', '-Infinity')`;
@@ -412,11 +417,26 @@ async function copyOne(context: CopyContext, table: LegacyTable): Promise<number
               coalesce(max(length(trunc(abs(${v}))::text)) FILTER (WHERE NOT ${special}), 1) AS d${i},
               coalesce(bool_or(${special}), false) AS x${i}`;
     });
-    const stats = await client.query<Record<string, number | boolean>>(`SELECT ${parts.join(', ')} FROM ${source}`);
+    // PostgreSQL's times go to 294276 AD, DuckDB's (microseconds in 64 bits from 1970) to 294247-01-10.
+    parts.push(
+      ...timeColumns.map(
+        (c, i) =>
+          `coalesce(bool_or(isfinite(${quoteIdent(c.name)}) AND ${quoteIdent(c.name)} >= ${quoteLiteral(LAST_TIME)}), false) AS t${i}`,
+      ),
+    );
+    const stats = await stage('reading it from PostgreSQL', () =>
+      client.query<Record<string, number | boolean>>(`SELECT ${parts.join(', ')} FROM ${source}`),
+    );
     const row = stats.rows[0] ?? {};
     numericColumns.forEach((c, i) =>
       profile.set(c.name, { scale: Number(row[`s${i}`]), digits: Number(row[`d${i}`]), special: row[`x${i}`] === true }),
     );
+    const beyond = timeColumns.filter((_, i) => row[`t${i}`] === true).map((c) => `"${c.name}"`);
+    if (beyond.length > 0) {
+      throw new Error(
+        `the column(s) ${beyond.join(', ')} hold times from ${LAST_TIME} on, beyond what DuckDB can hold; correct or remove those rows and restart`,
+      );
+    }
   }
   const plans = columns.rows.map((c) => planColumn(c.name, c.type, profile.get(c.name)));
   for (const plan of plans) {
@@ -428,11 +448,15 @@ async function copyOne(context: CopyContext, table: LegacyTable): Promise<number
     }
   }
 
-  const expected = readChecksums(plans, (await client.query<Record<string, unknown>>(checksumQuery(plans, source, 'pg'))).rows[0]);
+  const expected = await stage('reading it from PostgreSQL', async () =>
+    readChecksums(plans, (await client.query<Record<string, unknown>>(checksumQuery(plans, source, 'pg'))).rows[0]),
+  );
   const tsv = path.join(context.work, `${table.environmentId}-${table.table}.tsv`);
   try {
     const select = plans.map((plan) => plan.transport(quoteIdent(plan.name))).join(', ');
-    await pipeline(client.query(copyTo(`COPY (SELECT ${select} FROM ${source}) TO STDOUT`)), fs.createWriteStream(tsv));
+    await stage('reading it from PostgreSQL', () =>
+      pipeline(client.query(copyTo(`COPY (SELECT ${select} FROM ${source}) TO STDOUT`)), fs.createWriteStream(tsv)),
+    );
     await client.query('COMMIT');
 
     let copied: Checksums | undefined;
@@ -442,7 +466,9 @@ async function copyOne(context: CopyContext, table: LegacyTable): Promise<number
       const reader = `read_csv(${quoteLiteral(tsv)}, delim = '\t', quote = '', escape = '', header = false, nullstr = '\\N',
         auto_detect = false, columns = ${csvColumns})`;
       const converted = plans.map((plan, i) => `${plan.convert(`c${i}`)} AS ${quoteIdent(plan.name)}`).join(', ');
-      await duck.run(`COPY (SELECT ${converted} FROM ${reader}) TO ${quoteLiteral(file)} (FORMAT parquet)`);
+      await stage('converting it with DuckDB', () =>
+        duck.run(`COPY (SELECT ${converted} FROM ${reader}) TO ${quoteLiteral(file)} (FORMAT parquet)`),
+      );
       const parquet = `read_parquet(${quoteLiteral(file)})`;
       const described = await duck.runAndReadAll(`DESCRIBE SELECT * FROM ${parquet}`);
       const written = described.getRows().map(([name, type]) => ({ name: String(name), type: String(type) }));
@@ -477,6 +503,16 @@ async function copyOne(context: CopyContext, table: LegacyTable): Promise<number
     return copied?.rows ?? 0;
   } finally {
     fs.rmSync(tsv, { force: true });
+  }
+}
+
+/** Runs `work`, prefixing its error's message with the step it failed in. */
+async function stage<T>(step: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`${step}: ${message}`, { cause: error });
   }
 }
 
