@@ -172,6 +172,7 @@ export async function copyLegacyTables(options: LegacyUpgradeOptions): Promise<L
   const client = new pg.Client({ connectionString: options.url, application_name: 'lakehouse-mcp legacy upgrade' });
   client.on('error', () => undefined);
   await client.connect();
+  fs.mkdirSync(options.tempDir, { recursive: true });
   const work = fs.mkdtempSync(path.join(options.tempDir, 'legacy-upgrade-'));
   let instance: DuckDBInstance | undefined;
   let duck: DuckDBConnection | undefined;
@@ -222,7 +223,7 @@ export async function copyLegacyTables(options: LegacyUpgradeOptions): Promise<L
   }
 }
 
-type Record_ = Partial<{
+type RecordValues = Partial<{
   rows: number;
   checksums: ColumnChecksum[];
   row_checksum: string;
@@ -230,7 +231,7 @@ type Record_ = Partial<{
   error: string | null;
 }>;
 
-async function record(db: Kysely<Database>, table: LegacyTable, values: Record_ & { status: 'copied' | 'failed' }) {
+async function record(db: Kysely<Database>, table: LegacyTable, values: RecordValues & { status: 'copied' | 'failed' }) {
   const row = {
     ...values,
     checksums: values.checksums === undefined ? undefined : JSON.stringify(values.checksums),
