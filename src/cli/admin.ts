@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { loadConfig } from '../config.js';
 import type { OpenDatabase } from '../db/database.js';
 import { DirectoryError } from '../db/errors.js';
+import { AppError } from '../errors.js';
 import type { Database } from '../db/schema.js';
 import { UsageError, type Command } from './command.js';
 import { commands } from './commands/index.js';
@@ -69,7 +70,7 @@ function oneLine(text: string): string {
 }
 
 function errorCode(error: unknown): string {
-  if (error instanceof DirectoryError) return error.code;
+  if (error instanceof DirectoryError || error instanceof AppError) return error.code;
   if (error instanceof UsageError) return 'usage';
   return 'failed';
 }

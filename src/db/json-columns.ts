@@ -22,6 +22,8 @@ export interface JsonColumns {
   'idempotency_keys.result': ColumnType<JsonValue, string, string>;
   'insights.chart': ObjectColumn<Chart>;
   'insights.parameters': ArrayColumn<InsightParameter[]>;
+  /** Per column of a legacy table copied to Parquet: its checksum, the same in PostgreSQL and DuckDB (src/lakehouse/upgrade.ts). */
+  'lakehouse_legacy_tables.checksums': ArrayColumn<{ column: string; type: string; non_null: number; hash_sum: string }[]>;
   /** A table's columns, as DuckDB names and types them. */
   'lakehouse_tables.columns': ArrayColumn<{ name: string; type: string }[]>;
   /** A table's Parquet files, relative to the lakehouse folder. */

@@ -123,6 +123,21 @@ export interface LakehouseInstall {
   install_id: string;
 }
 
+export interface LakehouseLegacyTables {
+  checksums: JsonColumns["lakehouse_legacy_tables.checksums"] | null;
+  environment_id: string;
+  error: string | null;
+  file: string | null;
+  row_checksum: string | null;
+  rows: number | null;
+  schema_name: string;
+  started_at: Generated<Timestamp>;
+  status: "copied" | "verified" | "failed";
+  table_name: string;
+  updated_at: Generated<Timestamp>;
+  verified_at: Timestamp | null;
+}
+
 export interface LakehouseSample {
   anchor: Timestamp;
   duration_ms: number;
@@ -311,6 +326,7 @@ export interface DB {
   idempotency_keys: IdempotencyKeys;
   insights: Insights;
   lakehouse_install: LakehouseInstall;
+  lakehouse_legacy_tables: LakehouseLegacyTables;
   lakehouse_sample: LakehouseSample;
   lakehouse_tables: LakehouseTables;
   memberships: Memberships;

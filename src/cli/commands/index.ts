@@ -7,6 +7,7 @@ import { keysRotate } from './keys-rotate.js';
 import { memberAdd } from './member-add.js';
 import { memberRemove } from './member-remove.js';
 import { orgCreate } from './org-create.js';
+import { lakehouseDropLegacy } from './lakehouse-drop-legacy.js';
 import { lakehouseImport } from './lakehouse-import.js';
 import { semanticModelApply } from './semantic-model-apply.js';
 import { serviceAccountCreate, serviceAccountList, serviceAccountRevoke } from './service-account.js';
@@ -28,6 +29,7 @@ export const commands: readonly Command[] = [
   connectionAdd,
   semanticModelApply,
   lakehouseImport,
+  lakehouseDropLegacy,
   webhookAdd,
   webhookList,
   webhookRemove,
