@@ -1,11 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
 import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
+import { upgradeLegacyTables } from './lakehouse/upgrade.js';
 import { createApp } from './http/app.js';
 import { FixedWindowLimiter } from './http/rate-limit.js';
 import { ClientConnectionLimit } from './http/client-connections.js';
@@ -99,6 +101,14 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     database = await openDatabase(config, log);
     await indexDocs(database.db, DOCS_DIR, log);
     lakehouse = await startLakehouse({ config, db: database.db, secret, log });
+    // An install of an earlier version: its environments' PostgreSQL tables, copied to Parquet and verified once.
+    await upgradeLegacyTables({
+      db: database.db,
+      url: database.url,
+      store: lakehouse.store,
+      log,
+      tempDir: path.join(os.tmpdir(), 'lakehouse-mcp-upgrade'),
+    });
     oauth = new OAuthServer({ config, db: database.db, log, secret });
     await oauth.start();
     // The notification outbox (src/webhooks/worker.ts): one worker per process, safe with several processes.

@@ -14,7 +14,14 @@ export { Lakehouse } from './lakehouse.js';
 
 export type LakehouseConfig = Pick<
   Config,
-  'dataDir' | 'sampleDir' | 'sampleEvents' | 'sqlConcurrency' | 'queryWorkers' | 'queryWorkerMemoryMb' | 'queryWorkerThreads' | 'queryQueueMs'
+  | 'dataDir'
+  | 'sampleDir'
+  | 'sampleEvents'
+  | 'sqlConcurrency'
+  | 'queryWorkers'
+  | 'queryWorkerMemoryMb'
+  | 'queryWorkerThreads'
+  | 'queryQueueMs'
 >;
 
 export interface StartLakehouseOptions {

@@ -21,8 +21,7 @@ export const BUILT_IN_CONNECTIONS = ['lakehouse', 'sample'] as const;
 export type BuiltInConnection = (typeof BUILT_IN_CONNECTIONS)[number];
 export type Dialect = 'duckdb' | 'postgres';
 
-export const isBuiltIn = (connection: string): connection is BuiltInConnection =>
-  connection === 'lakehouse' || connection === 'sample';
+export const isBuiltIn = (connection: string): connection is BuiltInConnection => connection === 'lakehouse' || connection === 'sample';
 
 /** The SQL dialect of a connection: DuckDB for the built-in ones, PostgreSQL for external ones. */
 export const dialectOf = (connection: string): Dialect => (isBuiltIn(connection) ? 'duckdb' : 'postgres');
@@ -216,7 +215,14 @@ export class Lakehouse {
       { ...options, mode: 'rows', limit: 100_000, offset: 0, maxBytes: 64 * 1024 * 1024 },
     );
     const tables = new Map<string, TableDescription>();
-    for (const [table, comment, column, type, nullable, columnComment] of result.rows as [string, string | null, string, string, boolean, string | null][]) {
+    for (const [table, comment, column, type, nullable, columnComment] of result.rows as [
+      string,
+      string | null,
+      string,
+      string,
+      boolean,
+      string | null,
+    ][]) {
       let t = tables.get(table);
       if (!t) {
         t = { name: table, ...(comment ? { description: comment } : {}), estimated_rows: counts[table] ?? 0, columns: [] };
@@ -228,7 +234,12 @@ export class Lakehouse {
   }
 
   /** A profile of one table's columns: nulls, distinct values (estimated), least and greatest. */
-  async profile(environmentId: string, connection: BuiltInConnection, table: TableDescription, options: RunOptions): Promise<ColumnProfile[]> {
+  async profile(
+    environmentId: string,
+    connection: BuiltInConnection,
+    table: TableDescription,
+    options: RunOptions,
+  ): Promise<ColumnProfile[]> {
     const name = `${quoteIdent(connection)}.main.${quoteIdent(table.name)}`;
     const scalar = (type: string) => !/[[\]{}]|STRUCT|MAP|UNION|JSON|BLOB/i.test(type);
     const parts = table.columns.flatMap((c, i) => {
@@ -261,7 +272,12 @@ export class Lakehouse {
       few.forEach((i, k) => (row[2 + i * 4] = exact.rows[0]?.[k] ?? null));
     }
     return table.columns.map((c, i) => {
-      const [nulls, distinct, min, max] = row.slice(1 + i * 4, 5 + i * 4) as [number | string | null, number | string | null, string | null, string | null];
+      const [nulls, distinct, min, max] = row.slice(1 + i * 4, 5 + i * 4) as [
+        number | string | null,
+        number | string | null,
+        string | null,
+        string | null,
+      ];
       return {
         name: c.name,
         type: c.type,
@@ -284,7 +300,12 @@ export class Lakehouse {
     await Promise.all([this.engine.close(), this.postgres.close()]);
   }
 
-  private duck(environmentId: string, connection: BuiltInConnection, sql: string, options: DuckQueryOptions & { values?: BindValue[] }): Promise<DuckRows> {
+  private duck(
+    environmentId: string,
+    connection: BuiltInConnection,
+    sql: string,
+    options: DuckQueryOptions & { values?: BindValue[] },
+  ): Promise<DuckRows> {
     return this.engine.query(environmentId, sql, { ...options, session: connection });
   }
 }

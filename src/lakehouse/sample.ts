@@ -84,7 +84,8 @@ export async function ensureSample(options: EnsureSampleOptions): Promise<Sample
     const info = await generateSampleParquet(work, {
       anchor,
       events: options.events,
-      onProgress: (step, ms, rows) => print(`  ${step.padEnd(10)} ${rows === undefined ? '' : `${count(rows)} rows `}(${(ms / 1000).toFixed(1)} s)`),
+      onProgress: (step, ms, rows) =>
+        print(`  ${step.padEnd(10)} ${rows === undefined ? '' : `${count(rows)} rows `}(${(ms / 1000).toFixed(1)} s)`),
     });
     const manifest: SampleManifest = {
       version: SAMPLE_PARQUET_VERSION,

@@ -266,15 +266,7 @@ export class PostgresSandbox {
     window: RowWindow,
     timeoutMs: number,
   ): Promise<StatementRows> {
-    const statement = new PipelinedStatement(
-      lease.client,
-      setupStatements(timeoutMs),
-      text,
-      values,
-      window,
-      jsonTypes,
-      RESET_QUERIES,
-    );
+    const statement = new PipelinedStatement(lease.client, setupStatements(timeoutMs), text, values, window, jsonTypes, RESET_QUERIES);
     lease.client.query(statement);
     try {
       const result = await statement.result;

@@ -195,13 +195,11 @@ export async function applyModel(
  */
 export function planInSandbox(lakehouse: Lakehouse, environmentId: string) {
   return async (compiled: CompiledQuery, model: SemanticModel): Promise<void> => {
-    await lakehouse
-      .parameters(environmentId, model.connection, compiled.sql, { timeoutMs: 10_000 })
-      .catch((error: unknown) => {
-        throw new InvalidModel([
-          `it does not plan on connection "${model.connection}": ${error instanceof Error ? error.message : String(error)}`,
-        ]);
-      });
+    await lakehouse.parameters(environmentId, model.connection, compiled.sql, { timeoutMs: 10_000 }).catch((error: unknown) => {
+      throw new InvalidModel([
+        `it does not plan on connection "${model.connection}": ${error instanceof Error ? error.message : String(error)}`,
+      ]);
+    });
   };
 }
 

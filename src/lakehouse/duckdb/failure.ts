@@ -53,4 +53,3 @@ export function toFailure(error: unknown, timedOut: boolean, timeoutMs: number, 
           : 'sql_error';
   return { code, message: message.slice(0, 2_000), ...(position ? { position } : {}), ...(hint ? { hint } : {}) };
 }
-

@@ -33,7 +33,6 @@ export interface WrittenPart {
   columns: TableColumn[];
 }
 
-
 export class TableStore {
   constructor(
     private readonly db: Kysely<Database>,

@@ -154,7 +154,13 @@ async function query(message: QueryMessage): Promise<void> {
         bytes += size;
       }
     }
-    send({ type: 'result', id, columns: names.map((name, i) => ({ name, type: types[i] ? typeName(types[i]) : 'UNKNOWN' })), rows, truncated });
+    send({
+      type: 'result',
+      id,
+      columns: names.map((name, i) => ({ name, type: types[i] ? typeName(types[i]) : 'UNKNOWN' })),
+      rows,
+      truncated,
+    });
   } catch (error) {
     send({ type: 'error', id, ...toFailure(error, running?.timedOut ?? false, timeoutMs, sql) });
   } finally {

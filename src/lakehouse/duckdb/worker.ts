@@ -199,7 +199,9 @@ export class DuckWorker {
       const { type: _type, id: _id, ...rows } = message;
       pending.resolve(rows);
     } else {
-      pending.reject(new DuckError(isErrorCode(message.code) ? message.code : 'sql_error', message.message, message.position, message.hint));
+      pending.reject(
+        new DuckError(isErrorCode(message.code) ? message.code : 'sql_error', message.message, message.position, message.hint),
+      );
     }
   }
 

@@ -26,7 +26,9 @@ describe('first queries of new environments at once', () => {
       const fresh = await startTestLakehouse(database.db, SECRET, { QUERY_WORKERS: '3', QUERY_QUEUE_MS: '30000' });
       try {
         const answers = await Promise.allSettled(
-          ids.map((id) => fresh.query(id, 'sample', 'SELECT count(*) FROM users', { limit: 1, offset: 0, maxBytes: 1024, timeoutMs: 15_000 })),
+          ids.map((id) =>
+            fresh.query(id, 'sample', 'SELECT count(*) FROM users', { limit: 1, offset: 0, maxBytes: 1024, timeoutMs: 15_000 }),
+          ),
         );
         const failed = answers.flatMap((a) => (a.status === 'rejected' ? [String((a.reason as Error).message)] : []));
         assert.deepEqual(failed, [], `round ${round}`);

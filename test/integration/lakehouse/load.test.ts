@@ -84,7 +84,12 @@ describe('loading data over REST', () => {
     const after = (await h.lakehouse.store.tables(h.env.a.id)).find((t) => t.name === 'orders');
     assert.equal(after?.version, (before?.version ?? 0) + 1);
     assert.equal(after?.files.length, 2);
-    for (const write of ['DELETE FROM orders', 'DROP VIEW orders', "COPY orders TO 'x.csv'", 'CREATE TABLE orders2 AS SELECT * FROM orders']) {
+    for (const write of [
+      'DELETE FROM orders',
+      'DROP VIEW orders',
+      "COPY orders TO 'x.csv'",
+      'CREATE TABLE orders2 AS SELECT * FROM orders',
+    ]) {
       const error = await callError(h.clients.a, 'query_lakehouse', { sql: write });
       assert.ok(['sql_refused', 'permission_denied'].includes(error.code), `${write}: ${error.code}`);
     }

@@ -84,7 +84,10 @@ describe('sandbox: one round trip per statement', () => {
     assert.deepEqual(trailing.rows, [[1]]);
     const block = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 2 AS two /* COMMIT */' });
     assert.deepEqual(block.rows, [[2]]);
-    const dollars = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT $q$; COMMIT; DROP TABLE orders; $q$ AS t' });
+    const dollars = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'warehouse',
+      sql: 'SELECT $q$; COMMIT; DROP TABLE orders; $q$ AS t',
+    });
     assert.deepEqual(dollars.rows, [['; COMMIT; DROP TABLE orders; ']]);
     const backslash = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: "SELECT '\\' AS b -- '; COMMIT" });
     assert.deepEqual(backslash.rows, [['\\']]);
@@ -153,7 +156,11 @@ describe('sandbox: one round trip per statement', () => {
   });
 
   it('explain_sql and validate_sql go through the same pipeline', async () => {
-    const explained = await call(h.clients.a, 'explain_sql', { connection: 'warehouse', sql: 'SELECT * FROM orders WHERE id = 3', analyze: true });
+    const explained = await call(h.clients.a, 'explain_sql', {
+      connection: 'warehouse',
+      sql: 'SELECT * FROM orders WHERE id = 3',
+      analyze: true,
+    });
     assert.ok(JSON.stringify(explained.plan).includes('Actual Rows'), 'EXPLAIN ANALYZE ran');
     const invalid = await call(h.clients.a, 'validate_sql', { connection: 'warehouse', sql: 'SELECT no_such_column FROM orders' });
     assert.equal(invalid.valid, false);
@@ -208,7 +215,11 @@ describe('sandbox: round trips to PostgreSQL', () => {
     url.port = await counter.listen();
     url.hostname = '127.0.0.1';
     await addConnection(h.database.db, SECRET, h.env.a.id, 'counted', url.href);
-    const lakehouse = await new PostgresSandbox(h.database.db, { secretKey: SECRET, sqlConcurrency: 1, log: createLogger('silent') }).init();
+    const lakehouse = await new PostgresSandbox(h.database.db, {
+      secretKey: SECRET,
+      sqlConcurrency: 1,
+      log: createLogger('silent'),
+    }).init();
     const options = { limit: 1000, offset: 0, maxBytes: 1024 * 1024, timeoutMs: 15_000 };
     try {
       // The first call also opens (and authenticates) the pool's connection.

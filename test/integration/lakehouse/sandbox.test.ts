@@ -195,7 +195,9 @@ describe('sandbox: timeouts, leftovers and limits', () => {
     // Advisory locks are refused by the guard (they share the server's own key space); the reset behind it is
     // tested with a lock taken below the guard, on the same pooled connections the next call uses.
     assert.equal((await query(h.clients.a, 'SELECT pg_advisory_lock(4242)')).code, 'sql_refused');
-    await h.lakehouse.postgres.withSandbox(h.env.a.id, 'warehouse', { timeoutMs: 5_000 }, (client) => client.query('SELECT pg_advisory_lock(4242)'));
+    await h.lakehouse.postgres.withSandbox(h.env.a.id, 'warehouse', { timeoutMs: 5_000 }, (client) =>
+      client.query('SELECT pg_advisory_lock(4242)'),
+    );
     assert.equal(await advisoryLocksHeld(h, 4242), 0, 'DISCARD ALL released the session lock');
     const next = await call(h.clients.a, 'query_lakehouse', {
       connection: 'warehouse',
@@ -207,7 +209,10 @@ describe('sandbox: timeouts, leftovers and limits', () => {
   it('returns SELECT generate_series(1, 100000000) capped with truncated: true, quickly and in bounded memory', async () => {
     const rss = process.memoryUsage().rss;
     const started = Date.now();
-    const result = await call(h.clients.a, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT generate_series(1, 100000000) AS n' });
+    const result = await call(h.clients.a, 'query_lakehouse', {
+      connection: 'warehouse',
+      sql: 'SELECT generate_series(1, 100000000) AS n',
+    });
     const took = Date.now() - started;
     assert.equal(result.row_count, 1000);
     assert.equal(result.truncated, true);

@@ -216,7 +216,9 @@ describe('sql guard through query_lakehouse and the REST API', () => {
   before(async () => {
     h = await startLakehouseHarness({ warehouse: true });
     await sql
-      .raw(`CREATE TABLE ${h.env.a.schema}.events AS SELECT (ARRAY['signup', 'page_view', 'purchase'])[1 + g % 3] AS event, now() - g * interval '1 hour' AS occurred_at FROM generate_series(1, 50) g`)
+      .raw(
+        `CREATE TABLE ${h.env.a.schema}.events AS SELECT (ARRAY['signup', 'page_view', 'purchase'])[1 + g % 3] AS event, now() - g * interval '1 hour' AS occurred_at FROM generate_series(1, 50) g`,
+      )
       .execute(h.database.db);
   });
   after(async () => {

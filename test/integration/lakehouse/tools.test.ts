@@ -35,7 +35,7 @@ describe('lakehouse tools on the sample data', () => {
     assert.deepEqual(qualified.rows, result.rows);
   });
 
-  it('get_connection describes the sample tables from DuckDB\'s catalog: columns, types, comments, row counts', async () => {
+  it("get_connection describes the sample tables from DuckDB's catalog: columns, types, comments, row counts", async () => {
     const result = await call(h.clients.a, 'get_connection', { name: 'sample' });
     assert.deepEqual(
       result.schemas.map((s) => s.name),
@@ -45,7 +45,14 @@ describe('lakehouse tools on the sample data', () => {
     assert.deepEqual(Object.keys(tables).sort(), ['events', 'pageviews', 'sessions', 'users']);
     assert.deepEqual(
       tables.events?.columns.map((c) => `${c.name} ${c.type}`),
-      ['event_id BIGINT', 'event VARCHAR', 'user_id BIGINT', 'session_id BIGINT', 'occurred_at TIMESTAMP WITH TIME ZONE', 'properties JSON'],
+      [
+        'event_id BIGINT',
+        'event VARCHAR',
+        'user_id BIGINT',
+        'session_id BIGINT',
+        'occurred_at TIMESTAMP WITH TIME ZONE',
+        'properties JSON',
+      ],
     );
     assert.match(tables.events?.description ?? '', /Funnel: signup/);
     assert.match(tables.events?.columns.find((c) => c.name === 'properties')?.description ?? '', /properties->>'key'/);
@@ -115,7 +122,20 @@ describe('lakehouse tools on the sample data', () => {
     });
     assert.deepEqual(
       result.columns.map((c) => c.type),
-      ['BIGINT', 'BIGINT', 'DECIMAL(5,2)', 'INTEGER', 'DOUBLE', 'BOOLEAN', 'TIMESTAMP WITH TIME ZONE', 'JSON', 'VARCHAR', 'DATE', 'INTEGER[]', 'STRUCT("k" VARCHAR)'],
+      [
+        'BIGINT',
+        'BIGINT',
+        'DECIMAL(5,2)',
+        'INTEGER',
+        'DOUBLE',
+        'BOOLEAN',
+        'TIMESTAMP WITH TIME ZONE',
+        'JSON',
+        'VARCHAR',
+        'DATE',
+        'INTEGER[]',
+        'STRUCT("k" VARCHAR)',
+      ],
     );
     assert.deepEqual(result.rows, [
       ['9007199254740993', 12, '1.10', 42, 0.5, true, '2025-01-02T03:04:05.678Z', { a: [1, 2] }, null, '2025-01-02', [1, 2], { k: 'v' }],
@@ -167,7 +187,10 @@ describe('lakehouse tools on the sample data', () => {
   });
 
   it("explain_sql answers DuckDB's JSON plan with estimated rows and a summary, with analyze in the worker", async () => {
-    const plain = await call(h.clients.a, 'explain_sql', { connection: 'sample', sql: "SELECT count(*) FROM events WHERE event = 'signup'" });
+    const plain = await call(h.clients.a, 'explain_sql', {
+      connection: 'sample',
+      sql: "SELECT count(*) FROM events WHERE event = 'signup'",
+    });
     assert.equal(plain.plan.engine, 'duckdb');
     assert.ok(Array.isArray(plain.plan.operators));
     assert.match(plain.summary, /Reads: READ_PARQUET \(~[\d,]+ rows, filtered on event='signup'\)/);
