@@ -1,3 +1,4 @@
+import { formatBytes } from './format-bytes.js';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { AppError } from '../errors.js';
@@ -107,13 +108,6 @@ function oversizedMessage(type: number, bytes: number, cap: number): AppError {
     `The database answered with ${what} of ${formatBytes(bytes)}, over the ${formatBytes(cap)} a sandbox connection reads at most; nothing of it was read. ` +
       'It most likely quotes a huge value: select less of it (left(col, 1000), length(col)) or convert it before it fails.',
   );
-}
-
-/** `1 MiB`, `100.0 MiB`, `512 KiB`, `900 bytes`. */
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1024 * 1024) return `${Number.isInteger(bytes / 1024 ** 2) ? bytes / 1024 ** 2 : (bytes / 1024 ** 2).toFixed(1)} MiB`;
-  if (bytes >= 1024) return `${Number.isInteger(bytes / 1024) ? bytes / 1024 : (bytes / 1024).toFixed(1)} KiB`;
-  return `${bytes} bytes`;
 }
 
 const guards = new WeakMap<pg.ClientBase, MessageSizeGuard>();

@@ -81,11 +81,13 @@ export function summarizeDuckPlan(plan: { operators?: DuckOperator[]; profile?: 
   if (scans.length > 0) {
     const reads = scans.map((n) => {
       const info = n.extra_info ?? {};
-      const table = info.Table ? ` of ${String(info.Table)}` : '';
+      // DuckDB writes these as text (JSON), or as a list of lines.
+      const text = (value: unknown) => (Array.isArray(value) ? value.join(' ') : typeof value === 'string' ? value : JSON.stringify(value));
+      const table = info.Table ? ` of ${text(info.Table)}` : '';
       const rows = analyzed ? n.operator_cardinality : estimate(n);
       const details = [
         ...(typeof rows === 'number' && Number.isFinite(rows) ? [`~${number(rows)} rows`] : []),
-        ...(info.Filters ? [`filtered on ${String(info.Filters).replace(/\s+/g, ' ').slice(0, 200)}`] : []),
+        ...(info.Filters ? [`filtered on ${text(info.Filters).replace(/\s+/g, ' ').slice(0, 200)}`] : []),
       ];
       return `${name(n)}${table}${details.length ? ` (${details.join(', ')})` : ''}`;
     });

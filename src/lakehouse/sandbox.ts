@@ -7,7 +7,8 @@ import { jsonTypes, TYPE_NAMES } from './json-types.js';
 import { openSealedUrl } from './connections.js';
 import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-guard.js';
 import { PipelinedStatement, type RowWindow, type StatementRows } from './pipelined-statement.js';
-import { formatBytes, guardMessageSizes, messageSizeGuardOf } from './message-size-guard.js';
+import { formatBytes } from './format-bytes.js';
+import { guardMessageSizes, messageSizeGuardOf } from './message-size-guard.js';
 
 // The SQL sandbox of external PostgreSQL connections (docs/sql-sandbox.md); the built-in connections run on
 // DuckDB (src/lakehouse/duckdb/). Every user statement runs:
@@ -189,7 +190,7 @@ export class PostgresSandbox {
     options: RunOptions,
     work: (client: pg.PoolClient, entry: PoolEntry) => Promise<T>,
   ): Promise<T> {
-    return this.lease(environmentId, connection, options, async ({ client, entry, target }) => {
+    return this.lease(environmentId, connection, options, async ({ client, entry }) => {
       await client.query(setupStatements(options.timeoutMs).join('; '));
       return work(client, entry);
     });

@@ -8,9 +8,11 @@ import { createTestDatabase, noteInstallId, type TestDatabase } from '../helpers
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { answerOf, callTool, resultOf } from './support.js';
 
-// A read token's one query once took the whole process down: node-postgres buffers a backend message whole,
-// and `SELECT repeat(chr(120), 540000000)` overflowed the longest string V8 makes (issue 12, item 1). The
-// server runs as a process of its own here, so that a crash is seen as one (and its memory is its own).
+// A read token's one query once took the whole process down: node-postgres buffered a backend message whole,
+// and `SELECT repeat(chr(120), 540000000)` overflowed the longest string V8 makes (issue 12, item 1). Today the
+// built-in connections run in DuckDB worker processes, which measure each row while reading (a huge text by its
+// length, never decoded) and send only what fits the answer. The server runs as a process of its own here, so
+// that a crash is seen as one (and its memory is its own).
 
 const SECRET_KEY = Buffer.alloc(32, 12).toString('base64');
 const MiB = 1024 * 1024;
@@ -36,7 +38,7 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
       await fetch(`${server.url}/api/v1/lakehouse/query`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ sql, connection: 'sample', ...extra }),
+        body: JSON.stringify({ sql, ...extra }),
       }),
     );
   const alive = async () => assert.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the server still answers');
@@ -54,6 +56,11 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
       SECRET_KEY,
       LOG_LEVEL: 'warn',
       TOOL_CALL_LIMIT: '0',
+      // Four calls of one environment take turns in its worker: let them wait for each other.
+      QUERY_QUEUE_MS: '60000',
+      // DuckDB needs about 1.1 GB to build a 540 MB text; the default worker (1 GiB, killed past 1.75 GiB)
+      // answers out_of_memory for it (tested in duckdb-worker.test.ts). Here the worker may build it, and measures it.
+      QUERY_WORKER_MEMORY_MB: '2048',
     };
     for (const name of ['PUBLIC_URL', 'ISSUER_URL', 'DATA_DIR', 'HOST']) delete env[name];
     const started = await startServerProcess(env);
@@ -87,7 +94,6 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
 
     const mcp = resultOf(
       await callTool(server.url, token, 'query_lakehouse', {
-        connection: 'sample',
         sql: 'SELECT repeat(chr(120), 540000000)',
         timeout_ms: 60_000,
       }),
@@ -95,7 +101,7 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
     assert.equal(mcp.isError, true);
     assert.equal(mcp._meta?.['lakehouse-mcp/error']?.code, 'row_too_large');
     await alive();
-    // The connection was kept in step with the server (the row was skipped, not the connection dropped): it still answers.
+    // The worker measured the row and skipped it, rather than running out of memory: it still answers.
     const next = await rest('SELECT 1 AS one');
     assert.equal(next.status, 200, next.text);
   });
@@ -117,7 +123,7 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
   });
 
   it('pages past a too-large row: the rows before it, then an error naming it, then the rows after it', async () => {
-    const sql = "SELECT i, CASE WHEN i = 3 THEN repeat('z', 2000000) ELSE 'small' END AS v FROM generate_series(1, 5) i";
+    const sql = "SELECT i, CASE WHEN i = 3 THEN repeat('z', 2000000) ELSE 'small' END AS v FROM generate_series(1, 5) t(i)";
     const first = await rest(sql);
     assert.equal(first.status, 200, first.text.slice(0, 300));
     const page = first.json as { rows: unknown[][]; truncated: boolean; next_offset?: number };
@@ -148,17 +154,14 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
     assert.equal((answer.json as { code: string }).code, 'row_too_large');
   });
 
-  it('answers an error that quotes a huge value with a short message, and a still larger one with answer_too_large', async () => {
-    const quoted = await rest("SELECT repeat('x', 500000)::int");
-    assert.equal(quoted.status, 400, quoted.text.slice(0, 300));
-    const detail = (quoted.json as { detail: string }).detail;
-    assert.match(detail, /invalid input syntax for type integer/);
-    assert.ok(detail.length < 3_000, `the message is ${detail.length} characters`);
-
-    const huge = await rest("SELECT repeat('x', 50000000)::int");
-    assert.equal(huge.status, 400, huge.text.slice(0, 300));
-    assert.equal((huge.json as { code: string }).code, 'answer_too_large');
-    assert.match((huge.json as { detail: string }).detail, /an error message of 47\.7 MiB, over the 1 MiB/);
+  it('answers an error that quotes a huge value with a short message, however large the value', async () => {
+    for (const length of [500_000, 50_000_000]) {
+      const quoted = await rest(`SELECT repeat('x', ${length})::int`);
+      assert.equal(quoted.status, 400, quoted.text.slice(0, 300));
+      const detail = (quoted.json as { detail: string }).detail;
+      assert.match(detail, /Could not convert string 'xxx/);
+      assert.ok(detail.length <= 2_000, `the message is ${detail.length} characters`);
+    }
     await alive();
     assert.equal((await rest('SELECT 1')).status, 200);
   });

@@ -1,5 +1,5 @@
 import { startServer, type RunningServer } from '../../src/server.js';
-import { createTestDatabase, type TestDatabase } from './db.js';
+import { createTestDatabase, testLakehouseEnv, type TestDatabase } from './db.js';
 
 export interface TestApp {
   server: RunningServer;
@@ -18,6 +18,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     DATABASE_URL: database.url,
     // A fixed key, so that test servers never write one into the repository's .data.
     SECRET_KEY: Buffer.alloc(32, 7).toString('base64'),
+    ...testLakehouseEnv(),
     ...env,
   });
   return {

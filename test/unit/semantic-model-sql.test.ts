@@ -112,11 +112,11 @@ describe('semantic model query → SQL', () => {
         sql: [
           'SELECT count(*) AS "orders"',
           ...FROM,
-          "WHERE (o.status) = ANY($1::text[]) AND (o.amount) BETWEEN $2::numeric AND $3::numeric AND (o.placed_at) >= $4::timestamptz AND (o.status = 'paid') = $5::boolean AND (o.amount) <> ALL($6::numeric[]) AND (o.amount) <> $7::numeric",
+          "WHERE (o.status) IN ($1::text, $2::text) AND (o.amount) BETWEEN $3::numeric AND $4::numeric AND (o.placed_at) >= $5::timestamptz AND (o.status = 'paid') = $6::boolean AND (o.amount) NOT IN ($7::numeric) AND (o.amount) <> $8::numeric",
           'ORDER BY "orders" DESC',
-          'LIMIT $8::integer',
+          'LIMIT $9::integer',
         ],
-        values: [['new', 'paid'], 1, 2, '2024-01-01', true, [3], 0, 1001],
+        values: ['new', 'paid', 1, 2, '2024-01-01', true, 3, 0, 1001],
       },
     },
     {
@@ -185,20 +185,29 @@ describe('semantic model query → SQL', () => {
     });
   }
 
-  it('quotes the identifiers of a model without alias or schema', () => {
+  it('quotes the identifiers of a model without alias or schema, in each dialect', () => {
     const plain: SemanticModel = {
       name: 'odd',
-      connection: 'sample',
+      connection: 'shop_db',
       table: 'Order "Lines"',
       dimensions: [{ name: 'sku', expr: 'sku', type: 'string' }],
       measures: [{ name: 'lines', agg: 'count' }],
     };
-    assert.deepEqual(compileQuery(plain, { model: 'odd', measures: ['lines'], dimensions: ['sku'] }).sql.split('\n'), [
+    const query: ModelQuery = { model: 'odd', measures: ['lines'], dimensions: ['sku'] };
+    assert.deepEqual(compileQuery(plain, query).sql.split('\n'), [
       'SELECT (sku) AS "sku", count(*) AS "lines"',
       'FROM "Order ""Lines""" AS "Order ""Lines"""',
       'GROUP BY 1',
       'ORDER BY "lines" DESC, 1',
       'LIMIT $1::integer',
+    ]);
+    // A built-in connection is DuckDB: the table is named in full, catalog and schema, and the limit a BIGINT.
+    assert.deepEqual(compileQuery({ ...plain, connection: 'sample' }, query).sql.split('\n'), [
+      'SELECT (sku) AS "sku", count(*) AS "lines"',
+      'FROM "sample"."main"."Order ""Lines""" AS "Order ""Lines"""',
+      'GROUP BY 1',
+      'ORDER BY "lines" DESC, 1',
+      'LIMIT $1::BIGINT',
     ]);
   });
 });

@@ -1,7 +1,15 @@
-import { DuckDBInstance, DuckDBTypeId, JsonDuckDBValueConverter, type DuckDBConnection, type DuckDBType } from '@duckdb/node-api';
+import {
+  DuckDBInstance,
+  DuckDBTypeId,
+  JsonDuckDBValueConverter,
+  type DuckDBConnection,
+  type DuckDBType,
+  type DuckDBVector,
+} from '@duckdb/node-api';
 import { AppError } from '../../errors.js';
 import { quoteIdent as quote, quoteLiteral as literal } from '../sql-quote.js';
 import { checkDuckStatement } from './guard.js';
+import { formatBytes } from '../format-bytes.js';
 import { toFailure } from './failure.js';
 import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
 
@@ -98,6 +106,27 @@ function jsonOf(type: DuckDBType): (value: unknown) => unknown {
 
 const typeName = (type: DuckDBType) => type.alias ?? type.toString();
 
+function rowTooLarge(index: number, size: number, maxBytes: number): AppError {
+  return new AppError(
+    'row_too_large',
+    `Row ${index + 1} of the result (offset ${index}) is ${formatBytes(size)}, over the ${formatBytes(maxBytes)} an answer holds, so it cannot be returned. ` +
+      `Select less of it: leave out or shorten its large columns (left(col, 1000), length(col), md5(col)), or skip it with offset ${index + 1}.`,
+  );
+}
+
+/**
+ * The byte length of each value of a VARCHAR or BLOB column, read from DuckDB's 16-byte string headers (a
+ * little-endian length first) without decoding the value; 0 for NULL. Undefined for other columns, or should
+ * the vector not expose its data (the worker's hard memory bound still holds then).
+ */
+function stringLengths(vector: DuckDBVector): ((row: number) => number) | undefined {
+  const id = vector.type.typeId;
+  if (id !== DuckDBTypeId.VARCHAR && id !== DuckDBTypeId.BLOB) return undefined;
+  const { dataView, validity } = vector as unknown as { dataView?: unknown; validity?: { itemValid?(row: number): boolean } };
+  if (!(dataView instanceof DataView) || typeof validity?.itemValid !== 'function') return undefined;
+  return (row) => (validity.itemValid?.(row) ? dataView.getUint32(row * 16, true) : 0);
+}
+
 async function query(message: QueryMessage): Promise<void> {
   const { id, sql, mode, values, offset, limit, maxBytes, timeoutMs } = message;
   const session = sessions.get(message.session);
@@ -126,27 +155,28 @@ async function query(message: QueryMessage): Promise<void> {
     const types = result.columnTypes();
     const convert = types.map(jsonOf);
     const rows: unknown[][] = [];
-    let skipped = 0;
+    let index = 0;
     let bytes = 0;
     let truncated = false;
     reading: for (;;) {
       const chunk = await result.fetchChunk();
       if (!chunk || chunk.rowCount === 0) break;
-      for (const raw of chunk.convertRows(JsonDuckDBValueConverter)) {
-        if (skipped < offset) {
-          skipped++;
-          continue;
+      const lengths = Array.from({ length: chunk.columnCount }, (_, c) => stringLengths(chunk.getColumnVector(c)));
+      for (let r = 0; r < chunk.rowCount; r++, index++) {
+        if (index < offset) continue;
+        if (rows.length >= limit) {
+          truncated = true;
+          break reading;
         }
-        const row = raw.map((value, i) => (value === null ? null : (convert[i] ?? String)(value)));
-        const size = JSON.stringify(row).length + 1;
-        if (rows.length >= limit || bytes + size > maxBytes) {
-          if (rows.length === 0 && rows.length < limit) {
-            throw new AppError(
-              'row_too_large',
-              `Row ${offset + 1} of the result (offset ${offset}) is ${size} bytes, over the ${maxBytes} an answer holds, so it cannot be returned. ` +
-                `Select less of it: leave out or shorten its large columns (left(col, 1000), length(col), md5(col)), or skip it with offset ${offset + 1}.`,
-            );
-          }
+        // A huge text is measured from DuckDB's string header, never decoded: it would not fit in the answer anyway.
+        const known = lengths.reduce((n, length) => n + (length?.(r) ?? 0), 0);
+        const row =
+          known > maxBytes
+            ? undefined
+            : chunk.convertRowValues(r, JsonDuckDBValueConverter).map((v, c) => (v === null ? null : (convert[c] ?? String)(v)));
+        const size = row ? JSON.stringify(row).length + 1 : known;
+        if (!row || bytes + size > maxBytes) {
+          if (rows.length === 0) throw rowTooLarge(index, size, maxBytes);
           truncated = true;
           break reading;
         }

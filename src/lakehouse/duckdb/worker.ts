@@ -157,6 +157,8 @@ export class DuckWorker {
   /** Sends one request and waits for its answer; past `timeoutMs` (and a grace) the worker is killed. */
   private request(message: (id: number) => ToWorker, timeoutMs: number, signal?: AbortSignal): Promise<DuckRows | undefined> {
     if (!this.alive) return Promise.reject(this.deathError());
+    // Cancelled while it waited for its turn (or for the worker to start): it never runs.
+    if (signal?.aborted) return Promise.reject(new AppError('cancelled', 'The call was cancelled.'));
     const id = this.nextId++;
     return new Promise<DuckRows | undefined>((resolve, reject) => {
       const backstop = setTimeout(() => this.kill('timeout'), timeoutMs + TIMEOUT_GRACE_MS);

@@ -223,7 +223,7 @@ describe('the pool of DuckDB workers', () => {
     const pool = poolFor();
     try {
       const answers = await Promise.all(Array.from({ length: 8 }, () => pool.run('a', 'SELECT count(*) FROM orders', QUERY)));
-      assert.ok(answers.every((answer) => answer.rows[0]?.[0] === '1000'));
+      assert.ok(answers.every((answer) => answer.rows[0]?.[0] === 1000));
       assert.equal((await pool.run('b', 'SELECT secret FROM secret', QUERY)).rows[0]?.[0], 'the other environment');
       const fromA = await pool.run('a', 'SELECT * FROM secret', QUERY).catch((error: AppError) => error);
       assert.equal((fromA as AppError).code, 'sql_error');

@@ -9,7 +9,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { createEnvironment, createOrganization } from '../../../src/db/directory.js';
 import { TableStore } from '../../../src/lakehouse/duckdb/table-store.js';
-import { environmentSchema, installId, SAMPLE_SCHEMA } from '../../../src/lakehouse/provision.js';
+import { environmentSchema, installId, provisionEnvironment, SAMPLE_SCHEMA } from '../../../src/lakehouse/provision.js';
 import {
   checksumQuery,
   copyLegacyTables,
@@ -98,12 +98,15 @@ before(async () => {
   b = { id: envB.id, schema: environmentSchema(envB.id) };
   install = await installId(database.db);
   noteInstallId(database.name, install);
+  // As the earlier release's createEnvironment did: a schema and a query role per environment.
+  await provisionEnvironment(database.db, envA.id);
+  await provisionEnvironment(database.db, envB.id);
   store = new TableStore(database.db, root);
   duck = await (await DuckDBInstance.create(':memory:')).connect();
   await duck.run("SET TimeZone = 'UTC'");
 
-  // An install of the current release with loaded tables: the schemas and roles are createEnvironment's
-  // (provisionEnvironment); the tables are made as the old loader made them, by plain SQL.
+  // An install of the earlier release with loaded tables: the schemas and roles are its createEnvironment's
+  // (provisionEnvironment); the tables are made as its loader made them, by plain SQL.
   await exec(`
     ${TRICKY.replaceAll('%s', a.schema)}
     CREATE TABLE ${a.schema}.orders (order_id bigint, customer text, amount numeric, ordered_at timestamp with time zone);
@@ -118,6 +121,8 @@ before(async () => {
     INSERT INTO ${b.schema}.events VALUES (1, '2025-01-01 00:00:00+00'), (2, '294250-01-01 00:00:00+00');
     CREATE TABLE ${b.schema}.taken (id bigint);
     INSERT INTO ${b.schema}.taken VALUES (1), (2), (3);
+    CREATE SCHEMA IF NOT EXISTS ${SAMPLE_SCHEMA};
+    CREATE TABLE ${SAMPLE_SCHEMA}.users (user_id bigint PRIMARY KEY, plan text);
     CREATE SCHEMA ${orphan};
     CREATE TABLE ${orphan}.lost (id bigint);
     INSERT INTO ${orphan}.lost VALUES (1);`);
