@@ -1,7 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import pg from 'pg';
+import { openDuckFloor, workerSettings } from './duck-floor.js';
 
 // The "limit" baseline: a bare node:http handler that verifies the same JWT with jose (on every request, as
 // a handler without a cache would) and answers the same JSON-RPC result bytes as our get_session_context.
@@ -9,9 +9,11 @@ import pg from 'pg';
 // in Node. Config from the environment (bench/run.ts starts it):
 //   BENCH_JWKS_URL, BENCH_ISSUER, BENCH_AUDIENCE   what the token is checked against
 //   BENCH_RESULTS  JSON object: method name → the `result` JSON text to answer (tools/call, tools/list)
-//   BENCH_DATABASE_URL, BENCH_POINT_SQL  (optional) a tools/call of query_lakehouse runs BENCH_POINT_SQL on a
-//                  plain pg pool and answers its rows: the floor for scenario 2 (no sandbox, no guard, no MCP
-//                  layer; one round trip), to set our point query's overhead against.
+//   BENCH_SAMPLE_FILES, BENCH_POINT_SQL  (optional) a tools/call of query_lakehouse runs BENCH_POINT_SQL on
+//                  DuckDB in this process over the sample's Parquet files (BENCH_SAMPLE_FILES: JSON, table → file;
+//                  set up as bench/baselines/duck-floor.ts, as a query worker is) and answers its rows: the floor
+//                  for an authenticated call that queries (no guard, no MCP layer, no worker process). It was a
+//                  plain pg pool while the sample lived in PostgreSQL; the built-in connections run on DuckDB now.
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -24,13 +26,20 @@ const issuer = env('BENCH_ISSUER');
 const audience = env('BENCH_AUDIENCE');
 const results = JSON.parse(env('BENCH_RESULTS')) as Record<string, string>;
 const pointSql = process.env.BENCH_POINT_SQL;
-const pool = process.env.BENCH_DATABASE_URL ? new pg.Pool({ connectionString: process.env.BENCH_DATABASE_URL, max: 8 }) : undefined;
+const floor = process.env.BENCH_SAMPLE_FILES
+  ? await openDuckFloor({ files: JSON.parse(process.env.BENCH_SAMPLE_FILES) as Record<string, string>, ...workerSettings() })
+  : undefined;
+/** One statement at a time, as a query worker runs its environment's calls. */
+let tail: Promise<unknown> = Promise.resolve();
 
 /** The rows of the point query as query_lakehouse's result shape (columns, rows, row_count). */
 async function pointQueryResult(): Promise<string> {
-  if (!pool || !pointSql) throw new Error('BENCH_DATABASE_URL and BENCH_POINT_SQL are not set');
-  const answer = await pool.query({ text: pointSql, rowMode: 'array' });
-  const structured = { columns: answer.fields.map((f) => ({ name: f.name })), rows: answer.rows, row_count: answer.rows.length };
+  if (!floor || !pointSql) throw new Error('BENCH_SAMPLE_FILES and BENCH_POINT_SQL are not set');
+  const sql = pointSql;
+  const running = tail.then(() => floor.query(sql));
+  tail = running.catch(() => undefined);
+  const answer = await running;
+  const structured = { columns: answer.columns.map((name) => ({ name })), rows: answer.rows, row_count: answer.rows.length };
   const text = JSON.stringify(structured);
   return `{"content":[{"type":"text","text":${JSON.stringify(text)}}],"structuredContent":${text}}`;
 }

@@ -8,6 +8,11 @@ export const CAN_PIN =
   os.availableParallelism() >= 2 && spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
 export const SERVER_CPU = '0';
 export const LOAD_CPU = '1';
+/** The CPUs this process may use at start (taskset's list): to undo pin(process.pid, …). */
+export const ALL_CPUS = CAN_PIN
+  ? (/list:\s*(\S+)/.exec(spawnSync('taskset', ['-pc', String(process.pid)], { encoding: 'utf8' }).stdout ?? '')?.[1] ??
+    `0-${os.availableParallelism() - 1}`)
+  : '';
 
 /** Pins every thread of a running process (its children started later inherit it; earlier ones keep theirs). */
 export function pin(pid: number, cpu: string): void {

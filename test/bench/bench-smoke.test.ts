@@ -8,8 +8,10 @@ import { installId } from '../../src/lakehouse/provision.js';
 import { createTestDatabase, noteInstallId } from '../helpers/db.js';
 
 // `npm run bench -- --smoke` end to end (a second per run, one round, no targets), so that the benchmark
-// cannot rot: every scenario runs against our server (on a copy of the test template, which holds the sample
-// data) and the baselines, and the JSON names every figure.
+// cannot rot: every scenario runs against our server (on a copy of the test template; the bench generates a
+// small sample, 200,000 events, in its own SAMPLE_DIR and copies it into that database for the PostgreSQL
+// baselines) and the baselines, the analytics scenario's six questions answer the same on the three paths,
+// and the JSON names every figure.
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
@@ -38,7 +40,9 @@ describe('npm run bench (smoke)', () => {
       const results = JSON.parse(fs.readFileSync(out, 'utf8')) as {
         machine: { cores: number; node: string };
         scenarios: Record<string, { medians?: Record<string, { rps: number; p50: number; errors: number }> } & Record<string, unknown>>;
-        targets: { scenario: number; value: number }[];
+        targets: { scenario: number | string; value: number }[];
+        sampleGeneration: { events: number; ms: number };
+        postgresCopy: { loadMs: number; rows: Record<string, number> };
       };
       assert.equal(results.machine.node, process.version);
       assert.ok(results.machine.cores >= 1);
@@ -50,12 +54,13 @@ describe('npm run bench (smoke)', () => {
         s5_tools_list: s5,
         s6_startup: s6,
         s7_huge_values: s7,
+        analytics,
       } = results.scenarios;
       for (const server of ['ours', 'modern', 'reference', 'limit']) {
         assert.ok((s1?.medians?.[server]?.rps ?? 0) > 0, `scenario 1 ${server}`);
         assert.equal(s1?.medians?.[server]?.errors, 0, `scenario 1 ${server} errors`);
       }
-      assert.ok((s2?.medians?.ours?.rps ?? 0) > 0 && (s2?.medians?.rawPg?.rps ?? 0) > 0, 'scenario 2');
+      for (const path of ['ours', 'floor', 'pg', 'limit']) assert.ok((s2?.medians?.[path]?.rps ?? 0) > 0, `scenario 2 ${path}`);
       assert.equal(s2?.medians?.ours?.errors, 0, 'scenario 2 errors');
       assert.ok(Number(s3?.timeMs) > 0, 'scenario 3');
       assert.ok((s4?.medians?.refresh?.rps ?? 0) > 0 && (s4?.medians?.clientCredentials?.rps ?? 0) > 0, 'scenario 4');
@@ -64,7 +69,21 @@ describe('npm run bench (smoke)', () => {
       assert.ok((s5?.medians?.ours?.rps ?? 0) > 0 && (s5?.medians?.limit?.rps ?? 0) > 0, 'scenario 5');
       assert.ok(Number(s6?.npmStartToReadyMs) > 0, 'scenario 6');
       assert.ok(Number(s7?.queries) >= 6 && Number(s7?.environments) >= 3 && Number(s7?.wallMs) > 0, 'scenario 7');
-      assert.equal(results.targets.length, 11);
+      assert.ok(results.sampleGeneration.events > 100_000 && results.sampleGeneration.ms > 0, 'sample generation');
+      assert.ok(results.postgresCopy.rows.events === results.sampleGeneration.events, 'the PostgreSQL copy holds the sample');
+      const questions =
+        (analytics as { questions?: { key: string; answersMatch: boolean; endpoint: { p50Ms: number } }[] }).questions ?? [];
+      assert.deepEqual(
+        questions.map((q) => q.key),
+        ['dau_90d', 'top_events_7d', 'funnel_30d', 'retention_w1', 'point_user', 'revenue_json'],
+      );
+      for (const q of questions) {
+        assert.ok(q.answersMatch, `analytics ${q.key}: the three paths answer the same`);
+        assert.ok(q.endpoint.p50Ms > 0, `analytics ${q.key}`);
+      }
+      assert.equal(results.targets.filter((t) => t.scenario !== 'analytics').length, 11);
+      assert.equal(results.targets.filter((t) => t.scenario === 'analytics').length, 6 * 3 + 2);
+      assert.match(output, /\| week-1 retention by signup week/);
       assert.match(output, /\| 1m the same call as MCP 2026-07-28 @32/);
       assert.match(output, /\| 1 tools\/call get_session_context @32/);
     } finally {
