@@ -355,7 +355,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_insight",
   "title": "Save an insight",
-  "description": "Saves a SQL insight in this environment: a title, the SQL (one read statement, checked by the sandbox's parser and planned by PostgreSQL before it is saved), typed parameters that the SQL uses as `$1`, `$2`… (bound as query parameters at run time, never pasted into the SQL), and a chart spec for render_insight.",
+  "description": "Saves a SQL insight in this environment: a title, the SQL (one read statement in the connection's dialect, checked and bound by its engine before it is saved), typed parameters that the SQL uses as `$1`, `$2`… (bound as query parameters at run time, never pasted into the SQL), and a chart spec for render_insight.",
   "scope": "write",
   "annotations": {
     "title": "Save an insight",

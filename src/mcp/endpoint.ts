@@ -55,7 +55,8 @@ const { version: SERVER_VERSION } = createRequire(import.meta.url)('../../packag
 
 const INSTRUCTIONS =
   'lakehouse-mcp serves one analytics environment. Call get_session_context first to see the organization, ' +
-  'environment and scopes of this session; search_docs and get_doc explain every tool and the data.';
+  'environment and scopes of this session; search_docs and get_doc explain every tool and the data. SQL on the ' +
+  "built-in connections is DuckDB's: SELECT count(*) FROM events works at once (the sample data).";
 
 /** Methods a client may send before it has a token: the handshake and liveness. Everything else needs one. */
 const PUBLIC_METHODS = new Set(['initialize', 'notifications/initialized', 'ping']);

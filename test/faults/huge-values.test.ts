@@ -155,13 +155,19 @@ describe('hostile values on the wire (issue 12, item 1)', { timeout: 240_000 }, 
   });
 
   it('answers an error that quotes a huge value with a short message, however large the value', async () => {
-    for (const length of [500_000, 50_000_000]) {
-      const quoted = await rest(`SELECT repeat('x', ${length})::int`);
-      assert.equal(quoted.status, 400, quoted.text.slice(0, 300));
-      const detail = (quoted.json as { detail: string }).detail;
-      assert.match(detail, /Could not convert string 'xxx/);
-      assert.ok(detail.length <= 2_000, `the message is ${detail.length} characters`);
-    }
+    const quoted = await rest(`SELECT repeat('x', 500000)::int`);
+    assert.equal(quoted.status, 400, quoted.text.slice(0, 300));
+    const detail = (quoted.json as { detail: string }).detail;
+    assert.match(detail, /Could not convert string 'xxx/);
+    assert.ok(detail.length <= 2_000, `the message is ${detail.length} characters`);
+    // DuckDB takes many seconds to fail on a 50 MB text, in a phase it cannot interrupt: the worker is then
+    // stopped at the timeout (plus its grace) and replaced; either way the answer is short and the server stays up.
+    const started = Date.now();
+    const huge = await rest(`SELECT repeat('x', 50000000)::int`, { timeout_ms: 2_000 });
+    assert.equal(huge.status, 400, huge.text.slice(0, 300));
+    assert.ok(['sql_error', 'query_timeout'].includes((huge.json as { code: string }).code), huge.text.slice(0, 300));
+    assert.ok((huge.json as { detail: string }).detail.length <= 2_000);
+    assert.ok(Date.now() - started < 10_000, `answered after ${Date.now() - started} ms`);
     await alive();
     assert.equal((await rest('SELECT 1')).status, 200);
   });
