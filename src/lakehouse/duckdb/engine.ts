@@ -7,8 +7,8 @@ import type { DuckQueryOptions, DuckWorkerOptions } from './worker.js';
 // The DuckDB lakehouse of the built-in connections (issue 15): an environment's own tables (`lakehouse`,
 // from the table store) and the shared sample (`sample`, read-only Parquet), queried in the environment's
 // worker process. Bare names resolve to the environment's tables first, then the sample, so
-// `SELECT count(*) FROM events` works as the first query of a new install. Before each call the committed
-// table versions are read from PostgreSQL: a load committed by any process is seen by the next query.
+// `SELECT count(*) FROM events` works as the first query of a new install. Each call checks the committed
+// table versions in PostgreSQL: a load committed by any process is seen by the next query.
 
 export interface DuckEngineOptions {
   store: TableStore;
@@ -30,12 +30,34 @@ export class DuckEngine {
     this.pool = new DuckWorkerPool({ ...options.pool, workerOptions: (environmentId) => this.workerOptions(environmentId) });
   }
 
-  /** Runs one read statement of an environment's agent on its tables and the sample. */
+  /**
+   * Runs one read statement of an environment's agent on its tables and the sample. The committed table
+   * versions are read from PostgreSQL while the statement already runs on the views the worker has (the
+   * round trip costs as much as a point lookup's whole overhead): when they differ, that run is cancelled and
+   * the statement runs again on the new versions, so a load committed before the call is always seen.
+   */
   async query(environmentId: string, sql: string, options: DuckQueryOptions): Promise<DuckRows> {
-    const tables = await this.options.store.tables(environmentId);
-    const version = versionOf(tables);
+    const committed = this.options.store.tables(environmentId);
+    committed.catch(() => undefined);
     return this.pool.use(environmentId, async (worker) => {
-      if (worker.catalogVersion !== version) await worker.define(this.catalogs(tables), version);
+      const shown = worker.catalogVersion;
+      const early = new AbortController();
+      const signal = options.signal ? AbortSignal.any([options.signal, early.signal]) : early.signal;
+      const speculative = worker.query(sql, { ...options, signal });
+      // Its answer (or error) waits for the versions below; until then it must not count as unhandled.
+      speculative.catch(() => undefined);
+      let tables: StoredTable[];
+      try {
+        tables = await committed;
+      } catch (error) {
+        early.abort();
+        throw error;
+      }
+      const version = versionOf(tables);
+      if (version === shown) return speculative;
+      early.abort();
+      await speculative.catch(() => undefined);
+      await worker.define(this.catalogs(tables), version);
       return worker.query(sql, options);
     });
   }
@@ -53,6 +75,7 @@ export class DuckEngine {
     const tables = await this.options.store.tables(environmentId);
     return {
       ...this.options.worker,
+      catalogVersion: versionOf(tables),
       catalogs: this.catalogs(tables),
       searchPaths: SEARCH_PATHS,
       ...(this.options.sample.comments ? { comments: { sample: this.options.sample.comments } } : {}),

@@ -26,6 +26,8 @@ const MAX_EXPRESSION_DEPTH = 200;
 /** One session per search path (OpenMessage.searchPaths); all read the same in-memory catalogs. */
 const sessions = new Map<string, DuckDBConnection>();
 let running: { id: number; session: DuckDBConnection; timer: NodeJS.Timeout; timedOut: boolean } | undefined;
+/** Statements cancelled while they waited in this worker's queue (ids only grow: older ones are dropped). */
+const cancelledWaiting = new Set<number>();
 
 async function open(message: OpenMessage): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:', {
@@ -133,6 +135,9 @@ async function query(message: QueryMessage): Promise<void> {
   const { id, sql, mode, values, offset, limit, maxBytes, timeoutMs } = message;
   const session = sessions.get(message.session);
   if (!session) return void send({ type: 'error', id, code: 'unavailable', message: `The worker has no session "${message.session}".` });
+  const cancelled = cancelledWaiting.has(id);
+  for (const waiting of cancelledWaiting) if (waiting <= id) cancelledWaiting.delete(waiting);
+  if (cancelled) return void send({ type: 'error', id, code: 'cancelled', message: 'The call was cancelled.' });
   running = { id, session, timedOut: false, timer: setTimeout(() => interrupt(true), timeoutMs) };
   try {
     const checked = await checkDuckStatement(session, sql);
@@ -213,6 +218,7 @@ let queue = Promise.resolve();
 process.on('message', (message: ToWorker) => {
   if (message.type === 'cancel') {
     if (running?.id === message.id) interrupt(false);
+    else if (message.id > (running?.id ?? 0)) cancelledWaiting.add(message.id);
     return;
   }
   queue = queue.then(async () => {

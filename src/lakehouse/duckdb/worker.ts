@@ -23,6 +23,8 @@ export interface DuckWorkerOptions extends Omit<OpenMessage, 'type' | 'memoryLim
   /** The process is killed when its resident memory passes this. */
   hardMemoryMb: number;
   maxTempMb: number;
+  /** Which table versions the catalogs of the open message show (see `catalogVersion`). */
+  catalogVersion?: string;
 }
 
 export interface DuckQueryOptions {
@@ -89,6 +91,7 @@ export class DuckWorker {
       // Not Linux, or /proc is read-only: the hard bound below still holds.
     }
     const worker = new DuckWorker(child, options);
+    worker.catalogVersion = options.catalogVersion ?? '';
     const open: ToWorker = {
       type: 'open',
       catalogs: options.catalogs,

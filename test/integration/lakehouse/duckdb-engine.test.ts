@@ -75,6 +75,23 @@ describe('the DuckDB lakehouse engine', () => {
     assert.equal(joined, 10);
   });
 
+  it('answers from a new table at once, although the views the worker had do not know it yet', async () => {
+    // The worker starts the statement on its current views while the versions are read: that run fails
+    // (no such table), and the answer must come from the run on the new versions.
+    assert.equal(await one(a, 'SELECT count(*) FROM events'), 10);
+    const duck = await (await DuckDBInstance.create(':memory:')).connect();
+    try {
+      await store.write(a, 'fresh', 'replace', async (file) => {
+        await duck.run(`COPY (SELECT range AS n FROM range(7)) TO '${file}' (FORMAT parquet)`);
+        return { rows: 7, columns: [{ name: 'n', type: 'BIGINT' }] };
+      });
+    } finally {
+      duck.closeSync();
+    }
+    assert.equal(await one(a, 'SELECT count(*) FROM lakehouse.main.fresh'), 7);
+    assert.equal(await one(a, 'SELECT sum(n) FROM fresh'), 21);
+  });
+
   it("keeps environments apart: b sees the sample, never a's tables or files", async () => {
     assert.notEqual(await one(b, 'SELECT count(*) FROM events'), 10);
     const error = await engine.query(b, 'SELECT * FROM lakehouse.main.events', QUERY).catch((e: AppError) => e);

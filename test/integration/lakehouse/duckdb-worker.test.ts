@@ -178,6 +178,16 @@ describe('a DuckDB worker', () => {
     assert.equal((await worker.query('SELECT 42', QUERY)).rows[0]?.[0], 42);
   });
 
+  it('never runs a statement cancelled while it waited behind another', async () => {
+    const first = worker.query('SELECT count(*) FROM range(100000000000) a', { ...QUERY, timeoutMs: 300 }).catch((e: AppError) => e);
+    const controller = new AbortController();
+    // Queued in the worker behind the first: had it run, it would answer 42.
+    const waiting = worker.query('SELECT 42', { ...QUERY, signal: controller.signal }).catch((e: AppError) => e);
+    setTimeout(() => controller.abort(), 50);
+    assert.equal(((await waiting) as AppError).code, 'cancelled');
+    assert.equal(((await first) as AppError).code, 'query_timeout');
+    assert.equal((await worker.query('SELECT 43', QUERY)).rows[0]?.[0], 43);
+  });
   it('has no secrets in its environment and a higher out-of-memory score than the server', async () => {
     // Only what Node itself sets up for the IPC channel.
     const names = fs
