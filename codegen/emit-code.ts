@@ -1,5 +1,6 @@
 import { pascalCase, toolSchemaNames } from './bundle.js';
 import { koaPath, type OperationInfo } from './operations.js';
+import { servedSchema } from './served-schema.js';
 import type { JsonObject, ToolSpec } from './specs.js';
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
@@ -23,9 +24,10 @@ export function catalogueModule(tools: { spec: ToolSpec; input: JsonObject; outp
       title: spec.title,
       description: spec.description,
       scope: spec.scope,
-      annotations: { title: spec.title, ...spec.annotations },
+      annotations: spec.annotations,
       inputSchema: input,
       outputSchema: output,
+      served: { inputSchema: servedSchema(input), ...(spec.serveOutputSchema ? { outputSchema: output } : {}) },
       rest: { method: spec.rest.method.toUpperCase(), path: spec.rest.path, operationId: spec.rest.operationId },
     }),
   );
@@ -39,15 +41,21 @@ export interface ToolAnnotations {
   openWorldHint?: boolean;
 }
 
-/** One tool as \`tools/list\` serves it, with self-contained schemas, plus its scope and REST mirror. */
+type ObjectSchema = { type: 'object'; [keyword: string]: unknown };
+
+/**
+ * One tool with self-contained schemas, its scope and REST mirror, and what \`tools/list\` serves of it: the input
+ * schema without validation-only keywords and, only where clients gain from it, the output schema.
+ */
 export interface ToolDefinition {
   name: ToolName;
   title: string;
   description: string;
   scope: 'read' | 'write';
   annotations: ToolAnnotations;
-  inputSchema: { type: 'object'; [keyword: string]: unknown };
-  outputSchema: { type: 'object'; [keyword: string]: unknown };
+  inputSchema: ObjectSchema;
+  outputSchema: ObjectSchema;
+  served: { inputSchema: ObjectSchema; outputSchema?: ObjectSchema };
   rest: { method: string; path: string; operationId: string };
 }
 

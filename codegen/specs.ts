@@ -16,6 +16,8 @@ export interface ToolSpec {
   rest: { method: 'get' | 'post' | 'put' | 'patch' | 'delete'; path: string; operationId: string; tag?: string };
   input: JsonObject;
   output: JsonObject;
+  /** Whether `tools/list` serves the output schema: only where clients gain from it (tabular results). */
+  serveOutputSchema: boolean;
 }
 
 export interface Specs {
@@ -40,7 +42,7 @@ export function readSpecFile(file: string): JsonObject {
 }
 
 const TOOL_NAME = /^[a-z][a-z0-9_]{0,63}$/;
-const TOOL_KEYS = new Set(['name', 'title', 'description', 'scope', 'annotations', 'rest', 'input', 'output']);
+const TOOL_KEYS = new Set(['name', 'title', 'description', 'scope', 'annotations', 'rest', 'input', 'output', 'serve_output_schema']);
 
 function str(doc: JsonObject, key: string, file: string): string {
   const value = doc[key];
@@ -72,6 +74,8 @@ function readTool(file: string): ToolSpec {
   const restPath = str(rest, 'path', file);
   if (!restPath.startsWith('/api/v1/')) throw new SpecError(`${file}: rest.path must start with /api/v1/`);
   const tag = typeof rest.tag === 'string' ? rest.tag : undefined;
+  const serveOutputSchema = doc.serve_output_schema ?? false;
+  if (typeof serveOutputSchema !== 'boolean') throw new SpecError(`${file}: "serve_output_schema" must be true or false`);
   return {
     file,
     name,
@@ -82,6 +86,7 @@ function readTool(file: string): ToolSpec {
     rest: { method, path: restPath, operationId: str(rest, 'operationId', file), ...(tag ? { tag } : {}) },
     input,
     output,
+    serveOutputSchema,
   };
 }
 

@@ -89,7 +89,7 @@ export type paths = {
         };
         /**
          * List the connections
-         * @description The connections this environment can query: `lakehouse` (its own tables, where loads write), `sample` (generated product analytics: events, users, sessions, pageviews) and any external PostgreSQL databases an admin added. Pass a name to get_connection for its tables and columns.
+         * @description The connections you can query: `lakehouse` (this environment's tables), `sample` (demo product analytics) and external PostgreSQL databases. Their tables: get_connection.
          *
          *     The REST mirror of the MCP tool `list_connections` (scope `read`).
          */
@@ -111,7 +111,7 @@ export type paths = {
         };
         /**
          * Describe a connection
-         * @description The schemas, tables and columns (with types and comments) of a connection, and each table's row count. The built-in connections (DuckDB) have one schema, `main`: their tables are `lakehouse.main.<table>` and `sample.main.<table>`. With `table`, also a profile of that table: per column the fraction of nulls, an estimate of distinct values, and the smallest and largest values (from a scan on the built-in connections, from PostgreSQL's statistics on external ones).
+         * @description A connection's tables and columns with types, comments and row counts (built-in tables are `lakehouse.main.<t>`, `sample.main.<t>`). With `table`, a profile: per column null share, distinct values, min and max.
          *
          *     The REST mirror of the MCP tool `get_connection` (scope `read`).
          */
@@ -141,7 +141,7 @@ export type paths = {
         put?: never;
         /**
          * Create a dashboard
-         * @description Creates a dashboard of insights of this environment on a 12-column grid (`x` + `w` ≤ 12), with optional variables: a widget whose insight has a parameter of a variable's name gets the variable's value.
+         * @description Creates a dashboard: insights on a 12-column grid, and optional variables passed to the insights' parameters of the same name.
          *
          *     The REST mirror of the MCP tool `create_dashboard` (scope `write`).
          */
@@ -161,7 +161,7 @@ export type paths = {
         };
         /**
          * View a dashboard
-         * @description One dashboard with its variables and its widgets, each with its insight's definition and, with `include_data`, the insight's current rows (run in the sandbox with the dashboard's variable values; a widget whose run fails carries `error` instead of `data`).
+         * @description One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`).
          *
          *     The REST mirror of the MCP tool `view_dashboard` (scope `read`).
          */
@@ -173,7 +173,7 @@ export type paths = {
         head?: never;
         /**
          * Change a dashboard
-         * @description Changes the given fields of a dashboard; omitted fields keep their values. A given `widgets` list replaces the old one whole, and a given `variables` list likewise, in one transaction. `version` must be the version you read (view_dashboard): a stale one is refused with `conflict`.
+         * @description Changes the given fields of a dashboard; a given `widgets` or `variables` list replaces the old one. `version` is the one you read.
          *
          *     The REST mirror of the MCP tool `update_dashboard` (scope `write`).
          */
@@ -189,7 +189,7 @@ export type paths = {
         };
         /**
          * List discoveries
-         * @description This environment's discoveries, newest first, optionally only those of one status or severity.
+         * @description This environment's discoveries, newest first, optionally of one status or severity.
          *
          *     The REST mirror of the MCP tool `list_discoveries` (scope `read`).
          */
@@ -197,7 +197,7 @@ export type paths = {
         put?: never;
         /**
          * Record a discovery
-         * @description Records a finding about the data (an anomaly, a trend, a data-quality problem) with its evidence: the SQL that shows it and/or an insight of this environment. It starts `pending` until an environment admin approves or rejects it (REST). With `notify` (default true) it also creates a notification, delivered to the environment's webhooks.
+         * @description Records a finding (anomaly, trend, data problem) with its evidence: SQL and/or an insight. It stays `pending` until an admin reviews it; `notify` (default true) also sends a notification to the webhooks.
          *
          *     The REST mirror of the MCP tool `create_discovery` (scope `write`).
          */
@@ -217,7 +217,7 @@ export type paths = {
         };
         /**
          * View a discovery
-         * @description One discovery of this environment with its evidence, status and, when it has one, its insight.
+         * @description One discovery with its evidence, status and insight.
          *
          *     The REST mirror of the MCP tool `view_discovery` (scope `read`).
          */
@@ -279,7 +279,7 @@ export type paths = {
         };
         /**
          * Read a documentation page
-         * @description Returns one documentation page as Markdown, by the slug that search_docs gave.
+         * @description One documentation page as Markdown, by the slug search_docs gave.
          *
          *     The REST mirror of the MCP tool `get_doc` (scope `read`).
          */
@@ -303,7 +303,7 @@ export type paths = {
         put?: never;
         /**
          * Search the documentation
-         * @description Full-text search over this server's documentation (guides and the tool reference). Returns the best matching pages first, each with a snippet in which matching words are marked **like this**. Read a whole page with get_doc.
+         * @description Searches this server's documentation (guides and tool reference), best pages first with snippets. Read a page with get_doc.
          *
          *     The REST mirror of the MCP tool `search_docs` (scope `read`).
          */
@@ -323,7 +323,7 @@ export type paths = {
         };
         /**
          * List event names with counts
-         * @description The distinct event names of an events table (a table with `event` and `occurred_at` columns) with how many times each occurred in a period, most frequent first. Defaults: the `sample` connection's `events` table over the last 7 days.
+         * @description Event names of an events table (with `event` and `occurred_at`) and their counts in a period, most frequent first. Default: the `sample` events of the last 7 days.
          *
          *     The REST mirror of the MCP tool `list_events` (scope `read`).
          */
@@ -345,7 +345,7 @@ export type paths = {
         };
         /**
          * List insights
-         * @description This environment's insights, newest first, optionally only those whose title or description match `query` (full-text, read like a web search).
+         * @description This environment's insights, newest first; `query` searches titles and descriptions.
          *
          *     The REST mirror of the MCP tool `list_insights` (scope `read`).
          */
@@ -353,7 +353,7 @@ export type paths = {
         put?: never;
         /**
          * Save an insight
-         * @description Saves a SQL insight in this environment: a title, the SQL (one read statement in the connection's dialect, checked and bound by its engine before it is saved), typed parameters that the SQL uses as `$1`, `$2`… (bound as query parameters at run time, never pasted into the SQL), and a chart spec for render_insight.
+         * @description Saves a SQL query as an insight: one read statement (checked before saving), typed parameters used as `$1`, `$2`…, and a chart for render_insight.
          *
          *     The REST mirror of the MCP tool `create_insight` (scope `write`).
          */
@@ -373,7 +373,7 @@ export type paths = {
         };
         /**
          * View an insight
-         * @description One insight of this environment with its SQL, parameters, chart spec and version.
+         * @description One insight: its SQL, parameters, chart and version.
          *
          *     The REST mirror of the MCP tool `view_insight` (scope `read`).
          */
@@ -385,7 +385,7 @@ export type paths = {
         head?: never;
         /**
          * Change an insight
-         * @description Changes the given fields of an insight; omitted fields keep their values. `version` must be the version you read (view_insight): a stale one is refused with `conflict`, so two concurrent edits cannot overwrite each other. A changed SQL, connection or parameter list is checked again as in create_insight.
+         * @description Changes the given fields of an insight; a new SQL, connection or parameter list is checked as in create_insight. `version` is the one you read.
          *
          *     The REST mirror of the MCP tool `update_insight` (scope `write`).
          */
@@ -403,7 +403,7 @@ export type paths = {
         put?: never;
         /**
          * Run an insight and draw its chart
-         * @description Runs an insight's SQL in the sandbox (read-only, as this environment's role, parameters bound) and answers its rows and its chart drawn server-side as a PNG image (Vega-Lite → SVG → PNG). Over MCP the PNG is an `image/png` content item next to the JSON; over REST it is `image.data` (base64).
+         * @description Runs an insight with its parameters and returns its rows and its chart as a PNG (an image content item; over REST `image.data` in base64).
          *
          *     The REST mirror of the MCP tool `render_insight` (scope `read`).
          */
@@ -425,7 +425,7 @@ export type paths = {
         put?: never;
         /**
          * Explain a query plan
-         * @description The plan of one read statement without running it (its operators and estimated rows), and a summary in words. With `analyze: true` the statement runs (same sandbox and timeout as query_lakehouse) and the plan carries actual times and row counts.
+         * @description The plan of one read statement without running it: operators, estimated rows and a summary. `analyze: true` runs it and adds actual times and rows.
          *
          *     The REST mirror of the MCP tool `explain_sql` (scope `read`).
          */
@@ -447,7 +447,7 @@ export type paths = {
         put?: never;
         /**
          * Run a read-only SQL query
-         * @description Runs one read-only SQL statement on a connection of this environment and returns its rows. The built-in connections run DuckDB SQL: `lakehouse` (this environment's tables) and `sample` (generated product analytics) are catalogs, `lakehouse.main.orders` and `sample.main.events`, that can be joined; bare names resolve in the connection's catalog first, then the other (`SELECT count(*) FROM events` works at once). External connections run PostgreSQL 17 SQL in a read-only transaction. At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement is cancelled after `timeout_ms`.
+         * @description Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`.
          *
          *     The REST mirror of the MCP tool `query_lakehouse` (scope `read`).
          */
@@ -489,7 +489,7 @@ export type paths = {
         put?: never;
         /**
          * Check SQL without running it
-         * @description Checks a statement the way query_lakehouse would, without running it: the connection's parser and binder (DuckDB for the built-in connections, PostgreSQL 17 for external ones): syntax errors, unknown tables, columns or functions and type errors, each with its position and a hint where the engine gives one; anything but one read statement is invalid.
+         * @description Checks one read statement as query_lakehouse would, without running it: syntax, unknown names, types; errors carry position and hint.
          *
          *     The REST mirror of the MCP tool `validate_sql` (scope `read`).
          */
@@ -511,7 +511,7 @@ export type paths = {
         put?: never;
         /**
          * Remember something
-         * @description Saves a memory in this environment for later sessions to find with search_memories: a fact learned (`semantic`), something that happened (`episodic`) or how to do something (`procedural`), with an importance from 0 to 1 and optional tags. Content is at most 8 KiB (UTF-8).
+         * @description Saves something for later sessions to find with search_memories: a fact (`semantic`), an event (`episodic`) or a how-to (`procedural`), with an importance and tags.
          *
          *     The REST mirror of the MCP tool `create_memory` (scope `write`).
          */
@@ -533,7 +533,7 @@ export type paths = {
         put?: never;
         /**
          * Search memories
-         * @description Full-text search over this environment's memories, best first. Each match is scored score = ts_rank_cd(search, query, 32) × (0.1 + 0.9 × importance) × 0.5^(age_days / 30): PostgreSQL's cover-density rank normalised to 0–1 (tags weigh more than content), scaled by importance (an importance-0 memory keeps a tenth of its relevance) and halved for every 30 days of age. The query is read like a web search (quotes, `or`, `-word`).
+         * @description Searches this environment's memories, best first: text rank × importance, halved per 30 days of age. Quotes, `or` and `-word` work.
          *
          *     The REST mirror of the MCP tool `search_memories` (scope `read`).
          */
@@ -553,7 +553,7 @@ export type paths = {
         };
         /**
          * List notifications
-         * @description This environment's notifications, newest first, each with the delivery status of every webhook.
+         * @description This environment's notifications, newest first, with each webhook's delivery status.
          *
          *     The REST mirror of the MCP tool `list_notifications` (scope `read`).
          */
@@ -561,7 +561,7 @@ export type paths = {
         put?: never;
         /**
          * Notify people
-         * @description Stores a notification in this environment and delivers it to every webhook of the environment (signed as Standard Webhooks says, retried with backoff until delivered or given up). list_notifications shows each delivery's status.
+         * @description Sends a notification to the environment's webhooks (signed, retried); list_notifications shows the deliveries.
          *
          *     The REST mirror of the MCP tool `create_notification` (scope `write`).
          */
@@ -581,7 +581,7 @@ export type paths = {
         };
         /**
          * List the semantic models
-         * @description The semantic models of this environment: named dimensions and measures over a table of a connection, queried with query_semantic_model (no SQL needed, and the numbers mean the same for everyone). The built-in `product_events` and `product_users` models describe the `sample` data; admins add others with `admin semantic-model apply`. get_semantic_model gives a model's dimensions and measures in full.
+         * @description Semantic models: named dimensions and measures over a table, queried without SQL by query_semantic_model. `product_events` and `product_users` cover `sample`.
          *
          *     The REST mirror of the MCP tool `list_semantic_models` (scope `read`).
          */
@@ -603,7 +603,7 @@ export type paths = {
         };
         /**
          * Describe a semantic model
-         * @description A semantic model in full: its base table and connection, joins, dimensions (name, type, SQL expression) and measures (aggregation, expression, filter). Dimension types decide which filter operators query_semantic_model accepts: string (eq, neq, in, not_in, contains, starts_with), number (eq, neq, gt, gte, lt, lte, between, in, not_in), time (eq, gt, gte, lt, lte, between; ISO-8601 values) and boolean (eq, neq); every type also takes is_null and is_not_null.
+         * @description A semantic model in full: table, joins, dimensions (type, SQL) and measures. Filter operators by dimension type: string eq neq in not_in contains starts_with; number eq neq gt gte lt lte between in not_in; time eq gt gte lt lte between; boolean eq neq; any is_null is_not_null.
          *
          *     The REST mirror of the MCP tool `get_semantic_model` (scope `read`).
          */
@@ -627,7 +627,7 @@ export type paths = {
         put?: never;
         /**
          * Query a semantic model
-         * @description Aggregates a semantic model's measures by its dimensions, with typed filters, order and limit, and answers the rows with the SQL it ran. The SQL is generated from the model alone: dimension and measure names are looked up in it and every filter value is a bind parameter. Time dimensions can be truncated with `granularity` (`{"name": "occurred_at", "granularity": "day"}`). Filters on a measure apply after aggregation. Runs in the same read-only sandbox as query_lakehouse.
+         * @description Aggregates a model's measures by its dimensions, with typed filters, order and limit; returns the rows and the SQL it ran. Time dimensions take a `granularity`; filters on measures apply after aggregation.
          *
          *     The REST mirror of the MCP tool `query_semantic_model` (scope `read`).
          */
@@ -647,7 +647,7 @@ export type paths = {
         };
         /**
          * Describe this session
-         * @description Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, and how many connections, semantic models, insights, dashboards and memories the environment holds. Call it first to know what you can do; it changes nothing.
+         * @description Who and where you are: organization, environment, user or service account, client, scopes, protocol version, and how many connections, models and assets exist. Call it first.
          *
          *     The REST mirror of the MCP tool `get_session_context` (scope `read`).
          */
@@ -669,7 +669,7 @@ export type paths = {
         };
         /**
          * The tool catalogue
-         * @description Every MCP tool of this server, whatever the caller's scopes: name, title, description, the scope it needs, its annotations, its input and output JSON Schemas (self-contained, as `tools/list` serves them) and its REST mirror.
+         * @description Every MCP tool of this server, whatever the caller's scopes: name, title, description, the scope it needs, its annotations, its complete input and output JSON Schemas (self-contained) and its REST mirror. `tools/list` serves the input schema without validation-only keywords (lengths, patterns, examples) and the output schema only for tools with tabular results.
          */
         get: operations["listToolCatalogue"];
         put?: never;
@@ -988,17 +988,13 @@ export type components = {
             token_endpoint: string;
             token_endpoint_auth_methods_supported: string[];
         };
-        /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+        /** @description How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row. */
         Chart: {
             /** @enum {string} */
             kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
-            /** @description A column whose values split the data into series (colors). */
             series?: string;
-            /** @description A title drawn above the chart (default the insight's title). */
             title?: string;
-            /** @description The column on the horizontal axis. */
             x?: string;
-            /** @description The column on the vertical axis (a number). */
             y?: string;
         } & unknown;
         /** @description RFC 7591 client metadata. Unknown members are ignored (as is `client_id`). */
@@ -1028,7 +1024,7 @@ export type components = {
         };
         CreateDashboardInput: {
             description?: string;
-            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            /** @description Retries with the same key and input get the first result (24 h). */
             idempotency_key?: string;
             title: string;
             variables?: components["schemas"]["DashboardVariable"][];
@@ -1036,15 +1032,12 @@ export type components = {
         };
         CreateDashboardOutput: components["schemas"]["Dashboard"];
         CreateDiscoveryInput: {
-            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            /** @description Retries with the same key and input get the first result (24 h). */
             idempotency_key?: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             insight_id?: string;
             /**
-             * @description Also create a notification (delivered to the environment's webhooks).
+             * @description Also notify the webhooks.
              * @default true
              */
             notify?: boolean;
@@ -1058,12 +1051,12 @@ export type components = {
         CreateInsightInput: {
             chart: components["schemas"]["Chart"];
             /**
-             * @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.
+             * @description See list_connections.
              * @default lakehouse
              */
             connection?: string;
             description?: string;
-            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            /** @description Retries with the same key and input get the first result (24 h). */
             idempotency_key?: string;
             parameters?: components["schemas"]["InsightParameter"][];
             /** @example SELECT date_trunc('day', occurred_at) AS day, count(*) AS events FROM events WHERE occurred_at > now() - $1::interval GROUP BY 1 ORDER BY 1 */
@@ -1073,15 +1066,15 @@ export type components = {
         CreateInsightOutput: components["schemas"]["Insight"];
         CreateMemoryInput: {
             /**
-             * @description What to remember, at most 8192 bytes in UTF-8.
+             * @description At most 8 KiB.
              * @example Revenue dashboards must exclude test accounts (users.plan = 'internal').
              */
             content: string;
-            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            /** @description Retries with the same key and input get the first result (24 h). */
             idempotency_key?: string;
-            /** @description 0 (trivia) to 1 (must not be forgotten); weighs the memory in search_memories. */
+            /** @description 0 trivia … 1 vital; ranks search results. */
             importance: number;
-            /** @description Where it comes from (a URL, a table, a conversation). */
+            /** @description A URL, table or conversation. */
             source?: string;
             tags?: string[];
             /** @enum {string} */
@@ -1090,11 +1083,11 @@ export type components = {
         CreateMemoryOutput: components["schemas"]["Memory"];
         CreateNotificationInput: {
             body: string;
-            /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+            /** @description Retries with the same key and input get the first result (24 h). */
             idempotency_key?: string;
             /**
              * Format: uri
-             * @description An http(s) link for the reader (a dashboard, a runbook).
+             * @description An http(s) link for the reader.
              */
             link?: string;
             /** @enum {string} */
@@ -1107,19 +1100,16 @@ export type components = {
             created_at: string;
             created_by: string;
             description: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             id: string;
             title: string;
             /** Format: date-time */
             updated_at: string;
-            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            /** @description The version you read (a stale one gets `conflict`). */
             version: number;
             widget_count: number;
         };
-        /** @description A dashboard variable; widgets whose insight has a parameter of the same name receive its value. */
+        /** @description Given to the widgets' insight parameters of the same name. */
         DashboardVariable: {
             default?: string | number | boolean;
             label?: string;
@@ -1137,10 +1127,7 @@ export type components = {
              * @enum {string}
              */
             status: "pending" | "delivered" | "dead";
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             webhook_id: string;
         };
         Discovery: {
@@ -1151,20 +1138,11 @@ export type components = {
             decided_at?: string;
             decided_by?: string;
             decision_note?: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             id: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             insight_id?: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             notification_id?: string;
             /** @enum {string} */
             severity: "info" | "warning" | "critical";
@@ -1175,7 +1153,7 @@ export type components = {
             title: string;
             /** Format: date-time */
             updated_at: string;
-            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            /** @description The version you read (a stale one gets `conflict`). */
             version: number;
         };
         /** @description An admin's decision on a discovery. */
@@ -1307,22 +1285,18 @@ export type components = {
             /** @description Who created it (`user:<id>` or `service:<id>`). */
             created_by: string;
             description: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             id: string;
             parameters: components["schemas"]["InsightParameter"][];
             sql: string;
             title: string;
             /** Format: date-time */
             updated_at: string;
-            /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+            /** @description The version you read (a stale one gets `conflict`). */
             version: number;
         };
-        /** @description A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL. */
+        /** @description The SQL's `$1`, `$2`… in this order, bound at run time. */
         InsightParameter: {
-            /** @description The value used when render_insight or a dashboard gives none. */
             default?: string | number | boolean;
             description?: string;
             name: string;
@@ -1405,10 +1379,7 @@ export type components = {
             /** Format: date-time */
             created_at: string;
             created_by: string;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             id: string;
             importance: number;
             source?: string;
@@ -1423,10 +1394,7 @@ export type components = {
             created_by: string;
             /** @description One delivery per webhook of the environment at the time the notification was created. */
             deliveries: components["schemas"]["Delivery"][];
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             id: string;
             link?: string;
             /** @enum {string} */
@@ -1482,18 +1450,14 @@ export type components = {
         };
         QueryLakehouseInput: {
             /**
-             * @description The connection to query (list_connections); `lakehouse` is the environment's own, `sample` the sample data.
              * @default lakehouse
              * @example sample
              */
             connection?: string;
-            /**
-             * @description At most this many rows.
-             * @default 1000
-             */
+            /** @default 100 */
             limit?: number;
             /**
-             * @description Skip this many rows first (use `next_offset` of a truncated answer).
+             * @description `next_offset` of a truncated answer.
              * @default 0
              */
             offset?: number;
@@ -1502,10 +1466,7 @@ export type components = {
              * @example SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5
              */
             sql: string;
-            /**
-             * @description Cancel the statement after this many milliseconds.
-             * @default 15000
-             */
+            /** @default 15000 */
             timeout_ms?: number;
         };
         QueryLakehouseOutput: {
@@ -1536,7 +1497,7 @@ export type components = {
         };
         QuerySemanticModelInput: {
             /**
-             * @description Dimensions to group by, by name, or `{name, granularity}` for a time dimension.
+             * @description Names, or `{name, granularity}` for time.
              * @example [
              *       "event"
              *     ]
@@ -1547,29 +1508,25 @@ export type components = {
                 name: string;
             })[];
             filters?: {
-                /** @description A dimension (filters rows) or a measure (filters groups). */
+                /** @description A dimension, or a measure (filters groups). */
                 field: string;
                 /** @enum {string} */
                 op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null";
-                /** @description The operand of eq, neq, gt, gte, lt, lte, contains and starts_with. */
+                /** @description The operand of one-value operators. */
                 value?: string | number | boolean;
-                /** @description The operands of in and not_in (1 to 1,000), or of between (2). */
+                /** @description Operands of in, not_in, or between's two. */
                 values?: (string | number | boolean)[];
             }[];
-            /** @default 1000 */
+            /** @default 100 */
             limit?: number;
             /**
-             * @description Measures to compute, e.g. `["events", "users"]`.
              * @example [
              *       "events",
              *       "users"
              *     ]
              */
             measures?: string[];
-            /**
-             * @description The model (list_semantic_models).
-             * @example product_events
-             */
+            /** @example product_events */
             model: string;
             order?: {
                 /**
@@ -1577,7 +1534,6 @@ export type components = {
                  * @enum {string}
                  */
                 direction?: "asc" | "desc";
-                /** @description A dimension or measure of the query. */
                 field: string;
             }[];
             /** @default 15000 */
@@ -1610,24 +1566,18 @@ export type components = {
                 width: number;
             };
             insight: {
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
+                /** Format: uuid */
                 id: string;
                 title: string;
-                /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                /** @description The version you read (a stale one gets `conflict`). */
                 version: number;
             };
         };
         SearchDocsInput: {
-            /**
-             * @description At most this many pages.
-             * @default 10
-             */
+            /** @default 10 */
             limit?: number;
             /**
-             * @description Words to look for; quotes, `or` and `-word` work as in a web search.
+             * @description A question or words.
              * @example semantic model
              */
             query: string;
@@ -1647,12 +1597,9 @@ export type components = {
             limit?: number;
             /** @example revenue test accounts */
             query: string;
-            /** @description Only memories carrying every one of these tags. */
+            /** @description Only memories with all these tags. */
             tags?: string[];
-            /**
-             * @description Only memories of this type.
-             * @enum {string}
-             */
+            /** @enum {string} */
             type?: "episodic" | "semantic" | "procedural";
         };
         SearchMemoriesOutput: {
@@ -1839,10 +1786,7 @@ export type components = {
                 };
                 h: number;
                 insight: components["schemas"]["Insight"];
-                /**
-                 * Format: uuid
-                 * @description The asset's id (a UUID), unique within its environment.
-                 */
+                /** Format: uuid */
                 insight_id: string;
                 w: number;
                 x: number;
@@ -1856,13 +1800,10 @@ export type components = {
         ViewInsightOutput: {
             insight: components["schemas"]["Insight"];
         };
-        /** @description An insight of this environment placed on a 12-column grid (x + w ≤ 12). */
+        /** @description An insight on a 12-column grid (x + w ≤ 12). */
         WidgetInput: {
             h: number;
-            /**
-             * Format: uuid
-             * @description The asset's id (a UUID), unique within its environment.
-             */
+            /** Format: uuid */
             insight_id: string;
             w: number;
             x: number;
@@ -2201,7 +2142,7 @@ export interface operations {
                     description?: string;
                     title?: string;
                     variables?: components["schemas"]["DashboardVariable"][];
-                    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                    /** @description The version you read (a stale one gets `conflict`). */
                     version: number;
                     widgets?: components["schemas"]["WidgetInput"][];
                 };
@@ -2599,13 +2540,13 @@ export interface operations {
             content: {
                 "application/json": {
                     chart?: components["schemas"]["Chart"];
-                    /** @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own. */
+                    /** @description See list_connections. */
                     connection?: string;
                     description?: string;
                     parameters?: components["schemas"]["InsightParameter"][];
                     sql?: string;
                     title?: string;
-                    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+                    /** @description The version you read (a stale one gets `conflict`). */
                     version: number;
                 };
             };
@@ -2644,24 +2585,18 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /**
-                     * @description Height of the PNG in pixels.
-                     * @default 450
-                     */
+                    /** @default 450 */
                     height?: number;
                     /**
-                     * @description At most this many rows are read and drawn.
+                     * @description Rows read and drawn.
                      * @default 1000
                      */
                     limit?: number;
-                    /** @description Values of the insight's parameters by name (missing ones take their default). */
+                    /** @description Parameter values by name (else their defaults). */
                     parameters?: {
                         [key: string]: string | number | boolean;
                     };
-                    /**
-                     * @description Width of the PNG in pixels.
-                     * @default 800
-                     */
+                    /** @default 800 */
                     width?: number;
                 };
             };

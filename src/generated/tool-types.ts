@@ -27,15 +27,12 @@ export type CreateDashboardOutput = components["schemas"]["CreateDashboardOutput
 
 /** The input of `create_discovery` as its handler gets it: validated, with the declared defaults filled in. */
 export type CreateDiscoveryInput = {
-    /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+    /** @description Retries with the same key and input get the first result (24 h). */
     idempotency_key?: string;
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     insight_id?: string;
     /**
-     * @description Also create a notification (delivered to the environment's webhooks).
+     * @description Also notify the webhooks.
      * @default true
      */
     notify: boolean;
@@ -55,12 +52,12 @@ export type CreateDiscoveryOutput = components["schemas"]["CreateDiscoveryOutput
 export type CreateInsightInput = {
     chart: components["schemas"]["Chart"];
     /**
-     * @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.
+     * @description See list_connections.
      * @default lakehouse
      */
     connection: string;
     description?: string;
-    /** @description Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours. */
+    /** @description Retries with the same key and input get the first result (24 h). */
     idempotency_key?: string;
     parameters?: components["schemas"]["InsightParameter"][];
     /** @example SELECT date_trunc('day', occurred_at) AS day, count(*) AS events FROM events WHERE occurred_at > now() - $1::interval GROUP BY 1 ORDER BY 1 */
@@ -111,10 +108,7 @@ export type ExplainSqlOutput = components["schemas"]["ExplainSqlOutput"];
 
 /** The input of `get_connection` as its handler gets it: validated. */
 export type GetConnectionInput = {
-    /**
-     * @description The connection, as list_connections names it.
-     * @example sample
-     */
+    /** @example sample */
     name: string;
     /** @description A table to profile. */
     table?: string;
@@ -128,7 +122,7 @@ export type GetConnectionOutput = components["schemas"]["GetConnectionOutput"];
 /** The input of `get_doc` as its handler gets it: validated. */
 export type GetDocInput = {
     /**
-     * @description The page's slug, e.g. `getting-started` or `reference/tools`.
+     * @description E.g. `getting-started`.
      * @example reference/tools
      */
     slug: string;
@@ -141,7 +135,6 @@ export type GetDocOutput = components["schemas"]["GetDocOutput"];
 
 /** The input of `get_semantic_model` as its handler gets it: validated. */
 export type GetSemanticModelInput = {
-    /** @description The model, as list_semantic_models names it. */
     name: string;
 };
 
@@ -168,7 +161,7 @@ export type ListConnectionsOutput = components["schemas"]["ListConnectionsOutput
 
 /** The input of `list_dashboards` as its handler gets it: validated, with the declared defaults filled in. */
 export type ListDashboardsInput = {
-    /** @description The `next_cursor` of the previous page, to continue a list. */
+    /** @description `next_cursor` of the previous page. */
     cursor?: string;
     /**
      * @description At most this many items.
@@ -179,7 +172,7 @@ export type ListDashboardsInput = {
 
 /** The arguments of `list_dashboards` as a caller sends them. */
 export type ListDashboardsArguments = {
-    /** @description The `next_cursor` of the previous page, to continue a list. */
+    /** @description `next_cursor` of the previous page. */
     cursor?: string;
     /**
      * @description At most this many items.
@@ -192,7 +185,7 @@ export type ListDashboardsOutput = components["schemas"]["ListDashboardsOutput"]
 
 /** The input of `list_discoveries` as its handler gets it: validated, with the declared defaults filled in. */
 export type ListDiscoveriesInput = {
-    /** @description The `next_cursor` of the previous page, to continue a list. */
+    /** @description `next_cursor` of the previous page. */
     cursor?: string;
     /**
      * @description At most this many items.
@@ -207,7 +200,7 @@ export type ListDiscoveriesInput = {
 
 /** The arguments of `list_discoveries` as a caller sends them. */
 export type ListDiscoveriesArguments = {
-    /** @description The `next_cursor` of the previous page, to continue a list. */
+    /** @description `next_cursor` of the previous page. */
     cursor?: string;
     /**
      * @description At most this many items.
@@ -228,7 +221,7 @@ export type ListEventsInput = {
     connection: string;
     /**
      * Format: date-time
-     * @description Start of the period (inclusive); default 7 days before `to`.
+     * @description Inclusive; default `to` − 7 days.
      */
     from?: string;
     /** @default 100 */
@@ -237,7 +230,7 @@ export type ListEventsInput = {
     table: string;
     /**
      * Format: date-time
-     * @description End of the period (exclusive); default now.
+     * @description Exclusive; default now.
      */
     to?: string;
 };
@@ -248,7 +241,7 @@ export type ListEventsArguments = {
     connection?: string;
     /**
      * Format: date-time
-     * @description Start of the period (inclusive); default 7 days before `to`.
+     * @description Inclusive; default `to` − 7 days.
      */
     from?: string;
     /** @default 100 */
@@ -257,7 +250,7 @@ export type ListEventsArguments = {
     table?: string;
     /**
      * Format: date-time
-     * @description End of the period (exclusive); default now.
+     * @description Exclusive; default now.
      */
     to?: string;
 };
@@ -266,7 +259,7 @@ export type ListEventsOutput = components["schemas"]["ListEventsOutput"];
 
 /** The input of `list_insights` as its handler gets it: validated, with the declared defaults filled in. */
 export type ListInsightsInput = {
-    /** @description The `next_cursor` of the previous page, to continue a list. */
+    /** @description `next_cursor` of the previous page. */
     cursor?: string;
     /**
      * @description At most this many items.
@@ -278,7 +271,7 @@ export type ListInsightsInput = {
 
 /** The arguments of `list_insights` as a caller sends them. */
 export type ListInsightsArguments = {
-    /** @description The `next_cursor` of the previous page, to continue a list. */
+    /** @description `next_cursor` of the previous page. */
     cursor?: string;
     /**
      * @description At most this many items.
@@ -292,7 +285,7 @@ export type ListInsightsOutput = components["schemas"]["ListInsightsOutput"];
 
 /** The input of `list_notifications` as its handler gets it: validated, with the declared defaults filled in. */
 export type ListNotificationsInput = {
-    /** @description The `next_cursor` of the previous page, to continue a list. */
+    /** @description `next_cursor` of the previous page. */
     cursor?: string;
     /**
      * @description At most this many items.
@@ -305,7 +298,7 @@ export type ListNotificationsInput = {
 
 /** The arguments of `list_notifications` as a caller sends them. */
 export type ListNotificationsArguments = {
-    /** @description The `next_cursor` of the previous page, to continue a list. */
+    /** @description `next_cursor` of the previous page. */
     cursor?: string;
     /**
      * @description At most this many items.
@@ -329,18 +322,14 @@ export type ListSemanticModelsOutput = components["schemas"]["ListSemanticModels
 /** The input of `query_lakehouse` as its handler gets it: validated, with the declared defaults filled in. */
 export type QueryLakehouseInput = {
     /**
-     * @description The connection to query (list_connections); `lakehouse` is the environment's own, `sample` the sample data.
      * @default lakehouse
      * @example sample
      */
     connection: string;
-    /**
-     * @description At most this many rows.
-     * @default 1000
-     */
+    /** @default 100 */
     limit: number;
     /**
-     * @description Skip this many rows first (use `next_offset` of a truncated answer).
+     * @description `next_offset` of a truncated answer.
      * @default 0
      */
     offset: number;
@@ -349,10 +338,7 @@ export type QueryLakehouseInput = {
      * @example SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5
      */
     sql: string;
-    /**
-     * @description Cancel the statement after this many milliseconds.
-     * @default 15000
-     */
+    /** @default 15000 */
     timeout_ms: number;
 };
 
@@ -364,7 +350,7 @@ export type QueryLakehouseOutput = components["schemas"]["QueryLakehouseOutput"]
 /** The input of `query_semantic_model` as its handler gets it: validated, with the declared defaults filled in. */
 export type QuerySemanticModelInput = {
     /**
-     * @description Dimensions to group by, by name, or `{name, granularity}` for a time dimension.
+     * @description Names, or `{name, granularity}` for time.
      * @example [
      *       "event"
      *     ]
@@ -375,29 +361,25 @@ export type QuerySemanticModelInput = {
         name: string;
     })[];
     filters?: {
-        /** @description A dimension (filters rows) or a measure (filters groups). */
+        /** @description A dimension, or a measure (filters groups). */
         field: string;
         /** @enum {string} */
         op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null";
-        /** @description The operand of eq, neq, gt, gte, lt, lte, contains and starts_with. */
+        /** @description The operand of one-value operators. */
         value?: string | number | boolean;
-        /** @description The operands of in and not_in (1 to 1,000), or of between (2). */
+        /** @description Operands of in, not_in, or between's two. */
         values?: (string | number | boolean)[];
     }[];
-    /** @default 1000 */
+    /** @default 100 */
     limit: number;
     /**
-     * @description Measures to compute, e.g. `["events", "users"]`.
      * @example [
      *       "events",
      *       "users"
      *     ]
      */
     measures?: string[];
-    /**
-     * @description The model (list_semantic_models).
-     * @example product_events
-     */
+    /** @example product_events */
     model: string;
     order?: {
         /**
@@ -405,7 +387,6 @@ export type QuerySemanticModelInput = {
          * @enum {string}
          */
         direction: "asc" | "desc";
-        /** @description A dimension or measure of the query. */
         field: string;
     }[];
     /** @default 15000 */
@@ -419,57 +400,39 @@ export type QuerySemanticModelOutput = components["schemas"]["QuerySemanticModel
 
 /** The input of `render_insight` as its handler gets it: validated, with the declared defaults filled in. */
 export type RenderInsightInput = {
-    /**
-     * @description Height of the PNG in pixels.
-     * @default 450
-     */
+    /** @default 450 */
     height: number;
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     id: string;
     /**
-     * @description At most this many rows are read and drawn.
+     * @description Rows read and drawn.
      * @default 1000
      */
     limit: number;
-    /** @description Values of the insight's parameters by name (missing ones take their default). */
+    /** @description Parameter values by name (else their defaults). */
     parameters?: {
         [key: string]: string | number | boolean;
     };
-    /**
-     * @description Width of the PNG in pixels.
-     * @default 800
-     */
+    /** @default 800 */
     width: number;
 };
 
 /** The arguments of `render_insight` as a caller sends them. */
 export type RenderInsightArguments = {
-    /**
-     * @description Height of the PNG in pixels.
-     * @default 450
-     */
+    /** @default 450 */
     height?: number;
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     id: string;
     /**
-     * @description At most this many rows are read and drawn.
+     * @description Rows read and drawn.
      * @default 1000
      */
     limit?: number;
-    /** @description Values of the insight's parameters by name (missing ones take their default). */
+    /** @description Parameter values by name (else their defaults). */
     parameters?: {
         [key: string]: string | number | boolean;
     };
-    /**
-     * @description Width of the PNG in pixels.
-     * @default 800
-     */
+    /** @default 800 */
     width?: number;
 };
 
@@ -477,13 +440,10 @@ export type RenderInsightOutput = components["schemas"]["RenderInsightOutput"];
 
 /** The input of `search_docs` as its handler gets it: validated, with the declared defaults filled in. */
 export type SearchDocsInput = {
-    /**
-     * @description At most this many pages.
-     * @default 10
-     */
+    /** @default 10 */
     limit: number;
     /**
-     * @description Words to look for; quotes, `or` and `-word` work as in a web search.
+     * @description A question or words.
      * @example semantic model
      */
     query: string;
@@ -500,12 +460,9 @@ export type SearchMemoriesInput = {
     limit: number;
     /** @example revenue test accounts */
     query: string;
-    /** @description Only memories carrying every one of these tags. */
+    /** @description Only memories with all these tags. */
     tags?: string[];
-    /**
-     * @description Only memories of this type.
-     * @enum {string}
-     */
+    /** @enum {string} */
     type?: "episodic" | "semantic" | "procedural";
 };
 
@@ -517,14 +474,11 @@ export type SearchMemoriesOutput = components["schemas"]["SearchMemoriesOutput"]
 /** The input of `update_dashboard` as its handler gets it: validated. */
 export type UpdateDashboardInput = {
     description?: string;
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     id: string;
     title?: string;
     variables?: components["schemas"]["DashboardVariable"][];
-    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+    /** @description The version you read (a stale one gets `conflict`). */
     version: number;
     widgets?: components["schemas"]["WidgetInput"][];
 };
@@ -537,18 +491,15 @@ export type UpdateDashboardOutput = components["schemas"]["UpdateDashboardOutput
 /** The input of `update_insight` as its handler gets it: validated. */
 export type UpdateInsightInput = {
     chart?: components["schemas"]["Chart"];
-    /** @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own. */
+    /** @description See list_connections. */
     connection?: string;
     description?: string;
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     id: string;
     parameters?: components["schemas"]["InsightParameter"][];
     sql?: string;
     title?: string;
-    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+    /** @description The version you read (a stale one gets `conflict`). */
     version: number;
 };
 
@@ -575,13 +526,10 @@ export type ValidateSqlOutput = components["schemas"]["ValidateSqlOutput"];
 
 /** The input of `view_dashboard` as its handler gets it: validated, with the declared defaults filled in. */
 export type ViewDashboardInput = {
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     id: string;
     /**
-     * @description Also run every widget's insight (at most 1,000 rows each).
+     * @description At most 1,000 rows per widget.
      * @default false
      */
     include_data: boolean;
@@ -589,13 +537,10 @@ export type ViewDashboardInput = {
 
 /** The arguments of `view_dashboard` as a caller sends them. */
 export type ViewDashboardArguments = {
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     id: string;
     /**
-     * @description Also run every widget's insight (at most 1,000 rows each).
+     * @description At most 1,000 rows per widget.
      * @default false
      */
     include_data?: boolean;
@@ -605,10 +550,7 @@ export type ViewDashboardOutput = components["schemas"]["ViewDashboardOutput"];
 
 /** The input of `view_discovery` as its handler gets it: validated. */
 export type ViewDiscoveryInput = {
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     id: string;
 };
 
@@ -619,10 +561,7 @@ export type ViewDiscoveryOutput = components["schemas"]["ViewDiscoveryOutput"];
 
 /** The input of `view_insight` as its handler gets it: validated. */
 export type ViewInsightInput = {
-    /**
-     * Format: uuid
-     * @description The asset's id (a UUID), unique within its environment.
-     */
+    /** Format: uuid */
     id: string;
 };
 

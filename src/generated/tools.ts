@@ -9,15 +9,21 @@ export interface ToolAnnotations {
   openWorldHint?: boolean;
 }
 
-/** One tool as `tools/list` serves it, with self-contained schemas, plus its scope and REST mirror. */
+type ObjectSchema = { type: 'object'; [keyword: string]: unknown };
+
+/**
+ * One tool with self-contained schemas, its scope and REST mirror, and what `tools/list` serves of it: the input
+ * schema without validation-only keywords and, only where clients gain from it, the output schema.
+ */
 export interface ToolDefinition {
   name: ToolName;
   title: string;
   description: string;
   scope: 'read' | 'write';
   annotations: ToolAnnotations;
-  inputSchema: { type: 'object'; [keyword: string]: unknown };
-  outputSchema: { type: 'object'; [keyword: string]: unknown };
+  inputSchema: ObjectSchema;
+  outputSchema: ObjectSchema;
+  served: { inputSchema: ObjectSchema; outputSchema?: ObjectSchema };
   rest: { method: string; path: string; operationId: string };
 }
 
@@ -25,10 +31,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_dashboard",
   "title": "Create a dashboard",
-  "description": "Creates a dashboard of insights of this environment on a 12-column grid (`x` + `w` ≤ 12), with optional variables: a widget whose insight has a parameter of a variable's name gets the variable's value.",
+  "description": "Creates a dashboard: insights on a 12-column grid, and optional variables passed to the insights' parameters of the same name.",
   "scope": "write",
   "annotations": {
-    "title": "Create a dashboard",
     "readOnlyHint": false,
     "destructiveHint": false,
     "idempotentHint": false,
@@ -55,7 +60,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "maxItems": 50,
         "items": {
           "type": "object",
-          "description": "An insight of this environment placed on a 12-column grid (x + w ≤ 12).",
+          "description": "An insight on a 12-column grid (x + w ≤ 12).",
           "required": [
             "insight_id",
             "x",
@@ -67,8 +72,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "insight_id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "x": {
               "type": "integer",
@@ -99,7 +103,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "maxItems": 20,
         "items": {
           "type": "object",
-          "description": "A dashboard variable; widgets whose insight has a parameter of the same name receive its value.",
+          "description": "Given to the widgets' insight parameters of the same name.",
           "required": [
             "name"
           ],
@@ -135,7 +139,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 200,
         "pattern": "^[\\x21-\\x7e]+$",
-        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+        "description": "Retries with the same key and input get the first result (24 h)."
       }
     },
     "additionalProperties": false
@@ -156,14 +160,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "version": {
         "type": "integer",
         "minimum": 1,
         "maximum": 2147483647,
-        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+        "description": "The version you read (a stale one gets `conflict`)."
       },
       "title": {
         "type": "string"
@@ -189,6 +192,98 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "title",
+        "widgets"
+      ],
+      "properties": {
+        "title": {
+          "type": "string"
+        },
+        "description": {
+          "type": "string"
+        },
+        "widgets": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "description": "An insight on a 12-column grid (x + w ≤ 12).",
+            "required": [
+              "insight_id",
+              "x",
+              "y",
+              "w",
+              "h"
+            ],
+            "properties": {
+              "insight_id": {
+                "type": "string",
+                "format": "uuid"
+              },
+              "x": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 11
+              },
+              "y": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 1000
+              },
+              "w": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 12
+              },
+              "h": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 50
+              }
+            }
+          }
+        },
+        "variables": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "description": "Given to the widgets' insight parameters of the same name.",
+            "required": [
+              "name"
+            ],
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "label": {
+                "type": "string"
+              },
+              "default": {
+                "anyOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "number"
+                  },
+                  {
+                    "type": "boolean"
+                  }
+                ]
+              }
+            }
+          }
+        },
+        "idempotency_key": {
+          "type": "string",
+          "description": "Retries with the same key and input get the first result (24 h)."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/dashboards",
@@ -198,10 +293,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_discovery",
   "title": "Record a discovery",
-  "description": "Records a finding about the data (an anomaly, a trend, a data-quality problem) with its evidence: the SQL that shows it and/or an insight of this environment. It starts `pending` until an environment admin approves or rejects it (REST). With `notify` (default true) it also creates a notification, delivered to the environment's webhooks.",
+  "description": "Records a finding (anomaly, trend, data problem) with its evidence: SQL and/or an insight. It stays `pending` until an admin reviews it; `notify` (default true) also sends a notification to the webhooks.",
   "scope": "write",
   "annotations": {
-    "title": "Record a discovery",
     "readOnlyHint": false,
     "destructiveHint": false,
     "idempotentHint": false,
@@ -241,20 +335,19 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "insight_id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "notify": {
         "type": "boolean",
         "default": true,
-        "description": "Also create a notification (delivered to the environment's webhooks)."
+        "description": "Also notify the webhooks."
       },
       "idempotency_key": {
         "type": "string",
         "minLength": 1,
         "maxLength": 200,
         "pattern": "^[\\x21-\\x7e]+$",
-        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+        "description": "Retries with the same key and input get the first result (24 h)."
       }
     },
     "additionalProperties": false
@@ -276,14 +369,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "version": {
         "type": "integer",
         "minimum": 1,
         "maximum": 2147483647,
-        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+        "description": "The version you read (a stale one gets `conflict`)."
       },
       "title": {
         "type": "string"
@@ -313,14 +405,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "insight_id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "notification_id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "decided_by": {
         "type": "string"
@@ -346,6 +436,48 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "title",
+        "summary",
+        "severity"
+      ],
+      "properties": {
+        "title": {
+          "type": "string"
+        },
+        "summary": {
+          "type": "string"
+        },
+        "severity": {
+          "type": "string",
+          "enum": [
+            "info",
+            "warning",
+            "critical"
+          ]
+        },
+        "sql": {
+          "type": "string"
+        },
+        "insight_id": {
+          "type": "string",
+          "format": "uuid"
+        },
+        "notify": {
+          "type": "boolean",
+          "default": true,
+          "description": "Also notify the webhooks."
+        },
+        "idempotency_key": {
+          "type": "string",
+          "description": "Retries with the same key and input get the first result (24 h)."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/discoveries",
@@ -355,10 +487,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_insight",
   "title": "Save an insight",
-  "description": "Saves a SQL insight in this environment: a title, the SQL (one read statement in the connection's dialect, checked and bound by its engine before it is saved), typed parameters that the SQL uses as `$1`, `$2`… (bound as query parameters at run time, never pasted into the SQL), and a chart spec for render_insight.",
+  "description": "Saves a SQL query as an insight: one read statement (checked before saving), typed parameters used as `$1`, `$2`…, and a chart for render_insight.",
   "scope": "write",
   "annotations": {
-    "title": "Save an insight",
     "readOnlyHint": false,
     "destructiveHint": false,
     "idempotentHint": false,
@@ -392,7 +523,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "connection": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.",
+        "description": "See list_connections.",
         "default": "lakehouse"
       },
       "parameters": {
@@ -400,7 +531,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "maxItems": 20,
         "items": {
           "type": "object",
-          "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+          "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
           "required": [
             "name",
             "type"
@@ -433,8 +564,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 {
                   "type": "boolean"
                 }
-              ],
-              "description": "The value used when render_insight or a dashboard gives none."
+              ]
             },
             "description": {
               "type": "string",
@@ -446,7 +576,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "chart": {
         "type": "object",
-        "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+        "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
         "required": [
           "kind"
         ],
@@ -465,25 +595,21 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "x": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "The column on the horizontal axis."
+            "maxLength": 63
           },
           "y": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "The column on the vertical axis (a number)."
+            "maxLength": 63
           },
           "series": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "A column whose values split the data into series (colors)."
+            "maxLength": 63
           },
           "title": {
             "type": "string",
-            "maxLength": 200,
-            "description": "A title drawn above the chart (default the insight's title)."
+            "maxLength": 200
           }
         },
         "allOf": [
@@ -523,7 +649,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 200,
         "pattern": "^[\\x21-\\x7e]+$",
-        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+        "description": "Retries with the same key and input get the first result (24 h)."
       }
     },
     "additionalProperties": false
@@ -547,14 +673,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "version": {
         "type": "integer",
         "minimum": 1,
         "maximum": 2147483647,
-        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+        "description": "The version you read (a stale one gets `conflict`)."
       },
       "title": {
         "type": "string"
@@ -573,7 +698,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "maxItems": 20,
         "items": {
           "type": "object",
-          "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+          "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
           "required": [
             "name",
             "type"
@@ -606,8 +731,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 {
                   "type": "boolean"
                 }
-              ],
-              "description": "The value used when render_insight or a dashboard gives none."
+              ]
             },
             "description": {
               "type": "string",
@@ -619,7 +743,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "chart": {
         "type": "object",
-        "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+        "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
         "required": [
           "kind"
         ],
@@ -638,25 +762,21 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "x": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "The column on the horizontal axis."
+            "maxLength": 63
           },
           "y": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "The column on the vertical axis (a number)."
+            "maxLength": 63
           },
           "series": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "A column whose values split the data into series (colors)."
+            "maxLength": 63
           },
           "title": {
             "type": "string",
-            "maxLength": 200,
-            "description": "A title drawn above the chart (default the insight's title)."
+            "maxLength": 200
           }
         },
         "allOf": [
@@ -706,6 +826,111 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "title",
+        "sql",
+        "chart"
+      ],
+      "properties": {
+        "title": {
+          "type": "string"
+        },
+        "description": {
+          "type": "string"
+        },
+        "sql": {
+          "type": "string"
+        },
+        "connection": {
+          "type": "string",
+          "description": "See list_connections.",
+          "default": "lakehouse"
+        },
+        "parameters": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
+            "required": [
+              "name",
+              "type"
+            ],
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "type": {
+                "type": "string",
+                "enum": [
+                  "text",
+                  "integer",
+                  "number",
+                  "boolean",
+                  "date",
+                  "timestamp"
+                ]
+              },
+              "default": {
+                "anyOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "number"
+                  },
+                  {
+                    "type": "boolean"
+                  }
+                ]
+              },
+              "description": {
+                "type": "string"
+              }
+            }
+          }
+        },
+        "chart": {
+          "type": "object",
+          "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
+          "required": [
+            "kind"
+          ],
+          "properties": {
+            "kind": {
+              "type": "string",
+              "enum": [
+                "table",
+                "number",
+                "line",
+                "bar",
+                "area",
+                "scatter"
+              ]
+            },
+            "x": {
+              "type": "string"
+            },
+            "y": {
+              "type": "string"
+            },
+            "series": {
+              "type": "string"
+            },
+            "title": {
+              "type": "string"
+            }
+          }
+        },
+        "idempotency_key": {
+          "type": "string",
+          "description": "Retries with the same key and input get the first result (24 h)."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/insights",
@@ -715,10 +940,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_memory",
   "title": "Remember something",
-  "description": "Saves a memory in this environment for later sessions to find with search_memories: a fact learned (`semantic`), something that happened (`episodic`) or how to do something (`procedural`), with an importance from 0 to 1 and optional tags. Content is at most 8 KiB (UTF-8).",
+  "description": "Saves something for later sessions to find with search_memories: a fact (`semantic`), an event (`episodic`) or a how-to (`procedural`), with an importance and tags.",
   "scope": "write",
   "annotations": {
-    "title": "Remember something",
     "readOnlyHint": false,
     "destructiveHint": false,
     "idempotentHint": false,
@@ -736,7 +960,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "minLength": 1,
         "maxLength": 8192,
-        "description": "What to remember, at most 8192 bytes in UTF-8.",
+        "description": "At most 8 KiB.",
         "examples": [
           "Revenue dashboards must exclude test accounts (users.plan = 'internal')."
         ]
@@ -753,7 +977,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "number",
         "minimum": 0,
         "maximum": 1,
-        "description": "0 (trivia) to 1 (must not be forgotten); weighs the memory in search_memories."
+        "description": "0 trivia … 1 vital; ranks search results."
       },
       "tags": {
         "type": "array",
@@ -768,14 +992,14 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "description": "Where it comes from (a URL, a table, a conversation)."
+        "description": "A URL, table or conversation."
       },
       "idempotency_key": {
         "type": "string",
         "minLength": 1,
         "maxLength": 200,
         "pattern": "^[\\x21-\\x7e]+$",
-        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+        "description": "Retries with the same key and input get the first result (24 h)."
       }
     },
     "additionalProperties": false
@@ -795,8 +1019,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "content": {
         "type": "string"
@@ -833,6 +1056,50 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "content",
+        "type",
+        "importance"
+      ],
+      "properties": {
+        "content": {
+          "type": "string",
+          "description": "At most 8 KiB."
+        },
+        "type": {
+          "type": "string",
+          "enum": [
+            "episodic",
+            "semantic",
+            "procedural"
+          ]
+        },
+        "importance": {
+          "type": "number",
+          "minimum": 0,
+          "maximum": 1,
+          "description": "0 trivia … 1 vital; ranks search results."
+        },
+        "tags": {
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "source": {
+          "type": "string",
+          "description": "A URL, table or conversation."
+        },
+        "idempotency_key": {
+          "type": "string",
+          "description": "Retries with the same key and input get the first result (24 h)."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/memories",
@@ -842,10 +1109,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_notification",
   "title": "Notify people",
-  "description": "Stores a notification in this environment and delivers it to every webhook of the environment (signed as Standard Webhooks says, retried with backoff until delivered or given up). list_notifications shows each delivery's status.",
+  "description": "Sends a notification to the environment's webhooks (signed, retried); list_notifications shows the deliveries.",
   "scope": "write",
   "annotations": {
-    "title": "Notify people",
     "readOnlyHint": false,
     "destructiveHint": false,
     "idempotentHint": false,
@@ -881,14 +1147,14 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "format": "uri",
         "maxLength": 2000,
         "pattern": "^https?://",
-        "description": "An http(s) link for the reader (a dashboard, a runbook)."
+        "description": "An http(s) link for the reader."
       },
       "idempotency_key": {
         "type": "string",
         "minLength": 1,
         "maxLength": 200,
         "pattern": "^[\\x21-\\x7e]+$",
-        "description": "Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."
+        "description": "Retries with the same key and input get the first result (24 h)."
       }
     },
     "additionalProperties": false
@@ -908,8 +1174,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "title": {
         "type": "string"
@@ -949,8 +1214,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "webhook_id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "status": {
               "type": "string",
@@ -983,6 +1247,41 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "title",
+        "body",
+        "severity"
+      ],
+      "properties": {
+        "title": {
+          "type": "string"
+        },
+        "body": {
+          "type": "string"
+        },
+        "severity": {
+          "type": "string",
+          "enum": [
+            "info",
+            "warning",
+            "critical"
+          ]
+        },
+        "link": {
+          "type": "string",
+          "format": "uri",
+          "description": "An http(s) link for the reader."
+        },
+        "idempotency_key": {
+          "type": "string",
+          "description": "Retries with the same key and input get the first result (24 h)."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/notifications",
@@ -992,10 +1291,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "explain_sql",
   "title": "Explain a query plan",
-  "description": "The plan of one read statement without running it (its operators and estimated rows), and a summary in words. With `analyze: true` the statement runs (same sandbox and timeout as query_lakehouse) and the plan carries actual times and row counts.",
+  "description": "The plan of one read statement without running it: operators, estimated rows and a summary. `analyze: true` runs it and adds actual times and rows.",
   "scope": "read",
   "annotations": {
-    "title": "Explain a query plan",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -1052,6 +1350,33 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "sql"
+      ],
+      "properties": {
+        "sql": {
+          "type": "string"
+        },
+        "connection": {
+          "type": "string",
+          "default": "lakehouse"
+        },
+        "analyze": {
+          "type": "boolean",
+          "default": false
+        },
+        "timeout_ms": {
+          "type": "integer",
+          "minimum": 100,
+          "maximum": 60000,
+          "default": 15000
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/lakehouse/explain",
@@ -1061,10 +1386,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_connection",
   "title": "Describe a connection",
-  "description": "The schemas, tables and columns (with types and comments) of a connection, and each table's row count. The built-in connections (DuckDB) have one schema, `main`: their tables are `lakehouse.main.<table>` and `sample.main.<table>`. With `table`, also a profile of that table: per column the fraction of nulls, an estimate of distinct values, and the smallest and largest values (from a scan on the built-in connections, from PostgreSQL's statistics on external ones).",
+  "description": "A connection's tables and columns with types, comments and row counts (built-in tables are `lakehouse.main.<t>`, `sample.main.<t>`). With `table`, a profile: per column null share, distinct values, min and max.",
   "scope": "read",
   "annotations": {
-    "title": "Describe a connection",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -1078,7 +1402,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "name": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "The connection, as list_connections names it.",
         "examples": [
           "sample"
         ]
@@ -1229,6 +1552,23 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "name"
+      ],
+      "properties": {
+        "name": {
+          "type": "string"
+        },
+        "table": {
+          "type": "string",
+          "description": "A table to profile."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/connections/{name}",
@@ -1238,10 +1578,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_doc",
   "title": "Read a documentation page",
-  "description": "Returns one documentation page as Markdown, by the slug that search_docs gave.",
+  "description": "One documentation page as Markdown, by the slug search_docs gave.",
   "scope": "read",
   "annotations": {
-    "title": "Read a documentation page",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -1257,7 +1596,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 200,
         "pattern": "^[a-z0-9]+(?:[-_/][a-z0-9]+)*$",
-        "description": "The page's slug, e.g. `getting-started` or `reference/tools`.",
+        "description": "E.g. `getting-started`.",
         "examples": [
           "reference/tools"
         ]
@@ -1291,6 +1630,20 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "slug"
+      ],
+      "properties": {
+        "slug": {
+          "type": "string",
+          "description": "E.g. `getting-started`."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/docs/{slug}",
@@ -1300,10 +1653,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_semantic_model",
   "title": "Describe a semantic model",
-  "description": "A semantic model in full: its base table and connection, joins, dimensions (name, type, SQL expression) and measures (aggregation, expression, filter). Dimension types decide which filter operators query_semantic_model accepts: string (eq, neq, in, not_in, contains, starts_with), number (eq, neq, gt, gte, lt, lte, between, in, not_in), time (eq, gt, gte, lt, lte, between; ISO-8601 values) and boolean (eq, neq); every type also takes is_null and is_not_null.",
+  "description": "A semantic model in full: table, joins, dimensions (type, SQL) and measures. Filter operators by dimension type: string eq neq in not_in contains starts_with; number eq neq gt gte lt lte between in not_in; time eq gt gte lt lte between; boolean eq neq; any is_null is_not_null.",
   "scope": "read",
   "annotations": {
-    "title": "Describe a semantic model",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -1316,8 +1668,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "properties": {
       "name": {
         "type": "string",
-        "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "The model, as list_semantic_models names it."
+        "pattern": "^[a-z][a-z0-9_]{0,62}$"
       }
     },
     "additionalProperties": false
@@ -1529,6 +1880,19 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "name"
+      ],
+      "properties": {
+        "name": {
+          "type": "string"
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/semantic-models/{name}",
@@ -1538,10 +1902,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_session_context",
   "title": "Describe this session",
-  "description": "Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, and how many connections, semantic models, insights, dashboards and memories the environment holds. Call it first to know what you can do; it changes nothing.",
+  "description": "Who and where you are: organization, environment, user or service account, client, scopes, protocol version, and how many connections, models and assets exist. Call it first.",
   "scope": "read",
   "annotations": {
-    "title": "Describe this session",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -1694,6 +2057,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {}
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/session",
@@ -1703,10 +2072,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "list_connections",
   "title": "List the connections",
-  "description": "The connections this environment can query: `lakehouse` (its own tables, where loads write), `sample` (generated product analytics: events, users, sessions, pageviews) and any external PostgreSQL databases an admin added. Pass a name to get_connection for its tables and columns.",
+  "description": "The connections you can query: `lakehouse` (this environment's tables), `sample` (demo product analytics) and external PostgreSQL databases. Their tables: get_connection.",
   "scope": "read",
   "annotations": {
-    "title": "List the connections",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -1753,6 +2121,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {}
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/connections",
@@ -1765,7 +2139,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   "description": "This environment's dashboards, newest first.",
   "scope": "read",
   "annotations": {
-    "title": "List dashboards",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -1785,7 +2158,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 500,
         "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "The `next_cursor` of the previous page, to continue a list."
+        "description": "`next_cursor` of the previous page."
       }
     },
     "additionalProperties": false
@@ -1814,14 +2187,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "version": {
               "type": "integer",
               "minimum": 1,
               "maximum": 2147483647,
-              "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+              "description": "The version you read (a stale one gets `conflict`)."
             },
             "title": {
               "type": "string"
@@ -1855,6 +2227,24 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 100,
+          "default": 20,
+          "description": "At most this many items."
+        },
+        "cursor": {
+          "type": "string",
+          "description": "`next_cursor` of the previous page."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/dashboards",
@@ -1864,10 +2254,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "list_discoveries",
   "title": "List discoveries",
-  "description": "This environment's discoveries, newest first, optionally only those of one status or severity.",
+  "description": "This environment's discoveries, newest first, optionally of one status or severity.",
   "scope": "read",
   "annotations": {
-    "title": "List discoveries",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -1903,7 +2292,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 500,
         "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "The `next_cursor` of the previous page, to continue a list."
+        "description": "`next_cursor` of the previous page."
       }
     },
     "additionalProperties": false
@@ -1933,14 +2322,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "version": {
               "type": "integer",
               "minimum": 1,
               "maximum": 2147483647,
-              "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+              "description": "The version you read (a stale one gets `conflict`)."
             },
             "title": {
               "type": "string"
@@ -1970,14 +2358,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "insight_id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "notification_id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "decided_by": {
               "type": "string"
@@ -2011,6 +2397,40 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {
+        "status": {
+          "type": "string",
+          "enum": [
+            "pending",
+            "approved",
+            "rejected"
+          ]
+        },
+        "severity": {
+          "type": "string",
+          "enum": [
+            "info",
+            "warning",
+            "critical"
+          ]
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 100,
+          "default": 20,
+          "description": "At most this many items."
+        },
+        "cursor": {
+          "type": "string",
+          "description": "`next_cursor` of the previous page."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/discoveries",
@@ -2020,10 +2440,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "list_events",
   "title": "List event names with counts",
-  "description": "The distinct event names of an events table (a table with `event` and `occurred_at` columns) with how many times each occurred in a period, most frequent first. Defaults: the `sample` connection's `events` table over the last 7 days.",
+  "description": "Event names of an events table (with `event` and `occurred_at`) and their counts in a period, most frequent first. Default: the `sample` events of the last 7 days.",
   "scope": "read",
   "annotations": {
-    "title": "List event names with counts",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -2044,12 +2463,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "from": {
         "type": "string",
         "format": "date-time",
-        "description": "Start of the period (inclusive); default 7 days before `to`."
+        "description": "Inclusive; default `to` − 7 days."
       },
       "to": {
         "type": "string",
         "format": "date-time",
-        "description": "End of the period (exclusive); default now."
+        "description": "Exclusive; default now."
       },
       "limit": {
         "type": "integer",
@@ -2102,6 +2521,37 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {
+        "connection": {
+          "type": "string",
+          "default": "sample"
+        },
+        "table": {
+          "type": "string",
+          "default": "events"
+        },
+        "from": {
+          "type": "string",
+          "format": "date-time",
+          "description": "Inclusive; default `to` − 7 days."
+        },
+        "to": {
+          "type": "string",
+          "format": "date-time",
+          "description": "Exclusive; default now."
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 1000,
+          "default": 100
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/events",
@@ -2111,10 +2561,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "list_insights",
   "title": "List insights",
-  "description": "This environment's insights, newest first, optionally only those whose title or description match `query` (full-text, read like a web search).",
+  "description": "This environment's insights, newest first; `query` searches titles and descriptions.",
   "scope": "read",
   "annotations": {
-    "title": "List insights",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -2139,7 +2588,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 500,
         "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "The `next_cursor` of the previous page, to continue a list."
+        "description": "`next_cursor` of the previous page."
       }
     },
     "additionalProperties": false
@@ -2171,14 +2620,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "version": {
               "type": "integer",
               "minimum": 1,
               "maximum": 2147483647,
-              "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+              "description": "The version you read (a stale one gets `conflict`)."
             },
             "title": {
               "type": "string"
@@ -2197,7 +2645,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "maxItems": 20,
               "items": {
                 "type": "object",
-                "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+                "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
                 "required": [
                   "name",
                   "type"
@@ -2230,8 +2678,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                       {
                         "type": "boolean"
                       }
-                    ],
-                    "description": "The value used when render_insight or a dashboard gives none."
+                    ]
                   },
                   "description": {
                     "type": "string",
@@ -2243,7 +2690,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             },
             "chart": {
               "type": "object",
-              "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+              "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
               "required": [
                 "kind"
               ],
@@ -2262,25 +2709,21 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "x": {
                   "type": "string",
                   "minLength": 1,
-                  "maxLength": 63,
-                  "description": "The column on the horizontal axis."
+                  "maxLength": 63
                 },
                 "y": {
                   "type": "string",
                   "minLength": 1,
-                  "maxLength": 63,
-                  "description": "The column on the vertical axis (a number)."
+                  "maxLength": 63
                 },
                 "series": {
                   "type": "string",
                   "minLength": 1,
-                  "maxLength": 63,
-                  "description": "A column whose values split the data into series (colors)."
+                  "maxLength": 63
                 },
                 "title": {
                   "type": "string",
-                  "maxLength": 200,
-                  "description": "A title drawn above the chart (default the insight's title)."
+                  "maxLength": 200
                 }
               },
               "allOf": [
@@ -2338,6 +2781,27 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {
+        "query": {
+          "type": "string"
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 100,
+          "default": 20,
+          "description": "At most this many items."
+        },
+        "cursor": {
+          "type": "string",
+          "description": "`next_cursor` of the previous page."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/insights",
@@ -2347,10 +2811,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "list_notifications",
   "title": "List notifications",
-  "description": "This environment's notifications, newest first, each with the delivery status of every webhook.",
+  "description": "This environment's notifications, newest first, with each webhook's delivery status.",
   "scope": "read",
   "annotations": {
-    "title": "List notifications",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -2378,7 +2841,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 500,
         "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "The `next_cursor` of the previous page, to continue a list."
+        "description": "`next_cursor` of the previous page."
       }
     },
     "additionalProperties": false
@@ -2406,8 +2869,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "title": {
               "type": "string"
@@ -2447,8 +2909,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   "webhook_id": {
                     "type": "string",
                     "format": "uuid",
-                    "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-                    "description": "The asset's id (a UUID), unique within its environment."
+                    "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
                   },
                   "status": {
                     "type": "string",
@@ -2489,6 +2950,32 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {
+        "severity": {
+          "type": "string",
+          "enum": [
+            "info",
+            "warning",
+            "critical"
+          ]
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 100,
+          "default": 20,
+          "description": "At most this many items."
+        },
+        "cursor": {
+          "type": "string",
+          "description": "`next_cursor` of the previous page."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/notifications",
@@ -2498,10 +2985,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "list_semantic_models",
   "title": "List the semantic models",
-  "description": "The semantic models of this environment: named dimensions and measures over a table of a connection, queried with query_semantic_model (no SQL needed, and the numbers mean the same for everyone). The built-in `product_events` and `product_users` models describe the `sample` data; admins add others with `admin semantic-model apply`. get_semantic_model gives a model's dimensions and measures in full.",
+  "description": "Semantic models: named dimensions and measures over a table, queried without SQL by query_semantic_model. `product_events` and `product_users` cover `sample`.",
   "scope": "read",
   "annotations": {
-    "title": "List the semantic models",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -2575,6 +3061,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {}
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/semantic-models",
@@ -2584,10 +3076,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "query_lakehouse",
   "title": "Run a read-only SQL query",
-  "description": "Runs one read-only SQL statement on a connection of this environment and returns its rows. The built-in connections run DuckDB SQL: `lakehouse` (this environment's tables) and `sample` (generated product analytics) are catalogs, `lakehouse.main.orders` and `sample.main.events`, that can be joined; bare names resolve in the connection's catalog first, then the other (`SELECT count(*) FROM events` works at once). External connections run PostgreSQL 17 SQL in a read-only transaction. At most `limit` rows and 1 MiB come back; when more exist, `truncated` is true and `next_offset` continues. Anything but one read statement is refused; the statement is cancelled after `timeout_ms`.",
+  "description": "Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`.",
   "scope": "read",
   "annotations": {
-    "title": "Run a read-only SQL query",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -2611,7 +3102,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
         "default": "lakehouse",
-        "description": "The connection to query (list_connections); `lakehouse` is the environment's own, `sample` the sample data.",
         "examples": [
           "sample"
         ]
@@ -2620,22 +3110,20 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "integer",
         "minimum": 1,
         "maximum": 10000,
-        "default": 1000,
-        "description": "At most this many rows."
+        "default": 100
       },
       "offset": {
         "type": "integer",
         "minimum": 0,
         "maximum": 1000000,
         "default": 0,
-        "description": "Skip this many rows first (use `next_offset` of a truncated answer)."
+        "description": "`next_offset` of a truncated answer."
       },
       "timeout_ms": {
         "type": "integer",
         "minimum": 100,
         "maximum": 60000,
-        "default": 15000,
-        "description": "Cancel the statement after this many milliseconds."
+        "default": 15000
       }
     },
     "additionalProperties": false
@@ -2697,6 +3185,100 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "sql"
+      ],
+      "properties": {
+        "sql": {
+          "type": "string",
+          "description": "One read statement."
+        },
+        "connection": {
+          "type": "string",
+          "default": "lakehouse"
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 10000,
+          "default": 100
+        },
+        "offset": {
+          "type": "integer",
+          "minimum": 0,
+          "maximum": 1000000,
+          "default": 0,
+          "description": "`next_offset` of a truncated answer."
+        },
+        "timeout_ms": {
+          "type": "integer",
+          "minimum": 100,
+          "maximum": 60000,
+          "default": 15000
+        }
+      }
+    },
+    "outputSchema": {
+      "type": "object",
+      "required": [
+        "columns",
+        "rows",
+        "row_count",
+        "truncated",
+        "elapsed_ms"
+      ],
+      "properties": {
+        "columns": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "name",
+              "type"
+            ],
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "type": {
+                "type": "string",
+                "description": "The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL)."
+              }
+            },
+            "additionalProperties": false
+          }
+        },
+        "rows": {
+          "type": "array",
+          "description": "Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text.",
+          "items": {
+            "type": "array"
+          }
+        },
+        "row_count": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "truncated": {
+          "type": "boolean",
+          "description": "More rows exist than were returned (row or byte cap)."
+        },
+        "next_offset": {
+          "type": "integer",
+          "minimum": 0,
+          "description": "The `offset` that continues a truncated answer."
+        },
+        "elapsed_ms": {
+          "type": "number",
+          "minimum": 0
+        }
+      },
+      "additionalProperties": false
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/lakehouse/query",
@@ -2706,10 +3288,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "query_semantic_model",
   "title": "Query a semantic model",
-  "description": "Aggregates a semantic model's measures by its dimensions, with typed filters, order and limit, and answers the rows with the SQL it ran. The SQL is generated from the model alone: dimension and measure names are looked up in it and every filter value is a bind parameter. Time dimensions can be truncated with `granularity` (`{\"name\": \"occurred_at\", \"granularity\": \"day\"}`). Filters on a measure apply after aggregation. Runs in the same read-only sandbox as query_lakehouse.",
+  "description": "Aggregates a model's measures by its dimensions, with typed filters, order and limit; returns the rows and the SQL it ran. Time dimensions take a `granularity`; filters on measures apply after aggregation.",
   "scope": "read",
   "annotations": {
-    "title": "Query a semantic model",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -2723,7 +3304,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "model": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "The model (list_semantic_models).",
         "examples": [
           "product_events"
         ]
@@ -2736,7 +3316,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "string",
           "pattern": "^[a-z][a-z0-9_]{0,62}$"
         },
-        "description": "Measures to compute, e.g. `[\"events\", \"users\"]`.",
         "examples": [
           [
             "events",
@@ -2747,7 +3326,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "dimensions": {
         "type": "array",
         "maxItems": 50,
-        "description": "Dimensions to group by, by name, or `{name, granularity}` for a time dimension.",
+        "description": "Names, or `{name, granularity}` for time.",
         "items": {
           "anyOf": [
             {
@@ -2799,7 +3378,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "field": {
               "type": "string",
               "pattern": "^[a-z][a-z0-9_]{0,62}$",
-              "description": "A dimension (filters rows) or a measure (filters groups)."
+              "description": "A dimension, or a measure (filters groups)."
             },
             "op": {
               "type": "string",
@@ -2820,7 +3399,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               ]
             },
             "value": {
-              "description": "The operand of eq, neq, gt, gte, lt, lte, contains and starts_with.",
+              "description": "The operand of one-value operators.",
               "anyOf": [
                 {
                   "type": "string",
@@ -2835,7 +3414,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               ]
             },
             "values": {
-              "description": "The operands of in and not_in (1 to 1,000), or of between (2).",
+              "description": "Operands of in, not_in, or between's two.",
               "type": "array",
               "minItems": 1,
               "maxItems": 1000,
@@ -2869,8 +3448,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "properties": {
             "field": {
               "type": "string",
-              "pattern": "^[a-z][a-z0-9_]{0,62}$",
-              "description": "A dimension or measure of the query."
+              "pattern": "^[a-z][a-z0-9_]{0,62}$"
             },
             "direction": {
               "type": "string",
@@ -2888,7 +3466,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "integer",
         "minimum": 1,
         "maximum": 10000,
-        "default": 1000
+        "default": 100
       },
       "timeout_ms": {
         "type": "integer",
@@ -2963,6 +3541,221 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "model"
+      ],
+      "properties": {
+        "model": {
+          "type": "string"
+        },
+        "measures": {
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "dimensions": {
+          "type": "array",
+          "description": "Names, or `{name, granularity}` for time.",
+          "items": {
+            "anyOf": [
+              {
+                "type": "string"
+              },
+              {
+                "type": "object",
+                "required": [
+                  "name"
+                ],
+                "properties": {
+                  "name": {
+                    "type": "string"
+                  },
+                  "granularity": {
+                    "type": "string",
+                    "enum": [
+                      "hour",
+                      "day",
+                      "week",
+                      "month",
+                      "quarter",
+                      "year"
+                    ]
+                  }
+                }
+              }
+            ]
+          }
+        },
+        "filters": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "field",
+              "op"
+            ],
+            "properties": {
+              "field": {
+                "type": "string",
+                "description": "A dimension, or a measure (filters groups)."
+              },
+              "op": {
+                "type": "string",
+                "enum": [
+                  "eq",
+                  "neq",
+                  "gt",
+                  "gte",
+                  "lt",
+                  "lte",
+                  "between",
+                  "in",
+                  "not_in",
+                  "contains",
+                  "starts_with",
+                  "is_null",
+                  "is_not_null"
+                ]
+              },
+              "value": {
+                "description": "The operand of one-value operators.",
+                "anyOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "number"
+                  },
+                  {
+                    "type": "boolean"
+                  }
+                ]
+              },
+              "values": {
+                "description": "Operands of in, not_in, or between's two.",
+                "type": "array",
+                "items": {
+                  "anyOf": [
+                    {
+                      "type": "string"
+                    },
+                    {
+                      "type": "number"
+                    },
+                    {
+                      "type": "boolean"
+                    }
+                  ]
+                }
+              }
+            }
+          }
+        },
+        "order": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "field"
+            ],
+            "properties": {
+              "field": {
+                "type": "string"
+              },
+              "direction": {
+                "type": "string",
+                "enum": [
+                  "asc",
+                  "desc"
+                ],
+                "default": "asc"
+              }
+            }
+          }
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 10000,
+          "default": 100
+        },
+        "timeout_ms": {
+          "type": "integer",
+          "minimum": 100,
+          "maximum": 60000,
+          "default": 15000
+        }
+      }
+    },
+    "outputSchema": {
+      "type": "object",
+      "required": [
+        "model",
+        "sql",
+        "parameters",
+        "columns",
+        "rows",
+        "row_count",
+        "truncated",
+        "elapsed_ms"
+      ],
+      "properties": {
+        "model": {
+          "type": "string"
+        },
+        "sql": {
+          "type": "string",
+          "description": "The statement that ran, with `$1`, `$2`… for the values in `parameters`."
+        },
+        "parameters": {
+          "type": "array",
+          "items": {}
+        },
+        "columns": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "name",
+              "type"
+            ],
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "type": {
+                "type": "string"
+              }
+            },
+            "additionalProperties": false
+          }
+        },
+        "rows": {
+          "type": "array",
+          "description": "Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.",
+          "items": {
+            "type": "array"
+          }
+        },
+        "row_count": {
+          "type": "integer",
+          "minimum": 0
+        },
+        "truncated": {
+          "type": "boolean"
+        },
+        "elapsed_ms": {
+          "type": "number",
+          "minimum": 0
+        }
+      },
+      "additionalProperties": false
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/semantic-models/query",
@@ -2972,10 +3765,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "render_insight",
   "title": "Run an insight and draw its chart",
-  "description": "Runs an insight's SQL in the sandbox (read-only, as this environment's role, parameters bound) and answers its rows and its chart drawn server-side as a PNG image (Vega-Lite → SVG → PNG). Over MCP the PNG is an `image/png` content item next to the JSON; over REST it is `image.data` (base64).",
+  "description": "Runs an insight with its parameters and returns its rows and its chart as a PNG (an image content item; over REST `image.data` in base64).",
   "scope": "read",
   "annotations": {
-    "title": "Run an insight and draw its chart",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -2989,12 +3781,11 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "parameters": {
         "type": "object",
-        "description": "Values of the insight's parameters by name (missing ones take their default).",
+        "description": "Parameter values by name (else their defaults).",
         "maxProperties": 20,
         "propertyNames": {
           "pattern": "^[a-z][a-z0-9_]{0,62}$"
@@ -3018,22 +3809,20 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "integer",
         "minimum": 200,
         "maximum": 2000,
-        "default": 800,
-        "description": "Width of the PNG in pixels."
+        "default": 800
       },
       "height": {
         "type": "integer",
         "minimum": 150,
         "maximum": 2000,
-        "default": 450,
-        "description": "Height of the PNG in pixels."
+        "default": 450
       },
       "limit": {
         "type": "integer",
         "minimum": 1,
         "maximum": 10000,
         "default": 1000,
-        "description": "At most this many rows are read and drawn."
+        "description": "Rows read and drawn."
       }
     },
     "additionalProperties": false
@@ -3057,14 +3846,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "id": {
             "type": "string",
             "format": "uuid",
-            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            "description": "The asset's id (a UUID), unique within its environment."
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
           },
           "version": {
             "type": "integer",
             "minimum": 1,
             "maximum": 2147483647,
-            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+            "description": "The version you read (a stale one gets `conflict`)."
           },
           "title": {
             "type": "string"
@@ -3154,6 +3942,56 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        },
+        "parameters": {
+          "type": "object",
+          "description": "Parameter values by name (else their defaults).",
+          "additionalProperties": {
+            "anyOf": [
+              {
+                "type": "string"
+              },
+              {
+                "type": "number"
+              },
+              {
+                "type": "boolean"
+              }
+            ]
+          }
+        },
+        "width": {
+          "type": "integer",
+          "minimum": 200,
+          "maximum": 2000,
+          "default": 800
+        },
+        "height": {
+          "type": "integer",
+          "minimum": 150,
+          "maximum": 2000,
+          "default": 450
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 10000,
+          "default": 1000,
+          "description": "Rows read and drawn."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/insights/{id}/render",
@@ -3163,10 +4001,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_docs",
   "title": "Search the documentation",
-  "description": "Full-text search over this server's documentation (guides and the tool reference). Returns the best matching pages first, each with a snippet in which matching words are marked **like this**. Read a whole page with get_doc.",
+  "description": "Searches this server's documentation (guides and tool reference), best pages first with snippets. Read a page with get_doc.",
   "scope": "read",
   "annotations": {
-    "title": "Search the documentation",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -3181,7 +4018,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "description": "Words to look for; quotes, `or` and `-word` work as in a web search.",
+        "description": "A question or words.",
         "examples": [
           "semantic model"
         ]
@@ -3190,8 +4027,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "integer",
         "minimum": 1,
         "maximum": 50,
-        "default": 10,
-        "description": "At most this many pages."
+        "default": 10
       }
     },
     "additionalProperties": false
@@ -3231,6 +4067,26 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "query"
+      ],
+      "properties": {
+        "query": {
+          "type": "string",
+          "description": "A question or words."
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 50,
+          "default": 10
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/docs/search",
@@ -3240,10 +4096,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_memories",
   "title": "Search memories",
-  "description": "Full-text search over this environment's memories, best first. Each match is scored score = ts_rank_cd(search, query, 32) × (0.1 + 0.9 × importance) × 0.5^(age_days / 30): PostgreSQL's cover-density rank normalised to 0–1 (tags weigh more than content), scaled by importance (an importance-0 memory keeps a tenth of its relevance) and halved for every 30 days of age. The query is read like a web search (quotes, `or`, `-word`).",
+  "description": "Searches this environment's memories, best first: text rank × importance, halved per 30 days of age. Quotes, `or` and `-word` work.",
   "scope": "read",
   "annotations": {
-    "title": "Search memories",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -3268,8 +4123,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "episodic",
           "semantic",
           "procedural"
-        ],
-        "description": "Only memories of this type."
+        ]
       },
       "tags": {
         "type": "array",
@@ -3278,7 +4132,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "string",
           "maxLength": 50
         },
-        "description": "Only memories carrying every one of these tags."
+        "description": "Only memories with all these tags."
       },
       "limit": {
         "type": "integer",
@@ -3320,8 +4174,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "id": {
                   "type": "string",
                   "format": "uuid",
-                  "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-                  "description": "The asset's id (a UUID), unique within its environment."
+                  "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
                 },
                 "content": {
                   "type": "string"
@@ -3370,6 +4223,40 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "query"
+      ],
+      "properties": {
+        "query": {
+          "type": "string"
+        },
+        "type": {
+          "type": "string",
+          "enum": [
+            "episodic",
+            "semantic",
+            "procedural"
+          ]
+        },
+        "tags": {
+          "type": "array",
+          "items": {
+            "type": "string"
+          },
+          "description": "Only memories with all these tags."
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 50,
+          "default": 10
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/memories/search",
@@ -3379,10 +4266,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "update_dashboard",
   "title": "Change a dashboard",
-  "description": "Changes the given fields of a dashboard; omitted fields keep their values. A given `widgets` list replaces the old one whole, and a given `variables` list likewise, in one transaction. `version` must be the version you read (view_dashboard): a stale one is refused with `conflict`.",
+  "description": "Changes the given fields of a dashboard; a given `widgets` or `variables` list replaces the old one. `version` is the one you read.",
   "scope": "write",
   "annotations": {
-    "title": "Change a dashboard",
     "readOnlyHint": false,
     "destructiveHint": false,
     "idempotentHint": false,
@@ -3398,14 +4284,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "version": {
         "type": "integer",
         "minimum": 1,
         "maximum": 2147483647,
-        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+        "description": "The version you read (a stale one gets `conflict`)."
       },
       "title": {
         "type": "string",
@@ -3421,7 +4306,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "maxItems": 50,
         "items": {
           "type": "object",
-          "description": "An insight of this environment placed on a 12-column grid (x + w ≤ 12).",
+          "description": "An insight on a 12-column grid (x + w ≤ 12).",
           "required": [
             "insight_id",
             "x",
@@ -3433,8 +4318,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "insight_id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "x": {
               "type": "integer",
@@ -3465,7 +4349,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "maxItems": 20,
         "items": {
           "type": "object",
-          "description": "A dashboard variable; widgets whose insight has a parameter of the same name receive its value.",
+          "description": "Given to the widgets' insight parameters of the same name.",
           "required": [
             "name"
           ],
@@ -3515,14 +4399,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "version": {
         "type": "integer",
         "minimum": 1,
         "maximum": 2147483647,
-        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+        "description": "The version you read (a stale one gets `conflict`)."
       },
       "title": {
         "type": "string"
@@ -3548,6 +4431,104 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id",
+        "version"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        },
+        "version": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 2147483647,
+          "description": "The version you read (a stale one gets `conflict`)."
+        },
+        "title": {
+          "type": "string"
+        },
+        "description": {
+          "type": "string"
+        },
+        "widgets": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "description": "An insight on a 12-column grid (x + w ≤ 12).",
+            "required": [
+              "insight_id",
+              "x",
+              "y",
+              "w",
+              "h"
+            ],
+            "properties": {
+              "insight_id": {
+                "type": "string",
+                "format": "uuid"
+              },
+              "x": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 11
+              },
+              "y": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": 1000
+              },
+              "w": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 12
+              },
+              "h": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 50
+              }
+            }
+          }
+        },
+        "variables": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "description": "Given to the widgets' insight parameters of the same name.",
+            "required": [
+              "name"
+            ],
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "label": {
+                "type": "string"
+              },
+              "default": {
+                "anyOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "number"
+                  },
+                  {
+                    "type": "boolean"
+                  }
+                ]
+              }
+            }
+          }
+        }
+      }
+    }
+  },
   "rest": {
     "method": "PATCH",
     "path": "/api/v1/dashboards/{id}",
@@ -3557,10 +4538,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "update_insight",
   "title": "Change an insight",
-  "description": "Changes the given fields of an insight; omitted fields keep their values. `version` must be the version you read (view_insight): a stale one is refused with `conflict`, so two concurrent edits cannot overwrite each other. A changed SQL, connection or parameter list is checked again as in create_insight.",
+  "description": "Changes the given fields of an insight; a new SQL, connection or parameter list is checked as in create_insight. `version` is the one you read.",
   "scope": "write",
   "annotations": {
-    "title": "Change an insight",
     "readOnlyHint": false,
     "destructiveHint": false,
     "idempotentHint": false,
@@ -3576,14 +4556,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "version": {
         "type": "integer",
         "minimum": 1,
         "maximum": 2147483647,
-        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+        "description": "The version you read (a stale one gets `conflict`)."
       },
       "title": {
         "type": "string",
@@ -3602,14 +4581,14 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "connection": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "The connection the SQL runs on (list_connections); `lakehouse` is the environment's own."
+        "description": "See list_connections."
       },
       "parameters": {
         "type": "array",
         "maxItems": 20,
         "items": {
           "type": "object",
-          "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+          "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
           "required": [
             "name",
             "type"
@@ -3642,8 +4621,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 {
                   "type": "boolean"
                 }
-              ],
-              "description": "The value used when render_insight or a dashboard gives none."
+              ]
             },
             "description": {
               "type": "string",
@@ -3655,7 +4633,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "chart": {
         "type": "object",
-        "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+        "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
         "required": [
           "kind"
         ],
@@ -3674,25 +4652,21 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "x": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "The column on the horizontal axis."
+            "maxLength": 63
           },
           "y": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "The column on the vertical axis (a number)."
+            "maxLength": 63
           },
           "series": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "A column whose values split the data into series (colors)."
+            "maxLength": 63
           },
           "title": {
             "type": "string",
-            "maxLength": 200,
-            "description": "A title drawn above the chart (default the insight's title)."
+            "maxLength": 200
           }
         },
         "allOf": [
@@ -3749,14 +4723,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "version": {
         "type": "integer",
         "minimum": 1,
         "maximum": 2147483647,
-        "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+        "description": "The version you read (a stale one gets `conflict`)."
       },
       "title": {
         "type": "string"
@@ -3775,7 +4748,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "maxItems": 20,
         "items": {
           "type": "object",
-          "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+          "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
           "required": [
             "name",
             "type"
@@ -3808,8 +4781,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 {
                   "type": "boolean"
                 }
-              ],
-              "description": "The value used when render_insight or a dashboard gives none."
+              ]
             },
             "description": {
               "type": "string",
@@ -3821,7 +4793,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "chart": {
         "type": "object",
-        "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+        "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
         "required": [
           "kind"
         ],
@@ -3840,25 +4812,21 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "x": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "The column on the horizontal axis."
+            "maxLength": 63
           },
           "y": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "The column on the vertical axis (a number)."
+            "maxLength": 63
           },
           "series": {
             "type": "string",
             "minLength": 1,
-            "maxLength": 63,
-            "description": "A column whose values split the data into series (colors)."
+            "maxLength": 63
           },
           "title": {
             "type": "string",
-            "maxLength": 200,
-            "description": "A title drawn above the chart (default the insight's title)."
+            "maxLength": 200
           }
         },
         "allOf": [
@@ -3908,6 +4876,115 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id",
+        "version"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        },
+        "version": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 2147483647,
+          "description": "The version you read (a stale one gets `conflict`)."
+        },
+        "title": {
+          "type": "string"
+        },
+        "description": {
+          "type": "string"
+        },
+        "sql": {
+          "type": "string"
+        },
+        "connection": {
+          "type": "string",
+          "description": "See list_connections."
+        },
+        "parameters": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
+            "required": [
+              "name",
+              "type"
+            ],
+            "properties": {
+              "name": {
+                "type": "string"
+              },
+              "type": {
+                "type": "string",
+                "enum": [
+                  "text",
+                  "integer",
+                  "number",
+                  "boolean",
+                  "date",
+                  "timestamp"
+                ]
+              },
+              "default": {
+                "anyOf": [
+                  {
+                    "type": "string"
+                  },
+                  {
+                    "type": "number"
+                  },
+                  {
+                    "type": "boolean"
+                  }
+                ]
+              },
+              "description": {
+                "type": "string"
+              }
+            }
+          }
+        },
+        "chart": {
+          "type": "object",
+          "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
+          "required": [
+            "kind"
+          ],
+          "properties": {
+            "kind": {
+              "type": "string",
+              "enum": [
+                "table",
+                "number",
+                "line",
+                "bar",
+                "area",
+                "scatter"
+              ]
+            },
+            "x": {
+              "type": "string"
+            },
+            "y": {
+              "type": "string"
+            },
+            "series": {
+              "type": "string"
+            },
+            "title": {
+              "type": "string"
+            }
+          }
+        }
+      }
+    }
+  },
   "rest": {
     "method": "PATCH",
     "path": "/api/v1/insights/{id}",
@@ -3917,10 +4994,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "validate_sql",
   "title": "Check SQL without running it",
-  "description": "Checks a statement the way query_lakehouse would, without running it: the connection's parser and binder (DuckDB for the built-in connections, PostgreSQL 17 for external ones): syntax errors, unknown tables, columns or functions and type errors, each with its position and a hint where the engine gives one; anything but one read statement is invalid.",
+  "description": "Checks one read statement as query_lakehouse would, without running it: syntax, unknown names, types; errors carry position and hint.",
   "scope": "read",
   "annotations": {
-    "title": "Check SQL without running it",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -3995,6 +5071,23 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "sql"
+      ],
+      "properties": {
+        "sql": {
+          "type": "string"
+        },
+        "connection": {
+          "type": "string",
+          "default": "lakehouse"
+        }
+      }
+    }
+  },
   "rest": {
     "method": "POST",
     "path": "/api/v1/lakehouse/validate",
@@ -4004,10 +5097,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "view_dashboard",
   "title": "View a dashboard",
-  "description": "One dashboard with its variables and its widgets, each with its insight's definition and, with `include_data`, the insight's current rows (run in the sandbox with the dashboard's variable values; a widget whose run fails carries `error` instead of `data`).",
+  "description": "One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`).",
   "scope": "read",
   "annotations": {
-    "title": "View a dashboard",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -4021,13 +5113,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       },
       "include_data": {
         "type": "boolean",
         "default": false,
-        "description": "Also run every widget's insight (at most 1,000 rows each)."
+        "description": "At most 1,000 rows per widget."
       }
     },
     "additionalProperties": false
@@ -4056,14 +5147,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "id": {
             "type": "string",
             "format": "uuid",
-            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            "description": "The asset's id (a UUID), unique within its environment."
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
           },
           "version": {
             "type": "integer",
             "minimum": 1,
             "maximum": 2147483647,
-            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+            "description": "The version you read (a stale one gets `conflict`)."
           },
           "title": {
             "type": "string"
@@ -4094,7 +5184,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "maxItems": 20,
         "items": {
           "type": "object",
-          "description": "A dashboard variable; widgets whose insight has a parameter of the same name receive its value.",
+          "description": "Given to the widgets' insight parameters of the same name.",
           "required": [
             "name"
           ],
@@ -4141,8 +5231,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "insight_id": {
               "type": "string",
               "format": "uuid",
-              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-              "description": "The asset's id (a UUID), unique within its environment."
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
             },
             "x": {
               "type": "integer"
@@ -4175,14 +5264,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "id": {
                   "type": "string",
                   "format": "uuid",
-                  "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-                  "description": "The asset's id (a UUID), unique within its environment."
+                  "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
                 },
                 "version": {
                   "type": "integer",
                   "minimum": 1,
                   "maximum": 2147483647,
-                  "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+                  "description": "The version you read (a stale one gets `conflict`)."
                 },
                 "title": {
                   "type": "string"
@@ -4201,7 +5289,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   "maxItems": 20,
                   "items": {
                     "type": "object",
-                    "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+                    "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
                     "required": [
                       "name",
                       "type"
@@ -4234,8 +5322,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                           {
                             "type": "boolean"
                           }
-                        ],
-                        "description": "The value used when render_insight or a dashboard gives none."
+                        ]
                       },
                       "description": {
                         "type": "string",
@@ -4247,7 +5334,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 },
                 "chart": {
                   "type": "object",
-                  "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+                  "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
                   "required": [
                     "kind"
                   ],
@@ -4266,25 +5353,21 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                     "x": {
                       "type": "string",
                       "minLength": 1,
-                      "maxLength": 63,
-                      "description": "The column on the horizontal axis."
+                      "maxLength": 63
                     },
                     "y": {
                       "type": "string",
                       "minLength": 1,
-                      "maxLength": 63,
-                      "description": "The column on the vertical axis (a number)."
+                      "maxLength": 63
                     },
                     "series": {
                       "type": "string",
                       "minLength": 1,
-                      "maxLength": 63,
-                      "description": "A column whose values split the data into series (colors)."
+                      "maxLength": 63
                     },
                     "title": {
                       "type": "string",
-                      "maxLength": 200,
-                      "description": "A title drawn above the chart (default the insight's title)."
+                      "maxLength": 200
                     }
                   },
                   "allOf": [
@@ -4406,6 +5489,25 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        },
+        "include_data": {
+          "type": "boolean",
+          "default": false,
+          "description": "At most 1,000 rows per widget."
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/dashboards/{id}",
@@ -4415,10 +5517,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "view_discovery",
   "title": "View a discovery",
-  "description": "One discovery of this environment with its evidence, status and, when it has one, its insight.",
+  "description": "One discovery with its evidence, status and insight.",
   "scope": "read",
   "annotations": {
-    "title": "View a discovery",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -4432,8 +5533,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       }
     },
     "additionalProperties": false
@@ -4461,14 +5561,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "id": {
             "type": "string",
             "format": "uuid",
-            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            "description": "The asset's id (a UUID), unique within its environment."
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
           },
           "version": {
             "type": "integer",
             "minimum": 1,
             "maximum": 2147483647,
-            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+            "description": "The version you read (a stale one gets `conflict`)."
           },
           "title": {
             "type": "string"
@@ -4498,14 +5597,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "insight_id": {
             "type": "string",
             "format": "uuid",
-            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            "description": "The asset's id (a UUID), unique within its environment."
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
           },
           "notification_id": {
             "type": "string",
             "format": "uuid",
-            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            "description": "The asset's id (a UUID), unique within its environment."
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
           },
           "decided_by": {
             "type": "string"
@@ -4550,14 +5647,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "id": {
             "type": "string",
             "format": "uuid",
-            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            "description": "The asset's id (a UUID), unique within its environment."
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
           },
           "version": {
             "type": "integer",
             "minimum": 1,
             "maximum": 2147483647,
-            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+            "description": "The version you read (a stale one gets `conflict`)."
           },
           "title": {
             "type": "string"
@@ -4576,7 +5672,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "maxItems": 20,
             "items": {
               "type": "object",
-              "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+              "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
               "required": [
                 "name",
                 "type"
@@ -4609,8 +5705,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                     {
                       "type": "boolean"
                     }
-                  ],
-                  "description": "The value used when render_insight or a dashboard gives none."
+                  ]
                 },
                 "description": {
                   "type": "string",
@@ -4622,7 +5717,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           },
           "chart": {
             "type": "object",
-            "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+            "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
             "required": [
               "kind"
             ],
@@ -4641,25 +5736,21 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "x": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": 63,
-                "description": "The column on the horizontal axis."
+                "maxLength": 63
               },
               "y": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": 63,
-                "description": "The column on the vertical axis (a number)."
+                "maxLength": 63
               },
               "series": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": 63,
-                "description": "A column whose values split the data into series (colors)."
+                "maxLength": 63
               },
               "title": {
                 "type": "string",
-                "maxLength": 200,
-                "description": "A title drawn above the chart (default the insight's title)."
+                "maxLength": 200
               }
             },
             "allOf": [
@@ -4712,6 +5803,20 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     },
     "additionalProperties": false
   },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        }
+      }
+    }
+  },
   "rest": {
     "method": "GET",
     "path": "/api/v1/discoveries/{id}",
@@ -4721,10 +5826,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "view_insight",
   "title": "View an insight",
-  "description": "One insight of this environment with its SQL, parameters, chart spec and version.",
+  "description": "One insight: its SQL, parameters, chart and version.",
   "scope": "read",
   "annotations": {
-    "title": "View an insight",
     "readOnlyHint": true,
     "idempotentHint": true,
     "openWorldHint": false
@@ -4738,8 +5842,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "id": {
         "type": "string",
         "format": "uuid",
-        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-        "description": "The asset's id (a UUID), unique within its environment."
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
       }
     },
     "additionalProperties": false
@@ -4769,14 +5872,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "id": {
             "type": "string",
             "format": "uuid",
-            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
-            "description": "The asset's id (a UUID), unique within its environment."
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
           },
           "version": {
             "type": "integer",
             "minimum": 1,
             "maximum": 2147483647,
-            "description": "The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."
+            "description": "The version you read (a stale one gets `conflict`)."
           },
           "title": {
             "type": "string"
@@ -4795,7 +5897,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "maxItems": 20,
             "items": {
               "type": "object",
-              "description": "A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.",
+              "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
               "required": [
                 "name",
                 "type"
@@ -4828,8 +5930,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                     {
                       "type": "boolean"
                     }
-                  ],
-                  "description": "The value used when render_insight or a dashboard gives none."
+                  ]
                 },
                 "description": {
                   "type": "string",
@@ -4841,7 +5942,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           },
           "chart": {
             "type": "object",
-            "description": "How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.",
+            "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
             "required": [
               "kind"
             ],
@@ -4860,25 +5961,21 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "x": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": 63,
-                "description": "The column on the horizontal axis."
+                "maxLength": 63
               },
               "y": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": 63,
-                "description": "The column on the vertical axis (a number)."
+                "maxLength": 63
               },
               "series": {
                 "type": "string",
                 "minLength": 1,
-                "maxLength": 63,
-                "description": "A column whose values split the data into series (colors)."
+                "maxLength": 63
               },
               "title": {
                 "type": "string",
-                "maxLength": 200,
-                "description": "A title drawn above the chart (default the insight's title)."
+                "maxLength": 200
               }
             },
             "allOf": [
@@ -4930,6 +6027,20 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       }
     },
     "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        }
+      }
+    }
   },
   "rest": {
     "method": "GET",

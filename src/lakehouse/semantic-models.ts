@@ -400,7 +400,7 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
       `${join.type === 'inner' ? 'JOIN' : 'LEFT JOIN'} ${table(join.schema, join.table)} AS ${quoteIdent(join.name)} ON ${quoteIdent(base)}.${quoteIdent(join.base_column)} = ${quoteIdent(join.name)}.${quoteIdent(join.column)}`,
     );
   }
-  const limit = query.limit ?? 1000;
+  const limit = query.limit ?? 100;
   const parts = [
     `SELECT ${select.join(', ')}`,
     ...from,

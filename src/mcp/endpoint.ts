@@ -46,6 +46,7 @@ import {
   resultWithRawJson,
   serialize,
 } from './protocol.js';
+import { resultText } from './result-text.js';
 import { ResponseChannel } from './response-channel.js';
 import { ToolCatalogue } from './tool-catalogue.js';
 
@@ -296,11 +297,11 @@ async function callTool(
       },
     });
     if (outcome.ok) {
-      const text = JSON.stringify(outcome.output);
-      // The same JSON twice, serialized once: as structuredContent and as a text item for older clients.
+      // The JSON for clients (structuredContent), a compact rendering of it for the model (the text item).
       // Content items a tool added (an image) follow the text item.
       const extra = outcome.content.map((item) => `,${JSON.stringify(item)}`).join('');
-      const fields = `"content":[{"type":"text","text":${JSON.stringify(text)}}${extra}],"structuredContent":${text}`;
+      const text = JSON.stringify(resultText(outcome.output));
+      const fields = `"content":[{"type":"text","text":${text}}${extra}],"structuredContent":${JSON.stringify(outcome.output)}`;
       return resultWithRawJson(request.id, modern ? `{"resultType":"complete",${fields},"_meta":${SERVER_INFO_META}}` : `{${fields}}`);
     }
     const { error } = outcome;

@@ -1,12 +1,19 @@
 import type { ToolDefinition } from '../generated/tools.js';
 import type { Scope } from '../oauth/principal.js';
 
+/**
+ * What the default catalogue may cost a client's context (bytes, KB = 1,000): every tool's description plus its
+ * served input schema, and the whole `tools/list` result for a token with every scope. Tools added later fit
+ * inside these or go into a group a client opts into; raising a limit needs a stated reason.
+ */
+export const CATALOGUE_LIMITS = { descriptionsAndInputSchemasBytes: 20_000, toolsListBytes: 40_000 } as const;
+
 const ALL_SCOPES: readonly Scope[] = ['read', 'write'];
 const scopeKey = (scopes: ReadonlySet<Scope>) => ALL_SCOPES.filter((s) => scopes.has(s)).join(' ');
 
-/** A tool as `tools/list` serves it: our internal `scope` and `rest` keys are not part of MCP. */
-function served({ name, title, description, inputSchema, outputSchema, annotations }: ToolDefinition) {
-  return { name, title, description, inputSchema, outputSchema, annotations };
+/** A tool as `tools/list` serves it: its served schemas; our internal `scope` and `rest` keys are not part of MCP. */
+function served({ name, title, description, served: schemas, annotations }: ToolDefinition) {
+  return { name, title, description, ...schemas, annotations };
 }
 
 /** What a modern (2026-07-28) `tools/list` result adds: how long to cache it, and who answered. */

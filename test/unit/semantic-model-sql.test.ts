@@ -53,7 +53,7 @@ describe('semantic model query → SQL', () => {
     {
       name: 'one count: biggest first, one row more than the default limit',
       input: { model: 'orders', measures: ['orders'] },
-      expected: { sql: ['SELECT count(*) AS "orders"', ...FROM, 'ORDER BY "orders" DESC', 'LIMIT $1::integer'], values: [1001] },
+      expected: { sql: ['SELECT count(*) AS "orders"', ...FROM, 'ORDER BY "orders" DESC', 'LIMIT $1::integer'], values: [101] },
     },
     {
       name: 'dimensions group, a granularity truncates, measures aggregate with their filter',
@@ -77,7 +77,7 @@ describe('semantic model query → SQL', () => {
     {
       name: 'dimensions only: ordered by the dimensions',
       input: { model: 'orders', dimensions: ['status'] },
-      expected: { sql: ['SELECT (o.status) AS "status"', ...FROM, 'GROUP BY 1', 'ORDER BY 1', 'LIMIT $1::integer'], values: [1001] },
+      expected: { sql: ['SELECT (o.status) AS "status"', ...FROM, 'GROUP BY 1', 'ORDER BY 1', 'LIMIT $1::integer'], values: [101] },
     },
     {
       name: 'an explicit order, ascending by default',
@@ -95,7 +95,7 @@ describe('semantic model query → SQL', () => {
           'ORDER BY "status" DESC, "orders" ASC',
           'LIMIT $1::integer',
         ],
-        values: [1001],
+        values: [101],
       },
     },
     {
@@ -116,7 +116,7 @@ describe('semantic model query → SQL', () => {
           'ORDER BY "orders" DESC',
           'LIMIT $9::integer',
         ],
-        values: ['new', 'paid', 1, 2, '2024-01-01', true, 3, 0, 1001],
+        values: ['new', 'paid', 1, 2, '2024-01-01', true, 3, 0, 101],
       },
     },
     {
@@ -135,7 +135,7 @@ describe('semantic model query → SQL', () => {
           'ORDER BY "orders" DESC',
           'LIMIT $3::integer',
         ],
-        values: ['ai', 'p', 1001],
+        values: ['ai', 'p', 101],
       },
     },
     {
@@ -152,7 +152,7 @@ describe('semantic model query → SQL', () => {
           'ORDER BY "orders" DESC',
           'LIMIT $3::integer',
         ],
-        values: [100, 5, 1001],
+        values: [100, 5, 101],
       },
     },
     {
@@ -160,7 +160,7 @@ describe('semantic model query → SQL', () => {
       input: filtered([{ field: 'status', op: 'eq', value: "x'; DROP TABLE t; --" }]),
       expected: {
         sql: ['SELECT count(*) AS "orders"', ...FROM, 'WHERE (o.status) = $1::text', 'ORDER BY "orders" DESC', 'LIMIT $2::integer'],
-        values: ["x'; DROP TABLE t; --", 1001],
+        values: ["x'; DROP TABLE t; --", 101],
       },
     },
     {
@@ -174,7 +174,7 @@ describe('semantic model query → SQL', () => {
           'ORDER BY "orders" DESC',
           'LIMIT $2::integer',
         ],
-        values: ['2024-01-01 10:00:00.123456+02:00', 1001],
+        values: ['2024-01-01 10:00:00.123456+02:00', 101],
       },
     },
   ];

@@ -24,6 +24,7 @@ const chatty: ToolDefinition = {
   annotations: { readOnlyHint: true },
   inputSchema: { type: 'object', properties: {} },
   outputSchema: { type: 'object' },
+  served: { inputSchema: { type: 'object', properties: {} } },
   rest: { method: 'GET', path: '/api/v1/chatty', operationId: 'chatty' },
 };
 const tools: ToolRegistry = {

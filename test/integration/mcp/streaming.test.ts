@@ -22,6 +22,7 @@ const definition = (name: string): ToolDefinition => ({
   annotations: { readOnlyHint: true },
   inputSchema: { type: 'object', properties: { key: { type: 'string' } } },
   outputSchema: { type: 'object' },
+  served: { inputSchema: { type: 'object', properties: { key: { type: 'string' } } } },
   rest: { method: 'GET', path: `/api/v1/${name}`, operationId: name },
 });
 

@@ -6,6 +6,7 @@ import { addMember, createUser } from '../../../src/db/directory.js';
 import type { ToolIO, ToolName } from '../../../src/generated/handlers.js';
 import { toolValidators } from '../../../src/generated/tool-validators.js';
 import { toolCatalogue, type ToolDefinition } from '../../../src/generated/tools.js';
+import { resultText } from '../../../src/mcp/result-text.js';
 import { generatedTools, type ToolRegistry } from '../../../src/operations/tool-registry.js';
 import { connectClient, postMcp, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 import { PASSWORD, userTokens } from '../../helpers/oauth.js';
@@ -22,6 +23,7 @@ const explodingTool: ToolDefinition = {
   annotations: { readOnlyHint: true },
   inputSchema: { type: 'object', properties: {}, additionalProperties: false },
   outputSchema: { type: 'object' },
+  served: { inputSchema: { type: 'object', properties: {} } },
   rest: { method: 'GET', path: '/api/v1/explode', operationId: 'explode' },
 };
 const tools: ToolRegistry = {
@@ -49,14 +51,14 @@ after(async () => {
   await server?.close();
 });
 
-/** Checks the invariant of every successful call: structuredContent matches the output schema, and the text item is the same JSON. */
+/** Checks the invariant of every successful call: structuredContent matches the output schema, and the text item renders it. */
 function structured<N extends ToolName>(name: N, result: CallToolResult): ToolIO[N]['output'] {
   assert.notEqual(result.isError, true, JSON.stringify(result.content));
   const validate = toolValidators[name].output;
   assert.ok(validate(result.structuredContent), `${name} output breaks its schema: ${JSON.stringify(validate.errors)}`);
   const text = result.content.find((c) => c.type === 'text');
   assert.ok(text && text.type === 'text');
-  assert.deepEqual(JSON.parse(text.text), result.structuredContent);
+  assert.equal(text.text, resultText(result.structuredContent));
   return result.structuredContent;
 }
 
@@ -88,12 +90,18 @@ describe('MCP tools: the catalogue', () => {
     for (const tool of listed) {
       assert.ok(!('scope' in tool) && !('rest' in tool), `${tool.name} leaks internal keys`);
       assert.equal(tool.inputSchema.type, 'object');
-      assert.equal(tool.outputSchema?.type, 'object');
       assert.ok(tool.description);
     }
+    // Output schemas only where clients gain from them: the tabular results.
+    assert.deepEqual(
+      listed
+        .filter((t) => t.outputSchema)
+        .map((t) => t.name)
+        .sort(),
+      ['query_lakehouse', 'query_semantic_model'],
+    );
     const session = listed.find((t) => t.name === 'get_session_context');
     assert.deepEqual(session?.annotations, {
-      title: 'Describe this session',
       readOnlyHint: true,
       idempotentHint: true,
       openWorldHint: false,

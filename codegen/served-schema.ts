@@ -1,0 +1,45 @@
+import { isObject, type Json, type JsonObject } from './specs.js';
+
+/**
+ * Keywords a model does not need to call a tool well: size limits, identifier patterns, examples,
+ * conditional requirements and `additionalProperties: false`. The server still validates every call against the whole schema (and its error
+ * names the broken rule); what `tools/list` serves goes into the model's context on every turn, so it carries
+ * only names, types, enums, defaults, numeric bounds and descriptions.
+ */
+const VALIDATION_ONLY = new Set([
+  'minLength',
+  'maxLength',
+  'pattern',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'minProperties',
+  'maxProperties',
+  'propertyNames',
+  'examples',
+  'allOf',
+  'if',
+  'then',
+  'else',
+  '$comment',
+]);
+
+/** A schema as `tools/list` serves it: `schema` without the keywords above, at every depth. */
+export function servedSchema(schema: JsonObject): JsonObject {
+  return slim(schema) as JsonObject;
+}
+
+function slim(node: Json): Json {
+  if (Array.isArray(node)) return node.map(slim);
+  if (!isObject(node)) return node;
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(node)) {
+    // `properties` maps names to schemas: a property named like a keyword (`pattern`) is kept.
+    if (key === 'properties' && isObject(value)) {
+      out[key] = Object.fromEntries(Object.entries(value).map(([name, schema]) => [name, slim(schema)]));
+    } else if (!VALIDATION_ONLY.has(key) && !(key === 'additionalProperties' && value === false)) {
+      out[key] = slim(value);
+    }
+  }
+  return out;
+}
