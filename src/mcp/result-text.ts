@@ -20,7 +20,7 @@ const utf8Bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 export function resultText(output: unknown, limitBytes = TEXT_LIMIT_BYTES): string {
   const text = new BoundedText(limitBytes);
-  if (isRecord(output)) renderRecord(text, output as Record_, '');
+  if (isRecord(output)) renderRecord(text, output, '');
   else text.line(isScalar(output) ? scalarText(output as Json) : JSON.stringify(output));
   return text.toString();
 }
@@ -149,7 +149,7 @@ function writeCsvLines(text: BoundedText, lines: string[], indent: string) {
 function scalarText(value: Json): string {
   if (value === null) return 'null';
   if (typeof value === 'string') return value === '' ? '""' : value.replace(/\n/g, '\\n');
-  return String(value);
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 /** CSV per RFC 4180; null is an empty field, the empty string `""`; nested values as JSON. */
