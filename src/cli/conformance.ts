@@ -344,7 +344,8 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
     for (const tool of listed) {
       const spec = toolCatalogue.find((t) => t.name === tool.name);
       if (!spec) problems.push(`${tool.name} is not in this contract`);
-      else if (!isDeepStrictEqual(tool.inputSchema, spec.served.inputSchema)) problems.push(`${tool.name}: inputSchema differs from the contract`);
+      else if (!isDeepStrictEqual(tool.inputSchema, spec.served.inputSchema))
+        problems.push(`${tool.name}: inputSchema differs from the contract`);
       else if (!isDeepStrictEqual(tool.outputSchema, spec.served.outputSchema))
         problems.push(`${tool.name}: outputSchema differs from the contract`);
     }
