@@ -647,7 +647,7 @@ export type paths = {
         };
         /**
          * Describe this session
-         * @description Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, and how many connections, semantic models, insights, dashboards and memories the environment holds. Call it first to know what you can do; it changes nothing.
+         * @description Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, how many connections, semantic models, insights, dashboards and memories the environment holds, the current time in its time zone and each time-stamped table's time range. Call it first to know what you can do; it changes nothing.
          *
          *     The REST mirror of the MCP tool `get_session_context` (scope `read`).
          */
@@ -1276,6 +1276,8 @@ export type components = {
                 memories: number;
                 semantic_models: number;
             };
+            /** @description The current time in that zone, ISO 8601 with its offset. */
+            now: string;
             organization: {
                 /** Format: uuid */
                 id: string;
@@ -1294,6 +1296,16 @@ export type components = {
                 /** @description The user's email address or the service account's name. */
                 name: string;
             };
+            /** @description First and last time (in that zone) of each table with a time column. */
+            time_ranges: {
+                column: string;
+                connection: string;
+                max: string | null;
+                min: string | null;
+                table: string;
+            }[];
+            /** @description The environment's IANA time zone; `during` filters resolve in it. */
+            time_zone: string;
         };
         Health: {
             /** @enum {string} */
@@ -1549,9 +1561,12 @@ export type components = {
             filters?: {
                 /** @description A dimension (filters rows) or a measure (filters groups). */
                 field: string;
-                /** @enum {string} */
-                op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null";
-                /** @description The operand of eq, neq, gt, gte, lt, lte, contains and starts_with. */
+                /**
+                 * @description `during` (time dimensions): value is `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` (to now; m = months) or `YYYY-MM-DD`, in the environment's time zone; weeks start Monday.
+                 * @enum {string}
+                 */
+                op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null" | "during";
+                /** @description The operand of eq, neq, gt, gte, lt, lte, contains, starts_with and during. */
                 value?: string | number | boolean;
                 /** @description The operands of in and not_in (1 to 1,000), or of between (2). */
                 values?: (string | number | boolean)[];
@@ -1596,6 +1611,15 @@ export type components = {
             rows: unknown[][];
             /** @description The statement that ran, with `$1`, `$2`… for the values in `parameters`. */
             sql: string;
+            /** @description Each `during` filter as the absolute half-open range [from, to) it ran with. */
+            time_ranges?: {
+                during: string;
+                field: string;
+                from: string;
+                to: string;
+            }[];
+            /** @description The environment's time zone, with `during` filters. */
+            time_zone?: string;
             truncated: boolean;
         };
         RenderInsightOutput: {

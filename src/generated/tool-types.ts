@@ -377,9 +377,12 @@ export type QuerySemanticModelInput = {
     filters?: {
         /** @description A dimension (filters rows) or a measure (filters groups). */
         field: string;
-        /** @enum {string} */
-        op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null";
-        /** @description The operand of eq, neq, gt, gte, lt, lte, contains and starts_with. */
+        /**
+         * @description `during` (time dimensions): value is `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` (to now; m = months) or `YYYY-MM-DD`, in the environment's time zone; weeks start Monday.
+         * @enum {string}
+         */
+        op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null" | "during";
+        /** @description The operand of eq, neq, gt, gte, lt, lte, contains, starts_with and during. */
         value?: string | number | boolean;
         /** @description The operands of in and not_in (1 to 1,000), or of between (2). */
         values?: (string | number | boolean)[];

@@ -1538,7 +1538,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_session_context",
   "title": "Describe this session",
-  "description": "Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, and how many connections, semantic models, insights, dashboards and memories the environment holds. Call it first to know what you can do; it changes nothing.",
+  "description": "Who and where this session is: the organization and environment every call runs in, the user or service account the token speaks for, the client it was issued to, the granted scopes, the MCP protocol version in use, how many connections, semantic models, insights, dashboards and memories the environment holds, the current time in its time zone and each time-stamped table's time range. Call it first to know what you can do; it changes nothing.",
   "scope": "read",
   "annotations": {
     "title": "Describe this session",
@@ -1559,7 +1559,10 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "subject",
       "client",
       "scopes",
-      "holds"
+      "holds",
+      "time_zone",
+      "now",
+      "time_ranges"
     ],
     "properties": {
       "organization": {
@@ -1690,6 +1693,52 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           }
         },
         "additionalProperties": false
+      },
+      "time_zone": {
+        "type": "string",
+        "description": "The environment's IANA time zone; `during` filters resolve in it."
+      },
+      "now": {
+        "type": "string",
+        "description": "The current time in that zone, ISO 8601 with its offset."
+      },
+      "time_ranges": {
+        "type": "array",
+        "description": "First and last time (in that zone) of each table with a time column.",
+        "items": {
+          "type": "object",
+          "required": [
+            "connection",
+            "table",
+            "column",
+            "min",
+            "max"
+          ],
+          "properties": {
+            "connection": {
+              "type": "string"
+            },
+            "table": {
+              "type": "string"
+            },
+            "column": {
+              "type": "string"
+            },
+            "min": {
+              "type": [
+                "string",
+                "null"
+              ]
+            },
+            "max": {
+              "type": [
+                "string",
+                "null"
+              ]
+            }
+          },
+          "additionalProperties": false
+        }
       }
     },
     "additionalProperties": false
@@ -2816,11 +2865,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "contains",
                 "starts_with",
                 "is_null",
-                "is_not_null"
-              ]
+                "is_not_null",
+                "during"
+              ],
+              "description": "`during` (time dimensions): value is `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` (to now; m = months) or `YYYY-MM-DD`, in the environment's time zone; weeks start Monday."
             },
             "value": {
-              "description": "The operand of eq, neq, gt, gte, lt, lte, contains and starts_with.",
+              "description": "The operand of eq, neq, gt, gte, lt, lte, contains, starts_with and during.",
               "anyOf": [
                 {
                   "type": "string",
@@ -2959,6 +3010,38 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "elapsed_ms": {
         "type": "number",
         "minimum": 0
+      },
+      "time_zone": {
+        "type": "string",
+        "description": "The environment's time zone, with `during` filters."
+      },
+      "time_ranges": {
+        "type": "array",
+        "description": "Each `during` filter as the absolute half-open range [from, to) it ran with.",
+        "items": {
+          "type": "object",
+          "required": [
+            "field",
+            "during",
+            "from",
+            "to"
+          ],
+          "properties": {
+            "field": {
+              "type": "string"
+            },
+            "during": {
+              "type": "string"
+            },
+            "from": {
+              "type": "string"
+            },
+            "to": {
+              "type": "string"
+            }
+          },
+          "additionalProperties": false
+        }
       }
     },
     "additionalProperties": false
