@@ -3,7 +3,7 @@ import { DirectoryError } from './errors.js';
 import { checkEmail, checkSlug, formatEnvironmentRef, parseRole, type EnvironmentRef } from './names.js';
 import { hashPassword, passwordWeakness } from './passwords.js';
 import type { Database, Role } from './schema.js';
-import { checkTimeZone, DEFAULT_TIME_ZONE } from '../time/time-zone.js';
+import { checkTimeZone as checkZone, DEFAULT_TIME_ZONE, InvalidTimeZone } from '../time/time-zone.js';
 
 // Organizations, environments, users and memberships: the writes behind `admin org|env|user|member` (and later
 // the server). Each validates first, then writes in one transaction; "already exists" is detected by the insert
@@ -172,6 +172,15 @@ export async function findEnvironment(db: Kysely<Database>, ref: EnvironmentRef)
     .executeTakeFirst();
   if (!row) throw unknownEnvironment(ref);
   return row;
+}
+
+function checkTimeZone(name: string): string {
+  try {
+    return checkZone(name);
+  } catch (error) {
+    if (error instanceof InvalidTimeZone) throw new DirectoryError('invalid_time_zone', error.message);
+    throw error;
+  }
 }
 
 function unknownEnvironment(ref: EnvironmentRef): DirectoryError {

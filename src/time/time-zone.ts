@@ -1,5 +1,3 @@
-import { DirectoryError } from '../db/errors.js';
-
 // Wall-clock arithmetic in an IANA time zone with nothing but Intl: an instant's local date and time, and the
 // instant of a local date and time (DST gaps and overlaps resolved as below). Environments keep their zone in
 // `environments.time_zone`; relative time filters and get_session_context's `now` are computed in it.
@@ -10,15 +8,20 @@ const HOW_TO_FIND =
   'use an IANA time zone name such as UTC, Europe/Berlin or America/New_York ' +
   "(the full list: `node -p \"Intl.supportedValuesOf('timeZone').join('\\n')\"`)";
 
+/** A name that is no IANA time zone of this runtime; the message says how to find valid ones. */
+export class InvalidTimeZone extends Error {
+  override name = 'InvalidTimeZone';
+}
+
 /** The zone's canonical spelling (`europe/berlin` → `Europe/Berlin`), or an error saying how to find a valid one. */
 export function checkTimeZone(name: string): string {
   if (name.length === 0 || name.length > 64 || !/^[A-Za-z0-9_+\-/]+$/.test(name)) {
-    throw new DirectoryError('invalid_time_zone', `invalid time zone ${JSON.stringify(name)}: ${HOW_TO_FIND}`);
+    throw new InvalidTimeZone(`invalid time zone ${JSON.stringify(name)}: ${HOW_TO_FIND}`);
   }
   try {
     return new Intl.DateTimeFormat('en-US', { timeZone: name }).resolvedOptions().timeZone;
   } catch {
-    throw new DirectoryError('invalid_time_zone', `unknown time zone "${name}": ${HOW_TO_FIND}`);
+    throw new InvalidTimeZone(`unknown time zone "${name}": ${HOW_TO_FIND}`);
   }
 }
 

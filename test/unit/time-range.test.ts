@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DirectoryError } from '../../src/db/errors.js';
 import { resolveRange, UnknownRange } from '../../src/time/relative-range.js';
-import { checkTimeZone, formatInZone, instantOf } from '../../src/time/time-zone.js';
+import { checkTimeZone, formatInZone, instantOf, InvalidTimeZone } from '../../src/time/time-zone.js';
 
 // Relative time ranges in an environment's zone, with the clock injected: every case states its "now".
 
@@ -23,7 +22,7 @@ describe('time zones', () => {
     for (const bad of ['Mars/Olympus', 'Europe/Berlin; DROP TABLE x', '', 'x'.repeat(100)]) {
       assert.throws(
         () => checkTimeZone(bad),
-        (e: unknown) => e instanceof DirectoryError && /time zone/.test(e.message) && /supportedValuesOf\('timeZone'\)/.test(e.message),
+        (e: unknown) => e instanceof InvalidTimeZone && /time zone/.test(e.message) && /supportedValuesOf\('timeZone'\)/.test(e.message),
       );
     }
   });
