@@ -3,6 +3,7 @@ import { DirectoryError } from './errors.js';
 import { checkEmail, checkSlug, formatEnvironmentRef, parseRole, type EnvironmentRef } from './names.js';
 import { hashPassword, passwordWeakness } from './passwords.js';
 import type { Database, Role } from './schema.js';
+import { checkTimeZone as checkZone, DEFAULT_TIME_ZONE, InvalidTimeZone } from '../time/time-zone.js';
 
 // Organizations, environments, users and memberships: the writes behind `admin org|env|user|member` (and later
 // the server). Each validates first, then writes in one transaction; "already exists" is detected by the insert
@@ -19,6 +20,8 @@ export interface EnvironmentInfo {
   organization_id: string;
   organization: string;
   name: string;
+  /** IANA name; relative time filters resolve in it. */
+  time_zone: string;
 }
 
 export interface UserInfo {
@@ -53,9 +56,14 @@ export async function createOrganization(db: Kysely<Database>, name: string): Pr
   return row;
 }
 
-export async function createEnvironment(db: Kysely<Database>, ref: EnvironmentRef): Promise<EnvironmentInfo> {
+export async function createEnvironment(
+  db: Kysely<Database>,
+  ref: EnvironmentRef,
+  options: { timeZone?: string } = {},
+): Promise<EnvironmentInfo> {
   checkSlug('organization', ref.organization);
   checkSlug('environment', ref.environment);
+  const time_zone = checkTimeZone(options.timeZone ?? DEFAULT_TIME_ZONE);
   return db.transaction().execute(async (trx) => {
     const organization = await trx
       .selectFrom('organizations')
@@ -71,9 +79,9 @@ export async function createEnvironment(db: Kysely<Database>, ref: EnvironmentRe
     }
     const row = await trx
       .insertInto('environments')
-      .values({ organization_id: organization.id, name: ref.environment })
+      .values({ organization_id: organization.id, name: ref.environment, time_zone })
       .onConflict((oc) => oc.columns(['organization_id', 'name']).doNothing())
-      .returning(['id', 'organization_id', 'name'])
+      .returning(['id', 'organization_id', 'name', 'time_zone'])
       .executeTakeFirst();
     if (!row) throw new DirectoryError('already_exists', `environment ${formatEnvironmentRef(ref)} already exists`);
     return { ...row, organization: organization.name };
@@ -152,13 +160,43 @@ export async function findEnvironment(db: Kysely<Database>, ref: EnvironmentRef)
   const row = await db
     .selectFrom('environments')
     .innerJoin('organizations', 'organizations.id', 'environments.organization_id')
-    .select(['environments.id', 'environments.organization_id', 'environments.name', 'organizations.name as organization'])
+    .select([
+      'environments.id',
+      'environments.organization_id',
+      'environments.name',
+      'environments.time_zone',
+      'organizations.name as organization',
+    ])
     .where('organizations.name', '=', ref.organization)
     .where('environments.name', '=', ref.environment)
     .executeTakeFirst();
-  if (!row) {
-    const name = formatEnvironmentRef(ref);
-    throw new DirectoryError('not_found', `unknown environment ${name}: create it with \`admin env create ${name}\``);
-  }
+  if (!row) throw unknownEnvironment(ref);
   return row;
+}
+
+function checkTimeZone(name: string): string {
+  try {
+    return checkZone(name);
+  } catch (error) {
+    if (error instanceof InvalidTimeZone) throw new DirectoryError('invalid_time_zone', error.message);
+    throw error;
+  }
+}
+
+function unknownEnvironment(ref: EnvironmentRef): DirectoryError {
+  const name = formatEnvironmentRef(ref);
+  return new DirectoryError('not_found', `unknown environment ${name}: create it with \`admin env create ${name}\``);
+}
+
+/** Sets an environment's time zone (checked first: an unknown zone changes nothing); says what it was. */
+export async function setEnvironmentTimeZone(
+  db: Kysely<Database>,
+  ref: EnvironmentRef,
+  timeZone: string,
+): Promise<EnvironmentInfo & { previous_time_zone: string }> {
+  const time_zone = checkTimeZone(timeZone);
+  const environment = await findEnvironment(db, ref);
+  const row = await db.updateTable('environments').set({ time_zone }).where('id', '=', environment.id).returning('id').executeTakeFirst();
+  if (!row) throw unknownEnvironment(ref); // removed meanwhile
+  return { ...environment, time_zone, previous_time_zone: environment.time_zone };
 }

@@ -1,4 +1,5 @@
-export type DirectoryErrorCode = 'already_exists' | 'not_found' | 'invalid_name' | 'invalid_email' | 'invalid_role' | 'weak_password';
+export type DirectoryErrorCode =
+  'already_exists' | 'not_found' | 'invalid_name' | 'invalid_email' | 'invalid_role' | 'weak_password' | 'invalid_time_zone';
 
 const STATUS: Record<DirectoryErrorCode, number> = {
   already_exists: 409,
@@ -7,6 +8,7 @@ const STATUS: Record<DirectoryErrorCode, number> = {
   invalid_email: 400,
   invalid_role: 400,
   weak_password: 400,
+  invalid_time_zone: 400,
 };
 
 /** A refused directory change: a machine `code`, and a message meant for the user that says what to do. */

@@ -90,6 +90,7 @@ export interface Environments {
   id: Generated<string>;
   name: string;
   organization_id: string;
+  time_zone: Generated<string>;
 }
 
 export interface IdempotencyKeys {

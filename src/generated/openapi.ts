@@ -647,7 +647,7 @@ export type paths = {
         };
         /**
          * Describe this session
-         * @description Who and where you are: organization, environment, user or service account, client, scopes, protocol version, and how many connections, models and assets exist. Call it first.
+         * @description Who and where you are: organization, environment, user or service account, client, scopes, protocol version, counts of connections, models and assets, the time now in the environment's time zone and each table's time range. Call it first.
          *
          *     The REST mirror of the MCP tool `get_session_context` (scope `read`).
          */
@@ -1254,6 +1254,8 @@ export type components = {
                 memories: number;
                 semantic_models: number;
             };
+            /** @description The current time in that zone, ISO 8601 with its offset. */
+            now: string;
             organization: {
                 /** Format: uuid */
                 id: string;
@@ -1272,6 +1274,16 @@ export type components = {
                 /** @description The user's email address or the service account's name. */
                 name: string;
             };
+            /** @description First and last time (in that zone) of each table with a time column. */
+            time_ranges: {
+                column: string;
+                connection: string;
+                max: string | null;
+                min: string | null;
+                table: string;
+            }[];
+            /** @description The environment's IANA time zone; `during` filters resolve in it. */
+            time_zone: string;
         };
         Health: {
             /** @enum {string} */
@@ -1510,9 +1522,12 @@ export type components = {
             filters?: {
                 /** @description A dimension, or a measure (filters groups). */
                 field: string;
-                /** @enum {string} */
-                op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null";
-                /** @description The operand of one-value operators. */
+                /**
+                 * @description `during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone.
+                 * @enum {string}
+                 */
+                op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null" | "during";
+                /** @description The operand of one-value operators and `during`. */
                 value?: string | number | boolean;
                 /** @description Operands of in, not_in, or between's two. */
                 values?: (string | number | boolean)[];
@@ -1552,6 +1567,15 @@ export type components = {
             rows: unknown[][];
             /** @description The statement that ran, with `$1`, `$2`… for the values in `parameters`. */
             sql: string;
+            /** @description Each `during` filter as the absolute half-open range [from, to) it ran with. */
+            time_ranges?: {
+                during: string;
+                field: string;
+                from: string;
+                to: string;
+            }[];
+            /** @description The environment's time zone, with `during` filters. */
+            time_zone?: string;
             truncated: boolean;
         };
         RenderInsightOutput: {

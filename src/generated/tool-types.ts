@@ -363,9 +363,12 @@ export type QuerySemanticModelInput = {
     filters?: {
         /** @description A dimension, or a measure (filters groups). */
         field: string;
-        /** @enum {string} */
-        op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null";
-        /** @description The operand of one-value operators. */
+        /**
+         * @description `during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone.
+         * @enum {string}
+         */
+        op: "eq" | "neq" | "gt" | "gte" | "lt" | "lte" | "between" | "in" | "not_in" | "contains" | "starts_with" | "is_null" | "is_not_null" | "during";
+        /** @description The operand of one-value operators and `during`. */
         value?: string | number | boolean;
         /** @description Operands of in, not_in, or between's two. */
         values?: (string | number | boolean)[];

@@ -1902,7 +1902,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_session_context",
   "title": "Describe this session",
-  "description": "Who and where you are: organization, environment, user or service account, client, scopes, protocol version, and how many connections, models and assets exist. Call it first.",
+  "description": "Who and where you are: organization, environment, user or service account, client, scopes, protocol version, counts of connections, models and assets, the time now in the environment's time zone and each table's time range. Call it first.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -1922,7 +1922,10 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "subject",
       "client",
       "scopes",
-      "holds"
+      "holds",
+      "time_zone",
+      "now",
+      "time_ranges"
     ],
     "properties": {
       "organization": {
@@ -2053,6 +2056,52 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           }
         },
         "additionalProperties": false
+      },
+      "time_zone": {
+        "type": "string",
+        "description": "The environment's IANA time zone; `during` filters resolve in it."
+      },
+      "now": {
+        "type": "string",
+        "description": "The current time in that zone, ISO 8601 with its offset."
+      },
+      "time_ranges": {
+        "type": "array",
+        "description": "First and last time (in that zone) of each table with a time column.",
+        "items": {
+          "type": "object",
+          "required": [
+            "connection",
+            "table",
+            "column",
+            "min",
+            "max"
+          ],
+          "properties": {
+            "connection": {
+              "type": "string"
+            },
+            "table": {
+              "type": "string"
+            },
+            "column": {
+              "type": "string"
+            },
+            "min": {
+              "type": [
+                "string",
+                "null"
+              ]
+            },
+            "max": {
+              "type": [
+                "string",
+                "null"
+              ]
+            }
+          },
+          "additionalProperties": false
+        }
       }
     },
     "additionalProperties": false
@@ -3395,11 +3444,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "contains",
                 "starts_with",
                 "is_null",
-                "is_not_null"
-              ]
+                "is_not_null",
+                "during"
+              ],
+              "description": "`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."
             },
             "value": {
-              "description": "The operand of one-value operators.",
+              "description": "The operand of one-value operators and `during`.",
               "anyOf": [
                 {
                   "type": "string",
@@ -3537,6 +3588,38 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "elapsed_ms": {
         "type": "number",
         "minimum": 0
+      },
+      "time_zone": {
+        "type": "string",
+        "description": "The environment's time zone, with `during` filters."
+      },
+      "time_ranges": {
+        "type": "array",
+        "description": "Each `during` filter as the absolute half-open range [from, to) it ran with.",
+        "items": {
+          "type": "object",
+          "required": [
+            "field",
+            "during",
+            "from",
+            "to"
+          ],
+          "properties": {
+            "field": {
+              "type": "string"
+            },
+            "during": {
+              "type": "string"
+            },
+            "from": {
+              "type": "string"
+            },
+            "to": {
+              "type": "string"
+            }
+          },
+          "additionalProperties": false
+        }
       }
     },
     "additionalProperties": false
@@ -3618,11 +3701,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   "contains",
                   "starts_with",
                   "is_null",
-                  "is_not_null"
-                ]
+                  "is_not_null",
+                  "during"
+                ],
+                "description": "`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."
               },
               "value": {
-                "description": "The operand of one-value operators.",
+                "description": "The operand of one-value operators and `during`.",
                 "anyOf": [
                   {
                     "type": "string"
@@ -3751,6 +3836,38 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "elapsed_ms": {
           "type": "number",
           "minimum": 0
+        },
+        "time_zone": {
+          "type": "string",
+          "description": "The environment's time zone, with `during` filters."
+        },
+        "time_ranges": {
+          "type": "array",
+          "description": "Each `during` filter as the absolute half-open range [from, to) it ran with.",
+          "items": {
+            "type": "object",
+            "required": [
+              "field",
+              "during",
+              "from",
+              "to"
+            ],
+            "properties": {
+              "field": {
+                "type": "string"
+              },
+              "during": {
+                "type": "string"
+              },
+              "from": {
+                "type": "string"
+              },
+              "to": {
+                "type": "string"
+              }
+            },
+            "additionalProperties": false
+          }
         }
       },
       "additionalProperties": false

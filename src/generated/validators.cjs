@@ -6993,7 +6993,7 @@ return errors === 0;
 validate38.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_get_session_context_output = validate39;
-const schema50 = {"type":"object","required":["organization","environment","subject","client","scopes","holds"],"properties":{"organization":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"environment":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"subject":{"type":"object","description":"The user or service account the token speaks for.","required":["kind","id","name"],"properties":{"kind":{"type":"string","enum":["user","service"]},"id":{"type":"string","description":"The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."},"name":{"type":"string","description":"The user's email address or the service account's name."}},"additionalProperties":false},"client":{"type":"object","description":"The OAuth client the token was issued to.","required":["id","name"],"properties":{"id":{"type":"string"},"name":{"type":"string"}},"additionalProperties":false},"scopes":{"type":"array","description":"The scopes granted to this token; tools of another scope are refused.","items":{"type":"string","enum":["read","write"]},"uniqueItems":true},"protocol_version":{"type":"string","description":"The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."},"holds":{"type":"object","description":"How many of each thing the environment holds.","required":["connections","semantic_models","insights","dashboards","memories"],"properties":{"connections":{"type":"integer","minimum":0,"description":"Built-in connections (`lakehouse`, `sample`) included."},"semantic_models":{"type":"integer","minimum":0},"insights":{"type":"integer","minimum":0},"dashboards":{"type":"integer","minimum":0},"memories":{"type":"integer","minimum":0}},"additionalProperties":false}},"additionalProperties":false};
+const schema50 = {"type":"object","required":["organization","environment","subject","client","scopes","holds","time_zone","now","time_ranges"],"properties":{"organization":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"environment":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"subject":{"type":"object","description":"The user or service account the token speaks for.","required":["kind","id","name"],"properties":{"kind":{"type":"string","enum":["user","service"]},"id":{"type":"string","description":"The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."},"name":{"type":"string","description":"The user's email address or the service account's name."}},"additionalProperties":false},"client":{"type":"object","description":"The OAuth client the token was issued to.","required":["id","name"],"properties":{"id":{"type":"string"},"name":{"type":"string"}},"additionalProperties":false},"scopes":{"type":"array","description":"The scopes granted to this token; tools of another scope are refused.","items":{"type":"string","enum":["read","write"]},"uniqueItems":true},"protocol_version":{"type":"string","description":"The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."},"holds":{"type":"object","description":"How many of each thing the environment holds.","required":["connections","semantic_models","insights","dashboards","memories"],"properties":{"connections":{"type":"integer","minimum":0,"description":"Built-in connections (`lakehouse`, `sample`) included."},"semantic_models":{"type":"integer","minimum":0},"insights":{"type":"integer","minimum":0},"dashboards":{"type":"integer","minimum":0},"memories":{"type":"integer","minimum":0}},"additionalProperties":false},"time_zone":{"type":"string","description":"The environment's IANA time zone; `during` filters resolve in it."},"now":{"type":"string","description":"The current time in that zone, ISO 8601 with its offset."},"time_ranges":{"type":"array","description":"First and last time (in that zone) of each table with a time column.","items":{"type":"object","required":["connection","table","column","min","max"],"properties":{"connection":{"type":"string"},"table":{"type":"string"},"column":{"type":"string"},"min":{"type":["string","null"]},"max":{"type":["string","null"]}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate39(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -7066,9 +7066,8 @@ vErrors.push(err5);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(((((((key0 === "organization") || (key0 === "environment")) || (key0 === "subject")) || (key0 === "client")) || (key0 === "scopes")) || (key0 === "protocol_version")) || (key0 === "holds"))){
-const err6 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data.time_zone === undefined){
+const err6 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "time_zone"},message:"must have required property '"+"time_zone"+"'"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -7077,12 +7076,8 @@ vErrors.push(err6);
 }
 errors++;
 }
-}
-if(data.organization !== undefined){
-let data0 = data.organization;
-if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
-if(data0.id === undefined){
-const err7 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data.now === undefined){
+const err7 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "now"},message:"must have required property '"+"now"+"'"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -7091,8 +7086,8 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(data0.name === undefined){
-const err8 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data.time_ranges === undefined){
+const err8 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "time_ranges"},message:"must have required property '"+"time_ranges"+"'"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -7101,9 +7096,9 @@ vErrors.push(err8);
 }
 errors++;
 }
-for(const key1 in data0){
-if(!((key1 === "id") || (key1 === "name"))){
-const err9 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+for(const key0 in data){
+if(!(func16.call(schema50.properties, key0))){
+const err9 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -7113,11 +7108,11 @@ vErrors.push(err9);
 errors++;
 }
 }
-if(data0.id !== undefined){
-let data1 = data0.id;
-if(typeof data1 === "string"){
-if(!(formats0.test(data1))){
-const err10 = {instancePath:instancePath+"/organization/id",schemaPath:"#/properties/organization/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(data.organization !== undefined){
+let data0 = data.organization;
+if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
+if(data0.id === undefined){
+const err10 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -7126,9 +7121,8 @@ vErrors.push(err10);
 }
 errors++;
 }
-}
-else {
-const err11 = {instancePath:instancePath+"/organization/id",schemaPath:"#/properties/organization/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.name === undefined){
+const err11 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -7137,10 +7131,9 @@ vErrors.push(err11);
 }
 errors++;
 }
-}
-if(data0.name !== undefined){
-if(typeof data0.name !== "string"){
-const err12 = {instancePath:instancePath+"/organization/name",schemaPath:"#/properties/organization/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key1 in data0){
+if(!((key1 === "id") || (key1 === "name"))){
+const err12 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -7150,9 +7143,11 @@ vErrors.push(err12);
 errors++;
 }
 }
-}
-else {
-const err13 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data0.id !== undefined){
+let data1 = data0.id;
+if(typeof data1 === "string"){
+if(!(formats0.test(data1))){
+const err13 = {instancePath:instancePath+"/organization/id",schemaPath:"#/properties/organization/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -7162,11 +7157,8 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.environment !== undefined){
-let data3 = data.environment;
-if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
-if(data3.id === undefined){
-const err14 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+else {
+const err14 = {instancePath:instancePath+"/organization/id",schemaPath:"#/properties/organization/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -7175,8 +7167,10 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data3.name === undefined){
-const err15 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data0.name !== undefined){
+if(typeof data0.name !== "string"){
+const err15 = {instancePath:instancePath+"/organization/name",schemaPath:"#/properties/organization/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -7185,9 +7179,10 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key2 in data3){
-if(!((key2 === "id") || (key2 === "name"))){
-const err16 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -7197,11 +7192,11 @@ vErrors.push(err16);
 errors++;
 }
 }
-if(data3.id !== undefined){
-let data4 = data3.id;
-if(typeof data4 === "string"){
-if(!(formats0.test(data4))){
-const err17 = {instancePath:instancePath+"/environment/id",schemaPath:"#/properties/environment/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(data.environment !== undefined){
+let data3 = data.environment;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+if(data3.id === undefined){
+const err17 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -7210,9 +7205,8 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-else {
-const err18 = {instancePath:instancePath+"/environment/id",schemaPath:"#/properties/environment/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data3.name === undefined){
+const err18 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -7221,10 +7215,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-if(data3.name !== undefined){
-if(typeof data3.name !== "string"){
-const err19 = {instancePath:instancePath+"/environment/name",schemaPath:"#/properties/environment/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key2 in data3){
+if(!((key2 === "id") || (key2 === "name"))){
+const err19 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -7234,9 +7227,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-}
-else {
-const err20 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data3.id !== undefined){
+let data4 = data3.id;
+if(typeof data4 === "string"){
+if(!(formats0.test(data4))){
+const err20 = {instancePath:instancePath+"/environment/id",schemaPath:"#/properties/environment/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -7246,11 +7241,8 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data.subject !== undefined){
-let data6 = data.subject;
-if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
-if(data6.kind === undefined){
-const err21 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+else {
+const err21 = {instancePath:instancePath+"/environment/id",schemaPath:"#/properties/environment/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -7259,8 +7251,10 @@ vErrors.push(err21);
 }
 errors++;
 }
-if(data6.id === undefined){
-const err22 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+}
+if(data3.name !== undefined){
+if(typeof data3.name !== "string"){
+const err22 = {instancePath:instancePath+"/environment/name",schemaPath:"#/properties/environment/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -7269,8 +7263,10 @@ vErrors.push(err22);
 }
 errors++;
 }
-if(data6.name === undefined){
-const err23 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -7279,9 +7275,12 @@ vErrors.push(err23);
 }
 errors++;
 }
-for(const key3 in data6){
-if(!(((key3 === "kind") || (key3 === "id")) || (key3 === "name"))){
-const err24 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+if(data.subject !== undefined){
+let data6 = data.subject;
+if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
+if(data6.kind === undefined){
+const err24 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -7290,11 +7289,8 @@ vErrors.push(err24);
 }
 errors++;
 }
-}
-if(data6.kind !== undefined){
-let data7 = data6.kind;
-if(typeof data7 !== "string"){
-const err25 = {instancePath:instancePath+"/subject/kind",schemaPath:"#/properties/subject/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data6.id === undefined){
+const err25 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -7303,8 +7299,8 @@ vErrors.push(err25);
 }
 errors++;
 }
-if(!((data7 === "user") || (data7 === "service"))){
-const err26 = {instancePath:instancePath+"/subject/kind",schemaPath:"#/properties/subject/properties/kind/enum",keyword:"enum",params:{allowedValues: schema50.properties.subject.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data6.name === undefined){
+const err26 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -7313,10 +7309,9 @@ vErrors.push(err26);
 }
 errors++;
 }
-}
-if(data6.id !== undefined){
-if(typeof data6.id !== "string"){
-const err27 = {instancePath:instancePath+"/subject/id",schemaPath:"#/properties/subject/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key3 in data6){
+if(!(((key3 === "kind") || (key3 === "id")) || (key3 === "name"))){
+const err27 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -7326,9 +7321,10 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data6.name !== undefined){
-if(typeof data6.name !== "string"){
-const err28 = {instancePath:instancePath+"/subject/name",schemaPath:"#/properties/subject/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data6.kind !== undefined){
+let data7 = data6.kind;
+if(typeof data7 !== "string"){
+const err28 = {instancePath:instancePath+"/subject/kind",schemaPath:"#/properties/subject/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -7337,10 +7333,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-}
-else {
-const err29 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data7 === "user") || (data7 === "service"))){
+const err29 = {instancePath:instancePath+"/subject/kind",schemaPath:"#/properties/subject/properties/kind/enum",keyword:"enum",params:{allowedValues: schema50.properties.subject.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -7350,11 +7344,9 @@ vErrors.push(err29);
 errors++;
 }
 }
-if(data.client !== undefined){
-let data10 = data.client;
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-if(data10.id === undefined){
-const err30 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data6.id !== undefined){
+if(typeof data6.id !== "string"){
+const err30 = {instancePath:instancePath+"/subject/id",schemaPath:"#/properties/subject/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -7363,8 +7355,10 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(data10.name === undefined){
-const err31 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data6.name !== undefined){
+if(typeof data6.name !== "string"){
+const err31 = {instancePath:instancePath+"/subject/name",schemaPath:"#/properties/subject/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -7373,9 +7367,10 @@ vErrors.push(err31);
 }
 errors++;
 }
-for(const key4 in data10){
-if(!((key4 === "id") || (key4 === "name"))){
-const err32 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+}
+else {
+const err32 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -7385,9 +7380,11 @@ vErrors.push(err32);
 errors++;
 }
 }
-if(data10.id !== undefined){
-if(typeof data10.id !== "string"){
-const err33 = {instancePath:instancePath+"/client/id",schemaPath:"#/properties/client/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.client !== undefined){
+let data10 = data.client;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+if(data10.id === undefined){
+const err33 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -7396,10 +7393,8 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-if(data10.name !== undefined){
-if(typeof data10.name !== "string"){
-const err34 = {instancePath:instancePath+"/client/name",schemaPath:"#/properties/client/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.name === undefined){
+const err34 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -7408,15 +7403,50 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-}
-else {
-const err35 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key4 in data10){
+if(!((key4 === "id") || (key4 === "name"))){
+const err35 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err35];
 }
 else {
 vErrors.push(err35);
+}
+errors++;
+}
+}
+if(data10.id !== undefined){
+if(typeof data10.id !== "string"){
+const err36 = {instancePath:instancePath+"/client/id",schemaPath:"#/properties/client/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+if(data10.name !== undefined){
+if(typeof data10.name !== "string"){
+const err37 = {instancePath:instancePath+"/client/name",schemaPath:"#/properties/client/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
 }
 errors++;
 }
@@ -7428,22 +7458,22 @@ const len0 = data13.length;
 for(let i0=0; i0<len0; i0++){
 let data14 = data13[i0];
 if(typeof data14 !== "string"){
-const err36 = {instancePath:instancePath+"/scopes/" + i0,schemaPath:"#/properties/scopes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err39 = {instancePath:instancePath+"/scopes/" + i0,schemaPath:"#/properties/scopes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err36];
+vErrors = [err39];
 }
 else {
-vErrors.push(err36);
+vErrors.push(err39);
 }
 errors++;
 }
 if(!((data14 === "read") || (data14 === "write"))){
-const err37 = {instancePath:instancePath+"/scopes/" + i0,schemaPath:"#/properties/scopes/items/enum",keyword:"enum",params:{allowedValues: schema50.properties.scopes.items.enum},message:"must be equal to one of the allowed values"};
+const err40 = {instancePath:instancePath+"/scopes/" + i0,schemaPath:"#/properties/scopes/items/enum",keyword:"enum",params:{allowedValues: schema50.properties.scopes.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
-vErrors = [err37];
+vErrors = [err40];
 }
 else {
-vErrors.push(err37);
+vErrors.push(err40);
 }
 errors++;
 }
@@ -7459,12 +7489,12 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err38 = {instancePath:instancePath+"/scopes",schemaPath:"#/properties/scopes/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)"};
+const err41 = {instancePath:instancePath+"/scopes",schemaPath:"#/properties/scopes/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)"};
 if(vErrors === null){
-vErrors = [err38];
+vErrors = [err41];
 }
 else {
-vErrors.push(err38);
+vErrors.push(err41);
 }
 errors++;
 break;
@@ -7474,43 +7504,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err39 = {instancePath:instancePath+"/scopes",schemaPath:"#/properties/scopes/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err39];
-}
-else {
-vErrors.push(err39);
-}
-errors++;
-}
-}
-if(data.protocol_version !== undefined){
-if(typeof data.protocol_version !== "string"){
-const err40 = {instancePath:instancePath+"/protocol_version",schemaPath:"#/properties/protocol_version/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err40];
-}
-else {
-vErrors.push(err40);
-}
-errors++;
-}
-}
-if(data.holds !== undefined){
-let data16 = data.holds;
-if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
-if(data16.connections === undefined){
-const err41 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "connections"},message:"must have required property '"+"connections"+"'"};
-if(vErrors === null){
-vErrors = [err41];
-}
-else {
-vErrors.push(err41);
-}
-errors++;
-}
-if(data16.semantic_models === undefined){
-const err42 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "semantic_models"},message:"must have required property '"+"semantic_models"+"'"};
+const err42 = {instancePath:instancePath+"/scopes",schemaPath:"#/properties/scopes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -7519,8 +7513,10 @@ vErrors.push(err42);
 }
 errors++;
 }
-if(data16.insights === undefined){
-const err43 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "insights"},message:"must have required property '"+"insights"+"'"};
+}
+if(data.protocol_version !== undefined){
+if(typeof data.protocol_version !== "string"){
+const err43 = {instancePath:instancePath+"/protocol_version",schemaPath:"#/properties/protocol_version/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -7529,8 +7525,12 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data16.dashboards === undefined){
-const err44 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "dashboards"},message:"must have required property '"+"dashboards"+"'"};
+}
+if(data.holds !== undefined){
+let data16 = data.holds;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.connections === undefined){
+const err44 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "connections"},message:"must have required property '"+"connections"+"'"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -7539,8 +7539,8 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data16.memories === undefined){
-const err45 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "memories"},message:"must have required property '"+"memories"+"'"};
+if(data16.semantic_models === undefined){
+const err45 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "semantic_models"},message:"must have required property '"+"semantic_models"+"'"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -7549,9 +7549,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-for(const key5 in data16){
-if(!(((((key5 === "connections") || (key5 === "semantic_models")) || (key5 === "insights")) || (key5 === "dashboards")) || (key5 === "memories"))){
-const err46 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data16.insights === undefined){
+const err46 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "insights"},message:"must have required property '"+"insights"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -7560,11 +7559,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-}
-if(data16.connections !== undefined){
-let data17 = data16.connections;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err47 = {instancePath:instancePath+"/holds/connections",schemaPath:"#/properties/holds/properties/connections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data16.dashboards === undefined){
+const err47 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "dashboards"},message:"must have required property '"+"dashboards"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -7573,9 +7569,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-if((typeof data17 == "number") && (isFinite(data17))){
-if(data17 < 0 || isNaN(data17)){
-const err48 = {instancePath:instancePath+"/holds/connections",schemaPath:"#/properties/holds/properties/connections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data16.memories === undefined){
+const err48 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "memories"},message:"must have required property '"+"memories"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -7584,12 +7579,9 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-}
-if(data16.semantic_models !== undefined){
-let data18 = data16.semantic_models;
-if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
-const err49 = {instancePath:instancePath+"/holds/semantic_models",schemaPath:"#/properties/holds/properties/semantic_models/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key5 in data16){
+if(!(((((key5 === "connections") || (key5 === "semantic_models")) || (key5 === "insights")) || (key5 === "dashboards")) || (key5 === "memories"))){
+const err49 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -7598,9 +7590,11 @@ vErrors.push(err49);
 }
 errors++;
 }
-if((typeof data18 == "number") && (isFinite(data18))){
-if(data18 < 0 || isNaN(data18)){
-const err50 = {instancePath:instancePath+"/holds/semantic_models",schemaPath:"#/properties/holds/properties/semantic_models/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data16.connections !== undefined){
+let data17 = data16.connections;
+if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
+const err50 = {instancePath:instancePath+"/holds/connections",schemaPath:"#/properties/holds/properties/connections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -7609,12 +7603,9 @@ vErrors.push(err50);
 }
 errors++;
 }
-}
-}
-if(data16.insights !== undefined){
-let data19 = data16.insights;
-if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
-const err51 = {instancePath:instancePath+"/holds/insights",schemaPath:"#/properties/holds/properties/insights/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data17 == "number") && (isFinite(data17))){
+if(data17 < 0 || isNaN(data17)){
+const err51 = {instancePath:instancePath+"/holds/connections",schemaPath:"#/properties/holds/properties/connections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -7623,9 +7614,12 @@ vErrors.push(err51);
 }
 errors++;
 }
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 < 0 || isNaN(data19)){
-const err52 = {instancePath:instancePath+"/holds/insights",schemaPath:"#/properties/holds/properties/insights/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data16.semantic_models !== undefined){
+let data18 = data16.semantic_models;
+if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
+const err52 = {instancePath:instancePath+"/holds/semantic_models",schemaPath:"#/properties/holds/properties/semantic_models/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -7634,12 +7628,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-}
-if(data16.dashboards !== undefined){
-let data20 = data16.dashboards;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err53 = {instancePath:instancePath+"/holds/dashboards",schemaPath:"#/properties/holds/properties/dashboards/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data18 == "number") && (isFinite(data18))){
+if(data18 < 0 || isNaN(data18)){
+const err53 = {instancePath:instancePath+"/holds/semantic_models",schemaPath:"#/properties/holds/properties/semantic_models/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -7648,9 +7639,12 @@ vErrors.push(err53);
 }
 errors++;
 }
-if((typeof data20 == "number") && (isFinite(data20))){
-if(data20 < 0 || isNaN(data20)){
-const err54 = {instancePath:instancePath+"/holds/dashboards",schemaPath:"#/properties/holds/properties/dashboards/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data16.insights !== undefined){
+let data19 = data16.insights;
+if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
+const err54 = {instancePath:instancePath+"/holds/insights",schemaPath:"#/properties/holds/properties/insights/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -7659,12 +7653,9 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-}
-if(data16.memories !== undefined){
-let data21 = data16.memories;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err55 = {instancePath:instancePath+"/holds/memories",schemaPath:"#/properties/holds/properties/memories/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 < 0 || isNaN(data19)){
+const err55 = {instancePath:instancePath+"/holds/insights",schemaPath:"#/properties/holds/properties/insights/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -7673,9 +7664,12 @@ vErrors.push(err55);
 }
 errors++;
 }
-if((typeof data21 == "number") && (isFinite(data21))){
-if(data21 < 0 || isNaN(data21)){
-const err56 = {instancePath:instancePath+"/holds/memories",schemaPath:"#/properties/holds/properties/memories/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data16.dashboards !== undefined){
+let data20 = data16.dashboards;
+if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
+const err56 = {instancePath:instancePath+"/holds/dashboards",schemaPath:"#/properties/holds/properties/dashboards/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -7684,11 +7678,9 @@ vErrors.push(err56);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err57 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 < 0 || isNaN(data20)){
+const err57 = {instancePath:instancePath+"/holds/dashboards",schemaPath:"#/properties/holds/properties/dashboards/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -7699,13 +7691,230 @@ errors++;
 }
 }
 }
-else {
-const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data16.memories !== undefined){
+let data21 = data16.memories;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err58 = {instancePath:instancePath+"/holds/memories",schemaPath:"#/properties/holds/properties/memories/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err58];
 }
 else {
 vErrors.push(err58);
+}
+errors++;
+}
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 < 0 || isNaN(data21)){
+const err59 = {instancePath:instancePath+"/holds/memories",schemaPath:"#/properties/holds/properties/memories/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+if(data.time_zone !== undefined){
+if(typeof data.time_zone !== "string"){
+const err61 = {instancePath:instancePath+"/time_zone",schemaPath:"#/properties/time_zone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+if(data.now !== undefined){
+if(typeof data.now !== "string"){
+const err62 = {instancePath:instancePath+"/now",schemaPath:"#/properties/now/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+if(data.time_ranges !== undefined){
+let data24 = data.time_ranges;
+if(Array.isArray(data24)){
+const len1 = data24.length;
+for(let i2=0; i2<len1; i2++){
+let data25 = data24[i2];
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+if(data25.connection === undefined){
+const err63 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+if(data25.table === undefined){
+const err64 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+if(data25.column === undefined){
+const err65 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "column"},message:"must have required property '"+"column"+"'"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+if(data25.min === undefined){
+const err66 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "min"},message:"must have required property '"+"min"+"'"};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+if(data25.max === undefined){
+const err67 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "max"},message:"must have required property '"+"max"+"'"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+for(const key6 in data25){
+if(!(((((key6 === "connection") || (key6 === "table")) || (key6 === "column")) || (key6 === "min")) || (key6 === "max"))){
+const err68 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+if(data25.connection !== undefined){
+if(typeof data25.connection !== "string"){
+const err69 = {instancePath:instancePath+"/time_ranges/" + i2+"/connection",schemaPath:"#/properties/time_ranges/items/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+}
+if(data25.table !== undefined){
+if(typeof data25.table !== "string"){
+const err70 = {instancePath:instancePath+"/time_ranges/" + i2+"/table",schemaPath:"#/properties/time_ranges/items/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+if(data25.column !== undefined){
+if(typeof data25.column !== "string"){
+const err71 = {instancePath:instancePath+"/time_ranges/" + i2+"/column",schemaPath:"#/properties/time_ranges/items/properties/column/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+if(data25.min !== undefined){
+let data29 = data25.min;
+if((typeof data29 !== "string") && (data29 !== null)){
+const err72 = {instancePath:instancePath+"/time_ranges/" + i2+"/min",schemaPath:"#/properties/time_ranges/items/properties/min/type",keyword:"type",params:{type: schema50.properties.time_ranges.items.properties.min.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+if(data25.max !== undefined){
+let data30 = data25.max;
+if((typeof data30 !== "string") && (data30 !== null)){
+const err73 = {instancePath:instancePath+"/time_ranges/" + i2+"/max",schemaPath:"#/properties/time_ranges/items/properties/max/type",keyword:"type",params:{type: schema50.properties.time_ranges.items.properties.max.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+}
+else {
+const err74 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+}
+}
+else {
+const err75 = {instancePath:instancePath+"/time_ranges",schemaPath:"#/properties/time_ranges/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+}
+}
+else {
+const err76 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
 }
 errors++;
 }
@@ -12118,7 +12327,7 @@ return errors === 0;
 validate55.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_semantic_model_input = validate56;
-const schema67 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null"]},"value":{"description":"The operand of one-value operators.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+const schema67 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
 
 function validate56(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -12507,7 +12716,7 @@ vErrors.push(err27);
 }
 errors++;
 }
-if(!(((((((((((((data10 === "eq") || (data10 === "neq")) || (data10 === "gt")) || (data10 === "gte")) || (data10 === "lt")) || (data10 === "lte")) || (data10 === "between")) || (data10 === "in")) || (data10 === "not_in")) || (data10 === "contains")) || (data10 === "starts_with")) || (data10 === "is_null")) || (data10 === "is_not_null"))){
+if(!((((((((((((((data10 === "eq") || (data10 === "neq")) || (data10 === "gt")) || (data10 === "gte")) || (data10 === "lt")) || (data10 === "lte")) || (data10 === "between")) || (data10 === "in")) || (data10 === "not_in")) || (data10 === "contains")) || (data10 === "starts_with")) || (data10 === "is_null")) || (data10 === "is_not_null")) || (data10 === "during"))){
 const err28 = {instancePath:instancePath+"/filters/" + i3+"/op",schemaPath:"#/properties/filters/items/properties/op/enum",keyword:"enum",params:{allowedValues: schema67.properties.filters.items.properties.op.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err28];
@@ -12927,7 +13136,7 @@ return errors === 0;
 validate56.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_semantic_model_output = validate57;
-const schema68 = {"type":"object","required":["model","sql","parameters","columns","rows","row_count","truncated","elapsed_ms"],"properties":{"model":{"type":"string"},"sql":{"type":"string","description":"The statement that ran, with `$1`, `$2`… for the values in `parameters`."},"parameters":{"type":"array","items":{}},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false};
+const schema68 = {"type":"object","required":["model","sql","parameters","columns","rows","row_count","truncated","elapsed_ms"],"properties":{"model":{"type":"string"},"sql":{"type":"string","description":"The statement that ran, with `$1`, `$2`… for the values in `parameters`."},"parameters":{"type":"array","items":{}},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0},"time_zone":{"type":"string","description":"The environment's time zone, with `during` filters."},"time_ranges":{"type":"array","description":"Each `during` filter as the absolute half-open range [from, to) it ran with.","items":{"type":"object","required":["field","during","from","to"],"properties":{"field":{"type":"string"},"during":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate57(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -13021,7 +13230,7 @@ vErrors.push(err7);
 errors++;
 }
 for(const key0 in data){
-if(!((((((((key0 === "model") || (key0 === "sql")) || (key0 === "parameters")) || (key0 === "columns")) || (key0 === "rows")) || (key0 === "row_count")) || (key0 === "truncated")) || (key0 === "elapsed_ms"))){
+if(!(func16.call(schema68.properties, key0))){
 const err8 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err8];
@@ -13245,14 +13454,157 @@ vErrors.push(err25);
 errors++;
 }
 }
-}
-else {
-const err26 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.time_zone !== undefined){
+if(typeof data.time_zone !== "string"){
+const err26 = {instancePath:instancePath+"/time_zone",schemaPath:"#/properties/time_zone/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
 else {
 vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data.time_ranges !== undefined){
+let data13 = data.time_ranges;
+if(Array.isArray(data13)){
+const len2 = data13.length;
+for(let i2=0; i2<len2; i2++){
+let data14 = data13[i2];
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.field === undefined){
+const err27 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "field"},message:"must have required property '"+"field"+"'"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+if(data14.during === undefined){
+const err28 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "during"},message:"must have required property '"+"during"+"'"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+if(data14.from === undefined){
+const err29 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "from"},message:"must have required property '"+"from"+"'"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+if(data14.to === undefined){
+const err30 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+for(const key2 in data14){
+if(!((((key2 === "field") || (key2 === "during")) || (key2 === "from")) || (key2 === "to"))){
+const err31 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+if(data14.field !== undefined){
+if(typeof data14.field !== "string"){
+const err32 = {instancePath:instancePath+"/time_ranges/" + i2+"/field",schemaPath:"#/properties/time_ranges/items/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data14.during !== undefined){
+if(typeof data14.during !== "string"){
+const err33 = {instancePath:instancePath+"/time_ranges/" + i2+"/during",schemaPath:"#/properties/time_ranges/items/properties/during/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data14.from !== undefined){
+if(typeof data14.from !== "string"){
+const err34 = {instancePath:instancePath+"/time_ranges/" + i2+"/from",schemaPath:"#/properties/time_ranges/items/properties/from/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data14.to !== undefined){
+if(typeof data14.to !== "string"){
+const err35 = {instancePath:instancePath+"/time_ranges/" + i2+"/to",schemaPath:"#/properties/time_ranges/items/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/time_ranges",schemaPath:"#/properties/time_ranges/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
 }
 errors++;
 }
@@ -56312,7 +56664,7 @@ return errors === 0;
 validate171.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_querySemanticModel_response_200_application_json = validate172;
-const schema183 = {"type":"object","required":["model","sql","parameters","columns","rows","row_count","truncated","elapsed_ms"],"properties":{"model":{"type":"string"},"sql":{"type":"string","description":"The statement that ran, with `$1`, `$2`… for the values in `parameters`."},"parameters":{"type":"array","items":{}},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false};
+const schema183 = {"type":"object","required":["model","sql","parameters","columns","rows","row_count","truncated","elapsed_ms"],"properties":{"model":{"type":"string"},"sql":{"type":"string","description":"The statement that ran, with `$1`, `$2`… for the values in `parameters`."},"parameters":{"type":"array","items":{}},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0},"time_zone":{"type":"string","description":"The environment's time zone, with `during` filters."},"time_ranges":{"type":"array","description":"Each `during` filter as the absolute half-open range [from, to) it ran with.","items":{"type":"object","required":["field","during","from","to"],"properties":{"field":{"type":"string"},"during":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate172(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -56406,7 +56758,7 @@ vErrors.push(err7);
 errors++;
 }
 for(const key0 in data){
-if(!((((((((key0 === "model") || (key0 === "sql")) || (key0 === "parameters")) || (key0 === "columns")) || (key0 === "rows")) || (key0 === "row_count")) || (key0 === "truncated")) || (key0 === "elapsed_ms"))){
+if(!(func16.call(schema183.properties, key0))){
 const err8 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err8];
@@ -56630,14 +56982,157 @@ vErrors.push(err25);
 errors++;
 }
 }
-}
-else {
-const err26 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.time_zone !== undefined){
+if(typeof data.time_zone !== "string"){
+const err26 = {instancePath:instancePath+"/time_zone",schemaPath:"#/properties/time_zone/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
 else {
 vErrors.push(err26);
+}
+errors++;
+}
+}
+if(data.time_ranges !== undefined){
+let data13 = data.time_ranges;
+if(Array.isArray(data13)){
+const len2 = data13.length;
+for(let i2=0; i2<len2; i2++){
+let data14 = data13[i2];
+if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.field === undefined){
+const err27 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "field"},message:"must have required property '"+"field"+"'"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+if(data14.during === undefined){
+const err28 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "during"},message:"must have required property '"+"during"+"'"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+if(data14.from === undefined){
+const err29 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "from"},message:"must have required property '"+"from"+"'"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+if(data14.to === undefined){
+const err30 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "to"},message:"must have required property '"+"to"+"'"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+for(const key2 in data14){
+if(!((((key2 === "field") || (key2 === "during")) || (key2 === "from")) || (key2 === "to"))){
+const err31 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+}
+if(data14.field !== undefined){
+if(typeof data14.field !== "string"){
+const err32 = {instancePath:instancePath+"/time_ranges/" + i2+"/field",schemaPath:"#/properties/time_ranges/items/properties/field/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+}
+if(data14.during !== undefined){
+if(typeof data14.during !== "string"){
+const err33 = {instancePath:instancePath+"/time_ranges/" + i2+"/during",schemaPath:"#/properties/time_ranges/items/properties/during/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+}
+if(data14.from !== undefined){
+if(typeof data14.from !== "string"){
+const err34 = {instancePath:instancePath+"/time_ranges/" + i2+"/from",schemaPath:"#/properties/time_ranges/items/properties/from/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+if(data14.to !== undefined){
+if(typeof data14.to !== "string"){
+const err35 = {instancePath:instancePath+"/time_ranges/" + i2+"/to",schemaPath:"#/properties/time_ranges/items/properties/to/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+}
+}
+else {
+const err36 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+}
+else {
+const err37 = {instancePath:instancePath+"/time_ranges",schemaPath:"#/properties/time_ranges/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
 }
 errors++;
 }
@@ -57197,7 +57692,7 @@ return errors === 0;
 validate174.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getSessionContext_response_200_application_json = validate175;
-const schema186 = {"type":"object","required":["organization","environment","subject","client","scopes","holds"],"properties":{"organization":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"environment":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"subject":{"type":"object","description":"The user or service account the token speaks for.","required":["kind","id","name"],"properties":{"kind":{"type":"string","enum":["user","service"]},"id":{"type":"string","description":"The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."},"name":{"type":"string","description":"The user's email address or the service account's name."}},"additionalProperties":false},"client":{"type":"object","description":"The OAuth client the token was issued to.","required":["id","name"],"properties":{"id":{"type":"string"},"name":{"type":"string"}},"additionalProperties":false},"scopes":{"type":"array","description":"The scopes granted to this token; tools of another scope are refused.","items":{"type":"string","enum":["read","write"]},"uniqueItems":true},"protocol_version":{"type":"string","description":"The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."},"holds":{"type":"object","description":"How many of each thing the environment holds.","required":["connections","semantic_models","insights","dashboards","memories"],"properties":{"connections":{"type":"integer","minimum":0,"description":"Built-in connections (`lakehouse`, `sample`) included."},"semantic_models":{"type":"integer","minimum":0},"insights":{"type":"integer","minimum":0},"dashboards":{"type":"integer","minimum":0},"memories":{"type":"integer","minimum":0}},"additionalProperties":false}},"additionalProperties":false};
+const schema186 = {"type":"object","required":["organization","environment","subject","client","scopes","holds","time_zone","now","time_ranges"],"properties":{"organization":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"environment":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"subject":{"type":"object","description":"The user or service account the token speaks for.","required":["kind","id","name"],"properties":{"kind":{"type":"string","enum":["user","service"]},"id":{"type":"string","description":"The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."},"name":{"type":"string","description":"The user's email address or the service account's name."}},"additionalProperties":false},"client":{"type":"object","description":"The OAuth client the token was issued to.","required":["id","name"],"properties":{"id":{"type":"string"},"name":{"type":"string"}},"additionalProperties":false},"scopes":{"type":"array","description":"The scopes granted to this token; tools of another scope are refused.","items":{"type":"string","enum":["read","write"]},"uniqueItems":true},"protocol_version":{"type":"string","description":"The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."},"holds":{"type":"object","description":"How many of each thing the environment holds.","required":["connections","semantic_models","insights","dashboards","memories"],"properties":{"connections":{"type":"integer","minimum":0,"description":"Built-in connections (`lakehouse`, `sample`) included."},"semantic_models":{"type":"integer","minimum":0},"insights":{"type":"integer","minimum":0},"dashboards":{"type":"integer","minimum":0},"memories":{"type":"integer","minimum":0}},"additionalProperties":false},"time_zone":{"type":"string","description":"The environment's IANA time zone; `during` filters resolve in it."},"now":{"type":"string","description":"The current time in that zone, ISO 8601 with its offset."},"time_ranges":{"type":"array","description":"First and last time (in that zone) of each table with a time column.","items":{"type":"object","required":["connection","table","column","min","max"],"properties":{"connection":{"type":"string"},"table":{"type":"string"},"column":{"type":"string"},"min":{"type":["string","null"]},"max":{"type":["string","null"]}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate175(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -57270,9 +57765,8 @@ vErrors.push(err5);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(((((((key0 === "organization") || (key0 === "environment")) || (key0 === "subject")) || (key0 === "client")) || (key0 === "scopes")) || (key0 === "protocol_version")) || (key0 === "holds"))){
-const err6 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data.time_zone === undefined){
+const err6 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "time_zone"},message:"must have required property '"+"time_zone"+"'"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -57281,12 +57775,8 @@ vErrors.push(err6);
 }
 errors++;
 }
-}
-if(data.organization !== undefined){
-let data0 = data.organization;
-if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
-if(data0.id === undefined){
-const err7 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data.now === undefined){
+const err7 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "now"},message:"must have required property '"+"now"+"'"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -57295,8 +57785,8 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(data0.name === undefined){
-const err8 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data.time_ranges === undefined){
+const err8 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "time_ranges"},message:"must have required property '"+"time_ranges"+"'"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -57305,9 +57795,9 @@ vErrors.push(err8);
 }
 errors++;
 }
-for(const key1 in data0){
-if(!((key1 === "id") || (key1 === "name"))){
-const err9 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+for(const key0 in data){
+if(!(func16.call(schema186.properties, key0))){
+const err9 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -57317,11 +57807,11 @@ vErrors.push(err9);
 errors++;
 }
 }
-if(data0.id !== undefined){
-let data1 = data0.id;
-if(typeof data1 === "string"){
-if(!(formats0.test(data1))){
-const err10 = {instancePath:instancePath+"/organization/id",schemaPath:"#/properties/organization/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(data.organization !== undefined){
+let data0 = data.organization;
+if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
+if(data0.id === undefined){
+const err10 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -57330,9 +57820,8 @@ vErrors.push(err10);
 }
 errors++;
 }
-}
-else {
-const err11 = {instancePath:instancePath+"/organization/id",schemaPath:"#/properties/organization/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.name === undefined){
+const err11 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -57341,10 +57830,9 @@ vErrors.push(err11);
 }
 errors++;
 }
-}
-if(data0.name !== undefined){
-if(typeof data0.name !== "string"){
-const err12 = {instancePath:instancePath+"/organization/name",schemaPath:"#/properties/organization/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key1 in data0){
+if(!((key1 === "id") || (key1 === "name"))){
+const err12 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -57354,9 +57842,11 @@ vErrors.push(err12);
 errors++;
 }
 }
-}
-else {
-const err13 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data0.id !== undefined){
+let data1 = data0.id;
+if(typeof data1 === "string"){
+if(!(formats0.test(data1))){
+const err13 = {instancePath:instancePath+"/organization/id",schemaPath:"#/properties/organization/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -57366,11 +57856,8 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.environment !== undefined){
-let data3 = data.environment;
-if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
-if(data3.id === undefined){
-const err14 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+else {
+const err14 = {instancePath:instancePath+"/organization/id",schemaPath:"#/properties/organization/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -57379,8 +57866,10 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data3.name === undefined){
-const err15 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data0.name !== undefined){
+if(typeof data0.name !== "string"){
+const err15 = {instancePath:instancePath+"/organization/name",schemaPath:"#/properties/organization/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -57389,9 +57878,10 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key2 in data3){
-if(!((key2 === "id") || (key2 === "name"))){
-const err16 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/organization",schemaPath:"#/properties/organization/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -57401,11 +57891,11 @@ vErrors.push(err16);
 errors++;
 }
 }
-if(data3.id !== undefined){
-let data4 = data3.id;
-if(typeof data4 === "string"){
-if(!(formats0.test(data4))){
-const err17 = {instancePath:instancePath+"/environment/id",schemaPath:"#/properties/environment/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(data.environment !== undefined){
+let data3 = data.environment;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+if(data3.id === undefined){
+const err17 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -57414,9 +57904,8 @@ vErrors.push(err17);
 }
 errors++;
 }
-}
-else {
-const err18 = {instancePath:instancePath+"/environment/id",schemaPath:"#/properties/environment/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data3.name === undefined){
+const err18 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -57425,10 +57914,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-if(data3.name !== undefined){
-if(typeof data3.name !== "string"){
-const err19 = {instancePath:instancePath+"/environment/name",schemaPath:"#/properties/environment/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key2 in data3){
+if(!((key2 === "id") || (key2 === "name"))){
+const err19 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -57438,9 +57926,11 @@ vErrors.push(err19);
 errors++;
 }
 }
-}
-else {
-const err20 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data3.id !== undefined){
+let data4 = data3.id;
+if(typeof data4 === "string"){
+if(!(formats0.test(data4))){
+const err20 = {instancePath:instancePath+"/environment/id",schemaPath:"#/properties/environment/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -57450,11 +57940,8 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data.subject !== undefined){
-let data6 = data.subject;
-if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
-if(data6.kind === undefined){
-const err21 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+else {
+const err21 = {instancePath:instancePath+"/environment/id",schemaPath:"#/properties/environment/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -57463,8 +57950,10 @@ vErrors.push(err21);
 }
 errors++;
 }
-if(data6.id === undefined){
-const err22 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+}
+if(data3.name !== undefined){
+if(typeof data3.name !== "string"){
+const err22 = {instancePath:instancePath+"/environment/name",schemaPath:"#/properties/environment/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -57473,8 +57962,10 @@ vErrors.push(err22);
 }
 errors++;
 }
-if(data6.name === undefined){
-const err23 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/environment",schemaPath:"#/properties/environment/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -57483,9 +57974,12 @@ vErrors.push(err23);
 }
 errors++;
 }
-for(const key3 in data6){
-if(!(((key3 === "kind") || (key3 === "id")) || (key3 === "name"))){
-const err24 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+if(data.subject !== undefined){
+let data6 = data.subject;
+if(data6 && typeof data6 == "object" && !Array.isArray(data6)){
+if(data6.kind === undefined){
+const err24 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -57494,11 +57988,8 @@ vErrors.push(err24);
 }
 errors++;
 }
-}
-if(data6.kind !== undefined){
-let data7 = data6.kind;
-if(typeof data7 !== "string"){
-const err25 = {instancePath:instancePath+"/subject/kind",schemaPath:"#/properties/subject/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data6.id === undefined){
+const err25 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -57507,8 +57998,8 @@ vErrors.push(err25);
 }
 errors++;
 }
-if(!((data7 === "user") || (data7 === "service"))){
-const err26 = {instancePath:instancePath+"/subject/kind",schemaPath:"#/properties/subject/properties/kind/enum",keyword:"enum",params:{allowedValues: schema186.properties.subject.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data6.name === undefined){
+const err26 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -57517,10 +58008,9 @@ vErrors.push(err26);
 }
 errors++;
 }
-}
-if(data6.id !== undefined){
-if(typeof data6.id !== "string"){
-const err27 = {instancePath:instancePath+"/subject/id",schemaPath:"#/properties/subject/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key3 in data6){
+if(!(((key3 === "kind") || (key3 === "id")) || (key3 === "name"))){
+const err27 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -57530,9 +58020,10 @@ vErrors.push(err27);
 errors++;
 }
 }
-if(data6.name !== undefined){
-if(typeof data6.name !== "string"){
-const err28 = {instancePath:instancePath+"/subject/name",schemaPath:"#/properties/subject/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data6.kind !== undefined){
+let data7 = data6.kind;
+if(typeof data7 !== "string"){
+const err28 = {instancePath:instancePath+"/subject/kind",schemaPath:"#/properties/subject/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -57541,10 +58032,8 @@ vErrors.push(err28);
 }
 errors++;
 }
-}
-}
-else {
-const err29 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!((data7 === "user") || (data7 === "service"))){
+const err29 = {instancePath:instancePath+"/subject/kind",schemaPath:"#/properties/subject/properties/kind/enum",keyword:"enum",params:{allowedValues: schema186.properties.subject.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -57554,11 +58043,9 @@ vErrors.push(err29);
 errors++;
 }
 }
-if(data.client !== undefined){
-let data10 = data.client;
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-if(data10.id === undefined){
-const err30 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data6.id !== undefined){
+if(typeof data6.id !== "string"){
+const err30 = {instancePath:instancePath+"/subject/id",schemaPath:"#/properties/subject/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -57567,8 +58054,10 @@ vErrors.push(err30);
 }
 errors++;
 }
-if(data10.name === undefined){
-const err31 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data6.name !== undefined){
+if(typeof data6.name !== "string"){
+const err31 = {instancePath:instancePath+"/subject/name",schemaPath:"#/properties/subject/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -57577,9 +58066,10 @@ vErrors.push(err31);
 }
 errors++;
 }
-for(const key4 in data10){
-if(!((key4 === "id") || (key4 === "name"))){
-const err32 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+}
+else {
+const err32 = {instancePath:instancePath+"/subject",schemaPath:"#/properties/subject/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -57589,9 +58079,11 @@ vErrors.push(err32);
 errors++;
 }
 }
-if(data10.id !== undefined){
-if(typeof data10.id !== "string"){
-const err33 = {instancePath:instancePath+"/client/id",schemaPath:"#/properties/client/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.client !== undefined){
+let data10 = data.client;
+if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+if(data10.id === undefined){
+const err33 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -57600,10 +58092,8 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-if(data10.name !== undefined){
-if(typeof data10.name !== "string"){
-const err34 = {instancePath:instancePath+"/client/name",schemaPath:"#/properties/client/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.name === undefined){
+const err34 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -57612,15 +58102,50 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-}
-else {
-const err35 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key4 in data10){
+if(!((key4 === "id") || (key4 === "name"))){
+const err35 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err35];
 }
 else {
 vErrors.push(err35);
+}
+errors++;
+}
+}
+if(data10.id !== undefined){
+if(typeof data10.id !== "string"){
+const err36 = {instancePath:instancePath+"/client/id",schemaPath:"#/properties/client/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+}
+if(data10.name !== undefined){
+if(typeof data10.name !== "string"){
+const err37 = {instancePath:instancePath+"/client/name",schemaPath:"#/properties/client/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+}
+else {
+const err38 = {instancePath:instancePath+"/client",schemaPath:"#/properties/client/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
 }
 errors++;
 }
@@ -57632,22 +58157,22 @@ const len0 = data13.length;
 for(let i0=0; i0<len0; i0++){
 let data14 = data13[i0];
 if(typeof data14 !== "string"){
-const err36 = {instancePath:instancePath+"/scopes/" + i0,schemaPath:"#/properties/scopes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err39 = {instancePath:instancePath+"/scopes/" + i0,schemaPath:"#/properties/scopes/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err36];
+vErrors = [err39];
 }
 else {
-vErrors.push(err36);
+vErrors.push(err39);
 }
 errors++;
 }
 if(!((data14 === "read") || (data14 === "write"))){
-const err37 = {instancePath:instancePath+"/scopes/" + i0,schemaPath:"#/properties/scopes/items/enum",keyword:"enum",params:{allowedValues: schema186.properties.scopes.items.enum},message:"must be equal to one of the allowed values"};
+const err40 = {instancePath:instancePath+"/scopes/" + i0,schemaPath:"#/properties/scopes/items/enum",keyword:"enum",params:{allowedValues: schema186.properties.scopes.items.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
-vErrors = [err37];
+vErrors = [err40];
 }
 else {
-vErrors.push(err37);
+vErrors.push(err40);
 }
 errors++;
 }
@@ -57663,12 +58188,12 @@ continue;
 }
 if(typeof indices0[item0] == "number"){
 j0 = indices0[item0];
-const err38 = {instancePath:instancePath+"/scopes",schemaPath:"#/properties/scopes/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)"};
+const err41 = {instancePath:instancePath+"/scopes",schemaPath:"#/properties/scopes/uniqueItems",keyword:"uniqueItems",params:{i: i1, j: j0},message:"must NOT have duplicate items (items ## "+j0+" and "+i1+" are identical)"};
 if(vErrors === null){
-vErrors = [err38];
+vErrors = [err41];
 }
 else {
-vErrors.push(err38);
+vErrors.push(err41);
 }
 errors++;
 break;
@@ -57678,43 +58203,7 @@ indices0[item0] = i1;
 }
 }
 else {
-const err39 = {instancePath:instancePath+"/scopes",schemaPath:"#/properties/scopes/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err39];
-}
-else {
-vErrors.push(err39);
-}
-errors++;
-}
-}
-if(data.protocol_version !== undefined){
-if(typeof data.protocol_version !== "string"){
-const err40 = {instancePath:instancePath+"/protocol_version",schemaPath:"#/properties/protocol_version/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err40];
-}
-else {
-vErrors.push(err40);
-}
-errors++;
-}
-}
-if(data.holds !== undefined){
-let data16 = data.holds;
-if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
-if(data16.connections === undefined){
-const err41 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "connections"},message:"must have required property '"+"connections"+"'"};
-if(vErrors === null){
-vErrors = [err41];
-}
-else {
-vErrors.push(err41);
-}
-errors++;
-}
-if(data16.semantic_models === undefined){
-const err42 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "semantic_models"},message:"must have required property '"+"semantic_models"+"'"};
+const err42 = {instancePath:instancePath+"/scopes",schemaPath:"#/properties/scopes/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -57723,8 +58212,10 @@ vErrors.push(err42);
 }
 errors++;
 }
-if(data16.insights === undefined){
-const err43 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "insights"},message:"must have required property '"+"insights"+"'"};
+}
+if(data.protocol_version !== undefined){
+if(typeof data.protocol_version !== "string"){
+const err43 = {instancePath:instancePath+"/protocol_version",schemaPath:"#/properties/protocol_version/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -57733,8 +58224,12 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data16.dashboards === undefined){
-const err44 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "dashboards"},message:"must have required property '"+"dashboards"+"'"};
+}
+if(data.holds !== undefined){
+let data16 = data.holds;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.connections === undefined){
+const err44 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "connections"},message:"must have required property '"+"connections"+"'"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -57743,8 +58238,8 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data16.memories === undefined){
-const err45 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "memories"},message:"must have required property '"+"memories"+"'"};
+if(data16.semantic_models === undefined){
+const err45 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "semantic_models"},message:"must have required property '"+"semantic_models"+"'"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -57753,9 +58248,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-for(const key5 in data16){
-if(!(((((key5 === "connections") || (key5 === "semantic_models")) || (key5 === "insights")) || (key5 === "dashboards")) || (key5 === "memories"))){
-const err46 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+if(data16.insights === undefined){
+const err46 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "insights"},message:"must have required property '"+"insights"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -57764,11 +58258,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-}
-if(data16.connections !== undefined){
-let data17 = data16.connections;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err47 = {instancePath:instancePath+"/holds/connections",schemaPath:"#/properties/holds/properties/connections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data16.dashboards === undefined){
+const err47 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "dashboards"},message:"must have required property '"+"dashboards"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -57777,9 +58268,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-if((typeof data17 == "number") && (isFinite(data17))){
-if(data17 < 0 || isNaN(data17)){
-const err48 = {instancePath:instancePath+"/holds/connections",schemaPath:"#/properties/holds/properties/connections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data16.memories === undefined){
+const err48 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/required",keyword:"required",params:{missingProperty: "memories"},message:"must have required property '"+"memories"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -57788,12 +58278,9 @@ vErrors.push(err48);
 }
 errors++;
 }
-}
-}
-if(data16.semantic_models !== undefined){
-let data18 = data16.semantic_models;
-if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
-const err49 = {instancePath:instancePath+"/holds/semantic_models",schemaPath:"#/properties/holds/properties/semantic_models/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+for(const key5 in data16){
+if(!(((((key5 === "connections") || (key5 === "semantic_models")) || (key5 === "insights")) || (key5 === "dashboards")) || (key5 === "memories"))){
+const err49 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -57802,9 +58289,11 @@ vErrors.push(err49);
 }
 errors++;
 }
-if((typeof data18 == "number") && (isFinite(data18))){
-if(data18 < 0 || isNaN(data18)){
-const err50 = {instancePath:instancePath+"/holds/semantic_models",schemaPath:"#/properties/holds/properties/semantic_models/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data16.connections !== undefined){
+let data17 = data16.connections;
+if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
+const err50 = {instancePath:instancePath+"/holds/connections",schemaPath:"#/properties/holds/properties/connections/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -57813,12 +58302,9 @@ vErrors.push(err50);
 }
 errors++;
 }
-}
-}
-if(data16.insights !== undefined){
-let data19 = data16.insights;
-if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
-const err51 = {instancePath:instancePath+"/holds/insights",schemaPath:"#/properties/holds/properties/insights/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data17 == "number") && (isFinite(data17))){
+if(data17 < 0 || isNaN(data17)){
+const err51 = {instancePath:instancePath+"/holds/connections",schemaPath:"#/properties/holds/properties/connections/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -57827,9 +58313,12 @@ vErrors.push(err51);
 }
 errors++;
 }
-if((typeof data19 == "number") && (isFinite(data19))){
-if(data19 < 0 || isNaN(data19)){
-const err52 = {instancePath:instancePath+"/holds/insights",schemaPath:"#/properties/holds/properties/insights/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data16.semantic_models !== undefined){
+let data18 = data16.semantic_models;
+if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
+const err52 = {instancePath:instancePath+"/holds/semantic_models",schemaPath:"#/properties/holds/properties/semantic_models/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -57838,12 +58327,9 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-}
-if(data16.dashboards !== undefined){
-let data20 = data16.dashboards;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err53 = {instancePath:instancePath+"/holds/dashboards",schemaPath:"#/properties/holds/properties/dashboards/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data18 == "number") && (isFinite(data18))){
+if(data18 < 0 || isNaN(data18)){
+const err53 = {instancePath:instancePath+"/holds/semantic_models",schemaPath:"#/properties/holds/properties/semantic_models/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -57852,9 +58338,12 @@ vErrors.push(err53);
 }
 errors++;
 }
-if((typeof data20 == "number") && (isFinite(data20))){
-if(data20 < 0 || isNaN(data20)){
-const err54 = {instancePath:instancePath+"/holds/dashboards",schemaPath:"#/properties/holds/properties/dashboards/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data16.insights !== undefined){
+let data19 = data16.insights;
+if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
+const err54 = {instancePath:instancePath+"/holds/insights",schemaPath:"#/properties/holds/properties/insights/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -57863,12 +58352,9 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-}
-if(data16.memories !== undefined){
-let data21 = data16.memories;
-if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
-const err55 = {instancePath:instancePath+"/holds/memories",schemaPath:"#/properties/holds/properties/memories/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data19 == "number") && (isFinite(data19))){
+if(data19 < 0 || isNaN(data19)){
+const err55 = {instancePath:instancePath+"/holds/insights",schemaPath:"#/properties/holds/properties/insights/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -57877,9 +58363,12 @@ vErrors.push(err55);
 }
 errors++;
 }
-if((typeof data21 == "number") && (isFinite(data21))){
-if(data21 < 0 || isNaN(data21)){
-const err56 = {instancePath:instancePath+"/holds/memories",schemaPath:"#/properties/holds/properties/memories/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data16.dashboards !== undefined){
+let data20 = data16.dashboards;
+if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
+const err56 = {instancePath:instancePath+"/holds/dashboards",schemaPath:"#/properties/holds/properties/dashboards/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -57888,11 +58377,9 @@ vErrors.push(err56);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err57 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data20 == "number") && (isFinite(data20))){
+if(data20 < 0 || isNaN(data20)){
+const err57 = {instancePath:instancePath+"/holds/dashboards",schemaPath:"#/properties/holds/properties/dashboards/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -57903,13 +58390,230 @@ errors++;
 }
 }
 }
-else {
-const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data16.memories !== undefined){
+let data21 = data16.memories;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err58 = {instancePath:instancePath+"/holds/memories",schemaPath:"#/properties/holds/properties/memories/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err58];
 }
 else {
 vErrors.push(err58);
+}
+errors++;
+}
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 < 0 || isNaN(data21)){
+const err59 = {instancePath:instancePath+"/holds/memories",schemaPath:"#/properties/holds/properties/memories/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err60 = {instancePath:instancePath+"/holds",schemaPath:"#/properties/holds/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
+}
+errors++;
+}
+}
+if(data.time_zone !== undefined){
+if(typeof data.time_zone !== "string"){
+const err61 = {instancePath:instancePath+"/time_zone",schemaPath:"#/properties/time_zone/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err61];
+}
+else {
+vErrors.push(err61);
+}
+errors++;
+}
+}
+if(data.now !== undefined){
+if(typeof data.now !== "string"){
+const err62 = {instancePath:instancePath+"/now",schemaPath:"#/properties/now/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err62];
+}
+else {
+vErrors.push(err62);
+}
+errors++;
+}
+}
+if(data.time_ranges !== undefined){
+let data24 = data.time_ranges;
+if(Array.isArray(data24)){
+const len1 = data24.length;
+for(let i2=0; i2<len1; i2++){
+let data25 = data24[i2];
+if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
+if(data25.connection === undefined){
+const err63 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
+if(vErrors === null){
+vErrors = [err63];
+}
+else {
+vErrors.push(err63);
+}
+errors++;
+}
+if(data25.table === undefined){
+const err64 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
+if(vErrors === null){
+vErrors = [err64];
+}
+else {
+vErrors.push(err64);
+}
+errors++;
+}
+if(data25.column === undefined){
+const err65 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "column"},message:"must have required property '"+"column"+"'"};
+if(vErrors === null){
+vErrors = [err65];
+}
+else {
+vErrors.push(err65);
+}
+errors++;
+}
+if(data25.min === undefined){
+const err66 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "min"},message:"must have required property '"+"min"+"'"};
+if(vErrors === null){
+vErrors = [err66];
+}
+else {
+vErrors.push(err66);
+}
+errors++;
+}
+if(data25.max === undefined){
+const err67 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "max"},message:"must have required property '"+"max"+"'"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+for(const key6 in data25){
+if(!(((((key6 === "connection") || (key6 === "table")) || (key6 === "column")) || (key6 === "min")) || (key6 === "max"))){
+const err68 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
+}
+errors++;
+}
+}
+if(data25.connection !== undefined){
+if(typeof data25.connection !== "string"){
+const err69 = {instancePath:instancePath+"/time_ranges/" + i2+"/connection",schemaPath:"#/properties/time_ranges/items/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err69];
+}
+else {
+vErrors.push(err69);
+}
+errors++;
+}
+}
+if(data25.table !== undefined){
+if(typeof data25.table !== "string"){
+const err70 = {instancePath:instancePath+"/time_ranges/" + i2+"/table",schemaPath:"#/properties/time_ranges/items/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+if(data25.column !== undefined){
+if(typeof data25.column !== "string"){
+const err71 = {instancePath:instancePath+"/time_ranges/" + i2+"/column",schemaPath:"#/properties/time_ranges/items/properties/column/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
+}
+errors++;
+}
+}
+if(data25.min !== undefined){
+let data29 = data25.min;
+if((typeof data29 !== "string") && (data29 !== null)){
+const err72 = {instancePath:instancePath+"/time_ranges/" + i2+"/min",schemaPath:"#/properties/time_ranges/items/properties/min/type",keyword:"type",params:{type: schema186.properties.time_ranges.items.properties.min.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+if(data25.max !== undefined){
+let data30 = data25.max;
+if((typeof data30 !== "string") && (data30 !== null)){
+const err73 = {instancePath:instancePath+"/time_ranges/" + i2+"/max",schemaPath:"#/properties/time_ranges/items/properties/max/type",keyword:"type",params:{type: schema186.properties.time_ranges.items.properties.max.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
+}
+errors++;
+}
+}
+}
+else {
+const err74 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err74];
+}
+else {
+vErrors.push(err74);
+}
+errors++;
+}
+}
+}
+else {
+const err75 = {instancePath:instancePath+"/time_ranges",schemaPath:"#/properties/time_ranges/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err75];
+}
+else {
+vErrors.push(err75);
+}
+errors++;
+}
+}
+}
+else {
+const err76 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err76];
+}
+else {
+vErrors.push(err76);
 }
 errors++;
 }

@@ -11,6 +11,7 @@ import validators from '../generated/validators.cjs';
 import { quoteIdent } from './sql-quote.js';
 import { dialectOf, type BindValue, type Dialect, type Lakehouse } from './lakehouse.js';
 import { checkExpression, checkReadStatement, SqlRefused } from './sql-guard.js';
+import { RANGE_FORMS, UnknownRange } from '../time/relative-range.js';
 
 export type { SemanticModel } from '../generated/tool-types.js';
 
@@ -207,7 +208,20 @@ export function planInSandbox(lakehouse: Lakehouse, environmentId: string) {
 
 export type Granularity = 'hour' | 'day' | 'week' | 'month' | 'quarter' | 'year';
 export type FilterOp =
-  'eq' | 'neq' | 'gt' | 'gte' | 'lt' | 'lte' | 'between' | 'in' | 'not_in' | 'contains' | 'starts_with' | 'is_null' | 'is_not_null';
+  | 'eq'
+  | 'neq'
+  | 'gt'
+  | 'gte'
+  | 'lt'
+  | 'lte'
+  | 'between'
+  | 'in'
+  | 'not_in'
+  | 'contains'
+  | 'starts_with'
+  | 'is_null'
+  | 'is_not_null'
+  | 'during';
 type Scalar = string | number | boolean;
 
 export interface ModelQuery {
@@ -222,7 +236,21 @@ export interface ModelQuery {
 export interface CompiledQuery {
   sql: string;
   values: BindValue[];
+  /** Each `during` filter's phrase as the absolute [from, to) it ran with. */
+  timeRanges: ResolvedTimeRange[];
 }
+
+export interface ResolvedTimeRange {
+  field: string;
+  during: string;
+  /** ISO 8601 with the environment's offset; inclusive. */
+  from: string;
+  /** Exclusive. */
+  to: string;
+}
+
+/** Resolves a `during` phrase (src/time/relative-range.ts, in the environment's zone); throws UnknownRange. */
+export type RangeResolver = (phrase: string) => { from: string; to: string };
 
 type FieldType = 'string' | 'number' | 'time' | 'boolean';
 
@@ -230,7 +258,7 @@ type FieldType = 'string' | 'number' | 'time' | 'boolean';
 const OPERATORS: Record<FieldType, readonly FilterOp[]> = {
   string: ['eq', 'neq', 'in', 'not_in', 'contains', 'starts_with', 'is_null', 'is_not_null'],
   number: ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'between', 'in', 'not_in', 'is_null', 'is_not_null'],
-  time: ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'between', 'is_null', 'is_not_null'],
+  time: ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'between', 'during', 'is_null', 'is_not_null'],
   boolean: ['eq', 'neq', 'is_null', 'is_not_null'],
 };
 
@@ -285,13 +313,32 @@ function checkValue(type: FieldType, field: string, value: Scalar | undefined): 
   return value;
 }
 
+/** The model's FROM clause (base table and joins), one line per table, in its connection's SQL. */
+export function modelFrom(model: SemanticModel): string[] {
+  const dialect = dialectOf(model.connection);
+  const base = model.alias ?? model.table;
+  // DuckDB: the connection is a catalog, named in full so that a sample model never reads a same-named table of the environment.
+  const table = (schema: string | undefined, name: string) =>
+    dialect === 'duckdb'
+      ? `${quoteIdent(model.connection)}.${quoteIdent(schema ?? 'main')}.${quoteIdent(name)}`
+      : (schema ? `${quoteIdent(schema)}.` : '') + quoteIdent(name);
+  const from = [`FROM ${table(model.schema, model.table)} AS ${quoteIdent(base)}`];
+  for (const join of model.joins ?? []) {
+    from.push(
+      `${join.type === 'inner' ? 'JOIN' : 'LEFT JOIN'} ${table(join.schema, join.table)} AS ${quoteIdent(join.name)} ON ${quoteIdent(base)}.${quoteIdent(join.base_column)} = ${quoteIdent(join.name)}.${quoteIdent(join.column)}`,
+    );
+  }
+  return from;
+}
+
 /**
  * Compiles a request to one SELECT over the model, in the SQL of its connection (DuckDB for the built-in
  * ones, PostgreSQL for external ones); every request value ends up in `values`.
  */
-export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQuery {
+export function compileQuery(model: SemanticModel, query: ModelQuery, resolveRange?: RangeResolver): CompiledQuery {
   const dialect = dialectOf(model.connection);
   const values: BindValue[] = [];
+  const timeRanges: ResolvedTimeRange[] = [];
   const param = (value: BindValue, cast: string) => {
     values.push(value);
     return `$${values.length}::${cast}`;
@@ -355,6 +402,19 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
     const comparison = COMPARISONS[filter.op];
     if (comparison) {
       condition = `${expr} ${comparison} ${param(checkValue(type, filter.field, filter.value), cast)}`;
+    } else if (filter.op === 'during') {
+      const phrase = filter.value;
+      if (typeof phrase !== 'string') throw invalid(`"during" on "${filter.field}" needs a time range phrase: ${RANGE_FORMS}.`);
+      if (!resolveRange) throw invalid('"during" needs the environment\'s time zone.');
+      let range: { from: string; to: string };
+      try {
+        range = resolveRange(phrase);
+      } catch (error) {
+        if (error instanceof UnknownRange) throw invalid(`The filter on "${filter.field}": ${error.message}.`);
+        throw error;
+      }
+      timeRanges.push({ field: filter.field, during: phrase, ...range });
+      condition = `(${expr} >= ${param(range.from, cast)} AND ${expr} < ${param(range.to, cast)})`;
     } else if (filter.op === 'is_null' || filter.op === 'is_not_null') {
       condition = `${expr} IS ${filter.op === 'is_null' ? '' : 'NOT '}NULL`;
     } else if (filter.op === 'contains' || filter.op === 'starts_with') {
@@ -388,18 +448,7 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
     for (let i = 1; i <= groups; i++) order.push(`${i}`);
   }
 
-  const base = model.alias ?? model.table;
-  // DuckDB: the connection is a catalog, named in full so that a sample model never reads a same-named table of the environment.
-  const table = (schema: string | undefined, name: string) =>
-    dialect === 'duckdb'
-      ? `${quoteIdent(model.connection)}.${quoteIdent(schema ?? 'main')}.${quoteIdent(name)}`
-      : (schema ? `${quoteIdent(schema)}.` : '') + quoteIdent(name);
-  const from = [`FROM ${table(model.schema, model.table)} AS ${quoteIdent(base)}`];
-  for (const join of model.joins ?? []) {
-    from.push(
-      `${join.type === 'inner' ? 'JOIN' : 'LEFT JOIN'} ${table(join.schema, join.table)} AS ${quoteIdent(join.name)} ON ${quoteIdent(base)}.${quoteIdent(join.base_column)} = ${quoteIdent(join.name)}.${quoteIdent(join.column)}`,
-    );
-  }
+  const from = modelFrom(model);
   const limit = query.limit ?? 100;
   const parts = [
     `SELECT ${select.join(', ')}`,
@@ -414,5 +463,5 @@ export function compileQuery(model: SemanticModel, query: ModelQuery): CompiledQ
   const sql = parts.join('\n');
   // PostgreSQL's sandbox parses every statement; DuckDB's worker checks it with its own parser.
   if (dialect === 'postgres') checkReadStatement(sql);
-  return { sql, values };
+  return { sql, values, timeRanges };
 }

@@ -1,5 +1,6 @@
 import type { ToolHandler } from '../generated/handlers.js';
 import { compileQuery, findModel, listModels } from '../lakehouse/semantic-models.js';
+import { rangeResolver, timeZoneOf } from './environment-time-zone.js';
 
 /** 1 MiB of rows per answer at most (as query_lakehouse). */
 const MAX_BYTES = 1024 * 1024;
@@ -30,7 +31,9 @@ export const getSemanticModel: ToolHandler<'get_semantic_model'> = async ({ name
 export const querySemanticModel: ToolHandler<'query_semantic_model'> = async (input, ctx) => {
   const { model } = await findModel(ctx.db, ctx.principal.environmentId, input.model);
   const { limit, timeout_ms } = input;
-  const compiled = compileQuery(model, { ...input, limit });
+  // The zone is looked up only when a filter needs it; ranges resolve at the call's start.
+  const zone = input.filters?.some((f) => f.op === 'during') ? await timeZoneOf(ctx.db, ctx.principal.environmentId) : undefined;
+  const compiled = compileQuery(model, { ...input, limit }, zone === undefined ? undefined : rangeResolver(zone, Date.now()));
   ctx.audited.sql = compiled.sql;
   const result = await ctx.lakehouse.query(ctx.principal.environmentId, model.connection, compiled.sql, {
     values: compiled.values,
@@ -49,5 +52,6 @@ export const querySemanticModel: ToolHandler<'query_semantic_model'> = async (in
     row_count: result.row_count,
     truncated: result.truncated,
     elapsed_ms: result.elapsed_ms,
+    ...(zone === undefined ? {} : { time_zone: zone, time_ranges: compiled.timeRanges }),
   };
 };

@@ -3,8 +3,12 @@ import type { Database } from '../db/schema.js';
 import type { ToolHandler } from '../generated/handlers.js';
 import { BUILT_IN_CONNECTIONS } from '../lakehouse/lakehouse.js';
 import { builtInModels } from '../lakehouse/semantic-models.js';
+import { DEFAULT_TIME_ZONE, formatInZone } from '../time/time-zone.js';
+import { tableTimeRanges } from './time-ranges.js';
 
 interface Counts {
+  /** Not a count: the environment's time zone rides along in the same cached statement. */
+  time_zone: string | null;
   connections: number;
   semantic_models: number;
   insights: number;
@@ -41,13 +45,14 @@ async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
   // One statement, one scalar subquery per table (an index lookup each, keyed by environment_id).
   return db
     .selectNoFrom((eb) => {
-      const count = (table: keyof Counts) =>
+      const count = (table: Exclude<keyof Counts, 'time_zone'>) =>
         eb
           .selectFrom(table)
           .select((c) => c.cast<number>(c.fn.countAll(), 'integer').as('n'))
           .where('environment_id', '=', env)
           .$asScalar();
       return [
+        eb.selectFrom('environments').select('time_zone').where('id', '=', env).$asScalar().as('time_zone'),
         count('connections').as('connections'),
         count('semantic_models').as('semantic_models'),
         count('insights').as('insights'),
@@ -58,8 +63,10 @@ async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
     .executeTakeFirstOrThrow();
 }
 
-export const getSessionContext: ToolHandler<'get_session_context'> = async (_input, { principal, protocolVersion, db }) => {
+export const getSessionContext: ToolHandler<'get_session_context'> = async (_input, { principal, protocolVersion, db, lakehouse }) => {
   const counts = await countsOf(db, principal.environmentId);
+  const zone = counts.time_zone ?? DEFAULT_TIME_ZONE;
+  const timeRanges = await tableTimeRanges(db, lakehouse, principal.environmentId, zone);
   return {
     organization: { id: principal.organizationId, name: principal.organization },
     environment: { id: principal.environmentId, name: principal.environment },
@@ -74,5 +81,8 @@ export const getSessionContext: ToolHandler<'get_session_context'> = async (_inp
       dashboards: counts.dashboards,
       memories: counts.memories,
     },
+    time_zone: zone,
+    now: formatInZone(zone, Date.now()),
+    time_ranges: timeRanges,
   };
 };

@@ -3,6 +3,7 @@ import { before, describe, it } from 'node:test';
 import { AppError } from '../../src/errors.js';
 import { checkModel, compileQuery, InvalidModel, type ModelQuery, type SemanticModel } from '../../src/lakehouse/semantic-models.js';
 import { loadSqlParser } from '../../src/lakehouse/sql-guard.js';
+import { UnknownRange } from '../../src/time/relative-range.js';
 
 // Compiling a semantic-model query to SQL (compileQuery): identifiers and expressions come from the model,
 // every value of the request is a bind parameter, and the result passes the SQL guard (hence the parser).
@@ -271,7 +272,7 @@ describe('semantic model query: refusals (400 invalid_query)', () => {
     {
       name: 'in on a time',
       input: filtered([{ field: 'placed_at', op: 'in', values: ['2024-01-01'] }]),
-      expected: '"in" does not apply to "placed_at" (time); use one of eq, neq, gt, gte, lt, lte, between, is_null, is_not_null.',
+      expected: '"in" does not apply to "placed_at" (time); use one of eq, neq, gt, gte, lt, lte, between, during, is_null, is_not_null.',
     },
     {
       name: 'a comparison without a value',
@@ -395,4 +396,26 @@ describe('semantic model: expressions are checked when the model is read', () =>
       );
     });
   }
+});
+
+describe('semantic model query: during (a time range phrase)', () => {
+  const resolver = (phrase: string) => {
+    if (phrase !== 'today') throw new UnknownRange(phrase);
+    return { from: '2024-03-31T00:00:00+01:00', to: '2024-04-01T00:00:00+02:00' };
+  };
+  const during = (value: string) => filtered([{ field: 'placed_at', op: 'during', value }]);
+
+  it('becomes a half-open range of two parameters, echoed as timeRanges', () => {
+    const compiled = compileQuery(model, during('today'), resolver);
+    assert.ok(compiled.sql.includes('WHERE ((o.placed_at) >= $1::timestamptz AND (o.placed_at) < $2::timestamptz)'), compiled.sql);
+    assert.deepEqual(compiled.values, ['2024-03-31T00:00:00+01:00', '2024-04-01T00:00:00+02:00', 101]);
+    assert.deepEqual(compiled.timeRanges, [
+      { field: 'placed_at', during: 'today', from: '2024-03-31T00:00:00+01:00', to: '2024-04-01T00:00:00+02:00' },
+    ]);
+  });
+
+  it('refuses an unknown phrase with the accepted forms, and a query without a resolver', () => {
+    assert.throws(() => compileQuery(model, during('soon'), resolver), /The filter on "placed_at": "soon" is not a time range; use today/);
+    assert.throws(() => compileQuery(model, during('today')), /"during" needs the environment's time zone/);
+  });
 });

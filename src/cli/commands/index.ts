@@ -3,6 +3,7 @@ import { audit } from './audit.js';
 import { connectionAdd } from './connection-add.js';
 import { envCreate } from './env-create.js';
 import { envRepair } from './env-repair.js';
+import { envSet } from './env-set.js';
 import { keysRotate } from './keys-rotate.js';
 import { memberAdd } from './member-add.js';
 import { memberRemove } from './member-remove.js';
@@ -18,6 +19,7 @@ import { webhookAdd, webhookList, webhookRemove, webhookReplay } from './webhook
 export const commands: readonly Command[] = [
   orgCreate,
   envCreate,
+  envSet,
   envRepair,
   userCreate,
   memberAdd,

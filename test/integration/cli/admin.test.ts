@@ -45,8 +45,8 @@ describe('admin CLI commands with --json', () => {
   it('env create prints {"environment": …} for <org>/<env>', async () => {
     const result = await admin('env', 'create', 'acme/production', '--json');
     assert.equal(result.code, 0, result.stderr);
-    const { environment } = singleJson(result) as { environment: { organization: string; name: string } };
-    assert.deepEqual([environment.organization, environment.name], ['acme', 'production']);
+    const { environment } = singleJson(result) as { environment: { organization: string; name: string; time_zone: string } };
+    assert.deepEqual([environment.organization, environment.name, environment.time_zone], ['acme', 'production', 'UTC']);
   });
 
   it('user create prints {"user": {id, email}} and stores an argon2id hash, never the password', async () => {
@@ -134,5 +134,36 @@ describe('admin CLI refusals: one line on stderr, non-zero exit, database unchan
       error: { code: 'already_exists', message: 'organization "acme" already exists' },
     });
     await unchanged();
+  });
+});
+
+describe('admin CLI: environment time zones', () => {
+  const zoneOf = async (name: string) =>
+    (await test.db.selectFrom('environments').select('time_zone').where('name', '=', name).executeTakeFirstOrThrow()).time_zone;
+
+  it('env create --time-zone stores the IANA name in its canonical spelling', async () => {
+    const result = await admin('env', 'create', 'acme/berlin', '--time-zone', 'europe/berlin', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const { environment } = singleJson(result) as { environment: { time_zone: string } };
+    assert.equal(environment.time_zone, 'Europe/Berlin');
+    assert.equal(await zoneOf('berlin'), 'Europe/Berlin');
+  });
+
+  it('env set --time-zone changes it and says what it was', async () => {
+    const result = await admin('env', 'set', 'acme/berlin', '--time-zone', 'America/New_York');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'acme/berlin time zone: America/New_York (was Europe/Berlin)\n');
+    assert.equal(await zoneOf('berlin'), 'America/New_York');
+  });
+
+  it('refuses an unknown zone, saying how to list valid ones, and changes nothing', async () => {
+    const before_ = await rowCounts();
+    const list = /use an IANA time zone name .*supportedValuesOf\('timeZone'\)/;
+    assertRefused(await admin('env', 'create', 'acme/mars', '--time-zone', 'Mars/Olympus'), 1, /unknown time zone "Mars\/Olympus": /);
+    assertRefused(await admin('env', 'set', 'acme/berlin', '--time-zone', "UTC'; DROP TABLE environments; --"), 1, list);
+    assertRefused(await admin('env', 'set', 'acme/berlin'), 2, /missing --time-zone/);
+    assertRefused(await admin('env', 'set', 'acme/nowhere', '--time-zone', 'UTC'), 1, /unknown environment acme\/nowhere/);
+    assert.deepEqual(await rowCounts(), before_);
+    assert.equal(await zoneOf('berlin'), 'America/New_York');
   });
 });
