@@ -990,6 +990,190 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "delete_dashboard",
+  "title": "Delete a dashboard",
+  "description": "Deletes a dashboard and its widgets (not their insights). Idempotent: `deleted: false` when it was already gone.",
+  "scope": "write",
+  "annotations": {
+    "title": "Delete a dashboard",
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean",
+        "description": "false when this environment had no such asset (already deleted, or never existed)."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/dashboards/{id}",
+    "operationId": "deleteDashboard"
+  }
+},
+{
+  "name": "delete_discovery",
+  "title": "Delete a discovery",
+  "description": "Deletes a discovery; a notification already sent about it stays. Idempotent: `deleted: false` when it was already gone.",
+  "scope": "write",
+  "annotations": {
+    "title": "Delete a discovery",
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean",
+        "description": "false when this environment had no such asset (already deleted, or never existed)."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/discoveries/{id}",
+    "operationId": "deleteDiscovery"
+  }
+},
+{
+  "name": "delete_insight",
+  "title": "Delete an insight",
+  "description": "Deletes an insight. Dashboards keep its widgets, marked with error `insight_deleted`. Idempotent: `deleted: false` when it was already gone.",
+  "scope": "write",
+  "annotations": {
+    "title": "Delete an insight",
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean",
+        "description": "false when this environment had no such asset (already deleted, or never existed)."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/insights/{id}",
+    "operationId": "deleteInsight"
+  }
+},
+{
+  "name": "delete_memory",
+  "title": "Delete a memory",
+  "description": "Deletes a memory saved by mistake or no longer true. Idempotent: `deleted: false` when it was already gone.",
+  "scope": "write",
+  "annotations": {
+    "title": "Delete a memory",
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+        "description": "The asset's id (a UUID), unique within its environment."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean",
+        "description": "false when this environment had no such asset (already deleted, or never existed)."
+      }
+    },
+    "additionalProperties": false
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/memories/{id}",
+    "operationId": "deleteMemory"
+  }
+},
+{
   "name": "explain_sql",
   "title": "Explain a query plan",
   "description": "The plan of one read statement without running it (its operators and estimated rows), and a summary in words. With `analyze: true` the statement runs (same sandbox and timeout as query_lakehouse) and the plan carries actual times and row counts.",

@@ -50,7 +50,13 @@ async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
       return [
         count('connections').as('connections'),
         count('semantic_models').as('semantic_models'),
-        count('insights').as('insights'),
+        eb
+          .selectFrom('insights')
+          .select((c) => c.cast<number>(c.fn.countAll(), 'integer').as('n'))
+          .where('environment_id', '=', env)
+          .where('deleted_at', 'is', null)
+          .$asScalar()
+          .as('insights'),
         count('dashboards').as('dashboards'),
         count('memories').as('memories'),
       ];
