@@ -68,7 +68,7 @@ async function auditRows(operation: string, id: string) {
     .selectFrom('audit_log')
     .select(['environment_id', 'outcome', 'detail'])
     .where('operation', '=', operation)
-    .where(({ eb, ref }) => eb(ref('detail', '->>').key('id'), '=', id))
+    .where((eb) => eb(eb.ref('detail', '->>').key('id'), '=', id))
     .orderBy('id')
     .execute();
 }
