@@ -170,7 +170,7 @@ export type paths = {
         post?: never;
         /**
          * Delete a dashboard
-         * @description Deletes a dashboard and its widgets (not their insights). Idempotent: `deleted: false` when it was already gone.
+         * @description Deletes a dashboard and its widgets, not their insights. `deleted: false` if already gone.
          *
          *     The REST mirror of the MCP tool `delete_dashboard` (scope `write`).
          */
@@ -232,7 +232,7 @@ export type paths = {
         post?: never;
         /**
          * Delete a discovery
-         * @description Deletes a discovery; a notification already sent about it stays. Idempotent: `deleted: false` when it was already gone.
+         * @description Deletes a discovery; notifications already sent about it stay. `deleted: false` if already gone.
          *
          *     The REST mirror of the MCP tool `delete_discovery` (scope `write`).
          */
@@ -394,7 +394,7 @@ export type paths = {
         post?: never;
         /**
          * Delete an insight
-         * @description Deletes an insight. Dashboards keep its widgets, marked with error `insight_deleted`. Idempotent: `deleted: false` when it was already gone.
+         * @description Deletes an insight; dashboard widgets showing it stay, marked `insight_deleted`. `deleted: false` if already gone.
          *
          *     The REST mirror of the MCP tool `delete_insight` (scope `write`).
          */
@@ -552,7 +552,7 @@ export type paths = {
         post?: never;
         /**
          * Delete a memory
-         * @description Deletes a memory saved by mistake or no longer true. Idempotent: `deleted: false` when it was already gone.
+         * @description Deletes a memory saved by mistake or no longer true. `deleted: false` if already gone.
          *
          *     The REST mirror of the MCP tool `delete_memory` (scope `write`).
          */
@@ -1166,19 +1166,15 @@ export type components = {
             name: string;
         };
         DeleteDashboardOutput: {
-            /** @description false when this environment had no such asset (already deleted, or never existed). */
             deleted: boolean;
         };
         DeleteDiscoveryOutput: {
-            /** @description false when this environment had no such asset (already deleted, or never existed). */
             deleted: boolean;
         };
         DeleteInsightOutput: {
-            /** @description false when this environment had no such asset (already deleted, or never existed). */
             deleted: boolean;
         };
         DeleteMemoryOutput: {
-            /** @description false when this environment had no such asset (already deleted, or never existed). */
             deleted: boolean;
         };
         Delivery: {

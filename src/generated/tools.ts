@@ -992,7 +992,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "delete_dashboard",
   "title": "Delete a dashboard",
-  "description": "Deletes a dashboard and its widgets (not their insights). Idempotent: `deleted: false` when it was already gone.",
+  "description": "Deletes a dashboard and its widgets, not their insights. `deleted: false` if already gone.",
   "scope": "write",
   "annotations": {
     "title": "Delete a dashboard",
@@ -1023,8 +1023,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     ],
     "properties": {
       "deleted": {
-        "type": "boolean",
-        "description": "false when this environment had no such asset (already deleted, or never existed)."
+        "type": "boolean"
       }
     },
     "additionalProperties": false
@@ -1038,7 +1037,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "delete_discovery",
   "title": "Delete a discovery",
-  "description": "Deletes a discovery; a notification already sent about it stays. Idempotent: `deleted: false` when it was already gone.",
+  "description": "Deletes a discovery; notifications already sent about it stay. `deleted: false` if already gone.",
   "scope": "write",
   "annotations": {
     "title": "Delete a discovery",
@@ -1069,8 +1068,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     ],
     "properties": {
       "deleted": {
-        "type": "boolean",
-        "description": "false when this environment had no such asset (already deleted, or never existed)."
+        "type": "boolean"
       }
     },
     "additionalProperties": false
@@ -1084,7 +1082,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "delete_insight",
   "title": "Delete an insight",
-  "description": "Deletes an insight. Dashboards keep its widgets, marked with error `insight_deleted`. Idempotent: `deleted: false` when it was already gone.",
+  "description": "Deletes an insight; dashboard widgets showing it stay, marked `insight_deleted`. `deleted: false` if already gone.",
   "scope": "write",
   "annotations": {
     "title": "Delete an insight",
@@ -1115,8 +1113,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     ],
     "properties": {
       "deleted": {
-        "type": "boolean",
-        "description": "false when this environment had no such asset (already deleted, or never existed)."
+        "type": "boolean"
       }
     },
     "additionalProperties": false
@@ -1130,7 +1127,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "delete_memory",
   "title": "Delete a memory",
-  "description": "Deletes a memory saved by mistake or no longer true. Idempotent: `deleted: false` when it was already gone.",
+  "description": "Deletes a memory saved by mistake or no longer true. `deleted: false` if already gone.",
   "scope": "write",
   "annotations": {
     "title": "Delete a memory",
@@ -1161,8 +1158,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     ],
     "properties": {
       "deleted": {
-        "type": "boolean",
-        "description": "false when this environment had no such asset (already deleted, or never existed)."
+        "type": "boolean"
       }
     },
     "additionalProperties": false

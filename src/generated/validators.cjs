@@ -4688,7 +4688,7 @@ return errors === 0;
 validate30.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_delete_dashboard_output = validate31;
-const schema42 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean","description":"false when this environment had no such asset (already deleted, or never existed)."}},"additionalProperties":false};
+const schema42 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean"}},"additionalProperties":false};
 
 function validate31(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -4839,7 +4839,7 @@ return errors === 0;
 validate32.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_delete_discovery_output = validate33;
-const schema44 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean","description":"false when this environment had no such asset (already deleted, or never existed)."}},"additionalProperties":false};
+const schema44 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean"}},"additionalProperties":false};
 
 function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -4990,7 +4990,7 @@ return errors === 0;
 validate34.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_delete_insight_output = validate35;
-const schema46 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean","description":"false when this environment had no such asset (already deleted, or never existed)."}},"additionalProperties":false};
+const schema46 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean"}},"additionalProperties":false};
 
 function validate35(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5141,7 +5141,7 @@ return errors === 0;
 validate36.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_delete_memory_output = validate37;
-const schema48 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean","description":"false when this environment had no such asset (already deleted, or never existed)."}},"additionalProperties":false};
+const schema48 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean"}},"additionalProperties":false};
 
 function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -32294,7 +32294,7 @@ return errors === 0;
 validate106.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_deleteDashboard_response_200_application_json = validate107;
-const schema118 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean","description":"false when this environment had no such asset (already deleted, or never existed)."}},"additionalProperties":false};
+const schema118 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean"}},"additionalProperties":false};
 
 function validate107(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -37733,7 +37733,7 @@ return errors === 0;
 validate121.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_deleteDiscovery_response_200_application_json = validate122;
-const schema133 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean","description":"false when this environment had no such asset (already deleted, or never existed)."}},"additionalProperties":false};
+const schema133 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean"}},"additionalProperties":false};
 
 function validate122(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -46460,7 +46460,7 @@ return errors === 0;
 validate148.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_deleteInsight_response_200_application_json = validate149;
-const schema160 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean","description":"false when this environment had no such asset (already deleted, or never existed)."}},"additionalProperties":false};
+const schema160 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean"}},"additionalProperties":false};
 
 function validate149(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -53268,7 +53268,7 @@ return errors === 0;
 validate173.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_deleteMemory_response_200_application_json = validate174;
-const schema185 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean","description":"false when this environment had no such asset (already deleted, or never existed)."}},"additionalProperties":false};
+const schema185 = {"type":"object","required":["deleted"],"properties":{"deleted":{"type":"boolean"}},"additionalProperties":false};
 
 function validate174(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
