@@ -55,6 +55,10 @@ export const ERROR_CODES = {
   invalid_parameters: { status: 400, meaning: "An insight's parameters do not match its SQL or the values given." },
   invalid_layout: { status: 400, meaning: "A dashboard's widgets or variables do not fit its grid or repeat a name." },
   chart_column_missing: { status: 400, meaning: "A chart names a column the insight's result does not have." },
+  insight_deleted: {
+    status: 404,
+    meaning: "A dashboard widget's insight was deleted (view_dashboard's widget `error`); replace or remove it.",
+  },
 
   // Limits and the server
   rate_limited: { status: 429, meaning: 'The environment made more tool calls this minute than TOOL_CALL_LIMIT; see `Retry-After`.' },

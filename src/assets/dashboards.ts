@@ -1,8 +1,9 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { AppError } from '../errors.js';
+import { AppError, type ErrorCode } from '../errors.js';
 import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import { actorOf, assetNotFound, compact, decodeCursor, iso, page, staleVersion } from './common.js';
+import { deleteResult } from './delete-asset.js';
 import { createOnce } from './idempotency.js';
 import { runInsight, type InsightParameter, type Scalar } from './insight-run.js';
 import { INSIGHT_COLUMNS, toInsight } from './insight-rows.js';
@@ -49,11 +50,17 @@ function checkLayout(widgets: Widget[], variables: Variable[]): void {
   }
 }
 
-/** Every widget's insight must be one of this environment's (the composite foreign key enforces it too). */
+/** Every widget's insight must be a live one of this environment's (the composite foreign key enforces the environment too). */
 async function checkInsights(trx: Transaction<Database>, environmentId: string, widgets: Widget[]): Promise<void> {
   const ids = [...new Set(widgets.map((w) => w.insight_id.toLowerCase()))];
   if (ids.length === 0) return;
-  const found = await trx.selectFrom('insights').select('id').where('environment_id', '=', environmentId).where('id', 'in', ids).execute();
+  const found = await trx
+    .selectFrom('insights')
+    .select('id')
+    .where('environment_id', '=', environmentId)
+    .where('id', 'in', ids)
+    .where('deleted_at', 'is', null)
+    .execute();
   const missing = ids.find((id) => !found.some((f) => f.id === id));
   if (missing) throw assetNotFound('insight', missing);
 }
@@ -184,7 +191,7 @@ export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) =
   const widgets = await ctx.db
     .selectFrom('dashboard_widgets as w')
     .innerJoin('insights as i', (join) => join.onRef('i.environment_id', '=', 'w.environment_id').onRef('i.id', '=', 'w.insight_id'))
-    .select(['w.x', 'w.y', 'w.w', 'w.h', 'w.position'])
+    .select(['w.x', 'w.y', 'w.w', 'w.h', 'w.position', 'i.deleted_at'])
     .select(INSIGHT_COLUMNS.map((c) => `i.${c}` as const))
     .where('w.environment_id', '=', environmentId)
     .where('w.dashboard_id', '=', input.id)
@@ -197,7 +204,10 @@ export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) =
   for (const w of widgets) {
     const insight = toInsight(w);
     let result: Pick<ToolIO['view_dashboard']['output']['widgets'][number], 'data' | 'error'> = {};
-    if (input.include_data) {
+    if (w.deleted_at) {
+      // The widget stays (the tombstone's definition shows what it was) and says why it has no data.
+      result = { error: insightDeleted(w.id, w.deleted_at) };
+    } else if (input.include_data) {
       const parameters = insight.parameters as InsightParameter[];
       // Only the variables this insight has a parameter for.
       const given = Object.fromEntries(Object.entries(values).filter(([name]) => parameters.some((p) => p.name === name)));
@@ -230,4 +240,20 @@ export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) =
     out.push({ insight_id: w.id, x: w.x, y: w.y, w: w.w, h: w.h, insight, ...result });
   }
   return { dashboard: toSummary(row, widgets.length), variables: variables, widgets: out };
+};
+
+const insightDeleted = (id: string, at: Date) => ({
+  code: 'insight_deleted' satisfies ErrorCode,
+  message: `The insight ${id} of this widget was deleted at ${iso(at)}; replace or remove the widget (update_dashboard).`,
+});
+
+/** A hard delete: the widgets go with the dashboard (ON DELETE CASCADE); their insights stay. */
+export const deleteDashboard: ToolHandler<'delete_dashboard'> = async (input, ctx) => {
+  const row = await ctx.db
+    .deleteFrom('dashboards')
+    .where('environment_id', '=', ctx.principal.environmentId)
+    .where('id', '=', input.id)
+    .returning('id')
+    .executeTakeFirst();
+  return deleteResult(ctx, 'dashboard', input.id, row !== undefined);
 };

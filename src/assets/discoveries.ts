@@ -5,7 +5,8 @@ import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import type { Principal } from '../oauth/principal.js';
 import { actorOf, assetNotFound, compact, decodeCursor, iso, page, SORT_KEY_SQL, staleVersion } from './common.js';
 import { createOnce } from './idempotency.js';
-import { findInsight, toInsight } from './insight-rows.js';
+import { deleteResult } from './delete-asset.js';
+import { findInsight, liveInsight, toInsight } from './insight-rows.js';
 import { storeNotification } from './notifications.js';
 
 type Discovery = ToolIO['create_discovery']['output'];
@@ -118,8 +119,9 @@ async function findDiscovery(db: Kysely<Database>, environmentId: string, id: st
 
 export const viewDiscovery: ToolHandler<'view_discovery'> = async (input, ctx) => {
   const row = await findDiscovery(ctx.db, ctx.principal.environmentId, input.id);
-  const insight = row.insight_id ? toInsight(await findInsight(ctx.db, ctx.principal.environmentId, row.insight_id)) : undefined;
-  return compact({ discovery: toDiscovery(row), insight });
+  // An evidence insight deleted since is left out; the discovery still names its insight_id.
+  const evidence = row.insight_id ? await liveInsight(ctx.db, ctx.principal.environmentId, row.insight_id) : undefined;
+  return compact({ discovery: toDiscovery(row), insight: evidence ? toInsight(evidence) : undefined });
 };
 
 /** The caller's role in its token's environment: users by membership; service accounts are never admins. */
@@ -178,3 +180,17 @@ export async function decideDiscovery(db: Kysely<Database>, principal: Principal
   }
   return toDiscovery(row);
 }
+
+/**
+ * A hard delete. The notification announcing the discovery is not deleted: it records what was sent, and its
+ * webhook deliveries may already have been made.
+ */
+export const deleteDiscovery: ToolHandler<'delete_discovery'> = async (input, ctx) => {
+  const row = await ctx.db
+    .deleteFrom('discoveries')
+    .where('environment_id', '=', ctx.principal.environmentId)
+    .where('id', '=', input.id)
+    .returning('id')
+    .executeTakeFirst();
+  return deleteResult(ctx, 'discovery', input.id, row !== undefined);
+};

@@ -36,14 +36,24 @@ export const toInsight = (row: InsightRow): Insight =>
     updated_at: iso(row.updated_at),
   });
 
-/** An insight of the environment, or not_found (also for another environment's id: no hint it exists). */
-export async function findInsight(db: Kysely<Database> | Transaction<Database>, environmentId: string, id: string): Promise<InsightRow> {
-  const row = await db
+/** A live insight of the environment; undefined for a deleted one and for another environment's id. */
+export function liveInsight(
+  db: Kysely<Database> | Transaction<Database>,
+  environmentId: string,
+  id: string,
+): Promise<InsightRow | undefined> {
+  return db
     .selectFrom('insights')
     .select(INSIGHT_COLUMNS)
     .where('environment_id', '=', environmentId)
     .where('id', '=', id)
+    .where('deleted_at', 'is', null)
     .executeTakeFirst();
+}
+
+/** A live insight of the environment, or not_found (also for a deleted one, and for another environment's id: no hint it exists). */
+export async function findInsight(db: Kysely<Database> | Transaction<Database>, environmentId: string, id: string): Promise<InsightRow> {
+  const row = await liveInsight(db, environmentId, id);
   if (!row) throw assetNotFound('insight', id);
   return row;
 }

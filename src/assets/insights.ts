@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { ToolHandler } from '../generated/handlers.js';
+import { deleteResult } from './delete-asset.js';
 import { actorOf, compact, decodeCursor, page, SORT_KEY_SQL, staleVersion, assetNotFound } from './common.js';
 import { renderChart } from './chart.js';
 import { createOnce } from './idempotency.js';
@@ -47,7 +48,8 @@ export const listInsights: ToolHandler<'list_insights'> = async (input, ctx) => 
   let query = ctx.db
     .selectFrom('insights')
     .select([...INSIGHT_COLUMNS, sql<string>`${sql.raw(SORT_KEY_SQL)}`.as('sort_key')])
-    .where('environment_id', '=', ctx.principal.environmentId);
+    .where('environment_id', '=', ctx.principal.environmentId)
+    .where('deleted_at', 'is', null);
   if (input.query) query = query.where(sql<boolean>`search @@ websearch_to_tsquery('english', ${input.query})`);
   if (after) query = query.where(sql<boolean>`(created_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
   const rows = await query
@@ -88,6 +90,7 @@ export const updateInsight: ToolHandler<'update_insight'> = async (input, ctx) =
     .where('environment_id', '=', environmentId)
     .where('id', '=', input.id)
     .where('version', '=', input.version)
+    .where('deleted_at', 'is', null)
     .returning(INSIGHT_COLUMNS)
     .executeTakeFirst();
   if (!row) {
@@ -96,6 +99,7 @@ export const updateInsight: ToolHandler<'update_insight'> = async (input, ctx) =
       .select('version')
       .where('environment_id', '=', environmentId)
       .where('id', '=', input.id)
+      .where('deleted_at', 'is', null)
       .executeTakeFirst();
     if (!now) throw assetNotFound('insight', input.id);
     throw staleVersion('insight', input.id, input.version, now.version);
@@ -134,4 +138,20 @@ export const renderInsight: ToolHandler<'render_insight'> = async (input, ctx) =
     }),
     image: ctx.content ? image : { ...image, data: base64 },
   };
+};
+
+/**
+ * A soft delete (migration 0010): the row stays as a tombstone so that dashboard widgets and discoveries that
+ * point at it keep a valid reference; every read but view_dashboard's then treats it as absent.
+ */
+export const deleteInsight: ToolHandler<'delete_insight'> = async (input, ctx) => {
+  const row = await ctx.db
+    .updateTable('insights')
+    .set({ deleted_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+    .where('environment_id', '=', ctx.principal.environmentId)
+    .where('id', '=', input.id)
+    .where('deleted_at', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  return deleteResult(ctx, 'insight', input.id, row !== undefined);
 };

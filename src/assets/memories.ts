@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { AppError } from '../errors.js';
 import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import { actorOf, compact, iso } from './common.js';
+import { deleteResult } from './delete-asset.js';
 import { createOnce } from './idempotency.js';
 
 type Memory = ToolIO['create_memory']['output'];
@@ -83,4 +84,14 @@ export const searchMemories: ToolHandler<'search_memories'> = async (input, ctx)
   if (input.tags && input.tags.length > 0) query = query.where('tags', '@>', sql<string[]>`${input.tags}::text[]`);
   const rows = await query.orderBy('score', 'desc').orderBy('created_at', 'desc').orderBy('id').limit(limit).execute();
   return { items: rows.map((row) => ({ memory: toMemory(row), score: Number(row.score) })) };
+};
+
+export const deleteMemory: ToolHandler<'delete_memory'> = async (input, ctx) => {
+  const row = await ctx.db
+    .deleteFrom('memories')
+    .where('environment_id', '=', ctx.principal.environmentId)
+    .where('id', '=', input.id)
+    .returning('id')
+    .executeTakeFirst();
+  return deleteResult(ctx, 'memory', input.id, row !== undefined);
 };

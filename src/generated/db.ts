@@ -107,6 +107,7 @@ export interface Insights {
   connection: string;
   created_at: Generated<Timestamp>;
   created_by: string;
+  deleted_at: Timestamp | null;
   description: Generated<string>;
   environment_id: string;
   id: Generated<string>;

@@ -13,6 +13,10 @@ export interface ToolIO {
   create_insight: { input: T.CreateInsightInput; arguments: T.CreateInsightArguments; output: T.CreateInsightOutput };
   create_memory: { input: T.CreateMemoryInput; arguments: T.CreateMemoryArguments; output: T.CreateMemoryOutput };
   create_notification: { input: T.CreateNotificationInput; arguments: T.CreateNotificationArguments; output: T.CreateNotificationOutput };
+  delete_dashboard: { input: T.DeleteDashboardInput; arguments: T.DeleteDashboardArguments; output: T.DeleteDashboardOutput };
+  delete_discovery: { input: T.DeleteDiscoveryInput; arguments: T.DeleteDiscoveryArguments; output: T.DeleteDiscoveryOutput };
+  delete_insight: { input: T.DeleteInsightInput; arguments: T.DeleteInsightArguments; output: T.DeleteInsightOutput };
+  delete_memory: { input: T.DeleteMemoryInput; arguments: T.DeleteMemoryArguments; output: T.DeleteMemoryOutput };
   explain_sql: { input: T.ExplainSqlInput; arguments: T.ExplainSqlArguments; output: T.ExplainSqlOutput };
   get_connection: { input: T.GetConnectionInput; arguments: T.GetConnectionArguments; output: T.GetConnectionOutput };
   get_doc: { input: T.GetDocInput; arguments: T.GetDocArguments; output: T.GetDocOutput };

@@ -168,7 +168,13 @@ export type paths = {
         get: operations["viewDashboard"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a dashboard
+         * @description Deletes a dashboard and its widgets, not their insights. `deleted: false` if already gone.
+         *
+         *     The REST mirror of the MCP tool `delete_dashboard` (scope `write`).
+         */
+        delete: operations["deleteDashboard"];
         options?: never;
         head?: never;
         /**
@@ -224,7 +230,13 @@ export type paths = {
         get: operations["viewDiscovery"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete a discovery
+         * @description Deletes a discovery; notifications already sent about it stay. `deleted: false` if already gone.
+         *
+         *     The REST mirror of the MCP tool `delete_discovery` (scope `write`).
+         */
+        delete: operations["deleteDiscovery"];
         options?: never;
         head?: never;
         patch?: never;
@@ -380,7 +392,13 @@ export type paths = {
         get: operations["viewInsight"];
         put?: never;
         post?: never;
-        delete?: never;
+        /**
+         * Delete an insight
+         * @description Deletes an insight; dashboard widgets showing it stay, marked `insight_deleted`. `deleted: false` if already gone.
+         *
+         *     The REST mirror of the MCP tool `delete_insight` (scope `write`).
+         */
+        delete: operations["deleteInsight"];
         options?: never;
         head?: never;
         /**
@@ -517,6 +535,28 @@ export type paths = {
          */
         post: operations["createMemory"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/memories/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a memory
+         * @description Deletes a memory saved by mistake or no longer true. `deleted: false` if already gone.
+         *
+         *     The REST mirror of the MCP tool `delete_memory` (scope `write`).
+         */
+        delete: operations["deleteMemory"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1115,6 +1155,18 @@ export type components = {
             label?: string;
             name: string;
         };
+        DeleteDashboardOutput: {
+            deleted: boolean;
+        };
+        DeleteDiscoveryOutput: {
+            deleted: boolean;
+        };
+        DeleteInsightOutput: {
+            deleted: boolean;
+        };
+        DeleteMemoryOutput: {
+            deleted: boolean;
+        };
         Delivery: {
             attempts: number;
             last_error?: string;
@@ -1168,7 +1220,7 @@ export type components = {
          * @description Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "out_of_memory" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
+        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "out_of_memory" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "insight_deleted" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
         ExplainSqlInput: {
             /** @default false */
             analyze?: boolean;
@@ -2151,6 +2203,38 @@ export interface operations {
             };
         };
     };
+    deleteDashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDashboardOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     updateDashboard: {
         parameters: {
             query?: never;
@@ -2281,6 +2365,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ViewDiscoveryOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteDiscovery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteDiscoveryOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2537,6 +2653,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ViewInsightOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteInsight: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteInsightOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2817,6 +2965,38 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CreateMemoryOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteMemory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteMemoryOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

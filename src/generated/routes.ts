@@ -283,6 +283,39 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "deleteDashboard",
+  "method": "delete",
+  "path": "/api/v1/dashboards/{id}",
+  "koaPath": "/api/v1/dashboards/:id",
+  "kind": "tool",
+  "tool": "delete_dashboard",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_deleteDashboard_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_deleteDashboard_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_deleteDashboard_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_deleteDashboard_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "updateDashboard",
   "method": "patch",
   "path": "/api/v1/dashboards/{id}",
@@ -420,6 +453,39 @@ export const routes: readonly RouteDefinition[] = [
     },
     "default": {
       "application/problem+json": "op_viewDiscovery_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "deleteDiscovery",
+  "method": "delete",
+  "path": "/api/v1/discoveries/{id}",
+  "koaPath": "/api/v1/discoveries/:id",
+  "kind": "tool",
+  "tool": "delete_discovery",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_deleteDiscovery_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_deleteDiscovery_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_deleteDiscovery_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_deleteDiscovery_response_default_application_problem_json"
     }
   }
 },
@@ -696,6 +762,39 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "deleteInsight",
+  "method": "delete",
+  "path": "/api/v1/insights/{id}",
+  "koaPath": "/api/v1/insights/:id",
+  "kind": "tool",
+  "tool": "delete_insight",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_deleteInsight_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_deleteInsight_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_deleteInsight_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_deleteInsight_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "updateInsight",
   "method": "patch",
   "path": "/api/v1/insights/{id}",
@@ -938,6 +1037,39 @@ export const routes: readonly RouteDefinition[] = [
     },
     "default": {
       "application/problem+json": "op_createMemory_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "deleteMemory",
+  "method": "delete",
+  "path": "/api/v1/memories/{id}",
+  "koaPath": "/api/v1/memories/:id",
+  "kind": "tool",
+  "tool": "delete_memory",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_deleteMemory_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_deleteMemory_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_deleteMemory_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_deleteMemory_response_default_application_problem_json"
     }
   }
 },

@@ -86,6 +86,50 @@ export type CreateNotificationArguments = CreateNotificationInput;
 
 export type CreateNotificationOutput = components["schemas"]["CreateNotificationOutput"];
 
+/** The input of `delete_dashboard` as its handler gets it: validated. */
+export type DeleteDashboardInput = {
+    /** Format: uuid */
+    id: string;
+};
+
+/** The arguments of `delete_dashboard` as a caller sends them. */
+export type DeleteDashboardArguments = DeleteDashboardInput;
+
+export type DeleteDashboardOutput = components["schemas"]["DeleteDashboardOutput"];
+
+/** The input of `delete_discovery` as its handler gets it: validated. */
+export type DeleteDiscoveryInput = {
+    /** Format: uuid */
+    id: string;
+};
+
+/** The arguments of `delete_discovery` as a caller sends them. */
+export type DeleteDiscoveryArguments = DeleteDiscoveryInput;
+
+export type DeleteDiscoveryOutput = components["schemas"]["DeleteDiscoveryOutput"];
+
+/** The input of `delete_insight` as its handler gets it: validated. */
+export type DeleteInsightInput = {
+    /** Format: uuid */
+    id: string;
+};
+
+/** The arguments of `delete_insight` as a caller sends them. */
+export type DeleteInsightArguments = DeleteInsightInput;
+
+export type DeleteInsightOutput = components["schemas"]["DeleteInsightOutput"];
+
+/** The input of `delete_memory` as its handler gets it: validated. */
+export type DeleteMemoryInput = {
+    /** Format: uuid */
+    id: string;
+};
+
+/** The arguments of `delete_memory` as a caller sends them. */
+export type DeleteMemoryArguments = DeleteMemoryInput;
+
+export type DeleteMemoryOutput = components["schemas"]["DeleteMemoryOutput"];
+
 /** The input of `explain_sql` as its handler gets it: validated, with the declared defaults filled in. */
 export type ExplainSqlInput = {
     /** @default false */

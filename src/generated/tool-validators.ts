@@ -28,6 +28,22 @@ export const toolValidators: {
     input: validators.tool_create_notification_input as ValidateFunction<T.CreateNotificationInput>,
     output: validators.tool_create_notification_output as ValidateFunction<T.CreateNotificationOutput>,
   },
+  delete_dashboard: {
+    input: validators.tool_delete_dashboard_input as ValidateFunction<T.DeleteDashboardInput>,
+    output: validators.tool_delete_dashboard_output as ValidateFunction<T.DeleteDashboardOutput>,
+  },
+  delete_discovery: {
+    input: validators.tool_delete_discovery_input as ValidateFunction<T.DeleteDiscoveryInput>,
+    output: validators.tool_delete_discovery_output as ValidateFunction<T.DeleteDiscoveryOutput>,
+  },
+  delete_insight: {
+    input: validators.tool_delete_insight_input as ValidateFunction<T.DeleteInsightInput>,
+    output: validators.tool_delete_insight_output as ValidateFunction<T.DeleteInsightOutput>,
+  },
+  delete_memory: {
+    input: validators.tool_delete_memory_input as ValidateFunction<T.DeleteMemoryInput>,
+    output: validators.tool_delete_memory_output as ValidateFunction<T.DeleteMemoryOutput>,
+  },
   explain_sql: {
     input: validators.tool_explain_sql_input as ValidateFunction<T.ExplainSqlInput>,
     output: validators.tool_explain_sql_output as ValidateFunction<T.ExplainSqlOutput>,

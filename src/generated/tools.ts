@@ -1289,6 +1289,234 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "delete_dashboard",
+  "title": "Delete a dashboard",
+  "description": "Deletes a dashboard and its widgets, not their insights. `deleted: false` if already gone.",
+  "scope": "write",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean"
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/dashboards/{id}",
+    "operationId": "deleteDashboard"
+  }
+},
+{
+  "name": "delete_discovery",
+  "title": "Delete a discovery",
+  "description": "Deletes a discovery; notifications already sent about it stay. `deleted: false` if already gone.",
+  "scope": "write",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean"
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/discoveries/{id}",
+    "operationId": "deleteDiscovery"
+  }
+},
+{
+  "name": "delete_insight",
+  "title": "Delete an insight",
+  "description": "Deletes an insight; dashboard widgets showing it stay, marked `insight_deleted`. `deleted: false` if already gone.",
+  "scope": "write",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean"
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/insights/{id}",
+    "operationId": "deleteInsight"
+  }
+},
+{
+  "name": "delete_memory",
+  "title": "Delete a memory",
+  "description": "Deletes a memory saved by mistake or no longer true. `deleted: false` if already gone.",
+  "scope": "write",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean"
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/memories/{id}",
+    "operationId": "deleteMemory"
+  }
+},
+{
   "name": "explain_sql",
   "title": "Explain a query plan",
   "description": "The plan of one read statement without running it: operators, estimated rows and a summary. `analyze: true` runs it and adds actual times and rows.",

@@ -12,6 +12,14 @@ declare const validators: {
   readonly tool_create_memory_output: ValidateFunction;
   readonly tool_create_notification_input: ValidateFunction;
   readonly tool_create_notification_output: ValidateFunction;
+  readonly tool_delete_dashboard_input: ValidateFunction;
+  readonly tool_delete_dashboard_output: ValidateFunction;
+  readonly tool_delete_discovery_input: ValidateFunction;
+  readonly tool_delete_discovery_output: ValidateFunction;
+  readonly tool_delete_insight_input: ValidateFunction;
+  readonly tool_delete_insight_output: ValidateFunction;
+  readonly tool_delete_memory_input: ValidateFunction;
+  readonly tool_delete_memory_output: ValidateFunction;
   readonly tool_explain_sql_input: ValidateFunction;
   readonly tool_explain_sql_output: ValidateFunction;
   readonly tool_get_connection_input: ValidateFunction;
@@ -81,6 +89,9 @@ declare const validators: {
   readonly op_viewDashboard_response_200_application_json: ValidateFunction;
   readonly op_viewDashboard_response_400_application_problem_json: ValidateFunction;
   readonly op_viewDashboard_response_default_application_problem_json: ValidateFunction;
+  readonly op_deleteDashboard_response_200_application_json: ValidateFunction;
+  readonly op_deleteDashboard_response_400_application_problem_json: ValidateFunction;
+  readonly op_deleteDashboard_response_default_application_problem_json: ValidateFunction;
   readonly op_updateDashboard_response_200_application_json: ValidateFunction;
   readonly op_updateDashboard_response_400_application_problem_json: ValidateFunction;
   readonly op_updateDashboard_response_default_application_problem_json: ValidateFunction;
@@ -93,6 +104,9 @@ declare const validators: {
   readonly op_viewDiscovery_response_200_application_json: ValidateFunction;
   readonly op_viewDiscovery_response_400_application_problem_json: ValidateFunction;
   readonly op_viewDiscovery_response_default_application_problem_json: ValidateFunction;
+  readonly op_deleteDiscovery_response_200_application_json: ValidateFunction;
+  readonly op_deleteDiscovery_response_400_application_problem_json: ValidateFunction;
+  readonly op_deleteDiscovery_response_default_application_problem_json: ValidateFunction;
   readonly op_approveDiscovery_body_application_json: ValidateFunction;
   readonly op_approveDiscovery_response_200_application_json: ValidateFunction;
   readonly op_approveDiscovery_response_default_application_problem_json: ValidateFunction;
@@ -117,6 +131,9 @@ declare const validators: {
   readonly op_viewInsight_response_200_application_json: ValidateFunction;
   readonly op_viewInsight_response_400_application_problem_json: ValidateFunction;
   readonly op_viewInsight_response_default_application_problem_json: ValidateFunction;
+  readonly op_deleteInsight_response_200_application_json: ValidateFunction;
+  readonly op_deleteInsight_response_400_application_problem_json: ValidateFunction;
+  readonly op_deleteInsight_response_default_application_problem_json: ValidateFunction;
   readonly op_updateInsight_response_200_application_json: ValidateFunction;
   readonly op_updateInsight_response_400_application_problem_json: ValidateFunction;
   readonly op_updateInsight_response_default_application_problem_json: ValidateFunction;
@@ -139,6 +156,9 @@ declare const validators: {
   readonly op_createMemory_response_200_application_json: ValidateFunction;
   readonly op_createMemory_response_400_application_problem_json: ValidateFunction;
   readonly op_createMemory_response_default_application_problem_json: ValidateFunction;
+  readonly op_deleteMemory_response_200_application_json: ValidateFunction;
+  readonly op_deleteMemory_response_400_application_problem_json: ValidateFunction;
+  readonly op_deleteMemory_response_default_application_problem_json: ValidateFunction;
   readonly op_searchMemories_response_200_application_json: ValidateFunction;
   readonly op_searchMemories_response_400_application_problem_json: ValidateFunction;
   readonly op_searchMemories_response_default_application_problem_json: ValidateFunction;

@@ -86,7 +86,7 @@ ${hidden(f)}
 
 const SCOPE_TEXT: Record<Scope, string> = {
   read: 'read: query the data, read saved insights, dashboards, discoveries, memories and notifications',
-  write: 'write: create and change insights, dashboards, discoveries, memories and notifications',
+  write: 'write: create, change and delete insights, dashboards, discoveries and memories; send notifications',
 };
 
 export interface EnvironmentChoice {

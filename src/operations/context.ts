@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
-import type { Database } from '../db/schema.js';
+import type { Database, JsonObject } from '../db/schema.js';
 import type { FixedWindowLimiter } from '../http/rate-limit.js';
 import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import type { Logger } from '../logger.js';
@@ -63,8 +63,11 @@ export interface ToolContext extends Services {
    * one and `level` is at or above the request's level; a no-op otherwise (REST, plain JSON responses).
    */
   clientLog(level: ClientLogLevel, data: unknown): void;
-  /** What the audit row of this call records besides who, what and the outcome: SQL tools set `sql`. */
-  audited: { sql?: string };
+  /**
+   * What the audit row of this call records besides who, what and the outcome: SQL tools set `sql`; delete
+   * tools set `detail` (which asset, and whether it was there).
+   */
+  audited: { sql?: string; detail?: JsonObject };
   /**
    * Extra MCP content items, sent after the JSON text item (render_insight's chart). Present only over MCP;
    * a tool that has something to show on REST puts it in its output instead.

@@ -8,11 +8,11 @@ import { getConnection, listConnections, listEvents } from './catalog.js';
 import { explainSql, queryLakehouse, validateSql } from './lakehouse.js';
 import { getSemanticModel, listSemanticModels, querySemanticModel } from './semantic-models.js';
 import { loadLakehouseTable } from './load.js';
-import { createDiscovery, listDiscoveries, viewDiscovery } from '../assets/discoveries.js';
+import { createDiscovery, deleteDiscovery, listDiscoveries, viewDiscovery } from '../assets/discoveries.js';
 import { approveDiscovery, rejectDiscovery } from '../assets/discovery-routes.js';
-import { createDashboard, listDashboards, updateDashboard, viewDashboard } from '../assets/dashboards.js';
-import { createInsight, listInsights, renderInsight, updateInsight, viewInsight } from '../assets/insights.js';
-import { createMemory, searchMemories } from '../assets/memories.js';
+import { createDashboard, deleteDashboard, listDashboards, updateDashboard, viewDashboard } from '../assets/dashboards.js';
+import { createInsight, deleteInsight, listInsights, renderInsight, updateInsight, viewInsight } from '../assets/insights.js';
+import { createMemory, deleteMemory, searchMemories } from '../assets/memories.js';
 import { createNotification, listNotifications } from '../assets/notifications.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
@@ -32,20 +32,24 @@ export const toolHandlers = {
   query_semantic_model: querySemanticModel,
   create_memory: createMemory,
   search_memories: searchMemories,
+  delete_memory: deleteMemory,
   create_notification: createNotification,
   list_notifications: listNotifications,
   create_discovery: createDiscovery,
   list_discoveries: listDiscoveries,
   view_discovery: viewDiscovery,
+  delete_discovery: deleteDiscovery,
   create_insight: createInsight,
   list_insights: listInsights,
   view_insight: viewInsight,
   update_insight: updateInsight,
   render_insight: renderInsight,
+  delete_insight: deleteInsight,
   create_dashboard: createDashboard,
   list_dashboards: listDashboards,
   view_dashboard: viewDashboard,
   update_dashboard: updateDashboard,
+  delete_dashboard: deleteDashboard,
 } satisfies ToolHandlers;
 
 /** Every typed REST operation that is not a tool. */

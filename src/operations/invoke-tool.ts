@@ -95,6 +95,7 @@ export async function invokeTool(
     durationMs: performance.now() - started,
     at,
     sql: ctx.audited.sql ?? null,
+    detail: ctx.audited.detail ?? null,
   });
   return outcome;
 }

@@ -55,7 +55,13 @@ async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
         eb.selectFrom('environments').select('time_zone').where('id', '=', env).$asScalar().as('time_zone'),
         count('connections').as('connections'),
         count('semantic_models').as('semantic_models'),
-        count('insights').as('insights'),
+        eb
+          .selectFrom('insights')
+          .select((c) => c.cast<number>(c.fn.countAll(), 'integer').as('n'))
+          .where('environment_id', '=', env)
+          .where('deleted_at', 'is', null)
+          .$asScalar()
+          .as('insights'),
         count('dashboards').as('dashboards'),
         count('memories').as('memories'),
       ];

@@ -8,6 +8,7 @@ import * as oauthRevocations from './0006-oauth-revocations.js';
 import * as lakehouseTables from './0007-lakehouse-tables.js';
 import * as lakehouseLegacy from './0008-lakehouse-legacy.js';
 import * as environmentTimeZone from './0009-environment-time-zone.js';
+import * as insightDeletes from './0010-insight-deletes.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007-lakehouse-tables': lakehouseTables,
   '0008-lakehouse-legacy': lakehouseLegacy,
   '0009-environment-time-zone': environmentTimeZone,
+  '0010-insight-deletes': insightDeletes,
 };
