@@ -303,7 +303,7 @@ export type paths = {
         put?: never;
         /**
          * Search the documentation
-         * @description Full-text search over this server's documentation (guides and the tool reference). Returns the best matching pages first, each with a snippet in which matching words are marked **like this**. Read a whole page with get_doc.
+         * @description Searches this server's docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first, each with its best section and a snippet (matches in **bold**); read one with get_doc.
          *
          *     The REST mirror of the MCP tool `search_docs` (scope `read`).
          */
@@ -1627,17 +1627,19 @@ export type components = {
              */
             limit?: number;
             /**
-             * @description Words to look for; quotes, `or` and `-word` work as in a web search.
-             * @example semantic model
+             * @description A question or keywords; any word may match, rarer words weigh more.
+             * @example how do I paginate a large result
              */
             query: string;
         };
         SearchDocsOutput: {
             /** @description Matching pages, best first. */
             items: {
+                /** @description Heading of the best-matching section. */
+                section: string;
                 /** @description The page's id, for get_doc. */
                 slug: string;
-                /** @description An excerpt around the matches, with matching words in **bold**. */
+                /** @description An excerpt of that section, matches in **bold**. */
                 snippet: string;
                 title: string;
             }[];

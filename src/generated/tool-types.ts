@@ -483,8 +483,8 @@ export type SearchDocsInput = {
      */
     limit: number;
     /**
-     * @description Words to look for; quotes, `or` and `-word` work as in a web search.
-     * @example semantic model
+     * @description A question or keywords; any word may match, rarer words weigh more.
+     * @example how do I paginate a large result
      */
     query: string;
 };

@@ -3163,7 +3163,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_docs",
   "title": "Search the documentation",
-  "description": "Full-text search over this server's documentation (guides and the tool reference). Returns the best matching pages first, each with a snippet in which matching words are marked **like this**. Read a whole page with get_doc.",
+  "description": "Searches this server's docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first, each with its best section and a snippet (matches in **bold**); read one with get_doc.",
   "scope": "read",
   "annotations": {
     "title": "Search the documentation",
@@ -3181,9 +3181,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "description": "Words to look for; quotes, `or` and `-word` work as in a web search.",
+        "description": "A question or keywords; any word may match, rarer words weigh more.",
         "examples": [
-          "semantic model"
+          "how do I paginate a large result"
         ]
       },
       "limit": {
@@ -3210,6 +3210,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "required": [
             "slug",
             "title",
+            "section",
             "snippet"
           ],
           "properties": {
@@ -3220,9 +3221,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "title": {
               "type": "string"
             },
+            "section": {
+              "type": "string",
+              "description": "Heading of the best-matching section."
+            },
             "snippet": {
               "type": "string",
-              "description": "An excerpt around the matches, with matching words in **bold**."
+              "description": "An excerpt of that section, matches in **bold**."
             }
           },
           "additionalProperties": false

@@ -14181,7 +14181,7 @@ return errors === 0;
 validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_search_docs_input = validate60;
-const schema71 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"Words to look for; quotes, `or` and `-word` work as in a web search.","examples":["semantic model"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10,"description":"At most this many pages."}},"additionalProperties":false};
+const schema71 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match, rarer words weigh more.","examples":["how do I paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10,"description":"At most this many pages."}},"additionalProperties":false};
 
 function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -14304,7 +14304,7 @@ return errors === 0;
 validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_search_docs_output = validate61;
-const schema72 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"snippet":{"type":"string","description":"An excerpt around the matches, with matching words in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
+const schema72 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","section","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"section":{"type":"string","description":"Heading of the best-matching section."},"snippet":{"type":"string","description":"An excerpt of that section, matches in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -14366,8 +14366,8 @@ vErrors.push(err3);
 }
 errors++;
 }
-if(data1.snippet === undefined){
-const err4 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "snippet"},message:"must have required property '"+"snippet"+"'"};
+if(data1.section === undefined){
+const err4 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "section"},message:"must have required property '"+"section"+"'"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -14376,9 +14376,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-for(const key1 in data1){
-if(!(((key1 === "slug") || (key1 === "title")) || (key1 === "snippet"))){
-const err5 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data1.snippet === undefined){
+const err5 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "snippet"},message:"must have required property '"+"snippet"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -14387,10 +14386,9 @@ vErrors.push(err5);
 }
 errors++;
 }
-}
-if(data1.slug !== undefined){
-if(typeof data1.slug !== "string"){
-const err6 = {instancePath:instancePath+"/items/" + i0+"/slug",schemaPath:"#/properties/items/items/properties/slug/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key1 in data1){
+if(!((((key1 === "slug") || (key1 === "title")) || (key1 === "section")) || (key1 === "snippet"))){
+const err6 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -14400,9 +14398,9 @@ vErrors.push(err6);
 errors++;
 }
 }
-if(data1.title !== undefined){
-if(typeof data1.title !== "string"){
-const err7 = {instancePath:instancePath+"/items/" + i0+"/title",schemaPath:"#/properties/items/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.slug !== undefined){
+if(typeof data1.slug !== "string"){
+const err7 = {instancePath:instancePath+"/items/" + i0+"/slug",schemaPath:"#/properties/items/items/properties/slug/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -14412,9 +14410,9 @@ vErrors.push(err7);
 errors++;
 }
 }
-if(data1.snippet !== undefined){
-if(typeof data1.snippet !== "string"){
-const err8 = {instancePath:instancePath+"/items/" + i0+"/snippet",schemaPath:"#/properties/items/items/properties/snippet/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.title !== undefined){
+if(typeof data1.title !== "string"){
+const err8 = {instancePath:instancePath+"/items/" + i0+"/title",schemaPath:"#/properties/items/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -14424,9 +14422,9 @@ vErrors.push(err8);
 errors++;
 }
 }
-}
-else {
-const err9 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.section !== undefined){
+if(typeof data1.section !== "string"){
+const err9 = {instancePath:instancePath+"/items/" + i0+"/section",schemaPath:"#/properties/items/items/properties/section/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -14436,9 +14434,9 @@ vErrors.push(err9);
 errors++;
 }
 }
-}
-else {
-const err10 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data1.snippet !== undefined){
+if(typeof data1.snippet !== "string"){
+const err10 = {instancePath:instancePath+"/items/" + i0+"/snippet",schemaPath:"#/properties/items/items/properties/snippet/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -14450,12 +14448,36 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err11 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err11];
 }
 else {
 vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+}
+else {
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
 }
 errors++;
 }
@@ -38872,7 +38894,7 @@ return errors === 0;
 validate119.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_searchDocs_response_200_application_json = validate120;
-const schema131 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"snippet":{"type":"string","description":"An excerpt around the matches, with matching words in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
+const schema131 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","section","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"section":{"type":"string","description":"Heading of the best-matching section."},"snippet":{"type":"string","description":"An excerpt of that section, matches in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate120(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -38934,8 +38956,8 @@ vErrors.push(err3);
 }
 errors++;
 }
-if(data1.snippet === undefined){
-const err4 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "snippet"},message:"must have required property '"+"snippet"+"'"};
+if(data1.section === undefined){
+const err4 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "section"},message:"must have required property '"+"section"+"'"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -38944,9 +38966,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-for(const key1 in data1){
-if(!(((key1 === "slug") || (key1 === "title")) || (key1 === "snippet"))){
-const err5 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data1.snippet === undefined){
+const err5 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "snippet"},message:"must have required property '"+"snippet"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -38955,10 +38976,9 @@ vErrors.push(err5);
 }
 errors++;
 }
-}
-if(data1.slug !== undefined){
-if(typeof data1.slug !== "string"){
-const err6 = {instancePath:instancePath+"/items/" + i0+"/slug",schemaPath:"#/properties/items/items/properties/slug/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key1 in data1){
+if(!((((key1 === "slug") || (key1 === "title")) || (key1 === "section")) || (key1 === "snippet"))){
+const err6 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -38968,9 +38988,9 @@ vErrors.push(err6);
 errors++;
 }
 }
-if(data1.title !== undefined){
-if(typeof data1.title !== "string"){
-const err7 = {instancePath:instancePath+"/items/" + i0+"/title",schemaPath:"#/properties/items/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.slug !== undefined){
+if(typeof data1.slug !== "string"){
+const err7 = {instancePath:instancePath+"/items/" + i0+"/slug",schemaPath:"#/properties/items/items/properties/slug/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -38980,9 +39000,9 @@ vErrors.push(err7);
 errors++;
 }
 }
-if(data1.snippet !== undefined){
-if(typeof data1.snippet !== "string"){
-const err8 = {instancePath:instancePath+"/items/" + i0+"/snippet",schemaPath:"#/properties/items/items/properties/snippet/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.title !== undefined){
+if(typeof data1.title !== "string"){
+const err8 = {instancePath:instancePath+"/items/" + i0+"/title",schemaPath:"#/properties/items/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -38992,9 +39012,9 @@ vErrors.push(err8);
 errors++;
 }
 }
-}
-else {
-const err9 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.section !== undefined){
+if(typeof data1.section !== "string"){
+const err9 = {instancePath:instancePath+"/items/" + i0+"/section",schemaPath:"#/properties/items/items/properties/section/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -39004,9 +39024,9 @@ vErrors.push(err9);
 errors++;
 }
 }
-}
-else {
-const err10 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data1.snippet !== undefined){
+if(typeof data1.snippet !== "string"){
+const err10 = {instancePath:instancePath+"/items/" + i0+"/snippet",schemaPath:"#/properties/items/items/properties/snippet/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -39018,12 +39038,36 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err11 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err11];
 }
 else {
 vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+}
+else {
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
 }
 errors++;
 }

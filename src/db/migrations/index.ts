@@ -7,6 +7,7 @@ import * as oauthRefreshGrant from './0005-oauth-refresh-grant.js';
 import * as oauthRevocations from './0006-oauth-revocations.js';
 import * as lakehouseTables from './0007-lakehouse-tables.js';
 import * as lakehouseLegacy from './0008-lakehouse-legacy.js';
+import * as docSections from './0011-doc-sections.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006-oauth-revocations': oauthRevocations,
   '0007-lakehouse-tables': lakehouseTables,
   '0008-lakehouse-legacy': lakehouseLegacy,
+  '0011-doc-sections': docSections,
 };
