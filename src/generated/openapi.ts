@@ -303,7 +303,7 @@ export type paths = {
         put?: never;
         /**
          * Search the documentation
-         * @description Searches this server's docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first, each with its best section and a snippet (matches in **bold**); read one with get_doc.
+         * @description Searches the docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first with their best section and a snippet; get_doc reads one.
          *
          *     The REST mirror of the MCP tool `search_docs` (scope `read`).
          */
@@ -1627,8 +1627,8 @@ export type components = {
              */
             limit?: number;
             /**
-             * @description A question or keywords; any word may match, rarer words weigh more.
-             * @example how do I paginate a large result
+             * @description A question or keywords; any word may match.
+             * @example paginate a large result
              */
             query: string;
         };
@@ -1639,7 +1639,7 @@ export type components = {
                 section: string;
                 /** @description The page's id, for get_doc. */
                 slug: string;
-                /** @description An excerpt of that section, matches in **bold**. */
+                /** @description Excerpt of that section, matches in **bold**. */
                 snippet: string;
                 title: string;
             }[];

@@ -483,8 +483,8 @@ export type SearchDocsInput = {
      */
     limit: number;
     /**
-     * @description A question or keywords; any word may match, rarer words weigh more.
-     * @example how do I paginate a large result
+     * @description A question or keywords; any word may match.
+     * @example paginate a large result
      */
     query: string;
 };

@@ -3163,7 +3163,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_docs",
   "title": "Search the documentation",
-  "description": "Searches this server's docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first, each with its best section and a snippet (matches in **bold**); read one with get_doc.",
+  "description": "Searches the docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first with their best section and a snippet; get_doc reads one.",
   "scope": "read",
   "annotations": {
     "title": "Search the documentation",
@@ -3181,9 +3181,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "description": "A question or keywords; any word may match, rarer words weigh more.",
+        "description": "A question or keywords; any word may match.",
         "examples": [
-          "how do I paginate a large result"
+          "paginate a large result"
         ]
       },
       "limit": {
@@ -3227,7 +3227,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             },
             "snippet": {
               "type": "string",
-              "description": "An excerpt of that section, matches in **bold**."
+              "description": "Excerpt of that section, matches in **bold**."
             }
           },
           "additionalProperties": false

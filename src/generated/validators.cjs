@@ -14181,7 +14181,7 @@ return errors === 0;
 validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_search_docs_input = validate60;
-const schema71 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match, rarer words weigh more.","examples":["how do I paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10,"description":"At most this many pages."}},"additionalProperties":false};
+const schema71 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match.","examples":["paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10,"description":"At most this many pages."}},"additionalProperties":false};
 
 function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -14304,7 +14304,7 @@ return errors === 0;
 validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_search_docs_output = validate61;
-const schema72 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","section","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"section":{"type":"string","description":"Heading of the best-matching section."},"snippet":{"type":"string","description":"An excerpt of that section, matches in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
+const schema72 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","section","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"section":{"type":"string","description":"Heading of the best-matching section."},"snippet":{"type":"string","description":"Excerpt of that section, matches in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -38894,7 +38894,7 @@ return errors === 0;
 validate119.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_searchDocs_response_200_application_json = validate120;
-const schema131 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","section","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"section":{"type":"string","description":"Heading of the best-matching section."},"snippet":{"type":"string","description":"An excerpt of that section, matches in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
+const schema131 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","section","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"section":{"type":"string","description":"Heading of the best-matching section."},"snippet":{"type":"string","description":"Excerpt of that section, matches in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate120(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
