@@ -85,6 +85,15 @@ export interface Docs {
   updated_at: Generated<Timestamp>;
 }
 
+export interface DocSections {
+  body: string;
+  heading: string;
+  ordinal: number;
+  page_title: string;
+  search: string;
+  slug: string;
+}
+
 export interface Environments {
   created_at: Generated<Timestamp>;
   id: Generated<string>;
@@ -323,6 +332,7 @@ export interface DB {
   dashboard_widgets: DashboardWidgets;
   dashboards: Dashboards;
   discoveries: Discoveries;
+  doc_sections: DocSections;
   docs: Docs;
   environments: Environments;
   idempotency_keys: IdempotencyKeys;

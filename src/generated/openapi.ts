@@ -315,7 +315,7 @@ export type paths = {
         put?: never;
         /**
          * Search the documentation
-         * @description Searches this server's documentation (guides and tool reference), best pages first with snippets. Read a page with get_doc.
+         * @description Searches the docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first with their best section and a snippet; get_doc reads one.
          *
          *     The REST mirror of the MCP tool `search_docs` (scope `read`).
          */
@@ -1653,17 +1653,19 @@ export type components = {
             /** @default 10 */
             limit?: number;
             /**
-             * @description A question or words.
-             * @example semantic model
+             * @description A question or keywords; any word may match.
+             * @example paginate a large result
              */
             query: string;
         };
         SearchDocsOutput: {
             /** @description Matching pages, best first. */
             items: {
+                /** @description Heading of the best-matching section. */
+                section: string;
                 /** @description The page's id, for get_doc. */
                 slug: string;
-                /** @description An excerpt around the matches, with matching words in **bold**. */
+                /** @description Excerpt of that section, matches in **bold**. */
                 snippet: string;
                 title: string;
             }[];

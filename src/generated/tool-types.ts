@@ -490,8 +490,8 @@ export type SearchDocsInput = {
     /** @default 10 */
     limit: number;
     /**
-     * @description A question or words.
-     * @example semantic model
+     * @description A question or keywords; any word may match.
+     * @example paginate a large result
      */
     query: string;
 };

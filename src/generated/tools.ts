@@ -4346,7 +4346,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_docs",
   "title": "Search the documentation",
-  "description": "Searches this server's documentation (guides and tool reference), best pages first with snippets. Read a page with get_doc.",
+  "description": "Searches the docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first with their best section and a snippet; get_doc reads one.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -4363,9 +4363,9 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "description": "A question or words.",
+        "description": "A question or keywords; any word may match.",
         "examples": [
-          "semantic model"
+          "paginate a large result"
         ]
       },
       "limit": {
@@ -4391,6 +4391,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "required": [
             "slug",
             "title",
+            "section",
             "snippet"
           ],
           "properties": {
@@ -4401,9 +4402,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "title": {
               "type": "string"
             },
+            "section": {
+              "type": "string",
+              "description": "Heading of the best-matching section."
+            },
             "snippet": {
               "type": "string",
-              "description": "An excerpt around the matches, with matching words in **bold**."
+              "description": "Excerpt of that section, matches in **bold**."
             }
           },
           "additionalProperties": false
@@ -4421,7 +4426,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "properties": {
         "query": {
           "type": "string",
-          "description": "A question or words."
+          "description": "A question or keywords; any word may match."
         },
         "limit": {
           "type": "integer",

@@ -15137,7 +15137,7 @@ return errors === 0;
 validate67.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_search_docs_input = validate68;
-const schema79 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or words.","examples":["semantic model"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+const schema79 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match.","examples":["paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
 function validate68(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -15260,7 +15260,7 @@ return errors === 0;
 validate68.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_search_docs_output = validate69;
-const schema80 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"snippet":{"type":"string","description":"An excerpt around the matches, with matching words in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
+const schema80 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","section","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"section":{"type":"string","description":"Heading of the best-matching section."},"snippet":{"type":"string","description":"Excerpt of that section, matches in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate69(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -15322,8 +15322,8 @@ vErrors.push(err3);
 }
 errors++;
 }
-if(data1.snippet === undefined){
-const err4 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "snippet"},message:"must have required property '"+"snippet"+"'"};
+if(data1.section === undefined){
+const err4 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "section"},message:"must have required property '"+"section"+"'"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -15332,9 +15332,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-for(const key1 in data1){
-if(!(((key1 === "slug") || (key1 === "title")) || (key1 === "snippet"))){
-const err5 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data1.snippet === undefined){
+const err5 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "snippet"},message:"must have required property '"+"snippet"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -15343,10 +15342,9 @@ vErrors.push(err5);
 }
 errors++;
 }
-}
-if(data1.slug !== undefined){
-if(typeof data1.slug !== "string"){
-const err6 = {instancePath:instancePath+"/items/" + i0+"/slug",schemaPath:"#/properties/items/items/properties/slug/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key1 in data1){
+if(!((((key1 === "slug") || (key1 === "title")) || (key1 === "section")) || (key1 === "snippet"))){
+const err6 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -15356,9 +15354,9 @@ vErrors.push(err6);
 errors++;
 }
 }
-if(data1.title !== undefined){
-if(typeof data1.title !== "string"){
-const err7 = {instancePath:instancePath+"/items/" + i0+"/title",schemaPath:"#/properties/items/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.slug !== undefined){
+if(typeof data1.slug !== "string"){
+const err7 = {instancePath:instancePath+"/items/" + i0+"/slug",schemaPath:"#/properties/items/items/properties/slug/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -15368,9 +15366,9 @@ vErrors.push(err7);
 errors++;
 }
 }
-if(data1.snippet !== undefined){
-if(typeof data1.snippet !== "string"){
-const err8 = {instancePath:instancePath+"/items/" + i0+"/snippet",schemaPath:"#/properties/items/items/properties/snippet/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.title !== undefined){
+if(typeof data1.title !== "string"){
+const err8 = {instancePath:instancePath+"/items/" + i0+"/title",schemaPath:"#/properties/items/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -15380,9 +15378,9 @@ vErrors.push(err8);
 errors++;
 }
 }
-}
-else {
-const err9 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.section !== undefined){
+if(typeof data1.section !== "string"){
+const err9 = {instancePath:instancePath+"/items/" + i0+"/section",schemaPath:"#/properties/items/items/properties/section/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -15392,9 +15390,9 @@ vErrors.push(err9);
 errors++;
 }
 }
-}
-else {
-const err10 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data1.snippet !== undefined){
+if(typeof data1.snippet !== "string"){
+const err10 = {instancePath:instancePath+"/items/" + i0+"/snippet",schemaPath:"#/properties/items/items/properties/snippet/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -15406,12 +15404,36 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err11 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err11];
 }
 else {
 vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+}
+else {
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
 }
 errors++;
 }
@@ -41056,7 +41078,7 @@ return errors === 0;
 validate133.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_searchDocs_response_200_application_json = validate134;
-const schema145 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"snippet":{"type":"string","description":"An excerpt around the matches, with matching words in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
+const schema145 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","description":"Matching pages, best first.","items":{"type":"object","required":["slug","title","section","snippet"],"properties":{"slug":{"type":"string","description":"The page's id, for get_doc."},"title":{"type":"string"},"section":{"type":"string","description":"Heading of the best-matching section."},"snippet":{"type":"string","description":"Excerpt of that section, matches in **bold**."}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate134(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -41118,8 +41140,8 @@ vErrors.push(err3);
 }
 errors++;
 }
-if(data1.snippet === undefined){
-const err4 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "snippet"},message:"must have required property '"+"snippet"+"'"};
+if(data1.section === undefined){
+const err4 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "section"},message:"must have required property '"+"section"+"'"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -41128,9 +41150,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-for(const key1 in data1){
-if(!(((key1 === "slug") || (key1 === "title")) || (key1 === "snippet"))){
-const err5 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data1.snippet === undefined){
+const err5 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/required",keyword:"required",params:{missingProperty: "snippet"},message:"must have required property '"+"snippet"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -41139,10 +41160,9 @@ vErrors.push(err5);
 }
 errors++;
 }
-}
-if(data1.slug !== undefined){
-if(typeof data1.slug !== "string"){
-const err6 = {instancePath:instancePath+"/items/" + i0+"/slug",schemaPath:"#/properties/items/items/properties/slug/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key1 in data1){
+if(!((((key1 === "slug") || (key1 === "title")) || (key1 === "section")) || (key1 === "snippet"))){
+const err6 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -41152,9 +41172,9 @@ vErrors.push(err6);
 errors++;
 }
 }
-if(data1.title !== undefined){
-if(typeof data1.title !== "string"){
-const err7 = {instancePath:instancePath+"/items/" + i0+"/title",schemaPath:"#/properties/items/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.slug !== undefined){
+if(typeof data1.slug !== "string"){
+const err7 = {instancePath:instancePath+"/items/" + i0+"/slug",schemaPath:"#/properties/items/items/properties/slug/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -41164,9 +41184,9 @@ vErrors.push(err7);
 errors++;
 }
 }
-if(data1.snippet !== undefined){
-if(typeof data1.snippet !== "string"){
-const err8 = {instancePath:instancePath+"/items/" + i0+"/snippet",schemaPath:"#/properties/items/items/properties/snippet/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.title !== undefined){
+if(typeof data1.title !== "string"){
+const err8 = {instancePath:instancePath+"/items/" + i0+"/title",schemaPath:"#/properties/items/items/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -41176,9 +41196,9 @@ vErrors.push(err8);
 errors++;
 }
 }
-}
-else {
-const err9 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.section !== undefined){
+if(typeof data1.section !== "string"){
+const err9 = {instancePath:instancePath+"/items/" + i0+"/section",schemaPath:"#/properties/items/items/properties/section/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -41188,9 +41208,9 @@ vErrors.push(err9);
 errors++;
 }
 }
-}
-else {
-const err10 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data1.snippet !== undefined){
+if(typeof data1.snippet !== "string"){
+const err10 = {instancePath:instancePath+"/items/" + i0+"/snippet",schemaPath:"#/properties/items/items/properties/snippet/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -41202,12 +41222,36 @@ errors++;
 }
 }
 else {
-const err11 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err11 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err11];
 }
 else {
 vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+}
+else {
+const err13 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
 }
 errors++;
 }

@@ -3,30 +3,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
-import { notFound } from '../errors.js';
+import { withJoinedIdentifiers } from '../docs/identifiers.js';
+import { splitSections } from '../docs/sections.js';
+import { AppError, notFound } from '../errors.js';
+import { queryWords, rankDocs } from '../docs/search.js';
 import type { ToolHandler } from '../generated/handlers.js';
 import type { Logger } from '../logger.js';
 
-/** Markdown emphasis and heading marks, stripped from snippets so that only matches are in bold. */
-const MARKDOWN_MARKS = '[*_`#]+';
-
 export const searchDocs: ToolHandler<'search_docs'> = async ({ query, limit }, { db }) => {
-  const q = sql`websearch_to_tsquery('english', ${query})`;
-  const rows = await db
-    .selectFrom('docs')
-    .select([
-      'slug',
-      'title',
-      sql<string>`ts_headline('english', regexp_replace(body, ${MARKDOWN_MARKS}, '', 'g'), ${q}, 'StartSel=**, StopSel=**, MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=" … "')`.as(
-        'snippet',
-      ),
-    ])
-    .where(sql<boolean>`search @@ ${q}`)
-    .orderBy(sql`ts_rank_cd(search, ${q})`, 'desc')
-    .orderBy('slug')
-    .limit(limit)
-    .execute();
-  return { items: rows };
+  const words = await queryWords(db, query);
+  if (words.length === 0) {
+    const message =
+      'has no words to search for (only punctuation or words as common as "how" and "the"); name the subject, e.g. "paginate" or "funnel"';
+    throw new AppError('validation_failed', `search_docs: the query ${message}.`, { violations: [{ location: 'query', message }] });
+  }
+  return { items: await rankDocs(db, words, limit) };
 };
 
 export const getDoc: ToolHandler<'get_doc'> = async ({ slug }, { db }) => {
@@ -34,6 +25,12 @@ export const getDoc: ToolHandler<'get_doc'> = async ({ slug }, { db }) => {
   if (!doc) throw notFound(`No documentation page "${slug}". Find pages with search_docs.`);
   return { slug: doc.slug, title: doc.title, body: doc.body, updated_at: new Date(doc.updated_at).toISOString() };
 };
+
+/** A section's words for search_docs: heading (weight A), page title (B), body (D). */
+const sectionVector = (heading: string, title: string, body: string) =>
+  sql<string>`setweight(to_tsvector('english', ${withJoinedIdentifiers(heading)}), 'A') ||
+    setweight(to_tsvector('english', ${withJoinedIdentifiers(title)}), 'B') ||
+    setweight(to_tsvector('english', ${withJoinedIdentifiers(body)}), 'D')`;
 
 interface DocFile {
   slug: string;
@@ -58,7 +55,7 @@ function readDocs(dir: string, prefix = ''): DocFile[] {
   return out;
 }
 
-/** Indexes docs/ into Postgres full-text search, touching only pages that changed. */
+/** Indexes docs/ into Postgres full-text search, page by page and section by section, touching only pages that changed. */
 export async function indexDocs(db: Kysely<Database>, dir: string, log: Logger): Promise<void> {
   const files = readDocs(dir);
   const existing = new Map((await db.selectFrom('docs').select(['slug', 'content_hash']).execute()).map((r) => [r.slug, r.content_hash]));
@@ -72,6 +69,23 @@ export async function indexDocs(db: Kysely<Database>, dir: string, log: Logger):
         .values({ slug: f.slug, title: f.title, body: f.body, content_hash: f.hash })
         .onConflict((oc) => oc.column('slug').doUpdateSet({ title: f.title, body: f.body, content_hash: f.hash, updated_at: sql`now()` }))
         .execute();
+      await trx.deleteFrom('doc_sections').where('slug', '=', f.slug).execute();
+      const sections = splitSections(f.title, f.body);
+      if (sections.length > 0) {
+        await trx
+          .insertInto('doc_sections')
+          .values(
+            sections.map((s) => ({
+              slug: f.slug,
+              ordinal: s.ordinal,
+              heading: s.heading,
+              page_title: f.title,
+              body: s.body,
+              search: sectionVector(s.heading, f.title, s.body),
+            })),
+          )
+          .execute();
+      }
     }
     if (removed.length > 0) await trx.deleteFrom('docs').where('slug', 'in', removed).execute();
   });

@@ -9,6 +9,7 @@ import * as lakehouseTables from './0007-lakehouse-tables.js';
 import * as lakehouseLegacy from './0008-lakehouse-legacy.js';
 import * as environmentTimeZone from './0009-environment-time-zone.js';
 import * as insightDeletes from './0010-insight-deletes.js';
+import * as docSections from './0011-doc-sections.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008-lakehouse-legacy': lakehouseLegacy,
   '0009-environment-time-zone': environmentTimeZone,
   '0010-insight-deletes': insightDeletes,
+  '0011-doc-sections': docSections,
 };
