@@ -994,6 +994,12 @@ export type components = {
             kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
             /** @description A column whose values split the data into series (colors). */
             series?: string;
+            /**
+             * @description Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending.
+             * @default data
+             * @enum {string}
+             */
+            sort?: "data" | "x" | "-x" | "y" | "-y";
             /** @description A title drawn above the chart (default the insight's title). */
             title?: string;
             /** @description The column on the horizontal axis. */

@@ -53,7 +53,25 @@ export type CreateDiscoveryOutput = components["schemas"]["CreateDiscoveryOutput
 
 /** The input of `create_insight` as its handler gets it: validated, with the declared defaults filled in. */
 export type CreateInsightInput = {
-    chart: components["schemas"]["Chart"];
+    /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+    chart: {
+        /** @enum {string} */
+        kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+        /** @description A column whose values split the data into series (colors). */
+        series?: string;
+        /**
+         * @description Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending.
+         * @default data
+         * @enum {string}
+         */
+        sort: "data" | "x" | "-x" | "y" | "-y";
+        /** @description A title drawn above the chart (default the insight's title). */
+        title?: string;
+        /** @description The column on the horizontal axis. */
+        x?: string;
+        /** @description The column on the vertical axis (a number). */
+        y?: string;
+    } & unknown;
     /**
      * @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.
      * @default lakehouse
@@ -534,9 +552,27 @@ export type UpdateDashboardArguments = UpdateDashboardInput;
 
 export type UpdateDashboardOutput = components["schemas"]["UpdateDashboardOutput"];
 
-/** The input of `update_insight` as its handler gets it: validated. */
+/** The input of `update_insight` as its handler gets it: validated, with the declared defaults filled in. */
 export type UpdateInsightInput = {
-    chart?: components["schemas"]["Chart"];
+    /** @description How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column. */
+    chart?: {
+        /** @enum {string} */
+        kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+        /** @description A column whose values split the data into series (colors). */
+        series?: string;
+        /**
+         * @description Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending.
+         * @default data
+         * @enum {string}
+         */
+        sort: "data" | "x" | "-x" | "y" | "-y";
+        /** @description A title drawn above the chart (default the insight's title). */
+        title?: string;
+        /** @description The column on the horizontal axis. */
+        x?: string;
+        /** @description The column on the vertical axis (a number). */
+        y?: string;
+    } & unknown;
     /** @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own. */
     connection?: string;
     description?: string;
@@ -553,7 +589,22 @@ export type UpdateInsightInput = {
 };
 
 /** The arguments of `update_insight` as a caller sends them. */
-export type UpdateInsightArguments = UpdateInsightInput;
+export type UpdateInsightArguments = {
+    chart?: components["schemas"]["Chart"];
+    /** @description The connection the SQL runs on (list_connections); `lakehouse` is the environment's own. */
+    connection?: string;
+    description?: string;
+    /**
+     * Format: uuid
+     * @description The asset's id (a UUID), unique within its environment.
+     */
+    id: string;
+    parameters?: components["schemas"]["InsightParameter"][];
+    sql?: string;
+    title?: string;
+    /** @description The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`. */
+    version: number;
+};
 
 export type UpdateInsightOutput = components["schemas"]["UpdateInsightOutput"];
 

@@ -484,6 +484,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "type": "string",
             "maxLength": 200,
             "description": "A title drawn above the chart (default the insight's title)."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "data",
+              "x",
+              "-x",
+              "y",
+              "-y"
+            ],
+            "default": "data",
+            "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
           }
         },
         "allOf": [
@@ -657,6 +669,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "type": "string",
             "maxLength": 200,
             "description": "A title drawn above the chart (default the insight's title)."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "data",
+              "x",
+              "-x",
+              "y",
+              "-y"
+            ],
+            "default": "data",
+            "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
           }
         },
         "allOf": [
@@ -2281,6 +2305,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   "type": "string",
                   "maxLength": 200,
                   "description": "A title drawn above the chart (default the insight's title)."
+                },
+                "sort": {
+                  "type": "string",
+                  "enum": [
+                    "data",
+                    "x",
+                    "-x",
+                    "y",
+                    "-y"
+                  ],
+                  "default": "data",
+                  "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
                 }
               },
               "allOf": [
@@ -3693,6 +3729,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "type": "string",
             "maxLength": 200,
             "description": "A title drawn above the chart (default the insight's title)."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "data",
+              "x",
+              "-x",
+              "y",
+              "-y"
+            ],
+            "default": "data",
+            "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
           }
         },
         "allOf": [
@@ -3859,6 +3907,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             "type": "string",
             "maxLength": 200,
             "description": "A title drawn above the chart (default the insight's title)."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "data",
+              "x",
+              "-x",
+              "y",
+              "-y"
+            ],
+            "default": "data",
+            "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
           }
         },
         "allOf": [
@@ -4285,6 +4345,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                       "type": "string",
                       "maxLength": 200,
                       "description": "A title drawn above the chart (default the insight's title)."
+                    },
+                    "sort": {
+                      "type": "string",
+                      "enum": [
+                        "data",
+                        "x",
+                        "-x",
+                        "y",
+                        "-y"
+                      ],
+                      "default": "data",
+                      "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
                     }
                   },
                   "allOf": [
@@ -4660,6 +4732,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "type": "string",
                 "maxLength": 200,
                 "description": "A title drawn above the chart (default the insight's title)."
+              },
+              "sort": {
+                "type": "string",
+                "enum": [
+                  "data",
+                  "x",
+                  "-x",
+                  "y",
+                  "-y"
+                ],
+                "default": "data",
+                "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
               }
             },
             "allOf": [
@@ -4879,6 +4963,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "type": "string",
                 "maxLength": 200,
                 "description": "A title drawn above the chart (default the insight's title)."
+              },
+              "sort": {
+                "type": "string",
+                "enum": [
+                  "data",
+                  "x",
+                  "-x",
+                  "y",
+                  "-y"
+                ],
+                "default": "data",
+                "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
               }
             },
             "allOf": [

@@ -1704,7 +1704,7 @@ return errors === 0;
 validate23.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_create_insight_input = validate24;
-const schema35 = {"type":"object","required":["title","sql","chart"],"properties":{"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT date_trunc('day', occurred_at) AS day, count(*) AS events FROM events WHERE occurred_at > now() - $1::interval GROUP BY 1 ORDER BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.","default":"lakehouse"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"idempotency_key":{"type":"string","minLength":1,"maxLength":200,"pattern":"^[\\x21-\\x7e]+$","description":"Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."}},"additionalProperties":false};
+const schema35 = {"type":"object","required":["title","sql","chart"],"properties":{"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT date_trunc('day', occurred_at) AS day, count(*) AS events FROM events WHERE occurred_at > now() - $1::interval GROUP BY 1 ORDER BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection the SQL runs on (list_connections); `lakehouse` is the environment's own.","default":"lakehouse"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"idempotency_key":{"type":"string","minLength":1,"maxLength":200,"pattern":"^[\\x21-\\x7e]+$","description":"Any unique string (e.g. a UUID) to make retries safe: a retry with the same key and the same input answers the first result and creates nothing; the same key with a different input is refused with `idempotency_conflict`. Keys are kept for 24 hours."}},"additionalProperties":false};
 
 function validate24(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -2201,6 +2201,9 @@ vErrors.push(err36);
 errors++;
 }
 if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
+if(data10.sort === undefined){
+data10.sort = "data";
+}
 if(data10.kind === undefined){
 const err37 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -2212,7 +2215,7 @@ vErrors.push(err37);
 errors++;
 }
 for(const key2 in data10){
-if(!(((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title"))){
+if(!((((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title")) || (key2 === "sort"))){
 const err38 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err38];
@@ -2376,9 +2379,9 @@ vErrors.push(err51);
 errors++;
 }
 }
-}
-else {
-const err52 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data19 = data10.sort;
+if(typeof data19 !== "string"){
+const err52 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -2387,12 +2390,8 @@ vErrors.push(err52);
 }
 errors++;
 }
-}
-if(data.idempotency_key !== undefined){
-let data19 = data.idempotency_key;
-if(typeof data19 === "string"){
-if(func1(data19) > 200){
-const err53 = {instancePath:instancePath+"/idempotency_key",schemaPath:"#/properties/idempotency_key/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(!(((((data19 === "data") || (data19 === "x")) || (data19 === "-x")) || (data19 === "y")) || (data19 === "-y"))){
+const err53 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema35.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -2401,8 +2400,9 @@ vErrors.push(err53);
 }
 errors++;
 }
-if(func1(data19) < 1){
-const err54 = {instancePath:instancePath+"/idempotency_key",schemaPath:"#/properties/idempotency_key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err54 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -2411,8 +2411,12 @@ vErrors.push(err54);
 }
 errors++;
 }
-if(!pattern6.test(data19)){
-const err55 = {instancePath:instancePath+"/idempotency_key",schemaPath:"#/properties/idempotency_key/pattern",keyword:"pattern",params:{pattern: "^[\\x21-\\x7e]+$"},message:"must match pattern \""+"^[\\x21-\\x7e]+$"+"\""};
+}
+if(data.idempotency_key !== undefined){
+let data20 = data.idempotency_key;
+if(typeof data20 === "string"){
+if(func1(data20) > 200){
+const err55 = {instancePath:instancePath+"/idempotency_key",schemaPath:"#/properties/idempotency_key/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -2421,9 +2425,8 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-else {
-const err56 = {instancePath:instancePath+"/idempotency_key",schemaPath:"#/properties/idempotency_key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func1(data20) < 1){
+const err56 = {instancePath:instancePath+"/idempotency_key",schemaPath:"#/properties/idempotency_key/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -2432,15 +2435,36 @@ vErrors.push(err56);
 }
 errors++;
 }
-}
-}
-else {
-const err57 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!pattern6.test(data20)){
+const err57 = {instancePath:instancePath+"/idempotency_key",schemaPath:"#/properties/idempotency_key/pattern",keyword:"pattern",params:{pattern: "^[\\x21-\\x7e]+$"},message:"must match pattern \""+"^[\\x21-\\x7e]+$"+"\""};
 if(vErrors === null){
 vErrors = [err57];
 }
 else {
 vErrors.push(err57);
+}
+errors++;
+}
+}
+else {
+const err58 = {instancePath:instancePath+"/idempotency_key",schemaPath:"#/properties/idempotency_key/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err58];
+}
+else {
+vErrors.push(err58);
+}
+errors++;
+}
+}
+}
+else {
+const err59 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
 }
 errors++;
 }
@@ -2450,7 +2474,7 @@ return errors === 0;
 validate24.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_create_insight_output = validate25;
-const schema36 = {"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false};
+const schema36 = {"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false};
 
 function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -3024,6 +3048,9 @@ vErrors.push(err44);
 errors++;
 }
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+if(data12.sort === undefined){
+data12.sort = "data";
+}
 if(data12.kind === undefined){
 const err45 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -3035,7 +3062,7 @@ vErrors.push(err45);
 errors++;
 }
 for(const key2 in data12){
-if(!(((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title"))){
+if(!((((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title")) || (key2 === "sort"))){
 const err46 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err46];
@@ -3199,9 +3226,9 @@ vErrors.push(err59);
 errors++;
 }
 }
-}
-else {
-const err60 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data21 = data12.sort;
+if(typeof data21 !== "string"){
+const err60 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -3210,10 +3237,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data.created_by !== undefined){
-if(typeof data.created_by !== "string"){
-const err61 = {instancePath:instancePath+"/created_by",schemaPath:"#/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data21 === "data") || (data21 === "x")) || (data21 === "-x")) || (data21 === "y")) || (data21 === "-y"))){
+const err61 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema36.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -3223,11 +3248,8 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(data.created_at !== undefined){
-let data22 = data.created_at;
-if(typeof data22 === "string"){
-if(!(formats4.validate(data22))){
-const err62 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err62 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -3237,8 +3259,9 @@ vErrors.push(err62);
 errors++;
 }
 }
-else {
-const err63 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.created_by !== undefined){
+if(typeof data.created_by !== "string"){
+const err63 = {instancePath:instancePath+"/created_by",schemaPath:"#/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -3248,11 +3271,11 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data.updated_at !== undefined){
-let data23 = data.updated_at;
+if(data.created_at !== undefined){
+let data23 = data.created_at;
 if(typeof data23 === "string"){
 if(!(formats4.validate(data23))){
-const err64 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err64 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -3263,7 +3286,7 @@ errors++;
 }
 }
 else {
-const err65 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err65 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -3273,14 +3296,39 @@ vErrors.push(err65);
 errors++;
 }
 }
-}
-else {
-const err66 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.updated_at !== undefined){
+let data24 = data.updated_at;
+if(typeof data24 === "string"){
+if(!(formats4.validate(data24))){
+const err66 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
 else {
 vErrors.push(err66);
+}
+errors++;
+}
+}
+else {
+const err67 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+}
+else {
+const err68 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
 }
 errors++;
 }
@@ -9680,7 +9728,7 @@ return errors === 0;
 validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_list_insights_output = validate49;
-const schema60 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","items":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"next_cursor":{"type":"string","description":"Pass as `cursor` to get the next page; absent on the last page."}},"additionalProperties":false};
+const schema60 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","items":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"next_cursor":{"type":"string","description":"Pass as `cursor` to get the next page; absent on the last page."}},"additionalProperties":false};
 
 function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -10283,6 +10331,9 @@ vErrors.push(err46);
 errors++;
 }
 if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.sort === undefined){
+data14.sort = "data";
+}
 if(data14.kind === undefined){
 const err47 = {instancePath:instancePath+"/items/" + i0+"/chart",schemaPath:"#/properties/items/items/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -10294,7 +10345,7 @@ vErrors.push(err47);
 errors++;
 }
 for(const key3 in data14){
-if(!(((((key3 === "kind") || (key3 === "x")) || (key3 === "y")) || (key3 === "series")) || (key3 === "title"))){
+if(!((((((key3 === "kind") || (key3 === "x")) || (key3 === "y")) || (key3 === "series")) || (key3 === "title")) || (key3 === "sort"))){
 const err48 = {instancePath:instancePath+"/items/" + i0+"/chart",schemaPath:"#/properties/items/items/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err48];
@@ -10458,9 +10509,9 @@ vErrors.push(err61);
 errors++;
 }
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/items/" + i0+"/chart",schemaPath:"#/properties/items/items/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data23 = data14.sort;
+if(typeof data23 !== "string"){
+const err62 = {instancePath:instancePath+"/items/" + i0+"/chart/sort",schemaPath:"#/properties/items/items/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -10469,10 +10520,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data1.created_by !== undefined){
-if(typeof data1.created_by !== "string"){
-const err63 = {instancePath:instancePath+"/items/" + i0+"/created_by",schemaPath:"#/properties/items/items/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data23 === "data") || (data23 === "x")) || (data23 === "-x")) || (data23 === "y")) || (data23 === "-y"))){
+const err63 = {instancePath:instancePath+"/items/" + i0+"/chart/sort",schemaPath:"#/properties/items/items/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema60.properties.items.items.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -10482,11 +10531,8 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data1.created_at !== undefined){
-let data24 = data1.created_at;
-if(typeof data24 === "string"){
-if(!(formats4.validate(data24))){
-const err64 = {instancePath:instancePath+"/items/" + i0+"/created_at",schemaPath:"#/properties/items/items/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err64 = {instancePath:instancePath+"/items/" + i0+"/chart",schemaPath:"#/properties/items/items/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -10496,8 +10542,9 @@ vErrors.push(err64);
 errors++;
 }
 }
-else {
-const err65 = {instancePath:instancePath+"/items/" + i0+"/created_at",schemaPath:"#/properties/items/items/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.created_by !== undefined){
+if(typeof data1.created_by !== "string"){
+const err65 = {instancePath:instancePath+"/items/" + i0+"/created_by",schemaPath:"#/properties/items/items/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -10507,11 +10554,11 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data1.updated_at !== undefined){
-let data25 = data1.updated_at;
+if(data1.created_at !== undefined){
+let data25 = data1.created_at;
 if(typeof data25 === "string"){
 if(!(formats4.validate(data25))){
-const err66 = {instancePath:instancePath+"/items/" + i0+"/updated_at",schemaPath:"#/properties/items/items/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err66 = {instancePath:instancePath+"/items/" + i0+"/created_at",schemaPath:"#/properties/items/items/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -10522,7 +10569,7 @@ errors++;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/items/" + i0+"/updated_at",schemaPath:"#/properties/items/items/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err67 = {instancePath:instancePath+"/items/" + i0+"/created_at",schemaPath:"#/properties/items/items/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -10532,9 +10579,11 @@ vErrors.push(err67);
 errors++;
 }
 }
-}
-else {
-const err68 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.updated_at !== undefined){
+let data26 = data1.updated_at;
+if(typeof data26 === "string"){
+if(!(formats4.validate(data26))){
+const err68 = {instancePath:instancePath+"/items/" + i0+"/updated_at",schemaPath:"#/properties/items/items/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -10544,9 +10593,8 @@ vErrors.push(err68);
 errors++;
 }
 }
-}
 else {
-const err69 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err69 = {instancePath:instancePath+"/items/" + i0+"/updated_at",schemaPath:"#/properties/items/items/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -10556,9 +10604,9 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data.next_cursor !== undefined){
-if(typeof data.next_cursor !== "string"){
-const err70 = {instancePath:instancePath+"/next_cursor",schemaPath:"#/properties/next_cursor/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err70 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -10570,12 +10618,36 @@ errors++;
 }
 }
 else {
-const err71 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err71 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err71];
 }
 else {
 vErrors.push(err71);
+}
+errors++;
+}
+}
+if(data.next_cursor !== undefined){
+if(typeof data.next_cursor !== "string"){
+const err72 = {instancePath:instancePath+"/next_cursor",schemaPath:"#/properties/next_cursor/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+else {
+const err73 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
 }
 errors++;
 }
@@ -16044,7 +16116,7 @@ return errors === 0;
 validate65.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_update_insight_input = validate66;
-const schema77 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection the SQL runs on (list_connections); `lakehouse` is the environment's own."},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false}},"additionalProperties":false};
+const schema77 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection the SQL runs on (list_connections); `lakehouse` is the environment's own."},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false}},"additionalProperties":false};
 
 function validate66(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -16600,6 +16672,9 @@ vErrors.push(err41);
 errors++;
 }
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+if(data12.sort === undefined){
+data12.sort = "data";
+}
 if(data12.kind === undefined){
 const err42 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -16611,7 +16686,7 @@ vErrors.push(err42);
 errors++;
 }
 for(const key2 in data12){
-if(!(((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title"))){
+if(!((((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title")) || (key2 === "sort"))){
 const err43 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err43];
@@ -16775,9 +16850,9 @@ vErrors.push(err56);
 errors++;
 }
 }
-}
-else {
-const err57 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data21 = data12.sort;
+if(typeof data21 !== "string"){
+const err57 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -16786,15 +16861,36 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-}
-else {
-const err58 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(!(((((data21 === "data") || (data21 === "x")) || (data21 === "-x")) || (data21 === "y")) || (data21 === "-y"))){
+const err58 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema77.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err58];
 }
 else {
 vErrors.push(err58);
+}
+errors++;
+}
+}
+else {
+const err59 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err59];
+}
+else {
+vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+else {
+const err60 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
 }
 errors++;
 }
@@ -16804,7 +16900,7 @@ return errors === 0;
 validate66.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_update_insight_output = validate67;
-const schema78 = {"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false};
+const schema78 = {"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false};
 
 function validate67(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -17378,6 +17474,9 @@ vErrors.push(err44);
 errors++;
 }
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+if(data12.sort === undefined){
+data12.sort = "data";
+}
 if(data12.kind === undefined){
 const err45 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -17389,7 +17488,7 @@ vErrors.push(err45);
 errors++;
 }
 for(const key2 in data12){
-if(!(((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title"))){
+if(!((((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title")) || (key2 === "sort"))){
 const err46 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err46];
@@ -17553,9 +17652,9 @@ vErrors.push(err59);
 errors++;
 }
 }
-}
-else {
-const err60 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data21 = data12.sort;
+if(typeof data21 !== "string"){
+const err60 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -17564,10 +17663,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data.created_by !== undefined){
-if(typeof data.created_by !== "string"){
-const err61 = {instancePath:instancePath+"/created_by",schemaPath:"#/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data21 === "data") || (data21 === "x")) || (data21 === "-x")) || (data21 === "y")) || (data21 === "-y"))){
+const err61 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema78.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -17577,11 +17674,8 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(data.created_at !== undefined){
-let data22 = data.created_at;
-if(typeof data22 === "string"){
-if(!(formats4.validate(data22))){
-const err62 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err62 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -17591,8 +17685,9 @@ vErrors.push(err62);
 errors++;
 }
 }
-else {
-const err63 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.created_by !== undefined){
+if(typeof data.created_by !== "string"){
+const err63 = {instancePath:instancePath+"/created_by",schemaPath:"#/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -17602,11 +17697,11 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data.updated_at !== undefined){
-let data23 = data.updated_at;
+if(data.created_at !== undefined){
+let data23 = data.created_at;
 if(typeof data23 === "string"){
 if(!(formats4.validate(data23))){
-const err64 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err64 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -17617,7 +17712,7 @@ errors++;
 }
 }
 else {
-const err65 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err65 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -17627,14 +17722,39 @@ vErrors.push(err65);
 errors++;
 }
 }
-}
-else {
-const err66 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.updated_at !== undefined){
+let data24 = data.updated_at;
+if(typeof data24 === "string"){
+if(!(formats4.validate(data24))){
+const err66 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
 else {
 vErrors.push(err66);
+}
+errors++;
+}
+}
+else {
+const err67 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+}
+else {
+const err68 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
 }
 errors++;
 }
@@ -18056,7 +18176,7 @@ return errors === 0;
 validate70.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_view_dashboard_output = validate71;
-const schema82 = {"type":"object","required":["dashboard","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"A dashboard variable; widgets whose insight has a parameter of the same name receive its value.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
+const schema82 = {"type":"object","required":["dashboard","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"A dashboard variable; widgets whose insight has a parameter of the same name receive its value.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate71(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -19319,6 +19439,9 @@ vErrors.push(err101);
 errors++;
 }
 if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.sort === undefined){
+data34.sort = "data";
+}
 if(data34.kind === undefined){
 const err102 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -19330,7 +19453,7 @@ vErrors.push(err102);
 errors++;
 }
 for(const key6 in data34){
-if(!(((((key6 === "kind") || (key6 === "x")) || (key6 === "y")) || (key6 === "series")) || (key6 === "title"))){
+if(!((((((key6 === "kind") || (key6 === "x")) || (key6 === "y")) || (key6 === "series")) || (key6 === "title")) || (key6 === "sort"))){
 const err103 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err103];
@@ -19494,9 +19617,9 @@ vErrors.push(err116);
 errors++;
 }
 }
-}
-else {
-const err117 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data43 = data34.sort;
+if(typeof data43 !== "string"){
+const err117 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -19505,10 +19628,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-if(data21.created_by !== undefined){
-if(typeof data21.created_by !== "string"){
-const err118 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_by",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data43 === "data") || (data43 === "x")) || (data43 === "-x")) || (data43 === "y")) || (data43 === "-y"))){
+const err118 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema82.properties.widgets.items.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -19518,11 +19639,8 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data21.created_at !== undefined){
-let data44 = data21.created_at;
-if(typeof data44 === "string"){
-if(!(formats4.validate(data44))){
-const err119 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err119 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -19532,8 +19650,9 @@ vErrors.push(err119);
 errors++;
 }
 }
-else {
-const err120 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.created_by !== undefined){
+if(typeof data21.created_by !== "string"){
+const err120 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_by",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -19543,11 +19662,11 @@ vErrors.push(err120);
 errors++;
 }
 }
-if(data21.updated_at !== undefined){
-let data45 = data21.updated_at;
+if(data21.created_at !== undefined){
+let data45 = data21.created_at;
 if(typeof data45 === "string"){
 if(!(formats4.validate(data45))){
-const err121 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err121 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -19558,7 +19677,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err122 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -19568,9 +19687,11 @@ vErrors.push(err122);
 errors++;
 }
 }
-}
-else {
-const err123 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data21.updated_at !== undefined){
+let data46 = data21.updated_at;
+if(typeof data46 === "string"){
+if(!(formats4.validate(data46))){
+const err123 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -19580,11 +19701,8 @@ vErrors.push(err123);
 errors++;
 }
 }
-if(data15.data !== undefined){
-let data46 = data15.data;
-if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
-if(data46.columns === undefined){
-const err124 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
+else {
+const err124 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -19593,8 +19711,10 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data46.rows === undefined){
-const err125 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+}
+}
+else {
+const err125 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -19603,8 +19723,12 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data46.row_count === undefined){
-const err126 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "row_count"},message:"must have required property '"+"row_count"+"'"};
+}
+if(data15.data !== undefined){
+let data47 = data15.data;
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+if(data47.columns === undefined){
+const err126 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -19613,8 +19737,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data46.truncated === undefined){
-const err127 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(data47.rows === undefined){
+const err127 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -19623,9 +19747,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-for(const key7 in data46){
-if(!(((((key7 === "columns") || (key7 === "rows")) || (key7 === "row_count")) || (key7 === "truncated")) || (key7 === "elapsed_ms"))){
-const err128 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data47.row_count === undefined){
+const err128 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "row_count"},message:"must have required property '"+"row_count"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -19634,16 +19757,8 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-if(data46.columns !== undefined){
-let data47 = data46.columns;
-if(Array.isArray(data47)){
-const len3 = data47.length;
-for(let i3=0; i3<len3; i3++){
-let data48 = data47[i3];
-if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
-if(data48.name === undefined){
-const err129 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data47.truncated === undefined){
+const err129 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -19652,8 +19767,9 @@ vErrors.push(err129);
 }
 errors++;
 }
-if(data48.type === undefined){
-const err130 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+for(const key7 in data47){
+if(!(((((key7 === "columns") || (key7 === "rows")) || (key7 === "row_count")) || (key7 === "truncated")) || (key7 === "elapsed_ms"))){
+const err130 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -19662,9 +19778,16 @@ vErrors.push(err130);
 }
 errors++;
 }
-for(const key8 in data48){
-if(!((key8 === "name") || (key8 === "type"))){
-const err131 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+}
+if(data47.columns !== undefined){
+let data48 = data47.columns;
+if(Array.isArray(data48)){
+const len3 = data48.length;
+for(let i3=0; i3<len3; i3++){
+let data49 = data48[i3];
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+if(data49.name === undefined){
+const err131 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -19673,10 +19796,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-if(data48.name !== undefined){
-if(typeof data48.name !== "string"){
-const err132 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/name",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data49.type === undefined){
+const err132 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -19685,10 +19806,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-}
-if(data48.type !== undefined){
-if(typeof data48.type !== "string"){
-const err133 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/type",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key8 in data49){
+if(!((key8 === "name") || (key8 === "type"))){
+const err133 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -19698,9 +19818,9 @@ vErrors.push(err133);
 errors++;
 }
 }
-}
-else {
-const err134 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data49.name !== undefined){
+if(typeof data49.name !== "string"){
+const err134 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/name",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -19710,9 +19830,9 @@ vErrors.push(err134);
 errors++;
 }
 }
-}
-else {
-const err135 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data49.type !== undefined){
+if(typeof data49.type !== "string"){
+const err135 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/type",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -19722,13 +19842,9 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data46.rows !== undefined){
-let data51 = data46.rows;
-if(Array.isArray(data51)){
-const len4 = data51.length;
-for(let i4=0; i4<len4; i4++){
-if(!(Array.isArray(data51[i4]))){
-const err136 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows/" + i4,schemaPath:"#/properties/widgets/items/properties/data/properties/rows/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+}
+else {
+const err136 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -19740,7 +19856,7 @@ errors++;
 }
 }
 else {
-const err137 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows",schemaPath:"#/properties/widgets/items/properties/data/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err137 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -19750,10 +19866,13 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data46.row_count !== undefined){
-let data53 = data46.row_count;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-const err138 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data47.rows !== undefined){
+let data52 = data47.rows;
+if(Array.isArray(data52)){
+const len4 = data52.length;
+for(let i4=0; i4<len4; i4++){
+if(!(Array.isArray(data52[i4]))){
+const err138 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows/" + i4,schemaPath:"#/properties/widgets/items/properties/data/properties/rows/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -19762,9 +19881,10 @@ vErrors.push(err138);
 }
 errors++;
 }
-if((typeof data53 == "number") && (isFinite(data53))){
-if(data53 < 0 || isNaN(data53)){
-const err139 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err139 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows",schemaPath:"#/properties/widgets/items/properties/data/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -19774,10 +19894,10 @@ vErrors.push(err139);
 errors++;
 }
 }
-}
-if(data46.truncated !== undefined){
-if(typeof data46.truncated !== "boolean"){
-const err140 = {instancePath:instancePath+"/widgets/" + i1+"/data/truncated",schemaPath:"#/properties/widgets/items/properties/data/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data47.row_count !== undefined){
+let data54 = data47.row_count;
+if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
+const err140 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -19786,12 +19906,9 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-if(data46.elapsed_ms !== undefined){
-let data55 = data46.elapsed_ms;
-if((typeof data55 == "number") && (isFinite(data55))){
-if(data55 < 0 || isNaN(data55)){
-const err141 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data54 == "number") && (isFinite(data54))){
+if(data54 < 0 || isNaN(data54)){
+const err141 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -19801,8 +19918,10 @@ vErrors.push(err141);
 errors++;
 }
 }
-else {
-const err142 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
+}
+if(data47.truncated !== undefined){
+if(typeof data47.truncated !== "boolean"){
+const err142 = {instancePath:instancePath+"/widgets/" + i1+"/data/truncated",schemaPath:"#/properties/widgets/items/properties/data/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -19812,9 +19931,11 @@ vErrors.push(err142);
 errors++;
 }
 }
-}
-else {
-const err143 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data47.elapsed_ms !== undefined){
+let data56 = data47.elapsed_ms;
+if((typeof data56 == "number") && (isFinite(data56))){
+if(data56 < 0 || isNaN(data56)){
+const err143 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -19824,11 +19945,8 @@ vErrors.push(err143);
 errors++;
 }
 }
-if(data15.error !== undefined){
-let data56 = data15.error;
-if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
-if(data56.code === undefined){
-const err144 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
+else {
+const err144 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -19837,8 +19955,10 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data56.message === undefined){
-const err145 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+}
+}
+else {
+const err145 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -19847,9 +19967,12 @@ vErrors.push(err145);
 }
 errors++;
 }
-for(const key9 in data56){
-if(!((key9 === "code") || (key9 === "message"))){
-const err146 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+if(data15.error !== undefined){
+let data57 = data15.error;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.code === undefined){
+const err146 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -19858,10 +19981,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-if(data56.code !== undefined){
-if(typeof data56.code !== "string"){
-const err147 = {instancePath:instancePath+"/widgets/" + i1+"/error/code",schemaPath:"#/properties/widgets/items/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.message === undefined){
+const err147 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -19870,10 +19991,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-}
-if(data56.message !== undefined){
-if(typeof data56.message !== "string"){
-const err148 = {instancePath:instancePath+"/widgets/" + i1+"/error/message",schemaPath:"#/properties/widgets/items/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key9 in data57){
+if(!((key9 === "code") || (key9 === "message"))){
+const err148 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -19883,9 +20003,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-}
-else {
-const err149 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.code !== undefined){
+if(typeof data57.code !== "string"){
+const err149 = {instancePath:instancePath+"/widgets/" + i1+"/error/code",schemaPath:"#/properties/widgets/items/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -19895,9 +20015,9 @@ vErrors.push(err149);
 errors++;
 }
 }
-}
-else {
-const err150 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.message !== undefined){
+if(typeof data57.message !== "string"){
+const err150 = {instancePath:instancePath+"/widgets/" + i1+"/error/message",schemaPath:"#/properties/widgets/items/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -19909,7 +20029,7 @@ errors++;
 }
 }
 else {
-const err151 = {instancePath:instancePath+"/widgets",schemaPath:"#/properties/widgets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err151 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -19921,12 +20041,36 @@ errors++;
 }
 }
 else {
-const err152 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err152 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err152];
 }
 else {
 vErrors.push(err152);
+}
+errors++;
+}
+}
+}
+else {
+const err153 = {instancePath:instancePath+"/widgets",schemaPath:"#/properties/widgets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+}
+}
+else {
+const err154 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
 }
 errors++;
 }
@@ -20023,7 +20167,7 @@ return errors === 0;
 validate72.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_view_discovery_output = validate73;
-const schema84 = {"type":"object","required":["discovery"],"properties":{"discovery":{"type":"object","required":["id","version","title","summary","severity","status","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"summary":{"type":"string"},"severity":{"type":"string","enum":["info","warning","critical"]},"status":{"type":"string","enum":["pending","approved","rejected"]},"sql":{"type":"string"},"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"notification_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"decided_by":{"type":"string"},"decided_at":{"type":"string","format":"date-time"},"decision_note":{"type":"string"},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
+const schema84 = {"type":"object","required":["discovery"],"properties":{"discovery":{"type":"object","required":["id","version","title","summary","severity","status","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"summary":{"type":"string"},"severity":{"type":"string","enum":["info","warning","critical"]},"status":{"type":"string","enum":["pending","approved","rejected"]},"sql":{"type":"string"},"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"notification_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"decided_by":{"type":"string"},"decided_at":{"type":"string","format":"date-time"},"decision_note":{"type":"string"},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate73(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -21072,6 +21216,9 @@ vErrors.push(err85);
 errors++;
 }
 if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+if(data29.sort === undefined){
+data29.sort = "data";
+}
 if(data29.kind === undefined){
 const err86 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -21083,7 +21230,7 @@ vErrors.push(err86);
 errors++;
 }
 for(const key4 in data29){
-if(!(((((key4 === "kind") || (key4 === "x")) || (key4 === "y")) || (key4 === "series")) || (key4 === "title"))){
+if(!((((((key4 === "kind") || (key4 === "x")) || (key4 === "y")) || (key4 === "series")) || (key4 === "title")) || (key4 === "sort"))){
 const err87 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err87];
@@ -21247,9 +21394,9 @@ vErrors.push(err100);
 errors++;
 }
 }
-}
-else {
-const err101 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data38 = data29.sort;
+if(typeof data38 !== "string"){
+const err101 = {instancePath:instancePath+"/insight/chart/sort",schemaPath:"#/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -21258,10 +21405,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-if(data16.created_by !== undefined){
-if(typeof data16.created_by !== "string"){
-const err102 = {instancePath:instancePath+"/insight/created_by",schemaPath:"#/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data38 === "data") || (data38 === "x")) || (data38 === "-x")) || (data38 === "y")) || (data38 === "-y"))){
+const err102 = {instancePath:instancePath+"/insight/chart/sort",schemaPath:"#/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema84.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -21271,11 +21416,8 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data16.created_at !== undefined){
-let data39 = data16.created_at;
-if(typeof data39 === "string"){
-if(!(formats4.validate(data39))){
-const err103 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err103 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -21285,8 +21427,9 @@ vErrors.push(err103);
 errors++;
 }
 }
-else {
-const err104 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data16.created_by !== undefined){
+if(typeof data16.created_by !== "string"){
+const err104 = {instancePath:instancePath+"/insight/created_by",schemaPath:"#/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -21296,11 +21439,11 @@ vErrors.push(err104);
 errors++;
 }
 }
-if(data16.updated_at !== undefined){
-let data40 = data16.updated_at;
+if(data16.created_at !== undefined){
+let data40 = data16.created_at;
 if(typeof data40 === "string"){
 if(!(formats4.validate(data40))){
-const err105 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err105 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -21311,7 +21454,7 @@ errors++;
 }
 }
 else {
-const err106 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err106 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -21321,9 +21464,11 @@ vErrors.push(err106);
 errors++;
 }
 }
-}
-else {
-const err107 = {instancePath:instancePath+"/insight",schemaPath:"#/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data16.updated_at !== undefined){
+let data41 = data16.updated_at;
+if(typeof data41 === "string"){
+if(!(formats4.validate(data41))){
+const err107 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -21333,14 +21478,37 @@ vErrors.push(err107);
 errors++;
 }
 }
-}
 else {
-const err108 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err108 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err108];
 }
 else {
 vErrors.push(err108);
+}
+errors++;
+}
+}
+}
+else {
+const err109 = {instancePath:instancePath+"/insight",schemaPath:"#/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+}
+}
+else {
+const err110 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
 }
 errors++;
 }
@@ -21437,7 +21605,7 @@ return errors === 0;
 validate74.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_view_insight_output = validate75;
-const schema86 = {"type":"object","required":["insight"],"properties":{"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
+const schema86 = {"type":"object","required":["insight"],"properties":{"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -22036,6 +22204,9 @@ vErrors.push(err46);
 errors++;
 }
 if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.sort === undefined){
+data13.sort = "data";
+}
 if(data13.kind === undefined){
 const err47 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -22047,7 +22218,7 @@ vErrors.push(err47);
 errors++;
 }
 for(const key3 in data13){
-if(!(((((key3 === "kind") || (key3 === "x")) || (key3 === "y")) || (key3 === "series")) || (key3 === "title"))){
+if(!((((((key3 === "kind") || (key3 === "x")) || (key3 === "y")) || (key3 === "series")) || (key3 === "title")) || (key3 === "sort"))){
 const err48 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err48];
@@ -22211,9 +22382,9 @@ vErrors.push(err61);
 errors++;
 }
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data22 = data13.sort;
+if(typeof data22 !== "string"){
+const err62 = {instancePath:instancePath+"/insight/chart/sort",schemaPath:"#/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -22222,10 +22393,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data0.created_by !== undefined){
-if(typeof data0.created_by !== "string"){
-const err63 = {instancePath:instancePath+"/insight/created_by",schemaPath:"#/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data22 === "data") || (data22 === "x")) || (data22 === "-x")) || (data22 === "y")) || (data22 === "-y"))){
+const err63 = {instancePath:instancePath+"/insight/chart/sort",schemaPath:"#/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema86.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -22235,11 +22404,8 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data0.created_at !== undefined){
-let data23 = data0.created_at;
-if(typeof data23 === "string"){
-if(!(formats4.validate(data23))){
-const err64 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err64 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -22249,8 +22415,9 @@ vErrors.push(err64);
 errors++;
 }
 }
-else {
-const err65 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.created_by !== undefined){
+if(typeof data0.created_by !== "string"){
+const err65 = {instancePath:instancePath+"/insight/created_by",schemaPath:"#/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -22260,11 +22427,11 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data0.updated_at !== undefined){
-let data24 = data0.updated_at;
+if(data0.created_at !== undefined){
+let data24 = data0.created_at;
 if(typeof data24 === "string"){
 if(!(formats4.validate(data24))){
-const err66 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err66 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -22275,7 +22442,7 @@ errors++;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err67 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -22285,9 +22452,11 @@ vErrors.push(err67);
 errors++;
 }
 }
-}
-else {
-const err68 = {instancePath:instancePath+"/insight",schemaPath:"#/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data0.updated_at !== undefined){
+let data25 = data0.updated_at;
+if(typeof data25 === "string"){
+if(!(formats4.validate(data25))){
+const err68 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -22297,14 +22466,37 @@ vErrors.push(err68);
 errors++;
 }
 }
-}
 else {
-const err69 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err69 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
 else {
 vErrors.push(err69);
+}
+errors++;
+}
+}
+}
+else {
+const err70 = {instancePath:instancePath+"/insight",schemaPath:"#/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+}
+else {
+const err71 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
 }
 errors++;
 }
@@ -29260,7 +29452,7 @@ return errors === 0;
 validate95.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewDashboard_response_200_application_json = validate96;
-const schema107 = {"type":"object","required":["dashboard","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"A dashboard variable; widgets whose insight has a parameter of the same name receive its value.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
+const schema107 = {"type":"object","required":["dashboard","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"A dashboard variable; widgets whose insight has a parameter of the same name receive its value.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate96(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -30523,6 +30715,9 @@ vErrors.push(err101);
 errors++;
 }
 if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
+if(data34.sort === undefined){
+data34.sort = "data";
+}
 if(data34.kind === undefined){
 const err102 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -30534,7 +30729,7 @@ vErrors.push(err102);
 errors++;
 }
 for(const key6 in data34){
-if(!(((((key6 === "kind") || (key6 === "x")) || (key6 === "y")) || (key6 === "series")) || (key6 === "title"))){
+if(!((((((key6 === "kind") || (key6 === "x")) || (key6 === "y")) || (key6 === "series")) || (key6 === "title")) || (key6 === "sort"))){
 const err103 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err103];
@@ -30698,9 +30893,9 @@ vErrors.push(err116);
 errors++;
 }
 }
-}
-else {
-const err117 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data43 = data34.sort;
+if(typeof data43 !== "string"){
+const err117 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -30709,10 +30904,8 @@ vErrors.push(err117);
 }
 errors++;
 }
-}
-if(data21.created_by !== undefined){
-if(typeof data21.created_by !== "string"){
-const err118 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_by",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data43 === "data") || (data43 === "x")) || (data43 === "-x")) || (data43 === "y")) || (data43 === "-y"))){
+const err118 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema107.properties.widgets.items.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -30722,11 +30915,8 @@ vErrors.push(err118);
 errors++;
 }
 }
-if(data21.created_at !== undefined){
-let data44 = data21.created_at;
-if(typeof data44 === "string"){
-if(!(formats4.validate(data44))){
-const err119 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err119 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -30736,8 +30926,9 @@ vErrors.push(err119);
 errors++;
 }
 }
-else {
-const err120 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.created_by !== undefined){
+if(typeof data21.created_by !== "string"){
+const err120 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_by",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -30747,11 +30938,11 @@ vErrors.push(err120);
 errors++;
 }
 }
-if(data21.updated_at !== undefined){
-let data45 = data21.updated_at;
+if(data21.created_at !== undefined){
+let data45 = data21.created_at;
 if(typeof data45 === "string"){
 if(!(formats4.validate(data45))){
-const err121 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err121 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -30762,7 +30953,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err122 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -30772,9 +30963,11 @@ vErrors.push(err122);
 errors++;
 }
 }
-}
-else {
-const err123 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data21.updated_at !== undefined){
+let data46 = data21.updated_at;
+if(typeof data46 === "string"){
+if(!(formats4.validate(data46))){
+const err123 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -30784,11 +30977,8 @@ vErrors.push(err123);
 errors++;
 }
 }
-if(data15.data !== undefined){
-let data46 = data15.data;
-if(data46 && typeof data46 == "object" && !Array.isArray(data46)){
-if(data46.columns === undefined){
-const err124 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
+else {
+const err124 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -30797,8 +30987,10 @@ vErrors.push(err124);
 }
 errors++;
 }
-if(data46.rows === undefined){
-const err125 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+}
+}
+else {
+const err125 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -30807,8 +30999,12 @@ vErrors.push(err125);
 }
 errors++;
 }
-if(data46.row_count === undefined){
-const err126 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "row_count"},message:"must have required property '"+"row_count"+"'"};
+}
+if(data15.data !== undefined){
+let data47 = data15.data;
+if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
+if(data47.columns === undefined){
+const err126 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -30817,8 +31013,8 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data46.truncated === undefined){
-const err127 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+if(data47.rows === undefined){
+const err127 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -30827,9 +31023,8 @@ vErrors.push(err127);
 }
 errors++;
 }
-for(const key7 in data46){
-if(!(((((key7 === "columns") || (key7 === "rows")) || (key7 === "row_count")) || (key7 === "truncated")) || (key7 === "elapsed_ms"))){
-const err128 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data47.row_count === undefined){
+const err128 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "row_count"},message:"must have required property '"+"row_count"+"'"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -30838,16 +31033,8 @@ vErrors.push(err128);
 }
 errors++;
 }
-}
-if(data46.columns !== undefined){
-let data47 = data46.columns;
-if(Array.isArray(data47)){
-const len3 = data47.length;
-for(let i3=0; i3<len3; i3++){
-let data48 = data47[i3];
-if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
-if(data48.name === undefined){
-const err129 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data47.truncated === undefined){
+const err129 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -30856,8 +31043,9 @@ vErrors.push(err129);
 }
 errors++;
 }
-if(data48.type === undefined){
-const err130 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+for(const key7 in data47){
+if(!(((((key7 === "columns") || (key7 === "rows")) || (key7 === "row_count")) || (key7 === "truncated")) || (key7 === "elapsed_ms"))){
+const err130 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -30866,9 +31054,16 @@ vErrors.push(err130);
 }
 errors++;
 }
-for(const key8 in data48){
-if(!((key8 === "name") || (key8 === "type"))){
-const err131 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+}
+if(data47.columns !== undefined){
+let data48 = data47.columns;
+if(Array.isArray(data48)){
+const len3 = data48.length;
+for(let i3=0; i3<len3; i3++){
+let data49 = data48[i3];
+if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
+if(data49.name === undefined){
+const err131 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -30877,10 +31072,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-}
-if(data48.name !== undefined){
-if(typeof data48.name !== "string"){
-const err132 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/name",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data49.type === undefined){
+const err132 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -30889,10 +31082,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-}
-if(data48.type !== undefined){
-if(typeof data48.type !== "string"){
-const err133 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/type",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key8 in data49){
+if(!((key8 === "name") || (key8 === "type"))){
+const err133 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -30902,9 +31094,9 @@ vErrors.push(err133);
 errors++;
 }
 }
-}
-else {
-const err134 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data49.name !== undefined){
+if(typeof data49.name !== "string"){
+const err134 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/name",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -30914,9 +31106,9 @@ vErrors.push(err134);
 errors++;
 }
 }
-}
-else {
-const err135 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data49.type !== undefined){
+if(typeof data49.type !== "string"){
+const err135 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/type",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -30926,13 +31118,9 @@ vErrors.push(err135);
 errors++;
 }
 }
-if(data46.rows !== undefined){
-let data51 = data46.rows;
-if(Array.isArray(data51)){
-const len4 = data51.length;
-for(let i4=0; i4<len4; i4++){
-if(!(Array.isArray(data51[i4]))){
-const err136 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows/" + i4,schemaPath:"#/properties/widgets/items/properties/data/properties/rows/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+}
+else {
+const err136 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -30944,7 +31132,7 @@ errors++;
 }
 }
 else {
-const err137 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows",schemaPath:"#/properties/widgets/items/properties/data/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err137 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -30954,10 +31142,13 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data46.row_count !== undefined){
-let data53 = data46.row_count;
-if(!(((typeof data53 == "number") && (!(data53 % 1) && !isNaN(data53))) && (isFinite(data53)))){
-const err138 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data47.rows !== undefined){
+let data52 = data47.rows;
+if(Array.isArray(data52)){
+const len4 = data52.length;
+for(let i4=0; i4<len4; i4++){
+if(!(Array.isArray(data52[i4]))){
+const err138 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows/" + i4,schemaPath:"#/properties/widgets/items/properties/data/properties/rows/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -30966,9 +31157,10 @@ vErrors.push(err138);
 }
 errors++;
 }
-if((typeof data53 == "number") && (isFinite(data53))){
-if(data53 < 0 || isNaN(data53)){
-const err139 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+else {
+const err139 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows",schemaPath:"#/properties/widgets/items/properties/data/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -30978,10 +31170,10 @@ vErrors.push(err139);
 errors++;
 }
 }
-}
-if(data46.truncated !== undefined){
-if(typeof data46.truncated !== "boolean"){
-const err140 = {instancePath:instancePath+"/widgets/" + i1+"/data/truncated",schemaPath:"#/properties/widgets/items/properties/data/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data47.row_count !== undefined){
+let data54 = data47.row_count;
+if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
+const err140 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -30990,12 +31182,9 @@ vErrors.push(err140);
 }
 errors++;
 }
-}
-if(data46.elapsed_ms !== undefined){
-let data55 = data46.elapsed_ms;
-if((typeof data55 == "number") && (isFinite(data55))){
-if(data55 < 0 || isNaN(data55)){
-const err141 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if((typeof data54 == "number") && (isFinite(data54))){
+if(data54 < 0 || isNaN(data54)){
+const err141 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -31005,8 +31194,10 @@ vErrors.push(err141);
 errors++;
 }
 }
-else {
-const err142 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
+}
+if(data47.truncated !== undefined){
+if(typeof data47.truncated !== "boolean"){
+const err142 = {instancePath:instancePath+"/widgets/" + i1+"/data/truncated",schemaPath:"#/properties/widgets/items/properties/data/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -31016,9 +31207,11 @@ vErrors.push(err142);
 errors++;
 }
 }
-}
-else {
-const err143 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data47.elapsed_ms !== undefined){
+let data56 = data47.elapsed_ms;
+if((typeof data56 == "number") && (isFinite(data56))){
+if(data56 < 0 || isNaN(data56)){
+const err143 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -31028,11 +31221,8 @@ vErrors.push(err143);
 errors++;
 }
 }
-if(data15.error !== undefined){
-let data56 = data15.error;
-if(data56 && typeof data56 == "object" && !Array.isArray(data56)){
-if(data56.code === undefined){
-const err144 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
+else {
+const err144 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -31041,8 +31231,10 @@ vErrors.push(err144);
 }
 errors++;
 }
-if(data56.message === undefined){
-const err145 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+}
+}
+else {
+const err145 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -31051,9 +31243,12 @@ vErrors.push(err145);
 }
 errors++;
 }
-for(const key9 in data56){
-if(!((key9 === "code") || (key9 === "message"))){
-const err146 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+if(data15.error !== undefined){
+let data57 = data15.error;
+if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
+if(data57.code === undefined){
+const err146 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -31062,10 +31257,8 @@ vErrors.push(err146);
 }
 errors++;
 }
-}
-if(data56.code !== undefined){
-if(typeof data56.code !== "string"){
-const err147 = {instancePath:instancePath+"/widgets/" + i1+"/error/code",schemaPath:"#/properties/widgets/items/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data57.message === undefined){
+const err147 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -31074,10 +31267,9 @@ vErrors.push(err147);
 }
 errors++;
 }
-}
-if(data56.message !== undefined){
-if(typeof data56.message !== "string"){
-const err148 = {instancePath:instancePath+"/widgets/" + i1+"/error/message",schemaPath:"#/properties/widgets/items/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key9 in data57){
+if(!((key9 === "code") || (key9 === "message"))){
+const err148 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -31087,9 +31279,9 @@ vErrors.push(err148);
 errors++;
 }
 }
-}
-else {
-const err149 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.code !== undefined){
+if(typeof data57.code !== "string"){
+const err149 = {instancePath:instancePath+"/widgets/" + i1+"/error/code",schemaPath:"#/properties/widgets/items/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -31099,9 +31291,9 @@ vErrors.push(err149);
 errors++;
 }
 }
-}
-else {
-const err150 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data57.message !== undefined){
+if(typeof data57.message !== "string"){
+const err150 = {instancePath:instancePath+"/widgets/" + i1+"/error/message",schemaPath:"#/properties/widgets/items/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -31113,7 +31305,7 @@ errors++;
 }
 }
 else {
-const err151 = {instancePath:instancePath+"/widgets",schemaPath:"#/properties/widgets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err151 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -31125,12 +31317,36 @@ errors++;
 }
 }
 else {
-const err152 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err152 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err152];
 }
 else {
 vErrors.push(err152);
+}
+errors++;
+}
+}
+}
+else {
+const err153 = {instancePath:instancePath+"/widgets",schemaPath:"#/properties/widgets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err153];
+}
+else {
+vErrors.push(err153);
+}
+errors++;
+}
+}
+}
+else {
+const err154 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err154];
+}
+else {
+vErrors.push(err154);
 }
 errors++;
 }
@@ -34638,7 +34854,7 @@ return errors === 0;
 validate107.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewDiscovery_response_200_application_json = validate108;
-const schema119 = {"type":"object","required":["discovery"],"properties":{"discovery":{"type":"object","required":["id","version","title","summary","severity","status","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"summary":{"type":"string"},"severity":{"type":"string","enum":["info","warning","critical"]},"status":{"type":"string","enum":["pending","approved","rejected"]},"sql":{"type":"string"},"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"notification_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"decided_by":{"type":"string"},"decided_at":{"type":"string","format":"date-time"},"decision_note":{"type":"string"},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
+const schema119 = {"type":"object","required":["discovery"],"properties":{"discovery":{"type":"object","required":["id","version","title","summary","severity","status","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"summary":{"type":"string"},"severity":{"type":"string","enum":["info","warning","critical"]},"status":{"type":"string","enum":["pending","approved","rejected"]},"sql":{"type":"string"},"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"notification_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"decided_by":{"type":"string"},"decided_at":{"type":"string","format":"date-time"},"decision_note":{"type":"string"},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate108(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -35687,6 +35903,9 @@ vErrors.push(err85);
 errors++;
 }
 if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
+if(data29.sort === undefined){
+data29.sort = "data";
+}
 if(data29.kind === undefined){
 const err86 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -35698,7 +35917,7 @@ vErrors.push(err86);
 errors++;
 }
 for(const key4 in data29){
-if(!(((((key4 === "kind") || (key4 === "x")) || (key4 === "y")) || (key4 === "series")) || (key4 === "title"))){
+if(!((((((key4 === "kind") || (key4 === "x")) || (key4 === "y")) || (key4 === "series")) || (key4 === "title")) || (key4 === "sort"))){
 const err87 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err87];
@@ -35862,9 +36081,9 @@ vErrors.push(err100);
 errors++;
 }
 }
-}
-else {
-const err101 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data38 = data29.sort;
+if(typeof data38 !== "string"){
+const err101 = {instancePath:instancePath+"/insight/chart/sort",schemaPath:"#/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -35873,10 +36092,8 @@ vErrors.push(err101);
 }
 errors++;
 }
-}
-if(data16.created_by !== undefined){
-if(typeof data16.created_by !== "string"){
-const err102 = {instancePath:instancePath+"/insight/created_by",schemaPath:"#/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data38 === "data") || (data38 === "x")) || (data38 === "-x")) || (data38 === "y")) || (data38 === "-y"))){
+const err102 = {instancePath:instancePath+"/insight/chart/sort",schemaPath:"#/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema119.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -35886,11 +36103,8 @@ vErrors.push(err102);
 errors++;
 }
 }
-if(data16.created_at !== undefined){
-let data39 = data16.created_at;
-if(typeof data39 === "string"){
-if(!(formats4.validate(data39))){
-const err103 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err103 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -35900,8 +36114,9 @@ vErrors.push(err103);
 errors++;
 }
 }
-else {
-const err104 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data16.created_by !== undefined){
+if(typeof data16.created_by !== "string"){
+const err104 = {instancePath:instancePath+"/insight/created_by",schemaPath:"#/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -35911,11 +36126,11 @@ vErrors.push(err104);
 errors++;
 }
 }
-if(data16.updated_at !== undefined){
-let data40 = data16.updated_at;
+if(data16.created_at !== undefined){
+let data40 = data16.created_at;
 if(typeof data40 === "string"){
 if(!(formats4.validate(data40))){
-const err105 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err105 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -35926,7 +36141,7 @@ errors++;
 }
 }
 else {
-const err106 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err106 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -35936,9 +36151,11 @@ vErrors.push(err106);
 errors++;
 }
 }
-}
-else {
-const err107 = {instancePath:instancePath+"/insight",schemaPath:"#/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data16.updated_at !== undefined){
+let data41 = data16.updated_at;
+if(typeof data41 === "string"){
+if(!(formats4.validate(data41))){
+const err107 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -35948,14 +36165,37 @@ vErrors.push(err107);
 errors++;
 }
 }
-}
 else {
-const err108 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err108 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err108];
 }
 else {
 vErrors.push(err108);
+}
+errors++;
+}
+}
+}
+else {
+const err109 = {instancePath:instancePath+"/insight",schemaPath:"#/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err109];
+}
+else {
+vErrors.push(err109);
+}
+errors++;
+}
+}
+}
+else {
+const err110 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err110];
+}
+else {
+vErrors.push(err110);
 }
 errors++;
 }
@@ -40356,7 +40596,7 @@ return errors === 0;
 validate125.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listInsights_response_200_application_json = validate126;
-const schema137 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","items":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"next_cursor":{"type":"string","description":"Pass as `cursor` to get the next page; absent on the last page."}},"additionalProperties":false};
+const schema137 = {"type":"object","required":["items"],"properties":{"items":{"type":"array","items":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"next_cursor":{"type":"string","description":"Pass as `cursor` to get the next page; absent on the last page."}},"additionalProperties":false};
 
 function validate126(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -40959,6 +41199,9 @@ vErrors.push(err46);
 errors++;
 }
 if(data14 && typeof data14 == "object" && !Array.isArray(data14)){
+if(data14.sort === undefined){
+data14.sort = "data";
+}
 if(data14.kind === undefined){
 const err47 = {instancePath:instancePath+"/items/" + i0+"/chart",schemaPath:"#/properties/items/items/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -40970,7 +41213,7 @@ vErrors.push(err47);
 errors++;
 }
 for(const key3 in data14){
-if(!(((((key3 === "kind") || (key3 === "x")) || (key3 === "y")) || (key3 === "series")) || (key3 === "title"))){
+if(!((((((key3 === "kind") || (key3 === "x")) || (key3 === "y")) || (key3 === "series")) || (key3 === "title")) || (key3 === "sort"))){
 const err48 = {instancePath:instancePath+"/items/" + i0+"/chart",schemaPath:"#/properties/items/items/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err48];
@@ -41134,9 +41377,9 @@ vErrors.push(err61);
 errors++;
 }
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/items/" + i0+"/chart",schemaPath:"#/properties/items/items/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data23 = data14.sort;
+if(typeof data23 !== "string"){
+const err62 = {instancePath:instancePath+"/items/" + i0+"/chart/sort",schemaPath:"#/properties/items/items/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -41145,10 +41388,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data1.created_by !== undefined){
-if(typeof data1.created_by !== "string"){
-const err63 = {instancePath:instancePath+"/items/" + i0+"/created_by",schemaPath:"#/properties/items/items/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data23 === "data") || (data23 === "x")) || (data23 === "-x")) || (data23 === "y")) || (data23 === "-y"))){
+const err63 = {instancePath:instancePath+"/items/" + i0+"/chart/sort",schemaPath:"#/properties/items/items/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema137.properties.items.items.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -41158,11 +41399,8 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data1.created_at !== undefined){
-let data24 = data1.created_at;
-if(typeof data24 === "string"){
-if(!(formats4.validate(data24))){
-const err64 = {instancePath:instancePath+"/items/" + i0+"/created_at",schemaPath:"#/properties/items/items/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err64 = {instancePath:instancePath+"/items/" + i0+"/chart",schemaPath:"#/properties/items/items/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -41172,8 +41410,9 @@ vErrors.push(err64);
 errors++;
 }
 }
-else {
-const err65 = {instancePath:instancePath+"/items/" + i0+"/created_at",schemaPath:"#/properties/items/items/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data1.created_by !== undefined){
+if(typeof data1.created_by !== "string"){
+const err65 = {instancePath:instancePath+"/items/" + i0+"/created_by",schemaPath:"#/properties/items/items/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -41183,11 +41422,11 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data1.updated_at !== undefined){
-let data25 = data1.updated_at;
+if(data1.created_at !== undefined){
+let data25 = data1.created_at;
 if(typeof data25 === "string"){
 if(!(formats4.validate(data25))){
-const err66 = {instancePath:instancePath+"/items/" + i0+"/updated_at",schemaPath:"#/properties/items/items/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err66 = {instancePath:instancePath+"/items/" + i0+"/created_at",schemaPath:"#/properties/items/items/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -41198,7 +41437,7 @@ errors++;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/items/" + i0+"/updated_at",schemaPath:"#/properties/items/items/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err67 = {instancePath:instancePath+"/items/" + i0+"/created_at",schemaPath:"#/properties/items/items/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -41208,9 +41447,11 @@ vErrors.push(err67);
 errors++;
 }
 }
-}
-else {
-const err68 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data1.updated_at !== undefined){
+let data26 = data1.updated_at;
+if(typeof data26 === "string"){
+if(!(formats4.validate(data26))){
+const err68 = {instancePath:instancePath+"/items/" + i0+"/updated_at",schemaPath:"#/properties/items/items/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -41220,9 +41461,8 @@ vErrors.push(err68);
 errors++;
 }
 }
-}
 else {
-const err69 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err69 = {instancePath:instancePath+"/items/" + i0+"/updated_at",schemaPath:"#/properties/items/items/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -41232,9 +41472,9 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data.next_cursor !== undefined){
-if(typeof data.next_cursor !== "string"){
-const err70 = {instancePath:instancePath+"/next_cursor",schemaPath:"#/properties/next_cursor/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+else {
+const err70 = {instancePath:instancePath+"/items/" + i0,schemaPath:"#/properties/items/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -41246,12 +41486,36 @@ errors++;
 }
 }
 else {
-const err71 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err71 = {instancePath:instancePath+"/items",schemaPath:"#/properties/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err71];
 }
 else {
 vErrors.push(err71);
+}
+errors++;
+}
+}
+if(data.next_cursor !== undefined){
+if(typeof data.next_cursor !== "string"){
+const err72 = {instancePath:instancePath+"/next_cursor",schemaPath:"#/properties/next_cursor/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err72];
+}
+else {
+vErrors.push(err72);
+}
+errors++;
+}
+}
+}
+else {
+const err73 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err73];
+}
+else {
+vErrors.push(err73);
 }
 errors++;
 }
@@ -41811,7 +42075,7 @@ return errors === 0;
 validate128.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createInsight_response_200_application_json = validate129;
-const schema140 = {"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false};
+const schema140 = {"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false};
 
 function validate129(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -42385,6 +42649,9 @@ vErrors.push(err44);
 errors++;
 }
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+if(data12.sort === undefined){
+data12.sort = "data";
+}
 if(data12.kind === undefined){
 const err45 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -42396,7 +42663,7 @@ vErrors.push(err45);
 errors++;
 }
 for(const key2 in data12){
-if(!(((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title"))){
+if(!((((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title")) || (key2 === "sort"))){
 const err46 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err46];
@@ -42560,9 +42827,9 @@ vErrors.push(err59);
 errors++;
 }
 }
-}
-else {
-const err60 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data21 = data12.sort;
+if(typeof data21 !== "string"){
+const err60 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -42571,10 +42838,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data.created_by !== undefined){
-if(typeof data.created_by !== "string"){
-const err61 = {instancePath:instancePath+"/created_by",schemaPath:"#/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data21 === "data") || (data21 === "x")) || (data21 === "-x")) || (data21 === "y")) || (data21 === "-y"))){
+const err61 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema140.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -42584,11 +42849,8 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(data.created_at !== undefined){
-let data22 = data.created_at;
-if(typeof data22 === "string"){
-if(!(formats4.validate(data22))){
-const err62 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err62 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -42598,8 +42860,9 @@ vErrors.push(err62);
 errors++;
 }
 }
-else {
-const err63 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.created_by !== undefined){
+if(typeof data.created_by !== "string"){
+const err63 = {instancePath:instancePath+"/created_by",schemaPath:"#/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -42609,11 +42872,11 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data.updated_at !== undefined){
-let data23 = data.updated_at;
+if(data.created_at !== undefined){
+let data23 = data.created_at;
 if(typeof data23 === "string"){
 if(!(formats4.validate(data23))){
-const err64 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err64 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -42624,7 +42887,7 @@ errors++;
 }
 }
 else {
-const err65 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err65 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -42634,14 +42897,39 @@ vErrors.push(err65);
 errors++;
 }
 }
-}
-else {
-const err66 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.updated_at !== undefined){
+let data24 = data.updated_at;
+if(typeof data24 === "string"){
+if(!(formats4.validate(data24))){
+const err66 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
 else {
 vErrors.push(err66);
+}
+errors++;
+}
+}
+else {
+const err67 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+}
+else {
+const err68 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
 }
 errors++;
 }
@@ -43201,7 +43489,7 @@ return errors === 0;
 validate131.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewInsight_response_200_application_json = validate132;
-const schema143 = {"type":"object","required":["insight"],"properties":{"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
+const schema143 = {"type":"object","required":["insight"],"properties":{"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate132(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -43800,6 +44088,9 @@ vErrors.push(err46);
 errors++;
 }
 if(data13 && typeof data13 == "object" && !Array.isArray(data13)){
+if(data13.sort === undefined){
+data13.sort = "data";
+}
 if(data13.kind === undefined){
 const err47 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -43811,7 +44102,7 @@ vErrors.push(err47);
 errors++;
 }
 for(const key3 in data13){
-if(!(((((key3 === "kind") || (key3 === "x")) || (key3 === "y")) || (key3 === "series")) || (key3 === "title"))){
+if(!((((((key3 === "kind") || (key3 === "x")) || (key3 === "y")) || (key3 === "series")) || (key3 === "title")) || (key3 === "sort"))){
 const err48 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err48];
@@ -43975,9 +44266,9 @@ vErrors.push(err61);
 errors++;
 }
 }
-}
-else {
-const err62 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data22 = data13.sort;
+if(typeof data22 !== "string"){
+const err62 = {instancePath:instancePath+"/insight/chart/sort",schemaPath:"#/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -43986,10 +44277,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data0.created_by !== undefined){
-if(typeof data0.created_by !== "string"){
-const err63 = {instancePath:instancePath+"/insight/created_by",schemaPath:"#/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data22 === "data") || (data22 === "x")) || (data22 === "-x")) || (data22 === "y")) || (data22 === "-y"))){
+const err63 = {instancePath:instancePath+"/insight/chart/sort",schemaPath:"#/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema143.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -43999,11 +44288,8 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data0.created_at !== undefined){
-let data23 = data0.created_at;
-if(typeof data23 === "string"){
-if(!(formats4.validate(data23))){
-const err64 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err64 = {instancePath:instancePath+"/insight/chart",schemaPath:"#/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -44013,8 +44299,9 @@ vErrors.push(err64);
 errors++;
 }
 }
-else {
-const err65 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.created_by !== undefined){
+if(typeof data0.created_by !== "string"){
+const err65 = {instancePath:instancePath+"/insight/created_by",schemaPath:"#/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -44024,11 +44311,11 @@ vErrors.push(err65);
 errors++;
 }
 }
-if(data0.updated_at !== undefined){
-let data24 = data0.updated_at;
+if(data0.created_at !== undefined){
+let data24 = data0.created_at;
 if(typeof data24 === "string"){
 if(!(formats4.validate(data24))){
-const err66 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err66 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -44039,7 +44326,7 @@ errors++;
 }
 }
 else {
-const err67 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err67 = {instancePath:instancePath+"/insight/created_at",schemaPath:"#/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -44049,9 +44336,11 @@ vErrors.push(err67);
 errors++;
 }
 }
-}
-else {
-const err68 = {instancePath:instancePath+"/insight",schemaPath:"#/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data0.updated_at !== undefined){
+let data25 = data0.updated_at;
+if(typeof data25 === "string"){
+if(!(formats4.validate(data25))){
+const err68 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -44061,14 +44350,37 @@ vErrors.push(err68);
 errors++;
 }
 }
-}
 else {
-const err69 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err69 = {instancePath:instancePath+"/insight/updated_at",schemaPath:"#/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
 else {
 vErrors.push(err69);
+}
+errors++;
+}
+}
+}
+else {
+const err70 = {instancePath:instancePath+"/insight",schemaPath:"#/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err70];
+}
+else {
+vErrors.push(err70);
+}
+errors++;
+}
+}
+}
+else {
+const err71 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err71];
+}
+else {
+vErrors.push(err71);
 }
 errors++;
 }
@@ -44628,7 +44940,7 @@ return errors === 0;
 validate134.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_updateInsight_response_200_application_json = validate135;
-const schema146 = {"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false};
+const schema146 = {"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$","description":"The asset's id (a UUID), unique within its environment."},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The asset's version for optimistic concurrency: it starts at 1 and grows by one with every update. An update must give the version it read; a stale one is refused with `conflict`."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"A typed parameter of an insight's SQL. The SQL refers to the parameters as `$1`, `$2`… in the order of this list; values are bound as query parameters, never pasted into the SQL.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}],"description":"The value used when render_insight or a dashboard gives none."},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws the result. `table` and `number` need no columns (`number` shows the first column of the first row, or `y`); `line`, `bar`, `area` and `scatter` need `x` and `y`, and draw one series per distinct value of the optional `series` column.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the horizontal axis."},"y":{"type":"string","minLength":1,"maxLength":63,"description":"The column on the vertical axis (a number)."},"series":{"type":"string","minLength":1,"maxLength":63,"description":"A column whose values split the data into series (colors)."},"title":{"type":"string","maxLength":200,"description":"A title drawn above the chart (default the insight's title)."},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false};
 
 function validate135(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -45202,6 +45514,9 @@ vErrors.push(err44);
 errors++;
 }
 if(data12 && typeof data12 == "object" && !Array.isArray(data12)){
+if(data12.sort === undefined){
+data12.sort = "data";
+}
 if(data12.kind === undefined){
 const err45 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
@@ -45213,7 +45528,7 @@ vErrors.push(err45);
 errors++;
 }
 for(const key2 in data12){
-if(!(((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title"))){
+if(!((((((key2 === "kind") || (key2 === "x")) || (key2 === "y")) || (key2 === "series")) || (key2 === "title")) || (key2 === "sort"))){
 const err46 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err46];
@@ -45377,9 +45692,9 @@ vErrors.push(err59);
 errors++;
 }
 }
-}
-else {
-const err60 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+let data21 = data12.sort;
+if(typeof data21 !== "string"){
+const err60 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -45388,10 +45703,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-if(data.created_by !== undefined){
-if(typeof data.created_by !== "string"){
-const err61 = {instancePath:instancePath+"/created_by",schemaPath:"#/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(((((data21 === "data") || (data21 === "x")) || (data21 === "-x")) || (data21 === "y")) || (data21 === "-y"))){
+const err61 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema146.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -45401,11 +45714,8 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(data.created_at !== undefined){
-let data22 = data.created_at;
-if(typeof data22 === "string"){
-if(!(formats4.validate(data22))){
-const err62 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err62 = {instancePath:instancePath+"/chart",schemaPath:"#/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -45415,8 +45725,9 @@ vErrors.push(err62);
 errors++;
 }
 }
-else {
-const err63 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.created_by !== undefined){
+if(typeof data.created_by !== "string"){
+const err63 = {instancePath:instancePath+"/created_by",schemaPath:"#/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -45426,11 +45737,11 @@ vErrors.push(err63);
 errors++;
 }
 }
-if(data.updated_at !== undefined){
-let data23 = data.updated_at;
+if(data.created_at !== undefined){
+let data23 = data.created_at;
 if(typeof data23 === "string"){
 if(!(formats4.validate(data23))){
-const err64 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err64 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -45441,7 +45752,7 @@ errors++;
 }
 }
 else {
-const err65 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err65 = {instancePath:instancePath+"/created_at",schemaPath:"#/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -45451,14 +45762,39 @@ vErrors.push(err65);
 errors++;
 }
 }
-}
-else {
-const err66 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.updated_at !== undefined){
+let data24 = data.updated_at;
+if(typeof data24 === "string"){
+if(!(formats4.validate(data24))){
+const err66 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err66];
 }
 else {
 vErrors.push(err66);
+}
+errors++;
+}
+}
+else {
+const err67 = {instancePath:instancePath+"/updated_at",schemaPath:"#/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err67];
+}
+else {
+vErrors.push(err67);
+}
+errors++;
+}
+}
+}
+else {
+const err68 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err68];
+}
+else {
+vErrors.push(err68);
 }
 errors++;
 }
