@@ -1457,6 +1457,8 @@ export type components = {
          */
         Problem: {
             code: components["schemas"]["ErrorCode"];
+            /** @description The 1-based column of `position` in its line. */
+            column?: number;
             /** @description What went wrong in this occurrence, and what to do about it. */
             detail?: string;
             /** @description Every violation, when the request failed validation. */
@@ -1465,8 +1467,14 @@ export type components = {
                 location: string;
                 message: string;
             }[];
+            /** @description The database's suggestion for a SQL error, when it gives one. */
+            hint?: string;
             /** @description The request id of the failed request, to quote when reporting it. */
             instance?: string;
+            /** @description The 1-based line of `position`. */
+            line?: number;
+            /** @description A SQL error's 1-based character position in the SQL sent. */
+            position?: number;
             status: number;
             /** @description A short summary of the problem type. */
             title: string;
@@ -1822,7 +1830,9 @@ export type components = {
         };
         ValidateSqlOutput: {
             errors: {
+                column?: number;
                 hint?: string;
+                line?: number;
                 message: string;
                 /** @description 1-based character position in `sql`. */
                 position?: number;

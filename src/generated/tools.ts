@@ -4036,6 +4036,14 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "minimum": 1,
               "description": "1-based character position in `sql`."
             },
+            "line": {
+              "type": "integer",
+              "minimum": 1
+            },
+            "column": {
+              "type": "integer",
+              "minimum": 1
+            },
             "hint": {
               "type": "string"
             }

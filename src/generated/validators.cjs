@@ -17877,7 +17877,7 @@ return errors === 0;
 validate68.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_validate_sql_output = validate69;
-const schema80 = {"type":"object","required":["valid","errors"],"properties":{"valid":{"type":"boolean"},"errors":{"type":"array","items":{"type":"object","required":["message"],"properties":{"message":{"type":"string"},"position":{"type":"integer","minimum":1,"description":"1-based character position in `sql`."},"hint":{"type":"string"}},"additionalProperties":false}},"statement_type":{"type":"string","enum":["select","values","with_select"],"description":"The kind of statement, when it parsed as one read statement."}},"additionalProperties":false};
+const schema80 = {"type":"object","required":["valid","errors"],"properties":{"valid":{"type":"boolean"},"errors":{"type":"array","items":{"type":"object","required":["message"],"properties":{"message":{"type":"string"},"position":{"type":"integer","minimum":1,"description":"1-based character position in `sql`."},"line":{"type":"integer","minimum":1},"column":{"type":"integer","minimum":1},"hint":{"type":"string"}},"additionalProperties":false}},"statement_type":{"type":"string","enum":["select","values","with_select"],"description":"The kind of statement, when it parsed as one read statement."}},"additionalProperties":false};
 
 function validate69(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -17952,7 +17952,7 @@ vErrors.push(err4);
 errors++;
 }
 for(const key1 in data2){
-if(!(((key1 === "message") || (key1 === "position")) || (key1 === "hint"))){
+if(!(((((key1 === "message") || (key1 === "position")) || (key1 === "line")) || (key1 === "column")) || (key1 === "hint"))){
 const err5 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err5];
@@ -18000,9 +18000,10 @@ errors++;
 }
 }
 }
-if(data2.hint !== undefined){
-if(typeof data2.hint !== "string"){
-const err9 = {instancePath:instancePath+"/errors/" + i0+"/hint",schemaPath:"#/properties/errors/items/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.line !== undefined){
+let data5 = data2.line;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err9 = {instancePath:instancePath+"/errors/" + i0+"/line",schemaPath:"#/properties/errors/items/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -18011,10 +18012,9 @@ vErrors.push(err9);
 }
 errors++;
 }
-}
-}
-else {
-const err10 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 1 || isNaN(data5)){
+const err10 = {instancePath:instancePath+"/errors/" + i0+"/line",schemaPath:"#/properties/errors/items/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -18025,8 +18025,10 @@ errors++;
 }
 }
 }
-else {
-const err11 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data2.column !== undefined){
+let data6 = data2.column;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err11 = {instancePath:instancePath+"/errors/" + i0+"/column",schemaPath:"#/properties/errors/items/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -18035,11 +18037,9 @@ vErrors.push(err11);
 }
 errors++;
 }
-}
-if(data.statement_type !== undefined){
-let data6 = data.statement_type;
-if(typeof data6 !== "string"){
-const err12 = {instancePath:instancePath+"/statement_type",schemaPath:"#/properties/statement_type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err12 = {instancePath:instancePath+"/errors/" + i0+"/column",schemaPath:"#/properties/errors/items/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -18048,8 +18048,11 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(!(((data6 === "select") || (data6 === "values")) || (data6 === "with_select"))){
-const err13 = {instancePath:instancePath+"/statement_type",schemaPath:"#/properties/statement_type/enum",keyword:"enum",params:{allowedValues: schema80.properties.statement_type.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(data2.hint !== undefined){
+if(typeof data2.hint !== "string"){
+const err13 = {instancePath:instancePath+"/errors/" + i0+"/hint",schemaPath:"#/properties/errors/items/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -18061,12 +18064,59 @@ errors++;
 }
 }
 else {
-const err14 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err14];
 }
 else {
 vErrors.push(err14);
+}
+errors++;
+}
+}
+}
+else {
+const err15 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data.statement_type !== undefined){
+let data8 = data.statement_type;
+if(typeof data8 !== "string"){
+const err16 = {instancePath:instancePath+"/statement_type",schemaPath:"#/properties/statement_type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+if(!(((data8 === "select") || (data8 === "values")) || (data8 === "with_select"))){
+const err17 = {instancePath:instancePath+"/statement_type",schemaPath:"#/properties/statement_type/enum",keyword:"enum",params:{allowedValues: schema80.properties.statement_type.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+}
+else {
+const err18 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
 }
 errors++;
 }
@@ -24106,7 +24156,7 @@ return errors === 0;
 validate77.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getAuthorizationServerMetadata_response_404_application_problem_json = validate78;
-const schema89 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema89 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate78(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -24160,7 +24210,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema89.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -24277,15 +24327,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -24294,8 +24339,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -24304,9 +24350,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -24315,10 +24364,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -24328,9 +24376,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -24339,10 +24389,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -24353,8 +24402,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -24364,14 +24414,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -25227,7 +25364,7 @@ return errors === 0;
 validate81.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listAuditLog_response_400_application_problem_json = validate82;
-const schema93 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema93 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate82(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -25281,7 +25418,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema93.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -25398,15 +25535,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -25415,8 +25547,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -25425,9 +25558,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -25436,10 +25572,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -25449,9 +25584,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -25460,10 +25597,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -25474,8 +25610,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -25485,14 +25622,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -25502,7 +25726,7 @@ return errors === 0;
 validate82.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listAuditLog_response_default_application_problem_json = validate83;
-const schema94 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema94 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate83(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -25556,7 +25780,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema94.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -25673,15 +25897,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -25690,8 +25909,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -25700,9 +25920,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -25711,10 +25934,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -25724,9 +25946,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -25735,10 +25959,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -25749,8 +25972,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -25760,14 +25984,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -25949,7 +26260,7 @@ return errors === 0;
 validate84.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listConnections_response_400_application_problem_json = validate85;
-const schema96 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema96 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate85(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -26003,7 +26314,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema96.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -26120,15 +26431,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -26137,8 +26443,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -26147,9 +26454,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -26158,10 +26468,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -26171,9 +26480,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -26182,10 +26493,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -26196,8 +26506,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -26207,14 +26518,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -26224,7 +26622,7 @@ return errors === 0;
 validate85.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listConnections_response_default_application_problem_json = validate86;
-const schema97 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema97 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate86(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -26278,7 +26676,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema97.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -26395,15 +26793,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -26412,8 +26805,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -26422,9 +26816,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -26433,10 +26830,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -26446,9 +26842,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -26457,10 +26855,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -26471,8 +26868,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -26482,14 +26880,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -27131,7 +27616,7 @@ return errors === 0;
 validate87.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getConnection_response_400_application_problem_json = validate88;
-const schema99 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema99 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate88(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -27185,7 +27670,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema99.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -27302,15 +27787,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -27319,8 +27799,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -27329,9 +27810,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -27340,10 +27824,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -27353,9 +27836,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -27364,10 +27849,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -27378,8 +27862,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -27389,14 +27874,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -27406,7 +27978,7 @@ return errors === 0;
 validate88.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getConnection_response_default_application_problem_json = validate89;
-const schema100 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema100 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate89(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -27460,7 +28032,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema100.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -27577,15 +28149,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -27594,8 +28161,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -27604,9 +28172,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -27615,10 +28186,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -27628,9 +28198,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -27639,10 +28211,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -27653,8 +28224,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -27664,14 +28236,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -28049,7 +28708,7 @@ return errors === 0;
 validate90.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listDashboards_response_400_application_problem_json = validate91;
-const schema102 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema102 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate91(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -28103,7 +28762,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema102.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -28220,15 +28879,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -28237,8 +28891,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -28247,9 +28902,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -28258,10 +28916,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -28271,9 +28928,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -28282,10 +28941,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -28296,8 +28954,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -28307,14 +28966,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -28324,7 +29070,7 @@ return errors === 0;
 validate91.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listDashboards_response_default_application_problem_json = validate92;
-const schema103 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema103 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate92(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -28378,7 +29124,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema103.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -28495,15 +29241,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -28512,8 +29253,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -28522,9 +29264,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -28533,10 +29278,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -28546,9 +29290,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -28557,10 +29303,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -28571,8 +29316,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -28582,14 +29328,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -28902,7 +29735,7 @@ return errors === 0;
 validate93.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createDashboard_response_400_application_problem_json = validate94;
-const schema105 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema105 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate94(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -28956,7 +29789,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema105.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -29073,15 +29906,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -29090,8 +29918,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -29100,9 +29929,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -29111,10 +29943,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -29124,9 +29955,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -29135,10 +29968,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -29149,8 +29981,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -29160,14 +29993,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -29177,7 +30097,7 @@ return errors === 0;
 validate94.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createDashboard_response_default_application_problem_json = validate95;
-const schema106 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema106 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate95(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -29231,7 +30151,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema106.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -29348,15 +30268,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -29365,8 +30280,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -29375,9 +30291,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -29386,10 +30305,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -29399,9 +30317,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -29410,10 +30330,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -29424,8 +30343,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -29435,14 +30355,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -31356,7 +32363,7 @@ return errors === 0;
 validate96.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewDashboard_response_400_application_problem_json = validate97;
-const schema108 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema108 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate97(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -31410,7 +32417,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema108.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -31527,15 +32534,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -31544,8 +32546,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -31554,9 +32557,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -31565,10 +32571,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -31578,9 +32583,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -31589,10 +32596,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -31603,8 +32609,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -31614,14 +32621,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -31631,7 +32725,7 @@ return errors === 0;
 validate97.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewDashboard_response_default_application_problem_json = validate98;
-const schema109 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema109 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate98(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -31685,7 +32779,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema109.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -31802,15 +32896,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -31819,8 +32908,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -31829,9 +32919,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -31840,10 +32933,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -31853,9 +32945,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -31864,10 +32958,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -31878,8 +32971,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -31889,14 +32983,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -32209,7 +33390,7 @@ return errors === 0;
 validate99.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_updateDashboard_response_400_application_problem_json = validate100;
-const schema111 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema111 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate100(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -32263,7 +33444,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema111.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -32380,15 +33561,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -32397,8 +33573,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -32407,9 +33584,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -32418,10 +33598,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -32431,9 +33610,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -32442,10 +33623,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -32456,8 +33636,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -32467,14 +33648,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -32484,7 +33752,7 @@ return errors === 0;
 validate100.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_updateDashboard_response_default_application_problem_json = validate101;
-const schema112 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema112 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate101(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -32538,7 +33806,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema112.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -32655,15 +33923,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -32672,8 +33935,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -32682,9 +33946,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -32693,10 +33960,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -32706,9 +33972,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -32717,10 +33985,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -32731,8 +33998,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -32742,14 +34010,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -33289,7 +34644,7 @@ return errors === 0;
 validate102.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listDiscoveries_response_400_application_problem_json = validate103;
-const schema114 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema114 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate103(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -33343,7 +34698,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema114.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -33460,15 +34815,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -33477,8 +34827,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -33487,9 +34838,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -33498,10 +34852,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -33511,9 +34864,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -33522,10 +34877,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -33536,8 +34890,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -33547,14 +34902,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -33564,7 +35006,7 @@ return errors === 0;
 validate103.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listDiscoveries_response_default_application_problem_json = validate104;
-const schema115 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema115 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate104(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -33618,7 +35060,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema115.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -33735,15 +35177,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -33752,8 +35189,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -33762,9 +35200,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -33773,10 +35214,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -33786,9 +35226,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -33797,10 +35239,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -33811,8 +35252,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -33822,14 +35264,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -34304,7 +35833,7 @@ return errors === 0;
 validate105.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createDiscovery_response_400_application_problem_json = validate106;
-const schema117 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema117 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate106(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -34358,7 +35887,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema117.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -34475,15 +36004,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -34492,8 +36016,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -34502,9 +36027,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -34513,10 +36041,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -34526,9 +36053,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -34537,10 +36066,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -34551,8 +36079,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -34562,14 +36091,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -34579,7 +36195,7 @@ return errors === 0;
 validate106.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createDiscovery_response_default_application_problem_json = validate107;
-const schema118 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema118 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate107(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -34633,7 +36249,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema118.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -34750,15 +36366,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -34767,8 +36378,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -34777,9 +36389,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -34788,10 +36403,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -34801,9 +36415,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -34812,10 +36428,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -34826,8 +36441,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -34837,14 +36453,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -36205,7 +37908,7 @@ return errors === 0;
 validate108.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewDiscovery_response_400_application_problem_json = validate109;
-const schema120 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema120 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate109(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -36259,7 +37962,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema120.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -36376,15 +38079,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -36393,8 +38091,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -36403,9 +38102,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -36414,10 +38116,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -36427,9 +38128,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -36438,10 +38141,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -36452,8 +38154,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -36463,14 +38166,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -36480,7 +38270,7 @@ return errors === 0;
 validate109.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewDiscovery_response_default_application_problem_json = validate110;
-const schema121 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema121 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate110(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -36534,7 +38324,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema121.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -36651,15 +38441,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -36668,8 +38453,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -36678,9 +38464,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -36689,10 +38478,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -36702,9 +38490,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -36713,10 +38503,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -36727,8 +38516,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -36738,14 +38528,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -37312,7 +39189,7 @@ return errors === 0;
 validate112.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_approveDiscovery_response_default_application_problem_json = validate113;
-const schema124 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema124 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate113(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -37366,7 +39243,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema124.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -37483,15 +39360,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -37500,8 +39372,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -37510,9 +39383,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -37521,10 +39397,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -37534,9 +39409,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -37545,10 +39422,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -37559,8 +39435,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -37570,14 +39447,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -38144,7 +40108,7 @@ return errors === 0;
 validate115.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_rejectDiscovery_response_default_application_problem_json = validate116;
-const schema127 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema127 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate116(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -38198,7 +40162,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema127.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -38315,15 +40279,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -38332,8 +40291,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -38342,9 +40302,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -38353,10 +40316,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -38366,9 +40328,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -38377,10 +40341,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -38391,8 +40354,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -38402,14 +40366,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -38562,7 +40613,7 @@ return errors === 0;
 validate117.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getDoc_response_400_application_problem_json = validate118;
-const schema129 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema129 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate118(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -38616,7 +40667,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema129.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -38733,15 +40784,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -38750,8 +40796,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -38760,9 +40807,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -38771,10 +40821,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -38784,9 +40833,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -38795,10 +40846,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -38809,8 +40859,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -38820,14 +40871,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -38837,7 +40975,7 @@ return errors === 0;
 validate118.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getDoc_response_default_application_problem_json = validate119;
-const schema130 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema130 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate119(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -38891,7 +41029,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema130.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -39008,15 +41146,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -39025,8 +41158,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -39035,9 +41169,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -39046,10 +41183,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -39059,9 +41195,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -39070,10 +41208,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -39084,8 +41221,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -39095,14 +41233,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -39273,7 +41498,7 @@ return errors === 0;
 validate120.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_searchDocs_response_400_application_problem_json = validate121;
-const schema132 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema132 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate121(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -39327,7 +41552,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema132.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -39444,15 +41669,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -39461,8 +41681,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -39471,9 +41692,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -39482,10 +41706,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -39495,9 +41718,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -39506,10 +41731,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -39520,8 +41744,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -39531,14 +41756,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -39548,7 +41860,7 @@ return errors === 0;
 validate121.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_searchDocs_response_default_application_problem_json = validate122;
-const schema133 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema133 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate122(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -39602,7 +41914,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema133.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -39719,15 +42031,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -39736,8 +42043,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -39746,9 +42054,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -39757,10 +42068,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -39770,9 +42080,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -39781,10 +42093,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -39795,8 +42106,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -39806,14 +42118,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -40046,7 +42445,7 @@ return errors === 0;
 validate123.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listEvents_response_400_application_problem_json = validate124;
-const schema135 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema135 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate124(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -40100,7 +42499,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema135.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -40217,15 +42616,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -40234,8 +42628,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -40244,9 +42639,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -40255,10 +42653,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -40268,9 +42665,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -40279,10 +42678,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -40293,8 +42691,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -40304,14 +42703,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -40321,7 +42807,7 @@ return errors === 0;
 validate124.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listEvents_response_default_application_problem_json = validate125;
-const schema136 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema136 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate125(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -40375,7 +42861,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema136.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -40492,15 +42978,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -40509,8 +42990,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -40519,9 +43001,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -40530,10 +43015,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -40543,9 +43027,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -40554,10 +43040,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -40568,8 +43053,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -40579,14 +43065,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -41525,7 +44098,7 @@ return errors === 0;
 validate126.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listInsights_response_400_application_problem_json = validate127;
-const schema138 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema138 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate127(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -41579,7 +44152,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema138.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -41696,15 +44269,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -41713,8 +44281,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -41723,9 +44292,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -41734,10 +44306,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -41747,9 +44318,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -41758,10 +44331,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -41772,8 +44344,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -41783,14 +44356,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -41800,7 +44460,7 @@ return errors === 0;
 validate127.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listInsights_response_default_application_problem_json = validate128;
-const schema139 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema139 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate128(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -41854,7 +44514,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema139.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -41971,15 +44631,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -41988,8 +44643,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -41998,9 +44654,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -42009,10 +44668,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -42022,9 +44680,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -42033,10 +44693,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -42047,8 +44706,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -42058,14 +44718,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -42939,7 +45686,7 @@ return errors === 0;
 validate129.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createInsight_response_400_application_problem_json = validate130;
-const schema141 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema141 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate130(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -42993,7 +45740,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema141.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -43110,15 +45857,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -43127,8 +45869,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -43137,9 +45880,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -43148,10 +45894,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -43161,9 +45906,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -43172,10 +45919,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -43186,8 +45932,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -43197,14 +45944,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -43214,7 +46048,7 @@ return errors === 0;
 validate130.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createInsight_response_default_application_problem_json = validate131;
-const schema142 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema142 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate131(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -43268,7 +46102,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema142.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -43385,15 +46219,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -43402,8 +46231,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -43412,9 +46242,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -43423,10 +46256,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -43436,9 +46268,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -43447,10 +46281,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -43461,8 +46294,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -43472,14 +46306,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -44390,7 +47311,7 @@ return errors === 0;
 validate132.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewInsight_response_400_application_problem_json = validate133;
-const schema144 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema144 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate133(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -44444,7 +47365,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema144.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -44561,15 +47482,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -44578,8 +47494,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -44588,9 +47505,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -44599,10 +47519,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -44612,9 +47531,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -44623,10 +47544,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -44637,8 +47557,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -44648,14 +47569,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -44665,7 +47673,7 @@ return errors === 0;
 validate133.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewInsight_response_default_application_problem_json = validate134;
-const schema145 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema145 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate134(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -44719,7 +47727,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema145.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -44836,15 +47844,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -44853,8 +47856,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -44863,9 +47867,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -44874,10 +47881,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -44887,9 +47893,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -44898,10 +47906,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -44912,8 +47919,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -44923,14 +47931,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -45804,7 +48899,7 @@ return errors === 0;
 validate135.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_updateInsight_response_400_application_problem_json = validate136;
-const schema147 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema147 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate136(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -45858,7 +48953,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema147.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -45975,15 +49070,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -45992,8 +49082,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -46002,9 +49093,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -46013,10 +49107,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -46026,9 +49119,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -46037,10 +49132,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -46051,8 +49145,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -46062,14 +49157,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -46079,7 +49261,7 @@ return errors === 0;
 validate136.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_updateInsight_response_default_application_problem_json = validate137;
-const schema148 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema148 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate137(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -46133,7 +49315,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema148.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -46250,15 +49432,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -46267,8 +49444,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -46277,9 +49455,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -46288,10 +49469,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -46301,9 +49481,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -46312,10 +49494,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -46326,8 +49507,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -46337,14 +49519,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -46950,7 +50219,7 @@ return errors === 0;
 validate138.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_renderInsight_response_400_application_problem_json = validate139;
-const schema150 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema150 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate139(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -47004,7 +50273,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema150.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -47121,15 +50390,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -47138,8 +50402,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -47148,9 +50413,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -47159,10 +50427,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -47172,9 +50439,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -47183,10 +50452,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -47197,8 +50465,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -47208,14 +50477,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -47225,7 +50581,7 @@ return errors === 0;
 validate139.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_renderInsight_response_default_application_problem_json = validate140;
-const schema151 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema151 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate140(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -47279,7 +50635,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema151.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -47396,15 +50752,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -47413,8 +50764,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -47423,9 +50775,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -47434,10 +50789,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -47447,9 +50801,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -47458,10 +50814,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -47472,8 +50827,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -47483,14 +50839,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -47587,7 +51030,7 @@ return errors === 0;
 validate141.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_explainSql_response_400_application_problem_json = validate142;
-const schema153 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema153 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate142(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -47641,7 +51084,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema153.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -47758,15 +51201,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -47775,8 +51213,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -47785,9 +51224,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -47796,10 +51238,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -47809,9 +51250,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -47820,10 +51263,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -47834,8 +51276,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -47845,14 +51288,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -47862,7 +51392,7 @@ return errors === 0;
 validate142.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_explainSql_response_default_application_problem_json = validate143;
-const schema154 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema154 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate143(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -47916,7 +51446,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema154.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -48033,15 +51563,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -48050,8 +51575,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -48060,9 +51586,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -48071,10 +51600,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -48084,9 +51612,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -48095,10 +51625,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -48109,8 +51638,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -48120,14 +51650,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -48431,7 +52048,7 @@ return errors === 0;
 validate144.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_queryLakehouse_response_400_application_problem_json = validate145;
-const schema156 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema156 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate145(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -48485,7 +52102,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema156.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -48602,15 +52219,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -48619,8 +52231,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -48629,9 +52242,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -48640,10 +52256,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -48653,9 +52268,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -48664,10 +52281,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -48678,8 +52294,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -48689,14 +52306,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -48706,7 +52410,7 @@ return errors === 0;
 validate145.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_queryLakehouse_response_default_application_problem_json = validate146;
-const schema157 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema157 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate146(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -48760,7 +52464,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema157.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -48877,15 +52581,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -48894,8 +52593,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -48904,9 +52604,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -48915,10 +52618,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -48928,9 +52630,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -48939,10 +52643,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -48953,8 +52656,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -48964,14 +52668,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -49290,7 +53081,7 @@ return errors === 0;
 validate149.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_loadLakehouseTable_response_default_application_problem_json = validate150;
-const schema161 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema161 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate150(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -49344,7 +53135,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema161.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -49461,15 +53252,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -49478,8 +53264,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -49488,9 +53275,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -49499,10 +53289,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -49512,9 +53301,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -49523,10 +53314,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -49537,8 +53327,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -49548,14 +53339,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -49565,7 +53443,7 @@ return errors === 0;
 validate150.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_validateSql_response_200_application_json = validate151;
-const schema162 = {"type":"object","required":["valid","errors"],"properties":{"valid":{"type":"boolean"},"errors":{"type":"array","items":{"type":"object","required":["message"],"properties":{"message":{"type":"string"},"position":{"type":"integer","minimum":1,"description":"1-based character position in `sql`."},"hint":{"type":"string"}},"additionalProperties":false}},"statement_type":{"type":"string","enum":["select","values","with_select"],"description":"The kind of statement, when it parsed as one read statement."}},"additionalProperties":false};
+const schema162 = {"type":"object","required":["valid","errors"],"properties":{"valid":{"type":"boolean"},"errors":{"type":"array","items":{"type":"object","required":["message"],"properties":{"message":{"type":"string"},"position":{"type":"integer","minimum":1,"description":"1-based character position in `sql`."},"line":{"type":"integer","minimum":1},"column":{"type":"integer","minimum":1},"hint":{"type":"string"}},"additionalProperties":false}},"statement_type":{"type":"string","enum":["select","values","with_select"],"description":"The kind of statement, when it parsed as one read statement."}},"additionalProperties":false};
 
 function validate151(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -49640,7 +53518,7 @@ vErrors.push(err4);
 errors++;
 }
 for(const key1 in data2){
-if(!(((key1 === "message") || (key1 === "position")) || (key1 === "hint"))){
+if(!(((((key1 === "message") || (key1 === "position")) || (key1 === "line")) || (key1 === "column")) || (key1 === "hint"))){
 const err5 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err5];
@@ -49688,9 +53566,10 @@ errors++;
 }
 }
 }
-if(data2.hint !== undefined){
-if(typeof data2.hint !== "string"){
-const err9 = {instancePath:instancePath+"/errors/" + i0+"/hint",schemaPath:"#/properties/errors/items/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2.line !== undefined){
+let data5 = data2.line;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err9 = {instancePath:instancePath+"/errors/" + i0+"/line",schemaPath:"#/properties/errors/items/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -49699,10 +53578,9 @@ vErrors.push(err9);
 }
 errors++;
 }
-}
-}
-else {
-const err10 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 1 || isNaN(data5)){
+const err10 = {instancePath:instancePath+"/errors/" + i0+"/line",schemaPath:"#/properties/errors/items/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -49713,8 +53591,10 @@ errors++;
 }
 }
 }
-else {
-const err11 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data2.column !== undefined){
+let data6 = data2.column;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err11 = {instancePath:instancePath+"/errors/" + i0+"/column",schemaPath:"#/properties/errors/items/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -49723,11 +53603,9 @@ vErrors.push(err11);
 }
 errors++;
 }
-}
-if(data.statement_type !== undefined){
-let data6 = data.statement_type;
-if(typeof data6 !== "string"){
-const err12 = {instancePath:instancePath+"/statement_type",schemaPath:"#/properties/statement_type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err12 = {instancePath:instancePath+"/errors/" + i0+"/column",schemaPath:"#/properties/errors/items/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -49736,8 +53614,11 @@ vErrors.push(err12);
 }
 errors++;
 }
-if(!(((data6 === "select") || (data6 === "values")) || (data6 === "with_select"))){
-const err13 = {instancePath:instancePath+"/statement_type",schemaPath:"#/properties/statement_type/enum",keyword:"enum",params:{allowedValues: schema162.properties.statement_type.enum},message:"must be equal to one of the allowed values"};
+}
+}
+if(data2.hint !== undefined){
+if(typeof data2.hint !== "string"){
+const err13 = {instancePath:instancePath+"/errors/" + i0+"/hint",schemaPath:"#/properties/errors/items/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -49749,12 +53630,59 @@ errors++;
 }
 }
 else {
-const err14 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err14];
 }
 else {
 vErrors.push(err14);
+}
+errors++;
+}
+}
+}
+else {
+const err15 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+if(data.statement_type !== undefined){
+let data8 = data.statement_type;
+if(typeof data8 !== "string"){
+const err16 = {instancePath:instancePath+"/statement_type",schemaPath:"#/properties/statement_type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+if(!(((data8 === "select") || (data8 === "values")) || (data8 === "with_select"))){
+const err17 = {instancePath:instancePath+"/statement_type",schemaPath:"#/properties/statement_type/enum",keyword:"enum",params:{allowedValues: schema162.properties.statement_type.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+}
+else {
+const err18 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
 }
 errors++;
 }
@@ -49764,7 +53692,7 @@ return errors === 0;
 validate151.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_validateSql_response_400_application_problem_json = validate152;
-const schema163 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema163 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate152(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -49818,7 +53746,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema163.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -49935,15 +53863,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -49952,8 +53875,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -49962,9 +53886,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -49973,10 +53900,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -49986,9 +53912,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -49997,10 +53925,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -50011,8 +53938,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -50022,14 +53950,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -50039,7 +54054,7 @@ return errors === 0;
 validate152.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_validateSql_response_default_application_problem_json = validate153;
-const schema164 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema164 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate153(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -50093,7 +54108,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema164.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -50210,15 +54225,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -50227,8 +54237,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -50237,9 +54248,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -50248,10 +54262,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -50261,9 +54274,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -50272,10 +54287,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -50286,8 +54300,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -50297,14 +54312,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -50608,7 +54710,7 @@ return errors === 0;
 validate154.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createMemory_response_400_application_problem_json = validate155;
-const schema166 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema166 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate155(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -50662,7 +54764,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema166.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -50779,15 +54881,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -50796,8 +54893,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -50806,9 +54904,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -50817,10 +54918,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -50830,9 +54930,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -50841,10 +54943,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -50855,8 +54956,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -50866,14 +54968,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -50883,7 +55072,7 @@ return errors === 0;
 validate155.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createMemory_response_default_application_problem_json = validate156;
-const schema167 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema167 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate156(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -50937,7 +55126,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema167.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -51054,15 +55243,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -51071,8 +55255,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -51081,9 +55266,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -51092,10 +55280,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -51105,9 +55292,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -51116,10 +55305,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -51130,8 +55318,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -51141,14 +55330,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -51577,7 +55853,7 @@ return errors === 0;
 validate157.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_searchMemories_response_400_application_problem_json = validate158;
-const schema169 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema169 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate158(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -51631,7 +55907,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema169.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -51748,15 +56024,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -51765,8 +56036,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -51775,9 +56047,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -51786,10 +56061,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -51799,9 +56073,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -51810,10 +56086,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -51824,8 +56099,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -51835,14 +56111,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -51852,7 +56215,7 @@ return errors === 0;
 validate158.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_searchMemories_response_default_application_problem_json = validate159;
-const schema170 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema170 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate159(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -51906,7 +56269,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema170.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -52023,15 +56386,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -52040,8 +56398,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -52050,9 +56409,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -52061,10 +56423,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -52074,9 +56435,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -52085,10 +56448,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -52099,8 +56461,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -52110,14 +56473,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -52641,7 +57091,7 @@ return errors === 0;
 validate160.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listNotifications_response_400_application_problem_json = validate161;
-const schema172 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema172 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate161(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -52695,7 +57145,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema172.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -52812,15 +57262,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -52829,8 +57274,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -52839,9 +57285,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -52850,10 +57299,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -52863,9 +57311,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -52874,10 +57324,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -52888,8 +57337,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -52899,14 +57349,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -52916,7 +57453,7 @@ return errors === 0;
 validate161.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listNotifications_response_default_application_problem_json = validate162;
-const schema173 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema173 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate162(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -52970,7 +57507,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema173.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -53087,15 +57624,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -53104,8 +57636,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -53114,9 +57647,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -53125,10 +57661,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -53138,9 +57673,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -53149,10 +57686,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -53163,8 +57699,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -53174,14 +57711,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -53640,7 +58264,7 @@ return errors === 0;
 validate163.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createNotification_response_400_application_problem_json = validate164;
-const schema175 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema175 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate164(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -53694,7 +58318,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema175.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -53811,15 +58435,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -53828,8 +58447,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -53838,9 +58458,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -53849,10 +58472,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -53862,9 +58484,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -53873,10 +58497,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -53887,8 +58510,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -53898,14 +58522,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -53915,7 +58626,7 @@ return errors === 0;
 validate164.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_createNotification_response_default_application_problem_json = validate165;
-const schema176 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema176 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate165(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -53969,7 +58680,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema176.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -54086,15 +58797,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -54103,8 +58809,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -54113,9 +58820,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -54124,10 +58834,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -54137,9 +58846,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -54148,10 +58859,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -54162,8 +58872,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -54173,14 +58884,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -54508,7 +59306,7 @@ return errors === 0;
 validate166.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listSemanticModels_response_400_application_problem_json = validate167;
-const schema178 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema178 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate167(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -54562,7 +59360,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema178.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -54679,15 +59477,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -54696,8 +59489,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -54706,9 +59500,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -54717,10 +59514,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -54730,9 +59526,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -54741,10 +59539,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -54755,8 +59552,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -54766,14 +59564,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -54783,7 +59668,7 @@ return errors === 0;
 validate167.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listSemanticModels_response_default_application_problem_json = validate168;
-const schema179 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema179 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate168(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -54837,7 +59722,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema179.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -54954,15 +59839,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -54971,8 +59851,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -54981,9 +59862,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -54992,10 +59876,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -55005,9 +59888,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -55016,10 +59901,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -55030,8 +59914,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -55041,14 +59926,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -56098,7 +61070,7 @@ return errors === 0;
 validate169.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getSemanticModel_response_400_application_problem_json = validate170;
-const schema181 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema181 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate170(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -56152,7 +61124,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema181.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -56269,15 +61241,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -56286,8 +61253,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -56296,9 +61264,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -56307,10 +61278,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -56320,9 +61290,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -56331,10 +61303,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -56345,8 +61316,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -56356,14 +61328,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -56373,7 +61432,7 @@ return errors === 0;
 validate170.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getSemanticModel_response_default_application_problem_json = validate171;
-const schema182 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema182 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate171(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -56427,7 +61486,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema182.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -56544,15 +61603,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -56561,8 +61615,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -56571,9 +61626,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -56582,10 +61640,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -56595,9 +61652,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -56606,10 +61665,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -56620,8 +61678,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -56631,14 +61690,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -56983,7 +62129,7 @@ return errors === 0;
 validate172.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_querySemanticModel_response_400_application_problem_json = validate173;
-const schema184 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema184 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate173(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -57037,7 +62183,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema184.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -57154,15 +62300,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -57171,8 +62312,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -57181,9 +62323,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -57192,10 +62337,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -57205,9 +62349,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -57216,10 +62362,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -57230,8 +62375,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -57241,14 +62387,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -57258,7 +62491,7 @@ return errors === 0;
 validate173.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_querySemanticModel_response_default_application_problem_json = validate174;
-const schema185 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema185 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate174(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -57312,7 +62545,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema185.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -57429,15 +62662,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -57446,8 +62674,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -57456,9 +62685,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -57467,10 +62699,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -57480,9 +62711,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -57491,10 +62724,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -57505,8 +62737,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -57516,14 +62749,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -58255,7 +63575,7 @@ return errors === 0;
 validate175.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getSessionContext_response_400_application_problem_json = validate176;
-const schema187 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema187 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate176(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -58309,7 +63629,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema187.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -58426,15 +63746,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -58443,8 +63758,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -58453,9 +63769,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -58464,10 +63783,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -58477,9 +63795,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -58488,10 +63808,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -58502,8 +63821,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -58513,14 +63833,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -58530,7 +63937,7 @@ return errors === 0;
 validate176.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getSessionContext_response_default_application_problem_json = validate177;
-const schema188 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema188 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate177(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -58584,7 +63991,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema188.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -58701,15 +64108,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -58718,8 +64120,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -58728,9 +64131,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -58739,10 +64145,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -58752,9 +64157,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -58763,10 +64170,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -58777,8 +64183,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -58788,14 +64195,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
@@ -62955,7 +68449,7 @@ return errors === 0;
 validate208.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getReadiness_response_503_application_problem_json = validate209;
-const schema220 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema220 = {"title":"Problem","description":"An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.","type":"object","required":["type","title","status","code"],"properties":{"type":{"type":"string","description":"A URI reference that identifies the problem type."},"title":{"type":"string","description":"A short summary of the problem type."},"status":{"type":"integer","minimum":400,"maximum":599},"code":{"title":"ErrorCode","description":"Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.","type":"string","enum":["validation_failed","bad_request","malformed_json","body_required","invalid_cursor","invalid_since","payload_too_large","unsupported_media_type","request_timeout","method_not_allowed","not_implemented","unauthorized","invalid_token","insufficient_scope","forbidden","not_found","unknown_tool","conflict","idempotency_conflict","sql_refused","sql_syntax_error","sql_error","read_only","permission_denied","query_timeout","out_of_memory","answer_too_large","row_too_large","invalid_query","invalid_model","invalid_load","busy","connection_failed","invalid_parameters","invalid_layout","chart_column_missing","rate_limited","too_many_connections","cancelled","internal_error","unavailable","database_unavailable","starting"]},"detail":{"type":"string","description":"What went wrong in this occurrence, and what to do about it."},"instance":{"type":"string","description":"The request id of the failed request, to quote when reporting it."},"position":{"type":"integer","minimum":1,"description":"A SQL error's 1-based character position in the SQL sent."},"line":{"type":"integer","minimum":1,"description":"The 1-based line of `position`."},"column":{"type":"integer","minimum":1,"description":"The 1-based column of `position` in its line."},"hint":{"type":"string","description":"The database's suggestion for a SQL error, when it gives one."},"errors":{"type":"array","description":"Every violation, when the request failed validation.","items":{"type":"object","required":["location","message"],"properties":{"location":{"type":"string","description":"Where the violation is, as `body`, `query` or `path`, followed by a JSON pointer."},"message":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate209(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -63009,7 +68503,7 @@ vErrors.push(err3);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "type") || (key0 === "title")) || (key0 === "status")) || (key0 === "code")) || (key0 === "detail")) || (key0 === "instance")) || (key0 === "errors"))){
+if(!(func16.call(schema220.properties, key0))){
 const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
@@ -63126,15 +68620,10 @@ vErrors.push(err13);
 errors++;
 }
 }
-if(data.errors !== undefined){
-let data6 = data.errors;
-if(Array.isArray(data6)){
-const len0 = data6.length;
-for(let i0=0; i0<len0; i0++){
-let data7 = data6[i0];
-if(data7 && typeof data7 == "object" && !Array.isArray(data7)){
-if(data7.location === undefined){
-const err14 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
+if(data.position !== undefined){
+let data6 = data.position;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err14 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -63143,8 +68632,9 @@ vErrors.push(err14);
 }
 errors++;
 }
-if(data7.message === undefined){
-const err15 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 < 1 || isNaN(data6)){
+const err15 = {instancePath:instancePath+"/position",schemaPath:"#/properties/position/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -63153,9 +68643,12 @@ vErrors.push(err15);
 }
 errors++;
 }
-for(const key1 in data7){
-if(!((key1 === "location") || (key1 === "message"))){
-const err16 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+}
+}
+if(data.line !== undefined){
+let data7 = data.line;
+if(!(((typeof data7 == "number") && (!(data7 % 1) && !isNaN(data7))) && (isFinite(data7)))){
+const err16 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -63164,10 +68657,9 @@ vErrors.push(err16);
 }
 errors++;
 }
-}
-if(data7.location !== undefined){
-if(typeof data7.location !== "string"){
-const err17 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data7 == "number") && (isFinite(data7))){
+if(data7 < 1 || isNaN(data7)){
+const err17 = {instancePath:instancePath+"/line",schemaPath:"#/properties/line/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -63177,9 +68669,11 @@ vErrors.push(err17);
 errors++;
 }
 }
-if(data7.message !== undefined){
-if(typeof data7.message !== "string"){
-const err18 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data.column !== undefined){
+let data8 = data.column;
+if(!(((typeof data8 == "number") && (!(data8 % 1) && !isNaN(data8))) && (isFinite(data8)))){
+const err18 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -63188,10 +68682,9 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-else {
-const err19 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if((typeof data8 == "number") && (isFinite(data8))){
+if(data8 < 1 || isNaN(data8)){
+const err19 = {instancePath:instancePath+"/column",schemaPath:"#/properties/column/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -63202,8 +68695,9 @@ errors++;
 }
 }
 }
-else {
-const err20 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data.hint !== undefined){
+if(typeof data.hint !== "string"){
+const err20 = {instancePath:instancePath+"/hint",schemaPath:"#/properties/hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -63213,14 +68707,101 @@ vErrors.push(err20);
 errors++;
 }
 }
-}
-else {
-const err21 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.errors !== undefined){
+let data10 = data.errors;
+if(Array.isArray(data10)){
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.location === undefined){
+const err21 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "location"},message:"must have required property '"+"location"+"'"};
 if(vErrors === null){
 vErrors = [err21];
 }
 else {
 vErrors.push(err21);
+}
+errors++;
+}
+if(data11.message === undefined){
+const err22 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+for(const key1 in data11){
+if(!((key1 === "location") || (key1 === "message"))){
+const err23 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+if(data11.location !== undefined){
+if(typeof data11.location !== "string"){
+const err24 = {instancePath:instancePath+"/errors/" + i0+"/location",schemaPath:"#/properties/errors/items/properties/location/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+if(data11.message !== undefined){
+if(typeof data11.message !== "string"){
+const err25 = {instancePath:instancePath+"/errors/" + i0+"/message",schemaPath:"#/properties/errors/items/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/errors/" + i0,schemaPath:"#/properties/errors/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath:instancePath+"/errors",schemaPath:"#/properties/errors/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }
