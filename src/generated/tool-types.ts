@@ -60,7 +60,7 @@ export type CreateInsightInput = {
         /** @description A column whose values split the data into series (colors). */
         series?: string;
         /**
-         * @description Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending.
+         * @description Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending.
          * @default data
          * @enum {string}
          */
@@ -561,7 +561,7 @@ export type UpdateInsightInput = {
         /** @description A column whose values split the data into series (colors). */
         series?: string;
         /**
-         * @description Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending.
+         * @description Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending.
          * @default data
          * @enum {string}
          */

@@ -495,7 +495,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "-y"
             ],
             "default": "data",
-            "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
+            "description": "Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending."
           }
         },
         "allOf": [
@@ -680,7 +680,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "-y"
             ],
             "default": "data",
-            "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
+            "description": "Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending."
           }
         },
         "allOf": [
@@ -2316,7 +2316,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                     "-y"
                   ],
                   "default": "data",
-                  "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
+                  "description": "Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending."
                 }
               },
               "allOf": [
@@ -3740,7 +3740,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "-y"
             ],
             "default": "data",
-            "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
+            "description": "Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending."
           }
         },
         "allOf": [
@@ -3918,7 +3918,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "-y"
             ],
             "default": "data",
-            "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
+            "description": "Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending."
           }
         },
         "allOf": [
@@ -4364,7 +4364,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                         "-y"
                       ],
                       "default": "data",
-                      "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
+                      "description": "Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending."
                     }
                   },
                   "allOf": [
@@ -4751,7 +4751,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   "-y"
                 ],
                 "default": "data",
-                "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
+                "description": "Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending."
               }
             },
             "allOf": [
@@ -4982,7 +4982,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   "-y"
                 ],
                 "default": "data",
-                "description": "Order of a category x axis: `data` keeps the rows' order (the SQL's ORDER BY); `x`, `y` sort by that column, `-x`, `-y` descending."
+                "description": "Category x-axis order: `data` rows (ORDER BY); `x`, `y` ascending by it; `-x`, `-y` descending."
               }
             },
             "allOf": [
