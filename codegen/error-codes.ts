@@ -54,6 +54,10 @@ Every error the server answers with carries one stable \`code\` from this list:
 - over MCP (\`/v1\`), a failed tool call is a result with \`isError: true\` and the code in
   \`_meta["lakehouse-mcp/error"].code\` (with \`request_id\`, and \`violations\` or \`retry_after\` where they apply).
 
+A SQL error, on every engine, also carries \`position\` (1-based, in the SQL sent), \`line\` and \`column\` where
+the engine says where it is, and the engine's \`hint\` where it gives one: at the top level of the problem
+document, beside \`code\` in \`_meta["lakehouse-mcp/error"]\`, and in the message.
+
 The \`detail\` (MCP: the text content) says what went wrong in this occurrence and what to do about it. Answers
 with a status of 500 or more never carry internals: quote the \`instance\` (MCP: \`request_id\`) when reporting them.
 

@@ -81,6 +81,20 @@ export interface Violation {
 }
 
 /**
+ * Where a SQL error is in the statement and what the engine suggests, the same on every engine and path:
+ * tool errors carry these fields in `_meta["lakehouse-mcp/error"]`, problem documents at their top level.
+ */
+export interface SqlErrorSpot {
+  /** 1-based character position in the SQL as the caller sent it. */
+  position?: number;
+  /** 1-based line and column of `position`. */
+  line?: number;
+  column?: number;
+  /** The engine's suggestion (PostgreSQL's HINT, DuckDB's "Did you mean …?"). */
+  hint?: string;
+}
+
+/**
  * An error with a code of the table above; its HTTP status comes from the table. The message reaches the
  * caller only when the status is below 500: a 5xx says nothing about internals.
  */
@@ -89,10 +103,12 @@ export class AppError extends Error {
   readonly expose: boolean;
   readonly violations: Violation[] | undefined;
   readonly headers: Record<string, string> | undefined;
+  /** A SQL error's position and hint. */
+  readonly sql: SqlErrorSpot | undefined;
   constructor(
     readonly code: ErrorCode,
     message: string,
-    extra: { violations?: Violation[]; headers?: Record<string, string> } = {},
+    extra: { violations?: Violation[]; headers?: Record<string, string>; sql?: SqlErrorSpot } = {},
   ) {
     super(message);
     this.name = 'AppError';
@@ -100,6 +116,7 @@ export class AppError extends Error {
     this.expose = this.status < 500;
     this.violations = extra.violations;
     this.headers = extra.headers;
+    this.sql = extra.sql;
   }
 }
 

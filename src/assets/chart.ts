@@ -13,7 +13,11 @@ export interface ChartSpec {
   y?: string;
   series?: string;
   title?: string;
+  /** Order of a category axis: the rows' order (default), or by x or y ascending, or descending with "-". */
+  sort?: ChartSort;
 }
+
+export type ChartSort = 'data' | 'x' | '-x' | 'y' | '-y';
 
 export interface RenderedChart {
   png: Buffer;
@@ -99,7 +103,20 @@ function numberSvg(result: QueryResult, spec: ChartSpec, title: string, width: n
 let vegaModules: Promise<[typeof import('vega'), typeof import('vega-lite')]> | undefined;
 const loadVega = () => (vegaModules ??= Promise.all([import('vega'), import('vega-lite')]));
 
-async function vegaSvg(result: QueryResult, spec: ChartSpec, title: string, width: number, height: number): Promise<string> {
+/**
+ * Vega-Lite's sort of a discrete x axis. Its default is alphabetical, which scrambles a funnel or a top-N
+ * the SQL ordered on purpose; `null` keeps the rows' order.
+ */
+const VEGA_SORT = {
+  data: null,
+  x: 'ascending',
+  '-x': 'descending',
+  y: { encoding: 'y', order: 'ascending' },
+  '-y': { encoding: 'y', order: 'descending' },
+} as const;
+
+/** The Vega-Lite spec of a line, bar, area or scatter chart of `result`. */
+export function vegaLiteSpec(result: QueryResult, spec: ChartSpec, title: string, width: number, height: number): TopLevelSpec {
   const x = columnIndex(result, spec.x ?? '', 'x');
   const y = columnIndex(result, spec.y ?? '', 'y');
   const series = spec.series ? columnIndex(result, spec.series, 'series') : undefined;
@@ -111,7 +128,7 @@ async function vegaSvg(result: QueryResult, spec: ChartSpec, title: string, widt
     ...(series === undefined ? {} : { s: cellText(row[series]) }),
   }));
   const mark = { line: 'line', bar: 'bar', area: 'area', scatter: 'point' }[spec.kind as 'line'];
-  const vl: TopLevelSpec = {
+  return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     width,
     height,
@@ -122,11 +139,16 @@ async function vegaSvg(result: QueryResult, spec: ChartSpec, title: string, widt
     data: { values },
     mark: { type: mark as 'line', ...(spec.kind === 'line' ? { point: values.length <= 60 } : {}), tooltip: false },
     encoding: {
-      x: { field: 'x', type: xEncoding, title: spec.x ?? '' },
+      x: { field: 'x', type: xEncoding, title: spec.x ?? '', ...(xEncoding === 'ordinal' ? { sort: VEGA_SORT[spec.sort ?? 'data'] } : {}) },
       y: { field: 'y', type: 'quantitative', title: spec.y ?? '' },
       ...(series === undefined ? {} : { color: { field: 's', type: 'nominal', title: spec.series ?? '' } }),
     },
   };
+}
+
+/** A line, bar, area or scatter chart of `result` as SVG, drawn by Vega. */
+export async function vegaSvg(result: QueryResult, spec: ChartSpec, title: string, width: number, height: number): Promise<string> {
+  const vl = vegaLiteSpec(result, spec, title, width, height);
   const [vega, { compile }] = await loadVega();
   const view = new vega.View(vega.parse(compile(vl).spec), { renderer: 'none' });
   try {

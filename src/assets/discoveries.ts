@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Database, DiscoveryStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
@@ -60,16 +61,21 @@ export const createDiscovery: ToolHandler<'create_discovery'> = async (input, ct
   const notify = input.notify;
   const result = await createOnce(ctx.db, { environmentId: principal.environmentId, tool: 'create_discovery' }, input, async (trx) => {
     if (input.insight_id !== undefined) await findInsight(trx, principal.environmentId, input.insight_id);
+    // The id is chosen here so that the notification (stored first: the discovery refers to it) can name it.
+    const id = crypto.randomUUID();
     const notification = notify
-      ? await storeNotification(trx, principal, {
-          title: `Discovery: ${input.title}`.slice(0, 200),
-          body: input.summary,
-          severity: input.severity,
-        })
+      ? await storeNotification(
+          trx,
+          principal,
+          ctx.config.publicUrl,
+          { title: `Discovery: ${input.title}`.slice(0, 200), body: input.summary, severity: input.severity },
+          { discoveryId: id, insightId: input.insight_id },
+        )
       : undefined;
     const row = await trx
       .insertInto('discoveries')
       .values({
+        id,
         environment_id: principal.environmentId,
         title: input.title,
         summary: input.summary,

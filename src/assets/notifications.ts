@@ -15,11 +15,31 @@ export interface NewNotification {
   link?: string | undefined;
 }
 
+/** What a notification announces besides itself (a discovery, and the insight it cites). */
+export interface Announced {
+  discoveryId: string;
+  insightId?: string | undefined;
+}
+
+/**
+ * Where a receiver views what a webhook announces, on the REST API: the discovery (which answers its
+ * insight too), or the list of notifications (a notification has no route of its own).
+ */
+const viewUrl = (publicUrl: string, about: Announced | undefined) =>
+  about ? `${publicUrl}/api/v1/discoveries/${about.discoveryId}` : `${publicUrl}/api/v1/notifications`;
+
 /**
  * Stores a notification and its outbox rows (one per webhook of the environment) in the caller's
- * transaction. The webhook body follows the Standard Webhooks payload shape: type, timestamp, data.
+ * transaction. The webhook body follows the Standard Webhooks payload shape: type, timestamp, data; data
+ * carries the ids of what it announces and a `url` to view it.
  */
-export async function storeNotification(trx: Transaction<Database>, principal: Principal, input: NewNotification): Promise<Notification> {
+export async function storeNotification(
+  trx: Transaction<Database>,
+  principal: Principal,
+  publicUrl: string,
+  input: NewNotification,
+  about?: Announced,
+): Promise<Notification> {
   const row = await trx
     .insertInto('notifications')
     .values({
@@ -44,7 +64,14 @@ export async function storeNotification(trx: Transaction<Database>, principal: P
   const payload = JSON.stringify({
     type: 'notification.created',
     timestamp: notification.created_at,
-    data: { ...notification, organization: principal.organization, environment: principal.environment },
+    data: compact({
+      ...notification,
+      organization: principal.organization,
+      environment: principal.environment,
+      discovery_id: about?.discoveryId,
+      insight_id: about?.insightId,
+      url: viewUrl(publicUrl, about),
+    }),
   });
   const hooks = await enqueueDeliveries(trx, principal.environmentId, row.id, payload);
   return { ...notification, deliveries: hooks.map((webhook_id) => ({ webhook_id, status: 'pending', attempts: 0 })) };
@@ -52,7 +79,7 @@ export async function storeNotification(trx: Transaction<Database>, principal: P
 
 export const createNotification: ToolHandler<'create_notification'> = async (input, ctx) => {
   const result = await createOnce(ctx.db, { environmentId: ctx.principal.environmentId, tool: 'create_notification' }, input, (trx) =>
-    storeNotification(trx, ctx.principal, input),
+    storeNotification(trx, ctx.principal, ctx.config.publicUrl, input),
   );
   ctx.webhooks.nudge();
   return result;

@@ -1033,6 +1033,12 @@ export type components = {
             /** @enum {string} */
             kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
             series?: string;
+            /**
+             * @description Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
+             * @default data
+             * @enum {string}
+             */
+            sort?: "data" | "x" | "-x" | "y" | "-y";
             title?: string;
             x?: string;
             y?: string;
@@ -1483,6 +1489,8 @@ export type components = {
          */
         Problem: {
             code: components["schemas"]["ErrorCode"];
+            /** @description The 1-based column of `position` in its line. */
+            column?: number;
             /** @description What went wrong in this occurrence, and what to do about it. */
             detail?: string;
             /** @description Every violation, when the request failed validation. */
@@ -1491,8 +1499,14 @@ export type components = {
                 location: string;
                 message: string;
             }[];
+            /** @description The database's suggestion for a SQL error, when it gives one. */
+            hint?: string;
             /** @description The request id of the failed request, to quote when reporting it. */
             instance?: string;
+            /** @description The 1-based line of `position`. */
+            line?: number;
+            /** @description A SQL error's 1-based character position in the SQL sent. */
+            position?: number;
             status: number;
             /** @description A short summary of the problem type. */
             title: string;
@@ -1841,7 +1855,9 @@ export type components = {
         };
         ValidateSqlOutput: {
             errors: {
+                column?: number;
                 hint?: string;
+                line?: number;
                 message: string;
                 /** @description 1-based character position in `sql`. */
                 position?: number;

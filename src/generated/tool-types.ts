@@ -50,7 +50,21 @@ export type CreateDiscoveryOutput = components["schemas"]["CreateDiscoveryOutput
 
 /** The input of `create_insight` as its handler gets it: validated, with the declared defaults filled in. */
 export type CreateInsightInput = {
-    chart: components["schemas"]["Chart"];
+    /** @description How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row. */
+    chart: {
+        /** @enum {string} */
+        kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+        series?: string;
+        /**
+         * @description Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
+         * @default data
+         * @enum {string}
+         */
+        sort: "data" | "x" | "-x" | "y" | "-y";
+        title?: string;
+        x?: string;
+        y?: string;
+    } & unknown;
     /**
      * @description See list_connections.
      * @default lakehouse
@@ -535,9 +549,23 @@ export type UpdateDashboardArguments = UpdateDashboardInput;
 
 export type UpdateDashboardOutput = components["schemas"]["UpdateDashboardOutput"];
 
-/** The input of `update_insight` as its handler gets it: validated. */
+/** The input of `update_insight` as its handler gets it: validated, with the declared defaults filled in. */
 export type UpdateInsightInput = {
-    chart?: components["schemas"]["Chart"];
+    /** @description How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row. */
+    chart?: {
+        /** @enum {string} */
+        kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
+        series?: string;
+        /**
+         * @description Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
+         * @default data
+         * @enum {string}
+         */
+        sort: "data" | "x" | "-x" | "y" | "-y";
+        title?: string;
+        x?: string;
+        y?: string;
+    } & unknown;
     /** @description See list_connections. */
     connection?: string;
     description?: string;
@@ -551,7 +579,19 @@ export type UpdateInsightInput = {
 };
 
 /** The arguments of `update_insight` as a caller sends them. */
-export type UpdateInsightArguments = UpdateInsightInput;
+export type UpdateInsightArguments = {
+    chart?: components["schemas"]["Chart"];
+    /** @description See list_connections. */
+    connection?: string;
+    description?: string;
+    /** Format: uuid */
+    id: string;
+    parameters?: components["schemas"]["InsightParameter"][];
+    sql?: string;
+    title?: string;
+    /** @description The version you read (a stale one gets `conflict`). */
+    version: number;
+};
 
 export type UpdateInsightOutput = components["schemas"]["UpdateInsightOutput"];
 

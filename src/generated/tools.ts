@@ -610,6 +610,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "title": {
             "type": "string",
             "maxLength": 200
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "data",
+              "x",
+              "-x",
+              "y",
+              "-y"
+            ],
+            "default": "data",
+            "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
           }
         },
         "allOf": [
@@ -777,6 +789,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "title": {
             "type": "string",
             "maxLength": 200
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "data",
+              "x",
+              "-x",
+              "y",
+              "-y"
+            ],
+            "default": "data",
+            "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
           }
         },
         "allOf": [
@@ -921,6 +945,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             },
             "title": {
               "type": "string"
+            },
+            "sort": {
+              "type": "string",
+              "enum": [
+                "data",
+                "x",
+                "-x",
+                "y",
+                "-y"
+              ],
+              "default": "data",
+              "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
             }
           }
         },
@@ -3001,6 +3037,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "title": {
                   "type": "string",
                   "maxLength": 200
+                },
+                "sort": {
+                  "type": "string",
+                  "enum": [
+                    "data",
+                    "x",
+                    "-x",
+                    "y",
+                    "-y"
+                  ],
+                  "default": "data",
+                  "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
                 }
               },
               "allOf": [
@@ -5017,6 +5065,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "title": {
             "type": "string",
             "maxLength": 200
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "data",
+              "x",
+              "-x",
+              "y",
+              "-y"
+            ],
+            "default": "data",
+            "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
           }
         },
         "allOf": [
@@ -5177,6 +5237,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "title": {
             "type": "string",
             "maxLength": 200
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "data",
+              "x",
+              "-x",
+              "y",
+              "-y"
+            ],
+            "default": "data",
+            "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
           }
         },
         "allOf": [
@@ -5329,6 +5401,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             },
             "title": {
               "type": "string"
+            },
+            "sort": {
+              "type": "string",
+              "enum": [
+                "data",
+                "x",
+                "-x",
+                "y",
+                "-y"
+              ],
+              "default": "data",
+              "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
             }
           }
         }
@@ -5401,6 +5485,14 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "type": "integer",
               "minimum": 1,
               "description": "1-based character position in `sql`."
+            },
+            "line": {
+              "type": "integer",
+              "minimum": 1
+            },
+            "column": {
+              "type": "integer",
+              "minimum": 1
             },
             "hint": {
               "type": "string"
@@ -5718,6 +5810,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                     "title": {
                       "type": "string",
                       "maxLength": 200
+                    },
+                    "sort": {
+                      "type": "string",
+                      "enum": [
+                        "data",
+                        "x",
+                        "-x",
+                        "y",
+                        "-y"
+                      ],
+                      "default": "data",
+                      "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
                     }
                   },
                   "allOf": [
@@ -6101,6 +6205,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "title": {
                 "type": "string",
                 "maxLength": 200
+              },
+              "sort": {
+                "type": "string",
+                "enum": [
+                  "data",
+                  "x",
+                  "-x",
+                  "y",
+                  "-y"
+                ],
+                "default": "data",
+                "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
               }
             },
             "allOf": [
@@ -6326,6 +6442,18 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "title": {
                 "type": "string",
                 "maxLength": 200
+              },
+              "sort": {
+                "type": "string",
+                "enum": [
+                  "data",
+                  "x",
+                  "-x",
+                  "y",
+                  "-y"
+                ],
+                "default": "data",
+                "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
               }
             },
             "allOf": [

@@ -39,5 +39,6 @@ export function sendProblem(ctx: Context, error: AppError, requestId: string): v
     detail: error.expose ? error.message : 'Internal server error. Quote the instance id when reporting it.',
     instance: requestId,
     ...(error.violations ? { errors: error.violations } : {}),
+    ...(error.expose ? error.sql : {}),
   };
 }

@@ -9,6 +9,7 @@ import type { Sample } from './sample.js';
 import { SqlError, type PostgresSandbox, type QueryResult } from './sandbox.js';
 import { checkReadStatement, loadSqlParser, SqlRefused } from './sql-guard.js';
 import { quoteIdent, quoteLiteral } from './sql-quote.js';
+import { locatedSqlError, sqlProblem, type RawSqlProblem, type SqlProblem } from './sql-error-spot.js';
 
 export type { Column, QueryResult } from './sandbox.js';
 
@@ -41,12 +42,7 @@ export interface QueryOptions extends RunOptions {
   values?: BindValue[];
 }
 
-export interface SqlProblem {
-  message: string;
-  /** 1-based character position in the SQL. */
-  position?: number;
-  hint?: string;
-}
+export type { SqlProblem } from './sql-error-spot.js';
 
 export interface Validation {
   valid: boolean;
@@ -70,17 +66,38 @@ export interface ColumnProfile {
   max?: string;
 }
 
-/** A problem of a statement: its message, and where it is when the engine says. */
-function problemOf(error: unknown): SqlProblem | undefined {
+/** A problem of a statement as the engine or the guard reports it: its message, and where it is when it says. */
+function rawProblemOf(error: unknown): RawSqlProblem | undefined {
   if (error instanceof SqlRefused) return error.problem;
-  if (error instanceof DuckError || error instanceof SqlError) {
-    return {
-      message: error.message,
-      ...(error.position !== undefined ? { position: error.position } : {}),
-      ...(error.hint ? { hint: error.hint } : {}),
-    };
-  }
+  if (error instanceof DuckError || error instanceof SqlError)
+    return { message: error.message, position: error.position, hint: error.hint };
   return undefined;
+}
+
+/**
+ * Where a problem's position counts from in `sql`: PostgreSQL's counts in the checked statement, which
+ * may be the SQL without its leading comments; the guard's and DuckDB's count in `sql` itself.
+ */
+function offsetOf(error: unknown, sql: string): number {
+  if (!(error instanceof SqlError) || error.position === undefined) return 0;
+  return Math.max(0, sql.indexOf(checkReadStatement(sql).text));
+}
+
+/** A statement's problem in the caller's SQL: position, line, column and hint. */
+function problemOf(error: unknown, sql: string): SqlProblem | undefined {
+  const raw = rawProblemOf(error);
+  return raw && sqlProblem(raw, sql, offsetOf(error, sql));
+}
+
+/** Runs `work` on `sql`; a failure of the statement is answered with its position, line, column and hint. */
+async function located<T>(sql: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    const problem = problemOf(error, sql);
+    if (!problem || (problem.position === undefined && !problem.hint)) throw error;
+    throw locatedSqlError(error as AppError, problem);
+  }
 }
 
 const SQL_PROBLEMS = new Set(['sql_error', 'sql_syntax_error', 'sql_refused', 'permission_denied']);
@@ -118,7 +135,11 @@ export class Lakehouse {
   ) {}
 
   /** One read statement; at most `limit` rows from `offset`, and `maxBytes` of them. */
-  async query(environmentId: string, connection: string, sql: string, options: QueryOptions): Promise<QueryResult> {
+  query(environmentId: string, connection: string, sql: string, options: QueryOptions): Promise<QueryResult> {
+    return located(sql, () => this.run(environmentId, connection, sql, options));
+  }
+
+  private async run(environmentId: string, connection: string, sql: string, options: QueryOptions): Promise<QueryResult> {
     if (!isBuiltIn(connection)) return this.postgres.query(environmentId, connection, sql, options);
     const started = performance.now();
     const result = await this.duck(environmentId, connection, sql, { ...options, mode: 'rows' });
@@ -133,7 +154,16 @@ export class Lakehouse {
   }
 
   /** The plan of one read statement (run too with `analyze`), and a summary in words. */
-  async explain(
+  explain(
+    environmentId: string,
+    connection: string,
+    sql: string,
+    options: RunOptions & { analyze: boolean; values?: BindValue[] },
+  ): Promise<{ plan: Record<string, unknown>; summary: string }> {
+    return located(sql, () => this.plan(environmentId, connection, sql, options));
+  }
+
+  private async plan(
     environmentId: string,
     connection: string,
     sql: string,
@@ -167,13 +197,8 @@ export class Lakehouse {
         await this.postgres.explain(environmentId, connection, checked, { ...options, analyze: false });
       }
     } catch (error) {
-      const problem = problemOf(error);
+      const problem = problemOf(error, sql);
       if (!problem || !(error instanceof AppError && SQL_PROBLEMS.has(error.code))) throw error;
-      if (error instanceof SqlError && problem.position !== undefined && !isBuiltIn(connection)) {
-        // PostgreSQL's position is in the checked text, which may be the SQL without leading comments.
-        const checked = checkReadStatement(sql);
-        problem.position += Math.max(0, sql.indexOf(checked.text));
-      }
       return { valid: false, errors: [problem], ...(statementType ? { statement_type: statementType } : {}) };
     }
     return { valid: true, errors: [], ...(statementType ? { statement_type: statementType } : {}) };
@@ -183,7 +208,11 @@ export class Lakehouse {
    * How many parameters ($1…) a statement takes, checking it as validate() does (unknown tables and columns,
    * type errors) without running it. Throws the statement's problem.
    */
-  async parameters(environmentId: string, connection: string, sql: string, options: RunOptions): Promise<number> {
+  parameters(environmentId: string, connection: string, sql: string, options: RunOptions): Promise<number> {
+    return located(sql, () => this.countParameters(environmentId, connection, sql, options));
+  }
+
+  private async countParameters(environmentId: string, connection: string, sql: string, options: RunOptions): Promise<number> {
     if (isBuiltIn(connection)) {
       const result = await this.duck(environmentId, connection, sql, { ...options, mode: 'check', limit: 0, offset: 0, maxBytes: 0 });
       return result.parameters ?? 0;

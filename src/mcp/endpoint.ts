@@ -336,6 +336,7 @@ function toolErrorResult(error: AppError, requestId: string) {
       'lakehouse-mcp/error': {
         code: error.code,
         ...(error.violations ? { violations: error.violations } : {}),
+        ...error.sql,
         ...(retryAfter === undefined ? {} : { retry_after: retryAfter }),
         request_id: requestId,
       },

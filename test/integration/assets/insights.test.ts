@@ -189,8 +189,9 @@ describe('insights', () => {
       title: 'Devices',
       sql: 'SELECT device, count(*) AS n FROM sessions GROUP BY 1 ORDER BY 1',
       connection: 'sample',
-      chart: { kind: 'bar', x: 'device', y: 'n' },
+      chart: { kind: 'bar', x: 'device', y: 'n', sort: '-y' },
     });
+    assert.equal(insight.chart.sort, '-y');
     const response = await fetch(`${h.servers.a.url}/api/v1/insights/${insight.id}/render`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${h.servers.a.tokens.read}` },

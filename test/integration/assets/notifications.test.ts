@@ -60,15 +60,52 @@ describe('notifications and webhook delivery', () => {
       receiver.requests.every((r) => r.verified),
       'every request verifies',
     );
-    const payload = [...receiver.applied.values()][0] as { type: string; data: { title: string; severity: string; environment: string } };
+    const payload = [...receiver.applied.values()][0] as { type: string; data: Record<string, unknown> };
     assert.equal(payload.type, 'notification.created');
     assert.equal(payload.data.title, 'Signups dropped');
     assert.equal(payload.data.environment, 'production');
+    // A plain notification has no route of its own: the url lists the notifications.
+    assert.equal(payload.data.url, `${h.servers.a.url}/api/v1/notifications`);
+    assert.equal('discovery_id' in payload.data, false);
     const listed = await call(h.clients.reader, 'list_notifications', { limit: 5 });
     const delivered = listed.items.find((i) => i.title === 'Signups dropped');
     assert.equal(delivered?.deliveries[0]?.status, 'delivered');
     assert.equal(delivered?.deliveries[0]?.attempts, 1);
     assert.equal(delivered?.deliveries[0]?.last_status, 204);
+  });
+
+  it("announces a discovery with its id, its insight's id and a url that views them", async () => {
+    const insight = await call(h.clients.a, 'create_insight', {
+      title: 'Churn by plan',
+      sql: 'SELECT 1 AS n',
+      connection: 'sample',
+      chart: { kind: 'table' },
+    });
+    const discovery = await call(h.clients.a, 'create_discovery', {
+      title: 'Churn doubled on the free plan',
+      summary: 'Free-plan churn went from 4% to 8% in a week.',
+      severity: 'warning',
+      insight_id: insight.id,
+    });
+    const worker = h.worker();
+    const payload = await eventually(
+      async () => {
+        await worker.runOnce();
+        return [...receiver.applied.values()].find((p) => (p as { data: { discovery_id?: string } }).data.discovery_id === discovery.id) as
+          { data: Record<string, unknown> } | undefined;
+      },
+      10_000,
+      'the discovery delivered',
+    );
+    await worker.stop();
+    assert.equal(payload.data.id, discovery.notification_id);
+    assert.equal(payload.data.insight_id, insight.id);
+    assert.equal(payload.data.url, `${h.servers.a.url}/api/v1/discoveries/${discovery.id}`);
+    const viewed = await fetch(String(payload.data.url), { headers: { authorization: `Bearer ${h.servers.a.tokens.read}` } });
+    assert.equal(viewed.status, 200, await viewed.clone().text());
+    const body = (await viewed.json()) as { discovery: { id: string }; insight?: { id: string } };
+    assert.equal(body.discovery.id, discovery.id);
+    assert.equal(body.insight?.id, insight.id);
   });
 
   it('signs exactly as the convention says: v1,base64(HMAC-SHA256(id.timestamp.body)) keyed with the decoded secret', () => {
