@@ -1034,7 +1034,7 @@ export type components = {
             kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
             series?: string;
             /**
-             * @description Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
+             * @description Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
              * @default data
              * @enum {string}
              */

@@ -56,7 +56,7 @@ export type CreateInsightInput = {
         kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
         series?: string;
         /**
-         * @description Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
+         * @description Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
          * @default data
          * @enum {string}
          */
@@ -557,7 +557,7 @@ export type UpdateInsightInput = {
         kind: "table" | "number" | "line" | "bar" | "area" | "scatter";
         series?: string;
         /**
-         * @description Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
+         * @description Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending.
          * @default data
          * @enum {string}
          */

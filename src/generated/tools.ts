@@ -621,7 +621,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "-y"
             ],
             "default": "data",
-            "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+            "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
           }
         },
         "allOf": [
@@ -800,7 +800,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "-y"
             ],
             "default": "data",
-            "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+            "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
           }
         },
         "allOf": [
@@ -956,7 +956,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "-y"
               ],
               "default": "data",
-              "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+              "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
             }
           }
         },
@@ -3048,7 +3048,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                     "-y"
                   ],
                   "default": "data",
-                  "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+                  "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
                 }
               },
               "allOf": [
@@ -5076,7 +5076,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "-y"
             ],
             "default": "data",
-            "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+            "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
           }
         },
         "allOf": [
@@ -5248,7 +5248,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "-y"
             ],
             "default": "data",
-            "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+            "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
           }
         },
         "allOf": [
@@ -5412,7 +5412,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                 "-y"
               ],
               "default": "data",
-              "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+              "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
             }
           }
         }
@@ -5821,7 +5821,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                         "-y"
                       ],
                       "default": "data",
-                      "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+                      "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
                     }
                   },
                   "allOf": [
@@ -6216,7 +6216,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   "-y"
                 ],
                 "default": "data",
-                "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+                "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
               }
             },
             "allOf": [
@@ -6453,7 +6453,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
                   "-y"
                 ],
                 "default": "data",
-                "description": "Bar order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
+                "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
               }
             },
             "allOf": [
