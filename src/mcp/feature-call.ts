@@ -56,7 +56,7 @@ export async function runTool<N extends ToolName>(call: FeatureCall, name: N, in
     throw httpError(403, transportErrorCode(call.modern, 403), `Forbidden: ${error.message}`, call.id, error.headers);
   if (outcome.cancelled) throw new FeatureError(transportErrorCode(call.modern, 499), error.message);
   if (error.code === 'not_found' || error.code === 'validation_failed') throw invalidParams(error.message);
-  const retryAfter = error.code === 'rate_limited' ? Number(error.headers?.['Retry-After']) : undefined;
+  const retryAfter = error.headers?.['Retry-After'] === undefined ? undefined : Number(error.headers['Retry-After']);
   throw new FeatureError(
     ErrorCode.InternalError,
     error.expose ? error.message : 'Internal error. Quote the request id when reporting it.',

@@ -109,8 +109,15 @@ interface ListedResource {
 
 /** Everything resources/list names, in a stable order: tables, semantic models, insights, dashboards. */
 async function allResources(call: FeatureCall): Promise<ListedResource[]> {
+  // One after the other: both run in the environment's one DuckDB worker, where a statement queued behind
+  // another for long (a worker starting) is refused as busy.
+  const describeAll = async () => {
+    const described = [];
+    for (const name of LISTED_CONNECTIONS) described.push(await runTool(call, 'get_connection', { name }));
+    return described;
+  };
   const [connections, models, insights, dashboards] = await Promise.all([
-    Promise.all(LISTED_CONNECTIONS.map((name) => runTool(call, 'get_connection', { name }))),
+    describeAll(),
     runTool(call, 'list_semantic_models', {}),
     runTool(call, 'list_insights', { limit: LISTED_ASSETS }),
     runTool(call, 'list_dashboards', { limit: LISTED_ASSETS }),

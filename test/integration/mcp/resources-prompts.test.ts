@@ -136,7 +136,40 @@ describe('resources with the SDK 1.x client', () => {
   });
 
   it('rejects a cursor it did not give', async () => {
-    assert.equal((await errorCode(legacy.listResources({ cursor: 'bm9wZQ' }))).code, -32602);
+    for (const cursor of ['bm9wZQ', Buffer.from('{"offset":-5}').toString('base64url'), 'x'.repeat(500)])
+      assert.equal((await errorCode(legacy.listResources({ cursor }))).code, -32602, cursor);
+  });
+
+  it('pages a long list 100 at a time, listing the newest 100 insights', async () => {
+    const paged = await startMcpTestServer({ database: server.database, environment: 'acme/paging', lakehouse: server.services.lakehouse });
+    try {
+      const rows = Array.from({ length: 110 }, (_, i) => ({
+        environment_id: paged.environment.id,
+        title: `Insight ${i}`,
+        sql: 'SELECT 1',
+        connection: 'sample',
+        chart: { kind: 'table' as const },
+        created_by: 'service:test',
+      }));
+      await paged.database.db.insertInto('insights').values(rows).execute();
+      const client = await connectClient(paged.mcpUrl, paged.tokens.read);
+      try {
+        const first = await client.listResources();
+        assert.equal(first.resources.length, 100);
+        assert.ok(first.nextCursor);
+        const second = await client.listResources({ cursor: first.nextCursor });
+        assert.equal(second.nextCursor, undefined);
+        const all = [...first.resources, ...second.resources].map((r) => r.uri);
+        assert.equal(new Set(all).size, all.length);
+        // 4 sample tables, 2 built-in models, the newest 100 of the 110 insights.
+        assert.equal(all.filter((uri) => uri.startsWith('lakehouse://insights/')).length, 100);
+        assert.equal(all.length, 106);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      await paged.close();
+    }
   });
 
   it('lists the four templates and completes their arguments from the environment', async () => {
@@ -225,6 +258,33 @@ describe('prompts with the SDK 1.x client', () => {
 });
 
 describe('resources, prompts and completions with the SDK 2.x client (2026-07-28)', () => {
+  it('refuses resources/read and prompts/get whose Mcp-Name is missing or differs (-32020)', async () => {
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    for (const [method, params, name] of [
+      ['resources/read', { uri: TABLE_URI }, undefined],
+      ['resources/read', { uri: TABLE_URI }, 'lakehouse://tables/sample/users'],
+      ['prompts/get', { name: 'describe_table', arguments: { table: 'events' } }, 'funnel_analysis'],
+    ] as const) {
+      const response = await fetch(server.mcpUrl, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2026-07-28',
+          'mcp-method': method,
+          authorization: `Bearer ${server.tokens.read}`,
+          ...(name === undefined ? {} : { 'mcp-name': name }),
+        },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params: { ...params, _meta: meta } }),
+      });
+      assert.equal(response.status, 400);
+      assert.equal(((await response.json()) as { error: { code: number } }).error.code, -32020);
+    }
+  });
+
   it('lists, reads, gets and completes; Mcp-Name is sent and checked', async () => {
     const account = await createServiceAccount(
       server.database.db,
