@@ -46,6 +46,7 @@ import {
   resultWithRawJson,
   serialize,
 } from './protocol.js';
+import { FEATURE_CAPABILITIES, FEATURE_METHODS, serveFeature } from './features.js';
 import { resultText } from './result-text.js';
 import { ResponseChannel } from './response-channel.js';
 import { ToolCatalogue } from './tool-catalogue.js';
@@ -102,7 +103,7 @@ const SERVER_INFO_META = JSON.stringify({ [META.serverInfo]: SERVER_INFO });
 
 const initializeResult = (requested: string): InitializeResult => ({
   protocolVersion: negotiate(requested),
-  capabilities: { tools: { listChanged: false }, logging: {} },
+  capabilities: { tools: { listChanged: false }, logging: {}, ...FEATURE_CAPABILITIES },
   serverInfo: SERVER_INFO,
   instructions: INSTRUCTIONS,
 });
@@ -353,6 +354,12 @@ async function handleRequest(
   protocolVersion: string,
   channel: ResponseChannel,
 ): Promise<string> {
+  if (FEATURE_METHODS.has(request.method)) {
+    const era = { modern: false, protocolVersion };
+    return serveFeature(ctx, endpoint.services, request, principal as Principal, era, (result) =>
+      serialize({ jsonrpc: '2.0', id: request.id, result }),
+    );
+  }
   switch (request.method) {
     case 'initialize': {
       const parsed = InitializeRequestSchema.safeParse(request);
@@ -405,6 +412,7 @@ const MODERN_METHODS: ReadonlySet<string> = new Set([
   'resources/list',
   'resources/templates/list',
   'resources/read',
+  'completion/complete',
   'subscriptions/listen',
 ]);
 
@@ -415,13 +423,10 @@ const modernResult = (id: RequestId, fields: Record<string, unknown>): string =>
     `{"resultType":"complete",${JSON.stringify(fields).slice(1, -1)}${Object.keys(fields).length ? ',' : ''}"_meta":${SERVER_INFO_META}}`,
   );
 
-/**
- * server/discover, the same for every caller (so it answers without a token, and may be cached publicly).
- * Prompts and resources are declared, with empty lists for now: clients can list them and cache the lists.
- */
+/** server/discover, the same for every caller (so it answers without a token, and may be cached publicly). */
 const DISCOVER_FIELDS = {
   supportedVersions: [...MODERN_VERSIONS],
-  capabilities: { tools: {}, prompts: {}, resources: {}, logging: {} },
+  capabilities: { tools: {}, logging: {}, ...FEATURE_CAPABILITIES },
   instructions: INSTRUCTIONS,
   ttlMs: CACHE_TTL_MS,
   cacheScope: 'public',
@@ -437,10 +442,10 @@ async function handleModernRequest(
   channel: ResponseChannel,
 ): Promise<string | undefined> {
   const { id } = request;
-  const params = (request.params ?? {}) as Record<string, unknown>;
-  const invalid = (message: string) => serialize(jsonRpcError(id, ErrorCode.InvalidParams, `Invalid params: ${message}`));
-  // Lists of what the server offers depend on the token's scopes (tools) or environment: cached per token.
-  const emptyList = (key: string) => modernResult(id, { [key]: [], ttlMs: CACHE_TTL_MS, cacheScope: 'private' });
+  if (FEATURE_METHODS.has(request.method)) {
+    const era = { modern: true, protocolVersion: envelope.protocolVersion };
+    return serveFeature(ctx, endpoint.services, request, principal as Principal, era, (fields) => modernResult(id, fields));
+  }
   switch (request.method) {
     case 'server/discover':
       return modernResult(id, DISCOVER_FIELDS);
@@ -455,18 +460,6 @@ async function handleModernRequest(
         { modern: true, protocolVersion: envelope.protocolVersion, logLevel: envelope.logLevel },
         channel,
       );
-    case 'prompts/list':
-      return emptyList('prompts');
-    case 'resources/list':
-      return emptyList('resources');
-    case 'resources/templates/list':
-      return emptyList('resourceTemplates');
-    case 'prompts/get':
-      return invalid(`no prompt named ${JSON.stringify(String(params.name)).slice(0, 100)}; prompts/list names them.`);
-    case 'resources/read': {
-      const uri = String(params.uri);
-      return serialize(jsonRpcError(id, ErrorCode.InvalidParams, `Resource not found: ${uri.slice(0, 200)}`, { uri }));
-    }
     case 'subscriptions/listen':
       return listen(ctx, request, channel);
     default:

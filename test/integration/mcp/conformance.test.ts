@@ -86,6 +86,8 @@ const REQUIRED = [
   'logging-set-level',
   'dns-rebinding-protection',
   'server-sse-multiple-streams',
+  'resources-list',
+  'prompts-list',
 ];
 
 /** Scenarios that do not apply to this server, and why. */
@@ -105,18 +107,17 @@ const NOT_APPLICABLE: Record<string, string> = {
   'json-schema-2020-12': 'needs the suite’s test tool json_schema_2020_12_tool',
   'server-sse-polling':
     'needs the suite’s test tool test_reconnection and resumable streams (Last-Event-ID), which a stateless server does not keep',
-  'completion-complete': 'the server offers no prompts or resource templates, hence no completions capability',
-  'resources-list': 'the server offers no resources capability',
-  'resources-read-text': 'the server offers no resources capability',
-  'resources-read-binary': 'the server offers no resources capability',
-  'resources-templates-read': 'the server offers no resources capability',
-  'resources-subscribe': 'the server offers no resources capability',
-  'resources-unsubscribe': 'the server offers no resources capability',
-  'prompts-list': 'the server offers no prompts capability',
-  'prompts-get-simple': 'the server offers no prompts capability',
-  'prompts-get-with-args': 'the server offers no prompts capability',
-  'prompts-get-embedded-resource': 'the server offers no prompts capability',
-  'prompts-get-with-image': 'the server offers no prompts capability',
+  'completion-complete':
+    'needs the suite’s prompt test_prompt_with_arguments (an unknown prompt is -32602); completions are tested in resources-prompts.test.ts',
+  'resources-read-text': 'needs the suite’s resource test://static-text (reads are tested in resources-prompts.test.ts)',
+  'resources-read-binary': 'needs the suite’s resource test://static-binary',
+  'resources-templates-read': 'needs the suite’s resource template test://template/{id}/data',
+  'resources-subscribe': 'the server does not offer resource subscriptions (no `subscribe` in its resources capability)',
+  'resources-unsubscribe': 'the server does not offer resource subscriptions',
+  'prompts-get-simple': 'needs the suite’s prompt test_simple_prompt (prompts/get is tested in resources-prompts.test.ts)',
+  'prompts-get-with-args': 'needs the suite’s prompt test_prompt_with_arguments',
+  'prompts-get-embedded-resource': 'needs the suite’s prompt test_prompt_with_embedded_resource',
+  'prompts-get-with-image': 'needs the suite’s prompt test_prompt_with_image',
 };
 
 /**
@@ -125,7 +126,7 @@ const NOT_APPLICABLE: Record<string, string> = {
  * resources) does not apply; of the others, only the checks listed here may fail, each for its reason.
  */
 const MODERN_NOT_APPLICABLE: Record<string, string> = {
-  'completion-complete': 'needs the suite’s prompt test_prompt_with_arguments and completions, which the server does not offer',
+  'completion-complete': 'needs the suite’s prompt test_prompt_with_arguments (an unknown prompt is -32602)',
   'tools-call-simple-text': 'needs the suite’s test tool test_simple_text',
   'tools-call-image': 'needs the suite’s test tool test_image_content',
   'tools-call-audio': 'needs the suite’s test tool test_audio_content',

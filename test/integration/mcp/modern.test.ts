@@ -117,7 +117,7 @@ describe('MCP 2026-07-28: era selection and server/discover', () => {
   it('serves a request with modern headers and _meta, with no initialize before it', async () => {
     const result = assertModernResult(await post({ method: 'server/discover' }));
     assert.deepEqual(result.supportedVersions, [VERSION]);
-    assert.deepEqual(result.capabilities, { tools: {}, prompts: {}, resources: {}, logging: {} });
+    assert.deepEqual(result.capabilities, { tools: {}, logging: {}, prompts: {}, resources: {}, completions: {} });
     assert.match(String(result.instructions), /get_session_context/);
     assert.equal(result.cacheScope, 'public');
     assert.ok(Number.isInteger(result.ttlMs) && (result.ttlMs as number) > 0);
@@ -160,7 +160,7 @@ describe('MCP 2026-07-28: era selection and server/discover', () => {
     assert.equal(response.status, 200);
     assert.equal(body.result.protocolVersion, '2025-11-25');
     assert.equal(body.result.resultType, undefined);
-    assert.deepEqual(body.result.capabilities, { tools: { listChanged: false }, logging: {} });
+    assert.deepEqual(body.result.capabilities, { tools: { listChanged: false }, logging: {}, prompts: {}, resources: {}, completions: {} });
   });
 });
 
@@ -243,7 +243,7 @@ describe('MCP 2026-07-28: transport errors', () => {
 
 describe('MCP 2026-07-28: the method table', () => {
   it('answers 404 with -32601 to removed and unknown methods, initialize with modern headers included', async () => {
-    for (const method of ['ping', 'logging/setLevel', 'initialize', 'resources/subscribe', 'completion/complete', 'no/such']) {
+    for (const method of ['ping', 'logging/setLevel', 'initialize', 'resources/subscribe', 'no/such']) {
       assertError(await post({ method }), 404, -32601);
     }
     assertError(await post({ method: 'initialize', meta: null }), 404, -32601);
@@ -279,16 +279,21 @@ describe('MCP 2026-07-28: the method table', () => {
     assertError(unknown, 200, -32602);
   });
 
-  it('serves empty prompt, resource and template lists with cache hints, and -32602 for a missing one', async () => {
-    for (const [method, key] of [
-      ['prompts/list', 'prompts'],
-      ['resources/list', 'resources'],
-      ['resources/templates/list', 'resourceTemplates'],
+  it('serves prompt, resource and template lists and reads with cache hints, and -32602 for a missing one', async () => {
+    for (const [method, key, scope] of [
+      ['prompts/list', 'prompts', 'public'],
+      ['resources/list', 'resources', 'private'],
+      ['resources/templates/list', 'resourceTemplates', 'public'],
     ] as const) {
       const result = assertModernResult(await post({ method }));
-      assert.deepEqual(result[key], []);
-      assert.equal(result.cacheScope, 'private');
+      assert.ok((result[key] as unknown[]).length > 0, method);
+      assert.equal(result.cacheScope, scope);
+      assert.ok(Number.isInteger(result.ttlMs) && (result.ttlMs as number) > 0);
     }
+    const uri = 'lakehouse://semantic-models/product_events';
+    const read = assertModernResult(await post({ method: 'resources/read', params: { uri }, headers: { 'mcp-name': uri } }));
+    assert.equal(read.cacheScope, 'private');
+    assert.equal((read.contents as { uri: string }[])[0]?.uri, uri);
     const missing = await post({
       method: 'resources/read',
       params: { uri: 'lakehouse://nothing' },

@@ -71,9 +71,15 @@ function errorMeta(result: CallToolResult): { code: string; violations?: { locat
 }
 
 describe('MCP tools: the catalogue', () => {
-  it('initializes with the SDK client: server info, tools and logging capabilities', () => {
+  it('initializes with the SDK client: server info, tools, logging, prompts, resources and completions', () => {
     assert.equal(reader.getServerVersion()?.name, 'lakehouse-mcp');
-    assert.deepEqual(reader.getServerCapabilities(), { tools: { listChanged: false }, logging: {} });
+    assert.deepEqual(reader.getServerCapabilities(), {
+      tools: { listChanged: false },
+      logging: {},
+      prompts: {},
+      resources: {},
+      completions: {},
+    });
     assert.match(reader.getInstructions() ?? '', /get_session_context/);
   });
 

@@ -129,7 +129,7 @@ describe('MCP transport: JSON-RPC framing', () => {
 
   it('answers an unknown method with -32601 (HTTP 200)', async () => {
     const body = await jsonRpcError(
-      await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 'x', method: 'resources/list' }, server.tokens.read),
+      await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 'x', method: 'resources/subscribe' }, server.tokens.read),
       200,
       -32601,
     );
@@ -169,7 +169,7 @@ describe('MCP transport: protocol versions', () => {
         result: { protocolVersion: string; capabilities: Record<string, unknown>; serverInfo: { name: string } };
       };
       assert.equal(body.result.protocolVersion, answered, `asked ${asked}`);
-      assert.deepEqual(Object.keys(body.result.capabilities).sort(), ['logging', 'tools']);
+      assert.deepEqual(Object.keys(body.result.capabilities).sort(), ['completions', 'logging', 'prompts', 'resources', 'tools']);
       assert.equal(body.result.serverInfo.name, 'lakehouse-mcp');
     }
   });
