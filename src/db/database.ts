@@ -101,14 +101,16 @@ export interface OpenDatabase {
 export async function openDatabase(
   config: Pick<Config, 'databaseUrl' | 'dataDir'>,
   log: StartupLog,
-  options: { durable?: boolean } = {},
+  options: { durable?: boolean; started?: Promise<EmbeddedPostgres> } = {},
 ): Promise<OpenDatabase> {
+  const { started, ...startOptions } = options;
   let embedded: EmbeddedPostgres | undefined;
   let url: string;
   if (config.databaseUrl) {
     url = config.databaseUrl;
   } else {
-    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, log, ...options });
+    // `started`: the cluster the caller began starting earlier (npm start, while the server's modules load).
+    embedded = await (started ?? startEmbeddedPostgres({ dataDir: config.dataDir, log, ...startOptions }));
     try {
       if (await ensureDatabaseExists(embedded.url, APP_DATABASE)) log.info(`created database "${APP_DATABASE}"`);
     } catch (error) {
