@@ -10,6 +10,7 @@ import { ALL_CPUS, CAN_PIN, cpuMsOf, LOAD_CPU, memoryOf, pin, resetPeak, SERVER_
 import { summarizeProfile, type ProfileSummary } from './lib/profile.js';
 import { median, medianOf, type LoadResult } from './lib/stats.js';
 import { benchImport, formatImportBench } from './import.js';
+import { benchStartup, formatStartup } from './startup.js';
 import { ensureSample, type Sample } from '../src/lakehouse/sample.js';
 import { BIG_SQL, formatAnalytics, pointUserId, runAnalytics, type AnalyticsResult } from './analytics.js';
 import { openDuckFloor, runDuckFloor, workerSettings } from './baselines/duck-floor.js';
@@ -29,6 +30,8 @@ import { loadSampleIntoPostgres, PG_SCHEMA, type PgCopyResult } from './lib/pg-c
 //   npm run bench -- --scenario import [--rows N] [--smoke] [--database-url URL] [--out FILE]: the import alone
 //   npm run bench -- --scenario analytics [--events N] [--smoke] [--data-dir DIR] [--database-url URL] [--sample-dir DIR]
 //                 [--out FILE (default bench/results/analytics.json)]: the analytics scenario alone (bench/analytics.ts)
+//   npm run bench -- --scenario startup [--runs N (default 7, 1 with --smoke)] [--out FILE (default bench/results/startup.json)]:
+//                 warm start and an admin command against their floors (bench/startup.ts); needs a current `npm run build`
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -46,6 +49,8 @@ const { values: args } = parseArgs({
     events: { type: 'string' },
     /** Where the sample is generated (SAMPLE_DIR): kept, and reused when it holds one of this size. Default: the run's temp folder. */
     'sample-dir': { type: 'string' },
+    /** Runs of each side of the start-up scenario (medians reported). */
+    runs: { type: 'string' },
   },
 });
 const SMOKE = args.smoke ?? false;
@@ -896,11 +901,22 @@ async function importScenario(): Promise<void> {
   process.stdout.write(`${formatImportBench(result)}\nwritten to ${path.relative(process.cwd(), out)}\n`);
 }
 
+/** The start-up scenario alone (bench/startup.ts): compiled warm start and admin command against their floors. */
+async function startupScenario(): Promise<void> {
+  const result = await benchStartup({ runs: Number(args.runs ?? (SMOKE ? 1 : 7)), workDir: work, logFile, say });
+  const out = args.out ? path.resolve(args.out) : path.join(ROOT, 'bench/results/startup.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const machine = { cores: os.availableParallelism(), node: process.version, loadavg: os.loadavg().map(round2) };
+  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), smoke: SMOKE, machine, ...result }, null, 2)}\n`);
+  process.stdout.write(`${formatStartup(result)}\nwritten to ${path.relative(process.cwd(), out)}\n`);
+}
+
 try {
   if (args.scenario === 'import') await importScenario();
   else if (args.scenario === 'analytics') await analyticsScenario();
+  else if (args.scenario === 'startup') await startupScenario();
   else if (args.scenario !== undefined)
-    throw new Error(`no scenario "${args.scenario}" (import and analytics are the ones that run alone)`);
+    throw new Error(`no scenario "${args.scenario}" (import, analytics and startup are the ones that run alone)`);
   else await main();
 } catch (error) {
   process.stderr.write(

@@ -1,5 +1,7 @@
-import { ConfigError } from './config.js';
-import { startServer, type RunningServer } from './server.js';
+import { ConfigError, loadConfig } from './config.js';
+import { startEmbeddedPostgres } from './db/embedded-postgres.js';
+import { createLogger } from './logger.js';
+import type { RunningServer } from './server.js';
 
 /**
  * `npm start`: the server, until SIGINT or SIGTERM; then a clean stop of the HTTP server and the embedded
@@ -26,7 +28,24 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 
-  const server = (running.server = await startServer());
+  // Most of a warm start is loading the server's modules (CPU in this process) and starting the embedded
+  // PostgreSQL (another process): both at once. The server's modules are loaded only after the cluster began.
+  const config = loadConfig();
+  const log = createLogger(config.logLevel);
+  const embedded = config.databaseUrl ? undefined : startEmbeddedPostgres({ dataDir: config.dataDir, log });
+  embedded?.catch(() => undefined); // awaited (and reported) by startServer; not an unhandled rejection meanwhile
+  let server: RunningServer;
+  try {
+    const { startServer } = await import('./server.js');
+    server = running.server = await startServer(process.env, { log, ...(embedded ? { embedded } : {}) });
+  } catch (error) {
+    // Failed before the database took the cluster over (a port in use, say): stop it rather than orphan it.
+    await embedded?.then(
+      (cluster) => cluster.stop(),
+      () => undefined,
+    );
+    throw error;
+  }
   if (stopRequested) {
     const signal = stopRequested;
     stopRequested = undefined;

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
+import type { EmbeddedPostgres } from './db/embedded-postgres.js';
 import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
 import { upgradeLegacyTables } from './lakehouse/upgrade.js';
 import { createApp } from './http/app.js';
@@ -73,9 +74,15 @@ export function createRequestListener({ services, tools }: { services: Services;
  * Binds the port first (so that PORT=0 can resolve PUBLIC_URL), answers 503 until the database is
  * migrated and the docs are indexed, then serves the app.
  */
-export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise<RunningServer> {
+/** What `npm start` began before this module loaded: its logger and the embedded cluster on its way up. */
+export interface EarlyStart {
+  log?: Logger;
+  embedded?: Promise<EmbeddedPostgres>;
+}
+
+export async function startServer(env: NodeJS.ProcessEnv = process.env, early: EarlyStart = {}): Promise<RunningServer> {
   let config = loadConfig(env);
-  const log = createLogger(config.logLevel);
+  const log = early.log ?? createLogger(config.logLevel);
   let handler: http.RequestListener = (_req, res) =>
     writeProblem(res, 'starting', 'The server is starting; retry in a moment.', { 'retry-after': '1' });
   // Slow and greedy clients (src/http/slow-clients.ts, src/http/client-connections.ts), also while starting.
@@ -98,7 +105,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env): Promise
     // SECRET_KEY, or the key generated into DATA_DIR (also with DATABASE_URL: one process works as is; several
     // processes of one deployment must all be given the same SECRET_KEY).
     const secret = loadSecretKey(config);
-    database = await openDatabase(config, log);
+    database = await openDatabase(config, log, early.embedded ? { started: early.embedded } : {});
     await indexDocs(database.db, DOCS_DIR, log);
     lakehouse = await startLakehouse({ config, db: database.db, secret, log });
     // An install of an earlier version: its environments' PostgreSQL tables, copied to Parquet and verified once.

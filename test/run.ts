@@ -1,7 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { staleBuild } from '../scripts/build-info.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded-postgres.js';
 import { ensureSample } from '../src/lakehouse/sample.js';
 import { captureLog, createTemplateDatabase, makeDataDir, removeDataDir } from './helpers/db.js';
@@ -47,6 +48,14 @@ async function main(): Promise<number> {
   if (files.length === 0) {
     process.stderr.write(`no test files match ${filters.join(' ') || '(all)'} under ${TEST_DIR}\n`);
     return 2;
+  }
+
+  // Tests run the compiled entries as users do (npm start, npm run admin, the bin): dist/ must be these sources'.
+  const stale = staleBuild(ROOT);
+  if (stale) {
+    process.stderr.write(`building dist/: ${stale}\n`);
+    const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.js')], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) return 1;
   }
 
   let cluster: EmbeddedPostgres | undefined;

@@ -1,4 +1,5 @@
-import { Resvg } from '@resvg/resvg-js';
+import { createRequire } from 'node:module';
+import type * as ResvgModule from '@resvg/resvg-js';
 import type { TopLevelSpec } from 'vega-lite';
 import { AppError } from '../errors.js';
 import type { QueryResult } from '../lakehouse/sandbox.js';
@@ -49,6 +50,10 @@ const cellText = (value: unknown): string => {
   return JSON.stringify(value);
 };
 
+/** resvg (a 4 MB native library) is loaded with the first chart, not at start-up. */
+let resvgModule: typeof ResvgModule | undefined;
+const loadResvg = () => (resvgModule ??= createRequire(import.meta.url)('@resvg/resvg-js') as typeof ResvgModule);
+
 /** Sets the root <svg>'s size to width × height (keeping its drawing, scaled to fit), then rasterizes it. */
 function toPng(svg: string, width: number, height: number): RenderedChart {
   const sized = svg.replace(/<svg\b([^>]*)>/, (_match, attributes: string) => {
@@ -58,7 +63,7 @@ function toPng(svg: string, width: number, height: number): RenderedChart {
     const viewBox = /\sviewBox=/.test(rest) ? '' : ` viewBox="0 0 ${w} ${h}"`;
     return `<svg${rest}${viewBox} width="${width}" height="${height}">`;
   });
-  const rendered = new Resvg(sized, {
+  const rendered = new (loadResvg().Resvg)(sized, {
     fitTo: { mode: 'original' },
     background: 'white',
     font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },

@@ -102,7 +102,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
 
     const config = loadConfig();
-    // Loaded only now: under tsx, importing kysely and pg costs about a second that --help and usage errors skip.
+    // Loaded only now: kysely and pg cost a third of a second that --help and usage errors skip.
     const [{ pino }, { openDatabase }] = await Promise.all([import('pino'), import('../db/database.js')]);
     // Quiet unless asked: the CLI's own output is the point; LOG_LEVEL=info shows the start-up steps.
     const logger = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination({ fd: 2, sync: true }));

@@ -101,20 +101,16 @@ export interface OpenDatabase {
 export async function openDatabase(
   config: Pick<Config, 'databaseUrl' | 'dataDir'>,
   log: StartupLog,
-  options: { durable?: boolean } = {},
+  options: { durable?: boolean; started?: Promise<EmbeddedPostgres> } = {},
 ): Promise<OpenDatabase> {
+  const { started, ...startOptions } = options;
   let embedded: EmbeddedPostgres | undefined;
   let url: string;
   if (config.databaseUrl) {
     url = config.databaseUrl;
   } else {
-    embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, log, ...options });
-    try {
-      if (await ensureDatabaseExists(embedded.url, APP_DATABASE)) log.info(`created database "${APP_DATABASE}"`);
-    } catch (error) {
-      await embedded.stop();
-      throw error;
-    }
+    // `started`: the cluster the caller began starting earlier (npm start, while the server's modules load).
+    embedded = await (started ?? startEmbeddedPostgres({ dataDir: config.dataDir, log, ...startOptions }));
     url = withDatabase(embedded.url, APP_DATABASE);
   }
   const pool = createPool(url);
@@ -124,11 +120,21 @@ export async function openDatabase(
     await embedded?.stop();
   };
   try {
-    // Raw SQL: a round trip that proves the connection, before the migrator's own statements.
-    await sql`SELECT 1`.execute(db).catch((error: unknown) => {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(`cannot connect to the database at ${redact(url)}: ${reason}`, { cause: error });
-    });
+    // Raw SQL: a round trip that proves the connection, before the migrator's own statements. The embedded
+    // cluster's application database is created when it is missing (the first start), rather than checked
+    // over a connection of its own at every start.
+    const cluster = embedded;
+    await sql`SELECT 1`
+      .execute(db)
+      .catch(async (error: unknown) => {
+        if (!cluster || (error as { code?: string }).code !== '3D000') throw error;
+        if (await ensureDatabaseExists(cluster.url, APP_DATABASE)) log.info(`created database "${APP_DATABASE}"`);
+        return sql`SELECT 1`.execute(db);
+      })
+      .catch((error: unknown) => {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new Error(`cannot connect to the database at ${redact(url)}: ${reason}`, { cause: error });
+      });
     const applied = await migrateToLatest(db);
     if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
   } catch (error) {

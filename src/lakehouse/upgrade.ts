@@ -1,10 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { sql, type Kysely } from 'kysely';
 import pg from 'pg';
-import { to as copyTo } from 'pg-copy-streams';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -188,6 +187,8 @@ export async function copyLegacyTables(options: LegacyUpgradeOptions): Promise<L
         continue;
       }
       if (!duck) {
+        // Loaded only when there is a table to copy: DuckDB's bindings would slow every other start.
+        const { DuckDBInstance } = await import('@duckdb/node-api');
         instance = await DuckDBInstance.create(':memory:', {
           memory_limit: options.memoryLimit ?? '1GB',
           threads: '2',
@@ -455,6 +456,7 @@ async function copyOne(context: CopyContext, table: LegacyTable): Promise<number
   const tsv = path.join(context.work, `${table.environmentId}-${table.table}.tsv`);
   try {
     const select = plans.map((plan) => plan.transport(quoteIdent(plan.name))).join(', ');
+    const { to: copyTo } = await import('pg-copy-streams');
     await stage('reading it from PostgreSQL', () =>
       pipeline(client.query(copyTo(`COPY (SELECT ${select} FROM ${source}) TO STDOUT`)), fs.createWriteStream(tsv)),
     );

@@ -1,6 +1,5 @@
 import { findEnvironment } from '../../db/directory.js';
 import { parseEnvironmentRef } from '../../db/names.js';
-import { addConnection } from '../../lakehouse/connections.js';
 import { loadConfig } from '../../config.js';
 import { loadSecretKey } from '../../secret-key.js';
 import { positional, requiredString, type Command } from '../command.js';
@@ -15,6 +14,8 @@ export const connectionAdd: Command = {
     const ref = parseEnvironmentRef(positional(args, 0));
     const name = positional(args, 1);
     const url = requiredString(args, 'postgres-url');
+    // Loaded when the command runs: every admin command would otherwise pay for this one's modules.
+    const { addConnection } = await import('../../lakehouse/connections.js');
     const db = await context.db();
     const environment = await findEnvironment(db, ref);
     const added = await addConnection(db, loadSecretKey(loadConfig()), environment.id, name, url);

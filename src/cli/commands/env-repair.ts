@@ -3,7 +3,6 @@ import path from 'node:path';
 import { loadConfig } from '../../config.js';
 import { findEnvironment } from '../../db/directory.js';
 import { parseEnvironmentRef } from '../../db/names.js';
-import { TableStore } from '../../lakehouse/duckdb/table-store.js';
 import { positional, type Command } from '../command.js';
 
 /** Folders of a write that no version names are removed after this long (a reader may still use a replaced one). */
@@ -19,6 +18,8 @@ export const envRepair: Command = {
     const ref = parseEnvironmentRef(positional(args, 0));
     const db = await context.db();
     const environment = await findEnvironment(db, ref);
+    // Loaded when the command runs: every admin command would otherwise pay for this one's modules.
+    const { TableStore } = await import('../../lakehouse/duckdb/table-store.js');
     const store = new TableStore(db, path.join(loadConfig().dataDir, 'lakehouse'));
     const tables = await store.tables(environment.id);
     const missing = tables.flatMap((t) => t.files.filter((file) => !fs.existsSync(file)).map((file) => ({ table: t.name, file })));

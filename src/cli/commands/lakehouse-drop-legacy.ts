@@ -1,4 +1,3 @@
-import { dropLegacy } from '../../lakehouse/upgrade.js';
 import type { Command } from '../command.js';
 
 export const lakehouseDropLegacy: Command = {
@@ -9,6 +8,8 @@ export const lakehouseDropLegacy: Command = {
   positionals: [],
   options: {},
   async run(context) {
+    // Loaded when the command runs: every admin command would otherwise pay for this one's modules.
+    const { dropLegacy } = await import('../../lakehouse/upgrade.js');
     const dropped = await dropLegacy(await context.db());
     const nothing = dropped.schemas.length === 0 && dropped.roles.length === 0 && !dropped.sample;
     const lines = nothing

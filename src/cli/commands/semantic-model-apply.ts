@@ -2,9 +2,6 @@ import path from 'node:path';
 import { loadConfig } from '../../config.js';
 import { findEnvironment } from '../../db/directory.js';
 import { parseEnvironmentRef } from '../../db/names.js';
-import { startLakehouse } from '../../lakehouse/index.js';
-import { applyModel, checkModel, planInSandbox, readModelFile } from '../../lakehouse/semantic-models.js';
-import { loadSqlParser } from '../../lakehouse/sql-guard.js';
 import { loadSecretKey } from '../../secret-key.js';
 import { positional, type Command } from '../command.js';
 
@@ -17,6 +14,12 @@ export const semanticModelApply: Command = {
   async run(context, args) {
     const ref = parseEnvironmentRef(positional(args, 0));
     const file = path.resolve(positional(args, 1));
+    // Loaded when the command runs: every admin command would otherwise pay for this one's modules.
+    const [{ startLakehouse }, { applyModel, checkModel, planInSandbox, readModelFile }, { loadSqlParser }] = await Promise.all([
+      import('../../lakehouse/index.js'),
+      import('../../lakehouse/semantic-models.js'),
+      import('../../lakehouse/sql-guard.js'),
+    ]);
     await loadSqlParser();
     // Read and checked before the database opens: a bad file changes nothing and starts nothing.
     const doc = checkModel(readModelFile(file));

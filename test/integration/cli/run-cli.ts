@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { npmScriptArgs } from '../../helpers/npm-script.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..', '..', '..');
 
@@ -15,12 +16,9 @@ export function cliEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   return { ...rest, ...env };
 }
 
-/** Run the admin CLI as `npm run admin` does (or through the installed bin with `via: 'bin'`). */
+/** Run the admin CLI as `npm run admin` does (the compiled CLI in dist/), or through the installed bin with `via: 'bin'`. */
 export function runCli(args: string[], env: Record<string, string>, via: 'npm' | 'bin' = 'npm'): Promise<CliResult> {
-  const argv =
-    via === 'bin'
-      ? [path.join(ROOT, 'bin', 'lakehouse-mcp.js'), 'admin', ...args]
-      : ['--import', 'tsx', path.join(ROOT, 'src', 'cli', 'admin.ts'), ...args];
+  const argv = via === 'bin' ? [path.join(ROOT, 'bin', 'lakehouse-mcp.js'), 'admin', ...args] : [...npmScriptArgs('admin'), ...args];
   return new Promise((resolve, reject) => {
     execFile(process.execPath, argv, { cwd: ROOT, env: cliEnv(env), timeout: 60_000 }, (error, stdout, stderr) => {
       // A non-zero exit is a result to assert on; only a failure to run at all (spawn error, timeout) rejects.

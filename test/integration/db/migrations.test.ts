@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import { MigrationError, migrateToLatest } from '../../../src/db/migrate.js';
 import { migrations } from '../../../src/db/migrations/index.js';
 import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
@@ -42,6 +43,36 @@ describe('migrations', () => {
     const before = await tables(test.db);
     assert.deepEqual(await migrateToLatest(test.db), []);
     assert.deepEqual(await tables(test.db), before);
+  });
+
+  it(
+    'up to date: one query answers, without waiting for the lock another process holds while it migrates',
+    { timeout: 30_000 },
+    async () => {
+      // Kysely's migration lock (PostgresAdapter's advisory lock id), held by another session: the Migrator
+      // would wait for it; a database with every migration applied does not need it. (Hangs to the timeout if not.)
+      const holder = new pg.Client({ connectionString: test.url });
+      await holder.connect();
+      try {
+        await holder.query('SELECT pg_advisory_lock(3853314791062309107)');
+        assert.deepEqual(await migrateToLatest(test.db), []);
+      } finally {
+        await holder.end();
+      }
+    },
+  );
+
+  it('a migration this code does not know is still reported by the Migrator, not skipped', async () => {
+    await sql`INSERT INTO kysely_migration (name, timestamp) VALUES ('9998-from-a-newer-version', now())`.execute(test.db);
+    try {
+      await assert.rejects(migrateToLatest(test.db), (error: unknown) => {
+        assert.ok(error instanceof MigrationError);
+        assert.match(error.message, /9998-from-a-newer-version/);
+        return true;
+      });
+    } finally {
+      await sql`DELETE FROM kysely_migration WHERE name = '9998-from-a-newer-version'`.execute(test.db);
+    }
   });
 
   it('enforce slug names, case-insensitive unique emails and known roles in the database too', async () => {

@@ -4,8 +4,11 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { makeDataDir, removeDataDir } from '../../helpers/db.js';
+import { npmScriptArgs } from '../../helpers/npm-script.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
+/** What `npm start` runs: the compiled server in dist/ (test/run.ts builds it when src/ changed). */
+const NPM_START = npmScriptArgs('start');
 
 interface Started {
   child: ChildProcess;
@@ -14,11 +17,11 @@ interface Started {
   exited: Promise<number | null>;
 }
 
-/** `npm start` as a user runs it (node + tsx on src/main.ts), on a free port and its own DATA_DIR. */
+/** `npm start` as a user runs it, on a free port and its own DATA_DIR. */
 async function start(dataDir: string): Promise<Started> {
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' };
   delete env.DATABASE_URL;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, NPM_START, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   const stdout: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let stderr = '';
@@ -39,6 +42,11 @@ async function start(dataDir: string): Promise<Started> {
 }
 
 describe('npm start', () => {
+  it('runs compiled JavaScript, never TypeScript through tsx', async () => {
+    assert.ok(!NPM_START.some((arg) => arg.includes('tsx') || arg.endsWith('.ts')), NPM_START.join(' '));
+    assert.doesNotMatch(await fs.readFile(path.join(ROOT, NPM_START[0] ?? ''), 'utf8'), /tsx|\.ts'/);
+  });
+
   const dirs: string[] = [];
   after(async () => {
     for (const dir of dirs) await removeDataDir(dir);
@@ -70,7 +78,7 @@ describe('npm start', () => {
   });
 
   it('refuses a bad configuration with one clear line and a non-zero exit', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+    const child = spawn(process.execPath, NPM_START, {
       cwd: ROOT,
       env: { ...process.env, PORT: 'eighty', DATABASE_URL: '' },
       stdio: ['ignore', 'pipe', 'pipe'],
