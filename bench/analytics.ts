@@ -134,6 +134,8 @@ export interface QuestionResult {
   kind: Question['kind'];
   sql: string;
   rows: number;
+  /** The tool result's bytes through the endpoint, and what the same answer took as JSON twice (before). */
+  answerBytes?: { now: number; jsonTwice: number };
   endpoint: PathFigures & { serverElapsedMs: number };
   floor: PathFigures;
   postgres: PathFigures;
@@ -176,6 +178,15 @@ const PG_SETTINGS = { TimeZone: 'UTC', work_mem: '256MB', statement_timeout: '0'
 
 interface RpcAnswer {
   result?: { structuredContent?: { rows?: unknown[][]; truncated?: boolean; row_count?: number; elapsed_ms?: number }; isError?: boolean };
+}
+
+/**
+ * The bytes of a tool result as served now, and as it was served before the text item became a compact
+ * rendering (the same JSON twice: as text and as structuredContent).
+ */
+function answerBytes(result: unknown, structured: unknown): { now: number; jsonTwice: number } {
+  const jsonTwice = { content: [{ type: 'text', text: JSON.stringify(structured) }], structuredContent: structured };
+  return { now: Buffer.byteLength(JSON.stringify(result)), jsonTwice: Buffer.byteLength(JSON.stringify(jsonTwice)) };
 }
 
 async function callTool(url: string, token: string, args: Record<string, unknown>): Promise<{ text: string; json: RpcAnswer }> {
@@ -268,17 +279,17 @@ export async function runAnalytics(options: AnalyticsOptions): Promise<Analytics
         if (answer.json.result?.isError || !out?.rows)
           throw new Error(`${q.key} through the endpoint failed: ${answer.text.slice(0, 400)}`);
         if (out.truncated) throw new Error(`${q.key} through the endpoint was truncated`);
-        return { ms, rows: out.rows, serverMs: out.elapsed_ms ?? NaN };
+        return { ms, rows: out.rows, serverMs: out.elapsed_ms ?? NaN, bytes: answerBytes(answer.json.result, out) };
       },
       floor: async (q: Question) => {
         const t0 = performance.now();
         const answer = await floor.query(q.sql);
-        return { ms: performance.now() - t0, rows: answer.rows as unknown[][], serverMs: NaN };
+        return { ms: performance.now() - t0, rows: answer.rows as unknown[][], serverMs: NaN, bytes: undefined };
       },
       postgres: async (q: Question) => {
         const t0 = performance.now();
         const answer = await client.query<unknown[]>({ text: q.sql, rowMode: 'array' });
-        return { ms: performance.now() - t0, rows: answer.rows, serverMs: NaN };
+        return { ms: performance.now() - t0, rows: answer.rows, serverMs: NaN, bytes: undefined };
       },
     };
 
@@ -309,6 +320,7 @@ export async function runAnalytics(options: AnalyticsOptions): Promise<Analytics
         kind: q.kind,
         sql: q.sql,
         rows: warm.endpoint.rows.length,
+        ...(warm.endpoint.bytes ? { answerBytes: warm.endpoint.bytes } : {}),
         endpoint: { runsMs: times.endpoint.map(round1), p50Ms: round2(p50.endpoint), serverElapsedMs: round2(median(times.server)) },
         floor: { runsMs: times.floor.map(round1), p50Ms: round2(p50.floor) },
         postgres: { runsMs: times.postgres.map(round1), p50Ms: round2(p50.postgres) },
@@ -320,6 +332,7 @@ export async function runAnalytics(options: AnalyticsOptions): Promise<Analytics
       results.push(result);
       say(
         `  ${q.key.padEnd(14)} endpoint ${result.endpoint.p50Ms} ms, floor ${result.floor.p50Ms} ms, PostgreSQL ${result.postgres.p50Ms} ms` +
+          `${result.answerBytes ? `; answer ${result.answerBytes.now} B (JSON twice: ${result.answerBytes.jsonTwice} B)` : ''}` +
           `${mismatch ? `; ANSWERS DIFFER (${mismatch})` : ''}`,
       );
     }
@@ -330,7 +343,7 @@ export async function runAnalytics(options: AnalyticsOptions): Promise<Analytics
     const cappedTimes: number[] = [];
     for (let i = 0; i < Math.max(1, options.runs); i++) {
       const t0 = performance.now();
-      const answer = await callTool(options.mcpUrl, options.token, { sql: BIG_SQL, connection: 'sample' });
+      const answer = await callTool(options.mcpUrl, options.token, { sql: BIG_SQL, connection: 'sample', limit: 1000 });
       cappedTimes.push(performance.now() - t0);
       const out = answer.json.result?.structuredContent;
       if (out?.truncated !== true || out.row_count !== 1000)

@@ -209,7 +209,7 @@ const modernHeaders = (token: string) => ({
 });
 const TOOLS_LIST = rpc('tools/list', {});
 const POINT_QUERY = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: POINT_SQL, connection: 'sample' } });
-const BIG_QUERY = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: BIG_SQL } });
+const BIG_QUERY = rpc('tools/call', { name: 'query_lakehouse', arguments: { sql: BIG_SQL, limit: 1000 } });
 
 interface RpcAnswer {
   result?: { structuredContent?: Record<string, unknown>; isError?: boolean; content?: { text?: string }[] } & Record<string, unknown>;
