@@ -140,6 +140,24 @@ describe('MCP tools: calls', () => {
     assert.equal(out.holds.connections, 2);
   });
 
+  it('query_lakehouse answers 100 rows by default, as CSV text with the types once and how to get more', async () => {
+    const result = (await reader.callTool({
+      name: 'query_lakehouse',
+      arguments: { sql: 'SELECT range AS n, range % 3 AS bucket FROM range(1000)', connection: 'sample' },
+    })) as CallToolResult;
+    const out = structured('query_lakehouse', result);
+    assert.equal(out.row_count, 100);
+    assert.equal(out.truncated, true);
+    assert.equal(out.next_offset, 100);
+    const text = result.content[0]?.type === 'text' ? result.content[0].text : '';
+    assert.match(text, /^row_count: 100\ntruncated: true\nnext_offset: 100\n/);
+    assert.match(
+      text,
+      /note: more rows exist than shown; continue with offset: 100\nrows \(CSV, 100\):\nn BIGINT,bucket BIGINT\n0,0\n1,1\n/,
+    );
+    assert.ok(text.length < JSON.stringify(out).length, 'the text is smaller than the JSON');
+  });
+
   it('get_session_context answers a signed-in user as the subject and the registered client as the client', async () => {
     const { db } = server.database;
     const user = await createUser(db, 'ada@example.com', PASSWORD);
