@@ -61,6 +61,13 @@ export function createApp({ services, handlers, mcp, beforeRoutes = [] }: AppOpt
     }
   });
 
+  // A client that connects to a narrowed MCP URL (`/v1?tools=sql`) may carry its query string into the RFC 9728
+  // well-known URL; the metadata is that of `/v1` whatever the query, so the query is ignored there.
+  app.use(async (ctx, next) => {
+    if (ctx.path.startsWith('/.well-known/oauth-protected-resource')) ctx.querystring = '';
+    await next();
+  });
+
   // Anything no route answered is a 404 problem; runs after the router so that 405s stay 405s.
   app.use(async (ctx, next) => {
     await next();

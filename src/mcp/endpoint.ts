@@ -50,6 +50,7 @@ import { FEATURE_CAPABILITIES, FEATURE_METHODS, serveFeature } from './features.
 import { resultText } from './result-text.js';
 import { ResponseChannel } from './response-channel.js';
 import { ToolCatalogue } from './tool-catalogue.js';
+import { catalogueView, CatalogueViewError, viewShows, type CatalogueView } from './tool-groups.js';
 
 export const MCP_BODY_LIMIT = 1024 * 1024;
 
@@ -239,6 +240,16 @@ async function authenticate(
   }
 }
 
+/** The catalogue view the MCP URL's query string asks for (`?tools=…&read_only=…`); a malformed one is -32602. */
+function urlView(ctx: AppContext, id: RequestId): CatalogueView {
+  try {
+    return catalogueView(new URLSearchParams(ctx.querystring));
+  } catch (error) {
+    if (error instanceof CatalogueViewError) throw httpError(400, ErrorCode.InvalidParams, error.message, id);
+    throw error;
+  }
+}
+
 /**
  * tools/call: invokeTool, then its outcome as JSON-RPC. A missing scope is an HTTP 403 with a step-up
  * challenge; an unknown tool is -32602; a cancelled call a JSON-RPC error; any other failure a tool result
@@ -259,6 +270,11 @@ async function callTool(
     return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${problems}`));
   }
   const { name, arguments: args, _meta } = parsed.data.params;
+  const tool = endpoint.catalogue.get(name);
+  if (tool && !viewShows(urlView(ctx, request.id), tool)) {
+    const message = `Tool ${name} is not in the catalogue of this URL (?${ctx.querystring}); connect to the URL without the query string for every tool.`;
+    return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, message));
+  }
   const progressToken: ProgressToken | undefined = _meta?.progressToken;
   const controller = new AbortController();
   const unregister = endpoint.inFlight.add(principal, request.id, controller);
@@ -384,7 +400,7 @@ async function handleRequest(
       return resultWithRawJson(request.id, '{}');
     }
     case 'tools/list':
-      return resultWithRawJson(request.id, endpoint.catalogue.listResultJson((principal as Principal).scopes));
+      return resultWithRawJson(request.id, endpoint.catalogue.listResultJson((principal as Principal).scopes, urlView(ctx, request.id)));
     case 'tools/call':
       return callTool(
         ctx,
@@ -450,7 +466,7 @@ async function handleModernRequest(
     case 'server/discover':
       return modernResult(id, DISCOVER_FIELDS);
     case 'tools/list':
-      return resultWithRawJson(id, endpoint.catalogue.modernListResultJson((principal as Principal).scopes));
+      return resultWithRawJson(id, endpoint.catalogue.modernListResultJson((principal as Principal).scopes, urlView(ctx, id)));
     case 'tools/call':
       return callTool(
         ctx,

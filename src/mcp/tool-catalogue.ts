@@ -1,5 +1,6 @@
 import type { ToolDefinition } from '../generated/tools.js';
 import type { Scope } from '../oauth/principal.js';
+import { FULL_VIEW, viewShows, type CatalogueView } from './tool-groups.js';
 
 /**
  * What the default catalogue may cost a client's context (bytes, KB = 1,000): every tool's description plus its
@@ -23,25 +24,19 @@ export interface ModernListFields {
 }
 
 /**
- * The catalogue with each `tools/list` result precomputed as JSON text, once per scope set (there are four)
- * and era, so that listing tools costs a map lookup and a string concatenation.
+ * The catalogue with each `tools/list` result computed once as JSON text per scope set (there are four), URL
+ * view (`?tools=…&read_only=…`, tool-groups.ts) and era, so that listing tools costs a map lookup.
  */
 export class ToolCatalogue {
   private readonly byName = new Map<string, ToolDefinition>();
-  private readonly listJson = new Map<string, string>();
-  private readonly modernListJson = new Map<string, string>();
+  /** By `${era}|${scopes}|${view}`; at most 2 × 4 × (2^groups × 2) entries. */
+  private readonly lists = new Map<string, string>();
 
-  constructor(tools: readonly ToolDefinition[], modern: ModernListFields) {
+  constructor(
+    private readonly tools: readonly ToolDefinition[],
+    private readonly modern: ModernListFields,
+  ) {
     for (const tool of tools) this.byName.set(tool.name, tool);
-    const subsets: Scope[][] = [[], ['read'], ['write'], ['read', 'write']];
-    for (const subset of subsets) {
-      const scopes = new Set(subset);
-      const visible = tools.filter((t) => scopes.has(t.scope)).map(served);
-      this.listJson.set(scopeKey(scopes), JSON.stringify({ tools: visible }));
-      // `private`: the list depends on the token's scopes.
-      const result = { resultType: 'complete', tools: visible, ttlMs: modern.ttlMs, cacheScope: 'private', _meta: modern._meta };
-      this.modernListJson.set(scopeKey(scopes), JSON.stringify(result));
-    }
   }
 
   get(name: string): ToolDefinition | undefined {
@@ -49,12 +44,33 @@ export class ToolCatalogue {
   }
 
   /** The `tools/list` result for a token with these scopes, as JSON text. */
-  listResultJson(scopes: ReadonlySet<Scope>): string {
-    return this.listJson.get(scopeKey(scopes)) ?? '{"tools":[]}';
+  listResultJson(scopes: ReadonlySet<Scope>, view: CatalogueView = FULL_VIEW): string {
+    return this.list('legacy', scopes, view);
   }
 
   /** The same as a 2026-07-28 result (resultType, cache hints, server identity). */
-  modernListResultJson(scopes: ReadonlySet<Scope>): string {
-    return this.modernListJson.get(scopeKey(scopes)) ?? this.modernListJson.get('') ?? '';
+  modernListResultJson(scopes: ReadonlySet<Scope>, view: CatalogueView = FULL_VIEW): string {
+    return this.list('modern', scopes, view);
+  }
+
+  private list(era: 'legacy' | 'modern', scopes: ReadonlySet<Scope>, view: CatalogueView): string {
+    const key = `${era}|${scopeKey(scopes)}|${view.key}`;
+    let json = this.lists.get(key);
+    if (json === undefined) {
+      const visible = this.tools.filter((t) => scopes.has(t.scope) && viewShows(view, t)).map(served);
+      // `private`: the list depends on the token's scopes.
+      json =
+        era === 'legacy'
+          ? JSON.stringify({ tools: visible })
+          : JSON.stringify({
+              resultType: 'complete',
+              tools: visible,
+              ttlMs: this.modern.ttlMs,
+              cacheScope: 'private',
+              _meta: this.modern._meta,
+            });
+      this.lists.set(key, json);
+    }
+    return json;
   }
 }

@@ -60,3 +60,64 @@ describe('MCP tools: the catalogue stays light', () => {
     assert.match(answer.result.content[0]?.text ?? '', /connection/);
   });
 });
+
+describe('MCP tools: a URL that narrows the catalogue', () => {
+  const list = async (query: string, token: string) => {
+    const response = await postMcp(`${server.mcpUrl}${query}`, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, token);
+    return {
+      status: response.status,
+      body: (await response.json()) as { result?: { tools: { name: string }[] }; error?: { code: number; message: string } },
+    };
+  };
+
+  it('lists only the named groups (and get_session_context), and read_only hides write tools whatever the token', async () => {
+    const sql = await list('?tools=sql', server.tokens.readWrite);
+    assert.deepEqual(sql.body.result?.tools.map((t) => t.name).sort(), [
+      'explain_sql',
+      'get_connection',
+      'get_session_context',
+      'list_connections',
+      'list_events',
+      'query_lakehouse',
+      'validate_sql',
+    ]);
+    const readOnly = await list('?tools=assets,docs&read_only=true', server.tokens.readWrite);
+    const names = readOnly.body.result?.tools.map((t) => t.name) ?? [];
+    assert.ok(names.includes('view_insight') && names.includes('search_docs'));
+    const writeTools = new Set<string>(toolCatalogue.filter((t) => t.scope === 'write').map((t) => t.name));
+    assert.ok(!names.some((n) => writeTools.has(n)), `write tools listed: ${names.join(', ')}`);
+    // A narrower URL never widens: a read token sees no write tool on any URL.
+    const readToken = await list('?tools=assets', server.tokens.read);
+    assert.ok(!readToken.body.result?.tools.some((t) => writeTools.has(t.name)));
+  });
+
+  it('refuses a call of a tool the URL hides, and changes nothing', async () => {
+    const response = await postMcp(
+      `${server.mcpUrl}?tools=sql&read_only=true`,
+      {
+        jsonrpc: '2.0',
+        id: 2,
+        method: 'tools/call',
+        params: { name: 'create_memory', arguments: { content: 'x', type: 'semantic', importance: 0.5 } },
+      },
+      server.tokens.readWrite,
+    );
+    const body = (await response.json()) as { error?: { code: number; message: string } };
+    assert.equal(body.error?.code, -32602);
+    assert.match(body.error?.message ?? '', /not in the catalogue of this URL/);
+    const memories = await postMcp(
+      server.mcpUrl,
+      { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'search_memories', arguments: { query: 'x' } } },
+      server.tokens.read,
+    );
+    const found = (await memories.json()) as { result: { structuredContent: { items: unknown[] } } };
+    assert.equal(found.result.structuredContent.items.length, 0, 'nothing was saved');
+  });
+
+  it('answers an unknown group with HTTP 400 and -32602 naming the groups', async () => {
+    const { status, body } = await list('?tools=sql,everything', server.tokens.read);
+    assert.equal(status, 400);
+    assert.equal(body.error?.code, -32602);
+    assert.match(body.error?.message ?? '', /groups are sql, semantic, assets, docs/);
+  });
+});

@@ -53,6 +53,10 @@ describe('full flow with real clients', () => {
     await sdkFlow(app.url, app.issuer);
   });
 
+  it('the MCP SDK client does the same from a narrowed URL (/v1?tools=sql&read_only=true): same resource and audience', async () => {
+    await sdkFlow(app.url, app.issuer, '?tools=sql&read_only=true');
+  });
+
   it('oauth4webapi completes discovery, registration, PKCE, iss check, code exchange and refresh', async () => {
     await oauth4webapiFlow(app.url, app.issuer);
   });

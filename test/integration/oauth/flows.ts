@@ -58,13 +58,27 @@ export class PageWalkingProvider implements OAuthClientProvider {
   }
 }
 
-/** MCP SDK: discovery from /v1's 401, DCR, pages, code exchange, then an MCP session over the token. */
-export async function sdkFlow(baseUrl: string, issuer: string): Promise<PageWalkingProvider> {
-  const serverUrl = `${baseUrl}/v1`;
+/**
+ * MCP SDK: discovery from /v1's 401, DCR, pages, code exchange, then an MCP session over the token. With a
+ * `query` (`?tools=sql&read_only=true`) the client starts from a narrowed URL: the challenge, the resource and
+ * the token's audience are those of `/v1` all the same, and the session sees the narrowed catalogue.
+ */
+export async function sdkFlow(baseUrl: string, issuer: string, query = ''): Promise<PageWalkingProvider> {
+  const serverUrl = `${baseUrl}/v1${query}`;
   // The resource tells a tokenless client where to go.
   const unauthorized = await mcpCall(baseUrl, undefined, 'tools/list');
   assert.equal(unauthorized.status, 401);
-  assert.match(unauthorized.headers.get('www-authenticate') ?? '', /resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/v1"/);
+  const challenge = unauthorized.headers.get('www-authenticate') ?? '';
+  assert.match(challenge, /resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/v1"/);
+  if (query) {
+    const narrowed = await fetch(serverUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(narrowed.status, 401);
+    assert.equal(narrowed.headers.get('www-authenticate'), challenge, 'the query string changes nothing of the challenge');
+  }
 
   const provider = new PageWalkingProvider('http://127.0.0.1:53682/callback');
   assert.equal(await auth(provider, { serverUrl }), 'REDIRECT');
@@ -78,12 +92,17 @@ export async function sdkFlow(baseUrl: string, issuer: string): Promise<PageWalk
   assert.ok(provider.saved?.access_token);
   assert.ok(provider.saved.refresh_token);
   assert.equal(provider.saved.scope, 'read write');
+  const claims = JSON.parse(Buffer.from(provider.saved.access_token.split('.')[1] ?? '', 'base64url').toString()) as { aud: unknown };
+  assert.deepEqual([claims.aud].flat(), [`${baseUrl}/v1`], 'the audience is /v1 whatever the URL');
 
   const client = new Client({ name: 'oauth-test', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(serverUrl), { authProvider: provider }));
   try {
     const { tools } = await client.listTools();
     assert.ok(tools.some((t) => t.name === 'get_session_context'));
+    if (query.includes('read_only=true')) assert.ok(!tools.some((t) => t.annotations?.readOnlyHint === false), 'a write tool is listed');
+    if (query.includes('tools=sql'))
+      assert.ok(tools.every((t) => t.name === 'get_session_context' || /sql|connection|events|lakehouse/.test(t.name)));
     const result = await client.callTool({ name: 'get_session_context', arguments: {} });
     const context = result.structuredContent as { organization: unknown; environment: unknown; scopes: string[] };
     assert.deepEqual(
