@@ -2,6 +2,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
+import {
+  Client as ModernClient,
+  ClientCredentialsProvider,
+  StreamableHTTPClientTransport as ModernTransport,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -308,4 +313,26 @@ export async function callError(client: Client, name: ToolName, args: Record<str
   const meta = (result._meta as Record<string, { code: string }> | undefined)?.['lakehouse-mcp/error'];
   const text = result.content.find((c) => c.type === 'text');
   return { code: meta?.code ?? '', message: text && text.type === 'text' ? text.text : '' };
+}
+
+/**
+ * The MCP SDK v2 client (@modelcontextprotocol/client) connected to the server as a new read+write service
+ * account, by its own client_credentials flow, negotiating the protocol revision itself.
+ */
+export async function connectModernClient(server: McpTestServer, name: string): Promise<ModernClient> {
+  const account = await createServiceAccount(
+    server.database.db,
+    { organization: server.organization.name, environment: server.environment.name },
+    name,
+    ['read', 'write'],
+  );
+  const authProvider = new ClientCredentialsProvider({
+    clientId: account.client_id,
+    clientSecret: account.client_secret,
+    scope: 'read write',
+    expectedIssuer: server.config.issuerUrl,
+  });
+  const client = new ModernClient({ name, version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
+  await client.connect(new ModernTransport(new URL(server.mcpUrl), { authProvider }));
+  return client;
 }

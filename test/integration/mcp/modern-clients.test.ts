@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client, ClientCredentialsProvider, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { toolCatalogue } from '../../../src/generated/tools.js';
-import { createServiceAccount } from '../../../src/oauth/admin.js';
-import { connectClient, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
+import { connectClient, connectModernClient, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // Real modern clients against /v1: the MCP SDK v2 client negotiating 2026-07-28 through its own OAuth flow,
 // Claude Code's opening probe replayed byte for byte, and the SDK 1.x client still on the legacy path.
@@ -16,20 +15,7 @@ after(() => server?.close());
 
 describe('the MCP SDK v2 client (@modelcontextprotocol/client)', () => {
   it('probes, negotiates 2026-07-28, gets its token by client_credentials, lists and calls tools', async () => {
-    const account = await createServiceAccount(
-      server.database.db,
-      { organization: server.organization.name, environment: server.environment.name },
-      'sdk v2 client',
-      ['read', 'write'],
-    );
-    const authProvider = new ClientCredentialsProvider({
-      clientId: account.client_id,
-      clientSecret: account.client_secret,
-      scope: 'read write',
-      expectedIssuer: server.config.issuerUrl,
-    });
-    const client = new Client({ name: 'sdk-v2-test', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
-    await client.connect(new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider }));
+    const client = await connectModernClient(server, 'sdk v2 client');
     try {
       assert.equal(client.getProtocolEra(), 'modern');
       assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');

@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client as ModernClient, ClientCredentialsProvider, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { createServiceAccount } from '../../../src/oauth/admin.js';
-import { call, connectClient, postMcp, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
+import { call, connectClient, connectModernClient, postMcp, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
 // MCP resources, prompts and completions through real clients: the SDK 1.x client on the initialize-based
 // revisions and the SDK 2.x client on 2026-07-28. A second environment on the same database owns an insight
@@ -286,20 +284,7 @@ describe('resources, prompts and completions with the SDK 2.x client (2026-07-28
   });
 
   it('lists, reads, gets and completes; Mcp-Name is sent and checked', async () => {
-    const account = await createServiceAccount(
-      server.database.db,
-      { organization: server.organization.name, environment: server.environment.name },
-      'sdk v2 resources',
-      ['read', 'write'],
-    );
-    const authProvider = new ClientCredentialsProvider({
-      clientId: account.client_id,
-      clientSecret: account.client_secret,
-      scope: 'read write',
-      expectedIssuer: server.config.issuerUrl,
-    });
-    const client = new ModernClient({ name: 'sdk-v2-resources', version: '1.0.0' }, { versionNegotiation: { mode: 'auto' } });
-    await client.connect(new StreamableHTTPClientTransport(new URL(server.mcpUrl), { authProvider }));
+    const client = await connectModernClient(server, 'sdk v2 resources');
     try {
       assert.equal(client.getNegotiatedProtocolVersion(), '2026-07-28');
       const capabilities = client.getServerCapabilities();
