@@ -46,11 +46,15 @@ export async function generate(root = ROOT): Promise<Map<string, string>> {
     }
   }
 
+  // What the server checks (requests, tool inputs, shared documents) and what only tests and the partners'
+  // conformance CLI check (responses, tool outputs): two modules, so that the server never loads the second,
+  // about two thirds of the generated code (issue 16, item 10: start-up).
   const main: ValidatorSource[] = [];
+  const responses: ValidatorSource[] = [];
   const params: ValidatorSource[] = [];
   for (const { spec, input, output } of tools) {
     main.push({ exportName: validatorName.toolInput(spec.name), schema: input });
-    main.push({ exportName: validatorName.toolOutput(spec.name), schema: output });
+    responses.push({ exportName: validatorName.toolOutput(spec.name), schema: output });
   }
   // Shared schemas marked `x-validator: <name>` are compiled too (`schema_<name>`, typed by their x-component name or else
   // pascalCase(name)):
@@ -74,19 +78,18 @@ export async function generate(root = ROOT): Promise<Map<string, string>> {
     }
     for (const [status, content] of op.responses) {
       for (const [type, schema] of content) {
-        if (type.includes('json')) main.push({ exportName: validatorName.response(op.operationId, status, type), schema });
+        if (type.includes('json')) responses.push({ exportName: validatorName.response(op.operationId, status, type), schema });
       }
     }
   }
 
   const { module: toolTypes, operations: validatedOps } = serverTypes(bundle, contract, tools, shared, ops);
-  const typedValidators = tools.map(({ spec }) => {
-    const n = toolSchemaNames(spec);
-    return `  ${spec.name}: {
-    input: validators.${validatorName.toolInput(spec.name)} as ValidateFunction<T.${n.input}>,
-    output: validators.${validatorName.toolOutput(spec.name)} as ValidateFunction<T.${n.output}>,
-  },`;
-  });
+  const typedValidators = (side: 'input' | 'output') =>
+    tools.map(({ spec }) => {
+      const type = toolSchemaNames(spec)[side];
+      const name = side === 'input' ? validatorName.toolInput(spec.name) : validatorName.toolOutput(spec.name);
+      return `  ${spec.name}: validators.${name} as ValidateFunction<T.${type}>,`;
+    });
 
   const files = new Map<string, string>();
   const g = (name: string) => `${GENERATED_DIR}/${name}`;
@@ -95,6 +98,8 @@ export async function generate(root = ROOT): Promise<Map<string, string>> {
   files.set(g('tool-types.ts'), HEADER + toolTypes);
   files.set(g('validators.cjs'), HEADER + compileValidators(main, false) + '\n');
   files.set(g('validators.d.cts'), HEADER + validatorDeclarations(main));
+  files.set(g('response-validators.cjs'), HEADER + compileValidators(responses, false) + '\n');
+  files.set(g('response-validators.d.cts'), HEADER + validatorDeclarations(responses));
   files.set(g('param-validators.cjs'), HEADER + compileValidators(params, true) + '\n');
   files.set(g('param-validators.d.cts'), HEADER + validatorDeclarations(params));
   files.set(
@@ -105,11 +110,23 @@ import validators from './validators.cjs';
 import type { ToolIO, ToolName } from './handlers.js';
 import type * as T from './tool-types.js';
 
-/** Each tool's precompiled input and output validators, typed by what they accept. */
-export const toolValidators: {
-  [N in ToolName]: { input: ValidateFunction<ToolIO[N]['input']>; output: ValidateFunction<ToolIO[N]['output']> };
-} = {
-${typedValidators.join('\n')}
+/** Each tool's precompiled input validator, typed by what it accepts. */
+export const toolInputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N]['input']> } = {
+${typedValidators('input').join('\n')}
+};
+`,
+  );
+  files.set(
+    g('tool-output-validators.ts'),
+    HEADER +
+      `import type { ValidateFunction } from 'ajv';
+import validators from './response-validators.cjs';
+import type { ToolIO, ToolName } from './handlers.js';
+import type * as T from './tool-types.js';
+
+/** Each tool's precompiled output validator (for tests and the conformance CLI; the server does not load it). */
+export const toolOutputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N]['output']> } = {
+${typedValidators('output').join('\n')}
 };
 `,
   );

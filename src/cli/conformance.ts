@@ -24,9 +24,9 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import contract from '../generated/openapi.json' with { type: 'json' };
 import { routes } from '../generated/routes.js';
-import { toolValidators } from '../generated/tool-validators.js';
+import { toolOutputValidators } from '../generated/tool-output-validators.js';
 import { toolCatalogue } from '../generated/tools.js';
-import validators from '../generated/validators.cjs';
+import validators from '../generated/response-validators.cjs';
 
 export interface ConformanceOptions {
   url: string;
@@ -377,7 +377,7 @@ export async function runConformance(options: ConformanceOptions): Promise<Check
         expect(code === 'not_found', `input ${short(input)} failed with ${code}: ${text.type === 'text' ? text.text : ''}`);
         return;
       }
-      const validate = toolValidators[tool.name].output;
+      const validate = toolOutputValidators[tool.name];
       const valid = validate(call.structuredContent);
       const errors = validate.errors ?? [];
       expect(

@@ -2,9 +2,11 @@
 import type { ToolName } from './handlers.js';
 import type validators from './validators.cjs';
 import type paramValidators from './param-validators.cjs';
+import type responseValidators from './response-validators.cjs';
 
 export type ValidatorName = keyof typeof validators;
 export type ParamValidatorName = keyof typeof paramValidators;
+export type ResponseValidatorName = keyof typeof responseValidators;
 
 /** One REST route of the bundled contract; `kind` says which handler map serves it. */
 export interface RouteDefinition {
@@ -22,7 +24,7 @@ export interface RouteDefinition {
   validators: { path?: ParamValidatorName; query?: ParamValidatorName };
   requestBody: { required: boolean; content: Record<string, ValidatorName | null> } | null;
   /** Status → content type → response validator (JSON bodies only; used by the tests). */
-  responses: Record<string, Record<string, ValidatorName | null>>;
+  responses: Record<string, Record<string, ResponseValidatorName | null>>;
 }
 
 export const routes: readonly RouteDefinition[] = [

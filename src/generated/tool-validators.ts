@@ -4,136 +4,38 @@ import validators from './validators.cjs';
 import type { ToolIO, ToolName } from './handlers.js';
 import type * as T from './tool-types.js';
 
-/** Each tool's precompiled input and output validators, typed by what they accept. */
-export const toolValidators: {
-  [N in ToolName]: { input: ValidateFunction<ToolIO[N]['input']>; output: ValidateFunction<ToolIO[N]['output']> };
-} = {
-  create_dashboard: {
-    input: validators.tool_create_dashboard_input as ValidateFunction<T.CreateDashboardInput>,
-    output: validators.tool_create_dashboard_output as ValidateFunction<T.CreateDashboardOutput>,
-  },
-  create_discovery: {
-    input: validators.tool_create_discovery_input as ValidateFunction<T.CreateDiscoveryInput>,
-    output: validators.tool_create_discovery_output as ValidateFunction<T.CreateDiscoveryOutput>,
-  },
-  create_insight: {
-    input: validators.tool_create_insight_input as ValidateFunction<T.CreateInsightInput>,
-    output: validators.tool_create_insight_output as ValidateFunction<T.CreateInsightOutput>,
-  },
-  create_memory: {
-    input: validators.tool_create_memory_input as ValidateFunction<T.CreateMemoryInput>,
-    output: validators.tool_create_memory_output as ValidateFunction<T.CreateMemoryOutput>,
-  },
-  create_notification: {
-    input: validators.tool_create_notification_input as ValidateFunction<T.CreateNotificationInput>,
-    output: validators.tool_create_notification_output as ValidateFunction<T.CreateNotificationOutput>,
-  },
-  delete_dashboard: {
-    input: validators.tool_delete_dashboard_input as ValidateFunction<T.DeleteDashboardInput>,
-    output: validators.tool_delete_dashboard_output as ValidateFunction<T.DeleteDashboardOutput>,
-  },
-  delete_discovery: {
-    input: validators.tool_delete_discovery_input as ValidateFunction<T.DeleteDiscoveryInput>,
-    output: validators.tool_delete_discovery_output as ValidateFunction<T.DeleteDiscoveryOutput>,
-  },
-  delete_insight: {
-    input: validators.tool_delete_insight_input as ValidateFunction<T.DeleteInsightInput>,
-    output: validators.tool_delete_insight_output as ValidateFunction<T.DeleteInsightOutput>,
-  },
-  delete_memory: {
-    input: validators.tool_delete_memory_input as ValidateFunction<T.DeleteMemoryInput>,
-    output: validators.tool_delete_memory_output as ValidateFunction<T.DeleteMemoryOutput>,
-  },
-  explain_sql: {
-    input: validators.tool_explain_sql_input as ValidateFunction<T.ExplainSqlInput>,
-    output: validators.tool_explain_sql_output as ValidateFunction<T.ExplainSqlOutput>,
-  },
-  get_connection: {
-    input: validators.tool_get_connection_input as ValidateFunction<T.GetConnectionInput>,
-    output: validators.tool_get_connection_output as ValidateFunction<T.GetConnectionOutput>,
-  },
-  get_doc: {
-    input: validators.tool_get_doc_input as ValidateFunction<T.GetDocInput>,
-    output: validators.tool_get_doc_output as ValidateFunction<T.GetDocOutput>,
-  },
-  get_semantic_model: {
-    input: validators.tool_get_semantic_model_input as ValidateFunction<T.GetSemanticModelInput>,
-    output: validators.tool_get_semantic_model_output as ValidateFunction<T.GetSemanticModelOutput>,
-  },
-  get_session_context: {
-    input: validators.tool_get_session_context_input as ValidateFunction<T.GetSessionContextInput>,
-    output: validators.tool_get_session_context_output as ValidateFunction<T.GetSessionContextOutput>,
-  },
-  list_connections: {
-    input: validators.tool_list_connections_input as ValidateFunction<T.ListConnectionsInput>,
-    output: validators.tool_list_connections_output as ValidateFunction<T.ListConnectionsOutput>,
-  },
-  list_dashboards: {
-    input: validators.tool_list_dashboards_input as ValidateFunction<T.ListDashboardsInput>,
-    output: validators.tool_list_dashboards_output as ValidateFunction<T.ListDashboardsOutput>,
-  },
-  list_discoveries: {
-    input: validators.tool_list_discoveries_input as ValidateFunction<T.ListDiscoveriesInput>,
-    output: validators.tool_list_discoveries_output as ValidateFunction<T.ListDiscoveriesOutput>,
-  },
-  list_events: {
-    input: validators.tool_list_events_input as ValidateFunction<T.ListEventsInput>,
-    output: validators.tool_list_events_output as ValidateFunction<T.ListEventsOutput>,
-  },
-  list_insights: {
-    input: validators.tool_list_insights_input as ValidateFunction<T.ListInsightsInput>,
-    output: validators.tool_list_insights_output as ValidateFunction<T.ListInsightsOutput>,
-  },
-  list_notifications: {
-    input: validators.tool_list_notifications_input as ValidateFunction<T.ListNotificationsInput>,
-    output: validators.tool_list_notifications_output as ValidateFunction<T.ListNotificationsOutput>,
-  },
-  list_semantic_models: {
-    input: validators.tool_list_semantic_models_input as ValidateFunction<T.ListSemanticModelsInput>,
-    output: validators.tool_list_semantic_models_output as ValidateFunction<T.ListSemanticModelsOutput>,
-  },
-  query_lakehouse: {
-    input: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
-    output: validators.tool_query_lakehouse_output as ValidateFunction<T.QueryLakehouseOutput>,
-  },
-  query_semantic_model: {
-    input: validators.tool_query_semantic_model_input as ValidateFunction<T.QuerySemanticModelInput>,
-    output: validators.tool_query_semantic_model_output as ValidateFunction<T.QuerySemanticModelOutput>,
-  },
-  render_insight: {
-    input: validators.tool_render_insight_input as ValidateFunction<T.RenderInsightInput>,
-    output: validators.tool_render_insight_output as ValidateFunction<T.RenderInsightOutput>,
-  },
-  search_docs: {
-    input: validators.tool_search_docs_input as ValidateFunction<T.SearchDocsInput>,
-    output: validators.tool_search_docs_output as ValidateFunction<T.SearchDocsOutput>,
-  },
-  search_memories: {
-    input: validators.tool_search_memories_input as ValidateFunction<T.SearchMemoriesInput>,
-    output: validators.tool_search_memories_output as ValidateFunction<T.SearchMemoriesOutput>,
-  },
-  update_dashboard: {
-    input: validators.tool_update_dashboard_input as ValidateFunction<T.UpdateDashboardInput>,
-    output: validators.tool_update_dashboard_output as ValidateFunction<T.UpdateDashboardOutput>,
-  },
-  update_insight: {
-    input: validators.tool_update_insight_input as ValidateFunction<T.UpdateInsightInput>,
-    output: validators.tool_update_insight_output as ValidateFunction<T.UpdateInsightOutput>,
-  },
-  validate_sql: {
-    input: validators.tool_validate_sql_input as ValidateFunction<T.ValidateSqlInput>,
-    output: validators.tool_validate_sql_output as ValidateFunction<T.ValidateSqlOutput>,
-  },
-  view_dashboard: {
-    input: validators.tool_view_dashboard_input as ValidateFunction<T.ViewDashboardInput>,
-    output: validators.tool_view_dashboard_output as ValidateFunction<T.ViewDashboardOutput>,
-  },
-  view_discovery: {
-    input: validators.tool_view_discovery_input as ValidateFunction<T.ViewDiscoveryInput>,
-    output: validators.tool_view_discovery_output as ValidateFunction<T.ViewDiscoveryOutput>,
-  },
-  view_insight: {
-    input: validators.tool_view_insight_input as ValidateFunction<T.ViewInsightInput>,
-    output: validators.tool_view_insight_output as ValidateFunction<T.ViewInsightOutput>,
-  },
+/** Each tool's precompiled input validator, typed by what it accepts. */
+export const toolInputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N]['input']> } = {
+  create_dashboard: validators.tool_create_dashboard_input as ValidateFunction<T.CreateDashboardInput>,
+  create_discovery: validators.tool_create_discovery_input as ValidateFunction<T.CreateDiscoveryInput>,
+  create_insight: validators.tool_create_insight_input as ValidateFunction<T.CreateInsightInput>,
+  create_memory: validators.tool_create_memory_input as ValidateFunction<T.CreateMemoryInput>,
+  create_notification: validators.tool_create_notification_input as ValidateFunction<T.CreateNotificationInput>,
+  delete_dashboard: validators.tool_delete_dashboard_input as ValidateFunction<T.DeleteDashboardInput>,
+  delete_discovery: validators.tool_delete_discovery_input as ValidateFunction<T.DeleteDiscoveryInput>,
+  delete_insight: validators.tool_delete_insight_input as ValidateFunction<T.DeleteInsightInput>,
+  delete_memory: validators.tool_delete_memory_input as ValidateFunction<T.DeleteMemoryInput>,
+  explain_sql: validators.tool_explain_sql_input as ValidateFunction<T.ExplainSqlInput>,
+  get_connection: validators.tool_get_connection_input as ValidateFunction<T.GetConnectionInput>,
+  get_doc: validators.tool_get_doc_input as ValidateFunction<T.GetDocInput>,
+  get_semantic_model: validators.tool_get_semantic_model_input as ValidateFunction<T.GetSemanticModelInput>,
+  get_session_context: validators.tool_get_session_context_input as ValidateFunction<T.GetSessionContextInput>,
+  list_connections: validators.tool_list_connections_input as ValidateFunction<T.ListConnectionsInput>,
+  list_dashboards: validators.tool_list_dashboards_input as ValidateFunction<T.ListDashboardsInput>,
+  list_discoveries: validators.tool_list_discoveries_input as ValidateFunction<T.ListDiscoveriesInput>,
+  list_events: validators.tool_list_events_input as ValidateFunction<T.ListEventsInput>,
+  list_insights: validators.tool_list_insights_input as ValidateFunction<T.ListInsightsInput>,
+  list_notifications: validators.tool_list_notifications_input as ValidateFunction<T.ListNotificationsInput>,
+  list_semantic_models: validators.tool_list_semantic_models_input as ValidateFunction<T.ListSemanticModelsInput>,
+  query_lakehouse: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
+  query_semantic_model: validators.tool_query_semantic_model_input as ValidateFunction<T.QuerySemanticModelInput>,
+  render_insight: validators.tool_render_insight_input as ValidateFunction<T.RenderInsightInput>,
+  search_docs: validators.tool_search_docs_input as ValidateFunction<T.SearchDocsInput>,
+  search_memories: validators.tool_search_memories_input as ValidateFunction<T.SearchMemoriesInput>,
+  update_dashboard: validators.tool_update_dashboard_input as ValidateFunction<T.UpdateDashboardInput>,
+  update_insight: validators.tool_update_insight_input as ValidateFunction<T.UpdateInsightInput>,
+  validate_sql: validators.tool_validate_sql_input as ValidateFunction<T.ValidateSqlInput>,
+  view_dashboard: validators.tool_view_dashboard_input as ValidateFunction<T.ViewDashboardInput>,
+  view_discovery: validators.tool_view_discovery_input as ValidateFunction<T.ViewDiscoveryInput>,
+  view_insight: validators.tool_view_insight_input as ValidateFunction<T.ViewInsightInput>,
 };

@@ -1,7 +1,7 @@
 import { validationFailed } from '../errors.js';
 import type { ToolIO, ToolName } from '../generated/handlers.js';
 import { toolCatalogue, type ToolDefinition } from '../generated/tools.js';
-import { toolValidators } from '../generated/tool-validators.js';
+import { toolInputValidators } from '../generated/tool-validators.js';
 import type { ToolContext } from './context.js';
 import { toolHandlers } from './index.js';
 import { toViolations } from './validation.js';
@@ -22,7 +22,7 @@ export interface ToolRegistry {
 export const generatedTools: ToolRegistry = {
   tools: toolCatalogue,
   validate(name, input, locate) {
-    const validate = toolValidators[name as ToolName].input;
+    const validate = toolInputValidators[name as ToolName];
     if (!validate(input)) throw validationFailed(toViolations(validate.errors, locate));
   },
   run(name, input, ctx) {

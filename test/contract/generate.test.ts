@@ -94,7 +94,7 @@ describe('npm run generate', () => {
   });
 
   it('emits the validators as CommonJS over many lines, not as one line of megabytes', () => {
-    for (const name of ['validators.cjs', 'param-validators.cjs']) {
+    for (const name of ['validators.cjs', 'response-validators.cjs', 'param-validators.cjs']) {
       const code = files.get(`src/generated/${name}`) ?? '';
       const lines = code.split('\n');
       assert.ok(lines.length > 1000, `${name}: ${lines.length} lines`);

@@ -3,7 +3,7 @@ import type { ErrorObject } from 'ajv';
 import type { Middleware } from 'openapi-fetch';
 import { createLakehouseClient } from '../../src/client/index.js';
 import { routes, type RouteDefinition } from '../../src/generated/routes.js';
-import validators from '../../src/generated/validators.cjs';
+import validators from '../../src/generated/response-validators.cjs';
 
 /** Responses already checked, with the `METHOD template` they were checked as (the fetch wrapper and restClient both see them). */
 const checked = new WeakMap<Response, string>();

@@ -12,7 +12,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { ToolIO, ToolName } from '../../src/generated/handlers.js';
-import { toolValidators } from '../../src/generated/tool-validators.js';
+import { toolOutputValidators } from '../../src/generated/tool-output-validators.js';
 import { createEnvironment, createOrganization } from '../../src/db/directory.js';
 import { createLogger } from '../../src/logger.js';
 import { createServiceAccount } from '../../src/oauth/admin.js';
@@ -301,7 +301,7 @@ export async function startBearerProxy(
 export async function call<N extends ToolName>(client: Client, name: N, args: ToolIO[N]['arguments']): Promise<ToolIO[N]['output']> {
   const result = (await client.callTool({ name, arguments: args })) as CallToolResult;
   assert.notEqual(result.isError, true, `${name} failed: ${JSON.stringify(result.content)}`);
-  const validate = toolValidators[name].output;
+  const validate = toolOutputValidators[name];
   assert.ok(validate(result.structuredContent), `${name} output breaks its schema: ${JSON.stringify(validate.errors)}`);
   return result.structuredContent;
 }

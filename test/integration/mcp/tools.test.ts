@@ -4,7 +4,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { addMember, createUser } from '../../../src/db/directory.js';
 import type { ToolIO, ToolName } from '../../../src/generated/handlers.js';
-import { toolValidators } from '../../../src/generated/tool-validators.js';
+import { toolOutputValidators } from '../../../src/generated/tool-output-validators.js';
 import { toolCatalogue, type ToolDefinition } from '../../../src/generated/tools.js';
 import { resultText } from '../../../src/mcp/result-text.js';
 import { generatedTools, type ToolRegistry } from '../../../src/operations/tool-registry.js';
@@ -54,7 +54,7 @@ after(async () => {
 /** Checks the invariant of every successful call: structuredContent matches the output schema, and the text item renders it. */
 function structured<N extends ToolName>(name: N, result: CallToolResult): ToolIO[N]['output'] {
   assert.notEqual(result.isError, true, JSON.stringify(result.content));
-  const validate = toolValidators[name].output;
+  const validate = toolOutputValidators[name];
   assert.ok(validate(result.structuredContent), `${name} output breaks its schema: ${JSON.stringify(validate.errors)}`);
   const text = result.content.find((c) => c.type === 'text');
   assert.ok(text && text.type === 'text');
