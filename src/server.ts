@@ -2,7 +2,6 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'kysely';
 import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
@@ -27,8 +26,9 @@ import { koaOperationHandlers, operationHandlers } from './operations/index.js';
 import { loadSecretKey } from './secret-key.js';
 import { webhookSettings } from './webhooks/settings.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
+import { PACKAGE_ROOT } from './package-paths.js';
 
-export const DOCS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'docs');
+export const DOCS_DIR = path.join(PACKAGE_ROOT, 'docs');
 
 export interface RunningServer {
   config: Config;
@@ -105,19 +105,29 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
     // SECRET_KEY, or the key generated into DATA_DIR (also with DATABASE_URL: one process works as is; several
     // processes of one deployment must all be given the same SECRET_KEY).
     const secret = loadSecretKey(config);
-    database = await openDatabase(config, log, early.embedded ? { started: early.embedded } : {});
-    await indexDocs(database.db, DOCS_DIR, log);
-    lakehouse = await startLakehouse({ config, db: database.db, secret, log });
-    // An install of an earlier version: its environments' PostgreSQL tables, copied to Parquet and verified once.
-    await upgradeLegacyTables({
-      db: database.db,
-      url: database.url,
-      store: lakehouse.store,
-      log,
-      tempDir: path.join(os.tmpdir(), 'lakehouse-mcp-upgrade'),
+    const opened = (database = await openDatabase(config, log, early.embedded ? { started: early.embedded } : {}));
+    // Independent of each other, and each mostly waiting on the database: at once (a warm start is their longest).
+    const lakehouseReady = startLakehouse({ config, db: opened.db, secret, log }).then(async (started) => {
+      lakehouse = started;
+      // An install of an earlier version: its environments' PostgreSQL tables, copied to Parquet and verified once.
+      await upgradeLegacyTables({
+        db: opened.db,
+        url: opened.url,
+        store: started.store,
+        log,
+        tempDir: path.join(os.tmpdir(), 'lakehouse-mcp-upgrade'),
+      });
+      return started;
     });
-    oauth = new OAuthServer({ config, db: database.db, log, secret });
-    await oauth.start();
+    const oauthServer = new OAuthServer({ config, db: opened.db, log, secret });
+    const steps = await Promise.allSettled([indexDocs(opened.db, DOCS_DIR, log), lakehouseReady, oauthServer.start()]);
+    const failed = steps.find((step) => step.status === 'rejected');
+    if (failed) {
+      oauthServer.close();
+      throw failed.reason;
+    }
+    lakehouse = await lakehouseReady;
+    oauth = oauthServer;
     // The notification outbox (src/webhooks/worker.ts): one worker per process, safe with several processes.
     webhooks = startWebhookWorker({
       db: database.db,
