@@ -7,8 +7,8 @@ import { requireCurrentBuild } from '../scripts/build-info.js';
 
 const [subcommand, ...rest] = process.argv.slice(2);
 const commands = {
-  start: '../dist/main.js',
-  admin: '../dist/cli/admin.js',
+  start: '../dist/bundle/main.js',
+  admin: '../dist/bundle/admin.js',
   conformance: '../dist/cli/conformance.js',
 };
 

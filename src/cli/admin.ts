@@ -103,7 +103,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 
     const config = loadConfig();
     // Loaded only now: kysely and pg cost a third of a second that --help and usage errors skip.
-    const [{ pino }, { openDatabase }] = await Promise.all([import('pino'), import('../db/database.js')]);
+    // `default`: a CommonJS package's exports, alike under Node and in the bundle (which gives a lazily loaded
+    // CommonJS chunk no named exports).
+    const [{ default: pino }, { openDatabase }] = await Promise.all([import('pino'), import('../db/database.js')]);
     // Quiet unless asked: the CLI's own output is the point; LOG_LEVEL=info shows the start-up steps.
     const logger = pino({ level: process.env.LOG_LEVEL || 'warn' }, pino.destination({ fd: 2, sync: true }));
     log = logger;

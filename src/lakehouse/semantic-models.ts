@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ValidateFunction } from 'ajv';
 import { sql, type Kysely } from 'kysely';
 import YAML from 'yaml';
@@ -12,6 +11,7 @@ import { quoteIdent } from './sql-quote.js';
 import { dialectOf, type BindValue, type Dialect, type Lakehouse } from './lakehouse.js';
 import { checkExpression, checkReadStatement, SqlRefused } from './sql-guard.js';
 import { RANGE_FORMS, UnknownRange } from '../time/relative-range.js';
+import { CODE_DIR } from '../package-paths.js';
 
 export type { SemanticModel } from '../generated/tool-types.js';
 
@@ -81,7 +81,7 @@ export function readModelFile(file: string): unknown {
   }
 }
 
-const BUILT_IN_FILE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sample-semantic-models.yaml');
+const BUILT_IN_FILE = path.join(CODE_DIR, 'lakehouse', 'sample-semantic-models.yaml');
 let builtIns: readonly SemanticModel[] | undefined;
 
 /** The built-in models' documents as shipped (the tests check their expressions too). */

@@ -456,7 +456,8 @@ async function copyOne(context: CopyContext, table: LegacyTable): Promise<number
   const tsv = path.join(context.work, `${table.environmentId}-${table.table}.tsv`);
   try {
     const select = plans.map((plan) => plan.transport(quoteIdent(plan.name))).join(', ');
-    const { to: copyTo } = await import('pg-copy-streams');
+    // `default`: the CommonJS exports, alike under Node and in the bundle (a lazy CommonJS chunk has no named exports).
+    const { to: copyTo } = (await import('pg-copy-streams')).default;
     await stage('reading it from PostgreSQL', () =>
       pipeline(client.query(copyTo(`COPY (SELECT ${select} FROM ${source}) TO STDOUT`)), fs.createWriteStream(tsv)),
     );

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Middleware } from 'koa';
 import getRawBody from 'raw-body';
@@ -51,10 +52,11 @@ import { resultText } from './result-text.js';
 import { ResponseChannel } from './response-channel.js';
 import { ToolCatalogue } from './tool-catalogue.js';
 import { catalogueView, CatalogueViewError, viewShows, type CatalogueView } from './tool-groups.js';
+import { PACKAGE_ROOT } from '../package-paths.js';
 
 export const MCP_BODY_LIMIT = 1024 * 1024;
 
-const { version: SERVER_VERSION } = createRequire(import.meta.url)('../../package.json') as { version: string };
+const { version: SERVER_VERSION } = createRequire(import.meta.url)(path.join(PACKAGE_ROOT, 'package.json')) as { version: string };
 
 const INSTRUCTIONS =
   'lakehouse-mcp serves one analytics environment. Call get_session_context first to see the organization, ' +

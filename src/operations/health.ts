@@ -1,7 +1,9 @@
+import path from 'node:path';
 import fs from 'node:fs';
 import { AppError } from '../errors.js';
 import type { OperationHandler } from '../generated/handlers.js';
 import { metricsRegistry } from '../http/metrics.js';
+import { CODE_DIR } from '../package-paths.js';
 
 export const getHealth: OperationHandler<'getHealth'> = async () => ({ status: 200, body: { status: 'ok' } });
 
@@ -21,9 +23,6 @@ export const getMetrics: OperationHandler<'getMetrics'> = async () => ({
   headers: { 'content-type': metricsRegistry.contentType },
 });
 
-const openApiDocument = JSON.parse(fs.readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8')) as Record<
-  string,
-  unknown
->;
+const openApiDocument = JSON.parse(fs.readFileSync(path.join(CODE_DIR, 'generated', 'openapi.json'), 'utf8')) as Record<string, unknown>;
 
 export const getOpenApi: OperationHandler<'getOpenApi'> = async () => ({ status: 200, body: openApiDocument });

@@ -17,13 +17,13 @@ describe('stale build guard', () => {
   after(() => fs.rmSync(tree, { recursive: true, force: true }));
   beforeEach(() => {
     fs.rmSync(tree, { recursive: true, force: true });
-    for (const dir of ['bin', 'scripts', 'src/cli', 'dist/cli']) fs.mkdirSync(path.join(tree, dir), { recursive: true });
+    for (const dir of ['bin', 'scripts', 'src/cli', 'dist/bundle']) fs.mkdirSync(path.join(tree, dir), { recursive: true });
     fs.copyFileSync(path.join(ROOT, 'bin', 'lakehouse-mcp.js'), path.join(tree, 'bin', 'lakehouse-mcp.js'));
     fs.copyFileSync(path.join(ROOT, 'scripts', 'build-info.js'), path.join(tree, 'scripts', 'build-info.js'));
     fs.writeFileSync(path.join(tree, 'tsconfig.json'), '{}\n');
     fs.writeFileSync(source, 'export const version = 1;\n');
     fs.writeFileSync(
-      path.join(tree, 'dist', 'cli', 'admin.js'),
+      path.join(tree, 'dist', 'bundle', 'admin.js'),
       "export async function main(argv) { process.stdout.write(`stub admin ${argv.join(' ')}\\n`); return 0; }\n",
     );
     writeBuildInfo(tree);
@@ -75,6 +75,7 @@ describe('stale build guard', () => {
     assert.equal(staleBuild(ROOT), undefined);
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'lakehouse', 'sample-semantic-models.yaml')), 'assets are copied');
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'generated', 'validators.cjs')), 'assets are copied');
+    assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'bundle', 'main.js')), 'the server is bundled');
     assert.match(
       execFileSync(process.execPath, [path.join(ROOT, 'bin', 'lakehouse-mcp.js'), '--help'], { encoding: 'utf8' }),
       /^usage: lakehouse-mcp start /,

@@ -5,11 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { fileURLToPath } from 'node:url';
 import { AppError, isErrorCode } from '../../errors.js';
 import { LoadError, TABLE_NAME } from './load-input.js';
 import type { FromImport, ImportFormat, ImportRequest } from './import-protocol.js';
 import type { TableStore } from './table-store.js';
+import { entryModule } from '../../package-paths.js';
 
 export type { ImportFormat } from './import-protocol.js';
 
@@ -56,7 +56,7 @@ export interface ImportResult {
   elapsed_ms: number;
 }
 
-const IMPORT_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), `import-main${path.extname(fileURLToPath(import.meta.url))}`);
+const IMPORT_MAIN = entryModule('lakehouse/duckdb/import-main');
 const PAGE_BYTES = 4096;
 const MEMORY_CHECK_MS = 50;
 const PROGRESS_BYTES = 65_536;

@@ -1,16 +1,15 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AppError, isErrorCode, type ErrorCode } from '../../errors.js';
 import type { Catalogs, DuckRows, FromWorker, OpenMessage, QueryMessage, QueryMode, ToWorker } from './worker-protocol.js';
+import { entryModule } from '../../package-paths.js';
 
 // The serving process's side of a DuckDB worker (worker-main.ts): it starts the process with an empty
 // environment, makes the kernel's out-of-memory killer prefer it to the server, holds it to a hard memory
 // bound (DuckDB's memory_limit is soft: the process is killed past `hardMemoryMb`), and turns the worker's
 // death into a clear error for the call it was running.
 
-const WORKER_MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), `worker-main${path.extname(fileURLToPath(import.meta.url))}`);
+const WORKER_MAIN = entryModule('lakehouse/duckdb/worker-main');
 const PAGE_BYTES = 4096;
 /** How often the resident memory of a worker is read (from /proc) against its hard bound. */
 const MEMORY_CHECK_MS = 50;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { makeDataDir, removeDataDir } from '../../helpers/db.js';
 import { npmScriptArgs } from '../../helpers/npm-script.js';
+import { runCli, singleJson } from '../cli/run-cli.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 /** What `npm start` runs: the compiled server in dist/ (test/run.ts builds it when src/ changed). */
@@ -41,6 +42,79 @@ async function start(dataDir: string): Promise<Started> {
   return { child, url, stdout, exited };
 }
 
+/**
+ * What the other tests run through tsx, once through the bundle users run (dist/bundle/): the admin CLI, a token,
+ * a query in a DuckDB worker process, a request refused by the precompiled validators, a chart (the lazily loaded
+ * chart code) and an MCP tool call.
+ */
+async function usesTheBundleEndToEnd(url: string, dataDir: string): Promise<void> {
+  const admin = async (...args: string[]) => {
+    const result = await runCli([...args, '--json'], { DATA_DIR: dataDir });
+    assert.equal(result.code, 0, result.stderr);
+    return singleJson(result);
+  };
+  await admin('org', 'create', 'bundle');
+  await admin('env', 'create', 'bundle/check');
+  const { service_account: account } = (await admin(
+    'service-account',
+    'create',
+    'bundle/check',
+    '--name',
+    'e2e',
+    '--scopes',
+    'read,write',
+  )) as {
+    service_account: { client_id: string; client_secret: string };
+  };
+  const issued = await fetch(`${url}/oauth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', client_id: account.client_id, client_secret: account.client_secret }),
+  });
+  assert.equal(issued.status, 200);
+  const { access_token: token } = (await issued.json()) as { access_token: string };
+  const api = (method: string, route: string, body?: unknown) =>
+    fetch(`${url}${route}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+
+  const sql = "SELECT event, count(*) AS n FROM events WHERE event IN ('signup', 'purchase') GROUP BY event ORDER BY event";
+  const queried = await api('POST', '/api/v1/lakehouse/query', { sql, connection: 'sample' });
+  assert.equal(queried.status, 200);
+  const { rows } = (await queried.json()) as { rows: [string, number][] };
+  assert.deepEqual(
+    rows.map(([event]) => event),
+    ['purchase', 'signup'],
+  );
+  assert.ok(rows.every(([, n]) => Number(n) > 0));
+
+  const refused = await api('POST', '/api/v1/lakehouse/query', { sql, limit: 'all' });
+  assert.equal(refused.status, 400);
+  assert.equal(((await refused.json()) as { code: string }).code, 'validation_failed');
+
+  const created = await api('POST', '/api/v1/insights', {
+    title: 'Signups and purchases',
+    sql,
+    connection: 'sample',
+    chart: { kind: 'bar', x: 'event', y: 'n' },
+  });
+  assert.equal(created.status, 200, await created.clone().text());
+  const { id } = (await created.json()) as { id: string };
+  const rendered = await api('POST', `/api/v1/insights/${id}/render`, {});
+  assert.equal(rendered.status, 200, await rendered.clone().text());
+  assert.match(JSON.stringify(await rendered.json()), /svg|png/i);
+
+  const called = await fetch(`${url}/v1`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_session_context', arguments: {} } }),
+  });
+  assert.equal(called.status, 200);
+  assert.match(await called.text(), /bundle\/check|"check"/);
+}
+
 describe('npm start', () => {
   it('runs compiled JavaScript, never TypeScript through tsx', async () => {
     assert.ok(!NPM_START.some((arg) => arg.includes('tsx') || arg.endsWith('.ts')), NPM_START.join(' '));
@@ -64,6 +138,7 @@ describe('npm start', () => {
     assert.ok(first.stdout.some((line) => line.includes('npm run admin -- user create')));
     const health = await fetch(`${first.url}/healthz`);
     assert.deepEqual(await health.json(), { status: 'ok' });
+    await usesTheBundleEndToEnd(first.url, dataDir);
 
     first.child.kill('SIGINT');
     assert.equal(await first.exited, 0);
