@@ -1,6 +1,5 @@
 import { pascalCase, toolSchemaNames } from './bundle.js';
 import { koaPath, type OperationInfo } from './operations.js';
-import { servedSchema } from './served-schema.js';
 import type { JsonObject, ToolSpec } from './specs.js';
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
@@ -17,8 +16,8 @@ export const validatorName = {
   response: (op: string, status: string, contentType: string) => `op_${op}_response_${status}_${identifier(contentType)}`,
 };
 
-export function catalogueModule(tools: { spec: ToolSpec; input: JsonObject; output: JsonObject }[]): string {
-  const entries = tools.map(({ spec, input, output }) =>
+export function catalogueModule(tools: { spec: ToolSpec; input: JsonObject; output: JsonObject; served: JsonObject }[]): string {
+  const entries = tools.map(({ spec, input, output, served }) =>
     json({
       name: spec.name,
       title: spec.title,
@@ -27,7 +26,7 @@ export function catalogueModule(tools: { spec: ToolSpec; input: JsonObject; outp
       annotations: spec.annotations,
       inputSchema: input,
       outputSchema: output,
-      served: { inputSchema: servedSchema(input), ...(spec.serveOutputSchema ? { outputSchema: output } : {}) },
+      served: { inputSchema: served, ...(spec.serveOutputSchema ? { outputSchema: output } : {}) },
       rest: { method: spec.rest.method.toUpperCase(), path: spec.rest.path, operationId: spec.rest.operationId },
     }),
   );

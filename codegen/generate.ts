@@ -14,6 +14,7 @@ import { openapiTypes, TypeEmitter, withDefaults } from './emit-types.js';
 import { compileValidators, validatorDeclarations, type ValidatorSource } from './emit-validators.js';
 import { listOperations, paramsSchema, type OperationInfo } from './operations.js';
 import { COMPONENT_KEYWORD, dereference, plainSchema } from './refs.js';
+import { servedSchema } from './served-schema.js';
 import { isObject, loadSpecs, SpecError, type Json, type JsonObject, type ToolSpec } from './specs.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -38,7 +39,9 @@ export async function generate(root = ROOT): Promise<Map<string, string>> {
   const ops = listOperations(bundle, specs);
   const tools = specs.tools.map((spec) => {
     const { input, output } = toolSchemas(spec, specs);
-    return { spec, input: plain(input), output: plain(output) };
+    const served = servedSchema(input);
+    if (!isObject(served)) throw new SpecError(`${spec.name}: expected an object input schema`);
+    return { spec, input: plain(input), output: plain(output), served };
   });
   for (const op of ops) {
     if (op.kind === 'tool' && !tools.some((t) => t.spec.name === op.tool)) {

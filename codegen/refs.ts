@@ -113,9 +113,15 @@ function resolveRefs(node: Json, from: Origin, specs: Specs, options: ResolveOpt
   return { ...inlined, ...siblings };
 }
 
+/** What tools/list serves instead of a schema node (codegen/served-schema.ts); not part of the published contract. */
+const SERVED_KEYWORD = 'x-served';
+
 function resolveObject(node: JsonObject, from: Origin, specs: Specs, options: ResolveOptions, stack: string[]): JsonObject {
   const out: JsonObject = {};
-  for (const [key, value] of Object.entries(node)) out[key] = resolveRefs(value, from, specs, options, stack);
+  for (const [key, value] of Object.entries(node)) {
+    if (options.registry && key === SERVED_KEYWORD) continue;
+    out[key] = resolveRefs(value, from, specs, options, stack);
+  }
   return out;
 }
 

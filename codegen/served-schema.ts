@@ -24,7 +24,11 @@ const VALIDATION_ONLY = new Set([
   '$comment',
 ]);
 
-/** A schema as `tools/list` serves it: `schema` without the keywords above, at every depth. */
+/**
+ * A schema as `tools/list` serves it: `schema` without the keywords above, at every depth. Give it the schema
+ * before vendor keywords are stripped: a node with `x-served` is served as that instead (e.g. an update tool's
+ * `chart` as "as in create_insight", where the whole shape is already in the catalogue once).
+ */
 export function servedSchema(schema: JsonObject): JsonObject {
   return slim(schema) as JsonObject;
 }
@@ -32,8 +36,14 @@ export function servedSchema(schema: JsonObject): JsonObject {
 function slim(node: Json): Json {
   if (Array.isArray(node)) return node.map(slim);
   if (!isObject(node)) return node;
+  const override = node['x-served'];
+  if (override !== undefined) {
+    if (!isObject(override)) throw new Error('x-served must be a schema object');
+    return slim(override);
+  }
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(node)) {
+    if (key.startsWith('x-') || key === 'example') continue;
     // `properties` maps names to schemas: a property named like a keyword (`pattern`) is kept.
     if (key === 'properties' && isObject(value)) {
       out[key] = Object.fromEntries(Object.entries(value).map(([name, schema]) => [name, slim(schema)]));

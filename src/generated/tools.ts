@@ -278,8 +278,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           }
         },
         "idempotency_key": {
-          "type": "string",
-          "description": "Retries with the same key and input get the first result (24 h)."
+          "type": "string"
         }
       }
     }
@@ -472,8 +471,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "description": "Also notify the webhooks."
         },
         "idempotency_key": {
-          "type": "string",
-          "description": "Retries with the same key and input get the first result (24 h)."
+          "type": "string"
         }
       }
     }
@@ -961,8 +959,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           }
         },
         "idempotency_key": {
-          "type": "string",
-          "description": "Retries with the same key and input get the first result (24 h)."
+          "type": "string"
         }
       }
     }
@@ -1130,8 +1127,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "description": "A URL, table or conversation."
         },
         "idempotency_key": {
-          "type": "string",
-          "description": "Retries with the same key and input get the first result (24 h)."
+          "type": "string"
         }
       }
     }
@@ -1312,8 +1308,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "description": "An http(s) link for the reader."
         },
         "idempotency_key": {
-          "type": "string",
-          "description": "Retries with the same key and input get the first result (24 h)."
+          "type": "string"
         }
       }
     }
@@ -4855,74 +4850,11 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         },
         "widgets": {
           "type": "array",
-          "items": {
-            "type": "object",
-            "description": "An insight on a 12-column grid (x + w ≤ 12).",
-            "required": [
-              "insight_id",
-              "x",
-              "y",
-              "w",
-              "h"
-            ],
-            "properties": {
-              "insight_id": {
-                "type": "string",
-                "format": "uuid"
-              },
-              "x": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": 11
-              },
-              "y": {
-                "type": "integer",
-                "minimum": 0,
-                "maximum": 1000
-              },
-              "w": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 12
-              },
-              "h": {
-                "type": "integer",
-                "minimum": 1,
-                "maximum": 50
-              }
-            }
-          }
+          "description": "As in create_dashboard; replaces the list."
         },
         "variables": {
           "type": "array",
-          "items": {
-            "type": "object",
-            "description": "Given to the widgets' insight parameters of the same name.",
-            "required": [
-              "name"
-            ],
-            "properties": {
-              "name": {
-                "type": "string"
-              },
-              "label": {
-                "type": "string"
-              },
-              "default": {
-                "anyOf": [
-                  {
-                    "type": "string"
-                  },
-                  {
-                    "type": "number"
-                  },
-                  {
-                    "type": "boolean"
-                  }
-                ]
-              }
-            }
-          }
+          "description": "As in create_dashboard; replaces the list."
         }
       }
     }
@@ -5331,90 +5263,11 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         },
         "parameters": {
           "type": "array",
-          "items": {
-            "type": "object",
-            "description": "The SQL's `$1`, `$2`… in this order, bound at run time.",
-            "required": [
-              "name",
-              "type"
-            ],
-            "properties": {
-              "name": {
-                "type": "string"
-              },
-              "type": {
-                "type": "string",
-                "enum": [
-                  "text",
-                  "integer",
-                  "number",
-                  "boolean",
-                  "date",
-                  "timestamp"
-                ]
-              },
-              "default": {
-                "anyOf": [
-                  {
-                    "type": "string"
-                  },
-                  {
-                    "type": "number"
-                  },
-                  {
-                    "type": "boolean"
-                  }
-                ]
-              },
-              "description": {
-                "type": "string"
-              }
-            }
-          }
+          "description": "As in create_insight; replaces the list."
         },
         "chart": {
           "type": "object",
-          "description": "How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.",
-          "required": [
-            "kind"
-          ],
-          "properties": {
-            "kind": {
-              "type": "string",
-              "enum": [
-                "table",
-                "number",
-                "line",
-                "bar",
-                "area",
-                "scatter"
-              ]
-            },
-            "x": {
-              "type": "string"
-            },
-            "y": {
-              "type": "string"
-            },
-            "series": {
-              "type": "string"
-            },
-            "title": {
-              "type": "string"
-            },
-            "sort": {
-              "type": "string",
-              "enum": [
-                "data",
-                "x",
-                "-x",
-                "y",
-                "-y"
-              ],
-              "default": "data",
-              "description": "Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."
-            }
-          }
+          "description": "As in create_insight; replaces the chart."
         }
       }
     }

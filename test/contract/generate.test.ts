@@ -80,7 +80,18 @@ describe('npm run generate', () => {
     assert.deepEqual(schemas.CreateInsightOutput, ref('Insight'));
     assert.deepEqual(schemas.ListInsightsOutput?.properties?.items?.items, ref('Insight'));
     assert.deepEqual(schemas.GetSemanticModelOutput?.properties?.model, ref('SemanticModel'));
-    assert.doesNotMatch(text, /"x-component"|"x-validator"|"\$defs"/);
+    assert.doesNotMatch(text, /"x-component"|"x-validator"|"x-served"|"\$defs"/);
+  });
+
+  it('serves an `x-served` node as written there, and validates and publishes the whole schema', async () => {
+    const { toolCatalogue } = await import('../../src/generated/tools.js');
+    const updateInsight = toolCatalogue.find((tool) => tool.name === 'update_insight');
+    const served = updateInsight?.served.inputSchema as unknown as { properties: Record<string, unknown> };
+    assert.deepEqual(served.properties.chart, { type: 'object', description: 'As in create_insight; replaces the chart.' });
+    const full = updateInsight?.inputSchema as unknown as { properties: Record<string, { properties?: object }> };
+    assert.ok(full.properties.chart?.properties, 'the validated schema keeps the whole chart');
+    const contract = JSON.parse(files.get('src/generated/openapi.json') ?? '') as { paths: Record<string, Record<string, unknown>> };
+    assert.match(JSON.stringify(contract.paths['/api/v1/insights/{id}']), /"chart":\{"\$ref":"#\/components\/schemas\/Chart"\}/);
   });
 
   it('types each shared schema once: tool-types.ts names the components of openapi.ts', () => {
