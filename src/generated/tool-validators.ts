@@ -92,6 +92,10 @@ export const toolValidators: {
     input: validators.tool_list_semantic_models_input as ValidateFunction<T.ListSemanticModelsInput>,
     output: validators.tool_list_semantic_models_output as ValidateFunction<T.ListSemanticModelsOutput>,
   },
+  optimize_sql: {
+    input: validators.tool_optimize_sql_input as ValidateFunction<T.OptimizeSqlInput>,
+    output: validators.tool_optimize_sql_output as ValidateFunction<T.OptimizeSqlOutput>,
+  },
   query_lakehouse: {
     input: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
     output: validators.tool_query_lakehouse_output as ValidateFunction<T.QueryLakehouseOutput>,
@@ -107,6 +111,10 @@ export const toolValidators: {
   search_docs: {
     input: validators.tool_search_docs_input as ValidateFunction<T.SearchDocsInput>,
     output: validators.tool_search_docs_output as ValidateFunction<T.SearchDocsOutput>,
+  },
+  search_entities: {
+    input: validators.tool_search_entities_input as ValidateFunction<T.SearchEntitiesInput>,
+    output: validators.tool_search_entities_output as ValidateFunction<T.SearchEntitiesOutput>,
   },
   search_memories: {
     input: validators.tool_search_memories_input as ValidateFunction<T.SearchMemoriesInput>,

@@ -44,6 +44,8 @@ declare const validators: {
   readonly tool_list_notifications_output: ValidateFunction;
   readonly tool_list_semantic_models_input: ValidateFunction;
   readonly tool_list_semantic_models_output: ValidateFunction;
+  readonly tool_optimize_sql_input: ValidateFunction;
+  readonly tool_optimize_sql_output: ValidateFunction;
   readonly tool_query_lakehouse_input: ValidateFunction;
   readonly tool_query_lakehouse_output: ValidateFunction;
   readonly tool_query_semantic_model_input: ValidateFunction;
@@ -52,6 +54,8 @@ declare const validators: {
   readonly tool_render_insight_output: ValidateFunction;
   readonly tool_search_docs_input: ValidateFunction;
   readonly tool_search_docs_output: ValidateFunction;
+  readonly tool_search_entities_input: ValidateFunction;
+  readonly tool_search_entities_output: ValidateFunction;
   readonly tool_search_memories_input: ValidateFunction;
   readonly tool_search_memories_output: ValidateFunction;
   readonly tool_update_dashboard_input: ValidateFunction;
@@ -143,6 +147,9 @@ declare const validators: {
   readonly op_explainSql_response_200_application_json: ValidateFunction;
   readonly op_explainSql_response_400_application_problem_json: ValidateFunction;
   readonly op_explainSql_response_default_application_problem_json: ValidateFunction;
+  readonly op_optimizeSql_response_200_application_json: ValidateFunction;
+  readonly op_optimizeSql_response_400_application_problem_json: ValidateFunction;
+  readonly op_optimizeSql_response_default_application_problem_json: ValidateFunction;
   readonly op_queryLakehouse_response_200_application_json: ValidateFunction;
   readonly op_queryLakehouse_response_400_application_problem_json: ValidateFunction;
   readonly op_queryLakehouse_response_default_application_problem_json: ValidateFunction;
@@ -168,6 +175,9 @@ declare const validators: {
   readonly op_createNotification_response_200_application_json: ValidateFunction;
   readonly op_createNotification_response_400_application_problem_json: ValidateFunction;
   readonly op_createNotification_response_default_application_problem_json: ValidateFunction;
+  readonly op_searchEntities_response_200_application_json: ValidateFunction;
+  readonly op_searchEntities_response_400_application_problem_json: ValidateFunction;
+  readonly op_searchEntities_response_default_application_problem_json: ValidateFunction;
   readonly op_listSemanticModels_response_200_application_json: ValidateFunction;
   readonly op_listSemanticModels_response_400_application_problem_json: ValidateFunction;
   readonly op_listSemanticModels_response_default_application_problem_json: ValidateFunction;
