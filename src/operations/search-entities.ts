@@ -12,8 +12,8 @@ import type { ToolContext } from './context.js';
 // connections' tables and columns, semantic models with their measures and dimensions, insights,
 // dashboards, discoveries, memories, and the docs' sections. Every entity is a tsvector of weighted fields:
 // A its name or title (counts NAME_WEIGHT times), B tags or a page's title, C what it belongs to or is made
-// of, D its description or body. Any query word may match (OR); a word of the query naming a kind ("insight",
-// "column") lifts that kind. Assets are read with the environment's id only; the catalog through the
+// of, D its description or body. Any query word may match (OR); B also holds words naming the entity's kind
+// ("insight", "column"), so that a question naming a kind finds that kind. Assets are read with the environment's id only; the catalog through the
 // environment's own DuckDB worker; docs are everyone's. Nothing is stored: no index to keep in step.
 
 type Item = ToolIO['search_entities']['output']['items'][number];
@@ -24,44 +24,32 @@ const B = 0.75;
 const WEIGHTS = { A: 3, B: 2, C: 1, D: 1 } as const;
 /** An entity whose name holds every query word (a name asked for by name) counts this many times. */
 const WHOLE_NAME = 2;
-/** An entity of a kind the query names ("the dashboard about…") counts this many times. */
-const KIND_NAMED = 1.5;
 
 /** What each weight of a kind's vector holds, for `matched`. */
 const FIELDS: Record<Kind, Partial<Record<'A' | 'B' | 'C' | 'D', string>>> = {
-  table: { A: 'name', C: 'columns', D: 'description' },
-  column: { A: 'name', C: 'table', D: 'description' },
-  semantic_model: { A: 'name', C: 'members', D: 'description' },
-  measure: { A: 'name', C: 'model', D: 'description' },
-  dimension: { A: 'name', C: 'model', D: 'description' },
-  insight: { A: 'title', C: 'sql', D: 'description' },
-  dashboard: { A: 'title', C: 'insights', D: 'description' },
-  discovery: { A: 'title', C: 'sql', D: 'summary' },
-  memory: { B: 'tags', D: 'content' },
+  table: { A: 'name', B: 'kind', C: 'columns', D: 'description' },
+  column: { A: 'name', B: 'kind', C: 'table', D: 'description' },
+  semantic_model: { A: 'name', B: 'kind', C: 'members', D: 'description' },
+  measure: { A: 'name', B: 'kind', C: 'model', D: 'description' },
+  dimension: { A: 'name', B: 'kind', C: 'model', D: 'description' },
+  insight: { A: 'title', B: 'kind', C: 'sql', D: 'description' },
+  dashboard: { A: 'title', B: 'kind', C: 'insights', D: 'description' },
+  discovery: { A: 'title', B: 'kind', C: 'sql', D: 'summary' },
+  memory: { B: 'tags', C: 'kind', D: 'content' },
   doc: { A: 'heading', B: 'page title', D: 'text' },
 };
 
-/** Stemmed words of a query that name a kind. */
-const KIND_WORDS: Record<string, Kind[]> = {
-  tabl: ['table'],
-  column: ['column'],
-  field: ['column'],
-  model: ['semantic_model'],
-  semant: ['semantic_model'],
-  measur: ['measure'],
-  metric: ['measure'],
-  dimens: ['dimension'],
-  insight: ['insight'],
-  chart: ['insight'],
-  report: ['insight', 'dashboard'],
-  dashboard: ['dashboard'],
-  discoveri: ['discovery'],
-  memori: ['memory'],
-  rememb: ['memory'],
-  note: ['memory'],
-  doc: ['doc'],
-  document: ['doc'],
-  guid: ['doc'],
+/** Words naming each kind, in its vector (weight B, C for memories): "the dashboard about…" finds dashboards. */
+const KIND_TEXT: Record<Exclude<Kind, 'doc'>, string> = {
+  table: 'table',
+  column: 'column field',
+  semantic_model: 'semantic model',
+  measure: 'measure metric',
+  dimension: 'dimension',
+  insight: 'insight chart',
+  dashboard: 'dashboard',
+  discovery: 'discovery finding',
+  memory: 'memory note',
 };
 
 /** An entity described in this process (the catalog and the models), sent to PostgreSQL with its fields. */
@@ -70,6 +58,7 @@ interface Given {
   id: string;
   title: string;
   a: string;
+  b: string;
   c: string;
   d: string;
 }
@@ -82,6 +71,7 @@ async function catalogEntities(ctx: ToolContext): Promise<Given[]> {
     for (const table of await ctx.lakehouse.describe(env, connection, options)) {
       out.push({
         kind: 'table',
+        b: KIND_TEXT.table,
         id: `${connection}.${table.name}`,
         title: `${table.name} (${connection}, ~${table.estimated_rows.toLocaleString('en-US')} rows)`,
         a: table.name,
@@ -91,6 +81,7 @@ async function catalogEntities(ctx: ToolContext): Promise<Given[]> {
       for (const column of table.columns) {
         out.push({
           kind: 'column',
+          b: KIND_TEXT.column,
           id: `${connection}.${table.name}.${column.name}`,
           title: `${table.name}.${column.name} ${column.type}`,
           a: column.name,
@@ -104,6 +95,7 @@ async function catalogEntities(ctx: ToolContext): Promise<Given[]> {
     const members = [...model.measures, ...model.dimensions].map((m) => m.name);
     out.push({
       kind: 'semantic_model',
+      b: KIND_TEXT.semantic_model,
       id: model.name,
       title: model.title ? `${model.title} (${model.name})` : model.name,
       a: `${model.name} ${model.title ?? ''}`,
@@ -117,6 +109,7 @@ async function catalogEntities(ctx: ToolContext): Promise<Given[]> {
       for (const member of members) {
         out.push({
           kind,
+          b: KIND_TEXT[kind],
           id: `${model.name}.${member.name}`,
           title: `${model.name}.${member.name}`,
           a: member.name,
@@ -156,7 +149,6 @@ export const searchEntities: ToolHandler<'search_entities'> = async ({ query, li
     throw new AppError('validation_failed', `search_entities: the query ${message}.`, { violations: [{ location: 'query', message }] });
   }
   const [given, stems] = await Promise.all([catalogEntities(ctx), wordsOfStems(ctx, query)]);
-  const boosted = [...new Set(words.flatMap((w) => KIND_WORDS[w] ?? []))];
   const env = ctx.principal.environmentId;
   const text = (s: string) => withJoinedIdentifiers(s);
   const column = <K extends keyof Given>(key: K) => given.map((g) => (key === 'a' || key === 'c' ? text(g[key]) : g[key]));
@@ -165,18 +157,21 @@ export const searchEntities: ToolHandler<'search_entities'> = async ({ query, li
     WITH q AS (SELECT DISTINCT unnest(${words}::text[]) AS lexeme),
     given AS (
       SELECT * FROM unnest(${column('kind')}::text[], ${column('id')}::text[], ${column('title')}::text[],
-                           ${column('a')}::text[], ${column('c')}::text[], ${column('d')}::text[]) AS g(kind, id, title, a, c, d)
+                           ${column('a')}::text[], ${column('b')}::text[], ${column('c')}::text[], ${column('d')}::text[])
+               AS g(kind, id, title, a, b, c, d)
     ),
     fields AS (
-      SELECT kind, id, title, a, '' AS b, c, d FROM given
-      UNION ALL SELECT 'insight', id::text, title, title, '', sql, description FROM insights WHERE environment_id = ${env}
-      UNION ALL SELECT 'dashboard', d.id::text, d.title, d.title, '',
+      SELECT kind, id, title, a, b, c, d FROM given
+      UNION ALL SELECT 'insight', id::text, title, title, ${KIND_TEXT.insight}, sql, description FROM insights WHERE environment_id = ${env}
+      UNION ALL SELECT 'dashboard', d.id::text, d.title, d.title, ${KIND_TEXT.dashboard},
                        coalesce((SELECT string_agg(i.title, ' ') FROM dashboard_widgets w JOIN insights i ON i.environment_id = w.environment_id AND i.id = w.insight_id
                                   WHERE w.environment_id = d.environment_id AND w.dashboard_id = d.id), ''),
                        d.description
                   FROM dashboards d WHERE d.environment_id = ${env}
-      UNION ALL SELECT 'discovery', id::text, title, title, '', coalesce(sql, ''), summary FROM discoveries WHERE environment_id = ${env}
-      UNION ALL SELECT 'memory', id::text, left(content, 80), '', memory_tags_text(tags), '', content FROM memories WHERE environment_id = ${env}
+      UNION ALL SELECT 'discovery', id::text, title, title, ${KIND_TEXT.discovery}, coalesce(sql, ''), summary
+                  FROM discoveries WHERE environment_id = ${env}
+      UNION ALL SELECT 'memory', id::text, left(content, 80), '', memory_tags_text(tags), ${KIND_TEXT.memory}, content
+                  FROM memories WHERE environment_id = ${env}
     ),
     entities AS (
       SELECT kind, id, title, (length(a) + length(b) + length(c) + length(d))::float8 AS dl,
@@ -199,8 +194,7 @@ export const searchEntities: ToolHandler<'search_entities'> = async ({ query, li
     SELECT h.kind, h.id, h.title,
            sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * h.tf * (${K1}::float8 + 1)
                / (h.tf + ${K1}::float8 * (1 - ${B}::float8 + ${B}::float8 * h.dl / st.avgdl)))
-           * CASE WHEN count(*) FILTER (WHERE 'A' = ANY (h.weights)) = (SELECT count(*) FROM q) THEN ${WHOLE_NAME}::float8 ELSE 1 END
-           * CASE WHEN h.kind = ANY (${boosted}::text[]) THEN ${KIND_NAMED}::float8 ELSE 1 END AS score,
+           * CASE WHEN count(*) FILTER (WHERE 'A' = ANY (h.weights)) = (SELECT count(*) FROM q) THEN ${WHOLE_NAME}::float8 ELSE 1 END AS score,
            array_agg(h.lexeme || ':' || array_to_string(h.weights, '')) AS hits
       FROM hits h JOIN df USING (lexeme) CROSS JOIN stats st
      GROUP BY h.kind, h.id, h.title
@@ -233,5 +227,7 @@ function matchedText(row: Row, stems: Map<string, string>): string {
       byField.set(field, list);
     }
   }
-  return [...byField].map(([field, list]) => `${field}: ${list.join(', ')}`).join('; ');
+  const order = [...stems.values()];
+  const inQueryOrder = (list: string[]) => [...list].sort((x, y) => order.indexOf(x) - order.indexOf(y));
+  return [...byField].map(([field, list]) => `${field}: ${inQueryOrder(list).join(', ')}`).join('; ');
 }
