@@ -124,12 +124,15 @@ async function catalogEntities(ctx: ToolContext): Promise<Given[]> {
 
 /** Each stem of the query's words mapped back to the first word that gave it, for `matched`. */
 async function wordsOfStems(ctx: ToolContext, query: string): Promise<Map<string, string>> {
-  const words = [...new Set(query.match(/[\p{L}\p{N}_]+/gu) ?? [])].slice(0, 100);
-  const { rows } = await sql<{ word: string; stem: string }>`
-    SELECT w AS word, unnest(tsvector_to_array(to_tsvector('english', w))) AS stem
-      FROM unnest(${words}::text[]) WITH ORDINALITY AS t(w, i) ORDER BY i`.execute(ctx.db);
+  const words = [...new Set(query.toLowerCase().match(/[\p{L}\p{N}_]+/gu) ?? [])].slice(0, 100);
+  // A snake_case name is also searched as one word (withJoinedIdentifiers): that stem names it too.
+  const texts = words.flatMap((w) => (w.includes('_') ? [w, w.replace(/_/g, '')] : [w]));
+  const sources = words.flatMap((w) => (w.includes('_') ? [w, w] : [w]));
+  const { rows } = await sql<{ i: string; stem: string }>`
+    SELECT i, unnest(tsvector_to_array(to_tsvector('english', w))) AS stem
+      FROM unnest(${texts}::text[]) WITH ORDINALITY AS t(w, i) ORDER BY i`.execute(ctx.db);
   const map = new Map<string, string>();
-  for (const { word, stem } of rows) if (!map.has(stem)) map.set(stem, word.toLowerCase());
+  for (const { i, stem } of rows) if (!map.has(stem)) map.set(stem, sources[Number(i) - 1] ?? stem);
   return map;
 }
 
