@@ -172,12 +172,17 @@ function selectStar(facts: SqlFacts, named: TableDescription[]): Finding[] {
   ];
 }
 
+const MAX_HAVINGS = 20;
+
 /** HAVING conditions (AND-ed) without a function call that name a GROUP BY column: WHERE's job. */
 function havingOnGroupKeys(facts: SqlFacts): Finding[] {
   const { tokens } = facts;
   const findings: Finding[] = [];
+  let seen = 0;
   for (let i = 0; i < tokens.length; i++) {
     if (tokens[i]?.upper !== 'HAVING' || tokens[i]?.kind !== 'word') continue;
+    // A bound on the work of a hostile statement: real ones have a few.
+    if (++seen > MAX_HAVINGS) break;
     const depth = (tokens[i] as Token).depth;
     let end = i + 1;
     while (

@@ -16,6 +16,8 @@ export interface Token {
   end: number;
   /** Parentheses open around it (a parenthesis itself counts at its outer depth). */
   depth: number;
+  /** Of a parenthesis: the index of its partner. */
+  partner?: number;
 }
 
 export class UnreadableSql extends Error {}
@@ -24,6 +26,7 @@ export function tokenize(sql: string): Token[] {
   const tokens: Token[] = [];
   let depth = 0;
   let i = 0;
+  const open: number[] = [];
   const push = (kind: TokenKind, start: number, end: number, at = depth) => {
     const text = sql.slice(start, end);
     tokens.push({ kind, text, upper: kind === 'word' ? text.toUpperCase() : text, start, end, depth: at });
@@ -76,13 +79,17 @@ export function tokenize(sql: string): Token[] {
       push('number', i, j);
       i = j;
     } else if (c === '(') {
+      open.push(tokens.length);
       push('punct', i, i + 1);
       depth++;
       i++;
     } else if (c === ')') {
       depth--;
       if (depth < 0) throw new UnreadableSql('an unmatched ")"');
+      const partner = open.pop() as number;
+      (tokens[partner] as Token).partner = tokens.length;
       push('punct', i, i + 1);
+      (tokens[tokens.length - 1] as Token).partner = partner;
       i++;
     } else {
       push('punct', i, i + 1);
@@ -95,9 +102,7 @@ export function tokenize(sql: string): Token[] {
 
 /** The index of the ")" closing the "(" at `open`. */
 export function closingParen(tokens: Token[], open: number): number {
-  const depth = tokens[open]?.depth ?? 0;
-  for (let i = open + 1; i < tokens.length; i++) if (tokens[i]?.text === ')' && tokens[i]?.depth === depth) return i;
-  return tokens.length;
+  return tokens[open]?.partner ?? tokens.length;
 }
 
 /** The tokens of one query level: those in (from, to) at `depth` (nested parentheses left out). */
@@ -106,6 +111,10 @@ export function topLevel(tokens: Token[], from: number, to: number, depth: numbe
   for (let i = from; i < to; i++) {
     const token = tokens[i] as Token;
     if (token.depth === depth) out.push({ token, index: i });
+    // Skip a nested parenthesis whole.
+    if (token.text === '(' && token.kind === 'punct' && token.depth === depth && token.partner !== undefined) {
+      i = token.partner - 1;
+    }
   }
   return out;
 }

@@ -51,6 +51,9 @@ const SET_OPERATIONS = ['UNION', 'INTERSECT', 'EXCEPT'];
 
 type Level = { token: Token; index: number }[];
 
+/** At most this many subqueries with an ORDER BY are looked at (a bound on the work of a hostile statement). */
+const MAX_EXAMINED = 50;
+
 const has = (level: Level, words: string[]) => level.some(({ token }) => token.kind === 'word' && words.includes(token.upper));
 const hasPair = (level: Level, a: string, b: string) => level.some((_, k) => wordsAt(level, k, a, b));
 const isCall = (tokens: Token[], i: number) => tokens[i]?.kind === 'word' && tokens[i + 1]?.text === '(';
@@ -65,6 +68,8 @@ export interface OrderByRemoval {
 /** The statement without the ORDER BYs its readers cannot see, or undefined when none can go. */
 export function removeUnseenSubqueryOrders(sql: string): OrderByRemoval | undefined {
   const tokens = tokenize(sql);
+  const readers = new Map<number, Level>();
+  let examined = 0;
   if (tokens.some((t, i) => (t.kind === 'word' && t.upper === 'OVER') || (isCall(tokens, i) && ORDER_SENSITIVE.has(t.upper))))
     return undefined;
   const spans: { start: number; end: number; text: string }[] = [];
@@ -75,7 +80,8 @@ export function removeUnseenSubqueryOrders(sql: string): OrderByRemoval | undefi
     const inner = topLevel(tokens, open + 1, close, paren.depth + 1);
     const order = inner.findIndex((_, k) => wordsAt(inner, k, 'ORDER', 'BY'));
     if (order < 0 || has(inner, ORDER_USERS) || hasPair(inner, 'DISTINCT', 'ON')) continue;
-    if (!readerDiscardsOrder(tokens, open)) continue;
+    if (++examined > MAX_EXAMINED) break;
+    if (!readerDiscardsOrder(tokens, open, readers)) continue;
     const start = (inner[order] as { token: Token }).token.start;
     const end = (tokens[close - 1] as Token).end;
     spans.push({ start, end, text: sql.slice(start, end).replace(/\s+/g, ' ') });
@@ -92,7 +98,7 @@ export function removeUnseenSubqueryOrders(sql: string): OrderByRemoval | undefi
 }
 
 /** Whether whoever reads the subquery opening at `open` ignores the order of its rows. */
-function readerDiscardsOrder(tokens: Token[], open: number): boolean {
+function readerDiscardsOrder(tokens: Token[], open: number, readers: Map<number, Level>): boolean {
   const before = tokens[open - 1];
   if (before?.kind === 'word' && ['IN', 'EXISTS', 'ANY', 'ALL', 'SOME'].includes(before.upper)) return true;
   const inFrom = before && ((before.kind === 'word' && ['FROM', 'JOIN'].includes(before.upper)) || before.text === ',');
@@ -107,7 +113,8 @@ function readerDiscardsOrder(tokens: Token[], open: number): boolean {
     from = outer + 1;
     to = closingParen(tokens, outer);
   }
-  const reader = topLevel(tokens, from, to, depth);
+  let reader = readers.get(from);
+  if (!reader) readers.set(from, (reader = topLevel(tokens, from, to, depth)));
   if (has(reader, ORDER_USERS) || has(reader, SET_OPERATIONS)) return false;
   // A comma belongs to the FROM list only when FROM is the last clause word before it.
   const clause = reader
