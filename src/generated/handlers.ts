@@ -29,10 +29,12 @@ export interface ToolIO {
   list_insights: { input: T.ListInsightsInput; arguments: T.ListInsightsArguments; output: T.ListInsightsOutput };
   list_notifications: { input: T.ListNotificationsInput; arguments: T.ListNotificationsArguments; output: T.ListNotificationsOutput };
   list_semantic_models: { input: T.ListSemanticModelsInput; arguments: T.ListSemanticModelsArguments; output: T.ListSemanticModelsOutput };
+  optimize_sql: { input: T.OptimizeSqlInput; arguments: T.OptimizeSqlArguments; output: T.OptimizeSqlOutput };
   query_lakehouse: { input: T.QueryLakehouseInput; arguments: T.QueryLakehouseArguments; output: T.QueryLakehouseOutput };
   query_semantic_model: { input: T.QuerySemanticModelInput; arguments: T.QuerySemanticModelArguments; output: T.QuerySemanticModelOutput };
   render_insight: { input: T.RenderInsightInput; arguments: T.RenderInsightArguments; output: T.RenderInsightOutput };
   search_docs: { input: T.SearchDocsInput; arguments: T.SearchDocsArguments; output: T.SearchDocsOutput };
+  search_entities: { input: T.SearchEntitiesInput; arguments: T.SearchEntitiesArguments; output: T.SearchEntitiesOutput };
   search_memories: { input: T.SearchMemoriesInput; arguments: T.SearchMemoriesArguments; output: T.SearchMemoriesOutput };
   update_dashboard: { input: T.UpdateDashboardInput; arguments: T.UpdateDashboardArguments; output: T.UpdateDashboardOutput };
   update_insight: { input: T.UpdateInsightInput; arguments: T.UpdateInsightArguments; output: T.UpdateInsightOutput };

@@ -454,6 +454,28 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/lakehouse/optimize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Advise on a slow query
+         * @description Why a SELECT is slow, from its plan (nothing runs): findings in plain words and, where a rule allows, a rewrite returning the same rows, with both estimated costs.
+         *
+         *     The REST mirror of the MCP tool `optimize_sql` (scope `read`).
+         */
+        post: operations["optimizeSql"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/lakehouse/query": {
         parameters: {
             query?: never;
@@ -606,6 +628,28 @@ export type paths = {
          *     The REST mirror of the MCP tool `create_notification` (scope `write`).
          */
         post: operations["createNotification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Search everything
+         * @description One ranked search of this environment: tables, columns, semantic models with their measures and dimensions, insights, dashboards, discoveries, memories and docs. Ask in plain words. Each hit: kind, id, title, why it matched.
+         *
+         *     The REST mirror of the MCP tool `search_entities` (scope `read`).
+         */
+        post: operations["searchEntities"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1483,6 +1527,29 @@ export type components = {
             error: string;
             error_description?: string;
         };
+        OptimizeSqlInput: {
+            /** @default lakehouse */
+            connection?: string;
+            sql: string;
+        };
+        OptimizeSqlOutput: {
+            /** @description `rows` on DuckDB (every operator's estimated output rows, summed; a sort counts its input rows again) or `postgres` (the planner's total cost). */
+            cost_unit: string;
+            /** @description The statement's estimated cost, in cost_unit. */
+            estimated_cost: number;
+            /** @description What the plan shows, worst first; empty when no rule applies. */
+            findings: {
+                message: string;
+                /** @description full_scan, select_star, exploding_join, sort_spill, distinct_count, having_filter or subquery_order_by (docs/sql-advice.md explains each). */
+                rule: string;
+            }[];
+            /** @description A statement returning the same rows at a lower estimated cost, when a rule allows one. */
+            rewrite?: {
+                changes: string[];
+                estimated_cost: number;
+                sql: string;
+            };
+        };
         /**
          * Problem
          * @description An RFC 9457 problem document. `code` is stable and machine-readable (one of ErrorCode; docs/reference/errors.md lists them); `detail` is written for a person. Responses with status 500 or more never carry internals.
@@ -1681,6 +1748,23 @@ export type components = {
                 slug: string;
                 /** @description Excerpt of that section, matches in **bold**. */
                 snippet: string;
+                title: string;
+            }[];
+        };
+        SearchEntitiesInput: {
+            /** @default 10 */
+            limit?: number;
+            query: string;
+        };
+        SearchEntitiesOutput: {
+            /** @description Best first. */
+            items: {
+                /** @description What the kind's tool takes: a uuid (insight, dashboard, discovery, memory), a doc slug, a model name, `model.measure`, `connection.table` or `connection.table.column`. */
+                id: string;
+                /** @enum {string} */
+                kind: "table" | "column" | "semantic_model" | "measure" | "dimension" | "insight" | "dashboard" | "discovery" | "memory" | "doc";
+                /** @description The fields that matched and the query words found in each, e.g. `title: retention, week`. */
+                matched: string;
                 title: string;
             }[];
         };
@@ -2847,6 +2931,40 @@ export interface operations {
             };
         };
     };
+    optimizeSql: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OptimizeSqlInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OptimizeSqlOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     queryLakehouse: {
         parameters: {
             query?: never;
@@ -3117,6 +3235,40 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["CreateNotificationOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    searchEntities: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SearchEntitiesInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchEntitiesOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

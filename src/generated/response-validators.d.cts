@@ -23,10 +23,12 @@ declare const validators: {
   readonly tool_list_insights_output: ValidateFunction;
   readonly tool_list_notifications_output: ValidateFunction;
   readonly tool_list_semantic_models_output: ValidateFunction;
+  readonly tool_optimize_sql_output: ValidateFunction;
   readonly tool_query_lakehouse_output: ValidateFunction;
   readonly tool_query_semantic_model_output: ValidateFunction;
   readonly tool_render_insight_output: ValidateFunction;
   readonly tool_search_docs_output: ValidateFunction;
+  readonly tool_search_entities_output: ValidateFunction;
   readonly tool_search_memories_output: ValidateFunction;
   readonly tool_update_dashboard_output: ValidateFunction;
   readonly tool_update_insight_output: ValidateFunction;
@@ -108,6 +110,9 @@ declare const validators: {
   readonly op_explainSql_response_200_application_json: ValidateFunction;
   readonly op_explainSql_response_400_application_problem_json: ValidateFunction;
   readonly op_explainSql_response_default_application_problem_json: ValidateFunction;
+  readonly op_optimizeSql_response_200_application_json: ValidateFunction;
+  readonly op_optimizeSql_response_400_application_problem_json: ValidateFunction;
+  readonly op_optimizeSql_response_default_application_problem_json: ValidateFunction;
   readonly op_queryLakehouse_response_200_application_json: ValidateFunction;
   readonly op_queryLakehouse_response_400_application_problem_json: ValidateFunction;
   readonly op_queryLakehouse_response_default_application_problem_json: ValidateFunction;
@@ -131,6 +136,9 @@ declare const validators: {
   readonly op_createNotification_response_200_application_json: ValidateFunction;
   readonly op_createNotification_response_400_application_problem_json: ValidateFunction;
   readonly op_createNotification_response_default_application_problem_json: ValidateFunction;
+  readonly op_searchEntities_response_200_application_json: ValidateFunction;
+  readonly op_searchEntities_response_400_application_problem_json: ValidateFunction;
+  readonly op_searchEntities_response_default_application_problem_json: ValidateFunction;
   readonly op_listSemanticModels_response_200_application_json: ValidateFunction;
   readonly op_listSemanticModels_response_400_application_problem_json: ValidateFunction;
   readonly op_listSemanticModels_response_default_application_problem_json: ValidateFunction;

@@ -907,6 +907,40 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "optimizeSql",
+  "method": "post",
+  "path": "/api/v1/lakehouse/optimize",
+  "koaPath": "/api/v1/lakehouse/optimize",
+  "kind": "tool",
+  "tool": "optimize_sql",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_optimizeSql_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_optimizeSql_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_optimizeSql_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "queryLakehouse",
   "method": "post",
   "path": "/api/v1/lakehouse/query",
@@ -1175,6 +1209,40 @@ export const routes: readonly RouteDefinition[] = [
     },
     "default": {
       "application/problem+json": "op_createNotification_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "searchEntities",
+  "method": "post",
+  "path": "/api/v1/search",
+  "koaPath": "/api/v1/search",
+  "kind": "tool",
+  "tool": "search_entities",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_searchEntities_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_searchEntities_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_searchEntities_response_default_application_problem_json"
     }
   }
 },

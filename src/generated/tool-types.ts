@@ -377,6 +377,18 @@ export type ListSemanticModelsArguments = ListSemanticModelsInput;
 
 export type ListSemanticModelsOutput = components["schemas"]["ListSemanticModelsOutput"];
 
+/** The input of `optimize_sql` as its handler gets it: validated, with the declared defaults filled in. */
+export type OptimizeSqlInput = {
+    /** @default lakehouse */
+    connection: string;
+    sql: string;
+};
+
+/** The arguments of `optimize_sql` as a caller sends them. */
+export type OptimizeSqlArguments = components["schemas"]["OptimizeSqlInput"];
+
+export type OptimizeSqlOutput = components["schemas"]["OptimizeSqlOutput"];
+
 /** The input of `query_lakehouse` as its handler gets it: validated, with the declared defaults filled in. */
 export type QueryLakehouseInput = {
     /**
@@ -514,6 +526,18 @@ export type SearchDocsInput = {
 export type SearchDocsArguments = components["schemas"]["SearchDocsInput"];
 
 export type SearchDocsOutput = components["schemas"]["SearchDocsOutput"];
+
+/** The input of `search_entities` as its handler gets it: validated, with the declared defaults filled in. */
+export type SearchEntitiesInput = {
+    /** @default 10 */
+    limit: number;
+    query: string;
+};
+
+/** The arguments of `search_entities` as a caller sends them. */
+export type SearchEntitiesArguments = components["schemas"]["SearchEntitiesInput"];
+
+export type SearchEntitiesOutput = components["schemas"]["SearchEntitiesOutput"];
 
 /** The input of `search_memories` as its handler gets it: validated, with the declared defaults filled in. */
 export type SearchMemoriesInput = {

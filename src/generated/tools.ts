@@ -3394,6 +3394,122 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "optimize_sql",
+  "title": "Advise on a slow query",
+  "description": "Why a SELECT is slow, from its plan (nothing runs): findings in plain words and, where a rule allows, a rewrite returning the same rows, with both estimated costs.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "sql"
+    ],
+    "properties": {
+      "sql": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100000
+      },
+      "connection": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "lakehouse"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "findings",
+      "estimated_cost",
+      "cost_unit"
+    ],
+    "properties": {
+      "findings": {
+        "type": "array",
+        "description": "What the plan shows, worst first; empty when no rule applies.",
+        "items": {
+          "type": "object",
+          "required": [
+            "rule",
+            "message"
+          ],
+          "properties": {
+            "rule": {
+              "type": "string",
+              "description": "full_scan, select_star, exploding_join, sort_spill, distinct_count, having_filter or subquery_order_by (docs/sql-advice.md explains each)."
+            },
+            "message": {
+              "type": "string"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "estimated_cost": {
+        "type": "number",
+        "description": "The statement's estimated cost, in cost_unit."
+      },
+      "cost_unit": {
+        "type": "string",
+        "description": "`rows` on DuckDB (every operator's estimated output rows, summed; a sort counts its input rows again) or `postgres` (the planner's total cost)."
+      },
+      "rewrite": {
+        "type": "object",
+        "description": "A statement returning the same rows at a lower estimated cost, when a rule allows one.",
+        "required": [
+          "sql",
+          "estimated_cost",
+          "changes"
+        ],
+        "properties": {
+          "sql": {
+            "type": "string"
+          },
+          "estimated_cost": {
+            "type": "number"
+          },
+          "changes": {
+            "type": "array",
+            "items": {
+              "type": "string"
+            }
+          }
+        },
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "sql"
+      ],
+      "properties": {
+        "sql": {
+          "type": "string"
+        },
+        "connection": {
+          "type": "string",
+          "default": "lakehouse"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/lakehouse/optimize",
+    "operationId": "optimizeSql"
+  }
+},
+{
   "name": "query_lakehouse",
   "title": "Run a read-only SQL query",
   "description": "Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`.",
@@ -4484,6 +4600,112 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "POST",
     "path": "/api/v1/docs/search",
     "operationId": "searchDocs"
+  }
+},
+{
+  "name": "search_entities",
+  "title": "Search everything",
+  "description": "One ranked search of this environment: tables, columns, semantic models with their measures and dimensions, insights, dashboards, discoveries, memories and docs. Ask in plain words. Each hit: kind, id, title, why it matched.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "query"
+    ],
+    "properties": {
+      "query": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 50,
+        "default": 10
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "description": "Best first.",
+        "items": {
+          "type": "object",
+          "required": [
+            "kind",
+            "id",
+            "title",
+            "matched"
+          ],
+          "properties": {
+            "kind": {
+              "type": "string",
+              "enum": [
+                "table",
+                "column",
+                "semantic_model",
+                "measure",
+                "dimension",
+                "insight",
+                "dashboard",
+                "discovery",
+                "memory",
+                "doc"
+              ]
+            },
+            "id": {
+              "type": "string",
+              "description": "What the kind's tool takes: a uuid (insight, dashboard, discovery, memory), a doc slug, a model name, `model.measure`, `connection.table` or `connection.table.column`."
+            },
+            "title": {
+              "type": "string"
+            },
+            "matched": {
+              "type": "string",
+              "description": "The fields that matched and the query words found in each, e.g. `title: retention, week`."
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "query"
+      ],
+      "properties": {
+        "query": {
+          "type": "string"
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 50,
+          "default": 10
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/search",
+    "operationId": "searchEntities"
   }
 },
 {

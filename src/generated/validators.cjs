@@ -3967,13 +3967,126 @@ return errors === 0;
 }
 validate40.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_query_lakehouse_input = validate41;
-const schema52 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"description":"One read statement.","examples":["SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"offset":{"type":"integer","minimum":0,"maximum":1000000,"default":0,"description":"`next_offset` of a truncated answer."},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+exports.tool_optimize_sql_input = validate41;
+const schema52 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse"}},"additionalProperties":false};
 
 function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
 const evaluated0 = validate41.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.connection === undefined){
+data.connection = "lakehouse";
+}
+if(data.sql === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "sql"},message:"must have required property '"+"sql"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!((key0 === "sql") || (key0 === "connection"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.sql !== undefined){
+let data0 = data.sql;
+if(typeof data0 === "string"){
+if(func1(data0) > 100000){
+const err2 = {instancePath:instancePath+"/sql",schemaPath:"#/properties/sql/maxLength",keyword:"maxLength",params:{limit: 100000},message:"must NOT have more than 100000 characters"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(func1(data0) < 1){
+const err3 = {instancePath:instancePath+"/sql",schemaPath:"#/properties/sql/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/sql",schemaPath:"#/properties/sql/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+let data1 = data.connection;
+if(typeof data1 === "string"){
+if(!pattern5.test(data1)){
+const err5 = {instancePath:instancePath+"/connection",schemaPath:"#/properties/connection/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+else {
+const err6 = {instancePath:instancePath+"/connection",schemaPath:"#/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+else {
+const err7 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+validate41.errors = vErrors;
+return errors === 0;
+}
+validate41.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_query_lakehouse_input = validate42;
+const schema53 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"description":"One read statement.","examples":["SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"offset":{"type":"integer","minimum":0,"maximum":1000000,"default":0,"description":"`next_offset` of a truncated answer."},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+
+function validate42(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate42.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4183,18 +4296,18 @@ vErrors.push(err16);
 }
 errors++;
 }
-validate41.errors = vErrors;
+validate42.errors = vErrors;
 return errors === 0;
 }
-validate41.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate42.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_query_semantic_model_input = validate42;
-const schema53 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+exports.tool_query_semantic_model_input = validate43;
+const schema54 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
 
-function validate42(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate43(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate42.evaluated;
+const evaluated0 = validate43.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4435,7 +4548,7 @@ vErrors.push(err16);
 errors++;
 }
 if(!((((((data6 === "hour") || (data6 === "day")) || (data6 === "week")) || (data6 === "month")) || (data6 === "quarter")) || (data6 === "year"))){
-const err17 = {instancePath:instancePath+"/dimensions/" + i2+"/granularity",schemaPath:"#/properties/dimensions/items/anyOf/1/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema53.properties.dimensions.items.anyOf[1].properties.granularity.enum},message:"must be equal to one of the allowed values"};
+const err17 = {instancePath:instancePath+"/dimensions/" + i2+"/granularity",schemaPath:"#/properties/dimensions/items/anyOf/1/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema54.properties.dimensions.items.anyOf[1].properties.granularity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4579,7 +4692,7 @@ vErrors.push(err27);
 errors++;
 }
 if(!((((((((((((((data10 === "eq") || (data10 === "neq")) || (data10 === "gt")) || (data10 === "gte")) || (data10 === "lt")) || (data10 === "lte")) || (data10 === "between")) || (data10 === "in")) || (data10 === "not_in")) || (data10 === "contains")) || (data10 === "starts_with")) || (data10 === "is_null")) || (data10 === "is_not_null")) || (data10 === "during"))){
-const err28 = {instancePath:instancePath+"/filters/" + i3+"/op",schemaPath:"#/properties/filters/items/properties/op/enum",keyword:"enum",params:{allowedValues: schema53.properties.filters.items.properties.op.enum},message:"must be equal to one of the allowed values"};
+const err28 = {instancePath:instancePath+"/filters/" + i3+"/op",schemaPath:"#/properties/filters/items/properties/op/enum",keyword:"enum",params:{allowedValues: schema54.properties.filters.items.properties.op.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -4882,7 +4995,7 @@ vErrors.push(err49);
 errors++;
 }
 if(!((data17 === "asc") || (data17 === "desc"))){
-const err50 = {instancePath:instancePath+"/order/" + i5+"/direction",schemaPath:"#/properties/order/items/properties/direction/enum",keyword:"enum",params:{allowedValues: schema53.properties.order.items.properties.direction.enum},message:"must be equal to one of the allowed values"};
+const err50 = {instancePath:instancePath+"/order/" + i5+"/direction",schemaPath:"#/properties/order/items/properties/direction/enum",keyword:"enum",params:{allowedValues: schema54.properties.order.items.properties.direction.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -4992,18 +5105,18 @@ vErrors.push(err59);
 }
 errors++;
 }
-validate42.errors = vErrors;
+validate43.errors = vErrors;
 return errors === 0;
 }
-validate42.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate43.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_render_insight_input = validate43;
-const schema54 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"parameters":{"type":"object","description":"Parameter values by name (else their defaults).","maxProperties":20,"propertyNames":{"pattern":"^[a-z][a-z0-9_]{0,62}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"width":{"type":"integer","minimum":200,"maximum":2000,"default":800},"height":{"type":"integer","minimum":150,"maximum":2000,"default":450},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":1000,"description":"Rows read and drawn."}},"additionalProperties":false};
+exports.tool_render_insight_input = validate44;
+const schema55 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"parameters":{"type":"object","description":"Parameter values by name (else their defaults).","maxProperties":20,"propertyNames":{"pattern":"^[a-z][a-z0-9_]{0,62}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"width":{"type":"integer","minimum":200,"maximum":2000,"default":800},"height":{"type":"integer","minimum":150,"maximum":2000,"default":450},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":1000,"description":"Rows read and drawn."}},"additionalProperties":false};
 
-function validate43(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate43.evaluated;
+const evaluated0 = validate44.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5315,18 +5428,18 @@ vErrors.push(err23);
 }
 errors++;
 }
-validate43.errors = vErrors;
+validate44.errors = vErrors;
 return errors === 0;
 }
-validate43.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate44.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_search_docs_input = validate44;
-const schema55 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match.","examples":["paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+exports.tool_search_docs_input = validate45;
+const schema56 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match.","examples":["paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
-function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate45(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate44.evaluated;
+const evaluated0 = validate45.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5438,18 +5551,141 @@ vErrors.push(err8);
 }
 errors++;
 }
-validate44.errors = vErrors;
+validate45.errors = vErrors;
 return errors === 0;
 }
-validate44.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_search_memories_input = validate45;
-const schema56 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"examples":["revenue test accounts"]},"type":{"type":"string","enum":["episodic","semantic","procedural"]},"tags":{"type":"array","maxItems":20,"items":{"type":"string","maxLength":50},"description":"Only memories with all these tags."},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+exports.tool_search_entities_input = validate46;
+const schema57 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
-function validate45(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate45.evaluated;
+const evaluated0 = validate46.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.limit === undefined){
+data.limit = 10;
+}
+if(data.query === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "query"},message:"must have required property '"+"query"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!((key0 === "query") || (key0 === "limit"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.query !== undefined){
+let data0 = data.query;
+if(typeof data0 === "string"){
+if(func1(data0) > 500){
+const err2 = {instancePath:instancePath+"/query",schemaPath:"#/properties/query/maxLength",keyword:"maxLength",params:{limit: 500},message:"must NOT have more than 500 characters"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(func1(data0) < 1){
+const err3 = {instancePath:instancePath+"/query",schemaPath:"#/properties/query/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/query",schemaPath:"#/properties/query/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+let data1 = data.limit;
+if(!(((typeof data1 == "number") && (!(data1 % 1) && !isNaN(data1))) && (isFinite(data1)))){
+const err5 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+if((typeof data1 == "number") && (isFinite(data1))){
+if(data1 > 50 || isNaN(data1)){
+const err6 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(data1 < 1 || isNaN(data1)){
+const err7 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+}
+else {
+const err8 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+validate46.errors = vErrors;
+return errors === 0;
+}
+validate46.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_search_memories_input = validate47;
+const schema58 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"examples":["revenue test accounts"]},"type":{"type":"string","enum":["episodic","semantic","procedural"]},"tags":{"type":"array","maxItems":20,"items":{"type":"string","maxLength":50},"description":"Only memories with all these tags."},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+
+function validate47(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate47.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5530,7 +5766,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((data1 === "episodic") || (data1 === "semantic")) || (data1 === "procedural"))){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema56.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema58.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5635,18 +5871,18 @@ vErrors.push(err14);
 }
 errors++;
 }
-validate45.errors = vErrors;
+validate47.errors = vErrors;
 return errors === 0;
 }
-validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate47.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_update_dashboard_input = validate46;
-const schema57 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"widgets":{"type":"array","maxItems":50,"items":{"type":"object","description":"An insight on a 12-column grid (x + w ≤ 12).","required":["insight_id","x","y","w","h"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer","minimum":0,"maximum":11},"y":{"type":"integer","minimum":0,"maximum":1000},"w":{"type":"integer","minimum":1,"maximum":12},"h":{"type":"integer","minimum":1,"maximum":50}},"additionalProperties":false}},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}}},"additionalProperties":false};
+exports.tool_update_dashboard_input = validate48;
+const schema59 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"widgets":{"type":"array","maxItems":50,"items":{"type":"object","description":"An insight on a 12-column grid (x + w ≤ 12).","required":["insight_id","x","y","w","h"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer","minimum":0,"maximum":11},"y":{"type":"integer","minimum":0,"maximum":1000},"w":{"type":"integer","minimum":1,"maximum":12},"h":{"type":"integer","minimum":1,"maximum":50}},"additionalProperties":false}},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}}},"additionalProperties":false};
 
-function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate48(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate46.evaluated;
+const evaluated0 = validate48.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6295,18 +6531,18 @@ vErrors.push(err52);
 }
 errors++;
 }
-validate46.errors = vErrors;
+validate48.errors = vErrors;
 return errors === 0;
 }
-validate46.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_update_insight_input = validate47;
-const schema58 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"See list_connections."},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false}},"additionalProperties":false};
+exports.tool_update_insight_input = validate49;
+const schema60 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"See list_connections."},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false}},"additionalProperties":false};
 
-function validate47(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate47.evaluated;
+const evaluated0 = validate49.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6623,7 +6859,7 @@ vErrors.push(err25);
 errors++;
 }
 if(!((((((data9 === "text") || (data9 === "integer")) || (data9 === "number")) || (data9 === "boolean")) || (data9 === "date")) || (data9 === "timestamp"))){
-const err26 = {instancePath:instancePath+"/parameters/" + i0+"/type",schemaPath:"#/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema58.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err26 = {instancePath:instancePath+"/parameters/" + i0+"/type",schemaPath:"#/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema60.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -6895,7 +7131,7 @@ vErrors.push(err44);
 errors++;
 }
 if(!((((((data16 === "table") || (data16 === "number")) || (data16 === "line")) || (data16 === "bar")) || (data16 === "area")) || (data16 === "scatter"))){
-const err45 = {instancePath:instancePath+"/chart/kind",schemaPath:"#/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema58.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err45 = {instancePath:instancePath+"/chart/kind",schemaPath:"#/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema60.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -7047,7 +7283,7 @@ vErrors.push(err57);
 errors++;
 }
 if(!(((((data21 === "data") || (data21 === "x")) || (data21 === "-x")) || (data21 === "y")) || (data21 === "-y"))){
-const err58 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema58.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
+const err58 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema60.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -7079,18 +7315,18 @@ vErrors.push(err60);
 }
 errors++;
 }
-validate47.errors = vErrors;
+validate49.errors = vErrors;
 return errors === 0;
 }
-validate47.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_validate_sql_input = validate48;
-const schema59 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT event, count(*) FROM events GROUP BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]}},"additionalProperties":false};
+exports.tool_validate_sql_input = validate50;
+const schema61 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT event, count(*) FROM events GROUP BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]}},"additionalProperties":false};
 
-function validate48(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate48.evaluated;
+const evaluated0 = validate50.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7192,18 +7428,18 @@ vErrors.push(err7);
 }
 errors++;
 }
-validate48.errors = vErrors;
+validate50.errors = vErrors;
 return errors === 0;
 }
-validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate50.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_view_dashboard_input = validate49;
-const schema60 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"include_data":{"type":"boolean","default":false,"description":"At most 1,000 rows per widget."}},"additionalProperties":false};
+exports.tool_view_dashboard_input = validate51;
+const schema62 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"include_data":{"type":"boolean","default":false,"description":"At most 1,000 rows per widget."}},"additionalProperties":false};
 
-function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate51(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate49.evaluated;
+const evaluated0 = validate51.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7292,194 +7528,194 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate49.errors = vErrors;
-return errors === 0;
-}
-validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.tool_view_discovery_input = validate50;
-const schema61 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
-
-function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate50.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-for(const key0 in data){
-if(!(key0 === "id")){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-if(data.id !== undefined){
-let data0 = data.id;
-if(typeof data0 === "string"){
-if(!pattern4.test(data0)){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-if(!(formats0.test(data0))){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-else {
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-validate50.errors = vErrors;
-return errors === 0;
-}
-validate50.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.tool_view_insight_input = validate51;
-const schema62 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
-
-function validate51(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate51.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-for(const key0 in data){
-if(!(key0 === "id")){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-if(data.id !== undefined){
-let data0 = data.id;
-if(typeof data0 === "string"){
-if(!pattern4.test(data0)){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-if(!(formats0.test(data0))){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-else {
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
 validate51.errors = vErrors;
 return errors === 0;
 }
 validate51.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.schema_semantic_model = validate52;
-const schema63 = {"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false};
-const func91 = Object.prototype.hasOwnProperty;
-const pattern51 = new RegExp("^[A-Za-z_][A-Za-z0-9_$]{0,62}$", "u");
+exports.tool_view_discovery_input = validate52;
+const schema63 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
 function validate52(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
 const evaluated0 = validate52.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(key0 === "id")){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate52.errors = vErrors;
+return errors === 0;
+}
+validate52.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_view_insight_input = validate53;
+const schema64 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
+
+function validate53(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate53.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(key0 === "id")){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate53.errors = vErrors;
+return errors === 0;
+}
+validate53.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.schema_semantic_model = validate54;
+const schema65 = {"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false};
+const func95 = Object.prototype.hasOwnProperty;
+const pattern52 = new RegExp("^[A-Za-z_][A-Za-z0-9_$]{0,62}$", "u");
+
+function validate54(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate54.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7538,7 +7774,7 @@ vErrors.push(err4);
 errors++;
 }
 for(const key0 in data){
-if(!(func91.call(schema63.properties, key0))){
+if(!(func95.call(schema65.properties, key0))){
 const err5 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err5];
@@ -7662,7 +7898,7 @@ errors++;
 if(data.schema !== undefined){
 let data4 = data.schema;
 if(typeof data4 === "string"){
-if(!pattern51.test(data4)){
+if(!pattern52.test(data4)){
 const err15 = {instancePath:instancePath+"/schema",schemaPath:"#/properties/schema/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err15];
@@ -7687,7 +7923,7 @@ errors++;
 if(data.table !== undefined){
 let data5 = data.table;
 if(typeof data5 === "string"){
-if(!pattern51.test(data5)){
+if(!pattern52.test(data5)){
 const err17 = {instancePath:instancePath+"/table",schemaPath:"#/properties/table/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -7712,7 +7948,7 @@ errors++;
 if(data.alias !== undefined){
 let data6 = data.alias;
 if(typeof data6 === "string"){
-if(!pattern51.test(data6)){
+if(!pattern52.test(data6)){
 const err19 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -7809,7 +8045,7 @@ errors++;
 if(data8.name !== undefined){
 let data9 = data8.name;
 if(typeof data9 === "string"){
-if(!pattern51.test(data9)){
+if(!pattern52.test(data9)){
 const err27 = {instancePath:instancePath+"/joins/" + i0+"/name",schemaPath:"#/properties/joins/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err27];
@@ -7834,7 +8070,7 @@ errors++;
 if(data8.schema !== undefined){
 let data10 = data8.schema;
 if(typeof data10 === "string"){
-if(!pattern51.test(data10)){
+if(!pattern52.test(data10)){
 const err29 = {instancePath:instancePath+"/joins/" + i0+"/schema",schemaPath:"#/properties/joins/items/properties/schema/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err29];
@@ -7859,7 +8095,7 @@ errors++;
 if(data8.table !== undefined){
 let data11 = data8.table;
 if(typeof data11 === "string"){
-if(!pattern51.test(data11)){
+if(!pattern52.test(data11)){
 const err31 = {instancePath:instancePath+"/joins/" + i0+"/table",schemaPath:"#/properties/joins/items/properties/table/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err31];
@@ -7893,7 +8129,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data12 === "left") || (data12 === "inner"))){
-const err34 = {instancePath:instancePath+"/joins/" + i0+"/type",schemaPath:"#/properties/joins/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema63.properties.joins.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/joins/" + i0+"/type",schemaPath:"#/properties/joins/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema65.properties.joins.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -7905,7 +8141,7 @@ errors++;
 if(data8.base_column !== undefined){
 let data13 = data8.base_column;
 if(typeof data13 === "string"){
-if(!pattern51.test(data13)){
+if(!pattern52.test(data13)){
 const err35 = {instancePath:instancePath+"/joins/" + i0+"/base_column",schemaPath:"#/properties/joins/items/properties/base_column/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err35];
@@ -7930,7 +8166,7 @@ errors++;
 if(data8.column !== undefined){
 let data14 = data8.column;
 if(typeof data14 === "string"){
-if(!pattern51.test(data14)){
+if(!pattern52.test(data14)){
 const err37 = {instancePath:instancePath+"/joins/" + i0+"/column",schemaPath:"#/properties/joins/items/properties/column/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err37];
@@ -8118,7 +8354,7 @@ vErrors.push(err52);
 errors++;
 }
 if(!((((data19 === "string") || (data19 === "number")) || (data19 === "time")) || (data19 === "boolean"))){
-const err53 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema63.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err53 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema65.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -8274,7 +8510,7 @@ vErrors.push(err65);
 errors++;
 }
 if(!((((((data24 === "count") || (data24 === "count_distinct")) || (data24 === "sum")) || (data24 === "avg")) || (data24 === "min")) || (data24 === "max"))){
-const err66 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema63.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
+const err66 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema65.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -8414,197 +8650,13 @@ vErrors.push(err77);
 }
 errors++;
 }
-validate52.errors = vErrors;
-return errors === 0;
-}
-validate52.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.op_approveDiscovery_body_application_json = validate53;
-const schema64 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
-
-function validate53(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate53.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-for(const key0 in data){
-if(!((key0 === "version") || (key0 === "note"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-}
-if(data.version !== undefined){
-let data0 = data.version;
-if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err1 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-if((typeof data0 == "number") && (isFinite(data0))){
-if(data0 < 1 || isNaN(data0)){
-const err2 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-}
-}
-if(data.note !== undefined){
-let data1 = data.note;
-if(typeof data1 === "string"){
-if(func1(data1) > 2000){
-const err3 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-else {
-const err4 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-validate53.errors = vErrors;
-return errors === 0;
-}
-validate53.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.op_rejectDiscovery_body_application_json = validate54;
-const schema65 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
-
-function validate54(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate54.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-for(const key0 in data){
-if(!((key0 === "version") || (key0 === "note"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-}
-if(data.version !== undefined){
-let data0 = data.version;
-if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err1 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-if((typeof data0 == "number") && (isFinite(data0))){
-if(data0 < 1 || isNaN(data0)){
-const err2 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-}
-}
-if(data.note !== undefined){
-let data1 = data.note;
-if(typeof data1 === "string"){
-if(func1(data1) > 2000){
-const err3 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-else {
-const err4 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
 validate54.errors = vErrors;
 return errors === 0;
 }
 validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_loadLakehouseTable_body_text_csv = validate55;
-const schema66 = {"type":"string"};
+exports.op_approveDiscovery_body_application_json = validate55;
+const schema66 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
 
 function validate55(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -8616,8 +8668,10 @@ evaluated0.props = undefined;
 if(evaluated0.dynamicItems){
 evaluated0.items = undefined;
 }
-if(typeof data !== "string"){
-const err0 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!((key0 === "version") || (key0 === "note"))){
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -8626,18 +8680,172 @@ vErrors.push(err0);
 }
 errors++;
 }
+}
+if(data.version !== undefined){
+let data0 = data.version;
+if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
+const err1 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if((typeof data0 == "number") && (isFinite(data0))){
+if(data0 < 1 || isNaN(data0)){
+const err2 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+}
+if(data.note !== undefined){
+let data1 = data.note;
+if(typeof data1 === "string"){
+if(func1(data1) > 2000){
+const err3 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
 validate55.errors = vErrors;
 return errors === 0;
 }
-validate55.evaluated = {"dynamicProps":false,"dynamicItems":false};
+validate55.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_loadLakehouseTable_body_application_x_ndjson = validate56;
-const schema67 = {"type":"string"};
+exports.op_rejectDiscovery_body_application_json = validate56;
+const schema67 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
 
 function validate56(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
 const evaluated0 = validate56.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!((key0 === "version") || (key0 === "note"))){
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.version !== undefined){
+let data0 = data.version;
+if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
+const err1 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if((typeof data0 == "number") && (isFinite(data0))){
+if(data0 < 1 || isNaN(data0)){
+const err2 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+}
+if(data.note !== undefined){
+let data1 = data.note;
+if(typeof data1 === "string"){
+if(func1(data1) > 2000){
+const err3 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate56.errors = vErrors;
+return errors === 0;
+}
+validate56.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.op_loadLakehouseTable_body_text_csv = validate57;
+const schema68 = {"type":"string"};
+
+function validate57(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate57.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8654,18 +8862,46 @@ vErrors.push(err0);
 }
 errors++;
 }
-validate56.errors = vErrors;
+validate57.errors = vErrors;
 return errors === 0;
 }
-validate56.evaluated = {"dynamicProps":false,"dynamicItems":false};
+validate57.evaluated = {"dynamicProps":false,"dynamicItems":false};
 
-exports.op_submitAuthorization_body_application_x_www_form_urlencoded = validate57;
-const schema68 = {"type":"object","description":"One of the sign-in forms: `email` and `password`; or `environment` (`<org>/<env>`), `read_only` and `decision` (`approve` or `deny`). Every form carries `request` (signed state) and `csrf_token`.","required":["request","csrf_token"],"properties":{"request":{"type":"string","maxLength":16384,"description":"The signed state of the authorization request."},"csrf_token":{"type":"string","maxLength":128},"email":{"type":"string","maxLength":254},"password":{"type":"string","maxLength":1024},"environment":{"type":"string","maxLength":130},"read_only":{"type":"string","maxLength":10},"decision":{"type":"string","enum":["approve","deny"]}},"additionalProperties":false};
+exports.op_loadLakehouseTable_body_application_x_ndjson = validate58;
+const schema69 = {"type":"string"};
 
-function validate57(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate57.evaluated;
+const evaluated0 = validate58.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(typeof data !== "string"){
+const err0 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+validate58.errors = vErrors;
+return errors === 0;
+}
+validate58.evaluated = {"dynamicProps":false,"dynamicItems":false};
+
+exports.op_submitAuthorization_body_application_x_www_form_urlencoded = validate59;
+const schema70 = {"type":"object","description":"One of the sign-in forms: `email` and `password`; or `environment` (`<org>/<env>`), `read_only` and `decision` (`approve` or `deny`). Every form carries `request` (signed state) and `csrf_token`.","required":["request","csrf_token"],"properties":{"request":{"type":"string","maxLength":16384,"description":"The signed state of the authorization request."},"csrf_token":{"type":"string","maxLength":128},"email":{"type":"string","maxLength":254},"password":{"type":"string","maxLength":1024},"environment":{"type":"string","maxLength":130},"read_only":{"type":"string","maxLength":10},"decision":{"type":"string","enum":["approve","deny"]}},"additionalProperties":false};
+
+function validate59(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate59.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8868,7 +9104,7 @@ vErrors.push(err15);
 errors++;
 }
 if(!((data6 === "approve") || (data6 === "deny"))){
-const err16 = {instancePath:instancePath+"/decision",schemaPath:"#/properties/decision/enum",keyword:"enum",params:{allowedValues: schema68.properties.decision.enum},message:"must be equal to one of the allowed values"};
+const err16 = {instancePath:instancePath+"/decision",schemaPath:"#/properties/decision/enum",keyword:"enum",params:{allowedValues: schema70.properties.decision.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -8889,329 +9125,12 @@ vErrors.push(err17);
 }
 errors++;
 }
-validate57.errors = vErrors;
-return errors === 0;
-}
-validate57.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.op_introspectToken_body_application_x_www_form_urlencoded = validate58;
-const schema69 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
-
-function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate58.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.token === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "token"},message:"must have required property '"+"token"+"'"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-for(const key0 in data){
-if(!((((key0 === "token") || (key0 === "token_type_hint")) || (key0 === "client_id")) || (key0 === "client_secret"))){
-let data0 = data[key0];
-if(typeof data0 === "string"){
-if(func1(data0) > 2048){
-const err1 = {instancePath:instancePath+"/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-else {
-const err2 = {instancePath:instancePath+"/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-}
-}
-if(data.token !== undefined){
-let data1 = data.token;
-if(typeof data1 === "string"){
-if(func1(data1) > 4096){
-const err3 = {instancePath:instancePath+"/token",schemaPath:"#/properties/token/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-else {
-const err4 = {instancePath:instancePath+"/token",schemaPath:"#/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-if(data.token_type_hint !== undefined){
-let data2 = data.token_type_hint;
-if(typeof data2 === "string"){
-if(func1(data2) > 64){
-const err5 = {instancePath:instancePath+"/token_type_hint",schemaPath:"#/properties/token_type_hint/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-}
-else {
-const err6 = {instancePath:instancePath+"/token_type_hint",schemaPath:"#/properties/token_type_hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err6];
-}
-else {
-vErrors.push(err6);
-}
-errors++;
-}
-}
-if(data.client_id !== undefined){
-let data3 = data.client_id;
-if(typeof data3 === "string"){
-if(func1(data3) > 2048){
-const err7 = {instancePath:instancePath+"/client_id",schemaPath:"#/properties/client_id/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters"};
-if(vErrors === null){
-vErrors = [err7];
-}
-else {
-vErrors.push(err7);
-}
-errors++;
-}
-}
-else {
-const err8 = {instancePath:instancePath+"/client_id",schemaPath:"#/properties/client_id/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err8];
-}
-else {
-vErrors.push(err8);
-}
-errors++;
-}
-}
-if(data.client_secret !== undefined){
-let data4 = data.client_secret;
-if(typeof data4 === "string"){
-if(func1(data4) > 512){
-const err9 = {instancePath:instancePath+"/client_secret",schemaPath:"#/properties/client_secret/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
-if(vErrors === null){
-vErrors = [err9];
-}
-else {
-vErrors.push(err9);
-}
-errors++;
-}
-}
-else {
-const err10 = {instancePath:instancePath+"/client_secret",schemaPath:"#/properties/client_secret/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err10];
-}
-else {
-vErrors.push(err10);
-}
-errors++;
-}
-}
-}
-else {
-const err11 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err11];
-}
-else {
-vErrors.push(err11);
-}
-errors++;
-}
-validate58.errors = vErrors;
-return errors === 0;
-}
-validate58.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.op_registerClient_body_application_json = validate59;
-const schema70 = {"type":"object","description":"RFC 7591 client metadata. Unknown members are ignored (as is `client_id`).","properties":{"redirect_uris":{"type":"array","items":{"type":"string"}},"client_name":{"type":"string"},"token_endpoint_auth_method":{"type":"string"},"grant_types":{"type":"array","items":{"type":"string"}},"response_types":{"type":"array","items":{"type":"string"}},"scope":{"type":"string"}},"additionalProperties":true};
-
-function validate59(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate59.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.redirect_uris !== undefined){
-let data0 = data.redirect_uris;
-if(Array.isArray(data0)){
-const len0 = data0.length;
-for(let i0=0; i0<len0; i0++){
-if(typeof data0[i0] !== "string"){
-const err0 = {instancePath:instancePath+"/redirect_uris/" + i0,schemaPath:"#/properties/redirect_uris/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-}
-}
-else {
-const err1 = {instancePath:instancePath+"/redirect_uris",schemaPath:"#/properties/redirect_uris/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-if(data.client_name !== undefined){
-if(typeof data.client_name !== "string"){
-const err2 = {instancePath:instancePath+"/client_name",schemaPath:"#/properties/client_name/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-}
-if(data.token_endpoint_auth_method !== undefined){
-if(typeof data.token_endpoint_auth_method !== "string"){
-const err3 = {instancePath:instancePath+"/token_endpoint_auth_method",schemaPath:"#/properties/token_endpoint_auth_method/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-if(data.grant_types !== undefined){
-let data4 = data.grant_types;
-if(Array.isArray(data4)){
-const len1 = data4.length;
-for(let i1=0; i1<len1; i1++){
-if(typeof data4[i1] !== "string"){
-const err4 = {instancePath:instancePath+"/grant_types/" + i1,schemaPath:"#/properties/grant_types/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-}
-else {
-const err5 = {instancePath:instancePath+"/grant_types",schemaPath:"#/properties/grant_types/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-}
-if(data.response_types !== undefined){
-let data6 = data.response_types;
-if(Array.isArray(data6)){
-const len2 = data6.length;
-for(let i2=0; i2<len2; i2++){
-if(typeof data6[i2] !== "string"){
-const err6 = {instancePath:instancePath+"/response_types/" + i2,schemaPath:"#/properties/response_types/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err6];
-}
-else {
-vErrors.push(err6);
-}
-errors++;
-}
-}
-}
-else {
-const err7 = {instancePath:instancePath+"/response_types",schemaPath:"#/properties/response_types/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err7];
-}
-else {
-vErrors.push(err7);
-}
-errors++;
-}
-}
-if(data.scope !== undefined){
-if(typeof data.scope !== "string"){
-const err8 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err8];
-}
-else {
-vErrors.push(err8);
-}
-errors++;
-}
-}
-}
-else {
-const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err9];
-}
-else {
-vErrors.push(err9);
-}
-errors++;
-}
 validate59.errors = vErrors;
 return errors === 0;
 }
 validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_revokeToken_body_application_x_www_form_urlencoded = validate60;
+exports.op_introspectToken_body_application_x_www_form_urlencoded = validate60;
 const schema71 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
 
 function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -9378,13 +9297,330 @@ return errors === 0;
 }
 validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_requestToken_body_application_x_www_form_urlencoded = validate61;
-const schema72 = {"type":"object","required":["grant_type"],"properties":{"grant_type":{"type":"string","enum":["authorization_code","refresh_token","client_credentials"]},"code":{"type":"string","maxLength":512},"redirect_uri":{"type":"string","maxLength":2048},"code_verifier":{"type":"string","maxLength":512},"refresh_token":{"type":"string","maxLength":512},"scope":{"type":"string","maxLength":200},"resource":{"type":"string","maxLength":2048},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+exports.op_registerClient_body_application_json = validate61;
+const schema72 = {"type":"object","description":"RFC 7591 client metadata. Unknown members are ignored (as is `client_id`).","properties":{"redirect_uris":{"type":"array","items":{"type":"string"}},"client_name":{"type":"string"},"token_endpoint_auth_method":{"type":"string"},"grant_types":{"type":"array","items":{"type":"string"}},"response_types":{"type":"array","items":{"type":"string"}},"scope":{"type":"string"}},"additionalProperties":true};
 
 function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
 const evaluated0 = validate61.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.redirect_uris !== undefined){
+let data0 = data.redirect_uris;
+if(Array.isArray(data0)){
+const len0 = data0.length;
+for(let i0=0; i0<len0; i0++){
+if(typeof data0[i0] !== "string"){
+const err0 = {instancePath:instancePath+"/redirect_uris/" + i0,schemaPath:"#/properties/redirect_uris/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+}
+else {
+const err1 = {instancePath:instancePath+"/redirect_uris",schemaPath:"#/properties/redirect_uris/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.client_name !== undefined){
+if(typeof data.client_name !== "string"){
+const err2 = {instancePath:instancePath+"/client_name",schemaPath:"#/properties/client_name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.token_endpoint_auth_method !== undefined){
+if(typeof data.token_endpoint_auth_method !== "string"){
+const err3 = {instancePath:instancePath+"/token_endpoint_auth_method",schemaPath:"#/properties/token_endpoint_auth_method/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+if(data.grant_types !== undefined){
+let data4 = data.grant_types;
+if(Array.isArray(data4)){
+const len1 = data4.length;
+for(let i1=0; i1<len1; i1++){
+if(typeof data4[i1] !== "string"){
+const err4 = {instancePath:instancePath+"/grant_types/" + i1,schemaPath:"#/properties/grant_types/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath:instancePath+"/grant_types",schemaPath:"#/properties/grant_types/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.response_types !== undefined){
+let data6 = data.response_types;
+if(Array.isArray(data6)){
+const len2 = data6.length;
+for(let i2=0; i2<len2; i2++){
+if(typeof data6[i2] !== "string"){
+const err6 = {instancePath:instancePath+"/response_types/" + i2,schemaPath:"#/properties/response_types/items/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+}
+else {
+const err7 = {instancePath:instancePath+"/response_types",schemaPath:"#/properties/response_types/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+if(data.scope !== undefined){
+if(typeof data.scope !== "string"){
+const err8 = {instancePath:instancePath+"/scope",schemaPath:"#/properties/scope/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+}
+else {
+const err9 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+validate61.errors = vErrors;
+return errors === 0;
+}
+validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.op_revokeToken_body_application_x_www_form_urlencoded = validate62;
+const schema73 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+
+function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate62.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.token === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "token"},message:"must have required property '"+"token"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!((((key0 === "token") || (key0 === "token_type_hint")) || (key0 === "client_id")) || (key0 === "client_secret"))){
+let data0 = data[key0];
+if(typeof data0 === "string"){
+if(func1(data0) > 2048){
+const err1 = {instancePath:instancePath+"/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/additionalProperties/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+else {
+const err2 = {instancePath:instancePath+"/" + key0.replace(/~/g, "~0").replace(/\//g, "~1"),schemaPath:"#/additionalProperties/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+}
+if(data.token !== undefined){
+let data1 = data.token;
+if(typeof data1 === "string"){
+if(func1(data1) > 4096){
+const err3 = {instancePath:instancePath+"/token",schemaPath:"#/properties/token/maxLength",keyword:"maxLength",params:{limit: 4096},message:"must NOT have more than 4096 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/token",schemaPath:"#/properties/token/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.token_type_hint !== undefined){
+let data2 = data.token_type_hint;
+if(typeof data2 === "string"){
+if(func1(data2) > 64){
+const err5 = {instancePath:instancePath+"/token_type_hint",schemaPath:"#/properties/token_type_hint/maxLength",keyword:"maxLength",params:{limit: 64},message:"must NOT have more than 64 characters"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+else {
+const err6 = {instancePath:instancePath+"/token_type_hint",schemaPath:"#/properties/token_type_hint/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data.client_id !== undefined){
+let data3 = data.client_id;
+if(typeof data3 === "string"){
+if(func1(data3) > 2048){
+const err7 = {instancePath:instancePath+"/client_id",schemaPath:"#/properties/client_id/maxLength",keyword:"maxLength",params:{limit: 2048},message:"must NOT have more than 2048 characters"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+else {
+const err8 = {instancePath:instancePath+"/client_id",schemaPath:"#/properties/client_id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data.client_secret !== undefined){
+let data4 = data.client_secret;
+if(typeof data4 === "string"){
+if(func1(data4) > 512){
+const err9 = {instancePath:instancePath+"/client_secret",schemaPath:"#/properties/client_secret/maxLength",keyword:"maxLength",params:{limit: 512},message:"must NOT have more than 512 characters"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+else {
+const err10 = {instancePath:instancePath+"/client_secret",schemaPath:"#/properties/client_secret/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+}
+else {
+const err11 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+validate62.errors = vErrors;
+return errors === 0;
+}
+validate62.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.op_requestToken_body_application_x_www_form_urlencoded = validate63;
+const schema74 = {"type":"object","required":["grant_type"],"properties":{"grant_type":{"type":"string","enum":["authorization_code","refresh_token","client_credentials"]},"code":{"type":"string","maxLength":512},"redirect_uri":{"type":"string","maxLength":2048},"code_verifier":{"type":"string","maxLength":512},"refresh_token":{"type":"string","maxLength":512},"scope":{"type":"string","maxLength":200},"resource":{"type":"string","maxLength":2048},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+
+function validate63(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate63.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9403,7 +9639,7 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func91.call(schema72.properties, key0))){
+if(!(func95.call(schema74.properties, key0))){
 let data0 = data[key0];
 if(typeof data0 === "string"){
 if(func1(data0) > 2048){
@@ -9442,7 +9678,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!(((data1 === "authorization_code") || (data1 === "refresh_token")) || (data1 === "client_credentials"))){
-const err4 = {instancePath:instancePath+"/grant_type",schemaPath:"#/properties/grant_type/enum",keyword:"enum",params:{allowedValues: schema72.properties.grant_type.enum},message:"must be equal to one of the allowed values"};
+const err4 = {instancePath:instancePath+"/grant_type",schemaPath:"#/properties/grant_type/enum",keyword:"enum",params:{allowedValues: schema74.properties.grant_type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -9663,8 +9899,8 @@ vErrors.push(err21);
 }
 errors++;
 }
-validate61.errors = vErrors;
+validate63.errors = vErrors;
 return errors === 0;
 }
-validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate63.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 

@@ -23,10 +23,12 @@ declare const validators: {
   readonly tool_list_insights_input: ValidateFunction;
   readonly tool_list_notifications_input: ValidateFunction;
   readonly tool_list_semantic_models_input: ValidateFunction;
+  readonly tool_optimize_sql_input: ValidateFunction;
   readonly tool_query_lakehouse_input: ValidateFunction;
   readonly tool_query_semantic_model_input: ValidateFunction;
   readonly tool_render_insight_input: ValidateFunction;
   readonly tool_search_docs_input: ValidateFunction;
+  readonly tool_search_entities_input: ValidateFunction;
   readonly tool_search_memories_input: ValidateFunction;
   readonly tool_update_dashboard_input: ValidateFunction;
   readonly tool_update_insight_input: ValidateFunction;

@@ -6,7 +6,7 @@ import type { ToolName } from '../generated/handlers.js';
  * may run, and the OAuth resource and token audience stay `PUBLIC_URL/v1` whatever the query string says.
  */
 export const TOOL_GROUPS = {
-  sql: ['list_connections', 'get_connection', 'list_events', 'query_lakehouse', 'validate_sql', 'explain_sql'],
+  sql: ['list_connections', 'get_connection', 'list_events', 'query_lakehouse', 'validate_sql', 'explain_sql', 'optimize_sql'],
   semantic: ['list_semantic_models', 'get_semantic_model', 'query_semantic_model'],
   assets: [
     'list_insights',
@@ -30,7 +30,7 @@ export const TOOL_GROUPS = {
     'list_notifications',
     'create_notification',
   ],
-  docs: ['search_docs', 'get_doc'],
+  docs: ['search_docs', 'get_doc', 'search_entities'],
 } as const satisfies Record<string, readonly ToolName[]>;
 
 /** Every narrowed catalogue keeps this one: it tells the agent who and where it is. */

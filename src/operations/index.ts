@@ -8,6 +8,8 @@ import { getConnection, listConnections, listEvents } from './catalog.js';
 import { explainSql, queryLakehouse, validateSql } from './lakehouse.js';
 import { getSemanticModel, listSemanticModels, querySemanticModel } from './semantic-models.js';
 import { loadLakehouseTable } from './load.js';
+import { optimizeSql } from './optimize.js';
+import { searchEntities } from './search-entities.js';
 import { createDiscovery, deleteDiscovery, listDiscoveries, viewDiscovery } from '../assets/discoveries.js';
 import { approveDiscovery, rejectDiscovery } from '../assets/discovery-routes.js';
 import { createDashboard, deleteDashboard, listDashboards, updateDashboard, viewDashboard } from '../assets/dashboards.js';
@@ -27,6 +29,8 @@ export const toolHandlers = {
   query_lakehouse: queryLakehouse,
   validate_sql: validateSql,
   explain_sql: explainSql,
+  optimize_sql: optimizeSql,
+  search_entities: searchEntities,
   list_semantic_models: listSemanticModels,
   get_semantic_model: getSemanticModel,
   query_semantic_model: querySemanticModel,

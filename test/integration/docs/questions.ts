@@ -31,6 +31,11 @@ export const QUESTIONS: { q: string; pages: string[] }[] = [
   { q: 'what does sql_refused mean', pages: ['reference/errors', 'lakehouse', 'sql-sandbox'] },
   { q: 'load a CSV file into a table', pages: ['lakehouse'] },
   { q: 'metrics without writing SQL', pages: ['agents/which-tool', 'reference/tools'] },
+  // Issue 17: SQL advice and one search over everything.
+  { q: 'how can I make my query faster', pages: ['agents/slow-queries', 'sql-advice'] },
+  { q: 'my query sorts too many rows and spills to disk', pages: ['agents/slow-queries', 'sql-advice'] },
+  { q: 'find an insight about retention', pages: ['agents/find-anything'] },
+  { q: 'search for a dashboard or a metric by name', pages: ['agents/find-anything'] },
   // Oblique wording.
   { q: 'my answer got cut off, how do I get the rest of the rows', pages: ['agents/paginate-results'] },
   { q: 'where do users drop off', pages: ['agents/funnels'] },

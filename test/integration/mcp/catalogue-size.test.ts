@@ -78,6 +78,7 @@ describe('MCP tools: a URL that narrows the catalogue', () => {
       'get_session_context',
       'list_connections',
       'list_events',
+      'optimize_sql',
       'query_lakehouse',
       'validate_sql',
     ]);
