@@ -28,6 +28,10 @@ export const toolValidators: {
     input: validators.tool_create_notification_input as ValidateFunction<T.CreateNotificationInput>,
     output: validators.tool_create_notification_output as ValidateFunction<T.CreateNotificationOutput>,
   },
+  create_task: {
+    input: validators.tool_create_task_input as ValidateFunction<T.CreateTaskInput>,
+    output: validators.tool_create_task_output as ValidateFunction<T.CreateTaskOutput>,
+  },
   delete_dashboard: {
     input: validators.tool_delete_dashboard_input as ValidateFunction<T.DeleteDashboardInput>,
     output: validators.tool_delete_dashboard_output as ValidateFunction<T.DeleteDashboardOutput>,
@@ -43,6 +47,10 @@ export const toolValidators: {
   delete_memory: {
     input: validators.tool_delete_memory_input as ValidateFunction<T.DeleteMemoryInput>,
     output: validators.tool_delete_memory_output as ValidateFunction<T.DeleteMemoryOutput>,
+  },
+  delete_task: {
+    input: validators.tool_delete_task_input as ValidateFunction<T.DeleteTaskInput>,
+    output: validators.tool_delete_task_output as ValidateFunction<T.DeleteTaskOutput>,
   },
   explain_sql: {
     input: validators.tool_explain_sql_input as ValidateFunction<T.ExplainSqlInput>,
@@ -92,6 +100,10 @@ export const toolValidators: {
     input: validators.tool_list_semantic_models_input as ValidateFunction<T.ListSemanticModelsInput>,
     output: validators.tool_list_semantic_models_output as ValidateFunction<T.ListSemanticModelsOutput>,
   },
+  list_tasks: {
+    input: validators.tool_list_tasks_input as ValidateFunction<T.ListTasksInput>,
+    output: validators.tool_list_tasks_output as ValidateFunction<T.ListTasksOutput>,
+  },
   query_lakehouse: {
     input: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
     output: validators.tool_query_lakehouse_output as ValidateFunction<T.QueryLakehouseOutput>,
@@ -120,6 +132,10 @@ export const toolValidators: {
     input: validators.tool_update_insight_input as ValidateFunction<T.UpdateInsightInput>,
     output: validators.tool_update_insight_output as ValidateFunction<T.UpdateInsightOutput>,
   },
+  update_task: {
+    input: validators.tool_update_task_input as ValidateFunction<T.UpdateTaskInput>,
+    output: validators.tool_update_task_output as ValidateFunction<T.UpdateTaskOutput>,
+  },
   validate_sql: {
     input: validators.tool_validate_sql_input as ValidateFunction<T.ValidateSqlInput>,
     output: validators.tool_validate_sql_output as ValidateFunction<T.ValidateSqlOutput>,
@@ -135,5 +151,9 @@ export const toolValidators: {
   view_insight: {
     input: validators.tool_view_insight_input as ValidateFunction<T.ViewInsightInput>,
     output: validators.tool_view_insight_output as ValidateFunction<T.ViewInsightOutput>,
+  },
+  view_task: {
+    input: validators.tool_view_task_input as ValidateFunction<T.ViewTaskInput>,
+    output: validators.tool_view_task_output as ValidateFunction<T.ViewTaskOutput>,
   },
 };

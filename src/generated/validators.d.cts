@@ -12,6 +12,8 @@ declare const validators: {
   readonly tool_create_memory_output: ValidateFunction;
   readonly tool_create_notification_input: ValidateFunction;
   readonly tool_create_notification_output: ValidateFunction;
+  readonly tool_create_task_input: ValidateFunction;
+  readonly tool_create_task_output: ValidateFunction;
   readonly tool_delete_dashboard_input: ValidateFunction;
   readonly tool_delete_dashboard_output: ValidateFunction;
   readonly tool_delete_discovery_input: ValidateFunction;
@@ -20,6 +22,8 @@ declare const validators: {
   readonly tool_delete_insight_output: ValidateFunction;
   readonly tool_delete_memory_input: ValidateFunction;
   readonly tool_delete_memory_output: ValidateFunction;
+  readonly tool_delete_task_input: ValidateFunction;
+  readonly tool_delete_task_output: ValidateFunction;
   readonly tool_explain_sql_input: ValidateFunction;
   readonly tool_explain_sql_output: ValidateFunction;
   readonly tool_get_connection_input: ValidateFunction;
@@ -44,6 +48,8 @@ declare const validators: {
   readonly tool_list_notifications_output: ValidateFunction;
   readonly tool_list_semantic_models_input: ValidateFunction;
   readonly tool_list_semantic_models_output: ValidateFunction;
+  readonly tool_list_tasks_input: ValidateFunction;
+  readonly tool_list_tasks_output: ValidateFunction;
   readonly tool_query_lakehouse_input: ValidateFunction;
   readonly tool_query_lakehouse_output: ValidateFunction;
   readonly tool_query_semantic_model_input: ValidateFunction;
@@ -58,6 +64,8 @@ declare const validators: {
   readonly tool_update_dashboard_output: ValidateFunction;
   readonly tool_update_insight_input: ValidateFunction;
   readonly tool_update_insight_output: ValidateFunction;
+  readonly tool_update_task_input: ValidateFunction;
+  readonly tool_update_task_output: ValidateFunction;
   readonly tool_validate_sql_input: ValidateFunction;
   readonly tool_validate_sql_output: ValidateFunction;
   readonly tool_view_dashboard_input: ValidateFunction;
@@ -66,6 +74,8 @@ declare const validators: {
   readonly tool_view_discovery_output: ValidateFunction;
   readonly tool_view_insight_input: ValidateFunction;
   readonly tool_view_insight_output: ValidateFunction;
+  readonly tool_view_task_input: ValidateFunction;
+  readonly tool_view_task_output: ValidateFunction;
   readonly schema_semantic_model: ValidateFunction;
   readonly op_getAuthorizationServerMetadata_response_200_application_json: ValidateFunction;
   readonly op_getAuthorizationServerMetadata_response_404_application_problem_json: ValidateFunction;
@@ -180,6 +190,21 @@ declare const validators: {
   readonly op_getSessionContext_response_200_application_json: ValidateFunction;
   readonly op_getSessionContext_response_400_application_problem_json: ValidateFunction;
   readonly op_getSessionContext_response_default_application_problem_json: ValidateFunction;
+  readonly op_listTasks_response_200_application_json: ValidateFunction;
+  readonly op_listTasks_response_400_application_problem_json: ValidateFunction;
+  readonly op_listTasks_response_default_application_problem_json: ValidateFunction;
+  readonly op_createTask_response_200_application_json: ValidateFunction;
+  readonly op_createTask_response_400_application_problem_json: ValidateFunction;
+  readonly op_createTask_response_default_application_problem_json: ValidateFunction;
+  readonly op_viewTask_response_200_application_json: ValidateFunction;
+  readonly op_viewTask_response_400_application_problem_json: ValidateFunction;
+  readonly op_viewTask_response_default_application_problem_json: ValidateFunction;
+  readonly op_deleteTask_response_200_application_json: ValidateFunction;
+  readonly op_deleteTask_response_400_application_problem_json: ValidateFunction;
+  readonly op_deleteTask_response_default_application_problem_json: ValidateFunction;
+  readonly op_updateTask_response_200_application_json: ValidateFunction;
+  readonly op_updateTask_response_400_application_problem_json: ValidateFunction;
+  readonly op_updateTask_response_default_application_problem_json: ValidateFunction;
   readonly op_listToolCatalogue_response_200_application_json: ValidateFunction;
   readonly op_getHealth_response_200_application_json: ValidateFunction;
   readonly op_submitAuthorization_body_application_x_www_form_urlencoded: ValidateFunction;
