@@ -63,7 +63,12 @@ interface RunRow {
 }
 
 const toRun = (row: RunRow): Run =>
-  compact({ ...row, slot: iso(row.slot), started_at: iso(row.started_at), result: Object.keys(row.result).length ? row.result : undefined });
+  compact({
+    ...row,
+    slot: iso(row.slot),
+    started_at: iso(row.started_at),
+    result: Object.keys(row.result).length ? row.result : undefined,
+  });
 
 const toTask = (row: TaskRow, timeZone: string, lastRun?: RunRow): Task =>
   compact({
@@ -85,7 +90,12 @@ function checkDefinition(definition: TaskDefinition): void {
 }
 
 async function findTask(db: Kysely<Database>, environmentId: string, id: string): Promise<TaskRow> {
-  const row = await db.selectFrom('tasks').select(COLUMNS).where('environment_id', '=', environmentId).where('id', '=', id).executeTakeFirst();
+  const row = await db
+    .selectFrom('tasks')
+    .select(COLUMNS)
+    .where('environment_id', '=', environmentId)
+    .where('id', '=', id)
+    .executeTakeFirst();
   if (!row) throw assetNotFound('task', id);
   return row;
 }
@@ -153,7 +163,7 @@ export const listTasks: ToolHandler<'list_tasks'> = async (input, ctx) => {
           .orderBy('task_id')
           .orderBy('slot', 'desc')
           .execute();
-  const byTask = new Map(lastRuns.map((r) => [r.task_id, r]));
+  const byTask = new Map(lastRuns.map(({ task_id, ...run }) => [task_id, run]));
   return compact({ items: kept.map(({ sort_key: _key, ...row }) => toTask(row, zone, byTask.get(row.id))), next_cursor });
 };
 

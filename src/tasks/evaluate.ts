@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Database, JsonObject } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { TaskDefinition } from '../generated/tool-types.js';
-import type { Lakehouse } from '../lakehouse/lakehouse.js';
+import type { BindValue, Lakehouse } from '../lakehouse/lakehouse.js';
 import { compileQuery, findModel, type ModelQuery } from '../lakehouse/semantic-models.js';
 import { rangeResolver } from '../operations/environment-time-zone.js';
 import { holtWinters } from './holt-winters.js';
@@ -62,13 +62,18 @@ const OPS = {
 } as const;
 
 interface Fetched {
+  columns: string[];
   rows: unknown[][];
   sql: string;
   truncated: boolean;
 }
 
 /** The [from, to) of the period of `granularity` before the slot's (previous: true) or the slot's own. */
-function periodBounds(granularity: FilledDefinition['granularity'], ctx: EvaluationContext, previous: boolean): { from: string; to: string } {
+function periodBounds(
+  granularity: FilledDefinition['granularity'],
+  ctx: EvaluationContext,
+  previous: boolean,
+): { from: string; to: string } {
   if (granularity === 'hour') {
     const hour = Math.floor(ctx.slot.getTime() / 3_600_000) * 3_600_000;
     return previous
@@ -82,7 +87,7 @@ function periodBounds(granularity: FilledDefinition['granularity'], ctx: Evaluat
 async function fetchRows(definition: FilledDefinition, ctx: EvaluationContext, series: boolean): Promise<Fetched> {
   let sql: string;
   let connection: string;
-  let values: ModelQuery['filters'] extends unknown ? (string | number | boolean | null)[] : never = [];
+  let values: BindValue[] = [];
   if (definition.sql !== undefined) {
     if (definition.model !== undefined) throw taskError('Give either `sql` or `model` with `measure`, not both.');
     sql = definition.sql;
@@ -128,14 +133,17 @@ async function fetchRows(definition: FilledDefinition, ctx: EvaluationContext, s
     maxBytes: MAX_BYTES,
     signal: ctx.signal,
   });
-  return { rows: result.rows, sql, truncated: result.truncated };
+  return { columns: result.columns.map((c) => c.name), rows: result.rows, sql, truncated: result.truncated };
 }
 
 /** Rows of (period, value): the first column is the period, the value the first numeric column after it. */
 function toSeries(rows: unknown[][]): SeriesPoint[] {
   return rows.map((row, i) => {
     if (row.length < 2) throw taskError('A series needs two columns per row: the period, then its value.');
-    const value = row.slice(1).map(toNumber).find((v) => v !== undefined);
+    const value = row
+      .slice(1)
+      .map(toNumber)
+      .find((v) => v !== undefined);
     if (value === undefined) throw taskError(`Row ${i + 1} of the series has no numeric value after its period.`);
     return { period: periodText(row[0]), value };
   });
@@ -145,11 +153,12 @@ async function monitor(definition: FilledDefinition, ctx: EvaluationContext): Pr
   const { op, threshold } = definition;
   if (op === undefined || threshold === undefined) throw taskError('A monitor needs `op` (gt, gte, lt, lte) and `threshold`.');
   const fetched = await fetchRows(definition, ctx, false);
-  const first = fetched.rows[0];
-  const value = first?.map(toNumber).find((v) => v !== undefined);
-  if (value === undefined) throw taskError('The monitor query gave no numeric value; its first row needs a number.');
+  const first = fetched.rows[0] ?? [];
+  const index = first.findIndex((v) => toNumber(v) !== undefined);
+  if (index < 0) throw taskError('The monitor query gave no numeric value; its first row needs a number.');
+  const value = toNumber(first[index]) as number;
   const finding = OPS[op].test(value, threshold);
-  const what = definition.measure ?? 'the value';
+  const what = definition.measure ?? fetched.columns[index] ?? 'the value';
   return {
     finding,
     title: `Monitor: ${what} ${round(value)} is ${OPS[op].words} ${threshold}`,
@@ -165,7 +174,9 @@ async function anomalyDetection(definition: FilledDefinition, ctx: EvaluationCon
   const { season, sensitivity, check_last: checkLast } = definition;
   const check = seasonalAnomalies(points, { season, sensitivity, checkLast });
   if (check.checked === 0) {
-    throw taskError(`Too little history: each checked period needs at least 2 earlier seasons (${2 * season} periods before it); the series has ${points.length}.`);
+    throw taskError(
+      `Too little history: each checked period needs at least 2 earlier seasons (${2 * season} periods before it); the series has ${points.length}.`,
+    );
   }
   const list = check.anomalies
     .slice(0, 10)
@@ -199,8 +210,7 @@ async function forecast(definition: FilledDefinition, ctx: EvaluationContext): P
     if (error instanceof RangeError) throw taskError(`Too little history: ${error.message}.`);
     throw error;
   }
-  const crossing =
-    op !== undefined && threshold !== undefined ? fit.forecast.find((p) => OPS[op].test(p.value, threshold)) : undefined;
+  const crossing = op !== undefined && threshold !== undefined ? fit.forecast.find((p) => OPS[op].test(p.value, threshold)) : undefined;
   const finding = op === undefined || threshold === undefined ? true : crossing !== undefined;
   const head = fit.forecast
     .slice(0, 7)

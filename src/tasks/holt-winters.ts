@@ -64,7 +64,8 @@ function smooth(y: number[], m: number, alpha: number, beta: number, gamma: numb
 /** Fits and forecasts `horizon` periods; needs at least two full seasons of values. */
 export function holtWinters(y: number[], season: number, horizon: number): HoltWintersResult {
   const m = season;
-  if (y.length < 2 * m + 1) throw new RangeError(`a forecast with season ${m} needs at least ${2 * m + 1} periods; the data has ${y.length}`);
+  if (y.length < 2 * m + 1)
+    throw new RangeError(`a forecast with season ${m} needs at least ${2 * m + 1} periods; the data has ${y.length}`);
   let best: { alpha: number; beta: number; gamma: number; state: State } | undefined;
   for (const alpha of ALPHAS)
     for (const beta of BETAS)

@@ -61,7 +61,13 @@ async function taskPrincipal(db: Kysely<Database>, environmentId: string, taskId
 
 const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
-export async function runSlot(deps: RunDeps, job: SlotJob, attempt: number, lastAttempt: boolean, signal: AbortSignal): Promise<RunOutcome> {
+export async function runSlot(
+  deps: RunDeps,
+  job: SlotJob,
+  attempt: number,
+  lastAttempt: boolean,
+  signal: AbortSignal,
+): Promise<RunOutcome> {
   const { db } = deps;
   const task = await db
     .selectFrom('tasks')
@@ -72,7 +78,12 @@ export async function runSlot(deps: RunDeps, job: SlotJob, attempt: number, last
   // Deleted or paused since the slot was queued: its schedule stopped.
   if (!task || task.paused) return 'skipped';
   const slot = new Date(job.slot);
-  const done = await db.selectFrom('task_runs').select('slot').where('task_id', '=', job.task_id).where('slot', '=', slot).executeTakeFirst();
+  const done = await db
+    .selectFrom('task_runs')
+    .select('slot')
+    .where('task_id', '=', job.task_id)
+    .where('slot', '=', slot)
+    .executeTakeFirst();
   if (done) return 'duplicate';
 
   const startedAt = new Date();
@@ -122,7 +133,13 @@ export async function runSlot(deps: RunDeps, job: SlotJob, attempt: number, last
     const discoveryId = crypto.randomUUID();
     const title = clip(`${task.title}: ${evaluation.title}`, 200);
     const notification = task.notify
-      ? await storeNotification(trx, principal, deps.publicUrl, { title: clip(`Discovery: ${title}`, 200), body: clip(evaluation.summary, 8000), severity: task.severity }, { discoveryId })
+      ? await storeNotification(
+          trx,
+          principal,
+          deps.publicUrl,
+          { title: clip(`Discovery: ${title}`, 200), body: clip(evaluation.summary, 8000), severity: task.severity },
+          { discoveryId },
+        )
       : undefined;
     await trx
       .insertInto('discoveries')
@@ -149,4 +166,3 @@ export async function runSlot(deps: RunDeps, job: SlotJob, attempt: number, last
   if (outcome === 'finding' && task.notify) deps.nudgeWebhooks();
   return outcome;
 }
-

@@ -75,7 +75,10 @@ export class TaskScheduler {
       pollInterval: 1_000,
       logger: workerLogger(log),
       // TASK_WORKERS=0: this process plans slots but runs none (a task identifier no job has).
-      taskList: settings.workers === 0 ? { none: async () => undefined } : { [RUN_TASK]: (payload, helpers) => this.runJob(payload as SlotJob, helpers.job) },
+      taskList:
+        settings.workers === 0
+          ? { none: async () => undefined }
+          : { [RUN_TASK]: (payload, helpers) => this.runJob(payload as SlotJob, helpers.job) },
     });
     this.schedule(0);
     return this;
