@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
-import type { Database, JsonObject } from '../db/schema.js';
+import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import type { Principal } from '../oauth/principal.js';
@@ -122,7 +122,7 @@ export async function runSlot(
         summary: clip(evaluation?.summary ?? 'The run failed; see its error.', 8000),
         error: error === undefined ? null : clip(error, 2000),
         attempt,
-        result: (evaluation?.result ?? {}) as JsonObject,
+        result: evaluation?.result ?? {},
       })
       .onConflict((oc) => oc.columns(['task_id', 'slot']).doNothing())
       .returning('slot')

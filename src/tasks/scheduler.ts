@@ -48,8 +48,10 @@ export interface TaskSchedulerOptions {
 /** graphile-worker's log lines into our logger (its debug chatter stays out). */
 function workerLogger(log: Logger): WorkerLogger {
   return new WorkerLogger(() => (level, message, meta) => {
-    if (level === 'error') log.error({ meta }, `task queue: ${message}`);
-    else if (level === 'warning') log.warn({ meta }, `task queue: ${message}`);
+    // LogLevel is an ambient const enum: compared by its string values.
+    const name: string = level;
+    if (name === 'error') log.error({ meta }, `task queue: ${message}`);
+    else if (name === 'warning') log.warn({ meta }, `task queue: ${message}`);
   });
 }
 
@@ -101,7 +103,7 @@ export class TaskScheduler {
         lakehouse: this.options.lakehouse,
         publicUrl: this.options.publicUrl,
         timeoutMs: this.options.settings.timeoutMs,
-        nudgeWebhooks: this.options.nudgeWebhooks,
+        nudgeWebhooks: () => this.options.nudgeWebhooks(),
         ...(this.options.beforeCommit ? { beforeCommit: this.options.beforeCommit } : {}),
       },
       job,
