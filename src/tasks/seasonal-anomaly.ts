@@ -3,7 +3,8 @@
 // Each of those values is carried forward by the series' trend: the median season-over-season change
 // (y[t] − y[t−season]) over the baseline window, so that a growing series is not flagged for growing. The
 // baseline is robust, so that an earlier anomaly does not hide the next: expected = the median of the carried
-// values, spread = 1.4826 · their MAD (the standard deviation of normal data), floored at the Poisson noise
+// values, spread = 1.4826 · the MAD of the window's season-over-season changes (1.4826 · MAD estimates the
+// standard deviation of normal data; a change is what a season-ahead prediction gets wrong), floored at the Poisson noise
 // √expected for counts (whole numbers) and at 5 % of |expected| otherwise, so that a flat history does not turn
 // every wobble into an anomaly. z = (value − expected) / spread; a point is anomalous when |z| ≥ sensitivity.
 
@@ -55,7 +56,9 @@ export function seasonalAnomalies(
     const carried: number[] = [];
     for (let k = 1; k <= seasonsBack; k++) carried.push((y[i - k * season] as number) + k * growth);
     const expected = median(carried);
-    const mad = median(carried.map((b) => Math.abs(b - expected)));
+    // The scale of a season-ahead prediction's error, from the window's changes (21 of them for daily data
+    // and season 7) rather than from the few carried values alone.
+    const mad = changes.length > 1 ? median(changes.map((c) => Math.abs(c - growth))) : median(carried.map((b) => Math.abs(b - expected)));
     const floor = counts ? Math.sqrt(Math.max(1, Math.abs(expected))) : 0.05 * Math.abs(expected);
     const spread = Math.max(1.4826 * mad, floor, Number.EPSILON);
     const z = ((y[i] as number) - expected) / spread;
