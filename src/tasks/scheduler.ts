@@ -29,6 +29,7 @@ import type { TaskSettings } from './settings.js';
 export const RUN_TASK = 'run_task';
 /** Due tasks planned per tick; the rest wait for the next tick. */
 const PLAN_BATCH = 100;
+const PRUNE_EVERY_MS = 3_600_000;
 
 export interface TaskSchedulerOptions {
   db: Kysely<Database>;
@@ -60,6 +61,7 @@ export class TaskScheduler {
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<number> | undefined;
   private stopped = false;
+  private lastPrune = 0;
   private readonly aborts = new AbortController();
   private readonly clock: () => Date;
 
@@ -119,8 +121,20 @@ export class TaskScheduler {
     return (this.ticking ??= this.plan().finally(() => (this.ticking = undefined)));
   }
 
+  /** Deletes runs past TASK_RUN_RETENTION_DAYS (by real time, at most hourly per process). */
+  private async prune(): Promise<void> {
+    if (Date.now() - this.lastPrune < PRUNE_EVERY_MS) return;
+    this.lastPrune = Date.now();
+    const days = this.options.settings.runRetentionDays;
+    await this.options.db
+      .deleteFrom('task_runs')
+      .where('created_at', '<', sql<Date>`now() - make_interval(days => ${days}::int)`)
+      .execute();
+  }
+
   private async plan(): Promise<number> {
     const { db, settings } = this.options;
+    await this.prune();
     const now = this.clock();
     const due = await db
       .selectFrom('tasks')

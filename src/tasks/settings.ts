@@ -12,6 +12,8 @@ export interface TaskSettings {
   timeoutMs: number;
   /** Attempts of a run that crashed (not one that failed on its own SQL) before it is recorded as failed (TASK_MAX_ATTEMPTS, default 3). */
   maxAttempts: number;
+  /** Runs older than this many days are deleted (TASK_RUN_RETENTION_DAYS, default 90). */
+  runRetentionDays: number;
 }
 
 function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -30,5 +32,6 @@ export function taskSettings(env: NodeJS.ProcessEnv = process.env): TaskSettings
     tickMs: integer(env, 'TASK_TICK_MS', 5_000, 10, 3_600_000),
     timeoutMs: integer(env, 'TASK_TIMEOUT_MS', 15_000, 100, 60_000),
     maxAttempts: integer(env, 'TASK_MAX_ATTEMPTS', 3, 1, 25),
+    runRetentionDays: integer(env, 'TASK_RUN_RETENTION_DAYS', 90, 1, 36_500),
   };
 }

@@ -31,6 +31,9 @@ export const QUESTIONS: { q: string; pages: string[] }[] = [
   { q: 'what does sql_refused mean', pages: ['reference/errors', 'lakehouse', 'sql-sandbox'] },
   { q: 'load a CSV file into a table', pages: ['lakehouse'] },
   { q: 'metrics without writing SQL', pages: ['agents/which-tool', 'reference/tools'] },
+  { q: 'alert me when purchases drop below a threshold every morning', pages: ['agents/scheduled-tasks', 'tasks'] },
+  { q: 'forecast signups for next week', pages: ['agents/scheduled-tasks', 'tasks'] },
+  { q: 'how does anomaly detection work, what is sensitivity', pages: ['tasks', 'agents/scheduled-tasks'] },
   // Oblique wording.
   { q: 'my answer got cut off, how do I get the rest of the rows', pages: ['agents/paginate-results'] },
   { q: 'where do users drop off', pages: ['agents/funnels'] },
