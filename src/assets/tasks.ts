@@ -62,12 +62,13 @@ interface RunRow {
   result: Record<string, unknown>;
 }
 
-const toRun = (row: RunRow): Run =>
+/** A run as answered; `result` (values, anomalies, forecast) only where asked, to keep answers compact. */
+const toRun = (row: RunRow, withResult = false): Run =>
   compact({
     ...row,
     slot: iso(row.slot),
     started_at: iso(row.started_at),
-    result: Object.keys(row.result).length ? row.result : undefined,
+    result: withResult && Object.keys(row.result).length ? row.result : undefined,
   });
 
 const toTask = (row: TaskRow, timeZone: string, lastRun?: RunRow): Task =>
@@ -171,7 +172,8 @@ export const viewTask: ToolHandler<'view_task'> = async (input, ctx) => {
   const environmentId = ctx.principal.environmentId;
   const row = await findTask(ctx.db, environmentId, input.id);
   const runs = await recentRuns(ctx.db, environmentId, row.id, RECENT_RUNS);
-  return { task: toTask(row, await timeZoneOf(ctx.db, environmentId), runs[0]), runs: runs.map(toRun) };
+  // The latest run's result in full; older runs by their summaries.
+  return { task: toTask(row, await timeZoneOf(ctx.db, environmentId)), runs: runs.map((run, i) => toRun(run, i === 0)) };
 };
 
 export const updateTask: ToolHandler<'update_task'> = async (input, ctx) => {

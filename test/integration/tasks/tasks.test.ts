@@ -107,7 +107,8 @@ describe('scheduled tasks: each kind on the sample', () => {
     const viewed = await call(h.clients.a, 'view_task', { id: task.id });
     assert.equal(new Date(viewed.task.next_run_at!).getTime() - slot.getTime(), 86_400_000);
     assert.equal(viewed.runs.length, 1);
-    assert.equal(viewed.task.last_run?.outcome, 'finding');
+    assert.equal(viewed.runs[0]?.outcome, 'finding');
+    assert.deepEqual(viewed.runs[0]?.result, { value: 0, op: 'lt', threshold: 1 }, "the latest run's result in full");
   });
 
   it('a monitor over a semantic-model measure finds nothing when the value is within bounds', async () => {
