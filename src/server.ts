@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
 import type { EmbeddedPostgres } from './db/embedded-postgres.js';
@@ -27,6 +28,8 @@ import { loadSecretKey } from './secret-key.js';
 import { webhookSettings } from './webhooks/settings.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { PACKAGE_ROOT } from './package-paths.js';
+import { TaskScheduler } from './tasks/scheduler.js';
+import { taskSettings } from './tasks/settings.js';
 
 export const DOCS_DIR = path.join(PACKAGE_ROOT, 'docs');
 
@@ -101,6 +104,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
   let oauth: OAuthServer;
   let lakehouse: Lakehouse | undefined;
   let webhooks: WebhookWorker | undefined;
+  let tasks: TaskScheduler | undefined;
+  let taskPool: pg.Pool | undefined;
   try {
     // SECRET_KEY, or the key generated into DATA_DIR (also with DATABASE_URL: one process works as is; several
     // processes of one deployment must all be given the same SECRET_KEY).
@@ -136,9 +141,25 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       settings: webhookSettings(env),
       log,
     });
+    // Scheduled tasks (src/tasks/scheduler.ts): graphile-worker on its own small pool; safe with several processes.
+    const settings = taskSettings(env);
+    taskPool = new pg.Pool({ connectionString: database.url, max: settings.workers + 3, connectionTimeoutMillis: 5_000 });
+    taskPool.on('error', () => undefined);
+    const outbox = webhooks;
+    tasks = await new TaskScheduler({
+      db: database.db,
+      pool: taskPool,
+      lakehouse,
+      log,
+      publicUrl: config.publicUrl,
+      settings,
+      nudgeWebhooks: () => outbox.nudge(),
+    }).start();
   } catch (error) {
     server.close();
     bodyRate.stop();
+    await tasks?.stop();
+    await taskPool?.end();
     await webhooks?.stop();
     await lakehouse?.close();
     await database?.close();
@@ -175,6 +196,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       });
       bodyRate.stop();
       oauth.close();
+      await tasks?.stop();
+      await taskPool?.end();
       await webhooks?.stop();
       auditRetention.stop();
       await audit.close();

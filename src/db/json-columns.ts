@@ -1,5 +1,5 @@
 import type { ColumnType, JSONColumnType } from 'kysely';
-import type { Chart, DashboardVariable, InsightParameter, SemanticModel } from '../generated/tool-types.js';
+import type { Chart, DashboardVariable, InsightParameter, SemanticModel, TaskDefinition } from '../generated/tool-types.js';
 
 // What the jsonb columns hold: the one part of the database types that the schema cannot tell.
 // src/generated/db.ts (`npm run db:types`) types every jsonb column `t.c` as JsonColumns['t.c'], so a new
@@ -33,4 +33,7 @@ export interface JsonColumns {
   /** The public JWK of the signing key (kid, alg, use included). */
   'oauth_signing_keys.public_jwk': ObjectColumn<JsonObject>;
   'semantic_models.definition': ObjectColumn<SemanticModel>;
+  'tasks.definition': ObjectColumn<TaskDefinition>;
+  /** What a run measured: the value, the flagged points or the forecast (src/tasks/). */
+  'task_runs.result': ObjectColumn<JsonObject>;
 }

@@ -295,6 +295,38 @@ export interface ServiceAccounts {
   scopes: ("read" | "write")[];
 }
 
+export interface TaskRuns {
+  attempt: number;
+  created_at: Generated<Timestamp>;
+  discovery_id: string | null;
+  duration_ms: number;
+  environment_id: string;
+  error: string | null;
+  outcome: "finding" | "nothing" | "failed";
+  result: Generated<JsonColumns["task_runs.result"]>;
+  slot: Timestamp;
+  started_at: Timestamp;
+  summary: string;
+  task_id: string;
+}
+
+export interface Tasks {
+  created_at: Generated<Timestamp>;
+  created_by: string;
+  definition: JsonColumns["tasks.definition"];
+  environment_id: string;
+  id: Generated<string>;
+  kind: "monitor" | "anomaly_detection" | "forecast";
+  next_run_at: Timestamp | null;
+  notify: Generated<boolean>;
+  paused: Generated<boolean>;
+  schedule: string;
+  severity: "info" | "warning" | "critical";
+  title: string;
+  updated_at: Generated<Timestamp>;
+  version: Generated<number>;
+}
+
 export interface Users {
   created_at: Generated<Timestamp>;
   email: string;
@@ -354,6 +386,8 @@ export interface DB {
   rate_limit_counters: RateLimitCounters;
   semantic_models: SemanticModels;
   service_accounts: ServiceAccounts;
+  task_runs: TaskRuns;
+  tasks: Tasks;
   users: Users;
   webhook_deliveries: WebhookDeliveries;
   webhooks: Webhooks;

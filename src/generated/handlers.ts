@@ -13,10 +13,12 @@ export interface ToolIO {
   create_insight: { input: T.CreateInsightInput; arguments: T.CreateInsightArguments; output: T.CreateInsightOutput };
   create_memory: { input: T.CreateMemoryInput; arguments: T.CreateMemoryArguments; output: T.CreateMemoryOutput };
   create_notification: { input: T.CreateNotificationInput; arguments: T.CreateNotificationArguments; output: T.CreateNotificationOutput };
+  create_task: { input: T.CreateTaskInput; arguments: T.CreateTaskArguments; output: T.CreateTaskOutput };
   delete_dashboard: { input: T.DeleteDashboardInput; arguments: T.DeleteDashboardArguments; output: T.DeleteDashboardOutput };
   delete_discovery: { input: T.DeleteDiscoveryInput; arguments: T.DeleteDiscoveryArguments; output: T.DeleteDiscoveryOutput };
   delete_insight: { input: T.DeleteInsightInput; arguments: T.DeleteInsightArguments; output: T.DeleteInsightOutput };
   delete_memory: { input: T.DeleteMemoryInput; arguments: T.DeleteMemoryArguments; output: T.DeleteMemoryOutput };
+  delete_task: { input: T.DeleteTaskInput; arguments: T.DeleteTaskArguments; output: T.DeleteTaskOutput };
   explain_sql: { input: T.ExplainSqlInput; arguments: T.ExplainSqlArguments; output: T.ExplainSqlOutput };
   get_connection: { input: T.GetConnectionInput; arguments: T.GetConnectionArguments; output: T.GetConnectionOutput };
   get_doc: { input: T.GetDocInput; arguments: T.GetDocArguments; output: T.GetDocOutput };
@@ -29,6 +31,7 @@ export interface ToolIO {
   list_insights: { input: T.ListInsightsInput; arguments: T.ListInsightsArguments; output: T.ListInsightsOutput };
   list_notifications: { input: T.ListNotificationsInput; arguments: T.ListNotificationsArguments; output: T.ListNotificationsOutput };
   list_semantic_models: { input: T.ListSemanticModelsInput; arguments: T.ListSemanticModelsArguments; output: T.ListSemanticModelsOutput };
+  list_tasks: { input: T.ListTasksInput; arguments: T.ListTasksArguments; output: T.ListTasksOutput };
   optimize_sql: { input: T.OptimizeSqlInput; arguments: T.OptimizeSqlArguments; output: T.OptimizeSqlOutput };
   query_lakehouse: { input: T.QueryLakehouseInput; arguments: T.QueryLakehouseArguments; output: T.QueryLakehouseOutput };
   query_semantic_model: { input: T.QuerySemanticModelInput; arguments: T.QuerySemanticModelArguments; output: T.QuerySemanticModelOutput };
@@ -38,10 +41,12 @@ export interface ToolIO {
   search_memories: { input: T.SearchMemoriesInput; arguments: T.SearchMemoriesArguments; output: T.SearchMemoriesOutput };
   update_dashboard: { input: T.UpdateDashboardInput; arguments: T.UpdateDashboardArguments; output: T.UpdateDashboardOutput };
   update_insight: { input: T.UpdateInsightInput; arguments: T.UpdateInsightArguments; output: T.UpdateInsightOutput };
+  update_task: { input: T.UpdateTaskInput; arguments: T.UpdateTaskArguments; output: T.UpdateTaskOutput };
   validate_sql: { input: T.ValidateSqlInput; arguments: T.ValidateSqlArguments; output: T.ValidateSqlOutput };
   view_dashboard: { input: T.ViewDashboardInput; arguments: T.ViewDashboardArguments; output: T.ViewDashboardOutput };
   view_discovery: { input: T.ViewDiscoveryInput; arguments: T.ViewDiscoveryArguments; output: T.ViewDiscoveryOutput };
   view_insight: { input: T.ViewInsightInput; arguments: T.ViewInsightArguments; output: T.ViewInsightOutput };
+  view_task: { input: T.ViewTaskInput; arguments: T.ViewTaskArguments; output: T.ViewTaskOutput };
 }
 export type ToolName = keyof ToolIO;
 export type ToolHandler<N extends ToolName> = (input: ToolIO[N]['input'], ctx: ToolContext) => Promise<ToolIO[N]['output']>;

@@ -744,6 +744,68 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tasks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tasks
+         * @description This environment's tasks and last runs, newest first.
+         *
+         *     The REST mirror of the MCP tool `list_tasks` (scope `read`).
+         */
+        get: operations["listTasks"];
+        put?: never;
+        /**
+         * Schedule a task
+         * @description Runs a monitor, anomaly_detection or forecast on a cron; findings become discoveries (webhook if notify).
+         *
+         *     The REST mirror of the MCP tool `create_task` (scope `write`).
+         */
+        post: operations["createTask"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tasks/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * View a task
+         * @description A task and its recent runs (outcome, duration, error, discovery).
+         *
+         *     The REST mirror of the MCP tool `view_task` (scope `read`).
+         */
+        get: operations["viewTask"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a task
+         * @description Deletes a task and its runs (discoveries stay); `deleted` false if gone.
+         *
+         *     The REST mirror of the MCP tool `delete_task` (scope `write`).
+         */
+        delete: operations["deleteTask"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a task
+         * @description Pauses, resumes or changes a task.
+         *
+         *     The REST mirror of the MCP tool `update_task` (scope `write`).
+         */
+        patch: operations["updateTask"];
+        trace?: never;
+    };
     "/api/v1/tools": {
         parameters: {
             query?: never;
@@ -1185,6 +1247,15 @@ export type components = {
             title: string;
         };
         CreateNotificationOutput: components["schemas"]["Notification"];
+        CreateTaskInput: {
+            definition: components["schemas"]["TaskDefinition"];
+            /** @default false */
+            notify?: boolean;
+            /** @description 5-field cron, env time zone. */
+            schedule: string;
+            title: string;
+        };
+        CreateTaskOutput: components["schemas"]["Task"];
         Dashboard: {
             /** Format: date-time */
             created_at: string;
@@ -1215,6 +1286,9 @@ export type components = {
             deleted: boolean;
         };
         DeleteMemoryOutput: {
+            deleted: boolean;
+        };
+        DeleteTaskOutput: {
             deleted: boolean;
         };
         Delivery: {
@@ -1270,7 +1344,7 @@ export type components = {
          * @description Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "out_of_memory" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "insight_deleted" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
+        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "out_of_memory" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "invalid_task" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "insight_deleted" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
         ExplainSqlInput: {
             /** @default false */
             analyze?: boolean;
@@ -1487,6 +1561,11 @@ export type components = {
                 title?: string;
                 version: number;
             }[];
+        };
+        ListTasksOutput: {
+            items: components["schemas"]["Task"][];
+            /** @description Pass as `cursor` to get the next page; absent on the last page. */
+            next_cursor?: string;
         };
         Memory: {
             content: string;
@@ -1848,6 +1927,70 @@ export type components = {
             table: string;
             title?: string;
         };
+        Task: {
+            /** Format: date-time */
+            created_at: string;
+            created_by: string;
+            definition: components["schemas"]["TaskDefinition"];
+            /** Format: uuid */
+            id: string;
+            /** @enum {string} */
+            kind: "monitor" | "anomaly_detection" | "forecast";
+            last_run?: {
+                attempt: number;
+                /** Format: uuid */
+                discovery_id?: string;
+                duration_ms: number;
+                error?: string;
+                /** @enum {string} */
+                outcome: "finding" | "nothing" | "failed";
+                result?: Record<string, unknown>;
+                /** Format: date-time */
+                slot: string;
+                /** Format: date-time */
+                started_at: string;
+                summary: string;
+            };
+            /** Format: date-time */
+            next_run_at?: string;
+            notify: boolean;
+            paused: boolean;
+            schedule: string;
+            /** @enum {string} */
+            severity: "info" | "warning" | "critical";
+            time_zone: string;
+            title: string;
+            /** Format: date-time */
+            updated_at: string;
+            /** @description The version you read (a stale one gets `conflict`). */
+            version: number;
+        };
+        /** @description sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly). */
+        TaskDefinition: {
+            /** @default 1 */
+            check_last?: number;
+            /** @default lakehouse */
+            connection?: string;
+            /**
+             * @default day
+             * @enum {string}
+             */
+            granularity?: "hour" | "day" | "week" | "month";
+            /** @default 7 */
+            horizon?: number;
+            /** @enum {string} */
+            kind: "monitor" | "anomaly_detection" | "forecast";
+            measure?: string;
+            model?: string;
+            /** @enum {string} */
+            op?: "gt" | "gte" | "lt" | "lte";
+            /** @default 7 */
+            season?: number;
+            /** @default 3 */
+            sensitivity?: number;
+            sql?: string;
+            threshold?: number;
+        };
         TokenIntrospectionRequest: components["schemas"]["TokenRevocationRequest"];
         TokenIntrospectionResponse: {
             active: boolean;
@@ -1928,6 +2071,7 @@ export type components = {
         };
         UpdateDashboardOutput: components["schemas"]["Dashboard"];
         UpdateInsightOutput: components["schemas"]["Insight"];
+        UpdateTaskOutput: components["schemas"]["Task"];
         ValidateSqlInput: {
             /**
              * @default lakehouse
@@ -1977,6 +2121,24 @@ export type components = {
         };
         ViewInsightOutput: {
             insight: components["schemas"]["Insight"];
+        };
+        ViewTaskOutput: {
+            runs: {
+                attempt: number;
+                /** Format: uuid */
+                discovery_id?: string;
+                duration_ms: number;
+                error?: string;
+                /** @enum {string} */
+                outcome: "finding" | "nothing" | "failed";
+                result?: Record<string, unknown>;
+                /** Format: date-time */
+                slot: string;
+                /** Format: date-time */
+                started_at: string;
+                summary: string;
+            }[];
+            task: components["schemas"]["Task"];
         };
         /** @description An insight on a 12-column grid (x + w ≤ 12). */
         WidgetInput: {
@@ -3395,6 +3557,179 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["GetSessionContextOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listTasks: {
+        parameters: {
+            query?: {
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ListTasksOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTaskInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreateTaskOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    viewTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewTaskOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DeleteTaskOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateTask: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @description Replaces it (as create_task). */
+                    definition?: components["schemas"]["TaskDefinition"];
+                    notify?: boolean;
+                    paused?: boolean;
+                    /** @description 5-field cron, env time zone. */
+                    schedule?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateTaskOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -26,6 +26,10 @@ declare const validators: {
   readonly op_deleteMemory_path: ValidateFunction;
   readonly op_listNotifications_query: ValidateFunction;
   readonly op_getSemanticModel_path: ValidateFunction;
+  readonly op_listTasks_query: ValidateFunction;
+  readonly op_viewTask_path: ValidateFunction;
+  readonly op_deleteTask_path: ValidateFunction;
+  readonly op_updateTask_path: ValidateFunction;
   readonly op_authorize_query: ValidateFunction;
 };
 export = validators;

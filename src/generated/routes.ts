@@ -1372,6 +1372,177 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "listTasks",
+  "method": "get",
+  "path": "/api/v1/tasks",
+  "koaPath": "/api/v1/tasks",
+  "kind": "tool",
+  "tool": "list_tasks",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [
+    "cursor"
+  ],
+  "validators": {
+    "query": "op_listTasks_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_listTasks_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_listTasks_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_listTasks_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "createTask",
+  "method": "post",
+  "path": "/api/v1/tasks",
+  "koaPath": "/api/v1/tasks",
+  "kind": "tool",
+  "tool": "create_task",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_createTask_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_createTask_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_createTask_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "viewTask",
+  "method": "get",
+  "path": "/api/v1/tasks/{id}",
+  "koaPath": "/api/v1/tasks/:id",
+  "kind": "tool",
+  "tool": "view_task",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_viewTask_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_viewTask_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_viewTask_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_viewTask_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "deleteTask",
+  "method": "delete",
+  "path": "/api/v1/tasks/{id}",
+  "koaPath": "/api/v1/tasks/:id",
+  "kind": "tool",
+  "tool": "delete_task",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_deleteTask_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_deleteTask_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_deleteTask_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_deleteTask_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "updateTask",
+  "method": "patch",
+  "path": "/api/v1/tasks/{id}",
+  "koaPath": "/api/v1/tasks/:id",
+  "kind": "tool",
+  "tool": "update_task",
+  "scope": "write",
+  "security": {
+    "scopes": [
+      "write"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_updateTask_path"
+  },
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_updateTask_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_updateTask_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_updateTask_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "listToolCatalogue",
   "method": "get",
   "path": "/api/v1/tools",

@@ -15,6 +15,8 @@ export type Notification = components["schemas"]["Notification"];
 export type Problem = components["schemas"]["Problem"];
 export type QueryResult = components["schemas"]["QueryResult"];
 export type SemanticModel = components["schemas"]["SemanticModel"];
+export type Task = components["schemas"]["Task"];
+export type TaskDefinition = components["schemas"]["TaskDefinition"];
 export type WidgetInput = components["schemas"]["WidgetInput"];
 
 /** The input of `create_dashboard` as its handler gets it: validated. */
@@ -100,6 +102,46 @@ export type CreateNotificationArguments = CreateNotificationInput;
 
 export type CreateNotificationOutput = components["schemas"]["CreateNotificationOutput"];
 
+/** The input of `create_task` as its handler gets it: validated, with the declared defaults filled in. */
+export type CreateTaskInput = {
+    /** @description sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly). */
+    definition: {
+        /** @default 1 */
+        check_last: number;
+        /** @default lakehouse */
+        connection: string;
+        /**
+         * @default day
+         * @enum {string}
+         */
+        granularity: "hour" | "day" | "week" | "month";
+        /** @default 7 */
+        horizon: number;
+        /** @enum {string} */
+        kind: "monitor" | "anomaly_detection" | "forecast";
+        measure?: string;
+        model?: string;
+        /** @enum {string} */
+        op?: "gt" | "gte" | "lt" | "lte";
+        /** @default 7 */
+        season: number;
+        /** @default 3 */
+        sensitivity: number;
+        sql?: string;
+        threshold?: number;
+    };
+    /** @default false */
+    notify: boolean;
+    /** @description 5-field cron, env time zone. */
+    schedule: string;
+    title: string;
+};
+
+/** The arguments of `create_task` as a caller sends them. */
+export type CreateTaskArguments = components["schemas"]["CreateTaskInput"];
+
+export type CreateTaskOutput = components["schemas"]["CreateTaskOutput"];
+
 /** The input of `delete_dashboard` as its handler gets it: validated. */
 export type DeleteDashboardInput = {
     /** Format: uuid */
@@ -143,6 +185,17 @@ export type DeleteMemoryInput = {
 export type DeleteMemoryArguments = DeleteMemoryInput;
 
 export type DeleteMemoryOutput = components["schemas"]["DeleteMemoryOutput"];
+
+/** The input of `delete_task` as its handler gets it: validated. */
+export type DeleteTaskInput = {
+    /** Format: uuid */
+    id: string;
+};
+
+/** The arguments of `delete_task` as a caller sends them. */
+export type DeleteTaskArguments = DeleteTaskInput;
+
+export type DeleteTaskOutput = components["schemas"]["DeleteTaskOutput"];
 
 /** The input of `explain_sql` as its handler gets it: validated, with the declared defaults filled in. */
 export type ExplainSqlInput = {
@@ -376,6 +429,17 @@ export type ListSemanticModelsInput = Record<string, unknown>;
 export type ListSemanticModelsArguments = ListSemanticModelsInput;
 
 export type ListSemanticModelsOutput = components["schemas"]["ListSemanticModelsOutput"];
+
+/** The input of `list_tasks` as its handler gets it: validated. */
+export type ListTasksInput = {
+    /** @description `next_cursor` of the previous page. */
+    cursor?: string;
+};
+
+/** The arguments of `list_tasks` as a caller sends them. */
+export type ListTasksArguments = ListTasksInput;
+
+export type ListTasksOutput = components["schemas"]["ListTasksOutput"];
 
 /** The input of `optimize_sql` as its handler gets it: validated, with the declared defaults filled in. */
 export type OptimizeSqlInput = {
@@ -619,6 +683,56 @@ export type UpdateInsightArguments = {
 
 export type UpdateInsightOutput = components["schemas"]["UpdateInsightOutput"];
 
+/** The input of `update_task` as its handler gets it: validated, with the declared defaults filled in. */
+export type UpdateTaskInput = {
+    /** @description Replaces it (as create_task). */
+    definition?: {
+        /** @default 1 */
+        check_last: number;
+        /** @default lakehouse */
+        connection: string;
+        /**
+         * @default day
+         * @enum {string}
+         */
+        granularity: "hour" | "day" | "week" | "month";
+        /** @default 7 */
+        horizon: number;
+        /** @enum {string} */
+        kind: "monitor" | "anomaly_detection" | "forecast";
+        measure?: string;
+        model?: string;
+        /** @enum {string} */
+        op?: "gt" | "gte" | "lt" | "lte";
+        /** @default 7 */
+        season: number;
+        /** @default 3 */
+        sensitivity: number;
+        sql?: string;
+        threshold?: number;
+    };
+    /** Format: uuid */
+    id: string;
+    notify?: boolean;
+    paused?: boolean;
+    /** @description 5-field cron, env time zone. */
+    schedule?: string;
+};
+
+/** The arguments of `update_task` as a caller sends them. */
+export type UpdateTaskArguments = {
+    /** @description Replaces it (as create_task). */
+    definition?: components["schemas"]["TaskDefinition"];
+    /** Format: uuid */
+    id: string;
+    notify?: boolean;
+    paused?: boolean;
+    /** @description 5-field cron, env time zone. */
+    schedule?: string;
+};
+
+export type UpdateTaskOutput = components["schemas"]["UpdateTaskOutput"];
+
 /** The input of `validate_sql` as its handler gets it: validated, with the declared defaults filled in. */
 export type ValidateSqlInput = {
     /**
@@ -680,6 +794,17 @@ export type ViewInsightInput = {
 export type ViewInsightArguments = ViewInsightInput;
 
 export type ViewInsightOutput = components["schemas"]["ViewInsightOutput"];
+
+/** The input of `view_task` as its handler gets it: validated. */
+export type ViewTaskInput = {
+    /** Format: uuid */
+    id: string;
+};
+
+/** The arguments of `view_task` as a caller sends them. */
+export type ViewTaskArguments = ViewTaskInput;
+
+export type ViewTaskOutput = components["schemas"]["ViewTaskOutput"];
 
 /** The query of `listAuditLog` after validation, defaults filled in. */
 export type ListAuditLogQuery = {

@@ -1320,6 +1320,441 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "create_task",
+  "title": "Schedule a task",
+  "description": "Runs a monitor, anomaly_detection or forecast on a cron; findings become discoveries (webhook if notify).",
+  "scope": "write",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "title",
+      "schedule",
+      "definition"
+    ],
+    "properties": {
+      "title": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "schedule": {
+        "type": "string",
+        "minLength": 9,
+        "maxLength": 100,
+        "pattern": "^[0-9A-Za-z*/,?#LW -]+$",
+        "description": "5-field cron, env time zone."
+      },
+      "definition": {
+        "type": "object",
+        "required": [
+          "kind"
+        ],
+        "description": "sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).",
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "monitor",
+              "anomaly_detection",
+              "forecast"
+            ]
+          },
+          "sql": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 20000
+          },
+          "connection": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$",
+            "default": "lakehouse"
+          },
+          "model": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$"
+          },
+          "measure": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$"
+          },
+          "granularity": {
+            "type": "string",
+            "enum": [
+              "hour",
+              "day",
+              "week",
+              "month"
+            ],
+            "default": "day"
+          },
+          "op": {
+            "type": "string",
+            "enum": [
+              "gt",
+              "gte",
+              "lt",
+              "lte"
+            ]
+          },
+          "threshold": {
+            "type": "number"
+          },
+          "sensitivity": {
+            "type": "number",
+            "minimum": 1,
+            "maximum": 10,
+            "default": 3
+          },
+          "season": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 52,
+            "default": 7
+          },
+          "check_last": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 400,
+            "default": 1
+          },
+          "horizon": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 7
+          }
+        },
+        "additionalProperties": false
+      },
+      "notify": {
+        "type": "boolean",
+        "default": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version",
+      "title",
+      "kind",
+      "definition",
+      "schedule",
+      "time_zone",
+      "severity",
+      "notify",
+      "paused",
+      "created_by",
+      "created_at",
+      "updated_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The version you read (a stale one gets `conflict`)."
+      },
+      "title": {
+        "type": "string"
+      },
+      "kind": {
+        "type": "string",
+        "enum": [
+          "monitor",
+          "anomaly_detection",
+          "forecast"
+        ]
+      },
+      "definition": {
+        "type": "object",
+        "required": [
+          "kind"
+        ],
+        "description": "sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).",
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "monitor",
+              "anomaly_detection",
+              "forecast"
+            ]
+          },
+          "sql": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 20000
+          },
+          "connection": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$",
+            "default": "lakehouse"
+          },
+          "model": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$"
+          },
+          "measure": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$"
+          },
+          "granularity": {
+            "type": "string",
+            "enum": [
+              "hour",
+              "day",
+              "week",
+              "month"
+            ],
+            "default": "day"
+          },
+          "op": {
+            "type": "string",
+            "enum": [
+              "gt",
+              "gte",
+              "lt",
+              "lte"
+            ]
+          },
+          "threshold": {
+            "type": "number"
+          },
+          "sensitivity": {
+            "type": "number",
+            "minimum": 1,
+            "maximum": 10,
+            "default": 3
+          },
+          "season": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 52,
+            "default": 7
+          },
+          "check_last": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 400,
+            "default": 1
+          },
+          "horizon": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 7
+          }
+        },
+        "additionalProperties": false
+      },
+      "schedule": {
+        "type": "string"
+      },
+      "time_zone": {
+        "type": "string"
+      },
+      "severity": {
+        "type": "string",
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "notify": {
+        "type": "boolean"
+      },
+      "paused": {
+        "type": "boolean"
+      },
+      "next_run_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "last_run": {
+        "type": "object",
+        "required": [
+          "slot",
+          "started_at",
+          "duration_ms",
+          "outcome",
+          "summary",
+          "attempt"
+        ],
+        "properties": {
+          "slot": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "started_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "duration_ms": {
+            "type": "integer"
+          },
+          "outcome": {
+            "type": "string",
+            "enum": [
+              "finding",
+              "nothing",
+              "failed"
+            ]
+          },
+          "summary": {
+            "type": "string"
+          },
+          "error": {
+            "type": "string"
+          },
+          "attempt": {
+            "type": "integer"
+          },
+          "discovery_id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+          },
+          "result": {
+            "type": "object"
+          }
+        },
+        "additionalProperties": false
+      },
+      "created_by": {
+        "type": "string"
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "updated_at": {
+        "type": "string",
+        "format": "date-time"
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "title",
+        "schedule",
+        "definition"
+      ],
+      "properties": {
+        "title": {
+          "type": "string"
+        },
+        "schedule": {
+          "type": "string",
+          "description": "5-field cron, env time zone."
+        },
+        "definition": {
+          "type": "object",
+          "required": [
+            "kind"
+          ],
+          "description": "sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).",
+          "properties": {
+            "kind": {
+              "type": "string",
+              "enum": [
+                "monitor",
+                "anomaly_detection",
+                "forecast"
+              ]
+            },
+            "sql": {
+              "type": "string"
+            },
+            "connection": {
+              "type": "string",
+              "default": "lakehouse"
+            },
+            "model": {
+              "type": "string"
+            },
+            "measure": {
+              "type": "string"
+            },
+            "granularity": {
+              "type": "string",
+              "enum": [
+                "hour",
+                "day",
+                "week",
+                "month"
+              ],
+              "default": "day"
+            },
+            "op": {
+              "type": "string",
+              "enum": [
+                "gt",
+                "gte",
+                "lt",
+                "lte"
+              ]
+            },
+            "threshold": {
+              "type": "number"
+            },
+            "sensitivity": {
+              "type": "number",
+              "minimum": 1,
+              "maximum": 10,
+              "default": 3
+            },
+            "season": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 52,
+              "default": 7
+            },
+            "check_last": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 400,
+              "default": 1
+            },
+            "horizon": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 100,
+              "default": 7
+            }
+          }
+        },
+        "notify": {
+          "type": "boolean",
+          "default": false
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/tasks",
+    "operationId": "createTask"
+  }
+},
+{
   "name": "delete_dashboard",
   "title": "Delete a dashboard",
   "description": "Deletes a dashboard and its widgets, not their insights. `deleted: false` if already gone.",
@@ -1545,6 +1980,63 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "DELETE",
     "path": "/api/v1/memories/{id}",
     "operationId": "deleteMemory"
+  }
+},
+{
+  "name": "delete_task",
+  "title": "Delete a task",
+  "description": "Deletes a task and its runs (discoveries stay); `deleted` false if gone.",
+  "scope": "write",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "deleted"
+    ],
+    "properties": {
+      "deleted": {
+        "type": "boolean"
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "DELETE",
+    "path": "/api/v1/tasks/{id}",
+    "operationId": "deleteTask"
   }
 },
 {
@@ -3391,6 +3883,272 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "GET",
     "path": "/api/v1/semantic-models",
     "operationId": "listSemanticModels"
+  }
+},
+{
+  "name": "list_tasks",
+  "title": "List tasks",
+  "description": "This environment's tasks and last runs, newest first.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "properties": {
+      "cursor": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 500,
+        "pattern": "^[A-Za-z0-9_-]+$",
+        "description": "`next_cursor` of the previous page."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "items"
+    ],
+    "properties": {
+      "items": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "id",
+            "version",
+            "title",
+            "kind",
+            "definition",
+            "schedule",
+            "time_zone",
+            "severity",
+            "notify",
+            "paused",
+            "created_by",
+            "created_at",
+            "updated_at"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+            },
+            "version": {
+              "type": "integer",
+              "minimum": 1,
+              "maximum": 2147483647,
+              "description": "The version you read (a stale one gets `conflict`)."
+            },
+            "title": {
+              "type": "string"
+            },
+            "kind": {
+              "type": "string",
+              "enum": [
+                "monitor",
+                "anomaly_detection",
+                "forecast"
+              ]
+            },
+            "definition": {
+              "type": "object",
+              "required": [
+                "kind"
+              ],
+              "description": "sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).",
+              "properties": {
+                "kind": {
+                  "type": "string",
+                  "enum": [
+                    "monitor",
+                    "anomaly_detection",
+                    "forecast"
+                  ]
+                },
+                "sql": {
+                  "type": "string",
+                  "minLength": 1,
+                  "maxLength": 20000
+                },
+                "connection": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_]{0,62}$",
+                  "default": "lakehouse"
+                },
+                "model": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_]{0,62}$"
+                },
+                "measure": {
+                  "type": "string",
+                  "pattern": "^[a-z][a-z0-9_]{0,62}$"
+                },
+                "granularity": {
+                  "type": "string",
+                  "enum": [
+                    "hour",
+                    "day",
+                    "week",
+                    "month"
+                  ],
+                  "default": "day"
+                },
+                "op": {
+                  "type": "string",
+                  "enum": [
+                    "gt",
+                    "gte",
+                    "lt",
+                    "lte"
+                  ]
+                },
+                "threshold": {
+                  "type": "number"
+                },
+                "sensitivity": {
+                  "type": "number",
+                  "minimum": 1,
+                  "maximum": 10,
+                  "default": 3
+                },
+                "season": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 52,
+                  "default": 7
+                },
+                "check_last": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 400,
+                  "default": 1
+                },
+                "horizon": {
+                  "type": "integer",
+                  "minimum": 1,
+                  "maximum": 100,
+                  "default": 7
+                }
+              },
+              "additionalProperties": false
+            },
+            "schedule": {
+              "type": "string"
+            },
+            "time_zone": {
+              "type": "string"
+            },
+            "severity": {
+              "type": "string",
+              "enum": [
+                "info",
+                "warning",
+                "critical"
+              ]
+            },
+            "notify": {
+              "type": "boolean"
+            },
+            "paused": {
+              "type": "boolean"
+            },
+            "next_run_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "last_run": {
+              "type": "object",
+              "required": [
+                "slot",
+                "started_at",
+                "duration_ms",
+                "outcome",
+                "summary",
+                "attempt"
+              ],
+              "properties": {
+                "slot": {
+                  "type": "string",
+                  "format": "date-time"
+                },
+                "started_at": {
+                  "type": "string",
+                  "format": "date-time"
+                },
+                "duration_ms": {
+                  "type": "integer"
+                },
+                "outcome": {
+                  "type": "string",
+                  "enum": [
+                    "finding",
+                    "nothing",
+                    "failed"
+                  ]
+                },
+                "summary": {
+                  "type": "string"
+                },
+                "error": {
+                  "type": "string"
+                },
+                "attempt": {
+                  "type": "integer"
+                },
+                "discovery_id": {
+                  "type": "string",
+                  "format": "uuid",
+                  "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+                },
+                "result": {
+                  "type": "object"
+                }
+              },
+              "additionalProperties": false
+            },
+            "created_by": {
+              "type": "string"
+            },
+            "created_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "updated_at": {
+              "type": "string",
+              "format": "date-time"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "next_cursor": {
+        "type": "string",
+        "description": "Pass as `cursor` to get the next page; absent on the last page."
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "properties": {
+        "cursor": {
+          "type": "string",
+          "description": "`next_cursor` of the previous page."
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/tasks",
+    "operationId": "listTasks"
   }
 },
 {
@@ -5501,6 +6259,376 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "update_task",
+  "title": "Change a task",
+  "description": "Pauses, resumes or changes a task.",
+  "scope": "write",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      },
+      "paused": {
+        "type": "boolean"
+      },
+      "schedule": {
+        "type": "string",
+        "minLength": 9,
+        "maxLength": 100,
+        "pattern": "^[0-9A-Za-z*/,?#LW -]+$",
+        "description": "5-field cron, env time zone."
+      },
+      "definition": {
+        "type": "object",
+        "description": "Replaces it (as create_task).",
+        "allOf": [
+          {
+            "type": "object",
+            "required": [
+              "kind"
+            ],
+            "description": "sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).",
+            "properties": {
+              "kind": {
+                "type": "string",
+                "enum": [
+                  "monitor",
+                  "anomaly_detection",
+                  "forecast"
+                ]
+              },
+              "sql": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 20000
+              },
+              "connection": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]{0,62}$",
+                "default": "lakehouse"
+              },
+              "model": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]{0,62}$"
+              },
+              "measure": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]{0,62}$"
+              },
+              "granularity": {
+                "type": "string",
+                "enum": [
+                  "hour",
+                  "day",
+                  "week",
+                  "month"
+                ],
+                "default": "day"
+              },
+              "op": {
+                "type": "string",
+                "enum": [
+                  "gt",
+                  "gte",
+                  "lt",
+                  "lte"
+                ]
+              },
+              "threshold": {
+                "type": "number"
+              },
+              "sensitivity": {
+                "type": "number",
+                "minimum": 1,
+                "maximum": 10,
+                "default": 3
+              },
+              "season": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 52,
+                "default": 7
+              },
+              "check_last": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 400,
+                "default": 1
+              },
+              "horizon": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "default": 7
+              }
+            },
+            "additionalProperties": false
+          }
+        ]
+      },
+      "notify": {
+        "type": "boolean"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "version",
+      "title",
+      "kind",
+      "definition",
+      "schedule",
+      "time_zone",
+      "severity",
+      "notify",
+      "paused",
+      "created_by",
+      "created_at",
+      "updated_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      },
+      "version": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2147483647,
+        "description": "The version you read (a stale one gets `conflict`)."
+      },
+      "title": {
+        "type": "string"
+      },
+      "kind": {
+        "type": "string",
+        "enum": [
+          "monitor",
+          "anomaly_detection",
+          "forecast"
+        ]
+      },
+      "definition": {
+        "type": "object",
+        "required": [
+          "kind"
+        ],
+        "description": "sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).",
+        "properties": {
+          "kind": {
+            "type": "string",
+            "enum": [
+              "monitor",
+              "anomaly_detection",
+              "forecast"
+            ]
+          },
+          "sql": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 20000
+          },
+          "connection": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$",
+            "default": "lakehouse"
+          },
+          "model": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$"
+          },
+          "measure": {
+            "type": "string",
+            "pattern": "^[a-z][a-z0-9_]{0,62}$"
+          },
+          "granularity": {
+            "type": "string",
+            "enum": [
+              "hour",
+              "day",
+              "week",
+              "month"
+            ],
+            "default": "day"
+          },
+          "op": {
+            "type": "string",
+            "enum": [
+              "gt",
+              "gte",
+              "lt",
+              "lte"
+            ]
+          },
+          "threshold": {
+            "type": "number"
+          },
+          "sensitivity": {
+            "type": "number",
+            "minimum": 1,
+            "maximum": 10,
+            "default": 3
+          },
+          "season": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 52,
+            "default": 7
+          },
+          "check_last": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 400,
+            "default": 1
+          },
+          "horizon": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 7
+          }
+        },
+        "additionalProperties": false
+      },
+      "schedule": {
+        "type": "string"
+      },
+      "time_zone": {
+        "type": "string"
+      },
+      "severity": {
+        "type": "string",
+        "enum": [
+          "info",
+          "warning",
+          "critical"
+        ]
+      },
+      "notify": {
+        "type": "boolean"
+      },
+      "paused": {
+        "type": "boolean"
+      },
+      "next_run_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "last_run": {
+        "type": "object",
+        "required": [
+          "slot",
+          "started_at",
+          "duration_ms",
+          "outcome",
+          "summary",
+          "attempt"
+        ],
+        "properties": {
+          "slot": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "started_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "duration_ms": {
+            "type": "integer"
+          },
+          "outcome": {
+            "type": "string",
+            "enum": [
+              "finding",
+              "nothing",
+              "failed"
+            ]
+          },
+          "summary": {
+            "type": "string"
+          },
+          "error": {
+            "type": "string"
+          },
+          "attempt": {
+            "type": "integer"
+          },
+          "discovery_id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+          },
+          "result": {
+            "type": "object"
+          }
+        },
+        "additionalProperties": false
+      },
+      "created_by": {
+        "type": "string"
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "updated_at": {
+        "type": "string",
+        "format": "date-time"
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        },
+        "paused": {
+          "type": "boolean"
+        },
+        "schedule": {
+          "type": "string",
+          "description": "5-field cron, env time zone."
+        },
+        "definition": {
+          "type": "object",
+          "description": "Replaces it (as create_task)."
+        },
+        "notify": {
+          "type": "boolean"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "PATCH",
+    "path": "/api/v1/tasks/{id}",
+    "operationId": "updateTask"
+  }
+},
+{
   "name": "validate_sql",
   "title": "Check SQL without running it",
   "description": "Checks one read statement as query_lakehouse would, without running it: syntax, unknown names, types; errors carry position and hint.",
@@ -6599,6 +7727,323 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "GET",
     "path": "/api/v1/insights/{id}",
     "operationId": "viewInsight"
+  }
+},
+{
+  "name": "view_task",
+  "title": "View a task",
+  "description": "A task and its recent runs (outcome, duration, error, discovery).",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "task",
+      "runs"
+    ],
+    "properties": {
+      "task": {
+        "type": "object",
+        "required": [
+          "id",
+          "version",
+          "title",
+          "kind",
+          "definition",
+          "schedule",
+          "time_zone",
+          "severity",
+          "notify",
+          "paused",
+          "created_by",
+          "created_at",
+          "updated_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid",
+            "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+          },
+          "version": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 2147483647,
+            "description": "The version you read (a stale one gets `conflict`)."
+          },
+          "title": {
+            "type": "string"
+          },
+          "kind": {
+            "type": "string",
+            "enum": [
+              "monitor",
+              "anomaly_detection",
+              "forecast"
+            ]
+          },
+          "definition": {
+            "type": "object",
+            "required": [
+              "kind"
+            ],
+            "description": "sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).",
+            "properties": {
+              "kind": {
+                "type": "string",
+                "enum": [
+                  "monitor",
+                  "anomaly_detection",
+                  "forecast"
+                ]
+              },
+              "sql": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 20000
+              },
+              "connection": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]{0,62}$",
+                "default": "lakehouse"
+              },
+              "model": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]{0,62}$"
+              },
+              "measure": {
+                "type": "string",
+                "pattern": "^[a-z][a-z0-9_]{0,62}$"
+              },
+              "granularity": {
+                "type": "string",
+                "enum": [
+                  "hour",
+                  "day",
+                  "week",
+                  "month"
+                ],
+                "default": "day"
+              },
+              "op": {
+                "type": "string",
+                "enum": [
+                  "gt",
+                  "gte",
+                  "lt",
+                  "lte"
+                ]
+              },
+              "threshold": {
+                "type": "number"
+              },
+              "sensitivity": {
+                "type": "number",
+                "minimum": 1,
+                "maximum": 10,
+                "default": 3
+              },
+              "season": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 52,
+                "default": 7
+              },
+              "check_last": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 400,
+                "default": 1
+              },
+              "horizon": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+                "default": 7
+              }
+            },
+            "additionalProperties": false
+          },
+          "schedule": {
+            "type": "string"
+          },
+          "time_zone": {
+            "type": "string"
+          },
+          "severity": {
+            "type": "string",
+            "enum": [
+              "info",
+              "warning",
+              "critical"
+            ]
+          },
+          "notify": {
+            "type": "boolean"
+          },
+          "paused": {
+            "type": "boolean"
+          },
+          "next_run_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "last_run": {
+            "type": "object",
+            "required": [
+              "slot",
+              "started_at",
+              "duration_ms",
+              "outcome",
+              "summary",
+              "attempt"
+            ],
+            "properties": {
+              "slot": {
+                "type": "string",
+                "format": "date-time"
+              },
+              "started_at": {
+                "type": "string",
+                "format": "date-time"
+              },
+              "duration_ms": {
+                "type": "integer"
+              },
+              "outcome": {
+                "type": "string",
+                "enum": [
+                  "finding",
+                  "nothing",
+                  "failed"
+                ]
+              },
+              "summary": {
+                "type": "string"
+              },
+              "error": {
+                "type": "string"
+              },
+              "attempt": {
+                "type": "integer"
+              },
+              "discovery_id": {
+                "type": "string",
+                "format": "uuid",
+                "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+              },
+              "result": {
+                "type": "object"
+              }
+            },
+            "additionalProperties": false
+          },
+          "created_by": {
+            "type": "string"
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "updated_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
+      },
+      "runs": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "slot",
+            "started_at",
+            "duration_ms",
+            "outcome",
+            "summary",
+            "attempt"
+          ],
+          "properties": {
+            "slot": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "started_at": {
+              "type": "string",
+              "format": "date-time"
+            },
+            "duration_ms": {
+              "type": "integer"
+            },
+            "outcome": {
+              "type": "string",
+              "enum": [
+                "finding",
+                "nothing",
+                "failed"
+              ]
+            },
+            "summary": {
+              "type": "string"
+            },
+            "error": {
+              "type": "string"
+            },
+            "attempt": {
+              "type": "integer"
+            },
+            "discovery_id": {
+              "type": "string",
+              "format": "uuid",
+              "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+            },
+            "result": {
+              "type": "object"
+            }
+          },
+          "additionalProperties": false
+        }
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string",
+          "format": "uuid"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/tasks/{id}",
+    "operationId": "viewTask"
   }
 }
 ];

@@ -2271,8 +2271,10 @@ return errors === 0;
 }
 validate24.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_delete_dashboard_input = validate25;
-const schema36 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
+exports.tool_create_task_input = validate25;
+const schema36 = {"type":"object","required":["title","schedule","definition"],"properties":{"title":{"type":"string","minLength":1,"maxLength":200},"schedule":{"type":"string","minLength":9,"maxLength":100,"pattern":"^[0-9A-Za-z*/,?#LW -]+$","description":"5-field cron, env time zone."},"definition":{"type":"object","required":["kind"],"description":"sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).","properties":{"kind":{"type":"string","enum":["monitor","anomaly_detection","forecast"]},"sql":{"type":"string","minLength":1,"maxLength":20000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"measure":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month"],"default":"day"},"op":{"type":"string","enum":["gt","gte","lt","lte"]},"threshold":{"type":"number"},"sensitivity":{"type":"number","minimum":1,"maximum":10,"default":3},"season":{"type":"integer","minimum":1,"maximum":52,"default":7},"check_last":{"type":"integer","minimum":1,"maximum":400,"default":1},"horizon":{"type":"integer","minimum":1,"maximum":100,"default":7}},"additionalProperties":false},"notify":{"type":"boolean","default":false}},"additionalProperties":false};
+const func48 = Object.prototype.hasOwnProperty;
+const pattern16 = new RegExp("^[0-9A-Za-z*/,?#LW -]+$", "u");
 
 function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -2285,8 +2287,11 @@ if(evaluated0.dynamicItems){
 evaluated0.items = undefined;
 }
 if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data.notify === undefined){
+data.notify = false;
+}
+if(data.title === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
 if(vErrors === null){
 vErrors = [err0];
 }
@@ -2295,9 +2300,8 @@ vErrors.push(err0);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(key0 === "id")){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data.schedule === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "schedule"},message:"must have required property '"+"schedule"+"'"};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -2306,12 +2310,8 @@ vErrors.push(err1);
 }
 errors++;
 }
-}
-if(data.id !== undefined){
-let data0 = data.id;
-if(typeof data0 === "string"){
-if(!pattern4.test(data0)){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(data.definition === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "definition"},message:"must have required property '"+"definition"+"'"};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -2320,8 +2320,9 @@ vErrors.push(err2);
 }
 errors++;
 }
-if(!(formats0.test(data0))){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+for(const key0 in data){
+if(!((((key0 === "title") || (key0 === "schedule")) || (key0 === "definition")) || (key0 === "notify"))){
+const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -2331,8 +2332,11 @@ vErrors.push(err3);
 errors++;
 }
 }
-else {
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.title !== undefined){
+let data0 = data.title;
+if(typeof data0 === "string"){
+if(func1(data0) > 200){
+const err4 = {instancePath:instancePath+"/title",schemaPath:"#/properties/title/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -2341,10 +2345,8 @@ vErrors.push(err4);
 }
 errors++;
 }
-}
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(func1(data0) < 1){
+const err5 = {instancePath:instancePath+"/title",schemaPath:"#/properties/title/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -2353,12 +2355,465 @@ vErrors.push(err5);
 }
 errors++;
 }
+}
+else {
+const err6 = {instancePath:instancePath+"/title",schemaPath:"#/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+if(data.schedule !== undefined){
+let data1 = data.schedule;
+if(typeof data1 === "string"){
+if(func1(data1) > 100){
+const err7 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+if(func1(data1) < 9){
+const err8 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/minLength",keyword:"minLength",params:{limit: 9},message:"must NOT have fewer than 9 characters"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+if(!pattern16.test(data1)){
+const err9 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Za-z*/,?#LW -]+$"},message:"must match pattern \""+"^[0-9A-Za-z*/,?#LW -]+$"+"\""};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+else {
+const err10 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+if(data.definition !== undefined){
+let data2 = data.definition;
+if(data2 && typeof data2 == "object" && !Array.isArray(data2)){
+if(data2.connection === undefined){
+data2.connection = "lakehouse";
+}
+if(data2.granularity === undefined){
+data2.granularity = "day";
+}
+if(data2.sensitivity === undefined){
+data2.sensitivity = 3;
+}
+if(data2.season === undefined){
+data2.season = 7;
+}
+if(data2.check_last === undefined){
+data2.check_last = 1;
+}
+if(data2.horizon === undefined){
+data2.horizon = 7;
+}
+if(data2.kind === undefined){
+const err11 = {instancePath:instancePath+"/definition",schemaPath:"#/properties/definition/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+for(const key1 in data2){
+if(!(func48.call(schema36.properties.definition.properties, key1))){
+const err12 = {instancePath:instancePath+"/definition",schemaPath:"#/properties/definition/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data2.kind !== undefined){
+let data3 = data2.kind;
+if(typeof data3 !== "string"){
+const err13 = {instancePath:instancePath+"/definition/kind",schemaPath:"#/properties/definition/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+if(!(((data3 === "monitor") || (data3 === "anomaly_detection")) || (data3 === "forecast"))){
+const err14 = {instancePath:instancePath+"/definition/kind",schemaPath:"#/properties/definition/properties/kind/enum",keyword:"enum",params:{allowedValues: schema36.properties.definition.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data2.sql !== undefined){
+let data4 = data2.sql;
+if(typeof data4 === "string"){
+if(func1(data4) > 20000){
+const err15 = {instancePath:instancePath+"/definition/sql",schemaPath:"#/properties/definition/properties/sql/maxLength",keyword:"maxLength",params:{limit: 20000},message:"must NOT have more than 20000 characters"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if(func1(data4) < 1){
+const err16 = {instancePath:instancePath+"/definition/sql",schemaPath:"#/properties/definition/properties/sql/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+else {
+const err17 = {instancePath:instancePath+"/definition/sql",schemaPath:"#/properties/definition/properties/sql/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+let data5 = data2.connection;
+if(typeof data5 === "string"){
+if(!pattern5.test(data5)){
+const err18 = {instancePath:instancePath+"/definition/connection",schemaPath:"#/properties/definition/properties/connection/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+else {
+const err19 = {instancePath:instancePath+"/definition/connection",schemaPath:"#/properties/definition/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+if(data2.model !== undefined){
+let data6 = data2.model;
+if(typeof data6 === "string"){
+if(!pattern5.test(data6)){
+const err20 = {instancePath:instancePath+"/definition/model",schemaPath:"#/properties/definition/properties/model/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/definition/model",schemaPath:"#/properties/definition/properties/model/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data2.measure !== undefined){
+let data7 = data2.measure;
+if(typeof data7 === "string"){
+if(!pattern5.test(data7)){
+const err22 = {instancePath:instancePath+"/definition/measure",schemaPath:"#/properties/definition/properties/measure/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/definition/measure",schemaPath:"#/properties/definition/properties/measure/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+let data8 = data2.granularity;
+if(typeof data8 !== "string"){
+const err24 = {instancePath:instancePath+"/definition/granularity",schemaPath:"#/properties/definition/properties/granularity/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+if(!((((data8 === "hour") || (data8 === "day")) || (data8 === "week")) || (data8 === "month"))){
+const err25 = {instancePath:instancePath+"/definition/granularity",schemaPath:"#/properties/definition/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema36.properties.definition.properties.granularity.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(data2.op !== undefined){
+let data9 = data2.op;
+if(typeof data9 !== "string"){
+const err26 = {instancePath:instancePath+"/definition/op",schemaPath:"#/properties/definition/properties/op/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+if(!((((data9 === "gt") || (data9 === "gte")) || (data9 === "lt")) || (data9 === "lte"))){
+const err27 = {instancePath:instancePath+"/definition/op",schemaPath:"#/properties/definition/properties/op/enum",keyword:"enum",params:{allowedValues: schema36.properties.definition.properties.op.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data2.threshold !== undefined){
+let data10 = data2.threshold;
+if(!((typeof data10 == "number") && (isFinite(data10)))){
+const err28 = {instancePath:instancePath+"/definition/threshold",schemaPath:"#/properties/definition/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+let data11 = data2.sensitivity;
+if((typeof data11 == "number") && (isFinite(data11))){
+if(data11 > 10 || isNaN(data11)){
+const err29 = {instancePath:instancePath+"/definition/sensitivity",schemaPath:"#/properties/definition/properties/sensitivity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+if(data11 < 1 || isNaN(data11)){
+const err30 = {instancePath:instancePath+"/definition/sensitivity",schemaPath:"#/properties/definition/properties/sensitivity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/definition/sensitivity",schemaPath:"#/properties/definition/properties/sensitivity/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+let data12 = data2.season;
+if(!(((typeof data12 == "number") && (!(data12 % 1) && !isNaN(data12))) && (isFinite(data12)))){
+const err32 = {instancePath:instancePath+"/definition/season",schemaPath:"#/properties/definition/properties/season/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+if((typeof data12 == "number") && (isFinite(data12))){
+if(data12 > 52 || isNaN(data12)){
+const err33 = {instancePath:instancePath+"/definition/season",schemaPath:"#/properties/definition/properties/season/maximum",keyword:"maximum",params:{comparison: "<=", limit: 52},message:"must be <= 52"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+if(data12 < 1 || isNaN(data12)){
+const err34 = {instancePath:instancePath+"/definition/season",schemaPath:"#/properties/definition/properties/season/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+let data13 = data2.check_last;
+if(!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))){
+const err35 = {instancePath:instancePath+"/definition/check_last",schemaPath:"#/properties/definition/properties/check_last/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+if((typeof data13 == "number") && (isFinite(data13))){
+if(data13 > 400 || isNaN(data13)){
+const err36 = {instancePath:instancePath+"/definition/check_last",schemaPath:"#/properties/definition/properties/check_last/maximum",keyword:"maximum",params:{comparison: "<=", limit: 400},message:"must be <= 400"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+if(data13 < 1 || isNaN(data13)){
+const err37 = {instancePath:instancePath+"/definition/check_last",schemaPath:"#/properties/definition/properties/check_last/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+let data14 = data2.horizon;
+if(!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))){
+const err38 = {instancePath:instancePath+"/definition/horizon",schemaPath:"#/properties/definition/properties/horizon/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+if((typeof data14 == "number") && (isFinite(data14))){
+if(data14 > 100 || isNaN(data14)){
+const err39 = {instancePath:instancePath+"/definition/horizon",schemaPath:"#/properties/definition/properties/horizon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data14 < 1 || isNaN(data14)){
+const err40 = {instancePath:instancePath+"/definition/horizon",schemaPath:"#/properties/definition/properties/horizon/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+}
+else {
+const err41 = {instancePath:instancePath+"/definition",schemaPath:"#/properties/definition/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(typeof data.notify !== "boolean"){
+const err42 = {instancePath:instancePath+"/notify",schemaPath:"#/properties/notify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+else {
+const err43 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
 validate25.errors = vErrors;
 return errors === 0;
 }
 validate25.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_delete_discovery_input = validate26;
+exports.tool_delete_dashboard_input = validate26;
 const schema37 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
 function validate26(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -2445,7 +2900,7 @@ return errors === 0;
 }
 validate26.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_delete_insight_input = validate27;
+exports.tool_delete_discovery_input = validate27;
 const schema38 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
 function validate27(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -2532,7 +2987,7 @@ return errors === 0;
 }
 validate27.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_delete_memory_input = validate28;
+exports.tool_delete_insight_input = validate28;
 const schema39 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
 function validate28(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -2619,13 +3074,187 @@ return errors === 0;
 }
 validate28.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_explain_sql_input = validate29;
-const schema40 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT event, count(*) FROM events GROUP BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"analyze":{"type":"boolean","default":false},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+exports.tool_delete_memory_input = validate29;
+const schema40 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
 function validate29(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
 const evaluated0 = validate29.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(key0 === "id")){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate29.errors = vErrors;
+return errors === 0;
+}
+validate29.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_delete_task_input = validate30;
+const schema41 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
+
+function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate30.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(key0 === "id")){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate30.errors = vErrors;
+return errors === 0;
+}
+validate30.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_explain_sql_input = validate31;
+const schema42 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT event, count(*) FROM events GROUP BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"analyze":{"type":"boolean","default":false},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+
+function validate31(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate31.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -2776,18 +3405,18 @@ vErrors.push(err11);
 }
 errors++;
 }
-validate29.errors = vErrors;
+validate31.errors = vErrors;
 return errors === 0;
 }
-validate29.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate31.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_get_connection_input = validate30;
-const schema41 = {"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["sample"]},"table":{"type":"string","minLength":1,"maxLength":63,"description":"A table to profile."}},"additionalProperties":false};
+exports.tool_get_connection_input = validate32;
+const schema43 = {"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["sample"]},"table":{"type":"string","minLength":1,"maxLength":63,"description":"A table to profile."}},"additionalProperties":false};
 
-function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate30.evaluated;
+const evaluated0 = validate32.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -2888,19 +3517,19 @@ vErrors.push(err7);
 }
 errors++;
 }
-validate30.errors = vErrors;
+validate32.errors = vErrors;
 return errors === 0;
 }
-validate30.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate32.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_get_doc_input = validate31;
-const schema42 = {"type":"object","required":["slug"],"properties":{"slug":{"type":"string","minLength":1,"maxLength":200,"pattern":"^[a-z0-9]+(?:[-_/][a-z0-9]+)*$","description":"E.g. `getting-started`.","examples":["reference/tools"]}},"additionalProperties":false};
-const pattern22 = new RegExp("^[a-z0-9]+(?:[-_/][a-z0-9]+)*$", "u");
+exports.tool_get_doc_input = validate33;
+const schema44 = {"type":"object","required":["slug"],"properties":{"slug":{"type":"string","minLength":1,"maxLength":200,"pattern":"^[a-z0-9]+(?:[-_/][a-z0-9]+)*$","description":"E.g. `getting-started`.","examples":["reference/tools"]}},"additionalProperties":false};
+const pattern27 = new RegExp("^[a-z0-9]+(?:[-_/][a-z0-9]+)*$", "u");
 
-function validate31(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate31.evaluated;
+const evaluated0 = validate33.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -2953,7 +3582,7 @@ vErrors.push(err3);
 }
 errors++;
 }
-if(!pattern22.test(data0)){
+if(!pattern27.test(data0)){
 const err4 = {instancePath:instancePath+"/slug",schemaPath:"#/properties/slug/pattern",keyword:"pattern",params:{pattern: "^[a-z0-9]+(?:[-_/][a-z0-9]+)*$"},message:"must match pattern \""+"^[a-z0-9]+(?:[-_/][a-z0-9]+)*$"+"\""};
 if(vErrors === null){
 vErrors = [err4];
@@ -2986,18 +3615,18 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate31.errors = vErrors;
+validate33.errors = vErrors;
 return errors === 0;
 }
-validate31.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate33.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_get_semantic_model_input = validate32;
-const schema43 = {"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"}},"additionalProperties":false};
+exports.tool_get_semantic_model_input = validate34;
+const schema45 = {"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"}},"additionalProperties":false};
 
-function validate32(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate34(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate32.evaluated;
+const evaluated0 = validate34.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3063,99 +3692,99 @@ vErrors.push(err4);
 }
 errors++;
 }
-validate32.errors = vErrors;
-return errors === 0;
-}
-validate32.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.tool_get_session_context_input = validate33;
-const schema44 = {"type":"object","properties":{},"additionalProperties":false};
-
-function validate33(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate33.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-for(const key0 in data){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-}
-else {
-const err1 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-validate33.errors = vErrors;
-return errors === 0;
-}
-validate33.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.tool_list_connections_input = validate34;
-const schema45 = {"type":"object","properties":{},"additionalProperties":false};
-
-function validate34(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate34.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-for(const key0 in data){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-}
-else {
-const err1 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
 validate34.errors = vErrors;
 return errors === 0;
 }
 validate34.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_list_dashboards_input = validate35;
-const schema46 = {"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
-const pattern24 = new RegExp("^[A-Za-z0-9_-]+$", "u");
+exports.tool_get_session_context_input = validate35;
+const schema46 = {"type":"object","properties":{},"additionalProperties":false};
 
 function validate35(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
 const evaluated0 = validate35.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+else {
+const err1 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+validate35.errors = vErrors;
+return errors === 0;
+}
+validate35.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_list_connections_input = validate36;
+const schema47 = {"type":"object","properties":{},"additionalProperties":false};
+
+function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate36.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+else {
+const err1 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+validate36.errors = vErrors;
+return errors === 0;
+}
+validate36.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_list_dashboards_input = validate37;
+const schema48 = {"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+const pattern29 = new RegExp("^[A-Za-z0-9_-]+$", "u");
+
+function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate37.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3234,7 +3863,7 @@ vErrors.push(err5);
 }
 errors++;
 }
-if(!pattern24.test(data1)){
+if(!pattern29.test(data1)){
 const err6 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err6];
@@ -3267,18 +3896,18 @@ vErrors.push(err8);
 }
 errors++;
 }
-validate35.errors = vErrors;
+validate37.errors = vErrors;
 return errors === 0;
 }
-validate35.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate37.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_list_discoveries_input = validate36;
-const schema47 = {"type":"object","properties":{"status":{"type":"string","enum":["pending","approved","rejected"]},"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+exports.tool_list_discoveries_input = validate38;
+const schema49 = {"type":"object","properties":{"status":{"type":"string","enum":["pending","approved","rejected"]},"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
 
-function validate36(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate36.evaluated;
+const evaluated0 = validate38.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3314,7 +3943,7 @@ vErrors.push(err1);
 errors++;
 }
 if(!(((data0 === "pending") || (data0 === "approved")) || (data0 === "rejected"))){
-const err2 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema47.properties.status.enum},message:"must be equal to one of the allowed values"};
+const err2 = {instancePath:instancePath+"/status",schemaPath:"#/properties/status/enum",keyword:"enum",params:{allowedValues: schema49.properties.status.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3337,7 +3966,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!(((data1 === "info") || (data1 === "warning")) || (data1 === "critical"))){
-const err4 = {instancePath:instancePath+"/severity",schemaPath:"#/properties/severity/enum",keyword:"enum",params:{allowedValues: schema47.properties.severity.enum},message:"must be equal to one of the allowed values"};
+const err4 = {instancePath:instancePath+"/severity",schemaPath:"#/properties/severity/enum",keyword:"enum",params:{allowedValues: schema49.properties.severity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -3403,7 +4032,7 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(!pattern24.test(data3)){
+if(!pattern29.test(data3)){
 const err10 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err10];
@@ -3436,20 +4065,20 @@ vErrors.push(err12);
 }
 errors++;
 }
-validate36.errors = vErrors;
+validate38.errors = vErrors;
 return errors === 0;
 }
-validate36.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate38.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_list_events_input = validate37;
-const schema48 = {"type":"object","properties":{"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"sample"},"table":{"type":"string","pattern":"^[a-z_][a-z0-9_]{0,62}$","default":"events"},"from":{"type":"string","format":"date-time","description":"Inclusive; default `to` − 7 days."},"to":{"type":"string","format":"date-time","description":"Exclusive; default now."},"limit":{"type":"integer","minimum":1,"maximum":1000,"default":100}},"additionalProperties":false};
-const pattern27 = new RegExp("^[a-z_][a-z0-9_]{0,62}$", "u");
-const formats14 = require("ajv-formats/dist/formats").fullFormats["date-time"];
+exports.tool_list_events_input = validate39;
+const schema50 = {"type":"object","properties":{"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"sample"},"table":{"type":"string","pattern":"^[a-z_][a-z0-9_]{0,62}$","default":"events"},"from":{"type":"string","format":"date-time","description":"Inclusive; default `to` − 7 days."},"to":{"type":"string","format":"date-time","description":"Exclusive; default now."},"limit":{"type":"integer","minimum":1,"maximum":1000,"default":100}},"additionalProperties":false};
+const pattern32 = new RegExp("^[a-z_][a-z0-9_]{0,62}$", "u");
+const formats16 = require("ajv-formats/dist/formats").fullFormats["date-time"];
 
-function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate39(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate37.evaluated;
+const evaluated0 = validate39.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3503,7 +4132,7 @@ errors++;
 }
 let data1 = data.table;
 if(typeof data1 === "string"){
-if(!pattern27.test(data1)){
+if(!pattern32.test(data1)){
 const err3 = {instancePath:instancePath+"/table",schemaPath:"#/properties/table/pattern",keyword:"pattern",params:{pattern: "^[a-z_][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z_][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err3];
@@ -3527,7 +4156,7 @@ errors++;
 if(data.from !== undefined){
 let data2 = data.from;
 if(typeof data2 === "string"){
-if(!(formats14.validate(data2))){
+if(!(formats16.validate(data2))){
 const err5 = {instancePath:instancePath+"/from",schemaPath:"#/properties/from/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -3552,7 +4181,7 @@ errors++;
 if(data.to !== undefined){
 let data3 = data.to;
 if(typeof data3 === "string"){
-if(!(formats14.validate(data3))){
+if(!(formats16.validate(data3))){
 const err7 = {instancePath:instancePath+"/to",schemaPath:"#/properties/to/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err7];
@@ -3618,18 +4247,18 @@ vErrors.push(err12);
 }
 errors++;
 }
-validate37.errors = vErrors;
+validate39.errors = vErrors;
 return errors === 0;
 }
-validate37.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate39.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_list_insights_input = validate38;
-const schema49 = {"type":"object","properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+exports.tool_list_insights_input = validate40;
+const schema51 = {"type":"object","properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
 
-function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate38.evaluated;
+const evaluated0 = validate40.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3743,7 +4372,7 @@ vErrors.push(err8);
 }
 errors++;
 }
-if(!pattern24.test(data2)){
+if(!pattern29.test(data2)){
 const err9 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err9];
@@ -3776,18 +4405,18 @@ vErrors.push(err11);
 }
 errors++;
 }
-validate38.errors = vErrors;
+validate40.errors = vErrors;
 return errors === 0;
 }
-validate38.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate40.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_list_notifications_input = validate39;
-const schema50 = {"type":"object","properties":{"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+exports.tool_list_notifications_input = validate41;
+const schema52 = {"type":"object","properties":{"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
 
-function validate39(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate39.evaluated;
+const evaluated0 = validate41.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3823,7 +4452,7 @@ vErrors.push(err1);
 errors++;
 }
 if(!(((data0 === "info") || (data0 === "warning")) || (data0 === "critical"))){
-const err2 = {instancePath:instancePath+"/severity",schemaPath:"#/properties/severity/enum",keyword:"enum",params:{allowedValues: schema50.properties.severity.enum},message:"must be equal to one of the allowed values"};
+const err2 = {instancePath:instancePath+"/severity",schemaPath:"#/properties/severity/enum",keyword:"enum",params:{allowedValues: schema52.properties.severity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -3889,7 +4518,7 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(!pattern24.test(data2)){
+if(!pattern29.test(data2)){
 const err8 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -3922,18 +4551,18 @@ vErrors.push(err10);
 }
 errors++;
 }
-validate39.errors = vErrors;
+validate41.errors = vErrors;
 return errors === 0;
 }
-validate39.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate41.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_list_semantic_models_input = validate40;
-const schema51 = {"type":"object","properties":{},"additionalProperties":false};
+exports.tool_list_semantic_models_input = validate42;
+const schema53 = {"type":"object","properties":{},"additionalProperties":false};
 
-function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate42(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate40.evaluated;
+const evaluated0 = validate42.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -3962,18 +4591,105 @@ vErrors.push(err1);
 }
 errors++;
 }
-validate40.errors = vErrors;
+validate42.errors = vErrors;
 return errors === 0;
 }
-validate40.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate42.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_optimize_sql_input = validate41;
-const schema52 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse"}},"additionalProperties":false};
+exports.tool_list_tasks_input = validate43;
+const schema54 = {"type":"object","properties":{"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
 
-function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate43(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate41.evaluated;
+const evaluated0 = validate43.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!(key0 === "cursor")){
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.cursor !== undefined){
+let data0 = data.cursor;
+if(typeof data0 === "string"){
+if(func1(data0) > 500){
+const err1 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/maxLength",keyword:"maxLength",params:{limit: 500},message:"must NOT have more than 500 characters"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if(func1(data0) < 1){
+const err2 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!pattern29.test(data0)){
+const err3 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate43.errors = vErrors;
+return errors === 0;
+}
+validate43.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_optimize_sql_input = validate44;
+const schema55 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse"}},"additionalProperties":false};
+
+function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate44.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4075,18 +4791,18 @@ vErrors.push(err7);
 }
 errors++;
 }
-validate41.errors = vErrors;
+validate44.errors = vErrors;
 return errors === 0;
 }
-validate41.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate44.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_query_lakehouse_input = validate42;
-const schema53 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"description":"One read statement.","examples":["SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"offset":{"type":"integer","minimum":0,"maximum":1000000,"default":0,"description":"`next_offset` of a truncated answer."},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+exports.tool_query_lakehouse_input = validate45;
+const schema56 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"description":"One read statement.","examples":["SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"offset":{"type":"integer","minimum":0,"maximum":1000000,"default":0,"description":"`next_offset` of a truncated answer."},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
 
-function validate42(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate45(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate42.evaluated;
+const evaluated0 = validate45.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4296,18 +5012,18 @@ vErrors.push(err16);
 }
 errors++;
 }
-validate42.errors = vErrors;
+validate45.errors = vErrors;
 return errors === 0;
 }
-validate42.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_query_semantic_model_input = validate43;
-const schema54 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+exports.tool_query_semantic_model_input = validate46;
+const schema57 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
 
-function validate43(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate43.evaluated;
+const evaluated0 = validate46.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -4548,7 +5264,7 @@ vErrors.push(err16);
 errors++;
 }
 if(!((((((data6 === "hour") || (data6 === "day")) || (data6 === "week")) || (data6 === "month")) || (data6 === "quarter")) || (data6 === "year"))){
-const err17 = {instancePath:instancePath+"/dimensions/" + i2+"/granularity",schemaPath:"#/properties/dimensions/items/anyOf/1/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema54.properties.dimensions.items.anyOf[1].properties.granularity.enum},message:"must be equal to one of the allowed values"};
+const err17 = {instancePath:instancePath+"/dimensions/" + i2+"/granularity",schemaPath:"#/properties/dimensions/items/anyOf/1/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema57.properties.dimensions.items.anyOf[1].properties.granularity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -4692,7 +5408,7 @@ vErrors.push(err27);
 errors++;
 }
 if(!((((((((((((((data10 === "eq") || (data10 === "neq")) || (data10 === "gt")) || (data10 === "gte")) || (data10 === "lt")) || (data10 === "lte")) || (data10 === "between")) || (data10 === "in")) || (data10 === "not_in")) || (data10 === "contains")) || (data10 === "starts_with")) || (data10 === "is_null")) || (data10 === "is_not_null")) || (data10 === "during"))){
-const err28 = {instancePath:instancePath+"/filters/" + i3+"/op",schemaPath:"#/properties/filters/items/properties/op/enum",keyword:"enum",params:{allowedValues: schema54.properties.filters.items.properties.op.enum},message:"must be equal to one of the allowed values"};
+const err28 = {instancePath:instancePath+"/filters/" + i3+"/op",schemaPath:"#/properties/filters/items/properties/op/enum",keyword:"enum",params:{allowedValues: schema57.properties.filters.items.properties.op.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -4995,7 +5711,7 @@ vErrors.push(err49);
 errors++;
 }
 if(!((data17 === "asc") || (data17 === "desc"))){
-const err50 = {instancePath:instancePath+"/order/" + i5+"/direction",schemaPath:"#/properties/order/items/properties/direction/enum",keyword:"enum",params:{allowedValues: schema54.properties.order.items.properties.direction.enum},message:"must be equal to one of the allowed values"};
+const err50 = {instancePath:instancePath+"/order/" + i5+"/direction",schemaPath:"#/properties/order/items/properties/direction/enum",keyword:"enum",params:{allowedValues: schema57.properties.order.items.properties.direction.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -5105,18 +5821,18 @@ vErrors.push(err59);
 }
 errors++;
 }
-validate43.errors = vErrors;
+validate46.errors = vErrors;
 return errors === 0;
 }
-validate43.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate46.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_render_insight_input = validate44;
-const schema55 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"parameters":{"type":"object","description":"Parameter values by name (else their defaults).","maxProperties":20,"propertyNames":{"pattern":"^[a-z][a-z0-9_]{0,62}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"width":{"type":"integer","minimum":200,"maximum":2000,"default":800},"height":{"type":"integer","minimum":150,"maximum":2000,"default":450},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":1000,"description":"Rows read and drawn."}},"additionalProperties":false};
+exports.tool_render_insight_input = validate47;
+const schema58 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"parameters":{"type":"object","description":"Parameter values by name (else their defaults).","maxProperties":20,"propertyNames":{"pattern":"^[a-z][a-z0-9_]{0,62}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"width":{"type":"integer","minimum":200,"maximum":2000,"default":800},"height":{"type":"integer","minimum":150,"maximum":2000,"default":450},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":1000,"description":"Rows read and drawn."}},"additionalProperties":false};
 
-function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate47(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate44.evaluated;
+const evaluated0 = validate47.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5428,18 +6144,18 @@ vErrors.push(err23);
 }
 errors++;
 }
-validate44.errors = vErrors;
+validate47.errors = vErrors;
 return errors === 0;
 }
-validate44.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate47.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_search_docs_input = validate45;
-const schema56 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match.","examples":["paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+exports.tool_search_docs_input = validate48;
+const schema59 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match.","examples":["paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
-function validate45(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate48(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate45.evaluated;
+const evaluated0 = validate48.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5551,18 +6267,18 @@ vErrors.push(err8);
 }
 errors++;
 }
-validate45.errors = vErrors;
+validate48.errors = vErrors;
 return errors === 0;
 }
-validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_search_entities_input = validate46;
-const schema57 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+exports.tool_search_entities_input = validate49;
+const schema60 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
-function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate46.evaluated;
+const evaluated0 = validate49.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5674,18 +6390,18 @@ vErrors.push(err8);
 }
 errors++;
 }
-validate46.errors = vErrors;
+validate49.errors = vErrors;
 return errors === 0;
 }
-validate46.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_search_memories_input = validate47;
-const schema58 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"examples":["revenue test accounts"]},"type":{"type":"string","enum":["episodic","semantic","procedural"]},"tags":{"type":"array","maxItems":20,"items":{"type":"string","maxLength":50},"description":"Only memories with all these tags."},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+exports.tool_search_memories_input = validate50;
+const schema61 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"examples":["revenue test accounts"]},"type":{"type":"string","enum":["episodic","semantic","procedural"]},"tags":{"type":"array","maxItems":20,"items":{"type":"string","maxLength":50},"description":"Only memories with all these tags."},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
-function validate47(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate47.evaluated;
+const evaluated0 = validate50.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5766,7 +6482,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((data1 === "episodic") || (data1 === "semantic")) || (data1 === "procedural"))){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema58.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema61.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -5871,18 +6587,18 @@ vErrors.push(err14);
 }
 errors++;
 }
-validate47.errors = vErrors;
+validate50.errors = vErrors;
 return errors === 0;
 }
-validate47.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate50.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_update_dashboard_input = validate48;
-const schema59 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"widgets":{"type":"array","maxItems":50,"items":{"type":"object","description":"An insight on a 12-column grid (x + w ≤ 12).","required":["insight_id","x","y","w","h"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer","minimum":0,"maximum":11},"y":{"type":"integer","minimum":0,"maximum":1000},"w":{"type":"integer","minimum":1,"maximum":12},"h":{"type":"integer","minimum":1,"maximum":50}},"additionalProperties":false}},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}}},"additionalProperties":false};
+exports.tool_update_dashboard_input = validate51;
+const schema62 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"widgets":{"type":"array","maxItems":50,"items":{"type":"object","description":"An insight on a 12-column grid (x + w ≤ 12).","required":["insight_id","x","y","w","h"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer","minimum":0,"maximum":11},"y":{"type":"integer","minimum":0,"maximum":1000},"w":{"type":"integer","minimum":1,"maximum":12},"h":{"type":"integer","minimum":1,"maximum":50}},"additionalProperties":false}},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}}},"additionalProperties":false};
 
-function validate48(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate51(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate48.evaluated;
+const evaluated0 = validate51.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6531,18 +7247,18 @@ vErrors.push(err52);
 }
 errors++;
 }
-validate48.errors = vErrors;
+validate51.errors = vErrors;
 return errors === 0;
 }
-validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate51.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_update_insight_input = validate49;
-const schema60 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"See list_connections."},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false}},"additionalProperties":false};
+exports.tool_update_insight_input = validate52;
+const schema63 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"See list_connections."},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false}},"additionalProperties":false};
 
-function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate52(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate49.evaluated;
+const evaluated0 = validate52.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6859,7 +7575,7 @@ vErrors.push(err25);
 errors++;
 }
 if(!((((((data9 === "text") || (data9 === "integer")) || (data9 === "number")) || (data9 === "boolean")) || (data9 === "date")) || (data9 === "timestamp"))){
-const err26 = {instancePath:instancePath+"/parameters/" + i0+"/type",schemaPath:"#/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema60.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err26 = {instancePath:instancePath+"/parameters/" + i0+"/type",schemaPath:"#/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema63.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -7131,7 +7847,7 @@ vErrors.push(err44);
 errors++;
 }
 if(!((((((data16 === "table") || (data16 === "number")) || (data16 === "line")) || (data16 === "bar")) || (data16 === "area")) || (data16 === "scatter"))){
-const err45 = {instancePath:instancePath+"/chart/kind",schemaPath:"#/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema60.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err45 = {instancePath:instancePath+"/chart/kind",schemaPath:"#/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema63.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -7283,7 +7999,7 @@ vErrors.push(err57);
 errors++;
 }
 if(!(((((data21 === "data") || (data21 === "x")) || (data21 === "-x")) || (data21 === "y")) || (data21 === "-y"))){
-const err58 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema60.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
+const err58 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema63.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -7315,18 +8031,559 @@ vErrors.push(err60);
 }
 errors++;
 }
-validate49.errors = vErrors;
+validate52.errors = vErrors;
 return errors === 0;
 }
-validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate52.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_validate_sql_input = validate50;
-const schema61 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT event, count(*) FROM events GROUP BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]}},"additionalProperties":false};
+exports.tool_update_task_input = validate53;
+const schema64 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"paused":{"type":"boolean"},"schedule":{"type":"string","minLength":9,"maxLength":100,"pattern":"^[0-9A-Za-z*/,?#LW -]+$","description":"5-field cron, env time zone."},"definition":{"type":"object","description":"Replaces it (as create_task).","allOf":[{"type":"object","required":["kind"],"description":"sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).","properties":{"kind":{"type":"string","enum":["monitor","anomaly_detection","forecast"]},"sql":{"type":"string","minLength":1,"maxLength":20000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"measure":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month"],"default":"day"},"op":{"type":"string","enum":["gt","gte","lt","lte"]},"threshold":{"type":"number"},"sensitivity":{"type":"number","minimum":1,"maximum":10,"default":3},"season":{"type":"integer","minimum":1,"maximum":52,"default":7},"check_last":{"type":"integer","minimum":1,"maximum":400,"default":1},"horizon":{"type":"integer","minimum":1,"maximum":100,"default":7}},"additionalProperties":false}]},"notify":{"type":"boolean"}},"additionalProperties":false};
 
-function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate53(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate50.evaluated;
+const evaluated0 = validate53.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(((((key0 === "id") || (key0 === "paused")) || (key0 === "schedule")) || (key0 === "definition")) || (key0 === "notify"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.paused !== undefined){
+if(typeof data.paused !== "boolean"){
+const err5 = {instancePath:instancePath+"/paused",schemaPath:"#/properties/paused/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.schedule !== undefined){
+let data2 = data.schedule;
+if(typeof data2 === "string"){
+if(func1(data2) > 100){
+const err6 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(func1(data2) < 9){
+const err7 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/minLength",keyword:"minLength",params:{limit: 9},message:"must NOT have fewer than 9 characters"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+if(!pattern16.test(data2)){
+const err8 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/pattern",keyword:"pattern",params:{pattern: "^[0-9A-Za-z*/,?#LW -]+$"},message:"must match pattern \""+"^[0-9A-Za-z*/,?#LW -]+$"+"\""};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+else {
+const err9 = {instancePath:instancePath+"/schedule",schemaPath:"#/properties/schedule/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+if(data.definition !== undefined){
+let data3 = data.definition;
+if(!(data3 && typeof data3 == "object" && !Array.isArray(data3))){
+const err10 = {instancePath:instancePath+"/definition",schemaPath:"#/properties/definition/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+if(data3.connection === undefined){
+data3.connection = "lakehouse";
+}
+if(data3.granularity === undefined){
+data3.granularity = "day";
+}
+if(data3.sensitivity === undefined){
+data3.sensitivity = 3;
+}
+if(data3.season === undefined){
+data3.season = 7;
+}
+if(data3.check_last === undefined){
+data3.check_last = 1;
+}
+if(data3.horizon === undefined){
+data3.horizon = 7;
+}
+if(data3.kind === undefined){
+const err11 = {instancePath:instancePath+"/definition",schemaPath:"#/properties/definition/allOf/0/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+for(const key1 in data3){
+if(!(func48.call(schema64.properties.definition.allOf[0].properties, key1))){
+const err12 = {instancePath:instancePath+"/definition",schemaPath:"#/properties/definition/allOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data3.kind !== undefined){
+let data4 = data3.kind;
+if(typeof data4 !== "string"){
+const err13 = {instancePath:instancePath+"/definition/kind",schemaPath:"#/properties/definition/allOf/0/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+if(!(((data4 === "monitor") || (data4 === "anomaly_detection")) || (data4 === "forecast"))){
+const err14 = {instancePath:instancePath+"/definition/kind",schemaPath:"#/properties/definition/allOf/0/properties/kind/enum",keyword:"enum",params:{allowedValues: schema64.properties.definition.allOf[0].properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+if(data3.sql !== undefined){
+let data5 = data3.sql;
+if(typeof data5 === "string"){
+if(func1(data5) > 20000){
+const err15 = {instancePath:instancePath+"/definition/sql",schemaPath:"#/properties/definition/allOf/0/properties/sql/maxLength",keyword:"maxLength",params:{limit: 20000},message:"must NOT have more than 20000 characters"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+if(func1(data5) < 1){
+const err16 = {instancePath:instancePath+"/definition/sql",schemaPath:"#/properties/definition/allOf/0/properties/sql/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+else {
+const err17 = {instancePath:instancePath+"/definition/sql",schemaPath:"#/properties/definition/allOf/0/properties/sql/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+let data6 = data3.connection;
+if(typeof data6 === "string"){
+if(!pattern5.test(data6)){
+const err18 = {instancePath:instancePath+"/definition/connection",schemaPath:"#/properties/definition/allOf/0/properties/connection/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+else {
+const err19 = {instancePath:instancePath+"/definition/connection",schemaPath:"#/properties/definition/allOf/0/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+if(data3.model !== undefined){
+let data7 = data3.model;
+if(typeof data7 === "string"){
+if(!pattern5.test(data7)){
+const err20 = {instancePath:instancePath+"/definition/model",schemaPath:"#/properties/definition/allOf/0/properties/model/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/definition/model",schemaPath:"#/properties/definition/allOf/0/properties/model/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+if(data3.measure !== undefined){
+let data8 = data3.measure;
+if(typeof data8 === "string"){
+if(!pattern5.test(data8)){
+const err22 = {instancePath:instancePath+"/definition/measure",schemaPath:"#/properties/definition/allOf/0/properties/measure/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/definition/measure",schemaPath:"#/properties/definition/allOf/0/properties/measure/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+}
+let data9 = data3.granularity;
+if(typeof data9 !== "string"){
+const err24 = {instancePath:instancePath+"/definition/granularity",schemaPath:"#/properties/definition/allOf/0/properties/granularity/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+if(!((((data9 === "hour") || (data9 === "day")) || (data9 === "week")) || (data9 === "month"))){
+const err25 = {instancePath:instancePath+"/definition/granularity",schemaPath:"#/properties/definition/allOf/0/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema64.properties.definition.allOf[0].properties.granularity.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(data3.op !== undefined){
+let data10 = data3.op;
+if(typeof data10 !== "string"){
+const err26 = {instancePath:instancePath+"/definition/op",schemaPath:"#/properties/definition/allOf/0/properties/op/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+if(!((((data10 === "gt") || (data10 === "gte")) || (data10 === "lt")) || (data10 === "lte"))){
+const err27 = {instancePath:instancePath+"/definition/op",schemaPath:"#/properties/definition/allOf/0/properties/op/enum",keyword:"enum",params:{allowedValues: schema64.properties.definition.allOf[0].properties.op.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+if(data3.threshold !== undefined){
+let data11 = data3.threshold;
+if(!((typeof data11 == "number") && (isFinite(data11)))){
+const err28 = {instancePath:instancePath+"/definition/threshold",schemaPath:"#/properties/definition/allOf/0/properties/threshold/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+let data12 = data3.sensitivity;
+if((typeof data12 == "number") && (isFinite(data12))){
+if(data12 > 10 || isNaN(data12)){
+const err29 = {instancePath:instancePath+"/definition/sensitivity",schemaPath:"#/properties/definition/allOf/0/properties/sensitivity/maximum",keyword:"maximum",params:{comparison: "<=", limit: 10},message:"must be <= 10"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+if(data12 < 1 || isNaN(data12)){
+const err30 = {instancePath:instancePath+"/definition/sensitivity",schemaPath:"#/properties/definition/allOf/0/properties/sensitivity/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
+}
+errors++;
+}
+}
+else {
+const err31 = {instancePath:instancePath+"/definition/sensitivity",schemaPath:"#/properties/definition/allOf/0/properties/sensitivity/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err31];
+}
+else {
+vErrors.push(err31);
+}
+errors++;
+}
+let data13 = data3.season;
+if(!(((typeof data13 == "number") && (!(data13 % 1) && !isNaN(data13))) && (isFinite(data13)))){
+const err32 = {instancePath:instancePath+"/definition/season",schemaPath:"#/properties/definition/allOf/0/properties/season/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+if((typeof data13 == "number") && (isFinite(data13))){
+if(data13 > 52 || isNaN(data13)){
+const err33 = {instancePath:instancePath+"/definition/season",schemaPath:"#/properties/definition/allOf/0/properties/season/maximum",keyword:"maximum",params:{comparison: "<=", limit: 52},message:"must be <= 52"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+if(data13 < 1 || isNaN(data13)){
+const err34 = {instancePath:instancePath+"/definition/season",schemaPath:"#/properties/definition/allOf/0/properties/season/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+}
+let data14 = data3.check_last;
+if(!(((typeof data14 == "number") && (!(data14 % 1) && !isNaN(data14))) && (isFinite(data14)))){
+const err35 = {instancePath:instancePath+"/definition/check_last",schemaPath:"#/properties/definition/allOf/0/properties/check_last/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+if((typeof data14 == "number") && (isFinite(data14))){
+if(data14 > 400 || isNaN(data14)){
+const err36 = {instancePath:instancePath+"/definition/check_last",schemaPath:"#/properties/definition/allOf/0/properties/check_last/maximum",keyword:"maximum",params:{comparison: "<=", limit: 400},message:"must be <= 400"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+if(data14 < 1 || isNaN(data14)){
+const err37 = {instancePath:instancePath+"/definition/check_last",schemaPath:"#/properties/definition/allOf/0/properties/check_last/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+}
+let data15 = data3.horizon;
+if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
+const err38 = {instancePath:instancePath+"/definition/horizon",schemaPath:"#/properties/definition/allOf/0/properties/horizon/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+if((typeof data15 == "number") && (isFinite(data15))){
+if(data15 > 100 || isNaN(data15)){
+const err39 = {instancePath:instancePath+"/definition/horizon",schemaPath:"#/properties/definition/allOf/0/properties/horizon/maximum",keyword:"maximum",params:{comparison: "<=", limit: 100},message:"must be <= 100"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data15 < 1 || isNaN(data15)){
+const err40 = {instancePath:instancePath+"/definition/horizon",schemaPath:"#/properties/definition/allOf/0/properties/horizon/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+}
+else {
+const err41 = {instancePath:instancePath+"/definition",schemaPath:"#/properties/definition/allOf/0/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(data.notify !== undefined){
+if(typeof data.notify !== "boolean"){
+const err42 = {instancePath:instancePath+"/notify",schemaPath:"#/properties/notify/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+}
+else {
+const err43 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+validate53.errors = vErrors;
+return errors === 0;
+}
+validate53.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_validate_sql_input = validate54;
+const schema65 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT event, count(*) FROM events GROUP BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]}},"additionalProperties":false};
+
+function validate54(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate54.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7428,18 +8685,18 @@ vErrors.push(err7);
 }
 errors++;
 }
-validate50.errors = vErrors;
+validate54.errors = vErrors;
 return errors === 0;
 }
-validate50.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_view_dashboard_input = validate51;
-const schema62 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"include_data":{"type":"boolean","default":false,"description":"At most 1,000 rows per widget."}},"additionalProperties":false};
+exports.tool_view_dashboard_input = validate55;
+const schema66 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"include_data":{"type":"boolean","default":false,"description":"At most 1,000 rows per widget."}},"additionalProperties":false};
 
-function validate51(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate55(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate51.evaluated;
+const evaluated0 = validate55.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7528,18 +8785,18 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate51.errors = vErrors;
+validate55.errors = vErrors;
 return errors === 0;
 }
-validate51.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate55.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_view_discovery_input = validate52;
-const schema63 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
+exports.tool_view_discovery_input = validate56;
+const schema67 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
-function validate52(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate56(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate52.evaluated;
+const evaluated0 = validate56.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7615,18 +8872,18 @@ vErrors.push(err5);
 }
 errors++;
 }
-validate52.errors = vErrors;
+validate56.errors = vErrors;
 return errors === 0;
 }
-validate52.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate56.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_view_insight_input = validate53;
-const schema64 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
+exports.tool_view_insight_input = validate57;
+const schema68 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
-function validate53(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate57(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate53.evaluated;
+const evaluated0 = validate57.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7702,20 +8959,106 @@ vErrors.push(err5);
 }
 errors++;
 }
-validate53.errors = vErrors;
+validate57.errors = vErrors;
 return errors === 0;
 }
-validate53.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate57.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.schema_semantic_model = validate54;
-const schema65 = {"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false};
-const func95 = Object.prototype.hasOwnProperty;
-const pattern52 = new RegExp("^[A-Za-z_][A-Za-z0-9_$]{0,62}$", "u");
+exports.tool_view_task_input = validate58;
+const schema69 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
-function validate54(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate54.evaluated;
+const evaluated0 = validate58.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(key0 === "id")){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate58.errors = vErrors;
+return errors === 0;
+}
+validate58.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.schema_semantic_model = validate59;
+const schema70 = {"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false};
+const pattern64 = new RegExp("^[A-Za-z_][A-Za-z0-9_$]{0,62}$", "u");
+
+function validate59(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate59.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7774,7 +9117,7 @@ vErrors.push(err4);
 errors++;
 }
 for(const key0 in data){
-if(!(func95.call(schema65.properties, key0))){
+if(!(func48.call(schema70.properties, key0))){
 const err5 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err5];
@@ -7898,7 +9241,7 @@ errors++;
 if(data.schema !== undefined){
 let data4 = data.schema;
 if(typeof data4 === "string"){
-if(!pattern52.test(data4)){
+if(!pattern64.test(data4)){
 const err15 = {instancePath:instancePath+"/schema",schemaPath:"#/properties/schema/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err15];
@@ -7923,7 +9266,7 @@ errors++;
 if(data.table !== undefined){
 let data5 = data.table;
 if(typeof data5 === "string"){
-if(!pattern52.test(data5)){
+if(!pattern64.test(data5)){
 const err17 = {instancePath:instancePath+"/table",schemaPath:"#/properties/table/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -7948,7 +9291,7 @@ errors++;
 if(data.alias !== undefined){
 let data6 = data.alias;
 if(typeof data6 === "string"){
-if(!pattern52.test(data6)){
+if(!pattern64.test(data6)){
 const err19 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -8045,7 +9388,7 @@ errors++;
 if(data8.name !== undefined){
 let data9 = data8.name;
 if(typeof data9 === "string"){
-if(!pattern52.test(data9)){
+if(!pattern64.test(data9)){
 const err27 = {instancePath:instancePath+"/joins/" + i0+"/name",schemaPath:"#/properties/joins/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err27];
@@ -8070,7 +9413,7 @@ errors++;
 if(data8.schema !== undefined){
 let data10 = data8.schema;
 if(typeof data10 === "string"){
-if(!pattern52.test(data10)){
+if(!pattern64.test(data10)){
 const err29 = {instancePath:instancePath+"/joins/" + i0+"/schema",schemaPath:"#/properties/joins/items/properties/schema/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err29];
@@ -8095,7 +9438,7 @@ errors++;
 if(data8.table !== undefined){
 let data11 = data8.table;
 if(typeof data11 === "string"){
-if(!pattern52.test(data11)){
+if(!pattern64.test(data11)){
 const err31 = {instancePath:instancePath+"/joins/" + i0+"/table",schemaPath:"#/properties/joins/items/properties/table/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err31];
@@ -8129,7 +9472,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data12 === "left") || (data12 === "inner"))){
-const err34 = {instancePath:instancePath+"/joins/" + i0+"/type",schemaPath:"#/properties/joins/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema65.properties.joins.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/joins/" + i0+"/type",schemaPath:"#/properties/joins/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema70.properties.joins.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -8141,7 +9484,7 @@ errors++;
 if(data8.base_column !== undefined){
 let data13 = data8.base_column;
 if(typeof data13 === "string"){
-if(!pattern52.test(data13)){
+if(!pattern64.test(data13)){
 const err35 = {instancePath:instancePath+"/joins/" + i0+"/base_column",schemaPath:"#/properties/joins/items/properties/base_column/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err35];
@@ -8166,7 +9509,7 @@ errors++;
 if(data8.column !== undefined){
 let data14 = data8.column;
 if(typeof data14 === "string"){
-if(!pattern52.test(data14)){
+if(!pattern64.test(data14)){
 const err37 = {instancePath:instancePath+"/joins/" + i0+"/column",schemaPath:"#/properties/joins/items/properties/column/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err37];
@@ -8354,7 +9697,7 @@ vErrors.push(err52);
 errors++;
 }
 if(!((((data19 === "string") || (data19 === "number")) || (data19 === "time")) || (data19 === "boolean"))){
-const err53 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema65.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err53 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema70.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -8510,7 +9853,7 @@ vErrors.push(err65);
 errors++;
 }
 if(!((((((data24 === "count") || (data24 === "count_distinct")) || (data24 === "sum")) || (data24 === "avg")) || (data24 === "min")) || (data24 === "max"))){
-const err66 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema65.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
+const err66 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema70.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -8650,18 +9993,18 @@ vErrors.push(err77);
 }
 errors++;
 }
-validate54.errors = vErrors;
+validate59.errors = vErrors;
 return errors === 0;
 }
-validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_approveDiscovery_body_application_json = validate55;
-const schema66 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
+exports.op_approveDiscovery_body_application_json = validate60;
+const schema71 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
 
-function validate55(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate55.evaluated;
+const evaluated0 = validate60.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8742,18 +10085,18 @@ vErrors.push(err5);
 }
 errors++;
 }
-validate55.errors = vErrors;
+validate60.errors = vErrors;
 return errors === 0;
 }
-validate55.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_rejectDiscovery_body_application_json = validate56;
-const schema67 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
+exports.op_rejectDiscovery_body_application_json = validate61;
+const schema72 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
 
-function validate56(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate56.evaluated;
+const evaluated0 = validate61.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8834,18 +10177,18 @@ vErrors.push(err5);
 }
 errors++;
 }
-validate56.errors = vErrors;
+validate61.errors = vErrors;
 return errors === 0;
 }
-validate56.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_loadLakehouseTable_body_text_csv = validate57;
-const schema68 = {"type":"string"};
+exports.op_loadLakehouseTable_body_text_csv = validate62;
+const schema73 = {"type":"string"};
 
-function validate57(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate57.evaluated;
+const evaluated0 = validate62.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8862,18 +10205,18 @@ vErrors.push(err0);
 }
 errors++;
 }
-validate57.errors = vErrors;
+validate62.errors = vErrors;
 return errors === 0;
 }
-validate57.evaluated = {"dynamicProps":false,"dynamicItems":false};
+validate62.evaluated = {"dynamicProps":false,"dynamicItems":false};
 
-exports.op_loadLakehouseTable_body_application_x_ndjson = validate58;
-const schema69 = {"type":"string"};
+exports.op_loadLakehouseTable_body_application_x_ndjson = validate63;
+const schema74 = {"type":"string"};
 
-function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate63(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate58.evaluated;
+const evaluated0 = validate63.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8890,18 +10233,18 @@ vErrors.push(err0);
 }
 errors++;
 }
-validate58.errors = vErrors;
+validate63.errors = vErrors;
 return errors === 0;
 }
-validate58.evaluated = {"dynamicProps":false,"dynamicItems":false};
+validate63.evaluated = {"dynamicProps":false,"dynamicItems":false};
 
-exports.op_submitAuthorization_body_application_x_www_form_urlencoded = validate59;
-const schema70 = {"type":"object","description":"One of the sign-in forms: `email` and `password`; or `environment` (`<org>/<env>`), `read_only` and `decision` (`approve` or `deny`). Every form carries `request` (signed state) and `csrf_token`.","required":["request","csrf_token"],"properties":{"request":{"type":"string","maxLength":16384,"description":"The signed state of the authorization request."},"csrf_token":{"type":"string","maxLength":128},"email":{"type":"string","maxLength":254},"password":{"type":"string","maxLength":1024},"environment":{"type":"string","maxLength":130},"read_only":{"type":"string","maxLength":10},"decision":{"type":"string","enum":["approve","deny"]}},"additionalProperties":false};
+exports.op_submitAuthorization_body_application_x_www_form_urlencoded = validate64;
+const schema75 = {"type":"object","description":"One of the sign-in forms: `email` and `password`; or `environment` (`<org>/<env>`), `read_only` and `decision` (`approve` or `deny`). Every form carries `request` (signed state) and `csrf_token`.","required":["request","csrf_token"],"properties":{"request":{"type":"string","maxLength":16384,"description":"The signed state of the authorization request."},"csrf_token":{"type":"string","maxLength":128},"email":{"type":"string","maxLength":254},"password":{"type":"string","maxLength":1024},"environment":{"type":"string","maxLength":130},"read_only":{"type":"string","maxLength":10},"decision":{"type":"string","enum":["approve","deny"]}},"additionalProperties":false};
 
-function validate59(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate64(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate59.evaluated;
+const evaluated0 = validate64.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9104,7 +10447,7 @@ vErrors.push(err15);
 errors++;
 }
 if(!((data6 === "approve") || (data6 === "deny"))){
-const err16 = {instancePath:instancePath+"/decision",schemaPath:"#/properties/decision/enum",keyword:"enum",params:{allowedValues: schema70.properties.decision.enum},message:"must be equal to one of the allowed values"};
+const err16 = {instancePath:instancePath+"/decision",schemaPath:"#/properties/decision/enum",keyword:"enum",params:{allowedValues: schema75.properties.decision.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -9125,18 +10468,18 @@ vErrors.push(err17);
 }
 errors++;
 }
-validate59.errors = vErrors;
+validate64.errors = vErrors;
 return errors === 0;
 }
-validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate64.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_introspectToken_body_application_x_www_form_urlencoded = validate60;
-const schema71 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+exports.op_introspectToken_body_application_x_www_form_urlencoded = validate65;
+const schema76 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
 
-function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate65(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate60.evaluated;
+const evaluated0 = validate65.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9292,18 +10635,18 @@ vErrors.push(err11);
 }
 errors++;
 }
-validate60.errors = vErrors;
+validate65.errors = vErrors;
 return errors === 0;
 }
-validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate65.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_registerClient_body_application_json = validate61;
-const schema72 = {"type":"object","description":"RFC 7591 client metadata. Unknown members are ignored (as is `client_id`).","properties":{"redirect_uris":{"type":"array","items":{"type":"string"}},"client_name":{"type":"string"},"token_endpoint_auth_method":{"type":"string"},"grant_types":{"type":"array","items":{"type":"string"}},"response_types":{"type":"array","items":{"type":"string"}},"scope":{"type":"string"}},"additionalProperties":true};
+exports.op_registerClient_body_application_json = validate66;
+const schema77 = {"type":"object","description":"RFC 7591 client metadata. Unknown members are ignored (as is `client_id`).","properties":{"redirect_uris":{"type":"array","items":{"type":"string"}},"client_name":{"type":"string"},"token_endpoint_auth_method":{"type":"string"},"grant_types":{"type":"array","items":{"type":"string"}},"response_types":{"type":"array","items":{"type":"string"}},"scope":{"type":"string"}},"additionalProperties":true};
 
-function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate66(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate61.evaluated;
+const evaluated0 = validate66.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9442,18 +10785,18 @@ vErrors.push(err9);
 }
 errors++;
 }
-validate61.errors = vErrors;
+validate66.errors = vErrors;
 return errors === 0;
 }
-validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate66.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_revokeToken_body_application_x_www_form_urlencoded = validate62;
-const schema73 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+exports.op_revokeToken_body_application_x_www_form_urlencoded = validate67;
+const schema78 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
 
-function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate67(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate62.evaluated;
+const evaluated0 = validate67.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9609,18 +10952,18 @@ vErrors.push(err11);
 }
 errors++;
 }
-validate62.errors = vErrors;
+validate67.errors = vErrors;
 return errors === 0;
 }
-validate62.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate67.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_requestToken_body_application_x_www_form_urlencoded = validate63;
-const schema74 = {"type":"object","required":["grant_type"],"properties":{"grant_type":{"type":"string","enum":["authorization_code","refresh_token","client_credentials"]},"code":{"type":"string","maxLength":512},"redirect_uri":{"type":"string","maxLength":2048},"code_verifier":{"type":"string","maxLength":512},"refresh_token":{"type":"string","maxLength":512},"scope":{"type":"string","maxLength":200},"resource":{"type":"string","maxLength":2048},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+exports.op_requestToken_body_application_x_www_form_urlencoded = validate68;
+const schema79 = {"type":"object","required":["grant_type"],"properties":{"grant_type":{"type":"string","enum":["authorization_code","refresh_token","client_credentials"]},"code":{"type":"string","maxLength":512},"redirect_uri":{"type":"string","maxLength":2048},"code_verifier":{"type":"string","maxLength":512},"refresh_token":{"type":"string","maxLength":512},"scope":{"type":"string","maxLength":200},"resource":{"type":"string","maxLength":2048},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
 
-function validate63(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate68(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate63.evaluated;
+const evaluated0 = validate68.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9639,7 +10982,7 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func95.call(schema74.properties, key0))){
+if(!(func48.call(schema79.properties, key0))){
 let data0 = data[key0];
 if(typeof data0 === "string"){
 if(func1(data0) > 2048){
@@ -9678,7 +11021,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!(((data1 === "authorization_code") || (data1 === "refresh_token")) || (data1 === "client_credentials"))){
-const err4 = {instancePath:instancePath+"/grant_type",schemaPath:"#/properties/grant_type/enum",keyword:"enum",params:{allowedValues: schema74.properties.grant_type.enum},message:"must be equal to one of the allowed values"};
+const err4 = {instancePath:instancePath+"/grant_type",schemaPath:"#/properties/grant_type/enum",keyword:"enum",params:{allowedValues: schema79.properties.grant_type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -9899,8 +11242,8 @@ vErrors.push(err21);
 }
 errors++;
 }
-validate63.errors = vErrors;
+validate68.errors = vErrors;
 return errors === 0;
 }
-validate63.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate68.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 

@@ -7,10 +7,12 @@ declare const validators: {
   readonly tool_create_insight_input: ValidateFunction;
   readonly tool_create_memory_input: ValidateFunction;
   readonly tool_create_notification_input: ValidateFunction;
+  readonly tool_create_task_input: ValidateFunction;
   readonly tool_delete_dashboard_input: ValidateFunction;
   readonly tool_delete_discovery_input: ValidateFunction;
   readonly tool_delete_insight_input: ValidateFunction;
   readonly tool_delete_memory_input: ValidateFunction;
+  readonly tool_delete_task_input: ValidateFunction;
   readonly tool_explain_sql_input: ValidateFunction;
   readonly tool_get_connection_input: ValidateFunction;
   readonly tool_get_doc_input: ValidateFunction;
@@ -23,6 +25,7 @@ declare const validators: {
   readonly tool_list_insights_input: ValidateFunction;
   readonly tool_list_notifications_input: ValidateFunction;
   readonly tool_list_semantic_models_input: ValidateFunction;
+  readonly tool_list_tasks_input: ValidateFunction;
   readonly tool_optimize_sql_input: ValidateFunction;
   readonly tool_query_lakehouse_input: ValidateFunction;
   readonly tool_query_semantic_model_input: ValidateFunction;
@@ -32,10 +35,12 @@ declare const validators: {
   readonly tool_search_memories_input: ValidateFunction;
   readonly tool_update_dashboard_input: ValidateFunction;
   readonly tool_update_insight_input: ValidateFunction;
+  readonly tool_update_task_input: ValidateFunction;
   readonly tool_validate_sql_input: ValidateFunction;
   readonly tool_view_dashboard_input: ValidateFunction;
   readonly tool_view_discovery_input: ValidateFunction;
   readonly tool_view_insight_input: ValidateFunction;
+  readonly tool_view_task_input: ValidateFunction;
   readonly schema_semantic_model: ValidateFunction;
   readonly op_approveDiscovery_body_application_json: ValidateFunction;
   readonly op_rejectDiscovery_body_application_json: ValidateFunction;

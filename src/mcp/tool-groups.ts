@@ -31,6 +31,7 @@ export const TOOL_GROUPS = {
     'create_notification',
   ],
   docs: ['search_docs', 'get_doc', 'search_entities'],
+  tasks: ['create_task', 'list_tasks', 'view_task', 'update_task', 'delete_task'],
 } as const satisfies Record<string, readonly ToolName[]>;
 
 /** Every narrowed catalogue keeps this one: it tells the agent who and where it is. */

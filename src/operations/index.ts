@@ -16,6 +16,7 @@ import { createDashboard, deleteDashboard, listDashboards, updateDashboard, view
 import { createInsight, deleteInsight, listInsights, renderInsight, updateInsight, viewInsight } from '../assets/insights.js';
 import { createMemory, deleteMemory, searchMemories } from '../assets/memories.js';
 import { createNotification, listNotifications } from '../assets/notifications.js';
+import { createTask, deleteTask, listTasks, updateTask, viewTask } from '../assets/tasks.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
@@ -54,6 +55,11 @@ export const toolHandlers = {
   view_dashboard: viewDashboard,
   update_dashboard: updateDashboard,
   delete_dashboard: deleteDashboard,
+  create_task: createTask,
+  list_tasks: listTasks,
+  view_task: viewTask,
+  update_task: updateTask,
+  delete_task: deleteTask,
 } satisfies ToolHandlers;
 
 /** Every typed REST operation that is not a tool. */

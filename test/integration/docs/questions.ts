@@ -36,6 +36,10 @@ export const QUESTIONS: { q: string; pages: string[] }[] = [
   { q: 'my query sorts too many rows and spills to disk', pages: ['agents/slow-queries', 'sql-advice'] },
   { q: 'find an insight about retention', pages: ['agents/find-anything'] },
   { q: 'search for a dashboard or a metric by name', pages: ['agents/find-anything'] },
+  // Issue 17: scheduled tasks.
+  { q: 'alert me when purchases drop below a threshold every morning', pages: ['agents/scheduled-tasks', 'tasks'] },
+  { q: 'forecast signups for next week', pages: ['agents/scheduled-tasks', 'tasks'] },
+  { q: 'how does anomaly detection work, what is sensitivity', pages: ['tasks', 'agents/scheduled-tasks'] },
   // Oblique wording.
   { q: 'my answer got cut off, how do I get the rest of the rows', pages: ['agents/paginate-results'] },
   { q: 'where do users drop off', pages: ['agents/funnels'] },
