@@ -125,7 +125,23 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       return started;
     });
     const oauthServer = new OAuthServer({ config, db: opened.db, log, secret });
-    const steps = await Promise.allSettled([indexDocs(opened.db, DOCS_DIR, log), lakehouseReady, oauthServer.start()]);
+    // Scheduled tasks (src/tasks/scheduler.ts): graphile-worker on its own small pool; safe with several processes.
+    const settings = taskSettings(env);
+    const pool = (taskPool = new pg.Pool({ connectionString: opened.url, max: settings.workers + 3, connectionTimeoutMillis: 5_000 }));
+    pool.on('error', () => undefined);
+    const tasksReady = lakehouseReady.then(async (started) => {
+      tasks = new TaskScheduler({
+        db: opened.db,
+        pool,
+        lakehouse: started,
+        log,
+        publicUrl: config.publicUrl,
+        settings,
+        nudgeWebhooks: () => webhooks?.nudge(),
+      });
+      await tasks.start();
+    });
+    const steps = await Promise.allSettled([indexDocs(opened.db, DOCS_DIR, log), lakehouseReady, oauthServer.start(), tasksReady]);
     const failed = steps.find((step) => step.status === 'rejected');
     if (failed) {
       oauthServer.close();
@@ -141,20 +157,6 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       settings: webhookSettings(env),
       log,
     });
-    // Scheduled tasks (src/tasks/scheduler.ts): graphile-worker on its own small pool; safe with several processes.
-    const settings = taskSettings(env);
-    taskPool = new pg.Pool({ connectionString: database.url, max: settings.workers + 3, connectionTimeoutMillis: 5_000 });
-    taskPool.on('error', () => undefined);
-    const outbox = webhooks;
-    tasks = await new TaskScheduler({
-      db: database.db,
-      pool: taskPool,
-      lakehouse,
-      log,
-      publicUrl: config.publicUrl,
-      settings,
-      nudgeWebhooks: () => outbox.nudge(),
-    }).start();
   } catch (error) {
     server.close();
     bodyRate.stop();

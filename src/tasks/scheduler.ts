@@ -1,4 +1,4 @@
-import { Logger as WorkerLogger, run, type Runner } from 'graphile-worker';
+import type { Logger as WorkerLogger, Runner } from 'graphile-worker';
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Database } from '../db/schema.js';
@@ -47,8 +47,8 @@ export interface TaskSchedulerOptions {
 }
 
 /** graphile-worker's log lines into our logger (its debug chatter stays out). */
-function workerLogger(log: Logger): WorkerLogger {
-  return new WorkerLogger(() => (level, message, meta) => {
+function workerLogger(Logger: typeof WorkerLogger, log: Logger): WorkerLogger {
+  return new Logger(() => (level, message, meta) => {
     // LogLevel is an ambient const enum: compared by its string values.
     const name: string = level;
     if (name === 'error') log.error({ meta }, `task queue: ${message}`);
@@ -72,12 +72,14 @@ export class TaskScheduler {
   /** Migrates graphile-worker's schema (once per database), starts the runner (unless TASK_WORKERS=0) and the ticks. */
   async start(): Promise<this> {
     const { settings, pool, log } = this.options;
+    // Loaded here, not with the server's modules: it overlaps the other start-up steps' database round trips.
+    const { Logger, run } = await import('graphile-worker');
     this.runner = await run({
       pgPool: pool,
       concurrency: Math.max(1, settings.workers),
       noHandleSignals: true,
       pollInterval: 1_000,
-      logger: workerLogger(log),
+      logger: workerLogger(Logger, log),
       // TASK_WORKERS=0: this process plans slots but runs none (a task identifier no job has).
       taskList:
         settings.workers === 0
