@@ -1724,6 +1724,17 @@ export type components = {
                  */
                 type: "string" | "number" | "time" | "boolean";
             }[];
+            /** @description Declares the base table an event table for query_funnel, query_retention and query_segmentation (built-in connections only): its columns for the user, the time and the event name, and optionally a JSON column of properties (filters and breakdowns then name its keys; without it they name the table's columns). */
+            event_table?: {
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                event: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                properties?: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                time: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                user: string;
+            };
             /** @description Tables joined to the base table; expressions name them by `name`. */
             joins?: {
                 /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */

@@ -2041,6 +2041,38 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "additionalProperties": false
             }
           },
+          "event_table": {
+            "type": "object",
+            "description": "Declares the base table an event table for query_funnel, query_retention and query_segmentation (built-in connections only): its columns for the user, the time and the event name, and optionally a JSON column of properties (filters and breakdowns then name its keys; without it they name the table's columns).",
+            "required": [
+              "user",
+              "time",
+              "event"
+            ],
+            "properties": {
+              "user": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+              },
+              "time": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+              },
+              "event": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+              },
+              "properties": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+              }
+            },
+            "additionalProperties": false
+          },
           "dimensions": {
             "type": "array",
             "minItems": 1,

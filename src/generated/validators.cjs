@@ -6564,7 +6564,7 @@ return errors === 0;
 validate44.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_get_semantic_model_output = validate45;
-const schema56 = {"type":"object","required":["model","built_in","version"],"properties":{"model":{"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false},"built_in":{"type":"boolean"},"version":{"type":"integer","minimum":1,"description":"Grows by one each time an admin applies a changed definition."}},"additionalProperties":false};
+const schema56 = {"type":"object","required":["model","built_in","version"],"properties":{"model":{"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"event_table":{"type":"object","description":"Declares the base table an event table for query_funnel, query_retention and query_segmentation (built-in connections only): its columns for the user, the time and the event name, and optionally a JSON column of properties (filters and breakdowns then name its keys; without it they name the table's columns).","required":["user","time","event"],"properties":{"user":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"time":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"event":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"properties":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false},"built_in":{"type":"boolean"},"version":{"type":"integer","minimum":1,"description":"Grows by one each time an admin applies a changed definition."}},"additionalProperties":false};
 const pattern35 = new RegExp("^[A-Za-z_][A-Za-z0-9_$]{0,62}$", "u");
 
 function validate45(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -7112,11 +7112,11 @@ vErrors.push(err44);
 errors++;
 }
 }
-if(data0.dimensions !== undefined){
-let data16 = data0.dimensions;
-if(Array.isArray(data16)){
-if(data16.length > 200){
-const err45 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
+if(data0.event_table !== undefined){
+let data16 = data0.event_table;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.user === undefined){
+const err45 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/required",keyword:"required",params:{missingProperty: "user"},message:"must have required property '"+"user"+"'"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -7125,8 +7125,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(data16.length < 1){
-const err46 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data16.time === undefined){
+const err46 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/required",keyword:"required",params:{missingProperty: "time"},message:"must have required property '"+"time"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -7135,12 +7135,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-const len1 = data16.length;
-for(let i1=0; i1<len1; i1++){
-let data17 = data16[i1];
-if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
-if(data17.name === undefined){
-const err47 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data16.event === undefined){
+const err47 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/required",keyword:"required",params:{missingProperty: "event"},message:"must have required property '"+"event"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -7149,8 +7145,9 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data17.expr === undefined){
-const err48 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "expr"},message:"must have required property '"+"expr"+"'"};
+for(const key3 in data16){
+if(!((((key3 === "user") || (key3 === "time")) || (key3 === "event")) || (key3 === "properties"))){
+const err48 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -7159,8 +7156,12 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(data17.type === undefined){
-const err49 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data16.user !== undefined){
+let data17 = data16.user;
+if(typeof data17 === "string"){
+if(!pattern35.test(data17)){
+const err49 = {instancePath:instancePath+"/model/event_table/user",schemaPath:"#/properties/model/properties/event_table/properties/user/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -7169,9 +7170,9 @@ vErrors.push(err49);
 }
 errors++;
 }
-for(const key3 in data17){
-if(!((((key3 === "name") || (key3 === "expr")) || (key3 === "type")) || (key3 === "description"))){
-const err50 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+else {
+const err50 = {instancePath:instancePath+"/model/event_table/user",schemaPath:"#/properties/model/properties/event_table/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -7181,11 +7182,11 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data17.name !== undefined){
-let data18 = data17.name;
+if(data16.time !== undefined){
+let data18 = data16.time;
 if(typeof data18 === "string"){
-if(!pattern5.test(data18)){
-const err51 = {instancePath:instancePath+"/model/dimensions/" + i1+"/name",schemaPath:"#/properties/model/properties/dimensions/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(!pattern35.test(data18)){
+const err51 = {instancePath:instancePath+"/model/event_table/time",schemaPath:"#/properties/model/properties/event_table/properties/time/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -7196,7 +7197,7 @@ errors++;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/model/dimensions/" + i1+"/name",schemaPath:"#/properties/model/properties/dimensions/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err52 = {instancePath:instancePath+"/model/event_table/time",schemaPath:"#/properties/model/properties/event_table/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -7206,11 +7207,11 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data17.expr !== undefined){
-let data19 = data17.expr;
+if(data16.event !== undefined){
+let data19 = data16.event;
 if(typeof data19 === "string"){
-if(func1(data19) > 2000){
-const err53 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(!pattern35.test(data19)){
+const err53 = {instancePath:instancePath+"/model/event_table/event",schemaPath:"#/properties/model/properties/event_table/properties/event/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -7219,8 +7220,9 @@ vErrors.push(err53);
 }
 errors++;
 }
-if(func1(data19) < 1){
-const err54 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err54 = {instancePath:instancePath+"/model/event_table/event",schemaPath:"#/properties/model/properties/event_table/properties/event/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -7230,8 +7232,11 @@ vErrors.push(err54);
 errors++;
 }
 }
-else {
-const err55 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data16.properties !== undefined){
+let data20 = data16.properties;
+if(typeof data20 === "string"){
+if(!pattern35.test(data20)){
+const err55 = {instancePath:instancePath+"/model/event_table/properties",schemaPath:"#/properties/model/properties/event_table/properties/properties/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -7241,10 +7246,8 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data17.type !== undefined){
-let data20 = data17.type;
-if(typeof data20 !== "string"){
-const err56 = {instancePath:instancePath+"/model/dimensions/" + i1+"/type",schemaPath:"#/properties/model/properties/dimensions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err56 = {instancePath:instancePath+"/model/event_table/properties",schemaPath:"#/properties/model/properties/event_table/properties/properties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -7253,8 +7256,10 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(!((((data20 === "string") || (data20 === "number")) || (data20 === "time")) || (data20 === "boolean"))){
-const err57 = {instancePath:instancePath+"/model/dimensions/" + i1+"/type",schemaPath:"#/properties/model/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema56.properties.model.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err57 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -7264,11 +7269,11 @@ vErrors.push(err57);
 errors++;
 }
 }
-if(data17.description !== undefined){
-let data21 = data17.description;
-if(typeof data21 === "string"){
-if(func1(data21) > 2000){
-const err58 = {instancePath:instancePath+"/model/dimensions/" + i1+"/description",schemaPath:"#/properties/model/properties/dimensions/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(data0.dimensions !== undefined){
+let data21 = data0.dimensions;
+if(Array.isArray(data21)){
+if(data21.length > 200){
+const err58 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -7277,9 +7282,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-}
-else {
-const err59 = {instancePath:instancePath+"/model/dimensions/" + i1+"/description",schemaPath:"#/properties/model/properties/dimensions/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.length < 1){
+const err59 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -7288,10 +7292,12 @@ vErrors.push(err59);
 }
 errors++;
 }
-}
-}
-else {
-const err60 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len1 = data21.length;
+for(let i1=0; i1<len1; i1++){
+let data22 = data21[i1];
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.name === undefined){
+const err60 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -7300,10 +7306,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-}
-else {
-const err61 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data22.expr === undefined){
+const err61 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "expr"},message:"must have required property '"+"expr"+"'"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -7312,12 +7316,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-if(data0.measures !== undefined){
-let data22 = data0.measures;
-if(Array.isArray(data22)){
-if(data22.length > 200){
-const err62 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
+if(data22.type === undefined){
+const err62 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -7326,8 +7326,9 @@ vErrors.push(err62);
 }
 errors++;
 }
-if(data22.length < 1){
-const err63 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+for(const key4 in data22){
+if(!((((key4 === "name") || (key4 === "expr")) || (key4 === "type")) || (key4 === "description"))){
+const err63 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -7336,12 +7337,12 @@ vErrors.push(err63);
 }
 errors++;
 }
-const len2 = data22.length;
-for(let i2=0; i2<len2; i2++){
-let data23 = data22[i2];
-if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
-if(data23.name === undefined){
-const err64 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data22.name !== undefined){
+let data23 = data22.name;
+if(typeof data23 === "string"){
+if(!pattern5.test(data23)){
+const err64 = {instancePath:instancePath+"/model/dimensions/" + i1+"/name",schemaPath:"#/properties/model/properties/dimensions/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -7350,8 +7351,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data23.agg === undefined){
-const err65 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/required",keyword:"required",params:{missingProperty: "agg"},message:"must have required property '"+"agg"+"'"};
+}
+else {
+const err65 = {instancePath:instancePath+"/model/dimensions/" + i1+"/name",schemaPath:"#/properties/model/properties/dimensions/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -7360,9 +7362,12 @@ vErrors.push(err65);
 }
 errors++;
 }
-for(const key4 in data23){
-if(!(((((key4 === "name") || (key4 === "agg")) || (key4 === "expr")) || (key4 === "filter")) || (key4 === "description"))){
-const err66 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+if(data22.expr !== undefined){
+let data24 = data22.expr;
+if(typeof data24 === "string"){
+if(func1(data24) > 2000){
+const err66 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -7371,12 +7376,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-if(data23.name !== undefined){
-let data24 = data23.name;
-if(typeof data24 === "string"){
-if(!pattern5.test(data24)){
-const err67 = {instancePath:instancePath+"/model/measures/" + i2+"/name",schemaPath:"#/properties/model/properties/measures/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(func1(data24) < 1){
+const err67 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -7387,7 +7388,7 @@ errors++;
 }
 }
 else {
-const err68 = {instancePath:instancePath+"/model/measures/" + i2+"/name",schemaPath:"#/properties/model/properties/measures/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err68 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -7397,10 +7398,10 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data23.agg !== undefined){
-let data25 = data23.agg;
+if(data22.type !== undefined){
+let data25 = data22.type;
 if(typeof data25 !== "string"){
-const err69 = {instancePath:instancePath+"/model/measures/" + i2+"/agg",schemaPath:"#/properties/model/properties/measures/items/properties/agg/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err69 = {instancePath:instancePath+"/model/dimensions/" + i1+"/type",schemaPath:"#/properties/model/properties/dimensions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -7409,8 +7410,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(!((((((data25 === "count") || (data25 === "count_distinct")) || (data25 === "sum")) || (data25 === "avg")) || (data25 === "min")) || (data25 === "max"))){
-const err70 = {instancePath:instancePath+"/model/measures/" + i2+"/agg",schemaPath:"#/properties/model/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema56.properties.model.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
+if(!((((data25 === "string") || (data25 === "number")) || (data25 === "time")) || (data25 === "boolean"))){
+const err70 = {instancePath:instancePath+"/model/dimensions/" + i1+"/type",schemaPath:"#/properties/model/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema56.properties.model.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -7420,11 +7421,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data23.expr !== undefined){
-let data26 = data23.expr;
+if(data22.description !== undefined){
+let data26 = data22.description;
 if(typeof data26 === "string"){
 if(func1(data26) > 2000){
-const err71 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+const err71 = {instancePath:instancePath+"/model/dimensions/" + i1+"/description",schemaPath:"#/properties/model/properties/dimensions/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -7433,8 +7434,9 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(func1(data26) < 1){
-const err72 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err72 = {instancePath:instancePath+"/model/dimensions/" + i1+"/description",schemaPath:"#/properties/model/properties/dimensions/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -7444,8 +7446,9 @@ vErrors.push(err72);
 errors++;
 }
 }
+}
 else {
-const err73 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err73 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -7455,11 +7458,9 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data23.filter !== undefined){
-let data27 = data23.filter;
-if(typeof data27 === "string"){
-if(func1(data27) > 2000){
-const err74 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+}
+else {
+const err74 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -7468,8 +7469,12 @@ vErrors.push(err74);
 }
 errors++;
 }
-if(func1(data27) < 1){
-const err75 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data0.measures !== undefined){
+let data27 = data0.measures;
+if(Array.isArray(data27)){
+if(data27.length > 200){
+const err75 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -7478,9 +7483,8 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-else {
-const err76 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.length < 1){
+const err76 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -7489,12 +7493,12 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-if(data23.description !== undefined){
-let data28 = data23.description;
-if(typeof data28 === "string"){
-if(func1(data28) > 2000){
-const err77 = {instancePath:instancePath+"/model/measures/" + i2+"/description",schemaPath:"#/properties/model/properties/measures/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+const len2 = data27.length;
+for(let i2=0; i2<len2; i2++){
+let data28 = data27[i2];
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.name === undefined){
+const err77 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -7503,9 +7507,8 @@ vErrors.push(err77);
 }
 errors++;
 }
-}
-else {
-const err78 = {instancePath:instancePath+"/model/measures/" + i2+"/description",schemaPath:"#/properties/model/properties/measures/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28.agg === undefined){
+const err78 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/required",keyword:"required",params:{missingProperty: "agg"},message:"must have required property '"+"agg"+"'"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -7514,10 +7517,9 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-}
-else {
-const err79 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key5 in data28){
+if(!(((((key5 === "name") || (key5 === "agg")) || (key5 === "expr")) || (key5 === "filter")) || (key5 === "description"))){
+const err79 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -7527,9 +7529,11 @@ vErrors.push(err79);
 errors++;
 }
 }
-}
-else {
-const err80 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data28.name !== undefined){
+let data29 = data28.name;
+if(typeof data29 === "string"){
+if(!pattern5.test(data29)){
+const err80 = {instancePath:instancePath+"/model/measures/" + i2+"/name",schemaPath:"#/properties/model/properties/measures/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -7539,9 +7543,8 @@ vErrors.push(err80);
 errors++;
 }
 }
-}
 else {
-const err81 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err81 = {instancePath:instancePath+"/model/measures/" + i2+"/name",schemaPath:"#/properties/model/properties/measures/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -7551,9 +7554,10 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data.built_in !== undefined){
-if(typeof data.built_in !== "boolean"){
-const err82 = {instancePath:instancePath+"/built_in",schemaPath:"#/properties/built_in/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data28.agg !== undefined){
+let data30 = data28.agg;
+if(typeof data30 !== "string"){
+const err82 = {instancePath:instancePath+"/model/measures/" + i2+"/agg",schemaPath:"#/properties/model/properties/measures/items/properties/agg/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -7562,11 +7566,8 @@ vErrors.push(err82);
 }
 errors++;
 }
-}
-if(data.version !== undefined){
-let data30 = data.version;
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err83 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((((((data30 === "count") || (data30 === "count_distinct")) || (data30 === "sum")) || (data30 === "avg")) || (data30 === "min")) || (data30 === "max"))){
+const err83 = {instancePath:instancePath+"/model/measures/" + i2+"/agg",schemaPath:"#/properties/model/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema56.properties.model.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -7575,9 +7576,12 @@ vErrors.push(err83);
 }
 errors++;
 }
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 < 1 || isNaN(data30)){
-const err84 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data28.expr !== undefined){
+let data31 = data28.expr;
+if(typeof data31 === "string"){
+if(func1(data31) > 2000){
+const err84 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -7586,16 +7590,169 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err85 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(func1(data31) < 1){
+const err85 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err85];
 }
 else {
 vErrors.push(err85);
+}
+errors++;
+}
+}
+else {
+const err86 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+}
+if(data28.filter !== undefined){
+let data32 = data28.filter;
+if(typeof data32 === "string"){
+if(func1(data32) > 2000){
+const err87 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+if(func1(data32) < 1){
+const err88 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+}
+else {
+const err89 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+if(data28.description !== undefined){
+let data33 = data28.description;
+if(typeof data33 === "string"){
+if(func1(data33) > 2000){
+const err90 = {instancePath:instancePath+"/model/measures/" + i2+"/description",schemaPath:"#/properties/model/properties/measures/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+else {
+const err91 = {instancePath:instancePath+"/model/measures/" + i2+"/description",schemaPath:"#/properties/model/properties/measures/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+}
+else {
+const err92 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+}
+}
+else {
+const err93 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+}
+}
+}
+else {
+const err94 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+}
+if(data.built_in !== undefined){
+if(typeof data.built_in !== "boolean"){
+const err95 = {instancePath:instancePath+"/built_in",schemaPath:"#/properties/built_in/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+}
+}
+if(data.version !== undefined){
+let data35 = data.version;
+if(!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))){
+const err96 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+if((typeof data35 == "number") && (isFinite(data35))){
+if(data35 < 1 || isNaN(data35)){
+const err97 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err98 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
 }
 errors++;
 }
@@ -8789,7 +8946,7 @@ validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_list_dashboards_input = validate50;
 const schema61 = {"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
-const pattern45 = new RegExp("^[A-Za-z0-9_-]+$", "u");
+const pattern49 = new RegExp("^[A-Za-z0-9_-]+$", "u");
 
 function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -8873,7 +9030,7 @@ vErrors.push(err5);
 }
 errors++;
 }
-if(!pattern45.test(data1)){
+if(!pattern49.test(data1)){
 const err6 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err6];
@@ -9410,7 +9567,7 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(!pattern45.test(data3)){
+if(!pattern49.test(data3)){
 const err10 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err10];
@@ -9980,7 +10137,7 @@ validate53.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_list_events_input = validate54;
 const schema65 = {"type":"object","properties":{"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"sample"},"table":{"type":"string","pattern":"^[a-z_][a-z0-9_]{0,62}$","default":"events"},"from":{"type":"string","format":"date-time","description":"Inclusive; default `to` − 7 days."},"to":{"type":"string","format":"date-time","description":"Exclusive; default now."},"limit":{"type":"integer","minimum":1,"maximum":1000,"default":100}},"additionalProperties":false};
-const pattern52 = new RegExp("^[a-z_][a-z0-9_]{0,62}$", "u");
+const pattern56 = new RegExp("^[a-z_][a-z0-9_]{0,62}$", "u");
 
 function validate54(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -10039,7 +10196,7 @@ errors++;
 }
 let data1 = data.table;
 if(typeof data1 === "string"){
-if(!pattern52.test(data1)){
+if(!pattern56.test(data1)){
 const err3 = {instancePath:instancePath+"/table",schemaPath:"#/properties/table/pattern",keyword:"pattern",params:{pattern: "^[a-z_][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z_][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err3];
@@ -10502,7 +10659,7 @@ vErrors.push(err8);
 }
 errors++;
 }
-if(!pattern45.test(data2)){
+if(!pattern49.test(data2)){
 const err9 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err9];
@@ -11577,7 +11734,7 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(!pattern45.test(data2)){
+if(!pattern49.test(data2)){
 const err8 = {instancePath:instancePath+"/cursor",schemaPath:"#/properties/cursor/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -23534,7 +23691,7 @@ return errors === 0;
 validate83.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.schema_semantic_model = validate84;
-const schema95 = {"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false};
+const schema95 = {"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"event_table":{"type":"object","description":"Declares the base table an event table for query_funnel, query_retention and query_segmentation (built-in connections only): its columns for the user, the time and the event name, and optionally a JSON column of properties (filters and breakdowns then name its keys; without it they name the table's columns).","required":["user","time","event"],"properties":{"user":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"time":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"event":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"properties":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate84(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -24036,11 +24193,11 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data.dimensions !== undefined){
-let data15 = data.dimensions;
-if(Array.isArray(data15)){
-if(data15.length > 200){
-const err41 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
+if(data.event_table !== undefined){
+let data15 = data.event_table;
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.user === undefined){
+const err41 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/required",keyword:"required",params:{missingProperty: "user"},message:"must have required property '"+"user"+"'"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -24049,8 +24206,8 @@ vErrors.push(err41);
 }
 errors++;
 }
-if(data15.length < 1){
-const err42 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data15.time === undefined){
+const err42 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/required",keyword:"required",params:{missingProperty: "time"},message:"must have required property '"+"time"+"'"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -24059,12 +24216,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-const len1 = data15.length;
-for(let i1=0; i1<len1; i1++){
-let data16 = data15[i1];
-if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
-if(data16.name === undefined){
-const err43 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data15.event === undefined){
+const err43 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/required",keyword:"required",params:{missingProperty: "event"},message:"must have required property '"+"event"+"'"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -24073,8 +24226,9 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data16.expr === undefined){
-const err44 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "expr"},message:"must have required property '"+"expr"+"'"};
+for(const key2 in data15){
+if(!((((key2 === "user") || (key2 === "time")) || (key2 === "event")) || (key2 === "properties"))){
+const err44 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -24083,8 +24237,12 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data16.type === undefined){
-const err45 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data15.user !== undefined){
+let data16 = data15.user;
+if(typeof data16 === "string"){
+if(!pattern35.test(data16)){
+const err45 = {instancePath:instancePath+"/event_table/user",schemaPath:"#/properties/event_table/properties/user/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -24093,9 +24251,9 @@ vErrors.push(err45);
 }
 errors++;
 }
-for(const key2 in data16){
-if(!((((key2 === "name") || (key2 === "expr")) || (key2 === "type")) || (key2 === "description"))){
-const err46 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+else {
+const err46 = {instancePath:instancePath+"/event_table/user",schemaPath:"#/properties/event_table/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -24105,11 +24263,11 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data16.name !== undefined){
-let data17 = data16.name;
+if(data15.time !== undefined){
+let data17 = data15.time;
 if(typeof data17 === "string"){
-if(!pattern5.test(data17)){
-const err47 = {instancePath:instancePath+"/dimensions/" + i1+"/name",schemaPath:"#/properties/dimensions/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(!pattern35.test(data17)){
+const err47 = {instancePath:instancePath+"/event_table/time",schemaPath:"#/properties/event_table/properties/time/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -24120,7 +24278,7 @@ errors++;
 }
 }
 else {
-const err48 = {instancePath:instancePath+"/dimensions/" + i1+"/name",schemaPath:"#/properties/dimensions/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err48 = {instancePath:instancePath+"/event_table/time",schemaPath:"#/properties/event_table/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -24130,11 +24288,11 @@ vErrors.push(err48);
 errors++;
 }
 }
-if(data16.expr !== undefined){
-let data18 = data16.expr;
+if(data15.event !== undefined){
+let data18 = data15.event;
 if(typeof data18 === "string"){
-if(func1(data18) > 2000){
-const err49 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(!pattern35.test(data18)){
+const err49 = {instancePath:instancePath+"/event_table/event",schemaPath:"#/properties/event_table/properties/event/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -24143,8 +24301,9 @@ vErrors.push(err49);
 }
 errors++;
 }
-if(func1(data18) < 1){
-const err50 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err50 = {instancePath:instancePath+"/event_table/event",schemaPath:"#/properties/event_table/properties/event/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -24154,8 +24313,11 @@ vErrors.push(err50);
 errors++;
 }
 }
-else {
-const err51 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data15.properties !== undefined){
+let data19 = data15.properties;
+if(typeof data19 === "string"){
+if(!pattern35.test(data19)){
+const err51 = {instancePath:instancePath+"/event_table/properties",schemaPath:"#/properties/event_table/properties/properties/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -24165,10 +24327,8 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data16.type !== undefined){
-let data19 = data16.type;
-if(typeof data19 !== "string"){
-const err52 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err52 = {instancePath:instancePath+"/event_table/properties",schemaPath:"#/properties/event_table/properties/properties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -24177,8 +24337,10 @@ vErrors.push(err52);
 }
 errors++;
 }
-if(!((((data19 === "string") || (data19 === "number")) || (data19 === "time")) || (data19 === "boolean"))){
-const err53 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema95.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err53 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -24188,11 +24350,11 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data16.description !== undefined){
-let data20 = data16.description;
-if(typeof data20 === "string"){
-if(func1(data20) > 2000){
-const err54 = {instancePath:instancePath+"/dimensions/" + i1+"/description",schemaPath:"#/properties/dimensions/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(data.dimensions !== undefined){
+let data20 = data.dimensions;
+if(Array.isArray(data20)){
+if(data20.length > 200){
+const err54 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -24201,9 +24363,8 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-else {
-const err55 = {instancePath:instancePath+"/dimensions/" + i1+"/description",schemaPath:"#/properties/dimensions/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.length < 1){
+const err55 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -24212,10 +24373,12 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-}
-else {
-const err56 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len1 = data20.length;
+for(let i1=0; i1<len1; i1++){
+let data21 = data20[i1];
+if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
+if(data21.name === undefined){
+const err56 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -24224,10 +24387,8 @@ vErrors.push(err56);
 }
 errors++;
 }
-}
-}
-else {
-const err57 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data21.expr === undefined){
+const err57 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "expr"},message:"must have required property '"+"expr"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -24236,12 +24397,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-if(data.measures !== undefined){
-let data21 = data.measures;
-if(Array.isArray(data21)){
-if(data21.length > 200){
-const err58 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
+if(data21.type === undefined){
+const err58 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -24250,8 +24407,9 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(data21.length < 1){
-const err59 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+for(const key3 in data21){
+if(!((((key3 === "name") || (key3 === "expr")) || (key3 === "type")) || (key3 === "description"))){
+const err59 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -24260,12 +24418,12 @@ vErrors.push(err59);
 }
 errors++;
 }
-const len2 = data21.length;
-for(let i2=0; i2<len2; i2++){
-let data22 = data21[i2];
-if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
-if(data22.name === undefined){
-const err60 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data21.name !== undefined){
+let data22 = data21.name;
+if(typeof data22 === "string"){
+if(!pattern5.test(data22)){
+const err60 = {instancePath:instancePath+"/dimensions/" + i1+"/name",schemaPath:"#/properties/dimensions/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -24274,8 +24432,9 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(data22.agg === undefined){
-const err61 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/required",keyword:"required",params:{missingProperty: "agg"},message:"must have required property '"+"agg"+"'"};
+}
+else {
+const err61 = {instancePath:instancePath+"/dimensions/" + i1+"/name",schemaPath:"#/properties/dimensions/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -24284,9 +24443,12 @@ vErrors.push(err61);
 }
 errors++;
 }
-for(const key3 in data22){
-if(!(((((key3 === "name") || (key3 === "agg")) || (key3 === "expr")) || (key3 === "filter")) || (key3 === "description"))){
-const err62 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+if(data21.expr !== undefined){
+let data23 = data21.expr;
+if(typeof data23 === "string"){
+if(func1(data23) > 2000){
+const err62 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -24295,12 +24457,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data22.name !== undefined){
-let data23 = data22.name;
-if(typeof data23 === "string"){
-if(!pattern5.test(data23)){
-const err63 = {instancePath:instancePath+"/measures/" + i2+"/name",schemaPath:"#/properties/measures/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(func1(data23) < 1){
+const err63 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -24311,7 +24469,7 @@ errors++;
 }
 }
 else {
-const err64 = {instancePath:instancePath+"/measures/" + i2+"/name",schemaPath:"#/properties/measures/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err64 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -24321,10 +24479,10 @@ vErrors.push(err64);
 errors++;
 }
 }
-if(data22.agg !== undefined){
-let data24 = data22.agg;
+if(data21.type !== undefined){
+let data24 = data21.type;
 if(typeof data24 !== "string"){
-const err65 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err65 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -24333,8 +24491,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(!((((((data24 === "count") || (data24 === "count_distinct")) || (data24 === "sum")) || (data24 === "avg")) || (data24 === "min")) || (data24 === "max"))){
-const err66 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema95.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
+if(!((((data24 === "string") || (data24 === "number")) || (data24 === "time")) || (data24 === "boolean"))){
+const err66 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema95.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -24344,11 +24502,11 @@ vErrors.push(err66);
 errors++;
 }
 }
-if(data22.expr !== undefined){
-let data25 = data22.expr;
+if(data21.description !== undefined){
+let data25 = data21.description;
 if(typeof data25 === "string"){
 if(func1(data25) > 2000){
-const err67 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+const err67 = {instancePath:instancePath+"/dimensions/" + i1+"/description",schemaPath:"#/properties/dimensions/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -24357,8 +24515,9 @@ vErrors.push(err67);
 }
 errors++;
 }
-if(func1(data25) < 1){
-const err68 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err68 = {instancePath:instancePath+"/dimensions/" + i1+"/description",schemaPath:"#/properties/dimensions/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -24368,8 +24527,9 @@ vErrors.push(err68);
 errors++;
 }
 }
+}
 else {
-const err69 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err69 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -24379,11 +24539,9 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data22.filter !== undefined){
-let data26 = data22.filter;
-if(typeof data26 === "string"){
-if(func1(data26) > 2000){
-const err70 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+}
+else {
+const err70 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -24392,8 +24550,12 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(func1(data26) < 1){
-const err71 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data.measures !== undefined){
+let data26 = data.measures;
+if(Array.isArray(data26)){
+if(data26.length > 200){
+const err71 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -24402,9 +24564,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-else {
-const err72 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.length < 1){
+const err72 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -24413,12 +24574,12 @@ vErrors.push(err72);
 }
 errors++;
 }
-}
-if(data22.description !== undefined){
-let data27 = data22.description;
-if(typeof data27 === "string"){
-if(func1(data27) > 2000){
-const err73 = {instancePath:instancePath+"/measures/" + i2+"/description",schemaPath:"#/properties/measures/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+const len2 = data26.length;
+for(let i2=0; i2<len2; i2++){
+let data27 = data26[i2];
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+if(data27.name === undefined){
+const err73 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -24427,9 +24588,8 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-else {
-const err74 = {instancePath:instancePath+"/measures/" + i2+"/description",schemaPath:"#/properties/measures/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.agg === undefined){
+const err74 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/required",keyword:"required",params:{missingProperty: "agg"},message:"must have required property '"+"agg"+"'"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -24438,10 +24598,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-}
-else {
-const err75 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key4 in data27){
+if(!(((((key4 === "name") || (key4 === "agg")) || (key4 === "expr")) || (key4 === "filter")) || (key4 === "description"))){
+const err75 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -24451,9 +24610,11 @@ vErrors.push(err75);
 errors++;
 }
 }
-}
-else {
-const err76 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data27.name !== undefined){
+let data28 = data27.name;
+if(typeof data28 === "string"){
+if(!pattern5.test(data28)){
+const err76 = {instancePath:instancePath+"/measures/" + i2+"/name",schemaPath:"#/properties/measures/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -24463,14 +24624,167 @@ vErrors.push(err76);
 errors++;
 }
 }
-}
 else {
-const err77 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err77 = {instancePath:instancePath+"/measures/" + i2+"/name",schemaPath:"#/properties/measures/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
 else {
 vErrors.push(err77);
+}
+errors++;
+}
+}
+if(data27.agg !== undefined){
+let data29 = data27.agg;
+if(typeof data29 !== "string"){
+const err78 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+if(!((((((data29 === "count") || (data29 === "count_distinct")) || (data29 === "sum")) || (data29 === "avg")) || (data29 === "min")) || (data29 === "max"))){
+const err79 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema95.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+}
+if(data27.expr !== undefined){
+let data30 = data27.expr;
+if(typeof data30 === "string"){
+if(func1(data30) > 2000){
+const err80 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
+}
+errors++;
+}
+if(func1(data30) < 1){
+const err81 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err81];
+}
+else {
+vErrors.push(err81);
+}
+errors++;
+}
+}
+else {
+const err82 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err82];
+}
+else {
+vErrors.push(err82);
+}
+errors++;
+}
+}
+if(data27.filter !== undefined){
+let data31 = data27.filter;
+if(typeof data31 === "string"){
+if(func1(data31) > 2000){
+const err83 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err83];
+}
+else {
+vErrors.push(err83);
+}
+errors++;
+}
+if(func1(data31) < 1){
+const err84 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err84];
+}
+else {
+vErrors.push(err84);
+}
+errors++;
+}
+}
+else {
+const err85 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err85];
+}
+else {
+vErrors.push(err85);
+}
+errors++;
+}
+}
+if(data27.description !== undefined){
+let data32 = data27.description;
+if(typeof data32 === "string"){
+if(func1(data32) > 2000){
+const err86 = {instancePath:instancePath+"/measures/" + i2+"/description",schemaPath:"#/properties/measures/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+}
+else {
+const err87 = {instancePath:instancePath+"/measures/" + i2+"/description",schemaPath:"#/properties/measures/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+}
+}
+else {
+const err88 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+}
+}
+else {
+const err89 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+}
+else {
+const err90 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
 }
 errors++;
 }
@@ -64182,7 +64496,7 @@ return errors === 0;
 validate188.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getSemanticModel_response_200_application_json = validate189;
-const schema200 = {"type":"object","required":["model","built_in","version"],"properties":{"model":{"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false},"built_in":{"type":"boolean"},"version":{"type":"integer","minimum":1,"description":"Grows by one each time an admin applies a changed definition."}},"additionalProperties":false};
+const schema200 = {"type":"object","required":["model","built_in","version"],"properties":{"model":{"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"event_table":{"type":"object","description":"Declares the base table an event table for query_funnel, query_retention and query_segmentation (built-in connections only): its columns for the user, the time and the event name, and optionally a JSON column of properties (filters and breakdowns then name its keys; without it they name the table's columns).","required":["user","time","event"],"properties":{"user":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"time":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"event":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"properties":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false},"built_in":{"type":"boolean"},"version":{"type":"integer","minimum":1,"description":"Grows by one each time an admin applies a changed definition."}},"additionalProperties":false};
 
 function validate189(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -64729,11 +65043,11 @@ vErrors.push(err44);
 errors++;
 }
 }
-if(data0.dimensions !== undefined){
-let data16 = data0.dimensions;
-if(Array.isArray(data16)){
-if(data16.length > 200){
-const err45 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
+if(data0.event_table !== undefined){
+let data16 = data0.event_table;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.user === undefined){
+const err45 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/required",keyword:"required",params:{missingProperty: "user"},message:"must have required property '"+"user"+"'"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -64742,8 +65056,8 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(data16.length < 1){
-const err46 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data16.time === undefined){
+const err46 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/required",keyword:"required",params:{missingProperty: "time"},message:"must have required property '"+"time"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -64752,12 +65066,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-const len1 = data16.length;
-for(let i1=0; i1<len1; i1++){
-let data17 = data16[i1];
-if(data17 && typeof data17 == "object" && !Array.isArray(data17)){
-if(data17.name === undefined){
-const err47 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data16.event === undefined){
+const err47 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/required",keyword:"required",params:{missingProperty: "event"},message:"must have required property '"+"event"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -64766,8 +65076,9 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data17.expr === undefined){
-const err48 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "expr"},message:"must have required property '"+"expr"+"'"};
+for(const key3 in data16){
+if(!((((key3 === "user") || (key3 === "time")) || (key3 === "event")) || (key3 === "properties"))){
+const err48 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -64776,8 +65087,12 @@ vErrors.push(err48);
 }
 errors++;
 }
-if(data17.type === undefined){
-const err49 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data16.user !== undefined){
+let data17 = data16.user;
+if(typeof data17 === "string"){
+if(!pattern35.test(data17)){
+const err49 = {instancePath:instancePath+"/model/event_table/user",schemaPath:"#/properties/model/properties/event_table/properties/user/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -64786,9 +65101,9 @@ vErrors.push(err49);
 }
 errors++;
 }
-for(const key3 in data17){
-if(!((((key3 === "name") || (key3 === "expr")) || (key3 === "type")) || (key3 === "description"))){
-const err50 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+else {
+const err50 = {instancePath:instancePath+"/model/event_table/user",schemaPath:"#/properties/model/properties/event_table/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -64798,11 +65113,11 @@ vErrors.push(err50);
 errors++;
 }
 }
-if(data17.name !== undefined){
-let data18 = data17.name;
+if(data16.time !== undefined){
+let data18 = data16.time;
 if(typeof data18 === "string"){
-if(!pattern5.test(data18)){
-const err51 = {instancePath:instancePath+"/model/dimensions/" + i1+"/name",schemaPath:"#/properties/model/properties/dimensions/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(!pattern35.test(data18)){
+const err51 = {instancePath:instancePath+"/model/event_table/time",schemaPath:"#/properties/model/properties/event_table/properties/time/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -64813,7 +65128,7 @@ errors++;
 }
 }
 else {
-const err52 = {instancePath:instancePath+"/model/dimensions/" + i1+"/name",schemaPath:"#/properties/model/properties/dimensions/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err52 = {instancePath:instancePath+"/model/event_table/time",schemaPath:"#/properties/model/properties/event_table/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -64823,11 +65138,11 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data17.expr !== undefined){
-let data19 = data17.expr;
+if(data16.event !== undefined){
+let data19 = data16.event;
 if(typeof data19 === "string"){
-if(func1(data19) > 2000){
-const err53 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(!pattern35.test(data19)){
+const err53 = {instancePath:instancePath+"/model/event_table/event",schemaPath:"#/properties/model/properties/event_table/properties/event/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -64836,8 +65151,9 @@ vErrors.push(err53);
 }
 errors++;
 }
-if(func1(data19) < 1){
-const err54 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err54 = {instancePath:instancePath+"/model/event_table/event",schemaPath:"#/properties/model/properties/event_table/properties/event/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -64847,8 +65163,11 @@ vErrors.push(err54);
 errors++;
 }
 }
-else {
-const err55 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data16.properties !== undefined){
+let data20 = data16.properties;
+if(typeof data20 === "string"){
+if(!pattern35.test(data20)){
+const err55 = {instancePath:instancePath+"/model/event_table/properties",schemaPath:"#/properties/model/properties/event_table/properties/properties/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -64858,10 +65177,8 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data17.type !== undefined){
-let data20 = data17.type;
-if(typeof data20 !== "string"){
-const err56 = {instancePath:instancePath+"/model/dimensions/" + i1+"/type",schemaPath:"#/properties/model/properties/dimensions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err56 = {instancePath:instancePath+"/model/event_table/properties",schemaPath:"#/properties/model/properties/event_table/properties/properties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -64870,8 +65187,10 @@ vErrors.push(err56);
 }
 errors++;
 }
-if(!((((data20 === "string") || (data20 === "number")) || (data20 === "time")) || (data20 === "boolean"))){
-const err57 = {instancePath:instancePath+"/model/dimensions/" + i1+"/type",schemaPath:"#/properties/model/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema200.properties.model.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err57 = {instancePath:instancePath+"/model/event_table",schemaPath:"#/properties/model/properties/event_table/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -64881,11 +65200,11 @@ vErrors.push(err57);
 errors++;
 }
 }
-if(data17.description !== undefined){
-let data21 = data17.description;
-if(typeof data21 === "string"){
-if(func1(data21) > 2000){
-const err58 = {instancePath:instancePath+"/model/dimensions/" + i1+"/description",schemaPath:"#/properties/model/properties/dimensions/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(data0.dimensions !== undefined){
+let data21 = data0.dimensions;
+if(Array.isArray(data21)){
+if(data21.length > 200){
+const err58 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -64894,9 +65213,8 @@ vErrors.push(err58);
 }
 errors++;
 }
-}
-else {
-const err59 = {instancePath:instancePath+"/model/dimensions/" + i1+"/description",schemaPath:"#/properties/model/properties/dimensions/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data21.length < 1){
+const err59 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -64905,10 +65223,12 @@ vErrors.push(err59);
 }
 errors++;
 }
-}
-}
-else {
-const err60 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len1 = data21.length;
+for(let i1=0; i1<len1; i1++){
+let data22 = data21[i1];
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.name === undefined){
+const err60 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -64917,10 +65237,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-}
-}
-else {
-const err61 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data22.expr === undefined){
+const err61 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "expr"},message:"must have required property '"+"expr"+"'"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -64929,12 +65247,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-}
-if(data0.measures !== undefined){
-let data22 = data0.measures;
-if(Array.isArray(data22)){
-if(data22.length > 200){
-const err62 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
+if(data22.type === undefined){
+const err62 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -64943,8 +65257,9 @@ vErrors.push(err62);
 }
 errors++;
 }
-if(data22.length < 1){
-const err63 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+for(const key4 in data22){
+if(!((((key4 === "name") || (key4 === "expr")) || (key4 === "type")) || (key4 === "description"))){
+const err63 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -64953,12 +65268,12 @@ vErrors.push(err63);
 }
 errors++;
 }
-const len2 = data22.length;
-for(let i2=0; i2<len2; i2++){
-let data23 = data22[i2];
-if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
-if(data23.name === undefined){
-const err64 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data22.name !== undefined){
+let data23 = data22.name;
+if(typeof data23 === "string"){
+if(!pattern5.test(data23)){
+const err64 = {instancePath:instancePath+"/model/dimensions/" + i1+"/name",schemaPath:"#/properties/model/properties/dimensions/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -64967,8 +65282,9 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data23.agg === undefined){
-const err65 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/required",keyword:"required",params:{missingProperty: "agg"},message:"must have required property '"+"agg"+"'"};
+}
+else {
+const err65 = {instancePath:instancePath+"/model/dimensions/" + i1+"/name",schemaPath:"#/properties/model/properties/dimensions/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -64977,9 +65293,12 @@ vErrors.push(err65);
 }
 errors++;
 }
-for(const key4 in data23){
-if(!(((((key4 === "name") || (key4 === "agg")) || (key4 === "expr")) || (key4 === "filter")) || (key4 === "description"))){
-const err66 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+}
+if(data22.expr !== undefined){
+let data24 = data22.expr;
+if(typeof data24 === "string"){
+if(func1(data24) > 2000){
+const err66 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -64988,12 +65307,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-}
-if(data23.name !== undefined){
-let data24 = data23.name;
-if(typeof data24 === "string"){
-if(!pattern5.test(data24)){
-const err67 = {instancePath:instancePath+"/model/measures/" + i2+"/name",schemaPath:"#/properties/model/properties/measures/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(func1(data24) < 1){
+const err67 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -65004,7 +65319,7 @@ errors++;
 }
 }
 else {
-const err68 = {instancePath:instancePath+"/model/measures/" + i2+"/name",schemaPath:"#/properties/model/properties/measures/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err68 = {instancePath:instancePath+"/model/dimensions/" + i1+"/expr",schemaPath:"#/properties/model/properties/dimensions/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -65014,10 +65329,10 @@ vErrors.push(err68);
 errors++;
 }
 }
-if(data23.agg !== undefined){
-let data25 = data23.agg;
+if(data22.type !== undefined){
+let data25 = data22.type;
 if(typeof data25 !== "string"){
-const err69 = {instancePath:instancePath+"/model/measures/" + i2+"/agg",schemaPath:"#/properties/model/properties/measures/items/properties/agg/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err69 = {instancePath:instancePath+"/model/dimensions/" + i1+"/type",schemaPath:"#/properties/model/properties/dimensions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -65026,8 +65341,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(!((((((data25 === "count") || (data25 === "count_distinct")) || (data25 === "sum")) || (data25 === "avg")) || (data25 === "min")) || (data25 === "max"))){
-const err70 = {instancePath:instancePath+"/model/measures/" + i2+"/agg",schemaPath:"#/properties/model/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema200.properties.model.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
+if(!((((data25 === "string") || (data25 === "number")) || (data25 === "time")) || (data25 === "boolean"))){
+const err70 = {instancePath:instancePath+"/model/dimensions/" + i1+"/type",schemaPath:"#/properties/model/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema200.properties.model.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -65037,11 +65352,11 @@ vErrors.push(err70);
 errors++;
 }
 }
-if(data23.expr !== undefined){
-let data26 = data23.expr;
+if(data22.description !== undefined){
+let data26 = data22.description;
 if(typeof data26 === "string"){
 if(func1(data26) > 2000){
-const err71 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+const err71 = {instancePath:instancePath+"/model/dimensions/" + i1+"/description",schemaPath:"#/properties/model/properties/dimensions/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -65050,8 +65365,9 @@ vErrors.push(err71);
 }
 errors++;
 }
-if(func1(data26) < 1){
-const err72 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err72 = {instancePath:instancePath+"/model/dimensions/" + i1+"/description",schemaPath:"#/properties/model/properties/dimensions/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -65061,8 +65377,9 @@ vErrors.push(err72);
 errors++;
 }
 }
+}
 else {
-const err73 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err73 = {instancePath:instancePath+"/model/dimensions/" + i1,schemaPath:"#/properties/model/properties/dimensions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -65072,11 +65389,9 @@ vErrors.push(err73);
 errors++;
 }
 }
-if(data23.filter !== undefined){
-let data27 = data23.filter;
-if(typeof data27 === "string"){
-if(func1(data27) > 2000){
-const err74 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+}
+else {
+const err74 = {instancePath:instancePath+"/model/dimensions",schemaPath:"#/properties/model/properties/dimensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -65085,8 +65400,12 @@ vErrors.push(err74);
 }
 errors++;
 }
-if(func1(data27) < 1){
-const err75 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data0.measures !== undefined){
+let data27 = data0.measures;
+if(Array.isArray(data27)){
+if(data27.length > 200){
+const err75 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -65095,9 +65414,8 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-else {
-const err76 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.length < 1){
+const err76 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -65106,12 +65424,12 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-if(data23.description !== undefined){
-let data28 = data23.description;
-if(typeof data28 === "string"){
-if(func1(data28) > 2000){
-const err77 = {instancePath:instancePath+"/model/measures/" + i2+"/description",schemaPath:"#/properties/model/properties/measures/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+const len2 = data27.length;
+for(let i2=0; i2<len2; i2++){
+let data28 = data27[i2];
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.name === undefined){
+const err77 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -65120,9 +65438,8 @@ vErrors.push(err77);
 }
 errors++;
 }
-}
-else {
-const err78 = {instancePath:instancePath+"/model/measures/" + i2+"/description",schemaPath:"#/properties/model/properties/measures/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28.agg === undefined){
+const err78 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/required",keyword:"required",params:{missingProperty: "agg"},message:"must have required property '"+"agg"+"'"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -65131,10 +65448,9 @@ vErrors.push(err78);
 }
 errors++;
 }
-}
-}
-else {
-const err79 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key5 in data28){
+if(!(((((key5 === "name") || (key5 === "agg")) || (key5 === "expr")) || (key5 === "filter")) || (key5 === "description"))){
+const err79 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -65144,9 +65460,11 @@ vErrors.push(err79);
 errors++;
 }
 }
-}
-else {
-const err80 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data28.name !== undefined){
+let data29 = data28.name;
+if(typeof data29 === "string"){
+if(!pattern5.test(data29)){
+const err80 = {instancePath:instancePath+"/model/measures/" + i2+"/name",schemaPath:"#/properties/model/properties/measures/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -65156,9 +65474,8 @@ vErrors.push(err80);
 errors++;
 }
 }
-}
 else {
-const err81 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err81 = {instancePath:instancePath+"/model/measures/" + i2+"/name",schemaPath:"#/properties/model/properties/measures/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -65168,9 +65485,10 @@ vErrors.push(err81);
 errors++;
 }
 }
-if(data.built_in !== undefined){
-if(typeof data.built_in !== "boolean"){
-const err82 = {instancePath:instancePath+"/built_in",schemaPath:"#/properties/built_in/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(data28.agg !== undefined){
+let data30 = data28.agg;
+if(typeof data30 !== "string"){
+const err82 = {instancePath:instancePath+"/model/measures/" + i2+"/agg",schemaPath:"#/properties/model/properties/measures/items/properties/agg/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -65179,11 +65497,8 @@ vErrors.push(err82);
 }
 errors++;
 }
-}
-if(data.version !== undefined){
-let data30 = data.version;
-if(!(((typeof data30 == "number") && (!(data30 % 1) && !isNaN(data30))) && (isFinite(data30)))){
-const err83 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!((((((data30 === "count") || (data30 === "count_distinct")) || (data30 === "sum")) || (data30 === "avg")) || (data30 === "min")) || (data30 === "max"))){
+const err83 = {instancePath:instancePath+"/model/measures/" + i2+"/agg",schemaPath:"#/properties/model/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema200.properties.model.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -65192,9 +65507,12 @@ vErrors.push(err83);
 }
 errors++;
 }
-if((typeof data30 == "number") && (isFinite(data30))){
-if(data30 < 1 || isNaN(data30)){
-const err84 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+if(data28.expr !== undefined){
+let data31 = data28.expr;
+if(typeof data31 === "string"){
+if(func1(data31) > 2000){
+const err84 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -65203,16 +65521,169 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-}
-}
-else {
-const err85 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(func1(data31) < 1){
+const err85 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err85];
 }
 else {
 vErrors.push(err85);
+}
+errors++;
+}
+}
+else {
+const err86 = {instancePath:instancePath+"/model/measures/" + i2+"/expr",schemaPath:"#/properties/model/properties/measures/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+}
+if(data28.filter !== undefined){
+let data32 = data28.filter;
+if(typeof data32 === "string"){
+if(func1(data32) > 2000){
+const err87 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
+}
+errors++;
+}
+if(func1(data32) < 1){
+const err88 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err88];
+}
+else {
+vErrors.push(err88);
+}
+errors++;
+}
+}
+else {
+const err89 = {instancePath:instancePath+"/model/measures/" + i2+"/filter",schemaPath:"#/properties/model/properties/measures/items/properties/filter/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+if(data28.description !== undefined){
+let data33 = data28.description;
+if(typeof data33 === "string"){
+if(func1(data33) > 2000){
+const err90 = {instancePath:instancePath+"/model/measures/" + i2+"/description",schemaPath:"#/properties/model/properties/measures/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
+}
+errors++;
+}
+}
+else {
+const err91 = {instancePath:instancePath+"/model/measures/" + i2+"/description",schemaPath:"#/properties/model/properties/measures/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err91];
+}
+else {
+vErrors.push(err91);
+}
+errors++;
+}
+}
+}
+else {
+const err92 = {instancePath:instancePath+"/model/measures/" + i2,schemaPath:"#/properties/model/properties/measures/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err92];
+}
+else {
+vErrors.push(err92);
+}
+errors++;
+}
+}
+}
+else {
+const err93 = {instancePath:instancePath+"/model/measures",schemaPath:"#/properties/model/properties/measures/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err93];
+}
+else {
+vErrors.push(err93);
+}
+errors++;
+}
+}
+}
+else {
+const err94 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err94];
+}
+else {
+vErrors.push(err94);
+}
+errors++;
+}
+}
+if(data.built_in !== undefined){
+if(typeof data.built_in !== "boolean"){
+const err95 = {instancePath:instancePath+"/built_in",schemaPath:"#/properties/built_in/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err95];
+}
+else {
+vErrors.push(err95);
+}
+errors++;
+}
+}
+if(data.version !== undefined){
+let data35 = data.version;
+if(!(((typeof data35 == "number") && (!(data35 % 1) && !isNaN(data35))) && (isFinite(data35)))){
+const err96 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err96];
+}
+else {
+vErrors.push(err96);
+}
+errors++;
+}
+if((typeof data35 == "number") && (isFinite(data35))){
+if(data35 < 1 || isNaN(data35)){
+const err97 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err97];
+}
+else {
+vErrors.push(err97);
+}
+errors++;
+}
+}
+}
+}
+else {
+const err98 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err98];
+}
+else {
+vErrors.push(err98);
 }
 errors++;
 }
@@ -69862,7 +70333,7 @@ validate202.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false}
 
 exports.op_introspectToken_response_400_application_json = validate203;
 const schema214 = {"type":"object","description":"An RFC 6749 §5.2 (or RFC 7591 §3.2.2) error.","required":["error"],"properties":{"error":{"type":"string","pattern":"^[a-z_]+$","examples":["invalid_request","invalid_grant","invalid_client","invalid_client_metadata","invalid_redirect_uri"]},"error_description":{"type":"string"}},"additionalProperties":false};
-const pattern159 = new RegExp("^[a-z_]+$", "u");
+const pattern171 = new RegExp("^[a-z_]+$", "u");
 
 function validate203(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -69900,7 +70371,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -69989,7 +70460,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -70078,7 +70549,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -70167,7 +70638,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -70741,7 +71212,7 @@ errors++;
 if(data.client_secret !== undefined){
 let data1 = data.client_secret;
 if(typeof data1 === "string"){
-if(!pattern45.test(data1)){
+if(!pattern49.test(data1)){
 const err9 = {instancePath:instancePath+"/client_secret",schemaPath:"#/properties/client_secret/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z0-9_-]+$"},message:"must match pattern \""+"^[A-Za-z0-9_-]+$"+"\""};
 if(vErrors === null){
 vErrors = [err9];
@@ -71007,7 +71478,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -71096,7 +71567,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -71185,7 +71656,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -71274,7 +71745,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -71530,7 +72001,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -71619,7 +72090,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -71708,7 +72179,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -71797,7 +72268,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -72352,7 +72823,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -72441,7 +72912,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -72530,7 +73001,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -72619,7 +73090,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -72708,7 +73179,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
@@ -72797,7 +73268,7 @@ errors++;
 if(data.error !== undefined){
 let data0 = data.error;
 if(typeof data0 === "string"){
-if(!pattern159.test(data0)){
+if(!pattern171.test(data0)){
 const err2 = {instancePath:instancePath+"/error",schemaPath:"#/properties/error/pattern",keyword:"pattern",params:{pattern: "^[a-z_]+$"},message:"must match pattern \""+"^[a-z_]+$"+"\""};
 if(vErrors === null){
 vErrors = [err2];
