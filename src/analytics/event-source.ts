@@ -146,3 +146,31 @@ export function eventCondition(
 export function eventList(source: EventSource, events: string[]): string {
   return `${source.event} IN (${[...new Set(events)].map((e) => textLiteral(e, 'The event name')).join(', ')})`;
 }
+
+const OPS = ['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'in', 'not_in', 'contains', 'is_set'] as const;
+
+/**
+ * A `where` map as filters: `{prop: value}` equals, `{prop: [a, b]}` any of, `{prop: {op: value, …}}` each
+ * operator (all must hold); `is_set: false` is "missing".
+ */
+export function parseWhere(where: Record<string, unknown> | undefined): PropertyFilter[] {
+  const filters: PropertyFilter[] = [];
+  for (const [property, spec] of Object.entries(where ?? {})) {
+    if (spec === null) throw invalidQuery(`The filter on "${property}" is null; use {"is_set": false} for a missing property.`);
+    if (Array.isArray(spec)) filters.push({ property, op: 'in', value: spec as FilterValue[] });
+    else if (typeof spec === 'object') {
+      const entries = Object.entries(spec as Record<string, unknown>);
+      if (entries.length === 0) throw invalidQuery(`The filter on "${property}" names no operator; use one of ${OPS.join(', ')}.`);
+      for (const [op, value] of entries) {
+        if (!(OPS as readonly string[]).includes(op)) {
+          throw invalidQuery(`Unknown operator ${JSON.stringify(op.slice(0, 40))} on "${property}"; use one of ${OPS.join(', ')}.`);
+        }
+        if (op === 'is_set') {
+          if (typeof value !== 'boolean') throw invalidQuery(`is_set on "${property}" takes true or false.`);
+          filters.push({ property, op: value ? 'is_set' : 'is_not_set' });
+        } else filters.push({ property, op: op as PropertyFilter['op'], value: value as FilterValue });
+      }
+    } else filters.push({ property, op: 'eq', value: spec as FilterValue });
+  }
+  return filters;
+}

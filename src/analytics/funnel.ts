@@ -1,4 +1,12 @@
-import { eventCondition, eventList, invalidQuery, propertyExpr, textLiteral, type EventSource, type PropertyFilter } from './event-source.js';
+import {
+  eventCondition,
+  eventList,
+  invalidQuery,
+  propertyExpr,
+  textLiteral,
+  type EventSource,
+  type PropertyFilter,
+} from './event-source.js';
 import { instantLiteral, type ResolvedRange } from './time-range.js';
 
 // A funnel in one scan and one GROUP BY: the events of any step, per user the time of the first step-1 event
@@ -70,7 +78,9 @@ export function funnelSql(source: EventSource, request: FunnelRequest, range: Re
   const group = label ? `CASE WHEN ${label} IN (SELECT v FROM top) THEN ${label} ELSE ${textLiteral(OTHER, 'label')} END` : undefined;
   const counts = steps.map((_s, i) => `count(t${i + 1}) AS n${i + 1}`);
   const medians = steps.slice(1).map((_s, i) => `median(epoch(t${i + 2}) - epoch(t${i + 1})) AS m${i + 2}`);
-  ctes.push(`g AS (SELECT ${group ? `${group} AS breakdown, ` : ''}${[...counts, ...medians].join(', ')} FROM r${group ? ' GROUP BY 1' : ''})`);
+  ctes.push(
+    `g AS (SELECT ${group ? `${group} AS breakdown, ` : ''}${[...counts, ...medians].join(', ')} FROM r${group ? ' GROUP BY 1' : ''})`,
+  );
   const b = group ? 'breakdown, ' : '';
   const unpivot = steps
     .map(

@@ -1,11 +1,19 @@
-import { eventCondition, invalidQuery, numericExpr, propertyExpr, textLiteral, type EventSource, type PropertyFilter } from './event-source.js';
+import {
+  eventCondition,
+  invalidQuery,
+  numericExpr,
+  propertyExpr,
+  textLiteral,
+  type EventSource,
+  type PropertyFilter,
+} from './event-source.js';
 import { NONE, OTHER } from './funnel.js';
 import { instantLiteral, type ResolvedRange } from './time-range.js';
 
 // A measure of one event over time, in the environment's zone, optionally by a property: the top `limit`
 // values by number of events over the whole range, the rest as "(other)", a missing value as "(none)".
 
-export type Measure = 'count' | 'unique_users' | 'sum' | 'avg' | 'min' | 'max' | 'median' | 'p90' | 'p95' | 'p99';
+export type Measure = 'count' | 'users' | 'sum' | 'avg' | 'min' | 'max' | 'p50' | 'p90' | 'p99';
 export type Interval = 'hour' | 'day' | 'week' | 'month';
 
 export interface SegmentationRequest {
@@ -18,31 +26,35 @@ export interface SegmentationRequest {
   limit: number;
 }
 
-const AGGREGATES: Record<Exclude<Measure, 'count' | 'unique_users'>, (x: string) => string> = {
+const AGGREGATES: Record<Exclude<Measure, 'count' | 'users'>, (x: string) => string> = {
   sum: (x) => `sum(${x})`,
   avg: (x) => `avg(${x})`,
   min: (x) => `min(${x})`,
   max: (x) => `max(${x})`,
-  median: (x) => `quantile_cont(${x}, 0.5)`,
+  p50: (x) => `quantile_cont(${x}, 0.5)`,
   p90: (x) => `quantile_cont(${x}, 0.9)`,
-  p95: (x) => `quantile_cont(${x}, 0.95)`,
   p99: (x) => `quantile_cont(${x}, 0.99)`,
 };
 
 /** The segmentation SQL: one row per (interval, breakdown value) with events, in time order. */
-export function segmentationSql(source: EventSource, request: SegmentationRequest, range: ResolvedRange, columns?: readonly string[]): string {
+export function segmentationSql(
+  source: EventSource,
+  request: SegmentationRequest,
+  range: ResolvedRange,
+  columns?: readonly string[],
+): string {
   const { measure } = request;
   let value: string;
   let x: string | undefined;
   if (measure === 'count') value = 'count(*)';
-  else if (measure === 'unique_users') value = 'count(DISTINCT u)';
+  else if (measure === 'users') value = 'count(DISTINCT u)';
   else {
     if (request.property === undefined) throw invalidQuery(`The measure "${measure}" needs \`property\`, a numeric property.`);
     x = numericExpr(propertyExpr(source, request.property, columns));
     value = AGGREGATES[measure]('x');
   }
-  if ((measure === 'count' || measure === 'unique_users') && request.property !== undefined) {
-    throw invalidQuery(`The measure "${measure}" takes no property; sum, avg, min, max, median and p90-p99 do.`);
+  if ((measure === 'count' || measure === 'users') && request.property !== undefined) {
+    throw invalidQuery(`The measure "${measure}" takes no property; sum, avg, min, max, p50, p90 and p99 do.`);
   }
   const zone = `'${range.time_zone.replace(/'/g, "''")}'`;
   const breakdown = request.breakdown === undefined ? undefined : propertyExpr(source, request.breakdown, columns);

@@ -32,7 +32,8 @@ export function resolveAnalyticsRange(phrase: string, zone: string, now: number)
       ({ from, to } = resolveRange(phrase, zone, now));
     }
   } catch (error) {
-    if (error instanceof UnknownRange) throw invalidQuery(`"${phrase.slice(0, 80)}" is not a range; use ${RANGE_FORMS}, or FROM..TO dates.`);
+    if (error instanceof UnknownRange)
+      throw invalidQuery(`"${phrase.slice(0, 80)}" is not a range; use ${RANGE_FORMS}, or FROM..TO dates.`);
     throw error;
   }
   return { range: phrase, time_zone: zone, from: formatInZone(zone, from), to: formatInZone(zone, to), fromMs: from, toMs: to };

@@ -92,9 +92,21 @@ export const toolValidators: {
     input: validators.tool_list_semantic_models_input as ValidateFunction<T.ListSemanticModelsInput>,
     output: validators.tool_list_semantic_models_output as ValidateFunction<T.ListSemanticModelsOutput>,
   },
+  query_funnel: {
+    input: validators.tool_query_funnel_input as ValidateFunction<T.QueryFunnelInput>,
+    output: validators.tool_query_funnel_output as ValidateFunction<T.QueryFunnelOutput>,
+  },
   query_lakehouse: {
     input: validators.tool_query_lakehouse_input as ValidateFunction<T.QueryLakehouseInput>,
     output: validators.tool_query_lakehouse_output as ValidateFunction<T.QueryLakehouseOutput>,
+  },
+  query_retention: {
+    input: validators.tool_query_retention_input as ValidateFunction<T.QueryRetentionInput>,
+    output: validators.tool_query_retention_output as ValidateFunction<T.QueryRetentionOutput>,
+  },
+  query_segmentation: {
+    input: validators.tool_query_segmentation_input as ValidateFunction<T.QuerySegmentationInput>,
+    output: validators.tool_query_segmentation_output as ValidateFunction<T.QuerySegmentationOutput>,
   },
   query_semantic_model: {
     input: validators.tool_query_semantic_model_input as ValidateFunction<T.QuerySemanticModelInput>,

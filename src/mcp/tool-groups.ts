@@ -8,6 +8,7 @@ import type { ToolName } from '../generated/handlers.js';
 export const TOOL_GROUPS = {
   sql: ['list_connections', 'get_connection', 'list_events', 'query_lakehouse', 'validate_sql', 'explain_sql'],
   semantic: ['list_semantic_models', 'get_semantic_model', 'query_semantic_model'],
+  analytics: ['query_funnel', 'query_retention', 'query_segmentation'],
   assets: [
     'list_insights',
     'view_insight',
