@@ -8,7 +8,6 @@ import type { ToolName } from '../generated/handlers.js';
 export const TOOL_GROUPS = {
   sql: ['list_connections', 'get_connection', 'list_events', 'query_lakehouse', 'validate_sql', 'explain_sql'],
   semantic: ['list_semantic_models', 'get_semantic_model', 'query_semantic_model'],
-  analytics: ['query_funnel', 'query_retention', 'query_segmentation'],
   assets: [
     'list_insights',
     'view_insight',
@@ -32,6 +31,7 @@ export const TOOL_GROUPS = {
     'create_notification',
   ],
   docs: ['search_docs', 'get_doc'],
+  analytics: ['query_funnel', 'query_retention', 'query_segmentation'],
 } as const satisfies Record<string, readonly ToolName[]>;
 
 /** Every narrowed catalogue keeps this one: it tells the agent who and where it is. */

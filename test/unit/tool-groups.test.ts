@@ -28,7 +28,7 @@ describe('tool groups: the MCP URL narrows the catalogue', () => {
   it('refuses unknown groups, repeated parameters and other read_only values, saying what is accepted', () => {
     assert.throws(
       () => view('tools=sql,everything'),
-      (e: unknown) => e instanceof CatalogueViewError && /groups are sql, semantic, analytics, assets, docs/.test(e.message),
+      (e: unknown) => e instanceof CatalogueViewError && /groups are sql, semantic, assets, docs/.test(e.message),
     );
     assert.throws(() => view('tools='), CatalogueViewError);
     assert.throws(() => view('read_only=yes'), /true or false/);
