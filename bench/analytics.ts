@@ -420,7 +420,7 @@ export async function runAnalytics(options: AnalyticsOptions): Promise<Analytics
       const warmFloor = await onFloor(warm.sql);
       const times = { endpoint: [] as number[], floor: [] as number[], server: [] as number[] };
       for (let r = 0; r < options.runs; r++) {
-        // The same SQL each call, but for query_retention's "periods begun by now" literal: the floor runs this call's.
+        // Each call's own SQL (the same text every call) on the floor.
         const e = await endpoint();
         times.endpoint.push(e.ms);
         times.server.push(e.serverMs);

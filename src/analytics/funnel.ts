@@ -57,7 +57,7 @@ export function funnelSql(source: EventSource, request: FunnelRequest, range: Re
     `WHERE ${eventList(
       source,
       steps.map((s) => s.event),
-    )} AND ${source.time} >= ${instantLiteral(range.fromMs)} AND ${source.time} < ${instantLiteral(range.toMs + window.ms)}`,
+    )} AND ${source.user} IS NOT NULL AND ${source.time} >= ${instantLiteral(range.fromMs)} AND ${source.time} < ${instantLiteral(range.toMs + window.ms)}`,
   ].join(' ');
   const lists = steps.slice(1).map((_s, i) => `list(t) FILTER (WHERE s${i + 2}) AS l${i + 2}`);
   const perUser = [

@@ -1,5 +1,5 @@
 import { eventCondition, eventList, type EventSource, type PropertyFilter } from './event-source.js';
-import { instantLiteral, localLiteral, type ResolvedRange } from './time-range.js';
+import { instantLiteral, type ResolvedRange } from './time-range.js';
 
 // Retention in one scan: the events of the cohort and return kinds; per user the first cohort event in the
 // range (its period, in the environment's zone, is the user's cohort); per user and period the last return
@@ -22,13 +22,7 @@ const between = (period: Period, a: string, b: string) =>
   period === 'week' ? `date_diff('day', ${a}, ${b}) // 7` : `date_diff('${period}', ${a}, ${b})`;
 
 /** The retention SQL: one row per cohort and period that has begun, in order. */
-export function retentionSql(
-  source: EventSource,
-  request: RetentionRequest,
-  range: ResolvedRange,
-  now: number,
-  columns?: readonly string[],
-): string {
+export function retentionSql(source: EventSource, request: RetentionRequest, range: ResolvedRange, columns?: readonly string[]): string {
   const { period, periods } = request;
   const zone = `'${range.time_zone.replace(/'/g, "''")}'`;
   const local = (t: string) => `date_trunc('${period}', timezone(${zone}, ${t}))`;
@@ -38,7 +32,7 @@ export function retentionSql(
     `SELECT ${source.user} AS u, CAST(${source.time} AS TIMESTAMPTZ) AS t,`,
     `${eventCondition(source, request.cohort, columns)} AS c, ${eventCondition(source, request.return, columns)} AS r`,
     `FROM ${source.table}`,
-    `WHERE ${eventList(source, [request.cohort.event, request.return.event])}`,
+    `WHERE ${eventList(source, [request.cohort.event, request.return.event])} AND ${source.user} IS NOT NULL`,
     `AND ${source.time} >= ${instantLiteral(range.fromMs)} AND ${source.time} < ${instantLiteral(horizonMs)}`,
   ].join(' ');
   return [
@@ -52,8 +46,8 @@ export function retentionSql(
     `  round(coalesce(users, 0) / size, 4) AS retained_share`,
     `FROM sizes CROSS JOIN range(0, ${periods + 1}) AS p(period)`,
     `LEFT JOIN retained ON retained.cohort = sizes.cohort AND retained.period = p.period`,
-    // Periods not yet begun at the call's start are left out, not shown as 0.
-    `WHERE sizes.cohort + ${ADD[period]}(p.period::INTEGER) <= ${localLiteral(range.time_zone, now)}`,
+    // Periods not yet begun are left out, not shown as 0 (a saved insight shows them once they begin).
+    `WHERE sizes.cohort + ${ADD[period]}(p.period::INTEGER) <= timezone(${zone}, current_timestamp)`,
     `ORDER BY 1, 3`,
   ].join('\n');
 }

@@ -1,5 +1,5 @@
 import { resolveRange, UnknownRange, RANGE_FORMS } from '../time/relative-range.js';
-import { formatInZone, wallTimeOf } from '../time/time-zone.js';
+import { formatInZone } from '../time/time-zone.js';
 import { invalidQuery } from './event-source.js';
 
 // The analytics tools' `range`: a phrase of issue 16's grammar (src/time/relative-range.ts) or two dates
@@ -41,10 +41,3 @@ export function resolveAnalyticsRange(phrase: string, zone: string, now: number)
 
 /** An instant as a DuckDB TIMESTAMPTZ literal. */
 export const instantLiteral = (ms: number) => `TIMESTAMPTZ '${new Date(ms).toISOString()}'`;
-
-/** An instant's wall-clock time in `zone` as a DuckDB TIMESTAMP literal (periods are local). */
-export function localLiteral(zone: string, ms: number): string {
-  const w = wallTimeOf(zone, ms);
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `TIMESTAMP '${String(w.year).padStart(4, '0')}-${two(w.month)}-${two(w.day)} ${two(w.hour)}:${two(w.minute)}:${two(w.second)}'`;
-}

@@ -115,14 +115,14 @@ export const queryFunnel: ToolHandler<'query_funnel'> = async (input, ctx) => {
 };
 
 export const queryRetention: ToolHandler<'query_retention'> = async (input, ctx) => {
-  const { source, range, now, columns } = await prepare(ctx, input);
+  const { source, range, columns } = await prepare(ctx, input);
   const request = {
     cohort: { event: input.cohort, where: parseWhere(input.cohort_where) },
     return: { event: input.return, where: parseWhere(input.return_where) },
     period: input.period,
     periods: input.periods,
   };
-  const sql = retentionSql(source, request, range, now, columns);
+  const sql = retentionSql(source, request, range, columns);
   const result = await run(ctx, source, sql, 'use a longer period, fewer periods or a shorter range');
   const cohorts = new Map<string, { cohort: string; size: number; retained: (number | null)[] }>();
   for (const r of objects(result)) {
