@@ -1,5 +1,5 @@
 import { eventCondition, eventList, type EventSource, type PropertyFilter } from './event-source.js';
-import { instantLiteral, type ResolvedRange } from './time-range.js';
+import { instantLiteral, localTime, type ResolvedRange } from './time-range.js';
 
 // Retention in one scan: the events of the cohort and return kinds; per user the first cohort event in the
 // range (its period, in the environment's zone, is the user's cohort); per user and period the last return
@@ -25,9 +25,9 @@ const between = (period: Period, a: string, b: string) =>
 export function retentionSql(source: EventSource, request: RetentionRequest, range: ResolvedRange, columns?: readonly string[]): string {
   const { period, periods } = request;
   const zone = `'${range.time_zone.replace(/'/g, "''")}'`;
-  const local = (t: string) => `date_trunc('${period}', timezone(${zone}, ${t}))`;
   // Returns may come up to `periods` periods after the range (whole months: 31 days each, a bound).
   const horizonMs = range.toMs + (periods + 1) * { day: 1, week: 7, month: 31 }[period] * 86_400_000;
+  const local = (t: string) => `date_trunc('${period}', ${localTime(range.time_zone, t, range.fromMs, horizonMs)})`;
   const e = [
     `SELECT ${source.user} AS u, CAST(${source.time} AS TIMESTAMPTZ) AS t,`,
     `${eventCondition(source, request.cohort, columns)} AS c, ${eventCondition(source, request.return, columns)} AS r`,

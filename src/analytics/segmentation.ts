@@ -8,7 +8,7 @@ import {
   type PropertyFilter,
 } from './event-source.js';
 import { NONE, OTHER } from './funnel.js';
-import { instantLiteral, type ResolvedRange } from './time-range.js';
+import { instantLiteral, localTime, type ResolvedRange } from './time-range.js';
 
 // A measure of one event over time, in the environment's zone, optionally by a property: the top `limit`
 // values by number of events over the whole range, the rest as "(other)", a missing value as "(none)".
@@ -56,10 +56,9 @@ export function segmentationSql(
   if ((measure === 'count' || measure === 'users') && request.property !== undefined) {
     throw invalidQuery(`The measure "${measure}" takes no property; sum, avg, min, max, p50, p90 and p99 do.`);
   }
-  const zone = `'${range.time_zone.replace(/'/g, "''")}'`;
   const breakdown = request.breakdown === undefined ? undefined : propertyExpr(source, request.breakdown, columns);
   const e = [
-    `SELECT date_trunc('${request.interval}', timezone(${zone}, CAST(${source.time} AS TIMESTAMPTZ))) AS bucket,`,
+    `SELECT date_trunc('${request.interval}', ${localTime(range.time_zone, `CAST(${source.time} AS TIMESTAMPTZ)`, range.fromMs, range.toMs)}) AS bucket,`,
     `${source.user} AS u${x ? `, ${x} AS x` : ''}${breakdown ? `, coalesce(${breakdown}, ${textLiteral(NONE, 'label')}) AS b` : ''}`,
     `FROM ${source.table}`,
     `WHERE ${eventCondition(source, request, columns)}`,

@@ -1,5 +1,5 @@
 import { resolveRange, UnknownRange, RANGE_FORMS } from '../time/relative-range.js';
-import { formatInZone } from '../time/time-zone.js';
+import { formatInZone, offsetAt } from '../time/time-zone.js';
 import { invalidQuery } from './event-source.js';
 
 // The analytics tools' `range`: a phrase of issue 16's grammar (src/time/relative-range.ts) or two dates
@@ -41,3 +41,49 @@ export function resolveAnalyticsRange(phrase: string, zone: string, now: number)
 
 /** An instant as a DuckDB TIMESTAMPTZ literal. */
 export const instantLiteral = (ms: number) => `TIMESTAMPTZ '${new Date(ms).toISOString()}'`;
+
+/** Ranges longer than this convert with DuckDB's timezone() (ICU, row by row) instead of offset arithmetic. */
+const MAX_ARITHMETIC_MS = 2 * 366 * 86_400_000;
+const DAY_MS = 86_400_000;
+
+/** The zone's offsets over [from, to): each from its first instant (the first one from the start of time). */
+export function offsetSpans(zone: string, from: number, to: number): { from: number; offset: number }[] {
+  const spans = [{ from: -Infinity, offset: offsetAt(zone, from) }];
+  let current = spans[0]!.offset;
+  // Day by day (zones change their offset at most a few times a year), then to the second by bisection.
+  for (let t = from; t < to; t += DAY_MS) {
+    const next = Math.min(t + DAY_MS, to);
+    const offset = offsetAt(zone, next);
+    if (offset === current) continue;
+    let lo = Math.floor(t / 1000) * 1000;
+    let hi = Math.ceil(next / 1000) * 1000;
+    while (hi - lo > 1000) {
+      const mid = Math.floor((lo + hi) / 2000) * 1000;
+      if (offsetAt(zone, mid) === current) lo = mid;
+      else hi = mid;
+    }
+    spans.push({ from: hi, offset });
+    current = offset;
+  }
+  return spans;
+}
+
+/**
+ * `time` (a TIMESTAMPTZ expression) as the zone's local TIMESTAMP, for rows in [from, to). DuckDB's
+ * timezone() converts through ICU row by row; over a bounded range the zone's offsets are known here, so the
+ * SQL adds them to the epoch instead (a CASE at each DST change), which is the same and cheaper.
+ */
+export function localTime(zone: string, time: string, from: number, to: number): string {
+  if (to - from > MAX_ARITHMETIC_MS) return `timezone('${zone.replace(/'/g, "''")}', ${time})`;
+  const spans = offsetSpans(zone, from, to);
+  const micros = (ms: number) => `${ms * 1000}`;
+  if (spans.length === 1) {
+    const offset = spans[0]!.offset;
+    return offset === 0 ? `make_timestamp(epoch_us(${time}))` : `make_timestamp(epoch_us(${time}) + ${micros(offset)})`;
+  }
+  const cases = spans
+    .slice(1)
+    .map((span, i) => `WHEN ${time} < ${instantLiteral(span.from)} THEN ${micros(spans[i]!.offset)}`)
+    .join(' ');
+  return `make_timestamp(epoch_us(${time}) + CASE ${cases} ELSE ${micros(spans.at(-1)!.offset)} END)`;
+}

@@ -24,7 +24,6 @@ const MAX_BYTES = 4 * 1024 * 1024;
 interface Prepared {
   source: EventSource;
   range: ResolvedRange;
-  now: number;
   /** The table's columns when properties are columns (checked names); undefined with a JSON properties column. */
   columns?: string[];
 }
@@ -49,7 +48,7 @@ async function prepare(ctx: ToolContext, input: { model: string; range: string; 
     });
     columns = table.columns.map((c) => c.name);
   }
-  return { source, range, now, ...(columns ? { columns } : {}) };
+  return { source, range, ...(columns ? { columns } : {}) };
 }
 
 async function run(ctx: ToolContext, source: EventSource, sql: string, tooMany: string): Promise<QueryResult> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { eventSource, filterCondition, parseWhere, propertyExpr } from '../../src/analytics/event-source.js';
 import { conversionWindow, funnelSql } from '../../src/analytics/funnel.js';
-import { resolveAnalyticsRange } from '../../src/analytics/time-range.js';
+import { localTime, offsetSpans, resolveAnalyticsRange } from '../../src/analytics/time-range.js';
 import { builtInModels } from '../../src/lakehouse/semantic-models.js';
 import { AppError } from '../../src/errors.js';
 
@@ -65,6 +65,21 @@ describe('analytics: windows, ranges and the funnel SQL', () => {
     assert.deepEqual([week.from, week.to], ['2026-03-09T00:00:00-04:00', '2026-03-16T00:00:00-04:00']);
     refused(() => resolveAnalyticsRange('2026-03-31..2026-03-01', 'UTC', now), /ends before it starts/);
     refused(() => resolveAnalyticsRange('since forever', 'UTC', now), /not a range/);
+  });
+
+  it('finds the offsets of a zone over a range to the second, for local periods without ICU row by row', () => {
+    const from = Date.parse('2026-10-01T00:00:00Z');
+    const to = Date.parse('2026-12-01T00:00:00Z');
+    assert.deepEqual(offsetSpans('America/New_York', from, to), [
+      { from: -Infinity, offset: -4 * 3_600_000 },
+      { from: Date.parse('2026-11-01T06:00:00Z'), offset: -5 * 3_600_000 },
+    ]);
+    assert.equal(localTime('UTC', 't', from, to), 'make_timestamp(epoch_us(t))');
+    assert.equal(
+      localTime('America/New_York', 't', from, to),
+      "make_timestamp(epoch_us(t) + CASE WHEN t < TIMESTAMPTZ '2026-11-01T06:00:00.000Z' THEN -14400000000 ELSE -18000000000 END)",
+    );
+    assert.equal(localTime('Europe/Berlin', 't', from, from + 3 * 366 * 86_400_000), "timezone('Europe/Berlin', t)");
   });
 
   it('scans the events once: no join, one list per later step', () => {
