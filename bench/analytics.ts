@@ -105,6 +105,59 @@ GROUP BY 1 ORDER BY 1`,
   ];
 }
 
+/** An analytics tool call (issue 17), timed against its own generated SQL on the floor. */
+export interface ToolCase {
+  key: string;
+  title: string;
+  tool: 'query_funnel' | 'query_retention' | 'query_segmentation';
+  args: Record<string, unknown>;
+}
+
+/** Absolute ranges ending the day before the anchor, so that the answer does not depend on the day it runs. */
+export function analyticsToolCases(anchor: string): ToolCase[] {
+  const day = (before: number) => new Date(Date.parse(`${anchor}T00:00:00Z`) - before * 86_400_000).toISOString().slice(0, 10);
+  const last30 = `${day(30)}..${day(1)}`;
+  return [
+    {
+      key: 'tool_funnel',
+      title: 'query_funnel: 4 steps, 7d window, 30 days',
+      tool: 'query_funnel',
+      args: {
+        steps: [{ event: 'signup' }, { event: 'onboarding_completed' }, { event: 'checkout_started' }, { event: 'purchase' }],
+        window: '7d',
+        range: last30,
+      },
+    },
+    {
+      key: 'tool_retention',
+      title: 'query_retention: weekly, 8 periods, 8 weeks',
+      tool: 'query_retention',
+      args: { cohort: 'signup', return: 'session_start', period: 'week', periods: 8, range: `${day(56)}..${day(1)}` },
+    },
+    {
+      key: 'tool_segmentation',
+      title: 'query_segmentation: daily users by path, top 5',
+      tool: 'query_segmentation',
+      args: { event: 'page_view', measure: 'users', interval: 'day', breakdown: 'path', limit: 5, range: last30 },
+    },
+  ];
+}
+
+/** The generated SQL names `"sample"."main".<table>`; the floor's views are the default catalog's. */
+export const floorSql = (sql: string) => sql.replaceAll('"sample"."main".', '');
+
+export interface ToolResult {
+  key: string;
+  title: string;
+  tool: ToolCase['tool'];
+  sql: string;
+  /** Rows of the generated SQL on the floor. */
+  rows: number;
+  endpoint: PathFigures & { serverElapsedMs: number };
+  floor: PathFigures;
+  endpointVsFloor: number;
+}
+
 /** The capped answer of scenario 3 (a table function both engines know). */
 export const BIG_SQL = 'SELECT n FROM generate_series(1, 100000000) AS t(n)';
 
@@ -161,6 +214,8 @@ export interface AnalyticsResult {
   memoryLimitMb: number;
   postgresSettings: Record<string, string>;
   questions: QuestionResult[];
+  /** The analytics tools through the endpoint against their generated SQL on the floor. */
+  tools: ToolResult[];
   capped: {
     sql: string;
     runsMs: number[];
@@ -177,7 +232,10 @@ export interface AnalyticsResult {
 const PG_SETTINGS = { TimeZone: 'UTC', work_mem: '256MB', statement_timeout: '0' };
 
 interface RpcAnswer {
-  result?: { structuredContent?: { rows?: unknown[][]; truncated?: boolean; row_count?: number; elapsed_ms?: number }; isError?: boolean };
+  result?: {
+    structuredContent?: { rows?: unknown[][]; truncated?: boolean; row_count?: number; elapsed_ms?: number; sql?: string };
+    isError?: boolean;
+  };
 }
 
 /**
@@ -189,7 +247,12 @@ function answerBytes(result: unknown, structured: unknown): { now: number; jsonT
   return { now: Buffer.byteLength(JSON.stringify(result)), jsonTwice: Buffer.byteLength(JSON.stringify(jsonTwice)) };
 }
 
-async function callTool(url: string, token: string, args: Record<string, unknown>): Promise<{ text: string; json: RpcAnswer }> {
+async function callTool(
+  url: string,
+  token: string,
+  args: Record<string, unknown>,
+  name = 'query_lakehouse',
+): Promise<{ text: string; json: RpcAnswer }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: {
@@ -198,10 +261,10 @@ async function callTool(url: string, token: string, args: Record<string, unknown
       'mcp-protocol-version': '2025-11-25',
       authorization: `Bearer ${token}`,
     },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'query_lakehouse', arguments: args } }),
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }),
   });
   const text = await response.text();
-  if (response.status !== 200) throw new Error(`query_lakehouse answered ${response.status}: ${text.slice(0, 300)}`);
+  if (response.status !== 200) throw new Error(`${name} answered ${response.status}: ${text.slice(0, 300)}`);
   return { text, json: JSON.parse(text) as RpcAnswer };
 }
 
@@ -337,6 +400,49 @@ export async function runAnalytics(options: AnalyticsOptions): Promise<Analytics
       );
     }
 
+    const tools: ToolResult[] = [];
+    for (const c of analyticsToolCases(options.sample.manifest.anchor)) {
+      const endpoint = async () => {
+        const t0 = performance.now();
+        const answer = await callTool(options.mcpUrl, options.token, c.args, c.tool);
+        const ms = performance.now() - t0;
+        const out = answer.json.result?.structuredContent;
+        if (answer.json.result?.isError || !out?.sql)
+          throw new Error(`${c.tool} through the endpoint failed: ${answer.text.slice(0, 400)}`);
+        return { ms, sql: out.sql, serverMs: out.elapsed_ms ?? NaN };
+      };
+      const onFloor = async (sql: string) => {
+        const t0 = performance.now();
+        const answer = await floor.query(floorSql(sql));
+        return { ms: performance.now() - t0, rows: answer.rows.length };
+      };
+      const warm = await endpoint();
+      const warmFloor = await onFloor(warm.sql);
+      const times = { endpoint: [] as number[], floor: [] as number[], server: [] as number[] };
+      for (let r = 0; r < options.runs; r++) {
+        // Each call's own SQL (the same text every call) on the floor.
+        const e = await endpoint();
+        times.endpoint.push(e.ms);
+        times.server.push(e.serverMs);
+        times.floor.push((await onFloor(e.sql)).ms);
+      }
+      const p50 = { endpoint: median(times.endpoint), floor: median(times.floor) };
+      const result: ToolResult = {
+        key: c.key,
+        title: c.title,
+        tool: c.tool,
+        sql: warm.sql,
+        rows: warmFloor.rows,
+        endpoint: { runsMs: times.endpoint.map(round1), p50Ms: round2(p50.endpoint), serverElapsedMs: round2(median(times.server)) },
+        floor: { runsMs: times.floor.map(round1), p50Ms: round2(p50.floor) },
+        endpointVsFloor: round2(p50.endpoint / p50.floor),
+      };
+      tools.push(result);
+      say(
+        `  ${c.key.padEnd(18)} endpoint ${result.endpoint.p50Ms} ms, its SQL on the floor ${result.floor.p50Ms} ms (${result.rows} rows)`,
+      );
+    }
+
     // The capped answer through the endpoint (as scenario 3): time, and RSS growth of the serving process.
     const peakReset = resetPeak(options.serverPid);
     const before = memoryOf(options.serverPid);
@@ -394,6 +500,16 @@ export async function runAnalytics(options: AnalyticsOptions): Promise<Analytics
         });
       }
     }
+    for (const t of tools) {
+      const bound = 1.5 * t.floor.p50Ms + 5;
+      targets.push({
+        question: t.key,
+        what: 'endpoint p50 vs 1.5x floor + 5 ms (ms)',
+        value: t.endpoint.p50Ms,
+        target: `<= ${round2(bound)} ms`,
+        pass: t.endpoint.p50Ms <= bound,
+      });
+    }
     targets.push(
       { question: 'capped', what: 'time to the capped answer (ms)', value: capped.timeMs, target: '< 500 ms', pass: capped.timeMs < 500 },
       {
@@ -412,6 +528,7 @@ export async function runAnalytics(options: AnalyticsOptions): Promise<Analytics
       memoryLimitMb: options.memoryLimitMb,
       postgresSettings,
       questions: results,
+      tools,
       capped,
       targets,
       answersMatch: results.every((r) => r.answersMatch),
@@ -455,6 +572,20 @@ export function formatAnalytics(result: AnalyticsResult): string {
       verdict(q.key, 'endpoint p50 vs'),
       q.kind === 'aggregate' ? verdict(q.key, 'PostgreSQL') : `(<50 ms: ${verdict(q.key, 'endpoint p50 (ms)')})`,
       q.answersMatch ? 'yes' : 'NO',
+    ]);
+  }
+  for (const t of result.tools) {
+    rows.push([
+      t.title,
+      String(t.rows),
+      f2(t.endpoint.p50Ms),
+      f2(t.floor.p50Ms),
+      '',
+      `${t.endpointVsFloor.toFixed(2)}x`,
+      '',
+      verdict(t.key, 'endpoint p50 vs'),
+      '',
+      '',
     ]);
   }
   rows.push([

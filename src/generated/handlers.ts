@@ -33,7 +33,10 @@ export interface ToolIO {
   list_semantic_models: { input: T.ListSemanticModelsInput; arguments: T.ListSemanticModelsArguments; output: T.ListSemanticModelsOutput };
   list_tasks: { input: T.ListTasksInput; arguments: T.ListTasksArguments; output: T.ListTasksOutput };
   optimize_sql: { input: T.OptimizeSqlInput; arguments: T.OptimizeSqlArguments; output: T.OptimizeSqlOutput };
+  query_funnel: { input: T.QueryFunnelInput; arguments: T.QueryFunnelArguments; output: T.QueryFunnelOutput };
   query_lakehouse: { input: T.QueryLakehouseInput; arguments: T.QueryLakehouseArguments; output: T.QueryLakehouseOutput };
+  query_retention: { input: T.QueryRetentionInput; arguments: T.QueryRetentionArguments; output: T.QueryRetentionOutput };
+  query_segmentation: { input: T.QuerySegmentationInput; arguments: T.QuerySegmentationArguments; output: T.QuerySegmentationOutput };
   query_semantic_model: { input: T.QuerySemanticModelInput; arguments: T.QuerySemanticModelArguments; output: T.QuerySemanticModelOutput };
   render_insight: { input: T.RenderInsightInput; arguments: T.RenderInsightArguments; output: T.RenderInsightOutput };
   search_docs: { input: T.SearchDocsInput; arguments: T.SearchDocsArguments; output: T.SearchDocsOutput };

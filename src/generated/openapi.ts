@@ -60,6 +60,72 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/analytics/funnel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Funnel conversion
+         * @description Users through ordered `steps` within `window` of their first step 1 in `range`: per step users, conversion, median seconds; the SQL.
+         *
+         *     The REST mirror of the MCP tool `query_funnel` (scope `read`).
+         */
+        post: operations["queryFunnel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retention by cohort
+         * @description Cohorts by period of each user's first `cohort` event in `range`; share doing `return` in periods 0..`periods` (env zone); and the SQL.
+         *
+         *     The REST mirror of the MCP tool `query_retention` (scope `read`).
+         */
+        post: operations["queryRetention"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/analytics/segmentation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Event trend
+         * @description One event's `measure` per `interval` in `range`, optionally by a property (top `limit` + (other)); series and SQL.
+         *
+         *     The REST mirror of the MCP tool `query_segmentation` (scope `read`).
+         */
+        post: operations["querySegmentation"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit": {
         parameters: {
             query?: never;
@@ -1672,6 +1738,52 @@ export type components = {
             resource_name?: string;
             scopes_supported: ("read" | "write")[];
         };
+        QueryFunnelInput: {
+            /** @description Of the entry event */
+            breakdown?: string;
+            /** @default product_events */
+            model?: string;
+            /**
+             * @description e.g. -7d, 2026-01-01..2026-01-31
+             * @default last 30 days
+             */
+            range?: string;
+            /** @description Insight title (write scope) */
+            save_as?: string;
+            steps: {
+                event: string;
+                /** @description {prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set */
+                where?: Record<string, unknown>;
+            }[];
+            /** @default 7d */
+            window?: string;
+        };
+        QueryFunnelOutput: {
+            elapsed_ms: number;
+            /** @description The insight saved by `save_as`. */
+            insight_id?: string;
+            model: string;
+            /** @description The range as it ran, in the environment's zone; `to` is exclusive. */
+            range: {
+                from: string;
+                range: string;
+                time_zone: string;
+                to: string;
+            };
+            /** @description The statement that ran (every value quoted in it); the saved insight's SQL. */
+            sql: string;
+            /** @description One per step (per breakdown value and step with a breakdown, largest first, (other) last). */
+            steps: {
+                breakdown?: string;
+                conversion_from_first: number | null;
+                conversion_from_previous: number | null;
+                event: string;
+                median_seconds_to_convert: number | null;
+                step: number;
+                users: number;
+            }[];
+            window?: string;
+        };
         QueryLakehouseInput: {
             /**
              * @default lakehouse
@@ -1718,6 +1830,103 @@ export type components = {
             row_count: number;
             rows: unknown[][];
             truncated: boolean;
+        };
+        QueryRetentionInput: {
+            cohort: string;
+            /** @description {prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set */
+            cohort_where?: Record<string, unknown>;
+            /** @default product_events */
+            model?: string;
+            /**
+             * @default week
+             * @enum {string}
+             */
+            period?: "day" | "week" | "month";
+            /** @default 8 */
+            periods?: number;
+            /**
+             * @description e.g. -7d, 2026-01-01..2026-01-31
+             * @default last 30 days
+             */
+            range?: string;
+            return: string;
+            /** @description As cohort_where */
+            return_where?: Record<string, unknown>;
+            /** @description Insight title (write scope) */
+            save_as?: string;
+        };
+        QueryRetentionOutput: {
+            cohorts: {
+                /** @description The first day of the cohort's period. */
+                cohort: string;
+                /** @description The retained share in periods 0, 1…; null for a period not yet begun. */
+                retained: (number | null)[];
+                size: number;
+            }[];
+            elapsed_ms: number;
+            /** @description The insight saved by `save_as`. */
+            insight_id?: string;
+            model: string;
+            period: string;
+            /** @description The range as it ran, in the environment's zone; `to` is exclusive. */
+            range: {
+                from: string;
+                range: string;
+                time_zone: string;
+                to: string;
+            };
+            /** @description The statement that ran (every value quoted in it); the saved insight's SQL. */
+            sql: string;
+        };
+        QuerySegmentationInput: {
+            breakdown?: string;
+            event: string;
+            /**
+             * @default day
+             * @enum {string}
+             */
+            interval?: "hour" | "day" | "week" | "month";
+            /** @default 5 */
+            limit?: number;
+            /**
+             * @default count
+             * @enum {string}
+             */
+            measure?: "count" | "users" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p99";
+            /** @default product_events */
+            model?: string;
+            property?: string;
+            /**
+             * @description e.g. -7d, 2026-01-01..2026-01-31
+             * @default last 30 days
+             */
+            range?: string;
+            /** @description Insight title (write scope) */
+            save_as?: string;
+            /** @description {prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set */
+            where?: Record<string, unknown>;
+        };
+        QuerySegmentationOutput: {
+            elapsed_ms: number;
+            /** @description The insight saved by `save_as`. */
+            insight_id?: string;
+            interval: string;
+            measure: string;
+            model: string;
+            /** @description The range as it ran, in the environment's zone; `to` is exclusive. */
+            range: {
+                from: string;
+                range: string;
+                time_zone: string;
+                to: string;
+            };
+            /** @description One series (per breakdown value, largest first, (other) last); points are [interval start (local), value]. */
+            series: {
+                breakdown?: string;
+                points: unknown[][];
+            }[];
+            /** @description The statement that ran (every value quoted in it); the saved insight's SQL. */
+            sql: string;
         };
         QuerySemanticModelInput: {
             /**
@@ -1887,6 +2096,17 @@ export type components = {
                  */
                 type: "string" | "number" | "time" | "boolean";
             }[];
+            /** @description Declares the base table an event table for query_funnel, query_retention and query_segmentation (built-in connections only): its columns for the user, the time and the event name, and optionally a JSON column of properties (filters and breakdowns then name its keys; without it they name the table's columns). */
+            event_table?: {
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                event: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                properties?: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                time: string;
+                /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
+                user: string;
+            };
             /** @description Tables joined to the base table; expressions name them by `name`. */
             joins?: {
                 /** @description A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified. */
@@ -2262,6 +2482,108 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+        };
+    };
+    queryFunnel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QueryFunnelInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueryFunnelOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    queryRetention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QueryRetentionInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QueryRetentionOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    querySegmentation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["QuerySegmentationInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["QuerySegmentationOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

@@ -27,7 +27,10 @@ declare const validators: {
   readonly tool_list_semantic_models_output: ValidateFunction;
   readonly tool_list_tasks_output: ValidateFunction;
   readonly tool_optimize_sql_output: ValidateFunction;
+  readonly tool_query_funnel_output: ValidateFunction;
   readonly tool_query_lakehouse_output: ValidateFunction;
+  readonly tool_query_retention_output: ValidateFunction;
+  readonly tool_query_segmentation_output: ValidateFunction;
   readonly tool_query_semantic_model_output: ValidateFunction;
   readonly tool_render_insight_output: ValidateFunction;
   readonly tool_search_docs_output: ValidateFunction;
@@ -45,6 +48,15 @@ declare const validators: {
   readonly op_getAuthorizationServerMetadata_response_404_application_problem_json: ValidateFunction;
   readonly op_getProtectedResourceMetadata_response_200_application_json: ValidateFunction;
   readonly op_getProtectedResourceMetadataV1_response_200_application_json: ValidateFunction;
+  readonly op_queryFunnel_response_200_application_json: ValidateFunction;
+  readonly op_queryFunnel_response_400_application_problem_json: ValidateFunction;
+  readonly op_queryFunnel_response_default_application_problem_json: ValidateFunction;
+  readonly op_queryRetention_response_200_application_json: ValidateFunction;
+  readonly op_queryRetention_response_400_application_problem_json: ValidateFunction;
+  readonly op_queryRetention_response_default_application_problem_json: ValidateFunction;
+  readonly op_querySegmentation_response_200_application_json: ValidateFunction;
+  readonly op_querySegmentation_response_400_application_problem_json: ValidateFunction;
+  readonly op_querySegmentation_response_default_application_problem_json: ValidateFunction;
   readonly op_listAuditLog_response_200_application_json: ValidateFunction;
   readonly op_listAuditLog_response_400_application_problem_json: ValidateFunction;
   readonly op_listAuditLog_response_default_application_problem_json: ValidateFunction;

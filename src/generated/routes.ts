@@ -83,6 +83,108 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "queryFunnel",
+  "method": "post",
+  "path": "/api/v1/analytics/funnel",
+  "koaPath": "/api/v1/analytics/funnel",
+  "kind": "tool",
+  "tool": "query_funnel",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_queryFunnel_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_queryFunnel_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_queryFunnel_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "queryRetention",
+  "method": "post",
+  "path": "/api/v1/analytics/retention",
+  "koaPath": "/api/v1/analytics/retention",
+  "kind": "tool",
+  "tool": "query_retention",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_queryRetention_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_queryRetention_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_queryRetention_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "querySegmentation",
+  "method": "post",
+  "path": "/api/v1/analytics/segmentation",
+  "koaPath": "/api/v1/analytics/segmentation",
+  "kind": "tool",
+  "tool": "query_segmentation",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_querySegmentation_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_querySegmentation_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_querySegmentation_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "listAuditLog",
   "method": "get",
   "path": "/api/v1/audit",

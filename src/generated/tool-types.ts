@@ -453,6 +453,33 @@ export type OptimizeSqlArguments = components["schemas"]["OptimizeSqlInput"];
 
 export type OptimizeSqlOutput = components["schemas"]["OptimizeSqlOutput"];
 
+/** The input of `query_funnel` as its handler gets it: validated, with the declared defaults filled in. */
+export type QueryFunnelInput = {
+    /** @description Of the entry event */
+    breakdown?: string;
+    /** @default product_events */
+    model: string;
+    /**
+     * @description e.g. -7d, 2026-01-01..2026-01-31
+     * @default last 30 days
+     */
+    range: string;
+    /** @description Insight title (write scope) */
+    save_as?: string;
+    steps: {
+        event: string;
+        /** @description {prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set */
+        where?: Record<string, unknown>;
+    }[];
+    /** @default 7d */
+    window: string;
+};
+
+/** The arguments of `query_funnel` as a caller sends them. */
+export type QueryFunnelArguments = components["schemas"]["QueryFunnelInput"];
+
+export type QueryFunnelOutput = components["schemas"]["QueryFunnelOutput"];
+
 /** The input of `query_lakehouse` as its handler gets it: validated, with the declared defaults filled in. */
 export type QueryLakehouseInput = {
     /**
@@ -480,6 +507,72 @@ export type QueryLakehouseInput = {
 export type QueryLakehouseArguments = components["schemas"]["QueryLakehouseInput"];
 
 export type QueryLakehouseOutput = components["schemas"]["QueryLakehouseOutput"];
+
+/** The input of `query_retention` as its handler gets it: validated, with the declared defaults filled in. */
+export type QueryRetentionInput = {
+    cohort: string;
+    /** @description {prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set */
+    cohort_where?: Record<string, unknown>;
+    /** @default product_events */
+    model: string;
+    /**
+     * @default week
+     * @enum {string}
+     */
+    period: "day" | "week" | "month";
+    /** @default 8 */
+    periods: number;
+    /**
+     * @description e.g. -7d, 2026-01-01..2026-01-31
+     * @default last 30 days
+     */
+    range: string;
+    return: string;
+    /** @description As cohort_where */
+    return_where?: Record<string, unknown>;
+    /** @description Insight title (write scope) */
+    save_as?: string;
+};
+
+/** The arguments of `query_retention` as a caller sends them. */
+export type QueryRetentionArguments = components["schemas"]["QueryRetentionInput"];
+
+export type QueryRetentionOutput = components["schemas"]["QueryRetentionOutput"];
+
+/** The input of `query_segmentation` as its handler gets it: validated, with the declared defaults filled in. */
+export type QuerySegmentationInput = {
+    breakdown?: string;
+    event: string;
+    /**
+     * @default day
+     * @enum {string}
+     */
+    interval: "hour" | "day" | "week" | "month";
+    /** @default 5 */
+    limit: number;
+    /**
+     * @default count
+     * @enum {string}
+     */
+    measure: "count" | "users" | "sum" | "avg" | "min" | "max" | "p50" | "p90" | "p99";
+    /** @default product_events */
+    model: string;
+    property?: string;
+    /**
+     * @description e.g. -7d, 2026-01-01..2026-01-31
+     * @default last 30 days
+     */
+    range: string;
+    /** @description Insight title (write scope) */
+    save_as?: string;
+    /** @description {prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set */
+    where?: Record<string, unknown>;
+};
+
+/** The arguments of `query_segmentation` as a caller sends them. */
+export type QuerySegmentationArguments = components["schemas"]["QuerySegmentationInput"];
+
+export type QuerySegmentationOutput = components["schemas"]["QuerySegmentationOutput"];
 
 /** The input of `query_semantic_model` as its handler gets it: validated, with the declared defaults filled in. */
 export type QuerySemanticModelInput = {

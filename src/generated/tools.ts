@@ -2528,6 +2528,38 @@ export const toolCatalogue: readonly ToolDefinition[] = [
               "additionalProperties": false
             }
           },
+          "event_table": {
+            "type": "object",
+            "description": "Declares the base table an event table for query_funnel, query_retention and query_segmentation (built-in connections only): its columns for the user, the time and the event name, and optionally a JSON column of properties (filters and breakdowns then name its keys; without it they name the table's columns).",
+            "required": [
+              "user",
+              "time",
+              "event"
+            ],
+            "properties": {
+              "user": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+              },
+              "time": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+              },
+              "event": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+              },
+              "properties": {
+                "type": "string",
+                "pattern": "^[A-Za-z_][A-Za-z0-9_$]{0,62}$",
+                "description": "A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."
+              }
+            },
+            "additionalProperties": false
+          },
           "dimensions": {
             "type": "array",
             "minItems": 1,
@@ -4268,6 +4300,238 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "query_funnel",
+  "title": "Funnel conversion",
+  "description": "Users through ordered `steps` within `window` of their first step 1 in `range`: per step users, conversion, median seconds; the SQL.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "steps"
+    ],
+    "properties": {
+      "steps": {
+        "type": "array",
+        "minItems": 2,
+        "maxItems": 10,
+        "items": {
+          "type": "object",
+          "required": [
+            "event"
+          ],
+          "properties": {
+            "event": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200
+            },
+            "where": {
+              "type": "object",
+              "maxProperties": 20,
+              "propertyNames": {
+                "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+              },
+              "description": "{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "window": {
+        "type": "string",
+        "pattern": "^[1-9][0-9]{0,3}[mhdw]$",
+        "default": "7d"
+      },
+      "breakdown": {
+        "type": "string",
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,62}$",
+        "description": "Of the entry event"
+      },
+      "range": {
+        "type": "string",
+        "maxLength": 100,
+        "default": "last 30 days",
+        "description": "e.g. -7d, 2026-01-01..2026-01-31"
+      },
+      "model": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "product_events"
+      },
+      "save_as": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "description": "Insight title (write scope)"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "model",
+      "range",
+      "steps",
+      "sql",
+      "elapsed_ms"
+    ],
+    "properties": {
+      "model": {
+        "type": "string"
+      },
+      "range": {
+        "type": "object",
+        "description": "The range as it ran, in the environment's zone; `to` is exclusive.",
+        "required": [
+          "range",
+          "time_zone",
+          "from",
+          "to"
+        ],
+        "properties": {
+          "range": {
+            "type": "string"
+          },
+          "time_zone": {
+            "type": "string"
+          },
+          "from": {
+            "type": "string"
+          },
+          "to": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "window": {
+        "type": "string"
+      },
+      "steps": {
+        "type": "array",
+        "description": "One per step (per breakdown value and step with a breakdown, largest first, (other) last).",
+        "items": {
+          "type": "object",
+          "required": [
+            "step",
+            "event",
+            "users",
+            "conversion_from_previous",
+            "conversion_from_first",
+            "median_seconds_to_convert"
+          ],
+          "properties": {
+            "breakdown": {
+              "type": "string"
+            },
+            "step": {
+              "type": "integer"
+            },
+            "event": {
+              "type": "string"
+            },
+            "users": {
+              "type": "integer"
+            },
+            "conversion_from_previous": {
+              "type": [
+                "number",
+                "null"
+              ]
+            },
+            "conversion_from_first": {
+              "type": [
+                "number",
+                "null"
+              ]
+            },
+            "median_seconds_to_convert": {
+              "type": [
+                "number",
+                "null"
+              ]
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "sql": {
+        "type": "string",
+        "description": "The statement that ran (every value quoted in it); the saved insight's SQL."
+      },
+      "elapsed_ms": {
+        "type": "number"
+      },
+      "insight_id": {
+        "type": "string",
+        "description": "The insight saved by `save_as`."
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "steps"
+      ],
+      "properties": {
+        "steps": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": [
+              "event"
+            ],
+            "properties": {
+              "event": {
+                "type": "string"
+              },
+              "where": {
+                "type": "object",
+                "description": "{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"
+              }
+            }
+          }
+        },
+        "window": {
+          "type": "string",
+          "default": "7d"
+        },
+        "breakdown": {
+          "type": "string",
+          "description": "Of the entry event"
+        },
+        "range": {
+          "type": "string",
+          "default": "last 30 days",
+          "description": "e.g. -7d, 2026-01-01..2026-01-31"
+        },
+        "model": {
+          "type": "string",
+          "default": "product_events"
+        },
+        "save_as": {
+          "type": "string",
+          "description": "Insight title (write scope)"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/analytics/funnel",
+    "operationId": "queryFunnel"
+  }
+},
+{
   "name": "query_lakehouse",
   "title": "Run a read-only SQL query",
   "description": "Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`.",
@@ -4477,6 +4741,476 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "POST",
     "path": "/api/v1/lakehouse/query",
     "operationId": "queryLakehouse"
+  }
+},
+{
+  "name": "query_retention",
+  "title": "Retention by cohort",
+  "description": "Cohorts by period of each user's first `cohort` event in `range`; share doing `return` in periods 0..`periods` (env zone); and the SQL.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "cohort",
+      "return"
+    ],
+    "properties": {
+      "cohort": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "cohort_where": {
+        "type": "object",
+        "maxProperties": 20,
+        "propertyNames": {
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+        },
+        "description": "{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"
+      },
+      "return": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "return_where": {
+        "type": "object",
+        "maxProperties": 20,
+        "propertyNames": {
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+        },
+        "description": "As cohort_where"
+      },
+      "period": {
+        "type": "string",
+        "enum": [
+          "day",
+          "week",
+          "month"
+        ],
+        "default": "week"
+      },
+      "periods": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 60,
+        "default": 8
+      },
+      "range": {
+        "type": "string",
+        "maxLength": 100,
+        "default": "last 30 days",
+        "description": "e.g. -7d, 2026-01-01..2026-01-31"
+      },
+      "model": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "product_events"
+      },
+      "save_as": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "description": "Insight title (write scope)"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "model",
+      "range",
+      "period",
+      "cohorts",
+      "sql",
+      "elapsed_ms"
+    ],
+    "properties": {
+      "model": {
+        "type": "string"
+      },
+      "range": {
+        "type": "object",
+        "description": "The range as it ran, in the environment's zone; `to` is exclusive.",
+        "required": [
+          "range",
+          "time_zone",
+          "from",
+          "to"
+        ],
+        "properties": {
+          "range": {
+            "type": "string"
+          },
+          "time_zone": {
+            "type": "string"
+          },
+          "from": {
+            "type": "string"
+          },
+          "to": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "period": {
+        "type": "string"
+      },
+      "cohorts": {
+        "type": "array",
+        "items": {
+          "type": "object",
+          "required": [
+            "cohort",
+            "size",
+            "retained"
+          ],
+          "properties": {
+            "cohort": {
+              "type": "string",
+              "description": "The first day of the cohort's period."
+            },
+            "size": {
+              "type": "integer"
+            },
+            "retained": {
+              "type": "array",
+              "description": "The retained share in periods 0, 1…; null for a period not yet begun.",
+              "items": {
+                "type": [
+                  "number",
+                  "null"
+                ]
+              }
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "sql": {
+        "type": "string",
+        "description": "The statement that ran (every value quoted in it); the saved insight's SQL."
+      },
+      "elapsed_ms": {
+        "type": "number"
+      },
+      "insight_id": {
+        "type": "string",
+        "description": "The insight saved by `save_as`."
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "cohort",
+        "return"
+      ],
+      "properties": {
+        "cohort": {
+          "type": "string"
+        },
+        "cohort_where": {
+          "type": "object",
+          "description": "{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"
+        },
+        "return": {
+          "type": "string"
+        },
+        "return_where": {
+          "type": "object",
+          "description": "As cohort_where"
+        },
+        "period": {
+          "type": "string",
+          "enum": [
+            "day",
+            "week",
+            "month"
+          ],
+          "default": "week"
+        },
+        "periods": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 60,
+          "default": 8
+        },
+        "range": {
+          "type": "string",
+          "default": "last 30 days",
+          "description": "e.g. -7d, 2026-01-01..2026-01-31"
+        },
+        "model": {
+          "type": "string",
+          "default": "product_events"
+        },
+        "save_as": {
+          "type": "string",
+          "description": "Insight title (write scope)"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/analytics/retention",
+    "operationId": "queryRetention"
+  }
+},
+{
+  "name": "query_segmentation",
+  "title": "Event trend",
+  "description": "One event's `measure` per `interval` in `range`, optionally by a property (top `limit` + (other)); series and SQL.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": false,
+    "destructiveHint": false,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "event"
+    ],
+    "properties": {
+      "event": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200
+      },
+      "where": {
+        "type": "object",
+        "maxProperties": 20,
+        "propertyNames": {
+          "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+        },
+        "description": "{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"
+      },
+      "measure": {
+        "type": "string",
+        "enum": [
+          "count",
+          "users",
+          "sum",
+          "avg",
+          "min",
+          "max",
+          "p50",
+          "p90",
+          "p99"
+        ],
+        "default": "count"
+      },
+      "property": {
+        "type": "string",
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+      },
+      "interval": {
+        "type": "string",
+        "enum": [
+          "hour",
+          "day",
+          "week",
+          "month"
+        ],
+        "default": "day"
+      },
+      "breakdown": {
+        "type": "string",
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 50,
+        "default": 5
+      },
+      "range": {
+        "type": "string",
+        "maxLength": 100,
+        "default": "last 30 days",
+        "description": "e.g. -7d, 2026-01-01..2026-01-31"
+      },
+      "model": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "product_events"
+      },
+      "save_as": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 200,
+        "description": "Insight title (write scope)"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "model",
+      "range",
+      "measure",
+      "interval",
+      "series",
+      "sql",
+      "elapsed_ms"
+    ],
+    "properties": {
+      "model": {
+        "type": "string"
+      },
+      "range": {
+        "type": "object",
+        "description": "The range as it ran, in the environment's zone; `to` is exclusive.",
+        "required": [
+          "range",
+          "time_zone",
+          "from",
+          "to"
+        ],
+        "properties": {
+          "range": {
+            "type": "string"
+          },
+          "time_zone": {
+            "type": "string"
+          },
+          "from": {
+            "type": "string"
+          },
+          "to": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      },
+      "measure": {
+        "type": "string"
+      },
+      "interval": {
+        "type": "string"
+      },
+      "series": {
+        "type": "array",
+        "description": "One series (per breakdown value, largest first, (other) last); points are [interval start (local), value].",
+        "items": {
+          "type": "object",
+          "required": [
+            "points"
+          ],
+          "properties": {
+            "breakdown": {
+              "type": "string"
+            },
+            "points": {
+              "type": "array",
+              "items": {
+                "type": "array",
+                "items": {}
+              }
+            }
+          },
+          "additionalProperties": false
+        }
+      },
+      "sql": {
+        "type": "string",
+        "description": "The statement that ran (every value quoted in it); the saved insight's SQL."
+      },
+      "elapsed_ms": {
+        "type": "number"
+      },
+      "insight_id": {
+        "type": "string",
+        "description": "The insight saved by `save_as`."
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "event"
+      ],
+      "properties": {
+        "event": {
+          "type": "string"
+        },
+        "where": {
+          "type": "object",
+          "description": "{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"
+        },
+        "measure": {
+          "type": "string",
+          "enum": [
+            "count",
+            "users",
+            "sum",
+            "avg",
+            "min",
+            "max",
+            "p50",
+            "p90",
+            "p99"
+          ],
+          "default": "count"
+        },
+        "property": {
+          "type": "string"
+        },
+        "interval": {
+          "type": "string",
+          "enum": [
+            "hour",
+            "day",
+            "week",
+            "month"
+          ],
+          "default": "day"
+        },
+        "breakdown": {
+          "type": "string"
+        },
+        "limit": {
+          "type": "integer",
+          "minimum": 1,
+          "maximum": 50,
+          "default": 5
+        },
+        "range": {
+          "type": "string",
+          "default": "last 30 days",
+          "description": "e.g. -7d, 2026-01-01..2026-01-31"
+        },
+        "model": {
+          "type": "string",
+          "default": "product_events"
+        },
+        "save_as": {
+          "type": "string",
+          "description": "Insight title (write scope)"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/analytics/segmentation",
+    "operationId": "querySegmentation"
   }
 },
 {

@@ -4796,13 +4796,364 @@ return errors === 0;
 }
 validate44.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_query_lakehouse_input = validate45;
-const schema56 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"description":"One read statement.","examples":["SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"offset":{"type":"integer","minimum":0,"maximum":1000000,"default":0,"description":"`next_offset` of a truncated answer."},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+exports.tool_query_funnel_input = validate45;
+const schema56 = {"type":"object","required":["steps"],"properties":{"steps":{"type":"array","minItems":2,"maxItems":10,"items":{"type":"object","required":["event"],"properties":{"event":{"type":"string","minLength":1,"maxLength":200},"where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"}},"additionalProperties":false}},"window":{"type":"string","pattern":"^[1-9][0-9]{0,3}[mhdw]$","default":"7d"},"breakdown":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$","description":"Of the entry event"},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"}},"additionalProperties":false};
+const pattern37 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,62}$", "u");
+const pattern38 = new RegExp("^[1-9][0-9]{0,3}[mhdw]$", "u");
 
 function validate45(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
 const evaluated0 = validate45.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.window === undefined){
+data.window = "7d";
+}
+if(data.range === undefined){
+data.range = "last 30 days";
+}
+if(data.model === undefined){
+data.model = "product_events";
+}
+if(data.steps === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "steps"},message:"must have required property '"+"steps"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!((((((key0 === "steps") || (key0 === "window")) || (key0 === "breakdown")) || (key0 === "range")) || (key0 === "model")) || (key0 === "save_as"))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.steps !== undefined){
+let data0 = data.steps;
+if(Array.isArray(data0)){
+if(data0.length > 10){
+const err2 = {instancePath:instancePath+"/steps",schemaPath:"#/properties/steps/maxItems",keyword:"maxItems",params:{limit: 10},message:"must NOT have more than 10 items"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(data0.length < 2){
+const err3 = {instancePath:instancePath+"/steps",schemaPath:"#/properties/steps/minItems",keyword:"minItems",params:{limit: 2},message:"must NOT have fewer than 2 items"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+const len0 = data0.length;
+for(let i0=0; i0<len0; i0++){
+let data1 = data0[i0];
+if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
+if(data1.event === undefined){
+const err4 = {instancePath:instancePath+"/steps/" + i0,schemaPath:"#/properties/steps/items/required",keyword:"required",params:{missingProperty: "event"},message:"must have required property '"+"event"+"'"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+for(const key1 in data1){
+if(!((key1 === "event") || (key1 === "where"))){
+const err5 = {instancePath:instancePath+"/steps/" + i0,schemaPath:"#/properties/steps/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data1.event !== undefined){
+let data2 = data1.event;
+if(typeof data2 === "string"){
+if(func1(data2) > 200){
+const err6 = {instancePath:instancePath+"/steps/" + i0+"/event",schemaPath:"#/properties/steps/items/properties/event/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+if(func1(data2) < 1){
+const err7 = {instancePath:instancePath+"/steps/" + i0+"/event",schemaPath:"#/properties/steps/items/properties/event/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+else {
+const err8 = {instancePath:instancePath+"/steps/" + i0+"/event",schemaPath:"#/properties/steps/items/properties/event/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+if(data1.where !== undefined){
+let data3 = data1.where;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+if(Object.keys(data3).length > 20){
+const err9 = {instancePath:instancePath+"/steps/" + i0+"/where",schemaPath:"#/properties/steps/items/properties/where/maxProperties",keyword:"maxProperties",params:{limit: 20},message:"must NOT have more than 20 properties"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+for(const key2 in data3){
+const _errs11 = errors;
+if(typeof key2 === "string"){
+if(!pattern37.test(key2)){
+const err10 = {instancePath:instancePath+"/steps/" + i0+"/where",schemaPath:"#/properties/steps/items/properties/where/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,62}$"+"\"",propertyName:key2};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+}
+var valid4 = _errs11 === errors;
+if(!valid4){
+const err11 = {instancePath:instancePath+"/steps/" + i0+"/where",schemaPath:"#/properties/steps/items/properties/where/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/steps/" + i0+"/where",schemaPath:"#/properties/steps/items/properties/where/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+}
+else {
+const err13 = {instancePath:instancePath+"/steps/" + i0,schemaPath:"#/properties/steps/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+}
+}
+else {
+const err14 = {instancePath:instancePath+"/steps",schemaPath:"#/properties/steps/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+let data4 = data.window;
+if(typeof data4 === "string"){
+if(!pattern38.test(data4)){
+const err15 = {instancePath:instancePath+"/window",schemaPath:"#/properties/window/pattern",keyword:"pattern",params:{pattern: "^[1-9][0-9]{0,3}[mhdw]$"},message:"must match pattern \""+"^[1-9][0-9]{0,3}[mhdw]$"+"\""};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/window",schemaPath:"#/properties/window/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+if(data.breakdown !== undefined){
+let data5 = data.breakdown;
+if(typeof data5 === "string"){
+if(!pattern37.test(data5)){
+const err17 = {instancePath:instancePath+"/breakdown",schemaPath:"#/properties/breakdown/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+}
+else {
+const err18 = {instancePath:instancePath+"/breakdown",schemaPath:"#/properties/breakdown/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+}
+let data6 = data.range;
+if(typeof data6 === "string"){
+if(func1(data6) > 100){
+const err19 = {instancePath:instancePath+"/range",schemaPath:"#/properties/range/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+else {
+const err20 = {instancePath:instancePath+"/range",schemaPath:"#/properties/range/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+let data7 = data.model;
+if(typeof data7 === "string"){
+if(!pattern5.test(data7)){
+const err21 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+else {
+const err22 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+if(data.save_as !== undefined){
+let data8 = data.save_as;
+if(typeof data8 === "string"){
+if(func1(data8) > 200){
+const err23 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+if(func1(data8) < 1){
+const err24 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+}
+else {
+const err26 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+validate45.errors = vErrors;
+return errors === 0;
+}
+validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_query_lakehouse_input = validate46;
+const schema57 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"description":"One read statement.","examples":["SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"offset":{"type":"integer","minimum":0,"maximum":1000000,"default":0,"description":"`next_offset` of a truncated answer."},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+
+function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate46.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5012,18 +5363,758 @@ vErrors.push(err16);
 }
 errors++;
 }
-validate45.errors = vErrors;
+validate46.errors = vErrors;
 return errors === 0;
 }
-validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate46.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_query_semantic_model_input = validate46;
-const schema57 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+exports.tool_query_retention_input = validate47;
+const schema58 = {"type":"object","required":["cohort","return"],"properties":{"cohort":{"type":"string","minLength":1,"maxLength":200},"cohort_where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"},"return":{"type":"string","minLength":1,"maxLength":200},"return_where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"As cohort_where"},"period":{"type":"string","enum":["day","week","month"],"default":"week"},"periods":{"type":"integer","minimum":1,"maximum":60,"default":8},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"}},"additionalProperties":false};
 
-function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate47(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate46.evaluated;
+const evaluated0 = validate47.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.period === undefined){
+data.period = "week";
+}
+if(data.periods === undefined){
+data.periods = 8;
+}
+if(data.range === undefined){
+data.range = "last 30 days";
+}
+if(data.model === undefined){
+data.model = "product_events";
+}
+if(data.cohort === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "cohort"},message:"must have required property '"+"cohort"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+if(data.return === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "return"},message:"must have required property '"+"return"+"'"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(func48.call(schema58.properties, key0))){
+const err2 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+if(data.cohort !== undefined){
+let data0 = data.cohort;
+if(typeof data0 === "string"){
+if(func1(data0) > 200){
+const err3 = {instancePath:instancePath+"/cohort",schemaPath:"#/properties/cohort/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+if(func1(data0) < 1){
+const err4 = {instancePath:instancePath+"/cohort",schemaPath:"#/properties/cohort/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+else {
+const err5 = {instancePath:instancePath+"/cohort",schemaPath:"#/properties/cohort/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+}
+if(data.cohort_where !== undefined){
+let data1 = data.cohort_where;
+if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
+if(Object.keys(data1).length > 20){
+const err6 = {instancePath:instancePath+"/cohort_where",schemaPath:"#/properties/cohort_where/maxProperties",keyword:"maxProperties",params:{limit: 20},message:"must NOT have more than 20 properties"};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+for(const key1 in data1){
+const _errs6 = errors;
+if(typeof key1 === "string"){
+if(!pattern37.test(key1)){
+const err7 = {instancePath:instancePath+"/cohort_where",schemaPath:"#/properties/cohort_where/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,62}$"+"\"",propertyName:key1};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+var valid1 = _errs6 === errors;
+if(!valid1){
+const err8 = {instancePath:instancePath+"/cohort_where",schemaPath:"#/properties/cohort_where/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+}
+else {
+const err9 = {instancePath:instancePath+"/cohort_where",schemaPath:"#/properties/cohort_where/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+}
+if(data.return !== undefined){
+let data2 = data.return;
+if(typeof data2 === "string"){
+if(func1(data2) > 200){
+const err10 = {instancePath:instancePath+"/return",schemaPath:"#/properties/return/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+if(func1(data2) < 1){
+const err11 = {instancePath:instancePath+"/return",schemaPath:"#/properties/return/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/return",schemaPath:"#/properties/return/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+if(data.return_where !== undefined){
+let data3 = data.return_where;
+if(data3 && typeof data3 == "object" && !Array.isArray(data3)){
+if(Object.keys(data3).length > 20){
+const err13 = {instancePath:instancePath+"/return_where",schemaPath:"#/properties/return_where/maxProperties",keyword:"maxProperties",params:{limit: 20},message:"must NOT have more than 20 properties"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+for(const key2 in data3){
+const _errs11 = errors;
+if(typeof key2 === "string"){
+if(!pattern37.test(key2)){
+const err14 = {instancePath:instancePath+"/return_where",schemaPath:"#/properties/return_where/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,62}$"+"\"",propertyName:key2};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+}
+var valid2 = _errs11 === errors;
+if(!valid2){
+const err15 = {instancePath:instancePath+"/return_where",schemaPath:"#/properties/return_where/propertyNames",keyword:"propertyNames",params:{propertyName: key2},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/return_where",schemaPath:"#/properties/return_where/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+let data4 = data.period;
+if(typeof data4 !== "string"){
+const err17 = {instancePath:instancePath+"/period",schemaPath:"#/properties/period/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if(!(((data4 === "day") || (data4 === "week")) || (data4 === "month"))){
+const err18 = {instancePath:instancePath+"/period",schemaPath:"#/properties/period/enum",keyword:"enum",params:{allowedValues: schema58.properties.period.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+let data5 = data.periods;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err19 = {instancePath:instancePath+"/periods",schemaPath:"#/properties/periods/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 > 60 || isNaN(data5)){
+const err20 = {instancePath:instancePath+"/periods",schemaPath:"#/properties/periods/maximum",keyword:"maximum",params:{comparison: "<=", limit: 60},message:"must be <= 60"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+if(data5 < 1 || isNaN(data5)){
+const err21 = {instancePath:instancePath+"/periods",schemaPath:"#/properties/periods/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+}
+let data6 = data.range;
+if(typeof data6 === "string"){
+if(func1(data6) > 100){
+const err22 = {instancePath:instancePath+"/range",schemaPath:"#/properties/range/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/range",schemaPath:"#/properties/range/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+let data7 = data.model;
+if(typeof data7 === "string"){
+if(!pattern5.test(data7)){
+const err24 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+}
+else {
+const err25 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+if(data.save_as !== undefined){
+let data8 = data.save_as;
+if(typeof data8 === "string"){
+if(func1(data8) > 200){
+const err26 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+if(func1(data8) < 1){
+const err27 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+}
+else {
+const err28 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
+}
+errors++;
+}
+}
+}
+else {
+const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err29];
+}
+else {
+vErrors.push(err29);
+}
+errors++;
+}
+validate47.errors = vErrors;
+return errors === 0;
+}
+validate47.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_query_segmentation_input = validate48;
+const schema59 = {"type":"object","required":["event"],"properties":{"event":{"type":"string","minLength":1,"maxLength":200},"where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"},"measure":{"type":"string","enum":["count","users","sum","avg","min","max","p50","p90","p99"],"default":"count"},"property":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"interval":{"type":"string","enum":["hour","day","week","month"],"default":"day"},"breakdown":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"limit":{"type":"integer","minimum":1,"maximum":50,"default":5},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"}},"additionalProperties":false};
+
+function validate48(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate48.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.measure === undefined){
+data.measure = "count";
+}
+if(data.interval === undefined){
+data.interval = "day";
+}
+if(data.limit === undefined){
+data.limit = 5;
+}
+if(data.range === undefined){
+data.range = "last 30 days";
+}
+if(data.model === undefined){
+data.model = "product_events";
+}
+if(data.event === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "event"},message:"must have required property '"+"event"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(func48.call(schema59.properties, key0))){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.event !== undefined){
+let data0 = data.event;
+if(typeof data0 === "string"){
+if(func1(data0) > 200){
+const err2 = {instancePath:instancePath+"/event",schemaPath:"#/properties/event/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(func1(data0) < 1){
+const err3 = {instancePath:instancePath+"/event",schemaPath:"#/properties/event/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/event",schemaPath:"#/properties/event/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+if(data.where !== undefined){
+let data1 = data.where;
+if(data1 && typeof data1 == "object" && !Array.isArray(data1)){
+if(Object.keys(data1).length > 20){
+const err5 = {instancePath:instancePath+"/where",schemaPath:"#/properties/where/maxProperties",keyword:"maxProperties",params:{limit: 20},message:"must NOT have more than 20 properties"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+for(const key1 in data1){
+const _errs6 = errors;
+if(typeof key1 === "string"){
+if(!pattern37.test(key1)){
+const err6 = {instancePath:instancePath+"/where",schemaPath:"#/properties/where/propertyNames/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,62}$"+"\"",propertyName:key1};
+if(vErrors === null){
+vErrors = [err6];
+}
+else {
+vErrors.push(err6);
+}
+errors++;
+}
+}
+var valid1 = _errs6 === errors;
+if(!valid1){
+const err7 = {instancePath:instancePath+"/where",schemaPath:"#/properties/where/propertyNames",keyword:"propertyNames",params:{propertyName: key1},message:"property name must be valid"};
+if(vErrors === null){
+vErrors = [err7];
+}
+else {
+vErrors.push(err7);
+}
+errors++;
+}
+}
+}
+else {
+const err8 = {instancePath:instancePath+"/where",schemaPath:"#/properties/where/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err8];
+}
+else {
+vErrors.push(err8);
+}
+errors++;
+}
+}
+let data2 = data.measure;
+if(typeof data2 !== "string"){
+const err9 = {instancePath:instancePath+"/measure",schemaPath:"#/properties/measure/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err9];
+}
+else {
+vErrors.push(err9);
+}
+errors++;
+}
+if(!(((((((((data2 === "count") || (data2 === "users")) || (data2 === "sum")) || (data2 === "avg")) || (data2 === "min")) || (data2 === "max")) || (data2 === "p50")) || (data2 === "p90")) || (data2 === "p99"))){
+const err10 = {instancePath:instancePath+"/measure",schemaPath:"#/properties/measure/enum",keyword:"enum",params:{allowedValues: schema59.properties.measure.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err10];
+}
+else {
+vErrors.push(err10);
+}
+errors++;
+}
+if(data.property !== undefined){
+let data3 = data.property;
+if(typeof data3 === "string"){
+if(!pattern37.test(data3)){
+const err11 = {instancePath:instancePath+"/property",schemaPath:"#/properties/property/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err11];
+}
+else {
+vErrors.push(err11);
+}
+errors++;
+}
+}
+else {
+const err12 = {instancePath:instancePath+"/property",schemaPath:"#/properties/property/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err12];
+}
+else {
+vErrors.push(err12);
+}
+errors++;
+}
+}
+let data4 = data.interval;
+if(typeof data4 !== "string"){
+const err13 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err13];
+}
+else {
+vErrors.push(err13);
+}
+errors++;
+}
+if(!((((data4 === "hour") || (data4 === "day")) || (data4 === "week")) || (data4 === "month"))){
+const err14 = {instancePath:instancePath+"/interval",schemaPath:"#/properties/interval/enum",keyword:"enum",params:{allowedValues: schema59.properties.interval.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err14];
+}
+else {
+vErrors.push(err14);
+}
+errors++;
+}
+if(data.breakdown !== undefined){
+let data5 = data.breakdown;
+if(typeof data5 === "string"){
+if(!pattern37.test(data5)){
+const err15 = {instancePath:instancePath+"/breakdown",schemaPath:"#/properties/breakdown/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err15];
+}
+else {
+vErrors.push(err15);
+}
+errors++;
+}
+}
+else {
+const err16 = {instancePath:instancePath+"/breakdown",schemaPath:"#/properties/breakdown/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err16];
+}
+else {
+vErrors.push(err16);
+}
+errors++;
+}
+}
+let data6 = data.limit;
+if(!(((typeof data6 == "number") && (!(data6 % 1) && !isNaN(data6))) && (isFinite(data6)))){
+const err17 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
+}
+errors++;
+}
+if((typeof data6 == "number") && (isFinite(data6))){
+if(data6 > 50 || isNaN(data6)){
+const err18 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/maximum",keyword:"maximum",params:{comparison: "<=", limit: 50},message:"must be <= 50"};
+if(vErrors === null){
+vErrors = [err18];
+}
+else {
+vErrors.push(err18);
+}
+errors++;
+}
+if(data6 < 1 || isNaN(data6)){
+const err19 = {instancePath:instancePath+"/limit",schemaPath:"#/properties/limit/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err19];
+}
+else {
+vErrors.push(err19);
+}
+errors++;
+}
+}
+let data7 = data.range;
+if(typeof data7 === "string"){
+if(func1(data7) > 100){
+const err20 = {instancePath:instancePath+"/range",schemaPath:"#/properties/range/maxLength",keyword:"maxLength",params:{limit: 100},message:"must NOT have more than 100 characters"};
+if(vErrors === null){
+vErrors = [err20];
+}
+else {
+vErrors.push(err20);
+}
+errors++;
+}
+}
+else {
+const err21 = {instancePath:instancePath+"/range",schemaPath:"#/properties/range/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err21];
+}
+else {
+vErrors.push(err21);
+}
+errors++;
+}
+let data8 = data.model;
+if(typeof data8 === "string"){
+if(!pattern5.test(data8)){
+const err22 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(vErrors === null){
+vErrors = [err22];
+}
+else {
+vErrors.push(err22);
+}
+errors++;
+}
+}
+else {
+const err23 = {instancePath:instancePath+"/model",schemaPath:"#/properties/model/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err23];
+}
+else {
+vErrors.push(err23);
+}
+errors++;
+}
+if(data.save_as !== undefined){
+let data9 = data.save_as;
+if(typeof data9 === "string"){
+if(func1(data9) > 200){
+const err24 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(vErrors === null){
+vErrors = [err24];
+}
+else {
+vErrors.push(err24);
+}
+errors++;
+}
+if(func1(data9) < 1){
+const err25 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+if(vErrors === null){
+vErrors = [err25];
+}
+else {
+vErrors.push(err25);
+}
+errors++;
+}
+}
+else {
+const err26 = {instancePath:instancePath+"/save_as",schemaPath:"#/properties/save_as/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err26];
+}
+else {
+vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
+}
+errors++;
+}
+validate48.errors = vErrors;
+return errors === 0;
+}
+validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_query_semantic_model_input = validate49;
+const schema60 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+
+function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate49.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -5264,7 +6355,7 @@ vErrors.push(err16);
 errors++;
 }
 if(!((((((data6 === "hour") || (data6 === "day")) || (data6 === "week")) || (data6 === "month")) || (data6 === "quarter")) || (data6 === "year"))){
-const err17 = {instancePath:instancePath+"/dimensions/" + i2+"/granularity",schemaPath:"#/properties/dimensions/items/anyOf/1/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema57.properties.dimensions.items.anyOf[1].properties.granularity.enum},message:"must be equal to one of the allowed values"};
+const err17 = {instancePath:instancePath+"/dimensions/" + i2+"/granularity",schemaPath:"#/properties/dimensions/items/anyOf/1/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema60.properties.dimensions.items.anyOf[1].properties.granularity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -5408,7 +6499,7 @@ vErrors.push(err27);
 errors++;
 }
 if(!((((((((((((((data10 === "eq") || (data10 === "neq")) || (data10 === "gt")) || (data10 === "gte")) || (data10 === "lt")) || (data10 === "lte")) || (data10 === "between")) || (data10 === "in")) || (data10 === "not_in")) || (data10 === "contains")) || (data10 === "starts_with")) || (data10 === "is_null")) || (data10 === "is_not_null")) || (data10 === "during"))){
-const err28 = {instancePath:instancePath+"/filters/" + i3+"/op",schemaPath:"#/properties/filters/items/properties/op/enum",keyword:"enum",params:{allowedValues: schema57.properties.filters.items.properties.op.enum},message:"must be equal to one of the allowed values"};
+const err28 = {instancePath:instancePath+"/filters/" + i3+"/op",schemaPath:"#/properties/filters/items/properties/op/enum",keyword:"enum",params:{allowedValues: schema60.properties.filters.items.properties.op.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -5711,7 +6802,7 @@ vErrors.push(err49);
 errors++;
 }
 if(!((data17 === "asc") || (data17 === "desc"))){
-const err50 = {instancePath:instancePath+"/order/" + i5+"/direction",schemaPath:"#/properties/order/items/properties/direction/enum",keyword:"enum",params:{allowedValues: schema57.properties.order.items.properties.direction.enum},message:"must be equal to one of the allowed values"};
+const err50 = {instancePath:instancePath+"/order/" + i5+"/direction",schemaPath:"#/properties/order/items/properties/direction/enum",keyword:"enum",params:{allowedValues: schema60.properties.order.items.properties.direction.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -5821,18 +6912,18 @@ vErrors.push(err59);
 }
 errors++;
 }
-validate46.errors = vErrors;
+validate49.errors = vErrors;
 return errors === 0;
 }
-validate46.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_render_insight_input = validate47;
-const schema58 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"parameters":{"type":"object","description":"Parameter values by name (else their defaults).","maxProperties":20,"propertyNames":{"pattern":"^[a-z][a-z0-9_]{0,62}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"width":{"type":"integer","minimum":200,"maximum":2000,"default":800},"height":{"type":"integer","minimum":150,"maximum":2000,"default":450},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":1000,"description":"Rows read and drawn."}},"additionalProperties":false};
+exports.tool_render_insight_input = validate50;
+const schema61 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"parameters":{"type":"object","description":"Parameter values by name (else their defaults).","maxProperties":20,"propertyNames":{"pattern":"^[a-z][a-z0-9_]{0,62}$"},"additionalProperties":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"width":{"type":"integer","minimum":200,"maximum":2000,"default":800},"height":{"type":"integer","minimum":150,"maximum":2000,"default":450},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":1000,"description":"Rows read and drawn."}},"additionalProperties":false};
 
-function validate47(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate47.evaluated;
+const evaluated0 = validate50.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6144,18 +7235,18 @@ vErrors.push(err23);
 }
 errors++;
 }
-validate47.errors = vErrors;
+validate50.errors = vErrors;
 return errors === 0;
 }
-validate47.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate50.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_search_docs_input = validate48;
-const schema59 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match.","examples":["paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+exports.tool_search_docs_input = validate51;
+const schema62 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"description":"A question or keywords; any word may match.","examples":["paginate a large result"]},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
-function validate48(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate51(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate48.evaluated;
+const evaluated0 = validate51.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6267,18 +7358,18 @@ vErrors.push(err8);
 }
 errors++;
 }
-validate48.errors = vErrors;
+validate51.errors = vErrors;
 return errors === 0;
 }
-validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate51.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_search_entities_input = validate49;
-const schema60 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+exports.tool_search_entities_input = validate52;
+const schema63 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
-function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate52(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate49.evaluated;
+const evaluated0 = validate52.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6390,18 +7481,18 @@ vErrors.push(err8);
 }
 errors++;
 }
-validate49.errors = vErrors;
+validate52.errors = vErrors;
 return errors === 0;
 }
-validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate52.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_search_memories_input = validate50;
-const schema61 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"examples":["revenue test accounts"]},"type":{"type":"string","enum":["episodic","semantic","procedural"]},"tags":{"type":"array","maxItems":20,"items":{"type":"string","maxLength":50},"description":"Only memories with all these tags."},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
+exports.tool_search_memories_input = validate53;
+const schema64 = {"type":"object","required":["query"],"properties":{"query":{"type":"string","minLength":1,"maxLength":500,"examples":["revenue test accounts"]},"type":{"type":"string","enum":["episodic","semantic","procedural"]},"tags":{"type":"array","maxItems":20,"items":{"type":"string","maxLength":50},"description":"Only memories with all these tags."},"limit":{"type":"integer","minimum":1,"maximum":50,"default":10}},"additionalProperties":false};
 
-function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate53(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate50.evaluated;
+const evaluated0 = validate53.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -6482,7 +7573,7 @@ vErrors.push(err5);
 errors++;
 }
 if(!(((data1 === "episodic") || (data1 === "semantic")) || (data1 === "procedural"))){
-const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema61.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err6 = {instancePath:instancePath+"/type",schemaPath:"#/properties/type/enum",keyword:"enum",params:{allowedValues: schema64.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -6587,18 +7678,18 @@ vErrors.push(err14);
 }
 errors++;
 }
-validate50.errors = vErrors;
+validate53.errors = vErrors;
 return errors === 0;
 }
-validate50.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate53.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_update_dashboard_input = validate51;
-const schema62 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"widgets":{"type":"array","maxItems":50,"items":{"type":"object","description":"An insight on a 12-column grid (x + w ≤ 12).","required":["insight_id","x","y","w","h"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer","minimum":0,"maximum":11},"y":{"type":"integer","minimum":0,"maximum":1000},"w":{"type":"integer","minimum":1,"maximum":12},"h":{"type":"integer","minimum":1,"maximum":50}},"additionalProperties":false}},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}}},"additionalProperties":false};
+exports.tool_update_dashboard_input = validate54;
+const schema65 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"widgets":{"type":"array","maxItems":50,"items":{"type":"object","description":"An insight on a 12-column grid (x + w ≤ 12).","required":["insight_id","x","y","w","h"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer","minimum":0,"maximum":11},"y":{"type":"integer","minimum":0,"maximum":1000},"w":{"type":"integer","minimum":1,"maximum":12},"h":{"type":"integer","minimum":1,"maximum":50}},"additionalProperties":false}},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}}},"additionalProperties":false};
 
-function validate51(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate54(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate51.evaluated;
+const evaluated0 = validate54.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7247,18 +8338,18 @@ vErrors.push(err52);
 }
 errors++;
 }
-validate51.errors = vErrors;
+validate54.errors = vErrors;
 return errors === 0;
 }
-validate51.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_update_insight_input = validate52;
-const schema63 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"See list_connections."},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false}},"additionalProperties":false};
+exports.tool_update_insight_input = validate55;
+const schema66 = {"type":"object","required":["id","version"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":4000},"sql":{"type":"string","minLength":1,"maxLength":100000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"See list_connections."},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false}},"additionalProperties":false};
 
-function validate52(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate55(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate52.evaluated;
+const evaluated0 = validate55.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -7575,7 +8666,7 @@ vErrors.push(err25);
 errors++;
 }
 if(!((((((data9 === "text") || (data9 === "integer")) || (data9 === "number")) || (data9 === "boolean")) || (data9 === "date")) || (data9 === "timestamp"))){
-const err26 = {instancePath:instancePath+"/parameters/" + i0+"/type",schemaPath:"#/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema63.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err26 = {instancePath:instancePath+"/parameters/" + i0+"/type",schemaPath:"#/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema66.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -7847,7 +8938,7 @@ vErrors.push(err44);
 errors++;
 }
 if(!((((((data16 === "table") || (data16 === "number")) || (data16 === "line")) || (data16 === "bar")) || (data16 === "area")) || (data16 === "scatter"))){
-const err45 = {instancePath:instancePath+"/chart/kind",schemaPath:"#/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema63.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err45 = {instancePath:instancePath+"/chart/kind",schemaPath:"#/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema66.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -7999,7 +9090,7 @@ vErrors.push(err57);
 errors++;
 }
 if(!(((((data21 === "data") || (data21 === "x")) || (data21 === "-x")) || (data21 === "y")) || (data21 === "-y"))){
-const err58 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema63.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
+const err58 = {instancePath:instancePath+"/chart/sort",schemaPath:"#/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema66.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -8031,18 +9122,18 @@ vErrors.push(err60);
 }
 errors++;
 }
-validate52.errors = vErrors;
+validate55.errors = vErrors;
 return errors === 0;
 }
-validate52.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate55.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_update_task_input = validate53;
-const schema64 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"paused":{"type":"boolean"},"schedule":{"type":"string","minLength":9,"maxLength":100,"pattern":"^[0-9A-Za-z*/,?#LW -]+$","description":"5-field cron, env time zone."},"definition":{"type":"object","description":"Replaces it (as create_task).","allOf":[{"type":"object","required":["kind"],"description":"sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).","properties":{"kind":{"type":"string","enum":["monitor","anomaly_detection","forecast"]},"sql":{"type":"string","minLength":1,"maxLength":20000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"measure":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month"],"default":"day"},"op":{"type":"string","enum":["gt","gte","lt","lte"]},"threshold":{"type":"number"},"sensitivity":{"type":"number","minimum":1,"maximum":10,"default":3},"season":{"type":"integer","minimum":1,"maximum":52,"default":7},"check_last":{"type":"integer","minimum":1,"maximum":400,"default":1},"horizon":{"type":"integer","minimum":1,"maximum":100,"default":7}},"additionalProperties":false}]},"notify":{"type":"boolean"}},"additionalProperties":false};
+exports.tool_update_task_input = validate56;
+const schema67 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"paused":{"type":"boolean"},"schedule":{"type":"string","minLength":9,"maxLength":100,"pattern":"^[0-9A-Za-z*/,?#LW -]+$","description":"5-field cron, env time zone."},"definition":{"type":"object","description":"Replaces it (as create_task).","allOf":[{"type":"object","required":["kind"],"description":"sql (one value, or rows of period, value) or model+measure. Finds value op threshold (monitor, forecast), |z|>=sensitivity (anomaly).","properties":{"kind":{"type":"string","enum":["monitor","anomaly_detection","forecast"]},"sql":{"type":"string","minLength":1,"maxLength":20000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"measure":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month"],"default":"day"},"op":{"type":"string","enum":["gt","gte","lt","lte"]},"threshold":{"type":"number"},"sensitivity":{"type":"number","minimum":1,"maximum":10,"default":3},"season":{"type":"integer","minimum":1,"maximum":52,"default":7},"check_last":{"type":"integer","minimum":1,"maximum":400,"default":1},"horizon":{"type":"integer","minimum":1,"maximum":100,"default":7}},"additionalProperties":false}]},"notify":{"type":"boolean"}},"additionalProperties":false};
 
-function validate53(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate56(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate53.evaluated;
+const evaluated0 = validate56.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8206,7 +9297,7 @@ vErrors.push(err11);
 errors++;
 }
 for(const key1 in data3){
-if(!(func48.call(schema64.properties.definition.allOf[0].properties, key1))){
+if(!(func48.call(schema67.properties.definition.allOf[0].properties, key1))){
 const err12 = {instancePath:instancePath+"/definition",schemaPath:"#/properties/definition/allOf/0/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err12];
@@ -8230,7 +9321,7 @@ vErrors.push(err13);
 errors++;
 }
 if(!(((data4 === "monitor") || (data4 === "anomaly_detection")) || (data4 === "forecast"))){
-const err14 = {instancePath:instancePath+"/definition/kind",schemaPath:"#/properties/definition/allOf/0/properties/kind/enum",keyword:"enum",params:{allowedValues: schema64.properties.definition.allOf[0].properties.kind.enum},message:"must be equal to one of the allowed values"};
+const err14 = {instancePath:instancePath+"/definition/kind",schemaPath:"#/properties/definition/allOf/0/properties/kind/enum",keyword:"enum",params:{allowedValues: schema67.properties.definition.allOf[0].properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -8360,7 +9451,7 @@ vErrors.push(err24);
 errors++;
 }
 if(!((((data9 === "hour") || (data9 === "day")) || (data9 === "week")) || (data9 === "month"))){
-const err25 = {instancePath:instancePath+"/definition/granularity",schemaPath:"#/properties/definition/allOf/0/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema64.properties.definition.allOf[0].properties.granularity.enum},message:"must be equal to one of the allowed values"};
+const err25 = {instancePath:instancePath+"/definition/granularity",schemaPath:"#/properties/definition/allOf/0/properties/granularity/enum",keyword:"enum",params:{allowedValues: schema67.properties.definition.allOf[0].properties.granularity.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -8382,7 +9473,7 @@ vErrors.push(err26);
 errors++;
 }
 if(!((((data10 === "gt") || (data10 === "gte")) || (data10 === "lt")) || (data10 === "lte"))){
-const err27 = {instancePath:instancePath+"/definition/op",schemaPath:"#/properties/definition/allOf/0/properties/op/enum",keyword:"enum",params:{allowedValues: schema64.properties.definition.allOf[0].properties.op.enum},message:"must be equal to one of the allowed values"};
+const err27 = {instancePath:instancePath+"/definition/op",schemaPath:"#/properties/definition/allOf/0/properties/op/enum",keyword:"enum",params:{allowedValues: schema67.properties.definition.allOf[0].properties.op.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -8572,18 +9663,18 @@ vErrors.push(err43);
 }
 errors++;
 }
-validate53.errors = vErrors;
+validate56.errors = vErrors;
 return errors === 0;
 }
-validate53.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate56.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_validate_sql_input = validate54;
-const schema65 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT event, count(*) FROM events GROUP BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]}},"additionalProperties":false};
+exports.tool_validate_sql_input = validate57;
+const schema68 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"examples":["SELECT event, count(*) FROM events GROUP BY 1"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]}},"additionalProperties":false};
 
-function validate54(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate57(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate54.evaluated;
+const evaluated0 = validate57.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8685,18 +9776,18 @@ vErrors.push(err7);
 }
 errors++;
 }
-validate54.errors = vErrors;
+validate57.errors = vErrors;
 return errors === 0;
 }
-validate54.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate57.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.tool_view_dashboard_input = validate55;
-const schema66 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"include_data":{"type":"boolean","default":false,"description":"At most 1,000 rows per widget."}},"additionalProperties":false};
+exports.tool_view_dashboard_input = validate58;
+const schema69 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"include_data":{"type":"boolean","default":false,"description":"At most 1,000 rows per widget."}},"additionalProperties":false};
 
-function validate55(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate55.evaluated;
+const evaluated0 = validate58.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -8785,280 +9876,280 @@ vErrors.push(err6);
 }
 errors++;
 }
-validate55.errors = vErrors;
-return errors === 0;
-}
-validate55.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.tool_view_discovery_input = validate56;
-const schema67 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
-
-function validate56(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate56.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-for(const key0 in data){
-if(!(key0 === "id")){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-if(data.id !== undefined){
-let data0 = data.id;
-if(typeof data0 === "string"){
-if(!pattern4.test(data0)){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-if(!(formats0.test(data0))){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-else {
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-validate56.errors = vErrors;
-return errors === 0;
-}
-validate56.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.tool_view_insight_input = validate57;
-const schema68 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
-
-function validate57(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate57.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-for(const key0 in data){
-if(!(key0 === "id")){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-if(data.id !== undefined){
-let data0 = data.id;
-if(typeof data0 === "string"){
-if(!pattern4.test(data0)){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-if(!(formats0.test(data0))){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-else {
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
-validate57.errors = vErrors;
-return errors === 0;
-}
-validate57.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.tool_view_task_input = validate58;
-const schema69 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
-
-function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate58.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-if(data.id === undefined){
-const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
-if(vErrors === null){
-vErrors = [err0];
-}
-else {
-vErrors.push(err0);
-}
-errors++;
-}
-for(const key0 in data){
-if(!(key0 === "id")){
-const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-}
-if(data.id !== undefined){
-let data0 = data.id;
-if(typeof data0 === "string"){
-if(!pattern4.test(data0)){
-const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-if(!(formats0.test(data0))){
-const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
-}
-errors++;
-}
-}
-else {
-const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err4];
-}
-else {
-vErrors.push(err4);
-}
-errors++;
-}
-}
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err5];
-}
-else {
-vErrors.push(err5);
-}
-errors++;
-}
 validate58.errors = vErrors;
 return errors === 0;
 }
 validate58.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.schema_semantic_model = validate59;
-const schema70 = {"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false};
-const pattern64 = new RegExp("^[A-Za-z_][A-Za-z0-9_$]{0,62}$", "u");
+exports.tool_view_discovery_input = validate59;
+const schema70 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
 
 function validate59(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
 const evaluated0 = validate59.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(key0 === "id")){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate59.errors = vErrors;
+return errors === 0;
+}
+validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_view_insight_input = validate60;
+const schema71 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
+
+function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate60.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(key0 === "id")){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate60.errors = vErrors;
+return errors === 0;
+}
+validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.tool_view_task_input = validate61;
+const schema72 = {"type":"object","required":["id"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},"additionalProperties":false};
+
+function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate61.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+if(data.id === undefined){
+const err0 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+for(const key0 in data){
+if(!(key0 === "id")){
+const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+}
+if(data.id !== undefined){
+let data0 = data.id;
+if(typeof data0 === "string"){
+if(!pattern4.test(data0)){
+const err2 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+if(!(formats0.test(data0))){
+const err3 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/id",schemaPath:"#/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate61.errors = vErrors;
+return errors === 0;
+}
+validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.schema_semantic_model = validate62;
+const schema73 = {"title":"Semantic model","description":"Named dimensions and measures over one base table of a connection, with optional joins. query_semantic_model compiles a request (measures, dimensions, filters, order, limit) to SQL that uses only the identifiers and expressions written here, with every value as a bind parameter. Expressions are SQL expressions over the base table (its alias is `table`, or `alias` when given) and the joins (by their `name`).","type":"object","required":["name","connection","table","dimensions","measures"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"title":{"type":"string","minLength":1,"maxLength":200},"description":{"type":"string","maxLength":2000},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"The connection holding the base table (`sample`, `lakehouse` or an external one)."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"alias":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"joins":{"type":"array","maxItems":32,"description":"Tables joined to the base table; expressions name them by `name`.","items":{"type":"object","required":["name","table","base_column","column"],"properties":{"name":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"schema":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"table":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"type":{"type":"string","enum":["left","inner"],"default":"left"},"base_column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"column":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false}},"event_table":{"type":"object","description":"Declares the base table an event table for query_funnel, query_retention and query_segmentation (built-in connections only): its columns for the user, the time and the event name, and optionally a JSON column of properties (filters and breakdowns then name its keys; without it they name the table's columns).","required":["user","time","event"],"properties":{"user":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"time":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"event":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."},"properties":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_$]{0,62}$","description":"A PostgreSQL identifier (quoted in the generated SQL). For the base table's schema: needed for external connections only; built-in ones see their tables unqualified."}},"additionalProperties":false},"dimensions":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","expr","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"type":{"type":"string","enum":["string","number","time","boolean"],"description":"Decides the filter operators and value types a query may use; `time` dimensions may be truncated to a granularity."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}},"measures":{"type":"array","minItems":1,"maxItems":200,"items":{"type":"object","required":["name","agg"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"Lowercase letters, digits and `_`, starting with a letter."},"agg":{"type":"string","enum":["count","count_distinct","sum","avg","min","max"],"description":"The aggregation of `expr` (required except for `count`, which counts rows without one), over the rows where `filter` holds (an SQL boolean expression, `FILTER (WHERE …)`), when given."},"expr":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"filter":{"type":"string","minLength":1,"maxLength":2000,"description":"One SQL scalar expression (checked with the PostgreSQL parser when the model is applied)."},"description":{"type":"string","maxLength":2000}},"additionalProperties":false}}},"additionalProperties":false};
+const pattern75 = new RegExp("^[A-Za-z_][A-Za-z0-9_$]{0,62}$", "u");
+
+function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate62.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -9117,7 +10208,7 @@ vErrors.push(err4);
 errors++;
 }
 for(const key0 in data){
-if(!(func48.call(schema70.properties, key0))){
+if(!(func48.call(schema73.properties, key0))){
 const err5 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err5];
@@ -9241,7 +10332,7 @@ errors++;
 if(data.schema !== undefined){
 let data4 = data.schema;
 if(typeof data4 === "string"){
-if(!pattern64.test(data4)){
+if(!pattern75.test(data4)){
 const err15 = {instancePath:instancePath+"/schema",schemaPath:"#/properties/schema/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err15];
@@ -9266,7 +10357,7 @@ errors++;
 if(data.table !== undefined){
 let data5 = data.table;
 if(typeof data5 === "string"){
-if(!pattern64.test(data5)){
+if(!pattern75.test(data5)){
 const err17 = {instancePath:instancePath+"/table",schemaPath:"#/properties/table/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -9291,7 +10382,7 @@ errors++;
 if(data.alias !== undefined){
 let data6 = data.alias;
 if(typeof data6 === "string"){
-if(!pattern64.test(data6)){
+if(!pattern75.test(data6)){
 const err19 = {instancePath:instancePath+"/alias",schemaPath:"#/properties/alias/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -9388,7 +10479,7 @@ errors++;
 if(data8.name !== undefined){
 let data9 = data8.name;
 if(typeof data9 === "string"){
-if(!pattern64.test(data9)){
+if(!pattern75.test(data9)){
 const err27 = {instancePath:instancePath+"/joins/" + i0+"/name",schemaPath:"#/properties/joins/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err27];
@@ -9413,7 +10504,7 @@ errors++;
 if(data8.schema !== undefined){
 let data10 = data8.schema;
 if(typeof data10 === "string"){
-if(!pattern64.test(data10)){
+if(!pattern75.test(data10)){
 const err29 = {instancePath:instancePath+"/joins/" + i0+"/schema",schemaPath:"#/properties/joins/items/properties/schema/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err29];
@@ -9438,7 +10529,7 @@ errors++;
 if(data8.table !== undefined){
 let data11 = data8.table;
 if(typeof data11 === "string"){
-if(!pattern64.test(data11)){
+if(!pattern75.test(data11)){
 const err31 = {instancePath:instancePath+"/joins/" + i0+"/table",schemaPath:"#/properties/joins/items/properties/table/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err31];
@@ -9472,7 +10563,7 @@ vErrors.push(err33);
 errors++;
 }
 if(!((data12 === "left") || (data12 === "inner"))){
-const err34 = {instancePath:instancePath+"/joins/" + i0+"/type",schemaPath:"#/properties/joins/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema70.properties.joins.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+const err34 = {instancePath:instancePath+"/joins/" + i0+"/type",schemaPath:"#/properties/joins/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema73.properties.joins.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -9484,7 +10575,7 @@ errors++;
 if(data8.base_column !== undefined){
 let data13 = data8.base_column;
 if(typeof data13 === "string"){
-if(!pattern64.test(data13)){
+if(!pattern75.test(data13)){
 const err35 = {instancePath:instancePath+"/joins/" + i0+"/base_column",schemaPath:"#/properties/joins/items/properties/base_column/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err35];
@@ -9509,7 +10600,7 @@ errors++;
 if(data8.column !== undefined){
 let data14 = data8.column;
 if(typeof data14 === "string"){
-if(!pattern64.test(data14)){
+if(!pattern75.test(data14)){
 const err37 = {instancePath:instancePath+"/joins/" + i0+"/column",schemaPath:"#/properties/joins/items/properties/column/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err37];
@@ -9555,11 +10646,11 @@ vErrors.push(err40);
 errors++;
 }
 }
-if(data.dimensions !== undefined){
-let data15 = data.dimensions;
-if(Array.isArray(data15)){
-if(data15.length > 200){
-const err41 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
+if(data.event_table !== undefined){
+let data15 = data.event_table;
+if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
+if(data15.user === undefined){
+const err41 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/required",keyword:"required",params:{missingProperty: "user"},message:"must have required property '"+"user"+"'"};
 if(vErrors === null){
 vErrors = [err41];
 }
@@ -9568,8 +10659,8 @@ vErrors.push(err41);
 }
 errors++;
 }
-if(data15.length < 1){
-const err42 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+if(data15.time === undefined){
+const err42 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/required",keyword:"required",params:{missingProperty: "time"},message:"must have required property '"+"time"+"'"};
 if(vErrors === null){
 vErrors = [err42];
 }
@@ -9578,12 +10669,8 @@ vErrors.push(err42);
 }
 errors++;
 }
-const len1 = data15.length;
-for(let i1=0; i1<len1; i1++){
-let data16 = data15[i1];
-if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
-if(data16.name === undefined){
-const err43 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data15.event === undefined){
+const err43 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/required",keyword:"required",params:{missingProperty: "event"},message:"must have required property '"+"event"+"'"};
 if(vErrors === null){
 vErrors = [err43];
 }
@@ -9592,8 +10679,9 @@ vErrors.push(err43);
 }
 errors++;
 }
-if(data16.expr === undefined){
-const err44 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "expr"},message:"must have required property '"+"expr"+"'"};
+for(const key2 in data15){
+if(!((((key2 === "user") || (key2 === "time")) || (key2 === "event")) || (key2 === "properties"))){
+const err44 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -9602,8 +10690,12 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data16.type === undefined){
-const err45 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data15.user !== undefined){
+let data16 = data15.user;
+if(typeof data16 === "string"){
+if(!pattern75.test(data16)){
+const err45 = {instancePath:instancePath+"/event_table/user",schemaPath:"#/properties/event_table/properties/user/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -9612,9 +10704,9 @@ vErrors.push(err45);
 }
 errors++;
 }
-for(const key2 in data16){
-if(!((((key2 === "name") || (key2 === "expr")) || (key2 === "type")) || (key2 === "description"))){
-const err46 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+else {
+const err46 = {instancePath:instancePath+"/event_table/user",schemaPath:"#/properties/event_table/properties/user/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -9624,11 +10716,11 @@ vErrors.push(err46);
 errors++;
 }
 }
-if(data16.name !== undefined){
-let data17 = data16.name;
+if(data15.time !== undefined){
+let data17 = data15.time;
 if(typeof data17 === "string"){
-if(!pattern5.test(data17)){
-const err47 = {instancePath:instancePath+"/dimensions/" + i1+"/name",schemaPath:"#/properties/dimensions/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(!pattern75.test(data17)){
+const err47 = {instancePath:instancePath+"/event_table/time",schemaPath:"#/properties/event_table/properties/time/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -9639,7 +10731,7 @@ errors++;
 }
 }
 else {
-const err48 = {instancePath:instancePath+"/dimensions/" + i1+"/name",schemaPath:"#/properties/dimensions/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err48 = {instancePath:instancePath+"/event_table/time",schemaPath:"#/properties/event_table/properties/time/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -9649,11 +10741,11 @@ vErrors.push(err48);
 errors++;
 }
 }
-if(data16.expr !== undefined){
-let data18 = data16.expr;
+if(data15.event !== undefined){
+let data18 = data15.event;
 if(typeof data18 === "string"){
-if(func1(data18) > 2000){
-const err49 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(!pattern75.test(data18)){
+const err49 = {instancePath:instancePath+"/event_table/event",schemaPath:"#/properties/event_table/properties/event/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -9662,8 +10754,9 @@ vErrors.push(err49);
 }
 errors++;
 }
-if(func1(data18) < 1){
-const err50 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err50 = {instancePath:instancePath+"/event_table/event",schemaPath:"#/properties/event_table/properties/event/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -9673,8 +10766,11 @@ vErrors.push(err50);
 errors++;
 }
 }
-else {
-const err51 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data15.properties !== undefined){
+let data19 = data15.properties;
+if(typeof data19 === "string"){
+if(!pattern75.test(data19)){
+const err51 = {instancePath:instancePath+"/event_table/properties",schemaPath:"#/properties/event_table/properties/properties/pattern",keyword:"pattern",params:{pattern: "^[A-Za-z_][A-Za-z0-9_$]{0,62}$"},message:"must match pattern \""+"^[A-Za-z_][A-Za-z0-9_$]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -9684,10 +10780,8 @@ vErrors.push(err51);
 errors++;
 }
 }
-if(data16.type !== undefined){
-let data19 = data16.type;
-if(typeof data19 !== "string"){
-const err52 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err52 = {instancePath:instancePath+"/event_table/properties",schemaPath:"#/properties/event_table/properties/properties/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -9696,8 +10790,10 @@ vErrors.push(err52);
 }
 errors++;
 }
-if(!((((data19 === "string") || (data19 === "number")) || (data19 === "time")) || (data19 === "boolean"))){
-const err53 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema70.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+}
+else {
+const err53 = {instancePath:instancePath+"/event_table",schemaPath:"#/properties/event_table/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -9707,11 +10803,11 @@ vErrors.push(err53);
 errors++;
 }
 }
-if(data16.description !== undefined){
-let data20 = data16.description;
-if(typeof data20 === "string"){
-if(func1(data20) > 2000){
-const err54 = {instancePath:instancePath+"/dimensions/" + i1+"/description",schemaPath:"#/properties/dimensions/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(data.dimensions !== undefined){
+let data20 = data.dimensions;
+if(Array.isArray(data20)){
+if(data20.length > 200){
+const err54 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -9720,9 +10816,8 @@ vErrors.push(err54);
 }
 errors++;
 }
-}
-else {
-const err55 = {instancePath:instancePath+"/dimensions/" + i1+"/description",schemaPath:"#/properties/dimensions/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data20.length < 1){
+const err55 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -9731,10 +10826,12 @@ vErrors.push(err55);
 }
 errors++;
 }
-}
-}
-else {
-const err56 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const len1 = data20.length;
+for(let i1=0; i1<len1; i1++){
+let data21 = data20[i1];
+if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
+if(data21.name === undefined){
+const err56 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -9743,10 +10840,8 @@ vErrors.push(err56);
 }
 errors++;
 }
-}
-}
-else {
-const err57 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data21.expr === undefined){
+const err57 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "expr"},message:"must have required property '"+"expr"+"'"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -9755,12 +10850,8 @@ vErrors.push(err57);
 }
 errors++;
 }
-}
-if(data.measures !== undefined){
-let data21 = data.measures;
-if(Array.isArray(data21)){
-if(data21.length > 200){
-const err58 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
+if(data21.type === undefined){
+const err58 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -9769,8 +10860,9 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(data21.length < 1){
-const err59 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
+for(const key3 in data21){
+if(!((((key3 === "name") || (key3 === "expr")) || (key3 === "type")) || (key3 === "description"))){
+const err59 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -9779,12 +10871,12 @@ vErrors.push(err59);
 }
 errors++;
 }
-const len2 = data21.length;
-for(let i2=0; i2<len2; i2++){
-let data22 = data21[i2];
-if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
-if(data22.name === undefined){
-const err60 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data21.name !== undefined){
+let data22 = data21.name;
+if(typeof data22 === "string"){
+if(!pattern5.test(data22)){
+const err60 = {instancePath:instancePath+"/dimensions/" + i1+"/name",schemaPath:"#/properties/dimensions/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -9793,8 +10885,9 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(data22.agg === undefined){
-const err61 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/required",keyword:"required",params:{missingProperty: "agg"},message:"must have required property '"+"agg"+"'"};
+}
+else {
+const err61 = {instancePath:instancePath+"/dimensions/" + i1+"/name",schemaPath:"#/properties/dimensions/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -9803,9 +10896,12 @@ vErrors.push(err61);
 }
 errors++;
 }
-for(const key3 in data22){
-if(!(((((key3 === "name") || (key3 === "agg")) || (key3 === "expr")) || (key3 === "filter")) || (key3 === "description"))){
-const err62 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+}
+if(data21.expr !== undefined){
+let data23 = data21.expr;
+if(typeof data23 === "string"){
+if(func1(data23) > 2000){
+const err62 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -9814,12 +10910,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-}
-if(data22.name !== undefined){
-let data23 = data22.name;
-if(typeof data23 === "string"){
-if(!pattern5.test(data23)){
-const err63 = {instancePath:instancePath+"/measures/" + i2+"/name",schemaPath:"#/properties/measures/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(func1(data23) < 1){
+const err63 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -9830,7 +10922,7 @@ errors++;
 }
 }
 else {
-const err64 = {instancePath:instancePath+"/measures/" + i2+"/name",schemaPath:"#/properties/measures/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err64 = {instancePath:instancePath+"/dimensions/" + i1+"/expr",schemaPath:"#/properties/dimensions/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -9840,10 +10932,10 @@ vErrors.push(err64);
 errors++;
 }
 }
-if(data22.agg !== undefined){
-let data24 = data22.agg;
+if(data21.type !== undefined){
+let data24 = data21.type;
 if(typeof data24 !== "string"){
-const err65 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err65 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -9852,8 +10944,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(!((((((data24 === "count") || (data24 === "count_distinct")) || (data24 === "sum")) || (data24 === "avg")) || (data24 === "min")) || (data24 === "max"))){
-const err66 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema70.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
+if(!((((data24 === "string") || (data24 === "number")) || (data24 === "time")) || (data24 === "boolean"))){
+const err66 = {instancePath:instancePath+"/dimensions/" + i1+"/type",schemaPath:"#/properties/dimensions/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema73.properties.dimensions.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -9863,11 +10955,11 @@ vErrors.push(err66);
 errors++;
 }
 }
-if(data22.expr !== undefined){
-let data25 = data22.expr;
+if(data21.description !== undefined){
+let data25 = data21.description;
 if(typeof data25 === "string"){
 if(func1(data25) > 2000){
-const err67 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+const err67 = {instancePath:instancePath+"/dimensions/" + i1+"/description",schemaPath:"#/properties/dimensions/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -9876,8 +10968,9 @@ vErrors.push(err67);
 }
 errors++;
 }
-if(func1(data25) < 1){
-const err68 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+else {
+const err68 = {instancePath:instancePath+"/dimensions/" + i1+"/description",schemaPath:"#/properties/dimensions/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -9887,8 +10980,9 @@ vErrors.push(err68);
 errors++;
 }
 }
+}
 else {
-const err69 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err69 = {instancePath:instancePath+"/dimensions/" + i1,schemaPath:"#/properties/dimensions/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -9898,11 +10992,9 @@ vErrors.push(err69);
 errors++;
 }
 }
-if(data22.filter !== undefined){
-let data26 = data22.filter;
-if(typeof data26 === "string"){
-if(func1(data26) > 2000){
-const err70 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+}
+else {
+const err70 = {instancePath:instancePath+"/dimensions",schemaPath:"#/properties/dimensions/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -9911,8 +11003,12 @@ vErrors.push(err70);
 }
 errors++;
 }
-if(func1(data26) < 1){
-const err71 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data.measures !== undefined){
+let data26 = data.measures;
+if(Array.isArray(data26)){
+if(data26.length > 200){
+const err71 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/maxItems",keyword:"maxItems",params:{limit: 200},message:"must NOT have more than 200 items"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -9921,9 +11017,8 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-else {
-const err72 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data26.length < 1){
+const err72 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/minItems",keyword:"minItems",params:{limit: 1},message:"must NOT have fewer than 1 items"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -9932,12 +11027,12 @@ vErrors.push(err72);
 }
 errors++;
 }
-}
-if(data22.description !== undefined){
-let data27 = data22.description;
-if(typeof data27 === "string"){
-if(func1(data27) > 2000){
-const err73 = {instancePath:instancePath+"/measures/" + i2+"/description",schemaPath:"#/properties/measures/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+const len2 = data26.length;
+for(let i2=0; i2<len2; i2++){
+let data27 = data26[i2];
+if(data27 && typeof data27 == "object" && !Array.isArray(data27)){
+if(data27.name === undefined){
+const err73 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -9946,9 +11041,8 @@ vErrors.push(err73);
 }
 errors++;
 }
-}
-else {
-const err74 = {instancePath:instancePath+"/measures/" + i2+"/description",schemaPath:"#/properties/measures/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data27.agg === undefined){
+const err74 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/required",keyword:"required",params:{missingProperty: "agg"},message:"must have required property '"+"agg"+"'"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -9957,10 +11051,9 @@ vErrors.push(err74);
 }
 errors++;
 }
-}
-}
-else {
-const err75 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key4 in data27){
+if(!(((((key4 === "name") || (key4 === "agg")) || (key4 === "expr")) || (key4 === "filter")) || (key4 === "description"))){
+const err75 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -9970,9 +11063,11 @@ vErrors.push(err75);
 errors++;
 }
 }
-}
-else {
-const err76 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data27.name !== undefined){
+let data28 = data27.name;
+if(typeof data28 === "string"){
+if(!pattern5.test(data28)){
+const err76 = {instancePath:instancePath+"/measures/" + i2+"/name",schemaPath:"#/properties/measures/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -9982,9 +11077,8 @@ vErrors.push(err76);
 errors++;
 }
 }
-}
 else {
-const err77 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err77 = {instancePath:instancePath+"/measures/" + i2+"/name",schemaPath:"#/properties/measures/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -9993,225 +11087,167 @@ vErrors.push(err77);
 }
 errors++;
 }
-validate59.errors = vErrors;
-return errors === 0;
 }
-validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.op_approveDiscovery_body_application_json = validate60;
-const schema71 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
-
-function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate60.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-for(const key0 in data){
-if(!((key0 === "version") || (key0 === "note"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data27.agg !== undefined){
+let data29 = data27.agg;
+if(typeof data29 !== "string"){
+const err78 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err0];
+vErrors = [err78];
 }
 else {
-vErrors.push(err0);
+vErrors.push(err78);
+}
+errors++;
+}
+if(!((((((data29 === "count") || (data29 === "count_distinct")) || (data29 === "sum")) || (data29 === "avg")) || (data29 === "min")) || (data29 === "max"))){
+const err79 = {instancePath:instancePath+"/measures/" + i2+"/agg",schemaPath:"#/properties/measures/items/properties/agg/enum",keyword:"enum",params:{allowedValues: schema73.properties.measures.items.properties.agg.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
 }
 errors++;
 }
 }
-if(data.version !== undefined){
-let data0 = data.version;
-if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err1 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data27.expr !== undefined){
+let data30 = data27.expr;
+if(typeof data30 === "string"){
+if(func1(data30) > 2000){
+const err80 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
-vErrors = [err1];
+vErrors = [err80];
 }
 else {
-vErrors.push(err1);
+vErrors.push(err80);
 }
 errors++;
 }
-if((typeof data0 == "number") && (isFinite(data0))){
-if(data0 < 1 || isNaN(data0)){
-const err2 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(func1(data30) < 1){
+const err81 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
-vErrors = [err2];
+vErrors = [err81];
 }
 else {
-vErrors.push(err2);
-}
-errors++;
-}
-}
-}
-if(data.note !== undefined){
-let data1 = data.note;
-if(typeof data1 === "string"){
-if(func1(data1) > 2000){
-const err3 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
+vErrors.push(err81);
 }
 errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err82 = {instancePath:instancePath+"/measures/" + i2+"/expr",schemaPath:"#/properties/measures/items/properties/expr/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err4];
+vErrors = [err82];
 }
 else {
-vErrors.push(err4);
+vErrors.push(err82);
 }
 errors++;
 }
 }
-}
-else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data27.filter !== undefined){
+let data31 = data27.filter;
+if(typeof data31 === "string"){
+if(func1(data31) > 2000){
+const err83 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
 if(vErrors === null){
-vErrors = [err5];
+vErrors = [err83];
 }
 else {
-vErrors.push(err5);
+vErrors.push(err83);
 }
 errors++;
 }
-validate60.errors = vErrors;
-return errors === 0;
-}
-validate60.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.op_rejectDiscovery_body_application_json = validate61;
-const schema72 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
-
-function validate61(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate61.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(data && typeof data == "object" && !Array.isArray(data)){
-for(const key0 in data){
-if(!((key0 === "version") || (key0 === "note"))){
-const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(func1(data31) < 1){
+const err84 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
-vErrors = [err0];
+vErrors = [err84];
 }
 else {
-vErrors.push(err0);
-}
-errors++;
-}
-}
-if(data.version !== undefined){
-let data0 = data.version;
-if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
-const err1 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
-if(vErrors === null){
-vErrors = [err1];
-}
-else {
-vErrors.push(err1);
-}
-errors++;
-}
-if((typeof data0 == "number") && (isFinite(data0))){
-if(data0 < 1 || isNaN(data0)){
-const err2 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
-if(vErrors === null){
-vErrors = [err2];
-}
-else {
-vErrors.push(err2);
-}
-errors++;
-}
-}
-}
-if(data.note !== undefined){
-let data1 = data.note;
-if(typeof data1 === "string"){
-if(func1(data1) > 2000){
-const err3 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
-if(vErrors === null){
-vErrors = [err3];
-}
-else {
-vErrors.push(err3);
+vErrors.push(err84);
 }
 errors++;
 }
 }
 else {
-const err4 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err85 = {instancePath:instancePath+"/measures/" + i2+"/filter",schemaPath:"#/properties/measures/items/properties/filter/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
-vErrors = [err4];
+vErrors = [err85];
 }
 else {
-vErrors.push(err4);
+vErrors.push(err85);
+}
+errors++;
+}
+}
+if(data27.description !== undefined){
+let data32 = data27.description;
+if(typeof data32 === "string"){
+if(func1(data32) > 2000){
+const err86 = {instancePath:instancePath+"/measures/" + i2+"/description",schemaPath:"#/properties/measures/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err86];
+}
+else {
+vErrors.push(err86);
+}
+errors++;
+}
+}
+else {
+const err87 = {instancePath:instancePath+"/measures/" + i2+"/description",schemaPath:"#/properties/measures/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err87];
+}
+else {
+vErrors.push(err87);
 }
 errors++;
 }
 }
 }
 else {
-const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err88 = {instancePath:instancePath+"/measures/" + i2,schemaPath:"#/properties/measures/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
-vErrors = [err5];
+vErrors = [err88];
 }
 else {
-vErrors.push(err5);
+vErrors.push(err88);
 }
 errors++;
 }
-validate61.errors = vErrors;
-return errors === 0;
 }
-validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
-
-exports.op_loadLakehouseTable_body_text_csv = validate62;
-const schema73 = {"type":"string"};
-
-function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
-let vErrors = null;
-let errors = 0;
-const evaluated0 = validate62.evaluated;
-if(evaluated0.dynamicProps){
-evaluated0.props = undefined;
-}
-if(evaluated0.dynamicItems){
-evaluated0.items = undefined;
-}
-if(typeof data !== "string"){
-const err0 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"},message:"must be string"};
-if(vErrors === null){
-vErrors = [err0];
 }
 else {
-vErrors.push(err0);
+const err89 = {instancePath:instancePath+"/measures",schemaPath:"#/properties/measures/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err89];
+}
+else {
+vErrors.push(err89);
+}
+errors++;
+}
+}
+}
+else {
+const err90 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err90];
+}
+else {
+vErrors.push(err90);
 }
 errors++;
 }
 validate62.errors = vErrors;
 return errors === 0;
 }
-validate62.evaluated = {"dynamicProps":false,"dynamicItems":false};
+validate62.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_loadLakehouseTable_body_application_x_ndjson = validate63;
-const schema74 = {"type":"string"};
+exports.op_approveDiscovery_body_application_json = validate63;
+const schema74 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
 
 function validate63(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -10223,6 +11259,190 @@ evaluated0.props = undefined;
 if(evaluated0.dynamicItems){
 evaluated0.items = undefined;
 }
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!((key0 === "version") || (key0 === "note"))){
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.version !== undefined){
+let data0 = data.version;
+if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
+const err1 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if((typeof data0 == "number") && (isFinite(data0))){
+if(data0 < 1 || isNaN(data0)){
+const err2 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+}
+if(data.note !== undefined){
+let data1 = data.note;
+if(typeof data1 === "string"){
+if(func1(data1) > 2000){
+const err3 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate63.errors = vErrors;
+return errors === 0;
+}
+validate63.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.op_rejectDiscovery_body_application_json = validate64;
+const schema75 = {"type":"object","description":"An admin's decision on a discovery.","properties":{"version":{"type":"integer","minimum":1,"description":"The version you read; the decision is refused with `conflict` when the discovery has changed since."},"note":{"type":"string","maxLength":2000,"description":"Why (shown with the discovery)."}},"additionalProperties":false};
+
+function validate64(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate64.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(data && typeof data == "object" && !Array.isArray(data)){
+for(const key0 in data){
+if(!((key0 === "version") || (key0 === "note"))){
+const err0 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+}
+if(data.version !== undefined){
+let data0 = data.version;
+if(!(((typeof data0 == "number") && (!(data0 % 1) && !isNaN(data0))) && (isFinite(data0)))){
+const err1 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err1];
+}
+else {
+vErrors.push(err1);
+}
+errors++;
+}
+if((typeof data0 == "number") && (isFinite(data0))){
+if(data0 < 1 || isNaN(data0)){
+const err2 = {instancePath:instancePath+"/version",schemaPath:"#/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if(vErrors === null){
+vErrors = [err2];
+}
+else {
+vErrors.push(err2);
+}
+errors++;
+}
+}
+}
+if(data.note !== undefined){
+let data1 = data.note;
+if(typeof data1 === "string"){
+if(func1(data1) > 2000){
+const err3 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/maxLength",keyword:"maxLength",params:{limit: 2000},message:"must NOT have more than 2000 characters"};
+if(vErrors === null){
+vErrors = [err3];
+}
+else {
+vErrors.push(err3);
+}
+errors++;
+}
+}
+else {
+const err4 = {instancePath:instancePath+"/note",schemaPath:"#/properties/note/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err4];
+}
+else {
+vErrors.push(err4);
+}
+errors++;
+}
+}
+}
+else {
+const err5 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err5];
+}
+else {
+vErrors.push(err5);
+}
+errors++;
+}
+validate64.errors = vErrors;
+return errors === 0;
+}
+validate64.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+
+exports.op_loadLakehouseTable_body_text_csv = validate65;
+const schema76 = {"type":"string"};
+
+function validate65(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate65.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
 if(typeof data !== "string"){
 const err0 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
@@ -10233,18 +11453,46 @@ vErrors.push(err0);
 }
 errors++;
 }
-validate63.errors = vErrors;
+validate65.errors = vErrors;
 return errors === 0;
 }
-validate63.evaluated = {"dynamicProps":false,"dynamicItems":false};
+validate65.evaluated = {"dynamicProps":false,"dynamicItems":false};
 
-exports.op_submitAuthorization_body_application_x_www_form_urlencoded = validate64;
-const schema75 = {"type":"object","description":"One of the sign-in forms: `email` and `password`; or `environment` (`<org>/<env>`), `read_only` and `decision` (`approve` or `deny`). Every form carries `request` (signed state) and `csrf_token`.","required":["request","csrf_token"],"properties":{"request":{"type":"string","maxLength":16384,"description":"The signed state of the authorization request."},"csrf_token":{"type":"string","maxLength":128},"email":{"type":"string","maxLength":254},"password":{"type":"string","maxLength":1024},"environment":{"type":"string","maxLength":130},"read_only":{"type":"string","maxLength":10},"decision":{"type":"string","enum":["approve","deny"]}},"additionalProperties":false};
+exports.op_loadLakehouseTable_body_application_x_ndjson = validate66;
+const schema77 = {"type":"string"};
 
-function validate64(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate66(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate64.evaluated;
+const evaluated0 = validate66.evaluated;
+if(evaluated0.dynamicProps){
+evaluated0.props = undefined;
+}
+if(evaluated0.dynamicItems){
+evaluated0.items = undefined;
+}
+if(typeof data !== "string"){
+const err0 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err0];
+}
+else {
+vErrors.push(err0);
+}
+errors++;
+}
+validate66.errors = vErrors;
+return errors === 0;
+}
+validate66.evaluated = {"dynamicProps":false,"dynamicItems":false};
+
+exports.op_submitAuthorization_body_application_x_www_form_urlencoded = validate67;
+const schema78 = {"type":"object","description":"One of the sign-in forms: `email` and `password`; or `environment` (`<org>/<env>`), `read_only` and `decision` (`approve` or `deny`). Every form carries `request` (signed state) and `csrf_token`.","required":["request","csrf_token"],"properties":{"request":{"type":"string","maxLength":16384,"description":"The signed state of the authorization request."},"csrf_token":{"type":"string","maxLength":128},"email":{"type":"string","maxLength":254},"password":{"type":"string","maxLength":1024},"environment":{"type":"string","maxLength":130},"read_only":{"type":"string","maxLength":10},"decision":{"type":"string","enum":["approve","deny"]}},"additionalProperties":false};
+
+function validate67(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+let vErrors = null;
+let errors = 0;
+const evaluated0 = validate67.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -10447,7 +11695,7 @@ vErrors.push(err15);
 errors++;
 }
 if(!((data6 === "approve") || (data6 === "deny"))){
-const err16 = {instancePath:instancePath+"/decision",schemaPath:"#/properties/decision/enum",keyword:"enum",params:{allowedValues: schema75.properties.decision.enum},message:"must be equal to one of the allowed values"};
+const err16 = {instancePath:instancePath+"/decision",schemaPath:"#/properties/decision/enum",keyword:"enum",params:{allowedValues: schema78.properties.decision.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -10468,18 +11716,18 @@ vErrors.push(err17);
 }
 errors++;
 }
-validate64.errors = vErrors;
+validate67.errors = vErrors;
 return errors === 0;
 }
-validate64.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate67.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_introspectToken_body_application_x_www_form_urlencoded = validate65;
-const schema76 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+exports.op_introspectToken_body_application_x_www_form_urlencoded = validate68;
+const schema79 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
 
-function validate65(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate68(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate65.evaluated;
+const evaluated0 = validate68.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -10635,18 +11883,18 @@ vErrors.push(err11);
 }
 errors++;
 }
-validate65.errors = vErrors;
+validate68.errors = vErrors;
 return errors === 0;
 }
-validate65.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate68.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_registerClient_body_application_json = validate66;
-const schema77 = {"type":"object","description":"RFC 7591 client metadata. Unknown members are ignored (as is `client_id`).","properties":{"redirect_uris":{"type":"array","items":{"type":"string"}},"client_name":{"type":"string"},"token_endpoint_auth_method":{"type":"string"},"grant_types":{"type":"array","items":{"type":"string"}},"response_types":{"type":"array","items":{"type":"string"}},"scope":{"type":"string"}},"additionalProperties":true};
+exports.op_registerClient_body_application_json = validate69;
+const schema80 = {"type":"object","description":"RFC 7591 client metadata. Unknown members are ignored (as is `client_id`).","properties":{"redirect_uris":{"type":"array","items":{"type":"string"}},"client_name":{"type":"string"},"token_endpoint_auth_method":{"type":"string"},"grant_types":{"type":"array","items":{"type":"string"}},"response_types":{"type":"array","items":{"type":"string"}},"scope":{"type":"string"}},"additionalProperties":true};
 
-function validate66(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate69(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate66.evaluated;
+const evaluated0 = validate69.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -10785,18 +12033,18 @@ vErrors.push(err9);
 }
 errors++;
 }
-validate66.errors = vErrors;
+validate69.errors = vErrors;
 return errors === 0;
 }
-validate66.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate69.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_revokeToken_body_application_x_www_form_urlencoded = validate67;
-const schema78 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+exports.op_revokeToken_body_application_x_www_form_urlencoded = validate70;
+const schema81 = {"type":"object","required":["token"],"properties":{"token":{"type":"string","maxLength":4096},"token_type_hint":{"type":"string","maxLength":64},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
 
-function validate67(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate70(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate67.evaluated;
+const evaluated0 = validate70.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -10952,18 +12200,18 @@ vErrors.push(err11);
 }
 errors++;
 }
-validate67.errors = vErrors;
+validate70.errors = vErrors;
 return errors === 0;
 }
-validate67.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate70.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
-exports.op_requestToken_body_application_x_www_form_urlencoded = validate68;
-const schema79 = {"type":"object","required":["grant_type"],"properties":{"grant_type":{"type":"string","enum":["authorization_code","refresh_token","client_credentials"]},"code":{"type":"string","maxLength":512},"redirect_uri":{"type":"string","maxLength":2048},"code_verifier":{"type":"string","maxLength":512},"refresh_token":{"type":"string","maxLength":512},"scope":{"type":"string","maxLength":200},"resource":{"type":"string","maxLength":2048},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
+exports.op_requestToken_body_application_x_www_form_urlencoded = validate71;
+const schema82 = {"type":"object","required":["grant_type"],"properties":{"grant_type":{"type":"string","enum":["authorization_code","refresh_token","client_credentials"]},"code":{"type":"string","maxLength":512},"redirect_uri":{"type":"string","maxLength":2048},"code_verifier":{"type":"string","maxLength":512},"refresh_token":{"type":"string","maxLength":512},"scope":{"type":"string","maxLength":200},"resource":{"type":"string","maxLength":2048},"client_id":{"type":"string","maxLength":2048},"client_secret":{"type":"string","maxLength":512}},"additionalProperties":{"type":"string","maxLength":2048}};
 
-function validate68(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
+function validate71(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
 let errors = 0;
-const evaluated0 = validate68.evaluated;
+const evaluated0 = validate71.evaluated;
 if(evaluated0.dynamicProps){
 evaluated0.props = undefined;
 }
@@ -10982,7 +12230,7 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(func48.call(schema79.properties, key0))){
+if(!(func48.call(schema82.properties, key0))){
 let data0 = data[key0];
 if(typeof data0 === "string"){
 if(func1(data0) > 2048){
@@ -11021,7 +12269,7 @@ vErrors.push(err3);
 errors++;
 }
 if(!(((data1 === "authorization_code") || (data1 === "refresh_token")) || (data1 === "client_credentials"))){
-const err4 = {instancePath:instancePath+"/grant_type",schemaPath:"#/properties/grant_type/enum",keyword:"enum",params:{allowedValues: schema79.properties.grant_type.enum},message:"must be equal to one of the allowed values"};
+const err4 = {instancePath:instancePath+"/grant_type",schemaPath:"#/properties/grant_type/enum",keyword:"enum",params:{allowedValues: schema82.properties.grant_type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -11242,8 +12490,8 @@ vErrors.push(err21);
 }
 errors++;
 }
-validate68.errors = vErrors;
+validate71.errors = vErrors;
 return errors === 0;
 }
-validate68.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
+validate71.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 

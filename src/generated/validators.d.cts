@@ -27,7 +27,10 @@ declare const validators: {
   readonly tool_list_semantic_models_input: ValidateFunction;
   readonly tool_list_tasks_input: ValidateFunction;
   readonly tool_optimize_sql_input: ValidateFunction;
+  readonly tool_query_funnel_input: ValidateFunction;
   readonly tool_query_lakehouse_input: ValidateFunction;
+  readonly tool_query_retention_input: ValidateFunction;
+  readonly tool_query_segmentation_input: ValidateFunction;
   readonly tool_query_semantic_model_input: ValidateFunction;
   readonly tool_render_insight_input: ValidateFunction;
   readonly tool_search_docs_input: ValidateFunction;

@@ -59,6 +59,9 @@ export function checkModel(doc: unknown, expressions = true): SemanticModel {
       else throw error;
     }
   };
+  if (model.event_table && !onDuckDb) {
+    problems.push(`event_table: the analytics tools read built-in connections (sample, lakehouse) only, not "${model.connection}"`);
+  }
   for (const d of model.dimensions) expression(`dimension ${d.name}`, d.expr);
   for (const m of model.measures) {
     if (m.agg !== 'count' && m.expr === undefined) problems.push(`measure ${m.name}: ${m.agg} needs an expr`);
@@ -196,11 +199,17 @@ export async function applyModel(
  */
 export function planInSandbox(lakehouse: Lakehouse, environmentId: string) {
   return async (compiled: CompiledQuery, model: SemanticModel): Promise<void> => {
-    await lakehouse.parameters(environmentId, model.connection, compiled.sql, { timeoutMs: 10_000 }).catch((error: unknown) => {
-      throw new InvalidModel([
-        `it does not plan on connection "${model.connection}": ${error instanceof Error ? error.message : String(error)}`,
-      ]);
-    });
+    const refuse = (what: string) => (error: unknown) => {
+      throw new InvalidModel([`${what} on connection "${model.connection}": ${error instanceof Error ? error.message : String(error)}`]);
+    };
+    await lakehouse.parameters(environmentId, model.connection, compiled.sql, { timeoutMs: 10_000 }).catch(refuse('it does not plan'));
+    if (model.event_table) {
+      // The event table's columns exist, so that the analytics tools fail on no model that was accepted.
+      const { user, time, event, properties } = model.event_table;
+      const columns = [user, time, event, ...(properties === undefined ? [] : [properties])].map(quoteIdent).join(', ');
+      const probe = `SELECT ${columns} ${modelFrom({ ...model, joins: [] }).join(' ')} LIMIT 0`;
+      await lakehouse.parameters(environmentId, model.connection, probe, { timeoutMs: 10_000 }).catch(refuse('event_table does not plan'));
+    }
   };
 }
 

@@ -32,6 +32,7 @@ export const TOOL_GROUPS = {
   ],
   docs: ['search_docs', 'get_doc', 'search_entities'],
   tasks: ['create_task', 'list_tasks', 'view_task', 'update_task', 'delete_task'],
+  analytics: ['query_funnel', 'query_retention', 'query_segmentation'],
 } as const satisfies Record<string, readonly ToolName[]>;
 
 /** Every narrowed catalogue keeps this one: it tells the agent who and where it is. */

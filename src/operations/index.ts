@@ -10,6 +10,7 @@ import { getSemanticModel, listSemanticModels, querySemanticModel } from './sema
 import { loadLakehouseTable } from './load.js';
 import { optimizeSql } from './optimize.js';
 import { searchEntities } from './search-entities.js';
+import { queryFunnel, queryRetention, querySegmentation } from './analytics.js';
 import { createDiscovery, deleteDiscovery, listDiscoveries, viewDiscovery } from '../assets/discoveries.js';
 import { approveDiscovery, rejectDiscovery } from '../assets/discovery-routes.js';
 import { createDashboard, deleteDashboard, listDashboards, updateDashboard, viewDashboard } from '../assets/dashboards.js';
@@ -35,6 +36,9 @@ export const toolHandlers = {
   list_semantic_models: listSemanticModels,
   get_semantic_model: getSemanticModel,
   query_semantic_model: querySemanticModel,
+  query_funnel: queryFunnel,
+  query_retention: queryRetention,
+  query_segmentation: querySegmentation,
   create_memory: createMemory,
   search_memories: searchMemories,
   delete_memory: deleteMemory,

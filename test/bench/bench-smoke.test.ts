@@ -82,7 +82,13 @@ describe('npm run bench (smoke)', () => {
         assert.ok(q.endpoint.p50Ms > 0, `analytics ${q.key}`);
       }
       assert.equal(results.targets.filter((t) => t.scenario !== 'analytics').length, 11);
-      assert.equal(results.targets.filter((t) => t.scenario === 'analytics').length, 6 * 3 + 2);
+      const tools = (analytics as { tools?: { key: string; rows: number; endpoint: { p50Ms: number } }[] }).tools ?? [];
+      assert.deepEqual(
+        tools.map((t) => t.key),
+        ['tool_funnel', 'tool_retention', 'tool_segmentation'],
+      );
+      for (const t of tools) assert.ok(t.rows > 0 && t.endpoint.p50Ms > 0, `analytics ${t.key}`);
+      assert.equal(results.targets.filter((t) => t.scenario === 'analytics').length, 6 * 3 + 3 + 2);
       assert.match(output, /\| week-1 retention by signup week/);
       assert.match(output, /\| 1m the same call as MCP 2026-07-28 @32/);
       assert.match(output, /\| 1 tools\/call get_session_context @32/);
