@@ -1,4 +1,5 @@
-import type { Logger as WorkerLogger, Runner } from 'graphile-worker';
+import { EventEmitter } from 'node:events';
+import type { Logger as WorkerLogger, Runner, WorkerEvents } from 'graphile-worker';
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Database } from '../db/schema.js';
@@ -8,6 +9,7 @@ import { timeZoneOf } from '../operations/environment-time-zone.js';
 import { runSlot, type SlotJob } from './run-task.js';
 import { nextSlot } from './schedule.js';
 import type { TaskSettings } from './settings.js';
+import { WorkerLiveness } from './worker-liveness.js';
 
 // Every server process runs one scheduler; any number may share a database. Two parts:
 //
@@ -65,8 +67,12 @@ export class TaskScheduler {
   private readonly aborts = new AbortController();
   private readonly clock: () => Date;
 
+  /** Tells live workers from those of a killed process, whose jobs it frees (worker-liveness.ts). */
+  private readonly liveness: WorkerLiveness;
+
   constructor(private readonly options: TaskSchedulerOptions) {
     this.clock = options.clock ?? (() => new Date());
+    this.liveness = new WorkerLiveness(options.pool, options.log);
   }
 
   /** Migrates graphile-worker's schema (once per database), starts the runner (unless TASK_WORKERS=0) and the ticks. */
@@ -74,7 +80,12 @@ export class TaskScheduler {
     const { settings, pool, log } = this.options;
     // Loaded here, not with the server's modules: it overlaps the other start-up steps' database round trips.
     const { Logger, run } = await import('graphile-worker');
+    const events = new EventEmitter() as WorkerEvents;
+    events.on('worker:create', ({ worker }) => {
+      this.liveness.claim(worker.workerId).catch((error: unknown) => log.warn({ err: error }, 'task queue: could not mark a worker alive'));
+    });
     this.runner = await run({
+      events,
       pgPool: pool,
       concurrency: Math.max(1, settings.workers),
       noHandleSignals: true,
@@ -137,6 +148,7 @@ export class TaskScheduler {
   private async plan(): Promise<number> {
     const { db, settings } = this.options;
     await this.prune();
+    // await this.liveness.sweep();
     const now = this.clock();
     const due = await db
       .selectFrom('tasks')
@@ -192,6 +204,7 @@ export class TaskScheduler {
     await this.ticking?.catch(() => undefined);
     this.aborts.abort(new Error('the server is stopping'));
     await this.runner?.stop();
+    await this.liveness.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
+import pg from 'pg';
 import type { ToolIO } from '../../../src/generated/handlers.js';
 import { jobKey } from '../../../src/tasks/scheduler.js';
 import { assertReaderRefused, call, callError, eventually, startAssetHarness, type AssetHarness } from '../assets/harness.js';
@@ -264,6 +265,54 @@ describe('scheduled tasks: exactly once, retries, pause, delete', () => {
     assert.equal(run.attempt, 2);
     assert.equal(run.outcome, 'finding');
     assert.equal((await runsOf(task.id)).length, 1);
+  });
+
+  it("a run whose process was killed is retried at the next tick, not after the queue's 4-hour lock expiry", async () => {
+    await stopAll();
+    await quiesce();
+    const clock = testClock(new Date());
+    // A process that plans but runs nothing, then the job as a killed process leaves it: locked by a worker
+    // that no process marks alive. A live worker (its lock held on a connection) keeps its job.
+    const planner = await scheduler(clock, { settings: { workers: 0 } });
+    const killed = await create({
+      title: 'Killed',
+      schedule: '0 4 * * *',
+      definition: { kind: 'monitor', sql: 'SELECT 7', op: 'gt', threshold: 1 },
+    });
+    const alive = await create({
+      title: 'Alive',
+      schedule: '0 4 * * *',
+      definition: { kind: 'monitor', sql: 'SELECT 8', op: 'gt', threshold: 1 },
+    });
+    const [{ slot }] = [await fireSlot(killed, clock, [planner]), await fireSlot(alive, clock, [planner])];
+    const lockJob = (task: { id: string }, worker: string) =>
+      sql`WITH job AS (
+            UPDATE graphile_worker._private_jobs SET locked_by = ${worker}, locked_at = now(), attempts = attempts + 1
+            WHERE key = ${jobKey(task.id, slot)} RETURNING job_queue_id)
+          UPDATE graphile_worker._private_job_queues SET locked_by = ${worker}, locked_at = now()
+          WHERE id IN (SELECT job_queue_id FROM job)`.execute(h.database.db);
+    await lockJob(killed, 'worker-killed-with-its-process');
+    await lockJob(alive, 'worker-alive-elsewhere');
+    const liveProcess = new pg.Client({ connectionString: h.database.url });
+    await liveProcess.connect();
+    try {
+      await liveProcess.query(`SELECT pg_advisory_lock(${0x7a5c}, hashtext('worker-alive-elsewhere'))`);
+      const runner = await scheduler(clock);
+      await runner.scheduler.tick();
+      const run = await runOf(killed.id, slot);
+      assert.equal(run.attempt, 2, 'the killed attempt counts; the retry commits');
+      assert.equal(run.outcome, 'finding');
+      const aliveJob = await sql<{
+        locked_by: string | null;
+      }>`SELECT locked_by FROM graphile_worker._private_jobs WHERE key = ${jobKey(alive.id, slot)}`.execute(h.database.db);
+      assert.equal(aliveJob.rows[0]?.locked_by, 'worker-alive-elsewhere', "a live worker's job is left to it");
+      assert.equal((await runsOf(alive.id)).length, 0);
+    } finally {
+      await liveProcess.end();
+    }
+    // Its process gone, the live worker's job is freed and run at the next tick too.
+    await schedulers.at(-1)!.scheduler.tick();
+    assert.equal((await runOf(alive.id, slot)).attempt, 2);
   });
 
   it('pause stops the schedule and resume plans the next slot after now', async () => {

@@ -1,0 +1,84 @@
+import type pg from 'pg';
+import type { Logger } from '../logger.js';
+
+// graphile-worker locks a job to the id of the worker running it and frees the job of a vanished worker only
+// after four hours, so a run killed with its process (SIGKILL, OOM, power) would wait that long for its retry.
+// Each process therefore holds a session advisory lock per worker id on a connection of its own: PostgreSQL
+// drops those locks the moment the process's connection dies, so any process can tell a dead worker from a
+// live one, and frees a dead worker's jobs at its next planning tick (graphile_worker.force_unlock_workers).
+// The run is then retried under its job key; task_runs(task_id, slot) keeps it to one committed result even if
+// a worker whose lock connection broke (while its process lives on) was still running it.
+
+/** The first key of the two-key advisory locks: this product's task workers (the second is hashtext(worker id)). */
+const LOCK_SPACE = 0x7a5c;
+
+export class WorkerLiveness {
+  private readonly ours = new Set<string>();
+  private holder: Promise<pg.PoolClient> | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly log: Logger,
+  ) {}
+
+  /** Marks a worker of this process alive (call it from the runner's `worker:create` event). */
+  async claim(workerId: string): Promise<void> {
+    this.ours.add(workerId);
+    await this.lock(await this.connection(), [workerId]);
+  }
+
+  /** Frees the jobs of workers whose process is gone; answers their ids. */
+  async sweep(): Promise<string[]> {
+    await this.connection(); // reconnects (and locks again) after a lost connection
+    const client = await this.pool.connect();
+    try {
+      const { rows } = await client.query<{ worker: string }>(
+        `SELECT DISTINCT locked_by AS worker FROM graphile_worker.jobs WHERE locked_by IS NOT NULL AND NOT (locked_by = ANY($1::text[]))`,
+        [[...this.ours]],
+      );
+      const dead: string[] = [];
+      for (const { worker } of rows) {
+        const { rows: tried } = await client.query<{ free: boolean }>('SELECT pg_try_advisory_lock($1, hashtext($2)) AS free', [
+          LOCK_SPACE,
+          worker,
+        ]);
+        if (!tried[0]?.free) continue;
+        await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_SPACE, worker]);
+        dead.push(worker);
+      }
+      if (dead.length > 0) {
+        await client.query('SELECT graphile_worker.force_unlock_workers($1::text[])', [dead]);
+        this.log.warn({ workers: dead }, 'task queue: freed the jobs of workers whose process is gone; they are retried');
+      }
+      return dead;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Releases this process's locks (its workers have stopped). */
+  async close(): Promise<void> {
+    const holder = this.holder;
+    this.holder = undefined;
+    if (holder) (await holder.catch(() => undefined))?.release(true);
+  }
+
+  /** The connection holding this process's locks; a new one (locking every worker again) once it broke. */
+  private connection(): Promise<pg.PoolClient> {
+    this.holder ??= this.pool.connect().then(async (client) => {
+      client.on('error', (error: Error) => {
+        this.log.warn({ err: error }, 'task queue: lost the connection that marks this process alive; reconnecting');
+        this.holder = undefined;
+        client.release(true);
+      });
+      await this.lock(client, [...this.ours]);
+      return client;
+    });
+    this.holder.catch(() => (this.holder = undefined));
+    return this.holder;
+  }
+
+  private async lock(client: pg.PoolClient, workers: string[]): Promise<void> {
+    for (const worker of workers) await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE, worker]);
+  }
+}
