@@ -10,6 +10,7 @@ import * as lakehouseLegacy from './0008-lakehouse-legacy.js';
 import * as environmentTimeZone from './0009-environment-time-zone.js';
 import * as insightDeletes from './0010-insight-deletes.js';
 import * as docSections from './0011-doc-sections.js';
+import * as browserSessions from './0015-browser-sessions.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0009-environment-time-zone': environmentTimeZone,
   '0010-insight-deletes': insightDeletes,
   '0011-doc-sections': docSections,
+  '0015-browser-sessions': browserSessions,
 };
