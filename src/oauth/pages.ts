@@ -68,7 +68,11 @@ export const errorBox = (error: string | undefined) => (error ? `<p class="error
 const clientLine = (f: FormContext) =>
   `<p><strong>${escapeHtml(f.clientName)}</strong> asks to use lakehouse-mcp on your behalf. After this you return to <strong>${escapeHtml(f.redirectHost)}</strong>.</p>`;
 
-export function errorPage(title: string, message: string, hint = 'You can close this window and start again from your application.'): string {
+export function errorPage(
+  title: string,
+  message: string,
+  hint = 'You can close this window and start again from your application.',
+): string {
   return layout(
     title,
     `<h1>${escapeHtml(title)}</h1>\n<p class="error" role="alert">${escapeHtml(message)}</p>\n<p class="muted">${escapeHtml(hint)}</p>`,

@@ -12,8 +12,7 @@ import { hit, peek } from './rate-limit.js';
 const SIGNIN_WINDOW_SECONDS = 15 * 60;
 
 export type SignInOutcome =
-  | { ok: true; user: { id: string; email: string } }
-  | { ok: false; status: number; error: string; retryAfter?: number };
+  { ok: true; user: { id: string; email: string } } | { ok: false; status: number; error: string; retryAfter?: number };
 
 export class PasswordSignIn {
   private dummyHash: Promise<string> | undefined;

@@ -14,6 +14,7 @@ import { createDashboard, deleteDashboard, listDashboards, updateDashboard, view
 import { createInsight, deleteInsight, listInsights, renderInsight, updateInsight, viewInsight } from '../assets/insights.js';
 import { createMemory, deleteMemory, searchMemories } from '../assets/memories.js';
 import { createNotification, listNotifications } from '../assets/notifications.js';
+import { accountKoaHandlers } from '../account/routes.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
@@ -69,6 +70,7 @@ export const operationHandlers = {
 /** Operations served by their own Koa middleware (sign-in pages, OAuth endpoints). */
 export const koaOperationHandlers = {
   ...oauthKoaHandlers,
+  ...accountKoaHandlers,
   getApiReference,
   getApiReferenceScript,
   loadLakehouseTable,

@@ -7,7 +7,7 @@ import { positional, type Command } from '../command.js';
 export const appList: Command = {
   words: ['app', 'list'],
   usage: '<org>/<env>',
-  summary: "list the apps users authorized in an environment: who, scopes, when authorized and last used",
+  summary: 'list the apps users authorized in an environment: who, scopes, when authorized and last used',
   positionals: ['org/env'],
   options: {},
   async run(context, args) {
@@ -41,12 +41,22 @@ export const appRevoke: Command = {
     const environmentId = ref ? await findEnvironment(db, ref) : undefined;
     const client = await findClientName(db, clientId);
     if (client.serviceAccount) {
-      throw new DirectoryError('invalid_name', `${clientId} is a service account: revoke it with \`admin service-account revoke ${clientId}\``);
+      throw new DirectoryError(
+        'invalid_name',
+        `${clientId} is a service account: revoke it with \`admin service-account revoke ${clientId}\``,
+      );
     }
     const revoked = await revokeApp(db, { clientId, ...(environmentId ? { environmentId } : {}) }, 'revoked by an administrator');
     const where = ref ? ` in ${formatEnvironmentRef(ref)}` : '';
     return {
-      json: { app: { client_id: clientId, name: client.name, revoked_grants: revoked.length, ...(ref ? { organization: ref.organization, environment: ref.environment } : {}) } },
+      json: {
+        app: {
+          client_id: clientId,
+          name: client.name,
+          revoked_grants: revoked.length,
+          ...(ref ? { organization: ref.organization, environment: ref.environment } : {}),
+        },
+      },
       text: revoked.length
         ? `revoked "${client.name}" (${clientId})${where}: ${revoked.length} authorization(s); its tokens stop within seconds`
         : `"${client.name}" (${clientId}) had no live authorization${where}; nothing to revoke`,
