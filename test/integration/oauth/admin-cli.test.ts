@@ -118,7 +118,7 @@ describe('admin app', () => {
     assert.ok(row, listed.stdout);
     assert.equal(row.user, 'ada@example.com');
     assert.deepEqual(row.scopes, ['read']);
-    assert.deepEqual(row.redirect_hosts, ['127.0.0.1']);
+    assert.deepEqual(row.redirect_hosts, ['127.0.0.1:9']);
     assert.ok(Date.now() - Date.parse(row.last_used_at) < 60_000);
 
     const text = await admin('app', 'list', 'acme/staging');
