@@ -2185,6 +2185,8 @@ export interface operations {
             };
             400: components["responses"]["HtmlError"];
             403: components["responses"]["HtmlError"];
+            413: components["responses"]["HtmlError"];
+            415: components["responses"]["HtmlError"];
         };
     };
     showAccountSignIn: {
@@ -2248,6 +2250,8 @@ export interface operations {
             };
             400: components["responses"]["HtmlError"];
             403: components["responses"]["HtmlError"];
+            413: components["responses"]["HtmlError"];
+            415: components["responses"]["HtmlError"];
             429: components["responses"]["HtmlError"];
         };
     };
@@ -2275,6 +2279,8 @@ export interface operations {
             };
             400: components["responses"]["HtmlError"];
             403: components["responses"]["HtmlError"];
+            413: components["responses"]["HtmlError"];
+            415: components["responses"]["HtmlError"];
         };
     };
     listAuditLog: {

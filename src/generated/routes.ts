@@ -127,6 +127,12 @@ export const routes: readonly RouteDefinition[] = [
     },
     "403": {
       "text/html": null
+    },
+    "413": {
+      "text/html": null
+    },
+    "415": {
+      "text/html": null
     }
   }
 },
@@ -179,6 +185,12 @@ export const routes: readonly RouteDefinition[] = [
     "403": {
       "text/html": null
     },
+    "413": {
+      "text/html": null
+    },
+    "415": {
+      "text/html": null
+    },
     "429": {
       "text/html": null
     }
@@ -208,6 +220,12 @@ export const routes: readonly RouteDefinition[] = [
       "text/html": null
     },
     "403": {
+      "text/html": null
+    },
+    "413": {
+      "text/html": null
+    },
+    "415": {
       "text/html": null
     }
   }
