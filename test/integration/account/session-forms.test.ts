@@ -129,6 +129,28 @@ describe('CSRF on the account forms', () => {
   });
 });
 
+describe('hostile input on the account forms', () => {
+  it('another content type, an oversized body or a repeated field gets a page, never a crash', async () => {
+    const { browser } = await signedIn();
+    const cases: Array<[RequestInit, number]> = [
+      [{ headers: { 'content-type': 'application/json' }, body: '{"csrf_token":"x"}' }, 415],
+      [{ headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf_token=${'x'.repeat(70_000)}` }, 413],
+      [{ headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf_token=a&csrf_token=b' }, 400],
+      [{ headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf_token=a&extra=1' }, 400],
+    ];
+    for (const path of ['/account/sign-out', '/account/apps/revoke', '/account/sign-in']) {
+      for (const [init, status] of cases) {
+        const response = await browser.request(`${app.issuer}${path}`, { method: 'POST', ...init });
+        const html = await response.text();
+        assert.equal(response.status, status, `${path}: ${html}`);
+        assert.match(response.headers.get('content-type') ?? '', /^text\/html/);
+        assert.match(html, /<h1>/);
+      }
+    }
+    assert.equal((await browser.request(`${app.issuer}/account/apps`)).status, 200, 'still signed in');
+  });
+});
+
 describe('the account pages', () => {
   it('return to a local next only, never to another host', async () => {
     for (const [next, expected] of [
