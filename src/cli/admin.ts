@@ -97,7 +97,8 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
       io.stdout(`usage: admin ${command.words.join(' ')} ${command.usage} [--json]\n  ${command.summary}`);
       return 0;
     }
-    if (positionals.length !== command.positionals.length) {
+    const fewest = command.positionals.length - (command.optionalPositionals ?? 0);
+    if (positionals.length < fewest || positionals.length > command.positionals.length) {
       throw new UsageError(`expected ${command.positionals.map((p) => `<${p}>`).join(' ')}, got ${positionals.length} argument(s)`);
     }
 

@@ -36,6 +36,8 @@ export interface Command {
   usage: string;
   summary: string;
   positionals: string[];
+  /** How many of the last positionals may be left out (default none). */
+  optionalPositionals?: number;
   options: NonNullable<ParseArgsConfig['options']>;
   run(context: CommandContext, args: CommandArgs): Promise<CommandResult>;
 }

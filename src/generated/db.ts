@@ -24,6 +24,14 @@ export interface AuditLog {
   sql: string | null;
 }
 
+export interface BrowserSessions {
+  created_at: Generated<Timestamp>;
+  expires_at: Timestamp;
+  id_hash: Buffer;
+  last_seen_at: Generated<Timestamp>;
+  user_id: string;
+}
+
 export interface Connections {
   created_at: Generated<Timestamp>;
   display_url: string;
@@ -231,6 +239,7 @@ export interface OauthGrants {
   created_at: Generated<Timestamp>;
   environment_id: string;
   id: Generated<string>;
+  last_used_at: Generated<Timestamp>;
   revoked_at: Timestamp | null;
   revoked_reason: string | null;
   scopes: ("read" | "write")[];
@@ -360,6 +369,7 @@ export interface Webhooks {
 
 export interface DB {
   audit_log: AuditLog;
+  browser_sessions: BrowserSessions;
   connections: Connections;
   dashboard_widgets: DashboardWidgets;
   dashboards: Dashboards;

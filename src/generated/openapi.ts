@@ -60,6 +60,90 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/account/apps": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Connected apps
+         * @description For the signed-in user: every app they authorized, per environment, with its name, redirect host, scopes, when it was authorized and last used, and a Revoke button. Environment admins also see the apps and service accounts of their environments. Not signed in: redirects to the sign-in page.
+         */
+        get: operations["showConnectedApps"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account/apps/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Revoke a connected app
+         * @description Revokes an app's authorization (`target=own`: the signed-in user's; `environment`: every user's, for an environment admin) or a service account (`service_account`, environment admin): its tokens stop on every server process within seconds. Redirects back to `/account/apps?notice=revoked`.
+         */
+        post: operations["revokeConnectedApp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account/sign-in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The account sign-in page
+         * @description Signs a person in to their browser session (the account pages, and the sign-in pages of later authorizations). Already signed in: redirects to `next`.
+         */
+        get: operations["showAccountSignIn"];
+        put?: never;
+        /**
+         * The account sign-in form
+         * @description Checks the email and password, starts a new browser session (a new session id at every sign-in) and redirects to `next`. Counts against `SIGNIN_LIMIT` like the OAuth sign-in form.
+         */
+        post: operations["submitAccountSignIn"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/account/sign-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Sign out
+         * @description Ends the browser session (on every server process) and deletes its cookie.
+         */
+        post: operations["signOut"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/analytics/funnel": {
         parameters: {
             query?: never;
@@ -1140,6 +1224,18 @@ export type paths = {
 export type webhooks = Record<string, never>;
 export type components = {
     schemas: {
+        /** @description A form of a signed-in page that carries only its CSRF token. */
+        AccountForm: {
+            csrf_token: string;
+        };
+        /** @description The account sign-in form. */
+        AccountSignInForm: {
+            csrf_token: string;
+            email?: string;
+            /** @description A path on this server to return to. */
+            next?: string;
+            password?: string;
+        };
         AuditPage: {
             items: {
                 /** @description `user:<id>` or `service:<id>`. */
@@ -2018,6 +2114,15 @@ export type components = {
                 version: number;
             };
         };
+        /** @description A Revoke button of the connected-apps page. */
+        RevokeAppForm: {
+            client_id: string;
+            csrf_token: string;
+            /** @description `<org>/<env>` */
+            environment: string;
+            /** @enum {string} */
+            target: "own" | "environment" | "service_account";
+        };
         SearchDocsInput: {
             /** @default 10 */
             limit?: number;
@@ -2389,6 +2494,15 @@ export type components = {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description A page that says what went wrong and what to do (a form without the right CSRF token, a session that ended, a malformed form); nothing was changed. */
+        HtmlError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "text/html": string;
+            };
+        };
         /** @description An RFC 6749 / RFC 7591 error body. */
         OAuthError: {
             headers: {
@@ -2484,6 +2598,155 @@ export interface operations {
                     "application/json": components["schemas"]["ProtectedResourceMetadata"];
                 };
             };
+        };
+    };
+    showConnectedApps: {
+        parameters: {
+            query?: {
+                notice?: "revoked";
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Not signed in; to `/account/sign-in?next=/account/apps`. */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    revokeConnectedApp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["RevokeAppForm"];
+            };
+        };
+        responses: {
+            /** @description Revoked; back to the page. */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HtmlError"];
+            403: components["responses"]["HtmlError"];
+            413: components["responses"]["HtmlError"];
+            415: components["responses"]["HtmlError"];
+        };
+    };
+    showAccountSignIn: {
+        parameters: {
+            query?: {
+                /** @description A path on this server to return to. */
+                next?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sign-in page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Already signed in; to `next`. */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    submitAccountSignIn: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["AccountSignInForm"];
+            };
+        };
+        responses: {
+            /** @description The page again with an error message. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Signed in; to `next` (default `/account/apps`). */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["HtmlError"];
+            403: components["responses"]["HtmlError"];
+            413: components["responses"]["HtmlError"];
+            415: components["responses"]["HtmlError"];
+            429: components["responses"]["HtmlError"];
+        };
+    };
+    signOut: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["AccountForm"];
+            };
+        };
+        responses: {
+            /** @description The signed-out page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            400: components["responses"]["HtmlError"];
+            403: components["responses"]["HtmlError"];
+            413: components["responses"]["HtmlError"];
+            415: components["responses"]["HtmlError"];
         };
     };
     queryFunnel: {

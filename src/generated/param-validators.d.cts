@@ -2,6 +2,8 @@
 import type { ValidateFunction } from 'ajv';
 
 declare const validators: {
+  readonly op_showConnectedApps_query: ValidateFunction;
+  readonly op_showAccountSignIn_query: ValidateFunction;
   readonly op_listAuditLog_query: ValidateFunction;
   readonly op_getConnection_path: ValidateFunction;
   readonly op_getConnection_query: ValidateFunction;

@@ -83,6 +83,154 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "showConnectedApps",
+  "method": "get",
+  "path": "/account/apps",
+  "koaPath": "/account/apps",
+  "kind": "koa",
+  "security": null,
+  "pathParams": [],
+  "queryParams": [
+    "notice"
+  ],
+  "validators": {
+    "query": "op_showConnectedApps_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "text/html": null
+    },
+    "303": {}
+  }
+},
+{
+  "operationId": "revokeConnectedApp",
+  "method": "post",
+  "path": "/account/apps/revoke",
+  "koaPath": "/account/apps/revoke",
+  "kind": "koa",
+  "security": null,
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/x-www-form-urlencoded": "op_revokeConnectedApp_body_application_x_www_form_urlencoded"
+    }
+  },
+  "responses": {
+    "303": {},
+    "400": {
+      "text/html": null
+    },
+    "403": {
+      "text/html": null
+    },
+    "413": {
+      "text/html": null
+    },
+    "415": {
+      "text/html": null
+    }
+  }
+},
+{
+  "operationId": "showAccountSignIn",
+  "method": "get",
+  "path": "/account/sign-in",
+  "koaPath": "/account/sign-in",
+  "kind": "koa",
+  "security": null,
+  "pathParams": [],
+  "queryParams": [
+    "next"
+  ],
+  "validators": {
+    "query": "op_showAccountSignIn_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "text/html": null
+    },
+    "303": {}
+  }
+},
+{
+  "operationId": "submitAccountSignIn",
+  "method": "post",
+  "path": "/account/sign-in",
+  "koaPath": "/account/sign-in",
+  "kind": "koa",
+  "security": null,
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/x-www-form-urlencoded": "op_submitAccountSignIn_body_application_x_www_form_urlencoded"
+    }
+  },
+  "responses": {
+    "200": {
+      "text/html": null
+    },
+    "303": {},
+    "400": {
+      "text/html": null
+    },
+    "403": {
+      "text/html": null
+    },
+    "413": {
+      "text/html": null
+    },
+    "415": {
+      "text/html": null
+    },
+    "429": {
+      "text/html": null
+    }
+  }
+},
+{
+  "operationId": "signOut",
+  "method": "post",
+  "path": "/account/sign-out",
+  "koaPath": "/account/sign-out",
+  "kind": "koa",
+  "security": null,
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/x-www-form-urlencoded": "op_signOut_body_application_x_www_form_urlencoded"
+    }
+  },
+  "responses": {
+    "200": {
+      "text/html": null
+    },
+    "400": {
+      "text/html": null
+    },
+    "403": {
+      "text/html": null
+    },
+    "413": {
+      "text/html": null
+    },
+    "415": {
+      "text/html": null
+    }
+  }
+},
+{
   "operationId": "queryFunnel",
   "method": "post",
   "path": "/api/v1/analytics/funnel",

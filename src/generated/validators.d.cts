@@ -45,6 +45,9 @@ declare const validators: {
   readonly tool_view_insight_input: ValidateFunction;
   readonly tool_view_task_input: ValidateFunction;
   readonly schema_semantic_model: ValidateFunction;
+  readonly op_revokeConnectedApp_body_application_x_www_form_urlencoded: ValidateFunction;
+  readonly op_submitAccountSignIn_body_application_x_www_form_urlencoded: ValidateFunction;
+  readonly op_signOut_body_application_x_www_form_urlencoded: ValidateFunction;
   readonly op_approveDiscovery_body_application_json: ValidateFunction;
   readonly op_rejectDiscovery_body_application_json: ValidateFunction;
   readonly op_loadLakehouseTable_body_text_csv: ValidateFunction;

@@ -27,7 +27,7 @@ export function parseScopeList(value: string): Scope[] {
   return sortScopes(parts);
 }
 
-async function findEnvironment(db: Kysely<Database>, ref: EnvironmentRef) {
+export async function findEnvironment(db: Kysely<Database>, ref: EnvironmentRef) {
   checkSlug('organization', ref.organization);
   checkSlug('environment', ref.environment);
   const environment = await db
@@ -150,7 +150,7 @@ export async function revokeServiceAccount(
   });
 }
 
-/** Removes a user's membership of an environment and revokes every grant they gave a client there. */
+/** Removes a user's membership of an environment, revokes every grant they gave a client there and ends their browser sessions. */
 export async function removeMember(
   db: Kysely<Database>,
   email: string,
@@ -173,6 +173,8 @@ export async function removeMember(
     if (removed.numDeletedRows === 0n) {
       throw new DirectoryError('not_found', `${user.email} is not a member of ${formatEnvironmentRef(ref)}`);
     }
+    // Their browser sessions end too (every one: a session is the user's, not one environment's).
+    await trx.deleteFrom('browser_sessions').where('user_id', '=', user.id).execute();
     const revoked = await trx
       .updateTable('oauth_grants')
       .set({ revoked_at: sql<Date>`clock_timestamp()`, revoked_reason: 'member removed' })

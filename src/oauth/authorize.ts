@@ -1,27 +1,30 @@
 import crypto from 'node:crypto';
 import type { Context } from 'koa';
 import validators from '../generated/validators.cjs';
-import { verifyPassword } from '../db/passwords.js';
+import { BrowserCookies } from './browser-cookies.js';
+import type { BrowserSession } from './browser-session.js';
 import { ClientMetadataError } from './client-metadata.js';
 import type { Client } from './clients.js';
 import { CODE_CHALLENGE, randomToken, safeEqual } from './crypto.js';
+import { sendHtmlPage } from './html-response.js';
 import { OAuthError } from './errors.js';
 import { readForm } from './form.js';
 import type { OAuthServer } from './oauth-server.js';
 import { consentPage, errorPage, noAccessPage, signInPage, type FormContext } from './pages.js';
 import type { Scope } from './principal.js';
-import { hit, peek } from './rate-limit.js';
 import { redirectTarget } from './redirect-uris.js';
 import { ALL_SCOPES, intersect, parseScope, roleScopes } from './scopes.js';
 
-// GET /oauth/authorize validates the request and shows the sign-in page; POST /oauth/authorize receives the
-// sign-in form, then the environment-and-consent form. Between steps, the request lives in a signed hidden
-// input (`request`, HMAC under a key derived from SECRET_KEY, 10 minutes); the browser holds a random HttpOnly
-// SameSite=Lax cookie, and each form's CSRF token is an HMAC of the request id, that cookie and the step, so a
-// form can only be posted from the browser the page was served to.
+// GET /oauth/authorize validates the request and shows the sign-in page, or, to a browser with a live session
+// (src/oauth/browser-session.ts), the environment-and-consent page at once; POST /oauth/authorize receives the
+// sign-in form (which starts the browser session), then the environment-and-consent form. Between steps, the
+// request lives in a signed hidden input (`request`, HMAC under a key derived from SECRET_KEY, 10 minutes).
+// Each form's CSRF token is an HMAC of the request id, the step and what binds it to this browser: before
+// sign-in a random HttpOnly SameSite=Lax cookie (`lakehouse_authz`), after it the session id; so a form can
+// only be posted from the browser the page was served to, and consent only by the session that signed in.
 
 const REQUEST_TTL_MS = 10 * 60 * 1000;
-const SIGNIN_WINDOW_SECONDS = 15 * 60;
+const NONCE_COOKIE = 'lakehouse_authz';
 
 interface PendingRequest {
   v: 1;
@@ -52,16 +55,12 @@ class PageError extends Error {
 export class AuthorizationEndpoint {
   private readonly stateKey: Buffer;
   private readonly csrfKey: Buffer;
-  private readonly cookieName: string;
-  private readonly secure: boolean;
-  private dummyHash: Promise<string> | undefined;
+  private readonly cookies: BrowserCookies;
 
   constructor(private readonly oauth: OAuthServer) {
     this.stateKey = oauth.deriveKey('oauth-authorization-state');
     this.csrfKey = oauth.deriveKey('oauth-csrf');
-    this.secure = oauth.config.issuerUrl.startsWith('https:');
-    // __Host-: only over https, for this host, path / (cookie prefixes, RFC 6265bis §4.1.3.2).
-    this.cookieName = this.secure ? '__Host-lakehouse_authz' : 'lakehouse_authz';
+    this.cookies = new BrowserCookies(oauth.config.issuerUrl);
   }
 
   private get action(): string {
@@ -87,44 +86,25 @@ export class AuthorizationEndpoint {
     }
   }
 
-  private csrfFor(rid: string, nonce: string, step: PendingRequest['step']): string {
-    return crypto.createHmac('sha256', this.csrfKey).update(`${rid}\n${nonce}\n${step}`).digest('base64url');
+  /** `binding`: the browser nonce cookie (sign-in step) or the session id (consent step). */
+  private csrfFor(rid: string, binding: string, step: PendingRequest['step']): string {
+    return crypto.createHmac('sha256', this.csrfKey).update(`${rid}\n${binding}\n${step}`).digest('base64url');
   }
 
-  private browserNonce(ctx: Context): string | undefined {
-    const header = ctx.get('cookie');
-    for (const part of header.split(';')) {
-      const [name, ...rest] = part.trim().split('=');
-      if (name === this.cookieName) {
-        const value = rest.join('=');
-        return /^[A-Za-z0-9_-]{43}$/.test(value) ? value : undefined;
-      }
-    }
-    return undefined;
-  }
-
-  private ensureNonce(ctx: Context): string {
-    const existing = this.browserNonce(ctx);
-    const nonce = existing ?? randomToken(32);
-    ctx.append('Set-Cookie', `${this.cookieName}=${nonce}; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax${this.secure ? '; Secure' : ''}`);
+  /** The random cookie that binds the sign-in form to this browser (login CSRF), set when missing. */
+  ensureNonce(ctx: Context): string {
+    const nonce = this.cookies.read(ctx, NONCE_COOKIE) ?? randomToken(32);
+    this.cookies.set(ctx, NONCE_COOKIE, nonce, 3600);
     return nonce;
   }
 
+  /** The nonce cookie this browser sent, if any. */
+  browserNonce(ctx: Context): string | undefined {
+    return this.cookies.read(ctx, NONCE_COOKIE);
+  }
+
   private page(ctx: Context, status: number, html: string, redirectUri?: string): void {
-    const formAction = ["'self'"];
-    if (redirectUri) formAction.push(redirectTarget(redirectUri).cspSource);
-    ctx.status = status;
-    ctx.type = 'text/html; charset=utf-8';
-    ctx.set('Cache-Control', 'no-store');
-    ctx.set('Pragma', 'no-cache');
-    ctx.set('X-Frame-Options', 'DENY');
-    // The pages' own policy (replacing the app's): their inline style, forms to us, and the client's redirect
-    // origin, since browsers apply form-action to the redirect that follows a form post.
-    ctx.set(
-      'Content-Security-Policy',
-      `default-src 'none'; style-src 'unsafe-inline'; form-action ${formAction.join(' ')}; frame-ancestors 'none'; base-uri 'none'`,
-    );
-    ctx.body = html;
+    sendHtmlPage(ctx, status, html, redirectUri ? [redirectTarget(redirectUri).cspSource] : []);
   }
 
   private redirect(ctx: Context, redirectUri: string, params: Record<string, string | undefined>): void {
@@ -136,13 +116,14 @@ export class AuthorizationEndpoint {
     ctx.redirect(url.href);
   }
 
-  private formContext(pending: PendingRequest, client: Client, nonce: string): FormContext {
+  private formContext(pending: PendingRequest, client: Client, binding: string): FormContext {
     return {
       action: this.action,
       request: this.sign(pending),
-      csrf: this.csrfFor(pending.rid, nonce, pending.step),
+      csrf: this.csrfFor(pending.rid, binding, pending.step),
       clientName: client.name,
       redirectHost: redirectTarget(pending.redirect_uri).display,
+      accountUrl: `${this.oauth.config.issuerUrl}/account/apps`,
     };
   }
 
@@ -224,7 +205,6 @@ export class AuthorizationEndpoint {
       const requested = parseScope(single('scope')) ?? parseScope(client.scope ?? undefined) ?? [...ALL_SCOPES];
       const allowed = client.scope ? intersect(requested, parseScope(client.scope) ?? []) : requested;
       if (allowed.length === 0) throw new OAuthError('invalid_scope', 'No scope this client may have was requested.');
-      const nonce = this.ensureNonce(ctx);
       const pending: PendingRequest = {
         v: 1,
         rid: randomToken(12),
@@ -237,7 +217,13 @@ export class AuthorizationEndpoint {
         ...(state === undefined ? {} : { state }),
         ...(resource === undefined ? {} : { resource }),
       };
-      this.page(ctx, 200, signInPage(this.formContext(pending, client, nonce)), redirectUri);
+      // Signed in already: no password again, but the environment and consent are asked every time.
+      const session = await this.oauth.sessions.current(ctx);
+      if (session) {
+        const next: PendingRequest = { ...pending, step: 'consent', user_id: session.userId, email: session.email };
+        return await this.showConsent(ctx, next, client, session);
+      }
+      this.page(ctx, 200, signInPage(this.formContext(pending, client, this.ensureNonce(ctx))), redirectUri);
     } catch (error) {
       if (error instanceof OAuthError)
         return this.redirect(ctx, redirectUri, { error: error.error, error_description: error.description, state });
@@ -280,8 +266,21 @@ export class AuthorizationEndpoint {
         'Sign-in expired',
         'This sign-in request is invalid or older than 10 minutes. Start again from your application.',
       );
-    const nonce = this.browserNonce(ctx);
-    if (!nonce || !form.csrf_token || !safeEqual(form.csrf_token, this.csrfFor(pending.rid, nonce, pending.step))) {
+    // Before sign-in the form is bound to the nonce cookie; after it, to the session that signed in.
+    let binding: string | undefined;
+    let session: BrowserSession | undefined;
+    if (pending.step === 'signin') binding = this.browserNonce(ctx);
+    else {
+      session = await this.oauth.sessions.current(ctx);
+      if (session && session.userId === pending.user_id) binding = session.id;
+      else if (form.csrf_token)
+        throw new PageError(
+          403,
+          'Signed out',
+          'You were signed out (or signed in as someone else) since this page was shown. Start again from your application.',
+        );
+    }
+    if (!binding || !form.csrf_token || !safeEqual(form.csrf_token, this.csrfFor(pending.rid, binding, pending.step))) {
       throw new PageError(403, 'Request refused', "The form's CSRF token does not match this browser. Start again from your application.");
     }
     const client = await this.findClient(pending.client_id);
@@ -294,39 +293,29 @@ export class AuthorizationEndpoint {
         state: pending.state,
       });
     }
-    if (pending.step === 'signin') return this.signIn(ctx, pending, client, nonce, form);
-    return this.consent(ctx, pending, client, nonce, form);
+    if (pending.step === 'signin') return this.signIn(ctx, pending, client, binding, form);
+    if (!session) throw new PageError(403, 'Signed out', 'Sign in first. Start again from your application.');
+    return this.consent(ctx, pending, client, session, form);
   }
 
   private async signIn(ctx: Context, pending: PendingRequest, client: Client, nonce: string, form: Record<string, string>): Promise<void> {
-    const email = (form.email ?? '').trim();
-    const password = form.password ?? '';
-    const retry = (status: number, error: string) =>
-      this.page(ctx, status, signInPage({ ...this.formContext(pending, client, nonce), email, error }), pending.redirect_uri);
-    if (!email || !password) return retry(200, 'Enter your email and password.');
-    const { db, config } = this.oauth;
-    const limitKey = `signin:${email.toLowerCase()}`;
-    if (config.signinLimit > 0) {
-      const window = await peek(db, limitKey, SIGNIN_WINDOW_SECONDS);
-      if (window.hits >= config.signinLimit) {
-        ctx.set('Retry-After', String(window.retryAfter));
-        return retry(429, `Too many failed sign-ins for this account. Try again in ${Math.ceil(window.retryAfter / 60)} minutes.`);
-      }
+    const outcome = await this.oauth.signIns.check(form.email, form.password);
+    if (!outcome.ok) {
+      if (outcome.retryAfter !== undefined) ctx.set('Retry-After', String(outcome.retryAfter));
+      const email = (form.email ?? '').trim();
+      const page = signInPage({ ...this.formContext(pending, client, nonce), email, error: outcome.error });
+      return this.page(ctx, outcome.status, page, pending.redirect_uri);
     }
-    const user = await db
-      .selectFrom('users')
-      .select(['id', 'email', 'password_hash'])
-      .where((eb) => eb.fn<string>('lower', ['email']), '=', email.toLowerCase())
-      .executeTakeFirst();
-    // An unknown email costs one argon2 verification too, so it answers like a wrong password.
-    this.dummyHash ??= import('../db/passwords.js').then((p) => p.hashPassword(randomToken(16)));
-    const ok = await verifyPassword(user?.password_hash ?? (await this.dummyHash), password);
-    if (!user || !ok) {
-      if (config.signinLimit > 0) await hit(db, limitKey, SIGNIN_WINDOW_SECONDS);
-      return retry(200, 'The email or password is wrong.');
-    }
-    const next: PendingRequest = { ...pending, step: 'consent', user_id: user.id, email: user.email, exp: Date.now() + REQUEST_TTL_MS };
-    return this.showConsent(ctx, next, client, nonce);
+    // A new session id at every sign-in (the browser's previous session ends): nothing set before sign-in survives it.
+    const session = await this.oauth.sessions.start(ctx, outcome.user);
+    const next: PendingRequest = {
+      ...pending,
+      step: 'consent',
+      user_id: outcome.user.id,
+      email: outcome.user.email,
+      exp: Date.now() + REQUEST_TTL_MS,
+    };
+    return this.showConsent(ctx, next, client, session);
   }
 
   private async memberships(userId: string) {
@@ -341,9 +330,9 @@ export class AuthorizationEndpoint {
       .execute();
   }
 
-  private async showConsent(ctx: Context, pending: PendingRequest, client: Client, nonce: string, error?: string): Promise<void> {
+  private async showConsent(ctx: Context, pending: PendingRequest, client: Client, session: BrowserSession, error?: string): Promise<void> {
     const memberships = await this.memberships(pending.user_id ?? '');
-    const f = this.formContext(pending, client, nonce);
+    const f = this.formContext(pending, client, session.id);
     if (memberships.length === 0) return this.page(ctx, 200, noAccessPage({ ...f, email: pending.email ?? '' }), pending.redirect_uri);
     const environments = memberships.map((m) => ({ value: `${m.organization}/${m.environment}`, role: m.role }));
     this.page(
@@ -354,12 +343,18 @@ export class AuthorizationEndpoint {
     );
   }
 
-  private async consent(ctx: Context, pending: PendingRequest, client: Client, nonce: string, form: Record<string, string>): Promise<void> {
+  private async consent(
+    ctx: Context,
+    pending: PendingRequest,
+    client: Client,
+    session: BrowserSession,
+    form: Record<string, string>,
+  ): Promise<void> {
     if (!pending.user_id) throw new PageError(400, 'Sign-in expired', 'Sign in first. Start again from your application.');
-    if (form.decision !== 'approve') return this.showConsent(ctx, pending, client, nonce, 'Choose Allow or Deny.');
+    if (form.decision !== 'approve') return this.showConsent(ctx, pending, client, session, 'Choose Allow or Deny.');
     const memberships = await this.memberships(pending.user_id);
     const chosen = memberships.find((m) => `${m.organization}/${m.environment}` === form.environment);
-    if (!chosen) return this.showConsent(ctx, pending, client, nonce, 'Choose one of your environments.');
+    if (!chosen) return this.showConsent(ctx, pending, client, session, 'Choose one of your environments.');
     const readOnly = form.read_only !== undefined && form.read_only !== '';
     const approved: Scope[] = readOnly ? ['read'] : [...ALL_SCOPES];
     const scopes = intersect(pending.scopes, roleScopes(chosen.role), approved);

@@ -4,10 +4,13 @@ import type { Database } from '../db/schema.js';
 import type { Logger } from '../logger.js';
 import { deriveKey } from '../secret-key.js';
 import { AuthorizationEndpoint } from './authorize.js';
+import { BrowserCookies } from './browser-cookies.js';
+import { BrowserSessions } from './browser-session.js';
 import { ClientRegistry } from './clients.js';
 import { GrantService } from './grants.js';
 import { KeyStore } from './keys.js';
 import { pruneCounters } from './rate-limit.js';
+import { PasswordSignIn } from './sign-in.js';
 import { JwtTokenVerifier, type JwtTokenVerifierOptions } from './verifier.js';
 
 export interface OAuthServerOptions {
@@ -33,6 +36,10 @@ export class OAuthServer {
   readonly clients: ClientRegistry;
   readonly grants: GrantService;
   readonly authorization: AuthorizationEndpoint;
+  /** The browser sessions of the sign-in and account pages. */
+  readonly sessions: BrowserSessions;
+  readonly signIns: PasswordSignIn;
+  readonly cookies: BrowserCookies;
   private readonly secret: Buffer;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -45,6 +52,9 @@ export class OAuthServer {
     this.verifier = new JwtTokenVerifier(this.config, this.db, this.keys, this.log, options.verifier);
     this.clients = new ClientRegistry(this.db, this.config.allowPrivateNetwork);
     this.grants = new GrantService(this.config, this.db, this.keys, this.verifier);
+    this.cookies = new BrowserCookies(this.config.issuerUrl);
+    this.sessions = new BrowserSessions(this.db, this.cookies, this.deriveKey('browser-session-csrf'));
+    this.signIns = new PasswordSignIn(this.db, this.config);
     this.authorization = new AuthorizationEndpoint(this);
   }
 
@@ -62,6 +72,7 @@ export class OAuthServer {
       this.grants
         .pruneRevokedAccessTokens()
         .catch((error: unknown) => this.log.warn({ err: error }, 'pruning revoked access tokens failed'));
+      this.sessions.prune().catch((error: unknown) => this.log.warn({ err: error }, 'pruning browser sessions failed'));
     }, 10 * 60_000);
     this.pruneTimer.unref();
   }

@@ -19,9 +19,15 @@ button.secondary{background:#fff;color:#2f5bd3}
 .muted{color:#5b6475;font-size:.9rem}
 ul{padding-left:1.2rem}
 label.check{font-weight:400;display:flex;gap:.5rem;align-items:center}
-code{background:#eef0f4;padding:0 .25rem;border-radius:4px}`;
+code{background:#eef0f4;padding:0 .25rem;border-radius:4px}
+main.wide{max-width:60rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}
+th,td{text-align:left;padding:.4rem .5rem;border-bottom:1px solid #e1e4ea;vertical-align:top;font-size:.95rem}
+td form{margin:0}
+td button{margin:0;padding:.3rem .8rem}
+.notice{background:#e8f5ec;border:1px solid #9fd3ad;color:#1c5a2c;padding:.6rem .8rem;border-radius:6px}`;
 
-function layout(title: string, content: string): string {
+export function layout(title: string, content: string, wide = false): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -32,7 +38,7 @@ function layout(title: string, content: string): string {
 <style>${STYLE}</style>
 </head>
 <body>
-<main>
+<main${wide ? ' class="wide"' : ''}>
 ${content}
 </main>
 </body>
@@ -49,21 +55,27 @@ export interface FormContext {
   clientName: string;
   /** Host (or scheme) the browser returns to. */
   redirectHost: string;
+  /** The account page (connected apps, sign-out). */
+  accountUrl: string;
 }
 
 const hidden = (f: FormContext) =>
   `<input type="hidden" name="request" value="${escapeHtml(f.request)}">
 <input type="hidden" name="csrf_token" value="${escapeHtml(f.csrf)}">`;
 
-const errorBox = (error: string | undefined) => (error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '');
+export const errorBox = (error: string | undefined) => (error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '');
 
 const clientLine = (f: FormContext) =>
   `<p><strong>${escapeHtml(f.clientName)}</strong> asks to use lakehouse-mcp on your behalf. After this you return to <strong>${escapeHtml(f.redirectHost)}</strong>.</p>`;
 
-export function errorPage(title: string, message: string): string {
+export function errorPage(
+  title: string,
+  message: string,
+  hint = 'You can close this window and start again from your application.',
+): string {
   return layout(
     title,
-    `<h1>${escapeHtml(title)}</h1>\n<p class="error" role="alert">${escapeHtml(message)}</p>\n<p class="muted">You can close this window and start again from your application.</p>`,
+    `<h1>${escapeHtml(title)}</h1>\n<p class="error" role="alert">${escapeHtml(message)}</p>\n<p class="muted">${escapeHtml(hint)}</p>`,
   );
 }
 
@@ -109,7 +121,7 @@ export function consentPage(
     'Allow access',
     `<h1>Allow access?</h1>
 ${clientLine(f)}
-<p class="muted">Signed in as ${escapeHtml(f.email)}.</p>
+<p class="muted">Signed in as ${escapeHtml(f.email)}. Not you? Sign out on <a href="${escapeHtml(f.accountUrl)}">your account page</a>, then start again.</p>
 ${errorBox(f.error)}
 <form method="post" action="${escapeHtml(f.action)}">
 ${hidden(f)}

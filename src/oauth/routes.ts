@@ -279,7 +279,7 @@ export const getProtectedResourceMetadataV1: OperationHandler<'getProtectedResou
 
 /**
  * When ISSUER_URL has a path (`https://app.example.com/auth`), the OAuth endpoints are reached under it
- * (`/auth/oauth/token`) and the metadata at `/.well-known/oauth-authorization-server/auth` (RFC 8414 §3.1):
+ * (`/auth/oauth/token`), as are the account pages (`/auth/account/apps`), and the metadata at `/.well-known/oauth-authorization-server/auth` (RFC 8414 §3.1):
  * this maps those paths onto the routes of the contract. Mount it before the router.
  */
 export function issuerPathRewrite(config: Pick<Config, 'issuerUrl'>): Middleware<AppState> {
@@ -288,7 +288,8 @@ export function issuerPathRewrite(config: Pick<Config, 'issuerUrl'>): Middleware
   return async (ctx, next) => {
     if (issuerPath) {
       if (ctx.path === metadataPath) ctx.path = '/.well-known/oauth-authorization-server';
-      else if (ctx.path.startsWith(`${issuerPath}/oauth/`)) ctx.path = ctx.path.slice(issuerPath.length);
+      else if (ctx.path.startsWith(`${issuerPath}/oauth/`) || ctx.path.startsWith(`${issuerPath}/account/`))
+        ctx.path = ctx.path.slice(issuerPath.length);
     }
     await next();
   };

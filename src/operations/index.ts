@@ -18,6 +18,7 @@ import { createInsight, deleteInsight, listInsights, renderInsight, updateInsigh
 import { createMemory, deleteMemory, searchMemories } from '../assets/memories.js';
 import { createNotification, listNotifications } from '../assets/notifications.js';
 import { createTask, deleteTask, listTasks, updateTask, viewTask } from '../assets/tasks.js';
+import { accountKoaHandlers } from '../account/routes.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
@@ -83,6 +84,7 @@ export const operationHandlers = {
 /** Operations served by their own Koa middleware (sign-in pages, OAuth endpoints). */
 export const koaOperationHandlers = {
   ...oauthKoaHandlers,
+  ...accountKoaHandlers,
   getApiReference,
   getApiReferenceScript,
   loadLakehouseTable,

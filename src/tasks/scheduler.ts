@@ -148,7 +148,7 @@ export class TaskScheduler {
   private async plan(): Promise<number> {
     const { db, settings } = this.options;
     await this.prune();
-    // await this.liveness.sweep();
+    await this.liveness.sweep();
     const now = this.clock();
     const due = await db
       .selectFrom('tasks')

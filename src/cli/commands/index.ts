@@ -1,4 +1,5 @@
 import type { Command } from '../command.js';
+import { appList, appRevoke } from './app.js';
 import { audit } from './audit.js';
 import { connectionAdd } from './connection-add.js';
 import { envCreate } from './env-create.js';
@@ -27,6 +28,8 @@ export const commands: readonly Command[] = [
   serviceAccountCreate,
   serviceAccountList,
   serviceAccountRevoke,
+  appList,
+  appRevoke,
   keysRotate,
   connectionAdd,
   semanticModelApply,

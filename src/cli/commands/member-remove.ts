@@ -5,7 +5,7 @@ import { positional, type Command } from '../command.js';
 export const memberRemove: Command = {
   words: ['member', 'remove'],
   usage: '<email> <org>/<env>',
-  summary: 'remove a user from an environment and revoke the access they gave clients there',
+  summary: 'remove a user from an environment, revoke the access they gave clients there and sign them out of the browser',
   positionals: ['email', 'org/env'],
   options: {},
   async run(context, args) {

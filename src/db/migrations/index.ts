@@ -11,6 +11,7 @@ import * as environmentTimeZone from './0009-environment-time-zone.js';
 import * as insightDeletes from './0010-insight-deletes.js';
 import * as docSections from './0011-doc-sections.js';
 import * as tasks from './0012-tasks.js';
+import * as browserSessions from './0013-browser-sessions.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0010-insight-deletes': insightDeletes,
   '0011-doc-sections': docSections,
   '0012-tasks': tasks,
+  '0013-browser-sessions': browserSessions,
 };

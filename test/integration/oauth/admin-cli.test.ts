@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { createServiceAccount } from '../../../src/oauth/admin.js';
 import { runCli, singleJson } from '../cli/run-cli.js';
 import { eventually, mcpCall, postForm, startOAuthApp, TEST_SECRET_KEY, userTokens } from '../../helpers/oauth.js';
 
@@ -101,6 +102,58 @@ describe('admin member remove', () => {
     const again = await admin('member', 'remove', 'rita@example.com', 'acme/production');
     assert.equal(again.code, 1);
     assert.match(again.stderr, /not a member/);
+  });
+});
+
+describe('admin app', () => {
+  it('list shows who authorized which app, with scopes and dates; revoke stops its tokens; --help lists both', async () => {
+    const tokens = await userTokens(app, { email: 'ada@example.com', environment: 'acme/staging' });
+    assert.ok(await works(tokens.accessToken));
+    const listed = await admin('app', 'list', 'acme/staging', '--json');
+    assert.equal(listed.code, 0, listed.stderr);
+    const { apps } = singleJson(listed) as {
+      apps: { client_id: string; name: string; user: string; scopes: string[]; redirect_hosts: string[]; last_used_at: string }[];
+    };
+    const row = apps.find((a) => a.client_id === tokens.clientId);
+    assert.ok(row, listed.stdout);
+    assert.equal(row.user, 'ada@example.com');
+    assert.deepEqual(row.scopes, ['read']);
+    assert.deepEqual(row.redirect_hosts, ['127.0.0.1:9']);
+    assert.ok(Date.now() - Date.parse(row.last_used_at) < 60_000);
+
+    const text = await admin('app', 'list', 'acme/staging');
+    assert.match(text.stdout, new RegExp(`${tokens.clientId}  Test Client  ada@example.com  read`));
+
+    const revoked = await admin('app', 'revoke', tokens.clientId, 'acme/staging');
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.match(revoked.stdout, /revoked "Test Client" .* in acme\/staging: 1 authorization/);
+    await eventually(async () => !(await works(tokens.accessToken)), 5_000);
+    const after = singleJson(await admin('app', 'list', 'acme/staging', '--json')) as { apps: { client_id: string }[] };
+    assert.ok(!after.apps.some((a) => a.client_id === tokens.clientId));
+    const again = await admin('app', 'revoke', tokens.clientId);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /had no live authorization; nothing to revoke/);
+
+    const help = await admin('--help');
+    assert.match(help.stdout, /admin app list <org>\/<env>/);
+    assert.match(help.stdout, /admin app revoke <client_id> \[<org>\/<env>\]/);
+  });
+
+  it('refuses unknown clients, service accounts, unknown environments and extra arguments with one error line', async () => {
+    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'staging' }, 'cli-bot', ['read']);
+    const cases: Array<[string[], number, RegExp]> = [
+      [['app', 'revoke', 'no-such-client'], 1, /no client has the client_id no-such-client/],
+      [['app', 'revoke', account.client_id], 1, /is a service account: revoke it with `admin service-account revoke/],
+      [['app', 'list', 'acme/nowhere'], 1, /unknown environment acme\/nowhere/],
+      [['app', 'revoke', 'a', 'acme/staging', 'extra'], 2, /expected <client_id> <org\/env>, got 3/],
+      [['app', 'list'], 2, /expected <org\/env>, got 0/],
+    ];
+    for (const [args, code, message] of cases) {
+      const result = await admin(...args);
+      assert.equal(result.code, code, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr.trim(), /^error: [^\n]+$/);
+      assert.match(result.stderr, message);
+    }
   });
 });
 
