@@ -29,11 +29,15 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 
   // Most of a warm start is loading the server's modules (CPU in this process) and starting the embedded
-  // PostgreSQL (another process): both at once. The server's modules are loaded only after the cluster began.
+  // PostgreSQL (another process): both at once. Loading modules blocks this process's event loop, which the
+  // cluster's own start-up steps (finding its user, spawning it) need: the modules load once it is spawned.
   const config = loadConfig();
   const log = createLogger(config.logLevel);
-  const embedded = config.databaseUrl ? undefined : startEmbeddedPostgres({ dataDir: config.dataDir, log });
-  embedded?.catch(() => undefined); // awaited (and reported) by startServer; not an unhandled rejection meanwhile
+  let starting: () => void = () => undefined;
+  const postgresStarting = new Promise<void>((resolve) => (starting = resolve));
+  const embedded = config.databaseUrl ? undefined : startEmbeddedPostgres({ dataDir: config.dataDir, log, onStarting: () => starting() });
+  embedded?.then(starting, starting); // failed or attached: nothing to wait for either
+  if (embedded) await postgresStarting;
   let server: RunningServer;
   try {
     const { startServer } = await import('./server.js');

@@ -129,18 +129,16 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
     const settings = taskSettings(env);
     const pool = (taskPool = new pg.Pool({ connectionString: opened.url, max: settings.workers + 3, connectionTimeoutMillis: 5_000 }));
     pool.on('error', () => undefined);
-    const tasksReady = lakehouseReady.then(async (started) => {
-      tasks = new TaskScheduler({
-        db: opened.db,
-        pool,
-        lakehouse: started,
-        log,
-        publicUrl: config.publicUrl,
-        settings,
-        nudgeWebhooks: () => webhooks?.nudge(),
-      });
-      await tasks.start();
+    tasks = new TaskScheduler({
+      db: opened.db,
+      pool,
+      lakehouse: lakehouseReady,
+      log,
+      publicUrl: config.publicUrl,
+      settings,
+      nudgeWebhooks: () => webhooks?.nudge(),
     });
+    const tasksReady = tasks.start();
     const steps = await Promise.allSettled([indexDocs(opened.db, DOCS_DIR, log), lakehouseReady, oauthServer.start(), tasksReady]);
     const failed = steps.find((step) => step.status === 'rejected');
     if (failed) {

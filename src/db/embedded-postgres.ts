@@ -23,6 +23,11 @@ export interface EmbeddedPostgresOptions {
   durable?: boolean;
   /** How long to wait for the server to accept connections, default 60 s. */
   startTimeoutMs?: number;
+  /**
+   * Called once PostgreSQL's own process is starting (or found running): from then on it needs none of this
+   * process's event loop, so the caller may put synchronous work of its own (loading modules) beside it.
+   */
+  onStarting?: () => void;
 }
 
 export interface EmbeddedPostgres {
@@ -160,10 +165,12 @@ async function launch(
   durable: boolean,
   log: StartupLog,
   deadline: number,
+  onStarting?: () => void,
 ): Promise<LaunchResult> {
   const output: string[] = [];
   const port = await freePort();
   const spawned = spawnPostgres(binaries, clusterDir, port, runAs, durable, log, output);
+  onStarting?.();
   let exitCode: number | null | undefined;
   void spawned.exited.then((code) => (exitCode = code));
   for (;;) {
@@ -204,6 +211,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   for (let attempt = 1; ; attempt++) {
     const state = await inspectPostmaster(clusterDir);
     if (state.kind === 'running') {
+      options.onStarting?.();
       const ready = await waitForForeignReady(clusterDir, deadline);
       if (ready) {
         log.info(`attached to the running embedded PostgreSQL on 127.0.0.1:${ready.port}`);
@@ -222,7 +230,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       log.info(`created the embedded PostgreSQL cluster in ${clusterDir} (${Date.now() - started} ms)`);
     }
     log.info(`starting embedded PostgreSQL ${binaries.version} (${clusterDir})`);
-    const result = await launch(binaries, clusterDir, password, runAs, durable, log, deadline);
+    const result = await launch(binaries, clusterDir, password, runAs, durable, log, deadline, options.onStarting);
     if (result.kind === 'started') {
       log.info(`embedded PostgreSQL ready on 127.0.0.1:${result.port} (${Date.now() - started} ms)`);
       let stopping: Promise<void> | undefined;

@@ -37,7 +37,8 @@ export interface TaskSchedulerOptions {
   db: Kysely<Database>;
   /** graphile-worker's own pool (its LISTEN connection included). */
   pool: pg.Pool;
-  lakehouse: Lakehouse;
+  /** A promise while the server still starts it: the queue starts beside it, and a run waits for it. */
+  lakehouse: Lakehouse | Promise<Lakehouse>;
   log: Logger;
   publicUrl: string;
   settings: TaskSettings;
@@ -115,7 +116,7 @@ export class TaskScheduler {
     const outcome = await runSlot(
       {
         db: this.options.db,
-        lakehouse: this.options.lakehouse,
+        lakehouse: await this.options.lakehouse,
         publicUrl: this.options.publicUrl,
         timeoutMs: this.options.settings.timeoutMs,
         nudgeWebhooks: () => this.options.nudgeWebhooks(),
