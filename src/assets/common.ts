@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { AppError, notFound } from '../errors.js';
 import type { Principal } from '../oauth/principal.js';
 
@@ -50,6 +51,9 @@ export function decodeCursor(cursor: string | undefined): CursorKey | undefined 
   }
   throw new AppError('invalid_cursor', 'The cursor is not one this server gave; pass the `next_cursor` of the previous page as it was.');
 }
+
+/** The rows after a cursor's key in (created_at DESC, id DESC) order. */
+export const afterCursor = (key: CursorKey) => sql<boolean>`(created_at, id) < (${key.at}::timestamptz, ${key.id}::uuid)`;
 
 /** SQL for a row's sort key as the cursor holds it. */
 export const SORT_KEY_SQL = `to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;

@@ -4,7 +4,7 @@ import type { Database, DiscoveryStatus } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import type { Principal } from '../oauth/principal.js';
-import { actorOf, assetNotFound, compact, decodeCursor, iso, page, SORT_KEY_SQL, staleVersion } from './common.js';
+import { actorOf, afterCursor, assetNotFound, compact, decodeCursor, iso, page, SORT_KEY_SQL, staleVersion } from './common.js';
 import { createOnce } from './idempotency.js';
 import { deleteResult } from './delete-asset.js';
 import { findInsight, liveInsight, toInsight } from './insight-rows.js';
@@ -102,7 +102,7 @@ export const listDiscoveries: ToolHandler<'list_discoveries'> = async (input, ct
     .where('environment_id', '=', ctx.principal.environmentId);
   if (input.status) query = query.where('status', '=', input.status);
   if (input.severity) query = query.where('severity', '=', input.severity);
-  if (after) query = query.where(sql<boolean>`(created_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
+  if (after) query = query.where(afterCursor(after));
   const rows = await query
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')

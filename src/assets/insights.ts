@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { ToolHandler } from '../generated/handlers.js';
 import { deleteResult } from './delete-asset.js';
-import { actorOf, compact, decodeCursor, page, SORT_KEY_SQL, staleVersion, assetNotFound } from './common.js';
+import { actorOf, afterCursor, assetNotFound, compact, decodeCursor, page, SORT_KEY_SQL, staleVersion } from './common.js';
 import { renderChart } from './chart.js';
 import { createOnce } from './idempotency.js';
 import { runInsight, validateInsightSql, type InsightParameter } from './insight-run.js';
@@ -51,7 +51,7 @@ export const listInsights: ToolHandler<'list_insights'> = async (input, ctx) => 
     .where('environment_id', '=', ctx.principal.environmentId)
     .where('deleted_at', 'is', null);
   if (input.query) query = query.where(sql<boolean>`search @@ websearch_to_tsquery('english', ${input.query})`);
-  if (after) query = query.where(sql<boolean>`(created_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
+  if (after) query = query.where(afterCursor(after));
   const rows = await query
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')

@@ -3,7 +3,7 @@ import type { Database, Severity } from '../db/schema.js';
 import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import type { Principal } from '../oauth/principal.js';
 import { enqueueDeliveries } from '../webhooks/outbox.js';
-import { actorOf, compact, decodeCursor, iso, page, SORT_KEY_SQL } from './common.js';
+import { actorOf, afterCursor, compact, decodeCursor, iso, page, SORT_KEY_SQL } from './common.js';
 import { createOnce } from './idempotency.js';
 
 type Notification = ToolIO['create_notification']['output'];
@@ -122,7 +122,7 @@ export const listNotifications: ToolHandler<'list_notifications'> = async (input
     .select(['id', 'title', 'body', 'severity', 'link', 'created_by', 'created_at', sql<string>`${sql.raw(SORT_KEY_SQL)}`.as('sort_key')])
     .where('environment_id', '=', environmentId);
   if (input.severity) query = query.where('severity', '=', input.severity);
-  if (after) query = query.where(sql<boolean>`(created_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
+  if (after) query = query.where(afterCursor(after));
   const rows = await query
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')
