@@ -1,6 +1,6 @@
 import type { ServiceAccountInfo } from '../oauth/admin.js';
 import type { ConnectedApp } from '../oauth/connected-apps.js';
-import { errorBox, escapeHtml, layout } from '../oauth/pages.js';
+import { credentialFields, errorBox, escapeHtml, layout } from '../oauth/pages.js';
 
 // The account pages: plain server-rendered HTML like the sign-in pages (no script), every dynamic value escaped.
 
@@ -13,11 +13,7 @@ ${errorBox(f.error)}
 <form method="post" action="${escapeHtml(f.action)}">
 <input type="hidden" name="csrf_token" value="${escapeHtml(f.csrf)}">
 <input type="hidden" name="next" value="${escapeHtml(f.next)}">
-<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${escapeHtml(f.email ?? '')}">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
+${credentialFields(f.email)}
 </form>`,
   );
 }

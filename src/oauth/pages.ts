@@ -63,6 +63,14 @@ const hidden = (f: FormContext) =>
   `<input type="hidden" name="request" value="${escapeHtml(f.request)}">
 <input type="hidden" name="csrf_token" value="${escapeHtml(f.csrf)}">`;
 
+/** The email and password fields and the submit button of a sign-in form (OAuth and account pages alike). */
+export const credentialFields = (email: string | undefined) =>
+  `<label for="email">Email</label>
+<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${escapeHtml(email ?? '')}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>`;
+
 export const errorBox = (error: string | undefined) => (error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '');
 
 const clientLine = (f: FormContext) =>
@@ -87,11 +95,7 @@ ${clientLine(f)}
 ${errorBox(f.error)}
 <form method="post" action="${escapeHtml(f.action)}">
 ${hidden(f)}
-<label for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="username" required autofocus value="${escapeHtml(f.email ?? '')}">
-<label for="password">Password</label>
-<input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
+${credentialFields(f.email)}
 </form>`,
   );
 }
