@@ -52,7 +52,11 @@ export const ERROR_CODES = {
   connection_failed: { status: 503, meaning: 'The server cannot reach the external database of a connection.' },
 
   // Saved assets
-  invalid_task: { status: 400, meaning: "A scheduled task's schedule or definition is not valid; the detail says how to fix it." },
+  invalid_task: {
+    status: 400,
+    meaning:
+      "A scheduled task's schedule or definition is not valid, or the environment has its maximum of tasks; the detail says how to fix it.",
+  },
   invalid_parameters: { status: 400, meaning: "An insight's parameters do not match its SQL or the values given." },
   invalid_layout: { status: 400, meaning: "A dashboard's widgets or variables do not fit its grid or repeat a name." },
   chart_column_missing: { status: 400, meaning: "A chart names a column the insight's result does not have." },

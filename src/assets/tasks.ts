@@ -6,7 +6,7 @@ import type { TaskDefinition } from '../generated/tool-types.js';
 import { timeZoneOf } from '../operations/environment-time-zone.js';
 import { definitionProblem } from '../tasks/evaluate.js';
 import { nextSlot } from '../tasks/schedule.js';
-import { actorOf, assetNotFound, compact, decodeCursor, iso, page, SORT_KEY_SQL, staleVersion } from './common.js';
+import { actorOf, afterCursor, assetNotFound, compact, decodeCursor, iso, page, SORT_KEY_SQL, staleVersion } from './common.js';
 import { deleteResult } from './delete-asset.js';
 
 // The scheduled-task tools (issue 17, item 6). The scheduler (src/tasks/scheduler.ts) plans a task's slots from
@@ -112,9 +112,26 @@ async function recentRuns(db: Kysely<Database>, environmentId: string, taskId: s
     .execute();
 }
 
+/**
+ * Tasks one environment may hold: each is recurring work in the environment's queue, so an agent that loops on
+ * create_task must meet a limit, not fill the queue. Checked before the insert (two creates at once may pass it
+ * together: a bound, not an exact count).
+ */
+export const MAX_TASKS_PER_ENVIRONMENT = 200;
+
 export const createTask: ToolHandler<'create_task'> = async (input, ctx) => {
   const environmentId = ctx.principal.environmentId;
   checkDefinition(input.definition);
+  const { count } = await ctx.db
+    .selectFrom('tasks')
+    .select((eb) => eb.fn.countAll<string>().as('count'))
+    .where('environment_id', '=', environmentId)
+    .executeTakeFirstOrThrow();
+  if (Number(count) >= MAX_TASKS_PER_ENVIRONMENT)
+    throw new AppError(
+      'invalid_task',
+      `This environment has its maximum of ${MAX_TASKS_PER_ENVIRONMENT} tasks: delete one it no longer needs (list_tasks, delete_task) or change one (update_task).`,
+    );
   const zone = await timeZoneOf(ctx.db, environmentId);
   const next = nextSlot(input.schedule, zone, new Date());
   const row = await ctx.db
@@ -143,7 +160,7 @@ export const listTasks: ToolHandler<'list_tasks'> = async (input, ctx) => {
     .selectFrom('tasks')
     .select([...COLUMNS, sql<string>`${sql.raw(SORT_KEY_SQL)}`.as('sort_key')])
     .where('environment_id', '=', environmentId);
-  if (after) query = query.where(sql<boolean>`(created_at, id) < (${after.at}::timestamptz, ${after.id}::uuid)`);
+  if (after) query = query.where(afterCursor(after));
   const rows = await query
     .orderBy('created_at', 'desc')
     .orderBy('id', 'desc')

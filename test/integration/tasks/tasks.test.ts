@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
 import pg from 'pg';
 import type { ToolIO } from '../../../src/generated/handlers.js';
+import { MAX_TASKS_PER_ENVIRONMENT } from '../../../src/assets/tasks.js';
 import { jobKey } from '../../../src/tasks/scheduler.js';
 import { assertReaderRefused, call, callError, eventually, startAssetHarness, type AssetHarness } from '../assets/harness.js';
 import { startScheduler, testClock, type SchedulerHandle } from './harness.js';
@@ -445,6 +446,54 @@ describe('scheduled tasks: who may do what, and hostile input', () => {
         .executeTakeFirstOrThrow()
     ).n;
     assert.equal(after, before);
+  });
+
+  it("refuses a task past the environment's maximum, saying what to do, and creates nothing", async () => {
+    const tasks = () =>
+      h.database.db
+        .selectFrom('tasks')
+        .select(sql<number>`count(*)::int`.as('n'))
+        .where('environment_id', '=', h.env.a.id)
+        .executeTakeFirstOrThrow();
+    const filler = MAX_TASKS_PER_ENVIRONMENT - (await tasks()).n;
+    // Filled in SQL (a paused task each), as an agent looping on create_task would fill it.
+    const inserted = await h.database.db
+      .insertInto('tasks')
+      .values(
+        Array.from({ length: filler }, (_, i) => ({
+          environment_id: h.env.a.id,
+          title: `filler ${i}`,
+          kind: 'monitor',
+          definition: { kind: 'monitor', sql: 'SELECT 1', op: 'gt', threshold: 0 },
+          schedule: '0 0 * * *',
+          severity: 'warning',
+          notify: false,
+          paused: true,
+          next_run_at: null,
+          created_by: 'test',
+        })),
+      )
+      .returning('id')
+      .execute();
+    try {
+      const error = await callError(h.clients.a, 'create_task', {
+        title: 'One too many',
+        schedule: '0 0 * * *',
+        definition: { kind: 'monitor', sql: 'SELECT 1', op: 'gt', threshold: 0 },
+      });
+      assert.equal(error.code, 'invalid_task');
+      assert.match(error.message, new RegExp(`maximum of ${MAX_TASKS_PER_ENVIRONMENT} tasks: delete one`));
+      assert.equal((await tasks()).n, MAX_TASKS_PER_ENVIRONMENT);
+    } finally {
+      await h.database.db
+        .deleteFrom('tasks')
+        .where(
+          'id',
+          'in',
+          inserted.map((r) => r.id),
+        )
+        .execute();
+    }
   });
 
   it('serves the REST routes of the contract', async () => {
