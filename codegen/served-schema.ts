@@ -2,7 +2,8 @@ import { isObject, type Json, type JsonObject } from './specs.js';
 
 /**
  * Keywords a model does not need to call a tool well: size limits, identifier patterns, examples,
- * conditional requirements and `additionalProperties: false`. The server still validates every call against the whole schema (and its error
+ * conditional requirements, `additionalProperties: false`,
+ * identifier formats and storage-sized bounds. The server still validates every call against the whole schema (and its error
  * names the broken rule); what `tools/list` serves goes into the model's context on every turn, so it carries
  * only names, types, enums, defaults, numeric bounds and descriptions.
  */
@@ -23,6 +24,18 @@ const VALIDATION_ONLY = new Set([
   'else',
   '$comment',
 ]);
+
+/** Bounds that only guard storage (a 32-bit version counter): a model never comes near them. */
+const STORAGE_BOUND = 2_147_483_647;
+
+/** Identifier formats: a model passes on ids it was given, so `format: uuid` tells it nothing. */
+const IDENTIFIER_FORMATS = new Set(['uuid']);
+
+const servesKeyword = (key: string, value: Json) =>
+  !VALIDATION_ONLY.has(key) &&
+  !(key === 'additionalProperties' && value === false) &&
+  !(key === 'format' && typeof value === 'string' && IDENTIFIER_FORMATS.has(value)) &&
+  !(key === 'maximum' && typeof value === 'number' && value >= STORAGE_BOUND);
 
 /**
  * A schema as `tools/list` serves it: `schema` without the keywords above, at every depth. Give it the schema
@@ -47,7 +60,7 @@ function slim(node: Json): Json {
     // `properties` maps names to schemas: a property named like a keyword (`pattern`) is kept.
     if (key === 'properties' && isObject(value)) {
       out[key] = Object.fromEntries(Object.entries(value).map(([name, schema]) => [name, slim(schema)]));
-    } else if (!VALIDATION_ONLY.has(key) && !(key === 'additionalProperties' && value === false)) {
+    } else if (servesKeyword(key, value)) {
       out[key] = slim(value);
     }
   }

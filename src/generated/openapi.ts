@@ -353,7 +353,7 @@ export type paths = {
         put?: never;
         /**
          * Record a discovery
-         * @description Records a finding (anomaly, trend, data problem) with its evidence: SQL and/or an insight. It stays `pending` until an admin reviews it; `notify` (default true) also sends a notification to the webhooks.
+         * @description Records a finding (anomaly, trend, data problem) with its evidence (SQL and/or an insight), `pending` until an admin reviews it; `notify` also sends it to the webhooks.
          *
          *     The REST mirror of the MCP tool `create_discovery` (scope `write`).
          */
@@ -795,7 +795,7 @@ export type paths = {
         put?: never;
         /**
          * Search everything
-         * @description One ranked search of this environment: tables, columns, semantic models with their measures and dimensions, insights, dashboards, discoveries, memories and docs. Ask in plain words. Each hit: kind, id, title, why it matched.
+         * @description Ranked search, in plain words, over this environment's tables, columns, semantic models (measures, dimensions), insights, dashboards, discoveries, memories and docs. Each hit: kind, id, title, what matched.
          *
          *     The REST mirror of the MCP tool `search_entities` (scope `read`).
          */
@@ -881,7 +881,7 @@ export type paths = {
         };
         /**
          * Describe this session
-         * @description Who and where you are: organization, environment, user or service account, client, scopes, protocol version, counts of connections, models and assets, the time now in the environment's time zone and each table's time range. Call it first.
+         * @description Call it first: your organization, environment, identity, client, scopes and protocol version; counts of connections, models and assets; the time now in the environment's time zone and each table's time range.
          *
          *     The REST mirror of the MCP tool `get_session_context` (scope `read`).
          */
@@ -1350,10 +1350,7 @@ export type components = {
             idempotency_key?: string;
             /** Format: uuid */
             insight_id?: string;
-            /**
-             * @description Also notify the webhooks.
-             * @default true
-             */
+            /** @default true */
             notify?: boolean;
             /** @enum {string} */
             severity: "info" | "warning" | "critical";

@@ -591,7 +591,7 @@ return errors === 0;
 validate24.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listDashboards_query = validate25;
-const schema36 = {"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"required":[],"additionalProperties":false};
+const schema36 = {"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100,"default":20},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"required":[],"additionalProperties":false};
 const pattern6 = new RegExp("^[A-Za-z0-9_-]+$", "u");
 
 function validate25(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -1182,7 +1182,7 @@ return errors === 0;
 validate29.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listDiscoveries_query = validate30;
-const schema41 = {"type":"object","properties":{"status":{"type":"string","enum":["pending","approved","rejected"]},"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"required":[],"additionalProperties":false};
+const schema41 = {"type":"object","properties":{"status":{"type":"string","enum":["pending","approved","rejected"]},"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"required":[],"additionalProperties":false};
 
 function validate30(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -2305,7 +2305,7 @@ return errors === 0;
 validate36.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listInsights_query = validate37;
-const schema48 = {"type":"object","properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"required":[],"additionalProperties":false};
+const schema48 = {"type":"object","properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"required":[],"additionalProperties":false};
 
 function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -3198,7 +3198,7 @@ return errors === 0;
 validate43.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listNotifications_query = validate44;
-const schema55 = {"type":"object","properties":{"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"required":[],"additionalProperties":false};
+const schema55 = {"type":"object","properties":{"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"required":[],"additionalProperties":false};
 
 function validate44(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -3519,7 +3519,7 @@ return errors === 0;
 validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_listTasks_query = validate46;
-const schema57 = {"type":"object","properties":{"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"required":[],"additionalProperties":false};
+const schema57 = {"type":"object","properties":{"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"required":[],"additionalProperties":false};
 
 function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;

@@ -33,10 +33,7 @@ export type CreateDiscoveryInput = {
     idempotency_key?: string;
     /** Format: uuid */
     insight_id?: string;
-    /**
-     * @description Also notify the webhooks.
-     * @default true
-     */
+    /** @default true */
     notify: boolean;
     /** @enum {string} */
     severity: "info" | "warning" | "critical";
@@ -272,23 +269,15 @@ export type ListConnectionsOutput = components["schemas"]["ListConnectionsOutput
 
 /** The input of `list_dashboards` as its handler gets it: validated, with the declared defaults filled in. */
 export type ListDashboardsInput = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
-    /**
-     * @description At most this many items.
-     * @default 20
-     */
+    /** @default 20 */
     limit: number;
 };
 
 /** The arguments of `list_dashboards` as a caller sends them. */
 export type ListDashboardsArguments = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
-    /**
-     * @description At most this many items.
-     * @default 20
-     */
+    /** @default 20 */
     limit?: number;
 };
 
@@ -296,12 +285,8 @@ export type ListDashboardsOutput = components["schemas"]["ListDashboardsOutput"]
 
 /** The input of `list_discoveries` as its handler gets it: validated, with the declared defaults filled in. */
 export type ListDiscoveriesInput = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
-    /**
-     * @description At most this many items.
-     * @default 20
-     */
+    /** @default 20 */
     limit: number;
     /** @enum {string} */
     severity?: "info" | "warning" | "critical";
@@ -311,12 +296,8 @@ export type ListDiscoveriesInput = {
 
 /** The arguments of `list_discoveries` as a caller sends them. */
 export type ListDiscoveriesArguments = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
-    /**
-     * @description At most this many items.
-     * @default 20
-     */
+    /** @default 20 */
     limit?: number;
     /** @enum {string} */
     severity?: "info" | "warning" | "critical";
@@ -370,24 +351,16 @@ export type ListEventsOutput = components["schemas"]["ListEventsOutput"];
 
 /** The input of `list_insights` as its handler gets it: validated, with the declared defaults filled in. */
 export type ListInsightsInput = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
-    /**
-     * @description At most this many items.
-     * @default 20
-     */
+    /** @default 20 */
     limit: number;
     query?: string;
 };
 
 /** The arguments of `list_insights` as a caller sends them. */
 export type ListInsightsArguments = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
-    /**
-     * @description At most this many items.
-     * @default 20
-     */
+    /** @default 20 */
     limit?: number;
     query?: string;
 };
@@ -396,12 +369,8 @@ export type ListInsightsOutput = components["schemas"]["ListInsightsOutput"];
 
 /** The input of `list_notifications` as its handler gets it: validated, with the declared defaults filled in. */
 export type ListNotificationsInput = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
-    /**
-     * @description At most this many items.
-     * @default 20
-     */
+    /** @default 20 */
     limit: number;
     /** @enum {string} */
     severity?: "info" | "warning" | "critical";
@@ -409,12 +378,8 @@ export type ListNotificationsInput = {
 
 /** The arguments of `list_notifications` as a caller sends them. */
 export type ListNotificationsArguments = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
-    /**
-     * @description At most this many items.
-     * @default 20
-     */
+    /** @default 20 */
     limit?: number;
     /** @enum {string} */
     severity?: "info" | "warning" | "critical";
@@ -432,7 +397,6 @@ export type ListSemanticModelsOutput = components["schemas"]["ListSemanticModels
 
 /** The input of `list_tasks` as its handler gets it: validated. */
 export type ListTasksInput = {
-    /** @description `next_cursor` of the previous page. */
     cursor?: string;
 };
 

@@ -220,8 +220,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             ],
             "properties": {
               "insight_id": {
-                "type": "string",
-                "format": "uuid"
+                "type": "string"
               },
               "x": {
                 "type": "integer",
@@ -292,7 +291,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_discovery",
   "title": "Record a discovery",
-  "description": "Records a finding (anomaly, trend, data problem) with its evidence: SQL and/or an insight. It stays `pending` until an admin reviews it; `notify` (default true) also sends a notification to the webhooks.",
+  "description": "Records a finding (anomaly, trend, data problem) with its evidence (SQL and/or an insight), `pending` until an admin reviews it; `notify` also sends it to the webhooks.",
   "scope": "write",
   "annotations": {
     "readOnlyHint": false,
@@ -338,8 +337,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "notify": {
         "type": "boolean",
-        "default": true,
-        "description": "Also notify the webhooks."
+        "default": true
       },
       "idempotency_key": {
         "type": "string",
@@ -462,13 +460,11 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "string"
         },
         "insight_id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         },
         "notify": {
           "type": "boolean",
-          "default": true,
-          "description": "Also notify the webhooks."
+          "default": true
         },
         "idempotency_key": {
           "type": "string"
@@ -1799,8 +1795,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         }
       }
     }
@@ -1856,8 +1851,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         }
       }
     }
@@ -1913,8 +1907,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         }
       }
     }
@@ -1970,8 +1963,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         }
       }
     }
@@ -2027,8 +2019,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         }
       }
     }
@@ -2685,7 +2676,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_session_context",
   "title": "Describe this session",
-  "description": "Who and where you are: organization, environment, user or service account, client, scopes, protocol version, counts of connections, models and assets, the time now in the environment's time zone and each table's time range. Call it first.",
+  "description": "Call it first: your organization, environment, identity, client, scopes and protocol version; counts of connections, models and assets; the time now in the environment's time zone and each table's time range.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -2982,15 +2973,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "integer",
         "minimum": 1,
         "maximum": 100,
-        "default": 20,
-        "description": "At most this many items."
+        "default": 20
       },
       "cursor": {
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "`next_cursor` of the previous page."
+        "pattern": "^[A-Za-z0-9_-]+$"
       }
     },
     "additionalProperties": false
@@ -3067,12 +3056,10 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "integer",
           "minimum": 1,
           "maximum": 100,
-          "default": 20,
-          "description": "At most this many items."
+          "default": 20
         },
         "cursor": {
-          "type": "string",
-          "description": "`next_cursor` of the previous page."
+          "type": "string"
         }
       }
     }
@@ -3116,15 +3103,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "integer",
         "minimum": 1,
         "maximum": 100,
-        "default": 20,
-        "description": "At most this many items."
+        "default": 20
       },
       "cursor": {
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "`next_cursor` of the previous page."
+        "pattern": "^[A-Za-z0-9_-]+$"
       }
     },
     "additionalProperties": false
@@ -3253,12 +3238,10 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "integer",
           "minimum": 1,
           "maximum": 100,
-          "default": 20,
-          "description": "At most this many items."
+          "default": 20
         },
         "cursor": {
-          "type": "string",
-          "description": "`next_cursor` of the previous page."
+          "type": "string"
         }
       }
     }
@@ -3412,15 +3395,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "integer",
         "minimum": 1,
         "maximum": 100,
-        "default": 20,
-        "description": "At most this many items."
+        "default": 20
       },
       "cursor": {
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "`next_cursor` of the previous page."
+        "pattern": "^[A-Za-z0-9_-]+$"
       }
     },
     "additionalProperties": false
@@ -3636,12 +3617,10 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "integer",
           "minimum": 1,
           "maximum": 100,
-          "default": 20,
-          "description": "At most this many items."
+          "default": 20
         },
         "cursor": {
-          "type": "string",
-          "description": "`next_cursor` of the previous page."
+          "type": "string"
         }
       }
     }
@@ -3677,15 +3656,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "integer",
         "minimum": 1,
         "maximum": 100,
-        "default": 20,
-        "description": "At most this many items."
+        "default": 20
       },
       "cursor": {
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "`next_cursor` of the previous page."
+        "pattern": "^[A-Za-z0-9_-]+$"
       }
     },
     "additionalProperties": false
@@ -3810,12 +3787,10 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "integer",
           "minimum": 1,
           "maximum": 100,
-          "default": 20,
-          "description": "At most this many items."
+          "default": 20
         },
         "cursor": {
-          "type": "string",
-          "description": "`next_cursor` of the previous page."
+          "type": "string"
         }
       }
     }
@@ -3934,8 +3909,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "minLength": 1,
         "maxLength": 500,
-        "pattern": "^[A-Za-z0-9_-]+$",
-        "description": "`next_cursor` of the previous page."
+        "pattern": "^[A-Za-z0-9_-]+$"
       }
     },
     "additionalProperties": false
@@ -4171,8 +4145,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "type": "object",
       "properties": {
         "cursor": {
-          "type": "string",
-          "description": "`next_cursor` of the previous page."
+          "type": "string"
         }
       }
     }
@@ -5946,8 +5919,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         },
         "parameters": {
           "type": "object",
@@ -6097,7 +6069,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_entities",
   "title": "Search everything",
-  "description": "One ranked search of this environment: tables, columns, semantic models with their measures and dimensions, insights, dashboards, discoveries, memories and docs. Ask in plain words. Each hit: kind, id, title, why it matched.",
+  "description": "Ranked search, in plain words, over this environment's tables, columns, semantic models (measures, dimensions), insights, dashboards, discoveries, memories and docs. Each hit: kind, id, title, what matched.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -6547,13 +6519,11 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         },
         "version": {
           "type": "integer",
           "minimum": 1,
-          "maximum": 2147483647,
           "description": "The version you read (a stale one gets `conflict`)."
         },
         "title": {
@@ -6953,13 +6923,11 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         },
         "version": {
           "type": "integer",
           "minimum": 1,
-          "maximum": 2147483647,
           "description": "The version you read (a stale one gets `conflict`)."
         },
         "title": {
@@ -7336,8 +7304,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         },
         "paused": {
           "type": "boolean"
@@ -7888,8 +7855,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         },
         "include_data": {
           "type": "boolean",
@@ -8214,8 +8180,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         }
       }
     }
@@ -8451,8 +8416,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         }
       }
     }
@@ -8768,8 +8732,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       ],
       "properties": {
         "id": {
-          "type": "string",
-          "format": "uuid"
+          "type": "string"
         }
       }
     }

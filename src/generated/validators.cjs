@@ -641,7 +641,7 @@ return errors === 0;
 validate20.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_create_discovery_input = validate21;
-const schema32 = {"type":"object","required":["title","summary","severity"],"properties":{"title":{"type":"string","minLength":1,"maxLength":200},"summary":{"type":"string","minLength":1,"maxLength":8000},"severity":{"type":"string","enum":["info","warning","critical"]},"sql":{"type":"string","minLength":1,"maxLength":100000},"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"notify":{"type":"boolean","default":true,"description":"Also notify the webhooks."},"idempotency_key":{"type":"string","minLength":1,"maxLength":200,"pattern":"^[\\x21-\\x7e]+$","description":"Retries with the same key and input get the first result (24 h)."}},"additionalProperties":false};
+const schema32 = {"type":"object","required":["title","summary","severity"],"properties":{"title":{"type":"string","minLength":1,"maxLength":200},"summary":{"type":"string","minLength":1,"maxLength":8000},"severity":{"type":"string","enum":["info","warning","critical"]},"sql":{"type":"string","minLength":1,"maxLength":100000},"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"notify":{"type":"boolean","default":true},"idempotency_key":{"type":"string","minLength":1,"maxLength":200,"pattern":"^[\\x21-\\x7e]+$","description":"Retries with the same key and input get the first result (24 h)."}},"additionalProperties":false};
 
 function validate21(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -3778,7 +3778,7 @@ return errors === 0;
 validate36.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_list_dashboards_input = validate37;
-const schema48 = {"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+const schema48 = {"type":"object","properties":{"limit":{"type":"integer","minimum":1,"maximum":100,"default":20},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"additionalProperties":false};
 const pattern29 = new RegExp("^[A-Za-z0-9_-]+$", "u");
 
 function validate37(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
@@ -3902,7 +3902,7 @@ return errors === 0;
 validate37.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_list_discoveries_input = validate38;
-const schema49 = {"type":"object","properties":{"status":{"type":"string","enum":["pending","approved","rejected"]},"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+const schema49 = {"type":"object","properties":{"status":{"type":"string","enum":["pending","approved","rejected"]},"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"additionalProperties":false};
 
 function validate38(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -4253,7 +4253,7 @@ return errors === 0;
 validate39.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_list_insights_input = validate40;
-const schema51 = {"type":"object","properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+const schema51 = {"type":"object","properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"additionalProperties":false};
 
 function validate40(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -4411,7 +4411,7 @@ return errors === 0;
 validate40.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_list_notifications_input = validate41;
-const schema52 = {"type":"object","properties":{"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20,"description":"At most this many items."},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+const schema52 = {"type":"object","properties":{"severity":{"type":"string","enum":["info","warning","critical"]},"limit":{"type":"integer","minimum":1,"maximum":100,"default":20},"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"additionalProperties":false};
 
 function validate41(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -4597,7 +4597,7 @@ return errors === 0;
 validate42.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_list_tasks_input = validate43;
-const schema54 = {"type":"object","properties":{"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$","description":"`next_cursor` of the previous page."}},"additionalProperties":false};
+const schema54 = {"type":"object","properties":{"cursor":{"type":"string","minLength":1,"maxLength":500,"pattern":"^[A-Za-z0-9_-]+$"}},"additionalProperties":false};
 
 function validate43(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;

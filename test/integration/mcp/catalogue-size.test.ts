@@ -44,7 +44,17 @@ describe('MCP tools: the catalogue stays light', () => {
   it('serves no validation-only keyword, while calls are still validated against the whole schema', async () => {
     const response = await postMcp(server.mcpUrl, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, server.tokens.readWrite);
     const text = await response.text();
-    for (const keyword of ['"pattern"', '"maxLength"', '"examples"', '"allOf"']) assert.ok(!text.includes(keyword), `${keyword} served`);
+    for (const keyword of ['"pattern"', '"maxLength"', '"examples"', '"allOf"', '"format":"uuid"', '"maximum":2147483647']) {
+      assert.ok(!text.includes(keyword), `${keyword} served`);
+    }
+    const notAnId = await postMcp(
+      server.mcpUrl,
+      { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'view_insight', arguments: { id: 'not-a-uuid' } } },
+      server.tokens.read,
+    );
+    const rejected = (await notAnId.json()) as { result: { isError: boolean; content: { text: string }[] } };
+    assert.equal(rejected.result.isError, true, 'an id that is not a uuid is still refused');
+    assert.match(rejected.result.content[0]?.text ?? '', /uuid/);
     const tooLong = await postMcp(
       server.mcpUrl,
       {
