@@ -2,20 +2,14 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import type { Middleware } from 'koa';
 import getRawBody from 'raw-body';
-import {
-  CallToolRequestSchema,
-  CancelledNotificationSchema,
-  InitializeRequestSchema,
-  JSONRPCMessageSchema,
-  LoggingLevelSchema,
-  SetLevelRequestSchema,
-  type InitializeResult,
-  type JSONRPCMessage,
-  type JSONRPCNotification,
-  type JSONRPCRequest,
-  type LoggingLevel,
-  type ProgressToken,
-  type RequestId,
+import type {
+  InitializeResult,
+  JSONRPCMessage,
+  JSONRPCNotification,
+  JSONRPCRequest,
+  LoggingLevel,
+  ProgressToken,
+  RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.js';
 import { AppError } from '../errors.js';
@@ -28,6 +22,7 @@ import type { Principal } from '../oauth/principal.js';
 import { acceptsJsonAndSse, hostChecker, isJsonContentType, originChecker } from './http-guards.js';
 import { HttpReply, httpError } from './http-reply.js';
 import { InFlightRequests } from './in-flight.js';
+import { asJsonRpcMessage, callToolParams, cancelledParams, initializeParams, LOGGING_LEVELS, setLevelParams } from './json-rpc.js';
 import {
   checkModernRequest,
   claimsModern,
@@ -72,7 +67,6 @@ const PUBLIC_METHODS = new Set(['initialize', 'notifications/initialized', 'ping
  */
 const MODERN_PUBLIC_METHODS = new Set(['server/discover']);
 
-const LOG_LEVELS = LoggingLevelSchema.options;
 /** Without sessions, a `logging/setLevel` cannot outlive its own request: every call starts at this level. */
 const DEFAULT_CLIENT_LOG_LEVEL: LoggingLevel = 'info';
 
@@ -179,13 +173,12 @@ function parseMessage(raw: unknown): { message: JSONRPCMessage; method: string |
       'Invalid Request: JSON-RPC batches are not supported (MCP removed batching in 2025-06-18); send one message per POST.',
     );
   }
-  const parsed = JSONRPCMessageSchema.safeParse(raw);
-  if (!parsed.success) {
+  const message = asJsonRpcMessage(raw);
+  if (!message) {
     const rawId = (raw as { id?: unknown } | null)?.id;
     const id = typeof rawId === 'string' || (typeof rawId === 'number' && Number.isInteger(rawId)) ? rawId : null;
     throw httpError(400, ErrorCode.InvalidRequest, 'Invalid Request: not a JSON-RPC 2.0 request, notification or response.', id);
   }
-  const message = parsed.data;
   return {
     message,
     method: 'method' in message ? message.method : undefined,
@@ -266,12 +259,9 @@ async function callTool(
   channel: ResponseChannel,
 ): Promise<string> {
   const { modern, protocolVersion, logLevel } = era;
-  const parsed = CallToolRequestSchema.safeParse(request);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ');
-    return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${problems}`));
-  }
-  const { name, arguments: args, _meta } = parsed.data.params;
+  const checked = callToolParams(request.params);
+  if (!checked.ok) return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${checked.problem}`));
+  const { name, arguments: args, _meta } = checked.params;
   const tool = endpoint.catalogue.get(name);
   if (tool && !viewShows(urlView(ctx, request.id), tool)) {
     const message = `Tool ${name} is not in the catalogue of this URL (?${ctx.querystring}); connect to the URL without the query string for every tool.`;
@@ -311,7 +301,7 @@ async function callTool(
           progressToken !== undefined,
         ),
       clientLog: (level: ClientLogLevel, data: unknown) => {
-        if (logLevel === undefined || LOG_LEVELS.indexOf(level) < LOG_LEVELS.indexOf(logLevel)) return;
+        if (logLevel === undefined || LOGGING_LEVELS.indexOf(level) < LOGGING_LEVELS.indexOf(logLevel)) return;
         notify({ jsonrpc: '2.0', method: 'notifications/message', params: { level, logger: name, data } }, logsWanted);
       },
     });
@@ -380,25 +370,17 @@ async function handleRequest(
   }
   switch (request.method) {
     case 'initialize': {
-      const parsed = InitializeRequestSchema.safeParse(request);
-      if (!parsed.success) {
-        return serialize(
-          jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${parsed.error.issues[0]?.message ?? 'initialize params'}`),
-        );
-      }
-      return serialize({ jsonrpc: '2.0', id: request.id, result: initializeResult(parsed.data.params.protocolVersion) });
+      const checked = initializeParams(request.params);
+      if (!checked.ok) return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${checked.problem}`));
+      return serialize({ jsonrpc: '2.0', id: request.id, result: initializeResult(checked.params.protocolVersion) });
     }
     case 'ping':
       return resultWithRawJson(request.id, '{}');
     case 'logging/setLevel': {
       // Stateless: there is no session to keep the level in, so it governs this request's notifications
       // only (it has none). Each tool call starts at the default level, `info`.
-      const parsed = SetLevelRequestSchema.safeParse(request);
-      if (!parsed.success) {
-        return serialize(
-          jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: level must be one of ${LOG_LEVELS.join(', ')}`),
-        );
-      }
+      const checked = setLevelParams(request.params);
+      if (!checked.ok) return serialize(jsonRpcError(request.id, ErrorCode.InvalidParams, `Invalid params: ${checked.problem}`));
       return resultWithRawJson(request.id, '{}');
     }
     case 'tools/list':
@@ -518,9 +500,9 @@ async function listen(ctx: AppContext, request: JSONRPCRequest, channel: Respons
 /** notifications/cancelled aborts the caller's own matching request; other notifications need nothing. */
 function handleNotification(endpoint: Endpoint, notification: JSONRPCNotification, principal: Principal | undefined): void {
   if (notification.method !== 'notifications/cancelled' || !principal) return;
-  const parsed = CancelledNotificationSchema.safeParse(notification);
-  if (!parsed.success) return;
-  const { requestId, reason } = parsed.data.params;
+  const checked = cancelledParams(notification.params);
+  if (!checked.ok) return;
+  const { requestId, reason } = checked.params;
   if (requestId !== undefined) endpoint.inFlight.cancel(principal, requestId, reason ?? 'cancelled by the client');
 }
 

@@ -1,4 +1,5 @@
-import { LoggingLevelSchema, type JSONRPCRequest, type LoggingLevel, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { JSONRPCRequest, LoggingLevel, RequestId } from '@modelcontextprotocol/sdk/types.js';
+import { isLoggingLevel, LOGGING_LEVELS } from './json-rpc.js';
 import { httpError } from './http-reply.js';
 import { ErrorCode } from './protocol.js';
 
@@ -79,8 +80,6 @@ export interface ModernEnvelope {
   logLevel: LoggingLevel | undefined;
 }
 
-const LOG_LEVELS: ReadonlySet<LoggingLevel> = new Set(LoggingLevelSchema.options);
-
 /** Methods whose `Mcp-Name` header mirrors a field of the params. */
 const NAMED_BY: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
 
@@ -120,8 +119,8 @@ export function checkModernRequest(request: JSONRPCRequest, header: HeaderOf, me
     throw invalid(`params._meta["${META.clientCapabilities}"] is required (an object; {} declares none).`);
   }
   const logLevel = meta[META.logLevel];
-  if (logLevel !== undefined && !LOG_LEVELS.has(logLevel as LoggingLevel)) {
-    throw invalid(`params._meta["${META.logLevel}"] must be one of ${[...LOG_LEVELS].join(', ')}.`);
+  if (logLevel !== undefined && !isLoggingLevel(logLevel)) {
+    throw invalid(`params._meta["${META.logLevel}"] must be one of ${LOGGING_LEVELS.join(', ')}.`);
   }
   if (versionHeader !== version) {
     throw mismatch(id, `MCP-Protocol-Version is "${versionHeader.slice(0, 40)}" but _meta names "${version.slice(0, 40)}".`);
@@ -142,5 +141,5 @@ export function checkModernRequest(request: JSONRPCRequest, header: HeaderOf, me
     if (decoded === undefined) throw mismatch(id, 'Mcp-Name is not valid =?base64?…?= (canonical base64 of UTF-8).');
     if (decoded !== named) throw mismatch(id, `Mcp-Name is "${decoded.slice(0, 100)}" but params.${field} is "${named.slice(0, 100)}".`);
   }
-  return { protocolVersion: version, logLevel: logLevel as LoggingLevel | undefined };
+  return { protocolVersion: version, logLevel };
 }
