@@ -12,9 +12,17 @@ import type { Logger } from '../logger.js';
 /** The first key of the two-key advisory locks: this product's task workers (the second is hashtext(worker id)). */
 const LOCK_SPACE = 0x7a5c;
 
+/**
+ * A worker takes its first job as it is created, a moment before its process has taken the worker's lock: a job
+ * locked more recently than this is never taken for a dead worker's (the retry of a killed run waits this long).
+ */
+export const NEW_LOCK_GRACE_SECONDS = 10;
+
 export class WorkerLiveness {
   private readonly ours = new Set<string>();
   private holder: Promise<pg.PoolClient> | undefined;
+  /** The lock statements in order: one connection runs one query at a time. */
+  private locking: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -33,8 +41,9 @@ export class WorkerLiveness {
     const client = await this.pool.connect();
     try {
       const { rows } = await client.query<{ worker: string }>(
-        `SELECT DISTINCT locked_by AS worker FROM graphile_worker.jobs WHERE locked_by IS NOT NULL AND NOT (locked_by = ANY($1::text[]))`,
-        [[...this.ours]],
+        `SELECT DISTINCT locked_by AS worker FROM graphile_worker.jobs
+         WHERE locked_by IS NOT NULL AND NOT (locked_by = ANY($1::text[])) AND locked_at < now() - make_interval(secs => $2)`,
+        [[...this.ours], NEW_LOCK_GRACE_SECONDS],
       );
       const dead: string[] = [];
       for (const { worker } of rows) {
@@ -78,7 +87,11 @@ export class WorkerLiveness {
     return this.holder;
   }
 
-  private async lock(client: pg.PoolClient, workers: string[]): Promise<void> {
-    for (const worker of workers) await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE, worker]);
+  private lock(client: pg.PoolClient, workers: string[]): Promise<void> {
+    const done = this.locking.then(async () => {
+      for (const worker of workers) await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_SPACE, worker]);
+    });
+    this.locking = done.catch(() => undefined);
+    return done;
   }
 }

@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { ToolIO } from '../../../src/generated/handlers.js';
 import { MAX_TASKS_PER_ENVIRONMENT } from '../../../src/assets/tasks.js';
 import { jobKey } from '../../../src/tasks/scheduler.js';
+import { NEW_LOCK_GRACE_SECONDS } from '../../../src/tasks/worker-liveness.js';
 import { assertReaderRefused, call, callError, eventually, startAssetHarness, type AssetHarness } from '../assets/harness.js';
 import { startScheduler, testClock, type SchedulerHandle } from './harness.js';
 
@@ -37,9 +38,11 @@ async function scheduler(...args: Parameters<typeof startScheduler> extends [unk
   return handle;
 }
 
-/** Pauses every task so far, so that only the test's own tasks fall due. */
+/** Pauses every task so far and empties the queue, so that only the test's own tasks fall due and fill its lanes. */
 async function quiesce(): Promise<void> {
   await h.database.db.updateTable('tasks').set({ paused: true, next_run_at: null }).execute();
+  await sql`DELETE FROM graphile_worker._private_jobs`.execute(h.database.db);
+  await sql`DELETE FROM graphile_worker._private_job_queues`.execute(h.database.db);
 }
 
 /** Stops every scheduler so far, so that only the test's own run jobs. */
@@ -273,8 +276,10 @@ describe('scheduled tasks: exactly once, retries, pause, delete', () => {
     await quiesce();
     const clock = testClock(new Date());
     // A process that plans but runs nothing, then the job as a killed process leaves it: locked by a worker
-    // that no process marks alive. A live worker (its lock held on a connection) keeps its job.
-    const planner = await scheduler(clock, { settings: { workers: 0 } });
+    // that no process marks alive. A live worker (its lock held on a connection) keeps its job. A lane per task,
+    // so that each job's queue is locked by its own worker.
+    const settings = { concurrencyPerEnv: 3 };
+    const planner = await scheduler(clock, { settings: { ...settings, workers: 0 } });
     const killed = await create({
       title: 'Killed',
       schedule: '0 4 * * *',
@@ -285,20 +290,32 @@ describe('scheduled tasks: exactly once, retries, pause, delete', () => {
       schedule: '0 4 * * *',
       definition: { kind: 'monitor', sql: 'SELECT 8', op: 'gt', threshold: 1 },
     });
-    const [{ slot }] = [await fireSlot(killed, clock, [planner]), await fireSlot(alive, clock, [planner])];
-    const lockJob = (task: { id: string }, worker: string) =>
+    // A worker that took its first job an instant before its process took the worker's lock: not dead.
+    const newborn = await create({
+      title: 'Newborn',
+      schedule: '0 4 * * *',
+      definition: { kind: 'monitor', sql: 'SELECT 9', op: 'gt', threshold: 1 },
+    });
+    const [{ slot }] = [
+      await fireSlot(killed, clock, [planner]),
+      await fireSlot(alive, clock, [planner]),
+      await fireSlot(newborn, clock, [planner]),
+    ];
+    const lockJob = (task: { id: string }, worker: string, secondsAgo: number) =>
       sql`WITH job AS (
-            UPDATE graphile_worker._private_jobs SET locked_by = ${worker}, locked_at = now(), attempts = attempts + 1
+            UPDATE graphile_worker._private_jobs
+            SET locked_by = ${worker}, locked_at = now() - make_interval(secs => ${secondsAgo}), attempts = attempts + 1
             WHERE key = ${jobKey(task.id, slot)} RETURNING job_queue_id)
-          UPDATE graphile_worker._private_job_queues SET locked_by = ${worker}, locked_at = now()
+          UPDATE graphile_worker._private_job_queues SET locked_by = ${worker}, locked_at = now() - make_interval(secs => ${secondsAgo})
           WHERE id IN (SELECT job_queue_id FROM job)`.execute(h.database.db);
-    await lockJob(killed, 'worker-killed-with-its-process');
-    await lockJob(alive, 'worker-alive-elsewhere');
+    await lockJob(killed, 'worker-killed-with-its-process', 60);
+    await lockJob(alive, 'worker-alive-elsewhere', 60);
+    await lockJob(newborn, 'worker-just-created', 0);
     const liveProcess = new pg.Client({ connectionString: h.database.url });
     await liveProcess.connect();
     try {
       await liveProcess.query(`SELECT pg_advisory_lock(${0x7a5c}, hashtext('worker-alive-elsewhere'))`);
-      const runner = await scheduler(clock);
+      const runner = await scheduler(clock, { settings });
       await runner.scheduler.tick();
       const run = await runOf(killed.id, slot);
       assert.equal(run.attempt, 2, 'the killed attempt counts; the retry commits');
@@ -308,6 +325,18 @@ describe('scheduled tasks: exactly once, retries, pause, delete', () => {
       }>`SELECT locked_by FROM graphile_worker._private_jobs WHERE key = ${jobKey(alive.id, slot)}`.execute(h.database.db);
       assert.equal(aliveJob.rows[0]?.locked_by, 'worker-alive-elsewhere', "a live worker's job is left to it");
       assert.equal((await runsOf(alive.id)).length, 0);
+      const lockedBy = async (task: { id: string }) =>
+        (
+          await sql<{
+            locked_by: string | null;
+          }>`SELECT locked_by FROM graphile_worker._private_jobs WHERE key = ${jobKey(task.id, slot)}`.execute(h.database.db)
+        ).rows[0]?.locked_by;
+      assert.equal(await lockedBy(newborn), 'worker-just-created', `a job locked < ${NEW_LOCK_GRACE_SECONDS} s ago is left to its worker`);
+      // Still without its lock once the grace is over: its process is gone, and the job is run.
+      await sql`UPDATE graphile_worker._private_jobs SET locked_at = now() - make_interval(secs => ${NEW_LOCK_GRACE_SECONDS + 1})
+                WHERE key = ${jobKey(newborn.id, slot)}`.execute(h.database.db);
+      await runner.scheduler.tick();
+      assert.equal((await runOf(newborn.id, slot)).attempt, 2);
     } finally {
       await liveProcess.end();
     }
