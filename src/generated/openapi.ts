@@ -239,7 +239,7 @@ export type paths = {
         };
         /**
          * List the connections
-         * @description The connections you can query: `lakehouse` (this environment's tables), `sample` (demo product analytics) and external PostgreSQL databases. Their tables: get_connection.
+         * @description Connections to query: `lakehouse` (this environment's tables), `sample` (demo product analytics), external PostgreSQL databases. Tables: get_connection.
          *
          *     The REST mirror of the MCP tool `list_connections` (scope `read`).
          */
@@ -261,7 +261,7 @@ export type paths = {
         };
         /**
          * Describe a connection
-         * @description A connection's tables and columns with types, comments and row counts (built-in tables are `lakehouse.main.<t>`, `sample.main.<t>`). With `table`, a profile: per column null share, distinct values, min and max.
+         * @description A connection's tables and columns (types, comments, row counts; built-in: `lakehouse.main.<t>`, `sample.main.<t>`). With `table`: each column's null share, distinct values, min, max.
          *
          *     The REST mirror of the MCP tool `get_connection` (scope `read`).
          */
@@ -353,7 +353,7 @@ export type paths = {
         put?: never;
         /**
          * Record a discovery
-         * @description Records a finding (anomaly, trend, data problem) with its evidence (SQL and/or an insight), `pending` until an admin reviews it; `notify` also sends it to the webhooks.
+         * @description Records a finding (anomaly, trend, data problem) with evidence (SQL and/or an insight); `pending` until an admin reviews it; `notify` also sends it to webhooks.
          *
          *     The REST mirror of the MCP tool `create_discovery` (scope `write`).
          */
@@ -465,7 +465,7 @@ export type paths = {
         put?: never;
         /**
          * Search the documentation
-         * @description Searches the docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first with their best section and a snippet; get_doc reads one.
+         * @description Searches the docs in plain words: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Pages best first, each with its best section and a snippet; get_doc reads one.
          *
          *     The REST mirror of the MCP tool `search_docs` (scope `read`).
          */
@@ -795,7 +795,7 @@ export type paths = {
         put?: never;
         /**
          * Search everything
-         * @description Ranked search, in plain words, over this environment's tables, columns, semantic models (measures, dimensions), insights, dashboards, discoveries, memories and docs. Each hit: kind, id, title, what matched.
+         * @description Searches, in plain words, this environment's tables, columns, semantic models, insights, dashboards, discoveries, memories and docs, best first. Each hit: kind, id, title, what matched.
          *
          *     The REST mirror of the MCP tool `search_entities` (scope `read`).
          */
@@ -1361,10 +1361,7 @@ export type components = {
         CreateDiscoveryOutput: components["schemas"]["Discovery"];
         CreateInsightInput: {
             chart: components["schemas"]["Chart"];
-            /**
-             * @description See list_connections.
-             * @default lakehouse
-             */
+            /** @default lakehouse */
             connection?: string;
             description?: string;
             /** @description Retries with the same key and input get the first result (24 h). */
@@ -3558,7 +3555,6 @@ export interface operations {
             content: {
                 "application/json": {
                     chart?: components["schemas"]["Chart"];
-                    /** @description See list_connections. */
                     connection?: string;
                     description?: string;
                     parameters?: components["schemas"]["InsightParameter"][];

@@ -291,7 +291,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_discovery",
   "title": "Record a discovery",
-  "description": "Records a finding (anomaly, trend, data problem) with its evidence (SQL and/or an insight), `pending` until an admin reviews it; `notify` also sends it to the webhooks.",
+  "description": "Records a finding (anomaly, trend, data problem) with evidence (SQL and/or an insight); `pending` until an admin reviews it; `notify` also sends it to webhooks.",
   "scope": "write",
   "annotations": {
     "readOnlyHint": false,
@@ -517,7 +517,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "connection": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "See list_connections.",
         "default": "lakehouse"
       },
       "parameters": {
@@ -864,7 +863,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         },
         "connection": {
           "type": "string",
-          "description": "See list_connections.",
           "default": "lakehouse"
         },
         "parameters": {
@@ -2128,7 +2126,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_connection",
   "title": "Describe a connection",
-  "description": "A connection's tables and columns with types, comments and row counts (built-in tables are `lakehouse.main.<t>`, `sample.main.<t>`). With `table`, a profile: per column null share, distinct values, min and max.",
+  "description": "A connection's tables and columns (types, comments, row counts; built-in: `lakehouse.main.<t>`, `sample.main.<t>`). With `table`: each column's null share, distinct values, min, max.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -2895,7 +2893,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "list_connections",
   "title": "List the connections",
-  "description": "The connections you can query: `lakehouse` (this environment's tables), `sample` (demo product analytics) and external PostgreSQL databases. Their tables: get_connection.",
+  "description": "Connections to query: `lakehouse` (this environment's tables), `sample` (demo product analytics), external PostgreSQL databases. Tables: get_connection.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -5969,7 +5967,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_docs",
   "title": "Search the documentation",
-  "description": "Searches the docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first with their best section and a snippet; get_doc reads one.",
+  "description": "Searches the docs in plain words: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Pages best first, each with its best section and a snippet; get_doc reads one.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -6069,7 +6067,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_entities",
   "title": "Search everything",
-  "description": "Ranked search, in plain words, over this environment's tables, columns, semantic models (measures, dimensions), insights, dashboards, discoveries, memories and docs. Each hit: kind, id, title, what matched.",
+  "description": "Searches, in plain words, this environment's tables, columns, semantic models, insights, dashboards, discoveries, memories and docs, best first. Each hit: kind, id, title, what matched.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -6594,8 +6592,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "connection": {
         "type": "string",
-        "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "See list_connections."
+        "pattern": "^[a-z][a-z0-9_]{0,62}$"
       },
       "parameters": {
         "type": "array",
@@ -6940,8 +6937,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "string"
         },
         "connection": {
-          "type": "string",
-          "description": "See list_connections."
+          "type": "string"
         },
         "parameters": {
           "type": "array",
