@@ -3,6 +3,7 @@ import type * as ResvgModule from '@resvg/resvg-js';
 import type { TopLevelSpec } from 'vega-lite';
 import { AppError } from '../errors.js';
 import type { QueryResult } from '../lakehouse/sandbox.js';
+import { CHART_FONT_FAMILY, FONT_FILES } from './chart-font.js';
 
 // Charts are drawn on the server, with no browser: a Vega-Lite spec built from the insight's chart spec and
 // rows → Vega → SVG (headless View, renderer none) → PNG (resvg, a Rust renderer shipped prebuilt in its npm
@@ -28,7 +29,8 @@ export interface RenderedChart {
 
 const NUMERIC = /^(smallint|integer|bigint|numeric|real|double precision|oid)/;
 const TEMPORAL = /^(date|timestamp)/;
-const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
+// The shipped typeface (chart-font.ts); the fallbacks only matter to a viewer of the SVG without it.
+const FONT = `${CHART_FONT_FAMILY}, sans-serif`;
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -66,7 +68,7 @@ function toPng(svg: string, width: number, height: number): RenderedChart {
   const rendered = new (loadResvg().Resvg)(sized, {
     fitTo: { mode: 'original' },
     background: 'white',
-    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+    font: { loadSystemFonts: false, fontFiles: Object.values(FONT_FILES), defaultFontFamily: CHART_FONT_FAMILY },
   }).render();
   return { png: rendered.asPng(), width: rendered.width, height: rendered.height };
 }
