@@ -165,6 +165,13 @@ export async function vegaSvg(result: QueryResult, spec: ChartSpec, title: strin
   }
 }
 
+/** `result` drawn as the chart spec says, as SVG of width × height (render_insight's PNG and the dashboard pages). */
+export async function chartSvg(result: QueryResult, spec: ChartSpec, heading: string, width: number, height: number): Promise<string> {
+  if (spec.kind === 'table') return tableSvg(result, heading, width, height);
+  if (spec.kind === 'number') return numberSvg(result, spec, heading, width, height);
+  return vegaSvg(result, spec, heading, width, height);
+}
+
 /** Draws `result` as the chart spec says, as a PNG of exactly width × height pixels. */
 export async function renderChart(
   result: QueryResult,
@@ -173,12 +180,5 @@ export async function renderChart(
   width: number,
   height: number,
 ): Promise<RenderedChart> {
-  const heading = spec.title ?? title;
-  const svg =
-    spec.kind === 'table'
-      ? tableSvg(result, heading, width, height)
-      : spec.kind === 'number'
-        ? numberSvg(result, spec, heading, width, height)
-        : await vegaSvg(result, spec, heading, width, height);
-  return toPng(svg, width, height);
+  return toPng(await chartSvg(result, spec, spec.title ?? title, width, height), width, height);
 }
