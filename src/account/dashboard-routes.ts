@@ -1,11 +1,17 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { chartSvg, type ChartSpec } from '../assets/chart.js';
 import { FONT_FILES, type FontFile } from '../assets/chart-font.js';
 import { dashboardPageUrl, dashboardView, variableValues, type DashboardView } from '../assets/dashboards.js';
 import type { Scalar } from '../assets/insight-run.js';
 import { AppError } from '../errors.js';
 import { abortWhenClientLeaves } from '../http/client-gone.js';
+import { toolCallLimitMessage } from '../http/rate-limit.js';
+import { toAppError } from '../http/problem.js';
+import type { AuditOutcome } from '../operations/audit.js';
+import { auditOutcomeOf } from '../operations/invoke-tool.js';
+import type { BrowserSession } from '../oauth/browser-session.js';
 import type { AppContext, KoaOperationHandler, OperationContext } from '../operations/context.js';
 import { sendHtmlPage } from '../oauth/html-response.js';
 import { errorPage } from '../oauth/pages.js';
@@ -30,16 +36,16 @@ function notFound(ctx: AppContext): void {
   );
 }
 
-/** The environment of dashboard `id` when the session's user is a member of it (any role). */
-async function memberEnvironment(services: OperationContext, userId: string, id: string): Promise<string | undefined> {
-  const row = await services.db
+/** The environment (and its organization) of dashboard `id` when the session's user is a member of it (any role). */
+async function memberEnvironment(services: OperationContext, userId: string, id: string) {
+  return services.db
     .selectFrom('dashboards as d')
     .innerJoin('memberships as m', 'm.environment_id', 'd.environment_id')
-    .select('d.environment_id')
+    .innerJoin('environments as e', 'e.id', 'd.environment_id')
+    .select(['d.environment_id as environmentId', 'e.organization_id as organizationId'])
     .where('d.id', '=', id)
     .where('m.user_id', '=', userId)
     .executeTakeFirst();
-  return row?.environment_id;
 }
 
 /** The query string as one text value per name; a repeated name is a mistake of the link. */
@@ -80,38 +86,70 @@ const formText = (value: Scalar | undefined) => (value === undefined ? '' : Stri
 export const showDashboardPage: KoaOperationHandler = async (ctx, services) => {
   const session = await requireSession(ctx, services.oauth);
   if (!session) return;
-  const id = (ctx.params as Record<string, string | undefined>).id ?? '';
-  const environmentId = UUID.test(id) ? await memberEnvironment(services, session.userId, id.toLowerCase()) : undefined;
-  if (!environmentId) return notFound(ctx);
-  const { publicUrl } = services.config;
+  const id = ((ctx.params as Record<string, string | undefined>).id ?? '').toLowerCase();
+  const found = UUID.test(id) ? await memberEnvironment(services, session.userId, id) : undefined;
+  if (!found) return notFound(ctx);
+  // A view runs every widget, as view_dashboard with include_data does: it counts as one tool call of the
+  // environment (TOOL_CALL_LIMIT) and is audited as the user's `showDashboardPage`.
+  const admission = services.limiters.toolCalls.take(found.environmentId);
+  if (!admission.ok) {
+    ctx.set('Retry-After', String(admission.retryAfter));
+    return sendHtmlPage(ctx, 429, errorPage('Too many requests', toolCallLimitMessage(admission), 'Reload the page in a minute.'));
+  }
+  const started = performance.now();
+  let outcome: AuditOutcome = 'ok';
   const controller = new AbortController();
   const stopWatching = abortWhenClientLeaves(ctx.res, controller);
   try {
-    const seen = { db: services.db, lakehouse: services.lakehouse, signal: controller.signal };
-    const outline = await dashboardView(seen, environmentId, id.toLowerCase(), { includeData: false });
-    const page = {
-      action: dashboardPageUrl(publicUrl, id),
-      fontUrl: (file: FontFile) => `${publicUrl}/fonts/${file}`,
-      email: session.email,
-    };
-    const defaults = Object.fromEntries(outline.variables.map((v) => [v.name, formText(v.default)]));
-    let given: Record<string, string> = {};
-    let values: Record<string, Scalar>;
-    try {
-      given = givenValues(ctx.query);
-      values = variableValues(outline, given);
-    } catch (error) {
-      if (!(error instanceof AppError)) throw error;
-      const html = dashboardPage({ ...page, view: outline, values: { ...defaults, ...given }, formError: error.message });
-      return sendHtmlPage(ctx, 400, html, [], { fonts: true });
-    }
-    const view = await dashboardView(seen, environmentId, id.toLowerCase(), { includeData: true, values });
-    const html = dashboardPage({ ...page, view, charts: await widgetCharts(view), values: { ...defaults, ...given } });
-    sendHtmlPage(ctx, 200, html, [], { fonts: true });
+    await renderPage(ctx, services, session, found.environmentId, id, controller.signal);
+  } catch (error) {
+    outcome = auditOutcomeOf(toAppError(error));
+    throw error;
   } finally {
     stopWatching();
+    services.audit.record({
+      actor: `user:${session.userId}`,
+      clientId: null,
+      organizationId: found.organizationId,
+      environmentId: found.environmentId,
+      operation: 'showDashboardPage',
+      outcome,
+      durationMs: Math.round(performance.now() - started),
+    });
   }
 };
+
+async function renderPage(
+  ctx: AppContext,
+  services: OperationContext,
+  session: BrowserSession,
+  environmentId: string,
+  id: string,
+  signal: AbortSignal,
+): Promise<void> {
+  const { publicUrl } = services.config;
+  const seen = { db: services.db, lakehouse: services.lakehouse, signal };
+  const outline = await dashboardView(seen, environmentId, id, { includeData: false });
+  const page = {
+    action: dashboardPageUrl(publicUrl, id),
+    fontUrl: (file: FontFile) => `${publicUrl}/fonts/${file}`,
+    email: session.email,
+  };
+  const defaults = Object.fromEntries(outline.variables.map((v) => [v.name, formText(v.default)]));
+  let given: Record<string, string> = {};
+  let values: Record<string, Scalar>;
+  try {
+    given = givenValues(ctx.query);
+    values = variableValues(outline, given);
+  } catch (error) {
+    if (!(error instanceof AppError)) throw error;
+    const html = dashboardPage({ ...page, view: outline, values: { ...defaults, ...given }, formError: error.message });
+    return sendHtmlPage(ctx, 400, html, [], { fonts: true });
+  }
+  const view = await dashboardView(seen, environmentId, id, { includeData: true, values });
+  const html = dashboardPage({ ...page, view, charts: await widgetCharts(view), values: { ...defaults, ...given } });
+  sendHtmlPage(ctx, 200, html, [], { fonts: true });
+}
 
 /** The font files, read once each, with an ETag of their content. */
 const fonts = new Map<FontFile, { body: Buffer; etag: string }>();

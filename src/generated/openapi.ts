@@ -985,7 +985,7 @@ export type paths = {
         };
         /**
          * A dashboard as a web page
-         * @description For a person signed in to the browser session (`/account/sign-in`) who is a member of the dashboard's environment: the dashboard rendered on the server, with no script: its title and description, each widget with its chart (inline SVG, drawn as `render_insight` draws it) and a table of its first rows, and the variables as a form whose query string re-renders the page with those values. Not signed in: redirects to the sign-in page, which returns here. A dashboard of another environment, or none: 404.
+         * @description For a person signed in to the browser session (`/account/sign-in`) who is a member of the dashboard's environment: the dashboard rendered on the server, with no script: its title and description, each widget with its chart (inline SVG, drawn as `render_insight` draws it) and a table of its first rows, and the variables as a form whose query string re-renders the page with those values. Not signed in: redirects to the sign-in page, which returns here. A dashboard of another environment, or none: 404. A view counts as one tool call of the environment (`TOOL_CALL_LIMIT`; 429 beyond) and is audited as `showDashboardPage`.
          */
         get: operations["showDashboardPage"];
         put?: never;
@@ -4433,6 +4433,7 @@ export interface operations {
                 };
             };
             404: components["responses"]["HtmlError"];
+            429: components["responses"]["HtmlError"];
         };
     };
     getApiReference: {

@@ -1837,6 +1837,9 @@ export const routes: readonly RouteDefinition[] = [
     },
     "404": {
       "text/html": null
+    },
+    "429": {
+      "text/html": null
     }
   }
 },

@@ -9,7 +9,7 @@ import { PNG } from 'pngjs';
 import { addMember } from '../../src/db/directory.js';
 import { browserTests, launchChromium } from '../helpers/browser.js';
 import { call, connectClient } from '../helpers/mcp.js';
-import { PASSWORD, startOAuthApp } from '../helpers/oauth.js';
+import { eventually, PASSWORD, startOAuthApp } from '../helpers/oauth.js';
 import { serviceToken } from '../helpers/tokens.js';
 
 // Dashboards as web pages (GET /dashboards/{id}) in a real headless Chromium: signed in as a member of the
@@ -193,6 +193,16 @@ describe('a dashboard as a web page in Chromium', { skip }, () => {
       ['W6', '24'],
     ]);
     assert.equal(await weeks.locator('.mark-symbol path').count(), 3, 'the chart was drawn again with the new value');
+    // Each view is audited as the user's (the audit log writes in batches: wait for it).
+    const audited = () =>
+      app.database.db
+        .selectFrom('audit_log')
+        .select(['outcome', 'environment_id'])
+        .where('operation', '=', 'showDashboardPage')
+        .where('actor', '=', `user:${app.directory.ada.id}`)
+        .execute();
+    await eventually(async () => (await audited()).length >= 2);
+    assert.ok((await audited()).every((row) => row.outcome === 'ok' && row.environment_id === app.directory.production.id));
     await context.close();
   });
 
