@@ -46,7 +46,8 @@ main.dashboard{max-width:${PAGE_WIDTH}px;margin:2rem auto;padding:1.5rem 2rem;bo
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 form.variables{display:flex;flex-wrap:wrap;gap:.75rem 1.25rem;align-items:flex-end;margin:1rem 0}
 form.variables label{margin:0 0 .2rem}
-form.variables input{padding:.45rem;border:1px solid #b8bfcc;border-radius:6px;font-size:1rem;min-width:10rem}
+form.variables input,form.variables select{padding:.45rem;border:1px solid #b8bfcc;border-radius:6px;font-size:1rem;min-width:10rem}
+form.variables select{width:auto}
 form.variables button{margin:0}`;
 
 const cellText = (value: unknown): string => {
@@ -110,8 +111,14 @@ function variablesForm(p: DashboardPage): string {
   const fields = p.view.variables
     .map((v) => {
       const id = `var-${v.name}`;
-      return `<div><label for="${id}">${escapeHtml(v.label ?? v.name)}</label>
-<input id="${id}" name="${escapeHtml(v.name)}" value="${escapeHtml(p.values[v.name] ?? '')}" maxlength="1000"></div>`;
+      const value = p.values[v.name] ?? '';
+      const label = `<label for="${id}">${escapeHtml(v.label ?? v.name)}</label>`;
+      // A variable has no type of its own: a boolean default makes it a choice of true or false.
+      if (typeof v.default === 'boolean') {
+        const options = ['true', 'false'].map((o) => `<option${o === value ? ' selected' : ''}>${o}</option>`).join('');
+        return `<div>${label}\n<select id="${id}" name="${escapeHtml(v.name)}">${options}</select></div>`;
+      }
+      return `<div>${label}\n<input id="${id}" name="${escapeHtml(v.name)}" value="${escapeHtml(value)}" maxlength="1000"></div>`;
     })
     .join('\n');
   return `${errorBox(p.formError)}
