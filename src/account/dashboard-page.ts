@@ -100,7 +100,7 @@ export interface DashboardPage {
   values: Record<string, string>;
   /** What is wrong with the form's values (then no widget was run). */
   formError?: string;
-  /** The page's own URL (the form's action). */
+  /** The page's own URL, relative to it (the form's action). */
   action: string;
   fontUrl: (file: FontFile) => string;
   email: string;

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { chartSvg, type ChartSpec } from '../assets/chart.js';
 import { FONT_FILES, type FontFile } from '../assets/chart-font.js';
-import { dashboardPageUrl, dashboardView, variableValues, type DashboardView } from '../assets/dashboards.js';
+import { dashboardView, variableValues, type DashboardView } from '../assets/dashboards.js';
 import type { Scalar } from '../assets/insight-run.js';
 import { AppError } from '../errors.js';
 import { abortWhenClientLeaves } from '../http/client-gone.js';
@@ -127,14 +127,11 @@ async function renderPage(
   id: string,
   signal: AbortSignal,
 ): Promise<void> {
-  const { publicUrl } = services.config;
   const seen = { db: services.db, lakehouse: services.lakehouse, signal };
   const outline = await dashboardView(seen, environmentId, id, { includeData: false });
-  const page = {
-    action: dashboardPageUrl(publicUrl, id),
-    fontUrl: (file: FontFile) => `${publicUrl}/fonts/${file}`,
-    email: session.email,
-  };
+  // URLs relative to the page, which works wherever it is served: under PUBLIC_URL (the URL view_dashboard gives)
+  // or under ISSUER_URL's origin, where sign-in returns when the two differ, and behind a proxy's path prefix.
+  const page = { action: id, fontUrl: (file: FontFile) => `../fonts/${file}`, email: session.email };
   const defaults = Object.fromEntries(outline.variables.map((v) => [v.name, formText(v.default)]));
   let given: Record<string, string> = {};
   let values: Record<string, Scalar>;
