@@ -311,7 +311,7 @@ export type paths = {
         };
         /**
          * View a dashboard
-         * @description One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`).
+         * @description One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`). `url`: its web page.
          *
          *     The REST mirror of the MCP tool `view_dashboard` (scope `read`).
          */
@@ -976,6 +976,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/dashboards/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A dashboard as a web page
+         * @description For a person signed in to the browser session (`/account/sign-in`) who is a member of the dashboard's environment: the dashboard rendered on the server, with no script: its title and description, each widget with its chart (inline SVG, drawn as `render_insight` draws it) and a table of its first rows, and the variables as a form whose query string re-renders the page with those values. Not signed in: redirects to the sign-in page, which returns here. A dashboard of another environment, or none: 404. A view counts as one tool call of the environment (`TOOL_CALL_LIMIT`; 429 beyond) and is audited as `showDashboardPage`.
+         */
+        get: operations["showDashboardPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs/api": {
         parameters: {
             query?: never;
@@ -1008,6 +1028,26 @@ export type paths = {
          * @description Redoc's standalone bundle, from the `redoc` package installed with this server.
          */
         get: operations["getApiReferenceScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fonts/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A font of the server's pages
+         * @description IBM Plex Sans (SIL Open Font License 1.1), the typeface of the dashboard pages and of the charts, from the npm package installed with this server.
+         */
+        get: operations["getFont"];
         put?: never;
         post?: never;
         delete?: never;
@@ -2418,6 +2458,11 @@ export type components = {
         };
         ViewDashboardOutput: {
             dashboard: components["schemas"]["Dashboard"];
+            /**
+             * Format: uri
+             * @description The dashboard's web page (`PUBLIC_URL/dashboards/{id}`), for people signed in to this server who are members of its environment.
+             */
+            url: string;
             variables: components["schemas"]["DashboardVariable"][];
             widgets: {
                 data?: components["schemas"]["QueryResult"];
@@ -4342,6 +4387,51 @@ export interface operations {
             };
         };
     };
+    showDashboardPage: {
+        parameters: {
+            query?: {
+                /** @description One query parameter per dashboard variable (its name), overriding its default. */
+                variables?: {
+                    [key: string]: string;
+                };
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Not signed in; to `/account/sign-in?next=` this page. */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The page with the variables form and what is wrong with a value; no widget was run. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            404: components["responses"]["HtmlError"];
+            429: components["responses"]["HtmlError"];
+        };
+    };
     getApiReference: {
         parameters: {
             query?: never;
@@ -4382,6 +4472,42 @@ export interface operations {
             };
             /** @description Not modified (the `ETag` given in `If-None-Match` still matches). */
             304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getFont: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file: "ibm-plex-sans-400.ttf" | "ibm-plex-sans-700.ttf";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The font file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "font/ttf": string;
+                };
+            };
+            /** @description Not modified (the `ETag` given in `If-None-Match` still matches). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such font. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7439,7 +7439,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "view_dashboard",
   "title": "View a dashboard",
-  "description": "One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`).",
+  "description": "One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`). `url`: its web page.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -7469,6 +7469,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "type": "object",
     "required": [
       "dashboard",
+      "url",
       "variables",
       "widgets"
     ],
@@ -7520,6 +7521,11 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           }
         },
         "additionalProperties": false
+      },
+      "url": {
+        "type": "string",
+        "format": "uri",
+        "description": "The dashboard's web page (`PUBLIC_URL/dashboards/{id}`), for people signed in to this server who are members of its environment."
       },
       "variables": {
         "type": "array",
