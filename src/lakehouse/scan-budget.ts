@@ -1,0 +1,113 @@
+import type { Kysely } from 'kysely';
+import type { Database } from '../db/schema.js';
+
+// An environment's scan budget (issue 18): the most rows, and bytes, one statement may be estimated to scan
+// before it runs. Set with `admin env set <org>/<env> --scan-budget …`; unlimited (NULL) by default. The
+// estimate comes from the engine's plan (scan-estimate.ts); docs/sql-sandbox.md says how it is made.
+
+export interface ScanBudget {
+  /** Most rows the scans of one statement may be estimated to read; null: unlimited. */
+  rows: number | null;
+  /** Most bytes (compressed Parquet, or PostgreSQL's rows × width); null: unlimited. */
+  bytes: number | null;
+}
+
+export const UNLIMITED: ScanBudget = { rows: null, bytes: null };
+
+export const isLimited = (budget: ScanBudget) => budget.rows !== null || budget.bytes !== null;
+
+/** A statement's estimated scan: rows, and bytes where every scan's are known. */
+export interface ScanEstimate {
+  rows: number;
+  bytes?: number;
+}
+
+/** Whether an estimate is over a budget: which of its limits it passes. */
+export function overBudget(estimate: ScanEstimate, budget: ScanBudget): { rows: boolean; bytes: boolean } {
+  return {
+    rows: budget.rows !== null && estimate.rows > budget.rows,
+    bytes: budget.bytes !== null && estimate.bytes !== undefined && estimate.bytes > budget.bytes,
+  };
+}
+
+export async function loadScanBudget(db: Kysely<Database>, environmentId: string): Promise<ScanBudget> {
+  const row = await db
+    .selectFrom('environments')
+    .select(['scan_budget_rows', 'scan_budget_bytes'])
+    .where('id', '=', environmentId)
+    .executeTakeFirst();
+  return { rows: row?.scan_budget_rows ?? null, bytes: row?.scan_budget_bytes ?? null };
+}
+
+export class InvalidScanBudget extends Error {
+  override name = 'InvalidScanBudget';
+}
+
+const ROW_UNITS: Record<string, number> = { '': 1, K: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+const BYTE_UNITS: Record<string, number> = {
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KIB: 2 ** 10,
+  MIB: 2 ** 20,
+  GIB: 2 ** 30,
+  TIB: 2 ** 40,
+};
+const SYNTAX =
+  'give rows as a number with an optional K, M, G or T (thousand … trillion), bytes with a unit (B, KB, MB, GB, TB, KiB … TiB), ' +
+  'both separated by a comma (e.g. `50M`, `10GB`, `50M,10GB`), or `unlimited`';
+
+/**
+ * `--scan-budget`'s value: `unlimited`, or one or two limits separated by a comma: rows (`50M`, `2500000`,
+ * `1.5G`, optionally followed by `rows`) and bytes (`10GB`, `512MiB`). A limit left out is unlimited.
+ */
+export function parseScanBudget(text: string): ScanBudget {
+  const value = text.trim();
+  if (/^unlimited$/i.test(value)) return { ...UNLIMITED };
+  const budget: ScanBudget = { ...UNLIMITED };
+  const parts = value.split(',').map((p) => p.trim());
+  if (parts.length > 2 || parts.some((p) => p === '')) throw new InvalidScanBudget(`invalid scan budget "${text}": ${SYNTAX}`);
+  for (const part of parts) {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)(?:\s+rows)?$/i.exec(part);
+    const unit = match?.[2]?.toUpperCase() ?? '';
+    const isBytes = unit in BYTE_UNITS;
+    const factor = isBytes ? BYTE_UNITS[unit] : ROW_UNITS[unit];
+    if (!match || factor === undefined || (isBytes && /rows$/i.test(part)))
+      throw new InvalidScanBudget(`invalid scan budget "${part}": ${SYNTAX}`);
+    // toPrecision: 1.1 × 1e6 is 1100000.0000000002 in binary.
+    const amount = Number((Number(match[1]) * factor).toPrecision(15));
+    const kind = isBytes ? 'bytes' : 'rows';
+    if (budget[kind] !== null) throw new InvalidScanBudget(`the scan budget "${text}" gives ${kind} twice: ${SYNTAX}`);
+    if (!Number.isInteger(amount) || amount < 1)
+      throw new InvalidScanBudget(`invalid scan budget "${part}": ${kind} must be a whole number of at least 1`);
+    if (amount > Number.MAX_SAFE_INTEGER)
+      throw new InvalidScanBudget(`invalid scan budget "${part}": at most ${Number.MAX_SAFE_INTEGER} ${kind} (or \`unlimited\`)`);
+    budget[kind] = amount;
+  }
+  return budget;
+}
+
+const grouped = (n: number) => Math.round(n).toLocaleString('en-US');
+
+/** Bytes in decimal units, as `--scan-budget` takes them (e.g. 10 GB). */
+export function formatScanBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+/** A budget in words: `1,000,000 rows and 10 GB`, `unlimited`. */
+export function formatScanBudget(budget: ScanBudget): string {
+  const parts = [
+    ...(budget.rows !== null ? [`${grouped(budget.rows)} rows`] : []),
+    ...(budget.bytes !== null ? [formatScanBytes(budget.bytes)] : []),
+  ];
+  return parts.length > 0 ? parts.join(' and ') : 'unlimited';
+}
