@@ -2088,6 +2088,32 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "summary": {
         "type": "string"
+      },
+      "scan": {
+        "type": "object",
+        "description": "Estimated rows (and bytes) the plan scans, against the environment's scan budget (absent: unlimited); `over_budget`: running it is refused.",
+        "required": [
+          "rows",
+          "over_budget"
+        ],
+        "properties": {
+          "rows": {
+            "type": "integer"
+          },
+          "bytes": {
+            "type": "integer"
+          },
+          "budget_rows": {
+            "type": "integer"
+          },
+          "budget_bytes": {
+            "type": "integer"
+          },
+          "over_budget": {
+            "type": "boolean"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "additionalProperties": false

@@ -1,5 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
+import { AppError } from '../errors.js';
+import type { PlanScan } from './scan-estimate.js';
 
 // An environment's scan budget (issue 18): the most rows, and bytes, one statement may be estimated to scan
 // before it runs. Set with `admin env set <org>/<env> --scan-budget …`; unlimited (NULL) by default. The
@@ -110,4 +112,58 @@ export function formatScanBudget(budget: ScanBudget): string {
     ...(budget.bytes !== null ? [formatScanBytes(budget.bytes)] : []),
   ];
   return parts.length > 0 ? parts.join(' and ') : 'unlimited';
+}
+
+/** The estimate in words: `~1,130,000 rows (~45 MB)`. */
+export const formatScanEstimate = (estimate: ScanEstimate) =>
+  `~${grouped(estimate.rows)} rows${estimate.bytes !== undefined ? ` (~${formatScanBytes(estimate.bytes)})` : ''}`;
+
+/** A share of a table that fits `budget` of `estimate` (as a percentage to sample), or undefined. */
+function sampleShare(estimate: ScanEstimate, budget: ScanBudget): string | undefined {
+  const ratios = [
+    ...(budget.rows !== null && estimate.rows > 0 ? [budget.rows / estimate.rows] : []),
+    ...(budget.bytes !== null && estimate.bytes ? [budget.bytes / estimate.bytes] : []),
+  ];
+  if (ratios.length === 0) return undefined;
+  const percent = Math.min(...ratios) * 100 * 0.9;
+  if (percent < 0.1) return undefined;
+  return percent >= 1 ? String(Math.floor(percent)) : percent.toFixed(1);
+}
+
+/**
+ * The refusal of a statement whose estimated scan passes its environment's budget: the estimate, the budget,
+ * and what would bring it under (a time filter on the largest unfiltered scan's time column, fewer columns, a
+ * sample), or an admin raising the budget. `scan` lists the scans; `dialect` picks the sample syntax.
+ */
+export function scanBudgetRefusal(scan: PlanScan, budget: ScanBudget, dialect: 'duckdb' | 'postgres'): AppError {
+  const over = overBudget(scan, budget);
+  const limits = formatScanBudget({ rows: over.rows ? budget.rows : null, bytes: over.bytes ? budget.bytes : null });
+  const largest = [...scan.scans].sort((a, b) => b.rows - a.rows)[0];
+  const table = largest?.table;
+  const unfiltered = [...scan.scans].filter((s) => !s.filtered).sort((a, b) => b.rows - a.rows)[0];
+  const advice: string[] = [];
+  if (unfiltered?.time_column) {
+    const column = unfiltered.time_column;
+    const interval = dialect === 'duckdb' ? 'INTERVAL 30 DAY' : "interval '30 days'";
+    advice.push(`filter ${unfiltered.table ?? 'the table'} on its time column ${column} (e.g. WHERE ${column} >= now() - ${interval})`);
+  } else if (unfiltered) {
+    advice.push(`filter ${unfiltered.table ?? 'the largest table'} on its time column (WHERE <time column> >= …)`);
+  } else {
+    advice.push('narrow its filters (a shorter time range)');
+  }
+  advice.push(over.bytes ? 'select only the columns you need (bytes count per column read)' : 'select only the columns you need');
+  const share = sampleShare(scan, budget) ?? '1';
+  const name = table?.split('.').pop() ?? 'events';
+  advice.push(
+    dialect === 'duckdb'
+      ? `sample it (FROM ${name} USING SAMPLE ${share}%, an estimate to scale up)`
+      : `sample it (FROM ${name} TABLESAMPLE SYSTEM (${share}), an estimate to scale up)`,
+  );
+  const where = table ? `, most of it in ${table}` : '';
+  return new AppError(
+    'scan_budget_exceeded',
+    `Refused before running: the plan is estimated to scan ${formatScanEstimate(scan)}${where}, over this environment's scan budget of ${limits} per statement. ` +
+      `To bring it under: ${advice.join('; ')}. explain_sql shows the estimate against the budget. ` +
+      'If the whole scan is needed, ask an admin to raise the budget (admin env set <org>/<env> --scan-budget …).',
+  );
 }

@@ -26,7 +26,7 @@ export const envSet: Command = {
     const timeZone = args.values['time-zone'];
     // Checked before anything is written: a bad budget changes nothing, the time zone included.
     const budget = scanBudgetOption(args.values['scan-budget']);
-    if (typeof timeZone !== 'string' && !budget) throw new UsageError('give --time-zone or --scan-budget');
+    if (typeof timeZone !== 'string' && !budget) throw new UsageError('missing --time-zone or --scan-budget');
     const db = await context.db();
     const zoned = typeof timeZone === 'string' ? await setEnvironmentTimeZone(db, ref, timeZone) : undefined;
     const budgeted = budget ? await setEnvironmentScanBudget(db, ref, budget) : undefined;
