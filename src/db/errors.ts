@@ -1,5 +1,11 @@
 export type DirectoryErrorCode =
-  'already_exists' | 'not_found' | 'invalid_name' | 'invalid_email' | 'invalid_role' | 'weak_password' | 'invalid_time_zone'
+  | 'already_exists'
+  | 'not_found'
+  | 'invalid_name'
+  | 'invalid_email'
+  | 'invalid_role'
+  | 'weak_password'
+  | 'invalid_time_zone'
   | 'invalid_scan_budget';
 
 const STATUS: Record<DirectoryErrorCode, number> = {

@@ -217,9 +217,7 @@ export class Lakehouse {
     if (!isBuiltIn(connection)) {
       const checked = checkReadStatement(sql);
       // EXPLAIN ANALYZE runs the statement: planned against the budget first.
-      const planned = options.analyze
-        ? await this.guardPostgres(environmentId, connection, sql, options, budget)
-        : undefined;
+      const planned = options.analyze ? await this.guardPostgres(environmentId, connection, sql, options, budget) : undefined;
       const plan = (await this.postgres.explain(environmentId, connection, checked, options)) as Record<string, unknown>;
       const scan = planned ?? pgPlanScan(plan);
       return { plan, summary: summarizePlan(plan, options.analyze), scan: verdict(scan, budget) };

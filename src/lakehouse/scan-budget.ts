@@ -156,7 +156,7 @@ export function scanBudgetRefusal(scan: PlanScan, budget: ScanBudget, dialect: '
   const name = table?.split('.').pop() ?? 'events';
   advice.push(
     dialect === 'duckdb'
-      ? `sample it (FROM ${name} USING SAMPLE ${share}%, an estimate to scale up)`
+      ? `sample it (FROM ${name} TABLESAMPLE ${share}%, an estimate to scale up)`
       : `sample it (FROM ${name} TABLESAMPLE SYSTEM (${share}), an estimate to scale up)`,
   );
   const where = table ? `, most of it in ${table}` : '';

@@ -41,7 +41,15 @@ export interface ScannedTable {
 export const ROW_GROUP_ROWS = 122_880;
 
 /** Operators that read no table: results of other operators, constants, metadata answers. */
-const NOT_TABLE_SCANS = new Set(['COLUMN_DATA_SCAN', 'CTE_SCAN', 'DUMMY_SCAN', 'EMPTY_RESULT', 'DELIM_SCAN', 'CHUNK_SCAN', 'EXPRESSION_SCAN']);
+const NOT_TABLE_SCANS = new Set([
+  'COLUMN_DATA_SCAN',
+  'CTE_SCAN',
+  'DUMMY_SCAN',
+  'EMPTY_RESULT',
+  'DELIM_SCAN',
+  'CHUNK_SCAN',
+  'EXPRESSION_SCAN',
+]);
 const isTableScan = (node: DuckOperator) => /SCAN|READ_/.test(node.name ?? '') && !NOT_TABLE_SCANS.has(node.name ?? '');
 /** Operators a streamed LIMIT passes through without reading more than it returns. */
 const STREAMING = new Set(['PROJECTION', 'STREAMING_LIMIT', 'LIMIT']);
@@ -53,6 +61,14 @@ const list = (value: unknown): string[] =>
     .filter(Boolean);
 
 const estimated = (node: DuckOperator) => Number(node.extra_info?.['Estimated Cardinality'] ?? NaN);
+
+/** An operator's estimated output: a Top-N's N, else its estimated cardinality. */
+function outputRows(node: DuckOperator): number | undefined {
+  const top = Number(node.extra_info?.Top ?? NaN);
+  if (Number.isFinite(top)) return top;
+  const rows = estimated(node);
+  return Number.isFinite(rows) ? rows : undefined;
+}
 
 /** The scan's table among `tables`: the one holding every column it reads, the ones the SQL names first. */
 function tableOf(columns: string[], tables: ScannedTable[], preferred: (name: string) => number): ScannedTable | undefined {
@@ -74,11 +90,12 @@ export function duckPlanScan(
   streamCap: number,
 ): PlanScan {
   const scans: ScanRead[] = [];
-  const visit = (node: DuckOperator, streamed: boolean, sampled: number | undefined) => {
+  const visit = (node: DuckOperator, streamed: boolean, sampled: number | undefined, fetched?: number) => {
     const name = node.name ?? '';
     if (isTableScan(node)) {
       const info = node.extra_info ?? {};
-      const filters = list(info.Filters);
+      // Dynamic filters (`optional: …`, from a Top-N or a join) are made while the statement runs.
+      const filters = list(info.Filters).filter((f) => !/^optional:/.test(f));
       const projected = list(info.Projections);
       const filterColumns = filters.map((f) => /^"?([A-Za-z_][\w]*)"?/.exec(f)?.[1]).filter((c): c is string => !!c);
       const read = [...new Set([...projected, ...filterColumns])];
@@ -88,6 +105,7 @@ export function duckPlanScan(
       if (sampled !== undefined && table && !(rows > 0)) rows = table.rows * sampled;
       if (!Number.isFinite(rows)) rows = table?.rows ?? 0;
       if (streamed && filters.length === 0) rows = Math.min(rows, streamCap);
+      if (fetched !== undefined) rows = Math.min(rows, fetched);
       const columnBytes = table?.columnBytes;
       const bytes =
         columnBytes && table && read.every((c) => c in columnBytes)
@@ -102,10 +120,17 @@ export function duckPlanScan(
         ...(time ? { time_column: time } : {}),
       });
     }
-    const method = String(node.extra_info?.['Sample Method'] ?? '');
-    const share = /^System:\s*([\d.]+)%/.exec(method);
+    const share = /^System:\s*([\d.]+)%/.exec(list(node.extra_info?.['Sample Method'])[0] ?? '');
     const nextSampled = /SAMPLE/.test(name) ? (share ? Number(share[1]) / 100 : 1) : sampled;
-    for (const child of node.children ?? []) visit(child, streamed && STREAMING.has(name), nextSampled);
+    // Late materialization: a Top-N finds its rows by row number, then the scan joined on file_row_number
+    // fetches only those.
+    const children = node.children ?? [];
+    const byRowNumber = /JOIN/.test(name) && list(node.extra_info?.Conditions).some((c) => c.includes('file_row_number'));
+    children.forEach((child, i) => {
+      const sibling = children[1 - i];
+      const rows = byRowNumber && sibling && children.length === 2 ? outputRows(sibling) : undefined;
+      visit(child, streamed && STREAMING.has(name), nextSampled, rows);
+    });
   };
   for (const root of operators) visit(root, true, undefined);
   return total(scans);
@@ -117,10 +142,10 @@ function total(scans: ScanRead[]): PlanScan {
   return { rows, ...(known ? { bytes: scans.reduce((sum, s) => sum + (s.bytes ?? 0), 0) } : {}), scans };
 }
 
-interface PgNode {
+interface PgNode extends Record<string, unknown> {
   'Node Type'?: string;
   'Relation Name'?: string;
-  'Schema'?: string;
+  Schema?: string;
   'Plan Rows'?: number;
   'Plan Width'?: number;
   Filter?: string;

@@ -138,7 +138,8 @@ async function readScannedTables(): Promise<ScannedTable[]> {
     for (const [table, tableFiles] of Object.entries(views)) {
       const sizes = tableFiles.map((file) => fileSizes.get(file));
       const columnBytes: Record<string, number> = {};
-      for (const size of sizes) for (const [column, bytes] of Object.entries(size?.columns ?? {})) columnBytes[column] = (columnBytes[column] ?? 0) + bytes;
+      for (const size of sizes)
+        for (const [column, bytes] of Object.entries(size?.columns ?? {})) columnBytes[column] = (columnBytes[column] ?? 0) + bytes;
       tables.push({
         name: `${catalog}.${table}`,
         rows: sizes.reduce((sum, size) => sum + (size?.rows ?? 0), 0),
@@ -166,7 +167,9 @@ async function planScan(session: DuckDBConnection, sessionName: string, sql: str
 }
 
 async function scanOf(operators: DuckOperator[], sessionName: string, sql: string, streamCap: number): Promise<PlanScan> {
-  const words = new Set(tokenize(sql).flatMap((t) => (t.kind === 'word' || t.kind === 'quoted' ? [t.text.replace(/^"|"$/g, '').toLowerCase()] : [])));
+  const words = new Set(
+    tokenize(sql).flatMap((t) => (t.kind === 'word' || t.kind === 'quoted' ? [t.text.replace(/^"|"$/g, '').toLowerCase()] : [])),
+  );
   const own = (searchPaths[sessionName]?.[0] ?? '').split('.')[0];
   const preferred = (name: string) => {
     const [catalog = '', table = ''] = name.split('.');
@@ -263,7 +266,15 @@ async function query(message: QueryMessage): Promise<void> {
     if (mode !== 'rows') {
       const result = await prepared.runAndReadAll();
       const text = result.getRows()[0]?.[1];
-      send({ type: 'result', id, columns: [], rows: [], truncated: false, plan: JSON.parse(String(text)) as unknown, ...(scan ? { scan } : {}) });
+      send({
+        type: 'result',
+        id,
+        columns: [],
+        rows: [],
+        truncated: false,
+        plan: JSON.parse(String(text)) as unknown,
+        ...(scan ? { scan } : {}),
+      });
       return;
     }
     const result = await prepared.stream();
