@@ -167,3 +167,70 @@ describe('admin CLI: environment time zones', () => {
     assert.equal(await zoneOf('berlin'), 'America/New_York');
   });
 });
+
+describe('admin CLI: environment scan budgets', () => {
+  const budgetOf = async (name: string) =>
+    await test.db
+      .selectFrom('environments')
+      .select(['scan_budget_rows as rows', 'scan_budget_bytes as bytes'])
+      .where('name', '=', name)
+      .executeTakeFirstOrThrow();
+
+  it('is unlimited by default; env create --scan-budget sets it', async () => {
+    assert.equal((await admin('env', 'create', 'acme/unbudgeted')).code, 0);
+    assert.deepEqual(await budgetOf('unbudgeted'), { rows: null, bytes: null });
+    const result = await admin('env', 'create', 'acme/budgeted', '--scan-budget', '50M', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const { environment } = singleJson(result) as { environment: { scan_budget: unknown } };
+    assert.deepEqual(environment.scan_budget, { rows: 50_000_000, bytes: null });
+    assert.deepEqual(await budgetOf('budgeted'), { rows: 50_000_000, bytes: null });
+  });
+
+  it('env set --scan-budget takes rows, bytes, both or unlimited, and says what it was', async () => {
+    const set = (value: string) => admin('env', 'set', 'acme/budgeted', '--scan-budget', value);
+    let result = await set('10GB');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'acme/budgeted scan budget: 10 GB (was 50,000,000 rows)\n');
+    assert.deepEqual(await budgetOf('budgeted'), { rows: null, bytes: 10_000_000_000 });
+    result = await set('1.5M rows, 512MiB');
+    assert.equal(result.stdout, 'acme/budgeted scan budget: 1,500,000 rows and 537 MB (was 10 GB)\n');
+    assert.deepEqual(await budgetOf('budgeted'), { rows: 1_500_000, bytes: 512 * 2 ** 20 });
+    assert.equal((await set('2500000')).code, 0);
+    assert.deepEqual(await budgetOf('budgeted'), { rows: 2_500_000, bytes: null });
+    result = await set('unlimited');
+    assert.equal(result.stdout, 'acme/budgeted scan budget: unlimited (was 2,500,000 rows)\n');
+    assert.deepEqual(await budgetOf('budgeted'), { rows: null, bytes: null });
+  });
+
+  it('refuses negative, zero, fractional, garbage and huge values, changing nothing', async () => {
+    assert.equal((await admin('env', 'set', 'acme/budgeted', '--scan-budget', '7M')).code, 0);
+    const before_ = await rowCounts();
+    const set = (value: string) => admin('env', 'set', 'acme/budgeted', '--scan-budget', value);
+    const syntax = /invalid scan budget .*`50M`, `10GB`, `50M,10GB`.*`unlimited`/;
+    assertRefused(await set('-5'), 1, syntax);
+    assertRefused(await set('--5M'), 1, syntax);
+    assertRefused(await set('0'), 1, /rows must be a whole number of at least 1/);
+    assertRefused(await set('0.5'), 1, /rows must be a whole number of at least 1/);
+    assertRefused(await set('1.5'), 1, /rows must be a whole number/);
+    assertRefused(await set('lots'), 1, syntax);
+    assertRefused(await set("1'; DROP TABLE environments; --"), 1, syntax);
+    assertRefused(await set('10 parsecs'), 1, syntax);
+    assertRefused(await set('10GB rows'), 1, syntax);
+    assertRefused(await set('1e9'), 1, syntax);
+    assertRefused(await set('5M,6M'), 1, /gives rows twice/);
+    assertRefused(await set('5M,10GB,1TB'), 1, syntax);
+    assertRefused(await set('99999999999999999999'), 1, /at most 9007199254740991 rows/);
+    assertRefused(await set('9008TB'), 1, /at most 9007199254740991 bytes/);
+    assertRefused(await set(''), 1, syntax);
+    assertRefused(await admin('env', 'create', 'acme/hostile', '--scan-budget', '-1'), 1, syntax);
+    assertRefused(await admin('env', 'set', 'acme/nowhere', '--scan-budget', '5M'), 1, /unknown environment acme\/nowhere/);
+    // A bad budget stops the time zone given with it too.
+    assertRefused(await admin('env', 'set', 'acme/budgeted', '--time-zone', 'Asia/Tokyo', '--scan-budget', 'x'), 1, syntax);
+    assert.deepEqual(await rowCounts(), before_);
+    assert.deepEqual(await budgetOf('budgeted'), { rows: 7_000_000, bytes: null });
+    assert.equal(
+      (await test.db.selectFrom('environments').select('time_zone').where('name', '=', 'budgeted').executeTakeFirstOrThrow()).time_zone,
+      'UTC',
+    );
+  });
+});
