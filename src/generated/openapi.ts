@@ -1606,6 +1606,11 @@ export type components = {
             };
             /** @description The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API. */
             protocol_version?: string;
+            /** @description Most rows and bytes one statement may be estimated to scan (absent: unlimited); over it, `scan_budget_exceeded`. */
+            scan_budget?: {
+                bytes?: number;
+                rows?: number;
+            };
             /** @description The scopes granted to this token; tools of another scope are refused. */
             scopes: ("read" | "write")[];
             /** @description The user or service account the token speaks for. */

@@ -5941,7 +5941,7 @@ return errors === 0;
 validate34.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_get_session_context_output = validate35;
-const schema46 = {"type":"object","required":["organization","environment","subject","client","scopes","holds","time_zone","now","time_ranges"],"properties":{"organization":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"environment":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"subject":{"type":"object","description":"The user or service account the token speaks for.","required":["kind","id","name"],"properties":{"kind":{"type":"string","enum":["user","service"]},"id":{"type":"string","description":"The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."},"name":{"type":"string","description":"The user's email address or the service account's name."}},"additionalProperties":false},"client":{"type":"object","description":"The OAuth client the token was issued to.","required":["id","name"],"properties":{"id":{"type":"string"},"name":{"type":"string"}},"additionalProperties":false},"scopes":{"type":"array","description":"The scopes granted to this token; tools of another scope are refused.","items":{"type":"string","enum":["read","write"]},"uniqueItems":true},"protocol_version":{"type":"string","description":"The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."},"holds":{"type":"object","description":"How many of each thing the environment holds.","required":["connections","semantic_models","insights","dashboards","memories"],"properties":{"connections":{"type":"integer","minimum":0,"description":"Built-in connections (`lakehouse`, `sample`) included."},"semantic_models":{"type":"integer","minimum":0},"insights":{"type":"integer","minimum":0},"dashboards":{"type":"integer","minimum":0},"memories":{"type":"integer","minimum":0}},"additionalProperties":false},"time_zone":{"type":"string","description":"The environment's IANA time zone; `during` filters resolve in it."},"now":{"type":"string","description":"The current time in that zone, ISO 8601 with its offset."},"time_ranges":{"type":"array","description":"First and last time (in that zone) of each table with a time column.","items":{"type":"object","required":["connection","table","column","min","max"],"properties":{"connection":{"type":"string"},"table":{"type":"string"},"column":{"type":"string"},"min":{"type":["string","null"]},"max":{"type":["string","null"]}},"additionalProperties":false}}},"additionalProperties":false};
+const schema46 = {"type":"object","required":["organization","environment","subject","client","scopes","holds","time_zone","now","time_ranges"],"properties":{"organization":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"environment":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"subject":{"type":"object","description":"The user or service account the token speaks for.","required":["kind","id","name"],"properties":{"kind":{"type":"string","enum":["user","service"]},"id":{"type":"string","description":"The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."},"name":{"type":"string","description":"The user's email address or the service account's name."}},"additionalProperties":false},"client":{"type":"object","description":"The OAuth client the token was issued to.","required":["id","name"],"properties":{"id":{"type":"string"},"name":{"type":"string"}},"additionalProperties":false},"scopes":{"type":"array","description":"The scopes granted to this token; tools of another scope are refused.","items":{"type":"string","enum":["read","write"]},"uniqueItems":true},"protocol_version":{"type":"string","description":"The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."},"holds":{"type":"object","description":"How many of each thing the environment holds.","required":["connections","semantic_models","insights","dashboards","memories"],"properties":{"connections":{"type":"integer","minimum":0,"description":"Built-in connections (`lakehouse`, `sample`) included."},"semantic_models":{"type":"integer","minimum":0},"insights":{"type":"integer","minimum":0},"dashboards":{"type":"integer","minimum":0},"memories":{"type":"integer","minimum":0}},"additionalProperties":false},"time_zone":{"type":"string","description":"The environment's IANA time zone; `during` filters resolve in it."},"scan_budget":{"type":"object","description":"Most rows and bytes one statement may be estimated to scan (absent: unlimited); over it, `scan_budget_exceeded`.","properties":{"rows":{"type":"integer"},"bytes":{"type":"integer"}},"additionalProperties":false},"now":{"type":"string","description":"The current time in that zone, ISO 8601 with its offset."},"time_ranges":{"type":"array","description":"First and last time (in that zone) of each table with a time column.","items":{"type":"object","required":["connection","table","column","min","max"],"properties":{"connection":{"type":"string"},"table":{"type":"string"},"column":{"type":"string"},"min":{"type":["string","null"]},"max":{"type":["string","null"]}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate35(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -6688,9 +6688,12 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(data.now !== undefined){
-if(typeof data.now !== "string"){
-const err62 = {instancePath:instancePath+"/now",schemaPath:"#/properties/now/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.scan_budget !== undefined){
+let data23 = data.scan_budget;
+if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
+for(const key6 in data23){
+if(!((key6 === "rows") || (key6 === "bytes"))){
+const err62 = {instancePath:instancePath+"/scan_budget",schemaPath:"#/properties/scan_budget/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -6700,15 +6703,10 @@ vErrors.push(err62);
 errors++;
 }
 }
-if(data.time_ranges !== undefined){
-let data24 = data.time_ranges;
-if(Array.isArray(data24)){
-const len1 = data24.length;
-for(let i2=0; i2<len1; i2++){
-let data25 = data24[i2];
-if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
-if(data25.connection === undefined){
-const err63 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
+if(data23.rows !== undefined){
+let data24 = data23.rows;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err63 = {instancePath:instancePath+"/scan_budget/rows",schemaPath:"#/properties/scan_budget/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -6717,8 +6715,11 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data25.table === undefined){
-const err64 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
+}
+if(data23.bytes !== undefined){
+let data25 = data23.bytes;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err64 = {instancePath:instancePath+"/scan_budget/bytes",schemaPath:"#/properties/scan_budget/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -6727,8 +6728,10 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data25.column === undefined){
-const err65 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "column"},message:"must have required property '"+"column"+"'"};
+}
+}
+else {
+const err65 = {instancePath:instancePath+"/scan_budget",schemaPath:"#/properties/scan_budget/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -6737,8 +6740,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(data25.min === undefined){
-const err66 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "min"},message:"must have required property '"+"min"+"'"};
+}
+if(data.now !== undefined){
+if(typeof data.now !== "string"){
+const err66 = {instancePath:instancePath+"/now",schemaPath:"#/properties/now/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -6747,8 +6752,16 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data25.max === undefined){
-const err67 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "max"},message:"must have required property '"+"max"+"'"};
+}
+if(data.time_ranges !== undefined){
+let data27 = data.time_ranges;
+if(Array.isArray(data27)){
+const len1 = data27.length;
+for(let i2=0; i2<len1; i2++){
+let data28 = data27[i2];
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.connection === undefined){
+const err67 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -6757,9 +6770,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-for(const key6 in data25){
-if(!(((((key6 === "connection") || (key6 === "table")) || (key6 === "column")) || (key6 === "min")) || (key6 === "max"))){
-const err68 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data28.table === undefined){
+const err68 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -6768,10 +6780,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-if(data25.connection !== undefined){
-if(typeof data25.connection !== "string"){
-const err69 = {instancePath:instancePath+"/time_ranges/" + i2+"/connection",schemaPath:"#/properties/time_ranges/items/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28.column === undefined){
+const err69 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "column"},message:"must have required property '"+"column"+"'"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -6780,10 +6790,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-}
-if(data25.table !== undefined){
-if(typeof data25.table !== "string"){
-const err70 = {instancePath:instancePath+"/time_ranges/" + i2+"/table",schemaPath:"#/properties/time_ranges/items/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28.min === undefined){
+const err70 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "min"},message:"must have required property '"+"min"+"'"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -6792,10 +6800,8 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-if(data25.column !== undefined){
-if(typeof data25.column !== "string"){
-const err71 = {instancePath:instancePath+"/time_ranges/" + i2+"/column",schemaPath:"#/properties/time_ranges/items/properties/column/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28.max === undefined){
+const err71 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "max"},message:"must have required property '"+"max"+"'"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -6804,11 +6810,9 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-if(data25.min !== undefined){
-let data29 = data25.min;
-if((typeof data29 !== "string") && (data29 !== null)){
-const err72 = {instancePath:instancePath+"/time_ranges/" + i2+"/min",schemaPath:"#/properties/time_ranges/items/properties/min/type",keyword:"type",params:{type: schema46.properties.time_ranges.items.properties.min.type},message:"must be string,null"};
+for(const key7 in data28){
+if(!(((((key7 === "connection") || (key7 === "table")) || (key7 === "column")) || (key7 === "min")) || (key7 === "max"))){
+const err72 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -6818,10 +6822,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data25.max !== undefined){
-let data30 = data25.max;
-if((typeof data30 !== "string") && (data30 !== null)){
-const err73 = {instancePath:instancePath+"/time_ranges/" + i2+"/max",schemaPath:"#/properties/time_ranges/items/properties/max/type",keyword:"type",params:{type: schema46.properties.time_ranges.items.properties.max.type},message:"must be string,null"};
+if(data28.connection !== undefined){
+if(typeof data28.connection !== "string"){
+const err73 = {instancePath:instancePath+"/time_ranges/" + i2+"/connection",schemaPath:"#/properties/time_ranges/items/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -6831,9 +6834,9 @@ vErrors.push(err73);
 errors++;
 }
 }
-}
-else {
-const err74 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data28.table !== undefined){
+if(typeof data28.table !== "string"){
+const err74 = {instancePath:instancePath+"/time_ranges/" + i2+"/table",schemaPath:"#/properties/time_ranges/items/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -6843,9 +6846,9 @@ vErrors.push(err74);
 errors++;
 }
 }
-}
-else {
-const err75 = {instancePath:instancePath+"/time_ranges",schemaPath:"#/properties/time_ranges/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data28.column !== undefined){
+if(typeof data28.column !== "string"){
+const err75 = {instancePath:instancePath+"/time_ranges/" + i2+"/column",schemaPath:"#/properties/time_ranges/items/properties/column/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -6855,14 +6858,64 @@ vErrors.push(err75);
 errors++;
 }
 }
-}
-else {
-const err76 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data28.min !== undefined){
+let data32 = data28.min;
+if((typeof data32 !== "string") && (data32 !== null)){
+const err76 = {instancePath:instancePath+"/time_ranges/" + i2+"/min",schemaPath:"#/properties/time_ranges/items/properties/min/type",keyword:"type",params:{type: schema46.properties.time_ranges.items.properties.min.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err76];
 }
 else {
 vErrors.push(err76);
+}
+errors++;
+}
+}
+if(data28.max !== undefined){
+let data33 = data28.max;
+if((typeof data33 !== "string") && (data33 !== null)){
+const err77 = {instancePath:instancePath+"/time_ranges/" + i2+"/max",schemaPath:"#/properties/time_ranges/items/properties/max/type",keyword:"type",params:{type: schema46.properties.time_ranges.items.properties.max.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+}
+else {
+const err79 = {instancePath:instancePath+"/time_ranges",schemaPath:"#/properties/time_ranges/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+}
+}
+else {
+const err80 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
 }
 errors++;
 }
@@ -70867,7 +70920,7 @@ return errors === 0;
 validate182.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getSessionContext_response_200_application_json = validate183;
-const schema194 = {"type":"object","required":["organization","environment","subject","client","scopes","holds","time_zone","now","time_ranges"],"properties":{"organization":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"environment":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"subject":{"type":"object","description":"The user or service account the token speaks for.","required":["kind","id","name"],"properties":{"kind":{"type":"string","enum":["user","service"]},"id":{"type":"string","description":"The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."},"name":{"type":"string","description":"The user's email address or the service account's name."}},"additionalProperties":false},"client":{"type":"object","description":"The OAuth client the token was issued to.","required":["id","name"],"properties":{"id":{"type":"string"},"name":{"type":"string"}},"additionalProperties":false},"scopes":{"type":"array","description":"The scopes granted to this token; tools of another scope are refused.","items":{"type":"string","enum":["read","write"]},"uniqueItems":true},"protocol_version":{"type":"string","description":"The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."},"holds":{"type":"object","description":"How many of each thing the environment holds.","required":["connections","semantic_models","insights","dashboards","memories"],"properties":{"connections":{"type":"integer","minimum":0,"description":"Built-in connections (`lakehouse`, `sample`) included."},"semantic_models":{"type":"integer","minimum":0},"insights":{"type":"integer","minimum":0},"dashboards":{"type":"integer","minimum":0},"memories":{"type":"integer","minimum":0}},"additionalProperties":false},"time_zone":{"type":"string","description":"The environment's IANA time zone; `during` filters resolve in it."},"now":{"type":"string","description":"The current time in that zone, ISO 8601 with its offset."},"time_ranges":{"type":"array","description":"First and last time (in that zone) of each table with a time column.","items":{"type":"object","required":["connection","table","column","min","max"],"properties":{"connection":{"type":"string"},"table":{"type":"string"},"column":{"type":"string"},"min":{"type":["string","null"]},"max":{"type":["string","null"]}},"additionalProperties":false}}},"additionalProperties":false};
+const schema194 = {"type":"object","required":["organization","environment","subject","client","scopes","holds","time_zone","now","time_ranges"],"properties":{"organization":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"environment":{"type":"object","required":["id","name"],"properties":{"id":{"type":"string","format":"uuid"},"name":{"type":"string"}},"additionalProperties":false},"subject":{"type":"object","description":"The user or service account the token speaks for.","required":["kind","id","name"],"properties":{"kind":{"type":"string","enum":["user","service"]},"id":{"type":"string","description":"The subject as the audit log records it (`actor`): `user:<uuid>` or `service:<uuid>`."},"name":{"type":"string","description":"The user's email address or the service account's name."}},"additionalProperties":false},"client":{"type":"object","description":"The OAuth client the token was issued to.","required":["id","name"],"properties":{"id":{"type":"string"},"name":{"type":"string"}},"additionalProperties":false},"scopes":{"type":"array","description":"The scopes granted to this token; tools of another scope are refused.","items":{"type":"string","enum":["read","write"]},"uniqueItems":true},"protocol_version":{"type":"string","description":"The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API."},"holds":{"type":"object","description":"How many of each thing the environment holds.","required":["connections","semantic_models","insights","dashboards","memories"],"properties":{"connections":{"type":"integer","minimum":0,"description":"Built-in connections (`lakehouse`, `sample`) included."},"semantic_models":{"type":"integer","minimum":0},"insights":{"type":"integer","minimum":0},"dashboards":{"type":"integer","minimum":0},"memories":{"type":"integer","minimum":0}},"additionalProperties":false},"time_zone":{"type":"string","description":"The environment's IANA time zone; `during` filters resolve in it."},"scan_budget":{"type":"object","description":"Most rows and bytes one statement may be estimated to scan (absent: unlimited); over it, `scan_budget_exceeded`.","properties":{"rows":{"type":"integer"},"bytes":{"type":"integer"}},"additionalProperties":false},"now":{"type":"string","description":"The current time in that zone, ISO 8601 with its offset."},"time_ranges":{"type":"array","description":"First and last time (in that zone) of each table with a time column.","items":{"type":"object","required":["connection","table","column","min","max"],"properties":{"connection":{"type":"string"},"table":{"type":"string"},"column":{"type":"string"},"min":{"type":["string","null"]},"max":{"type":["string","null"]}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate183(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -71614,9 +71667,12 @@ vErrors.push(err61);
 errors++;
 }
 }
-if(data.now !== undefined){
-if(typeof data.now !== "string"){
-const err62 = {instancePath:instancePath+"/now",schemaPath:"#/properties/now/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data.scan_budget !== undefined){
+let data23 = data.scan_budget;
+if(data23 && typeof data23 == "object" && !Array.isArray(data23)){
+for(const key6 in data23){
+if(!((key6 === "rows") || (key6 === "bytes"))){
+const err62 = {instancePath:instancePath+"/scan_budget",schemaPath:"#/properties/scan_budget/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -71626,15 +71682,10 @@ vErrors.push(err62);
 errors++;
 }
 }
-if(data.time_ranges !== undefined){
-let data24 = data.time_ranges;
-if(Array.isArray(data24)){
-const len1 = data24.length;
-for(let i2=0; i2<len1; i2++){
-let data25 = data24[i2];
-if(data25 && typeof data25 == "object" && !Array.isArray(data25)){
-if(data25.connection === undefined){
-const err63 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
+if(data23.rows !== undefined){
+let data24 = data23.rows;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err63 = {instancePath:instancePath+"/scan_budget/rows",schemaPath:"#/properties/scan_budget/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -71643,8 +71694,11 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data25.table === undefined){
-const err64 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
+}
+if(data23.bytes !== undefined){
+let data25 = data23.bytes;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err64 = {instancePath:instancePath+"/scan_budget/bytes",schemaPath:"#/properties/scan_budget/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -71653,8 +71707,10 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data25.column === undefined){
-const err65 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "column"},message:"must have required property '"+"column"+"'"};
+}
+}
+else {
+const err65 = {instancePath:instancePath+"/scan_budget",schemaPath:"#/properties/scan_budget/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -71663,8 +71719,10 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(data25.min === undefined){
-const err66 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "min"},message:"must have required property '"+"min"+"'"};
+}
+if(data.now !== undefined){
+if(typeof data.now !== "string"){
+const err66 = {instancePath:instancePath+"/now",schemaPath:"#/properties/now/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -71673,8 +71731,16 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data25.max === undefined){
-const err67 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "max"},message:"must have required property '"+"max"+"'"};
+}
+if(data.time_ranges !== undefined){
+let data27 = data.time_ranges;
+if(Array.isArray(data27)){
+const len1 = data27.length;
+for(let i2=0; i2<len1; i2++){
+let data28 = data27[i2];
+if(data28 && typeof data28 == "object" && !Array.isArray(data28)){
+if(data28.connection === undefined){
+const err67 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -71683,9 +71749,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-for(const key6 in data25){
-if(!(((((key6 === "connection") || (key6 === "table")) || (key6 === "column")) || (key6 === "min")) || (key6 === "max"))){
-const err68 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+if(data28.table === undefined){
+const err68 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "table"},message:"must have required property '"+"table"+"'"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -71694,10 +71759,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-if(data25.connection !== undefined){
-if(typeof data25.connection !== "string"){
-const err69 = {instancePath:instancePath+"/time_ranges/" + i2+"/connection",schemaPath:"#/properties/time_ranges/items/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28.column === undefined){
+const err69 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "column"},message:"must have required property '"+"column"+"'"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -71706,10 +71769,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-}
-if(data25.table !== undefined){
-if(typeof data25.table !== "string"){
-const err70 = {instancePath:instancePath+"/time_ranges/" + i2+"/table",schemaPath:"#/properties/time_ranges/items/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28.min === undefined){
+const err70 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "min"},message:"must have required property '"+"min"+"'"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -71718,10 +71779,8 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-if(data25.column !== undefined){
-if(typeof data25.column !== "string"){
-const err71 = {instancePath:instancePath+"/time_ranges/" + i2+"/column",schemaPath:"#/properties/time_ranges/items/properties/column/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data28.max === undefined){
+const err71 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/required",keyword:"required",params:{missingProperty: "max"},message:"must have required property '"+"max"+"'"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -71730,11 +71789,9 @@ vErrors.push(err71);
 }
 errors++;
 }
-}
-if(data25.min !== undefined){
-let data29 = data25.min;
-if((typeof data29 !== "string") && (data29 !== null)){
-const err72 = {instancePath:instancePath+"/time_ranges/" + i2+"/min",schemaPath:"#/properties/time_ranges/items/properties/min/type",keyword:"type",params:{type: schema194.properties.time_ranges.items.properties.min.type},message:"must be string,null"};
+for(const key7 in data28){
+if(!(((((key7 === "connection") || (key7 === "table")) || (key7 === "column")) || (key7 === "min")) || (key7 === "max"))){
+const err72 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -71744,10 +71801,9 @@ vErrors.push(err72);
 errors++;
 }
 }
-if(data25.max !== undefined){
-let data30 = data25.max;
-if((typeof data30 !== "string") && (data30 !== null)){
-const err73 = {instancePath:instancePath+"/time_ranges/" + i2+"/max",schemaPath:"#/properties/time_ranges/items/properties/max/type",keyword:"type",params:{type: schema194.properties.time_ranges.items.properties.max.type},message:"must be string,null"};
+if(data28.connection !== undefined){
+if(typeof data28.connection !== "string"){
+const err73 = {instancePath:instancePath+"/time_ranges/" + i2+"/connection",schemaPath:"#/properties/time_ranges/items/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -71757,9 +71813,9 @@ vErrors.push(err73);
 errors++;
 }
 }
-}
-else {
-const err74 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data28.table !== undefined){
+if(typeof data28.table !== "string"){
+const err74 = {instancePath:instancePath+"/time_ranges/" + i2+"/table",schemaPath:"#/properties/time_ranges/items/properties/table/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -71769,9 +71825,9 @@ vErrors.push(err74);
 errors++;
 }
 }
-}
-else {
-const err75 = {instancePath:instancePath+"/time_ranges",schemaPath:"#/properties/time_ranges/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data28.column !== undefined){
+if(typeof data28.column !== "string"){
+const err75 = {instancePath:instancePath+"/time_ranges/" + i2+"/column",schemaPath:"#/properties/time_ranges/items/properties/column/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -71781,14 +71837,64 @@ vErrors.push(err75);
 errors++;
 }
 }
-}
-else {
-const err76 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data28.min !== undefined){
+let data32 = data28.min;
+if((typeof data32 !== "string") && (data32 !== null)){
+const err76 = {instancePath:instancePath+"/time_ranges/" + i2+"/min",schemaPath:"#/properties/time_ranges/items/properties/min/type",keyword:"type",params:{type: schema194.properties.time_ranges.items.properties.min.type},message:"must be string,null"};
 if(vErrors === null){
 vErrors = [err76];
 }
 else {
 vErrors.push(err76);
+}
+errors++;
+}
+}
+if(data28.max !== undefined){
+let data33 = data28.max;
+if((typeof data33 !== "string") && (data33 !== null)){
+const err77 = {instancePath:instancePath+"/time_ranges/" + i2+"/max",schemaPath:"#/properties/time_ranges/items/properties/max/type",keyword:"type",params:{type: schema194.properties.time_ranges.items.properties.max.type},message:"must be string,null"};
+if(vErrors === null){
+vErrors = [err77];
+}
+else {
+vErrors.push(err77);
+}
+errors++;
+}
+}
+}
+else {
+const err78 = {instancePath:instancePath+"/time_ranges/" + i2,schemaPath:"#/properties/time_ranges/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err78];
+}
+else {
+vErrors.push(err78);
+}
+errors++;
+}
+}
+}
+else {
+const err79 = {instancePath:instancePath+"/time_ranges",schemaPath:"#/properties/time_ranges/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err79];
+}
+else {
+vErrors.push(err79);
+}
+errors++;
+}
+}
+}
+else {
+const err80 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err80];
+}
+else {
+vErrors.push(err80);
 }
 errors++;
 }

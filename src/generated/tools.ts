@@ -2861,6 +2861,19 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "type": "string",
         "description": "The environment's IANA time zone; `during` filters resolve in it."
       },
+      "scan_budget": {
+        "type": "object",
+        "description": "Most rows and bytes one statement may be estimated to scan (absent: unlimited); over it, `scan_budget_exceeded`.",
+        "properties": {
+          "rows": {
+            "type": "integer"
+          },
+          "bytes": {
+            "type": "integer"
+          }
+        },
+        "additionalProperties": false
+      },
       "now": {
         "type": "string",
         "description": "The current time in that zone, ISO 8601 with its offset."

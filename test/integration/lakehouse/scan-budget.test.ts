@@ -176,9 +176,11 @@ describe('scan budget: every SQL-running tool', () => {
     assert.match(problem.detail, /scan budget of 1 rows/);
   });
 
-  it('get_session_context still answers (its time ranges are the server’s own statements)', async () => {
+  it('get_session_context tells the budget, and still answers (its time ranges are the server’s own statements)', async () => {
     const context = await call(h.clients.a, 'get_session_context', {});
+    assert.deepEqual(context.scan_budget, { rows: 1 });
     assert.ok(context.time_ranges.length > 0);
+    assert.equal((await call(h.clients.b, 'get_session_context', {})).scan_budget, undefined, 'unlimited: absent');
   });
 });
 
