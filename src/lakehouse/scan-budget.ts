@@ -78,14 +78,15 @@ export function parseScanBudget(text: string): ScanBudget {
     const factor = isBytes ? BYTE_UNITS[unit] : ROW_UNITS[unit];
     if (!match || factor === undefined || (isBytes && /rows$/i.test(part)))
       throw new InvalidScanBudget(`invalid scan budget "${part}": ${SYNTAX}`);
-    // toPrecision: 1.1 × 1e6 is 1100000.0000000002 in binary.
-    const amount = Number((Number(match[1]) * factor).toPrecision(15));
+    const raw = Number(match[1]) * factor;
+    // toPrecision: 1.1 × 1e6 is 1100000.0000000002 in binary (a plain number is taken as written).
+    const amount = factor === 1 ? raw : Number(raw.toPrecision(15));
     const kind = isBytes ? 'bytes' : 'rows';
     if (budget[kind] !== null) throw new InvalidScanBudget(`the scan budget "${text}" gives ${kind} twice: ${SYNTAX}`);
+    if (raw > Number.MAX_SAFE_INTEGER)
+      throw new InvalidScanBudget(`invalid scan budget "${part}": at most ${Number.MAX_SAFE_INTEGER} ${kind} (or \`unlimited\`)`);
     if (!Number.isInteger(amount) || amount < 1)
       throw new InvalidScanBudget(`invalid scan budget "${part}": ${kind} must be a whole number of at least 1`);
-    if (amount > Number.MAX_SAFE_INTEGER)
-      throw new InvalidScanBudget(`invalid scan budget "${part}": at most ${Number.MAX_SAFE_INTEGER} ${kind} (or \`unlimited\`)`);
     budget[kind] = amount;
   }
   return budget;
