@@ -26,6 +26,8 @@ const send = (message: FromWorker) => process.send?.(message);
 /** The SELECT of an EXPLAIN ANALYZE sent as a query (it runs); a plain EXPLAIN runs nothing. */
 const ANALYZED = /^\s*explain\s+analy[sz]e\s+([\s\S]*)$/i;
 
+const PRAGMA = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*pragma\b/i;
+
 /** How deep an expression may nest (DuckDB's default is 1,000). */
 const MAX_EXPRESSION_DEPTH = 200;
 
@@ -254,7 +256,9 @@ async function query(message: QueryMessage): Promise<void> {
     // The cost guard: a statement that would run (EXPLAIN ANALYZE runs its SELECT) is planned first, here, and
     // refused when its estimated scan passes the budget. Without a budget no plan is made.
     // explain_sql with analyze shows the estimate too.
-    const runs = mode === 'explain_analyze' ? sql : checked.kind === 'explain' ? ANALYZED.exec(sql)?.[1] : sql;
+    // A PRAGMA reads the catalog only, and DuckDB cannot EXPLAIN it.
+    const runs =
+      mode === 'explain_analyze' ? sql : checked.kind === 'explain' ? ANALYZED.exec(sql)?.[1] : PRAGMA.test(sql) ? undefined : sql;
     let scan: PlanScan | undefined;
     if ((budget || mode === 'explain_analyze') && runs !== undefined) {
       const streamCap = mode === 'rows' && checked.kind === 'select' ? ROW_GROUP_ROWS * threads + offset + limit : Infinity;

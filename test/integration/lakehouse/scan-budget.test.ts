@@ -135,8 +135,11 @@ describe('scan budget: every SQL-running tool', () => {
   it('query_lakehouse, explain_sql with analyze, and EXPLAIN ANALYZE as a query', async () => {
     await refused(h.clients.a, 'explain_sql', { sql: FULL, connection: 'sample', analyze: true });
     await refused(h.clients.a, 'query_lakehouse', { sql: `EXPLAIN ANALYZE ${FULL}`, connection: 'sample' });
-    // A plain EXPLAIN runs nothing: answered.
+    // A plain EXPLAIN runs nothing, nor does a PRAGMA (which DuckDB cannot EXPLAIN) read any rows: answered.
     assert.ok((await query(`EXPLAIN ${FULL}`)).rows.length > 0);
+    assert.ok((await query("PRAGMA table_info('events')")).rows.length > 0);
+    assert.ok((await query('DESCRIBE events')).rows.length > 0);
+    assert.equal((await refusal('SUMMARIZE events')).code, 'scan_budget_exceeded');
   });
 
   it('query_semantic_model, query_funnel, query_retention, query_segmentation, list_events', async () => {
