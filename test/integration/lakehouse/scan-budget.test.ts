@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { sql } from 'kysely';
 import { setEnvironmentScanBudget, type ScanBudgetLimits } from '../../../src/db/directory.js';
+import { evaluate, type FilledDefinition } from '../../../src/tasks/evaluate.js';
 import { connectClient } from '../../helpers/mcp.js';
 import { call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
@@ -165,6 +166,32 @@ describe('scan budget: every SQL-running tool', () => {
     });
     await budget({ rows: 1 });
     await refused(writer, 'render_insight', { id: insight.id });
+  });
+
+  it("a scheduled task's run (its evaluation, as the job runs it)", async () => {
+    const definition = {
+      kind: 'monitor',
+      sql: 'SELECT count(DISTINCT user_id) FROM events',
+      connection: 'sample',
+      op: 'gt',
+      threshold: 1,
+      granularity: 'day',
+      sensitivity: 3,
+      season: 7,
+      check_last: 1,
+      horizon: 1,
+    } as FilledDefinition;
+    const context = {
+      db: h.database.db,
+      lakehouse: h.lakehouse,
+      environmentId: h.env.a.id,
+      timeZone: 'UTC',
+      slot: new Date(),
+      timeoutMs: 15_000,
+      signal: new AbortController().signal,
+    };
+    await assert.rejects(evaluate(definition, context), { code: 'scan_budget_exceeded' });
+    assert.equal((await evaluate(definition, { ...context, environmentId: h.env.b.id })).finding, true, 'runs in the other');
   });
 
   it('REST answers a problem document with the code', async () => {
