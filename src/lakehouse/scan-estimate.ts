@@ -104,6 +104,9 @@ export function duckPlanScan(
       // A sample's scan is estimated at 0: a SYSTEM sample reads its share of the table, others all of it.
       if (sampled !== undefined && table && !(rows > 0)) rows = table.rows * sampled;
       if (!Number.isFinite(rows)) rows = table?.rows ?? 0;
+      // The footers count a table's rows exactly: DuckDB guesses for files it has not opened yet (a new version).
+      const exact = table?.columnBytes ? table.rows : undefined;
+      if (exact !== undefined) rows = filters.length === 0 && sampled === undefined ? exact : Math.min(rows, exact);
       if (streamed && filters.length === 0) rows = Math.min(rows, streamCap);
       if (fetched !== undefined) rows = Math.min(rows, fetched);
       const columnBytes = table?.columnBytes;

@@ -104,6 +104,12 @@ describe('duckPlanScan', () => {
     });
   });
 
+  it("counts an unfiltered scan of a table whose footers were read at the table's rows, a filtered one at most those", () => {
+    assert.equal(plan([scan(2_000, 'event')]).rows, 1_000_000, 'DuckDB guessed for unopened files');
+    assert.equal(plan([scan(5_000_000, 'event', "event='x'")]).rows, 1_000_000);
+    assert.equal(plan([scan(2_000, 'plan')]).rows, 2_000, "users' footers are unknown: DuckDB's estimate");
+  });
+
   it('ignores scans of intermediate results and metadata answers', () => {
     assert.equal(plan([node('COLUMN_DATA_SCAN', [], { 'Estimated Cardinality': '1' })]).rows, 0);
     assert.equal(plan([node('CTE_SCAN', [], { 'Estimated Cardinality': '9999' })]).rows, 0);

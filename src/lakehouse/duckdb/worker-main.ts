@@ -353,6 +353,8 @@ process.on('message', (message: ToWorker) => {
         await define(setup, message.catalogs);
         catalogs = message.catalogs;
         scanned = undefined;
+        const current = new Set(Object.values(catalogs).flatMap((tables) => Object.values(tables).flat()));
+        for (const file of fileSizes.keys()) if (!current.has(file)) fileSizes.delete(file);
         send({ type: 'defined', id: message.id });
       } catch (error) {
         send({ type: 'error', id: message.id, code: 'unavailable', message: error instanceof Error ? error.message : String(error) });
