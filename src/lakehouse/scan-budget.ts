@@ -93,6 +93,7 @@ export function parseScanBudget(text: string): ScanBudget {
 }
 
 const grouped = (n: number) => Math.round(n).toLocaleString('en-US');
+const rowsOf = (n: number) => `${grouped(n)} ${Math.round(n) === 1 ? 'row' : 'rows'}`;
 
 /** Bytes in decimal units, as `--scan-budget` takes them (e.g. 10 GB). */
 export function formatScanBytes(bytes: number): string {
@@ -108,16 +109,13 @@ export function formatScanBytes(bytes: number): string {
 
 /** A budget in words: `1,000,000 rows and 10 GB`, `unlimited`. */
 export function formatScanBudget(budget: ScanBudget): string {
-  const parts = [
-    ...(budget.rows !== null ? [`${grouped(budget.rows)} rows`] : []),
-    ...(budget.bytes !== null ? [formatScanBytes(budget.bytes)] : []),
-  ];
+  const parts = [...(budget.rows !== null ? [rowsOf(budget.rows)] : []), ...(budget.bytes !== null ? [formatScanBytes(budget.bytes)] : [])];
   return parts.length > 0 ? parts.join(' and ') : 'unlimited';
 }
 
 /** The estimate in words: `~1,130,000 rows (~45 MB)`. */
 export const formatScanEstimate = (estimate: ScanEstimate) =>
-  `~${grouped(estimate.rows)} rows${estimate.bytes !== undefined ? ` (~${formatScanBytes(estimate.bytes)})` : ''}`;
+  `~${rowsOf(estimate.rows)}${estimate.bytes !== undefined ? ` (~${formatScanBytes(estimate.bytes)})` : ''}`;
 
 /** A share of a table that fits `budget` of `estimate` (as a percentage to sample), or undefined. */
 function sampleShare(estimate: ScanEstimate, budget: ScanBudget): string | undefined {

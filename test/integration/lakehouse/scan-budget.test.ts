@@ -231,7 +231,7 @@ describe('scan budget: every SQL-running tool', () => {
     assert.equal(response.status, 400);
     const problem = (await response.json()) as { code: string; detail: string };
     assert.equal(problem.code, 'scan_budget_exceeded');
-    assert.match(problem.detail, /scan budget of 1 rows/);
+    assert.match(problem.detail, /scan budget of 1 row per statement/);
   });
 
   it('get_session_context tells the budget, and still answers (its time ranges are the server’s own statements)', async () => {
