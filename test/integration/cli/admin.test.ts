@@ -195,37 +195,28 @@ describe('admin CLI: environment scan budgets', () => {
     result = await set('1.5M rows, 512MiB');
     assert.equal(result.stdout, 'acme/budgeted scan budget: 1,500,000 rows and 537 MB (was 10 GB)\n');
     assert.deepEqual(await budgetOf('budgeted'), { rows: 1_500_000, bytes: 512 * 2 ** 20 });
-    assert.equal((await set('2500000')).code, 0);
-    assert.deepEqual(await budgetOf('budgeted'), { rows: 2_500_000, bytes: null });
     result = await set('unlimited');
-    assert.equal(result.stdout, 'acme/budgeted scan budget: unlimited (was 2,500,000 rows)\n');
+    assert.equal(result.stdout, 'acme/budgeted scan budget: unlimited (was 1,500,000 rows and 537 MB)\n');
     assert.deepEqual(await budgetOf('budgeted'), { rows: null, bytes: null });
   });
 
-  it('refuses negative, zero, fractional, garbage and huge values, changing nothing', async () => {
+  it('refuses negative, zero, garbage and huge values, changing nothing', async () => {
     assert.equal((await admin('env', 'set', 'acme/budgeted', '--scan-budget', '7M')).code, 0);
     const before_ = await rowCounts();
-    const set = (value: string) => admin('env', 'set', 'acme/budgeted', '--scan-budget', value);
     const syntax = /invalid scan budget .*`50M`, `10GB`, `50M,10GB`.*`unlimited`/;
-    assertRefused(await set('-5'), 1, syntax);
-    assertRefused(await set('--5M'), 1, syntax);
-    assertRefused(await set('0'), 1, /rows must be a whole number of at least 1/);
-    assertRefused(await set('0.5'), 1, /rows must be a whole number of at least 1/);
-    assertRefused(await set('1.5'), 1, /rows must be a whole number/);
-    assertRefused(await set('lots'), 1, syntax);
-    assertRefused(await set("1'; DROP TABLE environments; --"), 1, syntax);
-    assertRefused(await set('10 parsecs'), 1, syntax);
-    assertRefused(await set('10GB rows'), 1, syntax);
-    assertRefused(await set('1e9'), 1, syntax);
-    assertRefused(await set('5M,6M'), 1, /gives rows twice/);
-    assertRefused(await set('5M,10GB,1TB'), 1, syntax);
-    assertRefused(await set('99999999999999999999'), 1, /at most 9007199254740991 rows/);
-    assertRefused(await set('9008TB'), 1, /at most 9007199254740991 bytes/);
-    assertRefused(await set(''), 1, syntax);
-    assertRefused(await admin('env', 'create', 'acme/hostile', '--scan-budget', '-1'), 1, syntax);
-    assertRefused(await admin('env', 'set', 'acme/nowhere', '--scan-budget', '5M'), 1, /unknown environment acme\/nowhere/);
-    // A bad budget stops the time zone given with it too.
-    assertRefused(await admin('env', 'set', 'acme/budgeted', '--time-zone', 'Asia/Tokyo', '--scan-budget', 'x'), 1, syntax);
+    const set = (value: string): string[] => ['env', 'set', 'acme/budgeted', '--scan-budget', value];
+    // Every value's rules are in test/unit/scan-budget.test.ts; here, that the CLI refuses them (in parallel: each is a process).
+    const cases: [string[], RegExp][] = [
+      [set('-5'), syntax],
+      [set("1'; DROP TABLE environments; --"), syntax],
+      [set('99999999999999999999'), /at most 9007199254740991 rows/],
+      [['env', 'create', 'acme/hostile', '--scan-budget', '-1'], syntax],
+      [['env', 'set', 'acme/nowhere', '--scan-budget', '5M'], /unknown environment acme\/nowhere/],
+      // A bad budget stops the time zone given with it too.
+      [['env', 'set', 'acme/budgeted', '--time-zone', 'Asia/Tokyo', '--scan-budget', 'x'], syntax],
+    ];
+    const results = await Promise.all(cases.map(([args]) => admin(...args)));
+    results.forEach((result, i) => assertRefused(result, 1, cases[i]![1]));
     assert.deepEqual(await rowCounts(), before_);
     assert.deepEqual(await budgetOf('budgeted'), { rows: 7_000_000, bytes: null });
     assert.equal(
