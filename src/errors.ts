@@ -43,6 +43,10 @@ export const ERROR_CODES = {
   permission_denied: { status: 403, meaning: 'The SQL touches a table this environment may not read.' },
   query_timeout: { status: 400, meaning: 'The statement ran past its `timeout_ms` and was cancelled.' },
   out_of_memory: { status: 400, meaning: 'The statement needed more memory than a query may use and was stopped; narrow it.' },
+  scan_budget_exceeded: {
+    status: 400,
+    meaning: "The plan's estimated scan passes the environment's scan budget; nothing ran. The detail gives both and how to narrow it.",
+  },
   answer_too_large: { status: 400, meaning: 'The answer exceeds the size cap of one message; ask for fewer rows or columns.' },
   row_too_large: { status: 400, meaning: 'One row alone exceeds the size cap; the detail names it (`offset`) and how to skip it.' },
   invalid_query: { status: 400, meaning: 'A semantic-model query names a measure, dimension or filter the model lacks.' },

@@ -24,6 +24,12 @@ export interface EnvironmentInfo {
   time_zone: string;
 }
 
+/** An environment's scan budget as stored: null is unlimited (src/lakehouse/scan-budget.ts parses and applies it). */
+export interface ScanBudgetLimits {
+  rows: number | null;
+  bytes: number | null;
+}
+
 export interface UserInfo {
   id: string;
   email: string;
@@ -59,7 +65,7 @@ export async function createOrganization(db: Kysely<Database>, name: string): Pr
 export async function createEnvironment(
   db: Kysely<Database>,
   ref: EnvironmentRef,
-  options: { timeZone?: string } = {},
+  options: { timeZone?: string; scanBudget?: ScanBudgetLimits } = {},
 ): Promise<EnvironmentInfo> {
   checkSlug('organization', ref.organization);
   checkSlug('environment', ref.environment);
@@ -79,7 +85,13 @@ export async function createEnvironment(
     }
     const row = await trx
       .insertInto('environments')
-      .values({ organization_id: organization.id, name: ref.environment, time_zone })
+      .values({
+        organization_id: organization.id,
+        name: ref.environment,
+        time_zone,
+        scan_budget_rows: options.scanBudget?.rows ?? null,
+        scan_budget_bytes: options.scanBudget?.bytes ?? null,
+      })
       .onConflict((oc) => oc.columns(['organization_id', 'name']).doNothing())
       .returning(['id', 'organization_id', 'name', 'time_zone'])
       .executeTakeFirst();
@@ -199,4 +211,32 @@ export async function setEnvironmentTimeZone(
   const row = await db.updateTable('environments').set({ time_zone }).where('id', '=', environment.id).returning('id').executeTakeFirst();
   if (!row) throw unknownEnvironment(ref); // removed meanwhile
   return { ...environment, time_zone, previous_time_zone: environment.time_zone };
+}
+
+/** Sets an environment's scan budget (null limits: unlimited); says what it was. */
+export async function setEnvironmentScanBudget(
+  db: Kysely<Database>,
+  ref: EnvironmentRef,
+  budget: ScanBudgetLimits,
+): Promise<EnvironmentInfo & { scan_budget: ScanBudgetLimits; previous_scan_budget: ScanBudgetLimits }> {
+  const environment = await findEnvironment(db, ref);
+  return db.transaction().execute(async (trx) => {
+    const previous = await trx
+      .selectFrom('environments')
+      .select(['scan_budget_rows', 'scan_budget_bytes'])
+      .where('id', '=', environment.id)
+      .forUpdate()
+      .executeTakeFirst();
+    if (!previous) throw unknownEnvironment(ref); // removed meanwhile
+    await trx
+      .updateTable('environments')
+      .set({ scan_budget_rows: budget.rows, scan_budget_bytes: budget.bytes })
+      .where('id', '=', environment.id)
+      .execute();
+    return {
+      ...environment,
+      scan_budget: budget,
+      previous_scan_budget: { rows: previous.scan_budget_rows, bytes: previous.scan_budget_bytes },
+    };
+  });
 }

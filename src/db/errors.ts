@@ -1,5 +1,12 @@
 export type DirectoryErrorCode =
-  'already_exists' | 'not_found' | 'invalid_name' | 'invalid_email' | 'invalid_role' | 'weak_password' | 'invalid_time_zone';
+  | 'already_exists'
+  | 'not_found'
+  | 'invalid_name'
+  | 'invalid_email'
+  | 'invalid_role'
+  | 'weak_password'
+  | 'invalid_time_zone'
+  | 'invalid_scan_budget';
 
 const STATUS: Record<DirectoryErrorCode, number> = {
   already_exists: 409,
@@ -9,6 +16,7 @@ const STATUS: Record<DirectoryErrorCode, number> = {
   invalid_role: 400,
   weak_password: 400,
   invalid_time_zone: 400,
+  invalid_scan_budget: 400,
 };
 
 /** A refused directory change: a machine `code`, and a message meant for the user that says what to do. */

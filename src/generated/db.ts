@@ -107,6 +107,8 @@ export interface Environments {
   id: Generated<string>;
   name: string;
   organization_id: string;
+  scan_budget_bytes: number | null;
+  scan_budget_rows: number | null;
   time_zone: Generated<string>;
 }
 

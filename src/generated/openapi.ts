@@ -1540,7 +1540,7 @@ export type components = {
          * @description Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "out_of_memory" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "invalid_task" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "insight_deleted" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
+        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "out_of_memory" | "scan_budget_exceeded" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "invalid_task" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "insight_deleted" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
         ExplainSqlInput: {
             /** @default false */
             analyze?: boolean;
@@ -1557,6 +1557,14 @@ export type components = {
         ExplainSqlOutput: {
             /** @description The engine's JSON plan. Built-in connections (DuckDB): `{engine: duckdb, operators}` (EXPLAIN (FORMAT json)), with analyze `{engine: duckdb, profile}`; external PostgreSQL connections: the object holding `Plan`. */
             plan: Record<string, unknown>;
+            /** @description Estimated rows (and bytes) the plan scans, against the environment's scan budget (absent: unlimited); `over_budget`: running it is refused. */
+            scan?: {
+                budget_bytes?: number;
+                budget_rows?: number;
+                bytes?: number;
+                over_budget: boolean;
+                rows: number;
+            };
             summary: string;
         };
         GetConnectionOutput: {
@@ -1635,6 +1643,11 @@ export type components = {
             };
             /** @description The MCP protocol version of this request (`MCP-Protocol-Version`); absent on the REST API. */
             protocol_version?: string;
+            /** @description Most rows and bytes one statement may be estimated to scan (absent: unlimited); over it, `scan_budget_exceeded`. */
+            scan_budget?: {
+                bytes?: number;
+                rows?: number;
+            };
             /** @description The scopes granted to this token; tools of another scope are refused. */
             scopes: ("read" | "write")[];
             /** @description The user or service account the token speaks for. */

@@ -2086,6 +2086,32 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "summary": {
         "type": "string"
+      },
+      "scan": {
+        "type": "object",
+        "description": "Estimated rows (and bytes) the plan scans, against the environment's scan budget (absent: unlimited); `over_budget`: running it is refused.",
+        "required": [
+          "rows",
+          "over_budget"
+        ],
+        "properties": {
+          "rows": {
+            "type": "integer"
+          },
+          "bytes": {
+            "type": "integer"
+          },
+          "budget_rows": {
+            "type": "integer"
+          },
+          "budget_bytes": {
+            "type": "integer"
+          },
+          "over_budget": {
+            "type": "boolean"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "additionalProperties": false
@@ -2832,6 +2858,19 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "time_zone": {
         "type": "string",
         "description": "The environment's IANA time zone; `during` filters resolve in it."
+      },
+      "scan_budget": {
+        "type": "object",
+        "description": "Most rows and bytes one statement may be estimated to scan (absent: unlimited); over it, `scan_budget_exceeded`.",
+        "properties": {
+          "rows": {
+            "type": "integer"
+          },
+          "bytes": {
+            "type": "integer"
+          }
+        },
+        "additionalProperties": false
       },
       "now": {
         "type": "string",

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js';
 import { DuckEngine } from './duckdb/engine.js';
 import { TableStore } from './duckdb/table-store.js';
 import { Lakehouse } from './lakehouse.js';
+import { loadScanBudget } from './scan-budget.js';
 import { ensureSample, SAMPLE_COMMENTS } from './sample.js';
 import { PostgresSandbox } from './sandbox.js';
 
@@ -60,5 +61,5 @@ export async function startLakehouse(options: StartLakehouseOptions): Promise<La
     },
   });
   const postgres = await new PostgresSandbox(options.db, { secretKey: options.secret, sqlConcurrency: config.sqlConcurrency, log }).init();
-  return new Lakehouse(engine, store, postgres, sample);
+  return new Lakehouse(engine, store, postgres, sample, (environmentId) => loadScanBudget(options.db, environmentId));
 }

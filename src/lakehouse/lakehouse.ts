@@ -5,6 +5,8 @@ import type { TableStore } from './duckdb/table-store.js';
 import { DuckError, type DuckQueryOptions } from './duckdb/worker.js';
 import type { DuckRows } from './duckdb/worker-protocol.js';
 import { summarizeDuckPlan, summarizePlan } from './plan-summary.js';
+import { isLimited, overBudget, scanBudgetRefusal, UNLIMITED, type ScanBudget } from './scan-budget.js';
+import { pgPlanScan, type PlanScan } from './scan-estimate.js';
 import type { Sample } from './sample.js';
 import { SqlError, type PostgresSandbox, type QueryResult } from './sandbox.js';
 import { checkReadStatement, loadSqlParser, SqlRefused } from './sql-guard.js';
@@ -40,7 +42,24 @@ export interface QueryOptions extends RunOptions {
   maxBytes: number;
   /** Values of $1, $2… */
   values?: BindValue[];
+  /**
+   * The server's own statement, bounded by what it reads (get_session_context's time ranges): the scan
+   * budget does not apply. Never for agents' SQL or SQL built from their input.
+   */
+  unbudgeted?: boolean;
 }
+
+/** explain_sql's estimate against the environment's budget (absent limits: unlimited). */
+export interface ScanVerdict {
+  rows: number;
+  bytes?: number;
+  budget_rows?: number;
+  budget_bytes?: number;
+  over_budget: boolean;
+}
+
+/** An environment's scan budget (scan-budget.ts), read for every statement that would run. */
+export type ScanBudgets = (environmentId: string) => Promise<ScanBudget>;
 
 export type { SqlProblem } from './sql-error-spot.js';
 
@@ -126,12 +145,25 @@ async function highestPgParameter(sql: string): Promise<number> {
   return highest;
 }
 
+/** A plan's scan against a budget, as explain_sql shows it. */
+function verdict(scan: PlanScan, budget: ScanBudget): ScanVerdict {
+  const over = overBudget(scan, budget);
+  return {
+    rows: scan.rows,
+    ...(scan.bytes !== undefined ? { bytes: scan.bytes } : {}),
+    ...(budget.rows !== null ? { budget_rows: budget.rows } : {}),
+    ...(budget.bytes !== null ? { budget_bytes: budget.bytes } : {}),
+    over_budget: over.rows || over.bytes,
+  };
+}
+
 export class Lakehouse {
   constructor(
     readonly engine: DuckEngine,
     readonly store: TableStore,
     readonly postgres: PostgresSandbox,
     readonly sample: Sample,
+    private readonly budgets: ScanBudgets = async () => UNLIMITED,
   ) {}
 
   /** One read statement; at most `limit` rows from `offset`, and `maxBytes` of them. */
@@ -140,9 +172,18 @@ export class Lakehouse {
   }
 
   private async run(environmentId: string, connection: string, sql: string, options: QueryOptions): Promise<QueryResult> {
-    if (!isBuiltIn(connection)) return this.postgres.query(environmentId, connection, sql, options);
+    const budget = options.unbudgeted ? UNLIMITED : await this.budgets(environmentId);
+    if (!isBuiltIn(connection)) {
+      if (isLimited(budget)) await this.guardPostgres(environmentId, connection, sql, options, budget);
+      return this.postgres.query(environmentId, connection, sql, options);
+    }
     const started = performance.now();
-    const result = await this.duck(environmentId, connection, sql, { ...options, mode: 'rows' });
+    // The worker plans the statement against the budget before it runs it, in the same round trip.
+    const result = await this.duck(environmentId, connection, sql, {
+      ...options,
+      mode: 'rows',
+      ...(isLimited(budget) ? { scanBudget: budget } : {}),
+    });
     return {
       columns: result.columns,
       rows: result.rows,
@@ -153,13 +194,16 @@ export class Lakehouse {
     };
   }
 
-  /** The plan of one read statement (run too with `analyze`), and a summary in words. */
+  /**
+   * The plan of one read statement (run too with `analyze`, under the scan budget), a summary in words, and
+   * its estimated scan against the environment's budget.
+   */
   explain(
     environmentId: string,
     connection: string,
     sql: string,
     options: RunOptions & { analyze: boolean; values?: BindValue[] },
-  ): Promise<{ plan: Record<string, unknown>; summary: string }> {
+  ): Promise<{ plan: Record<string, unknown>; summary: string; scan?: ScanVerdict }> {
     return located(sql, () => this.plan(environmentId, connection, sql, options));
   }
 
@@ -168,10 +212,15 @@ export class Lakehouse {
     connection: string,
     sql: string,
     options: RunOptions & { analyze: boolean; values?: BindValue[] },
-  ): Promise<{ plan: Record<string, unknown>; summary: string }> {
+  ): Promise<{ plan: Record<string, unknown>; summary: string; scan?: ScanVerdict }> {
+    const budget = await this.budgets(environmentId);
     if (!isBuiltIn(connection)) {
-      const plan = (await this.postgres.explain(environmentId, connection, checkReadStatement(sql), options)) as Record<string, unknown>;
-      return { plan, summary: summarizePlan(plan, options.analyze) };
+      const checked = checkReadStatement(sql);
+      // EXPLAIN ANALYZE runs the statement: planned against the budget first.
+      const planned = options.analyze ? await this.guardPostgres(environmentId, connection, sql, options, budget) : undefined;
+      const plan = (await this.postgres.explain(environmentId, connection, checked, options)) as Record<string, unknown>;
+      const scan = planned ?? pgPlanScan(plan);
+      return { plan, summary: summarizePlan(plan, options.analyze), scan: verdict(scan, budget) };
     }
     const result = await this.duck(environmentId, connection, sql, {
       ...options,
@@ -179,9 +228,36 @@ export class Lakehouse {
       limit: 1,
       offset: 0,
       maxBytes: Infinity,
+      ...(isLimited(budget) ? { scanBudget: budget } : {}),
     });
     const plan = options.analyze ? { engine: 'duckdb', profile: result.plan } : { engine: 'duckdb', operators: result.plan };
-    return { plan, summary: summarizeDuckPlan(plan as Parameters<typeof summarizeDuckPlan>[0]) };
+    return {
+      plan,
+      summary: summarizeDuckPlan(plan as Parameters<typeof summarizeDuckPlan>[0]),
+      ...(result.scan ? { scan: verdict(result.scan, budget) } : {}),
+    };
+  }
+
+  /**
+   * The cost guard of an external connection: PostgreSQL's plan of the statement (one more round trip, only
+   * when the environment has a budget), refused when its estimated scan passes the budget. Answers the scan.
+   */
+  private async guardPostgres(
+    environmentId: string,
+    connection: string,
+    sql: string,
+    options: RunOptions & { values?: BindValue[] },
+    budget: ScanBudget,
+  ): Promise<PlanScan | undefined> {
+    if (!isLimited(budget)) return undefined;
+    const plan = (await this.postgres.explain(environmentId, connection, checkReadStatement(sql), {
+      ...options,
+      analyze: false,
+    })) as Record<string, unknown>;
+    const scan = pgPlanScan(plan);
+    const over = overBudget(scan, budget);
+    if (over.rows || over.bytes) throw scanBudgetRefusal(scan, budget, 'postgres');
+    return scan;
   }
 
   /** Checks a statement as query() would, without running it: the parser, then the binder or planner. */

@@ -7,8 +7,10 @@ import { DEFAULT_TIME_ZONE, formatInZone } from '../time/time-zone.js';
 import { tableTimeRanges } from './time-ranges.js';
 
 interface Counts {
-  /** Not a count: the environment's time zone rides along in the same cached statement. */
+  /** Not counts: the environment's time zone and scan budget ride along in the same cached statement. */
   time_zone: string | null;
+  scan_budget_rows: number | null;
+  scan_budget_bytes: number | null;
   connections: number;
   semantic_models: number;
   insights: number;
@@ -45,7 +47,7 @@ async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
   // One statement, one scalar subquery per table (an index lookup each, keyed by environment_id).
   return db
     .selectNoFrom((eb) => {
-      const count = (table: Exclude<keyof Counts, 'time_zone'>) =>
+      const count = (table: Exclude<keyof Counts, 'time_zone' | 'scan_budget_rows' | 'scan_budget_bytes'>) =>
         eb
           .selectFrom(table)
           .select((c) => c.cast<number>(c.fn.countAll(), 'integer').as('n'))
@@ -53,6 +55,8 @@ async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
           .$asScalar();
       return [
         eb.selectFrom('environments').select('time_zone').where('id', '=', env).$asScalar().as('time_zone'),
+        eb.selectFrom('environments').select('scan_budget_rows').where('id', '=', env).$asScalar().as('scan_budget_rows'),
+        eb.selectFrom('environments').select('scan_budget_bytes').where('id', '=', env).$asScalar().as('scan_budget_bytes'),
         count('connections').as('connections'),
         count('semantic_models').as('semantic_models'),
         eb
@@ -88,6 +92,14 @@ export const getSessionContext: ToolHandler<'get_session_context'> = async (_inp
       memories: counts.memories,
     },
     time_zone: zone,
+    ...(counts.scan_budget_rows !== null || counts.scan_budget_bytes !== null
+      ? {
+          scan_budget: {
+            ...(counts.scan_budget_rows !== null ? { rows: counts.scan_budget_rows } : {}),
+            ...(counts.scan_budget_bytes !== null ? { bytes: counts.scan_budget_bytes } : {}),
+          },
+        }
+      : {}),
     now: formatInZone(zone, Date.now()),
     time_ranges: timeRanges,
   };

@@ -88,6 +88,7 @@ async function measure(lakehouse: Lakehouse, environmentId: string, connection: 
     offset: 0,
     timeoutMs: TIMEOUT_MS,
     maxBytes: 64 * 1024,
+    unbudgeted: true,
   });
   return result.rows.map((row) => ({ column: columns[Number(row[0])]!, min: row[1], max: row[2] }));
 }

@@ -12,6 +12,9 @@ import { checkDuckStatement } from './guard.js';
 import { formatBytes } from '../format-bytes.js';
 import { toFailure } from './failure.js';
 import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
+import { tokenize } from '../advice/sql-tokens.js';
+import { isLimited, overBudget, scanBudgetRefusal } from '../scan-budget.js';
+import { duckPlanScan, ROW_GROUP_ROWS, type DuckOperator, type PlanScan, type ScannedTable } from '../scan-estimate.js';
 
 // A DuckDB worker process (started by src/lakehouse/duckdb/worker.ts): one locked in-memory DuckDB that can
 // read only the folders it was given, answering one statement at a time. It holds no secrets (its environment
@@ -19,6 +22,11 @@ import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from '
 // starts another.
 
 const send = (message: FromWorker) => process.send?.(message);
+
+/** The SELECT of an EXPLAIN ANALYZE sent as a query (it runs); a plain EXPLAIN runs nothing. */
+const ANALYZED = /^\s*explain\s+analy[sz]e\s+([\s\S]*)$/i;
+
+const PRAGMA = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*pragma\b/i;
 
 /** How deep an expression may nest (DuckDB's default is 1,000). */
 const MAX_EXPRESSION_DEPTH = 200;
@@ -28,6 +36,14 @@ const sessions = new Map<string, DuckDBConnection>();
 let running: { id: number; session: DuckDBConnection; timer: NodeJS.Timeout; timedOut: boolean } | undefined;
 /** Statements cancelled while they waited in this worker's queue (ids only grow: older ones are dropped). */
 const cancelledWaiting = new Set<number>();
+/** The catalogs' tables (their files), the worker's threads and search paths: what a plan's scans may read. */
+let catalogs: Catalogs = {};
+let threads = 1;
+let searchPaths: Record<string, string[]> = {};
+/** The tables' columns, rows and column sizes, read once per definition of the views (see scannedTables). */
+let scanned: Promise<ScannedTable[]> | undefined;
+/** Rows and compressed bytes per column of each Parquet file read so far (files are never rewritten). */
+const fileSizes = new Map<string, { rows: number; columns: Record<string, number> }>();
 
 async function open(message: OpenMessage): Promise<void> {
   const instance = await DuckDBInstance.create(':memory:', {
@@ -37,6 +53,9 @@ async function open(message: OpenMessage): Promise<void> {
     max_temp_directory_size: message.maxTempDirectorySize,
   });
   const setup = await instance.connect();
+  catalogs = message.catalogs;
+  threads = message.threads;
+  searchPaths = message.searchPaths;
   await setup.run(`SET allowed_directories = [${message.allowedDirectories.map(literal).join(', ')}]`);
   for (const catalog of Object.keys(message.catalogs)) await setup.run(`ATTACH ':memory:' AS ${quote(catalog)}`);
   await define(setup, message.catalogs, message.comments);
@@ -81,6 +100,84 @@ async function define(on: DuckDBConnection, catalogs: Catalogs, comments: OpenMe
       }
     }
   }
+}
+
+/**
+ * The tables of the catalogs as a plan's scans see them: columns (from the views), rows and compressed bytes
+ * per column (from the Parquet footers, which DuckDB caches).
+ */
+function scannedTables(): Promise<ScannedTable[]> {
+  scanned ??= readScannedTables().catch((error: unknown) => {
+    scanned = undefined;
+    throw error;
+  });
+  return scanned;
+}
+
+async function readScannedTables(): Promise<ScannedTable[]> {
+  const setup = sessions.get('');
+  if (!setup) throw new Error('the worker is not open');
+  const files = Object.values(catalogs).flatMap((tables) => Object.values(tables).flat());
+  const unread = files.filter((file) => !fileSizes.has(file));
+  if (unread.length > 0) {
+    const list = `[${unread.map(literal).join(', ')}]`;
+    const sizes = await setup.runAndReadAll(
+      `SELECT file_name, split_part(path_in_schema, ', ', 1), sum(total_compressed_size)::DOUBLE FROM parquet_metadata(${list}) GROUP BY ALL`,
+    );
+    const rows = await setup.runAndReadAll(`SELECT file_name, num_rows::DOUBLE FROM parquet_file_metadata(${list})`);
+    for (const [file, count] of rows.getRows()) fileSizes.set(String(file), { rows: Number(count), columns: {} });
+    for (const [file, column, bytes] of sizes.getRows()) {
+      const entry = fileSizes.get(String(file));
+      if (entry) entry.columns[String(column)] = Number(bytes);
+    }
+  }
+  const columns = await setup.runAndReadAll(
+    'SELECT database_name, view_name, column_name, data_type FROM duckdb_columns() c JOIN duckdb_views() v USING (database_name, schema_name) ' +
+      'WHERE c.table_name = v.view_name AND NOT v.internal ORDER BY column_index',
+  );
+  const tables: ScannedTable[] = [];
+  for (const [catalog, views] of Object.entries(catalogs)) {
+    for (const [table, tableFiles] of Object.entries(views)) {
+      const sizes = tableFiles.map((file) => fileSizes.get(file));
+      const columnBytes: Record<string, number> = {};
+      for (const size of sizes)
+        for (const [column, bytes] of Object.entries(size?.columns ?? {})) columnBytes[column] = (columnBytes[column] ?? 0) + bytes;
+      tables.push({
+        name: `${catalog}.${table}`,
+        rows: sizes.reduce((sum, size) => sum + (size?.rows ?? 0), 0),
+        columns: columns
+          .getRows()
+          .filter(([c, v]) => c === catalog && v === table)
+          .map(([, , name, type]) => ({ name: String(name), type: String(type) })),
+        ...(sizes.every(Boolean) ? { columnBytes } : {}),
+      });
+    }
+  }
+  return tables;
+}
+
+/**
+ * What a SELECT's plan is estimated to scan, in one EXPLAIN on `session`. Tables the SQL names rank first
+ * when a scan's columns fit several, those of the session's own catalog before the other's.
+ */
+async function planScan(session: DuckDBConnection, sessionName: string, sql: string, values: QueryMessage['values'], streamCap: number) {
+  const explain = await session.prepare(`EXPLAIN (FORMAT json) ${sql}`);
+  if (explain.parameterCount > 0 || values.length > 0) explain.bind(values);
+  const result = await explain.runAndReadAll();
+  const operators = JSON.parse(String(result.getRows()[0]?.[1])) as DuckOperator[];
+  return { operators, scan: await scanOf(operators, sessionName, sql, streamCap) };
+}
+
+async function scanOf(operators: DuckOperator[], sessionName: string, sql: string, streamCap: number): Promise<PlanScan> {
+  const words = new Set(
+    tokenize(sql).flatMap((t) => (t.kind === 'word' || t.kind === 'quoted' ? [t.text.replace(/^"|"$/g, '').toLowerCase()] : [])),
+  );
+  const own = (searchPaths[sessionName]?.[0] ?? '').split('.')[0];
+  const preferred = (name: string) => {
+    const [catalog = '', table = ''] = name.split('.');
+    return (words.has(table.toLowerCase()) ? 0 : 2) + (catalog === own ? 0 : 1);
+  };
+  return duckPlanScan(operators, await scannedTables(), preferred, streamCap);
 }
 
 /** A column's values as JSON: integers that fit as numbers, others as text; ISO times; JSON as JSON. */
@@ -146,15 +243,42 @@ async function query(message: QueryMessage): Promise<void> {
       return;
     }
     let prepared = checked.prepared;
+    const budget = message.scanBudget && isLimited(message.scanBudget) ? message.scanBudget : undefined;
     if (mode === 'explain' || mode === 'explain_analyze') {
       if (checked.kind !== 'select') throw new AppError('sql_refused', 'Send the SELECT itself: the plan is made for you.');
-      prepared = await session.prepare(`EXPLAIN (${mode === 'explain_analyze' ? 'ANALYZE, ' : ''}FORMAT json) ${sql}`);
+      if (mode === 'explain') {
+        const { operators, scan } = await planScan(session, message.session, sql, values, ROW_GROUP_ROWS * threads);
+        send({ type: 'result', id, columns: [], rows: [], truncated: false, plan: operators, scan });
+        return;
+      }
+      prepared = await session.prepare(`EXPLAIN (ANALYZE, FORMAT json) ${sql}`);
+    }
+    // The cost guard: a statement that would run (EXPLAIN ANALYZE runs its SELECT) is planned first, here, and
+    // refused when its estimated scan passes the budget. Without a budget no plan is made.
+    // explain_sql with analyze shows the estimate too.
+    // A PRAGMA reads the catalog only, and DuckDB cannot EXPLAIN it.
+    const runs =
+      mode === 'explain_analyze' ? sql : checked.kind === 'explain' ? ANALYZED.exec(sql)?.[1] : PRAGMA.test(sql) ? undefined : sql;
+    let scan: PlanScan | undefined;
+    if ((budget || mode === 'explain_analyze') && runs !== undefined) {
+      const streamCap = mode === 'rows' && checked.kind === 'select' ? ROW_GROUP_ROWS * threads + offset + limit : Infinity;
+      scan = (await planScan(session, message.session, runs, values, streamCap)).scan;
+      const over = budget ? overBudget(scan, budget) : { rows: false, bytes: false };
+      if (budget && (over.rows || over.bytes)) throw scanBudgetRefusal(scan, budget, 'duckdb');
     }
     if (prepared.parameterCount > 0 || values.length > 0) prepared.bind(values);
     if (mode !== 'rows') {
       const result = await prepared.runAndReadAll();
       const text = result.getRows()[0]?.[1];
-      send({ type: 'result', id, columns: [], rows: [], truncated: false, plan: JSON.parse(String(text)) as unknown });
+      send({
+        type: 'result',
+        id,
+        columns: [],
+        rows: [],
+        truncated: false,
+        plan: JSON.parse(String(text)) as unknown,
+        ...(scan ? { scan } : {}),
+      });
       return;
     }
     const result = await prepared.stream();
@@ -227,6 +351,10 @@ process.on('message', (message: ToWorker) => {
         const setup = sessions.get('');
         if (!setup) throw new Error('the worker is not open');
         await define(setup, message.catalogs);
+        catalogs = message.catalogs;
+        scanned = undefined;
+        const current = new Set(Object.values(catalogs).flatMap((tables) => Object.values(tables).flat()));
+        for (const file of fileSizes.keys()) if (!current.has(file)) fileSizes.delete(file);
         send({ type: 'defined', id: message.id });
       } catch (error) {
         send({ type: 'error', id: message.id, code: 'unavailable', message: error instanceof Error ? error.message : String(error) });

@@ -1,3 +1,6 @@
+import type { ScanBudget } from '../scan-budget.js';
+import type { PlanScan } from '../scan-estimate.js';
+
 // The messages between a serving process and a DuckDB worker process (src/lakehouse/duckdb/worker.ts and
 // worker-main.ts), over the child's IPC channel. JSON only: nothing but these crosses the boundary.
 
@@ -52,6 +55,11 @@ export interface QueryMessage {
   /** At most this many bytes of rows (as JSON) come back. */
   maxBytes: number;
   timeoutMs: number;
+  /**
+   * `rows` (and EXPLAIN ANALYZE): refuse the statement before it runs when its plan's estimated scan passes
+   * this budget (scan_budget_exceeded); absent: unlimited, and no plan is made.
+   */
+  scanBudget?: ScanBudget;
 }
 
 /** Redefines the catalogs' views (a table got a new version): views of tables no longer listed are dropped. */
@@ -83,6 +91,8 @@ export interface DuckRows {
   parameters?: number;
   /** `explain`/`explain_analyze`: DuckDB's JSON plan. */
   plan?: unknown;
+  /** `explain`: what the plan is estimated to scan. */
+  scan?: PlanScan;
 }
 
 /** A refusal or failure of one statement: an error code of src/errors.ts, and where DuckDB points. */

@@ -37,6 +37,8 @@ export interface DuckQueryOptions {
   maxBytes: number;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  /** Refuse the statement when its estimated scan passes this (QueryMessage.scanBudget). */
+  scanBudget?: QueryMessage['scanBudget'];
 }
 
 /** A statement's failure in the worker, with where DuckDB points in it. */
@@ -148,6 +150,7 @@ export class DuckWorker {
         limit: options.limit,
         maxBytes: options.maxBytes,
         timeoutMs: options.timeoutMs,
+        ...(options.scanBudget ? { scanBudget: options.scanBudget } : {}),
       }),
       options.timeoutMs,
       options.signal,

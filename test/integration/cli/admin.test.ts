@@ -167,3 +167,61 @@ describe('admin CLI: environment time zones', () => {
     assert.equal(await zoneOf('berlin'), 'America/New_York');
   });
 });
+
+describe('admin CLI: environment scan budgets', () => {
+  const budgetOf = async (name: string) =>
+    await test.db
+      .selectFrom('environments')
+      .select(['scan_budget_rows as rows', 'scan_budget_bytes as bytes'])
+      .where('name', '=', name)
+      .executeTakeFirstOrThrow();
+
+  it('is unlimited by default; env create --scan-budget sets it', async () => {
+    assert.equal((await admin('env', 'create', 'acme/unbudgeted')).code, 0);
+    assert.deepEqual(await budgetOf('unbudgeted'), { rows: null, bytes: null });
+    const result = await admin('env', 'create', 'acme/budgeted', '--scan-budget', '50M', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const { environment } = singleJson(result) as { environment: { scan_budget: unknown } };
+    assert.deepEqual(environment.scan_budget, { rows: 50_000_000, bytes: null });
+    assert.deepEqual(await budgetOf('budgeted'), { rows: 50_000_000, bytes: null });
+  });
+
+  it('env set --scan-budget takes rows, bytes, both or unlimited, and says what it was', async () => {
+    const set = (value: string) => admin('env', 'set', 'acme/budgeted', '--scan-budget', value);
+    let result = await set('10GB');
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, 'acme/budgeted scan budget: 10 GB (was 50,000,000 rows)\n');
+    assert.deepEqual(await budgetOf('budgeted'), { rows: null, bytes: 10_000_000_000 });
+    result = await set('1.5M rows, 512MiB');
+    assert.equal(result.stdout, 'acme/budgeted scan budget: 1,500,000 rows and 537 MB (was 10 GB)\n');
+    assert.deepEqual(await budgetOf('budgeted'), { rows: 1_500_000, bytes: 512 * 2 ** 20 });
+    result = await set('unlimited');
+    assert.equal(result.stdout, 'acme/budgeted scan budget: unlimited (was 1,500,000 rows and 537 MB)\n');
+    assert.deepEqual(await budgetOf('budgeted'), { rows: null, bytes: null });
+  });
+
+  it('refuses negative, zero, garbage and huge values, changing nothing', async () => {
+    assert.equal((await admin('env', 'set', 'acme/budgeted', '--scan-budget', '7M')).code, 0);
+    const before_ = await rowCounts();
+    const syntax = /invalid scan budget .*`50M`, `10GB`, `50M,10GB`.*`unlimited`/;
+    const set = (value: string): string[] => ['env', 'set', 'acme/budgeted', '--scan-budget', value];
+    // Every value's rules are in test/unit/scan-budget.test.ts; here, that the CLI refuses them (in parallel: each is a process).
+    const cases: [string[], RegExp][] = [
+      [set('-5'), syntax],
+      [set("1'; DROP TABLE environments; --"), syntax],
+      [set('99999999999999999999'), /at most 9007199254740991 rows/],
+      [['env', 'create', 'acme/hostile', '--scan-budget', '-1'], syntax],
+      [['env', 'set', 'acme/nowhere', '--scan-budget', '5M'], /unknown environment acme\/nowhere/],
+      // A bad budget stops the time zone given with it too.
+      [['env', 'set', 'acme/budgeted', '--time-zone', 'Asia/Tokyo', '--scan-budget', 'x'], syntax],
+    ];
+    const results = await Promise.all(cases.map(([args]) => admin(...args)));
+    results.forEach((result, i) => assertRefused(result, 1, cases[i]![1]));
+    assert.deepEqual(await rowCounts(), before_);
+    assert.deepEqual(await budgetOf('budgeted'), { rows: 7_000_000, bytes: null });
+    assert.equal(
+      (await test.db.selectFrom('environments').select('time_zone').where('name', '=', 'budgeted').executeTakeFirstOrThrow()).time_zone,
+      'UTC',
+    );
+  });
+});

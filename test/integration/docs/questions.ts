@@ -18,6 +18,8 @@ export const QUESTIONS: { q: string; pages: string[] }[] = [
   { q: 'join my own table with the sample data', pages: ['agents/joining-catalogs'] },
   { q: 'daily active users', pages: ['agents/retention'] },
   { q: 'count events per week', pages: ['agents/time-filters'] },
+  { q: 'my query was refused for scanning too many rows', pages: ['agents/scan-budget', 'sql-sandbox'] },
+  { q: 'scan_budget_exceeded', pages: ['agents/scan-budget', 'sql-sandbox', 'operations'] },
   { q: 'which columns does the users table have', pages: ['agents/data-model'] },
   { q: 'convert timestamps to my local time zone', pages: ['agents/time-filters'] },
   { q: 'revenue by plan from purchase amount', pages: ['agents/json-properties', 'agents/data-model'] },

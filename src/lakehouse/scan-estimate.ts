@@ -1,0 +1,179 @@
+import type { ScanEstimate } from './scan-budget.js';
+
+// How much a statement's plan says it will scan (issue 18's cost guard; docs/sql-sandbox.md): the sum over
+// its scan operators of the planner's estimated rows, and bytes where known. DuckDB estimates a Parquet scan's
+// rows after the filters pushed into it (fixed selectivities, no histograms); PostgreSQL's Plan Rows is the
+// same kind of figure. Both are estimates: the guard compares them, it never counts rows.
+
+/** One scan of a plan: what it reads and how much. */
+export interface ScanRead {
+  /** `connection.table`, when the scan could be told apart from the other tables. */
+  table?: string;
+  rows: number;
+  bytes?: number;
+  /** Whether a filter was pushed into the scan (a WHERE on one of its columns). */
+  filtered: boolean;
+  /** The table's first TIMESTAMP or DATE column, to name in advice. */
+  time_column?: string;
+}
+
+export interface PlanScan extends ScanEstimate {
+  scans: ScanRead[];
+}
+
+export interface DuckOperator {
+  name?: string;
+  children?: DuckOperator[];
+  extra_info?: Record<string, unknown>;
+}
+
+/** A table a DuckDB scan may read: its columns, rows and the compressed bytes of each column. */
+export interface ScannedTable {
+  /** `connection.table` */
+  name: string;
+  rows: number;
+  columns: { name: string; type: string }[];
+  /** Compressed bytes of each column in the table's Parquet files; undefined when unknown. */
+  columnBytes?: Record<string, number>;
+}
+
+/** DuckDB's row group: a LIMIT straight over a scan stops after about one of these per thread. */
+export const ROW_GROUP_ROWS = 122_880;
+
+/** Operators that read no table: results of other operators, constants, metadata answers. */
+const NOT_TABLE_SCANS = new Set([
+  'COLUMN_DATA_SCAN',
+  'CTE_SCAN',
+  'DUMMY_SCAN',
+  'EMPTY_RESULT',
+  'DELIM_SCAN',
+  'CHUNK_SCAN',
+  'EXPRESSION_SCAN',
+]);
+const isTableScan = (node: DuckOperator) => /SCAN|READ_/.test(node.name ?? '') && !NOT_TABLE_SCANS.has(node.name ?? '');
+/** Operators a streamed LIMIT passes through without reading more than it returns. */
+const STREAMING = new Set(['PROJECTION', 'STREAMING_LIMIT', 'LIMIT']);
+
+const list = (value: unknown): string[] =>
+  (Array.isArray(value) ? value.map(String) : typeof value === 'string' ? value.split('\n') : [])
+    .flatMap((v) => v.split(/,\s*/))
+    .map((v) => v.trim())
+    .filter(Boolean);
+
+const estimated = (node: DuckOperator) => Number(node.extra_info?.['Estimated Cardinality'] ?? NaN);
+
+/** An operator's estimated output: a Top-N's N, else its estimated cardinality. */
+function outputRows(node: DuckOperator): number | undefined {
+  const top = Number(node.extra_info?.Top ?? NaN);
+  if (Number.isFinite(top)) return top;
+  const rows = estimated(node);
+  return Number.isFinite(rows) ? rows : undefined;
+}
+
+/** The scan's table among `tables`: the one holding every column it reads, the ones the SQL names first. */
+function tableOf(columns: string[], tables: ScannedTable[], preferred: (name: string) => number): ScannedTable | undefined {
+  const fits = tables.filter((t) => columns.every((c) => t.columns.some((tc) => tc.name === c)));
+  return fits.sort((a, b) => preferred(a.name) - preferred(b.name))[0];
+}
+
+/**
+ * The scans of a DuckDB plan (EXPLAIN (FORMAT json)'s operators). `tables`: those the scans may read;
+ * `preferred`: a rank of a table name (lower first: those the SQL names, in the session's catalog);
+ * `streamCap`: the most rows a scan streamed straight to the caller reads (the worker stops fetching at the
+ * answer's limit, a LIMIT stops the scan: about one row group per thread past them); Infinity when the
+ * statement runs to its end (EXPLAIN ANALYZE).
+ */
+export function duckPlanScan(
+  operators: DuckOperator[],
+  tables: ScannedTable[],
+  preferred: (name: string) => number,
+  streamCap: number,
+): PlanScan {
+  const scans: ScanRead[] = [];
+  const visit = (node: DuckOperator, streamed: boolean, sampled: number | undefined, fetched?: number) => {
+    const name = node.name ?? '';
+    if (isTableScan(node)) {
+      const info = node.extra_info ?? {};
+      // Dynamic filters (`optional: …`, from a Top-N or a join) are made while the statement runs.
+      const filters = list(info.Filters).filter((f) => !/^optional:/.test(f));
+      const projected = list(info.Projections);
+      const filterColumns = filters.map((f) => /^"?([A-Za-z_][\w]*)"?/.exec(f)?.[1]).filter((c): c is string => !!c);
+      const read = [...new Set([...projected, ...filterColumns])];
+      const table = tableOf(read, tables, preferred);
+      let rows = estimated(node);
+      // A sample's scan is estimated at 0: a SYSTEM sample reads its share of the table, others all of it.
+      if (sampled !== undefined && table && !(rows > 0)) rows = table.rows * sampled;
+      if (!Number.isFinite(rows)) rows = table?.rows ?? 0;
+      // The footers count a table's rows exactly: DuckDB guesses for files it has not opened yet (a new version).
+      const exact = table?.columnBytes ? table.rows : undefined;
+      if (exact !== undefined) rows = filters.length === 0 && sampled === undefined ? exact : Math.min(rows, exact);
+      if (streamed && filters.length === 0) rows = Math.min(rows, streamCap);
+      if (fetched !== undefined) rows = Math.min(rows, fetched);
+      const columnBytes = table?.columnBytes;
+      const bytes =
+        columnBytes && table && read.every((c) => c in columnBytes)
+          ? read.reduce((sum, c) => sum + (columnBytes[c] ?? 0), 0) * (table.rows > 0 ? Math.min(1, rows / table.rows) : 0)
+          : undefined;
+      const time = table?.columns.find((c) => /TIMESTAMP|DATE/i.test(c.type))?.name;
+      scans.push({
+        ...(table ? { table: table.name } : {}),
+        rows: Math.round(rows),
+        ...(bytes !== undefined ? { bytes: Math.round(bytes) } : {}),
+        filtered: filters.length > 0,
+        ...(time ? { time_column: time } : {}),
+      });
+    }
+    const share = /^System:\s*([\d.]+)%/.exec(list(node.extra_info?.['Sample Method'])[0] ?? '');
+    const nextSampled = /SAMPLE/.test(name) ? (share ? Number(share[1]) / 100 : 1) : sampled;
+    // Late materialization: a Top-N finds its rows by row number, then the scan joined on file_row_number
+    // fetches only those.
+    const children = node.children ?? [];
+    const byRowNumber = /JOIN/.test(name) && list(node.extra_info?.Conditions).some((c) => c.includes('file_row_number'));
+    children.forEach((child, i) => {
+      const sibling = children[1 - i];
+      const rows = byRowNumber && sibling && children.length === 2 ? outputRows(sibling) : undefined;
+      visit(child, streamed && STREAMING.has(name), nextSampled, rows);
+    });
+  };
+  for (const root of operators) visit(root, true, undefined);
+  return total(scans);
+}
+
+function total(scans: ScanRead[]): PlanScan {
+  const rows = scans.reduce((sum, s) => sum + s.rows, 0);
+  const known = scans.every((s) => s.bytes !== undefined);
+  return { rows, ...(known ? { bytes: scans.reduce((sum, s) => sum + (s.bytes ?? 0), 0) } : {}), scans };
+}
+
+interface PgNode extends Record<string, unknown> {
+  'Node Type'?: string;
+  'Relation Name'?: string;
+  Schema?: string;
+  'Plan Rows'?: number;
+  'Plan Width'?: number;
+  Filter?: string;
+  'Index Cond'?: string;
+  'Recheck Cond'?: string;
+  Plans?: PgNode[];
+}
+
+const PG_SCANS = new Set(['Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap Heap Scan', 'Sample Scan', 'Tid Scan', 'Tid Range Scan']);
+
+/** The scans of a PostgreSQL plan (EXPLAIN (FORMAT JSON)'s object holding `Plan`): rows, and rows × width. */
+export function pgPlanScan(explained: Record<string, unknown>): PlanScan {
+  const scans: ScanRead[] = [];
+  const visit = (node: PgNode) => {
+    if (PG_SCANS.has(node['Node Type'] ?? '')) {
+      const rows = node['Plan Rows'] ?? 0;
+      scans.push({
+        ...(node['Relation Name'] ? { table: node['Relation Name'] } : {}),
+        rows,
+        bytes: rows * (node['Plan Width'] ?? 0),
+        filtered: !!(node.Filter ?? node['Index Cond'] ?? node['Recheck Cond']),
+      });
+    }
+    for (const child of node.Plans ?? []) visit(child);
+  };
+  if (explained.Plan) visit(explained.Plan as PgNode);
+  return total(scans);
+}
