@@ -498,6 +498,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an exported result
+         * @description Streams a full result written by a query tool's `export` (its `url`), with Content-Type, Content-Length and Content-Disposition. Only with a token of the environment that wrote it, until its `expires_at` (RESULT_TTL_HOURS); another environment's, an expired or an unknown id answers 404 `not_found`.
+         */
+        get: operations["downloadExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/insights": {
         parameters: {
             query?: never;
@@ -637,7 +657,7 @@ export type paths = {
         put?: never;
         /**
          * Run a read-only SQL query
-         * @description Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`.
+         * @description Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`; `export` gets every row.
          *
          *     The REST mirror of the MCP tool `query_lakehouse` (scope `read`).
          */
@@ -1522,6 +1542,20 @@ export type components = {
             plan: Record<string, unknown>;
             summary: string;
         };
+        ExportedResult: {
+            bytes: number;
+            /** Format: date-time */
+            expires_at: string;
+            /** @enum {unknown} */
+            format: "csv" | "parquet";
+            /** Format: uuid */
+            id: string;
+            rows: number;
+            /** @description For MCP resources/read. */
+            uri: string;
+            /** @description Download with the same bearer token. */
+            url: string;
+        };
         GetConnectionOutput: {
             /** @enum {string} */
             kind: "lakehouse" | "sample" | "postgres";
@@ -1883,6 +1917,11 @@ export type components = {
              * @example sample
              */
             connection?: string;
+            /**
+             * @description Also write the full result to a file, linked in `export`.
+             * @enum {unknown}
+             */
+            export?: "csv" | "parquet";
             /** @default 100 */
             limit?: number;
             /**
@@ -1905,6 +1944,7 @@ export type components = {
                 type: string;
             }[];
             elapsed_ms: number;
+            export?: components["schemas"]["ExportedResult"];
             /** @description The `offset` that continues a truncated answer. */
             next_offset?: number;
             row_count: number;
@@ -3403,6 +3443,38 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.apache.parquet": string;
+                    "text/csv": string;
+                };
+            };
+            /** @description 401 without a valid bearer token, 403 `insufficient_scope`, 404 `not_found`. */
             default: {
                 headers: {
                     [name: string]: unknown;
