@@ -1548,12 +1548,10 @@ export type components = {
             expires_at: string;
             /** @enum {unknown} */
             format: "csv" | "parquet";
-            /** Format: uuid */
             id: string;
             rows: number;
-            /** @description For MCP resources/read. */
             uri: string;
-            /** @description Download with the same bearer token. */
+            /** @description GET it with the same bearer token. */
             url: string;
         };
         GetConnectionOutput: {

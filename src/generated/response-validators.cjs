@@ -11702,7 +11702,7 @@ return errors === 0;
 validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_lakehouse_output = validate46;
-const schema57 = {"type":"object","required":["columns","rows","row_count","truncated","elapsed_ms"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string","description":"The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL)."}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"More rows exist than were returned (row or byte cap)."},"next_offset":{"type":"integer","minimum":0,"description":"The `offset` that continues a truncated answer."},"elapsed_ms":{"type":"number","minimum":0},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string","format":"uuid"},"uri":{"type":"string","description":"For MCP resources/read."},"url":{"type":"string","description":"Download with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
+const schema57 = {"type":"object","required":["columns","rows","row_count","truncated","elapsed_ms"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string","description":"The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL)."}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"More rows exist than were returned (row or byte cap)."},"next_offset":{"type":"integer","minimum":0,"description":"The `offset` that continues a truncated answer."},"elapsed_ms":{"type":"number","minimum":0},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -12065,10 +12065,8 @@ errors++;
 }
 }
 if(data10.id !== undefined){
-let data11 = data10.id;
-if(typeof data11 === "string"){
-if(!(formats0.test(data11))){
-const err30 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(typeof data10.id !== "string"){
+const err30 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -12078,8 +12076,9 @@ vErrors.push(err30);
 errors++;
 }
 }
-else {
-const err31 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.uri !== undefined){
+if(typeof data10.uri !== "string"){
+const err31 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -12089,9 +12088,9 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data10.uri !== undefined){
-if(typeof data10.uri !== "string"){
-const err32 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.url !== undefined){
+if(typeof data10.url !== "string"){
+const err32 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -12101,9 +12100,10 @@ vErrors.push(err32);
 errors++;
 }
 }
-if(data10.url !== undefined){
-if(typeof data10.url !== "string"){
-const err33 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.format !== undefined){
+let data14 = data10.format;
+if(!((data14 === "csv") || (data14 === "parquet"))){
+const err33 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema57.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -12113,10 +12113,10 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data10.format !== undefined){
-let data14 = data10.format;
-if(!((data14 === "csv") || (data14 === "parquet"))){
-const err34 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema57.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(data10.rows !== undefined){
+let data15 = data10.rows;
+if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
+const err34 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -12125,11 +12125,9 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-if(data10.rows !== undefined){
-let data15 = data10.rows;
-if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
-const err35 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data15 == "number") && (isFinite(data15))){
+if(data15 < 0 || isNaN(data15)){
+const err35 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -12138,9 +12136,12 @@ vErrors.push(err35);
 }
 errors++;
 }
-if((typeof data15 == "number") && (isFinite(data15))){
-if(data15 < 0 || isNaN(data15)){
-const err36 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data10.bytes !== undefined){
+let data16 = data10.bytes;
+if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
+const err36 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -12149,28 +12150,14 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-}
-if(data10.bytes !== undefined){
-let data16 = data10.bytes;
-if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-const err37 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data16 == "number") && (isFinite(data16))){
+if(data16 < 0 || isNaN(data16)){
+const err37 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err37];
 }
 else {
 vErrors.push(err37);
-}
-errors++;
-}
-if((typeof data16 == "number") && (isFinite(data16))){
-if(data16 < 0 || isNaN(data16)){
-const err38 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err38];
-}
-else {
-vErrors.push(err38);
 }
 errors++;
 }
@@ -12180,7 +12167,18 @@ if(data10.expires_at !== undefined){
 let data17 = data10.expires_at;
 if(typeof data17 === "string"){
 if(!(formats2.validate(data17))){
-const err39 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err38 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -12190,8 +12188,9 @@ vErrors.push(err39);
 errors++;
 }
 }
+}
 else {
-const err40 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err40 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -12203,24 +12202,12 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err41 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err41];
 }
 else {
 vErrors.push(err41);
-}
-errors++;
-}
-}
-}
-else {
-const err42 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err42];
-}
-else {
-vErrors.push(err42);
 }
 errors++;
 }
@@ -22928,7 +22915,7 @@ validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getAuthorizationServerMetadata_response_200_application_json = validate62;
 const schema73 = {"type":"object","required":["issuer","authorization_endpoint","token_endpoint","jwks_uri","registration_endpoint","scopes_supported","response_types_supported","grant_types_supported","code_challenge_methods_supported","token_endpoint_auth_methods_supported","authorization_response_iss_parameter_supported","client_id_metadata_document_supported"],"properties":{"issuer":{"type":"string","format":"uri"},"authorization_endpoint":{"type":"string","format":"uri"},"token_endpoint":{"type":"string","format":"uri"},"jwks_uri":{"type":"string","format":"uri"},"registration_endpoint":{"type":"string","format":"uri"},"revocation_endpoint":{"type":"string","format":"uri"},"introspection_endpoint":{"type":"string","format":"uri"},"scopes_supported":{"type":"array","items":{"type":"string"}},"response_types_supported":{"type":"array","items":{"type":"string","enum":["code"]}},"response_modes_supported":{"type":"array","items":{"type":"string"}},"grant_types_supported":{"type":"array","items":{"type":"string"}},"code_challenge_methods_supported":{"type":"array","items":{"type":"string","const":"S256"}},"token_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"revocation_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"introspection_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"authorization_response_iss_parameter_supported":{"type":"boolean","const":true},"client_id_metadata_document_supported":{"type":"boolean","const":true},"service_documentation":{"type":"string","format":"uri"}},"additionalProperties":false};
-const formats200 = require("ajv-formats/dist/formats").fullFormats.uri;
+const formats198 = require("ajv-formats/dist/formats").fullFormats.uri;
 
 function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -23076,7 +23063,7 @@ errors++;
 if(data.issuer !== undefined){
 let data0 = data.issuer;
 if(typeof data0 === "string"){
-if(!(formats200(data0))){
+if(!(formats198(data0))){
 const err13 = {instancePath:instancePath+"/issuer",schemaPath:"#/properties/issuer/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -23101,7 +23088,7 @@ errors++;
 if(data.authorization_endpoint !== undefined){
 let data1 = data.authorization_endpoint;
 if(typeof data1 === "string"){
-if(!(formats200(data1))){
+if(!(formats198(data1))){
 const err15 = {instancePath:instancePath+"/authorization_endpoint",schemaPath:"#/properties/authorization_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err15];
@@ -23126,7 +23113,7 @@ errors++;
 if(data.token_endpoint !== undefined){
 let data2 = data.token_endpoint;
 if(typeof data2 === "string"){
-if(!(formats200(data2))){
+if(!(formats198(data2))){
 const err17 = {instancePath:instancePath+"/token_endpoint",schemaPath:"#/properties/token_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -23151,7 +23138,7 @@ errors++;
 if(data.jwks_uri !== undefined){
 let data3 = data.jwks_uri;
 if(typeof data3 === "string"){
-if(!(formats200(data3))){
+if(!(formats198(data3))){
 const err19 = {instancePath:instancePath+"/jwks_uri",schemaPath:"#/properties/jwks_uri/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -23176,7 +23163,7 @@ errors++;
 if(data.registration_endpoint !== undefined){
 let data4 = data.registration_endpoint;
 if(typeof data4 === "string"){
-if(!(formats200(data4))){
+if(!(formats198(data4))){
 const err21 = {instancePath:instancePath+"/registration_endpoint",schemaPath:"#/properties/registration_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err21];
@@ -23201,7 +23188,7 @@ errors++;
 if(data.revocation_endpoint !== undefined){
 let data5 = data.revocation_endpoint;
 if(typeof data5 === "string"){
-if(!(formats200(data5))){
+if(!(formats198(data5))){
 const err23 = {instancePath:instancePath+"/revocation_endpoint",schemaPath:"#/properties/revocation_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err23];
@@ -23226,7 +23213,7 @@ errors++;
 if(data.introspection_endpoint !== undefined){
 let data6 = data.introspection_endpoint;
 if(typeof data6 === "string"){
-if(!(formats200(data6))){
+if(!(formats198(data6))){
 const err25 = {instancePath:instancePath+"/introspection_endpoint",schemaPath:"#/properties/introspection_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err25];
@@ -23543,7 +23530,7 @@ errors++;
 if(data.service_documentation !== undefined){
 let data25 = data.service_documentation;
 if(typeof data25 === "string"){
-if(!(formats200(data25))){
+if(!(formats198(data25))){
 const err49 = {instancePath:instancePath+"/service_documentation",schemaPath:"#/properties/service_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err49];
@@ -24012,7 +23999,7 @@ errors++;
 if(data.resource !== undefined){
 let data0 = data.resource;
 if(typeof data0 === "string"){
-if(!(formats200(data0))){
+if(!(formats198(data0))){
 const err5 = {instancePath:instancePath+"/resource",schemaPath:"#/properties/resource/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -24051,7 +24038,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(!(formats200(data2))){
+if(!(formats198(data2))){
 const err8 = {instancePath:instancePath+"/authorization_servers/" + i0,schemaPath:"#/properties/authorization_servers/items/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -24178,7 +24165,7 @@ errors++;
 if(data.resource_documentation !== undefined){
 let data8 = data.resource_documentation;
 if(typeof data8 === "string"){
-if(!(formats200(data8))){
+if(!(formats198(data8))){
 const err18 = {instancePath:instancePath+"/resource_documentation",schemaPath:"#/properties/resource_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err18];
@@ -24285,7 +24272,7 @@ errors++;
 if(data.resource !== undefined){
 let data0 = data.resource;
 if(typeof data0 === "string"){
-if(!(formats200(data0))){
+if(!(formats198(data0))){
 const err5 = {instancePath:instancePath+"/resource",schemaPath:"#/properties/resource/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -24324,7 +24311,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(!(formats200(data2))){
+if(!(formats198(data2))){
 const err8 = {instancePath:instancePath+"/authorization_servers/" + i0,schemaPath:"#/properties/authorization_servers/items/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -24451,7 +24438,7 @@ errors++;
 if(data.resource_documentation !== undefined){
 let data8 = data.resource_documentation;
 if(typeof data8 === "string"){
-if(!(formats200(data8))){
+if(!(formats198(data8))){
 const err18 = {instancePath:instancePath+"/resource_documentation",schemaPath:"#/properties/resource_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err18];
@@ -58192,7 +58179,7 @@ return errors === 0;
 validate148.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_queryLakehouse_response_200_application_json = validate149;
-const schema160 = {"type":"object","required":["columns","rows","row_count","truncated","elapsed_ms"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string","description":"The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL)."}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"More rows exist than were returned (row or byte cap)."},"next_offset":{"type":"integer","minimum":0,"description":"The `offset` that continues a truncated answer."},"elapsed_ms":{"type":"number","minimum":0},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string","format":"uuid"},"uri":{"type":"string","description":"For MCP resources/read."},"url":{"type":"string","description":"Download with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
+const schema160 = {"type":"object","required":["columns","rows","row_count","truncated","elapsed_ms"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string","description":"The engine's type, e.g. `BIGINT`, `TIMESTAMP WITH TIME ZONE` (DuckDB) or `bigint` (PostgreSQL)."}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order. Integers are numbers (DuckDB's beyond ±2^53, and PostgreSQL's bigint, are strings), DECIMAL/numeric strings, timestamps ISO-8601 (UTC), JSON values as JSON, lists and structs as arrays and objects, other types their text.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"More rows exist than were returned (row or byte cap)."},"next_offset":{"type":"integer","minimum":0,"description":"The `offset` that continues a truncated answer."},"elapsed_ms":{"type":"number","minimum":0},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate149(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -58555,10 +58542,8 @@ errors++;
 }
 }
 if(data10.id !== undefined){
-let data11 = data10.id;
-if(typeof data11 === "string"){
-if(!(formats0.test(data11))){
-const err30 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(typeof data10.id !== "string"){
+const err30 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -58568,8 +58553,9 @@ vErrors.push(err30);
 errors++;
 }
 }
-else {
-const err31 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.uri !== undefined){
+if(typeof data10.uri !== "string"){
+const err31 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -58579,9 +58565,9 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data10.uri !== undefined){
-if(typeof data10.uri !== "string"){
-const err32 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.url !== undefined){
+if(typeof data10.url !== "string"){
+const err32 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -58591,9 +58577,10 @@ vErrors.push(err32);
 errors++;
 }
 }
-if(data10.url !== undefined){
-if(typeof data10.url !== "string"){
-const err33 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data10.format !== undefined){
+let data14 = data10.format;
+if(!((data14 === "csv") || (data14 === "parquet"))){
+const err33 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema160.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -58603,10 +58590,10 @@ vErrors.push(err33);
 errors++;
 }
 }
-if(data10.format !== undefined){
-let data14 = data10.format;
-if(!((data14 === "csv") || (data14 === "parquet"))){
-const err34 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema160.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(data10.rows !== undefined){
+let data15 = data10.rows;
+if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
+const err34 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -58615,11 +58602,9 @@ vErrors.push(err34);
 }
 errors++;
 }
-}
-if(data10.rows !== undefined){
-let data15 = data10.rows;
-if(!(((typeof data15 == "number") && (!(data15 % 1) && !isNaN(data15))) && (isFinite(data15)))){
-const err35 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data15 == "number") && (isFinite(data15))){
+if(data15 < 0 || isNaN(data15)){
+const err35 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -58628,9 +58613,12 @@ vErrors.push(err35);
 }
 errors++;
 }
-if((typeof data15 == "number") && (isFinite(data15))){
-if(data15 < 0 || isNaN(data15)){
-const err36 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+}
+if(data10.bytes !== undefined){
+let data16 = data10.bytes;
+if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
+const err36 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -58639,28 +58627,14 @@ vErrors.push(err36);
 }
 errors++;
 }
-}
-}
-if(data10.bytes !== undefined){
-let data16 = data10.bytes;
-if(!(((typeof data16 == "number") && (!(data16 % 1) && !isNaN(data16))) && (isFinite(data16)))){
-const err37 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if((typeof data16 == "number") && (isFinite(data16))){
+if(data16 < 0 || isNaN(data16)){
+const err37 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err37];
 }
 else {
 vErrors.push(err37);
-}
-errors++;
-}
-if((typeof data16 == "number") && (isFinite(data16))){
-if(data16 < 0 || isNaN(data16)){
-const err38 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
-if(vErrors === null){
-vErrors = [err38];
-}
-else {
-vErrors.push(err38);
 }
 errors++;
 }
@@ -58670,7 +58644,18 @@ if(data10.expires_at !== undefined){
 let data17 = data10.expires_at;
 if(typeof data17 === "string"){
 if(!(formats2.validate(data17))){
-const err39 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+const err38 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+else {
+const err39 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -58680,8 +58665,9 @@ vErrors.push(err39);
 errors++;
 }
 }
+}
 else {
-const err40 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err40 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -58693,24 +58679,12 @@ errors++;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err41 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err41];
 }
 else {
 vErrors.push(err41);
-}
-errors++;
-}
-}
-}
-else {
-const err42 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err42];
-}
-else {
-vErrors.push(err42);
 }
 errors++;
 }

@@ -4633,16 +4633,14 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         ],
         "properties": {
           "id": {
-            "type": "string",
-            "format": "uuid"
+            "type": "string"
           },
           "uri": {
-            "type": "string",
-            "description": "For MCP resources/read."
+            "type": "string"
           },
           "url": {
             "type": "string",
-            "description": "Download with the same bearer token."
+            "description": "GET it with the same bearer token."
           },
           "format": {
             "enum": [
@@ -4778,16 +4776,14 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           ],
           "properties": {
             "id": {
-              "type": "string",
-              "format": "uuid"
+              "type": "string"
             },
             "uri": {
-              "type": "string",
-              "description": "For MCP resources/read."
+              "type": "string"
             },
             "url": {
               "type": "string",
-              "description": "Download with the same bearer token."
+              "description": "GET it with the same bearer token."
             },
             "format": {
               "enum": [
