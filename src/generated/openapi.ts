@@ -2071,6 +2071,11 @@ export type components = {
                 granularity?: "hour" | "day" | "week" | "month" | "quarter" | "year";
                 name: string;
             })[];
+            /**
+             * @description Also write the full result to a file, linked in `export`.
+             * @enum {unknown}
+             */
+            export?: "csv" | "parquet";
             filters?: {
                 /** @description A dimension, or a measure (filters groups). */
                 field: string;
@@ -2112,6 +2117,7 @@ export type components = {
                 type: string;
             }[];
             elapsed_ms: number;
+            export?: components["schemas"]["ExportedResult"];
             model: string;
             parameters: unknown[];
             row_count: number;

@@ -5476,6 +5476,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minimum": 100,
         "maximum": 60000,
         "default": 15000
+      },
+      "export": {
+        "enum": [
+          "csv",
+          "parquet"
+        ],
+        "description": "Also write the full result to a file, linked in `export`."
       }
     },
     "additionalProperties": false
@@ -5572,6 +5579,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           },
           "additionalProperties": false
         }
+      },
+      "export": {
+        "type": "object",
+        "required": [
+          "id",
+          "uri",
+          "url",
+          "format",
+          "rows",
+          "bytes",
+          "expires_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "uri": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string",
+            "description": "GET it with the same bearer token."
+          },
+          "format": {
+            "enum": [
+              "csv",
+              "parquet"
+            ]
+          },
+          "rows": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "additionalProperties": false
@@ -5725,6 +5775,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "minimum": 100,
           "maximum": 60000,
           "default": 15000
+        },
+        "export": {
+          "enum": [
+            "csv",
+            "parquet"
+          ],
+          "description": "Also write the full result to a file, linked in `export`."
         }
       }
     },
@@ -5820,6 +5877,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             },
             "additionalProperties": false
           }
+        },
+        "export": {
+          "type": "object",
+          "required": [
+            "id",
+            "uri",
+            "url",
+            "format",
+            "rows",
+            "bytes",
+            "expires_at"
+          ],
+          "properties": {
+            "id": {
+              "type": "string"
+            },
+            "uri": {
+              "type": "string"
+            },
+            "url": {
+              "type": "string",
+              "description": "GET it with the same bearer token."
+            },
+            "format": {
+              "enum": [
+                "csv",
+                "parquet"
+              ]
+            },
+            "rows": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "bytes": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "expires_at": {
+              "type": "string",
+              "format": "date-time"
+            }
+          },
+          "additionalProperties": false
         }
       },
       "additionalProperties": false

@@ -168,6 +168,33 @@ describe('exports of query_lakehouse', () => {
     await assert.rejects(clientB.readResource({ uri: small.exported.uri }), /Resource not found/);
   });
 
+  it('exports query_semantic_model past its limit, with its bound values', async () => {
+    const result = (await clientA.callTool({
+      name: 'query_semantic_model',
+      arguments: {
+        model: 'product_events',
+        measures: ['events'],
+        dimensions: ['user_id'],
+        filters: [{ field: 'event', op: 'eq', value: 'signup' }],
+        limit: 3,
+        export: 'csv',
+      },
+    })) as CallToolResult;
+    assert.notEqual(result.isError, true, JSON.stringify(result.content).slice(0, 500));
+    const output = result.structuredContent as { rows: unknown[][]; truncated: boolean; export: Exported };
+    assert.equal(output.truncated, true);
+    assert.equal(output.rows.length, 3);
+    const [expected] = await one(
+      `SELECT count(DISTINCT user_id) FROM read_parquet(${quote(lakehouse.sample.files.events ?? '')}) WHERE event = 'signup'`,
+    );
+    assert.equal(output.export.rows, Number(expected));
+    assert.ok(output.export.rows > 3);
+    const lines = fs.readFileSync(fileOf(output.export), 'utf8').trimEnd().split('\n');
+    assert.equal(lines[0], 'user_id,events');
+    assert.equal(lines.length, output.export.rows + 1);
+    assert.ok(result.content.some((c) => c.type === 'resource_link' && c.uri === output.export.uri));
+  });
+
   it('says how to get every row when an answer is truncated without export', async () => {
     const result = (await clientA.callTool({
       name: 'query_lakehouse',
