@@ -94,7 +94,7 @@ async function timedRun(args: string[], env: NodeJS.ProcessEnv): Promise<number>
 }
 
 export async function benchStartup(options: StartupBenchOptions): Promise<StartupBenchResult> {
-  const stale = staleBuild(ROOT);
+  const stale = await staleBuild(ROOT);
   if (stale) throw new Error(`the start-up scenario measures the compiled build, but ${stale}: run \`npm run build\``);
   const dataDir = path.join(options.workDir, 'startup-data');
   fs.mkdirSync(dataDir, { recursive: true });

@@ -3,7 +3,7 @@
 // <command>`, `lakehouse-mcp conformance <url>`. It runs the compiled JavaScript in dist/ (built by `npm ci`
 // through `prepare`, or `npm run build`), never TypeScript, and refuses a dist/ older than the sources.
 import path from 'node:path';
-import { requireCurrentBuild } from '../scripts/build-info.js';
+import { exitIfStale, staleBuild } from '../scripts/build-info.js';
 
 const [subcommand, ...rest] = process.argv.slice(2);
 const commands = {
@@ -22,7 +22,13 @@ if (!subcommand || !Object.hasOwn(commands, subcommand)) {
   process.exit(stream === process.stdout ? 0 : 2);
 }
 
-requireCurrentBuild(path.resolve(import.meta.dirname, '..'));
-// main.js starts the server as it loads; the CLIs export main(argv) and run only when they are the entry.
-const module = await import(commands[subcommand]);
-if (subcommand !== 'start') process.exitCode = await module.main(rest);
+// The check reads src/'s file stats while the command's modules load: neither waits for the other.
+const checking = staleBuild(path.resolve(import.meta.dirname, '..'));
+// Each entry exports what runs it and runs only when it is itself the entry (`node dist/bundle/main.js`).
+const module = await import(commands[subcommand]).catch(async (error) => {
+  exitIfStale(await checking); // a half-built or missing dist/ says so, rather than how its import failed
+  throw error;
+});
+exitIfStale(await checking);
+if (subcommand === 'start') module.run();
+else process.exitCode = await module.main(rest);

@@ -10,59 +10,51 @@ const INFO_FILE = path.join('dist', 'build-info.json');
 /** Files outside src/ that change what the build emits. */
 const CONFIG_FILES = ['tsconfig.json', 'tsconfig.build.json', 'tsconfig.client.json'];
 
-function inputFiles(root) {
-  const files = [];
-  const walk = (dir) => {
-    for (const entry of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
-      const relative = path.join(dir, entry.name);
-      if (entry.isDirectory()) walk(relative);
-      else if (entry.isFile()) files.push(relative);
-    }
-  };
-  walk('src');
-  return [...files.sort(), ...CONFIG_FILES.filter((file) => fs.existsSync(path.join(root, file)))];
+/** The build's inputs, relative to `root`, in a stable order. */
+async function inputFiles(root) {
+  const entries = await fs.promises.readdir(path.join(root, 'src'), { recursive: true, withFileTypes: true });
+  const files = entries.filter((entry) => entry.isFile()).map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)));
+  const configs = CONFIG_FILES.filter((file) => fs.existsSync(path.join(root, file)));
+  return [...files.sort(), ...configs];
 }
 
-function digest(root, files, part) {
+/** A digest of `part(file)` for every file, read at once (the reads overlap whatever else the process does). */
+async function digest(root, files, part) {
+  const parts = await Promise.all(files.map((file) => part(path.join(root, file))));
   const hash = crypto.createHash('sha256');
-  for (const file of files)
-    hash
-      .update(`${file}\0`)
-      .update(part(path.join(root, file)))
-      .update('\0');
+  files.forEach((file, i) => hash.update(`${file}\0`).update(parts[i]).update('\0'));
   return hash.digest('hex');
 }
 
 const statsOf = (root, files) =>
-  digest(root, files, (file) => {
-    const stat = fs.statSync(file);
+  digest(root, files, async (file) => {
+    const stat = await fs.promises.stat(file);
     return `${stat.size} ${stat.mtimeMs}`;
   });
-const contentsOf = (root, files) => digest(root, files, (file) => fs.readFileSync(file));
+const contentsOf = (root, files) => digest(root, files, (file) => fs.promises.readFile(file));
 
 /** Records the inputs the build in `root`/dist was made from (the last step of `npm run build`). */
-export function writeBuildInfo(root) {
-  const files = inputFiles(root);
-  const info = { builtAt: new Date().toISOString(), stats: statsOf(root, files), contents: contentsOf(root, files) };
+export async function writeBuildInfo(root) {
+  const files = await inputFiles(root);
+  const info = { builtAt: new Date().toISOString(), stats: await statsOf(root, files), contents: await contentsOf(root, files) };
   fs.writeFileSync(path.join(root, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
 }
 
 /** Why `root`/dist cannot be run as it is (no build, or built from other sources); undefined when it is current. */
-export function staleBuild(root) {
+export async function staleBuild(root) {
   let info;
   try {
-    info = JSON.parse(fs.readFileSync(path.join(root, INFO_FILE), 'utf8'));
+    info = JSON.parse(await fs.promises.readFile(path.join(root, INFO_FILE), 'utf8'));
   } catch {
     return 'there is no complete build in dist/';
   }
-  const files = inputFiles(root);
-  if (info.stats === statsOf(root, files) || info.contents === contentsOf(root, files)) return undefined;
+  const files = await inputFiles(root);
+  if (info.stats === (await statsOf(root, files)) || info.contents === (await contentsOf(root, files))) return undefined;
   return `src/ changed since dist/ was built (${info.builtAt})`;
 }
 
 /** Exits with one clear line when the build is stale; the fix is the same whatever changed. */
-export function requireCurrentBuild(root) {
-  const reason = staleBuild(root);
+export function exitIfStale(reason) {
   if (!reason) return;
   process.stderr.write(`cannot start: ${reason}; run \`npm run build\` (or \`npm ci\` after a pull that changed dependencies)\n`);
   process.exit(1);

@@ -66,4 +66,4 @@ await build({
   logLevel: 'warning',
 });
 
-writeBuildInfo(ROOT);
+await writeBuildInfo(ROOT);

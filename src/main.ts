@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.js';
 import { startEmbeddedPostgres } from './db/embedded-postgres.js';
+import { isEntryPoint } from './entry-point.js';
 import { createLogger } from './logger.js';
 import type { RunningServer } from './server.js';
 
@@ -70,11 +71,16 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((error: unknown) => {
-  const message =
-    error instanceof ConfigError
-      ? `configuration error: ${error.message}`
-      : `cannot start: ${error instanceof Error ? error.message : String(error)}`;
-  process.stderr.write(`${message}\n`);
-  process.exit(1);
-});
+/** Runs main() to its end or exits with one line saying why it cannot start. */
+export function run(): void {
+  main().catch((error: unknown) => {
+    const message =
+      error instanceof ConfigError
+        ? `configuration error: ${error.message}`
+        : `cannot start: ${error instanceof Error ? error.message : String(error)}`;
+    process.stderr.write(`${message}\n`);
+    process.exit(1);
+  });
+}
+
+if (isEntryPoint(import.meta.url)) run();

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
 import type { EmbeddedPostgres } from './db/embedded-postgres.js';
 import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
+import { loadSqlParser } from './lakehouse/sql-guard.js';
 import { upgradeLegacyTables } from './lakehouse/upgrade.js';
 import { createApp } from './http/app.js';
 import { FixedWindowLimiter } from './http/rate-limit.js';
@@ -86,6 +87,10 @@ export interface EarlyStart {
 export async function startServer(env: NodeJS.ProcessEnv = process.env, early: EarlyStart = {}): Promise<RunningServer> {
   let config = loadConfig(env);
   const log = early.log ?? createLogger(config.logLevel);
+  // Loaded now, while the database is still starting (a warm start waits for it here), rather than after it
+  // by the start-up steps that need them: the task queue's library and the PostgreSQL guard's WASM parser.
+  const preloads = [import('graphile-worker'), loadSqlParser()];
+  preloads.forEach((loading) => loading.catch(() => undefined)); // their own steps report a failure
   let handler: http.RequestListener = (_req, res) =>
     writeProblem(res, 'starting', 'The server is starting; retry in a moment.', { 'retry-after': '1' });
   // Slow and greedy clients (src/http/slow-clients.ts, src/http/client-connections.ts), also while starting.
@@ -100,6 +105,11 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
   const port = await listen(server, config.port, config.host);
   if (config.port === 0) config = loadConfig({ ...env, PORT: String(port) });
 
+  // How long each start-up step took, from the start of this function (LOG_LEVEL=debug): where a slow start goes.
+  const startedAt = performance.now();
+  const stepMs: Record<string, number> = {};
+  const timed = <T>(step: string, promise: Promise<T>): Promise<T> =>
+    promise.finally(() => (stepMs[step] = Math.round(performance.now() - startedAt)));
   let database: OpenDatabase | undefined;
   let oauth: OAuthServer;
   let lakehouse: Lakehouse | undefined;
@@ -110,7 +120,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
     // SECRET_KEY, or the key generated into DATA_DIR (also with DATABASE_URL: one process works as is; several
     // processes of one deployment must all be given the same SECRET_KEY).
     const secret = loadSecretKey(config);
-    const opened = (database = await openDatabase(config, log, early.embedded ? { started: early.embedded } : {}));
+    const opened = (database = await timed('database', openDatabase(config, log, early.embedded ? { started: early.embedded } : {})));
     // Independent of each other, and each mostly waiting on the database: at once (a warm start is their longest).
     const lakehouseReady = startLakehouse({ config, db: opened.db, secret, log }).then(async (started) => {
       lakehouse = started;
@@ -139,7 +149,12 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       nudgeWebhooks: () => webhooks?.nudge(),
     });
     const tasksReady = tasks.start();
-    const steps = await Promise.allSettled([indexDocs(opened.db, DOCS_DIR, log), lakehouseReady, oauthServer.start(), tasksReady]);
+    const steps = await Promise.allSettled([
+      timed('docs', indexDocs(opened.db, DOCS_DIR, log)),
+      timed('lakehouse', lakehouseReady),
+      timed('oauth', oauthServer.start()),
+      timed('tasks', tasksReady),
+    ]);
     const failed = steps.find((step) => step.status === 'rejected');
     if (failed) {
       oauthServer.close();
@@ -182,6 +197,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
     oauth,
     audit,
   };
+  log.debug({ stepMs, readyMs: Math.round(performance.now() - startedAt) }, 'start-up steps');
   const auditRetention = startAuditRetention(db, config.auditRetentionDays, log);
   // Expired result files (exports, job results): every process sweeps; rows are claimed with SKIP LOCKED.
   const resultSweep = lakehouse.results.startSweeping(log);

@@ -51,7 +51,7 @@ async function main(): Promise<number> {
   }
 
   // Tests run the compiled entries as users do (npm start, npm run admin, the bin): dist/ must be these sources'.
-  const stale = staleBuild(ROOT);
+  const stale = await staleBuild(ROOT);
   if (stale) {
     process.stderr.write(`building dist/: ${stale}\n`);
     const build = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.js')], { cwd: ROOT, stdio: 'inherit' });

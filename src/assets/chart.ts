@@ -3,6 +3,7 @@ import type * as ResvgModule from '@resvg/resvg-js';
 import type { TopLevelSpec } from 'vega-lite';
 import { AppError } from '../errors.js';
 import type { QueryResult } from '../lakehouse/sandbox.js';
+import { CHART_FONT_FAMILY, FONT_FILES } from './chart-font.js';
 
 // Charts are drawn on the server, with no browser: a Vega-Lite spec built from the insight's chart spec and
 // rows → Vega → SVG (headless View, renderer none) → PNG (resvg, a Rust renderer shipped prebuilt in its npm
@@ -28,7 +29,8 @@ export interface RenderedChart {
 
 const NUMERIC = /^(smallint|integer|bigint|numeric|real|double precision|oid)/;
 const TEMPORAL = /^(date|timestamp)/;
-const FONT = 'DejaVu Sans, Liberation Sans, Arial, sans-serif';
+// The shipped typeface (chart-font.ts); the fallbacks only matter to a viewer of the SVG without it.
+const FONT = `${CHART_FONT_FAMILY}, sans-serif`;
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
@@ -66,7 +68,7 @@ function toPng(svg: string, width: number, height: number): RenderedChart {
   const rendered = new (loadResvg().Resvg)(sized, {
     fitTo: { mode: 'original' },
     background: 'white',
-    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+    font: { loadSystemFonts: false, fontFiles: Object.values(FONT_FILES), defaultFontFamily: CHART_FONT_FAMILY },
   }).render();
   return { png: rendered.asPng(), width: rendered.width, height: rendered.height };
 }
@@ -163,6 +165,13 @@ export async function vegaSvg(result: QueryResult, spec: ChartSpec, title: strin
   }
 }
 
+/** `result` drawn as the chart spec says, as SVG of width × height (render_insight's PNG and the dashboard pages). */
+export async function chartSvg(result: QueryResult, spec: ChartSpec, heading: string, width: number, height: number): Promise<string> {
+  if (spec.kind === 'table') return tableSvg(result, heading, width, height);
+  if (spec.kind === 'number') return numberSvg(result, spec, heading, width, height);
+  return vegaSvg(result, spec, heading, width, height);
+}
+
 /** Draws `result` as the chart spec says, as a PNG of exactly width × height pixels. */
 export async function renderChart(
   result: QueryResult,
@@ -171,12 +180,5 @@ export async function renderChart(
   width: number,
   height: number,
 ): Promise<RenderedChart> {
-  const heading = spec.title ?? title;
-  const svg =
-    spec.kind === 'table'
-      ? tableSvg(result, heading, width, height)
-      : spec.kind === 'number'
-        ? numberSvg(result, spec, heading, width, height)
-        : await vegaSvg(result, spec, heading, width, height);
-  return toPng(svg, width, height);
+  return toPng(await chartSvg(result, spec, spec.title ?? title, width, height), width, height);
 }

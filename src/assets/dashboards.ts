@@ -1,11 +1,12 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { AppError, type ErrorCode } from '../errors.js';
+import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import { actorOf, assetNotFound, compact, decodeCursor, iso, page, staleVersion } from './common.js';
 import { deleteResult } from './delete-asset.js';
 import { createOnce } from './idempotency.js';
-import { runInsight, type InsightParameter, type Scalar } from './insight-run.js';
+import { bindValue, runInsight, type InsightParameter, type Scalar } from './insight-run.js';
 import { INSIGHT_COLUMNS, toInsight } from './insight-rows.js';
 
 type Widget = NonNullable<ToolIO['create_dashboard']['input']['widgets']>[number];
@@ -179,35 +180,54 @@ export const listDashboards: ToolHandler<'list_dashboards'> = async (input, ctx)
   return compact({ items: kept.map(({ sort_key: _key, widget_count, ...row }) => toSummary(row, Number(widget_count ?? 0))), next_cursor });
 };
 
-export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) => {
-  const environmentId = ctx.principal.environmentId;
+export type DashboardView = Omit<ToolIO['view_dashboard']['output'], 'url'>;
+
+/** Where a dashboard is seen: the tool's context, or a page's services and the environment it found. */
+interface ViewContext {
+  db: Kysely<Database>;
+  lakehouse: Lakehouse;
+  signal?: AbortSignal | undefined;
+}
+
+/** The web page of a dashboard (src/account/dashboard-routes.ts). */
+export const dashboardPageUrl = (publicUrl: string, id: string) => `${publicUrl}/dashboards/${id.toLowerCase()}`;
+
+/**
+ * A dashboard with its variables and widgets, each run (`includeData`) with the variables' values: their defaults,
+ * or `values` (already checked by variableValues).
+ */
+export async function dashboardView(
+  ctx: ViewContext,
+  environmentId: string,
+  id: string,
+  options: { includeData: boolean; values?: Record<string, Scalar> },
+): Promise<DashboardView> {
   const row = await ctx.db
     .selectFrom('dashboards')
     .select([...COLUMNS, 'variables'])
     .where('environment_id', '=', environmentId)
-    .where('id', '=', input.id)
+    .where('id', '=', id)
     .executeTakeFirst();
-  if (!row) throw assetNotFound('dashboard', input.id);
+  if (!row) throw assetNotFound('dashboard', id);
   const widgets = await ctx.db
     .selectFrom('dashboard_widgets as w')
     .innerJoin('insights as i', (join) => join.onRef('i.environment_id', '=', 'w.environment_id').onRef('i.id', '=', 'w.insight_id'))
     .select(['w.x', 'w.y', 'w.w', 'w.h', 'w.position', 'i.deleted_at'])
     .select(INSIGHT_COLUMNS.map((c) => `i.${c}` as const))
     .where('w.environment_id', '=', environmentId)
-    .where('w.dashboard_id', '=', input.id)
+    .where('w.dashboard_id', '=', id)
     .orderBy('w.position')
     .execute();
   const variables = row.variables;
-  const values: Record<string, Scalar> = {};
-  for (const v of variables) if (v.default !== undefined) values[v.name] = v.default;
+  const values: Record<string, Scalar> = options.values ?? defaultValues(variables);
   const out = [];
   for (const w of widgets) {
     const insight = toInsight(w);
-    let result: Pick<ToolIO['view_dashboard']['output']['widgets'][number], 'data' | 'error'> = {};
+    let result: Pick<DashboardView['widgets'][number], 'data' | 'error'> = {};
     if (w.deleted_at) {
       // The widget stays (the tombstone's definition shows what it was) and says why it has no data.
       result = { error: insightDeleted(w.id, w.deleted_at) };
-    } else if (input.include_data) {
+    } else if (options.includeData) {
       const parameters = insight.parameters as InsightParameter[];
       // Only the variables this insight has a parameter for.
       const given = Object.fromEntries(Object.entries(values).filter(([name]) => parameters.some((p) => p.name === name)));
@@ -240,6 +260,39 @@ export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) =
     out.push({ insight_id: w.id, x: w.x, y: w.y, w: w.w, h: w.h, insight, ...result });
   }
   return { dashboard: toSummary(row, widgets.length), variables: variables, widgets: out };
+}
+
+function defaultValues(variables: Variable[]): Record<string, Scalar> {
+  const values: Record<string, Scalar> = {};
+  for (const v of variables) if (v.default !== undefined) values[v.name] = v.default;
+  return values;
+}
+
+/**
+ * The variables' values with `given` (text, as a form sends it) over their defaults. Each given value is checked
+ * as the widgets' runs bind it (bindValue), against every live widget's parameter of its name: an unknown name or
+ * a value that some widget cannot take is an `invalid_parameters` error naming the variable.
+ */
+export function variableValues(view: DashboardView, given: Record<string, string>): Record<string, Scalar> {
+  const values = defaultValues(view.variables);
+  for (const [name, value] of Object.entries(given)) {
+    if (!view.variables.some((v) => v.name === name)) {
+      const names = view.variables.map((v) => v.name).join(', ') || 'none';
+      throw new AppError('invalid_parameters', `This dashboard has no variable "${name}"; it has ${names}.`);
+    }
+    for (const widget of view.widgets) {
+      if (widget.error?.code === 'insight_deleted') continue;
+      const parameter = (widget.insight.parameters as InsightParameter[]).find((p) => p.name === name);
+      if (parameter) bindValue(parameter, value);
+    }
+    values[name] = value;
+  }
+  return values;
+}
+
+export const viewDashboard: ToolHandler<'view_dashboard'> = async (input, ctx) => {
+  const view = await dashboardView(ctx, ctx.principal.environmentId, input.id, { includeData: input.include_data });
+  return { ...view, url: dashboardPageUrl(ctx.config.publicUrl, view.dashboard.id) };
 };
 
 const insightDeleted = (id: string, at: Date) => ({

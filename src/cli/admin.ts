@@ -1,9 +1,8 @@
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
 import { parseCliArgs } from './args.js';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { loadConfig } from '../config.js';
+import { isEntryPoint } from '../entry-point.js';
 import type { OpenDatabase } from '../db/database.js';
 import { DirectoryError } from '../db/errors.js';
 import { AppError } from '../errors.js';
@@ -132,14 +131,4 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
 }
 
-function isEntryPoint(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (isEntryPoint()) process.exitCode = await main(process.argv.slice(2));
+if (isEntryPoint(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

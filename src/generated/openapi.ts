@@ -239,7 +239,7 @@ export type paths = {
         };
         /**
          * List the connections
-         * @description The connections you can query: `lakehouse` (this environment's tables), `sample` (demo product analytics) and external PostgreSQL databases. Their tables: get_connection.
+         * @description Connections to query: `lakehouse` (this environment's tables), `sample` (demo product analytics), external PostgreSQL databases. Tables: get_connection.
          *
          *     The REST mirror of the MCP tool `list_connections` (scope `read`).
          */
@@ -261,7 +261,7 @@ export type paths = {
         };
         /**
          * Describe a connection
-         * @description A connection's tables and columns with types, comments and row counts (built-in tables are `lakehouse.main.<t>`, `sample.main.<t>`). With `table`, a profile: per column null share, distinct values, min and max.
+         * @description A connection's tables and columns (types, comments, row counts; built-in: `lakehouse.main.<t>`, `sample.main.<t>`). With `table`: each column's null share, distinct values, min, max.
          *
          *     The REST mirror of the MCP tool `get_connection` (scope `read`).
          */
@@ -311,7 +311,7 @@ export type paths = {
         };
         /**
          * View a dashboard
-         * @description One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`).
+         * @description One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`). `url`: its web page.
          *
          *     The REST mirror of the MCP tool `view_dashboard` (scope `read`).
          */
@@ -353,7 +353,7 @@ export type paths = {
         put?: never;
         /**
          * Record a discovery
-         * @description Records a finding (anomaly, trend, data problem) with its evidence (SQL and/or an insight), `pending` until an admin reviews it; `notify` also sends it to the webhooks.
+         * @description Records a finding (anomaly, trend, data problem) with evidence (SQL and/or an insight); `pending` until an admin reviews it; `notify` also sends it to webhooks.
          *
          *     The REST mirror of the MCP tool `create_discovery` (scope `write`).
          */
@@ -465,7 +465,7 @@ export type paths = {
         put?: never;
         /**
          * Search the documentation
-         * @description Searches the docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first with their best section and a snippet; get_doc reads one.
+         * @description Searches the docs in plain words: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Pages best first, each with its best section and a snippet; get_doc reads one.
          *
          *     The REST mirror of the MCP tool `search_docs` (scope `read`).
          */
@@ -815,7 +815,7 @@ export type paths = {
         put?: never;
         /**
          * Search everything
-         * @description Ranked search, in plain words, over this environment's tables, columns, semantic models (measures, dimensions), insights, dashboards, discoveries, memories and docs. Each hit: kind, id, title, what matched.
+         * @description Searches, in plain words, this environment's tables, columns, semantic models, insights, dashboards, discoveries, memories and docs, best first. Each hit: kind, id, title, what matched.
          *
          *     The REST mirror of the MCP tool `search_entities` (scope `read`).
          */
@@ -996,6 +996,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/dashboards/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A dashboard as a web page
+         * @description For a person signed in to the browser session (`/account/sign-in`) who is a member of the dashboard's environment: the dashboard rendered on the server, with no script: its title and description, each widget with its chart (inline SVG, drawn as `render_insight` draws it) and a table of its first rows, and the variables as a form whose query string re-renders the page with those values. Not signed in: redirects to the sign-in page, which returns here. A dashboard of another environment, or none: 404. A view counts as one tool call of the environment (`TOOL_CALL_LIMIT`; 429 beyond) and is audited as `showDashboardPage`.
+         */
+        get: operations["showDashboardPage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs/api": {
         parameters: {
             query?: never;
@@ -1028,6 +1048,26 @@ export type paths = {
          * @description Redoc's standalone bundle, from the `redoc` package installed with this server.
          */
         get: operations["getApiReferenceScript"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/fonts/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A font of the server's pages
+         * @description IBM Plex Sans (SIL Open Font License 1.1), the typeface of the dashboard pages and of the charts, from the npm package installed with this server.
+         */
+        get: operations["getFont"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1381,10 +1421,7 @@ export type components = {
         CreateDiscoveryOutput: components["schemas"]["Discovery"];
         CreateInsightInput: {
             chart: components["schemas"]["Chart"];
-            /**
-             * @description See list_connections.
-             * @default lakehouse
-             */
+            /** @default lakehouse */
             connection?: string;
             description?: string;
             /** @description Retries with the same key and input get the first result (24 h). */
@@ -2465,6 +2502,11 @@ export type components = {
         };
         ViewDashboardOutput: {
             dashboard: components["schemas"]["Dashboard"];
+            /**
+             * Format: uri
+             * @description The dashboard's web page (`PUBLIC_URL/dashboards/{id}`), for people signed in to this server who are members of its environment.
+             */
+            url: string;
             variables: components["schemas"]["DashboardVariable"][];
             widgets: {
                 data?: components["schemas"]["QueryResult"];
@@ -3634,7 +3676,6 @@ export interface operations {
             content: {
                 "application/json": {
                     chart?: components["schemas"]["Chart"];
-                    /** @description See list_connections. */
                     connection?: string;
                     description?: string;
                     parameters?: components["schemas"]["InsightParameter"][];
@@ -4422,6 +4463,51 @@ export interface operations {
             };
         };
     };
+    showDashboardPage: {
+        parameters: {
+            query?: {
+                /** @description One query parameter per dashboard variable (its name), overriding its default. */
+                variables?: {
+                    [key: string]: string;
+                };
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description Not signed in; to `/account/sign-in?next=` this page. */
+            303: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The page with the variables form and what is wrong with a value; no widget was run. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            404: components["responses"]["HtmlError"];
+            429: components["responses"]["HtmlError"];
+        };
+    };
     getApiReference: {
         parameters: {
             query?: never;
@@ -4462,6 +4548,42 @@ export interface operations {
             };
             /** @description Not modified (the `ETag` given in `If-None-Match` still matches). */
             304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    getFont: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                file: "ibm-plex-sans-400.ttf" | "ibm-plex-sans-700.ttf";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The font file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "font/ttf": string;
+                };
+            };
+            /** @description Not modified (the `ETag` given in `If-None-Match` still matches). */
+            304: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No such font. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

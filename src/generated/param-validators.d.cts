@@ -33,6 +33,9 @@ declare const validators: {
   readonly op_viewTask_path: ValidateFunction;
   readonly op_deleteTask_path: ValidateFunction;
   readonly op_updateTask_path: ValidateFunction;
+  readonly op_showDashboardPage_path: ValidateFunction;
+  readonly op_showDashboardPage_query: ValidateFunction;
+  readonly op_getFont_path: ValidateFunction;
   readonly op_authorize_query: ValidateFunction;
 };
 export = validators;

@@ -17590,7 +17590,8 @@ return errors === 0;
 validate57.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_view_dashboard_output = validate58;
-const schema69 = {"type":"object","required":["dashboard","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
+const schema69 = {"type":"object","required":["dashboard","url","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"url":{"type":"string","format":"uri","description":"The dashboard's web page (`PUBLIC_URL/dashboards/{id}`), for people signed in to this server who are members of its environment."},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
+const formats148 = require("ajv-formats/dist/formats").fullFormats.uri;
 
 function validate58(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -17613,8 +17614,8 @@ vErrors.push(err0);
 }
 errors++;
 }
-if(data.variables === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "variables"},message:"must have required property '"+"variables"+"'"};
+if(data.url === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -17623,8 +17624,8 @@ vErrors.push(err1);
 }
 errors++;
 }
-if(data.widgets === undefined){
-const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "widgets"},message:"must have required property '"+"widgets"+"'"};
+if(data.variables === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "variables"},message:"must have required property '"+"variables"+"'"};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -17633,9 +17634,8 @@ vErrors.push(err2);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(((key0 === "dashboard") || (key0 === "variables")) || (key0 === "widgets"))){
-const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data.widgets === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "widgets"},message:"must have required property '"+"widgets"+"'"};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -17644,12 +17644,9 @@ vErrors.push(err3);
 }
 errors++;
 }
-}
-if(data.dashboard !== undefined){
-let data0 = data.dashboard;
-if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
-if(data0.id === undefined){
-const err4 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+for(const key0 in data){
+if(!((((key0 === "dashboard") || (key0 === "url")) || (key0 === "variables")) || (key0 === "widgets"))){
+const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -17658,8 +17655,12 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(data0.version === undefined){
-const err5 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+if(data.dashboard !== undefined){
+let data0 = data.dashboard;
+if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
+if(data0.id === undefined){
+const err5 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -17668,8 +17669,8 @@ vErrors.push(err5);
 }
 errors++;
 }
-if(data0.title === undefined){
-const err6 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
+if(data0.version === undefined){
+const err6 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -17678,8 +17679,8 @@ vErrors.push(err6);
 }
 errors++;
 }
-if(data0.description === undefined){
-const err7 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "description"},message:"must have required property '"+"description"+"'"};
+if(data0.title === undefined){
+const err7 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -17688,8 +17689,8 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(data0.widget_count === undefined){
-const err8 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "widget_count"},message:"must have required property '"+"widget_count"+"'"};
+if(data0.description === undefined){
+const err8 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "description"},message:"must have required property '"+"description"+"'"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -17698,8 +17699,8 @@ vErrors.push(err8);
 }
 errors++;
 }
-if(data0.created_by === undefined){
-const err9 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "created_by"},message:"must have required property '"+"created_by"+"'"};
+if(data0.widget_count === undefined){
+const err9 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "widget_count"},message:"must have required property '"+"widget_count"+"'"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -17708,8 +17709,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(data0.created_at === undefined){
-const err10 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "created_at"},message:"must have required property '"+"created_at"+"'"};
+if(data0.created_by === undefined){
+const err10 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "created_by"},message:"must have required property '"+"created_by"+"'"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -17718,8 +17719,8 @@ vErrors.push(err10);
 }
 errors++;
 }
-if(data0.updated_at === undefined){
-const err11 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "updated_at"},message:"must have required property '"+"updated_at"+"'"};
+if(data0.created_at === undefined){
+const err11 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "created_at"},message:"must have required property '"+"created_at"+"'"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -17728,9 +17729,8 @@ vErrors.push(err11);
 }
 errors++;
 }
-for(const key1 in data0){
-if(!((((((((key1 === "id") || (key1 === "version")) || (key1 === "title")) || (key1 === "description")) || (key1 === "widget_count")) || (key1 === "created_by")) || (key1 === "created_at")) || (key1 === "updated_at"))){
-const err12 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data0.updated_at === undefined){
+const err12 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "updated_at"},message:"must have required property '"+"updated_at"+"'"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -17739,12 +17739,9 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-if(data0.id !== undefined){
-let data1 = data0.id;
-if(typeof data1 === "string"){
-if(!pattern4.test(data1)){
-const err13 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+for(const key1 in data0){
+if(!((((((((key1 === "id") || (key1 === "version")) || (key1 === "title")) || (key1 === "description")) || (key1 === "widget_count")) || (key1 === "created_by")) || (key1 === "created_at")) || (key1 === "updated_at"))){
+const err13 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -17753,8 +17750,12 @@ vErrors.push(err13);
 }
 errors++;
 }
-if(!(formats0.test(data1))){
-const err14 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+}
+if(data0.id !== undefined){
+let data1 = data0.id;
+if(typeof data1 === "string"){
+if(!pattern4.test(data1)){
+const err14 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -17763,9 +17764,8 @@ vErrors.push(err14);
 }
 errors++;
 }
-}
-else {
-const err15 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(formats0.test(data1))){
+const err15 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -17775,10 +17775,8 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data0.version !== undefined){
-let data2 = data0.version;
-if(!(((typeof data2 == "number") && (!(data2 % 1) && !isNaN(data2))) && (isFinite(data2)))){
-const err16 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err16 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -17787,9 +17785,11 @@ vErrors.push(err16);
 }
 errors++;
 }
-if((typeof data2 == "number") && (isFinite(data2))){
-if(data2 > 2147483647 || isNaN(data2)){
-const err17 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
+}
+if(data0.version !== undefined){
+let data2 = data0.version;
+if(!(((typeof data2 == "number") && (!(data2 % 1) && !isNaN(data2))) && (isFinite(data2)))){
+const err17 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -17798,8 +17798,9 @@ vErrors.push(err17);
 }
 errors++;
 }
-if(data2 < 1 || isNaN(data2)){
-const err18 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data2 == "number") && (isFinite(data2))){
+if(data2 > 2147483647 || isNaN(data2)){
+const err18 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -17808,11 +17809,8 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-if(data0.title !== undefined){
-if(typeof data0.title !== "string"){
-const err19 = {instancePath:instancePath+"/dashboard/title",schemaPath:"#/properties/dashboard/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2 < 1 || isNaN(data2)){
+const err19 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -17822,9 +17820,10 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data0.description !== undefined){
-if(typeof data0.description !== "string"){
-const err20 = {instancePath:instancePath+"/dashboard/description",schemaPath:"#/properties/dashboard/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data0.title !== undefined){
+if(typeof data0.title !== "string"){
+const err20 = {instancePath:instancePath+"/dashboard/title",schemaPath:"#/properties/dashboard/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -17834,10 +17833,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data0.widget_count !== undefined){
-let data5 = data0.widget_count;
-if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err21 = {instancePath:instancePath+"/dashboard/widget_count",schemaPath:"#/properties/dashboard/properties/widget_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data0.description !== undefined){
+if(typeof data0.description !== "string"){
+const err21 = {instancePath:instancePath+"/dashboard/description",schemaPath:"#/properties/dashboard/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -17846,9 +17844,11 @@ vErrors.push(err21);
 }
 errors++;
 }
-if((typeof data5 == "number") && (isFinite(data5))){
-if(data5 < 0 || isNaN(data5)){
-const err22 = {instancePath:instancePath+"/dashboard/widget_count",schemaPath:"#/properties/dashboard/properties/widget_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data0.widget_count !== undefined){
+let data5 = data0.widget_count;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err22 = {instancePath:instancePath+"/dashboard/widget_count",schemaPath:"#/properties/dashboard/properties/widget_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -17857,11 +17857,9 @@ vErrors.push(err22);
 }
 errors++;
 }
-}
-}
-if(data0.created_by !== undefined){
-if(typeof data0.created_by !== "string"){
-const err23 = {instancePath:instancePath+"/dashboard/created_by",schemaPath:"#/properties/dashboard/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 0 || isNaN(data5)){
+const err23 = {instancePath:instancePath+"/dashboard/widget_count",schemaPath:"#/properties/dashboard/properties/widget_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -17871,11 +17869,10 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data0.created_at !== undefined){
-let data7 = data0.created_at;
-if(typeof data7 === "string"){
-if(!(formats2.validate(data7))){
-const err24 = {instancePath:instancePath+"/dashboard/created_at",schemaPath:"#/properties/dashboard/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+}
+if(data0.created_by !== undefined){
+if(typeof data0.created_by !== "string"){
+const err24 = {instancePath:instancePath+"/dashboard/created_by",schemaPath:"#/properties/dashboard/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -17885,8 +17882,11 @@ vErrors.push(err24);
 errors++;
 }
 }
-else {
-const err25 = {instancePath:instancePath+"/dashboard/created_at",schemaPath:"#/properties/dashboard/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.created_at !== undefined){
+let data7 = data0.created_at;
+if(typeof data7 === "string"){
+if(!(formats2.validate(data7))){
+const err25 = {instancePath:instancePath+"/dashboard/created_at",schemaPath:"#/properties/dashboard/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -17896,11 +17896,8 @@ vErrors.push(err25);
 errors++;
 }
 }
-if(data0.updated_at !== undefined){
-let data8 = data0.updated_at;
-if(typeof data8 === "string"){
-if(!(formats2.validate(data8))){
-const err26 = {instancePath:instancePath+"/dashboard/updated_at",schemaPath:"#/properties/dashboard/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err26 = {instancePath:instancePath+"/dashboard/created_at",schemaPath:"#/properties/dashboard/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -17910,8 +17907,11 @@ vErrors.push(err26);
 errors++;
 }
 }
-else {
-const err27 = {instancePath:instancePath+"/dashboard/updated_at",schemaPath:"#/properties/dashboard/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.updated_at !== undefined){
+let data8 = data0.updated_at;
+if(typeof data8 === "string"){
+if(!(formats2.validate(data8))){
+const err27 = {instancePath:instancePath+"/dashboard/updated_at",schemaPath:"#/properties/dashboard/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -17921,9 +17921,8 @@ vErrors.push(err27);
 errors++;
 }
 }
-}
 else {
-const err28 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err28 = {instancePath:instancePath+"/dashboard/updated_at",schemaPath:"#/properties/dashboard/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -17933,11 +17932,9 @@ vErrors.push(err28);
 errors++;
 }
 }
-if(data.variables !== undefined){
-let data9 = data.variables;
-if(Array.isArray(data9)){
-if(data9.length > 20){
-const err29 = {instancePath:instancePath+"/variables",schemaPath:"#/properties/variables/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
+}
+else {
+const err29 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -17946,12 +17943,12 @@ vErrors.push(err29);
 }
 errors++;
 }
-const len0 = data9.length;
-for(let i0=0; i0<len0; i0++){
-let data10 = data9[i0];
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-if(data10.name === undefined){
-const err30 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data.url !== undefined){
+let data9 = data.url;
+if(typeof data9 === "string"){
+if(!(formats148(data9))){
+const err30 = {instancePath:instancePath+"/url",schemaPath:"#/properties/url/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -17960,9 +17957,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-for(const key2 in data10){
-if(!(((key2 === "name") || (key2 === "label")) || (key2 === "default"))){
-const err31 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+else {
+const err31 = {instancePath:instancePath+"/url",schemaPath:"#/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -17972,11 +17969,11 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data10.name !== undefined){
-let data11 = data10.name;
-if(typeof data11 === "string"){
-if(!pattern9.test(data11)){
-const err32 = {instancePath:instancePath+"/variables/" + i0+"/name",schemaPath:"#/properties/variables/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(data.variables !== undefined){
+let data10 = data.variables;
+if(Array.isArray(data10)){
+if(data10.length > 20){
+const err32 = {instancePath:instancePath+"/variables",schemaPath:"#/properties/variables/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -17985,9 +17982,12 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-else {
-const err33 = {instancePath:instancePath+"/variables/" + i0+"/name",schemaPath:"#/properties/variables/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.name === undefined){
+const err33 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -17996,12 +17996,9 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-if(data10.label !== undefined){
-let data12 = data10.label;
-if(typeof data12 === "string"){
-if(func3(data12) > 200){
-const err34 = {instancePath:instancePath+"/variables/" + i0+"/label",schemaPath:"#/properties/variables/items/properties/label/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+for(const key2 in data11){
+if(!(((key2 === "name") || (key2 === "label")) || (key2 === "default"))){
+const err34 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -18011,8 +18008,11 @@ vErrors.push(err34);
 errors++;
 }
 }
-else {
-const err35 = {instancePath:instancePath+"/variables/" + i0+"/label",schemaPath:"#/properties/variables/items/properties/label/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data11.name !== undefined){
+let data12 = data11.name;
+if(typeof data12 === "string"){
+if(!pattern9.test(data12)){
+const err35 = {instancePath:instancePath+"/variables/" + i0+"/name",schemaPath:"#/properties/variables/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -18022,14 +18022,8 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data10.default !== undefined){
-let data13 = data10.default;
-const _errs31 = errors;
-let valid5 = false;
-const _errs32 = errors;
-if(typeof data13 === "string"){
-if(func3(data13) > 1000){
-const err36 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
+else {
+const err36 = {instancePath:instancePath+"/variables/" + i0+"/name",schemaPath:"#/properties/variables/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -18039,8 +18033,11 @@ vErrors.push(err36);
 errors++;
 }
 }
-else {
-const err37 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data11.label !== undefined){
+let data13 = data11.label;
+if(typeof data13 === "string"){
+if(func3(data13) > 200){
+const err37 = {instancePath:instancePath+"/variables/" + i0+"/label",schemaPath:"#/properties/variables/items/properties/label/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -18049,11 +18046,9 @@ vErrors.push(err37);
 }
 errors++;
 }
-var _valid0 = _errs32 === errors;
-valid5 = valid5 || _valid0;
-const _errs34 = errors;
-if(!((typeof data13 == "number") && (isFinite(data13)))){
-const err38 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+}
+else {
+const err38 = {instancePath:instancePath+"/variables/" + i0+"/label",schemaPath:"#/properties/variables/items/properties/label/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -18062,11 +18057,15 @@ vErrors.push(err38);
 }
 errors++;
 }
-var _valid0 = _errs34 === errors;
-valid5 = valid5 || _valid0;
-const _errs36 = errors;
-if(typeof data13 !== "boolean"){
-const err39 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+if(data11.default !== undefined){
+let data14 = data11.default;
+const _errs33 = errors;
+let valid5 = false;
+const _errs34 = errors;
+if(typeof data14 === "string"){
+if(func3(data14) > 1000){
+const err39 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -18075,10 +18074,9 @@ vErrors.push(err39);
 }
 errors++;
 }
-var _valid0 = _errs36 === errors;
-valid5 = valid5 || _valid0;
-if(!valid5){
-const err40 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err40 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -18087,11 +18085,49 @@ vErrors.push(err40);
 }
 errors++;
 }
+var _valid0 = _errs34 === errors;
+valid5 = valid5 || _valid0;
+const _errs36 = errors;
+if(!((typeof data14 == "number") && (isFinite(data14)))){
+const err41 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err41];
+}
 else {
-errors = _errs31;
+vErrors.push(err41);
+}
+errors++;
+}
+var _valid0 = _errs36 === errors;
+valid5 = valid5 || _valid0;
+const _errs38 = errors;
+if(typeof data14 !== "boolean"){
+const err42 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+var _valid0 = _errs38 === errors;
+valid5 = valid5 || _valid0;
+if(!valid5){
+const err43 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+else {
+errors = _errs33;
 if(vErrors !== null){
-if(_errs31){
-vErrors.length = _errs31;
+if(_errs33){
+vErrors.length = _errs33;
 }
 else {
 vErrors = null;
@@ -18101,47 +18137,7 @@ vErrors = null;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err41];
-}
-else {
-vErrors.push(err41);
-}
-errors++;
-}
-}
-}
-else {
-const err42 = {instancePath:instancePath+"/variables",schemaPath:"#/properties/variables/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err42];
-}
-else {
-vErrors.push(err42);
-}
-errors++;
-}
-}
-if(data.widgets !== undefined){
-let data14 = data.widgets;
-if(Array.isArray(data14)){
-const len1 = data14.length;
-for(let i1=0; i1<len1; i1++){
-let data15 = data14[i1];
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.insight_id === undefined){
-const err43 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "insight_id"},message:"must have required property '"+"insight_id"+"'"};
-if(vErrors === null){
-vErrors = [err43];
-}
-else {
-vErrors.push(err43);
-}
-errors++;
-}
-if(data15.x === undefined){
-const err44 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "x"},message:"must have required property '"+"x"+"'"};
+const err44 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -18150,8 +18146,10 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data15.y === undefined){
-const err45 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "y"},message:"must have required property '"+"y"+"'"};
+}
+}
+else {
+const err45 = {instancePath:instancePath+"/variables",schemaPath:"#/properties/variables/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -18160,8 +18158,16 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(data15.w === undefined){
-const err46 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "w"},message:"must have required property '"+"w"+"'"};
+}
+if(data.widgets !== undefined){
+let data15 = data.widgets;
+if(Array.isArray(data15)){
+const len1 = data15.length;
+for(let i1=0; i1<len1; i1++){
+let data16 = data15[i1];
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.insight_id === undefined){
+const err46 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "insight_id"},message:"must have required property '"+"insight_id"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -18170,8 +18176,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(data15.h === undefined){
-const err47 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "h"},message:"must have required property '"+"h"+"'"};
+if(data16.x === undefined){
+const err47 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "x"},message:"must have required property '"+"x"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -18180,8 +18186,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data15.insight === undefined){
-const err48 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "insight"},message:"must have required property '"+"insight"+"'"};
+if(data16.y === undefined){
+const err48 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "y"},message:"must have required property '"+"y"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -18190,9 +18196,8 @@ vErrors.push(err48);
 }
 errors++;
 }
-for(const key3 in data15){
-if(!((((((((key3 === "insight_id") || (key3 === "x")) || (key3 === "y")) || (key3 === "w")) || (key3 === "h")) || (key3 === "insight")) || (key3 === "data")) || (key3 === "error"))){
-const err49 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(data16.w === undefined){
+const err49 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "w"},message:"must have required property '"+"w"+"'"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -18201,12 +18206,8 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-if(data15.insight_id !== undefined){
-let data16 = data15.insight_id;
-if(typeof data16 === "string"){
-if(!pattern4.test(data16)){
-const err50 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(data16.h === undefined){
+const err50 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "h"},message:"must have required property '"+"h"+"'"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -18215,8 +18216,8 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(!(formats0.test(data16))){
-const err51 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(data16.insight === undefined){
+const err51 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "insight"},message:"must have required property '"+"insight"+"'"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -18225,9 +18226,9 @@ vErrors.push(err51);
 }
 errors++;
 }
-}
-else {
-const err52 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key3 in data16){
+if(!((((((((key3 === "insight_id") || (key3 === "x")) || (key3 === "y")) || (key3 === "w")) || (key3 === "h")) || (key3 === "insight")) || (key3 === "data")) || (key3 === "error"))){
+const err52 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -18237,10 +18238,11 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data15.x !== undefined){
-let data17 = data15.x;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err53 = {instancePath:instancePath+"/widgets/" + i1+"/x",schemaPath:"#/properties/widgets/items/properties/x/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data16.insight_id !== undefined){
+let data17 = data16.insight_id;
+if(typeof data17 === "string"){
+if(!pattern4.test(data17)){
+const err53 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -18249,11 +18251,8 @@ vErrors.push(err53);
 }
 errors++;
 }
-}
-if(data15.y !== undefined){
-let data18 = data15.y;
-if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
-const err54 = {instancePath:instancePath+"/widgets/" + i1+"/y",schemaPath:"#/properties/widgets/items/properties/y/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!(formats0.test(data17))){
+const err54 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -18263,10 +18262,8 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data15.w !== undefined){
-let data19 = data15.w;
-if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
-const err55 = {instancePath:instancePath+"/widgets/" + i1+"/w",schemaPath:"#/properties/widgets/items/properties/w/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err55 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -18276,10 +18273,10 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data15.h !== undefined){
-let data20 = data15.h;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err56 = {instancePath:instancePath+"/widgets/" + i1+"/h",schemaPath:"#/properties/widgets/items/properties/h/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data16.x !== undefined){
+let data18 = data16.x;
+if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
+const err56 = {instancePath:instancePath+"/widgets/" + i1+"/x",schemaPath:"#/properties/widgets/items/properties/x/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -18289,11 +18286,10 @@ vErrors.push(err56);
 errors++;
 }
 }
-if(data15.insight !== undefined){
-let data21 = data15.insight;
-if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
-if(data21.id === undefined){
-const err57 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data16.y !== undefined){
+let data19 = data16.y;
+if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
+const err57 = {instancePath:instancePath+"/widgets/" + i1+"/y",schemaPath:"#/properties/widgets/items/properties/y/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -18302,8 +18298,11 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data21.version === undefined){
-const err58 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+if(data16.w !== undefined){
+let data20 = data16.w;
+if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
+const err58 = {instancePath:instancePath+"/widgets/" + i1+"/w",schemaPath:"#/properties/widgets/items/properties/w/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -18312,8 +18311,11 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(data21.title === undefined){
-const err59 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
+}
+if(data16.h !== undefined){
+let data21 = data16.h;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err59 = {instancePath:instancePath+"/widgets/" + i1+"/h",schemaPath:"#/properties/widgets/items/properties/h/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -18322,8 +18324,12 @@ vErrors.push(err59);
 }
 errors++;
 }
-if(data21.description === undefined){
-const err60 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "description"},message:"must have required property '"+"description"+"'"};
+}
+if(data16.insight !== undefined){
+let data22 = data16.insight;
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.id === undefined){
+const err60 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -18332,8 +18338,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(data21.sql === undefined){
-const err61 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "sql"},message:"must have required property '"+"sql"+"'"};
+if(data22.version === undefined){
+const err61 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -18342,8 +18348,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-if(data21.connection === undefined){
-const err62 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
+if(data22.title === undefined){
+const err62 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -18352,8 +18358,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-if(data21.parameters === undefined){
-const err63 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "parameters"},message:"must have required property '"+"parameters"+"'"};
+if(data22.description === undefined){
+const err63 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "description"},message:"must have required property '"+"description"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -18362,8 +18368,8 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data21.chart === undefined){
-const err64 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "chart"},message:"must have required property '"+"chart"+"'"};
+if(data22.sql === undefined){
+const err64 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "sql"},message:"must have required property '"+"sql"+"'"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -18372,8 +18378,8 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data21.created_by === undefined){
-const err65 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "created_by"},message:"must have required property '"+"created_by"+"'"};
+if(data22.connection === undefined){
+const err65 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -18382,8 +18388,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(data21.created_at === undefined){
-const err66 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "created_at"},message:"must have required property '"+"created_at"+"'"};
+if(data22.parameters === undefined){
+const err66 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "parameters"},message:"must have required property '"+"parameters"+"'"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -18392,8 +18398,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data21.updated_at === undefined){
-const err67 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "updated_at"},message:"must have required property '"+"updated_at"+"'"};
+if(data22.chart === undefined){
+const err67 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "chart"},message:"must have required property '"+"chart"+"'"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -18402,9 +18408,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-for(const key4 in data21){
-if(!(func1.call(schema69.properties.widgets.items.properties.insight.properties, key4))){
-const err68 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data22.created_by === undefined){
+const err68 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "created_by"},message:"must have required property '"+"created_by"+"'"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -18413,12 +18418,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-if(data21.id !== undefined){
-let data22 = data21.id;
-if(typeof data22 === "string"){
-if(!pattern4.test(data22)){
-const err69 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(data22.created_at === undefined){
+const err69 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "created_at"},message:"must have required property '"+"created_at"+"'"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -18427,8 +18428,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(!(formats0.test(data22))){
-const err70 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(data22.updated_at === undefined){
+const err70 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "updated_at"},message:"must have required property '"+"updated_at"+"'"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -18437,9 +18438,9 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-else {
-const err71 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key4 in data22){
+if(!(func1.call(schema69.properties.widgets.items.properties.insight.properties, key4))){
+const err71 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -18449,10 +18450,11 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data21.version !== undefined){
-let data23 = data21.version;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err72 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data22.id !== undefined){
+let data23 = data22.id;
+if(typeof data23 === "string"){
+if(!pattern4.test(data23)){
+const err72 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -18461,9 +18463,8 @@ vErrors.push(err72);
 }
 errors++;
 }
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 2147483647 || isNaN(data23)){
-const err73 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
+if(!(formats0.test(data23))){
+const err73 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -18472,8 +18473,9 @@ vErrors.push(err73);
 }
 errors++;
 }
-if(data23 < 1 || isNaN(data23)){
-const err74 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err74 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -18483,10 +18485,10 @@ vErrors.push(err74);
 errors++;
 }
 }
-}
-if(data21.title !== undefined){
-if(typeof data21.title !== "string"){
-const err75 = {instancePath:instancePath+"/widgets/" + i1+"/insight/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.version !== undefined){
+let data24 = data22.version;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err75 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -18495,10 +18497,9 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-if(data21.description !== undefined){
-if(typeof data21.description !== "string"){
-const err76 = {instancePath:instancePath+"/widgets/" + i1+"/insight/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 > 2147483647 || isNaN(data24)){
+const err76 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -18507,10 +18508,8 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-if(data21.sql !== undefined){
-if(typeof data21.sql !== "string"){
-const err77 = {instancePath:instancePath+"/widgets/" + i1+"/insight/sql",schemaPath:"#/properties/widgets/items/properties/insight/properties/sql/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data24 < 1 || isNaN(data24)){
+const err77 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -18520,9 +18519,10 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data21.connection !== undefined){
-if(typeof data21.connection !== "string"){
-const err78 = {instancePath:instancePath+"/widgets/" + i1+"/insight/connection",schemaPath:"#/properties/widgets/items/properties/insight/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data22.title !== undefined){
+if(typeof data22.title !== "string"){
+const err78 = {instancePath:instancePath+"/widgets/" + i1+"/insight/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -18532,11 +18532,9 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data21.parameters !== undefined){
-let data28 = data21.parameters;
-if(Array.isArray(data28)){
-if(data28.length > 20){
-const err79 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
+if(data22.description !== undefined){
+if(typeof data22.description !== "string"){
+const err79 = {instancePath:instancePath+"/widgets/" + i1+"/insight/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -18545,12 +18543,10 @@ vErrors.push(err79);
 }
 errors++;
 }
-const len2 = data28.length;
-for(let i2=0; i2<len2; i2++){
-let data29 = data28[i2];
-if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
-if(data29.name === undefined){
-const err80 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data22.sql !== undefined){
+if(typeof data22.sql !== "string"){
+const err80 = {instancePath:instancePath+"/widgets/" + i1+"/insight/sql",schemaPath:"#/properties/widgets/items/properties/insight/properties/sql/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -18559,8 +18555,10 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data29.type === undefined){
-const err81 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data22.connection !== undefined){
+if(typeof data22.connection !== "string"){
+const err81 = {instancePath:instancePath+"/widgets/" + i1+"/insight/connection",schemaPath:"#/properties/widgets/items/properties/insight/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -18569,9 +18567,12 @@ vErrors.push(err81);
 }
 errors++;
 }
-for(const key5 in data29){
-if(!((((key5 === "name") || (key5 === "type")) || (key5 === "default")) || (key5 === "description"))){
-const err82 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+}
+if(data22.parameters !== undefined){
+let data29 = data22.parameters;
+if(Array.isArray(data29)){
+if(data29.length > 20){
+const err82 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -18580,12 +18581,12 @@ vErrors.push(err82);
 }
 errors++;
 }
-}
-if(data29.name !== undefined){
-let data30 = data29.name;
-if(typeof data30 === "string"){
-if(!pattern9.test(data30)){
-const err83 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/name",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+const len2 = data29.length;
+for(let i2=0; i2<len2; i2++){
+let data30 = data29[i2];
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+if(data30.name === undefined){
+const err83 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -18594,9 +18595,8 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-else {
-const err84 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/name",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data30.type === undefined){
+const err84 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -18605,11 +18605,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-if(data29.type !== undefined){
-let data31 = data29.type;
-if(typeof data31 !== "string"){
-const err85 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/type",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key5 in data30){
+if(!((((key5 === "name") || (key5 === "type")) || (key5 === "default")) || (key5 === "description"))){
+const err85 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -18618,8 +18616,12 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(!((((((data31 === "text") || (data31 === "integer")) || (data31 === "number")) || (data31 === "boolean")) || (data31 === "date")) || (data31 === "timestamp"))){
-const err86 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/type",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema69.properties.widgets.items.properties.insight.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+if(data30.name !== undefined){
+let data31 = data30.name;
+if(typeof data31 === "string"){
+if(!pattern9.test(data31)){
+const err86 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/name",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -18629,14 +18631,8 @@ vErrors.push(err86);
 errors++;
 }
 }
-if(data29.default !== undefined){
-let data32 = data29.default;
-const _errs78 = errors;
-let valid13 = false;
-const _errs79 = errors;
-if(typeof data32 === "string"){
-if(func3(data32) > 1000){
-const err87 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
+else {
+const err87 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/name",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -18646,8 +18642,10 @@ vErrors.push(err87);
 errors++;
 }
 }
-else {
-const err88 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data30.type !== undefined){
+let data32 = data30.type;
+if(typeof data32 !== "string"){
+const err88 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/type",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -18656,11 +18654,8 @@ vErrors.push(err88);
 }
 errors++;
 }
-var _valid1 = _errs79 === errors;
-valid13 = valid13 || _valid1;
-const _errs81 = errors;
-if(!((typeof data32 == "number") && (isFinite(data32)))){
-const err89 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!((((((data32 === "text") || (data32 === "integer")) || (data32 === "number")) || (data32 === "boolean")) || (data32 === "date")) || (data32 === "timestamp"))){
+const err89 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/type",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema69.properties.widgets.items.properties.insight.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -18669,11 +18664,15 @@ vErrors.push(err89);
 }
 errors++;
 }
-var _valid1 = _errs81 === errors;
-valid13 = valid13 || _valid1;
-const _errs83 = errors;
-if(typeof data32 !== "boolean"){
-const err90 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+if(data30.default !== undefined){
+let data33 = data30.default;
+const _errs80 = errors;
+let valid13 = false;
+const _errs81 = errors;
+if(typeof data33 === "string"){
+if(func3(data33) > 1000){
+const err90 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -18682,10 +18681,9 @@ vErrors.push(err90);
 }
 errors++;
 }
-var _valid1 = _errs83 === errors;
-valid13 = valid13 || _valid1;
-if(!valid13){
-const err91 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err91 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -18694,23 +18692,11 @@ vErrors.push(err91);
 }
 errors++;
 }
-else {
-errors = _errs78;
-if(vErrors !== null){
-if(_errs78){
-vErrors.length = _errs78;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data29.description !== undefined){
-let data33 = data29.description;
-if(typeof data33 === "string"){
-if(func3(data33) > 500){
-const err92 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 500},message:"must NOT have more than 500 characters"};
+var _valid1 = _errs81 === errors;
+valid13 = valid13 || _valid1;
+const _errs83 = errors;
+if(!((typeof data33 == "number") && (isFinite(data33)))){
+const err92 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -18719,9 +18705,11 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-else {
-const err93 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid1 = _errs83 === errors;
+valid13 = valid13 || _valid1;
+const _errs85 = errors;
+if(typeof data33 !== "boolean"){
+const err93 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -18730,10 +18718,10 @@ vErrors.push(err93);
 }
 errors++;
 }
-}
-}
-else {
-const err94 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid1 = _errs85 === errors;
+valid13 = valid13 || _valid1;
+if(!valid13){
+const err94 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -18742,10 +18730,23 @@ vErrors.push(err94);
 }
 errors++;
 }
-}
+else {
+errors = _errs80;
+if(vErrors !== null){
+if(_errs80){
+vErrors.length = _errs80;
 }
 else {
-const err95 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/type",keyword:"type",params:{type: "array"},message:"must be array"};
+vErrors = null;
+}
+}
+}
+}
+if(data30.description !== undefined){
+let data34 = data30.description;
+if(typeof data34 === "string"){
+if(func3(data34) > 500){
+const err95 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 500},message:"must NOT have more than 500 characters"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -18755,16 +18756,8 @@ vErrors.push(err95);
 errors++;
 }
 }
-if(data21.chart !== undefined){
-let data34 = data21.chart;
-const _errs90 = errors;
-let valid15 = true;
-const _errs91 = errors;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.kind !== undefined){
-let data35 = data34.kind;
-if(!((((data35 === "line") || (data35 === "bar")) || (data35 === "area")) || (data35 === "scatter"))){
-const err96 = {};
+else {
+const err96 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -18775,21 +18768,8 @@ errors++;
 }
 }
 }
-var _valid2 = _errs91 === errors;
-errors = _errs90;
-if(vErrors !== null){
-if(_errs90){
-vErrors.length = _errs90;
-}
 else {
-vErrors = null;
-}
-}
-if(_valid2){
-const _errs93 = errors;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.x === undefined){
-const err97 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/required",keyword:"required",params:{missingProperty: "x"},message:"must have required property '"+"x"+"'"};
+const err97 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -18798,8 +18778,10 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(data34.y === undefined){
-const err98 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/required",keyword:"required",params:{missingProperty: "y"},message:"must have required property '"+"y"+"'"};
+}
+}
+else {
+const err98 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -18808,9 +18790,17 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(data34.x !== undefined){
-if(typeof data34.x !== "string"){
-const err99 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/properties/x/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data22.chart !== undefined){
+let data35 = data22.chart;
+const _errs92 = errors;
+let valid15 = true;
+const _errs93 = errors;
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.kind !== undefined){
+let data36 = data35.kind;
+if(!((((data36 === "line") || (data36 === "bar")) || (data36 === "area")) || (data36 === "scatter"))){
+const err99 = {};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -18820,9 +18810,22 @@ vErrors.push(err99);
 errors++;
 }
 }
-if(data34.y !== undefined){
-if(typeof data34.y !== "string"){
-const err100 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/properties/y/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+var _valid2 = _errs93 === errors;
+errors = _errs92;
+if(vErrors !== null){
+if(_errs92){
+vErrors.length = _errs92;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid2){
+const _errs95 = errors;
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.x === undefined){
+const err100 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/required",keyword:"required",params:{missingProperty: "x"},message:"must have required property '"+"x"+"'"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -18831,19 +18834,8 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-}
-var _valid2 = _errs93 === errors;
-valid15 = _valid2;
-if(valid15){
-var props0 = {};
-props0.x = true;
-props0.y = true;
-props0.kind = true;
-}
-}
-if(!valid15){
-const err101 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
+if(data35.y === undefined){
+const err101 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/required",keyword:"required",params:{missingProperty: "y"},message:"must have required property '"+"y"+"'"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -18852,12 +18844,9 @@ vErrors.push(err101);
 }
 errors++;
 }
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.sort === undefined){
-data34.sort = "data";
-}
-if(data34.kind === undefined){
-const err102 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data35.x !== undefined){
+if(typeof data35.x !== "string"){
+const err102 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/properties/x/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -18866,9 +18855,10 @@ vErrors.push(err102);
 }
 errors++;
 }
-for(const key6 in data34){
-if(!((((((key6 === "kind") || (key6 === "x")) || (key6 === "y")) || (key6 === "series")) || (key6 === "title")) || (key6 === "sort"))){
-const err103 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+if(data35.y !== undefined){
+if(typeof data35.y !== "string"){
+const err103 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/properties/y/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -18878,10 +18868,18 @@ vErrors.push(err103);
 errors++;
 }
 }
-if(data34.kind !== undefined){
-let data38 = data34.kind;
-if(typeof data38 !== "string"){
-const err104 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/kind",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+var _valid2 = _errs95 === errors;
+valid15 = _valid2;
+if(valid15){
+var props0 = {};
+props0.x = true;
+props0.y = true;
+props0.kind = true;
+}
+}
+if(!valid15){
+const err104 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -18890,8 +18888,12 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(!((((((data38 === "table") || (data38 === "number")) || (data38 === "line")) || (data38 === "bar")) || (data38 === "area")) || (data38 === "scatter"))){
-const err105 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/kind",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema69.properties.widgets.items.properties.insight.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.sort === undefined){
+data35.sort = "data";
+}
+if(data35.kind === undefined){
+const err105 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -18900,12 +18902,9 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-if(data34.x !== undefined){
-let data39 = data34.x;
-if(typeof data39 === "string"){
-if(func3(data39) > 63){
-const err106 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+for(const key6 in data35){
+if(!((((((key6 === "kind") || (key6 === "x")) || (key6 === "y")) || (key6 === "series")) || (key6 === "title")) || (key6 === "sort"))){
+const err106 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -18914,8 +18913,11 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(func3(data39) < 1){
-const err107 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data35.kind !== undefined){
+let data39 = data35.kind;
+if(typeof data39 !== "string"){
+const err107 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/kind",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -18924,9 +18926,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-else {
-const err108 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((((data39 === "table") || (data39 === "number")) || (data39 === "line")) || (data39 === "bar")) || (data39 === "area")) || (data39 === "scatter"))){
+const err108 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/kind",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema69.properties.widgets.items.properties.insight.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -18936,11 +18937,11 @@ vErrors.push(err108);
 errors++;
 }
 }
-if(data34.y !== undefined){
-let data40 = data34.y;
+if(data35.x !== undefined){
+let data40 = data35.x;
 if(typeof data40 === "string"){
 if(func3(data40) > 63){
-const err109 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+const err109 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -18950,7 +18951,7 @@ vErrors.push(err109);
 errors++;
 }
 if(func3(data40) < 1){
-const err110 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err110 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -18961,7 +18962,7 @@ errors++;
 }
 }
 else {
-const err111 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err111 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -18971,11 +18972,11 @@ vErrors.push(err111);
 errors++;
 }
 }
-if(data34.series !== undefined){
-let data41 = data34.series;
+if(data35.y !== undefined){
+let data41 = data35.y;
 if(typeof data41 === "string"){
 if(func3(data41) > 63){
-const err112 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+const err112 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -18985,7 +18986,7 @@ vErrors.push(err112);
 errors++;
 }
 if(func3(data41) < 1){
-const err113 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err113 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -18996,7 +18997,7 @@ errors++;
 }
 }
 else {
-const err114 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err114 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -19006,11 +19007,11 @@ vErrors.push(err114);
 errors++;
 }
 }
-if(data34.title !== undefined){
-let data42 = data34.title;
+if(data35.series !== undefined){
+let data42 = data35.series;
 if(typeof data42 === "string"){
-if(func3(data42) > 200){
-const err115 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/title/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(func3(data42) > 63){
+const err115 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -19019,9 +19020,8 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-else {
-const err116 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func3(data42) < 1){
+const err116 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -19031,9 +19031,8 @@ vErrors.push(err116);
 errors++;
 }
 }
-let data43 = data34.sort;
-if(typeof data43 !== "string"){
-const err117 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err117 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -19042,8 +19041,12 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(!(((((data43 === "data") || (data43 === "x")) || (data43 === "-x")) || (data43 === "y")) || (data43 === "-y"))){
-const err118 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema69.properties.widgets.items.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
+}
+if(data35.title !== undefined){
+let data43 = data35.title;
+if(typeof data43 === "string"){
+if(func3(data43) > 200){
+const err118 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/title/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -19054,7 +19057,7 @@ errors++;
 }
 }
 else {
-const err119 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err119 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -19064,9 +19067,9 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data21.created_by !== undefined){
-if(typeof data21.created_by !== "string"){
-const err120 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_by",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data44 = data35.sort;
+if(typeof data44 !== "string"){
+const err120 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -19075,12 +19078,8 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-if(data21.created_at !== undefined){
-let data45 = data21.created_at;
-if(typeof data45 === "string"){
-if(!(formats2.validate(data45))){
-const err121 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(!(((((data44 === "data") || (data44 === "x")) || (data44 === "-x")) || (data44 === "y")) || (data44 === "-y"))){
+const err121 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema69.properties.widgets.items.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -19091,7 +19090,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err122 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -19101,11 +19100,9 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data21.updated_at !== undefined){
-let data46 = data21.updated_at;
-if(typeof data46 === "string"){
-if(!(formats2.validate(data46))){
-const err123 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(data22.created_by !== undefined){
+if(typeof data22.created_by !== "string"){
+const err123 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_by",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -19115,8 +19112,11 @@ vErrors.push(err123);
 errors++;
 }
 }
-else {
-const err124 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.created_at !== undefined){
+let data46 = data22.created_at;
+if(typeof data46 === "string"){
+if(!(formats2.validate(data46))){
+const err124 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -19126,9 +19126,8 @@ vErrors.push(err124);
 errors++;
 }
 }
-}
 else {
-const err125 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err125 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -19138,11 +19137,11 @@ vErrors.push(err125);
 errors++;
 }
 }
-if(data15.data !== undefined){
-let data47 = data15.data;
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-if(data47.columns === undefined){
-const err126 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
+if(data22.updated_at !== undefined){
+let data47 = data22.updated_at;
+if(typeof data47 === "string"){
+if(!(formats2.validate(data47))){
+const err126 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -19151,8 +19150,9 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data47.rows === undefined){
-const err127 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+}
+else {
+const err127 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -19161,8 +19161,10 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data47.row_count === undefined){
-const err128 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "row_count"},message:"must have required property '"+"row_count"+"'"};
+}
+}
+else {
+const err128 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -19171,8 +19173,12 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(data47.truncated === undefined){
-const err129 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+}
+if(data16.data !== undefined){
+let data48 = data16.data;
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+if(data48.columns === undefined){
+const err129 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -19181,9 +19187,8 @@ vErrors.push(err129);
 }
 errors++;
 }
-for(const key7 in data47){
-if(!(((((key7 === "columns") || (key7 === "rows")) || (key7 === "row_count")) || (key7 === "truncated")) || (key7 === "elapsed_ms"))){
-const err130 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data48.rows === undefined){
+const err130 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -19192,16 +19197,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data47.columns !== undefined){
-let data48 = data47.columns;
-if(Array.isArray(data48)){
-const len3 = data48.length;
-for(let i3=0; i3<len3; i3++){
-let data49 = data48[i3];
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-if(data49.name === undefined){
-const err131 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data48.row_count === undefined){
+const err131 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "row_count"},message:"must have required property '"+"row_count"+"'"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -19210,8 +19207,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(data49.type === undefined){
-const err132 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+if(data48.truncated === undefined){
+const err132 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -19220,9 +19217,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-for(const key8 in data49){
-if(!((key8 === "name") || (key8 === "type"))){
-const err133 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+for(const key7 in data48){
+if(!(((((key7 === "columns") || (key7 === "rows")) || (key7 === "row_count")) || (key7 === "truncated")) || (key7 === "elapsed_ms"))){
+const err133 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -19232,9 +19229,15 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data49.name !== undefined){
-if(typeof data49.name !== "string"){
-const err134 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/name",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data48.columns !== undefined){
+let data49 = data48.columns;
+if(Array.isArray(data49)){
+const len3 = data49.length;
+for(let i3=0; i3<len3; i3++){
+let data50 = data49[i3];
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+if(data50.name === undefined){
+const err134 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -19243,10 +19246,8 @@ vErrors.push(err134);
 }
 errors++;
 }
-}
-if(data49.type !== undefined){
-if(typeof data49.type !== "string"){
-const err135 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/type",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50.type === undefined){
+const err135 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -19255,10 +19256,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-}
-}
-else {
-const err136 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key8 in data50){
+if(!((key8 === "name") || (key8 === "type"))){
+const err136 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -19268,9 +19268,9 @@ vErrors.push(err136);
 errors++;
 }
 }
-}
-else {
-const err137 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data50.name !== undefined){
+if(typeof data50.name !== "string"){
+const err137 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/name",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -19280,13 +19280,9 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data47.rows !== undefined){
-let data52 = data47.rows;
-if(Array.isArray(data52)){
-const len4 = data52.length;
-for(let i4=0; i4<len4; i4++){
-if(!(Array.isArray(data52[i4]))){
-const err138 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows/" + i4,schemaPath:"#/properties/widgets/items/properties/data/properties/rows/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data50.type !== undefined){
+if(typeof data50.type !== "string"){
+const err138 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/type",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -19298,7 +19294,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows",schemaPath:"#/properties/widgets/items/properties/data/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err139 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -19308,10 +19304,9 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data47.row_count !== undefined){
-let data54 = data47.row_count;
-if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
-const err140 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err140 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -19320,9 +19315,14 @@ vErrors.push(err140);
 }
 errors++;
 }
-if((typeof data54 == "number") && (isFinite(data54))){
-if(data54 < 0 || isNaN(data54)){
-const err141 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data48.rows !== undefined){
+let data53 = data48.rows;
+if(Array.isArray(data53)){
+const len4 = data53.length;
+for(let i4=0; i4<len4; i4++){
+if(!(Array.isArray(data53[i4]))){
+const err141 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows/" + i4,schemaPath:"#/properties/widgets/items/properties/data/properties/rows/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -19333,9 +19333,8 @@ errors++;
 }
 }
 }
-if(data47.truncated !== undefined){
-if(typeof data47.truncated !== "boolean"){
-const err142 = {instancePath:instancePath+"/widgets/" + i1+"/data/truncated",schemaPath:"#/properties/widgets/items/properties/data/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err142 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows",schemaPath:"#/properties/widgets/items/properties/data/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -19345,11 +19344,10 @@ vErrors.push(err142);
 errors++;
 }
 }
-if(data47.elapsed_ms !== undefined){
-let data56 = data47.elapsed_ms;
-if((typeof data56 == "number") && (isFinite(data56))){
-if(data56 < 0 || isNaN(data56)){
-const err143 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data48.row_count !== undefined){
+let data55 = data48.row_count;
+if(!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))){
+const err143 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -19358,9 +19356,9 @@ vErrors.push(err143);
 }
 errors++;
 }
-}
-else {
-const err144 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if((typeof data55 == "number") && (isFinite(data55))){
+if(data55 < 0 || isNaN(data55)){
+const err144 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -19371,8 +19369,9 @@ errors++;
 }
 }
 }
-else {
-const err145 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data48.truncated !== undefined){
+if(typeof data48.truncated !== "boolean"){
+const err145 = {instancePath:instancePath+"/widgets/" + i1+"/data/truncated",schemaPath:"#/properties/widgets/items/properties/data/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -19382,11 +19381,11 @@ vErrors.push(err145);
 errors++;
 }
 }
-if(data15.error !== undefined){
-let data57 = data15.error;
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.code === undefined){
-const err146 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
+if(data48.elapsed_ms !== undefined){
+let data57 = data48.elapsed_ms;
+if((typeof data57 == "number") && (isFinite(data57))){
+if(data57 < 0 || isNaN(data57)){
+const err146 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -19395,8 +19394,9 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(data57.message === undefined){
-const err147 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+}
+else {
+const err147 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -19405,9 +19405,10 @@ vErrors.push(err147);
 }
 errors++;
 }
-for(const key9 in data57){
-if(!((key9 === "code") || (key9 === "message"))){
-const err148 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+}
+else {
+const err148 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -19417,9 +19418,11 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data57.code !== undefined){
-if(typeof data57.code !== "string"){
-const err149 = {instancePath:instancePath+"/widgets/" + i1+"/error/code",schemaPath:"#/properties/widgets/items/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data16.error !== undefined){
+let data58 = data16.error;
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.code === undefined){
+const err149 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -19428,10 +19431,8 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-if(data57.message !== undefined){
-if(typeof data57.message !== "string"){
-const err150 = {instancePath:instancePath+"/widgets/" + i1+"/error/message",schemaPath:"#/properties/widgets/items/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data58.message === undefined){
+const err150 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -19440,10 +19441,9 @@ vErrors.push(err150);
 }
 errors++;
 }
-}
-}
-else {
-const err151 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key9 in data58){
+if(!((key9 === "code") || (key9 === "message"))){
+const err151 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -19453,9 +19453,9 @@ vErrors.push(err151);
 errors++;
 }
 }
-}
-else {
-const err152 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data58.code !== undefined){
+if(typeof data58.code !== "string"){
+const err152 = {instancePath:instancePath+"/widgets/" + i1+"/error/code",schemaPath:"#/properties/widgets/items/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -19465,9 +19465,9 @@ vErrors.push(err152);
 errors++;
 }
 }
-}
-else {
-const err153 = {instancePath:instancePath+"/widgets",schemaPath:"#/properties/widgets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data58.message !== undefined){
+if(typeof data58.message !== "string"){
+const err153 = {instancePath:instancePath+"/widgets/" + i1+"/error/message",schemaPath:"#/properties/widgets/items/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -19479,12 +19479,48 @@ errors++;
 }
 }
 else {
-const err154 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err154 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err154];
 }
 else {
 vErrors.push(err154);
+}
+errors++;
+}
+}
+}
+else {
+const err155 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+}
+}
+else {
+const err156 = {instancePath:instancePath+"/widgets",schemaPath:"#/properties/widgets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+}
+else {
+const err157 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
 }
 errors++;
 }
@@ -23136,7 +23172,6 @@ validate61.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getAuthorizationServerMetadata_response_200_application_json = validate62;
 const schema73 = {"type":"object","required":["issuer","authorization_endpoint","token_endpoint","jwks_uri","registration_endpoint","scopes_supported","response_types_supported","grant_types_supported","code_challenge_methods_supported","token_endpoint_auth_methods_supported","authorization_response_iss_parameter_supported","client_id_metadata_document_supported"],"properties":{"issuer":{"type":"string","format":"uri"},"authorization_endpoint":{"type":"string","format":"uri"},"token_endpoint":{"type":"string","format":"uri"},"jwks_uri":{"type":"string","format":"uri"},"registration_endpoint":{"type":"string","format":"uri"},"revocation_endpoint":{"type":"string","format":"uri"},"introspection_endpoint":{"type":"string","format":"uri"},"scopes_supported":{"type":"array","items":{"type":"string"}},"response_types_supported":{"type":"array","items":{"type":"string","enum":["code"]}},"response_modes_supported":{"type":"array","items":{"type":"string"}},"grant_types_supported":{"type":"array","items":{"type":"string"}},"code_challenge_methods_supported":{"type":"array","items":{"type":"string","const":"S256"}},"token_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"revocation_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"introspection_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"authorization_response_iss_parameter_supported":{"type":"boolean","const":true},"client_id_metadata_document_supported":{"type":"boolean","const":true},"service_documentation":{"type":"string","format":"uri"}},"additionalProperties":false};
-const formats200 = require("ajv-formats/dist/formats").fullFormats.uri;
 
 function validate62(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -23284,7 +23319,7 @@ errors++;
 if(data.issuer !== undefined){
 let data0 = data.issuer;
 if(typeof data0 === "string"){
-if(!(formats200(data0))){
+if(!(formats148(data0))){
 const err13 = {instancePath:instancePath+"/issuer",schemaPath:"#/properties/issuer/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -23309,7 +23344,7 @@ errors++;
 if(data.authorization_endpoint !== undefined){
 let data1 = data.authorization_endpoint;
 if(typeof data1 === "string"){
-if(!(formats200(data1))){
+if(!(formats148(data1))){
 const err15 = {instancePath:instancePath+"/authorization_endpoint",schemaPath:"#/properties/authorization_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err15];
@@ -23334,7 +23369,7 @@ errors++;
 if(data.token_endpoint !== undefined){
 let data2 = data.token_endpoint;
 if(typeof data2 === "string"){
-if(!(formats200(data2))){
+if(!(formats148(data2))){
 const err17 = {instancePath:instancePath+"/token_endpoint",schemaPath:"#/properties/token_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -23359,7 +23394,7 @@ errors++;
 if(data.jwks_uri !== undefined){
 let data3 = data.jwks_uri;
 if(typeof data3 === "string"){
-if(!(formats200(data3))){
+if(!(formats148(data3))){
 const err19 = {instancePath:instancePath+"/jwks_uri",schemaPath:"#/properties/jwks_uri/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -23384,7 +23419,7 @@ errors++;
 if(data.registration_endpoint !== undefined){
 let data4 = data.registration_endpoint;
 if(typeof data4 === "string"){
-if(!(formats200(data4))){
+if(!(formats148(data4))){
 const err21 = {instancePath:instancePath+"/registration_endpoint",schemaPath:"#/properties/registration_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err21];
@@ -23409,7 +23444,7 @@ errors++;
 if(data.revocation_endpoint !== undefined){
 let data5 = data.revocation_endpoint;
 if(typeof data5 === "string"){
-if(!(formats200(data5))){
+if(!(formats148(data5))){
 const err23 = {instancePath:instancePath+"/revocation_endpoint",schemaPath:"#/properties/revocation_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err23];
@@ -23434,7 +23469,7 @@ errors++;
 if(data.introspection_endpoint !== undefined){
 let data6 = data.introspection_endpoint;
 if(typeof data6 === "string"){
-if(!(formats200(data6))){
+if(!(formats148(data6))){
 const err25 = {instancePath:instancePath+"/introspection_endpoint",schemaPath:"#/properties/introspection_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err25];
@@ -23751,7 +23786,7 @@ errors++;
 if(data.service_documentation !== undefined){
 let data25 = data.service_documentation;
 if(typeof data25 === "string"){
-if(!(formats200(data25))){
+if(!(formats148(data25))){
 const err49 = {instancePath:instancePath+"/service_documentation",schemaPath:"#/properties/service_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err49];
@@ -24220,7 +24255,7 @@ errors++;
 if(data.resource !== undefined){
 let data0 = data.resource;
 if(typeof data0 === "string"){
-if(!(formats200(data0))){
+if(!(formats148(data0))){
 const err5 = {instancePath:instancePath+"/resource",schemaPath:"#/properties/resource/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -24259,7 +24294,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(!(formats200(data2))){
+if(!(formats148(data2))){
 const err8 = {instancePath:instancePath+"/authorization_servers/" + i0,schemaPath:"#/properties/authorization_servers/items/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -24386,7 +24421,7 @@ errors++;
 if(data.resource_documentation !== undefined){
 let data8 = data.resource_documentation;
 if(typeof data8 === "string"){
-if(!(formats200(data8))){
+if(!(formats148(data8))){
 const err18 = {instancePath:instancePath+"/resource_documentation",schemaPath:"#/properties/resource_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err18];
@@ -24493,7 +24528,7 @@ errors++;
 if(data.resource !== undefined){
 let data0 = data.resource;
 if(typeof data0 === "string"){
-if(!(formats200(data0))){
+if(!(formats148(data0))){
 const err5 = {instancePath:instancePath+"/resource",schemaPath:"#/properties/resource/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -24532,7 +24567,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(!(formats200(data2))){
+if(!(formats148(data2))){
 const err8 = {instancePath:instancePath+"/authorization_servers/" + i0,schemaPath:"#/properties/authorization_servers/items/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -24659,7 +24694,7 @@ errors++;
 if(data.resource_documentation !== undefined){
 let data8 = data.resource_documentation;
 if(typeof data8 === "string"){
-if(!(formats200(data8))){
+if(!(formats148(data8))){
 const err18 = {instancePath:instancePath+"/resource_documentation",schemaPath:"#/properties/resource_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err18];
@@ -33523,7 +33558,7 @@ return errors === 0;
 validate89.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_viewDashboard_response_200_application_json = validate90;
-const schema101 = {"type":"object","required":["dashboard","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
+const schema101 = {"type":"object","required":["dashboard","url","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"url":{"type":"string","format":"uri","description":"The dashboard's web page (`PUBLIC_URL/dashboards/{id}`), for people signed in to this server who are members of its environment."},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
 
 function validate90(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -33546,8 +33581,8 @@ vErrors.push(err0);
 }
 errors++;
 }
-if(data.variables === undefined){
-const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "variables"},message:"must have required property '"+"variables"+"'"};
+if(data.url === undefined){
+const err1 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
 if(vErrors === null){
 vErrors = [err1];
 }
@@ -33556,8 +33591,8 @@ vErrors.push(err1);
 }
 errors++;
 }
-if(data.widgets === undefined){
-const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "widgets"},message:"must have required property '"+"widgets"+"'"};
+if(data.variables === undefined){
+const err2 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "variables"},message:"must have required property '"+"variables"+"'"};
 if(vErrors === null){
 vErrors = [err2];
 }
@@ -33566,9 +33601,8 @@ vErrors.push(err2);
 }
 errors++;
 }
-for(const key0 in data){
-if(!(((key0 === "dashboard") || (key0 === "variables")) || (key0 === "widgets"))){
-const err3 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
+if(data.widgets === undefined){
+const err3 = {instancePath,schemaPath:"#/required",keyword:"required",params:{missingProperty: "widgets"},message:"must have required property '"+"widgets"+"'"};
 if(vErrors === null){
 vErrors = [err3];
 }
@@ -33577,12 +33611,9 @@ vErrors.push(err3);
 }
 errors++;
 }
-}
-if(data.dashboard !== undefined){
-let data0 = data.dashboard;
-if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
-if(data0.id === undefined){
-const err4 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+for(const key0 in data){
+if(!((((key0 === "dashboard") || (key0 === "url")) || (key0 === "variables")) || (key0 === "widgets"))){
+const err4 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err4];
 }
@@ -33591,8 +33622,12 @@ vErrors.push(err4);
 }
 errors++;
 }
-if(data0.version === undefined){
-const err5 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+if(data.dashboard !== undefined){
+let data0 = data.dashboard;
+if(data0 && typeof data0 == "object" && !Array.isArray(data0)){
+if(data0.id === undefined){
+const err5 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err5];
 }
@@ -33601,8 +33636,8 @@ vErrors.push(err5);
 }
 errors++;
 }
-if(data0.title === undefined){
-const err6 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
+if(data0.version === undefined){
+const err6 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err6];
 }
@@ -33611,8 +33646,8 @@ vErrors.push(err6);
 }
 errors++;
 }
-if(data0.description === undefined){
-const err7 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "description"},message:"must have required property '"+"description"+"'"};
+if(data0.title === undefined){
+const err7 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
 if(vErrors === null){
 vErrors = [err7];
 }
@@ -33621,8 +33656,8 @@ vErrors.push(err7);
 }
 errors++;
 }
-if(data0.widget_count === undefined){
-const err8 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "widget_count"},message:"must have required property '"+"widget_count"+"'"};
+if(data0.description === undefined){
+const err8 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "description"},message:"must have required property '"+"description"+"'"};
 if(vErrors === null){
 vErrors = [err8];
 }
@@ -33631,8 +33666,8 @@ vErrors.push(err8);
 }
 errors++;
 }
-if(data0.created_by === undefined){
-const err9 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "created_by"},message:"must have required property '"+"created_by"+"'"};
+if(data0.widget_count === undefined){
+const err9 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "widget_count"},message:"must have required property '"+"widget_count"+"'"};
 if(vErrors === null){
 vErrors = [err9];
 }
@@ -33641,8 +33676,8 @@ vErrors.push(err9);
 }
 errors++;
 }
-if(data0.created_at === undefined){
-const err10 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "created_at"},message:"must have required property '"+"created_at"+"'"};
+if(data0.created_by === undefined){
+const err10 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "created_by"},message:"must have required property '"+"created_by"+"'"};
 if(vErrors === null){
 vErrors = [err10];
 }
@@ -33651,8 +33686,8 @@ vErrors.push(err10);
 }
 errors++;
 }
-if(data0.updated_at === undefined){
-const err11 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "updated_at"},message:"must have required property '"+"updated_at"+"'"};
+if(data0.created_at === undefined){
+const err11 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "created_at"},message:"must have required property '"+"created_at"+"'"};
 if(vErrors === null){
 vErrors = [err11];
 }
@@ -33661,9 +33696,8 @@ vErrors.push(err11);
 }
 errors++;
 }
-for(const key1 in data0){
-if(!((((((((key1 === "id") || (key1 === "version")) || (key1 === "title")) || (key1 === "description")) || (key1 === "widget_count")) || (key1 === "created_by")) || (key1 === "created_at")) || (key1 === "updated_at"))){
-const err12 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
+if(data0.updated_at === undefined){
+const err12 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/required",keyword:"required",params:{missingProperty: "updated_at"},message:"must have required property '"+"updated_at"+"'"};
 if(vErrors === null){
 vErrors = [err12];
 }
@@ -33672,12 +33706,9 @@ vErrors.push(err12);
 }
 errors++;
 }
-}
-if(data0.id !== undefined){
-let data1 = data0.id;
-if(typeof data1 === "string"){
-if(!pattern4.test(data1)){
-const err13 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+for(const key1 in data0){
+if(!((((((((key1 === "id") || (key1 === "version")) || (key1 === "title")) || (key1 === "description")) || (key1 === "widget_count")) || (key1 === "created_by")) || (key1 === "created_at")) || (key1 === "updated_at"))){
+const err13 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key1},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err13];
 }
@@ -33686,8 +33717,12 @@ vErrors.push(err13);
 }
 errors++;
 }
-if(!(formats0.test(data1))){
-const err14 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+}
+if(data0.id !== undefined){
+let data1 = data0.id;
+if(typeof data1 === "string"){
+if(!pattern4.test(data1)){
+const err14 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
 if(vErrors === null){
 vErrors = [err14];
 }
@@ -33696,9 +33731,8 @@ vErrors.push(err14);
 }
 errors++;
 }
-}
-else {
-const err15 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!(formats0.test(data1))){
+const err15 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err15];
 }
@@ -33708,10 +33742,8 @@ vErrors.push(err15);
 errors++;
 }
 }
-if(data0.version !== undefined){
-let data2 = data0.version;
-if(!(((typeof data2 == "number") && (!(data2 % 1) && !isNaN(data2))) && (isFinite(data2)))){
-const err16 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err16 = {instancePath:instancePath+"/dashboard/id",schemaPath:"#/properties/dashboard/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err16];
 }
@@ -33720,9 +33752,11 @@ vErrors.push(err16);
 }
 errors++;
 }
-if((typeof data2 == "number") && (isFinite(data2))){
-if(data2 > 2147483647 || isNaN(data2)){
-const err17 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
+}
+if(data0.version !== undefined){
+let data2 = data0.version;
+if(!(((typeof data2 == "number") && (!(data2 % 1) && !isNaN(data2))) && (isFinite(data2)))){
+const err17 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err17];
 }
@@ -33731,8 +33765,9 @@ vErrors.push(err17);
 }
 errors++;
 }
-if(data2 < 1 || isNaN(data2)){
-const err18 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+if((typeof data2 == "number") && (isFinite(data2))){
+if(data2 > 2147483647 || isNaN(data2)){
+const err18 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
 if(vErrors === null){
 vErrors = [err18];
 }
@@ -33741,11 +33776,8 @@ vErrors.push(err18);
 }
 errors++;
 }
-}
-}
-if(data0.title !== undefined){
-if(typeof data0.title !== "string"){
-const err19 = {instancePath:instancePath+"/dashboard/title",schemaPath:"#/properties/dashboard/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data2 < 1 || isNaN(data2)){
+const err19 = {instancePath:instancePath+"/dashboard/version",schemaPath:"#/properties/dashboard/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err19];
 }
@@ -33755,9 +33787,10 @@ vErrors.push(err19);
 errors++;
 }
 }
-if(data0.description !== undefined){
-if(typeof data0.description !== "string"){
-const err20 = {instancePath:instancePath+"/dashboard/description",schemaPath:"#/properties/dashboard/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data0.title !== undefined){
+if(typeof data0.title !== "string"){
+const err20 = {instancePath:instancePath+"/dashboard/title",schemaPath:"#/properties/dashboard/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err20];
 }
@@ -33767,10 +33800,9 @@ vErrors.push(err20);
 errors++;
 }
 }
-if(data0.widget_count !== undefined){
-let data5 = data0.widget_count;
-if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
-const err21 = {instancePath:instancePath+"/dashboard/widget_count",schemaPath:"#/properties/dashboard/properties/widget_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data0.description !== undefined){
+if(typeof data0.description !== "string"){
+const err21 = {instancePath:instancePath+"/dashboard/description",schemaPath:"#/properties/dashboard/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err21];
 }
@@ -33779,9 +33811,11 @@ vErrors.push(err21);
 }
 errors++;
 }
-if((typeof data5 == "number") && (isFinite(data5))){
-if(data5 < 0 || isNaN(data5)){
-const err22 = {instancePath:instancePath+"/dashboard/widget_count",schemaPath:"#/properties/dashboard/properties/widget_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data0.widget_count !== undefined){
+let data5 = data0.widget_count;
+if(!(((typeof data5 == "number") && (!(data5 % 1) && !isNaN(data5))) && (isFinite(data5)))){
+const err22 = {instancePath:instancePath+"/dashboard/widget_count",schemaPath:"#/properties/dashboard/properties/widget_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err22];
 }
@@ -33790,11 +33824,9 @@ vErrors.push(err22);
 }
 errors++;
 }
-}
-}
-if(data0.created_by !== undefined){
-if(typeof data0.created_by !== "string"){
-const err23 = {instancePath:instancePath+"/dashboard/created_by",schemaPath:"#/properties/dashboard/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data5 == "number") && (isFinite(data5))){
+if(data5 < 0 || isNaN(data5)){
+const err23 = {instancePath:instancePath+"/dashboard/widget_count",schemaPath:"#/properties/dashboard/properties/widget_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err23];
 }
@@ -33804,11 +33836,10 @@ vErrors.push(err23);
 errors++;
 }
 }
-if(data0.created_at !== undefined){
-let data7 = data0.created_at;
-if(typeof data7 === "string"){
-if(!(formats2.validate(data7))){
-const err24 = {instancePath:instancePath+"/dashboard/created_at",schemaPath:"#/properties/dashboard/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+}
+if(data0.created_by !== undefined){
+if(typeof data0.created_by !== "string"){
+const err24 = {instancePath:instancePath+"/dashboard/created_by",schemaPath:"#/properties/dashboard/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err24];
 }
@@ -33818,8 +33849,11 @@ vErrors.push(err24);
 errors++;
 }
 }
-else {
-const err25 = {instancePath:instancePath+"/dashboard/created_at",schemaPath:"#/properties/dashboard/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.created_at !== undefined){
+let data7 = data0.created_at;
+if(typeof data7 === "string"){
+if(!(formats2.validate(data7))){
+const err25 = {instancePath:instancePath+"/dashboard/created_at",schemaPath:"#/properties/dashboard/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err25];
 }
@@ -33829,11 +33863,8 @@ vErrors.push(err25);
 errors++;
 }
 }
-if(data0.updated_at !== undefined){
-let data8 = data0.updated_at;
-if(typeof data8 === "string"){
-if(!(formats2.validate(data8))){
-const err26 = {instancePath:instancePath+"/dashboard/updated_at",schemaPath:"#/properties/dashboard/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+else {
+const err26 = {instancePath:instancePath+"/dashboard/created_at",schemaPath:"#/properties/dashboard/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err26];
 }
@@ -33843,8 +33874,11 @@ vErrors.push(err26);
 errors++;
 }
 }
-else {
-const err27 = {instancePath:instancePath+"/dashboard/updated_at",schemaPath:"#/properties/dashboard/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data0.updated_at !== undefined){
+let data8 = data0.updated_at;
+if(typeof data8 === "string"){
+if(!(formats2.validate(data8))){
+const err27 = {instancePath:instancePath+"/dashboard/updated_at",schemaPath:"#/properties/dashboard/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err27];
 }
@@ -33854,9 +33888,8 @@ vErrors.push(err27);
 errors++;
 }
 }
-}
 else {
-const err28 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err28 = {instancePath:instancePath+"/dashboard/updated_at",schemaPath:"#/properties/dashboard/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err28];
 }
@@ -33866,11 +33899,9 @@ vErrors.push(err28);
 errors++;
 }
 }
-if(data.variables !== undefined){
-let data9 = data.variables;
-if(Array.isArray(data9)){
-if(data9.length > 20){
-const err29 = {instancePath:instancePath+"/variables",schemaPath:"#/properties/variables/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
+}
+else {
+const err29 = {instancePath:instancePath+"/dashboard",schemaPath:"#/properties/dashboard/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err29];
 }
@@ -33879,12 +33910,12 @@ vErrors.push(err29);
 }
 errors++;
 }
-const len0 = data9.length;
-for(let i0=0; i0<len0; i0++){
-let data10 = data9[i0];
-if(data10 && typeof data10 == "object" && !Array.isArray(data10)){
-if(data10.name === undefined){
-const err30 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data.url !== undefined){
+let data9 = data.url;
+if(typeof data9 === "string"){
+if(!(formats148(data9))){
+const err30 = {instancePath:instancePath+"/url",schemaPath:"#/properties/url/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err30];
 }
@@ -33893,9 +33924,9 @@ vErrors.push(err30);
 }
 errors++;
 }
-for(const key2 in data10){
-if(!(((key2 === "name") || (key2 === "label")) || (key2 === "default"))){
-const err31 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
+}
+else {
+const err31 = {instancePath:instancePath+"/url",schemaPath:"#/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err31];
 }
@@ -33905,11 +33936,11 @@ vErrors.push(err31);
 errors++;
 }
 }
-if(data10.name !== undefined){
-let data11 = data10.name;
-if(typeof data11 === "string"){
-if(!pattern9.test(data11)){
-const err32 = {instancePath:instancePath+"/variables/" + i0+"/name",schemaPath:"#/properties/variables/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+if(data.variables !== undefined){
+let data10 = data.variables;
+if(Array.isArray(data10)){
+if(data10.length > 20){
+const err32 = {instancePath:instancePath+"/variables",schemaPath:"#/properties/variables/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
 if(vErrors === null){
 vErrors = [err32];
 }
@@ -33918,9 +33949,12 @@ vErrors.push(err32);
 }
 errors++;
 }
-}
-else {
-const err33 = {instancePath:instancePath+"/variables/" + i0+"/name",schemaPath:"#/properties/variables/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const len0 = data10.length;
+for(let i0=0; i0<len0; i0++){
+let data11 = data10[i0];
+if(data11 && typeof data11 == "object" && !Array.isArray(data11)){
+if(data11.name === undefined){
+const err33 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err33];
 }
@@ -33929,12 +33963,9 @@ vErrors.push(err33);
 }
 errors++;
 }
-}
-if(data10.label !== undefined){
-let data12 = data10.label;
-if(typeof data12 === "string"){
-if(func3(data12) > 200){
-const err34 = {instancePath:instancePath+"/variables/" + i0+"/label",schemaPath:"#/properties/variables/items/properties/label/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+for(const key2 in data11){
+if(!(((key2 === "name") || (key2 === "label")) || (key2 === "default"))){
+const err34 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key2},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err34];
 }
@@ -33944,8 +33975,11 @@ vErrors.push(err34);
 errors++;
 }
 }
-else {
-const err35 = {instancePath:instancePath+"/variables/" + i0+"/label",schemaPath:"#/properties/variables/items/properties/label/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data11.name !== undefined){
+let data12 = data11.name;
+if(typeof data12 === "string"){
+if(!pattern9.test(data12)){
+const err35 = {instancePath:instancePath+"/variables/" + i0+"/name",schemaPath:"#/properties/variables/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err35];
 }
@@ -33955,14 +33989,8 @@ vErrors.push(err35);
 errors++;
 }
 }
-if(data10.default !== undefined){
-let data13 = data10.default;
-const _errs31 = errors;
-let valid5 = false;
-const _errs32 = errors;
-if(typeof data13 === "string"){
-if(func3(data13) > 1000){
-const err36 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
+else {
+const err36 = {instancePath:instancePath+"/variables/" + i0+"/name",schemaPath:"#/properties/variables/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err36];
 }
@@ -33972,8 +34000,11 @@ vErrors.push(err36);
 errors++;
 }
 }
-else {
-const err37 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data11.label !== undefined){
+let data13 = data11.label;
+if(typeof data13 === "string"){
+if(func3(data13) > 200){
+const err37 = {instancePath:instancePath+"/variables/" + i0+"/label",schemaPath:"#/properties/variables/items/properties/label/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err37];
 }
@@ -33982,11 +34013,9 @@ vErrors.push(err37);
 }
 errors++;
 }
-var _valid0 = _errs32 === errors;
-valid5 = valid5 || _valid0;
-const _errs34 = errors;
-if(!((typeof data13 == "number") && (isFinite(data13)))){
-const err38 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+}
+else {
+const err38 = {instancePath:instancePath+"/variables/" + i0+"/label",schemaPath:"#/properties/variables/items/properties/label/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err38];
 }
@@ -33995,11 +34024,15 @@ vErrors.push(err38);
 }
 errors++;
 }
-var _valid0 = _errs34 === errors;
-valid5 = valid5 || _valid0;
-const _errs36 = errors;
-if(typeof data13 !== "boolean"){
-const err39 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+if(data11.default !== undefined){
+let data14 = data11.default;
+const _errs33 = errors;
+let valid5 = false;
+const _errs34 = errors;
+if(typeof data14 === "string"){
+if(func3(data14) > 1000){
+const err39 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
 if(vErrors === null){
 vErrors = [err39];
 }
@@ -34008,10 +34041,9 @@ vErrors.push(err39);
 }
 errors++;
 }
-var _valid0 = _errs36 === errors;
-valid5 = valid5 || _valid0;
-if(!valid5){
-const err40 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err40 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err40];
 }
@@ -34020,11 +34052,49 @@ vErrors.push(err40);
 }
 errors++;
 }
+var _valid0 = _errs34 === errors;
+valid5 = valid5 || _valid0;
+const _errs36 = errors;
+if(!((typeof data14 == "number") && (isFinite(data14)))){
+const err41 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(vErrors === null){
+vErrors = [err41];
+}
 else {
-errors = _errs31;
+vErrors.push(err41);
+}
+errors++;
+}
+var _valid0 = _errs36 === errors;
+valid5 = valid5 || _valid0;
+const _errs38 = errors;
+if(typeof data14 !== "boolean"){
+const err42 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+var _valid0 = _errs38 === errors;
+valid5 = valid5 || _valid0;
+if(!valid5){
+const err43 = {instancePath:instancePath+"/variables/" + i0+"/default",schemaPath:"#/properties/variables/items/properties/default/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+else {
+errors = _errs33;
 if(vErrors !== null){
-if(_errs31){
-vErrors.length = _errs31;
+if(_errs33){
+vErrors.length = _errs33;
 }
 else {
 vErrors = null;
@@ -34034,47 +34104,7 @@ vErrors = null;
 }
 }
 else {
-const err41 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
-if(vErrors === null){
-vErrors = [err41];
-}
-else {
-vErrors.push(err41);
-}
-errors++;
-}
-}
-}
-else {
-const err42 = {instancePath:instancePath+"/variables",schemaPath:"#/properties/variables/type",keyword:"type",params:{type: "array"},message:"must be array"};
-if(vErrors === null){
-vErrors = [err42];
-}
-else {
-vErrors.push(err42);
-}
-errors++;
-}
-}
-if(data.widgets !== undefined){
-let data14 = data.widgets;
-if(Array.isArray(data14)){
-const len1 = data14.length;
-for(let i1=0; i1<len1; i1++){
-let data15 = data14[i1];
-if(data15 && typeof data15 == "object" && !Array.isArray(data15)){
-if(data15.insight_id === undefined){
-const err43 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "insight_id"},message:"must have required property '"+"insight_id"+"'"};
-if(vErrors === null){
-vErrors = [err43];
-}
-else {
-vErrors.push(err43);
-}
-errors++;
-}
-if(data15.x === undefined){
-const err44 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "x"},message:"must have required property '"+"x"+"'"};
+const err44 = {instancePath:instancePath+"/variables/" + i0,schemaPath:"#/properties/variables/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err44];
 }
@@ -34083,8 +34113,10 @@ vErrors.push(err44);
 }
 errors++;
 }
-if(data15.y === undefined){
-const err45 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "y"},message:"must have required property '"+"y"+"'"};
+}
+}
+else {
+const err45 = {instancePath:instancePath+"/variables",schemaPath:"#/properties/variables/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err45];
 }
@@ -34093,8 +34125,16 @@ vErrors.push(err45);
 }
 errors++;
 }
-if(data15.w === undefined){
-const err46 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "w"},message:"must have required property '"+"w"+"'"};
+}
+if(data.widgets !== undefined){
+let data15 = data.widgets;
+if(Array.isArray(data15)){
+const len1 = data15.length;
+for(let i1=0; i1<len1; i1++){
+let data16 = data15[i1];
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.insight_id === undefined){
+const err46 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "insight_id"},message:"must have required property '"+"insight_id"+"'"};
 if(vErrors === null){
 vErrors = [err46];
 }
@@ -34103,8 +34143,8 @@ vErrors.push(err46);
 }
 errors++;
 }
-if(data15.h === undefined){
-const err47 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "h"},message:"must have required property '"+"h"+"'"};
+if(data16.x === undefined){
+const err47 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "x"},message:"must have required property '"+"x"+"'"};
 if(vErrors === null){
 vErrors = [err47];
 }
@@ -34113,8 +34153,8 @@ vErrors.push(err47);
 }
 errors++;
 }
-if(data15.insight === undefined){
-const err48 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "insight"},message:"must have required property '"+"insight"+"'"};
+if(data16.y === undefined){
+const err48 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "y"},message:"must have required property '"+"y"+"'"};
 if(vErrors === null){
 vErrors = [err48];
 }
@@ -34123,9 +34163,8 @@ vErrors.push(err48);
 }
 errors++;
 }
-for(const key3 in data15){
-if(!((((((((key3 === "insight_id") || (key3 === "x")) || (key3 === "y")) || (key3 === "w")) || (key3 === "h")) || (key3 === "insight")) || (key3 === "data")) || (key3 === "error"))){
-const err49 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(data16.w === undefined){
+const err49 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "w"},message:"must have required property '"+"w"+"'"};
 if(vErrors === null){
 vErrors = [err49];
 }
@@ -34134,12 +34173,8 @@ vErrors.push(err49);
 }
 errors++;
 }
-}
-if(data15.insight_id !== undefined){
-let data16 = data15.insight_id;
-if(typeof data16 === "string"){
-if(!pattern4.test(data16)){
-const err50 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(data16.h === undefined){
+const err50 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "h"},message:"must have required property '"+"h"+"'"};
 if(vErrors === null){
 vErrors = [err50];
 }
@@ -34148,8 +34183,8 @@ vErrors.push(err50);
 }
 errors++;
 }
-if(!(formats0.test(data16))){
-const err51 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(data16.insight === undefined){
+const err51 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/required",keyword:"required",params:{missingProperty: "insight"},message:"must have required property '"+"insight"+"'"};
 if(vErrors === null){
 vErrors = [err51];
 }
@@ -34158,9 +34193,9 @@ vErrors.push(err51);
 }
 errors++;
 }
-}
-else {
-const err52 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key3 in data16){
+if(!((((((((key3 === "insight_id") || (key3 === "x")) || (key3 === "y")) || (key3 === "w")) || (key3 === "h")) || (key3 === "insight")) || (key3 === "data")) || (key3 === "error"))){
+const err52 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err52];
 }
@@ -34170,10 +34205,11 @@ vErrors.push(err52);
 errors++;
 }
 }
-if(data15.x !== undefined){
-let data17 = data15.x;
-if(!(((typeof data17 == "number") && (!(data17 % 1) && !isNaN(data17))) && (isFinite(data17)))){
-const err53 = {instancePath:instancePath+"/widgets/" + i1+"/x",schemaPath:"#/properties/widgets/items/properties/x/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data16.insight_id !== undefined){
+let data17 = data16.insight_id;
+if(typeof data17 === "string"){
+if(!pattern4.test(data17)){
+const err53 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
 if(vErrors === null){
 vErrors = [err53];
 }
@@ -34182,11 +34218,8 @@ vErrors.push(err53);
 }
 errors++;
 }
-}
-if(data15.y !== undefined){
-let data18 = data15.y;
-if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
-const err54 = {instancePath:instancePath+"/widgets/" + i1+"/y",schemaPath:"#/properties/widgets/items/properties/y/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(!(formats0.test(data17))){
+const err54 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err54];
 }
@@ -34196,10 +34229,8 @@ vErrors.push(err54);
 errors++;
 }
 }
-if(data15.w !== undefined){
-let data19 = data15.w;
-if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
-const err55 = {instancePath:instancePath+"/widgets/" + i1+"/w",schemaPath:"#/properties/widgets/items/properties/w/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+else {
+const err55 = {instancePath:instancePath+"/widgets/" + i1+"/insight_id",schemaPath:"#/properties/widgets/items/properties/insight_id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err55];
 }
@@ -34209,10 +34240,10 @@ vErrors.push(err55);
 errors++;
 }
 }
-if(data15.h !== undefined){
-let data20 = data15.h;
-if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
-const err56 = {instancePath:instancePath+"/widgets/" + i1+"/h",schemaPath:"#/properties/widgets/items/properties/h/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data16.x !== undefined){
+let data18 = data16.x;
+if(!(((typeof data18 == "number") && (!(data18 % 1) && !isNaN(data18))) && (isFinite(data18)))){
+const err56 = {instancePath:instancePath+"/widgets/" + i1+"/x",schemaPath:"#/properties/widgets/items/properties/x/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err56];
 }
@@ -34222,11 +34253,10 @@ vErrors.push(err56);
 errors++;
 }
 }
-if(data15.insight !== undefined){
-let data21 = data15.insight;
-if(data21 && typeof data21 == "object" && !Array.isArray(data21)){
-if(data21.id === undefined){
-const err57 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
+if(data16.y !== undefined){
+let data19 = data16.y;
+if(!(((typeof data19 == "number") && (!(data19 % 1) && !isNaN(data19))) && (isFinite(data19)))){
+const err57 = {instancePath:instancePath+"/widgets/" + i1+"/y",schemaPath:"#/properties/widgets/items/properties/y/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err57];
 }
@@ -34235,8 +34265,11 @@ vErrors.push(err57);
 }
 errors++;
 }
-if(data21.version === undefined){
-const err58 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
+}
+if(data16.w !== undefined){
+let data20 = data16.w;
+if(!(((typeof data20 == "number") && (!(data20 % 1) && !isNaN(data20))) && (isFinite(data20)))){
+const err58 = {instancePath:instancePath+"/widgets/" + i1+"/w",schemaPath:"#/properties/widgets/items/properties/w/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err58];
 }
@@ -34245,8 +34278,11 @@ vErrors.push(err58);
 }
 errors++;
 }
-if(data21.title === undefined){
-const err59 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
+}
+if(data16.h !== undefined){
+let data21 = data16.h;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err59 = {instancePath:instancePath+"/widgets/" + i1+"/h",schemaPath:"#/properties/widgets/items/properties/h/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err59];
 }
@@ -34255,8 +34291,12 @@ vErrors.push(err59);
 }
 errors++;
 }
-if(data21.description === undefined){
-const err60 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "description"},message:"must have required property '"+"description"+"'"};
+}
+if(data16.insight !== undefined){
+let data22 = data16.insight;
+if(data22 && typeof data22 == "object" && !Array.isArray(data22)){
+if(data22.id === undefined){
+const err60 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err60];
 }
@@ -34265,8 +34305,8 @@ vErrors.push(err60);
 }
 errors++;
 }
-if(data21.sql === undefined){
-const err61 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "sql"},message:"must have required property '"+"sql"+"'"};
+if(data22.version === undefined){
+const err61 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "version"},message:"must have required property '"+"version"+"'"};
 if(vErrors === null){
 vErrors = [err61];
 }
@@ -34275,8 +34315,8 @@ vErrors.push(err61);
 }
 errors++;
 }
-if(data21.connection === undefined){
-const err62 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
+if(data22.title === undefined){
+const err62 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "title"},message:"must have required property '"+"title"+"'"};
 if(vErrors === null){
 vErrors = [err62];
 }
@@ -34285,8 +34325,8 @@ vErrors.push(err62);
 }
 errors++;
 }
-if(data21.parameters === undefined){
-const err63 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "parameters"},message:"must have required property '"+"parameters"+"'"};
+if(data22.description === undefined){
+const err63 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "description"},message:"must have required property '"+"description"+"'"};
 if(vErrors === null){
 vErrors = [err63];
 }
@@ -34295,8 +34335,8 @@ vErrors.push(err63);
 }
 errors++;
 }
-if(data21.chart === undefined){
-const err64 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "chart"},message:"must have required property '"+"chart"+"'"};
+if(data22.sql === undefined){
+const err64 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "sql"},message:"must have required property '"+"sql"+"'"};
 if(vErrors === null){
 vErrors = [err64];
 }
@@ -34305,8 +34345,8 @@ vErrors.push(err64);
 }
 errors++;
 }
-if(data21.created_by === undefined){
-const err65 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "created_by"},message:"must have required property '"+"created_by"+"'"};
+if(data22.connection === undefined){
+const err65 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "connection"},message:"must have required property '"+"connection"+"'"};
 if(vErrors === null){
 vErrors = [err65];
 }
@@ -34315,8 +34355,8 @@ vErrors.push(err65);
 }
 errors++;
 }
-if(data21.created_at === undefined){
-const err66 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "created_at"},message:"must have required property '"+"created_at"+"'"};
+if(data22.parameters === undefined){
+const err66 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "parameters"},message:"must have required property '"+"parameters"+"'"};
 if(vErrors === null){
 vErrors = [err66];
 }
@@ -34325,8 +34365,8 @@ vErrors.push(err66);
 }
 errors++;
 }
-if(data21.updated_at === undefined){
-const err67 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "updated_at"},message:"must have required property '"+"updated_at"+"'"};
+if(data22.chart === undefined){
+const err67 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "chart"},message:"must have required property '"+"chart"+"'"};
 if(vErrors === null){
 vErrors = [err67];
 }
@@ -34335,9 +34375,8 @@ vErrors.push(err67);
 }
 errors++;
 }
-for(const key4 in data21){
-if(!(func1.call(schema101.properties.widgets.items.properties.insight.properties, key4))){
-const err68 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
+if(data22.created_by === undefined){
+const err68 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "created_by"},message:"must have required property '"+"created_by"+"'"};
 if(vErrors === null){
 vErrors = [err68];
 }
@@ -34346,12 +34385,8 @@ vErrors.push(err68);
 }
 errors++;
 }
-}
-if(data21.id !== undefined){
-let data22 = data21.id;
-if(typeof data22 === "string"){
-if(!pattern4.test(data22)){
-const err69 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
+if(data22.created_at === undefined){
+const err69 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "created_at"},message:"must have required property '"+"created_at"+"'"};
 if(vErrors === null){
 vErrors = [err69];
 }
@@ -34360,8 +34395,8 @@ vErrors.push(err69);
 }
 errors++;
 }
-if(!(formats0.test(data22))){
-const err70 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
+if(data22.updated_at === undefined){
+const err70 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/required",keyword:"required",params:{missingProperty: "updated_at"},message:"must have required property '"+"updated_at"+"'"};
 if(vErrors === null){
 vErrors = [err70];
 }
@@ -34370,9 +34405,9 @@ vErrors.push(err70);
 }
 errors++;
 }
-}
-else {
-const err71 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key4 in data22){
+if(!(func1.call(schema101.properties.widgets.items.properties.insight.properties, key4))){
+const err71 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key4},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err71];
 }
@@ -34382,10 +34417,11 @@ vErrors.push(err71);
 errors++;
 }
 }
-if(data21.version !== undefined){
-let data23 = data21.version;
-if(!(((typeof data23 == "number") && (!(data23 % 1) && !isNaN(data23))) && (isFinite(data23)))){
-const err72 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(data22.id !== undefined){
+let data23 = data22.id;
+if(typeof data23 === "string"){
+if(!pattern4.test(data23)){
+const err72 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/pattern",keyword:"pattern",params:{pattern: "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},message:"must match pattern \""+"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"+"\""};
 if(vErrors === null){
 vErrors = [err72];
 }
@@ -34394,9 +34430,8 @@ vErrors.push(err72);
 }
 errors++;
 }
-if((typeof data23 == "number") && (isFinite(data23))){
-if(data23 > 2147483647 || isNaN(data23)){
-const err73 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
+if(!(formats0.test(data23))){
+const err73 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/format",keyword:"format",params:{format: "uuid"},message:"must match format \""+"uuid"+"\""};
 if(vErrors === null){
 vErrors = [err73];
 }
@@ -34405,8 +34440,9 @@ vErrors.push(err73);
 }
 errors++;
 }
-if(data23 < 1 || isNaN(data23)){
-const err74 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
+}
+else {
+const err74 = {instancePath:instancePath+"/widgets/" + i1+"/insight/id",schemaPath:"#/properties/widgets/items/properties/insight/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err74];
 }
@@ -34416,10 +34452,10 @@ vErrors.push(err74);
 errors++;
 }
 }
-}
-if(data21.title !== undefined){
-if(typeof data21.title !== "string"){
-const err75 = {instancePath:instancePath+"/widgets/" + i1+"/insight/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.version !== undefined){
+let data24 = data22.version;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err75 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err75];
 }
@@ -34428,10 +34464,9 @@ vErrors.push(err75);
 }
 errors++;
 }
-}
-if(data21.description !== undefined){
-if(typeof data21.description !== "string"){
-const err76 = {instancePath:instancePath+"/widgets/" + i1+"/insight/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 > 2147483647 || isNaN(data24)){
+const err76 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/maximum",keyword:"maximum",params:{comparison: "<=", limit: 2147483647},message:"must be <= 2147483647"};
 if(vErrors === null){
 vErrors = [err76];
 }
@@ -34440,10 +34475,8 @@ vErrors.push(err76);
 }
 errors++;
 }
-}
-if(data21.sql !== undefined){
-if(typeof data21.sql !== "string"){
-const err77 = {instancePath:instancePath+"/widgets/" + i1+"/insight/sql",schemaPath:"#/properties/widgets/items/properties/insight/properties/sql/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data24 < 1 || isNaN(data24)){
+const err77 = {instancePath:instancePath+"/widgets/" + i1+"/insight/version",schemaPath:"#/properties/widgets/items/properties/insight/properties/version/minimum",keyword:"minimum",params:{comparison: ">=", limit: 1},message:"must be >= 1"};
 if(vErrors === null){
 vErrors = [err77];
 }
@@ -34453,9 +34486,10 @@ vErrors.push(err77);
 errors++;
 }
 }
-if(data21.connection !== undefined){
-if(typeof data21.connection !== "string"){
-const err78 = {instancePath:instancePath+"/widgets/" + i1+"/insight/connection",schemaPath:"#/properties/widgets/items/properties/insight/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data22.title !== undefined){
+if(typeof data22.title !== "string"){
+const err78 = {instancePath:instancePath+"/widgets/" + i1+"/insight/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err78];
 }
@@ -34465,11 +34499,9 @@ vErrors.push(err78);
 errors++;
 }
 }
-if(data21.parameters !== undefined){
-let data28 = data21.parameters;
-if(Array.isArray(data28)){
-if(data28.length > 20){
-const err79 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
+if(data22.description !== undefined){
+if(typeof data22.description !== "string"){
+const err79 = {instancePath:instancePath+"/widgets/" + i1+"/insight/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err79];
 }
@@ -34478,12 +34510,10 @@ vErrors.push(err79);
 }
 errors++;
 }
-const len2 = data28.length;
-for(let i2=0; i2<len2; i2++){
-let data29 = data28[i2];
-if(data29 && typeof data29 == "object" && !Array.isArray(data29)){
-if(data29.name === undefined){
-const err80 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+}
+if(data22.sql !== undefined){
+if(typeof data22.sql !== "string"){
+const err80 = {instancePath:instancePath+"/widgets/" + i1+"/insight/sql",schemaPath:"#/properties/widgets/items/properties/insight/properties/sql/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err80];
 }
@@ -34492,8 +34522,10 @@ vErrors.push(err80);
 }
 errors++;
 }
-if(data29.type === undefined){
-const err81 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+}
+if(data22.connection !== undefined){
+if(typeof data22.connection !== "string"){
+const err81 = {instancePath:instancePath+"/widgets/" + i1+"/insight/connection",schemaPath:"#/properties/widgets/items/properties/insight/properties/connection/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err81];
 }
@@ -34502,9 +34534,12 @@ vErrors.push(err81);
 }
 errors++;
 }
-for(const key5 in data29){
-if(!((((key5 === "name") || (key5 === "type")) || (key5 === "default")) || (key5 === "description"))){
-const err82 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
+}
+if(data22.parameters !== undefined){
+let data29 = data22.parameters;
+if(Array.isArray(data29)){
+if(data29.length > 20){
+const err82 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/maxItems",keyword:"maxItems",params:{limit: 20},message:"must NOT have more than 20 items"};
 if(vErrors === null){
 vErrors = [err82];
 }
@@ -34513,12 +34548,12 @@ vErrors.push(err82);
 }
 errors++;
 }
-}
-if(data29.name !== undefined){
-let data30 = data29.name;
-if(typeof data30 === "string"){
-if(!pattern9.test(data30)){
-const err83 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/name",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
+const len2 = data29.length;
+for(let i2=0; i2<len2; i2++){
+let data30 = data29[i2];
+if(data30 && typeof data30 == "object" && !Array.isArray(data30)){
+if(data30.name === undefined){
+const err83 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err83];
 }
@@ -34527,9 +34562,8 @@ vErrors.push(err83);
 }
 errors++;
 }
-}
-else {
-const err84 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/name",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data30.type === undefined){
+const err84 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err84];
 }
@@ -34538,11 +34572,9 @@ vErrors.push(err84);
 }
 errors++;
 }
-}
-if(data29.type !== undefined){
-let data31 = data29.type;
-if(typeof data31 !== "string"){
-const err85 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/type",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+for(const key5 in data30){
+if(!((((key5 === "name") || (key5 === "type")) || (key5 === "default")) || (key5 === "description"))){
+const err85 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key5},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err85];
 }
@@ -34551,8 +34583,12 @@ vErrors.push(err85);
 }
 errors++;
 }
-if(!((((((data31 === "text") || (data31 === "integer")) || (data31 === "number")) || (data31 === "boolean")) || (data31 === "date")) || (data31 === "timestamp"))){
-const err86 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/type",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema101.properties.widgets.items.properties.insight.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
+}
+if(data30.name !== undefined){
+let data31 = data30.name;
+if(typeof data31 === "string"){
+if(!pattern9.test(data31)){
+const err86 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/name",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/name/pattern",keyword:"pattern",params:{pattern: "^[a-z][a-z0-9_]{0,62}$"},message:"must match pattern \""+"^[a-z][a-z0-9_]{0,62}$"+"\""};
 if(vErrors === null){
 vErrors = [err86];
 }
@@ -34562,14 +34598,8 @@ vErrors.push(err86);
 errors++;
 }
 }
-if(data29.default !== undefined){
-let data32 = data29.default;
-const _errs78 = errors;
-let valid13 = false;
-const _errs79 = errors;
-if(typeof data32 === "string"){
-if(func3(data32) > 1000){
-const err87 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
+else {
+const err87 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/name",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err87];
 }
@@ -34579,8 +34609,10 @@ vErrors.push(err87);
 errors++;
 }
 }
-else {
-const err88 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data30.type !== undefined){
+let data32 = data30.type;
+if(typeof data32 !== "string"){
+const err88 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/type",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err88];
 }
@@ -34589,11 +34621,8 @@ vErrors.push(err88);
 }
 errors++;
 }
-var _valid1 = _errs79 === errors;
-valid13 = valid13 || _valid1;
-const _errs81 = errors;
-if(!((typeof data32 == "number") && (isFinite(data32)))){
-const err89 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if(!((((((data32 === "text") || (data32 === "integer")) || (data32 === "number")) || (data32 === "boolean")) || (data32 === "date")) || (data32 === "timestamp"))){
+const err89 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/type",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/type/enum",keyword:"enum",params:{allowedValues: schema101.properties.widgets.items.properties.insight.properties.parameters.items.properties.type.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err89];
 }
@@ -34602,11 +34631,15 @@ vErrors.push(err89);
 }
 errors++;
 }
-var _valid1 = _errs81 === errors;
-valid13 = valid13 || _valid1;
-const _errs83 = errors;
-if(typeof data32 !== "boolean"){
-const err90 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+}
+if(data30.default !== undefined){
+let data33 = data30.default;
+const _errs80 = errors;
+let valid13 = false;
+const _errs81 = errors;
+if(typeof data33 === "string"){
+if(func3(data33) > 1000){
+const err90 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/0/maxLength",keyword:"maxLength",params:{limit: 1000},message:"must NOT have more than 1000 characters"};
 if(vErrors === null){
 vErrors = [err90];
 }
@@ -34615,10 +34648,9 @@ vErrors.push(err90);
 }
 errors++;
 }
-var _valid1 = _errs83 === errors;
-valid13 = valid13 || _valid1;
-if(!valid13){
-const err91 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
+}
+else {
+const err91 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/0/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err91];
 }
@@ -34627,23 +34659,11 @@ vErrors.push(err91);
 }
 errors++;
 }
-else {
-errors = _errs78;
-if(vErrors !== null){
-if(_errs78){
-vErrors.length = _errs78;
-}
-else {
-vErrors = null;
-}
-}
-}
-}
-if(data29.description !== undefined){
-let data33 = data29.description;
-if(typeof data33 === "string"){
-if(func3(data33) > 500){
-const err92 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 500},message:"must NOT have more than 500 characters"};
+var _valid1 = _errs81 === errors;
+valid13 = valid13 || _valid1;
+const _errs83 = errors;
+if(!((typeof data33 == "number") && (isFinite(data33)))){
+const err92 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/1/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err92];
 }
@@ -34652,9 +34672,11 @@ vErrors.push(err92);
 }
 errors++;
 }
-}
-else {
-const err93 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
+var _valid1 = _errs83 === errors;
+valid13 = valid13 || _valid1;
+const _errs85 = errors;
+if(typeof data33 !== "boolean"){
+const err93 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf/2/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err93];
 }
@@ -34663,10 +34685,10 @@ vErrors.push(err93);
 }
 errors++;
 }
-}
-}
-else {
-const err94 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+var _valid1 = _errs85 === errors;
+valid13 = valid13 || _valid1;
+if(!valid13){
+const err94 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/default",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/default/anyOf",keyword:"anyOf",params:{},message:"must match a schema in anyOf"};
 if(vErrors === null){
 vErrors = [err94];
 }
@@ -34675,10 +34697,23 @@ vErrors.push(err94);
 }
 errors++;
 }
-}
+else {
+errors = _errs80;
+if(vErrors !== null){
+if(_errs80){
+vErrors.length = _errs80;
 }
 else {
-const err95 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/type",keyword:"type",params:{type: "array"},message:"must be array"};
+vErrors = null;
+}
+}
+}
+}
+if(data30.description !== undefined){
+let data34 = data30.description;
+if(typeof data34 === "string"){
+if(func3(data34) > 500){
+const err95 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/description/maxLength",keyword:"maxLength",params:{limit: 500},message:"must NOT have more than 500 characters"};
 if(vErrors === null){
 vErrors = [err95];
 }
@@ -34688,16 +34723,8 @@ vErrors.push(err95);
 errors++;
 }
 }
-if(data21.chart !== undefined){
-let data34 = data21.chart;
-const _errs90 = errors;
-let valid15 = true;
-const _errs91 = errors;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.kind !== undefined){
-let data35 = data34.kind;
-if(!((((data35 === "line") || (data35 === "bar")) || (data35 === "area")) || (data35 === "scatter"))){
-const err96 = {};
+else {
+const err96 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2+"/description",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/properties/description/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err96];
 }
@@ -34708,21 +34735,8 @@ errors++;
 }
 }
 }
-var _valid2 = _errs91 === errors;
-errors = _errs90;
-if(vErrors !== null){
-if(_errs90){
-vErrors.length = _errs90;
-}
 else {
-vErrors = null;
-}
-}
-if(_valid2){
-const _errs93 = errors;
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.x === undefined){
-const err97 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/required",keyword:"required",params:{missingProperty: "x"},message:"must have required property '"+"x"+"'"};
+const err97 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters/" + i2,schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err97];
 }
@@ -34731,8 +34745,10 @@ vErrors.push(err97);
 }
 errors++;
 }
-if(data34.y === undefined){
-const err98 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/required",keyword:"required",params:{missingProperty: "y"},message:"must have required property '"+"y"+"'"};
+}
+}
+else {
+const err98 = {instancePath:instancePath+"/widgets/" + i1+"/insight/parameters",schemaPath:"#/properties/widgets/items/properties/insight/properties/parameters/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err98];
 }
@@ -34741,9 +34757,17 @@ vErrors.push(err98);
 }
 errors++;
 }
-if(data34.x !== undefined){
-if(typeof data34.x !== "string"){
-const err99 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/properties/x/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+if(data22.chart !== undefined){
+let data35 = data22.chart;
+const _errs92 = errors;
+let valid15 = true;
+const _errs93 = errors;
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.kind !== undefined){
+let data36 = data35.kind;
+if(!((((data36 === "line") || (data36 === "bar")) || (data36 === "area")) || (data36 === "scatter"))){
+const err99 = {};
 if(vErrors === null){
 vErrors = [err99];
 }
@@ -34753,9 +34777,22 @@ vErrors.push(err99);
 errors++;
 }
 }
-if(data34.y !== undefined){
-if(typeof data34.y !== "string"){
-const err100 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/properties/y/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+var _valid2 = _errs93 === errors;
+errors = _errs92;
+if(vErrors !== null){
+if(_errs92){
+vErrors.length = _errs92;
+}
+else {
+vErrors = null;
+}
+}
+if(_valid2){
+const _errs95 = errors;
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.x === undefined){
+const err100 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/required",keyword:"required",params:{missingProperty: "x"},message:"must have required property '"+"x"+"'"};
 if(vErrors === null){
 vErrors = [err100];
 }
@@ -34764,19 +34801,8 @@ vErrors.push(err100);
 }
 errors++;
 }
-}
-}
-var _valid2 = _errs93 === errors;
-valid15 = _valid2;
-if(valid15){
-var props0 = {};
-props0.x = true;
-props0.y = true;
-props0.kind = true;
-}
-}
-if(!valid15){
-const err101 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
+if(data35.y === undefined){
+const err101 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/required",keyword:"required",params:{missingProperty: "y"},message:"must have required property '"+"y"+"'"};
 if(vErrors === null){
 vErrors = [err101];
 }
@@ -34785,12 +34811,9 @@ vErrors.push(err101);
 }
 errors++;
 }
-if(data34 && typeof data34 == "object" && !Array.isArray(data34)){
-if(data34.sort === undefined){
-data34.sort = "data";
-}
-if(data34.kind === undefined){
-const err102 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
+if(data35.x !== undefined){
+if(typeof data35.x !== "string"){
+const err102 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/properties/x/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err102];
 }
@@ -34799,9 +34822,10 @@ vErrors.push(err102);
 }
 errors++;
 }
-for(const key6 in data34){
-if(!((((((key6 === "kind") || (key6 === "x")) || (key6 === "y")) || (key6 === "series")) || (key6 === "title")) || (key6 === "sort"))){
-const err103 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
+}
+if(data35.y !== undefined){
+if(typeof data35.y !== "string"){
+const err103 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/then/properties/y/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err103];
 }
@@ -34811,10 +34835,18 @@ vErrors.push(err103);
 errors++;
 }
 }
-if(data34.kind !== undefined){
-let data38 = data34.kind;
-if(typeof data38 !== "string"){
-const err104 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/kind",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
+}
+var _valid2 = _errs95 === errors;
+valid15 = _valid2;
+if(valid15){
+var props0 = {};
+props0.x = true;
+props0.y = true;
+props0.kind = true;
+}
+}
+if(!valid15){
+const err104 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/allOf/0/if",keyword:"if",params:{failingKeyword: "then"},message:"must match \"then\" schema"};
 if(vErrors === null){
 vErrors = [err104];
 }
@@ -34823,8 +34855,12 @@ vErrors.push(err104);
 }
 errors++;
 }
-if(!((((((data38 === "table") || (data38 === "number")) || (data38 === "line")) || (data38 === "bar")) || (data38 === "area")) || (data38 === "scatter"))){
-const err105 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/kind",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema101.properties.widgets.items.properties.insight.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
+if(data35 && typeof data35 == "object" && !Array.isArray(data35)){
+if(data35.sort === undefined){
+data35.sort = "data";
+}
+if(data35.kind === undefined){
+const err105 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/required",keyword:"required",params:{missingProperty: "kind"},message:"must have required property '"+"kind"+"'"};
 if(vErrors === null){
 vErrors = [err105];
 }
@@ -34833,12 +34869,9 @@ vErrors.push(err105);
 }
 errors++;
 }
-}
-if(data34.x !== undefined){
-let data39 = data34.x;
-if(typeof data39 === "string"){
-if(func3(data39) > 63){
-const err106 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+for(const key6 in data35){
+if(!((((((key6 === "kind") || (key6 === "x")) || (key6 === "y")) || (key6 === "series")) || (key6 === "title")) || (key6 === "sort"))){
+const err106 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key6},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err106];
 }
@@ -34847,8 +34880,11 @@ vErrors.push(err106);
 }
 errors++;
 }
-if(func3(data39) < 1){
-const err107 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+}
+if(data35.kind !== undefined){
+let data39 = data35.kind;
+if(typeof data39 !== "string"){
+const err107 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/kind",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/kind/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err107];
 }
@@ -34857,9 +34893,8 @@ vErrors.push(err107);
 }
 errors++;
 }
-}
-else {
-const err108 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(!((((((data39 === "table") || (data39 === "number")) || (data39 === "line")) || (data39 === "bar")) || (data39 === "area")) || (data39 === "scatter"))){
+const err108 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/kind",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/kind/enum",keyword:"enum",params:{allowedValues: schema101.properties.widgets.items.properties.insight.properties.chart.properties.kind.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err108];
 }
@@ -34869,11 +34904,11 @@ vErrors.push(err108);
 errors++;
 }
 }
-if(data34.y !== undefined){
-let data40 = data34.y;
+if(data35.x !== undefined){
+let data40 = data35.x;
 if(typeof data40 === "string"){
 if(func3(data40) > 63){
-const err109 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+const err109 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err109];
 }
@@ -34883,7 +34918,7 @@ vErrors.push(err109);
 errors++;
 }
 if(func3(data40) < 1){
-const err110 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err110 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err110];
 }
@@ -34894,7 +34929,7 @@ errors++;
 }
 }
 else {
-const err111 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err111 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/x",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/x/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err111];
 }
@@ -34904,11 +34939,11 @@ vErrors.push(err111);
 errors++;
 }
 }
-if(data34.series !== undefined){
-let data41 = data34.series;
+if(data35.y !== undefined){
+let data41 = data35.y;
 if(typeof data41 === "string"){
 if(func3(data41) > 63){
-const err112 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
+const err112 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err112];
 }
@@ -34918,7 +34953,7 @@ vErrors.push(err112);
 errors++;
 }
 if(func3(data41) < 1){
-const err113 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
+const err113 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err113];
 }
@@ -34929,7 +34964,7 @@ errors++;
 }
 }
 else {
-const err114 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err114 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/y",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/y/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err114];
 }
@@ -34939,11 +34974,11 @@ vErrors.push(err114);
 errors++;
 }
 }
-if(data34.title !== undefined){
-let data42 = data34.title;
+if(data35.series !== undefined){
+let data42 = data35.series;
 if(typeof data42 === "string"){
-if(func3(data42) > 200){
-const err115 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/title/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
+if(func3(data42) > 63){
+const err115 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/maxLength",keyword:"maxLength",params:{limit: 63},message:"must NOT have more than 63 characters"};
 if(vErrors === null){
 vErrors = [err115];
 }
@@ -34952,9 +34987,8 @@ vErrors.push(err115);
 }
 errors++;
 }
-}
-else {
-const err116 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(func3(data42) < 1){
+const err116 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/minLength",keyword:"minLength",params:{limit: 1},message:"must NOT have fewer than 1 characters"};
 if(vErrors === null){
 vErrors = [err116];
 }
@@ -34964,9 +34998,8 @@ vErrors.push(err116);
 errors++;
 }
 }
-let data43 = data34.sort;
-if(typeof data43 !== "string"){
-const err117 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
+else {
+const err117 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/series",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/series/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err117];
 }
@@ -34975,8 +35008,12 @@ vErrors.push(err117);
 }
 errors++;
 }
-if(!(((((data43 === "data") || (data43 === "x")) || (data43 === "-x")) || (data43 === "y")) || (data43 === "-y"))){
-const err118 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema101.properties.widgets.items.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
+}
+if(data35.title !== undefined){
+let data43 = data35.title;
+if(typeof data43 === "string"){
+if(func3(data43) > 200){
+const err118 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/title/maxLength",keyword:"maxLength",params:{limit: 200},message:"must NOT have more than 200 characters"};
 if(vErrors === null){
 vErrors = [err118];
 }
@@ -34987,7 +35024,7 @@ errors++;
 }
 }
 else {
-const err119 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err119 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/title",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/title/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err119];
 }
@@ -34997,9 +35034,9 @@ vErrors.push(err119);
 errors++;
 }
 }
-if(data21.created_by !== undefined){
-if(typeof data21.created_by !== "string"){
-const err120 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_by",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
+let data44 = data35.sort;
+if(typeof data44 !== "string"){
+const err120 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err120];
 }
@@ -35008,12 +35045,8 @@ vErrors.push(err120);
 }
 errors++;
 }
-}
-if(data21.created_at !== undefined){
-let data45 = data21.created_at;
-if(typeof data45 === "string"){
-if(!(formats2.validate(data45))){
-const err121 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(!(((((data44 === "data") || (data44 === "x")) || (data44 === "-x")) || (data44 === "y")) || (data44 === "-y"))){
+const err121 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart/sort",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/properties/sort/enum",keyword:"enum",params:{allowedValues: schema101.properties.widgets.items.properties.insight.properties.chart.properties.sort.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err121];
 }
@@ -35024,7 +35057,7 @@ errors++;
 }
 }
 else {
-const err122 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+const err122 = {instancePath:instancePath+"/widgets/" + i1+"/insight/chart",schemaPath:"#/properties/widgets/items/properties/insight/properties/chart/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err122];
 }
@@ -35034,11 +35067,9 @@ vErrors.push(err122);
 errors++;
 }
 }
-if(data21.updated_at !== undefined){
-let data46 = data21.updated_at;
-if(typeof data46 === "string"){
-if(!(formats2.validate(data46))){
-const err123 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(data22.created_by !== undefined){
+if(typeof data22.created_by !== "string"){
+const err123 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_by",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_by/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err123];
 }
@@ -35048,8 +35079,11 @@ vErrors.push(err123);
 errors++;
 }
 }
-else {
-const err124 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data22.created_at !== undefined){
+let data46 = data22.created_at;
+if(typeof data46 === "string"){
+if(!(formats2.validate(data46))){
+const err124 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err124];
 }
@@ -35059,9 +35093,8 @@ vErrors.push(err124);
 errors++;
 }
 }
-}
 else {
-const err125 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err125 = {instancePath:instancePath+"/widgets/" + i1+"/insight/created_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/created_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err125];
 }
@@ -35071,11 +35104,11 @@ vErrors.push(err125);
 errors++;
 }
 }
-if(data15.data !== undefined){
-let data47 = data15.data;
-if(data47 && typeof data47 == "object" && !Array.isArray(data47)){
-if(data47.columns === undefined){
-const err126 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
+if(data22.updated_at !== undefined){
+let data47 = data22.updated_at;
+if(typeof data47 === "string"){
+if(!(formats2.validate(data47))){
+const err126 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
 if(vErrors === null){
 vErrors = [err126];
 }
@@ -35084,8 +35117,9 @@ vErrors.push(err126);
 }
 errors++;
 }
-if(data47.rows === undefined){
-const err127 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+}
+else {
+const err127 = {instancePath:instancePath+"/widgets/" + i1+"/insight/updated_at",schemaPath:"#/properties/widgets/items/properties/insight/properties/updated_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err127];
 }
@@ -35094,8 +35128,10 @@ vErrors.push(err127);
 }
 errors++;
 }
-if(data47.row_count === undefined){
-const err128 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "row_count"},message:"must have required property '"+"row_count"+"'"};
+}
+}
+else {
+const err128 = {instancePath:instancePath+"/widgets/" + i1+"/insight",schemaPath:"#/properties/widgets/items/properties/insight/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err128];
 }
@@ -35104,8 +35140,12 @@ vErrors.push(err128);
 }
 errors++;
 }
-if(data47.truncated === undefined){
-const err129 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
+}
+if(data16.data !== undefined){
+let data48 = data16.data;
+if(data48 && typeof data48 == "object" && !Array.isArray(data48)){
+if(data48.columns === undefined){
+const err129 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "columns"},message:"must have required property '"+"columns"+"'"};
 if(vErrors === null){
 vErrors = [err129];
 }
@@ -35114,9 +35154,8 @@ vErrors.push(err129);
 }
 errors++;
 }
-for(const key7 in data47){
-if(!(((((key7 === "columns") || (key7 === "rows")) || (key7 === "row_count")) || (key7 === "truncated")) || (key7 === "elapsed_ms"))){
-const err130 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
+if(data48.rows === undefined){
+const err130 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
 if(vErrors === null){
 vErrors = [err130];
 }
@@ -35125,16 +35164,8 @@ vErrors.push(err130);
 }
 errors++;
 }
-}
-if(data47.columns !== undefined){
-let data48 = data47.columns;
-if(Array.isArray(data48)){
-const len3 = data48.length;
-for(let i3=0; i3<len3; i3++){
-let data49 = data48[i3];
-if(data49 && typeof data49 == "object" && !Array.isArray(data49)){
-if(data49.name === undefined){
-const err131 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
+if(data48.row_count === undefined){
+const err131 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "row_count"},message:"must have required property '"+"row_count"+"'"};
 if(vErrors === null){
 vErrors = [err131];
 }
@@ -35143,8 +35174,8 @@ vErrors.push(err131);
 }
 errors++;
 }
-if(data49.type === undefined){
-const err132 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
+if(data48.truncated === undefined){
+const err132 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/required",keyword:"required",params:{missingProperty: "truncated"},message:"must have required property '"+"truncated"+"'"};
 if(vErrors === null){
 vErrors = [err132];
 }
@@ -35153,9 +35184,9 @@ vErrors.push(err132);
 }
 errors++;
 }
-for(const key8 in data49){
-if(!((key8 === "name") || (key8 === "type"))){
-const err133 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
+for(const key7 in data48){
+if(!(((((key7 === "columns") || (key7 === "rows")) || (key7 === "row_count")) || (key7 === "truncated")) || (key7 === "elapsed_ms"))){
+const err133 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key7},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err133];
 }
@@ -35165,9 +35196,15 @@ vErrors.push(err133);
 errors++;
 }
 }
-if(data49.name !== undefined){
-if(typeof data49.name !== "string"){
-const err134 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/name",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data48.columns !== undefined){
+let data49 = data48.columns;
+if(Array.isArray(data49)){
+const len3 = data49.length;
+for(let i3=0; i3<len3; i3++){
+let data50 = data49[i3];
+if(data50 && typeof data50 == "object" && !Array.isArray(data50)){
+if(data50.name === undefined){
+const err134 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "name"},message:"must have required property '"+"name"+"'"};
 if(vErrors === null){
 vErrors = [err134];
 }
@@ -35176,10 +35213,8 @@ vErrors.push(err134);
 }
 errors++;
 }
-}
-if(data49.type !== undefined){
-if(typeof data49.type !== "string"){
-const err135 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/type",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data50.type === undefined){
+const err135 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/required",keyword:"required",params:{missingProperty: "type"},message:"must have required property '"+"type"+"'"};
 if(vErrors === null){
 vErrors = [err135];
 }
@@ -35188,10 +35223,9 @@ vErrors.push(err135);
 }
 errors++;
 }
-}
-}
-else {
-const err136 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key8 in data50){
+if(!((key8 === "name") || (key8 === "type"))){
+const err136 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key8},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err136];
 }
@@ -35201,9 +35235,9 @@ vErrors.push(err136);
 errors++;
 }
 }
-}
-else {
-const err137 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data50.name !== undefined){
+if(typeof data50.name !== "string"){
+const err137 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/name",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/name/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err137];
 }
@@ -35213,13 +35247,9 @@ vErrors.push(err137);
 errors++;
 }
 }
-if(data47.rows !== undefined){
-let data52 = data47.rows;
-if(Array.isArray(data52)){
-const len4 = data52.length;
-for(let i4=0; i4<len4; i4++){
-if(!(Array.isArray(data52[i4]))){
-const err138 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows/" + i4,schemaPath:"#/properties/widgets/items/properties/data/properties/rows/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data50.type !== undefined){
+if(typeof data50.type !== "string"){
+const err138 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3+"/type",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/properties/type/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err138];
 }
@@ -35231,7 +35261,7 @@ errors++;
 }
 }
 else {
-const err139 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows",schemaPath:"#/properties/widgets/items/properties/data/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
+const err139 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns/" + i3,schemaPath:"#/properties/widgets/items/properties/data/properties/columns/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err139];
 }
@@ -35241,10 +35271,9 @@ vErrors.push(err139);
 errors++;
 }
 }
-if(data47.row_count !== undefined){
-let data54 = data47.row_count;
-if(!(((typeof data54 == "number") && (!(data54 % 1) && !isNaN(data54))) && (isFinite(data54)))){
-const err140 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+}
+else {
+const err140 = {instancePath:instancePath+"/widgets/" + i1+"/data/columns",schemaPath:"#/properties/widgets/items/properties/data/properties/columns/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err140];
 }
@@ -35253,9 +35282,14 @@ vErrors.push(err140);
 }
 errors++;
 }
-if((typeof data54 == "number") && (isFinite(data54))){
-if(data54 < 0 || isNaN(data54)){
-const err141 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+}
+if(data48.rows !== undefined){
+let data53 = data48.rows;
+if(Array.isArray(data53)){
+const len4 = data53.length;
+for(let i4=0; i4<len4; i4++){
+if(!(Array.isArray(data53[i4]))){
+const err141 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows/" + i4,schemaPath:"#/properties/widgets/items/properties/data/properties/rows/items/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err141];
 }
@@ -35266,9 +35300,8 @@ errors++;
 }
 }
 }
-if(data47.truncated !== undefined){
-if(typeof data47.truncated !== "boolean"){
-const err142 = {instancePath:instancePath+"/widgets/" + i1+"/data/truncated",schemaPath:"#/properties/widgets/items/properties/data/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
+else {
+const err142 = {instancePath:instancePath+"/widgets/" + i1+"/data/rows",schemaPath:"#/properties/widgets/items/properties/data/properties/rows/type",keyword:"type",params:{type: "array"},message:"must be array"};
 if(vErrors === null){
 vErrors = [err142];
 }
@@ -35278,11 +35311,10 @@ vErrors.push(err142);
 errors++;
 }
 }
-if(data47.elapsed_ms !== undefined){
-let data56 = data47.elapsed_ms;
-if((typeof data56 == "number") && (isFinite(data56))){
-if(data56 < 0 || isNaN(data56)){
-const err143 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(data48.row_count !== undefined){
+let data55 = data48.row_count;
+if(!(((typeof data55 == "number") && (!(data55 % 1) && !isNaN(data55))) && (isFinite(data55)))){
+const err143 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
 if(vErrors === null){
 vErrors = [err143];
 }
@@ -35291,9 +35323,9 @@ vErrors.push(err143);
 }
 errors++;
 }
-}
-else {
-const err144 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
+if((typeof data55 == "number") && (isFinite(data55))){
+if(data55 < 0 || isNaN(data55)){
+const err144 = {instancePath:instancePath+"/widgets/" + i1+"/data/row_count",schemaPath:"#/properties/widgets/items/properties/data/properties/row_count/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err144];
 }
@@ -35304,8 +35336,9 @@ errors++;
 }
 }
 }
-else {
-const err145 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data48.truncated !== undefined){
+if(typeof data48.truncated !== "boolean"){
+const err145 = {instancePath:instancePath+"/widgets/" + i1+"/data/truncated",schemaPath:"#/properties/widgets/items/properties/data/properties/truncated/type",keyword:"type",params:{type: "boolean"},message:"must be boolean"};
 if(vErrors === null){
 vErrors = [err145];
 }
@@ -35315,11 +35348,11 @@ vErrors.push(err145);
 errors++;
 }
 }
-if(data15.error !== undefined){
-let data57 = data15.error;
-if(data57 && typeof data57 == "object" && !Array.isArray(data57)){
-if(data57.code === undefined){
-const err146 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
+if(data48.elapsed_ms !== undefined){
+let data57 = data48.elapsed_ms;
+if((typeof data57 == "number") && (isFinite(data57))){
+if(data57 < 0 || isNaN(data57)){
+const err146 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
 if(vErrors === null){
 vErrors = [err146];
 }
@@ -35328,8 +35361,9 @@ vErrors.push(err146);
 }
 errors++;
 }
-if(data57.message === undefined){
-const err147 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
+}
+else {
+const err147 = {instancePath:instancePath+"/widgets/" + i1+"/data/elapsed_ms",schemaPath:"#/properties/widgets/items/properties/data/properties/elapsed_ms/type",keyword:"type",params:{type: "number"},message:"must be number"};
 if(vErrors === null){
 vErrors = [err147];
 }
@@ -35338,9 +35372,10 @@ vErrors.push(err147);
 }
 errors++;
 }
-for(const key9 in data57){
-if(!((key9 === "code") || (key9 === "message"))){
-const err148 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
+}
+}
+else {
+const err148 = {instancePath:instancePath+"/widgets/" + i1+"/data",schemaPath:"#/properties/widgets/items/properties/data/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err148];
 }
@@ -35350,9 +35385,11 @@ vErrors.push(err148);
 errors++;
 }
 }
-if(data57.code !== undefined){
-if(typeof data57.code !== "string"){
-const err149 = {instancePath:instancePath+"/widgets/" + i1+"/error/code",schemaPath:"#/properties/widgets/items/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data16.error !== undefined){
+let data58 = data16.error;
+if(data58 && typeof data58 == "object" && !Array.isArray(data58)){
+if(data58.code === undefined){
+const err149 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "code"},message:"must have required property '"+"code"+"'"};
 if(vErrors === null){
 vErrors = [err149];
 }
@@ -35361,10 +35398,8 @@ vErrors.push(err149);
 }
 errors++;
 }
-}
-if(data57.message !== undefined){
-if(typeof data57.message !== "string"){
-const err150 = {instancePath:instancePath+"/widgets/" + i1+"/error/message",schemaPath:"#/properties/widgets/items/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(data58.message === undefined){
+const err150 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/required",keyword:"required",params:{missingProperty: "message"},message:"must have required property '"+"message"+"'"};
 if(vErrors === null){
 vErrors = [err150];
 }
@@ -35373,10 +35408,9 @@ vErrors.push(err150);
 }
 errors++;
 }
-}
-}
-else {
-const err151 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
+for(const key9 in data58){
+if(!((key9 === "code") || (key9 === "message"))){
+const err151 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key9},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err151];
 }
@@ -35386,9 +35420,9 @@ vErrors.push(err151);
 errors++;
 }
 }
-}
-else {
-const err152 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data58.code !== undefined){
+if(typeof data58.code !== "string"){
+const err152 = {instancePath:instancePath+"/widgets/" + i1+"/error/code",schemaPath:"#/properties/widgets/items/properties/error/properties/code/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err152];
 }
@@ -35398,9 +35432,9 @@ vErrors.push(err152);
 errors++;
 }
 }
-}
-else {
-const err153 = {instancePath:instancePath+"/widgets",schemaPath:"#/properties/widgets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(data58.message !== undefined){
+if(typeof data58.message !== "string"){
+const err153 = {instancePath:instancePath+"/widgets/" + i1+"/error/message",schemaPath:"#/properties/widgets/items/properties/error/properties/message/type",keyword:"type",params:{type: "string"},message:"must be string"};
 if(vErrors === null){
 vErrors = [err153];
 }
@@ -35412,12 +35446,48 @@ errors++;
 }
 }
 else {
-const err154 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+const err154 = {instancePath:instancePath+"/widgets/" + i1+"/error",schemaPath:"#/properties/widgets/items/properties/error/type",keyword:"type",params:{type: "object"},message:"must be object"};
 if(vErrors === null){
 vErrors = [err154];
 }
 else {
 vErrors.push(err154);
+}
+errors++;
+}
+}
+}
+else {
+const err155 = {instancePath:instancePath+"/widgets/" + i1,schemaPath:"#/properties/widgets/items/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err155];
+}
+else {
+vErrors.push(err155);
+}
+errors++;
+}
+}
+}
+else {
+const err156 = {instancePath:instancePath+"/widgets",schemaPath:"#/properties/widgets/type",keyword:"type",params:{type: "array"},message:"must be array"};
+if(vErrors === null){
+vErrors = [err156];
+}
+else {
+vErrors.push(err156);
+}
+errors++;
+}
+}
+}
+else {
+const err157 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err157];
+}
+else {
+vErrors.push(err157);
 }
 errors++;
 }

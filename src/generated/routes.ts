@@ -1839,6 +1839,40 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "showDashboardPage",
+  "method": "get",
+  "path": "/dashboards/{id}",
+  "koaPath": "/dashboards/:id",
+  "kind": "koa",
+  "security": null,
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [
+    "variables"
+  ],
+  "validators": {
+    "path": "op_showDashboardPage_path",
+    "query": "op_showDashboardPage_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "text/html": null
+    },
+    "303": {},
+    "400": {
+      "text/html": null
+    },
+    "404": {
+      "text/html": null
+    },
+    "429": {
+      "text/html": null
+    }
+  }
+},
+{
   "operationId": "getApiReference",
   "method": "get",
   "path": "/docs/api",
@@ -1871,6 +1905,29 @@ export const routes: readonly RouteDefinition[] = [
       "text/javascript": null
     },
     "304": {}
+  }
+},
+{
+  "operationId": "getFont",
+  "method": "get",
+  "path": "/fonts/{file}",
+  "koaPath": "/fonts/:file",
+  "kind": "koa",
+  "security": null,
+  "pathParams": [
+    "file"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_getFont_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "font/ttf": null
+    },
+    "304": {},
+    "404": {}
   }
 },
 {

@@ -65,10 +65,7 @@ export type CreateInsightInput = {
         x?: string;
         y?: string;
     } & unknown;
-    /**
-     * @description See list_connections.
-     * @default lakehouse
-     */
+    /** @default lakehouse */
     connection: string;
     description?: string;
     /** @description Retries with the same key and input get the first result (24 h). */
@@ -722,7 +719,6 @@ export type UpdateInsightInput = {
         x?: string;
         y?: string;
     } & unknown;
-    /** @description See list_connections. */
     connection?: string;
     description?: string;
     /** Format: uuid */
@@ -737,7 +733,6 @@ export type UpdateInsightInput = {
 /** The arguments of `update_insight` as a caller sends them. */
 export type UpdateInsightArguments = {
     chart?: components["schemas"]["Chart"];
-    /** @description See list_connections. */
     connection?: string;
     description?: string;
     /** Format: uuid */

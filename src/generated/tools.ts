@@ -291,7 +291,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "create_discovery",
   "title": "Record a discovery",
-  "description": "Records a finding (anomaly, trend, data problem) with its evidence (SQL and/or an insight), `pending` until an admin reviews it; `notify` also sends it to the webhooks.",
+  "description": "Records a finding (anomaly, trend, data problem) with evidence (SQL and/or an insight); `pending` until an admin reviews it; `notify` also sends it to webhooks.",
   "scope": "write",
   "annotations": {
     "readOnlyHint": false,
@@ -517,7 +517,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "connection": {
         "type": "string",
         "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "See list_connections.",
         "default": "lakehouse"
       },
       "parameters": {
@@ -864,7 +863,6 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         },
         "connection": {
           "type": "string",
-          "description": "See list_connections.",
           "default": "lakehouse"
         },
         "parameters": {
@@ -2128,7 +2126,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "get_connection",
   "title": "Describe a connection",
-  "description": "A connection's tables and columns with types, comments and row counts (built-in tables are `lakehouse.main.<t>`, `sample.main.<t>`). With `table`, a profile: per column null share, distinct values, min and max.",
+  "description": "A connection's tables and columns (types, comments, row counts; built-in: `lakehouse.main.<t>`, `sample.main.<t>`). With `table`: each column's null share, distinct values, min, max.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -2895,7 +2893,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "list_connections",
   "title": "List the connections",
-  "description": "The connections you can query: `lakehouse` (this environment's tables), `sample` (demo product analytics) and external PostgreSQL databases. Their tables: get_connection.",
+  "description": "Connections to query: `lakehouse` (this environment's tables), `sample` (demo product analytics), external PostgreSQL databases. Tables: get_connection.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -6169,7 +6167,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_docs",
   "title": "Search the documentation",
-  "description": "Searches the docs: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Ask in plain words. Returns pages best first with their best section and a snippet; get_doc reads one.",
+  "description": "Searches the docs in plain words: every tool, the sample data model, how-tos (paging, funnels, retention, time, JSON). Pages best first, each with its best section and a snippet; get_doc reads one.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -6269,7 +6267,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "search_entities",
   "title": "Search everything",
-  "description": "Ranked search, in plain words, over this environment's tables, columns, semantic models (measures, dimensions), insights, dashboards, discoveries, memories and docs. Each hit: kind, id, title, what matched.",
+  "description": "Searches, in plain words, this environment's tables, columns, semantic models, insights, dashboards, discoveries, memories and docs, best first. Each hit: kind, id, title, what matched.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -6794,8 +6792,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       },
       "connection": {
         "type": "string",
-        "pattern": "^[a-z][a-z0-9_]{0,62}$",
-        "description": "See list_connections."
+        "pattern": "^[a-z][a-z0-9_]{0,62}$"
       },
       "parameters": {
         "type": "array",
@@ -7140,8 +7137,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "type": "string"
         },
         "connection": {
-          "type": "string",
-          "description": "See list_connections."
+          "type": "string"
         },
         "parameters": {
           "type": "array",
@@ -7643,7 +7639,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "view_dashboard",
   "title": "View a dashboard",
-  "description": "One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`).",
+  "description": "One dashboard with its variables and widgets; `include_data` also runs each widget's insight (a failed run carries `error`). `url`: its web page.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -7673,6 +7669,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "type": "object",
     "required": [
       "dashboard",
+      "url",
       "variables",
       "widgets"
     ],
@@ -7724,6 +7721,11 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           }
         },
         "additionalProperties": false
+      },
+      "url": {
+        "type": "string",
+        "format": "uri",
+        "description": "The dashboard's web page (`PUBLIC_URL/dashboards/{id}`), for people signed in to this server who are members of its environment."
       },
       "variables": {
         "type": "array",

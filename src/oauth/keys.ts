@@ -72,6 +72,9 @@ export async function rotateSigningKey(db: Kysely<Database>, secret: Buffer): Pr
 
 /** Creates the first signing key unless an active one exists (safe when several processes start at once). */
 export async function ensureSigningKey(db: Kysely<Database>, secret: Buffer): Promise<boolean> {
+  // Every start after the first finds one: a plain read, without the lock's transaction (four round trips).
+  const existing = await db.selectFrom('oauth_signing_keys').select('kid').where('retired_at', 'is', null).executeTakeFirst();
+  if (existing) return false;
   return db.transaction().execute(async (trx) => {
     // Raw SQL: an advisory lock is a function call with no table, nothing for the query builder.
     await sql`SELECT pg_advisory_xact_lock(hashtext(${ADVISORY_LOCK}))`.execute(trx);

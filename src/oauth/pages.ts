@@ -27,7 +27,9 @@ td form{margin:0}
 td button{margin:0;padding:.3rem .8rem}
 .notice{background:#e8f5ec;border:1px solid #9fd3ad;color:#1c5a2c;padding:.6rem .8rem;border-radius:6px}`;
 
-export function layout(title: string, content: string, wide = false): string {
+/** A page of ours; `extra` gives the dashboard pages their own class of <main> and more style. */
+export function layout(title: string, content: string, wide = false, extra: { mainClass?: string; style?: string } = {}): string {
+  const mainClass = extra.mainClass ?? (wide ? 'wide' : undefined);
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -35,10 +37,10 @@ export function layout(title: string, content: string, wide = false): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
 <title>${escapeHtml(title)} · lakehouse-mcp</title>
-<style>${STYLE}</style>
+<style>${STYLE}${extra.style ?? ''}</style>
 </head>
 <body>
-<main${wide ? ' class="wide"' : ''}>
+<main${mainClass ? ` class="${mainClass}"` : ''}>
 ${content}
 </main>
 </body>

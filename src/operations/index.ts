@@ -18,6 +18,7 @@ import { createInsight, deleteInsight, listInsights, renderInsight, updateInsigh
 import { createMemory, deleteMemory, searchMemories } from '../assets/memories.js';
 import { createNotification, listNotifications } from '../assets/notifications.js';
 import { createTask, deleteTask, listTasks, updateTask, viewTask } from '../assets/tasks.js';
+import { dashboardPageKoaHandlers } from '../account/dashboard-routes.js';
 import { accountKoaHandlers } from '../account/routes.js';
 import { downloadExport } from './exports.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
@@ -86,6 +87,7 @@ export const operationHandlers = {
 export const koaOperationHandlers = {
   ...oauthKoaHandlers,
   ...accountKoaHandlers,
+  ...dashboardPageKoaHandlers,
   getApiReference,
   getApiReferenceScript,
   loadLakehouseTable,

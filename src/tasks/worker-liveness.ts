@@ -18,9 +18,16 @@ const LOCK_SPACE = 0x7a5c;
  */
 export const NEW_LOCK_GRACE_SECONDS = 10;
 
+/** The connection holding the locks, released once whichever of an error and close() comes first. */
+interface Holder {
+  client: pg.PoolClient;
+  release(): void;
+}
+
 export class WorkerLiveness {
   private readonly ours = new Set<string>();
-  private holder: Promise<pg.PoolClient> | undefined;
+  private holder: Promise<Holder> | undefined;
+  private closed = false;
   /** The lock statements in order: one connection runs one query at a time. */
   private locking: Promise<unknown> = Promise.resolve();
 
@@ -32,7 +39,7 @@ export class WorkerLiveness {
   /** Marks a worker of this process alive (call it from the runner's `worker:create` event). */
   async claim(workerId: string): Promise<void> {
     this.ours.add(workerId);
-    await this.lock(await this.connection(), [workerId]);
+    await this.lock((await this.connection()).client, [workerId]);
   }
 
   /** Frees the jobs of workers whose process is gone; answers their ids. */
@@ -67,24 +74,39 @@ export class WorkerLiveness {
 
   /** Releases this process's locks (its workers have stopped). */
   async close(): Promise<void> {
+    this.closed = true;
     const holder = this.holder;
     this.holder = undefined;
-    if (holder) (await holder.catch(() => undefined))?.release(true);
+    if (holder) (await holder.catch(() => undefined))?.release();
   }
 
   /** The connection holding this process's locks; a new one (locking every worker again) once it broke. */
-  private connection(): Promise<pg.PoolClient> {
-    this.holder ??= this.pool.connect().then(async (client) => {
-      client.on('error', (error: Error) => {
-        this.log.warn({ err: error }, 'task queue: lost the connection that marks this process alive; reconnecting');
-        this.holder = undefined;
+  private connection(): Promise<Holder> {
+    if (this.closed) return Promise.reject(new Error('task queue: stopped'));
+    const holder = (this.holder ??= this.pool.connect().then(async (client) => {
+      let released = false;
+      const release = () => {
+        if (released) return; // an error after close(), or a second error: the pool refuses a second release
+        released = true;
         client.release(true);
+      };
+      client.on('error', (error: Error) => {
+        if (!released) this.log.warn({ err: error }, 'task queue: lost the connection that marks this process alive; reconnecting');
+        if (this.holder === holder) this.holder = undefined;
+        release();
       });
+      // Stopped while connecting: nothing to hold.
+      if (this.closed) {
+        release();
+        throw new Error('task queue: stopped');
+      }
       await this.lock(client, [...this.ours]);
-      return client;
+      return { client, release };
+    }));
+    holder.catch(() => {
+      if (this.holder === holder) this.holder = undefined;
     });
-    this.holder.catch(() => (this.holder = undefined));
-    return this.holder;
+    return holder;
   }
 
   private lock(client: pg.PoolClient, workers: string[]): Promise<void> {

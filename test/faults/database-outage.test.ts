@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type RunningServer } from '../../src/server.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase, testLakehouseEnv, type TestDatabase } from '../helpers/db.js';
 import { createDirectory, postForm, TEST_SECRET_KEY, userTokens } from '../helpers/oauth.js';
 import { serviceToken } from '../helpers/tokens.js';
 import { answerOf, callTool, type Answer } from './support.js';
@@ -24,6 +24,7 @@ before(async () => {
   proxy = new TcpProxy(target.hostname, Number(target.port));
   await proxy.up();
   server = await startServer({
+    ...testLakehouseEnv(),
     PATH: process.env.PATH,
     PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',

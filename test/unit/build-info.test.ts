@@ -15,7 +15,7 @@ describe('stale build guard', () => {
   const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'build-info-'));
   const source = path.join(tree, 'src', 'cli', 'admin.ts');
   after(() => fs.rmSync(tree, { recursive: true, force: true }));
-  beforeEach(() => {
+  beforeEach(async () => {
     fs.rmSync(tree, { recursive: true, force: true });
     for (const dir of ['bin', 'scripts', 'src/cli', 'dist/bundle']) fs.mkdirSync(path.join(tree, dir), { recursive: true });
     fs.copyFileSync(path.join(ROOT, 'bin', 'lakehouse-mcp.js'), path.join(tree, 'bin', 'lakehouse-mcp.js'));
@@ -26,53 +26,53 @@ describe('stale build guard', () => {
       path.join(tree, 'dist', 'bundle', 'admin.js'),
       "export async function main(argv) { process.stdout.write(`stub admin ${argv.join(' ')}\\n`); return 0; }\n",
     );
-    writeBuildInfo(tree);
+    await writeBuildInfo(tree);
   });
   const runBin = (...args: string[]) =>
     spawnSync(process.execPath, [path.join(tree, 'bin', 'lakehouse-mcp.js'), ...args], { encoding: 'utf8' });
 
-  it('runs the build it was made from', () => {
-    assert.equal(staleBuild(tree), undefined);
+  it('runs the build it was made from', async () => {
+    assert.equal(await staleBuild(tree), undefined);
     const result = runBin('admin', 'org', 'create', 'acme');
     assert.equal(result.stderr, '');
     assert.equal(result.stdout, 'stub admin org create acme\n');
     assert.equal(result.status, 0);
   });
 
-  it('refuses, with one line naming the fix, once a source changed', () => {
+  it('refuses, with one line naming the fix, once a source changed', async () => {
     fs.writeFileSync(source, 'export const version = 2;\n');
-    assert.match(staleBuild(tree) ?? '', /^src\/ changed since dist\/ was built/);
+    assert.match((await staleBuild(tree)) ?? '', /^src\/ changed since dist\/ was built/);
     const result = runBin('admin', 'org', 'create', 'acme');
     assert.equal(result.status, 1);
     assert.equal(result.stdout, '', 'the stale CLI did not run');
     assert.match(result.stderr, /^cannot start: src\/ changed since dist\/ was built \(.+\); run `npm run build` .*\n$/);
   });
 
-  it('refuses a source added, and a tsconfig changed', () => {
+  it('refuses a source added, and a tsconfig changed', async () => {
     fs.writeFileSync(path.join(tree, 'src', 'new.ts'), 'export {};\n');
-    assert.ok(staleBuild(tree));
+    assert.ok(await staleBuild(tree));
     fs.rmSync(path.join(tree, 'src', 'new.ts'));
-    assert.equal(staleBuild(tree), undefined);
+    assert.equal(await staleBuild(tree), undefined);
     fs.writeFileSync(path.join(tree, 'tsconfig.json'), '{ "compilerOptions": {} }\n');
-    assert.ok(staleBuild(tree));
+    assert.ok(await staleBuild(tree));
   });
 
-  it('takes a source touched but unchanged (a checkout) as current', () => {
+  it('takes a source touched but unchanged (a checkout) as current', async () => {
     const later = new Date(Date.now() + 60_000);
     fs.utimesSync(source, later, later);
-    assert.equal(staleBuild(tree), undefined);
+    assert.equal(await staleBuild(tree), undefined);
     assert.equal(runBin('admin').status, 0);
   });
 
-  it('refuses a dist/ with no record of its build (never built, or a build that stopped half way)', () => {
+  it('refuses a dist/ with no record of its build (never built, or a build that stopped half way)', async () => {
     fs.rmSync(path.join(tree, 'dist', 'build-info.json'));
     const result = runBin('start');
     assert.equal(result.status, 1);
     assert.match(result.stderr, /^cannot start: there is no complete build in dist\/; run `npm run build`/);
   });
 
-  it('the real dist/ is current (test/run.ts builds it before the tests)', () => {
-    assert.equal(staleBuild(ROOT), undefined);
+  it('the real dist/ is current (test/run.ts builds it before the tests)', async () => {
+    assert.equal(await staleBuild(ROOT), undefined);
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'lakehouse', 'sample-semantic-models.yaml')), 'assets are copied');
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'generated', 'validators.cjs')), 'assets are copied');
     assert.ok(fs.existsSync(path.join(ROOT, 'dist', 'bundle', 'main.js')), 'the server is bundled');

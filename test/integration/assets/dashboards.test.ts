@@ -44,6 +44,7 @@ describe('dashboards', () => {
     });
     assert.deepEqual([d.version, d.widget_count], [1, 2]);
     const plain = await call(h.clients.reader, 'view_dashboard', { id: d.id });
+    assert.equal(plain.url, `${h.servers.a.url}/dashboards/${d.id}`, 'the web page, under PUBLIC_URL');
     assert.deepEqual(
       plain.widgets.map((w) => [w.insight.title, w.x, w.w]),
       [

@@ -7,6 +7,7 @@ import { bearerChallenge, insufficientScope, requireScope } from '../../../src/o
 import { rotateSigningKey } from '../../../src/oauth/keys.js';
 import type { Principal } from '../../../src/oauth/principal.js';
 import { mcpCall, startOAuthApp, TEST_SECRET_KEY, userTokens } from '../../helpers/oauth.js';
+import { testLakehouseEnv } from '../../helpers/db.js';
 
 // The resource side: what /v1 accepts as a bearer token, the challenges, the scope gate, environment
 // isolation and key rotation.
@@ -170,6 +171,7 @@ describe('signing keys', () => {
     assert.notEqual(kid, before);
     // A fresh process picks the new key at start; the running one within its reload period (or on the new kid).
     const second = await startServer({
+      ...testLakehouseEnv(),
       PATH: process.env.PATH,
       PORT: '0',
       LOG_LEVEL: 'silent',
@@ -197,6 +199,7 @@ describe('signing keys', () => {
   it('a wrong SECRET_KEY is a clear start-up error', async () => {
     await assert.rejects(
       startServer({
+        ...testLakehouseEnv(),
         PATH: process.env.PATH,
         PORT: '0',
         LOG_LEVEL: 'silent',

@@ -16,6 +16,7 @@ import {
   userTokens,
   walkSignInPages,
 } from '../../helpers/oauth.js';
+import { testLakehouseEnv } from '../../helpers/db.js';
 
 // /oauth/token, /oauth/revoke and /oauth/introspect: one rule per test.
 
@@ -343,6 +344,7 @@ describe('revocation and introspection', () => {
   /** A second process of the same deployment (same database, SECRET_KEY and PUBLIC_URL, as behind a load balancer). */
   const secondProcess = (): Promise<RunningServer> =>
     startServer({
+      ...testLakehouseEnv(),
       PATH: process.env.PATH,
       PORT: '0',
       LOG_LEVEL: 'silent',
