@@ -49,6 +49,14 @@ export interface Config {
   bodyRateGraceMs: number;
   /** Connections one client address may have open at once; requests in progress with TRUST_PROXY (0 = unlimited). */
   maxConnectionsPerClient: number;
+  /** The largest full result one export or job writes (EXPORT_MAX_BYTES). */
+  exportMaxBytes: number;
+  /** How long result files are kept (RESULT_TTL_HOURS; decimals allowed). */
+  resultTtlMs: number;
+  /** Bytes of result files one environment may hold (RESULT_QUOTA_BYTES). */
+  resultQuotaBytes: number;
+  /** Result files one environment may write at once (EXPORT_CONCURRENCY_PER_ENV). */
+  exportConcurrencyPerEnv: number;
 }
 
 export class ConfigError extends Error {}
@@ -60,6 +68,14 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name} must be a whole number >= ${min}, got "${raw}"`);
   }
+  return value;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a number > 0, got "${raw}"`);
   return value;
 }
 
@@ -115,5 +131,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyMinRate: integer(env, 'BODY_MIN_RATE', 1024),
     bodyRateGraceMs: integer(env, 'BODY_RATE_GRACE_MS', 10_000, 1),
     maxConnectionsPerClient: integer(env, 'MAX_CONNECTIONS_PER_CLIENT', 128),
+    exportMaxBytes: integer(env, 'EXPORT_MAX_BYTES', 1024 ** 3, 1),
+    resultTtlMs: Math.round(positive(env, 'RESULT_TTL_HOURS', 24) * 3_600_000),
+    resultQuotaBytes: integer(env, 'RESULT_QUOTA_BYTES', 5 * 1024 ** 3, 1),
+    exportConcurrencyPerEnv: integer(env, 'EXPORT_CONCURRENCY_PER_ENV', 2, 1),
   };
 }

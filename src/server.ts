@@ -199,6 +199,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
   };
   log.debug({ stepMs, readyMs: Math.round(performance.now() - startedAt) }, 'start-up steps');
   const auditRetention = startAuditRetention(db, config.auditRetentionDays, log);
+  // Expired result files (exports, job results): every process sweeps; rows are claimed with SKIP LOCKED.
+  const resultSweep = lakehouse.results.startSweeping(log);
   handler = createRequestListener({ services });
 
   let closing: Promise<void> | undefined;
@@ -216,6 +218,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       await taskPool?.end();
       await webhooks?.stop();
       auditRetention.stop();
+      resultSweep.stop();
       await audit.close();
       await lakehouse?.close();
       await database.close();

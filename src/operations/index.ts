@@ -20,6 +20,7 @@ import { createNotification, listNotifications } from '../assets/notifications.j
 import { createTask, deleteTask, listTasks, updateTask, viewTask } from '../assets/tasks.js';
 import { dashboardPageKoaHandlers } from '../account/dashboard-routes.js';
 import { accountKoaHandlers } from '../account/routes.js';
+import { downloadExport } from './exports.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
@@ -90,4 +91,5 @@ export const koaOperationHandlers = {
   getApiReference,
   getApiReferenceScript,
   loadLakehouseTable,
+  downloadExport,
 } satisfies KoaOperationHandlers;

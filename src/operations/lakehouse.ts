@@ -1,3 +1,4 @@
+import { exportQuery } from './exports.js';
 import type { ToolHandler } from '../generated/handlers.js';
 
 /** 1 MiB of rows per answer at most (specs/tools/query_lakehouse.yaml). */
@@ -6,13 +7,16 @@ const MAX_BYTES = 1024 * 1024;
 export const queryLakehouse: ToolHandler<'query_lakehouse'> = async (input, ctx) => {
   ctx.audited.sql = input.sql;
   const { sql, connection, limit, offset, timeout_ms } = input;
-  return ctx.lakehouse.query(ctx.principal.environmentId, connection, sql, {
+  const answer = await ctx.lakehouse.query(ctx.principal.environmentId, connection, sql, {
     limit,
     offset,
     timeoutMs: timeout_ms,
     maxBytes: MAX_BYTES,
     signal: ctx.signal,
   });
+  // The first rows answer at once (and a bad statement fails fast); then the whole result goes to a file.
+  if (!input.export) return answer;
+  return { ...answer, export: await exportQuery(ctx, connection, sql, input.export, timeout_ms) };
 };
 
 export const validateSql: ToolHandler<'validate_sql'> = async (input, ctx) => {

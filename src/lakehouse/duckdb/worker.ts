@@ -39,6 +39,8 @@ export interface DuckQueryOptions {
   signal?: AbortSignal | undefined;
   /** Refuse the statement when its estimated scan passes this (QueryMessage.scanBudget). */
   scanBudget?: QueryMessage['scanBudget'];
+  /** `export` mode: where the result goes. */
+  export?: QueryMessage['export'];
 }
 
 /** A statement's failure in the worker, with where DuckDB points in it. */
@@ -151,6 +153,7 @@ export class DuckWorker {
         maxBytes: options.maxBytes,
         timeoutMs: options.timeoutMs,
         ...(options.scanBudget ? { scanBudget: options.scanBudget } : {}),
+        ...(options.export ? { export: options.export } : {}),
       }),
       options.timeoutMs,
       options.signal,
