@@ -12,6 +12,7 @@ import * as insightDeletes from './0010-insight-deletes.js';
 import * as docSections from './0011-doc-sections.js';
 import * as tasks from './0012-tasks.js';
 import * as browserSessions from './0013-browser-sessions.js';
+import * as queryJobs from './0016-query-jobs.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0011-doc-sections': docSections,
   '0012-tasks': tasks,
   '0013-browser-sessions': browserSessions,
+  '0016-query-jobs': queryJobs,
 };
