@@ -49,6 +49,14 @@ export interface Config {
   bodyRateGraceMs: number;
   /** Connections one client address may have open at once; requests in progress with TRUST_PROXY (0 = unlimited). */
   maxConnectionsPerClient: number;
+  /** Query jobs (docs/jobs.md) running at once per environment, across all processes (JOB_CONCURRENCY_PER_ENV). */
+  jobConcurrencyPerEnv: number;
+  /** Query jobs waiting per environment beyond those running; more are refused with `busy` (JOB_MAX_QUEUED_PER_ENV). */
+  jobMaxQueuedPerEnv: number;
+  /** The longest a query job may run (JOB_TIMEOUT_MS); a job may ask for less. */
+  jobTimeoutMs: number;
+  /** How long a finished job and its result are kept (JOB_RESULT_TTL_HOURS), as exports are. */
+  jobResultTtlHours: number;
 }
 
 export class ConfigError extends Error {}
@@ -115,5 +123,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyMinRate: integer(env, 'BODY_MIN_RATE', 1024),
     bodyRateGraceMs: integer(env, 'BODY_RATE_GRACE_MS', 10_000, 1),
     maxConnectionsPerClient: integer(env, 'MAX_CONNECTIONS_PER_CLIENT', 128),
+    jobConcurrencyPerEnv: integer(env, 'JOB_CONCURRENCY_PER_ENV', 2, 1),
+    jobMaxQueuedPerEnv: integer(env, 'JOB_MAX_QUEUED_PER_ENV', 10),
+    jobTimeoutMs: integer(env, 'JOB_TIMEOUT_MS', 600_000, 1_000),
+    jobResultTtlHours: integer(env, 'JOB_RESULT_TTL_HOURS', 24, 1),
   };
 }

@@ -280,6 +280,7 @@ export interface Organizations {
 }
 
 export interface QueryJobs {
+  as_task: Generated<boolean>;
   attempts: Generated<number>;
   cancel_requested_at: Timestamp | null;
   client_id: string;
@@ -291,8 +292,11 @@ export interface QueryJobs {
   expires_at: Timestamp | null;
   finished_at: Timestamp | null;
   id: Generated<string>;
+  max_bytes: number;
   result: JsonColumns["query_jobs.result"] | null;
   result_ref: string | null;
+  row_limit: number;
+  row_offset: Generated<number>;
   rows_so_far: Generated<number>;
   sql: string;
   started_at: Timestamp | null;

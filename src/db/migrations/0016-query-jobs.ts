@@ -13,6 +13,10 @@ const statements = [
      sql text NOT NULL CHECK (char_length(sql) <= 100000),
      connection text NOT NULL,
      timeout_ms integer NOT NULL CHECK (timeout_ms > 0),
+     row_offset integer NOT NULL DEFAULT 0 CHECK (row_offset >= 0),
+     row_limit integer NOT NULL CHECK (row_limit > 0),
+     max_bytes integer NOT NULL CHECK (max_bytes > 0),
+     as_task boolean NOT NULL DEFAULT false,
      state text NOT NULL DEFAULT 'queued'
        CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled', 'timed_out')),
      rows_so_far bigint NOT NULL DEFAULT 0,
