@@ -1,4 +1,4 @@
-import type { QueryJob, ViewQueryJobOutput } from '../generated/tool-types.js';
+import type { QueryJob, QueryLakehouseOutput, ViewQueryJobOutput } from '../generated/tool-types.js';
 import type { JobRow } from './jobs.js';
 
 // A job row as the tools answer it, and a page of its stored rows. Pure functions of the row: any process
@@ -49,5 +49,19 @@ export function jobPage(row: JobRow, offset: number, limit: number): JobPage | u
     row_count: page.length,
     truncated: more || (truncated && end >= rows.length),
     ...(more ? { next_offset: end } : {}),
+  };
+}
+
+/** A succeeded job's stored answer as query_lakehouse's output (a task's result is the tool's normal result). */
+export function queryOutput(row: JobRow): QueryLakehouseOutput {
+  const { columns, rows, truncated } = row.result ?? { columns: [], rows: [], truncated: false };
+  const elapsed = row.started_at && row.finished_at ? row.finished_at.getTime() - row.started_at.getTime() : 0;
+  return {
+    columns,
+    rows,
+    row_count: rows.length,
+    truncated,
+    ...(truncated ? { next_offset: row.row_offset + rows.length } : {}),
+    elapsed_ms: Math.max(0, elapsed),
   };
 }

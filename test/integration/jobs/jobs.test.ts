@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import {
+  Client as ModernClient,
+  ClientCredentialsProvider,
+  StreamableHTTPClientTransport as ModernTransport,
+} from '@modelcontextprotocol/client';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { QueryJob } from '../../../src/generated/tool-types.js';
 import { createServiceAccount } from '../../../src/oauth/admin.js';
@@ -15,6 +20,7 @@ import { eventually } from '../assets/harness.js';
 
 /** Runs until cancelled or timed out: a cross join of the sample's 1.13M events with themselves. */
 const SLOW_SQL = 'SELECT count(*) FROM sample.main.events a, sample.main.events b WHERE hash(a.event, b.user_id) % 97 = 3';
+const TASKS = 'io.modelcontextprotocol/tasks';
 const FAST_SQL = 'SELECT event, count(*) AS n FROM sample.main.events GROUP BY 1 ORDER BY 1';
 
 let app: TestApp;
@@ -162,5 +168,121 @@ describe('query jobs (start_query_job, view_query_job, cancel_query_job)', () =>
     } finally {
       await elsewhere.close();
     }
+  });
+});
+
+/** A result schema for the 2.x client's request(): the tasks extension's shapes are not in the SDK. */
+const anyResult = <T>() => ({
+  '~standard': {
+    version: 1 as const,
+    vendor: 'test',
+    validate: (value: unknown) => ({ value: value as T }),
+    types: undefined as unknown as { input: T; output: T },
+  },
+});
+
+interface WireTask {
+  taskId: string;
+  status: 'working' | 'input_required' | 'completed' | 'failed' | 'cancelled';
+  pollIntervalMs?: number;
+  ttlMs: number | null;
+  createdAt: string;
+  lastUpdatedAt: string;
+  result?: { structuredContent?: { columns: { name: string }[]; rows: unknown[][]; row_count: number }; isError?: boolean };
+}
+
+describe('the MCP tasks extension (io.modelcontextprotocol/tasks) through the SDK 2.x client', () => {
+  let modern: ModernClient;
+  /** The raw results of tools/call as the server sent them (the 2.4 client refuses resultType "task" itself). */
+  const created: Record<string, unknown>[] = [];
+
+  before(async () => {
+    const account = await createServiceAccount(app.database.db, { organization: 'acme', environment: 'production' }, 'sdk v2 tasks', [
+      'read',
+      'write',
+    ]);
+    const authProvider = new ClientCredentialsProvider({
+      clientId: account.client_id,
+      clientSecret: account.client_secret,
+      scope: 'read write',
+      expectedIssuer: app.server.config.issuerUrl,
+    });
+    const capture: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (typeof init?.body === 'string' && init.body.includes('"tools/call"')) {
+        const body = (await response.clone().json()) as { result?: Record<string, unknown> };
+        if (body.result) created.push(body.result);
+      }
+      return response;
+    };
+    modern = new ModernClient(
+      { name: 'sdk v2 tasks', version: '1.0.0' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } }, capabilities: { extensions: { [TASKS]: {} } } },
+    );
+    await modern.connect(new ModernTransport(new URL(`${app.url}/v1`), { authProvider, fetch: capture }));
+  });
+  after(() => modern?.close());
+
+  /** tools/call query_lakehouse with the extension declared: answers the CreateTaskResult. */
+  async function startTask(sql: string, limit = 100): Promise<WireTask> {
+    created.length = 0;
+    await assert.rejects(modern.callTool({ name: 'query_lakehouse', arguments: { sql, connection: 'sample', limit } }), /task/);
+    const result = created[0] as (WireTask & { resultType: string }) | undefined;
+    assert.equal(result?.resultType, 'task', JSON.stringify(result));
+    return result;
+  }
+  const getTask = (taskId: string) => modern.request({ method: 'tasks/get', params: { taskId } }, anyResult<WireTask>());
+
+  /** Polls tasks/get at the task's pollIntervalMs until it is terminal, as the extension asks clients to. */
+  async function poll(task: WireTask): Promise<WireTask[]> {
+    const seen: WireTask[] = [];
+    let current = task;
+    while (!['completed', 'failed', 'cancelled'].includes(current.status)) {
+      await new Promise((resolve) => setTimeout(resolve, current.pollIntervalMs ?? 1_000));
+      current = await getTask(task.taskId);
+      seen.push(current);
+      assert.ok(seen.length < 60, 'the task never ended');
+    }
+    return seen;
+  }
+
+  it('declares the extension in server/discover', () => {
+    assert.deepEqual(modern.getServerCapabilities()?.extensions?.[TASKS], {});
+  });
+
+  it('answers query_lakehouse with a task whose polled result is the tool’s normal result', async () => {
+    const task = await startTask(FAST_SQL, 2);
+    assert.equal(task.status, 'working');
+    assert.ok(task.ttlMs && task.ttlMs > 0 && task.pollIntervalMs);
+    const seen = await poll(task);
+    const done = seen.at(-1);
+    assert.equal(done?.status, 'completed', JSON.stringify(done));
+    assert.equal(done?.result?.isError, undefined);
+    assert.deepEqual(
+      done?.result?.structuredContent?.columns.map((c) => c.name),
+      ['event', 'n'],
+    );
+    assert.equal(done?.result?.structuredContent?.row_count, 2);
+    // The task is the job: the plain tool sees the same one.
+    assert.equal((await view(task.taskId)).job.state, 'succeeded');
+  });
+
+  it('cancels a running task with tasks/cancel, and refuses unknown ones', async () => {
+    const task = await startTask(SLOW_SQL);
+    await eventually(async () => (await view(task.taskId)).job.state === 'running', 30_000, 'the task to run');
+    const ack = await modern.request({ method: 'tasks/cancel', params: { taskId: task.taskId } }, anyResult<Record<string, unknown>>());
+    assert.deepEqual(
+      Object.keys(ack).filter((k) => k !== '_meta'),
+      [],
+    );
+    const seen = await poll(task);
+    assert.equal(seen.at(-1)?.status, 'cancelled');
+
+    await assert.rejects(getTask('00000000-0000-4000-8000-000000000000'), /No query job/);
+  });
+
+  it('runs the call synchronously for a client that does not declare the extension', async () => {
+    const plain = await call(client, 'query_lakehouse', { sql: FAST_SQL, connection: 'sample', limit: 1 });
+    assert.equal(plain.row_count, 1);
   });
 });
