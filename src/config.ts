@@ -57,6 +57,14 @@ export interface Config {
   jobTimeoutMs: number;
   /** How long a finished job and its result are kept (JOB_RESULT_TTL_HOURS), as exports are. */
   jobResultTtlHours: number;
+  /** The largest full result one export or job writes (EXPORT_MAX_BYTES). */
+  exportMaxBytes: number;
+  /** How long result files are kept (RESULT_TTL_HOURS; decimals allowed). */
+  resultTtlMs: number;
+  /** Bytes of result files one environment may hold (RESULT_QUOTA_BYTES). */
+  resultQuotaBytes: number;
+  /** Result files one environment may write at once (EXPORT_CONCURRENCY_PER_ENV). */
+  exportConcurrencyPerEnv: number;
 }
 
 export class ConfigError extends Error {}
@@ -68,6 +76,14 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0
   if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name} must be a whole number >= ${min}, got "${raw}"`);
   }
+  return value;
+}
+
+function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a number > 0, got "${raw}"`);
   return value;
 }
 
@@ -127,5 +143,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobMaxQueuedPerEnv: integer(env, 'JOB_MAX_QUEUED_PER_ENV', 10),
     jobTimeoutMs: integer(env, 'JOB_TIMEOUT_MS', 600_000, 1_000),
     jobResultTtlHours: integer(env, 'JOB_RESULT_TTL_HOURS', 24, 1),
+    exportMaxBytes: integer(env, 'EXPORT_MAX_BYTES', 1024 ** 3, 1),
+    resultTtlMs: Math.round(positive(env, 'RESULT_TTL_HOURS', 24) * 3_600_000),
+    resultQuotaBytes: integer(env, 'RESULT_QUOTA_BYTES', 5 * 1024 ** 3, 1),
+    exportConcurrencyPerEnv: integer(env, 'EXPORT_CONCURRENCY_PER_ENV', 2, 1),
   };
 }

@@ -50,6 +50,15 @@ export const ERROR_CODES = {
   invalid_load: { status: 400, meaning: 'Rows to load are malformed; the detail names the line.' },
   busy: { status: 429, meaning: 'The environment runs its maximum of concurrent SQL statements (SQL_CONCURRENCY); retry.' },
   connection_failed: { status: 503, meaning: 'The server cannot reach the external database of a connection.' },
+  export_too_large: {
+    status: 400,
+    meaning: 'A full result would exceed EXPORT_MAX_BYTES; nothing was kept. Narrow the query or export parquet.',
+  },
+  export_quota_exceeded: {
+    status: 429,
+    meaning: "The environment's result files fill RESULT_QUOTA_BYTES; the detail says when the oldest expires.",
+  },
+  too_many_exports: { status: 429, meaning: 'The environment writes its maximum of results at once (EXPORT_CONCURRENCY_PER_ENV); retry.' },
 
   // Saved assets
   invalid_task: {

@@ -187,6 +187,8 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
     audit,
   };
   const auditRetention = startAuditRetention(db, config.auditRetentionDays, log);
+  // Expired result files (exports, job results): every process sweeps; rows are claimed with SKIP LOCKED.
+  const resultSweep = lakehouse.results.startSweeping(log);
   handler = createRequestListener({ services });
 
   let closing: Promise<void> | undefined;
@@ -204,6 +206,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       await taskPool?.end();
       await webhooks?.stop();
       auditRetention.stop();
+      resultSweep.stop();
       await audit.close();
       await lakehouse?.close();
       await database.close();

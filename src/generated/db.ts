@@ -311,6 +311,18 @@ export interface RateLimitCounters {
   window_start: Timestamp;
 }
 
+export interface ResultFiles {
+  bytes: Generated<number>;
+  created_at: Generated<Timestamp>;
+  environment_id: string;
+  expires_at: Timestamp;
+  format: "csv" | "parquet";
+  id: string;
+  kind: "export" | "job";
+  rows: Generated<number>;
+  state: Generated<"writing" | "ready">;
+}
+
 export interface SemanticModels {
   created_at: Generated<Timestamp>;
   definition: JsonColumns["semantic_models.definition"];
@@ -421,6 +433,7 @@ export interface DB {
   organizations: Organizations;
   query_jobs: QueryJobs;
   rate_limit_counters: RateLimitCounters;
+  result_files: ResultFiles;
   semantic_models: SemanticModels;
   service_accounts: ServiceAccounts;
   task_runs: TaskRuns;

@@ -135,5 +135,5 @@ export type OperationHandler<K extends OperationId> = (
 export type OperationHandlers = { [K in OperationId]: OperationHandler<K> };
 
 /** Operations served by Koa middleware of their own (HTML pages, redirects, form posts). */
-export type KoaOperationId = "getAuthorizationServerMetadata" | "showConnectedApps" | "revokeConnectedApp" | "showAccountSignIn" | "submitAccountSignIn" | "signOut" | "loadLakehouseTable" | "getApiReference" | "getApiReferenceScript" | "authorize" | "submitAuthorization" | "introspectToken" | "getJwks" | "registerClient" | "revokeToken" | "requestToken";
+export type KoaOperationId = "getAuthorizationServerMetadata" | "showConnectedApps" | "revokeConnectedApp" | "showAccountSignIn" | "submitAccountSignIn" | "signOut" | "downloadExport" | "loadLakehouseTable" | "getApiReference" | "getApiReferenceScript" | "authorize" | "submitAuthorization" | "introspectToken" | "getJwks" | "registerClient" | "revokeToken" | "requestToken";
 export type KoaOperationHandlers = { [K in KoaOperationId]: KoaOperationHandler };

@@ -498,6 +498,26 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/exports/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download an exported result
+         * @description Streams a full result written by a query tool's `export` (its `url`), with Content-Type, Content-Length and Content-Disposition. Only with a token of the environment that wrote it, until its `expires_at` (RESULT_TTL_HOURS); another environment's, an expired or an unknown id answers 404 `not_found`.
+         */
+        get: operations["downloadExport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/insights": {
         parameters: {
             query?: never;
@@ -703,7 +723,7 @@ export type paths = {
         put?: never;
         /**
          * Run a read-only SQL query
-         * @description Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`.
+         * @description Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`; `export` gets every row.
          *
          *     The REST mirror of the MCP tool `query_lakehouse` (scope `read`).
          */
@@ -1570,7 +1590,7 @@ export type components = {
          * @description Stable machine-readable error code of a problem document or a tool error; docs/reference/errors.md says what each means. Later versions may add codes: handle a code you do not know by its HTTP status.
          * @enum {string}
          */
-        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "out_of_memory" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "invalid_task" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "insight_deleted" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
+        ErrorCode: "validation_failed" | "bad_request" | "malformed_json" | "body_required" | "invalid_cursor" | "invalid_since" | "payload_too_large" | "unsupported_media_type" | "request_timeout" | "method_not_allowed" | "not_implemented" | "unauthorized" | "invalid_token" | "insufficient_scope" | "forbidden" | "not_found" | "unknown_tool" | "conflict" | "idempotency_conflict" | "sql_refused" | "sql_syntax_error" | "sql_error" | "read_only" | "permission_denied" | "query_timeout" | "out_of_memory" | "answer_too_large" | "row_too_large" | "invalid_query" | "invalid_model" | "invalid_load" | "busy" | "connection_failed" | "export_too_large" | "export_quota_exceeded" | "too_many_exports" | "invalid_task" | "invalid_parameters" | "invalid_layout" | "chart_column_missing" | "insight_deleted" | "rate_limited" | "too_many_connections" | "cancelled" | "internal_error" | "unavailable" | "database_unavailable" | "starting";
         ExplainSqlInput: {
             /** @default false */
             analyze?: boolean;
@@ -1588,6 +1608,18 @@ export type components = {
             /** @description The engine's JSON plan. Built-in connections (DuckDB): `{engine: duckdb, operators}` (EXPLAIN (FORMAT json)), with analyze `{engine: duckdb, profile}`; external PostgreSQL connections: the object holding `Plan`. */
             plan: Record<string, unknown>;
             summary: string;
+        };
+        ExportedResult: {
+            bytes: number;
+            /** Format: date-time */
+            expires_at: string;
+            /** @enum {unknown} */
+            format: "csv" | "parquet";
+            id: string;
+            rows: number;
+            uri: string;
+            /** @description GET it with the same bearer token. */
+            url: string;
         };
         GetConnectionOutput: {
             /** @enum {string} */
@@ -1981,6 +2013,11 @@ export type components = {
              * @example sample
              */
             connection?: string;
+            /**
+             * @description Also write the full result to a file, linked in `export`.
+             * @enum {unknown}
+             */
+            export?: "csv" | "parquet";
             /** @default 100 */
             limit?: number;
             /**
@@ -2003,6 +2040,7 @@ export type components = {
                 type: string;
             }[];
             elapsed_ms: number;
+            export?: components["schemas"]["ExportedResult"];
             /** @description The `offset` that continues a truncated answer. */
             next_offset?: number;
             row_count: number;
@@ -3525,6 +3563,38 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    downloadExport: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/vnd.apache.parquet": string;
+                    "text/csv": string;
+                };
+            };
+            /** @description 401 without a valid bearer token, 403 `insufficient_scope`, 404 `not_found`. */
             default: {
                 headers: {
                     [name: string]: unknown;

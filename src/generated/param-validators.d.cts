@@ -19,6 +19,7 @@ declare const validators: {
   readonly op_rejectDiscovery_path: ValidateFunction;
   readonly op_getDoc_path: ValidateFunction;
   readonly op_listEvents_query: ValidateFunction;
+  readonly op_downloadExport_path: ValidateFunction;
   readonly op_listInsights_query: ValidateFunction;
   readonly op_viewInsight_path: ValidateFunction;
   readonly op_deleteInsight_path: ValidateFunction;

@@ -109,6 +109,7 @@ declare const validators: {
   readonly op_listEvents_response_200_application_json: ValidateFunction;
   readonly op_listEvents_response_400_application_problem_json: ValidateFunction;
   readonly op_listEvents_response_default_application_problem_json: ValidateFunction;
+  readonly op_downloadExport_response_default_application_problem_json: ValidateFunction;
   readonly op_listInsights_response_200_application_json: ValidateFunction;
   readonly op_listInsights_response_400_application_problem_json: ValidateFunction;
   readonly op_listInsights_response_default_application_problem_json: ValidateFunction;

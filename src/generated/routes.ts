@@ -912,6 +912,35 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "downloadExport",
+  "method": "get",
+  "path": "/api/v1/exports/{id}",
+  "koaPath": "/api/v1/exports/:id",
+  "kind": "koa",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_downloadExport_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "text/csv": null,
+      "application/vnd.apache.parquet": null
+    },
+    "default": {
+      "application/problem+json": "op_downloadExport_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "listInsights",
   "method": "get",
   "path": "/api/v1/insights",

@@ -8,6 +8,7 @@ export type DashboardVariable = components["schemas"]["DashboardVariable"];
 export type Delivery = components["schemas"]["Delivery"];
 export type Discovery = components["schemas"]["Discovery"];
 export type ErrorCode = components["schemas"]["ErrorCode"];
+export type ExportedResult = components["schemas"]["ExportedResult"];
 export type Insight = components["schemas"]["Insight"];
 export type InsightParameter = components["schemas"]["InsightParameter"];
 export type Memory = components["schemas"]["Memory"];
@@ -463,6 +464,11 @@ export type QueryLakehouseInput = {
      * @example sample
      */
     connection: string;
+    /**
+     * @description Also write the full result to a file, linked in `export`.
+     * @enum {unknown}
+     */
+    export?: "csv" | "parquet";
     /** @default 100 */
     limit: number;
     /**

@@ -4628,7 +4628,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "query_lakehouse",
   "title": "Run a read-only SQL query",
-  "description": "Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`.",
+  "description": "Runs one read-only SQL statement and returns its rows. Built-in connections run DuckDB SQL on catalogs `lakehouse` (this environment's tables) and `sample` (demo product analytics), joinable as `lakehouse.main.t` and `sample.main.events`; bare names look in the connection's catalog, then the other. External connections run PostgreSQL. A truncated answer gives `next_offset`; `export` gets every row.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -4676,6 +4676,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minimum": 100,
         "maximum": 60000,
         "default": 15000
+      },
+      "export": {
+        "enum": [
+          "csv",
+          "parquet"
+        ],
+        "description": "Also write the full result to a file, linked in `export`."
       }
     },
     "additionalProperties": false
@@ -4733,6 +4740,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "elapsed_ms": {
         "type": "number",
         "minimum": 0
+      },
+      "export": {
+        "type": "object",
+        "required": [
+          "id",
+          "uri",
+          "url",
+          "format",
+          "rows",
+          "bytes",
+          "expires_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "uri": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string",
+            "description": "GET it with the same bearer token."
+          },
+          "format": {
+            "enum": [
+              "csv",
+              "parquet"
+            ]
+          },
+          "rows": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "additionalProperties": false
@@ -4770,6 +4820,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "minimum": 100,
           "maximum": 60000,
           "default": 15000
+        },
+        "export": {
+          "enum": [
+            "csv",
+            "parquet"
+          ],
+          "description": "Also write the full result to a file, linked in `export`."
         }
       }
     },
@@ -4826,6 +4883,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "elapsed_ms": {
           "type": "number",
           "minimum": 0
+        },
+        "export": {
+          "type": "object",
+          "required": [
+            "id",
+            "uri",
+            "url",
+            "format",
+            "rows",
+            "bytes",
+            "expires_at"
+          ],
+          "properties": {
+            "id": {
+              "type": "string"
+            },
+            "uri": {
+              "type": "string"
+            },
+            "url": {
+              "type": "string",
+              "description": "GET it with the same bearer token."
+            },
+            "format": {
+              "enum": [
+                "csv",
+                "parquet"
+              ]
+            },
+            "rows": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "bytes": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "expires_at": {
+              "type": "string",
+              "format": "date-time"
+            }
+          },
+          "additionalProperties": false
         }
       },
       "additionalProperties": false

@@ -5235,7 +5235,7 @@ return errors === 0;
 validate46.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_lakehouse_input = validate47;
-const schema58 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"description":"One read statement.","examples":["SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"offset":{"type":"integer","minimum":0,"maximum":1000000,"default":0,"description":"`next_offset` of a truncated answer."},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+const schema58 = {"type":"object","required":["sql"],"properties":{"sql":{"type":"string","minLength":1,"maxLength":100000,"description":"One read statement.","examples":["SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 2 DESC LIMIT 5"]},"connection":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"lakehouse","examples":["sample"]},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"offset":{"type":"integer","minimum":0,"maximum":1000000,"default":0,"description":"`next_offset` of a truncated answer."},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000},"export":{"enum":["csv","parquet"],"description":"Also write the full result to a file, linked in `export`."}},"additionalProperties":false};
 
 function validate47(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5271,7 +5271,7 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(((((key0 === "sql") || (key0 === "connection")) || (key0 === "limit")) || (key0 === "offset")) || (key0 === "timeout_ms"))){
+if(!((((((key0 === "sql") || (key0 === "connection")) || (key0 === "limit")) || (key0 === "offset")) || (key0 === "timeout_ms")) || (key0 === "export"))){
 const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err1];
@@ -5439,14 +5439,27 @@ vErrors.push(err15);
 errors++;
 }
 }
-}
-else {
-const err16 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data5 = data.export;
+if(!((data5 === "csv") || (data5 === "parquet"))){
+const err16 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/enum",keyword:"enum",params:{allowedValues: schema58.properties.export.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err16];
 }
 else {
 vErrors.push(err16);
+}
+errors++;
+}
+}
+}
+else {
+const err17 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err17];
+}
+else {
+vErrors.push(err17);
 }
 errors++;
 }

@@ -8,6 +8,7 @@ import { DuckEngine } from './duckdb/engine.js';
 import { TableStore } from './duckdb/table-store.js';
 import { Lakehouse } from './lakehouse.js';
 import { ensureSample, SAMPLE_COMMENTS } from './sample.js';
+import { ResultStore } from './results/store.js';
 import { PostgresSandbox } from './sandbox.js';
 
 export { Lakehouse } from './lakehouse.js';
@@ -22,6 +23,10 @@ export type LakehouseConfig = Pick<
   | 'queryWorkerMemoryMb'
   | 'queryWorkerThreads'
   | 'queryQueueMs'
+  | 'exportMaxBytes'
+  | 'resultTtlMs'
+  | 'resultQuotaBytes'
+  | 'exportConcurrencyPerEnv'
 >;
 
 export interface StartLakehouseOptions {
@@ -47,6 +52,12 @@ export async function startLakehouse(options: StartLakehouseOptions): Promise<La
   });
   if (sample.generated) log.info({ durationMs: sample.manifest.duration_ms, rows: sample.manifest.row_counts }, 'sample data generated');
   const store = new TableStore(options.db, path.join(config.dataDir, 'lakehouse'));
+  const results = new ResultStore(options.db, path.join(config.dataDir, 'results'), {
+    maxBytes: config.exportMaxBytes,
+    ttlMs: config.resultTtlMs,
+    quotaBytes: config.resultQuotaBytes,
+    concurrencyPerEnv: config.exportConcurrencyPerEnv,
+  });
   const engine = new DuckEngine({
     store,
     sample: { dir: sample.dir, files: sample.files, comments: SAMPLE_COMMENTS },
@@ -58,7 +69,8 @@ export async function startLakehouse(options: StartLakehouseOptions): Promise<La
       hardMemoryMb: Math.round(config.queryWorkerMemoryMb * 1.5) + 256,
       maxTempMb: 4096,
     },
+    resultsDir: (environmentId) => results.directoryOf(environmentId),
   });
   const postgres = await new PostgresSandbox(options.db, { secretKey: options.secret, sqlConcurrency: config.sqlConcurrency, log }).init();
-  return new Lakehouse(engine, store, postgres, sample);
+  return new Lakehouse(engine, store, postgres, sample, results);
 }

@@ -5,6 +5,7 @@ import type { TableStore } from './duckdb/table-store.js';
 import { DuckError, type DuckQueryOptions } from './duckdb/worker.js';
 import type { DuckRows } from './duckdb/worker-protocol.js';
 import { summarizeDuckPlan, summarizePlan } from './plan-summary.js';
+import type { ResultFile, ResultFormat, ResultStore } from './results/store.js';
 import type { Sample } from './sample.js';
 import { SqlError, type PostgresSandbox, type QueryResult } from './sandbox.js';
 import { checkReadStatement, loadSqlParser, SqlRefused } from './sql-guard.js';
@@ -132,7 +133,40 @@ export class Lakehouse {
     readonly store: TableStore,
     readonly postgres: PostgresSandbox,
     readonly sample: Sample,
+    /** Full results kept as files (exports, job results): quota, expiry, lookups. */
+    readonly results: ResultStore,
   ) {}
+
+  /**
+   * Writes the whole result of one read statement to `file` (chosen by the result store, never by the
+   * caller) as CSV with a header or Parquet, at most `maxBytes` (then `export_too_large`); answers the rows.
+   * The statement passes the same guard as query(). Meant as the writer of ResultStore.write.
+   */
+  exportTo(
+    environmentId: string,
+    connection: string,
+    sql: string,
+    target: { file: string; format: ResultFormat; maxBytes: number },
+    options: RunOptions,
+  ): Promise<{ rows: number }> {
+    return located(sql, async () => {
+      if (!isBuiltIn(connection)) return this.postgres.exportTo(environmentId, connection, sql, target, options);
+      const result = await this.duck(environmentId, connection, sql, { ...options, mode: 'export', limit: 0, maxBytes: 0, export: target });
+      return { rows: result.exported ?? 0 };
+    });
+  }
+
+  /** One page of a result file of the environment (a job's result): rows from `offset`, capped as query(). */
+  async readResult(
+    environmentId: string,
+    result: ResultFile,
+    options: RunOptions & { limit: number; offset: number; maxBytes: number },
+  ): Promise<QueryResult> {
+    if (result.environmentId !== environmentId) throw notFound('No such result in this environment.');
+    const reader = result.format === 'parquet' ? 'read_parquet' : 'read_csv';
+    const csv = result.format === 'csv' ? ', header = true, all_varchar = false' : '';
+    return this.run(environmentId, 'lakehouse', `SELECT * FROM ${reader}(${quoteLiteral(result.file)}${csv})`, options);
+  }
 
   /** One read statement; at most `limit` rows from `offset`, and `maxBytes` of them. */
   query(environmentId: string, connection: string, sql: string, options: QueryOptions): Promise<QueryResult> {

@@ -52,6 +52,11 @@ export interface RowWindow {
   offset: number;
   limit: number;
   maxBytes: number;
+  /**
+   * Takes each row of the window as PostgreSQL's text (null for NULL) instead of keeping it (an export
+   * streams rows to a file); answering false stops the statement there (`truncated`).
+   */
+  sink?: (fields: (string | null)[]) => boolean;
 }
 
 export interface StatementRows {
@@ -223,8 +228,12 @@ export class PipelinedStatement implements pg.Submittable, RowSizeWatcher {
     this.client.query(this.resetReceiver);
   }
 
+  /** Told the result's columns before any row arrives (an export writes its header). */
+  onFields?: (fields: pg.FieldDef[]) => void;
+
   handleRowDescription(message: { fields: pg.FieldDef[] }): void {
     this.fields = message.fields;
+    this.onFields?.(message.fields);
     this.parsers = message.fields.map((field) => this.types.getTypeParser(field.dataTypeID, 'text') as TextParser);
   }
 
@@ -254,6 +263,10 @@ export class PipelinedStatement implements pg.Submittable, RowSizeWatcher {
   handleDataRow(message: { fields: (string | null)[] }): void {
     const index = this.received++;
     if (this.outsideWindow(index)) return;
+    if (this.window.sink) {
+      if (!this.window.sink(message.fields)) this.truncated = true;
+      return;
+    }
     const row = new Array<unknown>(message.fields.length);
     for (let i = 0; i < row.length; i++) {
       const value = message.fields[i];

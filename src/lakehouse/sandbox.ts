@@ -9,6 +9,7 @@ import { checkReadStatement, loadSqlParser, type CheckedStatement } from './sql-
 import { PipelinedStatement, type RowWindow, type StatementRows } from './pipelined-statement.js';
 import { formatBytes } from './format-bytes.js';
 import { guardMessageSizes, messageSizeGuardOf } from './message-size-guard.js';
+import { CsvFileWriter } from './results/csv-file.js';
 
 // The SQL sandbox of external PostgreSQL connections (docs/sql-sandbox.md); the built-in connections run on
 // DuckDB (src/lakehouse/duckdb/). Every user statement runs:
@@ -266,8 +267,10 @@ export class PostgresSandbox {
     values: readonly unknown[],
     window: RowWindow,
     timeoutMs: number,
+    onFields?: (fields: pg.FieldDef[]) => void,
   ): Promise<StatementRows> {
     const statement = new PipelinedStatement(lease.client, setupStatements(timeoutMs), text, values, window, jsonTypes, RESET_QUERIES);
+    if (onFields) statement.onFields = onFields;
     lease.client.query(statement);
     try {
       const result = await statement.result;
@@ -452,6 +455,42 @@ export class PostgresSandbox {
         elapsed_ms: Math.round((performance.now() - started) * 10) / 10,
       };
     });
+  }
+
+  /**
+   * An export: the whole result of one checked read statement streamed to `target.file` as CSV (PostgreSQL's
+   * text of each value, a header of column names), under the same sandbox and timeout as query(), at most
+   * `target.maxBytes` (then `export_too_large`). Parquet needs DuckDB: refused here.
+   */
+  async exportTo(
+    environmentId: string,
+    connection: string,
+    rawSql: string,
+    target: { file: string; format: 'csv' | 'parquet'; maxBytes: number },
+    options: RunOptions,
+  ): Promise<{ rows: number }> {
+    if (target.format !== 'csv') {
+      throw new AppError('validation_failed', `External connections export "csv" only; "${target.format}" needs a built-in connection.`);
+    }
+    const checked = checkReadStatement(rawSql);
+    const out = new CsvFileWriter(target.file, target.maxBytes);
+    try {
+      const result = await this.lease(environmentId, connection, options, (lease) =>
+        this.runPipelined(
+          lease,
+          checked.text,
+          [],
+          { offset: 0, limit: Number.MAX_SAFE_INTEGER - 1, maxBytes: Infinity, sink: (fields) => out.row(fields) },
+          options.timeoutMs,
+          (fields) => out.header(fields.map((f) => f.name)),
+        ),
+      );
+      if (out.overflowed) throw new AppError('export_too_large', 'The result reached its size cap.');
+      out.header(result.fields.map((f) => f.name));
+      return { rows: out.rows };
+    } finally {
+      out.close();
+    }
   }
 
   /**

@@ -1,4 +1,10 @@
+import fs from 'node:fs';
 import type { ToolIO } from '../generated/handlers.js';
+import { formatBytes } from '../lakehouse/format-bytes.js';
+import { RESULT_MIME_TYPES } from '../lakehouse/results/store.js';
+import { exportUrl } from '../operations/exports.js';
+import { httpError } from './http-reply.js';
+import { transportErrorCode } from './modern.js';
 import { quoteIdent } from '../lakehouse/sql-quote.js';
 import { invalidParams, runTool, type FeatureCall, FeatureError } from './feature-call.js';
 import { ErrorCode } from './protocol.js';
@@ -12,7 +18,14 @@ export const TEMPLATES = {
   semanticModel: 'lakehouse://semantic-models/{name}',
   insight: 'lakehouse://insights/{id}',
   dashboard: 'lakehouse://dashboards/{id}',
+  export: 'lakehouse://exports/{id}',
 } as const;
+
+/**
+ * The largest exported result resources/read returns inline (text for CSV, base64 for Parquet): a bigger one
+ * would be a huge JSON-RPC message held in memory, so it answers where to download it instead.
+ */
+export const INLINE_EXPORT_BYTES = 1024 * 1024;
 
 /** resources/templates/list: the same for everyone. */
 export const RESOURCE_TEMPLATES = [
@@ -44,6 +57,12 @@ export const RESOURCE_TEMPLATES = [
     description: 'A dashboard and its widgets as view_dashboard returns it (without data).',
     mimeType: 'application/json',
   },
+  {
+    uriTemplate: TEMPLATES.export,
+    name: 'export',
+    title: 'Exported result',
+    description: `A full query result (a query tool's \`export\`), inline up to ${INLINE_EXPORT_BYTES / 1024 / 1024} MiB; larger ones give their download URL.`,
+  },
 ];
 
 /** The built-in connections, whose tables resources/list names (external databases only by template). */
@@ -60,7 +79,8 @@ export type ResourceRef =
   | { kind: 'table'; connection: string; table: string }
   | { kind: 'semanticModel'; name: string }
   | { kind: 'insight'; id: string }
-  | { kind: 'dashboard'; id: string };
+  | { kind: 'dashboard'; id: string }
+  | { kind: 'export'; id: string };
 
 const enc = encodeURIComponent;
 
@@ -74,6 +94,8 @@ export function uriOf(ref: ResourceRef): string {
       return `lakehouse://insights/${enc(ref.id)}`;
     case 'dashboard':
       return `lakehouse://dashboards/${enc(ref.id)}`;
+    case 'export':
+      return `lakehouse://exports/${enc(ref.id)}`;
   }
 }
 
@@ -87,7 +109,7 @@ const decode = (part: string): string | undefined => {
 
 /** The resource a URI names, or undefined when it matches no template (each part one non-empty segment). */
 export function parseUri(uri: string): ResourceRef | undefined {
-  const match = /^lakehouse:\/\/(tables|semantic-models|insights|dashboards)\/([^/?#]+)(?:\/([^/?#]+))?$/.exec(uri);
+  const match = /^lakehouse:\/\/(tables|semantic-models|insights|dashboards|exports)\/([^/?#]+)(?:\/([^/?#]+))?$/.exec(uri);
   if (!match) return undefined;
   const [, kind, first = '', second] = match;
   const a = decode(first);
@@ -96,6 +118,7 @@ export function parseUri(uri: string): ResourceRef | undefined {
   if (kind === 'tables') return b === undefined ? undefined : { kind: 'table', connection: a, table: b };
   if (b !== undefined) return undefined;
   if (kind === 'semantic-models') return { kind: 'semanticModel', name: a };
+  if (kind === 'exports') return { kind: 'export', id: a };
   return kind === 'insights' ? { kind: 'insight', id: a } : { kind: 'dashboard', id: a };
 }
 
@@ -180,11 +203,7 @@ export async function listResources(call: FeatureCall, cursor: unknown): Promise
   return offset + PAGE_SIZE < all.length ? { resources, nextCursor: encodeCursor(offset + PAGE_SIZE) } : { resources };
 }
 
-export interface ResourceContents {
-  uri: string;
-  mimeType: string;
-  text: string;
-}
+export type ResourceContents = { uri: string; mimeType: string } & ({ text: string } | { blob: string });
 
 const notFound = (uri: string) => new FeatureError(ErrorCode.InvalidParams, 'Resource not found', { uri });
 
@@ -204,6 +223,8 @@ export async function readResource(call: FeatureCall, uri: unknown): Promise<{ c
         return json(await runTool(call, 'view_insight', { id: ref.id }));
       case 'dashboard':
         return json(await runTool(call, 'view_dashboard', { id: ref.id, include_data: false }));
+      case 'export':
+        return { contents: [await readExport(call, ref.id, uri)] };
     }
   } catch (error) {
     // Unknown, malformed or another environment's: all read as not found.
@@ -247,4 +268,35 @@ function cell(value: unknown): string {
   const text = value === null || value === undefined ? 'NULL' : typeof value === 'string' ? value : JSON.stringify(value);
   const short = text.length > CELL_CHARS ? `${text.slice(0, CELL_CHARS - 1)}…` : text;
   return short.replace(/\|/g, '\\|').replace(/[\r\n]+/g, ' ');
+}
+
+/**
+ * An exported result of the token's environment (another environment's or an expired one is not found): the
+ * file itself up to INLINE_EXPORT_BYTES, else a note with its size and download URL. Needs the read scope,
+ * as the tools the other resources stand for do.
+ */
+async function readExport(call: FeatureCall, id: string, uri: string): Promise<ResourceContents> {
+  if (!call.principal.scopes.has('read')) {
+    throw httpError(403, transportErrorCode(call.modern, 403), 'Forbidden: reading an export needs the read scope.', call.id);
+  }
+  const file = await call.services.lakehouse.results.find(call.principal.environmentId, id);
+  if (!file) throw invalidParams('Resource not found');
+  const mimeType = RESULT_MIME_TYPES[file.format];
+  if (file.bytes > INLINE_EXPORT_BYTES) {
+    const url = exportUrl(call.services.config.publicUrl, file.id);
+    return {
+      uri,
+      mimeType: 'text/plain',
+      text:
+        `This ${file.format} result has ${file.rows} rows in ${formatBytes(file.bytes)}, more than the ${formatBytes(INLINE_EXPORT_BYTES)} ` +
+        `read here. Download it until ${file.expiresAt.toISOString()}: GET ${url} with the same bearer token.`,
+    };
+  }
+  let data: Buffer;
+  try {
+    data = await fs.promises.readFile(file.file);
+  } catch {
+    throw invalidParams('Resource not found'); // swept meanwhile
+  }
+  return file.format === 'csv' ? { uri, mimeType, text: data.toString('utf8') } : { uri, mimeType, blob: data.toString('base64') };
 }

@@ -69,7 +69,9 @@ function renderRecord(text: BoundedText, record: Record_, indent: string) {
   for (const [key, value] of entries) if (isInline(value)) text.line(`${indent}${key}: ${scalarText(value)}`);
   if (record.truncated === true) {
     const next = typeof record.next_offset === 'number' ? `; continue with offset: ${record.next_offset}` : '';
-    text.line(`${indent}note: more rows exist than shown${next}`);
+    // The query tools write every row to a file on request (their `export`), linked in the answer.
+    const all = 'export' in record ? '' : '; every row: call again with export: "csv" (or "parquet")';
+    text.line(`${indent}note: more rows exist than shown${next}${all}`);
   }
   for (const [key, value] of entries) {
     if (isInline(value)) continue;

@@ -37,13 +37,15 @@ export interface Services {
 /** MCP log levels (RFC 5424 severities), lowest first. */
 export type ClientLogLevel = 'debug' | 'info' | 'notice' | 'warning' | 'error' | 'critical' | 'alert' | 'emergency';
 
-/** An MCP content item a tool adds to its result (CallToolResult.content). */
-export interface ToolContentItem {
-  type: 'image';
-  /** base64 */
-  data: string;
-  mimeType: string;
-}
+/** An MCP content item a tool adds to its result (CallToolResult.content): an image, or a link to a resource. */
+export type ToolContentItem =
+  | {
+      type: 'image';
+      /** base64 */
+      data: string;
+      mimeType: string;
+    }
+  | { type: 'resource_link'; uri: string; name: string; mimeType: string; size: number; description?: string };
 
 /** The context of one tool call, served over MCP or REST. */
 export interface ToolContext extends Services {

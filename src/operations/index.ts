@@ -20,6 +20,7 @@ import { createMemory, deleteMemory, searchMemories } from '../assets/memories.j
 import { createNotification, listNotifications } from '../assets/notifications.js';
 import { createTask, deleteTask, listTasks, updateTask, viewTask } from '../assets/tasks.js';
 import { accountKoaHandlers } from '../account/routes.js';
+import { downloadExport } from './exports.js';
 import { getProtectedResourceMetadata, getProtectedResourceMetadataV1, oauthKoaHandlers } from '../oauth/routes.js';
 
 /** Every tool's implementation: `tsc` fails when one is missing, extra or of the wrong type. */
@@ -92,4 +93,5 @@ export const koaOperationHandlers = {
   getApiReference,
   getApiReferenceScript,
   loadLakehouseTable,
+  downloadExport,
 } satisfies KoaOperationHandlers;

@@ -1,3 +1,4 @@
+import { exportQuery } from './exports.js';
 import type { ToolHandler } from '../generated/handlers.js';
 import { createJob } from '../jobs/jobs.js';
 
@@ -19,13 +20,16 @@ export const queryLakehouse: ToolHandler<'query_lakehouse'> = async (input, ctx)
     );
     return { columns: [], rows: [], row_count: 0, truncated: false, elapsed_ms: 0 };
   }
-  return ctx.lakehouse.query(ctx.principal.environmentId, connection, sql, {
+  const answer = await ctx.lakehouse.query(ctx.principal.environmentId, connection, sql, {
     limit,
     offset,
     timeoutMs: timeout_ms,
     maxBytes: MAX_BYTES,
     signal: ctx.signal,
   });
+  // The first rows answer at once (and a bad statement fails fast); then the whole result goes to a file.
+  if (!input.export) return answer;
+  return { ...answer, export: await exportQuery(ctx, connection, sql, input.export, timeout_ms) };
 };
 
 export const validateSql: ToolHandler<'validate_sql'> = async (input, ctx) => {

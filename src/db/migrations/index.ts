@@ -12,6 +12,7 @@ import * as insightDeletes from './0010-insight-deletes.js';
 import * as docSections from './0011-doc-sections.js';
 import * as tasks from './0012-tasks.js';
 import * as browserSessions from './0013-browser-sessions.js';
+import * as resultFiles from './0014-result-files.js';
 import * as queryJobs from './0016-query-jobs.js';
 
 /**
@@ -32,5 +33,6 @@ export const migrations: Record<string, Migration> = {
   '0011-doc-sections': docSections,
   '0012-tasks': tasks,
   '0013-browser-sessions': browserSessions,
+  '0014-result-files': resultFiles,
   '0016-query-jobs': queryJobs,
 };

@@ -18,6 +18,8 @@ export interface DuckEngineOptions {
   tempRoot: string;
   pool: Omit<DuckPoolOptions, 'workerOptions'>;
   worker: Pick<DuckWorkerOptions, 'threads' | 'memoryLimitMb' | 'hardMemoryMb' | 'maxTempMb'>;
+  /** The folder of an environment's result files, where its worker may also write (exports). */
+  resultsDir?: (environmentId: string) => string;
 }
 
 /** A session per built-in connection: its own catalog's names first, then the other's. */
@@ -79,7 +81,11 @@ export class DuckEngine {
       catalogs: this.catalogs(tables),
       searchPaths: SEARCH_PATHS,
       ...(this.options.sample.comments ? { comments: { sample: this.options.sample.comments } } : {}),
-      allowedDirectories: [`${this.options.store.environmentDir(environmentId)}/`, `${this.options.sample.dir}/`],
+      allowedDirectories: [
+        `${this.options.store.environmentDir(environmentId)}/`,
+        `${this.options.sample.dir}/`,
+        ...(this.options.resultsDir ? [`${this.options.resultsDir(environmentId)}/`] : []),
+      ],
       tempDirectory: path.join(this.options.tempRoot, `${environmentId}-${process.pid}-${Date.now()}`),
     };
   }

@@ -1,5 +1,7 @@
+import fs from 'node:fs';
 import {
   DuckDBInstance,
+  StatementType,
   DuckDBTypeId,
   JsonDuckDBValueConverter,
   type DuckDBConnection,
@@ -11,7 +13,7 @@ import { quoteIdent as quote, quoteLiteral as literal } from '../sql-quote.js';
 import { checkDuckStatement } from './guard.js';
 import { formatBytes } from '../format-bytes.js';
 import { toFailure } from './failure.js';
-import type { Catalogs, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
+import type { Catalogs, ExportTarget, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
 
 // A DuckDB worker process (started by src/lakehouse/duckdb/worker.ts): one locked in-memory DuckDB that can
 // read only the folders it was given, answering one statement at a time. It holds no secrets (its environment
@@ -25,7 +27,9 @@ const MAX_EXPRESSION_DEPTH = 200;
 
 /** One session per search path (OpenMessage.searchPaths); all read the same in-memory catalogs. */
 const sessions = new Map<string, DuckDBConnection>();
-let running: { id: number; session: DuckDBConnection; timer: NodeJS.Timeout; timedOut: boolean } | undefined;
+let running: { id: number; session: DuckDBConnection; timer: NodeJS.Timeout; timedOut: boolean; tooLarge?: boolean } | undefined;
+/** How often a file being exported is measured against its cap. */
+const EXPORT_CHECK_MS = 50;
 /** Statements cancelled while they waited in this worker's queue (ids only grow: older ones are dropped). */
 const cancelledWaiting = new Set<number>();
 
@@ -141,6 +145,13 @@ async function query(message: QueryMessage): Promise<void> {
   running = { id, session, timedOut: false, timer: setTimeout(() => interrupt(true), timeoutMs) };
   try {
     const checked = await checkDuckStatement(session, sql);
+    if (mode === 'export') {
+      if (!message.export) throw new AppError('internal_error', 'export without a target');
+      if (checked.kind !== 'select') throw new AppError('sql_refused', 'Export a SELECT: the file is written for you.');
+      const rows = await exportResult(session, sql, message.export);
+      send({ type: 'result', id, columns: [], rows: [], truncated: false, exported: rows });
+      return;
+    }
     if (mode === 'check') {
       send({ type: 'result', id, columns: [], rows: [], truncated: false, parameters: checked.prepared.parameterCount });
       return;
@@ -199,10 +210,45 @@ async function query(message: QueryMessage): Promise<void> {
       truncated,
     });
   } catch (error) {
-    send({ type: 'error', id, ...toFailure(error, running?.timedOut ?? false, timeoutMs, sql) });
+    if (running?.tooLarge) send({ type: 'error', id, code: 'export_too_large', message: 'The result reached its size cap.' });
+    else send({ type: 'error', id, ...toFailure(error, running?.timedOut ?? false, timeoutMs, sql) });
   } finally {
     clearTimeout(running?.timer);
     running = undefined;
+  }
+}
+
+/**
+ * Writes the whole result of a checked SELECT to `target.file` with DuckDB's COPY, and answers the rows
+ * written. The SELECT is wrapped as `COPY (<sql>\n) TO '<file>'`: it parsed alone as one statement, so its
+ * parentheses, quotes and comments are closed and it cannot reach past the wrapper; the wrapped text is still
+ * checked to be exactly one COPY. The file is measured while it grows: past its cap the statement is stopped.
+ */
+async function exportResult(session: DuckDBConnection, sql: string, target: ExportTarget): Promise<number> {
+  const select = sql.replace(/;\s*$/, '');
+  const options = target.format === 'csv' ? 'FORMAT csv, HEADER true' : 'FORMAT parquet, COMPRESSION zstd';
+  const extracted = await session.extractStatements(`COPY (${select}\n) TO ${literal(target.file)} (${options})`);
+  const prepared = extracted.count === 1 ? await extracted.prepare(0) : undefined;
+  if (prepared?.statementType !== StatementType.COPY) {
+    throw new AppError('sql_refused', 'Export one SELECT without anything after it (no trailing comment after a semicolon).');
+  }
+  const watch = setInterval(() => {
+    let size = 0;
+    try {
+      size = fs.statSync(target.file).size;
+    } catch {
+      return; // not created yet
+    }
+    if (size > target.maxBytes && running) {
+      running.tooLarge = true;
+      running.session.interrupt();
+    }
+  }, EXPORT_CHECK_MS);
+  try {
+    const result = await prepared.runAndReadAll();
+    return Number(result.getRows()[0]?.[0] ?? 0);
+  } finally {
+    clearInterval(watch);
   }
 }
 

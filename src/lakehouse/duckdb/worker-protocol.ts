@@ -32,9 +32,18 @@ export interface TableComment {
 
 /**
  * What a query message asks: `rows` runs it; `check` prepares it (nothing runs) and answers its parameter
- * count; `explain` and `explain_analyze` answer DuckDB's JSON plan of the statement (a SELECT).
+ * count; `explain` and `explain_analyze` answer DuckDB's JSON plan of the statement (a SELECT); `export`
+ * writes its whole result to `export.file` (a SELECT, wrapped in a COPY by the worker).
  */
-export type QueryMode = 'rows' | 'check' | 'explain' | 'explain_analyze';
+export type QueryMode = 'rows' | 'check' | 'explain' | 'explain_analyze' | 'export';
+
+/** Where and how an `export` writes: a file the serving process chose, inside `allowedDirectories`. */
+export interface ExportTarget {
+  file: string;
+  format: 'csv' | 'parquet';
+  /** The file may not grow past this: the statement is stopped and fails with `export_too_large`. */
+  maxBytes: number;
+}
 
 export interface QueryMessage {
   type: 'query';
@@ -52,6 +61,8 @@ export interface QueryMessage {
   /** At most this many bytes of rows (as JSON) come back. */
   maxBytes: number;
   timeoutMs: number;
+  /** `export` mode: the target. */
+  export?: ExportTarget;
 }
 
 /** Redefines the catalogs' views (a table got a new version): views of tables no longer listed are dropped. */
@@ -83,6 +94,8 @@ export interface DuckRows {
   parameters?: number;
   /** `explain`/`explain_analyze`: DuckDB's JSON plan. */
   plan?: unknown;
+  /** `export`: the rows written. */
+  exported?: number;
 }
 
 /** A refusal or failure of one statement: an error code of src/errors.ts, and where DuckDB points. */

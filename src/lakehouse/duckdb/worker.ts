@@ -37,6 +37,8 @@ export interface DuckQueryOptions {
   maxBytes: number;
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  /** `export` mode: where the result goes. */
+  export?: QueryMessage['export'];
 }
 
 /** A statement's failure in the worker, with where DuckDB points in it. */
@@ -148,6 +150,7 @@ export class DuckWorker {
         limit: options.limit,
         maxBytes: options.maxBytes,
         timeoutMs: options.timeoutMs,
+        ...(options.export ? { export: options.export } : {}),
       }),
       options.timeoutMs,
       options.signal,

@@ -5,6 +5,8 @@
 export const QUESTIONS: { q: string; pages: string[] }[] = [
   // From issue 16 and the brief.
   { q: 'how do I paginate a large result', pages: ['agents/paginate-results'] },
+  { q: 'how do I download a large result', pages: ['agents/download-large-results'] },
+  { q: 'export all rows of a query to a csv file', pages: ['agents/download-large-results', 'exports'] },
   { q: 'funnel', pages: ['agents/funnels'] },
   { q: 'retention', pages: ['agents/retention'] },
   { q: 'what tables are there', pages: ['agents/data-model'] },

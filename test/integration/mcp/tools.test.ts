@@ -153,7 +153,7 @@ describe('MCP tools: calls', () => {
     assert.match(text, /^row_count: 100\ntruncated: true\nnext_offset: 100\n/);
     assert.match(
       text,
-      /note: more rows exist than shown; continue with offset: 100\nrows \(CSV, 100\):\nn BIGINT,bucket BIGINT\n0,0\n1,1\n/,
+      /note: more rows exist than shown; continue with offset: 100; every row: call again with export: "csv" \(or "parquet"\)\nrows \(CSV, 100\):\nn BIGINT,bucket BIGINT\n0,0\n1,1\n/,
     );
     assert.ok(text.length < JSON.stringify(out).length, 'the text is smaller than the JSON');
   });
