@@ -55,8 +55,6 @@ export interface Config {
   jobMaxQueuedPerEnv: number;
   /** The longest a query job may run (JOB_TIMEOUT_MS); a job may ask for less. */
   jobTimeoutMs: number;
-  /** How long a finished job and its result are kept (JOB_RESULT_TTL_HOURS), as exports are. */
-  jobResultTtlHours: number;
   /** The largest full result one export or job writes (EXPORT_MAX_BYTES). */
   exportMaxBytes: number;
   /** How long result files are kept (RESULT_TTL_HOURS; decimals allowed). */
@@ -142,7 +140,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobConcurrencyPerEnv: integer(env, 'JOB_CONCURRENCY_PER_ENV', 2, 1),
     jobMaxQueuedPerEnv: integer(env, 'JOB_MAX_QUEUED_PER_ENV', 10),
     jobTimeoutMs: integer(env, 'JOB_TIMEOUT_MS', 600_000, 1_000),
-    jobResultTtlHours: integer(env, 'JOB_RESULT_TTL_HOURS', 24, 1),
     exportMaxBytes: integer(env, 'EXPORT_MAX_BYTES', 1024 ** 3, 1),
     resultTtlMs: Math.round(positive(env, 'RESULT_TTL_HOURS', 24) * 3_600_000),
     resultQuotaBytes: integer(env, 'RESULT_QUOTA_BYTES', 5 * 1024 ** 3, 1),

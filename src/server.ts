@@ -140,7 +140,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       nudgeWebhooks: () => webhooks?.nudge(),
       // Long queries as jobs (src/jobs/) run on the same queue and runner as scheduled tasks.
       runQueryJob: async (payload, stopping) =>
-        runQueryJob({ db: opened.db, lakehouse: await lakehouseReady, log, resultTtlHours: config.jobResultTtlHours }, payload, stopping),
+        runQueryJob({ db: opened.db, lakehouse: await lakehouseReady, log, resultTtlMs: config.resultTtlMs }, payload, stopping),
     });
     const tasksReady = tasks.start();
     const steps = await Promise.allSettled([indexDocs(opened.db, DOCS_DIR, log), lakehouseReady, oauthServer.start(), tasksReady]);

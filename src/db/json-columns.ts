@@ -15,13 +15,6 @@ type ObjectColumn<T extends object> = ColumnType<T, T, T>;
 /** A JSON array column, written as JSON text (JSON.stringify): pg would send a JS array as a Postgres array. */
 type ArrayColumn<T extends unknown[]> = JSONColumnType<T>;
 
-/** What a query job keeps of its answer: the columns, the rows in order, and whether a cap cut them. */
-export interface StoredJobResult {
-  columns: { name: string; type: string }[];
-  rows: JsonValue[][];
-  truncated: boolean;
-}
-
 export interface JsonColumns {
   'audit_log.detail': ObjectColumn<JsonObject>;
   'dashboards.variables': ArrayColumn<DashboardVariable[]>;
@@ -38,8 +31,6 @@ export interface JsonColumns {
   /** Rows per sample table. */
   'lakehouse_sample.row_counts': ObjectColumn<Record<string, number>>;
   /** The public JWK of the signing key (kid, alg, use included). */
-  /** A finished query job's rows (src/jobs/), written as JSON text: row arrays may be large. */
-  'query_jobs.result': ColumnType<StoredJobResult, string, string>;
   'oauth_signing_keys.public_jwk': ObjectColumn<JsonObject>;
   'semantic_models.definition': ObjectColumn<SemanticModel>;
   'tasks.definition': ObjectColumn<TaskDefinition>;

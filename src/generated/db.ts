@@ -293,8 +293,7 @@ export interface QueryJobs {
   finished_at: Timestamp | null;
   id: Generated<string>;
   max_bytes: number;
-  result: JsonColumns["query_jobs.result"] | null;
-  result_ref: string | null;
+  result_id: string | null;
   row_limit: number;
   row_offset: Generated<number>;
   rows_so_far: Generated<number>;

@@ -655,7 +655,7 @@ export type paths = {
         };
         /**
          * View a query job
-         * @description A query job's state, rows so far, elapsed time; once succeeded, a page of its rows.
+         * @description A query job's state, rows so far, elapsed time; once succeeded, a page of its rows and its file.
          *
          *     The REST mirror of the MCP tool `view_query_job` (scope `read`).
          */
@@ -1990,7 +1990,7 @@ export type components = {
             };
             /**
              * Format: date-time
-             * @description When the job and its result are deleted (JOB_RESULT_TTL_HOURS after it finished).
+             * @description When the job and its result are deleted (RESULT_TTL_HOURS after it finished).
              */
             expires_at?: string;
             /** Format: date-time */
@@ -2589,6 +2589,8 @@ export type components = {
             insight: components["schemas"]["Insight"];
         };
         ViewQueryJobOutput: {
+            /** @description The whole result as a Parquet file (resources/read or a download), until the job expires. */
+            export?: components["schemas"]["ExportedResult"];
             job: components["schemas"]["QueryJob"];
             /** @description A page of the rows of a succeeded job, as query_lakehouse answers them. */
             result?: {

@@ -107,7 +107,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "expires_at": {
         "type": "string",
         "format": "date-time",
-        "description": "When the job and its result are deleted (JOB_RESULT_TTL_HOURS after it finished)."
+        "description": "When the job and its result are deleted (RESULT_TTL_HOURS after it finished)."
       },
       "error": {
         "type": "object",
@@ -6653,7 +6653,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "expires_at": {
         "type": "string",
         "format": "date-time",
-        "description": "When the job and its result are deleted (JOB_RESULT_TTL_HOURS after it finished)."
+        "description": "When the job and its result are deleted (RESULT_TTL_HOURS after it finished)."
       },
       "error": {
         "type": "object",
@@ -8790,7 +8790,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "view_query_job",
   "title": "View a query job",
-  "description": "A query job's state, rows so far, elapsed time; once succeeded, a page of its rows.",
+  "description": "A query job's state, rows so far, elapsed time; once succeeded, a page of its rows and its file.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -8884,7 +8884,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "expires_at": {
             "type": "string",
             "format": "date-time",
-            "description": "When the job and its result are deleted (JOB_RESULT_TTL_HOURS after it finished)."
+            "description": "When the job and its result are deleted (RESULT_TTL_HOURS after it finished)."
           },
           "error": {
             "type": "object",
@@ -8957,6 +8957,50 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           }
         },
         "additionalProperties": false
+      },
+      "export": {
+        "type": "object",
+        "required": [
+          "id",
+          "uri",
+          "url",
+          "format",
+          "rows",
+          "bytes",
+          "expires_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "uri": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string",
+            "description": "GET it with the same bearer token."
+          },
+          "format": {
+            "enum": [
+              "csv",
+              "parquet"
+            ]
+          },
+          "rows": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false,
+        "description": "The whole result as a Parquet file (resources/read or a download), until the job expires."
       }
     },
     "additionalProperties": false

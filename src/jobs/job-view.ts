@@ -1,11 +1,16 @@
-import type { QueryJob, QueryLakehouseOutput, ViewQueryJobOutput } from '../generated/tool-types.js';
+import { notFound } from '../errors.js';
+import type { QueryJob, QueryLakehouseOutput } from '../generated/tool-types.js';
+import type { Lakehouse } from '../lakehouse/lakehouse.js';
+import type { ResultFile } from '../lakehouse/results/store.js';
 import type { JobRow } from './jobs.js';
 
-// A job row as the tools answer it, and a page of its stored rows. Pure functions of the row: any process
-// answers them the same.
+// A job row as the tools answer it, and pages of a succeeded job's result file. Everything comes from
+// PostgreSQL and the shared DATA_DIR: any process answers them the same.
 
 /** One answer page at most 1 MiB of rows, as query_lakehouse's. */
 export const PAGE_MAX_BYTES = 1024 * 1024;
+/** How long reading one page of a result file may take. */
+const PAGE_TIMEOUT_MS = 15_000;
 
 export function jobView(row: JobRow, now = new Date()): QueryJob {
   const started = row.started_at ?? undefined;
@@ -24,44 +29,29 @@ export function jobView(row: JobRow, now = new Date()): QueryJob {
   };
 }
 
-export type JobPage = NonNullable<ViewQueryJobOutput['result']>;
-
-/**
- * Rows `offset` … `offset + limit` of a succeeded job's result (offsets count from the job's own first row),
- * cut at PAGE_MAX_BYTES; `truncated` when more follow or a cap cut the job's result itself.
- */
-export function jobPage(row: JobRow, offset: number, limit: number): JobPage | undefined {
-  if (row.state !== 'succeeded' || !row.result) return undefined;
-  const { columns, rows, truncated } = row.result;
-  const page: unknown[][] = [];
-  let bytes = 0;
-  for (let i = offset; i < Math.min(rows.length, offset + limit); i++) {
-    const size = JSON.stringify(rows[i]).length + 1;
-    if (page.length > 0 && bytes + size > PAGE_MAX_BYTES) break;
-    bytes += size;
-    page.push(rows[i] as unknown[]);
-  }
-  const end = offset + page.length;
-  const more = end < rows.length;
-  return {
-    columns,
-    rows: page,
-    row_count: page.length,
-    truncated: more || (truncated && end >= rows.length),
-    ...(more ? { next_offset: end } : {}),
-  };
+/** The result file of a succeeded job; `not_found` once it expired (the job row goes with it). */
+export async function resultFileOf(lakehouse: Lakehouse, row: JobRow): Promise<ResultFile | undefined> {
+  if (row.state !== 'succeeded' || !row.result_id) return undefined;
+  const file = await lakehouse.results.find(row.environment_id, row.result_id);
+  if (!file) throw notFound(`The result of query job ${row.id} has expired (results are kept RESULT_TTL_HOURS); start it again.`);
+  return file;
 }
 
-/** A succeeded job's stored answer as query_lakehouse's output (a task's result is the tool's normal result). */
-export function queryOutput(row: JobRow): QueryLakehouseOutput {
-  const { columns, rows, truncated } = row.result ?? { columns: [], rows: [], truncated: false };
+/** Rows `offset` … of a job's result file, as query_lakehouse answers a page (1 MiB at most). */
+export async function jobPage(
+  lakehouse: Lakehouse,
+  row: JobRow,
+  file: ResultFile,
+  page: { offset: number; limit: number; maxBytes?: number },
+  signal?: AbortSignal,
+): Promise<QueryLakehouseOutput> {
+  const answer = await lakehouse.readResult(row.environment_id, file, {
+    offset: page.offset,
+    limit: page.limit,
+    maxBytes: page.maxBytes ?? PAGE_MAX_BYTES,
+    timeoutMs: PAGE_TIMEOUT_MS,
+    signal,
+  });
   const elapsed = row.started_at && row.finished_at ? row.finished_at.getTime() - row.started_at.getTime() : 0;
-  return {
-    columns,
-    rows,
-    row_count: rows.length,
-    truncated,
-    ...(truncated ? { next_offset: row.row_offset + rows.length } : {}),
-    elapsed_ms: Math.max(0, elapsed),
-  };
+  return { ...answer, elapsed_ms: Math.max(0, elapsed) };
 }

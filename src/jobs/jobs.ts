@@ -122,7 +122,7 @@ export async function findJob(db: Kysely<Database>, environmentId: string, id: s
  * Asks a job to stop: a waiting one is cancelled at once; a running one gets the flag its process watches
  * (it interrupts the statement within a second or so and records `cancelled`). A finished job stays as it is.
  */
-export async function cancelJob(db: Kysely<Database>, environmentId: string, id: string, ttlHours: number): Promise<JobRow> {
+export async function cancelJob(db: Kysely<Database>, environmentId: string, id: string, ttlMs: number): Promise<JobRow> {
   await findJob(db, environmentId, id);
   await db
     .updateTable('query_jobs')
@@ -131,7 +131,7 @@ export async function cancelJob(db: Kysely<Database>, environmentId: string, id:
     .where('id', '=', id)
     .where('state', 'in', ['queued', 'running'])
     .execute();
-  await finishJob(db, id, { state: 'cancelled', error_code: 'cancelled', error: 'Cancelled by the client.' }, ttlHours, ['queued']);
+  await finishJob(db, id, { state: 'cancelled', error_code: 'cancelled', error: 'Cancelled by the client.' }, ttlMs, ['queued']);
   return findJob(db, environmentId, id);
 }
 
@@ -139,8 +139,10 @@ export interface Ending {
   state: Exclude<JobState, 'queued' | 'running'>;
   error_code?: string | null;
   error?: string | null;
-  result?: string | null;
+  result_id?: string;
   rows_so_far?: number;
+  /** When the job is deleted; default `ttlMs` from now (a succeeded job: when its result file expires). */
+  expires_at?: Date;
 }
 
 /** Ends a job that is still in one of `from`; answers whether it did (a job ends once). */
@@ -148,7 +150,7 @@ export async function finishJob(
   db: Kysely<Database>,
   id: string,
   ending: Ending,
-  ttlHours: number,
+  ttlMs: number,
   from: JobState[] = ['queued', 'running'],
 ): Promise<boolean> {
   const updated = await db
@@ -157,7 +159,7 @@ export async function finishJob(
       ...ending,
       ...(ending.error ? { error: ending.error.slice(0, 4000) } : {}),
       finished_at: sql<Date>`now()`,
-      expires_at: sql<Date>`now() + make_interval(hours => ${ttlHours}::int)`,
+      expires_at: ending.expires_at ?? sql<Date>`now() + make_interval(secs => ${ttlMs / 1000}::float8)`,
     })
     .where('id', '=', id)
     .where('state', 'in', from)

@@ -21,13 +21,14 @@ export interface JobRunnerDeps {
   db: Kysely<Database>;
   lakehouse: Lakehouse;
   log: Logger;
-  resultTtlHours: number;
+  /** How long a job without a result file is kept (RESULT_TTL_HOURS, as results are). */
+  resultTtlMs: number;
 }
 
 class CancelledByClient extends Error {}
 
 export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload, stopping: AbortSignal): Promise<void> {
-  const { db, lakehouse, resultTtlHours } = deps;
+  const { db, lakehouse, resultTtlMs } = deps;
   const claimed = await db
     .updateTable('query_jobs')
     .set({ state: 'running', started_at: sql<Date>`now()`, attempts: sql<number>`attempts + 1` })
@@ -39,7 +40,7 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
     .executeTakeFirst();
   if (!claimed) {
     // Cancelled (or expired) before it ran: nothing to do but record a pending cancel.
-    await finishJob(db, payload.job_id, { state: 'cancelled', error_code: 'cancelled', error: 'Cancelled by the client.' }, resultTtlHours);
+    await finishJob(db, payload.job_id, { state: 'cancelled', error_code: 'cancelled', error: 'Cancelled by the client.' }, resultTtlMs);
     return;
   }
   if (claimed.attempts > JOB_MAX_ATTEMPTS) {
@@ -47,7 +48,7 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
       db,
       claimed.id,
       { state: 'failed', error_code: 'internal_error', error: 'The process running this job stopped; start it again.' },
-      resultTtlHours,
+      resultTtlMs,
     );
     return;
   }
@@ -68,17 +69,29 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
   }, CANCEL_POLL_MS);
   const deadline = Date.now() + claimed.timeout_ms;
   try {
-    const answer = await untilNotBusy(deadline, aborts.signal, () =>
-      lakehouse.query(claimed.environment_id, claimed.connection, claimed.sql, {
-        limit: claimed.row_limit,
-        offset: claimed.row_offset,
-        maxBytes: claimed.max_bytes,
-        timeoutMs: Math.max(100, deadline - Date.now()),
-        signal: aborts.signal,
-      }),
+    // The full result goes to the result store (item 1): a Parquet file of the environment, under its quota,
+    // expiring as exports do, readable by view_query_job's pages, resources/read and the download URL.
+    const environmentId = claimed.environment_id;
+    const file = await untilNotBusy(deadline, aborts.signal, () =>
+      lakehouse.results.write(environmentId, { kind: 'job', format: 'parquet' }, (path, maxBytes) =>
+        lakehouse.exportTo(
+          environmentId,
+          claimed.connection,
+          claimed.sql,
+          { file: path, format: 'parquet', maxBytes },
+          { timeoutMs: Math.max(100, deadline - Date.now()), signal: aborts.signal },
+        ),
+      ),
     );
-    const result = JSON.stringify({ columns: answer.columns, rows: answer.rows, truncated: answer.truncated });
-    await finishJob(db, claimed.id, { state: 'succeeded', result, rows_so_far: answer.row_count }, resultTtlHours, ['running']);
+    const ended = await finishJob(
+      db,
+      claimed.id,
+      { state: 'succeeded', result_id: file.id, rows_so_far: file.rows, expires_at: file.expiresAt },
+      resultTtlMs,
+      ['running'],
+    );
+    // Cancelled or swept meanwhile: nobody will read the file.
+    if (!ended) await lakehouse.results.remove(environmentId, file.id);
   } catch (thrown) {
     const reason: unknown = aborts.signal.reason;
     if (stopping.aborted && !(reason instanceof CancelledByClient)) {
@@ -87,7 +100,7 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
       throw new Error('the server stopped while the job ran; it runs again');
     }
     if (reason instanceof CancelledByClient) {
-      await finishJob(db, claimed.id, { state: 'cancelled', error_code: 'cancelled', error: 'Cancelled by the client.' }, resultTtlHours, [
+      await finishJob(db, claimed.id, { state: 'cancelled', error_code: 'cancelled', error: 'Cancelled by the client.' }, resultTtlMs, [
         'running',
       ]);
       return;
@@ -102,7 +115,7 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
         error_code: error.code,
         error: error.expose ? error.message : 'Internal error: the job failed.',
       },
-      resultTtlHours,
+      resultTtlMs,
       ['running'],
     );
   } finally {
@@ -118,7 +131,8 @@ async function untilNotBusy<T>(deadline: number, signal: AbortSignal, work: () =
       return await work();
     } catch (error) {
       const code = error instanceof AppError ? error.code : undefined;
-      if ((code !== 'busy' && code !== 'unavailable') || signal.aborted) throw error;
+      // The engine, or the result store's writers (EXPORT_CONCURRENCY_PER_ENV), are all taken: wait for a turn.
+      if ((code !== 'busy' && code !== 'unavailable' && code !== 'too_many_exports') || signal.aborted) throw error;
       if (Date.now() + BUSY_RETRY_MS >= deadline) {
         throw new AppError('query_timeout', 'The job waited past its timeout for the environment\u2019s query engine; retry later.');
       }

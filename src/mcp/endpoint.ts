@@ -312,7 +312,7 @@ async function callTool(
       },
     });
     if (outcome.ok && task?.job) {
-      const created = createTaskResult(task.job, ctx.state.requestId, endpoint.services.config.jobResultTtlHours);
+      const created = createTaskResult(task.job, endpoint.services.config.resultTtlMs);
       return serialize({ jsonrpc: '2.0', id: request.id, result: { ...created, _meta: { [META.serverInfo]: SERVER_INFO } } });
     }
     if (outcome.ok) {

@@ -1,6 +1,7 @@
 import type { JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
 import { AppError } from '../errors.js';
-import { queryOutput } from '../jobs/job-view.js';
+import { jobPage, resultFileOf } from '../jobs/job-view.js';
+import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import { cancelJob, findJob, isActive, type JobRow } from '../jobs/jobs.js';
 import type { Services } from '../operations/context.js';
 import type { Principal } from '../oauth/principal.js';
@@ -34,14 +35,14 @@ const STATUS_MESSAGE: Record<JobRow['state'], string> = {
   cancelled: 'Cancelled by the client.',
 };
 
-/** The task of a job (its status, timing, and the result or error of a finished one), as tasks/get answers it. */
-export function taskOf(row: JobRow, requestId: string, ttlHours: number): Record<string, unknown> {
+/** A job's task without its outcome: status `working`, times, TTL and the polling hint. */
+function taskFields(row: JobRow, resultTtlMs: number): Record<string, unknown> {
   const lastUpdated = row.finished_at ?? row.started_at ?? row.created_at;
   // Time to live counts from creation: until expiry once finished; the longest it could take otherwise.
   const ttlMs = row.expires_at
     ? row.expires_at.getTime() - row.created_at.getTime()
-    : row.timeout_ms + ttlHours * 3_600_000 + (Date.now() - row.created_at.getTime());
-  const task: Record<string, unknown> = {
+    : row.timeout_ms + resultTtlMs + (Date.now() - row.created_at.getTime());
+  return {
     taskId: row.id,
     status: 'working',
     statusMessage: STATUS_MESSAGE[row.state],
@@ -50,10 +51,19 @@ export function taskOf(row: JobRow, requestId: string, ttlHours: number): Record
     ttlMs: Math.max(0, Math.round(ttlMs)),
     pollIntervalMs: TASK_POLL_INTERVAL_MS,
   };
+}
+
+/**
+ * The task of a job as tasks/get answers it: a finished one with its outcome, a completed one with the
+ * result the call would have answered (its page of the job's result file: the call's `offset` and `limit`).
+ */
+export async function taskOf(lakehouse: Lakehouse, row: JobRow, requestId: string, resultTtlMs: number): Promise<Record<string, unknown>> {
+  const task = taskFields(row, resultTtlMs);
   if (isActive(row.state)) return task;
   if (row.state === 'cancelled') return { ...task, status: 'cancelled' };
-  if (row.state === 'succeeded') {
-    const output = queryOutput(row);
+  const file = await resultFileOf(lakehouse, row);
+  if (file) {
+    const output = await jobPage(lakehouse, row, file, { offset: row.row_offset, limit: row.row_limit, maxBytes: row.max_bytes });
     return {
       ...task,
       status: 'completed',
@@ -71,9 +81,9 @@ export function taskOf(row: JobRow, requestId: string, ttlHours: number): Record
 }
 
 /** The CreateTaskResult of a job just created (committed: tasks/get finds it from any process). */
-export const createTaskResult = (row: JobRow, requestId: string, ttlHours: number): Record<string, unknown> => ({
+export const createTaskResult = (row: JobRow, resultTtlMs: number): Record<string, unknown> => ({
   resultType: 'task',
-  ...taskOf(row, requestId, ttlHours),
+  ...taskFields(row, resultTtlMs),
 });
 
 /**
@@ -99,13 +109,13 @@ export async function serveTaskMethod(
   const { db, config } = services;
   try {
     if (method === 'tasks/cancel') {
-      await cancelJob(db, principal.environmentId, taskId, config.jobResultTtlHours);
+      await cancelJob(db, principal.environmentId, taskId, config.resultTtlMs);
       return answer({});
     }
     const row = await findJob(db, principal.environmentId, taskId);
     // tasks/update: this server never asks for input, so there is never an outstanding request to answer.
     if (method === 'tasks/update') return answer({});
-    return answer(taskOf(row, requestId, config.jobResultTtlHours));
+    return answer(await taskOf(services.lakehouse, row, requestId, config.resultTtlMs));
   } catch (error) {
     if (error instanceof AppError && error.code === 'not_found') {
       return serialize(jsonRpcError(id, ErrorCode.InvalidParams, `Invalid params: ${error.message}`));

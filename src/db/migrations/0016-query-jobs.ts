@@ -2,8 +2,9 @@ import { sql, type Kysely } from 'kysely';
 
 // Long queries as jobs (issue 18, item 3): one row per job, the same row serving the plain job tools and the
 // MCP tasks extension's tasks/get. Everything a status or result needs is here (and in the result store), so
-// any process answers for a job another process runs. `cancel_requested_at` is the flag the running process
-// watches; `expires_at` is set when the job ends (its result expires like an export's).
+// any process answers for a job another process runs. A succeeded job's rows are a file of the result store
+// (result_files, kind `job`: counted against the environment's quota, expiring as exports do), `result_id`.
+// `cancel_requested_at` is the flag the running process watches; `expires_at` is set when the job ends.
 const statements = [
   `CREATE TABLE query_jobs (
      environment_id uuid NOT NULL REFERENCES environments (id) ON DELETE CASCADE,
@@ -27,8 +28,7 @@ const statements = [
      finished_at timestamptz,
      error_code text,
      error text CHECK (char_length(error) <= 4000),
-     result jsonb,
-     result_ref text,
+     result_id uuid,
      expires_at timestamptz,
      PRIMARY KEY (environment_id, id),
      UNIQUE (id),

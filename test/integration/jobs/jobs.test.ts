@@ -82,6 +82,13 @@ describe('query jobs (start_query_job, view_query_job, cancel_query_job)', () =>
     );
     assert.equal(done.result.row_count, all);
     assert.ok(done.job.expires_at && Date.parse(done.job.expires_at) > Date.now());
+    // The whole result is a file of the result store (item 1), expiring with the job, downloadable.
+    assert.equal(done.export?.format, 'parquet');
+    assert.equal(done.export?.rows, all);
+    assert.equal(done.export?.expires_at, done.job.expires_at);
+    const download = await fetch(done.export.url, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(download.status, 200);
+    assert.equal((await download.arrayBuffer()).byteLength, done.export.bytes);
 
     const first = (await view(started.id, { limit: 2 })).result;
     assert.equal(first?.row_count, 2);
