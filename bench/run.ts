@@ -13,6 +13,7 @@ import { benchImport, formatImportBench } from './import.js';
 import { benchStartup, formatStartup } from './startup.js';
 import { ensureSample, type Sample } from '../src/lakehouse/sample.js';
 import { BIG_SQL, formatAnalytics, pointUserId, runAnalytics, type AnalyticsResult } from './analytics.js';
+import { benchExport, formatExportBench } from './export.js';
 import { openDuckFloor, runDuckFloor, workerSettings } from './baselines/duck-floor.js';
 import { loadSampleIntoPostgres, PG_SCHEMA, type PgCopyResult } from './lib/pg-copy.js';
 
@@ -27,6 +28,7 @@ import { loadSampleIntoPostgres, PG_SCHEMA, type PgCopyResult } from './lib/pg-c
 //
 //   npm run bench [-- --smoke] [--data-dir DIR (kept; reused when it holds a cluster)] [--database-url URL] [--out FILE]
 //                 [--events N (sample size: 10,000,000, or 200,000 with --smoke)] [--sample-dir DIR (kept; reused)]
+//   npm run bench -- --scenario export [--rows N (1,000,000)] [--smoke] [--sample-dir DIR] [--database-url URL] [--out FILE]: exports alone
 //   npm run bench -- --scenario import [--rows N] [--smoke] [--database-url URL] [--out FILE]: the import alone
 //   npm run bench -- --scenario analytics [--events N] [--smoke] [--data-dir DIR] [--database-url URL] [--sample-dir DIR]
 //                 [--out FILE (default bench/results/analytics.json)]: the analytics scenario alone (bench/analytics.ts)
@@ -901,6 +903,22 @@ async function importScenario(): Promise<void> {
   process.stdout.write(`${formatImportBench(result)}\nwritten to ${path.relative(process.cwd(), out)}\n`);
 }
 
+/** The export scenario alone (bench/export.ts): query_lakehouse's export against DuckDB's in-process COPY. */
+async function exportScenario(): Promise<void> {
+  const result = await benchExport({
+    rows: Number(args.rows ?? (SMOKE ? 100_000 : 1_000_000)),
+    rounds: SMOKE ? 1 : 3,
+    threads: 2,
+    sampleDir: args['sample-dir'] ? path.resolve(args['sample-dir']) : undefined,
+    databaseUrl: args['database-url'],
+    say,
+  });
+  const out = args.out ? path.resolve(args.out) : path.join(ROOT, 'bench/results/export.json');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), smoke: SMOKE, ...result }, null, 2)}\n`);
+  process.stdout.write(`${formatExportBench(result)}\nwritten to ${path.relative(process.cwd(), out)}\n`);
+}
+
 /** The start-up scenario alone (bench/startup.ts): compiled warm start and admin command against their floors. */
 async function startupScenario(): Promise<void> {
   const result = await benchStartup({ runs: Number(args.runs ?? (SMOKE ? 1 : 7)), workDir: work, logFile, say });
@@ -913,10 +931,11 @@ async function startupScenario(): Promise<void> {
 
 try {
   if (args.scenario === 'import') await importScenario();
+  else if (args.scenario === 'export') await exportScenario();
   else if (args.scenario === 'analytics') await analyticsScenario();
   else if (args.scenario === 'startup') await startupScenario();
   else if (args.scenario !== undefined)
-    throw new Error(`no scenario "${args.scenario}" (import, analytics and startup are the ones that run alone)`);
+    throw new Error(`no scenario "${args.scenario}" (import, export, analytics and startup are the ones that run alone)`);
   else await main();
 } catch (error) {
   process.stderr.write(

@@ -635,7 +635,7 @@ export type paths = {
         put?: never;
         /**
          * Start a query job
-         * @description Runs query_lakehouse's SQL as a job outliving this call; answers its `id` for view_query_job.
+         * @description Runs query_lakehouse's SQL as a job outliving the call; answers its `id`.
          *
          *     The REST mirror of the MCP tool `start_query_job` (scope `read`).
          */
@@ -655,7 +655,7 @@ export type paths = {
         };
         /**
          * View a query job
-         * @description A query job's state, rows so far, elapsed time; once succeeded, a page of its rows and its file.
+         * @description A query job's state, rows so far, elapsed time; once done, a page of rows and the file.
          *
          *     The REST mirror of the MCP tool `view_query_job` (scope `read`).
          */
@@ -679,7 +679,7 @@ export type paths = {
         put?: never;
         /**
          * Cancel a query job
-         * @description Stops a query job; a finished one stays as it ended.
+         * @description Stops a query job; a finished one is left as it ended.
          *
          *     The REST mirror of the MCP tool `cancel_query_job` (scope `read`).
          */
@@ -2169,6 +2169,11 @@ export type components = {
                 granularity?: "hour" | "day" | "week" | "month" | "quarter" | "year";
                 name: string;
             })[];
+            /**
+             * @description Also write the full result to a file, linked in `export`.
+             * @enum {unknown}
+             */
+            export?: "csv" | "parquet";
             filters?: {
                 /** @description A dimension, or a measure (filters groups). */
                 field: string;
@@ -2210,6 +2215,7 @@ export type components = {
                 type: string;
             }[];
             elapsed_ms: number;
+            export?: components["schemas"]["ExportedResult"];
             model: string;
             parameters: unknown[];
             row_count: number;

@@ -13398,7 +13398,7 @@ return errors === 0;
 validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_semantic_model_output = validate50;
-const schema61 = {"type":"object","required":["model","sql","parameters","columns","rows","row_count","truncated","elapsed_ms"],"properties":{"model":{"type":"string"},"sql":{"type":"string","description":"The statement that ran, with `$1`, `$2`… for the values in `parameters`."},"parameters":{"type":"array","items":{}},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0},"time_zone":{"type":"string","description":"The environment's time zone, with `during` filters."},"time_ranges":{"type":"array","description":"Each `during` filter as the absolute half-open range [from, to) it ran with.","items":{"type":"object","required":["field","during","from","to"],"properties":{"field":{"type":"string"},"during":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema61 = {"type":"object","required":["model","sql","parameters","columns","rows","row_count","truncated","elapsed_ms"],"properties":{"model":{"type":"string"},"sql":{"type":"string","description":"The statement that ran, with `$1`, `$2`… for the values in `parameters`."},"parameters":{"type":"array","items":{}},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0},"time_zone":{"type":"string","description":"The environment's time zone, with `during` filters."},"time_ranges":{"type":"array","description":"Each `during` filter as the absolute half-open range [from, to) it ran with.","items":{"type":"object","required":["field","during","from","to"],"properties":{"field":{"type":"string"},"during":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false}},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -13859,14 +13859,235 @@ vErrors.push(err37);
 errors++;
 }
 }
-}
-else {
-const err38 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data19 = data.export;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.id === undefined){
+const err38 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err38];
 }
 else {
 vErrors.push(err38);
+}
+errors++;
+}
+if(data19.uri === undefined){
+const err39 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "uri"},message:"must have required property '"+"uri"+"'"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data19.url === undefined){
+const err40 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+if(data19.format === undefined){
+const err41 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+if(data19.rows === undefined){
+const err42 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+if(data19.bytes === undefined){
+const err43 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+if(data19.expires_at === undefined){
+const err44 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "expires_at"},message:"must have required property '"+"expires_at"+"'"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+for(const key3 in data19){
+if(!(((((((key3 === "id") || (key3 === "uri")) || (key3 === "url")) || (key3 === "format")) || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "expires_at"))){
+const err45 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(data19.id !== undefined){
+if(typeof data19.id !== "string"){
+const err46 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+if(data19.uri !== undefined){
+if(typeof data19.uri !== "string"){
+const err47 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(data19.url !== undefined){
+if(typeof data19.url !== "string"){
+const err48 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data19.format !== undefined){
+let data23 = data19.format;
+if(!((data23 === "csv") || (data23 === "parquet"))){
+const err49 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema61.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+if(data19.rows !== undefined){
+let data24 = data19.rows;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err50 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 0 || isNaN(data24)){
+const err51 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+}
+}
+if(data19.bytes !== undefined){
+let data25 = data19.bytes;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err52 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 0 || isNaN(data25)){
+const err53 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+}
+if(data19.expires_at !== undefined){
+let data26 = data19.expires_at;
+if(typeof data26 === "string"){
+if(!(formats2.validate(data26))){
+const err54 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+}
+else {
+const err57 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
 }
 errors++;
 }
@@ -24566,7 +24787,7 @@ validate64.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_getAuthorizationServerMetadata_response_200_application_json = validate65;
 const schema76 = {"type":"object","required":["issuer","authorization_endpoint","token_endpoint","jwks_uri","registration_endpoint","scopes_supported","response_types_supported","grant_types_supported","code_challenge_methods_supported","token_endpoint_auth_methods_supported","authorization_response_iss_parameter_supported","client_id_metadata_document_supported"],"properties":{"issuer":{"type":"string","format":"uri"},"authorization_endpoint":{"type":"string","format":"uri"},"token_endpoint":{"type":"string","format":"uri"},"jwks_uri":{"type":"string","format":"uri"},"registration_endpoint":{"type":"string","format":"uri"},"revocation_endpoint":{"type":"string","format":"uri"},"introspection_endpoint":{"type":"string","format":"uri"},"scopes_supported":{"type":"array","items":{"type":"string"}},"response_types_supported":{"type":"array","items":{"type":"string","enum":["code"]}},"response_modes_supported":{"type":"array","items":{"type":"string"}},"grant_types_supported":{"type":"array","items":{"type":"string"}},"code_challenge_methods_supported":{"type":"array","items":{"type":"string","const":"S256"}},"token_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"revocation_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"introspection_endpoint_auth_methods_supported":{"type":"array","items":{"type":"string"}},"authorization_response_iss_parameter_supported":{"type":"boolean","const":true},"client_id_metadata_document_supported":{"type":"boolean","const":true},"service_documentation":{"type":"string","format":"uri"}},"additionalProperties":false};
-const formats230 = require("ajv-formats/dist/formats").fullFormats.uri;
+const formats232 = require("ajv-formats/dist/formats").fullFormats.uri;
 
 function validate65(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -24714,7 +24935,7 @@ errors++;
 if(data.issuer !== undefined){
 let data0 = data.issuer;
 if(typeof data0 === "string"){
-if(!(formats230(data0))){
+if(!(formats232(data0))){
 const err13 = {instancePath:instancePath+"/issuer",schemaPath:"#/properties/issuer/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -24739,7 +24960,7 @@ errors++;
 if(data.authorization_endpoint !== undefined){
 let data1 = data.authorization_endpoint;
 if(typeof data1 === "string"){
-if(!(formats230(data1))){
+if(!(formats232(data1))){
 const err15 = {instancePath:instancePath+"/authorization_endpoint",schemaPath:"#/properties/authorization_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err15];
@@ -24764,7 +24985,7 @@ errors++;
 if(data.token_endpoint !== undefined){
 let data2 = data.token_endpoint;
 if(typeof data2 === "string"){
-if(!(formats230(data2))){
+if(!(formats232(data2))){
 const err17 = {instancePath:instancePath+"/token_endpoint",schemaPath:"#/properties/token_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -24789,7 +25010,7 @@ errors++;
 if(data.jwks_uri !== undefined){
 let data3 = data.jwks_uri;
 if(typeof data3 === "string"){
-if(!(formats230(data3))){
+if(!(formats232(data3))){
 const err19 = {instancePath:instancePath+"/jwks_uri",schemaPath:"#/properties/jwks_uri/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -24814,7 +25035,7 @@ errors++;
 if(data.registration_endpoint !== undefined){
 let data4 = data.registration_endpoint;
 if(typeof data4 === "string"){
-if(!(formats230(data4))){
+if(!(formats232(data4))){
 const err21 = {instancePath:instancePath+"/registration_endpoint",schemaPath:"#/properties/registration_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err21];
@@ -24839,7 +25060,7 @@ errors++;
 if(data.revocation_endpoint !== undefined){
 let data5 = data.revocation_endpoint;
 if(typeof data5 === "string"){
-if(!(formats230(data5))){
+if(!(formats232(data5))){
 const err23 = {instancePath:instancePath+"/revocation_endpoint",schemaPath:"#/properties/revocation_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err23];
@@ -24864,7 +25085,7 @@ errors++;
 if(data.introspection_endpoint !== undefined){
 let data6 = data.introspection_endpoint;
 if(typeof data6 === "string"){
-if(!(formats230(data6))){
+if(!(formats232(data6))){
 const err25 = {instancePath:instancePath+"/introspection_endpoint",schemaPath:"#/properties/introspection_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err25];
@@ -25181,7 +25402,7 @@ errors++;
 if(data.service_documentation !== undefined){
 let data25 = data.service_documentation;
 if(typeof data25 === "string"){
-if(!(formats230(data25))){
+if(!(formats232(data25))){
 const err49 = {instancePath:instancePath+"/service_documentation",schemaPath:"#/properties/service_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err49];
@@ -25650,7 +25871,7 @@ errors++;
 if(data.resource !== undefined){
 let data0 = data.resource;
 if(typeof data0 === "string"){
-if(!(formats230(data0))){
+if(!(formats232(data0))){
 const err5 = {instancePath:instancePath+"/resource",schemaPath:"#/properties/resource/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -25689,7 +25910,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(!(formats230(data2))){
+if(!(formats232(data2))){
 const err8 = {instancePath:instancePath+"/authorization_servers/" + i0,schemaPath:"#/properties/authorization_servers/items/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -25816,7 +26037,7 @@ errors++;
 if(data.resource_documentation !== undefined){
 let data8 = data.resource_documentation;
 if(typeof data8 === "string"){
-if(!(formats230(data8))){
+if(!(formats232(data8))){
 const err18 = {instancePath:instancePath+"/resource_documentation",schemaPath:"#/properties/resource_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err18];
@@ -25923,7 +26144,7 @@ errors++;
 if(data.resource !== undefined){
 let data0 = data.resource;
 if(typeof data0 === "string"){
-if(!(formats230(data0))){
+if(!(formats232(data0))){
 const err5 = {instancePath:instancePath+"/resource",schemaPath:"#/properties/resource/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -25962,7 +26183,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(!(formats230(data2))){
+if(!(formats232(data2))){
 const err8 = {instancePath:instancePath+"/authorization_servers/" + i0,schemaPath:"#/properties/authorization_servers/items/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -26089,7 +26310,7 @@ errors++;
 if(data.resource_documentation !== undefined){
 let data8 = data.resource_documentation;
 if(typeof data8 === "string"){
-if(!(formats230(data8))){
+if(!(formats232(data8))){
 const err18 = {instancePath:instancePath+"/resource_documentation",schemaPath:"#/properties/resource_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err18];
@@ -75721,7 +75942,7 @@ return errors === 0;
 validate192.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_querySemanticModel_response_200_application_json = validate193;
-const schema204 = {"type":"object","required":["model","sql","parameters","columns","rows","row_count","truncated","elapsed_ms"],"properties":{"model":{"type":"string"},"sql":{"type":"string","description":"The statement that ran, with `$1`, `$2`… for the values in `parameters`."},"parameters":{"type":"array","items":{}},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0},"time_zone":{"type":"string","description":"The environment's time zone, with `during` filters."},"time_ranges":{"type":"array","description":"Each `during` filter as the absolute half-open range [from, to) it ran with.","items":{"type":"object","required":["field","during","from","to"],"properties":{"field":{"type":"string"},"during":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false}}},"additionalProperties":false};
+const schema204 = {"type":"object","required":["model","sql","parameters","columns","rows","row_count","truncated","elapsed_ms"],"properties":{"model":{"type":"string"},"sql":{"type":"string","description":"The statement that ran, with `$1`, `$2`… for the values in `parameters`."},"parameters":{"type":"array","items":{}},"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","description":"Rows as arrays in column order (dimensions, then measures); types as in query_lakehouse.","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0},"time_zone":{"type":"string","description":"The environment's time zone, with `during` filters."},"time_ranges":{"type":"array","description":"Each `during` filter as the absolute half-open range [from, to) it ran with.","items":{"type":"object","required":["field","during","from","to"],"properties":{"field":{"type":"string"},"during":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false}},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate193(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -76182,14 +76403,235 @@ vErrors.push(err37);
 errors++;
 }
 }
-}
-else {
-const err38 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data19 = data.export;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.id === undefined){
+const err38 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err38];
 }
 else {
 vErrors.push(err38);
+}
+errors++;
+}
+if(data19.uri === undefined){
+const err39 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "uri"},message:"must have required property '"+"uri"+"'"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data19.url === undefined){
+const err40 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+if(data19.format === undefined){
+const err41 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+if(data19.rows === undefined){
+const err42 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+if(data19.bytes === undefined){
+const err43 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+if(data19.expires_at === undefined){
+const err44 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "expires_at"},message:"must have required property '"+"expires_at"+"'"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+for(const key3 in data19){
+if(!(((((((key3 === "id") || (key3 === "uri")) || (key3 === "url")) || (key3 === "format")) || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "expires_at"))){
+const err45 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(data19.id !== undefined){
+if(typeof data19.id !== "string"){
+const err46 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+if(data19.uri !== undefined){
+if(typeof data19.uri !== "string"){
+const err47 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(data19.url !== undefined){
+if(typeof data19.url !== "string"){
+const err48 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data19.format !== undefined){
+let data23 = data19.format;
+if(!((data23 === "csv") || (data23 === "parquet"))){
+const err49 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema204.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+if(data19.rows !== undefined){
+let data24 = data19.rows;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err50 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 0 || isNaN(data24)){
+const err51 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+}
+}
+if(data19.bytes !== undefined){
+let data25 = data19.bytes;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err52 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 0 || isNaN(data25)){
+const err53 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+}
+if(data19.expires_at !== undefined){
+let data26 = data19.expires_at;
+if(typeof data26 === "string"){
+if(!(formats2.validate(data26))){
+const err54 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+}
+else {
+const err56 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
+}
+errors++;
+}
+}
+}
+else {
+const err57 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err57];
+}
+else {
+vErrors.push(err57);
 }
 errors++;
 }

@@ -569,6 +569,11 @@ export type QuerySemanticModelInput = {
         granularity?: "hour" | "day" | "week" | "month" | "quarter" | "year";
         name: string;
     })[];
+    /**
+     * @description Also write the full result to a file, linked in `export`.
+     * @enum {unknown}
+     */
+    export?: "csv" | "parquet";
     filters?: {
         /** @description A dimension, or a measure (filters groups). */
         field: string;

@@ -31,7 +31,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "cancel_query_job",
   "title": "Cancel a query job",
-  "description": "Stops a query job; a finished one stays as it ended.",
+  "description": "Stops a query job; a finished one is left as it ended.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -5597,6 +5597,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minimum": 100,
         "maximum": 60000,
         "default": 15000
+      },
+      "export": {
+        "enum": [
+          "csv",
+          "parquet"
+        ],
+        "description": "Also write the full result to a file, linked in `export`."
       }
     },
     "additionalProperties": false
@@ -5693,6 +5700,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           },
           "additionalProperties": false
         }
+      },
+      "export": {
+        "type": "object",
+        "required": [
+          "id",
+          "uri",
+          "url",
+          "format",
+          "rows",
+          "bytes",
+          "expires_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "uri": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string",
+            "description": "GET it with the same bearer token."
+          },
+          "format": {
+            "enum": [
+              "csv",
+              "parquet"
+            ]
+          },
+          "rows": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "additionalProperties": false
@@ -5846,6 +5896,13 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "minimum": 100,
           "maximum": 60000,
           "default": 15000
+        },
+        "export": {
+          "enum": [
+            "csv",
+            "parquet"
+          ],
+          "description": "Also write the full result to a file, linked in `export`."
         }
       }
     },
@@ -5941,6 +5998,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
             },
             "additionalProperties": false
           }
+        },
+        "export": {
+          "type": "object",
+          "required": [
+            "id",
+            "uri",
+            "url",
+            "format",
+            "rows",
+            "bytes",
+            "expires_at"
+          ],
+          "properties": {
+            "id": {
+              "type": "string"
+            },
+            "uri": {
+              "type": "string"
+            },
+            "url": {
+              "type": "string",
+              "description": "GET it with the same bearer token."
+            },
+            "format": {
+              "enum": [
+                "csv",
+                "parquet"
+              ]
+            },
+            "rows": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "bytes": {
+              "type": "integer",
+              "minimum": 0
+            },
+            "expires_at": {
+              "type": "string",
+              "format": "date-time"
+            }
+          },
+          "additionalProperties": false
         }
       },
       "additionalProperties": false
@@ -6566,7 +6666,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "start_query_job",
   "title": "Start a query job",
-  "description": "Runs query_lakehouse's SQL as a job outliving this call; answers its `id` for view_query_job.",
+  "description": "Runs query_lakehouse's SQL as a job outliving the call; answers its `id`.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,
@@ -8790,7 +8890,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
 {
   "name": "view_query_job",
   "title": "View a query job",
-  "description": "A query job's state, rows so far, elapsed time; once succeeded, a page of its rows and its file.",
+  "description": "A query job's state, rows so far, elapsed time; once done, a page of rows and the file.",
   "scope": "read",
   "annotations": {
     "readOnlyHint": true,

@@ -6209,7 +6209,7 @@ return errors === 0;
 validate49.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_semantic_model_input = validate50;
-const schema61 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000}},"additionalProperties":false};
+const schema61 = {"type":"object","required":["model"],"properties":{"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","examples":["product_events"]},"measures":{"type":"array","maxItems":50,"uniqueItems":true,"items":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"examples":[["events","users"]]},"dimensions":{"type":"array","maxItems":50,"description":"Names, or `{name, granularity}` for time.","items":{"anyOf":[{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},{"type":"object","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"granularity":{"type":"string","enum":["hour","day","week","month","quarter","year"]}},"additionalProperties":false}]},"examples":[["event"]]},"filters":{"type":"array","maxItems":50,"items":{"type":"object","required":["field","op"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","description":"A dimension, or a measure (filters groups)."},"op":{"type":"string","enum":["eq","neq","gt","gte","lt","lte","between","in","not_in","contains","starts_with","is_null","is_not_null","during"],"description":"`during` (time): `today`, `yesterday`, `this|last week|month|quarter|year`, `last N days|weeks|months`, `-Nd|-Nw|-Nm|-Nh` or `YYYY-MM-DD`, in the environment's time zone."},"value":{"description":"The operand of one-value operators and `during`.","anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]},"values":{"description":"Operands of in, not_in, or between's two.","type":"array","minItems":1,"maxItems":1000,"items":{"anyOf":[{"type":"string","maxLength":10000},{"type":"number"},{"type":"boolean"}]}}},"additionalProperties":false}},"order":{"type":"array","maxItems":10,"items":{"type":"object","required":["field"],"properties":{"field":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"direction":{"type":"string","enum":["asc","desc"],"default":"asc"}},"additionalProperties":false}},"limit":{"type":"integer","minimum":1,"maximum":10000,"default":100},"timeout_ms":{"type":"integer","minimum":100,"maximum":60000,"default":15000},"export":{"enum":["csv","parquet"],"description":"Also write the full result to a file, linked in `export`."}},"additionalProperties":false};
 
 function validate50(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -6239,7 +6239,7 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "model") || (key0 === "measures")) || (key0 === "dimensions")) || (key0 === "filters")) || (key0 === "order")) || (key0 === "limit")) || (key0 === "timeout_ms"))){
+if(!((((((((key0 === "model") || (key0 === "measures")) || (key0 === "dimensions")) || (key0 === "filters")) || (key0 === "order")) || (key0 === "limit")) || (key0 === "timeout_ms")) || (key0 === "export"))){
 const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err1];
@@ -7001,14 +7001,27 @@ vErrors.push(err58);
 errors++;
 }
 }
-}
-else {
-const err59 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data20 = data.export;
+if(!((data20 === "csv") || (data20 === "parquet"))){
+const err59 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/enum",keyword:"enum",params:{allowedValues: schema61.properties.export.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err59];
 }
 else {
 vErrors.push(err59);
+}
+errors++;
+}
+}
+}
+else {
+const err60 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err60];
+}
+else {
+vErrors.push(err60);
 }
 errors++;
 }

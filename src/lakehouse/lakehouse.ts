@@ -147,7 +147,7 @@ export class Lakehouse {
     connection: string,
     sql: string,
     target: { file: string; format: ResultFormat; maxBytes: number },
-    options: RunOptions,
+    options: RunOptions & { values?: BindValue[] },
   ): Promise<{ rows: number }> {
     return located(sql, async () => {
       if (!isBuiltIn(connection)) return this.postgres.exportTo(environmentId, connection, sql, target, options);

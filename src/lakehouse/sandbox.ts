@@ -467,7 +467,7 @@ export class PostgresSandbox {
     connection: string,
     rawSql: string,
     target: { file: string; format: 'csv' | 'parquet'; maxBytes: number },
-    options: RunOptions,
+    options: RunOptions & { values?: readonly unknown[] },
   ): Promise<{ rows: number }> {
     if (target.format !== 'csv') {
       throw new AppError('validation_failed', `External connections export "csv" only; "${target.format}" needs a built-in connection.`);
@@ -479,7 +479,7 @@ export class PostgresSandbox {
         this.runPipelined(
           lease,
           checked.text,
-          [],
+          options.values ?? [],
           { offset: 0, limit: Number.MAX_SAFE_INTEGER - 1, maxBytes: Infinity, sink: (fields) => out.row(fields) },
           options.timeoutMs,
           (fields) => out.header(fields.map((f) => f.name)),

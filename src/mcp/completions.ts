@@ -39,6 +39,15 @@ const insights: Source = async (call) =>
 const dashboards: Source = async (call) =>
   (await runTool(call, 'list_dashboards', { limit: MAX_VALUES })).items.map((d) => ({ value: d.id, alias: d.title }));
 
+/** The environment's exported results (read scope, as the export resource itself needs). */
+const exportIds: Source = async (call) =>
+  call.principal.scopes.has('read')
+    ? (await call.services.lakehouse.results.list(call.principal.environmentId, MAX_VALUES)).map((f) => ({
+        value: f.id,
+        alias: `${f.format} ${f.createdAt.toISOString()}`,
+      }))
+    : [];
+
 const events: Source = async (call, context) => {
   const to = new Date();
   const from = new Date(to.getTime() - EVENT_DAYS * 86_400_000);
@@ -58,6 +67,7 @@ const SOURCES: Record<string, Record<string, Source>> = {
   [`resource:${TEMPLATES.semanticModel}`]: { name: models },
   [`resource:${TEMPLATES.insight}`]: { id: insights },
   [`resource:${TEMPLATES.dashboard}`]: { id: dashboards },
+  [`resource:${TEMPLATES.export}`]: { id: exportIds },
   'prompt:weekly_metrics_review': { model: models },
   'prompt:investigate_metric_drop': { metric: metrics },
   'prompt:funnel_analysis': { steps: events, connection: connections },

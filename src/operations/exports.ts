@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { AppError, notFound } from '../errors.js';
 import type { ExportedResult } from '../generated/tool-types.js';
+import type { BindValue } from '../lakehouse/lakehouse.js';
 import { RESULT_MIME_TYPES, type ResultFile, type ResultFormat } from '../lakehouse/results/store.js';
 import type { KoaOperationHandler, ToolContext } from './context.js';
 
@@ -38,10 +39,17 @@ export async function exportQuery(
   sql: string,
   format: ResultFormat,
   timeoutMs: number,
+  values?: BindValue[],
 ): Promise<ExportedResult> {
   const environmentId = ctx.principal.environmentId;
   const file = await ctx.lakehouse.results.write(environmentId, { kind: 'export', format }, (path, maxBytes) =>
-    ctx.lakehouse.exportTo(environmentId, connection, sql, { file: path, format, maxBytes }, { timeoutMs, signal: ctx.signal }),
+    ctx.lakehouse.exportTo(
+      environmentId,
+      connection,
+      sql,
+      { file: path, format, maxBytes },
+      { timeoutMs, signal: ctx.signal, ...(values ? { values } : {}) },
+    ),
   );
   const described = describeExport(file, ctx.config.publicUrl);
   ctx.content?.push({

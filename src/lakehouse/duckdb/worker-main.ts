@@ -148,7 +148,7 @@ async function query(message: QueryMessage): Promise<void> {
     if (mode === 'export') {
       if (!message.export) throw new AppError('internal_error', 'export without a target');
       if (checked.kind !== 'select') throw new AppError('sql_refused', 'Export a SELECT: the file is written for you.');
-      const rows = await exportResult(session, sql, message.export);
+      const rows = await exportResult(session, sql, message.export, values);
       send({ type: 'result', id, columns: [], rows: [], truncated: false, exported: rows });
       return;
     }
@@ -224,7 +224,7 @@ async function query(message: QueryMessage): Promise<void> {
  * parentheses, quotes and comments are closed and it cannot reach past the wrapper; the wrapped text is still
  * checked to be exactly one COPY. The file is measured while it grows: past its cap the statement is stopped.
  */
-async function exportResult(session: DuckDBConnection, sql: string, target: ExportTarget): Promise<number> {
+async function exportResult(session: DuckDBConnection, sql: string, target: ExportTarget, values: QueryMessage['values']): Promise<number> {
   const select = sql.replace(/;\s*$/, '');
   const options = target.format === 'csv' ? 'FORMAT csv, HEADER true' : 'FORMAT parquet, COMPRESSION zstd';
   const extracted = await session.extractStatements(`COPY (${select}\n) TO ${literal(target.file)} (${options})`);
@@ -232,6 +232,7 @@ async function exportResult(session: DuckDBConnection, sql: string, target: Expo
   if (prepared?.statementType !== StatementType.COPY) {
     throw new AppError('sql_refused', 'Export one SELECT without anything after it (no trailing comment after a semicolon).');
   }
+  if (prepared.parameterCount > 0 || values.length > 0) prepared.bind(values);
   const watch = setInterval(() => {
     let size = 0;
     try {

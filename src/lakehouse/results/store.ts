@@ -122,6 +122,20 @@ export class ResultStore {
     return row && this.toFile(row);
   }
 
+  /** The environment's ready, unexpired results, newest first. */
+  async list(environmentId: string, limit: number): Promise<ResultFile[]> {
+    const rows = await this.db
+      .selectFrom('result_files')
+      .selectAll()
+      .where('environment_id', '=', environmentId)
+      .where('state', '=', 'ready')
+      .where('expires_at', '>', sql<Date>`now()`)
+      .orderBy('created_at', 'desc')
+      .limit(limit)
+      .execute();
+    return rows.map((row) => this.toFile(row));
+  }
+
   /** Removes a result of the environment (file and row); false when there was none. */
   async remove(environmentId: string, id: string): Promise<boolean> {
     if (!UUID.test(id)) return false;

@@ -11,7 +11,9 @@ import { createEnvironment, createOrganization } from '../../../src/db/directory
 import { Lakehouse } from '../../../src/lakehouse/lakehouse.js';
 import { ResultStore } from '../../../src/lakehouse/results/store.js';
 import { toolOutputValidators } from '../../../src/generated/tool-output-validators.js';
-import { createTestDatabase, type TestDatabase } from '../../helpers/db.js';
+import { installId } from '../../../src/lakehouse/provision.js';
+import { createTestDatabase, noteInstallId, type TestDatabase } from '../../helpers/db.js';
+import { addWarehouse, SECRET } from './harness.js';
 import { startTestLakehouse } from '../../helpers/lakehouse.js';
 import { callError, connectClient, startMcpTestServer, type McpTestServer } from '../../helpers/mcp.js';
 
@@ -19,7 +21,6 @@ import { callError, connectClient, startMcpTestServer, type McpTestServer } from
 // parquet), the answer stays small and links it (resource_link, uri, url); resources/read and the URL read it
 // with a token of the same environment only; expiry removes it; quota, concurrency and size cap refuse.
 
-const SECRET = Buffer.alloc(32, 9);
 const MILLION = 'SELECT * FROM sample.main.events LIMIT 1000000';
 
 let database: TestDatabase;
@@ -166,6 +167,57 @@ describe('exports of query_lakehouse', () => {
       'PAR1',
     );
     await assert.rejects(clientB.readResource({ uri: small.exported.uri }), /Resource not found/);
+  });
+
+  it('exports query_semantic_model past its limit, with its bound values', async () => {
+    const result = (await clientA.callTool({
+      name: 'query_semantic_model',
+      arguments: {
+        model: 'product_events',
+        measures: ['events'],
+        dimensions: ['user_id'],
+        filters: [{ field: 'event', op: 'eq', value: 'signup' }],
+        limit: 3,
+        export: 'csv',
+      },
+    })) as CallToolResult;
+    assert.notEqual(result.isError, true, JSON.stringify(result.content).slice(0, 500));
+    const output = result.structuredContent as { rows: unknown[][]; truncated: boolean; export: Exported };
+    assert.equal(output.truncated, true);
+    assert.equal(output.rows.length, 3);
+    const [expected] = await one(
+      `SELECT count(DISTINCT user_id) FROM read_parquet(${quote(lakehouse.sample.files.events ?? '')}) WHERE event = 'signup'`,
+    );
+    assert.equal(output.export.rows, Number(expected));
+    assert.ok(output.export.rows > 3);
+    const lines = fs.readFileSync(fileOf(output.export), 'utf8').trimEnd().split('\n');
+    assert.equal(lines[0], 'user_id,events');
+    assert.equal(lines.length, output.export.rows + 1);
+    assert.ok(result.content.some((c) => c.type === 'resource_link' && c.uri === output.export.uri));
+  });
+
+  it('exports csv from an external PostgreSQL connection, streamed row by row; parquet is refused', async () => {
+    const install = await installId(database.db);
+    noteInstallId(database.name, install);
+    const warehouse = await addWarehouse(database, install, a.environment.id, 'exp');
+    await sql
+      .raw(
+        `CREATE TABLE ${warehouse.schema}.orders AS SELECT g AS id, CASE WHEN g % 3 = 0 THEN NULL ELSE 'item "' || g || '", big' END AS note, g * 1.5 AS amount FROM generate_series(1, 5000) g`,
+      )
+      .execute(database.db);
+    await sql.raw(`GRANT SELECT ON ${warehouse.schema}.orders TO ${warehouse.role}`).execute(database.db);
+    const { exported } = await exportQuery(clientA, {
+      connection: 'warehouse',
+      sql: 'SELECT * FROM orders ORDER BY id',
+      export: 'csv',
+      limit: 2,
+    });
+    assert.equal(exported.rows, 5000);
+    const lines = fs.readFileSync(fileOf(exported), 'utf8').split('\n');
+    assert.deepEqual(lines.slice(0, 4), ['id,note,amount', '1,"item ""1"", big",1.5', '2,"item ""2"", big",3.0', '3,,4.5']);
+    assert.equal(lines.length, 5002);
+    const parquet = await callError(clientA, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 1', export: 'parquet' });
+    assert.equal(parquet.code, 'validation_failed');
   });
 
   it('says how to get every row when an answer is truncated without export', async () => {

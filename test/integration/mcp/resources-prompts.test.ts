@@ -170,7 +170,7 @@ describe('resources with the SDK 1.x client', () => {
     }
   });
 
-  it('lists the four templates and completes their arguments from the environment', async () => {
+  it('lists the five templates and completes their arguments from the environment', async () => {
     const { resourceTemplates } = await legacy.listResourceTemplates();
     assert.deepEqual(
       resourceTemplates.map((t) => t.uriTemplate),
@@ -179,6 +179,7 @@ describe('resources with the SDK 1.x client', () => {
         'lakehouse://semantic-models/{name}',
         'lakehouse://insights/{id}',
         'lakehouse://dashboards/{id}',
+        'lakehouse://exports/{id}',
       ],
     );
     const ref = (uri: string) => ({ type: 'ref/resource' as const, uri });
@@ -298,7 +299,7 @@ describe('resources, prompts and completions with the SDK 2.x client (2026-07-28
         (error: { code?: number }) => error.code === -32602,
       );
       const { resourceTemplates } = await client.listResourceTemplates();
-      assert.equal(resourceTemplates.length, 4);
+      assert.equal(resourceTemplates.length, 5);
       const { prompts } = await client.listPrompts();
       assert.equal(prompts.length, 4);
       const described = await client.getPrompt({ name: 'describe_table', arguments: { table: 'events' } });
