@@ -49,6 +49,12 @@ export interface Config {
   bodyRateGraceMs: number;
   /** Connections one client address may have open at once; requests in progress with TRUST_PROXY (0 = unlimited). */
   maxConnectionsPerClient: number;
+  /** Query jobs (docs/jobs.md) running at once per environment, across all processes (JOB_CONCURRENCY_PER_ENV). */
+  jobConcurrencyPerEnv: number;
+  /** Query jobs waiting per environment beyond those running; more are refused with `busy` (JOB_MAX_QUEUED_PER_ENV). */
+  jobMaxQueuedPerEnv: number;
+  /** The longest a query job may run (JOB_TIMEOUT_MS); a job may ask for less. */
+  jobTimeoutMs: number;
   /** The largest full result one export or job writes (EXPORT_MAX_BYTES). */
   exportMaxBytes: number;
   /** How long result files are kept (RESULT_TTL_HOURS; decimals allowed). */
@@ -131,6 +137,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyMinRate: integer(env, 'BODY_MIN_RATE', 1024),
     bodyRateGraceMs: integer(env, 'BODY_RATE_GRACE_MS', 10_000, 1),
     maxConnectionsPerClient: integer(env, 'MAX_CONNECTIONS_PER_CLIENT', 128),
+    jobConcurrencyPerEnv: integer(env, 'JOB_CONCURRENCY_PER_ENV', 2, 1),
+    jobMaxQueuedPerEnv: integer(env, 'JOB_MAX_QUEUED_PER_ENV', 10),
+    jobTimeoutMs: integer(env, 'JOB_TIMEOUT_MS', 600_000, 1_000),
     exportMaxBytes: integer(env, 'EXPORT_MAX_BYTES', 1024 ** 3, 1),
     resultTtlMs: Math.round(positive(env, 'RESULT_TTL_HOURS', 24) * 3_600_000),
     resultQuotaBytes: integer(env, 'RESULT_QUOTA_BYTES', 5 * 1024 ** 3, 1),

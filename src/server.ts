@@ -29,6 +29,7 @@ import { loadSecretKey } from './secret-key.js';
 import { webhookSettings } from './webhooks/settings.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { PACKAGE_ROOT } from './package-paths.js';
+import { runQueryJob } from './jobs/run-job.js';
 import { TaskScheduler } from './tasks/scheduler.js';
 import { taskSettings } from './tasks/settings.js';
 
@@ -147,6 +148,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       publicUrl: config.publicUrl,
       settings,
       nudgeWebhooks: () => webhooks?.nudge(),
+      // Long queries as jobs (src/jobs/) run on the same queue and runner as scheduled tasks.
+      runQueryJob: async (payload, stopping) =>
+        runQueryJob({ db: opened.db, lakehouse: await lakehouseReady, log, resultTtlMs: config.resultTtlMs }, payload, stopping),
     });
     const tasksReady = tasks.start();
     const steps = await Promise.allSettled([

@@ -281,6 +281,31 @@ export interface Organizations {
   name: string;
 }
 
+export interface QueryJobs {
+  as_task: Generated<boolean>;
+  attempts: Generated<number>;
+  cancel_requested_at: Timestamp | null;
+  client_id: string;
+  connection: string;
+  created_at: Generated<Timestamp>;
+  environment_id: string;
+  error: string | null;
+  error_code: string | null;
+  expires_at: Timestamp | null;
+  finished_at: Timestamp | null;
+  id: Generated<string>;
+  max_bytes: number;
+  result_id: string | null;
+  row_limit: number;
+  row_offset: Generated<number>;
+  rows_so_far: Generated<number>;
+  sql: string;
+  started_at: Timestamp | null;
+  state: Generated<"queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out">;
+  subject: string;
+  timeout_ms: number;
+}
+
 export interface RateLimitCounters {
   hits: number;
   key: string;
@@ -407,6 +432,7 @@ export interface DB {
   oauth_revoked_access_tokens: OauthRevokedAccessTokens;
   oauth_signing_keys: OauthSigningKeys;
   organizations: Organizations;
+  query_jobs: QueryJobs;
   rate_limit_counters: RateLimitCounters;
   result_files: ResultFiles;
   semantic_models: SemanticModels;

@@ -8,6 +8,7 @@ import type * as T from './tool-types.js';
  * arguments as a caller sends them (those fields optional), and its output.
  */
 export interface ToolIO {
+  cancel_query_job: { input: T.CancelQueryJobInput; arguments: T.CancelQueryJobArguments; output: T.CancelQueryJobOutput };
   create_dashboard: { input: T.CreateDashboardInput; arguments: T.CreateDashboardArguments; output: T.CreateDashboardOutput };
   create_discovery: { input: T.CreateDiscoveryInput; arguments: T.CreateDiscoveryArguments; output: T.CreateDiscoveryOutput };
   create_insight: { input: T.CreateInsightInput; arguments: T.CreateInsightArguments; output: T.CreateInsightOutput };
@@ -42,6 +43,7 @@ export interface ToolIO {
   search_docs: { input: T.SearchDocsInput; arguments: T.SearchDocsArguments; output: T.SearchDocsOutput };
   search_entities: { input: T.SearchEntitiesInput; arguments: T.SearchEntitiesArguments; output: T.SearchEntitiesOutput };
   search_memories: { input: T.SearchMemoriesInput; arguments: T.SearchMemoriesArguments; output: T.SearchMemoriesOutput };
+  start_query_job: { input: T.StartQueryJobInput; arguments: T.StartQueryJobArguments; output: T.StartQueryJobOutput };
   update_dashboard: { input: T.UpdateDashboardInput; arguments: T.UpdateDashboardArguments; output: T.UpdateDashboardOutput };
   update_insight: { input: T.UpdateInsightInput; arguments: T.UpdateInsightArguments; output: T.UpdateInsightOutput };
   update_task: { input: T.UpdateTaskInput; arguments: T.UpdateTaskArguments; output: T.UpdateTaskOutput };
@@ -49,6 +51,7 @@ export interface ToolIO {
   view_dashboard: { input: T.ViewDashboardInput; arguments: T.ViewDashboardArguments; output: T.ViewDashboardOutput };
   view_discovery: { input: T.ViewDiscoveryInput; arguments: T.ViewDiscoveryArguments; output: T.ViewDiscoveryOutput };
   view_insight: { input: T.ViewInsightInput; arguments: T.ViewInsightArguments; output: T.ViewInsightOutput };
+  view_query_job: { input: T.ViewQueryJobInput; arguments: T.ViewQueryJobArguments; output: T.ViewQueryJobOutput };
   view_task: { input: T.ViewTaskInput; arguments: T.ViewTaskArguments; output: T.ViewTaskOutput };
 }
 export type ToolName = keyof ToolIO;

@@ -624,6 +624,72 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/lakehouse/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start a query job
+         * @description Runs query_lakehouse's SQL as a job outliving the call; answers its `id`.
+         *
+         *     The REST mirror of the MCP tool `start_query_job` (scope `read`).
+         */
+        post: operations["startQueryJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/lakehouse/jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * View a query job
+         * @description A query job's state, rows so far, elapsed time; once done, a page of rows and the file.
+         *
+         *     The REST mirror of the MCP tool `view_query_job` (scope `read`).
+         */
+        get: operations["viewQueryJob"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/lakehouse/jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a query job
+         * @description Stops a query job; a finished one is left as it ended.
+         *
+         *     The REST mirror of the MCP tool `cancel_query_job` (scope `read`).
+         */
+        post: operations["cancelQueryJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/lakehouse/optimize": {
         parameters: {
             query?: never;
@@ -1356,6 +1422,7 @@ export type components = {
             token_endpoint: string;
             token_endpoint_auth_methods_supported: string[];
         };
+        CancelQueryJobOutput: components["schemas"]["QueryJob"];
         /** @description How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row. */
         Chart: {
             /** @enum {string} */
@@ -1959,6 +2026,37 @@ export type components = {
             }[];
             window?: string;
         };
+        QueryJob: {
+            connection: string;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Running time so far, or in all once finished. */
+            elapsed_ms: number;
+            /** @description Why a failed, cancelled or timed-out job ended. */
+            error?: {
+                /** @description A code of the error table (docs/reference/errors.md). */
+                code: string;
+                message: string;
+            };
+            /**
+             * Format: date-time
+             * @description When the job and its result are deleted (RESULT_TTL_HOURS after it finished).
+             */
+            expires_at?: string;
+            /** Format: date-time */
+            finished_at?: string;
+            /** Format: uuid */
+            id: string;
+            /** @description Rows the statement has answered so far (DuckDB answers them when it finishes). */
+            rows_so_far: number;
+            /** Format: date-time */
+            started_at?: string;
+            /**
+             * @description `queued` and `running` change; the others are final.
+             * @enum {string}
+             */
+            state: "queued" | "running" | "succeeded" | "failed" | "cancelled" | "timed_out";
+        };
         QueryLakehouseInput: {
             /**
              * @default lakehouse
@@ -2343,6 +2441,14 @@ export type components = {
             table: string;
             title?: string;
         };
+        StartQueryJobInput: {
+            /** @default lakehouse */
+            connection?: string;
+            sql: string;
+            /** @description Default and cap JOB_TIMEOUT_MS. */
+            timeout_ms?: number;
+        };
+        StartQueryJobOutput: components["schemas"]["QueryJob"];
         Task: {
             /** Format: date-time */
             created_at: string;
@@ -2542,6 +2648,24 @@ export type components = {
         };
         ViewInsightOutput: {
             insight: components["schemas"]["Insight"];
+        };
+        ViewQueryJobOutput: {
+            /** @description The whole result as a Parquet file (resources/read or a download), until the job expires. */
+            export?: components["schemas"]["ExportedResult"];
+            job: components["schemas"]["QueryJob"];
+            /** @description A page of the rows of a succeeded job, as query_lakehouse answers them. */
+            result?: {
+                columns: {
+                    name: string;
+                    type: string;
+                }[];
+                /** @description The `offset` of the next page. */
+                next_offset?: number;
+                row_count: number;
+                rows: unknown[][];
+                /** @description More rows follow this page (or a cap cut the job's result). */
+                truncated: boolean;
+            };
         };
         ViewTaskOutput: {
             runs: {
@@ -3791,6 +3915,107 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ExplainSqlOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startQueryJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["StartQueryJobInput"];
+            };
+        };
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StartQueryJobOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    viewQueryJob: {
+        parameters: {
+            query?: {
+                limit?: number;
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ViewQueryJobOutput"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            /** @description An error, with a stable `code`. */
+            default: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelQueryJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tool result. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelQueryJobOutput"];
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -25,6 +25,9 @@ declare const validators: {
   readonly op_deleteInsight_path: ValidateFunction;
   readonly op_updateInsight_path: ValidateFunction;
   readonly op_renderInsight_path: ValidateFunction;
+  readonly op_viewQueryJob_path: ValidateFunction;
+  readonly op_viewQueryJob_query: ValidateFunction;
+  readonly op_cancelQueryJob_path: ValidateFunction;
   readonly op_loadLakehouseTable_path: ValidateFunction;
   readonly op_deleteMemory_path: ValidateFunction;
   readonly op_listNotifications_query: ValidateFunction;

@@ -2,6 +2,7 @@
 import type { ValidateFunction } from 'ajv';
 
 declare const validators: {
+  readonly tool_cancel_query_job_output: ValidateFunction;
   readonly tool_create_dashboard_output: ValidateFunction;
   readonly tool_create_discovery_output: ValidateFunction;
   readonly tool_create_insight_output: ValidateFunction;
@@ -36,6 +37,7 @@ declare const validators: {
   readonly tool_search_docs_output: ValidateFunction;
   readonly tool_search_entities_output: ValidateFunction;
   readonly tool_search_memories_output: ValidateFunction;
+  readonly tool_start_query_job_output: ValidateFunction;
   readonly tool_update_dashboard_output: ValidateFunction;
   readonly tool_update_insight_output: ValidateFunction;
   readonly tool_update_task_output: ValidateFunction;
@@ -43,6 +45,7 @@ declare const validators: {
   readonly tool_view_dashboard_output: ValidateFunction;
   readonly tool_view_discovery_output: ValidateFunction;
   readonly tool_view_insight_output: ValidateFunction;
+  readonly tool_view_query_job_output: ValidateFunction;
   readonly tool_view_task_output: ValidateFunction;
   readonly op_getAuthorizationServerMetadata_response_200_application_json: ValidateFunction;
   readonly op_getAuthorizationServerMetadata_response_404_application_problem_json: ValidateFunction;
@@ -128,6 +131,15 @@ declare const validators: {
   readonly op_explainSql_response_200_application_json: ValidateFunction;
   readonly op_explainSql_response_400_application_problem_json: ValidateFunction;
   readonly op_explainSql_response_default_application_problem_json: ValidateFunction;
+  readonly op_startQueryJob_response_200_application_json: ValidateFunction;
+  readonly op_startQueryJob_response_400_application_problem_json: ValidateFunction;
+  readonly op_startQueryJob_response_default_application_problem_json: ValidateFunction;
+  readonly op_viewQueryJob_response_200_application_json: ValidateFunction;
+  readonly op_viewQueryJob_response_400_application_problem_json: ValidateFunction;
+  readonly op_viewQueryJob_response_default_application_problem_json: ValidateFunction;
+  readonly op_cancelQueryJob_response_200_application_json: ValidateFunction;
+  readonly op_cancelQueryJob_response_400_application_problem_json: ValidateFunction;
+  readonly op_cancelQueryJob_response_default_application_problem_json: ValidateFunction;
   readonly op_optimizeSql_response_200_application_json: ValidateFunction;
   readonly op_optimizeSql_response_400_application_problem_json: ValidateFunction;
   readonly op_optimizeSql_response_default_application_problem_json: ValidateFunction;

@@ -1186,6 +1186,110 @@ export const routes: readonly RouteDefinition[] = [
   }
 },
 {
+  "operationId": "startQueryJob",
+  "method": "post",
+  "path": "/api/v1/lakehouse/jobs",
+  "koaPath": "/api/v1/lakehouse/jobs",
+  "kind": "tool",
+  "tool": "start_query_job",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [],
+  "queryParams": [],
+  "validators": {},
+  "requestBody": {
+    "required": true,
+    "content": {
+      "application/json": null
+    }
+  },
+  "responses": {
+    "200": {
+      "application/json": "op_startQueryJob_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_startQueryJob_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_startQueryJob_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "viewQueryJob",
+  "method": "get",
+  "path": "/api/v1/lakehouse/jobs/{id}",
+  "koaPath": "/api/v1/lakehouse/jobs/:id",
+  "kind": "tool",
+  "tool": "view_query_job",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [
+    "offset",
+    "limit"
+  ],
+  "validators": {
+    "path": "op_viewQueryJob_path",
+    "query": "op_viewQueryJob_query"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_viewQueryJob_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_viewQueryJob_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_viewQueryJob_response_default_application_problem_json"
+    }
+  }
+},
+{
+  "operationId": "cancelQueryJob",
+  "method": "post",
+  "path": "/api/v1/lakehouse/jobs/{id}/cancel",
+  "koaPath": "/api/v1/lakehouse/jobs/:id/cancel",
+  "kind": "tool",
+  "tool": "cancel_query_job",
+  "scope": "read",
+  "security": {
+    "scopes": [
+      "read"
+    ]
+  },
+  "pathParams": [
+    "id"
+  ],
+  "queryParams": [],
+  "validators": {
+    "path": "op_cancelQueryJob_path"
+  },
+  "requestBody": null,
+  "responses": {
+    "200": {
+      "application/json": "op_cancelQueryJob_response_200_application_json"
+    },
+    "400": {
+      "application/problem+json": "op_cancelQueryJob_response_400_application_problem_json"
+    },
+    "default": {
+      "application/problem+json": "op_cancelQueryJob_response_default_application_problem_json"
+    }
+  }
+},
+{
   "operationId": "optimizeSql",
   "method": "post",
   "path": "/api/v1/lakehouse/optimize",

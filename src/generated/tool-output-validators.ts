@@ -6,6 +6,7 @@ import type * as T from './tool-types.js';
 
 /** Each tool's precompiled output validator (for tests and the conformance CLI; the server does not load it). */
 export const toolOutputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N]['output']> } = {
+  cancel_query_job: validators.tool_cancel_query_job_output as ValidateFunction<T.CancelQueryJobOutput>,
   create_dashboard: validators.tool_create_dashboard_output as ValidateFunction<T.CreateDashboardOutput>,
   create_discovery: validators.tool_create_discovery_output as ValidateFunction<T.CreateDiscoveryOutput>,
   create_insight: validators.tool_create_insight_output as ValidateFunction<T.CreateInsightOutput>,
@@ -40,6 +41,7 @@ export const toolOutputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N]
   search_docs: validators.tool_search_docs_output as ValidateFunction<T.SearchDocsOutput>,
   search_entities: validators.tool_search_entities_output as ValidateFunction<T.SearchEntitiesOutput>,
   search_memories: validators.tool_search_memories_output as ValidateFunction<T.SearchMemoriesOutput>,
+  start_query_job: validators.tool_start_query_job_output as ValidateFunction<T.StartQueryJobOutput>,
   update_dashboard: validators.tool_update_dashboard_output as ValidateFunction<T.UpdateDashboardOutput>,
   update_insight: validators.tool_update_insight_output as ValidateFunction<T.UpdateInsightOutput>,
   update_task: validators.tool_update_task_output as ValidateFunction<T.UpdateTaskOutput>,
@@ -47,5 +49,6 @@ export const toolOutputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N]
   view_dashboard: validators.tool_view_dashboard_output as ValidateFunction<T.ViewDashboardOutput>,
   view_discovery: validators.tool_view_discovery_output as ValidateFunction<T.ViewDiscoveryOutput>,
   view_insight: validators.tool_view_insight_output as ValidateFunction<T.ViewInsightOutput>,
+  view_query_job: validators.tool_view_query_job_output as ValidateFunction<T.ViewQueryJobOutput>,
   view_task: validators.tool_view_task_output as ValidateFunction<T.ViewTaskOutput>,
 };

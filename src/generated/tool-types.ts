@@ -14,11 +14,23 @@ export type InsightParameter = components["schemas"]["InsightParameter"];
 export type Memory = components["schemas"]["Memory"];
 export type Notification = components["schemas"]["Notification"];
 export type Problem = components["schemas"]["Problem"];
+export type QueryJob = components["schemas"]["QueryJob"];
 export type QueryResult = components["schemas"]["QueryResult"];
 export type SemanticModel = components["schemas"]["SemanticModel"];
 export type Task = components["schemas"]["Task"];
 export type TaskDefinition = components["schemas"]["TaskDefinition"];
 export type WidgetInput = components["schemas"]["WidgetInput"];
+
+/** The input of `cancel_query_job` as its handler gets it: validated. */
+export type CancelQueryJobInput = {
+    /** Format: uuid */
+    id: string;
+};
+
+/** The arguments of `cancel_query_job` as a caller sends them. */
+export type CancelQueryJobArguments = CancelQueryJobInput;
+
+export type CancelQueryJobOutput = components["schemas"]["CancelQueryJobOutput"];
 
 /** The input of `create_dashboard` as its handler gets it: validated. */
 export type CreateDashboardInput = components["schemas"]["CreateDashboardInput"];
@@ -685,6 +697,20 @@ export type SearchMemoriesArguments = components["schemas"]["SearchMemoriesInput
 
 export type SearchMemoriesOutput = components["schemas"]["SearchMemoriesOutput"];
 
+/** The input of `start_query_job` as its handler gets it: validated, with the declared defaults filled in. */
+export type StartQueryJobInput = {
+    /** @default lakehouse */
+    connection: string;
+    sql: string;
+    /** @description Default and cap JOB_TIMEOUT_MS. */
+    timeout_ms?: number;
+};
+
+/** The arguments of `start_query_job` as a caller sends them. */
+export type StartQueryJobArguments = components["schemas"]["StartQueryJobInput"];
+
+export type StartQueryJobOutput = components["schemas"]["StartQueryJobOutput"];
+
 /** The input of `update_dashboard` as its handler gets it: validated. */
 export type UpdateDashboardInput = {
     description?: string;
@@ -857,6 +883,28 @@ export type ViewInsightInput = {
 export type ViewInsightArguments = ViewInsightInput;
 
 export type ViewInsightOutput = components["schemas"]["ViewInsightOutput"];
+
+/** The input of `view_query_job` as its handler gets it: validated, with the declared defaults filled in. */
+export type ViewQueryJobInput = {
+    /** Format: uuid */
+    id: string;
+    /** @default 100 */
+    limit: number;
+    /** @default 0 */
+    offset: number;
+};
+
+/** The arguments of `view_query_job` as a caller sends them. */
+export type ViewQueryJobArguments = {
+    /** Format: uuid */
+    id: string;
+    /** @default 100 */
+    limit?: number;
+    /** @default 0 */
+    offset?: number;
+};
+
+export type ViewQueryJobOutput = components["schemas"]["ViewQueryJobOutput"];
 
 /** The input of `view_task` as its handler gets it: validated. */
 export type ViewTaskInput = {

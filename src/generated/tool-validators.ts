@@ -6,6 +6,7 @@ import type * as T from './tool-types.js';
 
 /** Each tool's precompiled input validator, typed by what it accepts. */
 export const toolInputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N]['input']> } = {
+  cancel_query_job: validators.tool_cancel_query_job_input as ValidateFunction<T.CancelQueryJobInput>,
   create_dashboard: validators.tool_create_dashboard_input as ValidateFunction<T.CreateDashboardInput>,
   create_discovery: validators.tool_create_discovery_input as ValidateFunction<T.CreateDiscoveryInput>,
   create_insight: validators.tool_create_insight_input as ValidateFunction<T.CreateInsightInput>,
@@ -40,6 +41,7 @@ export const toolInputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N][
   search_docs: validators.tool_search_docs_input as ValidateFunction<T.SearchDocsInput>,
   search_entities: validators.tool_search_entities_input as ValidateFunction<T.SearchEntitiesInput>,
   search_memories: validators.tool_search_memories_input as ValidateFunction<T.SearchMemoriesInput>,
+  start_query_job: validators.tool_start_query_job_input as ValidateFunction<T.StartQueryJobInput>,
   update_dashboard: validators.tool_update_dashboard_input as ValidateFunction<T.UpdateDashboardInput>,
   update_insight: validators.tool_update_insight_input as ValidateFunction<T.UpdateInsightInput>,
   update_task: validators.tool_update_task_input as ValidateFunction<T.UpdateTaskInput>,
@@ -47,5 +49,6 @@ export const toolInputValidators: { [N in ToolName]: ValidateFunction<ToolIO[N][
   view_dashboard: validators.tool_view_dashboard_input as ValidateFunction<T.ViewDashboardInput>,
   view_discovery: validators.tool_view_discovery_input as ValidateFunction<T.ViewDiscoveryInput>,
   view_insight: validators.tool_view_insight_input as ValidateFunction<T.ViewInsightInput>,
+  view_query_job: validators.tool_view_query_job_input as ValidateFunction<T.ViewQueryJobInput>,
   view_task: validators.tool_view_task_input as ValidateFunction<T.ViewTaskInput>,
 };

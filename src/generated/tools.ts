@@ -29,6 +29,127 @@ export interface ToolDefinition {
 
 export const toolCatalogue: readonly ToolDefinition[] = [
 {
+  "name": "cancel_query_job",
+  "title": "Cancel a query job",
+  "description": "Stops a query job; a finished one is left as it ended.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "state",
+      "connection",
+      "rows_so_far",
+      "elapsed_ms",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid"
+      },
+      "state": {
+        "type": "string",
+        "enum": [
+          "queued",
+          "running",
+          "succeeded",
+          "failed",
+          "cancelled",
+          "timed_out"
+        ],
+        "description": "`queued` and `running` change; the others are final."
+      },
+      "connection": {
+        "type": "string"
+      },
+      "rows_so_far": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Rows the statement has answered so far (DuckDB answers them when it finishes)."
+      },
+      "elapsed_ms": {
+        "type": "number",
+        "minimum": 0,
+        "description": "Running time so far, or in all once finished."
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "started_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "finished_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "expires_at": {
+        "type": "string",
+        "format": "date-time",
+        "description": "When the job and its result are deleted (RESULT_TTL_HOURS after it finished)."
+      },
+      "error": {
+        "type": "object",
+        "required": [
+          "code",
+          "message"
+        ],
+        "description": "Why a failed, cancelled or timed-out job ended.",
+        "properties": {
+          "code": {
+            "type": "string",
+            "description": "A code of the error table (docs/reference/errors.md)."
+          },
+          "message": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/lakehouse/jobs/{id}/cancel",
+    "operationId": "cancelQueryJob"
+  }
+},
+{
   "name": "create_dashboard",
   "title": "Create a dashboard",
   "description": "Creates a dashboard: insights on a 12-column grid, and optional variables passed to the insights' parameters of the same name.",
@@ -6580,6 +6701,145 @@ export const toolCatalogue: readonly ToolDefinition[] = [
   }
 },
 {
+  "name": "start_query_job",
+  "title": "Start a query job",
+  "description": "Runs query_lakehouse's SQL as a job outliving the call; answers its `id`.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": true,
+    "idempotentHint": false,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "sql"
+    ],
+    "properties": {
+      "sql": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100000
+      },
+      "connection": {
+        "type": "string",
+        "pattern": "^[a-z][a-z0-9_]{0,62}$",
+        "default": "lakehouse"
+      },
+      "timeout_ms": {
+        "type": "integer",
+        "minimum": 100,
+        "maximum": 86400000,
+        "description": "Default and cap JOB_TIMEOUT_MS."
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "id",
+      "state",
+      "connection",
+      "rows_so_far",
+      "elapsed_ms",
+      "created_at"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid"
+      },
+      "state": {
+        "type": "string",
+        "enum": [
+          "queued",
+          "running",
+          "succeeded",
+          "failed",
+          "cancelled",
+          "timed_out"
+        ],
+        "description": "`queued` and `running` change; the others are final."
+      },
+      "connection": {
+        "type": "string"
+      },
+      "rows_so_far": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "Rows the statement has answered so far (DuckDB answers them when it finishes)."
+      },
+      "elapsed_ms": {
+        "type": "number",
+        "minimum": 0,
+        "description": "Running time so far, or in all once finished."
+      },
+      "created_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "started_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "finished_at": {
+        "type": "string",
+        "format": "date-time"
+      },
+      "expires_at": {
+        "type": "string",
+        "format": "date-time",
+        "description": "When the job and its result are deleted (RESULT_TTL_HOURS after it finished)."
+      },
+      "error": {
+        "type": "object",
+        "required": [
+          "code",
+          "message"
+        ],
+        "description": "Why a failed, cancelled or timed-out job ended.",
+        "properties": {
+          "code": {
+            "type": "string",
+            "description": "A code of the error table (docs/reference/errors.md)."
+          },
+          "message": {
+            "type": "string"
+          }
+        },
+        "additionalProperties": false
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "sql"
+      ],
+      "properties": {
+        "sql": {
+          "type": "string"
+        },
+        "connection": {
+          "type": "string",
+          "default": "lakehouse"
+        },
+        "timeout_ms": {
+          "type": "integer"
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "POST",
+    "path": "/api/v1/lakehouse/jobs",
+    "operationId": "startQueryJob"
+  }
+},
+{
   "name": "update_dashboard",
   "title": "Change a dashboard",
   "description": "Changes the given fields of a dashboard; a given `widgets` or `variables` list replaces the old one. `version` is the one you read.",
@@ -8666,6 +8926,251 @@ export const toolCatalogue: readonly ToolDefinition[] = [
     "method": "GET",
     "path": "/api/v1/insights/{id}",
     "operationId": "viewInsight"
+  }
+},
+{
+  "name": "view_query_job",
+  "title": "View a query job",
+  "description": "A query job's state, rows so far, elapsed time; once done, a page of rows and the file.",
+  "scope": "read",
+  "annotations": {
+    "readOnlyHint": true,
+    "idempotentHint": true,
+    "openWorldHint": false
+  },
+  "inputSchema": {
+    "type": "object",
+    "required": [
+      "id"
+    ],
+    "properties": {
+      "id": {
+        "type": "string",
+        "format": "uuid",
+        "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+      },
+      "offset": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 1000000,
+        "default": 0
+      },
+      "limit": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 10000,
+        "default": 100
+      }
+    },
+    "additionalProperties": false
+  },
+  "outputSchema": {
+    "type": "object",
+    "required": [
+      "job"
+    ],
+    "properties": {
+      "job": {
+        "type": "object",
+        "required": [
+          "id",
+          "state",
+          "connection",
+          "rows_so_far",
+          "elapsed_ms",
+          "created_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string",
+            "format": "uuid"
+          },
+          "state": {
+            "type": "string",
+            "enum": [
+              "queued",
+              "running",
+              "succeeded",
+              "failed",
+              "cancelled",
+              "timed_out"
+            ],
+            "description": "`queued` and `running` change; the others are final."
+          },
+          "connection": {
+            "type": "string"
+          },
+          "rows_so_far": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "Rows the statement has answered so far (DuckDB answers them when it finishes)."
+          },
+          "elapsed_ms": {
+            "type": "number",
+            "minimum": 0,
+            "description": "Running time so far, or in all once finished."
+          },
+          "created_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "started_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "finished_at": {
+            "type": "string",
+            "format": "date-time"
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When the job and its result are deleted (RESULT_TTL_HOURS after it finished)."
+          },
+          "error": {
+            "type": "object",
+            "required": [
+              "code",
+              "message"
+            ],
+            "description": "Why a failed, cancelled or timed-out job ended.",
+            "properties": {
+              "code": {
+                "type": "string",
+                "description": "A code of the error table (docs/reference/errors.md)."
+              },
+              "message": {
+                "type": "string"
+              }
+            },
+            "additionalProperties": false
+          }
+        },
+        "additionalProperties": false
+      },
+      "result": {
+        "type": "object",
+        "description": "A page of the rows of a succeeded job, as query_lakehouse answers them.",
+        "required": [
+          "columns",
+          "rows",
+          "row_count",
+          "truncated"
+        ],
+        "properties": {
+          "columns": {
+            "type": "array",
+            "items": {
+              "type": "object",
+              "required": [
+                "name",
+                "type"
+              ],
+              "properties": {
+                "name": {
+                  "type": "string"
+                },
+                "type": {
+                  "type": "string"
+                }
+              },
+              "additionalProperties": false
+            }
+          },
+          "rows": {
+            "type": "array",
+            "items": {
+              "type": "array"
+            }
+          },
+          "row_count": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "truncated": {
+            "type": "boolean",
+            "description": "More rows follow this page (or a cap cut the job's result)."
+          },
+          "next_offset": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "The `offset` of the next page."
+          }
+        },
+        "additionalProperties": false
+      },
+      "export": {
+        "type": "object",
+        "required": [
+          "id",
+          "uri",
+          "url",
+          "format",
+          "rows",
+          "bytes",
+          "expires_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "uri": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string",
+            "description": "GET it with the same bearer token."
+          },
+          "format": {
+            "enum": [
+              "csv",
+              "parquet"
+            ]
+          },
+          "rows": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false,
+        "description": "The whole result as a Parquet file (resources/read or a download), until the job expires."
+      }
+    },
+    "additionalProperties": false
+  },
+  "served": {
+    "inputSchema": {
+      "type": "object",
+      "required": [
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string"
+        },
+        "offset": {
+          "type": "integer",
+          "default": 0
+        },
+        "limit": {
+          "type": "integer",
+          "default": 100
+        }
+      }
+    }
+  },
+  "rest": {
+    "method": "GET",
+    "path": "/api/v1/lakehouse/jobs/{id}",
+    "operationId": "viewQueryJob"
   }
 },
 {

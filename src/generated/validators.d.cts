@@ -2,6 +2,7 @@
 import type { ValidateFunction } from 'ajv';
 
 declare const validators: {
+  readonly tool_cancel_query_job_input: ValidateFunction;
   readonly tool_create_dashboard_input: ValidateFunction;
   readonly tool_create_discovery_input: ValidateFunction;
   readonly tool_create_insight_input: ValidateFunction;
@@ -36,6 +37,7 @@ declare const validators: {
   readonly tool_search_docs_input: ValidateFunction;
   readonly tool_search_entities_input: ValidateFunction;
   readonly tool_search_memories_input: ValidateFunction;
+  readonly tool_start_query_job_input: ValidateFunction;
   readonly tool_update_dashboard_input: ValidateFunction;
   readonly tool_update_insight_input: ValidateFunction;
   readonly tool_update_task_input: ValidateFunction;
@@ -43,6 +45,7 @@ declare const validators: {
   readonly tool_view_dashboard_input: ValidateFunction;
   readonly tool_view_discovery_input: ValidateFunction;
   readonly tool_view_insight_input: ValidateFunction;
+  readonly tool_view_query_job_input: ValidateFunction;
   readonly tool_view_task_input: ValidateFunction;
   readonly schema_semantic_model: ValidateFunction;
   readonly op_revokeConnectedApp_body_application_x_www_form_urlencoded: ValidateFunction;

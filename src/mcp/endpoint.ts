@@ -14,7 +14,7 @@ import type {
 import { DATABASE_UNAVAILABLE_MESSAGE, isDatabaseUnavailable } from '../db/unavailable.js';
 import { AppError } from '../errors.js';
 import { abortWhenClientLeaves } from '../http/client-gone.js';
-import type { AppContext, AppState, ClientLogLevel, Services } from '../operations/context.js';
+import type { AppContext, AppState, ClientLogLevel, Services, TaskSlot } from '../operations/context.js';
 import { invokeTool } from '../operations/invoke-tool.js';
 import { generatedTools, type ToolRegistry } from '../operations/tool-registry.js';
 import { bearerChallenge, resourceMetadataUrl, type ChallengeParams } from '../oauth/challenge.js';
@@ -44,6 +44,8 @@ import {
 } from './protocol.js';
 import { FEATURE_CAPABILITIES, FEATURE_METHODS, serveFeature } from './features.js';
 import { resultText } from './result-text.js';
+import { createTaskResult, serveTaskMethod, TASK_METHODS, TASK_TOOLS, TASKS_EXTENSION } from './tasks.js';
+import { toolErrorResult } from './tool-error-result.js';
 import { ResponseChannel } from './response-channel.js';
 import { ToolCatalogue } from './tool-catalogue.js';
 import { catalogueView, CatalogueViewError, viewShows, type CatalogueView } from './tool-groups.js';
@@ -111,6 +113,8 @@ interface CallEra {
   protocolVersion: string;
   /** No `notifications/message` when undefined. */
   logLevel: LoggingLevel | undefined;
+  /** The request declares the tasks extension: a tool of TASK_TOOLS answers with a task. */
+  takesTask?: boolean;
 }
 
 /** The transport's own checks, before the body is read: method, Host, Origin, Accept, Content-Type. */
@@ -278,6 +282,7 @@ async function callTool(
   const notify = (notification: JSONRPCNotification, wanted: boolean) => {
     if (wanted && !controller.signal.aborted) channel.notify(notification);
   };
+  const task: TaskSlot | undefined = era.takesTask && TASK_TOOLS.has(name) ? {} : undefined;
   try {
     const outcome = await invokeTool(endpoint.services, endpoint.tools, name, args ?? {}, {
       principal,
@@ -286,6 +291,7 @@ async function callTool(
       locate: 'input',
       protocolVersion,
       content: [],
+      ...(task ? { task } : {}),
       progress: (progress, total, message) =>
         notify(
           {
@@ -305,6 +311,10 @@ async function callTool(
         notify({ jsonrpc: '2.0', method: 'notifications/message', params: { level, logger: name, data } }, logsWanted);
       },
     });
+    if (outcome.ok && task?.job) {
+      const created = createTaskResult(task.job, endpoint.services.config.resultTtlMs);
+      return serialize({ jsonrpc: '2.0', id: request.id, result: { ...created, _meta: { [META.serverInfo]: SERVER_INFO } } });
+    }
     if (outcome.ok) {
       // The JSON for clients (structuredContent), a compact rendering of it for the model (the text item).
       // Content items a tool added (an image) follow the text item.
@@ -328,29 +338,6 @@ async function callTool(
     unregister();
     stopWatching();
   }
-}
-
-/**
- * A failed tool call as a CallToolResult. The code goes in _meta, not structuredContent: clients validate
- * structuredContent against the tool's output schema even on errors (the SDK's Client does), and an error
- * is not the tool's output.
- */
-function toolErrorResult(error: AppError, requestId: string) {
-  const retryAfter = error.code === 'rate_limited' ? Number(error.headers?.['Retry-After']) : undefined;
-  const message = error.expose ? error.message : 'Internal error: the tool failed. Quote the request id when reporting it.';
-  return {
-    content: [{ type: 'text', text: message }],
-    isError: true,
-    _meta: {
-      'lakehouse-mcp/error': {
-        code: error.code,
-        ...(error.violations ? { violations: error.violations } : {}),
-        ...error.sql,
-        ...(retryAfter === undefined ? {} : { retry_after: retryAfter }),
-        request_id: requestId,
-      },
-    },
-  };
 }
 
 /** Answers one request; JSON-RPC errors of the method itself travel with HTTP 200. */
@@ -414,6 +401,7 @@ const MODERN_METHODS: ReadonlySet<string> = new Set([
   'resources/read',
   'completion/complete',
   'subscriptions/listen',
+  ...TASK_METHODS,
 ]);
 
 /** A modern result: `resultType`, the fields, and who answered in `_meta`. */
@@ -426,7 +414,7 @@ const modernResult = (id: RequestId, fields: Record<string, unknown>): string =>
 /** server/discover, the same for every caller (so it answers without a token, and may be cached publicly). */
 const DISCOVER_FIELDS = {
   supportedVersions: [...MODERN_VERSIONS],
-  capabilities: { tools: {}, logging: {}, ...FEATURE_CAPABILITIES },
+  capabilities: { tools: {}, logging: {}, ...FEATURE_CAPABILITIES, extensions: { [TASKS_EXTENSION]: {} } },
   instructions: INSTRUCTIONS,
   ttlMs: CACHE_TTL_MS,
   cacheScope: 'public',
@@ -457,9 +445,18 @@ async function handleModernRequest(
         endpoint,
         request,
         principal as Principal,
-        { modern: true, protocolVersion: envelope.protocolVersion, logLevel: envelope.logLevel },
+        {
+          modern: true,
+          protocolVersion: envelope.protocolVersion,
+          logLevel: envelope.logLevel,
+          takesTask: envelope.extensions.has(TASKS_EXTENSION),
+        },
         channel,
       );
+    case 'tasks/get':
+    case 'tasks/update':
+    case 'tasks/cancel':
+      return serveTaskMethod(endpoint.services, request, principal as Principal, ctx.state.requestId, (fields) => modernResult(id, fields));
     case 'subscriptions/listen':
       return listen(ctx, request, channel);
     default:

@@ -78,10 +78,19 @@ export interface ModernEnvelope {
   protocolVersion: ModernVersion;
   /** Send `notifications/message` at or above this level; none when absent. */
   logLevel: LoggingLevel | undefined;
+  /** The extensions the client declares on this request (`clientCapabilities.extensions`), by identifier. */
+  extensions: ReadonlySet<string>;
 }
 
-/** Methods whose `Mcp-Name` header mirrors a field of the params. */
-const NAMED_BY: Record<string, 'name' | 'uri'> = { 'tools/call': 'name', 'prompts/get': 'name', 'resources/read': 'uri' };
+/** Methods whose `Mcp-Name` header mirrors a field of the params (the tasks extension's: the task id). */
+const NAMED_BY: Record<string, 'name' | 'uri' | 'taskId'> = {
+  'tools/call': 'name',
+  'prompts/get': 'name',
+  'resources/read': 'uri',
+  'tasks/get': 'taskId',
+  'tasks/update': 'taskId',
+  'tasks/cancel': 'taskId',
+};
 
 type HeaderOf = (name: string) => string;
 
@@ -141,5 +150,7 @@ export function checkModernRequest(request: JSONRPCRequest, header: HeaderOf, me
     if (decoded === undefined) throw mismatch(id, 'Mcp-Name is not valid =?base64?…?= (canonical base64 of UTF-8).');
     if (decoded !== named) throw mismatch(id, `Mcp-Name is "${decoded.slice(0, 100)}" but params.${field} is "${named.slice(0, 100)}".`);
   }
-  return { protocolVersion: version, logLevel };
+  const declared = (capabilities as { extensions?: unknown }).extensions;
+  const extensions = new Set(typeof declared === 'object' && declared !== null && !Array.isArray(declared) ? Object.keys(declared) : []);
+  return { protocolVersion: version, logLevel, extensions };
 }

@@ -6,7 +6,18 @@ import type { ToolName } from '../generated/handlers.js';
  * may run, and the OAuth resource and token audience stay `PUBLIC_URL/v1` whatever the query string says.
  */
 export const TOOL_GROUPS = {
-  sql: ['list_connections', 'get_connection', 'list_events', 'query_lakehouse', 'validate_sql', 'explain_sql', 'optimize_sql'],
+  sql: [
+    'list_connections',
+    'get_connection',
+    'list_events',
+    'query_lakehouse',
+    'validate_sql',
+    'explain_sql',
+    'optimize_sql',
+    'start_query_job',
+    'view_query_job',
+    'cancel_query_job',
+  ],
   semantic: ['list_semantic_models', 'get_semantic_model', 'query_semantic_model'],
   assets: [
     'list_insights',

@@ -1,3 +1,4 @@
+import type { JobRow } from '../jobs/jobs.js';
 import type { Context } from 'koa';
 import type { Kysely } from 'kysely';
 import type { Config } from '../config.js';
@@ -75,6 +76,16 @@ export interface ToolContext extends Services {
    * a tool that has something to show on REST puts it in its output instead.
    */
   content?: ToolContentItem[];
+  /**
+   * Present when the MCP client accepts a task for this call (the 2026-07-28 tasks extension, src/mcp/tasks.ts):
+   * a handler that can run as a query job starts one, records it here and returns at once.
+   */
+  task?: TaskSlot;
+}
+
+/** Where a handler records the job it started instead of answering (see ToolContext.task). */
+export interface TaskSlot {
+  job?: JobRow;
 }
 
 /** The context of one typed REST operation (and of a raw Koa one). */

@@ -5,6 +5,7 @@ import { getDoc, searchDocs } from './docs.js';
 import { getHealth, getMetrics, getOpenApi, getReadiness } from './health.js';
 import { getSessionContext } from './session.js';
 import { getConnection, listConnections, listEvents } from './catalog.js';
+import { cancelQueryJob, startQueryJob, viewQueryJob } from './jobs.js';
 import { explainSql, queryLakehouse, validateSql } from './lakehouse.js';
 import { getSemanticModel, listSemanticModels, querySemanticModel } from './semantic-models.js';
 import { loadLakehouseTable } from './load.js';
@@ -32,6 +33,9 @@ export const toolHandlers = {
   get_connection: getConnection,
   list_events: listEvents,
   query_lakehouse: queryLakehouse,
+  start_query_job: startQueryJob,
+  view_query_job: viewQueryJob,
+  cancel_query_job: cancelQueryJob,
   validate_sql: validateSql,
   explain_sql: explainSql,
   optimize_sql: optimizeSql,

@@ -5,7 +5,7 @@ import { toAppError } from '../http/problem.js';
 import { insufficientScope } from '../oauth/challenge.js';
 import type { Principal } from '../oauth/principal.js';
 import { auditActor, type AuditOutcome } from './audit.js';
-import type { ClientLogLevel, Services, ToolContentItem, ToolContext } from './context.js';
+import type { ClientLogLevel, Services, TaskSlot, ToolContentItem, ToolContext } from './context.js';
 import type { Locate, ToolRegistry } from './tool-registry.js';
 
 /** What a transport knows about one tool call besides its name and input. */
@@ -23,6 +23,8 @@ export interface ToolCall {
   clientLog?: (level: ClientLogLevel, data: unknown) => void;
   /** The transport sends extra content items (MCP): tools add them here rather than to their output. */
   content?: ToolContentItem[];
+  /** The MCP client accepts a task (tasks extension): a handler may start a job and record it here. */
+  task?: TaskSlot;
 }
 
 /** How a tool call ended: its output (and extra MCP content items), or the error to answer with. */
@@ -64,6 +66,7 @@ export async function invokeTool(
     clientLog: call.clientLog ?? (() => undefined),
     audited: {},
     ...(call.content ? { content: call.content } : {}),
+    ...(call.task ? { task: call.task } : {}),
   };
   let outcome: ToolOutcome;
   try {

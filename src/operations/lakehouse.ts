@@ -1,5 +1,6 @@
 import { exportQuery } from './exports.js';
 import type { ToolHandler } from '../generated/handlers.js';
+import { createJob } from '../jobs/jobs.js';
 
 /** 1 MiB of rows per answer at most (specs/tools/query_lakehouse.yaml). */
 const MAX_BYTES = 1024 * 1024;
@@ -7,6 +8,18 @@ const MAX_BYTES = 1024 * 1024;
 export const queryLakehouse: ToolHandler<'query_lakehouse'> = async (input, ctx) => {
   ctx.audited.sql = input.sql;
   const { sql, connection, limit, offset, timeout_ms } = input;
+  if (ctx.task) {
+    // The client takes a task: the statement runs as a query job (up to JOB_TIMEOUT_MS, not timeout_ms: the
+    // point is to outlive a call), whose stored answer is this page; the transport answers with the task.
+    const { config } = ctx;
+    ctx.task.job = await createJob(
+      ctx.db,
+      ctx.principal,
+      { sql, connection, timeoutMs: config.jobTimeoutMs, rowOffset: offset, rowLimit: limit, maxBytes: MAX_BYTES, asTask: true },
+      { concurrencyPerEnv: config.jobConcurrencyPerEnv, maxQueuedPerEnv: config.jobMaxQueuedPerEnv },
+    );
+    return { columns: [], rows: [], row_count: 0, truncated: false, elapsed_ms: 0 };
+  }
   const answer = await ctx.lakehouse.query(ctx.principal.environmentId, connection, sql, {
     limit,
     offset,

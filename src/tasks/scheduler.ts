@@ -6,6 +6,7 @@ import type { Database } from '../db/schema.js';
 import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import type { Logger } from '../logger.js';
 import { timeZoneOf } from '../operations/environment-time-zone.js';
+import { RUN_QUERY_JOB, sweepJobs, type QueryJobPayload } from '../jobs/jobs.js';
 import { runSlot, type SlotJob } from './run-task.js';
 import { nextSlot } from './schedule.js';
 import type { TaskSettings } from './settings.js';
@@ -45,6 +46,8 @@ export interface TaskSchedulerOptions {
   nudgeWebhooks(): void;
   /** What time it is: real time in production; tests inject a clock they move. */
   clock?: () => Date;
+  /** Runs a query job (src/jobs/run-job.ts) on this queue's runner; without it this process runs none. */
+  runQueryJob?: (payload: QueryJobPayload, stopping: AbortSignal) => Promise<void>;
   /** Fault injection for tests (run-task.ts). */
   beforeCommit?: (job: SlotJob, attempt: number) => void | Promise<void>;
 }
@@ -82,6 +85,7 @@ export class TaskScheduler {
     // Loaded here, not with the server's modules: it overlaps the other start-up steps' database round trips.
     const { Logger, run } = await import('graphile-worker');
     const events = new EventEmitter() as WorkerEvents;
+    const runQueryJob = this.options.runQueryJob;
     events.on('worker:create', ({ worker }) => {
       this.liveness.claim(worker.workerId).catch((error: unknown) => log.warn({ err: error }, 'task queue: could not mark a worker alive'));
     });
@@ -96,7 +100,10 @@ export class TaskScheduler {
       taskList:
         settings.workers === 0
           ? { none: async () => undefined }
-          : { [RUN_TASK]: (payload, helpers) => this.runJob(payload as SlotJob, helpers.job) },
+          : {
+              [RUN_TASK]: (payload, helpers) => this.runJob(payload as SlotJob, helpers.job),
+              ...(runQueryJob ? { [RUN_QUERY_JOB]: (payload) => runQueryJob(payload as QueryJobPayload, this.aborts.signal) } : {}),
+            },
     });
     this.schedule(0);
     return this;
@@ -150,6 +157,7 @@ export class TaskScheduler {
     const { db, settings } = this.options;
     await this.prune();
     await this.liveness.sweep();
+    await sweepJobs(db);
     const now = this.clock();
     const due = await db
       .selectFrom('tasks')

@@ -14,6 +14,7 @@ import * as tasks from './0012-tasks.js';
 import * as browserSessions from './0013-browser-sessions.js';
 import * as resultFiles from './0014-result-files.js';
 import * as scanBudget from './0015-scan-budget.js';
+import * as queryJobs from './0016-query-jobs.js';
 
 /**
  * Every migration, by name; names sort in the order they run. A static map rather than a directory scan,
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0013-browser-sessions': browserSessions,
   '0014-result-files': resultFiles,
   '0015-scan-budget': scanBudget,
+  '0016-query-jobs': queryJobs,
 };

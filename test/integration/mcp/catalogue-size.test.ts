@@ -83,6 +83,7 @@ describe('MCP tools: a URL that narrows the catalogue', () => {
   it('lists only the named groups (and get_session_context), and read_only hides write tools whatever the token', async () => {
     const sql = await list('?tools=sql', server.tokens.readWrite);
     assert.deepEqual(sql.body.result?.tools.map((t) => t.name).sort(), [
+      'cancel_query_job',
       'explain_sql',
       'get_connection',
       'get_session_context',
@@ -90,7 +91,9 @@ describe('MCP tools: a URL that narrows the catalogue', () => {
       'list_events',
       'optimize_sql',
       'query_lakehouse',
+      'start_query_job',
       'validate_sql',
+      'view_query_job',
     ]);
     const readOnly = await list('?tools=assets,docs&read_only=true', server.tokens.readWrite);
     const names = readOnly.body.result?.tools.map((t) => t.name) ?? [];

@@ -117,7 +117,14 @@ describe('MCP 2026-07-28: era selection and server/discover', () => {
   it('serves a request with modern headers and _meta, with no initialize before it', async () => {
     const result = assertModernResult(await post({ method: 'server/discover' }));
     assert.deepEqual(result.supportedVersions, [VERSION]);
-    assert.deepEqual(result.capabilities, { tools: {}, logging: {}, prompts: {}, resources: {}, completions: {} });
+    assert.deepEqual(result.capabilities, {
+      tools: {},
+      logging: {},
+      prompts: {},
+      resources: {},
+      completions: {},
+      extensions: { 'io.modelcontextprotocol/tasks': {} },
+    });
     assert.match(String(result.instructions), /get_session_context/);
     assert.equal(result.cacheScope, 'public');
     assert.ok(Number.isInteger(result.ttlMs) && (result.ttlMs as number) > 0);
