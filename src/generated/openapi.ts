@@ -1983,6 +1983,8 @@ export type components = {
         QueryFunnelInput: {
             /** @description Of the entry event */
             breakdown?: string;
+            /** @enum {unknown} */
+            export?: "csv" | "parquet";
             /** @default product_events */
             model?: string;
             /**
@@ -2002,6 +2004,7 @@ export type components = {
         };
         QueryFunnelOutput: {
             elapsed_ms: number;
+            export?: components["schemas"]["ExportedResult"];
             /** @description The insight saved by `save_as`. */
             insight_id?: string;
             model: string;
@@ -2114,6 +2117,8 @@ export type components = {
             cohort: string;
             /** @description {prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set */
             cohort_where?: Record<string, unknown>;
+            /** @enum {unknown} */
+            export?: "csv" | "parquet";
             /** @default product_events */
             model?: string;
             /**
@@ -2143,6 +2148,7 @@ export type components = {
                 size: number;
             }[];
             elapsed_ms: number;
+            export?: components["schemas"]["ExportedResult"];
             /** @description The insight saved by `save_as`. */
             insight_id?: string;
             model: string;
@@ -2160,6 +2166,8 @@ export type components = {
         QuerySegmentationInput: {
             breakdown?: string;
             event: string;
+            /** @enum {unknown} */
+            export?: "csv" | "parquet";
             /**
              * @default day
              * @enum {string}
@@ -2187,6 +2195,7 @@ export type components = {
         };
         QuerySegmentationOutput: {
             elapsed_ms: number;
+            export?: components["schemas"]["ExportedResult"];
             /** @description The insight saved by `save_as`. */
             insight_id?: string;
             interval: string;

@@ -11789,7 +11789,7 @@ return errors === 0;
 validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_funnel_output = validate46;
-const schema57 = {"type":"object","required":["model","range","steps","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"window":{"type":"string"},"steps":{"type":"array","description":"One per step (per breakdown value and step with a breakdown, largest first, (other) last).","items":{"type":"object","required":["step","event","users","conversion_from_previous","conversion_from_first","median_seconds_to_convert"],"properties":{"breakdown":{"type":"string"},"step":{"type":"integer"},"event":{"type":"string"},"users":{"type":"integer"},"conversion_from_previous":{"type":["number","null"]},"conversion_from_first":{"type":["number","null"]},"median_seconds_to_convert":{"type":["number","null"]}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."}},"additionalProperties":false};
+const schema57 = {"type":"object","required":["model","range","steps","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"window":{"type":"string"},"steps":{"type":"array","description":"One per step (per breakdown value and step with a breakdown, largest first, (other) last).","items":{"type":"object","required":["step","event","users","conversion_from_previous","conversion_from_first","median_seconds_to_convert"],"properties":{"breakdown":{"type":"string"},"step":{"type":"integer"},"event":{"type":"string"},"users":{"type":"integer"},"conversion_from_previous":{"type":["number","null"]},"conversion_from_first":{"type":["number","null"]},"median_seconds_to_convert":{"type":["number","null"]}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate46(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -11853,7 +11853,7 @@ vErrors.push(err4);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "model") || (key0 === "range")) || (key0 === "window")) || (key0 === "steps")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id"))){
+if(!((((((((key0 === "model") || (key0 === "range")) || (key0 === "window")) || (key0 === "steps")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id")) || (key0 === "export"))){
 const err5 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err5];
@@ -12232,14 +12232,235 @@ vErrors.push(err36);
 errors++;
 }
 }
-}
-else {
-const err37 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data19 = data.export;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.id === undefined){
+const err37 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err37];
 }
 else {
 vErrors.push(err37);
+}
+errors++;
+}
+if(data19.uri === undefined){
+const err38 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "uri"},message:"must have required property '"+"uri"+"'"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+if(data19.url === undefined){
+const err39 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data19.format === undefined){
+const err40 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+if(data19.rows === undefined){
+const err41 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+if(data19.bytes === undefined){
+const err42 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+if(data19.expires_at === undefined){
+const err43 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "expires_at"},message:"must have required property '"+"expires_at"+"'"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+for(const key3 in data19){
+if(!(((((((key3 === "id") || (key3 === "uri")) || (key3 === "url")) || (key3 === "format")) || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "expires_at"))){
+const err44 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+if(data19.id !== undefined){
+if(typeof data19.id !== "string"){
+const err45 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(data19.uri !== undefined){
+if(typeof data19.uri !== "string"){
+const err46 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+if(data19.url !== undefined){
+if(typeof data19.url !== "string"){
+const err47 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(data19.format !== undefined){
+let data23 = data19.format;
+if(!((data23 === "csv") || (data23 === "parquet"))){
+const err48 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema57.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data19.rows !== undefined){
+let data24 = data19.rows;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err49 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 0 || isNaN(data24)){
+const err50 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+}
+if(data19.bytes !== undefined){
+let data25 = data19.bytes;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err51 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 0 || isNaN(data25)){
+const err52 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+}
+}
+if(data19.expires_at !== undefined){
+let data26 = data19.expires_at;
+if(typeof data26 === "string"){
+if(!(formats2.validate(data26))){
+const err53 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+else {
+const err54 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+}
+else {
+const err56 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
 }
 errors++;
 }
@@ -12764,7 +12985,7 @@ return errors === 0;
 validate47.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_retention_output = validate48;
-const schema59 = {"type":"object","required":["model","range","period","cohorts","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"period":{"type":"string"},"cohorts":{"type":"array","items":{"type":"object","required":["cohort","size","retained"],"properties":{"cohort":{"type":"string","description":"The first day of the cohort's period."},"size":{"type":"integer"},"retained":{"type":"array","description":"The retained share in periods 0, 1…; null for a period not yet begun.","items":{"type":["number","null"]}}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."}},"additionalProperties":false};
+const schema59 = {"type":"object","required":["model","range","period","cohorts","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"period":{"type":"string"},"cohorts":{"type":"array","items":{"type":"object","required":["cohort","size","retained"],"properties":{"cohort":{"type":"string","description":"The first day of the cohort's period."},"size":{"type":"integer"},"retained":{"type":"array","description":"The retained share in periods 0, 1…; null for a period not yet begun.","items":{"type":["number","null"]}}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate48(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -12838,7 +13059,7 @@ vErrors.push(err5);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "model") || (key0 === "range")) || (key0 === "period")) || (key0 === "cohorts")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id"))){
+if(!((((((((key0 === "model") || (key0 === "range")) || (key0 === "period")) || (key0 === "cohorts")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id")) || (key0 === "export"))){
 const err6 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err6];
@@ -13152,14 +13373,235 @@ vErrors.push(err31);
 errors++;
 }
 }
-}
-else {
-const err32 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data16 = data.export;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.id === undefined){
+const err32 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err32];
 }
 else {
 vErrors.push(err32);
+}
+errors++;
+}
+if(data16.uri === undefined){
+const err33 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "uri"},message:"must have required property '"+"uri"+"'"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+if(data16.url === undefined){
+const err34 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+if(data16.format === undefined){
+const err35 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+if(data16.rows === undefined){
+const err36 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+if(data16.bytes === undefined){
+const err37 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+if(data16.expires_at === undefined){
+const err38 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "expires_at"},message:"must have required property '"+"expires_at"+"'"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+for(const key3 in data16){
+if(!(((((((key3 === "id") || (key3 === "uri")) || (key3 === "url")) || (key3 === "format")) || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "expires_at"))){
+const err39 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data16.id !== undefined){
+if(typeof data16.id !== "string"){
+const err40 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+if(data16.uri !== undefined){
+if(typeof data16.uri !== "string"){
+const err41 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(data16.url !== undefined){
+if(typeof data16.url !== "string"){
+const err42 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+if(data16.format !== undefined){
+let data20 = data16.format;
+if(!((data20 === "csv") || (data20 === "parquet"))){
+const err43 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema59.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+if(data16.rows !== undefined){
+let data21 = data16.rows;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err44 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 < 0 || isNaN(data21)){
+const err45 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+}
+if(data16.bytes !== undefined){
+let data22 = data16.bytes;
+if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
+const err46 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+if((typeof data22 == "number") && (isFinite(data22))){
+if(data22 < 0 || isNaN(data22)){
+const err47 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+}
+if(data16.expires_at !== undefined){
+let data23 = data16.expires_at;
+if(typeof data23 === "string"){
+if(!(formats2.validate(data23))){
+const err48 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+else {
+const err49 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+}
+else {
+const err50 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+}
+else {
+const err51 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
 }
 errors++;
 }
@@ -13169,7 +13611,7 @@ return errors === 0;
 validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_segmentation_output = validate49;
-const schema60 = {"type":"object","required":["model","range","measure","interval","series","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"measure":{"type":"string"},"interval":{"type":"string"},"series":{"type":"array","description":"One series (per breakdown value, largest first, (other) last); points are [interval start (local), value].","items":{"type":"object","required":["points"],"properties":{"breakdown":{"type":"string"},"points":{"type":"array","items":{"type":"array","items":{}}}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."}},"additionalProperties":false};
+const schema60 = {"type":"object","required":["model","range","measure","interval","series","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"measure":{"type":"string"},"interval":{"type":"string"},"series":{"type":"array","description":"One series (per breakdown value, largest first, (other) last); points are [interval start (local), value].","items":{"type":"object","required":["points"],"properties":{"breakdown":{"type":"string"},"points":{"type":"array","items":{"type":"array","items":{}}}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -13253,7 +13695,7 @@ vErrors.push(err6);
 errors++;
 }
 for(const key0 in data){
-if(!((((((((key0 === "model") || (key0 === "range")) || (key0 === "measure")) || (key0 === "interval")) || (key0 === "series")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id"))){
+if(!(func1.call(schema60.properties, key0))){
 const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err7];
@@ -13545,14 +13987,235 @@ vErrors.push(err30);
 errors++;
 }
 }
-}
-else {
-const err31 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data16 = data.export;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.id === undefined){
+const err31 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err31];
 }
 else {
 vErrors.push(err31);
+}
+errors++;
+}
+if(data16.uri === undefined){
+const err32 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "uri"},message:"must have required property '"+"uri"+"'"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+if(data16.url === undefined){
+const err33 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+if(data16.format === undefined){
+const err34 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+if(data16.rows === undefined){
+const err35 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+if(data16.bytes === undefined){
+const err36 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+if(data16.expires_at === undefined){
+const err37 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "expires_at"},message:"must have required property '"+"expires_at"+"'"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+for(const key3 in data16){
+if(!(((((((key3 === "id") || (key3 === "uri")) || (key3 === "url")) || (key3 === "format")) || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "expires_at"))){
+const err38 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+if(data16.id !== undefined){
+if(typeof data16.id !== "string"){
+const err39 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data16.uri !== undefined){
+if(typeof data16.uri !== "string"){
+const err40 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+if(data16.url !== undefined){
+if(typeof data16.url !== "string"){
+const err41 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(data16.format !== undefined){
+let data20 = data16.format;
+if(!((data20 === "csv") || (data20 === "parquet"))){
+const err42 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema60.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+if(data16.rows !== undefined){
+let data21 = data16.rows;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err43 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 < 0 || isNaN(data21)){
+const err44 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+}
+if(data16.bytes !== undefined){
+let data22 = data16.bytes;
+if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
+const err45 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+if((typeof data22 == "number") && (isFinite(data22))){
+if(data22 < 0 || isNaN(data22)){
+const err46 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+}
+if(data16.expires_at !== undefined){
+let data23 = data16.expires_at;
+if(typeof data23 === "string"){
+if(!(formats2.validate(data23))){
+const err47 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+}
+else {
+const err49 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+}
+else {
+const err50 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
 }
 errors++;
 }
@@ -18521,7 +19184,7 @@ validate59.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_view_dashboard_output = validate60;
 const schema71 = {"type":"object","required":["dashboard","url","variables","widgets"],"properties":{"dashboard":{"type":"object","required":["id","version","title","description","widget_count","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"widget_count":{"type":"integer","minimum":0},"created_by":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"url":{"type":"string","format":"uri","description":"The dashboard's web page (`PUBLIC_URL/dashboards/{id}`), for people signed in to this server who are members of its environment."},"variables":{"type":"array","maxItems":20,"items":{"type":"object","description":"Given to the widgets' insight parameters of the same name.","required":["name"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"label":{"type":"string","maxLength":200},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]}},"additionalProperties":false}},"widgets":{"type":"array","items":{"type":"object","required":["insight_id","x","y","w","h","insight"],"properties":{"insight_id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"x":{"type":"integer"},"y":{"type":"integer"},"w":{"type":"integer"},"h":{"type":"integer"},"insight":{"type":"object","required":["id","version","title","description","sql","connection","parameters","chart","created_by","created_at","updated_at"],"properties":{"id":{"type":"string","format":"uuid","pattern":"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},"version":{"type":"integer","minimum":1,"maximum":2147483647,"description":"The version you read (a stale one gets `conflict`)."},"title":{"type":"string"},"description":{"type":"string"},"sql":{"type":"string"},"connection":{"type":"string"},"parameters":{"type":"array","maxItems":20,"items":{"type":"object","description":"The SQL's `$1`, `$2`… in this order, bound at run time.","required":["name","type"],"properties":{"name":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$"},"type":{"type":"string","enum":["text","integer","number","boolean","date","timestamp"]},"default":{"anyOf":[{"type":"string","maxLength":1000},{"type":"number"},{"type":"boolean"}]},"description":{"type":"string","maxLength":500}},"additionalProperties":false}},"chart":{"type":"object","description":"How render_insight draws it. line/bar/area/scatter need `x` and `y` (a number) and draw a series per value of `series`; `number` shows `y` (or the first value) of the first row.","required":["kind"],"properties":{"kind":{"type":"string","enum":["table","number","line","bar","area","scatter"]},"x":{"type":"string","minLength":1,"maxLength":63},"y":{"type":"string","minLength":1,"maxLength":63},"series":{"type":"string","minLength":1,"maxLength":63},"title":{"type":"string","maxLength":200},"sort":{"type":"string","enum":["data","x","-x","y","-y"],"default":"data","description":"Category order: `data` keeps the rows' order; `x`/`y` ascending, `-x`/`-y` descending."}},"allOf":[{"if":{"properties":{"kind":{"enum":["line","bar","area","scatter"]}}},"then":{"required":["x","y"],"properties":{"x":{"type":"string"},"y":{"type":"string"}}}}],"additionalProperties":false},"created_by":{"type":"string","description":"Who created it (`user:<id>` or `service:<id>`)."},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}},"additionalProperties":false},"data":{"type":"object","description":"The rows of a run, as query_lakehouse answers them.","required":["columns","rows","row_count","truncated"],"properties":{"columns":{"type":"array","items":{"type":"object","required":["name","type"],"properties":{"name":{"type":"string"},"type":{"type":"string"}},"additionalProperties":false}},"rows":{"type":"array","items":{"type":"array"}},"row_count":{"type":"integer","minimum":0},"truncated":{"type":"boolean"},"elapsed_ms":{"type":"number","minimum":0}},"additionalProperties":false},"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}},"additionalProperties":false}},"additionalProperties":false}}},"additionalProperties":false};
-const formats168 = require("ajv-formats/dist/formats").fullFormats.uri;
+const formats174 = require("ajv-formats/dist/formats").fullFormats.uri;
 
 function validate60(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -18877,7 +19540,7 @@ errors++;
 if(data.url !== undefined){
 let data9 = data.url;
 if(typeof data9 === "string"){
-if(!(formats168(data9))){
+if(!(formats174(data9))){
 const err30 = {instancePath:instancePath+"/url",schemaPath:"#/properties/url/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err30];
@@ -25134,7 +25797,7 @@ errors++;
 if(data.issuer !== undefined){
 let data0 = data.issuer;
 if(typeof data0 === "string"){
-if(!(formats168(data0))){
+if(!(formats174(data0))){
 const err13 = {instancePath:instancePath+"/issuer",schemaPath:"#/properties/issuer/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err13];
@@ -25159,7 +25822,7 @@ errors++;
 if(data.authorization_endpoint !== undefined){
 let data1 = data.authorization_endpoint;
 if(typeof data1 === "string"){
-if(!(formats168(data1))){
+if(!(formats174(data1))){
 const err15 = {instancePath:instancePath+"/authorization_endpoint",schemaPath:"#/properties/authorization_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err15];
@@ -25184,7 +25847,7 @@ errors++;
 if(data.token_endpoint !== undefined){
 let data2 = data.token_endpoint;
 if(typeof data2 === "string"){
-if(!(formats168(data2))){
+if(!(formats174(data2))){
 const err17 = {instancePath:instancePath+"/token_endpoint",schemaPath:"#/properties/token_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err17];
@@ -25209,7 +25872,7 @@ errors++;
 if(data.jwks_uri !== undefined){
 let data3 = data.jwks_uri;
 if(typeof data3 === "string"){
-if(!(formats168(data3))){
+if(!(formats174(data3))){
 const err19 = {instancePath:instancePath+"/jwks_uri",schemaPath:"#/properties/jwks_uri/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err19];
@@ -25234,7 +25897,7 @@ errors++;
 if(data.registration_endpoint !== undefined){
 let data4 = data.registration_endpoint;
 if(typeof data4 === "string"){
-if(!(formats168(data4))){
+if(!(formats174(data4))){
 const err21 = {instancePath:instancePath+"/registration_endpoint",schemaPath:"#/properties/registration_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err21];
@@ -25259,7 +25922,7 @@ errors++;
 if(data.revocation_endpoint !== undefined){
 let data5 = data.revocation_endpoint;
 if(typeof data5 === "string"){
-if(!(formats168(data5))){
+if(!(formats174(data5))){
 const err23 = {instancePath:instancePath+"/revocation_endpoint",schemaPath:"#/properties/revocation_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err23];
@@ -25284,7 +25947,7 @@ errors++;
 if(data.introspection_endpoint !== undefined){
 let data6 = data.introspection_endpoint;
 if(typeof data6 === "string"){
-if(!(formats168(data6))){
+if(!(formats174(data6))){
 const err25 = {instancePath:instancePath+"/introspection_endpoint",schemaPath:"#/properties/introspection_endpoint/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err25];
@@ -25601,7 +26264,7 @@ errors++;
 if(data.service_documentation !== undefined){
 let data25 = data.service_documentation;
 if(typeof data25 === "string"){
-if(!(formats168(data25))){
+if(!(formats174(data25))){
 const err49 = {instancePath:instancePath+"/service_documentation",schemaPath:"#/properties/service_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err49];
@@ -26070,7 +26733,7 @@ errors++;
 if(data.resource !== undefined){
 let data0 = data.resource;
 if(typeof data0 === "string"){
-if(!(formats168(data0))){
+if(!(formats174(data0))){
 const err5 = {instancePath:instancePath+"/resource",schemaPath:"#/properties/resource/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -26109,7 +26772,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(!(formats168(data2))){
+if(!(formats174(data2))){
 const err8 = {instancePath:instancePath+"/authorization_servers/" + i0,schemaPath:"#/properties/authorization_servers/items/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -26236,7 +26899,7 @@ errors++;
 if(data.resource_documentation !== undefined){
 let data8 = data.resource_documentation;
 if(typeof data8 === "string"){
-if(!(formats168(data8))){
+if(!(formats174(data8))){
 const err18 = {instancePath:instancePath+"/resource_documentation",schemaPath:"#/properties/resource_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err18];
@@ -26343,7 +27006,7 @@ errors++;
 if(data.resource !== undefined){
 let data0 = data.resource;
 if(typeof data0 === "string"){
-if(!(formats168(data0))){
+if(!(formats174(data0))){
 const err5 = {instancePath:instancePath+"/resource",schemaPath:"#/properties/resource/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err5];
@@ -26382,7 +27045,7 @@ const len0 = data1.length;
 for(let i0=0; i0<len0; i0++){
 let data2 = data1[i0];
 if(typeof data2 === "string"){
-if(!(formats168(data2))){
+if(!(formats174(data2))){
 const err8 = {instancePath:instancePath+"/authorization_servers/" + i0,schemaPath:"#/properties/authorization_servers/items/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err8];
@@ -26509,7 +27172,7 @@ errors++;
 if(data.resource_documentation !== undefined){
 let data8 = data.resource_documentation;
 if(typeof data8 === "string"){
-if(!(formats168(data8))){
+if(!(formats174(data8))){
 const err18 = {instancePath:instancePath+"/resource_documentation",schemaPath:"#/properties/resource_documentation/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err18];
@@ -26548,7 +27211,7 @@ return errors === 0;
 validate68.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_queryFunnel_response_200_application_json = validate69;
-const schema80 = {"type":"object","required":["model","range","steps","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"window":{"type":"string"},"steps":{"type":"array","description":"One per step (per breakdown value and step with a breakdown, largest first, (other) last).","items":{"type":"object","required":["step","event","users","conversion_from_previous","conversion_from_first","median_seconds_to_convert"],"properties":{"breakdown":{"type":"string"},"step":{"type":"integer"},"event":{"type":"string"},"users":{"type":"integer"},"conversion_from_previous":{"type":["number","null"]},"conversion_from_first":{"type":["number","null"]},"median_seconds_to_convert":{"type":["number","null"]}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."}},"additionalProperties":false};
+const schema80 = {"type":"object","required":["model","range","steps","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"window":{"type":"string"},"steps":{"type":"array","description":"One per step (per breakdown value and step with a breakdown, largest first, (other) last).","items":{"type":"object","required":["step","event","users","conversion_from_previous","conversion_from_first","median_seconds_to_convert"],"properties":{"breakdown":{"type":"string"},"step":{"type":"integer"},"event":{"type":"string"},"users":{"type":"integer"},"conversion_from_previous":{"type":["number","null"]},"conversion_from_first":{"type":["number","null"]},"median_seconds_to_convert":{"type":["number","null"]}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate69(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -26612,7 +27275,7 @@ vErrors.push(err4);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "model") || (key0 === "range")) || (key0 === "window")) || (key0 === "steps")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id"))){
+if(!((((((((key0 === "model") || (key0 === "range")) || (key0 === "window")) || (key0 === "steps")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id")) || (key0 === "export"))){
 const err5 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err5];
@@ -26991,14 +27654,235 @@ vErrors.push(err36);
 errors++;
 }
 }
-}
-else {
-const err37 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data19 = data.export;
+if(data19 && typeof data19 == "object" && !Array.isArray(data19)){
+if(data19.id === undefined){
+const err37 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err37];
 }
 else {
 vErrors.push(err37);
+}
+errors++;
+}
+if(data19.uri === undefined){
+const err38 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "uri"},message:"must have required property '"+"uri"+"'"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+if(data19.url === undefined){
+const err39 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+if(data19.format === undefined){
+const err40 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+if(data19.rows === undefined){
+const err41 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+if(data19.bytes === undefined){
+const err42 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+if(data19.expires_at === undefined){
+const err43 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "expires_at"},message:"must have required property '"+"expires_at"+"'"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+for(const key3 in data19){
+if(!(((((((key3 === "id") || (key3 === "uri")) || (key3 === "url")) || (key3 === "format")) || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "expires_at"))){
+const err44 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+if(data19.id !== undefined){
+if(typeof data19.id !== "string"){
+const err45 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+if(data19.uri !== undefined){
+if(typeof data19.uri !== "string"){
+const err46 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+if(data19.url !== undefined){
+if(typeof data19.url !== "string"){
+const err47 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+if(data19.format !== undefined){
+let data23 = data19.format;
+if(!((data23 === "csv") || (data23 === "parquet"))){
+const err48 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema80.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+if(data19.rows !== undefined){
+let data24 = data19.rows;
+if(!(((typeof data24 == "number") && (!(data24 % 1) && !isNaN(data24))) && (isFinite(data24)))){
+const err49 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+if((typeof data24 == "number") && (isFinite(data24))){
+if(data24 < 0 || isNaN(data24)){
+const err50 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+}
+if(data19.bytes !== undefined){
+let data25 = data19.bytes;
+if(!(((typeof data25 == "number") && (!(data25 % 1) && !isNaN(data25))) && (isFinite(data25)))){
+const err51 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
+}
+errors++;
+}
+if((typeof data25 == "number") && (isFinite(data25))){
+if(data25 < 0 || isNaN(data25)){
+const err52 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err52];
+}
+else {
+vErrors.push(err52);
+}
+errors++;
+}
+}
+}
+if(data19.expires_at !== undefined){
+let data26 = data19.expires_at;
+if(typeof data26 === "string"){
+if(!(formats2.validate(data26))){
+const err53 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err53];
+}
+else {
+vErrors.push(err53);
+}
+errors++;
+}
+}
+else {
+const err54 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err54];
+}
+else {
+vErrors.push(err54);
+}
+errors++;
+}
+}
+}
+else {
+const err55 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err55];
+}
+else {
+vErrors.push(err55);
+}
+errors++;
+}
+}
+}
+else {
+const err56 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err56];
+}
+else {
+vErrors.push(err56);
 }
 errors++;
 }
@@ -27732,7 +28616,7 @@ return errors === 0;
 validate71.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_queryRetention_response_200_application_json = validate72;
-const schema83 = {"type":"object","required":["model","range","period","cohorts","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"period":{"type":"string"},"cohorts":{"type":"array","items":{"type":"object","required":["cohort","size","retained"],"properties":{"cohort":{"type":"string","description":"The first day of the cohort's period."},"size":{"type":"integer"},"retained":{"type":"array","description":"The retained share in periods 0, 1…; null for a period not yet begun.","items":{"type":["number","null"]}}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."}},"additionalProperties":false};
+const schema83 = {"type":"object","required":["model","range","period","cohorts","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"period":{"type":"string"},"cohorts":{"type":"array","items":{"type":"object","required":["cohort","size","retained"],"properties":{"cohort":{"type":"string","description":"The first day of the cohort's period."},"size":{"type":"integer"},"retained":{"type":"array","description":"The retained share in periods 0, 1…; null for a period not yet begun.","items":{"type":["number","null"]}}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate72(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -27806,7 +28690,7 @@ vErrors.push(err5);
 errors++;
 }
 for(const key0 in data){
-if(!(((((((key0 === "model") || (key0 === "range")) || (key0 === "period")) || (key0 === "cohorts")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id"))){
+if(!((((((((key0 === "model") || (key0 === "range")) || (key0 === "period")) || (key0 === "cohorts")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id")) || (key0 === "export"))){
 const err6 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err6];
@@ -28120,14 +29004,235 @@ vErrors.push(err31);
 errors++;
 }
 }
-}
-else {
-const err32 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data16 = data.export;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.id === undefined){
+const err32 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err32];
 }
 else {
 vErrors.push(err32);
+}
+errors++;
+}
+if(data16.uri === undefined){
+const err33 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "uri"},message:"must have required property '"+"uri"+"'"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+if(data16.url === undefined){
+const err34 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+if(data16.format === undefined){
+const err35 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+if(data16.rows === undefined){
+const err36 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+if(data16.bytes === undefined){
+const err37 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+if(data16.expires_at === undefined){
+const err38 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "expires_at"},message:"must have required property '"+"expires_at"+"'"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+for(const key3 in data16){
+if(!(((((((key3 === "id") || (key3 === "uri")) || (key3 === "url")) || (key3 === "format")) || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "expires_at"))){
+const err39 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data16.id !== undefined){
+if(typeof data16.id !== "string"){
+const err40 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+if(data16.uri !== undefined){
+if(typeof data16.uri !== "string"){
+const err41 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(data16.url !== undefined){
+if(typeof data16.url !== "string"){
+const err42 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+if(data16.format !== undefined){
+let data20 = data16.format;
+if(!((data20 === "csv") || (data20 === "parquet"))){
+const err43 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema83.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+}
+if(data16.rows !== undefined){
+let data21 = data16.rows;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err44 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 < 0 || isNaN(data21)){
+const err45 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+}
+}
+if(data16.bytes !== undefined){
+let data22 = data16.bytes;
+if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
+const err46 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+if((typeof data22 == "number") && (isFinite(data22))){
+if(data22 < 0 || isNaN(data22)){
+const err47 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+}
+if(data16.expires_at !== undefined){
+let data23 = data16.expires_at;
+if(typeof data23 === "string"){
+if(!(formats2.validate(data23))){
+const err48 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+else {
+const err49 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+}
+else {
+const err50 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
+}
+errors++;
+}
+}
+}
+else {
+const err51 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err51];
+}
+else {
+vErrors.push(err51);
 }
 errors++;
 }
@@ -28861,7 +29966,7 @@ return errors === 0;
 validate74.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.op_querySegmentation_response_200_application_json = validate75;
-const schema86 = {"type":"object","required":["model","range","measure","interval","series","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"measure":{"type":"string"},"interval":{"type":"string"},"series":{"type":"array","description":"One series (per breakdown value, largest first, (other) last); points are [interval start (local), value].","items":{"type":"object","required":["points"],"properties":{"breakdown":{"type":"string"},"points":{"type":"array","items":{"type":"array","items":{}}}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."}},"additionalProperties":false};
+const schema86 = {"type":"object","required":["model","range","measure","interval","series","sql","elapsed_ms"],"properties":{"model":{"type":"string"},"range":{"type":"object","description":"The range as it ran, in the environment's zone; `to` is exclusive.","required":["range","time_zone","from","to"],"properties":{"range":{"type":"string"},"time_zone":{"type":"string"},"from":{"type":"string"},"to":{"type":"string"}},"additionalProperties":false},"measure":{"type":"string"},"interval":{"type":"string"},"series":{"type":"array","description":"One series (per breakdown value, largest first, (other) last); points are [interval start (local), value].","items":{"type":"object","required":["points"],"properties":{"breakdown":{"type":"string"},"points":{"type":"array","items":{"type":"array","items":{}}}},"additionalProperties":false}},"sql":{"type":"string","description":"The statement that ran (every value quoted in it); the saved insight's SQL."},"elapsed_ms":{"type":"number"},"insight_id":{"type":"string","description":"The insight saved by `save_as`."},"export":{"type":"object","required":["id","uri","url","format","rows","bytes","expires_at"],"properties":{"id":{"type":"string"},"uri":{"type":"string"},"url":{"type":"string","description":"GET it with the same bearer token."},"format":{"enum":["csv","parquet"]},"rows":{"type":"integer","minimum":0},"bytes":{"type":"integer","minimum":0},"expires_at":{"type":"string","format":"date-time"}},"additionalProperties":false}},"additionalProperties":false};
 
 function validate75(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -28945,7 +30050,7 @@ vErrors.push(err6);
 errors++;
 }
 for(const key0 in data){
-if(!((((((((key0 === "model") || (key0 === "range")) || (key0 === "measure")) || (key0 === "interval")) || (key0 === "series")) || (key0 === "sql")) || (key0 === "elapsed_ms")) || (key0 === "insight_id"))){
+if(!(func1.call(schema86.properties, key0))){
 const err7 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err7];
@@ -29237,14 +30342,235 @@ vErrors.push(err30);
 errors++;
 }
 }
-}
-else {
-const err31 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data16 = data.export;
+if(data16 && typeof data16 == "object" && !Array.isArray(data16)){
+if(data16.id === undefined){
+const err31 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "id"},message:"must have required property '"+"id"+"'"};
 if(vErrors === null){
 vErrors = [err31];
 }
 else {
 vErrors.push(err31);
+}
+errors++;
+}
+if(data16.uri === undefined){
+const err32 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "uri"},message:"must have required property '"+"uri"+"'"};
+if(vErrors === null){
+vErrors = [err32];
+}
+else {
+vErrors.push(err32);
+}
+errors++;
+}
+if(data16.url === undefined){
+const err33 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "url"},message:"must have required property '"+"url"+"'"};
+if(vErrors === null){
+vErrors = [err33];
+}
+else {
+vErrors.push(err33);
+}
+errors++;
+}
+if(data16.format === undefined){
+const err34 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "format"},message:"must have required property '"+"format"+"'"};
+if(vErrors === null){
+vErrors = [err34];
+}
+else {
+vErrors.push(err34);
+}
+errors++;
+}
+if(data16.rows === undefined){
+const err35 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "rows"},message:"must have required property '"+"rows"+"'"};
+if(vErrors === null){
+vErrors = [err35];
+}
+else {
+vErrors.push(err35);
+}
+errors++;
+}
+if(data16.bytes === undefined){
+const err36 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "bytes"},message:"must have required property '"+"bytes"+"'"};
+if(vErrors === null){
+vErrors = [err36];
+}
+else {
+vErrors.push(err36);
+}
+errors++;
+}
+if(data16.expires_at === undefined){
+const err37 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/required",keyword:"required",params:{missingProperty: "expires_at"},message:"must have required property '"+"expires_at"+"'"};
+if(vErrors === null){
+vErrors = [err37];
+}
+else {
+vErrors.push(err37);
+}
+errors++;
+}
+for(const key3 in data16){
+if(!(((((((key3 === "id") || (key3 === "uri")) || (key3 === "url")) || (key3 === "format")) || (key3 === "rows")) || (key3 === "bytes")) || (key3 === "expires_at"))){
+const err38 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key3},message:"must NOT have additional properties"};
+if(vErrors === null){
+vErrors = [err38];
+}
+else {
+vErrors.push(err38);
+}
+errors++;
+}
+}
+if(data16.id !== undefined){
+if(typeof data16.id !== "string"){
+const err39 = {instancePath:instancePath+"/export/id",schemaPath:"#/properties/export/properties/id/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err39];
+}
+else {
+vErrors.push(err39);
+}
+errors++;
+}
+}
+if(data16.uri !== undefined){
+if(typeof data16.uri !== "string"){
+const err40 = {instancePath:instancePath+"/export/uri",schemaPath:"#/properties/export/properties/uri/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err40];
+}
+else {
+vErrors.push(err40);
+}
+errors++;
+}
+}
+if(data16.url !== undefined){
+if(typeof data16.url !== "string"){
+const err41 = {instancePath:instancePath+"/export/url",schemaPath:"#/properties/export/properties/url/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err41];
+}
+else {
+vErrors.push(err41);
+}
+errors++;
+}
+}
+if(data16.format !== undefined){
+let data20 = data16.format;
+if(!((data20 === "csv") || (data20 === "parquet"))){
+const err42 = {instancePath:instancePath+"/export/format",schemaPath:"#/properties/export/properties/format/enum",keyword:"enum",params:{allowedValues: schema86.properties.export.properties.format.enum},message:"must be equal to one of the allowed values"};
+if(vErrors === null){
+vErrors = [err42];
+}
+else {
+vErrors.push(err42);
+}
+errors++;
+}
+}
+if(data16.rows !== undefined){
+let data21 = data16.rows;
+if(!(((typeof data21 == "number") && (!(data21 % 1) && !isNaN(data21))) && (isFinite(data21)))){
+const err43 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err43];
+}
+else {
+vErrors.push(err43);
+}
+errors++;
+}
+if((typeof data21 == "number") && (isFinite(data21))){
+if(data21 < 0 || isNaN(data21)){
+const err44 = {instancePath:instancePath+"/export/rows",schemaPath:"#/properties/export/properties/rows/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err44];
+}
+else {
+vErrors.push(err44);
+}
+errors++;
+}
+}
+}
+if(data16.bytes !== undefined){
+let data22 = data16.bytes;
+if(!(((typeof data22 == "number") && (!(data22 % 1) && !isNaN(data22))) && (isFinite(data22)))){
+const err45 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/type",keyword:"type",params:{type: "integer"},message:"must be integer"};
+if(vErrors === null){
+vErrors = [err45];
+}
+else {
+vErrors.push(err45);
+}
+errors++;
+}
+if((typeof data22 == "number") && (isFinite(data22))){
+if(data22 < 0 || isNaN(data22)){
+const err46 = {instancePath:instancePath+"/export/bytes",schemaPath:"#/properties/export/properties/bytes/minimum",keyword:"minimum",params:{comparison: ">=", limit: 0},message:"must be >= 0"};
+if(vErrors === null){
+vErrors = [err46];
+}
+else {
+vErrors.push(err46);
+}
+errors++;
+}
+}
+}
+if(data16.expires_at !== undefined){
+let data23 = data16.expires_at;
+if(typeof data23 === "string"){
+if(!(formats2.validate(data23))){
+const err47 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/format",keyword:"format",params:{format: "date-time"},message:"must match format \""+"date-time"+"\""};
+if(vErrors === null){
+vErrors = [err47];
+}
+else {
+vErrors.push(err47);
+}
+errors++;
+}
+}
+else {
+const err48 = {instancePath:instancePath+"/export/expires_at",schemaPath:"#/properties/export/properties/expires_at/type",keyword:"type",params:{type: "string"},message:"must be string"};
+if(vErrors === null){
+vErrors = [err48];
+}
+else {
+vErrors.push(err48);
+}
+errors++;
+}
+}
+}
+else {
+const err49 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err49];
+}
+else {
+vErrors.push(err49);
+}
+errors++;
+}
+}
+}
+else {
+const err50 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err50];
+}
+else {
+vErrors.push(err50);
 }
 errors++;
 }
@@ -35729,7 +37055,7 @@ errors++;
 if(data.url !== undefined){
 let data9 = data.url;
 if(typeof data9 === "string"){
-if(!(formats168(data9))){
+if(!(formats174(data9))){
 const err30 = {instancePath:instancePath+"/url",schemaPath:"#/properties/url/format",keyword:"format",params:{format: "uri"},message:"must match format \""+"uri"+"\""};
 if(vErrors === null){
 vErrors = [err30];

@@ -431,6 +431,8 @@ export type OptimizeSqlOutput = components["schemas"]["OptimizeSqlOutput"];
 export type QueryFunnelInput = {
     /** @description Of the entry event */
     breakdown?: string;
+    /** @enum {unknown} */
+    export?: "csv" | "parquet";
     /** @default product_events */
     model: string;
     /**
@@ -492,6 +494,8 @@ export type QueryRetentionInput = {
     cohort: string;
     /** @description {prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set */
     cohort_where?: Record<string, unknown>;
+    /** @enum {unknown} */
+    export?: "csv" | "parquet";
     /** @default product_events */
     model: string;
     /**
@@ -522,6 +526,8 @@ export type QueryRetentionOutput = components["schemas"]["QueryRetentionOutput"]
 export type QuerySegmentationInput = {
     breakdown?: string;
     event: string;
+    /** @enum {unknown} */
+    export?: "csv" | "parquet";
     /**
      * @default day
      * @enum {string}

@@ -4500,6 +4500,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 200,
         "description": "Insight title (write scope)"
+      },
+      "export": {
+        "enum": [
+          "csv",
+          "parquet"
+        ]
       }
     },
     "additionalProperties": false
@@ -4603,6 +4609,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "insight_id": {
         "type": "string",
         "description": "The insight saved by `save_as`."
+      },
+      "export": {
+        "type": "object",
+        "required": [
+          "id",
+          "uri",
+          "url",
+          "format",
+          "rows",
+          "bytes",
+          "expires_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "uri": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string",
+            "description": "GET it with the same bearer token."
+          },
+          "format": {
+            "enum": [
+              "csv",
+              "parquet"
+            ]
+          },
+          "rows": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "additionalProperties": false
@@ -4652,6 +4701,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "save_as": {
           "type": "string",
           "description": "Insight title (write scope)"
+        },
+        "export": {
+          "enum": [
+            "csv",
+            "parquet"
+          ]
         }
       }
     }
@@ -5049,6 +5104,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 200,
         "description": "Insight title (write scope)"
+      },
+      "export": {
+        "enum": [
+          "csv",
+          "parquet"
+        ]
       }
     },
     "additionalProperties": false
@@ -5136,6 +5197,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "insight_id": {
         "type": "string",
         "description": "The insight saved by `save_as`."
+      },
+      "export": {
+        "type": "object",
+        "required": [
+          "id",
+          "uri",
+          "url",
+          "format",
+          "rows",
+          "bytes",
+          "expires_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "uri": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string",
+            "description": "GET it with the same bearer token."
+          },
+          "format": {
+            "enum": [
+              "csv",
+              "parquet"
+            ]
+          },
+          "rows": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "additionalProperties": false
@@ -5189,6 +5293,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "save_as": {
           "type": "string",
           "description": "Insight title (write scope)"
+        },
+        "export": {
+          "enum": [
+            "csv",
+            "parquet"
+          ]
         }
       }
     }
@@ -5284,6 +5394,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "minLength": 1,
         "maxLength": 200,
         "description": "Insight title (write scope)"
+      },
+      "export": {
+        "enum": [
+          "csv",
+          "parquet"
+        ]
       }
     },
     "additionalProperties": false
@@ -5367,6 +5483,49 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "insight_id": {
         "type": "string",
         "description": "The insight saved by `save_as`."
+      },
+      "export": {
+        "type": "object",
+        "required": [
+          "id",
+          "uri",
+          "url",
+          "format",
+          "rows",
+          "bytes",
+          "expires_at"
+        ],
+        "properties": {
+          "id": {
+            "type": "string"
+          },
+          "uri": {
+            "type": "string"
+          },
+          "url": {
+            "type": "string",
+            "description": "GET it with the same bearer token."
+          },
+          "format": {
+            "enum": [
+              "csv",
+              "parquet"
+            ]
+          },
+          "rows": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "bytes": {
+            "type": "integer",
+            "minimum": 0
+          },
+          "expires_at": {
+            "type": "string",
+            "format": "date-time"
+          }
+        },
+        "additionalProperties": false
       }
     },
     "additionalProperties": false
@@ -5434,6 +5593,12 @@ export const toolCatalogue: readonly ToolDefinition[] = [
         "save_as": {
           "type": "string",
           "description": "Insight title (write scope)"
+        },
+        "export": {
+          "enum": [
+            "csv",
+            "parquet"
+          ]
         }
       }
     }

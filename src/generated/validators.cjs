@@ -4884,7 +4884,7 @@ return errors === 0;
 validate45.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_funnel_input = validate46;
-const schema57 = {"type":"object","required":["steps"],"properties":{"steps":{"type":"array","minItems":2,"maxItems":10,"items":{"type":"object","required":["event"],"properties":{"event":{"type":"string","minLength":1,"maxLength":200},"where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"}},"additionalProperties":false}},"window":{"type":"string","pattern":"^[1-9][0-9]{0,3}[mhdw]$","default":"7d"},"breakdown":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$","description":"Of the entry event"},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"}},"additionalProperties":false};
+const schema57 = {"type":"object","required":["steps"],"properties":{"steps":{"type":"array","minItems":2,"maxItems":10,"items":{"type":"object","required":["event"],"properties":{"event":{"type":"string","minLength":1,"maxLength":200},"where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"}},"additionalProperties":false}},"window":{"type":"string","pattern":"^[1-9][0-9]{0,3}[mhdw]$","default":"7d"},"breakdown":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$","description":"Of the entry event"},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"},"export":{"enum":["csv","parquet"]}},"additionalProperties":false};
 const pattern38 = new RegExp("^[A-Za-z_][A-Za-z0-9_]{0,62}$", "u");
 const pattern39 = new RegExp("^[1-9][0-9]{0,3}[mhdw]$", "u");
 
@@ -4919,7 +4919,7 @@ vErrors.push(err0);
 errors++;
 }
 for(const key0 in data){
-if(!((((((key0 === "steps") || (key0 === "window")) || (key0 === "breakdown")) || (key0 === "range")) || (key0 === "model")) || (key0 === "save_as"))){
+if(!(((((((key0 === "steps") || (key0 === "window")) || (key0 === "breakdown")) || (key0 === "range")) || (key0 === "model")) || (key0 === "save_as")) || (key0 === "export"))){
 const err1 = {instancePath,schemaPath:"#/additionalProperties",keyword:"additionalProperties",params:{additionalProperty: key0},message:"must NOT have additional properties"};
 if(vErrors === null){
 vErrors = [err1];
@@ -5218,14 +5218,27 @@ vErrors.push(err25);
 errors++;
 }
 }
-}
-else {
-const err26 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data9 = data.export;
+if(!((data9 === "csv") || (data9 === "parquet"))){
+const err26 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/enum",keyword:"enum",params:{allowedValues: schema57.properties.export.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err26];
 }
 else {
 vErrors.push(err26);
+}
+errors++;
+}
+}
+}
+else {
+const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err27];
+}
+else {
+vErrors.push(err27);
 }
 errors++;
 }
@@ -5469,7 +5482,7 @@ return errors === 0;
 validate47.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_retention_input = validate48;
-const schema59 = {"type":"object","required":["cohort","return"],"properties":{"cohort":{"type":"string","minLength":1,"maxLength":200},"cohort_where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"},"return":{"type":"string","minLength":1,"maxLength":200},"return_where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"As cohort_where"},"period":{"type":"string","enum":["day","week","month"],"default":"week"},"periods":{"type":"integer","minimum":1,"maximum":60,"default":8},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"}},"additionalProperties":false};
+const schema59 = {"type":"object","required":["cohort","return"],"properties":{"cohort":{"type":"string","minLength":1,"maxLength":200},"cohort_where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"},"return":{"type":"string","minLength":1,"maxLength":200},"return_where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"As cohort_where"},"period":{"type":"string","enum":["day","week","month"],"default":"week"},"periods":{"type":"integer","minimum":1,"maximum":60,"default":8},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"},"export":{"enum":["csv","parquet"]}},"additionalProperties":false};
 
 function validate48(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -5833,14 +5846,27 @@ vErrors.push(err28);
 errors++;
 }
 }
-}
-else {
-const err29 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data9 = data.export;
+if(!((data9 === "csv") || (data9 === "parquet"))){
+const err29 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/enum",keyword:"enum",params:{allowedValues: schema59.properties.export.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err29];
 }
 else {
 vErrors.push(err29);
+}
+errors++;
+}
+}
+}
+else {
+const err30 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err30];
+}
+else {
+vErrors.push(err30);
 }
 errors++;
 }
@@ -5850,7 +5876,7 @@ return errors === 0;
 validate48.evaluated = {"props":true,"dynamicProps":false,"dynamicItems":false};
 
 exports.tool_query_segmentation_input = validate49;
-const schema60 = {"type":"object","required":["event"],"properties":{"event":{"type":"string","minLength":1,"maxLength":200},"where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"},"measure":{"type":"string","enum":["count","users","sum","avg","min","max","p50","p90","p99"],"default":"count"},"property":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"interval":{"type":"string","enum":["hour","day","week","month"],"default":"day"},"breakdown":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"limit":{"type":"integer","minimum":1,"maximum":50,"default":5},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"}},"additionalProperties":false};
+const schema60 = {"type":"object","required":["event"],"properties":{"event":{"type":"string","minLength":1,"maxLength":200},"where":{"type":"object","maxProperties":20,"propertyNames":{"pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"description":"{prop: v|[any]|{op: v}}, op: neq gt gte lt lte not_in contains is_set"},"measure":{"type":"string","enum":["count","users","sum","avg","min","max","p50","p90","p99"],"default":"count"},"property":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"interval":{"type":"string","enum":["hour","day","week","month"],"default":"day"},"breakdown":{"type":"string","pattern":"^[A-Za-z_][A-Za-z0-9_]{0,62}$"},"limit":{"type":"integer","minimum":1,"maximum":50,"default":5},"range":{"type":"string","maxLength":100,"default":"last 30 days","description":"e.g. -7d, 2026-01-01..2026-01-31"},"model":{"type":"string","pattern":"^[a-z][a-z0-9_]{0,62}$","default":"product_events"},"save_as":{"type":"string","minLength":1,"maxLength":200,"description":"Insight title (write scope)"},"export":{"enum":["csv","parquet"]}},"additionalProperties":false};
 
 function validate49(data, {instancePath="", parentData, parentDataProperty, rootData=data, dynamicAnchors={}}={}){
 let vErrors = null;
@@ -6192,14 +6218,27 @@ vErrors.push(err26);
 errors++;
 }
 }
-}
-else {
-const err27 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(data.export !== undefined){
+let data10 = data.export;
+if(!((data10 === "csv") || (data10 === "parquet"))){
+const err27 = {instancePath:instancePath+"/export",schemaPath:"#/properties/export/enum",keyword:"enum",params:{allowedValues: schema60.properties.export.enum},message:"must be equal to one of the allowed values"};
 if(vErrors === null){
 vErrors = [err27];
 }
 else {
 vErrors.push(err27);
+}
+errors++;
+}
+}
+}
+else {
+const err28 = {instancePath,schemaPath:"#/type",keyword:"type",params:{type: "object"},message:"must be object"};
+if(vErrors === null){
+vErrors = [err28];
+}
+else {
+vErrors.push(err28);
 }
 errors++;
 }

@@ -9,8 +9,10 @@ import { segmentationSql } from '../analytics/segmentation.js';
 import { resolveAnalyticsRange, type ResolvedRange } from '../analytics/time-range.js';
 import { findModel } from '../lakehouse/semantic-models.js';
 import type { QueryResult } from '../lakehouse/lakehouse.js';
+import type { ResultFormat } from '../lakehouse/results/store.js';
 import { insufficientScope } from '../oauth/challenge.js';
 import type { ToolContext } from './context.js';
+import { exportQuery } from './exports.js';
 import { timeZoneOf } from './environment-time-zone.js';
 
 // query_funnel, query_retention and query_segmentation: SQL built by src/analytics/ over a model's event
@@ -26,6 +28,11 @@ interface Prepared {
   range: ResolvedRange;
   /** The table's columns when properties are columns (checked names); undefined with a JSON properties column. */
   columns?: string[];
+}
+
+/** `export`: the whole result of the call's SQL as a file of the environment (src/operations/exports.ts). */
+async function exported(ctx: ToolContext, format: ResultFormat | undefined, source: EventSource, sql: string) {
+  return format ? { export: await exportQuery(ctx, source.connection, sql, format, TIMEOUT_MS) } : {};
 }
 
 /** The checks and look-ups every analytics call starts with; save_as without write scope fails before any work. */
@@ -109,6 +116,7 @@ export const queryFunnel: ToolHandler<'query_funnel'> = async (input, ctx) => {
     steps: rows,
     sql,
     elapsed_ms: result.elapsed_ms,
+    ...(await exported(ctx, input.export, source, sql)),
     ...(await save(ctx, input.save_as, source, sql, chart, `Funnel ${steps.map((s) => s.event).join(' → ')}`)),
   };
 };
@@ -141,6 +149,7 @@ export const queryRetention: ToolHandler<'query_retention'> = async (input, ctx)
     cohorts: [...cohorts.values()],
     sql,
     elapsed_ms: result.elapsed_ms,
+    ...(await exported(ctx, input.export, source, sql)),
     ...(await save(ctx, input.save_as, source, sql, chart, `Retention ${input.cohort} → ${input.return} by ${input.period}`)),
   };
 };
@@ -186,6 +195,7 @@ export const querySegmentation: ToolHandler<'query_segmentation'> = async (input
     series: ordered.map(([breakdown, s]) => ({ ...(input.breakdown === undefined ? {} : { breakdown }), points: s.points })),
     sql,
     elapsed_ms: result.elapsed_ms,
+    ...(await exported(ctx, input.export, source, sql)),
     ...(await save(ctx, input.save_as, source, sql, chart, `${input.measure} of ${input.event} by ${input.interval}`)),
   };
 };

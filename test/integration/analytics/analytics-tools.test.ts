@@ -294,6 +294,46 @@ describe('analytics tools: hostile input', () => {
   });
 });
 
+describe('analytics tools: export', () => {
+  /** The answer's file holds every row of the answer's SQL, and downloads with the same token only. */
+  async function checkExport(tool: string, result: { sql: string; export?: { url: string; format: string; rows: number; bytes: number } }) {
+    const file = result.export;
+    assert.ok(file, `${tool} answers export`);
+    const whole = await rows(`SELECT count(*) FROM (${result.sql})`);
+    assert.equal(file.rows, Number(whole[0]?.[0]), `${tool}: every row of its SQL`);
+    const download = await fetch(file.url, { headers: { authorization: `Bearer ${h.servers.a.tokens.read}` } });
+    assert.equal(download.status, 200);
+    const body = Buffer.from(await download.arrayBuffer());
+    assert.equal(body.length, file.bytes);
+    if (file.format === 'csv') assert.equal(body.toString('utf8').trimEnd().split('\n').length, file.rows + 1, 'a header and every row');
+    else assert.equal(body.subarray(0, 4).toString(), 'PAR1');
+    assert.equal((await fetch(file.url)).status, 401, 'not without the token');
+  }
+
+  it('each writes the whole result of its SQL as a file, downloadable with the same token', async () => {
+    const range = '2000-01-01..2100-01-01';
+    const funnel = await call(h.clients.a, 'query_funnel', { steps: [{ event: 'signup' }, { event: 'purchase' }], range, export: 'csv' });
+    await checkExport('query_funnel', funnel);
+    const retention = await call(h.clients.a, 'query_retention', {
+      cohort: 'signup',
+      return: 'purchase',
+      period: 'week',
+      periods: 4,
+      range,
+      export: 'parquet',
+    });
+    await checkExport('query_retention', retention);
+    const segmentation = await call(h.clients.a, 'query_segmentation', {
+      event: 'purchase',
+      measure: 'count',
+      interval: 'day',
+      range,
+      export: 'csv',
+    });
+    await checkExport('query_segmentation', segmentation);
+  });
+});
+
 describe('analytics tools: save_as and REST', () => {
   const insights = async () =>
     Number(
