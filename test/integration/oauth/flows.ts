@@ -102,7 +102,7 @@ export async function sdkFlow(baseUrl: string, issuer: string, query = ''): Prom
     assert.ok(tools.some((t) => t.name === 'get_session_context'));
     if (query.includes('read_only=true')) assert.ok(!tools.some((t) => t.annotations?.readOnlyHint === false), 'a write tool is listed');
     if (query.includes('tools=sql'))
-      assert.ok(tools.every((t) => t.name === 'get_session_context' || /sql|connection|events|lakehouse/.test(t.name)));
+      assert.ok(tools.every((t) => t.name === 'get_session_context' || /sql|connection|events|lakehouse|query_job/.test(t.name)));
     const result = await client.callTool({ name: 'get_session_context', arguments: {} });
     const context = result.structuredContent as { organization: unknown; environment: unknown; scopes: string[] };
     assert.deepEqual(
