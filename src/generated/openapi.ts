@@ -2050,7 +2050,7 @@ export type components = {
             finished_at?: string;
             /** Format: uuid */
             id: string;
-            /** @description Rows the statement has answered so far (DuckDB answers them when it finishes). */
+            /** @description While it runs, the rows it has read so far (DuckDB's progress); once it succeeded, its result's rows. */
             rows_so_far: number;
             /** Format: date-time */
             started_at?: string;

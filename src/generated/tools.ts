@@ -85,7 +85,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "rows_so_far": {
         "type": "integer",
         "minimum": 0,
-        "description": "Rows the statement has answered so far (DuckDB answers them when it finishes)."
+        "description": "While it runs, the rows it has read so far (DuckDB's progress); once it succeeded, its result's rows."
       },
       "elapsed_ms": {
         "type": "number",
@@ -6933,7 +6933,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
       "rows_so_far": {
         "type": "integer",
         "minimum": 0,
-        "description": "Rows the statement has answered so far (DuckDB answers them when it finishes)."
+        "description": "While it runs, the rows it has read so far (DuckDB's progress); once it succeeded, its result's rows."
       },
       "elapsed_ms": {
         "type": "number",
@@ -9168,7 +9168,7 @@ export const toolCatalogue: readonly ToolDefinition[] = [
           "rows_so_far": {
             "type": "integer",
             "minimum": 0,
-            "description": "Rows the statement has answered so far (DuckDB answers them when it finishes)."
+            "description": "While it runs, the rows it has read so far (DuckDB's progress); once it succeeded, its result's rows."
           },
           "elapsed_ms": {
             "type": "number",

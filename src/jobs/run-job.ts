@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import type { Database } from '../db/schema.js';
 import { AppError } from '../errors.js';
 import { toAppError } from '../http/problem.js';
-import type { Lakehouse } from '../lakehouse/lakehouse.js';
+import { isBuiltIn, type Lakehouse } from '../lakehouse/lakehouse.js';
 import type { Logger } from '../logger.js';
 import { finishJob, JOB_MAX_ATTEMPTS, type QueryJobPayload } from './jobs.js';
 
@@ -56,11 +56,14 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
   const aborts = new AbortController();
   const onStop = () => aborts.abort(stopping.reason);
   stopping.addEventListener('abort', onStop, { once: true });
+  // Rows DuckDB has read so far, from the worker as the statement runs; written to the row with the cancel check.
+  let rowsRead = 0;
   const watcher = setInterval(() => {
     void db
-      .selectFrom('query_jobs')
-      .select('cancel_requested_at')
+      .updateTable('query_jobs')
+      .set({ rows_so_far: sql<number>`greatest(rows_so_far, ${rowsRead})` })
       .where('id', '=', claimed.id)
+      .returning('cancel_requested_at')
       .executeTakeFirst()
       .then((row) => {
         if (!row || row.cancel_requested_at) aborts.abort(new CancelledByClient('cancelled'));
@@ -72,14 +75,16 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
     // The full result goes to the result store (item 1): a Parquet file of the environment, under its quota,
     // expiring as exports do, readable by view_query_job's pages, resources/read and the download URL.
     const environmentId = claimed.environment_id;
+    // External PostgreSQL connections export CSV only.
+    const format = isBuiltIn(claimed.connection) ? 'parquet' : 'csv';
     const file = await untilNotBusy(deadline, aborts.signal, () =>
-      lakehouse.results.write(environmentId, { kind: 'job', format: 'parquet' }, (path, maxBytes) =>
+      lakehouse.results.write(environmentId, { kind: 'job', format }, (path, maxBytes) =>
         lakehouse.exportTo(
           environmentId,
           claimed.connection,
           claimed.sql,
-          { file: path, format: 'parquet', maxBytes },
-          { timeoutMs: Math.max(100, deadline - Date.now()), signal: aborts.signal },
+          { file: path, format, maxBytes },
+          { timeoutMs: Math.max(100, deadline - Date.now()), signal: aborts.signal, onProgress: (rows) => (rowsRead = rows) },
         ),
       ),
     );

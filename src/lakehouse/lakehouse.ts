@@ -179,7 +179,7 @@ export class Lakehouse {
     connection: string,
     sql: string,
     target: { file: string; format: ResultFormat; maxBytes: number },
-    options: RunOptions & { values?: BindValue[] },
+    options: RunOptions & { values?: BindValue[]; onProgress?: (rowsRead: number) => void },
   ): Promise<{ rows: number }> {
     return located(sql, async () => {
       // An export is a whole scan: the cost guard applies to it as to query().

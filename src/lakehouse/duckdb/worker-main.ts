@@ -75,6 +75,9 @@ async function open(message: OpenMessage): Promise<void> {
     await session.run(`SET search_path = ${literal(searchPath.join(','))}`);
     await session.run("SET TimeZone = 'UTC'");
     await session.run(`SET max_expression_depth = ${MAX_EXPRESSION_DEPTH}`);
+    // Query progress (rows read so far) for query jobs' status; never printed.
+    await session.run('SET enable_progress_bar = true');
+    await session.run('SET enable_progress_bar_print = false');
     sessions.set(name, session);
   }
   // From here on: no file outside the allowed folders, no ATTACH, INSTALL or LOAD of anything new, no setting changes.
@@ -251,7 +254,7 @@ async function query(message: QueryMessage): Promise<void> {
         const over = overBudget(scan, budget);
         if (over.rows || over.bytes) throw scanBudgetRefusal(scan, budget, 'duckdb');
       }
-      const rows = await exportResult(session, sql, message.export, values);
+      const rows = await exportResult(id, session, sql, message.export, values);
       send({ type: 'result', id, columns: [], rows: [], truncated: false, exported: rows });
       return;
     }
@@ -353,7 +356,13 @@ async function query(message: QueryMessage): Promise<void> {
  * parentheses, quotes and comments are closed and it cannot reach past the wrapper; the wrapped text is still
  * checked to be exactly one COPY. The file is measured while it grows: past its cap the statement is stopped.
  */
-async function exportResult(session: DuckDBConnection, sql: string, target: ExportTarget, values: QueryMessage['values']): Promise<number> {
+async function exportResult(
+  id: number,
+  session: DuckDBConnection,
+  sql: string,
+  target: ExportTarget,
+  values: QueryMessage['values'],
+): Promise<number> {
   const select = sql.replace(/;\s*$/, '');
   const options = target.format === 'csv' ? 'FORMAT csv, HEADER true' : 'FORMAT parquet, COMPRESSION zstd';
   const extracted = await session.extractStatements(`COPY (${select}\n) TO ${literal(target.file)} (${options})`);
@@ -362,7 +371,11 @@ async function exportResult(session: DuckDBConnection, sql: string, target: Expo
     throw new AppError('sql_refused', 'Export one SELECT without anything after it (no trailing comment after a semicolon).');
   }
   if (prepared.parameterCount > 0 || values.length > 0) prepared.bind(values);
+  let rowsRead = 0;
   const watch = setInterval(() => {
+    // Progress for a query job's status: the rows DuckDB has read so far (-1 and 0 until it knows).
+    const read = Number(session.progress.rows_processed);
+    if (read > rowsRead) send({ type: 'progress', id, rowsRead: (rowsRead = read) });
     let size = 0;
     try {
       size = fs.statSync(target.file).size;

@@ -122,4 +122,6 @@ export type FromWorker =
   | { type: 'failed'; message: string }
   | { type: 'defined'; id: number }
   | ({ type: 'result'; id: number } & DuckRows)
+  /** `export` mode, while it runs: the rows DuckDB has read so far (its query progress). */
+  | { type: 'progress'; id: number; rowsRead: number }
   | ({ type: 'error'; id: number } & DuckFailure);

@@ -41,6 +41,8 @@ export interface DuckQueryOptions {
   scanBudget?: QueryMessage['scanBudget'];
   /** `export` mode: where the result goes. */
   export?: QueryMessage['export'];
+  /** `export` mode: told the rows read so far, as the statement runs (a query job's progress). */
+  onProgress?: (rowsRead: number) => void;
 }
 
 /** A statement's failure in the worker, with where DuckDB points in it. */
@@ -58,6 +60,7 @@ export class DuckError extends AppError {
 interface Pending {
   resolve(rows: DuckRows | undefined): void;
   reject(error: AppError): void;
+  progress?: ((rowsRead: number) => void) | undefined;
 }
 
 export class DuckWorker {
@@ -157,13 +160,19 @@ export class DuckWorker {
       }),
       options.timeoutMs,
       options.signal,
+      options.onProgress,
     );
     if (!rows) throw new AppError('internal_error', 'the worker answered a query without rows');
     return rows;
   }
 
   /** Sends one request and waits for its answer; past `timeoutMs` (and a grace) the worker is killed. */
-  private request(message: (id: number) => ToWorker, timeoutMs: number, signal?: AbortSignal): Promise<DuckRows | undefined> {
+  private request(
+    message: (id: number) => ToWorker,
+    timeoutMs: number,
+    signal?: AbortSignal,
+    progress?: (rowsRead: number) => void,
+  ): Promise<DuckRows | undefined> {
     if (!this.alive) return Promise.reject(this.deathError());
     // Cancelled while it waited for its turn (or for the worker to start): it never runs.
     if (signal?.aborted) return Promise.reject(new AppError('cancelled', 'The call was cancelled.'));
@@ -178,6 +187,7 @@ export class DuckWorker {
         this.pending.delete(id);
       };
       this.pending.set(id, {
+        progress,
         resolve: (rows) => {
           done();
           resolve(rows);
@@ -200,6 +210,7 @@ export class DuckWorker {
   }
 
   private receive(message: FromWorker): void {
+    if (message.type === 'progress') return void this.pending.get(message.id)?.progress?.(message.rowsRead);
     if (message.type !== 'result' && message.type !== 'error' && message.type !== 'defined') return;
     const pending = this.pending.get(message.id);
     if (!pending) return;

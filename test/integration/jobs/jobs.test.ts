@@ -105,6 +105,16 @@ describe('query jobs (start_query_job, view_query_job, cancel_query_job)', () =>
     const running = await until(slow.id, ['running']);
     assert.equal(running.result, undefined);
     assert.ok(running.job.started_at);
+    // While it runs, its status counts the rows read so far (DuckDB's progress), from the row any process reads.
+    const progressing = await eventually(
+      async () => {
+        const answer = await view(slow.id);
+        return answer.job.state === 'running' && answer.job.rows_so_far > 0 && answer;
+      },
+      15_000,
+      'rows so far to grow while the job runs',
+    );
+    assert.ok(progressing.job.elapsed_ms > 0);
 
     // JOB_CONCURRENCY_PER_ENV=1 runs it; JOB_MAX_QUEUED_PER_ENV=1 lets one more wait; a third is refused.
     const waiting = await call(client, 'start_query_job', { sql: FAST_SQL, connection: 'sample' });
