@@ -216,6 +216,14 @@ describe('exports of query_lakehouse', () => {
     const lines = fs.readFileSync(fileOf(exported), 'utf8').split('\n');
     assert.deepEqual(lines.slice(0, 4), ['id,note,amount', '1,"item ""1"", big",1.5', '2,"item ""2"", big",3.0', '3,,4.5']);
     assert.equal(lines.length, 5002);
+    // A job on such a connection keeps its result as this CSV, and view_query_job pages it back like this.
+    const stored = await lakehouse.results.find(a.environment.id, exported.id);
+    assert.ok(stored);
+    const page = await lakehouse.readResult(a.environment.id, stored, { offset: 1, limit: 2, maxBytes: 1_000_000, timeoutMs: 10_000 });
+    assert.deepEqual(page.rows, [
+      [2, 'item "2", big', 3],
+      [3, null, 4.5],
+    ]);
     const parquet = await callError(clientA, 'query_lakehouse', { connection: 'warehouse', sql: 'SELECT 1', export: 'parquet' });
     assert.equal(parquet.code, 'validation_failed');
   });
