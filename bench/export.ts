@@ -1,17 +1,13 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { loadConfig } from '../src/config.js';
-import { createDb, ensureDatabaseExists, withDatabase } from '../src/db/database.js';
-import { createEnvironment, createOrganization } from '../src/db/directory.js';
-import { removeEmbeddedCluster, startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { migrateToLatest } from '../src/db/migrate.js';
 import { startLakehouse } from '../src/lakehouse/index.js';
 import { createLogger } from '../src/logger.js';
 import type { ToolContext } from '../src/operations/context.js';
 import { toolHandlers } from '../src/operations/index.js';
+import { openScratchDatabase } from './lib/scratch-database.js';
 import { median } from './lib/stats.js';
 
 // The export scenario (`npm run bench -- --scenario export`): query_lakehouse's handler with `export: "csv"`
@@ -50,25 +46,8 @@ export interface ExportBenchResult {
 
 export async function benchExport(options: ExportBenchOptions): Promise<ExportBenchResult> {
   const say = options.say ?? (() => undefined);
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lakehouse-bench-export-'));
-  let embedded: EmbeddedPostgres | undefined;
+  const { work, db, environmentId, close } = await openScratchDatabase('export', options.databaseUrl, say);
   try {
-    let serverUrl = options.databaseUrl;
-    if (!serverUrl) {
-      const dataDir = path.join(work, 'pg');
-      fs.mkdirSync(dataDir, { mode: 0o755 });
-      fs.chmodSync(work, 0o755);
-      embedded = await startEmbeddedPostgres({
-        dataDir,
-        durable: false,
-        log: { info: () => undefined, debug: () => undefined, warn: say },
-      });
-      serverUrl = embedded.url;
-    }
-    const database = `bench_export_${process.pid}`;
-    await ensureDatabaseExists(serverUrl, database);
-    const db = createDb(withDatabase(serverUrl, database));
-    await migrateToLatest(db);
     const config = loadConfig({
       DATA_DIR: path.join(work, 'data'),
       SAMPLE_DIR: options.sampleDir ?? path.join(work, 'sample'),
@@ -78,8 +57,6 @@ export async function benchExport(options: ExportBenchOptions): Promise<ExportBe
     });
     const lakehouse = await startLakehouse({ config, db, secret: Buffer.alloc(32, 3), log: createLogger('silent'), progress: say });
     try {
-      await createOrganization(db, 'bench');
-      const environmentId = (await createEnvironment(db, { organization: 'bench', environment: 'export' })).id;
       const sql = `SELECT * FROM sample.main.events LIMIT ${options.rows}`;
       const files = lakehouse.sample.files.events;
       if (!files) throw new Error('the sample has no events');
@@ -129,12 +106,9 @@ export async function benchExport(options: ExportBenchOptions): Promise<ExportBe
       return { rows: options.rows, threads: options.threads, formats };
     } finally {
       await lakehouse.close();
-      await db.destroy();
     }
   } finally {
-    await embedded?.stop();
-    if (embedded) await removeEmbeddedCluster(path.join(work, 'pg')).catch(() => undefined);
-    fs.rmSync(work, { recursive: true, force: true });
+    await close();
   }
 }
 

@@ -5,12 +5,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { createDb, ensureDatabaseExists, withDatabase } from '../src/db/database.js';
-import { createEnvironment, createOrganization } from '../src/db/directory.js';
-import { removeEmbeddedCluster, startEmbeddedPostgres, type EmbeddedPostgres } from '../src/db/embedded-postgres.js';
-import { migrateToLatest } from '../src/db/migrate.js';
 import { importTable } from '../src/lakehouse/duckdb/import.js';
 import { TableStore } from '../src/lakehouse/duckdb/table-store.js';
+import { openScratchDatabase } from './lib/scratch-database.js';
 import { median } from './lib/stats.js';
 
 // The import scenario (`npm run bench -- --scenario import`, or `node --import tsx bench/import.ts`): a CSV of
@@ -65,82 +62,57 @@ async function writeEventsCsv(file: string, rows: number): Promise<void> {
 
 export async function benchImport(options: ImportBenchOptions): Promise<ImportBenchResult> {
   const say = options.say ?? (() => undefined);
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'lakehouse-bench-import-'));
-  let embedded: EmbeddedPostgres | undefined;
+  const { work, db, environmentId, close } = await openScratchDatabase('import', options.databaseUrl, say);
   try {
-    let serverUrl = options.databaseUrl;
-    if (!serverUrl) {
-      const dataDir = path.join(work, 'data');
-      fs.mkdirSync(dataDir, { mode: 0o755 });
-      fs.chmodSync(work, 0o755);
-      embedded = await startEmbeddedPostgres({
-        dataDir,
-        durable: false,
-        log: { info: () => undefined, debug: () => undefined, warn: say },
-      });
-      serverUrl = embedded.url;
-    }
-    const database = `bench_import_${process.pid}`;
-    await ensureDatabaseExists(serverUrl, database);
-    const db = createDb(withDatabase(serverUrl, database));
-    try {
-      await migrateToLatest(db);
-      await createOrganization(db, 'bench');
-      const environmentId = (await createEnvironment(db, { organization: 'bench', environment: 'import' })).id;
-      const store = new TableStore(db, path.join(work, 'lakehouse'));
+    const store = new TableStore(db, path.join(work, 'lakehouse'));
 
-      const csv = path.join(work, 'events.csv');
-      say(`writing ${options.rows.toLocaleString('en-US')} events as CSV`);
-      await writeEventsCsv(csv, options.rows);
-      const csvBytes = fs.statSync(csv).size;
-      say(`${(csvBytes / 1024 / 1024).toFixed(0)} MiB of CSV`);
+    const csv = path.join(work, 'events.csv');
+    say(`writing ${options.rows.toLocaleString('en-US')} events as CSV`);
+    await writeEventsCsv(csv, options.rows);
+    const csvBytes = fs.statSync(csv).size;
+    say(`${(csvBytes / 1024 / 1024).toFixed(0)} MiB of CSV`);
 
-      const duck = await (await DuckDBInstance.create(':memory:', { threads: String(options.threads), memory_limit: '1024MB' })).connect();
-      await duck.run("SET TimeZone = 'UTC'");
-      const rounds: ImportBenchResult['rounds'] = [];
-      for (let r = 0; r < options.rounds; r++) {
-        let t = performance.now();
-        const result = await importTable(store, environmentId, `events_${r}`, fs.createReadStream(csv, { highWaterMark: 1024 * 1024 }), {
-          format: 'csv',
-          maxBytes: Number.MAX_SAFE_INTEGER,
-          tempDir: path.join(work, 'tmp'),
-          threads: options.threads,
-          memoryLimitMb: 1024,
-        });
-        const importTableMs = performance.now() - t;
-        if (result.rows !== options.rows) throw new Error(`importTable answered ${result.rows} rows, not ${options.rows}`);
-        t = performance.now();
-        const out = path.join(work, `in-process-${r}.parquet`);
-        await duck.run(`COPY (SELECT * FROM read_csv('${csv}')) TO '${out}' (FORMAT parquet, COMPRESSION zstd)`);
-        const inProcessMs = performance.now() - t;
-        fs.rmSync(out);
-        rounds.push({ importTableMs: Math.round(importTableMs), inProcessMs: Math.round(inProcessMs) });
-        say(`round ${r + 1}: importTable ${Math.round(importTableMs)} ms, in-process COPY ${Math.round(inProcessMs)} ms`);
-      }
-      duck.closeSync();
-      const importTableMs = median(rounds.map((r) => r.importTableMs));
-      const inProcessMs = median(rounds.map((r) => r.inProcessMs));
-      const ratio = Math.round((importTableMs / inProcessMs) * 100) / 100;
-      return {
-        rows: options.rows,
-        csvBytes,
+    const duck = await (await DuckDBInstance.create(':memory:', { threads: String(options.threads), memory_limit: '1024MB' })).connect();
+    await duck.run("SET TimeZone = 'UTC'");
+    const rounds: ImportBenchResult['rounds'] = [];
+    for (let r = 0; r < options.rounds; r++) {
+      let t = performance.now();
+      const result = await importTable(store, environmentId, `events_${r}`, fs.createReadStream(csv, { highWaterMark: 1024 * 1024 }), {
+        format: 'csv',
+        maxBytes: Number.MAX_SAFE_INTEGER,
+        tempDir: path.join(work, 'tmp'),
         threads: options.threads,
-        rounds,
-        importTableMs,
-        inProcessMs,
-        ratio,
-        importTableRowsPerSecond: Math.round((options.rows / importTableMs) * 1000),
-        inProcessRowsPerSecond: Math.round((options.rows / inProcessMs) * 1000),
-        target: '<= 2x',
-        pass: ratio <= 2,
-      };
-    } finally {
-      await db.destroy();
+        memoryLimitMb: 1024,
+      });
+      const importTableMs = performance.now() - t;
+      if (result.rows !== options.rows) throw new Error(`importTable answered ${result.rows} rows, not ${options.rows}`);
+      t = performance.now();
+      const out = path.join(work, `in-process-${r}.parquet`);
+      await duck.run(`COPY (SELECT * FROM read_csv('${csv}')) TO '${out}' (FORMAT parquet, COMPRESSION zstd)`);
+      const inProcessMs = performance.now() - t;
+      fs.rmSync(out);
+      rounds.push({ importTableMs: Math.round(importTableMs), inProcessMs: Math.round(inProcessMs) });
+      say(`round ${r + 1}: importTable ${Math.round(importTableMs)} ms, in-process COPY ${Math.round(inProcessMs)} ms`);
     }
+    duck.closeSync();
+    const importTableMs = median(rounds.map((r) => r.importTableMs));
+    const inProcessMs = median(rounds.map((r) => r.inProcessMs));
+    const ratio = Math.round((importTableMs / inProcessMs) * 100) / 100;
+    return {
+      rows: options.rows,
+      csvBytes,
+      threads: options.threads,
+      rounds,
+      importTableMs,
+      inProcessMs,
+      ratio,
+      importTableRowsPerSecond: Math.round((options.rows / importTableMs) * 1000),
+      inProcessRowsPerSecond: Math.round((options.rows / inProcessMs) * 1000),
+      target: '<= 2x',
+      pass: ratio <= 2,
+    };
   } finally {
-    await embedded?.stop();
-    if (embedded) await removeEmbeddedCluster(path.join(work, 'data')).catch(() => undefined);
-    fs.rmSync(work, { recursive: true, force: true });
+    await close();
   }
 }
 
