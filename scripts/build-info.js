@@ -1,7 +1,9 @@
 // Whether dist/ was built from the sources now in src/: `npm start`, the admin CLI and the bin refuse a stale
 // build instead of running old code silently. The build records a fingerprint of its inputs in
 // dist/build-info.json; a check stats the inputs (a few ms) and reads them only when the stats differ (a
-// checkout that touched files without changing them), so a fresh build is never reported stale.
+// checkout that touched files without changing them), so a fresh build is never reported stale. That first
+// pass is synchronous: a few hundred stat calls cost less so than as many event-loop callbacks competing with
+// the start-up they guard.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -11,32 +13,35 @@ const INFO_FILE = path.join('dist', 'build-info.json');
 const CONFIG_FILES = ['tsconfig.json', 'tsconfig.build.json', 'tsconfig.client.json'];
 
 /** The build's inputs, relative to `root`, in a stable order. */
-async function inputFiles(root) {
-  const entries = await fs.promises.readdir(path.join(root, 'src'), { recursive: true, withFileTypes: true });
+function inputFiles(root) {
+  const entries = fs.readdirSync(path.join(root, 'src'), { recursive: true, withFileTypes: true });
   const files = entries.filter((entry) => entry.isFile()).map((entry) => path.relative(root, path.join(entry.parentPath, entry.name)));
   const configs = CONFIG_FILES.filter((file) => fs.existsSync(path.join(root, file)));
   return [...files.sort(), ...configs];
 }
 
-/** A digest of `part(file)` for every file, read at once (the reads overlap whatever else the process does). */
-async function digest(root, files, part) {
-  const parts = await Promise.all(files.map((file) => part(path.join(root, file))));
+/** A digest of every file's `parts` (in the order of `files`). */
+function digest(files, parts) {
   const hash = crypto.createHash('sha256');
   files.forEach((file, i) => hash.update(`${file}\0`).update(parts[i]).update('\0'));
   return hash.digest('hex');
 }
 
 const statsOf = (root, files) =>
-  digest(root, files, async (file) => {
-    const stat = await fs.promises.stat(file);
-    return `${stat.size} ${stat.mtimeMs}`;
-  });
-const contentsOf = (root, files) => digest(root, files, (file) => fs.promises.readFile(file));
+  digest(
+    files,
+    files.map((file) => {
+      const stat = fs.statSync(path.join(root, file));
+      return `${stat.size} ${stat.mtimeMs}`;
+    }),
+  );
+const contentsOf = async (root, files) =>
+  digest(files, await Promise.all(files.map((file) => fs.promises.readFile(path.join(root, file)))));
 
 /** Records the inputs the build in `root`/dist was made from (the last step of `npm run build`). */
 export async function writeBuildInfo(root) {
-  const files = await inputFiles(root);
-  const info = { builtAt: new Date().toISOString(), stats: await statsOf(root, files), contents: await contentsOf(root, files) };
+  const files = inputFiles(root);
+  const info = { builtAt: new Date().toISOString(), stats: statsOf(root, files), contents: await contentsOf(root, files) };
   fs.writeFileSync(path.join(root, INFO_FILE), `${JSON.stringify(info, null, 2)}\n`);
 }
 
@@ -44,12 +49,12 @@ export async function writeBuildInfo(root) {
 export async function staleBuild(root) {
   let info;
   try {
-    info = JSON.parse(await fs.promises.readFile(path.join(root, INFO_FILE), 'utf8'));
+    info = JSON.parse(fs.readFileSync(path.join(root, INFO_FILE), 'utf8'));
   } catch {
     return 'there is no complete build in dist/';
   }
-  const files = await inputFiles(root);
-  if (info.stats === (await statsOf(root, files)) || info.contents === (await contentsOf(root, files))) return undefined;
+  const files = inputFiles(root);
+  if (info.stats === statsOf(root, files) || info.contents === (await contentsOf(root, files))) return undefined;
   return `src/ changed since dist/ was built (${info.builtAt})`;
 }
 

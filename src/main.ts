@@ -39,15 +39,20 @@ async function main(): Promise<void> {
   const embedded = config.databaseUrl ? undefined : startEmbeddedPostgres({ dataDir: config.dataDir, log, onStarting: () => starting() });
   embedded?.then(starting, starting); // failed or attached: nothing to wait for either
   if (embedded) await postgresStarting;
+  // The database opens while the server's modules load: its round trips, and PostgreSQL's own work for each
+  // new connection (on another core), run beside the loading rather than after it.
+  const database = import('./db/database.js').then(({ openDatabase }) => openDatabase(config, log, embedded ? { started: embedded } : {}));
+  database.catch(() => undefined); // startServer reports it
   let server: RunningServer;
   try {
     const { startServer } = await import('./server.js');
-    server = running.server = await startServer(process.env, { log, ...(embedded ? { embedded } : {}) });
+    server = running.server = await startServer(process.env, { log, database });
   } catch (error) {
-    // Failed before the database took the cluster over (a port in use, say): stop it rather than orphan it.
-    await embedded?.then(
-      (cluster) => cluster.stop(),
-      () => undefined,
+    // Failed before the server took the database over (a port in use, say): stop the cluster rather than orphan
+    // it. A database that failed to open has stopped it already.
+    await database.then(
+      (opened) => opened.close(),
+      () => embedded?.then((cluster) => cluster.stop()).catch(() => undefined),
     );
     throw error;
   }

@@ -6,7 +6,6 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { loadConfig, type Config } from './config.js';
 import { openDatabase, type OpenDatabase } from './db/database.js';
-import type { EmbeddedPostgres } from './db/embedded-postgres.js';
 import { startLakehouse, type Lakehouse } from './lakehouse/index.js';
 import { loadSqlParser } from './lakehouse/sql-guard.js';
 import { upgradeLegacyTables } from './lakehouse/upgrade.js';
@@ -79,19 +78,19 @@ export function createRequestListener({ services, tools }: { services: Services;
  * Binds the port first (so that PORT=0 can resolve PUBLIC_URL), answers 503 until the database is
  * migrated and the docs are indexed, then serves the app.
  */
-/** What `npm start` began before this module loaded: its logger and the embedded cluster on its way up. */
+/** What `npm start` began before this module loaded: its logger and the database on its way up. */
 export interface EarlyStart {
   log?: Logger;
-  embedded?: Promise<EmbeddedPostgres>;
+  /** As openDatabase() answers it; startServer owns it from then on. */
+  database?: Promise<OpenDatabase>;
 }
 
 export async function startServer(env: NodeJS.ProcessEnv = process.env, early: EarlyStart = {}): Promise<RunningServer> {
   let config = loadConfig(env);
   const log = early.log ?? createLogger(config.logLevel);
-  // Loaded now, while the database is still starting (a warm start waits for it here), rather than after it
-  // by the start-up steps that need them: the task queue's library and the PostgreSQL guard's WASM parser.
-  const preloads = [import('graphile-worker'), loadSqlParser()];
-  preloads.forEach((loading) => loading.catch(() => undefined)); // their own steps report a failure
+  // Loaded now, while the database is still starting (a warm start waits for it here), rather than after it by
+  // the start-up step that needs it: the PostgreSQL guard's WASM parser.
+  loadSqlParser().catch(() => undefined); // the lakehouse step reports a failure
   let handler: http.RequestListener = (_req, res) =>
     writeProblem(res, 'starting', 'The server is starting; retry in a moment.', { 'retry-after': '1' });
   // Slow and greedy clients (src/http/slow-clients.ts, src/http/client-connections.ts), also while starting.
@@ -112,30 +111,35 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
   const timed = <T>(step: string, promise: Promise<T>): Promise<T> =>
     promise.finally(() => (stepMs[step] = Math.round(performance.now() - startedAt)));
   let database: OpenDatabase | undefined;
-  let oauth: OAuthServer;
+  let oauth: OAuthServer | undefined;
   let lakehouse: Lakehouse | undefined;
   let webhooks: WebhookWorker | undefined;
   let tasks: TaskScheduler | undefined;
   let taskPool: pg.Pool | undefined;
+  let startQueueLater = false;
   try {
     // SECRET_KEY, or the key generated into DATA_DIR (also with DATABASE_URL: one process works as is; several
     // processes of one deployment must all be given the same SECRET_KEY).
     const secret = loadSecretKey(config);
-    const opened = (database = await timed('database', openDatabase(config, log, early.embedded ? { started: early.embedded } : {})));
-    // Independent of each other, and each mostly waiting on the database: at once (a warm start is their longest).
-    const lakehouseReady = startLakehouse({ config, db: opened.db, secret, log }).then(async (started) => {
-      lakehouse = started;
-      // An install of an earlier version: its environments' PostgreSQL tables, copied to Parquet and verified once.
-      await upgradeLegacyTables({
+    const opened = (database = await timed('database', early.database ?? openDatabase(config, log)));
+    // One after another: on a warm start each is a query or two, which one connection serves in a millisecond or
+    // so. At once, they opened a connection each, some 20 ms of PostgreSQL's CPU apiece (a process and a SCRAM
+    // exchange), and a warm start took about 60 ms longer (`npm run bench -- --scenario startup`).
+    const started = (lakehouse = await timed('lakehouse', startLakehouse({ config, db: opened.db, secret, log })));
+    // An install of an earlier version: its environments' PostgreSQL tables, copied to Parquet and verified once.
+    await timed(
+      'legacy tables',
+      upgradeLegacyTables({
         db: opened.db,
         url: opened.url,
         store: started.store,
         log,
         tempDir: path.join(os.tmpdir(), 'lakehouse-mcp-upgrade'),
-      });
-      return started;
-    });
-    const oauthServer = new OAuthServer({ config, db: opened.db, log, secret });
+      }),
+    );
+    await timed('docs', indexDocs(opened.db, DOCS_DIR, log));
+    oauth = new OAuthServer({ config, db: opened.db, log, secret });
+    await timed('oauth', oauth.start());
     // Scheduled tasks (src/tasks/scheduler.ts): graphile-worker on its own small pool; safe with several processes.
     const settings = taskSettings(env);
     const pool = (taskPool = new pg.Pool({ connectionString: opened.url, max: settings.workers + 3, connectionTimeoutMillis: 5_000 }));
@@ -143,29 +147,20 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
     tasks = new TaskScheduler({
       db: opened.db,
       pool,
-      lakehouse: lakehouseReady,
+      lakehouse: started,
       log,
       publicUrl: config.publicUrl,
       settings,
       nudgeWebhooks: () => webhooks?.nudge(),
       // Long queries as jobs (src/jobs/) run on the same queue and runner as scheduled tasks.
       runQueryJob: async (payload, stopping) =>
-        runQueryJob({ db: opened.db, lakehouse: await lakehouseReady, log, resultTtlMs: config.resultTtlMs }, payload, stopping),
+        runQueryJob({ db: opened.db, lakehouse: started, log, resultTtlMs: config.resultTtlMs }, payload, stopping),
     });
-    const tasksReady = tasks.start();
-    const steps = await Promise.allSettled([
-      timed('docs', indexDocs(opened.db, DOCS_DIR, log)),
-      timed('lakehouse', lakehouseReady),
-      timed('oauth', oauthServer.start()),
-      timed('tasks', tasksReady),
-    ]);
-    const failed = steps.find((step) => step.status === 'rejected');
-    if (failed) {
-      oauthServer.close();
-      throw failed.reason;
-    }
-    lakehouse = await lakehouseReady;
-    oauth = oauthServer;
+    // The queue's runner serves no request: once its schema exists (any earlier start made it), it starts after
+    // the server is ready rather than before (loading graphile-worker and opening its pool take a warm start
+    // about 0.1 s), and takes jobs a moment later. The first start waits for it: queueing a job needs the schema.
+    startQueueLater = await timed('tasks', TaskScheduler.queueExists(opened.db));
+    if (!startQueueLater) await tasks.start();
     // The notification outbox (src/webhooks/worker.ts): one worker per process, safe with several processes.
     webhooks = startWebhookWorker({
       db: database.db,
@@ -177,6 +172,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
   } catch (error) {
     server.close();
     bodyRate.stop();
+    oauth?.close();
     await tasks?.stop();
     await taskPool?.end();
     await webhooks?.stop();
@@ -206,6 +202,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
   // Expired result files (exports, job results): every process sweeps; rows are claimed with SKIP LOCKED.
   const resultSweep = lakehouse.results.startSweeping(log);
   handler = createRequestListener({ services });
+  // After the caller's own continuation (npm start prints `ready`): see the tasks step.
+  const scheduler = tasks;
+  if (startQueueLater) setImmediate(() => scheduler?.startInBackground());
 
   let closing: Promise<void> | undefined;
   const close = () =>

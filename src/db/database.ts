@@ -115,10 +115,13 @@ export async function openDatabase(
   }
   const pool = createPool(url);
   const db = createDb(pool);
-  const close = async () => {
-    await db.destroy();
-    await embedded?.stop();
-  };
+  // Once: the server that owns it and `npm start` after a failed start may both close it.
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await db.destroy();
+      await embedded?.stop();
+    })());
   try {
     // Raw SQL: a round trip that proves the connection, before the migrator's own statements. The embedded
     // cluster's application database is created when it is missing (the first start), rather than checked

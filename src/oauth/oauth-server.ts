@@ -65,8 +65,9 @@ export class OAuthServer {
 
   /** Loads (or makes) the signing keys; fails clearly when SECRET_KEY cannot decrypt them. */
   async start(): Promise<void> {
-    // Independent round trips: at once (start-up waits for the longer).
-    await Promise.all([this.keys.start(this.secret), this.verifier.start()]);
+    // One after the other: at once, they would open a second connection (see the server's start-up steps).
+    await this.keys.start(this.secret);
+    await this.verifier.start();
     this.pruneTimer = setInterval(() => {
       pruneCounters(this.db).catch((error: unknown) => this.log.warn({ err: error }, 'pruning rate-limit counters failed'));
       this.grants

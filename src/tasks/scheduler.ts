@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger as WorkerLogger, Runner, WorkerEvents } from 'graphile-worker';
 import { sql, type Kysely } from 'kysely';
 import type pg from 'pg';
@@ -33,6 +34,8 @@ export const RUN_TASK = 'run_task';
 /** Due tasks planned per tick; the rest wait for the next tick. */
 const PLAN_BATCH = 100;
 const PRUNE_EVERY_MS = 3_600_000;
+/** A queue that failed to start in the background tries again after this long. */
+const RETRY_START_MS = 5_000;
 
 export interface TaskSchedulerOptions {
   db: Kysely<Database>;
@@ -64,6 +67,7 @@ function workerLogger(Logger: typeof WorkerLogger, log: Logger): WorkerLogger {
 
 export class TaskScheduler {
   private runner: Runner | undefined;
+  private starting: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<number> | undefined;
   private stopped = false;
@@ -82,7 +86,7 @@ export class TaskScheduler {
   /** Migrates graphile-worker's schema (once per database), starts the runner (unless TASK_WORKERS=0) and the ticks. */
   async start(): Promise<this> {
     const { settings, pool, log } = this.options;
-    // Loaded here, not with the server's modules: it overlaps the other start-up steps' database round trips.
+    // Loaded here, not with the server's modules: nothing else needs it.
     const { Logger, run } = await import('graphile-worker');
     const events = new EventEmitter() as WorkerEvents;
     const runQueryJob = this.options.runQueryJob;
@@ -105,8 +109,39 @@ export class TaskScheduler {
               ...(runQueryJob ? { [RUN_QUERY_JOB]: (payload) => runQueryJob(payload as QueryJobPayload, this.aborts.signal) } : {}),
             },
     });
-    this.schedule(0);
+    if (this.stopped) {
+      // stop() came while it started: it waits for this, and finds no runner left to stop.
+      const runner = this.runner;
+      this.runner = undefined;
+      await runner.stop();
+    } else this.schedule(0);
     return this;
+  }
+
+  /**
+   * start() while the caller goes on (a server serves meanwhile); a failure is logged and start() tried again
+   * every RETRY_START_MS until it succeeds or stop() is called. Only once the queue's schema exists: queueing a
+   * job (graphile_worker.add_job) needs it, and start() creates it.
+   */
+  startInBackground(): void {
+    this.starting = (async () => {
+      while (!this.stopped) {
+        try {
+          await this.start();
+          return;
+        } catch (error) {
+          if (this.stopped) return;
+          this.options.log.error({ err: error }, `the task queue could not start; retrying in ${RETRY_START_MS / 1000} s`);
+          await sleep(RETRY_START_MS, undefined, { signal: this.aborts.signal }).catch(() => undefined);
+        }
+      }
+    })();
+  }
+
+  /** Whether graphile-worker's schema exists in the database (it does after the first start() of any process). */
+  static async queueExists(db: Kysely<Database>): Promise<boolean> {
+    const { rows } = await sql<{ found: boolean }>`SELECT to_regnamespace('graphile_worker') IS NOT NULL AS found`.execute(db);
+    return rows[0]?.found === true;
   }
 
   private schedule(ms: number): void {
@@ -210,8 +245,9 @@ export class TaskScheduler {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
-    await this.ticking?.catch(() => undefined);
     this.aborts.abort(new Error('the server is stopping'));
+    await this.ticking?.catch(() => undefined);
+    await this.starting;
     await this.runner?.stop();
     await this.liveness.close();
   }

@@ -10,7 +10,7 @@ import type { Logger } from '../logger.js';
 // a worker whose lock connection broke (while its process lives on) was still running it.
 
 /** The first key of the two-key advisory locks: this product's task workers (the second is hashtext(worker id)). */
-const LOCK_SPACE = 0x7a5c;
+export const LOCK_SPACE = 0x7a5c;
 
 /**
  * A worker takes its first job as it is created, a moment before its process has taken the worker's lock: a job
