@@ -36,12 +36,19 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel);
   let starting: () => void = () => undefined;
   const postgresStarting = new Promise<void>((resolve) => (starting = resolve));
-  const embedded = config.databaseUrl ? undefined : startEmbeddedPostgres({ dataDir: config.dataDir, log, onStarting: () => starting() });
+  let accepting: (url: string) => void = () => undefined;
+  const acceptingUrl = new Promise<string>((resolve) => (accepting = resolve));
+  const embedded = config.databaseUrl
+    ? undefined
+    : startEmbeddedPostgres({ dataDir: config.dataDir, log, onStarting: () => starting(), onAccepting: (url) => accepting(url) });
   embedded?.then(starting, starting); // failed or attached: nothing to wait for either
   if (embedded) await postgresStarting;
-  // The database opens while the server's modules load: its round trips, and PostgreSQL's own work for each
-  // new connection (on another core), run beside the loading rather than after it.
-  const database = import('./db/database.js').then(({ openDatabase }) => openDatabase(config, log, embedded ? { started: embedded } : {}));
+  // The database opens while the server's modules load, and its pool connects as soon as the cluster accepts
+  // connections: its round trips, and PostgreSQL's own work for each new connection (on another core), run
+  // beside the loading and the cluster's own check rather than after them.
+  const database = import('./db/database.js').then(({ openDatabase }) =>
+    openDatabase(config, log, embedded ? { started: embedded, accepting: acceptingUrl } : {}),
+  );
   database.catch(() => undefined); // startServer reports it
   let server: RunningServer;
   try {

@@ -101,17 +101,24 @@ export interface OpenDatabase {
 export async function openDatabase(
   config: Pick<Config, 'databaseUrl' | 'dataDir'>,
   log: StartupLog,
-  options: { durable?: boolean; started?: Promise<EmbeddedPostgres> } = {},
+  options: {
+    durable?: boolean;
+    /** The cluster the caller began starting earlier (npm start, while the server's modules load). */
+    started?: Promise<EmbeddedPostgres>;
+    /** Its superuser URL once it accepts connections (onAccepting): the pool connects beside the cluster's own check. */
+    accepting?: Promise<string>;
+  } = {},
 ): Promise<OpenDatabase> {
-  const { started, ...startOptions } = options;
-  let embedded: EmbeddedPostgres | undefined;
+  const { started, accepting, ...startOptions } = options;
+  let cluster: Promise<EmbeddedPostgres> | undefined;
+  let superuserUrl: string | undefined;
   let url: string;
   if (config.databaseUrl) {
     url = config.databaseUrl;
   } else {
-    // `started`: the cluster the caller began starting earlier (npm start, while the server's modules load).
-    embedded = await (started ?? startEmbeddedPostgres({ dataDir: config.dataDir, log, ...startOptions }));
-    url = withDatabase(embedded.url, APP_DATABASE);
+    cluster = started ?? startEmbeddedPostgres({ dataDir: config.dataDir, log, ...startOptions });
+    superuserUrl = await Promise.race([...(accepting ? [accepting] : []), cluster.then((running) => running.url)]);
+    url = withDatabase(superuserUrl, APP_DATABASE);
   }
   const pool = createPool(url);
   const db = createDb(pool);
@@ -120,24 +127,26 @@ export async function openDatabase(
   const close = () =>
     (closing ??= (async () => {
       await db.destroy();
-      await embedded?.stop();
+      await (await cluster?.catch(() => undefined))?.stop();
     })());
+  let embedded: EmbeddedPostgres | undefined;
   try {
     // Raw SQL: a round trip that proves the connection, before the migrator's own statements. The embedded
     // cluster's application database is created when it is missing (the first start), rather than checked
     // over a connection of its own at every start.
-    const cluster = embedded;
     await sql`SELECT 1`
       .execute(db)
       .catch(async (error: unknown) => {
-        if (!cluster || (error as { code?: string }).code !== '3D000') throw error;
-        if (await ensureDatabaseExists(cluster.url, APP_DATABASE)) log.info(`created database "${APP_DATABASE}"`);
+        if (!superuserUrl || (error as { code?: string }).code !== '3D000') throw error;
+        if (await ensureDatabaseExists(superuserUrl, APP_DATABASE)) log.info(`created database "${APP_DATABASE}"`);
         return sql`SELECT 1`.execute(db);
       })
-      .catch((error: unknown) => {
+      .catch(async (error: unknown) => {
+        await cluster; // the cluster's own failure (a wrong password, say) says more
         const reason = error instanceof Error ? error.message : String(error);
         throw new Error(`cannot connect to the database at ${redact(url)}: ${reason}`, { cause: error });
       });
+    embedded = await cluster;
     const applied = await migrateToLatest(db);
     if (applied.length) log.info(`applied migrations: ${applied.join(', ')}`);
   } catch (error) {

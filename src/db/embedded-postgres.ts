@@ -28,6 +28,11 @@ export interface EmbeddedPostgresOptions {
    * process's event loop, so the caller may put synchronous work of its own (loading modules) beside it.
    */
   onStarting?: () => void;
+  /**
+   * Called with the superuser URL once the server says it accepts connections, before this module's own check
+   * connects: the caller may connect beside that check rather than after it.
+   */
+  onAccepting?: (url: string) => void;
 }
 
 export interface EmbeddedPostgres {
@@ -165,12 +170,12 @@ async function launch(
   durable: boolean,
   log: StartupLog,
   deadline: number,
-  onStarting?: () => void,
+  callbacks: Pick<EmbeddedPostgresOptions, 'onStarting' | 'onAccepting'>,
 ): Promise<LaunchResult> {
   const output: string[] = [];
   const port = await freePort();
   const spawned = spawnPostgres(binaries, clusterDir, port, runAs, durable, log, output);
-  onStarting?.();
+  callbacks.onStarting?.();
   let exitCode: number | null | undefined;
   void spawned.exited.then((code) => (exitCode = code));
   for (;;) {
@@ -183,6 +188,7 @@ async function launch(
     }
     const state = await inspectPostmaster(clusterDir);
     if (state.kind === 'running' && state.pid === spawned.child.pid && state.status === READY_STATUS) {
+      callbacks.onAccepting?.(superuserUrl(password, port));
       if (await canConnect(superuserUrl(password, port))) return { kind: 'started', spawned, port };
     }
     if (Date.now() > deadline) {
@@ -230,7 +236,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       log.info(`created the embedded PostgreSQL cluster in ${clusterDir} (${Date.now() - started} ms)`);
     }
     log.info(`starting embedded PostgreSQL ${binaries.version} (${clusterDir})`);
-    const result = await launch(binaries, clusterDir, password, runAs, durable, log, deadline, options.onStarting);
+    const result = await launch(binaries, clusterDir, password, runAs, durable, log, deadline, options);
     if (result.kind === 'started') {
       log.info(`embedded PostgreSQL ready on 127.0.0.1:${result.port} (${Date.now() - started} ms)`);
       let stopping: Promise<void> | undefined;
