@@ -3,7 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
 import { resolveBinaries, type Binaries } from './embedded/binaries.js';
-import { ensureCluster, locateCluster, superuserPassword } from './embedded/cluster-dir.js';
+import { ensureCluster, existingCluster, locateCluster, superuserPassword } from './embedded/cluster-dir.js';
 
 export { removeCluster as removeEmbeddedCluster } from './embedded/cluster-dir.js';
 import { inspectPostmaster, READY_STATUS, removeStalePid } from './embedded/postmaster-pid.js';
@@ -198,6 +198,20 @@ async function launch(
   }
 }
 
+/** The cluster another process runs, once it is ready; undefined when it stopped meanwhile. */
+async function attach(
+  clusterDir: string,
+  password: string,
+  deadline: number,
+  options: Pick<EmbeddedPostgresOptions, 'log' | 'onStarting'>,
+): Promise<EmbeddedPostgres | undefined> {
+  options.onStarting?.();
+  const ready = await waitForForeignReady(clusterDir, deadline);
+  if (!ready) return undefined;
+  options.log.info(`attached to the running embedded PostgreSQL on 127.0.0.1:${ready.port}`);
+  return { url: superuserUrl(password, ready.port), port: ready.port, clusterDir, ownsProcess: false, stop: async () => undefined };
+}
+
 /**
  * Start the embedded cluster of `dataDir`, or attach to the one another process (a running server) started.
  * The first start creates the cluster; later ones reuse it.
@@ -209,6 +223,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const deadline = Date.now() + (options.startTimeoutMs ?? 60_000);
   const info = (message: string) => log.info(message);
 
+  // A cluster another process runs (a server's, for an admin command) is attached to at once: without the user
+  // and binaries that only starting one needs (some 30 ms of child processes).
+  const running = await existingCluster(dataDir);
+  if (running && (await inspectPostmaster(running)).kind === 'running') {
+    const attached = await attach(running, await superuserPassword(dataDir), deadline, options);
+    if (attached) return attached;
+  }
+
   const runAs = await resolveRunAs(info);
   const binaries = await resolveBinaries(runAs, info);
   const clusterDir = await locateCluster(dataDir, runAs, info);
@@ -217,13 +239,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   for (let attempt = 1; ; attempt++) {
     const state = await inspectPostmaster(clusterDir);
     if (state.kind === 'running') {
-      options.onStarting?.();
-      const ready = await waitForForeignReady(clusterDir, deadline);
-      if (ready) {
-        log.info(`attached to the running embedded PostgreSQL on 127.0.0.1:${ready.port}`);
-        const url = superuserUrl(password, ready.port);
-        return { url, port: ready.port, clusterDir, ownsProcess: false, stop: async () => undefined };
-      }
+      const attached = await attach(clusterDir, password, deadline, options);
+      if (attached) return attached;
       continue; // it stopped while we waited: start our own
     }
     if (state.kind === 'stale') {

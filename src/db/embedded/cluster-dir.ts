@@ -27,6 +27,14 @@ async function mkdirReadable(dir: string): Promise<void> {
  * cannot enter DATA_DIR (a clone under /root), a directory under /var/lib/lakehouse-mcp/clusters that
  * `<dataDir>/postgres` links to. Later starts follow the link.
  */
+/** The cluster folder of `dataDir` when it has one (its link resolved); undefined before the first start. */
+export async function existingCluster(dataDir: string): Promise<string | undefined> {
+  const link = path.join(dataDir, 'postgres');
+  const stat = await lstatOrUndefined(link);
+  if (!stat) return undefined;
+  return stat.isSymbolicLink() ? path.resolve(dataDir, await fs.readlink(link)) : link;
+}
+
 export async function locateCluster(dataDir: string, runAs: RunAs, info: LogLine): Promise<string> {
   await fs.mkdir(dataDir, { recursive: true });
   const link = path.join(dataDir, 'postgres');
