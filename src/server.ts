@@ -137,9 +137,6 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
         tempDir: path.join(os.tmpdir(), 'lakehouse-mcp-upgrade'),
       }),
     );
-    await timed('docs', indexDocs(opened.db, DOCS_DIR, log));
-    oauth = new OAuthServer({ config, db: opened.db, log, secret });
-    await timed('oauth', oauth.start());
     // Scheduled tasks (src/tasks/scheduler.ts): graphile-worker on its own small pool; safe with several processes.
     const settings = taskSettings(env);
     const pool = (taskPool = new pg.Pool({ connectionString: opened.url, max: settings.workers + 3, connectionTimeoutMillis: 5_000 }));
@@ -158,9 +155,15 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
     });
     // The queue's runner serves no request: once its schema exists (any earlier start made it), it starts after
     // the server is ready rather than before (loading graphile-worker and opening its pool take a warm start
-    // about 0.1 s), and takes jobs a moment later. The first start waits for it: queueing a job needs the schema.
-    startQueueLater = await timed('tasks', TaskScheduler.queueExists(opened.db));
-    if (!startQueueLater) await tasks.start();
+    // about 0.1 s), and takes jobs a moment later. The first start waits for it, as queueing a job needs the
+    // schema; it creates it on its own pool while the docs are indexed, the other long step of a first start.
+    startQueueLater = await timed('queue', TaskScheduler.queueExists(opened.db));
+    const queueStarting = startQueueLater ? undefined : timed('tasks', tasks.start());
+    queueStarting?.catch(() => undefined); // awaited below; stop() waits for it after a failure
+    await timed('docs', indexDocs(opened.db, DOCS_DIR, log));
+    oauth = new OAuthServer({ config, db: opened.db, log, secret });
+    await timed('oauth', oauth.start());
+    await queueStarting;
     // The notification outbox (src/webhooks/worker.ts): one worker per process, safe with several processes.
     webhooks = startWebhookWorker({
       db: database.db,

@@ -67,7 +67,8 @@ function workerLogger(Logger: typeof WorkerLogger, log: Logger): WorkerLogger {
 
 export class TaskScheduler {
   private runner: Runner | undefined;
-  private starting: Promise<void> | undefined;
+  /** The latest start() (settled, never rejecting): stop() waits for it. */
+  private starting: Promise<unknown> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<number> | undefined;
   private stopped = false;
@@ -84,7 +85,13 @@ export class TaskScheduler {
   }
 
   /** Migrates graphile-worker's schema (once per database), starts the runner (unless TASK_WORKERS=0) and the ticks. */
-  async start(): Promise<this> {
+  start(): Promise<this> {
+    const starting = this.startRunner();
+    this.starting = starting.catch(() => undefined);
+    return starting;
+  }
+
+  private async startRunner(): Promise<this> {
     const { settings, pool, log } = this.options;
     // Loaded here, not with the server's modules: nothing else needs it.
     const { Logger, run } = await import('graphile-worker');
@@ -124,7 +131,7 @@ export class TaskScheduler {
    * job (graphile_worker.add_job) needs it, and start() creates it.
    */
   startInBackground(): void {
-    this.starting = (async () => {
+    void (async () => {
       while (!this.stopped) {
         try {
           await this.start();
@@ -247,7 +254,7 @@ export class TaskScheduler {
     clearTimeout(this.timer);
     this.aborts.abort(new Error('the server is stopping'));
     await this.ticking?.catch(() => undefined);
-    await this.starting;
+    await this.starting; // a runner that started meanwhile stopped itself
     await this.runner?.stop();
     await this.liveness.close();
   }
