@@ -189,7 +189,12 @@ async function launch(
     const state = await inspectPostmaster(clusterDir);
     if (state.kind === 'running' && state.pid === spawned.child.pid && state.status === READY_STATUS) {
       callbacks.onAccepting?.(superuserUrl(password, port));
-      if (await canConnect(superuserUrl(password, port))) return { kind: 'started', spawned, port };
+      // A refusal that waiting cannot heal (a wrong password) stops the postgres this call started.
+      const connected = await canConnect(superuserUrl(password, port)).catch(async (error: unknown) => {
+        await stopChild(spawned, log);
+        throw error;
+      });
+      if (connected) return { kind: 'started', spawned, port };
     }
     if (Date.now() > deadline) {
       await stopChild(spawned, log);

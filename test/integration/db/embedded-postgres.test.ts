@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import { APP_DATABASE, openDatabase, withDatabase, type OpenDatabase } from '../../../src/db/database.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from '../../../src/db/embedded-postgres.js';
 import { captureLog, makeDataDir, removeDataDir } from '../../helpers/db.js';
 
@@ -170,4 +171,64 @@ describe('embedded PostgreSQL started by root', () => {
       }
     },
   );
+});
+
+describe("the database opened as npm start opens it: the pool connects beside the cluster's own check", () => {
+  let dataDir: string;
+  before(async () => {
+    dataDir = await makeDataDir();
+    // The cluster exists and is stopped: the next start is a warm start.
+    await (await startEmbeddedPostgres({ dataDir, log: captureLog(), durable: false })).stop();
+  });
+  after(async () => {
+    await removeDataDir(dataDir);
+  });
+
+  /** startEmbeddedPostgres and openDatabase wired as src/main.ts wires them. */
+  function openEarly(): { accepted: string[]; opening: Promise<OpenDatabase> } {
+    const accepted: string[] = [];
+    let accepting: (url: string) => void = () => undefined;
+    const acceptingUrl = new Promise<string>((resolve) => (accepting = resolve));
+    const started = startEmbeddedPostgres({
+      dataDir,
+      log: captureLog(),
+      durable: false,
+      onAccepting: (url) => {
+        accepted.push(url);
+        accepting(url);
+      },
+    });
+    return { accepted, opening: openDatabase({ databaseUrl: undefined, dataDir }, captureLog(), { started, accepting: acceptingUrl }) };
+  }
+
+  it('opens the migrated database on the URL the cluster announced, and close() stops the cluster', async () => {
+    const { accepted, opening } = openEarly();
+    const opened = await opening;
+    try {
+      assert.equal(accepted.length, 1, 'onAccepting called once, before the check');
+      assert.equal(opened.url, withDatabase(accepted[0] ?? '', APP_DATABASE));
+      assert.equal(opened.embedded?.ownsProcess, true);
+      assert.deepEqual(await query(opened.url, "SELECT to_regclass('kysely_migration') IS NOT NULL AS migrated"), [{ migrated: true }]);
+    } finally {
+      await opened.close();
+      await opened.close(); // a second close (npm start after a failed start) is a no-op
+    }
+    await assert.rejects(query(opened.url, 'SELECT 1'), 'the cluster stopped');
+  });
+
+  it("reports the cluster's own error for a wrong password, not the pool's, and leaves nothing running", async () => {
+    const passwordFile = path.join(dataDir, 'postgres-password');
+    const password = await fs.readFile(passwordFile, 'utf8');
+    await fs.writeFile(passwordFile, 'not-the-password');
+    try {
+      const { opening } = openEarly();
+      await assert.rejects(opening, /refuses the password in DATA_DIR\/postgres-password/);
+    } finally {
+      await fs.writeFile(passwordFile, password);
+    }
+    // The refused start left no postmaster behind: the next start owns its own.
+    const next = await startEmbeddedPostgres({ dataDir, log: captureLog(), durable: false });
+    assert.equal(next.ownsProcess, true);
+    await next.stop();
+  });
 });
