@@ -151,12 +151,15 @@ async function spoolInput(input: Readable, file: string, options: ImportOptions)
       callback(null, chunk);
     },
   });
-  await pipeline(
-    input,
-    counter,
-    fs.createWriteStream(file, { highWaterMark: 1024 * 1024 }),
-    options.signal ? { signal: options.signal } : {},
-  );
+  const output = fs.createWriteStream(file, { highWaterMark: 1024 * 1024 });
+  try {
+    await pipeline(input, counter, output, options.signal ? { signal: options.signal } : {});
+  } catch (error) {
+    // An abort rejects at once, while the file may still be opening: closed first, so that the clean-up that
+    // follows cannot race its creation (and leave the spool, or fail to remove the folder).
+    if (!output.closed) await new Promise<void>((resolve) => output.once('close', () => resolve()));
+    throw error;
+  }
   return { bytes };
 }
 
