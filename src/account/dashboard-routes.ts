@@ -1,4 +1,3 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { chartSvg, type ChartSpec } from '../assets/chart.js';
@@ -9,6 +8,7 @@ import { AppError } from '../errors.js';
 import { abortWhenClientLeaves } from '../http/client-gone.js';
 import { toolCallLimitMessage } from '../http/rate-limit.js';
 import { toAppError } from '../http/problem.js';
+import { sendStaticFile, staticFile, type StaticFile } from '../http/static-file.js';
 import type { AuditOutcome } from '../operations/audit.js';
 import { auditOutcomeOf } from '../operations/invoke-tool.js';
 import type { BrowserSession } from '../oauth/browser-session.js';
@@ -148,14 +148,13 @@ async function renderPage(
   sendHtmlPage(ctx, 200, html, [], { fonts: true });
 }
 
-/** The font files, read once each, with an ETag of their content. */
-const fonts = new Map<FontFile, { body: Buffer; etag: string }>();
+/** The font files, each read on its first request. */
+const fonts = new Map<FontFile, StaticFile>();
 
-function font(file: FontFile) {
+function font(file: FontFile): StaticFile {
   let entry = fonts.get(file);
   if (!entry) {
-    const body = fs.readFileSync(FONT_FILES[file]);
-    entry = { body, etag: `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` };
+    entry = staticFile(fs.readFileSync(FONT_FILES[file]));
     fonts.set(file, entry);
   }
   return entry;
@@ -169,15 +168,7 @@ export const getFont: KoaOperationHandler = async (ctx) => {
     ctx.body = 'No such font.';
     return;
   }
-  const { body, etag } = font(file as FontFile);
-  ctx.set('ETag', etag);
-  ctx.set('Cache-Control', 'public, max-age=86400');
-  ctx.type = 'font/ttf';
-  if (ctx.get('if-none-match') === etag) {
-    ctx.status = 304;
-    return;
-  }
-  ctx.body = body;
+  sendStaticFile(ctx, font(file as FontFile), 'font/ttf');
 };
 
 /** Koa handlers of the dashboard page and its fonts, for `koaOperationHandlers` in src/operations/index.ts. */

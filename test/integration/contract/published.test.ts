@@ -91,6 +91,39 @@ describe('the published contract', () => {
   });
 });
 
+describe('the fonts the dashboard pages ship', () => {
+  it('serves each font, cacheable, with 304 on a matching ETag', async () => {
+    const response = await fetch(`${app.url}/fonts/ibm-plex-sans-400.ttf`);
+    await assertMatchesContract('GET', '/fonts/{file}', response);
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'font/ttf');
+    assert.equal(response.headers.get('cache-control'), 'public, max-age=86400');
+    const bytes = Buffer.from(await response.arrayBuffer());
+    assert.equal(bytes.readUInt32BE(0), 0x00010000, 'a TrueType file');
+    const etag = response.headers.get('etag') ?? assert.fail('no ETag');
+    const again = await fetch(`${app.url}/fonts/ibm-plex-sans-400.ttf`, { headers: { 'if-none-match': etag } });
+    assert.equal(again.status, 304);
+    const bold = await fetch(`${app.url}/fonts/ibm-plex-sans-700.ttf`);
+    assert.equal(bold.status, 200);
+    assert.notEqual(bold.headers.get('etag'), etag, 'each file its own ETag');
+  });
+
+  it('serves nothing outside its list: unknown, path-like and encoded names get 404', async () => {
+    for (const name of [
+      'nope.ttf',
+      '..%2Fpackage.json',
+      '%2E%2E%2F%2E%2E%2Fpackage.json',
+      'ibm-plex-sans-400.ttf%00',
+      'constructor',
+      '__proto__',
+    ]) {
+      const response = await fetch(`${app.url}/fonts/${name}`);
+      assert.equal(response.status, 404, name);
+      assert.doesNotMatch(await response.text(), /"name"|dependencies/, name);
+    }
+  });
+});
+
 describe('the API reference in a browser', { skip: browserTests.skip }, () => {
   let browser: Browser;
   before(async () => {
