@@ -72,7 +72,8 @@ export function parseScanBudget(text: string): ScanBudget {
   const parts = value.split(',').map((p) => p.trim());
   if (parts.length > 2 || parts.some((p) => p === '')) throw new InvalidScanBudget(`invalid scan budget "${text}": ${SYNTAX}`);
   for (const part of parts) {
-    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)(?:\s+rows)?$/i.exec(part);
+    // The unit stops short of a trailing `rows` (`2500000 rows`, `1.5M rows`), which only a row count may carry.
+    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*?)(?:\s*rows)?$/i.exec(part);
     const unit = match?.[2]?.toUpperCase() ?? '';
     const isBytes = unit in BYTE_UNITS;
     const factor = isBytes ? BYTE_UNITS[unit] : ROW_UNITS[unit];

@@ -11,6 +11,7 @@ describe('parseScanBudget', () => {
     ['50M', { rows: 50_000_000, bytes: null }],
     ['2500000', { rows: 2_500_000, bytes: null }],
     ['1.1M rows', { rows: 1_100_000, bytes: null }],
+    ['2500000 rows', { rows: 2_500_000, bytes: null }],
     ['3k', { rows: 3_000, bytes: null }],
     ['2G', { rows: 2_000_000_000, bytes: null }],
     ['10GB', { rows: null, bytes: 10_000_000_000 }],
