@@ -27,6 +27,8 @@ export interface JobRunnerDeps {
 
 class CancelledByClient extends Error {}
 
+const STOPPED = 'The process running this job stopped; start it again.';
+
 export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload, stopping: AbortSignal): Promise<void> {
   const { db, lakehouse, resultTtlMs } = deps;
   const claimed = await db
@@ -44,12 +46,7 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
     return;
   }
   if (claimed.attempts > JOB_MAX_ATTEMPTS) {
-    await finishJob(
-      db,
-      claimed.id,
-      { state: 'failed', error_code: 'internal_error', error: 'The process running this job stopped; start it again.' },
-      resultTtlMs,
-    );
+    await finishJob(db, claimed.id, { state: 'failed', error_code: 'internal_error', error: STOPPED }, resultTtlMs);
     return;
   }
 
@@ -100,7 +97,12 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
   } catch (thrown) {
     const reason: unknown = aborts.signal.reason;
     if (stopping.aborted && !(reason instanceof CancelledByClient)) {
-      // This process is stopping: the job goes back to the queue, for another process (or this one, restarted).
+      // This process is stopping: the job goes back to the queue, for another process (or this one, restarted),
+      // unless this was the queue's last attempt at it: left queued, it would hold its environment's place forever.
+      if (claimed.attempts >= JOB_MAX_ATTEMPTS) {
+        await finishJob(db, claimed.id, { state: 'failed', error_code: 'internal_error', error: STOPPED }, resultTtlMs, ['running']);
+        return;
+      }
       await db.updateTable('query_jobs').set({ state: 'queued' }).where('id', '=', claimed.id).where('state', '=', 'running').execute();
       throw new Error('the server stopped while the job ran; it runs again');
     }
