@@ -53,6 +53,8 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
   const aborts = new AbortController();
   const onStop = () => aborts.abort(stopping.reason);
   stopping.addEventListener('abort', onStop, { once: true });
+  // Stopped while the row was being claimed: the listener above would never hear of it, and the job would run on.
+  if (stopping.aborted) onStop();
   // Rows DuckDB has read so far, from the worker as the statement runs; written to the row with the cancel check.
   let rowsRead = 0;
   const watcher = setInterval(() => {
