@@ -1,5 +1,6 @@
 import { exportQuery } from './exports.js';
 import type { ToolHandler } from '../generated/handlers.js';
+import { AppError } from '../errors.js';
 import { createJob } from '../jobs/jobs.js';
 
 /** 1 MiB of rows per answer at most (specs/tools/query_lakehouse.yaml). */
@@ -9,6 +10,13 @@ export const queryLakehouse: ToolHandler<'query_lakehouse'> = async (input, ctx)
   ctx.audited.sql = input.sql;
   const { sql, connection, limit, offset, timeout_ms } = input;
   if (ctx.task) {
+    if (input.export) {
+      // The job's result is a file of its own (Parquet on the built-in engine); a second format is not made.
+      const message = 'export is not taken when the call runs as a task: its job keeps the whole result as a file already';
+      throw new AppError('validation_failed', `query_lakehouse: ${message}. Call without the tasks extension to export.`, {
+        violations: [{ location: 'export', message }],
+      });
+    }
     // The client takes a task: the statement runs as a query job (up to JOB_TIMEOUT_MS, not timeout_ms: the
     // point is to outlive a call), whose stored answer is this page; the transport answers with the task.
     const { config } = ctx;

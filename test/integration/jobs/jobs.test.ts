@@ -285,6 +285,21 @@ describe('the MCP tasks extension (io.modelcontextprotocol/tasks) through the SD
     assert.equal((await view(task.taskId)).job.state, 'succeeded');
   });
 
+  it('refuses export on a call that runs as a task, saying how to export, and starts no job', async () => {
+    const jobsBefore = await app.database.db
+      .selectFrom('query_jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    const result = await modern.callTool({ name: 'query_lakehouse', arguments: { sql: FAST_SQL, connection: 'sample', export: 'csv' } });
+    assert.equal(result.isError, true);
+    assert.match(JSON.stringify(result.content), /Call without the tasks extension to export/);
+    const jobsAfter = await app.database.db
+      .selectFrom('query_jobs')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    assert.equal(Number(jobsAfter.n), Number(jobsBefore.n));
+  });
+
   it('cancels a running task with tasks/cancel, and refuses unknown ones', async () => {
     const task = await startTask(SLOW_SQL);
     await eventually(async () => (await view(task.taskId)).job.state === 'running', 30_000, 'the task to run');
