@@ -39,7 +39,17 @@ export class WorkerLiveness {
   /** Marks a worker of this process alive (call it from the runner's `worker:create` event). */
   async claim(workerId: string): Promise<void> {
     this.ours.add(workerId);
-    await this.lock((await this.connection()).client, [workerId]);
+    const holder = this.connection();
+    const held = await holder;
+    try {
+      await this.lock(held.client, [workerId]);
+    } catch {
+      // PostgreSQL dropped the connection as the lock was sent, before its 'error' event came: drop it now; the
+      // next connection locks every worker, this one included (a second failure is the caller's to hear).
+      if (this.holder === holder) this.holder = undefined;
+      held.release();
+      await this.connection();
+    }
   }
 
   /** Frees the jobs of workers whose process is gone; answers their ids. */
@@ -100,7 +110,12 @@ export class WorkerLiveness {
         release();
         throw new Error('task queue: stopped');
       }
-      await this.lock(client, [...this.ours]);
+      try {
+        await this.lock(client, [...this.ours]);
+      } catch (error) {
+        release(); // a connection that failed to lock is not kept (nor leaked)
+        throw error;
+      }
       return { client, release };
     }));
     holder.catch(() => {

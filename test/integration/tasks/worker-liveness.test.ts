@@ -57,6 +57,36 @@ describe('task queue: the liveness connection', () => {
     }
   });
 
+  it('a claim sent on a connection PostgreSQL dropped before the client heard of it locks on a new one', async () => {
+    const pool = new pg.Pool({ connectionString: test.url, max: 3 });
+    pool.on('error', () => undefined);
+    const clients: pg.PoolClient[] = [];
+    pool.on('acquire', (client) => clients.push(client));
+    const liveness = new WorkerLiveness(pool, createLogger('silent'));
+    try {
+      await liveness.claim('worker-e');
+      const [holder] = await holdersOf('worker-e');
+      assert.ok(holder);
+      // The liveness connection stops reading, so its client hears of the termination only after the next claim
+      // is sent on it: the race CI met, made certain.
+      const socket = (clients[0] as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream;
+      socket.pause();
+      await observer.query('SELECT pg_terminate_backend($1)', [holder]);
+      await until(async () => (await holdersOf('worker-e')).length === 0);
+      const claimed = liveness.claim('worker-f');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.resume();
+      await claimed;
+      const [e, f] = [await holdersOf('worker-e'), await holdersOf('worker-f')];
+      assert.equal(e.length, 1, 'worker-e is locked again');
+      assert.deepEqual(f, e, 'one new connection holds both');
+      assert.notEqual(e[0], holder);
+    } finally {
+      await liveness.close();
+      await pool.end();
+    }
+  });
+
   it('holds nothing after close(), also for a claim that was still connecting or came later', async () => {
     const pool = new pg.Pool({ connectionString: test.url, max: 3 });
     const liveness = new WorkerLiveness(pool, createLogger('silent'));
