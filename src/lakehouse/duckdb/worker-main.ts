@@ -35,7 +35,20 @@ const MAX_EXPRESSION_DEPTH = 200;
 
 /** One session per search path (OpenMessage.searchPaths); all read the same in-memory catalogs. */
 const sessions = new Map<string, DuckDBConnection>();
-let running: { id: number; session: DuckDBConnection; timer: NodeJS.Timeout; timedOut: boolean; tooLarge?: boolean } | undefined;
+/** The call being run: one at a time. */
+let running:
+  | {
+      id: number;
+      session: DuckDBConnection;
+      timer: NodeJS.Timeout;
+      /** Why it is being stopped, once it is: its timeout, the caller's cancel, or its export's size cap. */
+      stop?: 'timeout' | 'cancel' | 'too_large';
+      /** Repeats the interrupt until the call ends (see interrupt()). */
+      repeat?: NodeJS.Timeout;
+    }
+  | undefined;
+/** How often an interrupt is repeated until the call it stops has ended. */
+const INTERRUPT_REPEAT_MS = 20;
 /** How often a file being exported is measured against its cap. */
 const EXPORT_CHECK_MS = 50;
 /** Statements cancelled while they waited in this worker's queue (ids only grow: older ones are dropped). */
@@ -242,7 +255,7 @@ async function query(message: QueryMessage): Promise<void> {
   const cancelled = cancelledWaiting.has(id);
   for (const waiting of cancelledWaiting) if (waiting <= id) cancelledWaiting.delete(waiting);
   if (cancelled) return void send({ type: 'error', id, code: 'cancelled', message: 'The call was cancelled.' });
-  running = { id, session, timedOut: false, timer: setTimeout(() => interrupt(true), timeoutMs) };
+  running = { id, session, timer: setTimeout(() => interrupt('timeout'), timeoutMs) };
   try {
     const checked = await checkDuckStatement(session, sql);
     const budget = message.scanBudget && isLimited(message.scanBudget) ? message.scanBudget : undefined;
@@ -342,10 +355,13 @@ async function query(message: QueryMessage): Promise<void> {
       truncated,
     });
   } catch (error) {
-    if (running?.tooLarge) send({ type: 'error', id, code: 'export_too_large', message: 'The result reached its size cap.' });
-    else send({ type: 'error', id, ...toFailure(error, running?.timedOut ?? false, timeoutMs, sql) });
+    const stop = running?.stop;
+    if (stop === 'too_large') send({ type: 'error', id, code: 'export_too_large', message: 'The result reached its size cap.' });
+    else if (stop === 'cancel') send({ type: 'error', id, code: 'cancelled', message: 'The call was cancelled.' });
+    else send({ type: 'error', id, ...toFailure(error, stop === 'timeout', timeoutMs, sql) });
   } finally {
     clearTimeout(running?.timer);
+    clearInterval(running?.repeat);
     running = undefined;
   }
 }
@@ -382,10 +398,7 @@ async function exportResult(
     } catch {
       return; // not created yet
     }
-    if (size > target.maxBytes && running) {
-      running.tooLarge = true;
-      running.session.interrupt();
-    }
+    if (size > target.maxBytes) interrupt('too_large');
   }, EXPORT_CHECK_MS);
   try {
     const result = await prepared.runAndReadAll();
@@ -395,10 +408,17 @@ async function exportResult(
   }
 }
 
-function interrupt(timedOut: boolean): void {
-  if (!running) return;
-  running.timedOut ||= timedOut;
-  running.session.interrupt();
+/**
+ * Stops the running call. DuckDB forgets an interrupt that comes between two statements of one call (its check,
+ * its plan, its run): a cancel heard then was lost, and the statement ran on to its timeout. So the interrupt is
+ * repeated until the call ends.
+ */
+function interrupt(reason: 'timeout' | 'cancel' | 'too_large'): void {
+  const call = running;
+  if (!call) return;
+  call.stop ??= reason;
+  call.session.interrupt();
+  call.repeat ??= setInterval(() => call.session.interrupt(), INTERRUPT_REPEAT_MS);
 }
 
 /** One statement at a time, in arrival order. */
@@ -406,7 +426,7 @@ let queue = Promise.resolve();
 
 process.on('message', (message: ToWorker) => {
   if (message.type === 'cancel') {
-    if (running?.id === message.id) interrupt(false);
+    if (running?.id === message.id) interrupt('cancel');
     else if (message.id > (running?.id ?? 0)) cancelledWaiting.add(message.id);
     return;
   }

@@ -7,6 +7,7 @@ import {
 } from '@modelcontextprotocol/client';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { QueryJob } from '../../../src/generated/tool-types.js';
+import { JOB_MAX_ATTEMPTS } from '../../../src/jobs/jobs.js';
 import { createServiceAccount } from '../../../src/oauth/admin.js';
 import { startTestApp, type TestApp } from '../../helpers/app.js';
 import { call, callError, connectClient } from '../../helpers/mcp.js';
@@ -316,5 +317,35 @@ describe('the MCP tasks extension (io.modelcontextprotocol/tasks) through the SD
   it('runs the call synchronously for a client that does not declare the extension', async () => {
     const plain = await call(client, 'query_lakehouse', { sql: FAST_SQL, connection: 'sample', limit: 1 });
     assert.equal(plain.row_count, 1);
+  });
+});
+
+describe('a job whose server stops while it runs', () => {
+  it('goes back to the queue, unless that was its last attempt: then it fails and frees its place', async () => {
+    const own = await startTestApp({ JOB_CONCURRENCY_PER_ENV: '1', TASK_TICK_MS: '200' });
+    const ownClient = await connectClient(`${own.url}/v1`, await serviceToken(own, 'acme/production', ['read']));
+    const row = async (id: string) =>
+      await own.database.db.selectFrom('query_jobs').select(['state', 'error']).where('id', '=', id).executeTakeFirstOrThrow();
+    const runningOn = (id: string) => eventually(async () => (await row(id)).state === 'running', 30_000, `job ${id} to run`);
+    try {
+      const first = await call(ownClient, 'start_query_job', { sql: SLOW_SQL, connection: 'sample' });
+      await runningOn(first.id);
+      // The next one waits for the lane; its earlier attempts as if a stopped process had run it before.
+      const last = await call(ownClient, 'start_query_job', { sql: SLOW_SQL, connection: 'sample' });
+      await own.database.db
+        .updateTable('query_jobs')
+        .set({ attempts: JOB_MAX_ATTEMPTS - 1 })
+        .where('id', '=', last.id)
+        .execute();
+      await call(ownClient, 'cancel_query_job', { id: first.id });
+      await runningOn(last.id);
+      await ownClient.close();
+      await own.server.close();
+      const ended = await row(last.id);
+      assert.equal(ended.state, 'failed', 'not left queued, holding a place of its environment');
+      assert.match(ended.error ?? '', /stopped; start it again/);
+    } finally {
+      await own.close();
+    }
   });
 });

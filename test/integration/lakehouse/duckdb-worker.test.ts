@@ -174,8 +174,24 @@ describe('a DuckDB worker', () => {
     const controller = new AbortController();
     const cancelled = worker.query(slow, { ...QUERY, signal: controller.signal }).catch((error: AppError) => error);
     setTimeout(() => controller.abort(), 200);
-    assert.equal(((await cancelled) as AppError).code, 'query_timeout');
+    assert.equal(((await cancelled) as AppError).code, 'cancelled');
     assert.equal((await worker.query('SELECT 42', QUERY)).rows[0]?.[0], 42);
+  });
+
+  it('stops a call cancelled at any moment: while it is checked, planned or run', async () => {
+    // A cancel heard between two of a call's statements (its check, its plan under a scan budget, its run) was
+    // once lost: the statement then ran on to its timeout. Cancels at many moments, one of them in each gap.
+    const slow = 'SELECT count(*) FROM range(100000000000) a, range(10) b WHERE a.range % 7 = b.range';
+    for (let delayMs = 0; delayMs <= 24; delayMs += 2) {
+      const controller = new AbortController();
+      const call = worker
+        .query(slow, { ...QUERY, timeoutMs: 5_000, scanBudget: { rows: 1e15, bytes: null }, signal: controller.signal })
+        .catch((error: AppError) => error);
+      setTimeout(() => controller.abort(), delayMs);
+      const error = (await call) as AppError;
+      assert.equal(error.code, 'cancelled', `cancelled after ${delayMs} ms: ${error.message}`);
+    }
+    assert.equal((await worker.query('SELECT 44', QUERY)).rows[0]?.[0], 44);
   });
 
   it('never runs a statement cancelled while it waited behind another', async () => {
