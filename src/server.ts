@@ -28,6 +28,7 @@ import { loadSecretKey } from './secret-key.js';
 import { webhookSettings } from './webhooks/settings.js';
 import { startWebhookWorker, type WebhookWorker } from './webhooks/worker.js';
 import { PACKAGE_ROOT } from './package-paths.js';
+import { sweepJobs } from './jobs/jobs.js';
 import { runQueryJob } from './jobs/run-job.js';
 import { TaskScheduler } from './tasks/scheduler.js';
 import { taskSettings } from './tasks/settings.js';
@@ -152,6 +153,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, early: E
       // Long queries as jobs (src/jobs/) run on the same queue and runner as scheduled tasks.
       runQueryJob: async (payload, stopping) =>
         runQueryJob({ db: opened.db, lakehouse: started, log, resultTtlMs: config.resultTtlMs }, payload, stopping),
+      sweepJobs: () => sweepJobs(opened.db, config.resultTtlMs),
     });
     // The queue's runner serves no request: once its schema exists (any earlier start made it), it starts after
     // the server is ready rather than before (loading graphile-worker and opening its pool take a warm start

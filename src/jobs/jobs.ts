@@ -15,6 +15,9 @@ export const RUN_QUERY_JOB = 'run_query_job';
 /** A job whose process died mid-run is run once more (worker-liveness.ts frees it), then recorded as failed. */
 export const JOB_MAX_ATTEMPTS = 2;
 
+/** The error of a job whose process stopped while it ran its last attempt. */
+export const JOB_STOPPED = 'The process running this job stopped; start it again.';
+
 export const isActive = (state: JobState): boolean => state === 'queued' || state === 'running';
 
 /** What graphile-worker's job carries: the row's key. */
@@ -171,7 +174,7 @@ export async function finishJob(
  * Housekeeping at each planning tick of any process: deletes expired jobs, and fails a job still `running`
  * well past its deadline whose process died on its last attempt (nothing else would end it).
  */
-export async function sweepJobs(db: Kysely<Database>): Promise<void> {
+export async function sweepJobs(db: Kysely<Database>, ttlMs: number): Promise<void> {
   await db
     .deleteFrom('query_jobs')
     .where('expires_at', '<=', sql<Date>`now()`)
@@ -181,9 +184,9 @@ export async function sweepJobs(db: Kysely<Database>): Promise<void> {
     .set({
       state: 'failed',
       error_code: 'internal_error',
-      error: 'The process running this job stopped; start it again.',
+      error: JOB_STOPPED,
       finished_at: sql<Date>`now()`,
-      expires_at: sql<Date>`now() + interval '24 hours'`,
+      expires_at: sql<Date>`now() + make_interval(secs => ${ttlMs / 1000}::float8)`,
     })
     .where('state', '=', 'running')
     .where('attempts', '>=', JOB_MAX_ATTEMPTS)

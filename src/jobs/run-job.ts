@@ -5,7 +5,7 @@ import { AppError } from '../errors.js';
 import { toAppError } from '../http/problem.js';
 import { isBuiltIn, type Lakehouse } from '../lakehouse/lakehouse.js';
 import type { Logger } from '../logger.js';
-import { finishJob, JOB_MAX_ATTEMPTS, type QueryJobPayload } from './jobs.js';
+import { finishJob, JOB_MAX_ATTEMPTS, JOB_STOPPED, type QueryJobPayload } from './jobs.js';
 
 // Runs one query job in the process whose graphile-worker runner took it (src/tasks/scheduler.ts). The job is
 // not tied to any HTTP request: the client may leave and come back, or ask another process. A cancel from any
@@ -27,8 +27,6 @@ export interface JobRunnerDeps {
 
 class CancelledByClient extends Error {}
 
-const STOPPED = 'The process running this job stopped; start it again.';
-
 export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload, stopping: AbortSignal): Promise<void> {
   const { db, lakehouse, resultTtlMs } = deps;
   const claimed = await db
@@ -46,7 +44,7 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
     return;
   }
   if (claimed.attempts > JOB_MAX_ATTEMPTS) {
-    await finishJob(db, claimed.id, { state: 'failed', error_code: 'internal_error', error: STOPPED }, resultTtlMs);
+    await finishJob(db, claimed.id, { state: 'failed', error_code: 'internal_error', error: JOB_STOPPED }, resultTtlMs);
     return;
   }
 
@@ -102,7 +100,7 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
       // This process is stopping: the job goes back to the queue, for another process (or this one, restarted),
       // unless this was the queue's last attempt at it: left queued, it would hold its environment's place forever.
       if (claimed.attempts >= JOB_MAX_ATTEMPTS) {
-        await finishJob(db, claimed.id, { state: 'failed', error_code: 'internal_error', error: STOPPED }, resultTtlMs, ['running']);
+        await finishJob(db, claimed.id, { state: 'failed', error_code: 'internal_error', error: JOB_STOPPED }, resultTtlMs, ['running']);
         return;
       }
       await db.updateTable('query_jobs').set({ state: 'queued' }).where('id', '=', claimed.id).where('state', '=', 'running').execute();

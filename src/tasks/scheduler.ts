@@ -7,7 +7,7 @@ import type { Database } from '../db/schema.js';
 import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import type { Logger } from '../logger.js';
 import { timeZoneOf } from '../operations/environment-time-zone.js';
-import { RUN_QUERY_JOB, sweepJobs, type QueryJobPayload } from '../jobs/jobs.js';
+import { RUN_QUERY_JOB, type QueryJobPayload } from '../jobs/jobs.js';
 import { runSlot, type SlotJob } from './run-task.js';
 import { nextSlot } from './schedule.js';
 import type { TaskSettings } from './settings.js';
@@ -51,6 +51,8 @@ export interface TaskSchedulerOptions {
   clock?: () => Date;
   /** Runs a query job (src/jobs/run-job.ts) on this queue's runner; without it this process runs none. */
   runQueryJob?: (payload: QueryJobPayload, stopping: AbortSignal) => Promise<void>;
+  /** Housekeeping of the query jobs at each planning tick (src/jobs/jobs.ts sweepJobs), in any process. */
+  sweepJobs?: () => Promise<void>;
   /** Fault injection for tests (run-task.ts). */
   beforeCommit?: (job: SlotJob, attempt: number) => void | Promise<void>;
 }
@@ -199,7 +201,7 @@ export class TaskScheduler {
     const { db, settings } = this.options;
     await this.prune();
     await this.liveness.sweep();
-    await sweepJobs(db);
+    await this.options.sweepJobs?.();
     const now = this.clock();
     const due = await db
       .selectFrom('tasks')

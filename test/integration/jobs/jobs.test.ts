@@ -348,4 +348,32 @@ describe('a job whose server stops while it runs', () => {
       await own.close();
     }
   });
+
+  it('is failed by any process once its last attempt is long past its deadline, kept for RESULT_TTL_HOURS', async () => {
+    const own = await startTestApp({ TASK_TICK_MS: '200', RESULT_TTL_HOURS: '2' });
+    const ownClient = await connectClient(`${own.url}/v1`, await serviceToken(own, 'acme/production', ['read']));
+    const row = async (id: string) =>
+      await own.database.db
+        .selectFrom('query_jobs')
+        .select(['state', 'error', 'finished_at', 'expires_at'])
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
+    try {
+      const job = await call(ownClient, 'start_query_job', { sql: SLOW_SQL, connection: 'sample' });
+      await eventually(async () => (await row(job.id)).state === 'running', 30_000, 'the job to run');
+      // As if a process that died on the job's last attempt had started it a day ago.
+      await own.database.db
+        .updateTable('query_jobs')
+        .set({ attempts: JOB_MAX_ATTEMPTS, started_at: new Date(Date.now() - 86_400_000) })
+        .where('id', '=', job.id)
+        .execute();
+      const ended = await eventually(async () => ((await row(job.id)).state === 'failed' ? await row(job.id) : undefined), 10_000);
+      assert.match(ended.error ?? '', /stopped; start it again/);
+      const keptHours = ((ended.expires_at?.getTime() ?? 0) - (ended.finished_at?.getTime() ?? 0)) / 3_600_000;
+      assert.ok(Math.abs(keptHours - 2) < 0.01, `kept ${keptHours} h, not RESULT_TTL_HOURS`);
+    } finally {
+      await ownClient.close();
+      await own.close();
+    }
+  });
 });
