@@ -200,43 +200,48 @@ function unknownEnvironment(ref: EnvironmentRef): DirectoryError {
   return new DirectoryError('not_found', `unknown environment ${name}: create it with \`admin env create ${name}\``);
 }
 
-/** Sets an environment's time zone (checked first: an unknown zone changes nothing); says what it was. */
-export async function setEnvironmentTimeZone(
-  db: Kysely<Database>,
-  ref: EnvironmentRef,
-  timeZone: string,
-): Promise<EnvironmentInfo & { previous_time_zone: string }> {
-  const time_zone = checkTimeZone(timeZone);
-  const environment = await findEnvironment(db, ref);
-  const row = await db.updateTable('environments').set({ time_zone }).where('id', '=', environment.id).returning('id').executeTakeFirst();
-  if (!row) throw unknownEnvironment(ref); // removed meanwhile
-  return { ...environment, time_zone, previous_time_zone: environment.time_zone };
+/** What `admin env set` may change; what is left out stays as it is. */
+export interface EnvironmentSettings {
+  /** IANA name. */
+  timeZone?: string;
+  /** null limits: unlimited. */
+  scanBudget?: ScanBudgetLimits;
 }
 
-/** Sets an environment's scan budget (null limits: unlimited); says what it was. */
-export async function setEnvironmentScanBudget(
+/** Changes an environment's settings in one transaction; says what each was before. */
+export async function setEnvironmentSettings(
   db: Kysely<Database>,
   ref: EnvironmentRef,
-  budget: ScanBudgetLimits,
-): Promise<EnvironmentInfo & { scan_budget: ScanBudgetLimits; previous_scan_budget: ScanBudgetLimits }> {
+  settings: EnvironmentSettings,
+): Promise<EnvironmentInfo & { previous_time_zone: string; scan_budget: ScanBudgetLimits; previous_scan_budget: ScanBudgetLimits }> {
+  const time_zone = settings.timeZone === undefined ? undefined : checkTimeZone(settings.timeZone);
+  const budget = settings.scanBudget;
   const environment = await findEnvironment(db, ref);
   return db.transaction().execute(async (trx) => {
     const previous = await trx
       .selectFrom('environments')
-      .select(['scan_budget_rows', 'scan_budget_bytes'])
+      .select(['time_zone', 'scan_budget_rows', 'scan_budget_bytes'])
       .where('id', '=', environment.id)
       .forUpdate()
       .executeTakeFirst();
     if (!previous) throw unknownEnvironment(ref); // removed meanwhile
-    await trx
-      .updateTable('environments')
-      .set({ scan_budget_rows: budget.rows, scan_budget_bytes: budget.bytes })
-      .where('id', '=', environment.id)
-      .execute();
+    if (time_zone !== undefined || budget) {
+      await trx
+        .updateTable('environments')
+        .set({
+          ...(time_zone !== undefined ? { time_zone } : {}),
+          ...(budget ? { scan_budget_rows: budget.rows, scan_budget_bytes: budget.bytes } : {}),
+        })
+        .where('id', '=', environment.id)
+        .execute();
+    }
+    const previousBudget = { rows: previous.scan_budget_rows, bytes: previous.scan_budget_bytes };
     return {
       ...environment,
-      scan_budget: budget,
-      previous_scan_budget: { rows: previous.scan_budget_rows, bytes: previous.scan_budget_bytes },
+      time_zone: time_zone ?? previous.time_zone,
+      previous_time_zone: previous.time_zone,
+      scan_budget: budget ?? previousBudget,
+      previous_scan_budget: previousBudget,
     };
   });
 }

@@ -1,5 +1,5 @@
 import { DirectoryError } from '../../db/errors.js';
-import { setEnvironmentScanBudget, setEnvironmentTimeZone } from '../../db/directory.js';
+import { setEnvironmentSettings } from '../../db/directory.js';
 import { parseEnvironmentRef } from '../../db/names.js';
 import { formatScanBudget, InvalidScanBudget, parseScanBudget, type ScanBudget } from '../../lakehouse/scan-budget.js';
 import { positional, UsageError, type Command } from '../command.js';
@@ -28,13 +28,14 @@ export const envSet: Command = {
     const budget = scanBudgetOption(args.values['scan-budget']);
     if (typeof timeZone !== 'string' && !budget) throw new UsageError('missing --time-zone or --scan-budget');
     const db = await context.db();
-    const zoned = typeof timeZone === 'string' ? await setEnvironmentTimeZone(db, ref, timeZone) : undefined;
-    const budgeted = budget ? await setEnvironmentScanBudget(db, ref, budget) : undefined;
-    const environment = { ...zoned, ...budgeted } as NonNullable<typeof zoned | typeof budgeted>;
+    const environment = await setEnvironmentSettings(db, ref, {
+      ...(typeof timeZone === 'string' ? { timeZone } : {}),
+      ...(budget ? { scanBudget: budget } : {}),
+    });
     const lines = [
-      ...(zoned ? [`time zone: ${zoned.time_zone} (was ${zoned.previous_time_zone})`] : []),
-      ...(budgeted
-        ? [`scan budget: ${formatScanBudget(budgeted.scan_budget)} (was ${formatScanBudget(budgeted.previous_scan_budget)})`]
+      ...(typeof timeZone === 'string' ? [`time zone: ${environment.time_zone} (was ${environment.previous_time_zone})`] : []),
+      ...(budget
+        ? [`scan budget: ${formatScanBudget(environment.scan_budget)} (was ${formatScanBudget(environment.previous_scan_budget)})`]
         : []),
     ];
     return { json: { environment }, text: `${environment.organization}/${environment.name} ${lines.join('; ')}` };

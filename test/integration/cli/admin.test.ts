@@ -224,4 +224,15 @@ describe('admin CLI: environment scan budgets', () => {
       'UTC',
     );
   });
+
+  it('env set with --time-zone and --scan-budget changes both, in one transaction', async () => {
+    const result = await admin('env', 'set', 'acme/budgeted', '--time-zone', 'Asia/Tokyo', '--scan-budget', '9M', '--json');
+    assert.equal(result.code, 0, result.stderr);
+    const { environment } = singleJson(result) as { environment: Record<string, unknown> };
+    assert.equal(environment.time_zone, 'Asia/Tokyo');
+    assert.equal(environment.previous_time_zone, 'UTC');
+    assert.deepEqual(environment.scan_budget, { rows: 9_000_000, bytes: null });
+    assert.deepEqual(environment.previous_scan_budget, { rows: 7_000_000, bytes: null });
+    assert.deepEqual(await budgetOf('budgeted'), { rows: 9_000_000, bytes: null });
+  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { sql } from 'kysely';
-import { setEnvironmentScanBudget, type ScanBudgetLimits } from '../../../src/db/directory.js';
+import { setEnvironmentSettings, type ScanBudgetLimits } from '../../../src/db/directory.js';
 import { evaluate, type FilledDefinition } from '../../../src/tasks/evaluate.js';
 import { connectClient } from '../../helpers/mcp.js';
 import { call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
@@ -15,7 +15,8 @@ import { call, callError, startLakehouseHarness, type LakehouseHarness } from '.
 let h: LakehouseHarness;
 let writer: Client;
 const A = { organization: 'acme', environment: 'production' };
-const budget = (limits: Partial<ScanBudgetLimits>) => setEnvironmentScanBudget(h.database.db, A, { rows: null, bytes: null, ...limits });
+const budget = (limits: Partial<ScanBudgetLimits>) =>
+  setEnvironmentSettings(h.database.db, A, { scanBudget: { rows: null, bytes: null, ...limits } });
 
 const FULL = 'SELECT event, count(DISTINCT user_id) AS users FROM events GROUP BY 1 ORDER BY 1';
 /** The last week of the sample's events (its 90 days end when it was made). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setEnvironmentTimeZone } from '../../../src/db/directory.js';
+import { setEnvironmentSettings } from '../../../src/db/directory.js';
 import { call, callError, startLakehouseHarness, type LakehouseHarness } from './harness.js';
 
 // Time in an environment's zone, through real MCP clients: get_session_context tells the time and the
@@ -11,7 +11,7 @@ let h: LakehouseHarness;
 before(async () => {
   h = await startLakehouseHarness();
   // Before any call: get_session_context keeps an environment's zone for a few seconds.
-  await setEnvironmentTimeZone(h.database.db, { organization: 'acme', environment: 'production' }, 'America/New_York');
+  await setEnvironmentSettings(h.database.db, { organization: 'acme', environment: 'production' }, { timeZone: 'America/New_York' });
 });
 after(() => h?.close());
 
