@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { chartSvg, type ChartSpec } from '../assets/chart.js';
 import { FONT_FILES, type FontFile } from '../assets/chart-font.js';
-import { dashboardView, variableValues, type DashboardView } from '../assets/dashboards.js';
+import { dashboardData, dashboardOutline, variableValues, type DashboardView } from '../assets/dashboards.js';
 import type { Scalar } from '../assets/insight-run.js';
 import { AppError } from '../errors.js';
 import { abortWhenClientLeaves } from '../http/client-gone.js';
@@ -128,7 +128,7 @@ async function renderPage(
   signal: AbortSignal,
 ): Promise<void> {
   const seen = { db: services.db, lakehouse: services.lakehouse, signal };
-  const outline = await dashboardView(seen, environmentId, id, { includeData: false });
+  const outline = await dashboardOutline(services.db, environmentId, id);
   // URLs relative to the page, which works wherever it is served: under PUBLIC_URL (the URL view_dashboard gives)
   // or under ISSUER_URL's origin, where sign-in returns when the two differ, and behind a proxy's path prefix.
   const page = { action: id, fontUrl: (file: FontFile) => `../fonts/${file}`, email: session.email };
@@ -143,7 +143,7 @@ async function renderPage(
     const html = dashboardPage({ ...page, view: outline, values: { ...defaults, ...given }, formError: error.message });
     return sendHtmlPage(ctx, 400, html, [], { fonts: true });
   }
-  const view = await dashboardView(seen, environmentId, id, { includeData: true, values });
+  const view = await dashboardData(seen, environmentId, outline, values);
   const html = dashboardPage({ ...page, view, charts: await widgetCharts(view), values: { ...defaults, ...given } });
   sendHtmlPage(ctx, 200, html, [], { fonts: true });
 }

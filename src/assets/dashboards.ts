@@ -202,14 +202,20 @@ export async function dashboardView(
   id: string,
   options: { includeData: boolean; values?: Record<string, Scalar> },
 ): Promise<DashboardView> {
-  const row = await ctx.db
+  const outline = await dashboardOutline(ctx.db, environmentId, id);
+  return options.includeData ? await dashboardData(ctx, environmentId, outline, options.values) : outline;
+}
+
+/** A dashboard with its variables and widgets, none run; a widget whose insight was deleted says so. */
+export async function dashboardOutline(db: Kysely<Database>, environmentId: string, id: string): Promise<DashboardView> {
+  const row = await db
     .selectFrom('dashboards')
     .select([...COLUMNS, 'variables'])
     .where('environment_id', '=', environmentId)
     .where('id', '=', id)
     .executeTakeFirst();
   if (!row) throw assetNotFound('dashboard', id);
-  const widgets = await ctx.db
+  const widgets = await db
     .selectFrom('dashboard_widgets as w')
     .innerJoin('insights as i', (join) => join.onRef('i.environment_id', '=', 'w.environment_id').onRef('i.id', '=', 'w.insight_id'))
     .select(['w.x', 'w.y', 'w.w', 'w.h', 'w.position', 'i.deleted_at'])
@@ -218,48 +224,67 @@ export async function dashboardView(
     .where('w.dashboard_id', '=', id)
     .orderBy('w.position')
     .execute();
-  const variables = row.variables;
-  const values: Record<string, Scalar> = options.values ?? defaultValues(variables);
-  const out = [];
-  for (const w of widgets) {
-    const insight = toInsight(w);
-    let result: Pick<DashboardView['widgets'][number], 'data' | 'error'> = {};
-    if (w.deleted_at) {
+  return {
+    dashboard: toSummary(row, widgets.length),
+    variables: row.variables,
+    widgets: widgets.map((w) => ({
+      insight_id: w.id,
+      x: w.x,
+      y: w.y,
+      w: w.w,
+      h: w.h,
+      insight: toInsight(w),
       // The widget stays (the tombstone's definition shows what it was) and says why it has no data.
-      result = { error: insightDeleted(w.id, w.deleted_at) };
-    } else if (options.includeData) {
-      const parameters = insight.parameters as InsightParameter[];
-      // Only the variables this insight has a parameter for.
-      const given = Object.fromEntries(Object.entries(values).filter(([name]) => parameters.some((p) => p.name === name)));
-      try {
-        const data = await runInsight(
-          ctx.lakehouse,
-          environmentId,
-          { sql: insight.sql, connection: insight.connection, parameters },
-          given,
-          {
-            limit: 1000,
-            timeoutMs: 15_000,
-            signal: ctx.signal,
-          },
-        );
-        result = {
-          data: compact({
-            columns: data.columns,
-            rows: data.rows,
-            row_count: data.row_count,
-            truncated: data.truncated,
-            elapsed_ms: data.elapsed_ms,
-          }),
-        };
-      } catch (error) {
-        if (!(error instanceof AppError) || !error.expose) throw error;
-        result = { error: { code: error.code, message: error.message } };
-      }
+      ...(w.deleted_at ? { error: insightDeleted(w.id, w.deleted_at) } : {}),
+    })),
+  };
+}
+
+/** The outline's live widgets run with the variables' values: their defaults, or `values` (checked by variableValues). */
+export async function dashboardData(
+  ctx: ViewContext,
+  environmentId: string,
+  outline: DashboardView,
+  values: Record<string, Scalar> = defaultValues(outline.variables),
+): Promise<DashboardView> {
+  const widgets = [];
+  for (const widget of outline.widgets) {
+    if (widget.error) {
+      widgets.push(widget);
+      continue;
     }
-    out.push({ insight_id: w.id, x: w.x, y: w.y, w: w.w, h: w.h, insight, ...result });
+    const parameters = widget.insight.parameters as InsightParameter[];
+    // Only the variables this insight has a parameter for.
+    const given = Object.fromEntries(Object.entries(values).filter(([name]) => parameters.some((p) => p.name === name)));
+    let result: Pick<DashboardView['widgets'][number], 'data' | 'error'>;
+    try {
+      const data = await runInsight(
+        ctx.lakehouse,
+        environmentId,
+        { sql: widget.insight.sql, connection: widget.insight.connection, parameters },
+        given,
+        {
+          limit: 1000,
+          timeoutMs: 15_000,
+          signal: ctx.signal,
+        },
+      );
+      result = {
+        data: compact({
+          columns: data.columns,
+          rows: data.rows,
+          row_count: data.row_count,
+          truncated: data.truncated,
+          elapsed_ms: data.elapsed_ms,
+        }),
+      };
+    } catch (error) {
+      if (!(error instanceof AppError) || !error.expose) throw error;
+      result = { error: { code: error.code, message: error.message } };
+    }
+    widgets.push({ ...widget, ...result });
   }
-  return { dashboard: toSummary(row, widgets.length), variables: variables, widgets: out };
+  return { ...outline, widgets };
 }
 
 function defaultValues(variables: Variable[]): Record<string, Scalar> {
