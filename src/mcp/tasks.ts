@@ -63,7 +63,15 @@ export async function taskOf(lakehouse: Lakehouse, row: JobRow, requestId: strin
   if (row.state === 'cancelled') return { ...task, status: 'cancelled' };
   const file = await resultFileOf(lakehouse, row);
   if (file) {
-    const output = await jobPage(lakehouse, row, file, { offset: row.row_offset, limit: row.row_limit, maxBytes: row.max_bytes });
+    let output;
+    try {
+      output = await jobPage(lakehouse, row, file, { offset: row.row_offset, limit: row.row_limit, maxBytes: row.max_bytes });
+    } catch (error) {
+      // The page cannot be answered (one row over the call's byte cap): the call's own error answer, as the call
+      // would have had it. A busy engine or the server's failure is passed on: the next poll tries again.
+      if (!isAnswerOfTheCall(error)) throw error;
+      return { ...task, status: 'completed', result: toolErrorResult(error, requestId) };
+    }
     return {
       ...task,
       status: 'completed',
@@ -79,6 +87,10 @@ export async function taskOf(lakehouse: Lakehouse, row: JobRow, requestId: strin
   const error = new AppError(code as AppError['code'], row.error ?? code);
   return { ...task, status: 'completed', result: toolErrorResult(error, requestId) };
 }
+
+/** A client error of the call itself (4xx, other than an expired result or a busy engine): the same on every poll. */
+const isAnswerOfTheCall = (error: unknown): error is AppError =>
+  error instanceof AppError && error.expose && error.status >= 400 && error.status < 429 && error.code !== 'not_found';
 
 /** The CreateTaskResult of a job just created (committed: tasks/get finds it from any process). */
 export const createTaskResult = (row: JobRow, resultTtlMs: number): Record<string, unknown> => ({

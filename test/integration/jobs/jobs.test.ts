@@ -285,6 +285,18 @@ describe('the MCP tasks extension (io.modelcontextprotocol/tasks) through the SD
     assert.equal((await view(task.taskId)).job.state, 'succeeded');
   });
 
+  it('completes a task whose answer page cannot be sent with the call’s own error, on every poll', async () => {
+    // The job writes the 2 MB value to its file; the page the call asked for cannot hold it (1 MiB per answer).
+    const task = await startTask("SELECT repeat('x', 2000000) AS big");
+    const done = (await poll(task)).at(-1);
+    assert.equal(done?.status, 'completed', JSON.stringify(done));
+    assert.equal(done?.result?.isError, true);
+    assert.match(JSON.stringify(done?.result), /row_too_large/);
+    const again = await getTask(task.taskId);
+    assert.equal(again.status, 'completed');
+    assert.equal(again.result?.isError, true);
+  });
+
   it('refuses export on a call that runs as a task, saying how to export, and starts no job', async () => {
     const jobsBefore = await app.database.db
       .selectFrom('query_jobs')
