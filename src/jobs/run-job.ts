@@ -55,9 +55,12 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
   if (stopping.aborted) onStop();
   // Rows DuckDB has read so far, from the worker as the statement runs; written to the row with the cancel check.
   let rowsRead = 0;
+  // One check at a time: on a slow database, ticks would otherwise pile up updates of the same row.
+  let checking = false;
   const watcher = setInterval(() => {
-    void db
-      .updateTable('query_jobs')
+    if (checking) return;
+    checking = true;
+    db.updateTable('query_jobs')
       .set({ rows_so_far: sql<number>`greatest(rows_so_far, ${rowsRead})` })
       .where('id', '=', claimed.id)
       .returning('cancel_requested_at')
@@ -65,7 +68,8 @@ export async function runQueryJob(deps: JobRunnerDeps, payload: QueryJobPayload,
       .then((row) => {
         if (!row || row.cancel_requested_at) aborts.abort(new CancelledByClient('cancelled'));
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => (checking = false));
   }, CANCEL_POLL_MS);
   const deadline = Date.now() + claimed.timeout_ms;
   try {
