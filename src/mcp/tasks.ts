@@ -1,5 +1,5 @@
 import type { JSONRPCRequest } from '@modelcontextprotocol/sdk/types.js';
-import { AppError } from '../errors.js';
+import { AppError, isErrorCode } from '../errors.js';
 import { jobPage, resultFileOf } from '../jobs/job-view.js';
 import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import { cancelJob, findJob, isActive, type JobRow } from '../jobs/jobs.js';
@@ -80,11 +80,12 @@ export async function taskOf(lakehouse: Lakehouse, row: JobRow, requestId: strin
   }
   // A statement's own failure (SQL error, timeout) is what the call would have answered: a completed task with
   // an isError result. Only a failure of the server (the job's process died) is a failed task.
-  const code = row.error_code ?? 'internal_error';
+  // A code this version does not know (written by another) is taken as the server's failure.
+  const code = row.error_code && isErrorCode(row.error_code) ? row.error_code : 'internal_error';
   if (code === 'internal_error') {
     return { ...task, status: 'failed', error: { code: ErrorCode.InternalError, message: row.error ?? 'Internal error' } };
   }
-  const error = new AppError(code as AppError['code'], row.error ?? code);
+  const error = new AppError(code, row.error ?? code);
   return { ...task, status: 'completed', result: toolErrorResult(error, requestId) };
 }
 
