@@ -297,6 +297,18 @@ describe('the MCP tasks extension (io.modelcontextprotocol/tasks) through the SD
     assert.equal(again.result?.isError, true);
   });
 
+  it('answers a failed task for a job whose error code this version does not know', async () => {
+    const task = await startTask(FAST_SQL, 1);
+    await poll(task);
+    await app.database.db
+      .updateTable('query_jobs')
+      .set({ state: 'failed', result_id: null, error_code: 'a_code_of_another_version', error: 'It failed elsewhere.' })
+      .where('id', '=', task.taskId)
+      .execute();
+    const failed = await getTask(task.taskId);
+    assert.equal(failed.status, 'failed', JSON.stringify(failed));
+  });
+
   it('refuses export on a call that runs as a task, saying how to export, and starts no job', async () => {
     const jobsBefore = await app.database.db
       .selectFrom('query_jobs')
