@@ -18,12 +18,10 @@ interface Counts {
   memories: number;
 }
 
-/**
- * get_session_context: who and where come from the verified token; what the environment holds is one
- * query of sub-counts (an index lookup per table, each keyed by environment_id). The built-in connections
- * (`lakehouse`, `sample`) and the sample data's semantic models are part of every environment by definition,
- * not rows, so they are added here.
- */
+// get_session_context: who and where come from the verified token; what the environment holds is one query of
+// sub-counts. The built-in connections (`lakehouse`, `sample`) and the sample data's semantic models are part of
+// every environment by definition, not rows, so they are added here.
+
 /**
  * Counts are kept per environment for a few seconds, so that the hot path (agents call this tool often) does no
  * database round trip of its own (README.md, "Performance"); a count may lag a change by up to COUNTS_TTL_MS.
@@ -44,19 +42,21 @@ function countsOf(db: Kysely<Database>, env: string): Promise<Counts> {
 }
 
 async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
-  // One statement, one scalar subquery per table (an index lookup each, keyed by environment_id).
-  return db
-    .selectNoFrom((eb) => {
-      const count = (table: Exclude<keyof Counts, 'time_zone' | 'scan_budget_rows' | 'scan_budget_bytes'>) =>
+  // One statement: the environment's row, with one scalar subquery per table (an index lookup each, keyed by
+  // environment_id).
+  const row = await db
+    .selectFrom('environments')
+    .select((eb) => {
+      const count = (table: 'connections' | 'semantic_models' | 'dashboards' | 'memories') =>
         eb
           .selectFrom(table)
           .select((c) => c.cast<number>(c.fn.countAll(), 'integer').as('n'))
           .where('environment_id', '=', env)
           .$asScalar();
       return [
-        eb.selectFrom('environments').select('time_zone').where('id', '=', env).$asScalar().as('time_zone'),
-        eb.selectFrom('environments').select('scan_budget_rows').where('id', '=', env).$asScalar().as('scan_budget_rows'),
-        eb.selectFrom('environments').select('scan_budget_bytes').where('id', '=', env).$asScalar().as('scan_budget_bytes'),
+        'time_zone',
+        'scan_budget_rows',
+        'scan_budget_bytes',
         count('connections').as('connections'),
         count('semantic_models').as('semantic_models'),
         eb
@@ -70,7 +70,21 @@ async function queryCounts(db: Kysely<Database>, env: string): Promise<Counts> {
         count('memories').as('memories'),
       ];
     })
-    .executeTakeFirstOrThrow();
+    .where('id', '=', env)
+    .executeTakeFirst();
+  // An environment removed while its token lives holds nothing.
+  return (
+    row ?? {
+      time_zone: null,
+      scan_budget_rows: null,
+      scan_budget_bytes: null,
+      connections: 0,
+      semantic_models: 0,
+      insights: 0,
+      dashboards: 0,
+      memories: 0,
+    }
+  );
 }
 
 export const getSessionContext: ToolHandler<'get_session_context'> = async (_input, { principal, protocolVersion, db, lakehouse }) => {
