@@ -5,7 +5,7 @@ import type { TableStore } from './duckdb/table-store.js';
 import { DuckError, type DuckQueryOptions } from './duckdb/worker.js';
 import type { DuckRows } from './duckdb/worker-protocol.js';
 import { summarizeDuckPlan, summarizePlan } from './plan-summary.js';
-import { isLimited, overBudget, scanBudgetRefusal, UNLIMITED, type ScanBudget } from './scan-budget.js';
+import { assertWithinBudget, isLimited, overBudget, UNLIMITED, type ScanBudget } from './scan-budget.js';
 import { pgPlanScan, type PlanScan } from './scan-estimate.js';
 import type { ResultFile, ResultFormat, ResultStore } from './results/store.js';
 import type { Sample } from './sample.js';
@@ -303,8 +303,7 @@ export class Lakehouse {
       analyze: false,
     })) as Record<string, unknown>;
     const scan = pgPlanScan(plan);
-    const over = overBudget(scan, budget);
-    if (over.rows || over.bytes) throw scanBudgetRefusal(scan, budget, 'postgres');
+    assertWithinBudget(scan, budget, 'postgres');
     return scan;
   }
 

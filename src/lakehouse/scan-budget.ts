@@ -130,6 +130,12 @@ function sampleShare(estimate: ScanEstimate, budget: ScanBudget): string | undef
   return percent >= 1 ? String(Math.floor(percent)) : percent.toFixed(1);
 }
 
+/** The cost guard's verdict: throws scanBudgetRefusal when the estimated scan passes a limit of `budget`. */
+export function assertWithinBudget(scan: PlanScan, budget: ScanBudget, dialect: 'duckdb' | 'postgres'): void {
+  const over = overBudget(scan, budget);
+  if (over.rows || over.bytes) throw scanBudgetRefusal(scan, budget, dialect);
+}
+
 /**
  * The refusal of a statement whose estimated scan passes its environment's budget: the estimate, the budget,
  * and what would bring it under (a time filter on the largest unfiltered scan's time column, fewer columns, a

@@ -15,7 +15,7 @@ import { formatBytes } from '../format-bytes.js';
 import { toFailure } from './failure.js';
 import type { Catalogs, ExportTarget, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
 import { tokenize } from '../advice/sql-tokens.js';
-import { isLimited, overBudget, scanBudgetRefusal } from '../scan-budget.js';
+import { assertWithinBudget, isLimited } from '../scan-budget.js';
 import { duckPlanScan, ROW_GROUP_ROWS, type DuckOperator, type PlanScan, type ScannedTable } from '../scan-estimate.js';
 
 // A DuckDB worker process (started by src/lakehouse/duckdb/worker.ts): one locked in-memory DuckDB that can
@@ -264,8 +264,7 @@ async function query(message: QueryMessage): Promise<void> {
       if (checked.kind !== 'select') throw new AppError('sql_refused', 'Export a SELECT: the file is written for you.');
       if (budget) {
         const { scan } = await planScan(session, message.session, sql, values, Infinity);
-        const over = overBudget(scan, budget);
-        if (over.rows || over.bytes) throw scanBudgetRefusal(scan, budget, 'duckdb');
+        assertWithinBudget(scan, budget, 'duckdb');
       }
       const rows = await exportResult(id, session, sql, message.export, values);
       send({ type: 'result', id, columns: [], rows: [], truncated: false, exported: rows });
@@ -295,8 +294,7 @@ async function query(message: QueryMessage): Promise<void> {
     if ((budget || mode === 'explain_analyze') && runs !== undefined) {
       const streamCap = mode === 'rows' && checked.kind === 'select' ? ROW_GROUP_ROWS * threads + offset + limit : Infinity;
       scan = (await planScan(session, message.session, runs, values, streamCap)).scan;
-      const over = budget ? overBudget(scan, budget) : { rows: false, bytes: false };
-      if (budget && (over.rows || over.bytes)) throw scanBudgetRefusal(scan, budget, 'duckdb');
+      if (budget) assertWithinBudget(scan, budget, 'duckdb');
     }
     if (prepared.parameterCount > 0 || values.length > 0) prepared.bind(values);
     if (mode !== 'rows') {
