@@ -62,12 +62,23 @@ const list = (value: unknown): string[] =>
 
 const estimated = (node: DuckOperator) => Number(node.extra_info?.['Estimated Cardinality'] ?? NaN);
 
-/** An operator's estimated output: a Top-N's N, else its estimated cardinality. */
-function outputRows(node: DuckOperator): number | undefined {
+/** The statement's LIMITs, which DuckDB's plan does not count: the most rows any of them passes on. */
+export interface StatementLimits {
+  /** The largest LIMIT plus its OFFSET of the statement's SELECTs (every one a constant). */
+  rows: number;
+  /** How far past a LIMIT its input is read before it stops: about a row group per thread. */
+  readAhead: number;
+}
+
+const isLimit = (node: DuckOperator) => node.name === 'STREAMING_LIMIT' || node.name === 'LIMIT';
+
+/** An operator's estimated output: a Top-N's N, a LIMIT's bound, else its estimated cardinality. */
+function outputRows(node: DuckOperator, limits: StatementLimits | undefined): number | undefined {
   const top = Number(node.extra_info?.Top ?? NaN);
   if (Number.isFinite(top)) return top;
   const rows = estimated(node);
-  return Number.isFinite(rows) ? rows : undefined;
+  if (Number.isFinite(rows)) return rows;
+  return isLimit(node) ? limits?.rows : undefined;
 }
 
 /** The scan's table among `tables`: the one holding every column it reads, the ones the SQL names first. */
@@ -80,17 +91,20 @@ function tableOf(columns: string[], tables: ScannedTable[], preferred: (name: st
  * The scans of a DuckDB plan (EXPLAIN (FORMAT json)'s operators). `tables`: those the scans may read;
  * `preferred`: a rank of a table name (lower first: those the SQL names, in the session's catalog);
  * `streamCap`: the most rows a scan streamed straight to the caller reads (the worker stops fetching at the
- * answer's limit, a LIMIT stops the scan: about one row group per thread past them); Infinity when the
- * statement runs to its end (EXPLAIN ANALYZE).
+ * answer's limit: about one row group per thread past it); Infinity when the statement runs to its end (an
+ * export, EXPLAIN ANALYZE). `limits`: the statement's LIMITs, when each is a constant: a LIMIT stops the scans
+ * streamed into it, wherever it is in the plan.
  */
 export function duckPlanScan(
   operators: DuckOperator[],
   tables: ScannedTable[],
   preferred: (name: string) => number,
   streamCap: number,
+  limits?: StatementLimits,
 ): PlanScan {
   const scans: ScanRead[] = [];
-  const visit = (node: DuckOperator, streamed: boolean, sampled: number | undefined, fetched?: number) => {
+  /** `cap`: the most rows a scan streamed into this operator reads (Infinity: all of them). */
+  const visit = (node: DuckOperator, cap: number, sampled: number | undefined, fetched?: number) => {
     const name = node.name ?? '';
     if (isTableScan(node)) {
       const info = node.extra_info ?? {};
@@ -107,7 +121,7 @@ export function duckPlanScan(
       // The footers count a table's rows exactly: DuckDB guesses for files it has not opened yet (a new version).
       const exact = table?.columnBytes ? table.rows : undefined;
       if (exact !== undefined) rows = filters.length === 0 && sampled === undefined ? exact : Math.min(rows, exact);
-      if (streamed && filters.length === 0) rows = Math.min(rows, streamCap);
+      if (filters.length === 0) rows = Math.min(rows, cap);
       if (fetched !== undefined) rows = Math.min(rows, fetched);
       const columnBytes = table?.columnBytes;
       const bytes =
@@ -129,13 +143,15 @@ export function duckPlanScan(
     // fetches only those.
     const children = node.children ?? [];
     const byRowNumber = /JOIN/.test(name) && list(node.extra_info?.Conditions).some((c) => c.includes('file_row_number'));
+    const streamed = STREAMING.has(name) ? cap : Infinity;
+    const childCap = isLimit(node) && limits ? Math.min(streamed, limits.rows + limits.readAhead) : streamed;
     children.forEach((child, i) => {
       const sibling = children[1 - i];
-      const rows = byRowNumber && sibling && children.length === 2 ? outputRows(sibling) : undefined;
-      visit(child, streamed && STREAMING.has(name), nextSampled, rows);
+      const rows = byRowNumber && sibling && children.length === 2 ? outputRows(sibling, limits) : undefined;
+      visit(child, childCap, nextSampled, rows);
     });
   };
-  for (const root of operators) visit(root, true, undefined);
+  for (const root of operators) visit(root, streamCap, undefined);
   return total(scans);
 }
 
@@ -151,6 +167,10 @@ interface PgNode extends Record<string, unknown> {
   Schema?: string;
   'Plan Rows'?: number;
   'Plan Width'?: number;
+  'Startup Cost'?: number;
+  'Total Cost'?: number;
+  'Parallel Aware'?: boolean;
+  'Workers Planned'?: number;
   Filter?: string;
   'Index Cond'?: string;
   'Recheck Cond'?: string;
@@ -158,13 +178,38 @@ interface PgNode extends Record<string, unknown> {
 }
 
 const PG_SCANS = new Set(['Seq Scan', 'Index Scan', 'Index Only Scan', 'Bitmap Heap Scan', 'Sample Scan', 'Tid Scan', 'Tid Range Scan']);
+/** Nodes that hand rows up as they come: a Limit above them stops the scans below early. */
+const PG_STREAMING = new Set(['Limit', 'Result', 'Subquery Scan', 'Gather']);
 
-/** The scans of a PostgreSQL plan (EXPLAIN (FORMAT JSON)'s object holding `Plan`): rows, and rows × width. */
+/**
+ * The share of its input a Limit reads, by PostgreSQL's own costing of it (its OFFSET rows included: they are
+ * read too): (limit's total − input's startup) / (input's total − input's startup).
+ */
+function limitShare(limit: PgNode): number {
+  const input = limit.Plans?.[0];
+  const [start, end, top] = [input?.['Startup Cost'], input?.['Total Cost'], limit['Total Cost']];
+  if (start === undefined || end === undefined || top === undefined || !(end > start)) return 1;
+  return Math.min(1, Math.max(0, (top - start) / (end - start)));
+}
+
+/**
+ * How many processes share a parallel scan, as PostgreSQL divides its Plan Rows (get_parallel_divisor): the
+ * workers, and the leader's share when it takes part (1 − 0.3 per worker, while that is positive).
+ */
+const parallelDivisor = (workers: number) => workers + Math.max(0, 1 - 0.3 * workers);
+
+/**
+ * The scans of a PostgreSQL plan (EXPLAIN (FORMAT JSON)'s object holding `Plan`): rows, and rows × width. A
+ * parallel scan's Plan Rows are one process's: they count for all of them. Under a Limit, through nodes that
+ * stream, a scan counts the share of its rows the Limit reads.
+ */
 export function pgPlanScan(explained: Record<string, unknown>): PlanScan {
   const scans: ScanRead[] = [];
-  const visit = (node: PgNode) => {
-    if (PG_SCANS.has(node['Node Type'] ?? '')) {
-      const rows = node['Plan Rows'] ?? 0;
+  const visit = (node: PgNode, share: number, workers: number) => {
+    const type = node['Node Type'] ?? '';
+    if (PG_SCANS.has(type)) {
+      const perProcess = node['Plan Rows'] ?? 0;
+      const rows = Math.round((node['Parallel Aware'] ? perProcess * parallelDivisor(workers) : perProcess) * share);
       scans.push({
         ...(node['Relation Name'] ? { table: node['Relation Name'] } : {}),
         rows,
@@ -172,8 +217,10 @@ export function pgPlanScan(explained: Record<string, unknown>): PlanScan {
         filtered: !!(node.Filter ?? node['Index Cond'] ?? node['Recheck Cond']),
       });
     }
-    for (const child of node.Plans ?? []) visit(child);
+    const below = PG_STREAMING.has(type) ? (type === 'Limit' ? share * limitShare(node) : share) : 1;
+    const belowWorkers = /^Gather/.test(type) ? (node['Workers Planned'] ?? 0) : workers;
+    for (const child of node.Plans ?? []) visit(child, below, belowWorkers);
   };
-  if (explained.Plan) visit(explained.Plan as PgNode);
+  if (explained.Plan) visit(explained.Plan as PgNode, 1, 0);
   return total(scans);
 }

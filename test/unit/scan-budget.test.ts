@@ -141,6 +141,33 @@ describe('duckPlanScan', () => {
     assert.equal(result.rows, 1_000_005);
     assert.equal(result.scans[1]?.filtered, false, 'a dynamic filter is not a filter of the SQL');
   });
+
+  it("caps the scans streamed into a LIMIT at the statement's largest LIMIT and a row group, wherever the LIMIT is", () => {
+    const limits = { rows: 15, readAhead: 1_000 };
+    const limited = (operators: DuckOperator[]) => duckPlanScan(operators, [events, users], () => 0, Infinity, limits);
+    // An export of SELECT * … LIMIT 10 OFFSET 5: the LIMIT finds the row numbers, the wide scan fetches those.
+    const lateMaterialized = node('ORDER_BY', [
+      node('HASH_JOIN', [scan(1_000_000, ['event', 'user_id']), node('STREAMING_LIMIT', [scan(1_000_000, [])])], {
+        'Join Type': 'SEMI',
+        Conditions: ['file_index = file_index', 'file_row_number = file_row_number'],
+      }),
+    ]);
+    assert.deepEqual(
+      limited([lateMaterialized]).scans.map((s) => s.rows),
+      [15, 1_015],
+    );
+    assert.equal(plan([lateMaterialized]).rows, 2_000_000, 'without the LIMITs known, the whole table twice');
+    assert.equal(limited([node('STREAMING_LIMIT', [scan(1_000_000, 'event')])]).rows, 1_015);
+    // Not a scan read through a node that needs all its input, nor one with a filter.
+    assert.equal(limited([node('STREAMING_LIMIT', [node('HASH_GROUP_BY', [scan(1_000_000, 'event')])])]).rows, 1_000_000);
+    assert.equal(limited([node('LIMIT', [scan(200_000, 'event', "event='x'")])]).rows, 200_000);
+    // A LIMIT deep in the plan bounds its own input only.
+    const join = node('HASH_JOIN', [scan(1_000_000, 'user_id'), node('LIMIT', [scan(2_000, 'plan')])]);
+    assert.deepEqual(
+      limited([join]).scans.map((s) => s.rows),
+      [1_000_000, 1_015],
+    );
+  });
 });
 
 describe('pgPlanScan', () => {
@@ -169,6 +196,42 @@ describe('pgPlanScan', () => {
         ['users', true],
       ],
     );
+  });
+
+  const seqScan = (rows: number, extra: Record<string, unknown> = {}) => ({
+    'Node Type': 'Seq Scan',
+    'Relation Name': 'orders',
+    'Plan Rows': rows,
+    'Plan Width': 10,
+    'Startup Cost': 0,
+    'Total Cost': 100,
+    ...extra,
+  });
+  const limit = (totalCost: number, input: Record<string, unknown>, rows = 10) => ({
+    Plan: { 'Node Type': 'Limit', 'Plan Rows': rows, 'Startup Cost': 0, 'Total Cost': totalCost, Plans: [input] },
+  });
+
+  it('counts a scan under a Limit at the share PostgreSQL costs the Limit to read, its OFFSET included', () => {
+    assert.equal(pgPlanScan(limit(0.2, seqScan(5_000))).rows, 10, 'LIMIT 10');
+    assert.equal(pgPlanScan(limit(80.2, seqScan(5_000))).rows, 4_010, 'LIMIT 10 OFFSET 4000 reads 4,010 rows');
+    const subquery = { 'Node Type': 'Subquery Scan', 'Startup Cost': 0, 'Total Cost': 100, Plans: [seqScan(5_000)] };
+    assert.equal(pgPlanScan(limit(0.2, subquery)).rows, 10, 'through a node that streams');
+  });
+
+  it('counts every row under a Limit over a node that reads all its input first', () => {
+    const sort = { 'Node Type': 'Sort', 'Startup Cost': 400, 'Total Cost': 412, Plans: [seqScan(5_000)] };
+    assert.equal(pgPlanScan(limit(402, sort)).rows, 5_000, 'ORDER BY … LIMIT sorts them all');
+    const aggregate = { 'Node Type': 'Aggregate', 'Startup Cost': 110, 'Total Cost': 110, Plans: [seqScan(5_000)] };
+    assert.equal(pgPlanScan(limit(110, aggregate, 1)).rows, 5_000);
+  });
+
+  it("counts a parallel scan's rows for every process that shares it, not one process's", () => {
+    const gather = {
+      Plan: { 'Node Type': 'Gather', 'Workers Planned': 2, Plans: [seqScan(416_667, { 'Parallel Aware': true })] },
+    };
+    assert.equal(pgPlanScan(gather).rows, 1_000_001, '2 workers and the leader: a divisor of 2.4');
+    const four = { Plan: { 'Node Type': 'Gather Merge', 'Workers Planned': 4, Plans: [seqScan(250_000, { 'Parallel Aware': true })] } };
+    assert.equal(pgPlanScan(four).rows, 1_000_000, 'from 4 workers on, the leader takes no share');
   });
 });
 

@@ -16,7 +16,14 @@ import { toFailure } from './failure.js';
 import type { Catalogs, ExportTarget, FromWorker, OpenMessage, QueryMessage, ToWorker } from './worker-protocol.js';
 import { tokenize } from '../advice/sql-tokens.js';
 import { assertWithinBudget, isLimited } from '../scan-budget.js';
-import { duckPlanScan, ROW_GROUP_ROWS, type DuckOperator, type PlanScan, type ScannedTable } from '../scan-estimate.js';
+import {
+  duckPlanScan,
+  ROW_GROUP_ROWS,
+  type DuckOperator,
+  type PlanScan,
+  type ScannedTable,
+  type StatementLimits,
+} from '../scan-estimate.js';
 
 // A DuckDB worker process (started by src/lakehouse/duckdb/worker.ts): one locked in-memory DuckDB that can
 // read only the folders it was given, answering one statement at a time. It holds no secrets (its environment
@@ -185,10 +192,49 @@ async function planScan(session: DuckDBConnection, sessionName: string, sql: str
   if (explain.parameterCount > 0 || values.length > 0) explain.bind(values);
   const result = await explain.runAndReadAll();
   const operators = JSON.parse(String(result.getRows()[0]?.[1])) as DuckOperator[];
-  return { operators, scan: await scanOf(operators, sessionName, sql, streamCap) };
+  const limits = await statementLimits(session, sql);
+  return { operators, scan: await scanOf(operators, sessionName, sql, streamCap, limits) };
 }
 
-async function scanOf(operators: DuckOperator[], sessionName: string, sql: string, streamCap: number): Promise<PlanScan> {
+/**
+ * The statement's LIMITs (json_serialize_sql's parse of it, every SELECT at any depth): the largest LIMIT plus its
+ * OFFSET, when every one of them is a constant. Undefined with none, or with one that is not (a percentage, a
+ * parameter, an expression): DuckDB's plan does not carry a LIMIT's count.
+ */
+async function statementLimits(session: DuckDBConnection, sql: string): Promise<StatementLimits | undefined> {
+  const serialize = await session.prepare('SELECT json_serialize_sql($1::VARCHAR)');
+  serialize.bind([sql]);
+  const parsed = JSON.parse(String((await serialize.runAndReadAll()).getRows()[0]?.[0] ?? '{"error":true}')) as Record<string, unknown>;
+  if (parsed.error) return undefined;
+  const constant = (expression: unknown): number => {
+    const { class: kind, value } = (expression ?? {}) as { class?: string; value?: { is_null?: boolean; value?: unknown } };
+    const n = kind === 'CONSTANT' && !value?.is_null ? Number(value?.value) : NaN;
+    return n >= 0 ? n : NaN;
+  };
+  let rows = 0;
+  let found = false;
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) return value.forEach(walk);
+    if (!value || typeof value !== 'object') return;
+    const node = value as Record<string, unknown>;
+    if (node.type === 'LIMIT_MODIFIER' || node.type === 'LIMIT_PERCENT_MODIFIER') {
+      found = true;
+      const count = node.type === 'LIMIT_MODIFIER' ? constant(node.limit) : NaN;
+      rows = Math.max(rows, count + (node.offset ? constant(node.offset) : 0)); // NaN once any is not a constant
+    }
+    Object.values(node).forEach(walk);
+  };
+  walk(parsed.statements);
+  return found && Number.isFinite(rows) ? { rows, readAhead: ROW_GROUP_ROWS * threads } : undefined;
+}
+
+async function scanOf(
+  operators: DuckOperator[],
+  sessionName: string,
+  sql: string,
+  streamCap: number,
+  limits: StatementLimits | undefined,
+): Promise<PlanScan> {
   const words = new Set(
     tokenize(sql).flatMap((t) => (t.kind === 'word' || t.kind === 'quoted' ? [t.text.replace(/^"|"$/g, '').toLowerCase()] : [])),
   );
@@ -197,7 +243,7 @@ async function scanOf(operators: DuckOperator[], sessionName: string, sql: strin
     const [catalog = '', table = ''] = name.split('.');
     return (words.has(table.toLowerCase()) ? 0 : 2) + (catalog === own ? 0 : 1);
   };
-  return duckPlanScan(operators, await scannedTables(), preferred, streamCap);
+  return duckPlanScan(operators, await scannedTables(), preferred, streamCap, limits);
 }
 
 /** A column's values as JSON: integers that fit as numbers, others as text; ISO times; JSON as JSON. */

@@ -123,6 +123,23 @@ describe('scan budget: both sides of the line', () => {
     assert.equal((await refusal('SELECT * FROM events ORDER BY user_id, occurred_at')).code, 'scan_budget_exceeded');
   });
 
+  it('a LIMIT caps what a query, an export and EXPLAIN ANALYZE are estimated to scan, wherever DuckDB plans it', async () => {
+    await budget({ rows: 1_000_000 });
+    const exported = (sql_: string) => call(h.clients.a, 'query_lakehouse', { sql: sql_, connection: 'sample', export: 'csv' });
+    const refusedExport = (sql_: string) => callError(h.clients.a, 'query_lakehouse', { sql: sql_, connection: 'sample', export: 'csv' });
+    assert.equal((await query('SELECT * FROM events LIMIT 10')).rows.length, 10);
+    assert.equal((await exported('SELECT * FROM events LIMIT 10')).export?.rows, 10);
+    assert.equal((await exported('SELECT * FROM events LIMIT 10 OFFSET 5')).export?.rows, 10);
+    assert.ok((await call(h.clients.a, 'explain_sql', { sql: 'SELECT * FROM events LIMIT 10', connection: 'sample', analyze: true })).plan);
+    // Without a constant LIMIT the whole table is still the estimate.
+    for (const unbounded of ['SELECT * FROM events', 'SELECT * FROM events LIMIT 10%', 'SELECT * FROM events OFFSET 5']) {
+      assert.equal((await refusedExport(unbounded)).code, 'scan_budget_exceeded', unbounded);
+    }
+    // A LIMIT inside a subquery does not bound the outer scan.
+    const nested = 'SELECT * FROM events WHERE user_id IN (SELECT user_id FROM users LIMIT 5)';
+    assert.equal((await refusedExport(nested)).code, 'scan_budget_exceeded');
+  });
+
   it("an environment's own table: estimated from its current version's files", async () => {
     const load = async (rows: string) => {
       const response = await fetch(`${h.servers.a.url}/api/v1/lakehouse/tables/visits/rows`, {
@@ -257,6 +274,10 @@ describe('scan budget: an external PostgreSQL connection', () => {
     const error = await refusal(ALL, 'warehouse');
     assert.equal(error.code, 'scan_budget_exceeded');
     assert.match(error.message, /TABLESAMPLE SYSTEM/);
+    // A LIMIT reads its share of the scan, its OFFSET rows included.
+    assert.equal((await query(`${ALL} LIMIT 10`, 'warehouse')).rows.length, 10);
+    assert.equal((await explain(`${ALL} LIMIT 10`, h.clients.a, 'warehouse')).scan?.rows, 10);
+    assert.equal((await refusal(`${ALL} LIMIT 10 OFFSET 4990`, 'warehouse')).code, 'scan_budget_exceeded');
     const recent = `SELECT id FROM orders WHERE created_at >= now() - interval '1 hour'`;
     assert.ok((await explain(recent, h.clients.a, 'warehouse')).scan!.rows < 4_999);
     assert.ok((await query(recent, 'warehouse')).rows.length > 0);
