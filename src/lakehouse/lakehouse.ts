@@ -146,6 +146,28 @@ async function highestPgParameter(sql: string): Promise<number> {
   return highest;
 }
 
+/**
+ * Whether every LIMIT, OFFSET and FETCH FIRST of a PostgreSQL statement is a constant. Only then does the
+ * planner cost a Limit by its count: for one it cannot know (a subquery, a parameter) it assumes a tenth of
+ * the rows, and the statement would read them all.
+ */
+async function pgLimitsAreConstant(sql: string): Promise<boolean> {
+  await loadSqlParser();
+  let constant = true;
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (!node || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node as ParseNode)) {
+      if ((key === 'limitCount' || key === 'limitOffset') && value && typeof value === 'object' && !('A_Const' in value)) {
+        constant = false;
+      }
+      walk(value);
+    }
+  };
+  walk(pgParser.parseSync(sql));
+  return constant;
+}
+
 /** A plan's scan against a budget, as explain_sql shows it. */
 function verdict(scan: PlanScan, budget: ScanBudget): ScanVerdict {
   const over = overBudget(scan, budget);
@@ -267,7 +289,7 @@ export class Lakehouse {
       // EXPLAIN ANALYZE runs the statement: planned against the budget first.
       const planned = options.analyze ? await this.guardPostgres(environmentId, connection, sql, options, budget) : undefined;
       const plan = (await this.postgres.explain(environmentId, connection, checked, options)) as Record<string, unknown>;
-      const scan = planned ?? pgPlanScan(plan);
+      const scan = planned ?? pgPlanScan(plan, await pgLimitsAreConstant(checked.text));
       return { plan, summary: summarizePlan(plan, options.analyze), scan: verdict(scan, budget) };
     }
     const result = await this.duck(environmentId, connection, sql, {
@@ -298,11 +320,12 @@ export class Lakehouse {
     budget: ScanBudget,
   ): Promise<PlanScan | undefined> {
     if (!isLimited(budget)) return undefined;
-    const plan = (await this.postgres.explain(environmentId, connection, checkReadStatement(sql), {
+    const checked = checkReadStatement(sql);
+    const plan = (await this.postgres.explain(environmentId, connection, checked, {
       ...options,
       analyze: false,
     })) as Record<string, unknown>;
-    const scan = pgPlanScan(plan);
+    const scan = pgPlanScan(plan, await pgLimitsAreConstant(checked.text));
     assertWithinBudget(scan, budget, 'postgres');
     return scan;
   }

@@ -171,6 +171,7 @@ interface PgNode extends Record<string, unknown> {
   'Total Cost'?: number;
   'Parallel Aware'?: boolean;
   'Workers Planned'?: number;
+  'Parent Relationship'?: string;
   Filter?: string;
   'Index Cond'?: string;
   'Recheck Cond'?: string;
@@ -186,7 +187,8 @@ const PG_STREAMING = new Set(['Limit', 'Result', 'Subquery Scan', 'Gather']);
  * read too): (limit's total − input's startup) / (input's total − input's startup).
  */
 function limitShare(limit: PgNode): number {
-  const input = limit.Plans?.[0];
+  // Its input is the Outer child; an InitPlan beside it (a LIMIT (SELECT …)) is not what it reads.
+  const input = limit.Plans?.find((child) => (child['Parent Relationship'] ?? 'Outer') === 'Outer');
   const [start, end, top] = [input?.['Startup Cost'], input?.['Total Cost'], limit['Total Cost']];
   if (start === undefined || end === undefined || top === undefined || !(end > start)) return 1;
   return Math.min(1, Math.max(0, (top - start) / (end - start)));
@@ -200,10 +202,11 @@ const parallelDivisor = (workers: number) => workers + Math.max(0, 1 - 0.3 * wor
 
 /**
  * The scans of a PostgreSQL plan (EXPLAIN (FORMAT JSON)'s object holding `Plan`): rows, and rows × width. A
- * parallel scan's Plan Rows are one process's: they count for all of them. Under a Limit, through nodes that
- * stream, a scan counts the share of its rows the Limit reads.
+ * parallel scan's Plan Rows are one process's: they count for all of them. With `constantLimits` (the
+ * statement's every LIMIT and OFFSET is a constant, so the planner costed each by its count), a scan under a
+ * Limit, through nodes that stream, counts the share of its rows the Limit reads.
  */
-export function pgPlanScan(explained: Record<string, unknown>): PlanScan {
+export function pgPlanScan(explained: Record<string, unknown>, constantLimits: boolean): PlanScan {
   const scans: ScanRead[] = [];
   const visit = (node: PgNode, share: number, workers: number) => {
     const type = node['Node Type'] ?? '';
@@ -217,7 +220,7 @@ export function pgPlanScan(explained: Record<string, unknown>): PlanScan {
         filtered: !!(node.Filter ?? node['Index Cond'] ?? node['Recheck Cond']),
       });
     }
-    const below = PG_STREAMING.has(type) ? (type === 'Limit' ? share * limitShare(node) : share) : 1;
+    const below = PG_STREAMING.has(type) ? (type === 'Limit' && constantLimits ? share * limitShare(node) : share) : 1;
     const belowWorkers = /^Gather/.test(type) ? (node['Workers Planned'] ?? 0) : workers;
     for (const child of node.Plans ?? []) visit(child, below, belowWorkers);
   };

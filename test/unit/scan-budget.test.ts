@@ -186,7 +186,7 @@ describe('pgPlanScan', () => {
         ],
       },
     };
-    const result = pgPlanScan(explained);
+    const result = pgPlanScan(explained, true);
     assert.equal(result.rows, 5_010);
     assert.equal(result.bytes, 5_000 * 48 + 80);
     assert.deepEqual(
@@ -212,26 +212,27 @@ describe('pgPlanScan', () => {
   });
 
   it('counts a scan under a Limit at the share PostgreSQL costs the Limit to read, its OFFSET included', () => {
-    assert.equal(pgPlanScan(limit(0.2, seqScan(5_000))).rows, 10, 'LIMIT 10');
-    assert.equal(pgPlanScan(limit(80.2, seqScan(5_000))).rows, 4_010, 'LIMIT 10 OFFSET 4000 reads 4,010 rows');
+    assert.equal(pgPlanScan(limit(0.2, seqScan(5_000)), true).rows, 10, 'LIMIT 10');
+    assert.equal(pgPlanScan(limit(0.2, seqScan(5_000)), false).rows, 5_000, 'a LIMIT the planner guessed at (LIMIT (SELECT …))');
+    assert.equal(pgPlanScan(limit(80.2, seqScan(5_000)), true).rows, 4_010, 'LIMIT 10 OFFSET 4000 reads 4,010 rows');
     const subquery = { 'Node Type': 'Subquery Scan', 'Startup Cost': 0, 'Total Cost': 100, Plans: [seqScan(5_000)] };
-    assert.equal(pgPlanScan(limit(0.2, subquery)).rows, 10, 'through a node that streams');
+    assert.equal(pgPlanScan(limit(0.2, subquery), true).rows, 10, 'through a node that streams');
   });
 
   it('counts every row under a Limit over a node that reads all its input first', () => {
     const sort = { 'Node Type': 'Sort', 'Startup Cost': 400, 'Total Cost': 412, Plans: [seqScan(5_000)] };
-    assert.equal(pgPlanScan(limit(402, sort)).rows, 5_000, 'ORDER BY … LIMIT sorts them all');
+    assert.equal(pgPlanScan(limit(402, sort), true).rows, 5_000, 'ORDER BY … LIMIT sorts them all');
     const aggregate = { 'Node Type': 'Aggregate', 'Startup Cost': 110, 'Total Cost': 110, Plans: [seqScan(5_000)] };
-    assert.equal(pgPlanScan(limit(110, aggregate, 1)).rows, 5_000);
+    assert.equal(pgPlanScan(limit(110, aggregate, 1), true).rows, 5_000);
   });
 
   it("counts a parallel scan's rows for every process that shares it, not one process's", () => {
     const gather = {
       Plan: { 'Node Type': 'Gather', 'Workers Planned': 2, Plans: [seqScan(416_667, { 'Parallel Aware': true })] },
     };
-    assert.equal(pgPlanScan(gather).rows, 1_000_001, '2 workers and the leader: a divisor of 2.4');
+    assert.equal(pgPlanScan(gather, true).rows, 1_000_001, '2 workers and the leader: a divisor of 2.4');
     const four = { Plan: { 'Node Type': 'Gather Merge', 'Workers Planned': 4, Plans: [seqScan(250_000, { 'Parallel Aware': true })] } };
-    assert.equal(pgPlanScan(four).rows, 1_000_000, 'from 4 workers on, the leader takes no share');
+    assert.equal(pgPlanScan(four, true).rows, 1_000_000, 'from 4 workers on, the leader takes no share');
   });
 });
 
