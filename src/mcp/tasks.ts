@@ -5,6 +5,7 @@ import type { Lakehouse } from '../lakehouse/lakehouse.js';
 import { cancelJob, findJob, isActive, type JobRow } from '../jobs/jobs.js';
 import type { Services } from '../operations/context.js';
 import type { Principal } from '../oauth/principal.js';
+import { toolCallLimitMessage } from '../http/rate-limit.js';
 import { httpError } from './http-reply.js';
 import { transportErrorCode } from './modern.js';
 import { ErrorCode, jsonRpcError, serialize } from './protocol.js';
@@ -118,6 +119,17 @@ export async function serveTaskMethod(
   // Jobs run an environment's SQL: reading their state takes the read scope, as the job tools do.
   if (!principal.scopes.has('read')) {
     throw httpError(403, transportErrorCode(true, 403), `Forbidden: ${method} needs the read scope.`, id);
+  }
+  // A poll is a call of the job's view (view_query_job): it counts against TOOL_CALL_LIMIT as that tool would.
+  const admission = services.limiters.toolCalls.take(principal.environmentId);
+  if (!admission.ok) {
+    return serialize(
+      jsonRpcError(id, ErrorCode.InternalError, toolCallLimitMessage(admission), {
+        code: 'rate_limited',
+        request_id: requestId,
+        retry_after: admission.retryAfter,
+      }),
+    );
   }
   const { db, config } = services;
   try {

@@ -46,10 +46,40 @@ describe('rate limits over HTTP', () => {
   });
   after(async () => app?.close());
 
+  /** tasks/get over MCP 2026-07-28, raw: its JSON-RPC answer. */
+  const pollTask = async (bearer: string) => {
+    const response = await fetch(`${app.url}/v1`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tasks/get',
+        'mcp-name': '00000000-0000-4000-8000-000000000000',
+        authorization: `Bearer ${bearer}`,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tasks/get',
+        params: {
+          taskId: '00000000-0000-4000-8000-000000000000',
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+            'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+            'io.modelcontextprotocol/clientInfo': { name: 'poller', version: '1.0.0' },
+          },
+        },
+      }),
+    });
+    return (await response.json()) as { error?: { code: number; message: string; data?: { code?: string } } };
+  };
+
   it('refuses tool calls over TOOL_CALL_LIMIT per environment: isError rate_limited on MCP, 429 + Retry-After on REST', async () => {
     // The window is the clock minute: on a slow machine four calls can straddle two windows, so a sequence
     // that did is tried once more.
     let refused: ReturnType<typeof resultOf> | undefined;
+    let poll: Awaited<ReturnType<typeof pollTask>> | undefined;
     for (let attempt = 0; attempt < 2; attempt++) {
       await awayFromMinuteEdge();
       const minute = Math.floor(Date.now() / 60_000);
@@ -58,6 +88,7 @@ describe('rate limits over HTTP', () => {
         assert.notEqual(ok.isError, true);
       }
       refused = resultOf(await callTool(app.url, token, 'get_session_context', {}, 9));
+      poll = await pollTask(token);
       if (Math.floor(Date.now() / 60_000) === minute) break;
       await awayFromMinuteEdge(60_000); // into the next minute, whose budget is fresh
     }
@@ -66,6 +97,9 @@ describe('rate limits over HTTP', () => {
     assert.equal(refused._meta?.['lakehouse-mcp/error']?.code, 'rate_limited');
     assert.ok((refused._meta?.['lakehouse-mcp/error']?.retry_after ?? 0) >= 1);
     assert.match(refused.content?.[0]?.text ?? '', /TOOL_CALL_LIMIT.*per server process.*Retry in \d+ s/);
+    // A poll of the tasks extension (2026-07-28) is a call of the job's view: refused the same way.
+    assert.equal(poll?.error?.data?.code, 'rate_limited', JSON.stringify(poll));
+    assert.match(poll?.error?.message ?? '', /TOOL_CALL_LIMIT/);
 
     const rest = await answerOf(await fetch(`${app.url}/api/v1/session`, { headers: { authorization: `Bearer ${token}` } }));
     assert.equal(rest.status, 429);
