@@ -147,9 +147,9 @@ async function highestPgParameter(sql: string): Promise<number> {
 }
 
 /**
- * Whether every LIMIT, OFFSET and FETCH FIRST of a PostgreSQL statement is a constant. Only then does the
- * planner cost a Limit by its count: for one it cannot know (a subquery, a parameter) it assumes a tenth of
- * the rows, and the statement would read them all.
+ * Whether every LIMIT, OFFSET and FETCH FIRST of a PostgreSQL statement is a constant (and none is WITH TIES).
+ * Only then does the planner cost a Limit by its count: for one it cannot know (a subquery, a parameter) it
+ * assumes a tenth of the rows, and the statement would read them all.
  */
 async function pgLimitsAreConstant(sql: string): Promise<boolean> {
   await loadSqlParser();
@@ -161,6 +161,8 @@ async function pgLimitsAreConstant(sql: string): Promise<boolean> {
       if ((key === 'limitCount' || key === 'limitOffset') && value && typeof value === 'object' && !('A_Const' in value)) {
         constant = false;
       }
+      // FETCH FIRST … WITH TIES is costed as its count, but reads the whole group of ties past it.
+      if (key === 'limitOption' && value === 'LIMIT_OPTION_WITH_TIES') constant = false;
       walk(value);
     }
   };

@@ -82,9 +82,9 @@ function outputRows(node: DuckOperator, limits: StatementLimits | undefined): nu
 }
 
 /** The scan's table among `tables`: the one holding every column it reads, the ones the SQL names first. */
-function tableOf(columns: string[], tables: ScannedTable[], preferred: (name: string) => number): ScannedTable | undefined {
+function tablesOf(columns: string[], tables: ScannedTable[], preferred: (name: string) => number): ScannedTable[] {
   const fits = tables.filter((t) => columns.every((c) => t.columns.some((tc) => tc.name === c)));
-  return fits.sort((a, b) => preferred(a.name) - preferred(b.name))[0];
+  return fits.sort((a, b) => preferred(a.name) - preferred(b.name));
 }
 
 /**
@@ -113,20 +113,27 @@ export function duckPlanScan(
       const projected = list(info.Projections);
       const filterColumns = filters.map((f) => /^"?([A-Za-z_][\w]*)"?/.exec(f)?.[1]).filter((c): c is string => !!c);
       const read = [...new Set([...projected, ...filterColumns])];
-      const table = tableOf(read, tables, preferred);
+      const candidates = tablesOf(read, tables, preferred);
+      const table = candidates[0];
       let rows = estimated(node);
       // A sample's scan is estimated at 0: a SYSTEM sample reads its share of the table, others all of it.
       if (sampled !== undefined && table && !(rows > 0)) rows = table.rows * sampled;
       if (!Number.isFinite(rows)) rows = table?.rows ?? 0;
       // The footers count a table's rows exactly: DuckDB guesses for files it has not opened yet (a new version).
+      // Which table a scan reads is told by its columns and the names in the SQL, and a statement can hide a name
+      // (SQL in a string, query('…')): DuckDB's own count stands when it is exactly another candidate's, and a
+      // filtered scan is capped by the largest table it could be.
+      const counted = candidates.filter((t) => t.columnBytes);
       const exact = table?.columnBytes ? table.rows : undefined;
-      if (exact !== undefined) rows = filters.length === 0 && sampled === undefined ? exact : Math.min(rows, exact);
+      if (exact !== undefined && filters.length === 0 && sampled === undefined) {
+        if (!counted.some((t) => t.rows === rows)) rows = exact;
+      } else if (exact !== undefined) rows = Math.min(rows, Math.max(...counted.map((t) => t.rows)));
       if (filters.length === 0) rows = Math.min(rows, cap);
       if (fetched !== undefined) rows = Math.min(rows, fetched);
       const columnBytes = table?.columnBytes;
       const bytes =
         columnBytes && table && read.every((c) => c in columnBytes)
-          ? read.reduce((sum, c) => sum + (columnBytes[c] ?? 0), 0) * (table.rows > 0 ? Math.min(1, rows / table.rows) : 0)
+          ? read.reduce((sum, c) => sum + (columnBytes[c] ?? 0), 0) * (table.rows > 0 ? rows / table.rows : 0)
           : undefined;
       const time = table?.columns.find((c) => /TIMESTAMP|DATE/i.test(c.type))?.name;
       scans.push({
@@ -203,16 +210,21 @@ const parallelDivisor = (workers: number) => workers + Math.max(0, 1 - 0.3 * wor
 /**
  * The scans of a PostgreSQL plan (EXPLAIN (FORMAT JSON)'s object holding `Plan`): rows, and rows × width. A
  * parallel scan's Plan Rows are one process's: they count for all of them. With `constantLimits` (the
- * statement's every LIMIT and OFFSET is a constant, so the planner costed each by its count), a scan under a
- * Limit, through nodes that stream, counts the share of its rows the Limit reads.
+ * statement's every LIMIT and OFFSET is a constant, so the planner costed each by its count), an unfiltered
+ * scan under a Limit, through unfiltered nodes that stream, counts the share of its rows the Limit reads;
+ * InitPlans and SubPlans count whole.
  */
 export function pgPlanScan(explained: Record<string, unknown>, constantLimits: boolean): PlanScan {
   const scans: ScanRead[] = [];
   const visit = (node: PgNode, share: number, workers: number) => {
     const type = node['Node Type'] ?? '';
+    // A filter may drop every row it reads (its selectivity is a guess): a Limit above it does not stop it early.
+    const filters = node.Filter !== undefined || node['Join Filter'] !== undefined;
     if (PG_SCANS.has(type)) {
       const perProcess = node['Plan Rows'] ?? 0;
-      const rows = Math.round((node['Parallel Aware'] ? perProcess * parallelDivisor(workers) : perProcess) * share);
+      // A bitmap heap scan reads its whole bitmap first.
+      const read = filters || type === 'Bitmap Heap Scan' ? 1 : share;
+      const rows = Math.round((node['Parallel Aware'] ? perProcess * parallelDivisor(workers) : perProcess) * read);
       scans.push({
         ...(node['Relation Name'] ? { table: node['Relation Name'] } : {}),
         rows,
@@ -220,9 +232,14 @@ export function pgPlanScan(explained: Record<string, unknown>, constantLimits: b
         filtered: !!(node.Filter ?? node['Index Cond'] ?? node['Recheck Cond']),
       });
     }
-    const below = PG_STREAMING.has(type) ? (type === 'Limit' && constantLimits ? share * limitShare(node) : share) : 1;
+    const streams = PG_STREAMING.has(type) && !filters;
+    const below = streams ? (type === 'Limit' && constantLimits ? share * limitShare(node) : share) : 1;
     const belowWorkers = /^Gather/.test(type) ? (node['Workers Planned'] ?? 0) : workers;
-    for (const child of node.Plans ?? []) visit(child, below, belowWorkers);
+    for (const child of node.Plans ?? []) {
+      // An InitPlan or a SubPlan runs whole, whatever Limit is above the node it hangs on.
+      const ownPlan = /^(InitPlan|SubPlan)$/.test(child['Parent Relationship'] ?? '');
+      visit(child, ownPlan ? 1 : below, belowWorkers);
+    }
   };
   if (explained.Plan) visit(explained.Plan as PgNode, 1, 0);
   return total(scans);

@@ -111,6 +111,21 @@ describe('duckPlanScan', () => {
     assert.equal(plan([scan(2_000, 'plan')]).rows, 2_000, "users' footers are unknown: DuckDB's estimate");
   });
 
+  it('is not fooled by a statement that names a small table and reads a large one it hides (query(…))', () => {
+    const smallUsers: ScannedTable = { ...users, columnBytes: { user_id: 10, plan: 10 } };
+    // The SQL names only users; the scan of user_id is events', whose footers DuckDB read (its count is exact).
+    const usersFirst = (name: string) => (name === 'sample.users' ? 0 : 2);
+    const hidden = duckPlanScan([scan(1_000_000, 'user_id')], [events, smallUsers], usersFirst, Infinity);
+    assert.equal(hidden.rows, 1_000_000);
+    assert.equal(hidden.scans[0]?.table, 'sample.users', 'the name it gives');
+    assert.ok((hidden.scans[0]?.bytes ?? 0) >= 10_000, 'bytes scale with the rows read');
+    // A filtered scan is capped by the largest table it could be, not by the one the SQL names.
+    const filtered = duckPlanScan([scan(200_000, 'user_id', 'user_id>5')], [events, smallUsers], usersFirst, Infinity);
+    assert.equal(filtered.rows, 200_000);
+    // DuckDB's guess for files it has not opened (no table has that count) still gives way to the footers'.
+    assert.equal(duckPlanScan([scan(2_000, 'user_id')], [events, smallUsers], usersFirst, Infinity).rows, 1_000);
+  });
+
   it('ignores scans of intermediate results and metadata answers', () => {
     assert.equal(plan([node('COLUMN_DATA_SCAN', [], { 'Estimated Cardinality': '1' })]).rows, 0);
     assert.equal(plan([node('CTE_SCAN', [], { 'Estimated Cardinality': '9999' })]).rows, 0);
@@ -217,6 +232,20 @@ describe('pgPlanScan', () => {
     assert.equal(pgPlanScan(limit(80.2, seqScan(5_000)), true).rows, 4_010, 'LIMIT 10 OFFSET 4000 reads 4,010 rows');
     const subquery = { 'Node Type': 'Subquery Scan', 'Startup Cost': 0, 'Total Cost': 100, Plans: [seqScan(5_000)] };
     assert.equal(pgPlanScan(limit(0.2, subquery), true).rows, 10, 'through a node that streams');
+  });
+
+  it('counts a filtered scan under a Limit whole: its filter may drop every row it reads', () => {
+    const filtered = seqScan(1_667, { Filter: '(random() < 0)' });
+    assert.equal(pgPlanScan(limit(0.6, filtered), true).rows, 1_667);
+    const subquery = { 'Node Type': 'Subquery Scan', Filter: '(x.r < 0)', 'Startup Cost': 0, 'Total Cost': 100, Plans: [seqScan(5_000)] };
+    assert.equal(pgPlanScan(limit(0.2, subquery), true).rows, 5_000, 'nor a scan under a filtering node');
+  });
+
+  it('counts an InitPlan under a Limit whole: it runs before the Limit reads anything', () => {
+    const initPlan = { ...seqScan(5_000), 'Parent Relationship': 'InitPlan' };
+    const outer = { 'Node Type': 'Function Scan', 'Parent Relationship': 'Outer', 'Startup Cost': 0, 'Total Cost': 1e12 };
+    const plan_ = { Plan: { 'Node Type': 'Limit', 'Startup Cost': 100, 'Total Cost': 100.01, Plans: [initPlan, outer] } };
+    assert.equal(pgPlanScan(plan_, true).rows, 5_000);
   });
 
   it('counts every row under a Limit over a node that reads all its input first', () => {

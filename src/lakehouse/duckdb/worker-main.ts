@@ -198,8 +198,9 @@ async function planScan(session: DuckDBConnection, sessionName: string, sql: str
 
 /**
  * The statement's LIMITs (json_serialize_sql's parse of it, every SELECT at any depth): the largest LIMIT plus its
- * OFFSET, when every one of them is a constant. Undefined with none, or with one that is not (a percentage, a
- * parameter, an expression): DuckDB's plan does not carry a LIMIT's count.
+ * OFFSET, when every one of them is a constant. Undefined with none, with one that is not (a percentage, a
+ * parameter, an expression), or with SQL run from a string (query()): DuckDB's plan does not carry a LIMIT's
+ * count, so the cap holds only when every LIMIT operator comes from a LIMIT seen here.
  */
 async function statementLimits(session: DuckDBConnection, sql: string): Promise<StatementLimits | undefined> {
   const serialize = await session.prepare('SELECT json_serialize_sql($1::VARCHAR)');
@@ -217,6 +218,8 @@ async function statementLimits(session: DuckDBConnection, sql: string): Promise<
     if (Array.isArray(value)) return value.forEach(walk);
     if (!value || typeof value !== 'object') return;
     const node = value as Record<string, unknown>;
+    // query('…') and query_table run SQL the text does not show, with LIMITs of their own: nothing is capped.
+    if (typeof node.function_name === 'string' && /^query(_table)?$/i.test(node.function_name)) rows = NaN;
     if (node.type === 'LIMIT_MODIFIER' || node.type === 'LIMIT_PERCENT_MODIFIER') {
       found = true;
       const count = node.type === 'LIMIT_MODIFIER' ? constant(node.limit) : NaN;

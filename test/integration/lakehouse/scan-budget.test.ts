@@ -35,6 +35,7 @@ before(async () => {
       `CREATE TABLE ${h.env.a.schema}.orders AS SELECT g AS id, now() - g * interval '1 minute' AS created_at, repeat('x', 40) AS note FROM generate_series(1, 5000) g`,
     )
     .execute(h.database.db);
+  await sql.raw(`CREATE INDEX ON ${h.env.a.schema}.orders (id)`).execute(h.database.db);
   await sql.raw(`ANALYZE ${h.env.a.schema}.orders`).execute(h.database.db);
 });
 after(async () => {
@@ -135,6 +136,9 @@ describe('scan budget: both sides of the line', () => {
     for (const unbounded of ['SELECT * FROM events', 'SELECT * FROM events LIMIT 10%', 'SELECT * FROM events OFFSET 5']) {
       assert.equal((await refusedExport(unbounded)).code, 'scan_budget_exceeded', unbounded);
     }
+    // Nor does a LIMIT of SQL run from a string (query()), which the statement's parse does not show.
+    const hidden = "SELECT count(DISTINCT user_id) FROM query('SELECT user_id FROM events LIMIT 1000000000'), (SELECT 1 LIMIT 1)";
+    assert.equal((await refusal(hidden)).code, 'scan_budget_exceeded');
     // A LIMIT inside a subquery does not bound the outer scan.
     const nested = 'SELECT * FROM events WHERE user_id IN (SELECT user_id FROM users LIMIT 5)';
     assert.equal((await refusedExport(nested)).code, 'scan_budget_exceeded');
@@ -278,6 +282,11 @@ describe('scan budget: an external PostgreSQL connection', () => {
     assert.equal((await query(`${ALL} LIMIT 10`, 'warehouse')).rows.length, 10);
     assert.equal((await explain(`${ALL} LIMIT 10`, h.clients.a, 'warehouse')).scan?.rows, 10);
     assert.equal((await refusal(`${ALL} LIMIT 10 OFFSET 4990`, 'warehouse')).code, 'scan_budget_exceeded');
+    // A filtered scan counts its estimate whole: the filter may drop every row it reads before the LIMIT is met.
+    assert.equal((await refusal(`${ALL} WHERE id > 0 LIMIT 10`, 'warehouse')).code, 'scan_budget_exceeded');
+    // Through the index, ORDER BY id LIMIT 10 reads its 10 rows; WITH TIES reads the whole group of ties past them.
+    assert.equal((await query(`${ALL} ORDER BY id LIMIT 10`, 'warehouse')).rows.length, 10);
+    assert.equal((await refusal(`${ALL} ORDER BY id FETCH FIRST 10 ROWS WITH TIES`, 'warehouse')).code, 'scan_budget_exceeded');
     // A count the planner cannot know it guesses at a tenth of the rows; the statement may read them all.
     assert.equal((await refusal(`${ALL} LIMIT (SELECT 100000)`, 'warehouse')).code, 'scan_budget_exceeded');
     const recent = `SELECT id FROM orders WHERE created_at >= now() - interval '1 hour'`;
