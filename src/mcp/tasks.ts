@@ -69,7 +69,8 @@ export async function taskOf(lakehouse: Lakehouse, row: JobRow, requestId: strin
       output = await jobPage(lakehouse, row, file, { offset: row.row_offset, limit: row.row_limit, maxBytes: row.max_bytes });
     } catch (error) {
       // The page cannot be answered (one row over the call's byte cap): the call's own error answer, as the call
-      // would have had it. A busy engine or the server's failure is passed on: the next poll tries again.
+      // would have had it. Anything else (a busy engine, a timeout, the server's failure) is passed on: the next
+      // poll tries again.
       if (!isAnswerOfTheCall(error)) throw error;
       return { ...task, status: 'completed', result: toolErrorResult(error, requestId) };
     }
@@ -90,9 +91,9 @@ export async function taskOf(lakehouse: Lakehouse, row: JobRow, requestId: strin
   return { ...task, status: 'completed', result: toolErrorResult(error, requestId) };
 }
 
-/** A client error of the call itself (4xx, other than an expired result or a busy engine): the same on every poll. */
+/** An answer the page itself cannot be (the same on every poll), which the call would have answered as its error. */
 const isAnswerOfTheCall = (error: unknown): error is AppError =>
-  error instanceof AppError && error.expose && error.status >= 400 && error.status < 429 && error.code !== 'not_found';
+  error instanceof AppError && (error.code === 'row_too_large' || error.code === 'answer_too_large');
 
 /** The CreateTaskResult of a job just created (committed: tasks/get finds it from any process). */
 export const createTaskResult = (row: JobRow, resultTtlMs: number): Record<string, unknown> => ({

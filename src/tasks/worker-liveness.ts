@@ -1,4 +1,4 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from '../logger.js';
 
 // graphile-worker locks a job to the id of the worker running it and frees the job of a vanished worker only
@@ -24,6 +24,9 @@ interface Holder {
   release(): void;
 }
 
+/** Whether a failed statement means its connection is gone (PostgreSQL's 08 and 57P0 codes, or the socket's). */
+const connectionLost = (error: unknown) => !(error instanceof pg.DatabaseError) || /^(08|57P0)/.test(error.code ?? '');
+
 export class WorkerLiveness {
   private readonly ours = new Set<string>();
   private holder: Promise<Holder> | undefined;
@@ -43,7 +46,8 @@ export class WorkerLiveness {
     const held = await holder;
     try {
       await this.lock(held.client, [workerId]);
-    } catch {
+    } catch (error) {
+      if (!connectionLost(error)) throw error;
       // PostgreSQL dropped the connection as the lock was sent, before its 'error' event came: drop it now; the
       // next connection locks every worker, this one included (a second failure is the caller's to hear).
       if (this.holder === holder) this.holder = undefined;
