@@ -6,7 +6,7 @@ import type { ToolHandler, ToolIO } from '../generated/handlers.js';
 import { actorOf, assetNotFound, compact, decodeCursor, iso, page, staleVersion } from './common.js';
 import { deleteResult } from './delete-asset.js';
 import { createOnce } from './idempotency.js';
-import { bindValue, runInsight, type InsightParameter, type Scalar } from './insight-run.js';
+import { bindValue, insightData, runInsight, type InsightParameter, type Scalar } from './insight-run.js';
 import { INSIGHT_COLUMNS, toInsight } from './insight-rows.js';
 
 type Widget = NonNullable<ToolIO['create_dashboard']['input']['widgets']>[number];
@@ -270,13 +270,7 @@ export async function dashboardData(
         },
       );
       result = {
-        data: compact({
-          columns: data.columns,
-          rows: data.rows,
-          row_count: data.row_count,
-          truncated: data.truncated,
-          elapsed_ms: data.elapsed_ms,
-        }),
+        data: insightData(data),
       };
     } catch (error) {
       if (!(error instanceof AppError) || !error.expose) throw error;

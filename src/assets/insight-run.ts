@@ -1,5 +1,6 @@
 import { AppError } from '../errors.js';
 import type { Lakehouse, QueryResult } from '../lakehouse/lakehouse.js';
+import { compact } from './common.js';
 
 // Insights run through the lakehouse (src/lakehouse/lakehouse.ts) as query_lakehouse does: the same checks,
 // the same sandbox (a DuckDB worker for the built-in connections, the PostgreSQL sandbox for external ones).
@@ -103,3 +104,13 @@ export async function runInsight(
   const values = bindValues(insight.parameters, given);
   return lakehouse.query(environmentId, insight.connection, insight.sql, { ...options, values, offset: 0, maxBytes: MAX_BYTES });
 }
+
+/** An insight run's rows as the tools answer them (render_insight, view_dashboard): no paging fields. */
+export const insightData = (data: QueryResult) =>
+  compact({
+    columns: data.columns,
+    rows: data.rows,
+    row_count: data.row_count,
+    truncated: data.truncated,
+    elapsed_ms: data.elapsed_ms,
+  });

@@ -4,7 +4,7 @@ import { deleteResult } from './delete-asset.js';
 import { actorOf, afterCursor, assetNotFound, compact, decodeCursor, page, SORT_KEY_SQL, staleVersion } from './common.js';
 import { renderChart } from './chart.js';
 import { createOnce } from './idempotency.js';
-import { runInsight, validateInsightSql, type InsightParameter } from './insight-run.js';
+import { insightData, runInsight, validateInsightSql, type InsightParameter } from './insight-run.js';
 import { findInsight, INSIGHT_COLUMNS, toInsight } from './insight-rows.js';
 
 const RENDER_TIMEOUT_MS = 30_000;
@@ -129,13 +129,7 @@ export const renderInsight: ToolHandler<'render_insight'> = async (input, ctx) =
   if (ctx.content) ctx.content.push({ type: 'image', data: base64, mimeType: 'image/png' });
   return {
     insight: { id: row.id, version: row.version, title: row.title },
-    data: compact({
-      columns: data.columns,
-      rows: data.rows,
-      row_count: data.row_count,
-      truncated: data.truncated,
-      elapsed_ms: data.elapsed_ms,
-    }),
+    data: insightData(data),
     image: ctx.content ? image : { ...image, data: base64 },
   };
 };
