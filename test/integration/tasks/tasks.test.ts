@@ -324,7 +324,9 @@ describe('scheduled tasks: exactly once, retries, pause, delete', () => {
         locked_by: string | null;
       }>`SELECT locked_by FROM graphile_worker._private_jobs WHERE key = ${jobKey(alive.id, slot)}`.execute(h.database.db);
       assert.equal(aliveJob.rows[0]?.locked_by, 'worker-alive-elsewhere', "a live worker's job is left to it");
-      assert.equal((await runsOf(alive.id)).length, 0);
+      // Only the slot under test: the planner's ticks also queued the tasks' next slots, and one of alive's may sit
+      // in the lane of killed's job (the planning order of tasks due at once varies), freed with it and run.
+      assert.equal((await runsOf(alive.id)).filter((r) => r.slot.getTime() === slot.getTime()).length, 0);
       const lockedBy = async (task: { id: string }) =>
         (
           await sql<{
